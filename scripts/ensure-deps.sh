@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use as oracles, when missing (CI and fresh machines run as root).
+set -euo pipefail
+need=()
+command -v mkfs.erofs >/dev/null || need+=(erofs-utils)
+command -v setfattr >/dev/null || need+=(attr)
+command -v fsverity >/dev/null || need+=(fsverity)
+command -v lz4 >/dev/null || need+=(lz4)
+command -v zstd >/dev/null || need+=(zstd)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install -y ${need[*]})" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${need[@]}" >/dev/null

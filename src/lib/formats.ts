@@ -1,0 +1,2 @@
+// Importing this module registers every format with openImage(). Each format adds one line here.
+import './erofs/register.ts';

@@ -1,0 +1,54 @@
+import type { ByteSource } from '../io/source.ts';
+import type { FileType } from './types.ts';
+
+/**
+ * The source tree every builder consumes (EROFS, composefs, RAFS) and every input produces (a folder
+ * on disk or dropped in the browser, a tar layer, a composefs dump, any image Layerscope reads).
+ * Hardlinks are several dirents naming one SourceInode object: identity is object identity.
+ */
+export interface Xattr {
+  name: Uint8Array;
+  value: Uint8Array;
+}
+
+export interface SourceInode {
+  type: FileType;
+  /** permission bits and suid/sgid/sticky (mode & 0o7777); the type lives in `type` */
+  perm: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  mtimeNsec: number;
+  /** regular files: content length; symlinks: target length; others 0 */
+  size: number;
+  /** chr/blk: Linux new dev_t encoding (see makedev) */
+  rdev: number;
+  xattrs: Xattr[];
+  /** symlinks */
+  target?: Uint8Array;
+  /** regular files: where the bytes are, when known (absent in a composefs dump without inline data) */
+  content?: ByteSource;
+  /** composefs: backing-file path relative to the object store ("xx/yyyy…") */
+  payload?: Uint8Array;
+  /** composefs: fs-verity SHA-256 digest of the content, when known without reading it */
+  fsverityDigest?: Uint8Array;
+  /** composefs dump: the NLINK field as given (else builders count dirents) */
+  nlink?: number;
+  /** directories: children in source order; builders sort as their format requires */
+  children?: SourceDirent[];
+}
+
+export interface SourceDirent {
+  name: Uint8Array;
+  inode: SourceInode;
+}
+
+export interface SourceTree {
+  root: SourceInode;
+  /** where the tree came from and what it could not carry (e.g. "browser folders carry no owners") */
+  notes: string[];
+}
+
+export function newDir(perm = 0o755): SourceInode {
+  return { type: 'dir', perm, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, size: 0, rdev: 0, xattrs: [], children: [] };
+}

@@ -1,0 +1,103 @@
+import { checkRange, type ByteSource } from './source.ts';
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  bytesRead: number;
+  cachedBytes: number;
+}
+
+/**
+ * A bounded LRU block cache in front of a slow source (File, HTTP). Reads are rounded out to whole
+ * cache blocks; concurrent reads of one block share a single fetch. Reads larger than the whole cache
+ * bypass it so a big sequential copy does not flush the metadata everyone else needs.
+ */
+export class CachedSource implements ByteSource {
+  readonly size: number;
+  readonly name: string;
+  readonly stats: CacheStats = { hits: 0, misses: 0, bytesRead: 0, cachedBytes: 0 };
+  private readonly blocks = new Map<number, Uint8Array>();
+  private readonly pending = new Map<number, Promise<Uint8Array>>();
+
+  constructor(readonly inner: ByteSource, readonly blockSize = 64 * 1024, readonly maxBytes = 32 * 1024 * 1024) {
+    if (blockSize <= 0 || (blockSize & (blockSize - 1)) !== 0) throw new RangeError('blockSize must be a power of two');
+    this.size = inner.size;
+    this.name = inner.name;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this, offset, length);
+    if (length === 0) return new Uint8Array(0);
+    if (length > this.maxBytes / 2) {
+      this.stats.bytesRead += length;
+      return this.inner.read(offset, length);
+    }
+    const bs = this.blockSize;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((offset + length - 1) / bs);
+    if (first === last) {
+      const b = await this.block(first);
+      const o = offset - first * bs;
+      return b.subarray(o, o + length);
+    }
+    const parts = await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(first + i)));
+    const out = new Uint8Array(length);
+    let pos = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const b = parts[i]!;
+      const start = i === 0 ? offset - first * bs : 0;
+      const n = Math.min(b.length - start, length - pos);
+      out.set(b.subarray(start, start + n), pos);
+      pos += n;
+    }
+    return out;
+  }
+
+  private block(index: number): Promise<Uint8Array> {
+    const hit = this.blocks.get(index);
+    if (hit) {
+      this.stats.hits++;
+      this.blocks.delete(index);
+      this.blocks.set(index, hit);
+      return Promise.resolve(hit);
+    }
+    const inflight = this.pending.get(index);
+    if (inflight) return inflight;
+    this.stats.misses++;
+    const start = index * this.blockSize;
+    const len = Math.min(this.blockSize, this.size - start);
+    const p = this.inner.read(start, len).then(
+      (b) => {
+        this.pending.delete(index);
+        this.stats.bytesRead += len;
+        this.insert(index, b);
+        return b;
+      },
+      (e) => {
+        this.pending.delete(index);
+        throw e;
+      },
+    );
+    this.pending.set(index, p);
+    return p;
+  }
+
+  private insert(index: number, b: Uint8Array): void {
+    this.blocks.set(index, b);
+    this.stats.cachedBytes += b.length;
+    while (this.stats.cachedBytes > this.maxBytes && this.blocks.size > 1) {
+      const [k, v] = this.blocks.entries().next().value as [number, Uint8Array];
+      this.blocks.delete(k);
+      this.stats.cachedBytes -= v.length;
+    }
+  }
+
+  clear(): void {
+    this.blocks.clear();
+    this.stats.cachedBytes = 0;
+  }
+
+  close(): Promise<void> {
+    return this.inner.close?.() ?? Promise.resolve();
+  }
+}

@@ -1,0 +1,34 @@
+// Node-only: never import this from code that runs in the page or a worker.
+import { open, type FileHandle } from 'node:fs/promises';
+import { IoError } from '../errors.ts';
+import { checkRange, type ByteSource } from './source.ts';
+
+export class NodeFileSource implements ByteSource {
+  private constructor(private readonly fh: FileHandle, readonly size: number, readonly name: string) {}
+
+  static async open(path: string): Promise<NodeFileSource> {
+    const fh = await open(path, 'r');
+    const st = await fh.stat();
+    if (!st.isFile() && !st.isBlockDevice()) {
+      await fh.close();
+      throw new IoError(path, 'not a regular file');
+    }
+    return new NodeFileSource(fh, st.size, path);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this, offset, length);
+    const buf = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
+      if (bytesRead === 0) throw new IoError(this.name, `short read at ${offset + done}`);
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
+}
