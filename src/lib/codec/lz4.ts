@@ -1,0 +1,70 @@
+import { FormatError } from '../errors.ts';
+
+/**
+ * Decode one raw LZ4 block (no frame) into `dst[dstStart..dstEnd)`. Bytes of `dst` before dstStart
+ * are usable as match history (a prefix dictionary). Stops as soon as dstEnd is reached, so a caller
+ * that needs only a prefix of the output (EROFS partial decoding) can ask for exactly that.
+ * Returns the number of bytes written. Every length and offset is checked before use.
+ */
+export function lz4DecodeBlock(src: Uint8Array, dst: Uint8Array, dstStart = 0, dstEnd = dst.length, structure = 'lz4 block', srcOffset = -1): number {
+  let s = 0;
+  let d = dstStart;
+  const sEnd = src.length;
+  const bad = (why: string): never => { throw new FormatError(structure, srcOffset < 0 ? -1 : srcOffset + s, `lz4: ${why}`); };
+  while (s < sEnd) {
+    const token = src[s++]!;
+    let lit = token >>> 4;
+    if (lit === 15) {
+      let b: number;
+      do {
+        if (s >= sEnd) bad('literal length runs past the input');
+        b = src[s++]!;
+        lit += b;
+      } while (b === 255);
+    }
+    if (s + lit > sEnd) bad('literals run past the input');
+    if (d + lit >= dstEnd) {
+      const n = dstEnd - d;
+      dst.set(src.subarray(s, s + n), d);
+      return dstEnd - dstStart;
+    }
+    if (lit > 0) {
+      if (lit > 16) dst.set(src.subarray(s, s + lit), d);
+      else for (let i = 0; i < lit; i++) dst[d + i] = src[s + i]!;
+      s += lit;
+      d += lit;
+    }
+    if (s >= sEnd) break; // last sequence has literals only
+    if (s + 2 > sEnd) bad('match offset runs past the input');
+    const off = src[s]! | (src[s + 1]! << 8);
+    s += 2;
+    if (off === 0 || off > d) bad(`match offset ${off} reaches before the output start`);
+    let mlen = (token & 15) + 4;
+    if (mlen === 19) {
+      let b: number;
+      do {
+        if (s >= sEnd) bad('match length runs past the input');
+        b = src[s++]!;
+        mlen += b;
+      } while (b === 255);
+    }
+    let m = d - off;
+    const stop = Math.min(d + mlen, dstEnd);
+    if (off >= mlen && stop - d > 32) {
+      dst.copyWithin(d, m, m + (stop - d));
+      d = stop;
+    } else {
+      while (d < stop) dst[d++] = dst[m++]!;
+    }
+    if (d >= dstEnd) return dstEnd - dstStart;
+  }
+  return d - dstStart;
+}
+
+/** Decode a whole block whose decoded size is known; anything else is a FormatError. */
+export function lz4Decompress(src: Uint8Array, decodedSize: number, structure = 'lz4 block', srcOffset = -1): Uint8Array {
+  const out = new Uint8Array(decodedSize);
+  const n = lz4DecodeBlock(src, out, 0, decodedSize, structure, srcOffset);
+  if (n !== decodedSize) throw new FormatError(structure, srcOffset, `lz4 block decodes to ${n} bytes, expected ${decodedSize}`);
+  return out;
+}
