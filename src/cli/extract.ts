@@ -1,0 +1,219 @@
+// Restores an image's tree on disk. Node has no mknod, setxattr or nanosecond lutimes, so those
+// steps go to one python3 process fed a manifest (one process for the whole tree, not one per file);
+// without python3 they fall back to Node's calls and the report says what was lost.
+import { spawn, spawnSync } from 'node:child_process';
+import { constants } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import { walk } from '../lib/fs/path.ts';
+import { major, minor, utf8, type Attr, type ReadOnlyFs } from '../lib/fs/types.ts';
+
+export interface ExtractOptions {
+  /** inode to extract (default: the root) */
+  startIno?: number;
+  /** restore uid/gid (default: when running as root) */
+  owners?: boolean;
+  /** restore xattrs (default: true) */
+  xattrs?: boolean;
+  onProgress?: (p: { entries: number; bytes: number }) => void;
+  signal?: AbortSignal;
+}
+
+export interface ExtractReport {
+  entries: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  specials: number;
+  bytes: number;
+  /** entries not restored, with the reason (unsafe names, unsupported types) */
+  skipped: { path: string; reason: string }[];
+  warnings: string[];
+}
+
+const PIECE = 4 << 20;
+
+/** A name from an image is untrusted: it must be one plain path component. */
+export function unsafeNameReason(name: Uint8Array): string | null {
+  if (name.length === 0) return 'empty name';
+  if (name.length === 1 && name[0] === 0x2e) return 'name "."';
+  if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return 'name ".."';
+  if (name.includes(0x2f)) return 'name contains "/"';
+  if (name.includes(0)) return 'name contains NUL';
+  return null;
+}
+
+const PY = String.raw`
+import os, sys, json, stat
+errs = 0
+for line in sys.stdin:
+    op = json.loads(line)
+    try:
+        k = op[0]
+        p = os.fsdecode(bytes.fromhex(op[1]))
+        if k == 'node':
+            os.mknod(p, op[2], op[3])
+        elif k == 'link':
+            os.link(os.fsdecode(bytes.fromhex(op[2])), p, follow_symlinks=False)
+        elif k == 'xattr':
+            os.setxattr(p, bytes.fromhex(op[2]), bytes.fromhex(op[3]), follow_symlinks=False)
+        elif k == 'own':
+            os.chown(p, op[2], op[3], follow_symlinks=False)
+        elif k == 'mode':
+            os.chmod(p, op[2])
+        elif k == 'time':
+            ns = op[2] * 1000000000 + op[3]
+            os.utime(p, ns=(ns, ns), follow_symlinks=False)
+    except OSError as e:
+        errs += 1
+        if errs <= 50:
+            sys.stderr.write('%s %s: %s\n' % (op[0], os.fsdecode(bytes.fromhex(op[1])), e.strerror))
+sys.exit(1 if errs else 0)
+`;
+
+function hasPython(): boolean {
+  return spawnSync('python3', ['-c', 'pass'], { stdio: 'ignore' }).status === 0;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOptions = {}): Promise<ExtractReport> {
+  const report: ExtractReport = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, skipped: [], warnings: [] };
+  const isRoot = process.getuid?.() === 0;
+  const owners = opts.owners ?? isRoot;
+  const wantXattrs = opts.xattrs ?? true;
+  const python = hasPython();
+  if (!python) report.warnings.push('python3 not found: devices, fifos, sockets and xattrs are not restored, mtimes only to the microsecond');
+
+  await fsp.mkdir(destDir, { recursive: true });
+  if ((await fsp.readdir(destDir)).length > 0) throw new Error(`${destDir} is not empty`);
+  const dest = Buffer.from(destDir.replace(/\/+$/, ''));
+
+  const ops: string[] = [];
+  const meta: { path: Buffer; attr: Attr }[] = [];
+  const firstPathOf = new Map<number, Buffer>();
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown = null;
+
+  const writeFile = async (path: Buffer, attr: Attr): Promise<void> => {
+    const fh = await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      for (let off = 0; off < attr.size; ) {
+        const piece = await fs.read(attr.ino, off, Math.min(PIECE, attr.size - off));
+        if (piece.length === 0) throw new Error(`${path.toString()}: image data ends at ${off} of ${attr.size} bytes`);
+        await fh.write(piece, 0, piece.length);
+        off += piece.length;
+        report.bytes += piece.length;
+      }
+    } finally {
+      await fh.close();
+    }
+  };
+
+  for await (const { path: comps, attr } of walk(fs, opts.startIno ?? fs.rootIno)) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
+    if (failure) throw failure;
+    const bad = comps.map(unsafeNameReason).find((r) => r !== null);
+    const display = '/' + comps.map(utf8).join('/');
+    if (bad) {
+      report.skipped.push({ path: display, reason: bad });
+      continue;
+    }
+    const path = comps.length === 0 ? dest : Buffer.concat([dest, ...comps.flatMap((c) => [Buffer.from('/'), Buffer.from(c)])]);
+    report.entries++;
+    opts.onProgress?.({ entries: report.entries, bytes: report.bytes });
+    if (comps.length === 0) {
+      report.dirs++;
+      meta.push({ path, attr });
+      continue;
+    }
+    const first = attr.type !== 'dir' ? firstPathOf.get(attr.ino) : undefined;
+    if (first) {
+      report.hardlinks++;
+      // a link to a special file must wait until python has made it
+      if (attr.type === 'reg' || attr.type === 'symlink') await fsp.link(first, path);
+      else if (python) ops.push(JSON.stringify(['link', hex(path), hex(first)]));
+      continue;
+    }
+    if (attr.type !== 'dir' && attr.nlink > 1) firstPathOf.set(attr.ino, path);
+    switch (attr.type) {
+      case 'dir':
+        await fsp.mkdir(path, 0o700);
+        report.dirs++;
+        break;
+      case 'reg': {
+        report.files++;
+        // a file with other links is written before the walk reaches them
+        if (attr.nlink > 1) {
+          await writeFile(path, attr);
+          break;
+        }
+        const p = writeFile(path, attr).catch((e) => { failure ??= e; });
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p));
+        if (inflight.size >= 8) await Promise.race(inflight);
+        break;
+      }
+      case 'symlink':
+        await fsp.symlink(Buffer.from(await fs.readlink(attr.ino)), path);
+        report.symlinks++;
+        break;
+      default:
+        if (!python) {
+          report.skipped.push({ path: display, reason: `${attr.type} needs mknod (python3 missing)` });
+          continue;
+        }
+        if ((attr.type === 'chr' || attr.type === 'blk') && !isRoot) {
+          report.skipped.push({ path: display, reason: `${attr.type} ${major(attr.rdev)}:${minor(attr.rdev)} needs root` });
+          continue;
+        }
+        ops.push(JSON.stringify(['node', hex(path), (attr.mode & 0o170000) | 0o600, attr.rdev]));
+        report.specials++;
+    }
+    meta.push({ path, attr });
+  }
+  await Promise.all(inflight);
+  if (failure) throw failure;
+
+  for (const { path, attr } of meta) {
+    const isLink = attr.type === 'symlink';
+    if (wantXattrs && python) {
+      for (const name of await fs.listxattr(attr.ino)) {
+        const value = await fs.getxattr(attr.ino, name);
+        if (value) ops.push(JSON.stringify(['xattr', hex(path), hex(name), hex(value)]));
+      }
+    }
+    if (python) {
+      if (owners) ops.push(JSON.stringify(['own', hex(path), attr.uid, attr.gid]));
+      if (!isLink) ops.push(JSON.stringify(['mode', hex(path), attr.mode & 0o7777]));
+    } else {
+      if (owners) await fsp.lchown(path, attr.uid, attr.gid);
+      if (!isLink) await fsp.chmod(path, attr.mode & 0o7777);
+    }
+  }
+  // times last: creating, chmod-ing and linking entries changes directory mtimes
+  for (let i = meta.length - 1; i >= 0; i--) {
+    const { path, attr } = meta[i]!;
+    if (python) ops.push(JSON.stringify(['time', hex(path), attr.mtime, attr.mtimeNsec]));
+    else {
+      const t = attr.mtime + attr.mtimeNsec / 1e9;
+      await fsp.lutimes(path, t, t);
+    }
+  }
+  if (python && ops.length) {
+    const errors = await runPython(ops);
+    if (errors) report.warnings.push(...errors.trim().split('\n'));
+  }
+  return report;
+}
+
+function runPython(ops: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', PY], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', reject);
+    child.on('close', () => resolve(err));
+    child.stdin.end(ops.join('\n') + '\n');
+  });
+}

@@ -1,0 +1,35 @@
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import '../lib/formats.ts';
+import { CachedSource } from '../lib/io/cache.ts';
+import { NodeFileSource } from '../lib/io/node.ts';
+import type { ByteSource } from '../lib/io/source.ts';
+import { openImage } from '../lib/open.ts';
+import type { ReadOnlyFs } from '../lib/fs/types.ts';
+
+export interface ImageArgs {
+  blob?: string[];
+  'blob-dir'?: string;
+  device?: string[];
+}
+
+/** A named, cached Node file: the name is the basename so RAFS can match blobs by id. */
+export async function openFile(path: string): Promise<ByteSource> {
+  const raw = await NodeFileSource.open(path);
+  const cached = new CachedSource(raw, 64 * 1024, 64 * 1024 * 1024);
+  Object.defineProperty(cached, 'name', { value: basename(path) });
+  return cached;
+}
+
+export async function openImageFile(path: string, args: ImageArgs = {}): Promise<ReadOnlyFs> {
+  const blobs: ByteSource[] = [];
+  for (const p of [...(args.device ?? []), ...(args.blob ?? [])]) blobs.push(await openFile(p));
+  const dir = args['blob-dir'];
+  if (dir) {
+    for (const name of (await readdir(dir)).sort()) {
+      const p = join(dir, name);
+      if ((await stat(p)).isFile()) blobs.push(await openFile(p));
+    }
+  }
+  return openImage(await openFile(path), { blobs });
+}
