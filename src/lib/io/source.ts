@@ -51,7 +51,7 @@ export class SliceSource implements ByteSource {
   constructor(readonly inner: ByteSource, readonly start: number, readonly size: number, readonly name = `${inner.name}[${start}+${size}]`) {
     checkRange(inner, start, size);
   }
-  read(offset: number, length: number): Promise<Uint8Array> {
+  async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     return this.inner.read(this.start + offset, length);
   }

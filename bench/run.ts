@@ -1,0 +1,16 @@
+// npm run bench: every benchmark runs Layerscope and the reference on the same input in the same run
+// and prints the ratio. Pass names to run a subset: npm run bench -- extract codecs
+import { runErofsExtractBench } from './erofs-extract.ts';
+
+type Bench = () => Promise<object[]>;
+const benches: Record<string, Bench> = {
+  extract: () => runErofsExtractBench(),
+};
+
+const want = process.argv.slice(2);
+for (const [name, fn] of Object.entries(benches)) {
+  if (want.length && !want.includes(name)) continue;
+  console.log(`\n== ${name}`);
+  const rows = await fn();
+  console.table(rows);
+}

@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const BENCH_OUT = resolve(import.meta.dirname, 'out');
+export const CLI = resolve(import.meta.dirname, '../bin/layerscope.mjs');
+
+export function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): { ms: number; stdout: string; stderr: string; status: number } {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
+  const ms = performance.now() - t0;
+  if (r.error) throw r.error;
+  return { ms, stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
+}
+
+/** Run `fn` n times, return the median of the measured milliseconds. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+export function fresh(dir: string): string {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Deterministic PRNG (xorshift32) so bench inputs are the same every run. */
+export function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x;
+  };
+}
+
+const WORDS = 'the quick brown fox jumps over lazy dog layer image chunk blob inode erofs nydus composefs block data file system kernel mount read write digest verify tree root user group mode time size offset'.split(' ');
+
+/** Text-like content (compresses about 3x with lz4) mixed with some random runs. */
+export function content(rand: () => number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let i = 0;
+  while (i < size) {
+    if ((rand() & 15) === 0) {
+      const n = Math.min(size - i, 64 + (rand() & 255));
+      for (let k = 0; k < n; k++) out[i++] = rand() & 255;
+    } else {
+      const w = WORDS[rand() % WORDS.length]!;
+      for (let k = 0; k < w.length && i < size; k++) out[i++] = w.charCodeAt(k);
+      if (i < size) out[i++] = (rand() & 7) === 0 ? 10 : 32;
+    }
+  }
+  return out;
+}
+
+/**
+ * A large tree: `files` files over nested directories, about `totalBytes` in all (a few big files
+ * carry most of the bytes, as in real images). Made once and reused (marker file).
+ */
+export function makeBigTree(dir: string, files: number, totalBytes: number, seed = 1): string {
+  const marker = join(dir, `.made-${files}-${totalBytes}-${seed}`);
+  if (existsSync(marker)) return dir;
+  fresh(dir);
+  const rand = prng(seed);
+  const big = Math.max(1, Math.floor(files / 200));
+  const smallTotal = Math.floor(totalBytes * 0.3);
+  const smallAvg = Math.floor(smallTotal / (files - big));
+  const bigAvg = Math.floor((totalBytes - smallTotal) / big);
+  for (let i = 0; i < files; i++) {
+    const d = join(dir, `d${i % 97}`, `s${(i >> 7) % 13}`);
+    if (i < 97 * 13) mkdirSync(d, { recursive: true });
+    const size = i % 200 === 0 ? Math.floor(bigAvg * (0.5 + (rand() % 1000) / 1000)) : rand() % (2 * smallAvg);
+    writeFileSync(join(d, `f${i}.dat`), content(rand, size));
+  }
+  writeFileSync(marker, '');
+  return dir;
+}

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { IoError } from '../src/lib/errors.ts';
+import { CachedSource } from '../src/lib/io/cache.ts';
+import { HttpSource } from '../src/lib/io/http.ts';
+import { NodeFileSource } from '../src/lib/io/node.ts';
+import { BlobSource, BytesSource, SliceSource, type ByteSource } from '../src/lib/io/source.ts';
+import { tempDir } from './helpers/paths.ts';
+
+const data = new Uint8Array(300_000);
+for (let i = 0; i < data.length; i++) data[i] = (i * 7919 + (i >> 8)) & 255;
+
+async function checkSource(src: ByteSource): Promise<void> {
+  assert.equal(src.size, data.length);
+  for (const [o, n] of [[0, 0], [0, 1], [1, 4096], [65535, 2], [65536 * 2 - 10, 70_000], [data.length - 5, 5], [0, data.length]] as const) {
+    assert.deepEqual(await src.read(o, n), data.subarray(o, o + n), `read(${o}, ${n})`);
+  }
+  await assert.rejects(src.read(data.length - 1, 2), IoError);
+  await assert.rejects(src.read(-1, 1), IoError);
+  await assert.rejects(src.read(0.5, 1), IoError);
+}
+
+describe('byte sources', () => {
+  it('BytesSource', () => checkSource(new BytesSource(data)));
+  it('BlobSource', () => checkSource(new BlobSource(new Blob([data]), 'x')));
+  it('NodeFileSource', async () => {
+    const p = join(tempDir(), 'f');
+    writeFileSync(p, data);
+    const s = await NodeFileSource.open(p);
+    await checkSource(s);
+    await s.close();
+  });
+  it('SliceSource reads a window and refuses to reach outside it', async () => {
+    const s = new SliceSource(new BytesSource(data), 1000, 5000);
+    assert.deepEqual(await s.read(10, 20), data.subarray(1010, 1030));
+    await assert.rejects(s.read(4990, 11), IoError);
+    assert.throws(() => new SliceSource(new BytesSource(data), data.length - 10, 11), IoError);
+  });
+});
+
+describe('CachedSource', () => {
+  it('returns the same bytes as the source across block edges', () => checkSource(new CachedSource(new BytesSource(data), 4096, 64 * 1024)));
+
+  it('reads each block once while it stays cached, and stays within its bound', async () => {
+    let reads = 0, bytes = 0;
+    const inner: ByteSource = { size: data.length, name: 'counted', async read(o, n) { reads++; bytes += n; return data.slice(o, o + n); } };
+    const c = new CachedSource(inner, 4096, 8 * 4096);
+    for (let k = 0; k < 3; k++) for (let o = 0; o < 4096 * 4; o += 100) await c.read(o, 50);
+    assert.equal(reads, 4);
+    assert.equal(bytes, 4 * 4096);
+    for (let o = 0; o < data.length - 100; o += 4096) await c.read(o, 100);
+    assert.ok(c.stats.cachedBytes <= 8 * 4096, `cached ${c.stats.cachedBytes}`);
+  });
+
+  it('shares one fetch between concurrent reads of a block', async () => {
+    let reads = 0;
+    const inner: ByteSource = { size: data.length, name: 'slow', async read(o, n) { reads++; await new Promise((r) => setTimeout(r, 5)); return data.slice(o, o + n); } };
+    const c = new CachedSource(inner, 4096, 1 << 20);
+    await Promise.all([c.read(0, 10), c.read(20, 10), c.read(100, 10)]);
+    assert.equal(reads, 1);
+  });
+});
+
+describe('HttpSource', () => {
+  let rangeServer: Server, plainServer: Server;
+  let rangeUrl = '', plainUrl = '';
+  const requests: string[] = [];
+  before(async () => {
+    rangeServer = createServer((req, res) => {
+      const m = /bytes=(\d+)-(\d+)/.exec(req.headers.range ?? '');
+      requests.push(req.headers.range ?? 'none');
+      if (!m) { res.writeHead(200, { 'Content-Length': data.length }); res.end(data); return; }
+      const a = Number(m[1]), b = Math.min(Number(m[2]), data.length - 1);
+      res.writeHead(206, { 'Content-Range': `bytes ${a}-${b}/${data.length}`, 'Content-Length': b - a + 1 });
+      res.end(data.subarray(a, b + 1));
+    });
+    plainServer = createServer((_req, res) => { res.writeHead(200, { 'Content-Length': data.length }); res.end(data); });
+    await new Promise<void>((r) => rangeServer.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => plainServer.listen(0, '127.0.0.1', r));
+    rangeUrl = `http://127.0.0.1:${(rangeServer.address() as { port: number }).port}/img.erofs`;
+    plainUrl = `http://127.0.0.1:${(plainServer.address() as { port: number }).port}/img.erofs`;
+  });
+  after(() => { rangeServer.close(); plainServer.close(); });
+
+  it('reads with Range requests and only the bytes asked for', async () => {
+    const s = await HttpSource.open(rangeUrl);
+    assert.equal(s.name, 'img.erofs');
+    await checkSource(s);
+    assert.ok(requests.every((r) => r !== 'none'));
+  });
+
+  it('refuses a server that ignores Range instead of downloading everything', async () => {
+    await assert.rejects(HttpSource.open(plainUrl), (e: unknown) => e instanceof IoError && /Range/.test(e.message));
+  });
+});
