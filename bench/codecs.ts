@@ -1,0 +1,160 @@
+/**
+ * Codec throughput in Node and in Debian Chromium, same cases (bench/browser/cases.ts) on the same
+ * bytes. Run alone: `node --import tsx bench/codecs.ts` (add `--node-only` to skip Chromium);
+ * `npm run bench` calls runCodecBench().
+ *
+ * Inputs are made fresh in a temp dir: 8 MiB of a tar of /usr/bin (binaries), its raw LZ4 blocks
+ * from `lz4 -1 -B6` (1 MiB blocks), `zstd -3` and `gzip -6`. The page is bundled with Vite into
+ * bench/out/, served from 127.0.0.1 by a throwaway node:http server and driven by playwright-core.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { runCases, type BenchInputs, type CaseResult } from './browser/cases.ts';
+
+export interface Row {
+  codec: string;
+  /** MB/s (1e6 bytes/s), null when not measured */
+  nodeMBps: number | null;
+  chromiumMBps: number | null;
+}
+
+const HERE = import.meta.dirname;
+const BROWSER_DIR = join(HERE, 'browser');
+const OUT_DIR = join(HERE, 'out');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CORPUS_SIZE = 8 << 20;
+
+interface Lz4Block { offset: number; length: number; size: number }
+
+/** Cut the compressed blocks out of an LZ4 frame (block-independent, as `lz4 -BI` writes). */
+function lz4FrameBlocks(frame: Uint8Array): Lz4Block[] {
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  if (dv.getUint32(0, true) !== 0x184d2204) throw new Error('lz4 frame: bad magic');
+  const flg = frame[4]!;
+  const blockMax = [0, 0, 0, 0, 64 << 10, 256 << 10, 1 << 20, 4 << 20][(frame[5]! >> 4) & 7]!;
+  if (!(flg & 0x20)) throw new Error('lz4 frame: blocks are linked; make them with -BI');
+  let p = 7 + (flg & 0x08 ? 8 : 0) + (flg & 0x01 ? 4 : 0);
+  const blocks: Lz4Block[] = [];
+  let decoded = 0;
+  for (;;) {
+    const word = dv.getUint32(p, true);
+    p += 4;
+    if (word === 0) break;
+    const length = word & 0x7fffffff;
+    const size = Math.min(blockMax, CORPUS_SIZE - decoded);
+    if (!(word & 0x80000000)) blocks.push({ offset: p, length, size }); // stored blocks are not lz4
+    decoded += size;
+    p += length + (flg & 0x10 ? 4 : 0);
+  }
+  return blocks;
+}
+
+/** Make the inputs in `dir` (also the files the page fetches) and load them. */
+function makeInputs(dir: string): BenchInputs {
+  const corpus = join(dir, 'corpus.bin');
+  execFileSync('sh', ['-c', `tar -cf - /usr/bin /usr/lib/x86_64-linux-gnu /usr/lib 2>/dev/null | head -c ${CORPUS_SIZE} > '${corpus}'`]);
+  const bytes = new Uint8Array(readFileSync(corpus));
+  if (bytes.length !== CORPUS_SIZE) throw new Error(`corpus is ${bytes.length} bytes, wanted ${CORPUS_SIZE}`);
+  const frame = new Uint8Array(execFileSync('lz4', ['-q', '-1', '-B6', '-BI', '--no-frame-crc', '-c', corpus], { maxBuffer: 64 << 20 }));
+  const index = lz4FrameBlocks(frame);
+  const lz4Blob = new Uint8Array(index.reduce((s, b) => s + b.length, 0));
+  let o = 0;
+  const relocated = index.map((b) => {
+    lz4Blob.set(frame.subarray(b.offset, b.offset + b.length), o);
+    o += b.length;
+    return { offset: o - b.length, length: b.length, size: b.size };
+  });
+  writeFileSync(join(dir, 'corpus.lz4blocks'), lz4Blob);
+  writeFileSync(join(dir, 'lz4blocks.json'), JSON.stringify(relocated));
+  const zstd = new Uint8Array(execFileSync('zstd', ['-3', '-q', '-c', corpus], { maxBuffer: 64 << 20 }));
+  writeFileSync(join(dir, 'corpus.zst'), zstd);
+  const gzip = new Uint8Array(execFileSync('gzip', ['-6', '-n', '-c', corpus], { maxBuffer: 64 << 20 }));
+  writeFileSync(join(dir, 'corpus.gz'), gzip);
+  return {
+    corpus: bytes, zstd, gzip,
+    lz4Blocks: relocated.map((b) => ({ src: lz4Blob.subarray(b.offset, b.offset + b.length), size: b.size })),
+  };
+}
+
+const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.css': 'text/css' };
+
+/** Static files: the built page from OUT_DIR, bench inputs under /data/ from `dataDir`. 127.0.0.1 only. */
+function serve(dataDir: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const [root, rel] = path.startsWith('/data/') ? [dataDir, path.slice(6)] : [OUT_DIR, path === '/' ? 'index.html' : path.slice(1)];
+    const file = normalize(join(root, rel));
+    if (!file.startsWith(root + sep) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+}
+
+async function runInChromium(dataDir: string, log: (s: string) => void): Promise<CaseResult[]> {
+  const { build } = await import('vite');
+  await build({
+    root: BROWSER_DIR, base: './', configFile: false, logLevel: 'warn',
+    build: { outDir: OUT_DIR, emptyOutDir: true, target: 'es2022' },
+  });
+  const { chromium } = await import('playwright-core');
+  const server = await serve(dataDir);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => log(`[chromium] ${m.text()}`));
+    page.on('pageerror', (e) => log(`[chromium] page error: ${e.message}`));
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/index.html`);
+    await page.waitForFunction(() => typeof (globalThis as { runBench?: unknown }).runBench === 'function');
+    return await page.evaluate(async () => {
+      const results = await (globalThis as unknown as { runBench(): Promise<CaseResult[]> }).runBench();
+      for (const r of results) console.log(`${r.codec}: ${r.mbps.toFixed(1)} MB/s`);
+      return results;
+    });
+  } finally {
+    await browser.close();
+    await new Promise((ok) => server.close(ok));
+  }
+}
+
+export async function runCodecBench(opts: { chromium?: boolean; log?: (s: string) => void } = {}): Promise<Row[]> {
+  const log = opts.log ?? ((s: string) => console.error(s));
+  const dir = mkdtempSync(join(tmpdir(), 'ls-codec-bench-'));
+  try {
+    const inputs = makeInputs(dir);
+    log('codec bench: Node');
+    const node = await runCases(inputs, (s) => log(`[node] ${s}`));
+    let chrome: CaseResult[] = [];
+    if (opts.chromium !== false) {
+      if (existsSync(CHROMIUM)) {
+        log('codec bench: Chromium');
+        chrome = await runInChromium(dir, log);
+      } else {
+        log(`codec bench: no Chromium at ${CHROMIUM}, browser column left empty`);
+      }
+    }
+    return node.map((r) => ({ codec: r.codec, nodeMBps: r.mbps, chromiumMBps: chrome.find((c) => c.codec === r.codec)?.mbps ?? null }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function formatCodecTable(rows: Row[]): string {
+  const f = (x: number | null) => (x === null ? '–' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+  const w = Math.max(5, ...rows.map((r) => r.codec.length));
+  const lines = [`${'codec'.padEnd(w)}  ${'Node MB/s'.padStart(10)}  ${'Chromium MB/s'.padStart(14)}`, '-'.repeat(w + 28)];
+  for (const r of rows) lines.push(`${r.codec.padEnd(w)}  ${f(r.nodeMBps).padStart(10)}  ${f(r.chromiumMBps).padStart(14)}`);
+  return lines.join('\n');
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  const rows = await runCodecBench({ chromium: !process.argv.includes('--node-only') });
+  console.log(formatCodecTable(rows));
+}

@@ -1,0 +1,145 @@
+/**
+ * fs-verity file digest (erofs-composefs-format.md §4.8): SHA-256 Merkle tree over 4096-byte
+ * blocks, no salt, then SHA-256 of the 256-byte fsverity_descriptor. This is what
+ * `fsverity digest` prints and what composefs stores in `trusted.overlay.metacopy`.
+ *
+ * The tree is built level by level as data streams in: each level keeps one pending 4096-byte
+ * block of child hashes, so memory stays at a few blocks per level whatever the file size.
+ * The async variant hashes data blocks with WebCrypto, a whole read (256 blocks) at a time to
+ * spread the promise overhead; the sync variant and the fallback use the pure-JS SHA-256.
+ */
+import type { ByteSource } from '../io/source.ts';
+import { sha256, webCryptoSubtle } from './sha256.ts';
+
+const BLOCK = 4096;
+const HASH = 32;
+const HASHES_PER_BLOCK = BLOCK / HASH;
+/** bytes read from a source at once (and blocks hashed per WebCrypto batch = READ / BLOCK) */
+const READ = 1 << 20;
+
+/** The 256-byte fsverity_descriptor for SHA-256, 4096-byte blocks, no salt. */
+export function fsverityDescriptor(dataSize: number, rootHash: Uint8Array): Uint8Array {
+  if (!Number.isSafeInteger(dataSize) || dataSize < 0) throw new RangeError(`fs-verity: bad data size ${dataSize}`);
+  if (rootHash.length !== HASH) throw new RangeError(`fs-verity: root hash must be ${HASH} bytes`);
+  const d = new Uint8Array(256);
+  d[0] = 1; // version
+  d[1] = 1; // FS_VERITY_HASH_ALG_SHA256
+  d[2] = 12; // log2(block size)
+  // salt_size 0, sig_size 0
+  new DataView(d.buffer).setBigUint64(8, BigInt(dataSize), true);
+  d.set(rootHash, 16); // root_hash[64], zero padded
+  return d;
+}
+
+/** Hashes per tree level: level 0 has one hash per data block, the last level has one (the root). */
+function levelCounts(dataSize: number): number[] {
+  const counts = [Math.ceil(dataSize / BLOCK)];
+  while (counts[counts.length - 1]! > 1) counts.push(Math.ceil(counts[counts.length - 1]! / HASHES_PER_BLOCK));
+  return counts;
+}
+
+type HashBlock = (block: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+
+/** Collects the hashes of one tree level after another; `add` returns a promise only when it hashed asynchronously. */
+class MerkleTree {
+  private readonly counts: number[];
+  private readonly pending: Uint8Array[];
+  private readonly fill: number[];
+  private readonly seen: number[];
+  root: Uint8Array = new Uint8Array(HASH); // an empty file's root is all zeros
+
+  constructor(dataSize: number, private readonly hashBlock: HashBlock) {
+    this.counts = dataSize === 0 ? [] : levelCounts(dataSize);
+    this.pending = this.counts.map(() => new Uint8Array(BLOCK));
+    this.fill = this.counts.map(() => 0);
+    this.seen = this.counts.map(() => 0);
+  }
+
+  /** Add the next hash of `level` (level 0: a data block's hash). */
+  async add(level: number, hash: Uint8Array): Promise<void> {
+    if (level === this.counts.length - 1) {
+      this.root = hash;
+      return;
+    }
+    const buf = this.pending[level]!;
+    buf.set(hash, this.fill[level]! * HASH);
+    this.fill[level]!++;
+    this.seen[level]!++;
+    if (this.fill[level] === HASHES_PER_BLOCK || this.seen[level] === this.counts[level]) {
+      buf.fill(0, this.fill[level]! * HASH);
+      this.fill[level] = 0;
+      await this.add(level + 1, await this.hashBlock(buf));
+    }
+  }
+
+  /** Same as add, all synchronous (hashBlock must be sync). */
+  addSync(level: number, hash: Uint8Array): void {
+    if (level === this.counts.length - 1) {
+      this.root = hash;
+      return;
+    }
+    const buf = this.pending[level]!;
+    buf.set(hash, this.fill[level]! * HASH);
+    this.fill[level]!++;
+    this.seen[level]!++;
+    if (this.fill[level] === HASHES_PER_BLOCK || this.seen[level] === this.counts[level]) {
+      buf.fill(0, this.fill[level]! * HASH);
+      this.fill[level] = 0;
+      this.addSync(level + 1, this.hashBlock(buf) as Uint8Array);
+    }
+  }
+}
+
+/** The data blocks of one read: full blocks as views, a short last block copied and zero padded. */
+function dataBlocks(piece: Uint8Array): Uint8Array[] {
+  const blocks: Uint8Array[] = [];
+  let o = 0;
+  for (; o + BLOCK <= piece.length; o += BLOCK) blocks.push(piece.subarray(o, o + BLOCK));
+  if (o < piece.length) {
+    const last = new Uint8Array(BLOCK);
+    last.set(piece.subarray(o));
+    blocks.push(last);
+  }
+  return blocks;
+}
+
+/** fs-verity digest (SHA-256, 4 KiB blocks) of a small in-memory file, pure JS. */
+export function fsverityDigestSync(data: Uint8Array): Uint8Array {
+  const tree = new MerkleTree(data.length, sha256);
+  for (let o = 0; o < data.length; o += READ) {
+    for (const b of dataBlocks(data.subarray(o, Math.min(o + READ, data.length)))) tree.addSync(0, sha256(b));
+  }
+  return sha256(fsverityDescriptor(data.length, tree.root));
+}
+
+/**
+ * fs-verity digest of a file, streamed from `src` 1 MiB at a time (the next read overlaps the
+ * hashing of the current one). Uses WebCrypto when present, else the pure-JS SHA-256.
+ */
+export async function fsverityDigest(src: ByteSource | Uint8Array): Promise<Uint8Array> {
+  const size = src instanceof Uint8Array ? src.length : src.size;
+  const read = src instanceof Uint8Array
+    ? async (o: number, n: number) => src.subarray(o, o + n)
+    : (o: number, n: number) => src.read(o, n);
+  const subtle = webCryptoSubtle();
+  if (!subtle) {
+    const tree = new MerkleTree(size, sha256);
+    for (let o = 0; o < size; o += READ) {
+      for (const b of dataBlocks(await read(o, Math.min(READ, size - o)))) tree.addSync(0, sha256(b));
+    }
+    return sha256(fsverityDescriptor(size, tree.root));
+  }
+  const digest = async (b: Uint8Array) => new Uint8Array(await subtle.digest('SHA-256', b.buffer instanceof ArrayBuffer ? b as Uint8Array<ArrayBuffer> : new Uint8Array(b)));
+  const tree = new MerkleTree(size, digest);
+  let next = size > 0 ? read(0, Math.min(READ, size)) : undefined;
+  for (let o = 0; o < size; o += READ) {
+    const piece = await next!;
+    const after = o + READ;
+    next = after < size ? read(after, Math.min(READ, size - after)) : undefined;
+    next?.catch(() => {}); // a failed read is reported when awaited, not as an unhandled rejection
+    // WebCrypto copies its input when called, so the views into `piece` may be dropped after this
+    const hashes = await Promise.all(dataBlocks(piece).map(digest));
+    for (const h of hashes) await tree.add(0, h);
+  }
+  return digest(fsverityDescriptor(size, tree.root));
+}
