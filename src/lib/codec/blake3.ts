@@ -6,8 +6,9 @@
  * permutation at run time); message words are read straight from a Uint32Array over the caller's
  * bytes when they are 4-byte aligned (otherwise whole chunks are first copied into a scratch
  * buffer with one native `set`); and complete chunks are hashed without touching the block buffer.
- * Only the last block of the input goes through the buffered path that knows about
- * CHUNK_END/ROOT, so incremental `update` calls of any size give the one-shot result.
+ * The block buffer is used only for pieces shorter than a block, unaligned blocks of a partly
+ * hashed chunk, and the input's last block, which must wait for digest() to learn whether it is
+ * the root. So `update` calls of any size and alignment give the one-shot result.
  *
  * Word order is little-endian. On a big-endian host (none known to run this) the word arrays are
  * byte-swapped after loading, so results stay correct there, just slower; that path is untested.
