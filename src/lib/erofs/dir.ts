@@ -1,0 +1,85 @@
+import { check } from '../errors.ts';
+import { compareBytes, type FileType } from '../fs/types.ts';
+import { EROFS_FT_MAX, EROFS_NAME_LEN, erofs_dirent } from './structs.ts';
+
+const S = erofs_dirent.name;
+const DIRENT = erofs_dirent.size;
+
+/** One directory block, decoded: parallel arrays in on-disk (sorted) order. */
+export interface DirBlock {
+  nids: number[];
+  types: Uint8Array;
+  names: Uint8Array[];
+}
+
+export const TYPE_OF_FT: readonly (FileType | undefined)[] = [undefined, 'reg', 'dir', 'chr', 'blk', 'fifo', 'sock', 'symlink'];
+
+/**
+ * Decode one directory block (`b` = the block's bytes: a full block, or the tail for the last one).
+ * `at` is the block's absolute offset (-1 if unknown), for error messages. `maxNid` bounds nids to
+ * inodes that can exist in the image. Names must be 1..255 bytes, without "/" or NUL, strictly ascending.
+ */
+export function parseDirBlock(b: Uint8Array, at: number, maxNid: number): DirBlock {
+  const off = (o: number) => (at < 0 ? -1 : at + o);
+  const maxsize = b.length;
+  check(maxsize >= DIRENT, S, off(0), `directory block of ${maxsize} bytes holds no dirent`);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const nameoff0 = view.getUint16(8, true);
+  check(nameoff0 >= DIRENT && nameoff0 % DIRENT === 0 && nameoff0 < maxsize, S, off(8), `first nameoff ${nameoff0} is invalid for a ${maxsize}-byte block`);
+  const n = nameoff0 / DIRENT;
+  const nids: number[] = new Array(n);
+  const names: Uint8Array[] = new Array(n);
+  const types = new Uint8Array(n);
+  let prevEnd = nameoff0;
+  for (let i = 0; i < n; i++) {
+    const e = i * DIRENT;
+    const lo = view.getUint32(e, true);
+    const hi = view.getUint32(e + 4, true);
+    const nid = hi * 0x1_0000_0000 + lo;
+    check(hi < 0x200000 && nid <= maxNid, S, off(e), `nid ${hi ? `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}` : nid} is past the image end`);
+    const nameoff = view.getUint16(e + 8, true);
+    check(nameoff === prevEnd, S, off(e + 8), `nameoff ${nameoff} does not follow the previous name end ${prevEnd}`);
+    let end: number;
+    if (i + 1 < n) {
+      end = view.getUint16(e + DIRENT + 8, true);
+      check(end > nameoff && end <= maxsize, S, off(e + DIRENT + 8), `nameoff ${end} is out of order or past the block`);
+    } else {
+      check(nameoff < maxsize, S, off(e + 8), `last name starts past the block`);
+      end = nameoff;
+      while (end < maxsize && b[end] !== 0) end++;
+    }
+    const len = end - nameoff;
+    check(len >= 1 && len <= EROFS_NAME_LEN, S, off(e + 8), `name length ${len} is out of range`);
+    const name = b.subarray(nameoff, end);
+    for (let k = 0; k < len; k++) {
+      const c = name[k]!;
+      check(c !== 0 && c !== 0x2f, S, off(nameoff + k), `name contains ${c ? '"/"' : 'NUL'}`);
+    }
+    if (i > 0) check(compareBytes(names[i - 1]!, name) < 0, S, off(e), 'names are not strictly ascending');
+    const ft = b[e + 10]!;
+    check(ft < EROFS_FT_MAX, S, off(e + 10), `unknown file_type ${ft}`);
+    nids[i] = nid;
+    names[i] = name;
+    types[i] = ft;
+    prevEnd = end;
+  }
+  return { nids, types, names };
+}
+
+/** index of `name` in the block, or -1 */
+export function findInBlock(blk: DirBlock, name: Uint8Array): number {
+  let lo = 0;
+  let hi = blk.names.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareBytes(name, blk.names[mid]!);
+    if (c === 0) return mid;
+    if (c < 0) hi = mid - 1;
+    else lo = mid + 1;
+  }
+  return -1;
+}
+
+export function isDotOrDotDot(name: Uint8Array): boolean {
+  return name[0] === 0x2e && (name.length === 1 || (name.length === 2 && name[1] === 0x2e));
+}

@@ -1,0 +1,150 @@
+import { check, UnsupportedError } from '../errors.ts';
+import { fileTypeOfMode, type FileType } from '../fs/types.ts';
+import {
+  EROFS_CHUNK_FORMAT_ALL,
+  EROFS_CHUNK_FORMAT_BLKBITS_MASK,
+  EROFS_CHUNK_FORMAT_INDEXES,
+  EROFS_I_ALL,
+  EROFS_I_DATALAYOUT_BIT,
+  EROFS_I_DATALAYOUT_MASK,
+  EROFS_INODE_CHUNK_BASED,
+  EROFS_INODE_COMPRESSED_COMPACT,
+  EROFS_INODE_COMPRESSED_FULL,
+  EROFS_INODE_FLAT_INLINE,
+  EROFS_INODE_FLAT_PLAIN,
+  EROFS_NULL_ADDR,
+  LAYOUT_NAMES,
+  erofs_inode_compact,
+  erofs_inode_extended,
+  xattrIbodySize,
+} from './structs.ts';
+import type { Superblock } from './superblock.ts';
+
+export interface ChunkInfo {
+  format: number;
+  chunkBits: number;
+  chunkSize: number;
+  /** 8-byte chunk indexes (else the 4-byte block map) */
+  indexes: boolean;
+  entrySize: number;
+  count: number;
+  /** absolute offset of the first map entry */
+  mapOffset: number;
+}
+
+export interface Inode {
+  nid: number;
+  /** absolute byte offset of the inode core */
+  offset: number;
+  extended: boolean;
+  /** 32 or 64 */
+  isize: number;
+  format: number;
+  layout: number;
+  xattrIcount: number;
+  xattrSize: number;
+  mode: number;
+  type: FileType;
+  nlink: number;
+  size: number;
+  /** raw i_u: raw_blkaddr / compressed_blocks / rdev / chunk format */
+  iu: number;
+  /** i_ino (32-bit stat inode number) */
+  ino: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  mtimeNsec: number;
+  /** absolute offset right after the inode core and its xattrs: inline data, chunk maps, z map header */
+  dataOffset: number;
+  rdev: number;
+  /** CHUNK_BASED only */
+  chunk?: ChunkInfo;
+}
+
+export function layoutName(layout: number): string {
+  return LAYOUT_NAMES[layout] ?? `layout${layout}`;
+}
+
+export function isCompressedLayout(layout: number): boolean {
+  return layout === EROFS_INODE_COMPRESSED_FULL || layout === EROFS_INODE_COMPRESSED_COMPACT;
+}
+
+/**
+ * Decode an inode from `b`, which holds the bytes at `offset` (64 of them, or fewer at the image end;
+ * the caller passes what exists). Every layout-dependent range is checked against the image size here,
+ * so later reads can trust them.
+ */
+export function parseInode(sb: Superblock, imageSize: number, nid: number, offset: number, b: Uint8Array): Inode {
+  const S = 'erofs.inode';
+  check(b.length >= 32, S, offset, `inode ${nid} runs past the image end`);
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const format = view.getUint16(0, true);
+  const extended = (format & 1) === 1;
+  if (format & ~EROFS_I_ALL) throw new UnsupportedError('erofs inode', `nid ${nid} at byte ${offset}: i_format 0x${format.toString(16)} uses bits newer than erofs-utils 1.5`);
+  const layout = (format >> EROFS_I_DATALAYOUT_BIT) & EROFS_I_DATALAYOUT_MASK;
+  check(layout <= EROFS_INODE_CHUNK_BASED, S, offset, `nid ${nid}: unknown data layout ${layout}`);
+  const isize = extended ? 64 : 32;
+  check(b.length >= isize, S, offset, `extended inode ${nid} runs past the image end`);
+  const xattrIcount = view.getUint16(2, true);
+  const xattrSize = xattrIbodySize(xattrIcount);
+  const mode = view.getUint16(4, true);
+  const type = fileTypeOfMode(mode);
+  check(type !== undefined, S, offset + 4, `nid ${nid}: i_mode 0o${mode.toString(8)} names no file type`);
+  let size: number, nlink: number, uid: number, gid: number, mtime: number, mtimeNsec: number;
+  const iu = view.getUint32(erofs_inode_compact.f.i_u.offset, true);
+  const ino = view.getUint32(erofs_inode_compact.f.i_ino.offset, true);
+  if (extended) {
+    const E = erofs_inode_extended.f;
+    const hi = view.getUint32(E.i_size.offset + 4, true);
+    check(hi < 0x200000, S, offset + E.i_size.offset, `nid ${nid}: i_size does not fit in 53 bits`);
+    size = view.getUint32(E.i_size.offset, true) + hi * 0x1_0000_0000;
+    uid = view.getUint32(E.i_uid.offset, true);
+    gid = view.getUint32(E.i_gid.offset, true);
+    mtime = Number(view.getBigInt64(E.i_mtime.offset, true));
+    mtimeNsec = view.getUint32(E.i_mtime_nsec.offset, true);
+    nlink = view.getUint32(E.i_nlink.offset, true);
+  } else {
+    const C = erofs_inode_compact.f;
+    size = view.getUint32(C.i_size.offset, true);
+    uid = view.getUint16(C.i_uid.offset, true);
+    gid = view.getUint16(C.i_gid.offset, true);
+    mtime = sb.buildTime;
+    mtimeNsec = sb.buildTimeNsec;
+    nlink = view.getUint16(C.i_nlink.offset, true);
+  }
+  const dataOffset = offset + isize + xattrSize;
+  check(dataOffset <= imageSize, S, offset + 2, `nid ${nid}: ${xattrSize} bytes of xattrs run past the image end`);
+  const bs = sb.blockSize;
+  const inode: Inode = {
+    nid, offset, extended, isize, format, layout, xattrIcount, xattrSize, mode, type, nlink, size, iu, ino, uid, gid, mtime, mtimeNsec, dataOffset,
+    rdev: type === 'chr' || type === 'blk' ? iu : 0,
+  };
+
+  if (type === 'chr' || type === 'blk' || type === 'fifo' || type === 'sock') return inode; // no data
+  const iuOff = offset + erofs_inode_compact.f.i_u.offset;
+  if (layout === EROFS_INODE_FLAT_PLAIN) {
+    if (size > 0 && iu !== EROFS_NULL_ADDR) {
+      check(iu * bs + size <= imageSize, S, iuOff, `nid ${nid}: ${size} bytes at block ${iu} run past the image end`);
+    }
+  } else if (layout === EROFS_INODE_FLAT_INLINE) {
+    const nblocks = Math.ceil(size / bs);
+    const plainBlocks = Math.max(0, nblocks - 1);
+    const tail = size - plainBlocks * bs;
+    if (plainBlocks > 0) check(iu * bs + plainBlocks * bs <= imageSize, S, iuOff, `nid ${nid}: ${plainBlocks} blocks at ${iu} run past the image end`);
+    check((dataOffset % bs) + tail <= bs, S, dataOffset, `nid ${nid}: inline tail of ${tail} bytes crosses a block boundary`);
+    check(dataOffset + tail <= imageSize, S, dataOffset, `nid ${nid}: inline tail runs past the image end`);
+  } else if (layout === EROFS_INODE_CHUNK_BASED) {
+    const cf = iu & 0xffff;
+    check((cf & ~EROFS_CHUNK_FORMAT_ALL) === 0, 'erofs.inode_chunk_info', iuOff, `nid ${nid}: unsupported chunk format 0x${cf.toString(16)}`);
+    const chunkBits = sb.blkszbits + (cf & EROFS_CHUNK_FORMAT_BLKBITS_MASK);
+    const chunkSize = 2 ** chunkBits;
+    const indexes = (cf & EROFS_CHUNK_FORMAT_INDEXES) !== 0;
+    const entrySize = indexes ? 8 : 4;
+    const count = Math.ceil(size / chunkSize);
+    const mapOffset = Math.ceil(dataOffset / entrySize) * entrySize;
+    check(mapOffset + count * entrySize <= imageSize, S, mapOffset, `nid ${nid}: chunk map of ${count} entries runs past the image end`);
+    inode.chunk = { format: cf, chunkBits, chunkSize, indexes, entrySize, count, mapOffset };
+  }
+  return inode;
+}

@@ -1,0 +1,691 @@
+/**
+ * EROFS reader (spec: ../shared/docs/erofs-composefs-format.md §2) for every image erofs-utils 1.5
+ * writes: compact/extended inodes, flat plain/inline, chunk-based (block map, chunk indexes, extra
+ * devices, holes), LZ4 compressed (legacy and compact indexes, 0padding, big pclusters,
+ * ztailpacking), multi-block directories, inline and shared xattrs.
+ *
+ * Metadata goes through a bounded block cache; file data is read in large ranges (straight from the
+ * underlying source for big ones) so extracting a whole image does not churn the cache.
+ */
+import { lz4DecodeBlock } from '../codec/lz4.ts';
+import { check, FormatError, IoError, NotFoundError, UnsupportedError } from '../errors.ts';
+import type { Attr, DirEntry, FormatId, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
+import { bytesEqual, compareBytes } from '../fs/types.ts';
+import { CachedSource } from '../io/cache.ts';
+import type { ByteSource } from '../io/source.ts';
+import { describeStruct, type DescribedField } from '../struct.ts';
+import { findInBlock, isDotOrDotDot, parseDirBlock, TYPE_OF_FT, type DirBlock } from './dir.ts';
+import { isCompressedLayout, layoutName, parseInode, type Inode } from './inode.ts';
+import {
+  COMPRESSION_NAMES,
+  EROFS_DEVT_SLOT_SIZE,
+  EROFS_FEATURE_INCOMPAT_ZERO_PADDING,
+  EROFS_INODE_CHUNK_BASED,
+  EROFS_INODE_FLAT_INLINE,
+  EROFS_INODE_FLAT_PLAIN,
+  EROFS_NULL_ADDR,
+  EROFS_SUPER_OFFSET,
+  EROFS_SUPER_SIZE,
+  LCLUSTER_TYPE_NAMES,
+  Z_EROFS_ADVISE_INLINE_PCLUSTER,
+  Z_EROFS_COMPRESSION_LZ4,
+  erofs_blockmap_entry,
+  erofs_deviceslot,
+  erofs_inode_chunk_index,
+  erofs_inode_compact,
+  erofs_inode_extended,
+  erofs_super_block,
+  erofs_xattr_ibody_header,
+  z_erofs_map_header,
+} from './structs.ts';
+import { featureNames, parseDeviceTable, parseSuperblock, uuidString, type Superblock } from './superblock.ts';
+import { entryHeader, fullName, parseIbodyHeader, parseInlineEntries, type Xattr } from './xattr.ts';
+import { parseZHeader, zExtents, zFindTail, zHeaderOffset, zIndexRange, zMap, type ZInfo } from './zmap.ts';
+
+export interface ErofsOpenOptions {
+  /** extra devices (blobs) in device-table order: devices[0] is device id 1 */
+  devices?: ByteSource[];
+  /** the format id to report (composefs images are EROFS too) */
+  format?: FormatId;
+  /** metadata cache block size and budget (when `src` is not already a CachedSource) */
+  cacheBlockSize?: number;
+  cacheBytes?: number;
+}
+
+/** reads at least this long skip the block cache */
+const BIG_READ = 64 * 1024;
+/** one extent's decompressed bytes held at once; mkfs 1.5 extents are < 1 MiB, later ones ≤ 4 MiB */
+const MAX_EXTENT_DECODE = 32 << 20;
+/** one physical read when coalescing contiguous pclusters or chunks */
+const MAX_RUN = 8 << 20;
+const INODE_CACHE_ENTRIES = 1 << 16;
+const DIRBLOCK_CACHE_ENTRIES = 4096;
+const MAP_CACHE_BYTES = 32 << 20;
+const PATH_MAX = 4096;
+const DETAIL_LIMIT = 4096;
+
+class Lru<V> {
+  private readonly m = new Map<number | string, { v: V; cost: number }>();
+  private total = 0;
+  constructor(private readonly maxCost: number) {}
+  get(k: number | string): V | undefined {
+    const e = this.m.get(k);
+    if (!e) return undefined;
+    this.m.delete(k);
+    this.m.set(k, e);
+    return e.v;
+  }
+  set(k: number | string, v: V, cost = 1): void {
+    const old = this.m.get(k);
+    if (old) {
+      this.total -= old.cost;
+      this.m.delete(k);
+    }
+    this.m.set(k, { v, cost });
+    this.total += cost;
+    while (this.total > this.maxCost && this.m.size > 1) {
+      const [fk, fe] = this.m.entries().next().value as [number | string, { v: V; cost: number }];
+      this.m.delete(fk);
+      this.total -= fe.cost;
+    }
+  }
+}
+
+interface Piece {
+  dev: number;
+  pos: number;
+  len: number;
+  outPos: number;
+  structure: string;
+  at: number;
+}
+
+export class ErofsFs implements ReadOnlyFs {
+  readonly format: FormatId;
+  readonly rootIno: number;
+  readonly blockSize: number;
+  readonly imageSize: number;
+  /** nids above this cannot hold an inode inside the image */
+  readonly maxNid: number;
+  private readonly metaBase: number;
+  private readonly inodes = new Lru<Inode>(INODE_CACHE_ENTRIES);
+  private readonly dirBlocks = new Lru<DirBlock>(DIRBLOCK_CACHE_ENTRIES);
+  private readonly zinfos = new Lru<ZInfo>(MAP_CACHE_BYTES);
+  private readonly chunkMaps = new Lru<Uint8Array>(MAP_CACHE_BYTES);
+  private lastXattrs: { nid: number; list: Xattr[] } | null = null;
+
+  constructor(
+    readonly sb: Superblock,
+    /** the cached primary source (metadata) */
+    readonly source: CachedSource,
+    /** the primary source behind the cache (big data reads) */
+    private readonly raw: ByteSource,
+    /** extra devices, cached; index k-1 is device id k */
+    private readonly devices: (CachedSource | undefined)[],
+    format: FormatId,
+  ) {
+    this.format = format;
+    this.rootIno = sb.rootNid;
+    this.blockSize = sb.blockSize;
+    this.imageSize = source.size;
+    this.metaBase = sb.metaBlkaddr * sb.blockSize;
+    this.maxNid = Math.max(-1, Math.floor((this.imageSize - this.metaBase - 32) / 32));
+  }
+
+  // ---- byte access ---------------------------------------------------------------------------
+
+  /** bounds-checked metadata read (a view into the cache: do not modify) */
+  private meta(off: number, len: number, structure: string): Promise<Uint8Array> {
+    check(Number.isSafeInteger(off) && off >= 0 && len >= 0 && off + len <= this.imageSize, structure, off, `${len} bytes run past the ${this.imageSize}-byte image`);
+    return this.source.read(off, len);
+  }
+
+  /** data read from device `dev` (0 = primary); `at` names the map entry that produced `pos` */
+  private async devRead(dev: number, pos: number, len: number, structure: string, at: number): Promise<Uint8Array> {
+    if (dev === 0) {
+      check(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= this.imageSize, structure, at, `data at byte ${pos} (+${len}) runs past the ${this.imageSize}-byte image`);
+      return len >= BIG_READ ? this.raw.read(pos, len) : this.source.read(pos, len);
+    }
+    const d = this.devices[dev - 1];
+    if (!d) throw new IoError(this.source.name, `extra device ${dev} of ${this.sb.extraDevices} was not supplied (pass the blob with --device)`);
+    check(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= d.size, structure, at, `data at byte ${pos} (+${len}) runs past device ${dev} (${d.name}, ${d.size} bytes)`);
+    return len >= BIG_READ ? d.inner.read(pos, len) : d.read(pos, len);
+  }
+
+  /** unified addressing: a primary-device block inside a device's mapped range belongs to that device */
+  private mapDevice(dev: number, blkaddr: number): { dev: number; blkaddr: number } {
+    if (dev === 0) {
+      for (const d of this.sb.devices) {
+        if (d.mappedBlkaddr && blkaddr >= d.mappedBlkaddr && blkaddr < d.mappedBlkaddr + d.blocks) return { dev: d.id, blkaddr: blkaddr - d.mappedBlkaddr };
+      }
+    }
+    return { dev, blkaddr };
+  }
+
+  // ---- inodes --------------------------------------------------------------------------------
+
+  inodeOffset(nid: number): number {
+    return this.metaBase + nid * 32;
+  }
+
+  async inode(nid: number): Promise<Inode> {
+    const hit = this.inodes.get(nid);
+    if (hit) return hit;
+    if (!Number.isSafeInteger(nid) || nid < 0 || nid > this.maxNid) throw new NotFoundError(`inode ${nid} (nids end at ${this.maxNid})`);
+    const off = this.inodeOffset(nid);
+    const b = await this.meta(off, Math.min(64, this.imageSize - off), 'erofs.inode');
+    const inode = parseInode(this.sb, this.imageSize, nid, off, b);
+    this.inodes.set(nid, inode);
+    return inode;
+  }
+
+  private attrOf(i: Inode): Attr {
+    return { ino: i.nid, type: i.type, mode: i.mode, nlink: i.nlink, uid: i.uid, gid: i.gid, size: i.size, rdev: i.rdev, mtime: i.mtime, mtimeNsec: i.mtimeNsec };
+  }
+
+  async getattr(ino: number): Promise<Attr> {
+    return this.attrOf(await this.inode(ino));
+  }
+
+  // ---- data ----------------------------------------------------------------------------------
+
+  /** absolute offset of logical byte `pos` for flat layouts (-1 otherwise), for error messages */
+  private flatOffset(i: Inode, pos: number): number {
+    const bs = this.blockSize;
+    if (i.layout === EROFS_INODE_FLAT_PLAIN) return i.iu === EROFS_NULL_ADDR ? -1 : i.iu * bs + pos;
+    if (i.layout === EROFS_INODE_FLAT_INLINE) {
+      const plainEnd = Math.max(0, Math.ceil(i.size / bs) - 1) * bs;
+      return pos < plainEnd ? i.iu * bs + pos : i.dataOffset + (pos - plainEnd);
+    }
+    return -1;
+  }
+
+  /**
+   * Bytes [offset, offset+len) of an inode's data; the caller has clipped the range to i_size.
+   * The result may be a view into a cache unless `own` is set.
+   */
+  private async readData(i: Inode, offset: number, len: number, own: boolean): Promise<Uint8Array> {
+    if (len === 0) return new Uint8Array(0);
+    const bs = this.blockSize;
+    switch (i.layout) {
+      case EROFS_INODE_FLAT_PLAIN: {
+        if (i.iu === EROFS_NULL_ADDR) return new Uint8Array(len);
+        const b = await this.devRead(0, i.iu * bs + offset, len, 'erofs.inode', i.offset);
+        return own ? b.slice() : b;
+      }
+      case EROFS_INODE_FLAT_INLINE: {
+        const plainEnd = Math.max(0, Math.ceil(i.size / bs) - 1) * bs;
+        const end = offset + len;
+        if (end <= plainEnd || offset >= plainEnd) {
+          const b = end <= plainEnd
+            ? await this.devRead(0, i.iu * bs + offset, len, 'erofs.inode', i.offset)
+            : await this.meta(i.dataOffset + (offset - plainEnd), len, 'erofs.inode');
+          return own ? b.slice() : b;
+        }
+        const out = new Uint8Array(len);
+        out.set(await this.devRead(0, i.iu * bs + offset, plainEnd - offset, 'erofs.inode', i.offset), 0);
+        out.set(await this.meta(i.dataOffset, end - plainEnd, 'erofs.inode'), plainEnd - offset);
+        return out;
+      }
+      case EROFS_INODE_CHUNK_BASED:
+        return this.readChunked(i, offset, len);
+      default:
+        if (isCompressedLayout(i.layout)) return this.readCompressed(i, offset, len);
+        throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
+    }
+  }
+
+  private async chunkMap(i: Inode): Promise<Uint8Array> {
+    const hit = this.chunkMaps.get(i.nid);
+    if (hit) return hit;
+    const c = i.chunk!;
+    const bytes = (await this.meta(c.mapOffset, c.count * c.entrySize, c.indexes ? erofs_inode_chunk_index.name : erofs_blockmap_entry.name)).slice();
+    this.chunkMaps.set(i.nid, bytes, bytes.length + 64);
+    return bytes;
+  }
+
+  /** physical location of chunk `ci`: null for a hole */
+  private chunkAt(i: Inode, map: Uint8Array, ci: number): { dev: number; blkaddr: number; at: number } | null {
+    const c = i.chunk!;
+    const rel = ci * c.entrySize;
+    const at = c.mapOffset + rel;
+    const view = new DataView(map.buffer, map.byteOffset, map.byteLength);
+    if (!c.indexes) {
+      const blkaddr = view.getUint32(rel, true);
+      return blkaddr === EROFS_NULL_ADDR ? null : { ...this.mapDevice(0, blkaddr), at };
+    }
+    const blkaddr = view.getUint32(rel + erofs_inode_chunk_index.f.blkaddr.offset, true);
+    if (blkaddr === EROFS_NULL_ADDR) return null;
+    const dev = view.getUint16(rel + erofs_inode_chunk_index.f.device_id.offset, true) & this.sb.deviceIdMask;
+    check(dev <= this.sb.extraDevices, erofs_inode_chunk_index.name, at + 2, `device_id ${dev} but the image has ${this.sb.extraDevices} extra devices`);
+    return { ...this.mapDevice(dev, blkaddr), at };
+  }
+
+  private async readChunked(i: Inode, offset: number, len: number): Promise<Uint8Array> {
+    const c = i.chunk!;
+    const map = await this.chunkMap(i);
+    const out = new Uint8Array(len);
+    const end = offset + len;
+    const pieces: Piece[] = [];
+    let run: Piece | null = null;
+    const S = c.indexes ? erofs_inode_chunk_index.name : erofs_blockmap_entry.name;
+    for (let ci = Math.floor(offset / c.chunkSize); ci < c.count && ci * c.chunkSize < end; ci++) {
+      const cs = ci * c.chunkSize;
+      const s = Math.max(offset, cs);
+      const e = Math.min(end, cs + c.chunkSize);
+      const loc = this.chunkAt(i, map, ci);
+      if (!loc) {
+        run = null;
+        continue;
+      }
+      const pos = loc.blkaddr * this.blockSize + (s - cs);
+      if (run && run.dev === loc.dev && run.pos + run.len === pos && run.outPos + run.len === s - offset && run.len + (e - s) <= MAX_RUN) {
+        run.len += e - s;
+      } else {
+        run = { dev: loc.dev, pos, len: e - s, outPos: s - offset, structure: S, at: loc.at };
+        pieces.push(run);
+      }
+    }
+    for (const p of pieces) out.set(await this.devRead(p.dev, p.pos, p.len, p.structure, p.at), p.outPos);
+    return out;
+  }
+
+  async zinfo(i: Inode): Promise<ZInfo> {
+    const hit = this.zinfos.get(i.nid);
+    if (hit) return hit;
+    const hOff = zHeaderOffset(this.sb, i);
+    const h = hOff === null ? null : await this.meta(hOff, z_erofs_map_header.size, z_erofs_map_header.name);
+    const hdr = parseZHeader(this.sb, i, hOff, h);
+    const lclusters = Math.ceil(i.size / 2 ** hdr.lclusterBits);
+    const range = zIndexRange(i, hdr, lclusters);
+    const inlineLen = hdr.advise & Z_EROFS_ADVISE_INLINE_PCLUSTER ? hdr.idataSize : 0;
+    const total = range.end - range.start + inlineLen;
+    const index = total > 0 ? (await this.meta(range.start, total, 'erofs.lcluster_index')).slice() : new Uint8Array(0);
+    const z: ZInfo = {
+      nid: i.nid,
+      layout: i.layout,
+      size: i.size,
+      headerOffset: hdr.headerOffset,
+      advise: hdr.advise,
+      algorithms: hdr.algorithms,
+      lclusterBits: hdr.lclusterBits,
+      idataSize: inlineLen,
+      lclusters,
+      indexOffset: range.start,
+      index,
+      compacted4bInitial: range.c4i,
+      compacted2b: range.c2b,
+      blockSize: this.blockSize,
+      idataOffset: range.end,
+      tailHeadLcn: -1,
+      maxPclusterBytes: this.sb.lz4MaxPclusterBlks * this.blockSize,
+    };
+    if (inlineLen && i.size > 0) zFindTail(z);
+    this.zinfos.set(i.nid, z, index.length + 256);
+    return z;
+  }
+
+  private async readCompressed(i: Inode, offset: number, len: number): Promise<Uint8Array> {
+    const z = await this.zinfo(i);
+    const out = new Uint8Array(len);
+    interface Step { pa: number; plen: number; inline: boolean; algorithm: number | 'shifted'; length: number; skip: number; outPos: number; at: number }
+    const steps: Step[] = [];
+    // walk extents from the end, as erofs-utils does: each mapping gives the extent's start
+    let end = offset + len;
+    for (let guard = 0; end > offset; guard++) {
+      check(guard <= z.lclusters, 'erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: extent walk does not terminate`);
+      const e = zMap(z, end - 1);
+      const length = end - e.la;
+      check(length <= MAX_EXTENT_DECODE, 'erofs.lcluster_index', e.indexAt, `nid ${i.nid}: extent of ${length} bytes at ${e.la} is larger than ${MAX_EXTENT_DECODE}`);
+      const skip = e.la < offset ? offset - e.la : 0;
+      steps.push({ pa: e.pa, plen: e.plen, inline: e.inline, algorithm: e.algorithm, length, skip, outPos: e.la + skip - offset, at: e.indexAt });
+      end = e.la + skip;
+    }
+    // read physically contiguous pclusters together
+    const order = steps.filter((s) => !s.inline).sort((a, b) => a.pa - b.pa);
+    const raw = new Map<Step, Uint8Array>();
+    for (let k = 0; k < order.length; ) {
+      const first = order[k]!;
+      let stop = first.pa + first.plen;
+      let j = k + 1;
+      while (j < order.length && order[j]!.pa === stop && stop + order[j]!.plen - first.pa <= MAX_RUN) stop += order[j++]!.plen;
+      const bytes = await this.devRead(0, first.pa, stop - first.pa, 'erofs.lcluster_index', first.at);
+      for (; k < j; k++) raw.set(order[k]!, bytes.subarray(order[k]!.pa - first.pa, order[k]!.pa - first.pa + order[k]!.plen));
+    }
+    const zeroPadding = (this.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
+    for (const s of steps) {
+      const src = s.inline ? z.index.subarray(s.pa - z.indexOffset, s.pa - z.indexOffset + s.plen) : raw.get(s)!;
+      const want = s.length - s.skip;
+      if (s.algorithm === 'shifted') {
+        check(s.length <= src.length, 'erofs.pcluster', s.pa, `nid ${i.nid}: uncompressed extent of ${s.length} bytes does not fit its ${src.length}-byte pcluster`);
+        out.set(src.subarray(s.skip, s.length), s.outPos);
+        continue;
+      }
+      if (s.algorithm !== Z_EROFS_COMPRESSION_LZ4) {
+        throw new UnsupportedError('erofs compression', `nid ${i.nid}: ${COMPRESSION_NAMES[s.algorithm] ?? `algorithm ${s.algorithm}`} pclusters are not supported`);
+      }
+      let margin = 0;
+      if (zeroPadding) {
+        while (margin < src.length && src[margin] === 0) margin++;
+        check(margin < src.length, 'erofs.pcluster', s.pa, `nid ${i.nid}: pcluster holds only zero padding`);
+      }
+      const input = src.subarray(margin);
+      const dst = s.skip === 0 ? out.subarray(s.outPos, s.outPos + s.length) : new Uint8Array(s.length);
+      const n = lz4DecodeBlock(input, dst, 0, s.length, 'erofs.pcluster', s.pa + margin);
+      check(n === s.length, 'erofs.pcluster', s.pa, `nid ${i.nid}: pcluster decodes to ${n} bytes, expected ${s.length}`);
+      if (s.skip) out.set(dst.subarray(s.skip, s.skip + want), s.outPos);
+    }
+    return out;
+  }
+
+  async read(ino: number, offset: number, size: number): Promise<Uint8Array> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(size) || size < 0) throw new RangeError(`bad read range ${offset}+${size}`);
+    const i = await this.inode(ino);
+    if (i.type !== 'reg' && i.type !== 'dir' && i.type !== 'symlink') return new Uint8Array(0);
+    const n = Math.max(0, Math.min(size, i.size - offset));
+    return this.readData(i, offset, n, true);
+  }
+
+  async readlink(ino: number): Promise<Uint8Array> {
+    const i = await this.inode(ino);
+    if (i.type !== 'symlink') throw new NotFoundError(`symlink ${ino} (it is a ${i.type})`);
+    check(i.size <= PATH_MAX, 'erofs.inode', i.offset + 8, `symlink target of ${i.size} bytes is longer than ${PATH_MAX}`);
+    return this.readData(i, 0, i.size, true);
+  }
+
+  // ---- directories ---------------------------------------------------------------------------
+
+  private async dirInode(ino: number): Promise<Inode> {
+    const i = await this.inode(ino);
+    if (i.type !== 'dir') throw new NotFoundError(`directory ${ino} (it is a ${i.type})`);
+    return i;
+  }
+
+  async dirBlock(i: Inode, blk: number): Promise<DirBlock> {
+    const key = `${i.nid}:${blk}`;
+    const hit = this.dirBlocks.get(key);
+    if (hit) return hit;
+    const bs = this.blockSize;
+    const len = Math.min(bs, i.size - blk * bs);
+    const bytes = await this.readData(i, blk * bs, len, false);
+    const b = parseDirBlock(bytes, this.flatOffset(i, blk * bs), this.maxNid);
+    this.dirBlocks.set(key, b);
+    return b;
+  }
+
+  async lookup(parent: number, name: Uint8Array): Promise<Attr | null> {
+    const i = await this.dirInode(parent);
+    let lo = 0;
+    let hi = Math.ceil(i.size / this.blockSize) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const b = await this.dirBlock(i, mid);
+      const n = b.names.length;
+      if (compareBytes(name, b.names[0]!) < 0) hi = mid - 1;
+      else if (compareBytes(name, b.names[n - 1]!) > 0) lo = mid + 1;
+      else {
+        const k = findInBlock(b, name);
+        return k < 0 ? null : this.getattr(b.nids[k]!);
+      }
+    }
+    return null;
+  }
+
+  async readdir(ino: number, offset = 0, limit = Number.MAX_SAFE_INTEGER): Promise<DirEntry[]> {
+    const i = await this.dirInode(ino);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`bad readdir cookie ${offset}`);
+    const bs = this.blockSize;
+    const nblocks = Math.ceil(i.size / bs);
+    const out: DirEntry[] = [];
+    let idx = Math.ceil((offset % bs) / 12);
+    for (let blk = Math.floor(offset / bs); blk < nblocks && out.length < limit; blk++, idx = 0) {
+      const b = await this.dirBlock(i, blk);
+      const n = b.names.length;
+      for (let k = idx; k < n && out.length < limit; k++) {
+        const name = b.names[k]!;
+        if (isDotOrDotDot(name)) continue;
+        const nid = b.nids[k]!;
+        const type = TYPE_OF_FT[b.types[k]!] ?? (await this.inode(nid)).type;
+        out.push({ name: name.slice(), ino: nid, type, next: k + 1 < n ? blk * bs + (k + 1) * 12 : (blk + 1) * bs });
+      }
+    }
+    return out;
+  }
+
+  // ---- xattrs --------------------------------------------------------------------------------
+
+  /** Every xattr of an inode: shared ones first (on-disk order), then inline ones. */
+  async xattrs(ino: number): Promise<Xattr[]> {
+    if (this.lastXattrs?.nid === ino) return this.lastXattrs.list;
+    const i = await this.inode(ino);
+    const list: Xattr[] = [];
+    if (i.xattrSize > 0) {
+      const at = i.offset + i.isize;
+      const area = await this.meta(at, i.xattrSize, erofs_xattr_ibody_header.name);
+      const hdr = parseIbodyHeader(area, at);
+      const base = this.sb.xattrBlkaddr * this.blockSize;
+      for (const id of hdr.sharedIds) {
+        const off = base + id * 4;
+        const h = await this.meta(off, 4, 'erofs.xattr_entry');
+        const e = entryHeader(h, 0, off);
+        const body = await this.meta(off + 4, e.nameLen + e.valueSize, 'erofs.xattr_entry');
+        list.push({ name: fullName(e.nameIndex, body.subarray(0, e.nameLen)), nameIndex: e.nameIndex, value: body.slice(e.nameLen), sharedId: id, offset: off });
+      }
+      for (const x of parseInlineEntries(area, hdr.inlineStart, at)) list.push(x);
+    }
+    this.lastXattrs = { nid: ino, list };
+    return list;
+  }
+
+  async listxattr(ino: number): Promise<Uint8Array[]> {
+    return (await this.xattrs(ino)).map((x) => x.name.slice());
+  }
+
+  async getxattr(ino: number, name: Uint8Array): Promise<Uint8Array | null> {
+    const x = (await this.xattrs(ino)).find((e) => bytesEqual(e.name, name));
+    return x ? x.value.slice() : null;
+  }
+
+  // ---- summaries -----------------------------------------------------------------------------
+
+  async statfs(): Promise<StatFs> {
+    return { blockSize: this.blockSize, blocks: this.sb.blocks, files: this.sb.inos, nameMax: 255 };
+  }
+
+  async info(): Promise<ImageInfo> {
+    const sb = this.sb;
+    const dec = new TextDecoder();
+    return {
+      format: this.format,
+      imageSize: this.imageSize,
+      blockSize: sb.blockSize,
+      blocks: sb.blocks,
+      truncated: sb.blocks * sb.blockSize > this.imageSize,
+      inodes: sb.inos,
+      rootNid: sb.rootNid,
+      metaBlkaddr: sb.metaBlkaddr,
+      xattrBlkaddr: sb.xattrBlkaddr,
+      buildTime: sb.buildTime,
+      buildTimeNsec: sb.buildTimeNsec,
+      uuid: uuidString(sb.uuid),
+      volumeName: dec.decode(sb.volumeName).replace(/\0+$/, ''),
+      featureCompat: sb.featureCompat,
+      featureIncompat: sb.featureIncompat,
+      features: featureNames(sb.featureCompat, sb.featureIncompat),
+      checksum: { present: sb.computedChecksum !== null, value: sb.checksum, verified: sb.computedChecksum !== null },
+      superblockSize: sb.sbSize,
+      compression: sb.comprCfgs.length || sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING
+        ? { algorithms: sb.comprCfgs.map((c) => c.name), lz4MaxDistance: sb.lz4MaxDistance, lz4MaxPclusterBlks: sb.lz4MaxPclusterBlks }
+        : null,
+      devices: sb.devices.map((d) => ({
+        id: d.id,
+        offset: d.offset,
+        tag: Array.from(d.tag, (b) => b.toString(16).padStart(2, '0')).join('').replace(/(00)+$/, ''),
+        blocks: d.blocks,
+        mappedBlkaddr: d.mappedBlkaddr,
+        supplied: this.devices[d.id - 1] !== undefined,
+      })),
+    };
+  }
+
+  async inodeDetails(ino: number): Promise<Record<string, unknown>> {
+    const i = await this.inode(ino);
+    const bs = this.blockSize;
+    const xs = await this.xattrs(ino);
+    const dec = new TextDecoder();
+    const out: Record<string, unknown> = {
+      nid: i.nid,
+      offset: i.offset,
+      version: i.extended ? 'extended' : 'compact',
+      inodeSize: i.isize,
+      format: i.format,
+      layout: i.layout,
+      layoutName: layoutName(i.layout),
+      type: i.type,
+      mode: i.mode,
+      nlink: i.nlink,
+      size: i.size,
+      uid: i.uid,
+      gid: i.gid,
+      mtime: i.mtime,
+      mtimeNsec: i.mtimeNsec,
+      i_u: i.iu,
+      i_ino: i.ino,
+      xattr: {
+        icount: i.xattrIcount,
+        size: i.xattrSize,
+        offset: i.xattrSize ? i.offset + i.isize : null,
+        shared: xs.filter((x) => x.sharedId >= 0).map((x) => ({ id: x.sharedId, offset: x.offset, name: dec.decode(x.name), valueSize: x.value.length })),
+        inline: xs.filter((x) => x.sharedId < 0).map((x) => ({ offset: x.offset, name: dec.decode(x.name), valueSize: x.value.length })),
+      },
+    };
+    if (i.type === 'chr' || i.type === 'blk' || i.type === 'fifo' || i.type === 'sock') {
+      out.data = { kind: 'none' };
+      return out;
+    }
+    if (i.layout === EROFS_INODE_FLAT_PLAIN || i.layout === EROFS_INODE_FLAT_INLINE) {
+      const nblocks = Math.ceil(i.size / bs);
+      const plainBlocks = i.layout === EROFS_INODE_FLAT_INLINE ? Math.max(0, nblocks - 1) : nblocks;
+      const blocks = plainBlocks > 0 ? (i.iu === EROFS_NULL_ADDR ? [{ logical: 0, length: plainBlocks * bs, hole: true }] : [{ logical: 0, length: Math.min(i.size, plainBlocks * bs), blkaddr: i.iu, offset: i.iu * bs, blocks: plainBlocks }]) : [];
+      const tail = i.size - plainBlocks * bs;
+      out.data = { kind: 'flat', blocks, inline: i.layout === EROFS_INODE_FLAT_INLINE && tail > 0 ? { logical: plainBlocks * bs, offset: i.dataOffset, length: tail } : null };
+    } else if (i.layout === EROFS_INODE_CHUNK_BASED) {
+      const c = i.chunk!;
+      const map = await this.chunkMap(i);
+      const chunks = [];
+      for (let ci = 0; ci < Math.min(c.count, DETAIL_LIMIT); ci++) {
+        const loc = this.chunkAt(i, map, ci);
+        const logical = ci * c.chunkSize;
+        const length = Math.min(c.chunkSize, Math.ceil((i.size - logical) / bs) * bs);
+        chunks.push(loc ? { index: ci, logical, length, device: loc.dev, blkaddr: loc.blkaddr, entryOffset: loc.at } : { index: ci, logical, length, hole: true, entryOffset: c.mapOffset + ci * c.entrySize });
+      }
+      out.data = { kind: 'chunks', chunkSize: c.chunkSize, chunkBits: c.chunkBits, indexes: c.indexes, mapOffset: c.mapOffset, count: c.count, chunks, truncated: c.count > DETAIL_LIMIT };
+    } else {
+      const z = await this.zinfo(i);
+      const { extents, truncated } = zExtents(z, DETAIL_LIMIT);
+      out.data = {
+        kind: 'compressed',
+        headerOffset: z.headerOffset,
+        advise: z.advise,
+        algorithms: z.algorithms.map((a) => COMPRESSION_NAMES[a] ?? a),
+        lclusterBits: z.lclusterBits,
+        lclusters: z.lclusters,
+        indexOffset: z.indexOffset,
+        compacted4bInitial: z.compacted4bInitial,
+        compacted2b: z.compacted2b,
+        compressedBlocks: i.iu,
+        inlinePcluster: z.tailHeadLcn >= 0 ? { offset: z.idataOffset, size: z.idataSize, headLcluster: z.tailHeadLcn } : null,
+        extents: extents.map((e) => ({
+          logical: e.la,
+          length: e.end - e.la,
+          headType: LCLUSTER_TYPE_NAMES[e.headType],
+          algorithm: e.algorithm === 'shifted' ? 'none (shifted)' : COMPRESSION_NAMES[e.algorithm] ?? e.algorithm,
+          pclusterBlkaddr: e.inline ? null : e.pa / bs,
+          pclusterOffset: e.pa,
+          compressedSize: e.plen,
+          inline: e.inline,
+        })),
+        truncated,
+      };
+    }
+    return out;
+  }
+
+  /** the superblock's fields with absolute offsets */
+  describeSuperblock(): DescribedField[] {
+    const b = new Uint8Array(EROFS_SUPER_OFFSET + EROFS_SUPER_SIZE);
+    b.set(this.sb.raw.subarray(0, EROFS_SUPER_SIZE), EROFS_SUPER_OFFSET);
+    return describeStruct(erofs_super_block, b, EROFS_SUPER_OFFSET, 0);
+  }
+
+  /** the inode core's fields with absolute offsets */
+  async describeInode(nid: number): Promise<DescribedField[]> {
+    const i = await this.inode(nid);
+    const b = await this.meta(i.offset, i.isize, 'erofs.inode');
+    return describeStruct(i.extended ? erofs_inode_extended : erofs_inode_compact, b, 0, i.offset);
+  }
+
+  /** every fixed structure of an inode (core, xattr header, compression map header) with absolute offsets */
+  async describeInodeStructs(nid: number): Promise<{ struct: string; offset: number; fields: DescribedField[] }[]> {
+    const i = await this.inode(nid);
+    const out = [{ struct: i.extended ? erofs_inode_extended.name : erofs_inode_compact.name, offset: i.offset, fields: await this.describeInode(nid) }];
+    if (i.xattrSize) {
+      const at = i.offset + i.isize;
+      out.push({ struct: erofs_xattr_ibody_header.name, offset: at, fields: describeStruct(erofs_xattr_ibody_header, await this.meta(at, erofs_xattr_ibody_header.size, erofs_xattr_ibody_header.name), 0, at) });
+    }
+    if (isCompressedLayout(i.layout)) {
+      const h = zHeaderOffset(this.sb, i);
+      if (h !== null) out.push({ struct: z_erofs_map_header.name, offset: h, fields: describeStruct(z_erofs_map_header, await this.meta(h, z_erofs_map_header.size, z_erofs_map_header.name), 0, h) });
+    }
+    return out;
+  }
+
+  /** the device table slots with absolute offsets */
+  async describeDevices(): Promise<DescribedField[][]> {
+    const out: DescribedField[][] = [];
+    for (const d of this.sb.devices) out.push(describeStruct(erofs_deviceslot, await this.meta(d.offset, EROFS_DEVT_SLOT_SIZE, erofs_deviceslot.name), 0, d.offset));
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.source.close();
+    for (const d of this.devices) await d?.close();
+  }
+}
+
+function cached(src: ByteSource, opts: ErofsOpenOptions): CachedSource {
+  return src instanceof CachedSource ? src : new CachedSource(src, opts.cacheBlockSize ?? 64 * 1024, opts.cacheBytes ?? 32 * 1024 * 1024);
+}
+
+/** Open an EROFS image. `opts.devices` supplies the extra devices named by the device table. */
+export async function openErofs(src: ByteSource, opts: ErofsOpenOptions = {}): Promise<ErofsFs> {
+  const source = cached(src, opts);
+  const size = source.size;
+  let head = await source.read(0, Math.min(size, 4096));
+  let sb = parseSuperblock(head, size);
+  if ('needBytes' in sb) {
+    head = await source.read(0, sb.needBytes);
+    sb = parseSuperblock(head, size);
+    if ('needBytes' in sb) throw new FormatError('erofs.superblock', EROFS_SUPER_OFFSET, 'superblock area is unreadable');
+  }
+  if (sb.extraDevices) {
+    const start = sb.devtSlotoff * EROFS_DEVT_SLOT_SIZE;
+    sb.devices = parseDeviceTable(sb, await source.read(start, sb.extraDevices * EROFS_DEVT_SLOT_SIZE));
+  }
+  const devices = (opts.devices ?? []).slice(0, sb.extraDevices).map((d) => cached(d, opts));
+  const fs = new ErofsFs(sb, source, source.inner, devices, opts.format ?? 'erofs');
+  const root = await fs.inode(sb.rootNid).catch((e: unknown) => {
+    if (e instanceof NotFoundError) throw new FormatError('erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${sb.rootNid} is past the image end`);
+    throw e;
+  });
+  check(root.type === 'dir', 'erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${sb.rootNid} is a ${root.type}, not a directory`);
+  return fs;
+}
+
+/** Standalone forms of the structure-view helpers. */
+export function describeSuperblock(fs: ErofsFs): DescribedField[] {
+  return fs.describeSuperblock();
+}
+export function describeInode(fs: ErofsFs, nid: number): Promise<DescribedField[]> {
+  return fs.describeInode(nid);
+}

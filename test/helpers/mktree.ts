@@ -1,0 +1,190 @@
+// Builds a deterministic source tree with every file type EROFS can hold (run as root: mknod,
+// chown, trusted.* xattrs). Contents come from a seeded PRNG, so two calls make identical trees.
+// Node has no mknod/setxattr/nanosecond lutimes, so those steps go to one python3 process.
+import { spawnSync } from 'node:child_process';
+import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './paths.ts';
+
+/** mulberry32: small, fast, deterministic */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomBytes(rnd: () => number, n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i += 4) {
+    const v = (rnd() * 4294967296) >>> 0;
+    b[i] = v & 0xff;
+    if (i + 1 < n) b[i + 1] = (v >>> 8) & 0xff;
+    if (i + 2 < n) b[i + 2] = (v >>> 16) & 0xff;
+    if (i + 3 < n) b[i + 3] = v >>> 24;
+  }
+  return b;
+}
+
+const WORDS = ['erofs', 'layer', 'block', 'inode', 'cluster', 'the', 'of', 'compress', 'data', 'image', 'scope', 'chunk', 'tail', 'lz4', 'xattr', 'dirent'];
+/** compressible text made of words, with a line number so it is not trivially periodic */
+export function textBytes(rnd: () => number, n: number): Uint8Array {
+  let s = '';
+  let line = 0;
+  while (s.length < n) {
+    s += `${line++}:`;
+    const k = 4 + Math.floor(rnd() * 10);
+    for (let i = 0; i < k; i++) s += ' ' + WORDS[Math.floor(rnd() * WORDS.length)];
+    s += '\n';
+  }
+  return new TextEncoder().encode(s.slice(0, n));
+}
+
+interface Op {
+  kind: 'fifo' | 'sock' | 'node' | 'xattr' | 'own' | 'mode' | 'time';
+  path: string;
+  args: (number | string)[];
+}
+
+const PY = String.raw`
+import os, sys, json, socket
+ops = json.load(sys.stdin)
+def P(h): return bytes.fromhex(h)
+late = []
+for op in ops:
+    k, p, a = op['kind'], P(op['path']), op['args']
+    if k == 'fifo': os.mkfifo(p, 0o644)
+    elif k == 'sock':
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(p); s.close()
+    elif k == 'node': os.mknod(p, a[0], os.makedev(a[1], a[2]))
+    elif k == 'xattr': os.setxattr(p, P(a[0]), P(a[1]), follow_symlinks=False)
+    elif k == 'own': os.chown(p, a[0], a[1], follow_symlinks=False)
+    elif k == 'mode': os.chmod(p, a[0])
+    elif k == 'time': late.append((p, a))
+# deepest paths first so setting a child's time does not disturb its parent's
+late.sort(key=lambda x: -x[0].count(b'/'))
+for p, a in late:
+    os.utime(p, ns=(a[0] * 10**9 + a[1], a[0] * 10**9 + a[1]), follow_symlinks=False)
+`;
+
+const hex = (s: string | Uint8Array) => Buffer.from(s).toString('hex');
+
+export interface TreeOptions {
+  /** where to build (a fresh temp dir by default); must not exist or be empty */
+  dir?: string;
+  seed?: number;
+}
+
+/**
+ * Make the test tree and return its root. Layout (all deterministic):
+ * sizes 0/1/4095/4096/4097/100000/1MiB+1 as text and random, a half-random file, zeros, `many/`
+ * with 360 entries (names up to ~100 bytes, some sorting before "."), `d1/d2/d3`, symlinks of 5 and
+ * 2600 bytes, two hardlink groups, fifo, socket, chr 1:3, blk 7:0, a 0:0 whiteout, xattrs in user.,
+ * trusted. and security. (one pair on 6 inodes, a 1000-byte value), mixed uid/gid/mode/mtime-ns.
+ */
+export function makeTestTree(opts: TreeOptions = {}): string {
+  const root = opts.dir ?? join(tempDir('ls-tree-'), 'src');
+  mkdirSync(root, { recursive: true });
+  const rnd = prng(opts.seed ?? 20261122);
+  const ops: Op[] = [];
+  const all: string[] = [];
+  const p = (rel: string) => join(root, rel);
+  const file = (rel: string, data: Uint8Array) => {
+    writeFileSync(p(rel), data);
+    all.push(rel);
+  };
+  const dir = (rel: string) => {
+    mkdirSync(p(rel), { recursive: true });
+    all.push(rel);
+  };
+  const op = (kind: Op['kind'], rel: string, ...args: (number | string)[]) => ops.push({ kind, path: hex(p(rel)), args });
+  const xattr = (rel: string, name: string, value: Uint8Array | string) => op('xattr', rel, hex(name), hex(value));
+
+  for (const n of [0, 1, 4095, 4096, 4097, 100000, 1048577]) {
+    file(`t${n}`, textBytes(rnd, n));
+    file(`r${n}`, randomBytes(rnd, n));
+  }
+  // alternating 16 KiB random / text runs: compressed images mix PLAIN and LZ4 pclusters here
+  const mixed = new Uint8Array(320 * 1024);
+  for (let o = 0; o < mixed.length; o += 16384) mixed.set((o / 16384) % 2 ? textBytes(rnd, 16384) : randomBytes(rnd, 16384), o);
+  file('mixed', mixed);
+  file('zeros', new Uint8Array(300000));
+
+  dir('many');
+  for (let i = 0; i < 360; i++) {
+    const long = i % 17 === 0 ? '-' + 'x'.repeat(60 + (i % 40)) : '';
+    const name = `${i % 29 === 0 ? '!' : ''}f${String(i).padStart(3, '0')}${long}`;
+    if (i % 45 === 0) dir(`many/${name}`);
+    else file(`many/${name}`, i % 3 ? textBytes(rnd, Math.floor(rnd() * 300)) : randomBytes(rnd, Math.floor(rnd() * 300)));
+  }
+  dir('d1/d2/d3');
+  all.push('d1', 'd1/d2');
+  file('d1/d2/d3/deep.txt', textBytes(rnd, 5000));
+  file('d1/d2/small', textBytes(rnd, 30));
+  // a name that is not UTF-8
+  const latin1 = Buffer.concat([Buffer.from(p('d1') + '/'), Buffer.from([0xe9, 0x74, 0xe9])]);
+  writeFileSync(latin1, textBytes(rnd, 10));
+  ops.push({ kind: 'time', path: latin1.toString('hex'), args: [1_234_567_890, 5] });
+
+  symlinkSync('t4095', p('link-short'));
+  all.push('link-short');
+  const longTarget = Array.from({ length: 260 }, (_, i) => `seg${String(i).padStart(5, '0')}`).join('/').slice(0, 2600);
+  symlinkSync(longTarget, p('link-long'));
+  all.push('link-long');
+  symlinkSync('../../t1', p('d1/d2/up'));
+  all.push('d1/d2/up');
+
+  file('hard-a', textBytes(rnd, 9000));
+  linkSync(p('hard-a'), p('many/hard-a-2'));
+  linkSync(p('hard-a'), p('d1/hard-a-3'));
+  file('hard-b', randomBytes(rnd, 5000));
+  linkSync(p('hard-b'), p('d1/d2/hard-b-2'));
+
+  op('fifo', 'fifo');
+  op('sock', 'sock');
+  op('node', 'chr', 0o20644, 1, 3);
+  op('node', 'blk', 0o60660, 7, 0);
+  op('node', 'whiteout', 0o20000, 0, 0);
+  op('node', 'd1/bigdev', 0o20600, 300, 70000);
+  all.push('fifo', 'sock', 'chr', 'blk', 'whiteout', 'd1/bigdev');
+
+  // xattrs: one pair on 6 inodes (shared by mkfs -x2), per-file values, 1000-byte value
+  for (const rel of ['t1', 't4096', 'r4097', 'many/f001', 'd1/d2/d3', 'hard-a']) xattr(rel, 'user.shared', 'shared value');
+  for (const rel of ['t4095', 'r4095', 'many/f002', 'd1']) xattr(rel, 'security.selinux', 'system_u:object_r:etc_t:s0\0');
+  xattr('t0', 'user.comment', 'empty file');
+  xattr('t100000', 'trusted.big', randomBytes(rnd, 1000));
+  xattr('d1', 'trusted.overlay.opaque', 'y');
+  xattr('link-short', 'trusted.link', 'on a symlink');
+  xattr('chr', 'trusted.dev', new Uint8Array([0, 1, 2, 0]));
+  xattr('many', 'user.empty', '');
+  for (let i = 0; i < 4; i++) xattr('r1', `user.k${i}`, `v${i}`.repeat(i * 10 + 1));
+
+  // ownership and modes
+  op('own', 't1', 1000, 1000);
+  op('own', 'r4096', 65534, 65534);
+  op('own', 't4097', 70000, 70001);
+  op('own', 'link-short', 123, 456);
+  op('own', 'many/f010', 1, 2);
+  op('mode', 't4096', 0o600);
+  op('mode', 'r1', 0o4755);
+  op('mode', 'many/f003', 0o000);
+  op('mode', 'd1/d2', 0o1777);
+  op('mode', 'r0', 0o751);
+
+  // mtimes: seconds in 2001..2030 with nanoseconds, for every entry and the root
+  for (const rel of [...all, 'fifo', 'sock']) {
+    if (rel === 'fifo' || rel === 'sock') continue;
+    op('time', rel, 1_000_000_000 + Math.floor(rnd() * 900_000_000), Math.floor(rnd() * 1e9));
+  }
+  op('time', 'fifo', 1_500_000_000, 123456789);
+  op('time', 'sock', 1_500_000_001, 1);
+  op('time', '.', 1_600_000_000, 999999999);
+
+  const r = spawnSync('python3', ['-c', PY], { input: JSON.stringify(ops), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mktree python step failed: ${r.stderr}`);
+  return root;
+}
