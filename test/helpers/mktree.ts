@@ -1,8 +1,8 @@
 // Builds a deterministic source tree with every file type EROFS can hold (run as root: mknod,
 // chown, trusted.* xattrs). Contents come from a seeded PRNG, so two calls make identical trees.
 // Node has no mknod/setxattr/nanosecond lutimes, so those steps go to one python3 process.
-import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './paths.ts';
 
@@ -77,12 +77,14 @@ export interface TreeOptions {
   /** where to build (a fresh temp dir by default); must not exist or be empty */
   dir?: string;
   seed?: number;
+  /** include uid/gid above 65535 (default true); mkfs -Eforce-inode-compact refuses them */
+  bigIds?: boolean;
 }
 
 /**
  * Make the test tree and return its root. Layout (all deterministic):
  * sizes 0/1/4095/4096/4097/100000/1MiB+1 as text and random, a half-random file, zeros, `many/`
- * with 360 entries (names up to ~100 bytes, some sorting before "."), `d1/d2/d3`, symlinks of 5 and
+ * with 360 entries (names of 28 to ~100 bytes, some sorting before "."; 4 dirent blocks), `d1/d2/d3`, symlinks of 5 and
  * 2600 bytes, two hardlink groups, fifo, socket, chr 1:3, blk 7:0, a 0:0 whiteout, xattrs in user.,
  * trusted. and security. (one pair on 6 inodes, a 1000-byte value), mixed uid/gid/mode/mtime-ns.
  */
@@ -116,7 +118,7 @@ export function makeTestTree(opts: TreeOptions = {}): string {
 
   dir('many');
   for (let i = 0; i < 360; i++) {
-    const long = i % 17 === 0 ? '-' + 'x'.repeat(60 + (i % 40)) : '';
+    const long = i % 17 === 0 ? '-' + 'x'.repeat(60 + (i % 40)) : '-entry-with-a-longer-name';
     const name = `${i % 29 === 0 ? '!' : ''}f${String(i).padStart(3, '0')}${long}`;
     if (i % 45 === 0) dir(`many/${name}`);
     else file(`many/${name}`, i % 3 ? textBytes(rnd, Math.floor(rnd() * 300)) : randomBytes(rnd, Math.floor(rnd() * 300)));
@@ -153,8 +155,8 @@ export function makeTestTree(opts: TreeOptions = {}): string {
   all.push('fifo', 'sock', 'chr', 'blk', 'whiteout', 'd1/bigdev');
 
   // xattrs: one pair on 6 inodes (shared by mkfs -x2), per-file values, 1000-byte value
-  for (const rel of ['t1', 't4096', 'r4097', 'many/f001', 'd1/d2/d3', 'hard-a']) xattr(rel, 'user.shared', 'shared value');
-  for (const rel of ['t4095', 'r4095', 'many/f002', 'd1']) xattr(rel, 'security.selinux', 'system_u:object_r:etc_t:s0\0');
+  for (const rel of ['t1', 't4096', 'r4097', 'many/f001-entry-with-a-longer-name', 'd1/d2/d3', 'hard-a']) xattr(rel, 'user.shared', 'shared value');
+  for (const rel of ['t4095', 'r4095', 'many/f002-entry-with-a-longer-name', 'd1']) xattr(rel, 'security.selinux', 'system_u:object_r:etc_t:s0\0');
   xattr('t0', 'user.comment', 'empty file');
   xattr('t100000', 'trusted.big', randomBytes(rnd, 1000));
   xattr('d1', 'trusted.overlay.opaque', 'y');
@@ -166,12 +168,13 @@ export function makeTestTree(opts: TreeOptions = {}): string {
   // ownership and modes
   op('own', 't1', 1000, 1000);
   op('own', 'r4096', 65534, 65534);
-  op('own', 't4097', 70000, 70001);
+  if (opts.bigIds ?? true) op('own', 't4097', 70000, 70001);
+  else op('own', 't4097', 7000, 7001);
   op('own', 'link-short', 123, 456);
-  op('own', 'many/f010', 1, 2);
+  op('own', 'many/f010-entry-with-a-longer-name', 1, 2);
   op('mode', 't4096', 0o600);
   op('mode', 'r1', 0o4755);
-  op('mode', 'many/f003', 0o000);
+  op('mode', 'many/f003-entry-with-a-longer-name', 0o000);
   op('mode', 'd1/d2', 0o1777);
   op('mode', 'r0', 0o751);
 
@@ -187,4 +190,56 @@ export function makeTestTree(opts: TreeOptions = {}): string {
   const r = spawnSync('python3', ['-c', PY], { input: JSON.stringify(ops), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mktree python step failed: ${r.stderr}`);
   return root;
+}
+
+/** The mkfs.erofs 1.5 option sets the matrix test covers. BLOB stands for a --blobdev path. */
+export const MKFS_VARIANTS: readonly { name: string; args: readonly string[]; compact?: boolean; blob?: boolean }[] = [
+  { name: 'default', args: [] },
+  { name: 'compact', args: ['-Eforce-inode-compact'], compact: true },
+  { name: 'extended', args: ['-Eforce-inode-extended'] },
+  { name: 'noinline', args: ['-Enoinline_data'] },
+  { name: 'chunk4k', args: ['--chunksize=4096'] },
+  { name: 'chunk4k-idx', args: ['--chunksize=4096', '-Eforce-chunk-indexes'] },
+  { name: 'chunk64k', args: ['--chunksize=65536'] },
+  { name: 'blob', args: ['--chunksize=4096', '--blobdev=BLOB'], blob: true },
+  { name: 'lz4', args: ['-zlz4'] },
+  { name: 'lz4hc', args: ['-zlz4hc'] },
+  { name: 'lz4hc12-bigpcl', args: ['-zlz4hc,12', '-C65536'] },
+  { name: 'lz4hc-ztail', args: ['-zlz4hc', '-Eztailpacking'] },
+  { name: 'lz4-legacy', args: ['-zlz4', '-Elegacy-compress'] },
+];
+
+export interface BuiltImage {
+  name: string;
+  image: string;
+  /** --blobdev output, if any */
+  blob?: string;
+  /** the source tree the image was made from */
+  src: string;
+  /** compact inodes: every mtime is the build time */
+  compact: boolean;
+}
+
+/**
+ * Build every MKFS_VARIANTS image (or those named in `only`) under `dir` from the test trees
+ * (the compact variant gets a tree without ids > 65535). Images already present are reused.
+ */
+export function buildErofsImages(dir: string = tempDir('ls-erofs-'), only?: readonly string[]): BuiltImage[] {
+  const srcMain = join(dir, 'src');
+  const srcSmallIds = join(dir, 'src-small-ids');
+  if (!existsSync(srcMain)) makeTestTree({ dir: srcMain });
+  const out: BuiltImage[] = [];
+  for (const v of MKFS_VARIANTS) {
+    if (only && !only.includes(v.name)) continue;
+    const src = v.compact ? srcSmallIds : srcMain;
+    if (v.compact && !existsSync(srcSmallIds)) makeTestTree({ dir: srcSmallIds, bigIds: false });
+    const image = join(dir, `${v.name}.erofs`);
+    const blob = v.blob ? join(dir, `${v.name}.blob`) : undefined;
+    if (!existsSync(image)) {
+      const args = v.args.map((a) => a.replace('BLOB', blob ?? ''));
+      execFileSync('mkfs.erofs', ['--quiet', ...args, image, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+    }
+    out.push({ name: v.name, image, ...(blob ? { blob } : {}), src, compact: !!v.compact });
+  }
+  return out;
 }
