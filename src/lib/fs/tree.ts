@@ -19,7 +19,10 @@ export interface SourceInode {
   gid: number;
   mtime: number;
   mtimeNsec: number;
-  /** regular files: content length; symlinks: target length; others 0 */
+  /**
+   * regular files: content length; symlinks: target length; others 0 (a composefs dump may give a
+   * device/fifo a SIZE: it is kept, builders other than composefs ignore it)
+   */
   size: number;
   /** chr/blk: Linux new dev_t encoding (see makedev) */
   rdev: number;
@@ -28,6 +31,11 @@ export interface SourceInode {
   target?: Uint8Array;
   /** regular files: where the bytes are, when known (absent in a composefs dump without inline data) */
   content?: ByteSource;
+  /**
+   * composefs: true when `content` must be stored inside the image (a dump's CONTENT field) rather
+   * than as a backing object; false forces a backing object; unset lets the builder decide by size
+   */
+  inline?: boolean;
   /** composefs: backing-file path relative to the object store ("xx/yyyy…") */
   payload?: Uint8Array;
   /** composefs: fs-verity SHA-256 digest of the content, when known without reading it */
@@ -41,6 +49,11 @@ export interface SourceInode {
 export interface SourceDirent {
   name: Uint8Array;
   inode: SourceInode;
+  /**
+   * a hardlink entry (a dump's "@" line, a tar hardlink): the inode's primary name is another
+   * dirent. Builders that order inodes by name (composefs) place the inode at its primary name.
+   */
+  link?: boolean;
 }
 
 export interface SourceTree {

@@ -1,0 +1,112 @@
+/**
+ * fs-verity digest of a stream whose length is not known in advance (an image being written):
+ * data blocks are hashed as they pass, the upper Merkle levels are built at the end. Same result
+ * as codec/fsverity.ts `fsverityDigest` (SHA-256, 4096-byte blocks, no salt), which needs the size
+ * up front.
+ */
+import { fsverityDescriptor } from '../codec/fsverity.ts';
+import { plainBufferView, sha256, webCryptoSubtle } from '../codec/sha256.ts';
+
+const BLOCK = 4096;
+const HASH = 32;
+
+export class FsVerityStream {
+  private partial = new Uint8Array(BLOCK);
+  private partialLen = 0;
+  private level0 = new Uint8Array(HASH * 64);
+  private nHashes = 0;
+  private size = 0;
+
+  private pushHash(h: Uint8Array): void {
+    if ((this.nHashes + 1) * HASH > this.level0.length) {
+      const bigger = new Uint8Array(this.level0.length * 2);
+      bigger.set(this.level0);
+      this.level0 = bigger;
+    }
+    this.level0.set(h, this.nHashes * HASH);
+    this.nHashes++;
+  }
+
+  update(data: Uint8Array): void {
+    this.size += data.length;
+    let o = 0;
+    if (this.partialLen > 0) {
+      const n = Math.min(BLOCK - this.partialLen, data.length);
+      this.partial.set(data.subarray(0, n), this.partialLen);
+      this.partialLen += n;
+      o = n;
+      if (this.partialLen < BLOCK) return;
+      this.pushHash(sha256(this.partial));
+      this.partialLen = 0;
+    }
+    for (; o + BLOCK <= data.length; o += BLOCK) this.pushHash(sha256(data.subarray(o, o + BLOCK)));
+    if (o < data.length) {
+      this.partial.set(data.subarray(o));
+      this.partialLen = data.length - o;
+    }
+  }
+
+  /** Same as update, hashing whole blocks with WebCrypto when there is one. */
+  async updateAsync(data: Uint8Array): Promise<void> {
+    const subtle = webCryptoSubtle();
+    if (!subtle || data.length < 16 * BLOCK) {
+      this.update(data);
+      return;
+    }
+    let o = 0;
+    if (this.partialLen > 0) {
+      o = Math.min(BLOCK - this.partialLen, data.length);
+      this.update(data.subarray(0, o));
+    }
+    const full = Math.floor((data.length - o) / BLOCK);
+    const view = plainBufferView(data);
+    const hashes = await Promise.all(
+      Array.from({ length: full }, (_, k) => subtle.digest('SHA-256', view.subarray(o + k * BLOCK, o + (k + 1) * BLOCK))),
+    );
+    for (const h of hashes) this.pushHash(new Uint8Array(h));
+    this.size += full * BLOCK;
+    if (o + full * BLOCK < data.length) this.update(data.subarray(o + full * BLOCK));
+  }
+
+  digest(): Uint8Array {
+    if (this.partialLen > 0) {
+      this.partial.fill(0, this.partialLen);
+      this.pushHash(sha256(this.partial));
+      this.partialLen = 0;
+    }
+    let level = this.level0.subarray(0, this.nHashes * HASH);
+    let count = this.nHashes;
+    let root: Uint8Array = new Uint8Array(HASH);
+    if (count === 1) root = level.slice(0, HASH);
+    while (count > 1) {
+      const perBlock = BLOCK / HASH;
+      const next = new Uint8Array(Math.ceil(count / perBlock) * HASH);
+      const block = new Uint8Array(BLOCK);
+      for (let i = 0, j = 0; i < count; i += perBlock, j++) {
+        block.fill(0);
+        block.set(level.subarray(i * HASH, Math.min(count, i + perBlock) * HASH));
+        next.set(sha256(block), j * HASH);
+      }
+      level = next;
+      count = next.length / HASH;
+      if (count === 1) root = next;
+    }
+    return sha256(fsverityDescriptor(this.size, root));
+  }
+}
+
+/** "xx/yyyy…": the object-store path of a digest (first byte, '/', the other 31 bytes; lowercase hex). */
+export function digestToPayload(digest: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < digest.length; i++) {
+    if (i === 1) s += '/';
+    s += digest[i]!.toString(16).padStart(2, '0');
+  }
+  return s;
+}
+
+export function hex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
+  return s;
+}

@@ -1,0 +1,701 @@
+/**
+ * composefs image writer, byte-identical to `mkcomposefs` of libcomposefs 1.0.x for format
+ * versions 0 and 1 (erofs-composefs-format.md §3, §4, including every quirk of §4.9).
+ *
+ * Steps, as in lcfs-writer-erofs.c: overlay rewrite (escape trusted.overlay.*, metacopy and
+ * redirect on external files, whiteouts become marked regular files, "." and "..", the root's
+ * opaque xattr and the 256 whiteout stubs), inode numbering in breadth-first order, shared
+ * xattrs (pairs used by more than one inode), inode placement, then emission front to back
+ * (header, superblock, inodes with their inline tails, shared xattr table, data blocks).
+ */
+import { FormatError, UnsupportedError } from '../errors.ts';
+import { fsverityDigest } from '../codec/fsverity.ts';
+import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
+import { S_IFCHR, S_IFREG, bytesEqual, modeOfType, type FileType } from '../fs/types.ts';
+import {
+  EROFS_CHUNK_FORMAT_BLKBITS_MASK, EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_INODE_CHUNK_BASED,
+  EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET, erofs_super_block,
+} from '../erofs/structs.ts';
+import {
+  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntFileType, emitDirentBlock,
+  emitInodeCore, emitXattrEntry, emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount,
+} from '../erofs/writer-common.ts';
+import { CountingOutput, StreamOutput, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
+import { encodeStruct } from '../struct.ts';
+import { binKey, dumpLineOf, INLINE_CONTENT_MAX } from './dump.ts';
+import { FsVerityStream, digestToPayload } from './verity.ts';
+import { XattrSet } from './xattrs.ts';
+import { COMPOSEFS_MAGIC, COMPOSEFS_HEADER_SIZE, COMPOSEFS_FLAGS_HAS_ACL, LCFS_EROFS_VERSION, composefs_header } from './structs.ts';
+
+/** LCFS_VERSION_MAX of libcomposefs 1.0.x */
+export const COMPOSEFS_VERSION_MAX = 1;
+/** mkcomposefs inlines files up to this size when it reads a directory */
+export const DEFAULT_INLINE_MAX = 64;
+/** LCFS_MAX_NONINLINE_CHUNKS: an external file's chunk map must fit one block */
+const MAX_CHUNKS = 1024;
+
+export interface ComposefsOptions {
+  /** --min-version (default 0) */
+  minVersion?: number;
+  /** --max-version (default 1, or 0 when only minVersion is given) */
+  maxVersion?: number;
+  /**
+   * regular files with content and no `inline` flag are stored in the image up to this size and
+   * as backing objects above it (default 64, as mkcomposefs does for a directory)
+   */
+  inlineMax?: number;
+}
+
+export interface ComposefsResult {
+  /** image bytes written */
+  size: number;
+  /** fs-verity digest of the image (`mkcomposefs --print-digest`) */
+  digest: Uint8Array;
+  /** composefs_version written in the header */
+  version: number;
+  /** number of inodes (EROFS `inos`) */
+  inodes: number;
+}
+
+const ENC = new TextEncoder();
+const K = {
+  overlayPrefix: ENC.encode('trusted.overlay.'),
+  escapePrefix: ENC.encode('trusted.overlay.overlay.'),
+  metacopy: ENC.encode('trusted.overlay.metacopy'),
+  redirect: ENC.encode('trusted.overlay.redirect'),
+  opaque: ENC.encode('trusted.overlay.opaque'),
+  escWhiteout: ENC.encode('trusted.overlay.overlay.whiteout'),
+  escWhiteouts: ENC.encode('trusted.overlay.overlay.whiteouts'),
+  escOpaque: ENC.encode('trusted.overlay.overlay.opaque'),
+  userWhiteout: ENC.encode('user.overlay.whiteout'),
+  userWhiteouts: ENC.encode('user.overlay.whiteouts'),
+  userOpaque: ENC.encode('user.overlay.opaque'),
+  aclAccess: ENC.encode('system.posix_acl_access'),
+  aclDefault: ENC.encode('system.posix_acl_default'),
+  selinux: ENC.encode('security.selinux'),
+  dot: ENC.encode('.'),
+  dotdot: ENC.encode('..'),
+};
+const EMPTY = new Uint8Array(0);
+const Y = ENC.encode('y');
+const X_ = ENC.encode('x');
+
+function startsWith(b: Uint8Array, p: Uint8Array): boolean {
+  if (b.length < p.length) return false;
+  for (let i = 0; i < p.length; i++) if (b[i] !== p[i]) return false;
+  return true;
+}
+
+/** chunkbits = max(12, bitlen(size - 1)), capped at 12 + 31; count = ceil(size / 2^chunkbits) */
+export function chunking(size: number): { chunkBits: number; chunkCount: number } {
+  let bits = size <= 1 ? 0 : Math.ceil(Math.log2(size));
+  // log2 of a double can be off by one around powers of two: fix against exact arithmetic
+  while (bits > 0 && 2 ** (bits - 1) >= size) bits--;
+  while (2 ** bits < size) bits++;
+  let chunkBits = Math.max(BLOCK_BITS, bits);
+  if (chunkBits - BLOCK_BITS > EROFS_CHUNK_FORMAT_BLKBITS_MASK) chunkBits = BLOCK_BITS + EROFS_CHUNK_FORMAT_BLKBITS_MASK;
+  return { chunkBits, chunkCount: Math.ceil(size / 2 ** chunkBits) };
+}
+
+/** What the writer learned about one regular file before the (synchronous) layout. */
+interface FilePrep {
+  inline: Uint8Array | null;
+  digest: Uint8Array | null;
+  payload: Uint8Array | null;
+}
+
+/** One inode of the image, in breadth-first order. */
+interface Node {
+  src: SourceInode | null;
+  parent: number;
+  name: Uint8Array;
+  type: FileType;
+  /** st_mode, type bits included */
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  mtime: number;
+  mtimeNsec: number;
+  /** st_size as libcomposefs keeps it */
+  size: number;
+  rdev: number;
+  xattrs: XattrSet;
+  target: Uint8Array | null;
+  inline: Uint8Array | null;
+  /** external regular file: chunk map entries (0 otherwise) */
+  chunkCount: number;
+  chunkBits: number;
+  /** directories: sorted names and target node indexes */
+  entNames: Uint8Array[] | null;
+  entNodes: number[] | null;
+}
+
+class WriteError extends Error {}
+
+/** Distinct (name, value) pairs with use counts; hashed, compared byte for byte. */
+class XattrPool {
+  readonly entries: { x: Xattr; count: number; offset: number }[] = [];
+  private readonly byHash = new Map<number, number[]>();
+
+  intern(x: Xattr): number {
+    let h = 0x811c9dc5;
+    const { name, value } = x;
+    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name[i]!, 0x01000193);
+    h = Math.imul(h ^ 0x100, 0x01000193);
+    for (let i = 0; i < value.length; i++) h = Math.imul(h ^ value[i]!, 0x01000193);
+    const bucket = this.byHash.get(h);
+    if (bucket) {
+      for (const id of bucket) {
+        const e = this.entries[id]!;
+        if (bytesEqual(e.x.name, name) && bytesEqual(e.x.value, value)) {
+          e.count++;
+          return id;
+        }
+      }
+    }
+    const id = this.entries.length;
+    this.entries.push({ x, count: 1, offset: -1 });
+    if (bucket) bucket.push(id);
+    else this.byHash.set(h, [id]);
+    return id;
+  }
+}
+
+export async function buildComposefs(tree: SourceTree, opts: ComposefsOptions, sink: Sink): Promise<ComposefsResult> {
+  const plan = await planComposefs(tree, opts);
+  const hasher = new FsVerityStream();
+  const out = new StreamOutput(sink, { tap: (c) => hasher.updateAsync(c) });
+  await emit(plan, out);
+  await out.finish();
+  if (out.pos !== plan.imageSize) throw new Error(`composefs writer bug: wrote ${out.pos} bytes, planned ${plan.imageSize}`);
+  return { size: out.pos, digest: hasher.digest(), version: plan.version, inodes: plan.nodes.length };
+}
+
+/** Image size without writing anything (the measuring pass). */
+export async function measureComposefs(tree: SourceTree, opts: ComposefsOptions = {}): Promise<number> {
+  const plan = await planComposefs(tree, opts);
+  const out = new CountingOutput();
+  await emit(plan, out);
+  return out.pos;
+}
+
+interface Plan {
+  version: number;
+  nodes: Node[];
+  hasAcl: boolean;
+  minMtime: number;
+  minNsec: number;
+  /** per node: placement */
+  nid: Float64Array;
+  ipos: Float64Array;
+  nBlocks: Uint32Array;
+  tail: Uint32Array;
+  xsize: Uint32Array;
+  compact: Uint8Array;
+  /** per node: shared xattr ids, then inline xattrs (in sorted key order) */
+  sharedIds: number[][];
+  inlineX: Xattr[][];
+  filter: Uint32Array;
+  shared: Xattr[];
+  sharedSize: number;
+  inodesEnd: number;
+  dataStart: number;
+  nDataBlocks: number;
+  imageSize: number;
+}
+
+function describe(nodes: Node[], i: number): string {
+  const src = nodes[i]!.src;
+  const at = src ? dumpLineOf(src) : undefined;
+  const comps: string[] = [];
+  for (let k = i; k !== 0; k = nodes[k]!.parent) comps.push(new TextDecoder().decode(nodes[k]!.name));
+  const path = '/' + comps.reverse().join('/');
+  return at ? `line ${at.line} (${path})` : path;
+}
+
+function failAt(nodes: Node[], i: number, msg: string): never {
+  const src = nodes[i]!.src;
+  const at = src ? dumpLineOf(src) : undefined;
+  if (at) throw new FormatError('composefs.dump', at.offset, `line ${at.line}: cannot write file: ${msg}`);
+  throw new UnsupportedError('composefs', `${describe(nodes, i)}: cannot write file: ${msg}`);
+}
+
+/** --min-version / --max-version as mkcomposefs resolves them */
+function versionRange(opts: ComposefsOptions): { min: number; max: number } {
+  let min = opts.minVersion;
+  let max = opts.maxVersion;
+  if (min === undefined && max === undefined) {
+    min = 0;
+    max = 1;
+  }
+  min ??= 0;
+  max ??= 0;
+  if (!Number.isInteger(min) || !Number.isInteger(max) || min > COMPOSEFS_VERSION_MAX || max > COMPOSEFS_VERSION_MAX) {
+    throw new UnsupportedError('composefs', `format version ${min}..${max}: this writer knows versions 0 and 1`);
+  }
+  if (max < min) max = min;
+  return { min, max };
+}
+
+async function prepareFiles(tree: SourceTree, inlineMax: number): Promise<Map<SourceInode, FilePrep>> {
+  const prep = new Map<SourceInode, FilePrep>();
+  const stack: SourceInode[] = [tree.root];
+  const seen = new Set<SourceInode>();
+  const todo: SourceInode[] = [];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (n.children) for (const c of n.children) stack.push(c.inode);
+    if (n.type === 'reg' && n.size > 0) todo.push(n);
+  }
+  // a few reads in flight at once: sources may be slow (HTTP, Blob) but each read is large
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) {
+      const n = todo[next++]!;
+      const wantInline = n.inline ?? (n.content !== undefined && n.size <= inlineMax);
+      if (wantInline) {
+        if (!n.content) throw new UnsupportedError('composefs', 'a file marked inline has no content');
+        if (n.size > INLINE_CONTENT_MAX) throw new UnsupportedError('composefs', `inline content size ${n.size} exceeds maximum ${INLINE_CONTENT_MAX}`);
+        prep.set(n, { inline: await n.content.read(0, n.size), digest: null, payload: null });
+        continue;
+      }
+      let digest = n.fsverityDigest ?? null;
+      if (!digest && n.content) digest = await fsverityDigest(n.content);
+      let payload = n.payload ?? null;
+      if (!payload && n.content && digest) payload = ENC.encode(digestToPayload(digest));
+      prep.set(n, { inline: null, digest, payload });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, todo.length) }, worker));
+  return prep;
+}
+
+async function planComposefs(tree: SourceTree, opts: ComposefsOptions): Promise<Plan> {
+  const range = versionRange(opts);
+  const prep = await prepareFiles(tree, opts.inlineMax ?? DEFAULT_INLINE_MAX);
+  try {
+    return layout(tree, range, prep);
+  } catch (e) {
+    if (e instanceof WriteError) throw new UnsupportedError('composefs', e.message);
+    throw e;
+  }
+}
+
+function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map<SourceInode, FilePrep>): Plan {
+  if (tree.root.type !== 'dir') throw new UnsupportedError('composefs', 'the root must be a directory');
+
+  // Inodes that have a primary (non-link) name, and how many names every inode has.
+  const hasPrimary = new Set<SourceInode>();
+  const nameCount = new Map<SourceInode, number>();
+  let version = range.min;
+  {
+    const stack: SourceInode[] = [tree.root];
+    const visitedDirs = new Set<SourceInode>([tree.root]);
+    while (stack.length) {
+      const d = stack.pop()!;
+      for (const c of d.children ?? []) {
+        nameCount.set(c.inode, (nameCount.get(c.inode) ?? 0) + 1);
+        if (!c.link) hasPrimary.add(c.inode);
+        if (c.inode.type === 'dir') {
+          if (visitedDirs.has(c.inode)) throw new UnsupportedError('composefs', `directory hardlink at ${new TextDecoder().decode(c.name)}`);
+          visitedDirs.add(c.inode);
+          stack.push(c.inode);
+        }
+        // a user whiteout (chardev 0:0) needs format version 1 when allowed
+        if (version < 1 && range.max >= 1 && !c.link && c.inode.type === 'chr' && c.inode.rdev === 0) version = 1;
+      }
+    }
+  }
+
+  const nodes: Node[] = [];
+  const index = new Map<SourceInode, number>();
+  const pendingLinks: { dir: number; ent: number; inode: SourceInode }[] = [];
+
+  const newNode = (src: SourceInode, parent: number, name: Uint8Array): number => {
+    const i = nodes.length;
+    const f = src.type === 'reg' ? prep.get(src) : undefined;
+    const xattrs = new XattrSet(src.xattrs.slice());
+    const n: Node = {
+      src, parent, name, type: src.type, mode: modeOfType(src.type) | (src.perm & 0o7777),
+      uid: src.uid, gid: src.gid, nlink: src.nlink ?? nameCount.get(src) ?? 1, mtime: src.mtime, mtimeNsec: src.mtimeNsec,
+      size: src.type === 'symlink' ? (src.target?.length ?? 0) : src.type === 'dir' ? 0 : src.size,
+      rdev: src.rdev, xattrs, target: src.type === 'symlink' ? (src.target ?? EMPTY) : null,
+      inline: f?.inline ?? null, chunkCount: 0, chunkBits: 0, entNames: null, entNodes: null,
+    };
+    nodes.push(n);
+    index.set(src, i);
+    if (n.xattrs.size > 0x7fff) failAt(nodes, i, 'xattrs exceed 32767 bytes');
+    rewrite(i, f);
+    return i;
+  };
+
+  const setX = (i: number, name: Uint8Array, value: Uint8Array) => {
+    if (!nodes[i]!.xattrs.set(name, value)) failAt(nodes, i, 'Numerical result out of range (xattrs exceed 32767 bytes)');
+  };
+
+  /** add_overlayfs_xattrs */
+  const rewrite = (i: number, f: FilePrep | undefined): void => {
+    const n = nodes[i]!;
+    const list = n.xattrs.list;
+    for (let k = 0; k < list.length; k++) {
+      const x = list[k]!;
+      if (startsWith(x.name, K.overlayPrefix)) {
+        const renamed = new Uint8Array(K.escapePrefix.length + x.name.length - K.overlayPrefix.length);
+        renamed.set(K.escapePrefix);
+        renamed.set(x.name.subarray(K.overlayPrefix.length), K.escapePrefix.length);
+        list[k] = { name: renamed, value: x.value };
+      }
+    }
+    if (n.type === 'reg' && n.size > 0 && n.inline === null) {
+      const { chunkBits, chunkCount } = chunking(n.size);
+      if (chunkCount > MAX_CHUNKS || n.size > 2 ** 53) failAt(nodes, i, 'File too large');
+      n.chunkBits = chunkBits;
+      n.chunkCount = chunkCount;
+      let meta = EMPTY;
+      if (f?.digest) {
+        meta = new Uint8Array(4 + 32);
+        meta[1] = meta.length;
+        meta[3] = 1; // FS_VERITY_HASH_ALG_SHA256
+        meta.set(f.digest, 4);
+      }
+      setX(i, K.metacopy, meta);
+      if (f?.payload && f.payload.length > 0) {
+        const p = f.payload;
+        const v = new Uint8Array(p.length + 1);
+        v[0] = 0x2f;
+        v.set(p, 1);
+        setX(i, K.redirect, v);
+      }
+    }
+    if (n.type === 'chr' && n.rdev === 0) {
+      n.size = 0;
+      n.type = 'reg';
+      n.mode = S_IFREG | (n.mode & 0o7777);
+      setX(i, K.escWhiteout, EMPTY);
+      setX(i, K.userWhiteout, EMPTY);
+      setX(n.parent, K.escWhiteouts, EMPTY);
+      setX(n.parent, K.userWhiteouts, EMPTY);
+      if (version >= 1) {
+        setX(n.parent, K.escOpaque, X_);
+        setX(n.parent, K.userOpaque, X_);
+      }
+    }
+  };
+
+  // Breadth-first: a directory's entries (with "." and "..", and the stubs in the root) sorted by
+  // name; every entry that is not a link becomes the next inode.
+  newNode(tree.root, 0, EMPTY);
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    if (n.type !== 'dir' || !n.src) continue;
+    const ents: { name: Uint8Array; inode: SourceInode | null; link: boolean; node: number }[] = [];
+    for (const c of n.src.children ?? []) ents.push({ name: c.name, inode: c.inode, link: !!c.link, node: -1 });
+    ents.push({ name: K.dot, inode: null, link: true, node: i });
+    ents.push({ name: K.dotdot, inode: null, link: true, node: n.parent });
+    let stubs: Uint8Array[] = [];
+    if (i === 0) {
+      const have = new Set(ents.map((e) => binKey(e.name)));
+      for (let b = 0; b < 256; b++) {
+        const name = ENC.encode(b.toString(16).padStart(2, '0'));
+        if (!have.has(binKey(name))) stubs.push(name);
+      }
+      for (const name of stubs) ents.push({ name, inode: null, link: false, node: -2 });
+    }
+    ents.sort((a, b) => compareBytes(a.name, b.name));
+    for (let k = 1; k < ents.length; k++) {
+      if (bytesEqual(ents[k - 1]!.name, ents[k]!.name)) failAt(nodes, i, `duplicate name ${new TextDecoder().decode(ents[k]!.name)}`);
+    }
+    const rootSelinux = i === 0 ? n.xattrs.get(K.selinux) : null;
+    for (const e of ents) {
+      if (e.node === -2) {
+        e.node = nodes.length;
+        const stubX = new XattrSet();
+        if (rootSelinux) stubX.set(K.selinux, rootSelinux);
+        nodes.push({
+          src: null, parent: 0, name: e.name, type: 'chr', mode: S_IFCHR | 0o644, uid: n.uid, gid: n.gid, nlink: 1,
+          mtime: n.mtime, mtimeNsec: n.mtimeNsec, size: 0, rdev: 0, xattrs: stubX, target: null, inline: null,
+          chunkCount: 0, chunkBits: 0, entNames: null, entNodes: null,
+        });
+        continue;
+      }
+      if (e.inode === null) continue;
+      const known = index.get(e.inode);
+      if (known !== undefined) {
+        if (e.inode.type === 'dir') failAt(nodes, i, `directory hardlink ${new TextDecoder().decode(e.name)}`);
+        e.node = known;
+      } else if (e.link && hasPrimary.has(e.inode)) {
+        pendingLinks.push({ dir: i, ent: -1, inode: e.inode });
+        e.node = -3 - (pendingLinks.length - 1);
+      } else {
+        e.node = newNode(e.inode, i, e.name);
+      }
+    }
+    n.entNames = ents.map((e) => e.name);
+    n.entNodes = ents.map((e) => e.node);
+  }
+  for (let p = 0; p < pendingLinks.length; p++) {
+    const pl = pendingLinks[p]!;
+    const target = index.get(pl.inode);
+    if (target === undefined) failAt(nodes, pl.dir, 'a hardlink names an inode outside the tree');
+    const ents = nodes[pl.dir]!.entNodes!;
+    const k = ents.indexOf(-3 - p);
+    ents[k] = target;
+  }
+  // the root's opaque marker is set after the rewrite, unescaped
+  setX(0, K.opaque, Y);
+
+  const N = nodes.length;
+  let minMtime = nodes[0]!.mtime;
+  let minNsec = nodes[0]!.mtimeNsec;
+  let hasAcl = false;
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!;
+    if (n.type === 'dir') {
+      let links = 2;
+      for (const t of n.entNodes!) if (t >= 0 && nodes[t]!.type === 'dir' && t !== i && t !== n.parent) links++;
+      // "." and ".." of the root both name the root: count only real subdirectories
+      n.nlink = links;
+    }
+    if (n.mtime < minMtime || (n.mtime === minMtime && n.mtimeNsec < minNsec)) {
+      minMtime = n.mtime;
+      minNsec = n.mtimeNsec;
+    }
+    n.xattrs.list.sort((a, b) => compareBytes(a.name, b.name));
+    if (!hasAcl && (n.xattrs.indexOf(K.aclAccess) >= 0 || n.xattrs.indexOf(K.aclDefault) >= 0)) hasAcl = true;
+  }
+
+  // Shared xattrs: (name, value) pairs used by more than one inode, table in descending order.
+  const pool = new XattrPool();
+  const nodeIds: number[][] = new Array(N);
+  for (let i = 0; i < N; i++) nodeIds[i] = nodes[i]!.xattrs.list.map((x) => pool.intern(x));
+  const sharedEnts = pool.entries.filter((e) => e.count > 1);
+  sharedEnts.sort((a, b) => {
+    const r = compareBytes(b.x.name, a.x.name);
+    if (r !== 0) return r;
+    if (a.x.value.length !== b.x.value.length) return b.x.value.length - a.x.value.length;
+    return compareBytes(b.x.value, a.x.value);
+  });
+  let sharedSize = 0;
+  for (const e of sharedEnts) {
+    e.offset = sharedSize;
+    sharedSize += xattrEntrySize(e.x);
+  }
+  const shared = sharedEnts.map((e) => e.x);
+
+  // Placement (compute_erofs_inodes).
+  const nid = new Float64Array(N);
+  const ipos = new Float64Array(N);
+  const nBlocks = new Uint32Array(N);
+  const tail = new Uint32Array(N);
+  const xsize = new Uint32Array(N);
+  const compact = new Uint8Array(N);
+  const filter = new Uint32Array(N);
+  const sharedOffsets: number[][] = new Array(N);
+  const inlineX: Xattr[][] = new Array(N);
+  let pos = EROFS_SUPER_OFFSET + erofs_super_block.size;
+  let nDataBlocks = 0;
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!;
+    // payload size
+    let nb = 0;
+    let tl = 0;
+    if (n.type === 'dir') {
+      const { starts, lastSize } = direntBlocks(n.entNames!);
+      nb = starts.length - 2;
+      tl = lastSize;
+      if (tl > BLOCK_SIZE / 2) {
+        nb++;
+        tl = 0;
+      }
+    } else if (n.type === 'symlink') {
+      tl = n.target!.length;
+    } else if (n.type === 'reg' && n.size > 0) {
+      if (n.inline !== null) {
+        nb = Math.floor(n.size / BLOCK_SIZE);
+        tl = n.size % BLOCK_SIZE;
+        if (tl > BLOCK_SIZE / 2) {
+          nb++;
+          tl = 0;
+        }
+      } else {
+        tl = 4 * n.chunkCount;
+      }
+    }
+    // compact when the inode needs nothing of the extended one (decided before padding)
+    const sizeForCompact = n.type === 'dir' ? nb * BLOCK_SIZE + tl : n.size;
+    const isCompact = n.mtime === minMtime && n.mtimeNsec === minNsec && n.nlink <= 0xffff && n.uid <= 0xffff && n.gid <= 0xffff && sizeForCompact <= 0xffffffff;
+    const isize = inodeCoreSize(isCompact);
+    // xattrs: the first 128 shared matches become references, in sorted-key order
+    const offs: number[] = [];
+    const inl: Xattr[] = [];
+    let inlineBytes = 0;
+    let bits = 0;
+    const list = n.xattrs.list;
+    const ids = nodeIds[i]!;
+    for (let k = 0; k < list.length; k++) {
+      const e = pool.entries[ids[k]!]!;
+      bits |= xattrFilterBit(list[k]!);
+      if (e.count > 1 && offs.length < MAX_SHARED_PER_INODE) offs.push(e.offset);
+      else {
+        inl.push(list[k]!);
+        inlineBytes += xattrEntrySize(list[k]!);
+      }
+    }
+    const xs = xattrAreaSize(offs.length, inlineBytes);
+    pos = roundUp(pos, EROFS_SLOTSIZE);
+    // keep the inline tail inside one block
+    if (n.type === 'symlink') {
+      const total = isize + xs + tl;
+      if (Math.floor(total / BLOCK_SIZE) > 0) {
+        nb++;
+        tl = 0;
+      }
+      if (Math.floor(pos / BLOCK_SIZE) !== Math.floor((pos + total - 1) / BLOCK_SIZE)) pos = roundUp(pos, BLOCK_SIZE);
+    } else {
+      const rem = BLOCK_SIZE - ((pos + isize + xs) % BLOCK_SIZE);
+      if (rem < tl) {
+        const extra = roundUp(rem, EROFS_SLOTSIZE);
+        const rem2 = BLOCK_SIZE - ((pos + isize + xs + extra) % BLOCK_SIZE);
+        if (tl <= rem2) pos += extra;
+        else {
+          nb++;
+          tl = 0;
+          pos = roundUp(pos, BLOCK_SIZE);
+        }
+      }
+    }
+    nid[i] = pos / EROFS_SLOTSIZE;
+    ipos[i] = pos;
+    nBlocks[i] = nb;
+    tail[i] = tl;
+    xsize[i] = xs;
+    compact[i] = isCompact ? 1 : 0;
+    filter[i] = list.length ? ~bits >>> 0 : 0;
+    sharedOffsets[i] = offs;
+    inlineX[i] = inl;
+    nDataBlocks += nb;
+    pos += isize + xs + tl;
+  }
+  const inodesEnd = roundUp(pos, EROFS_SLOTSIZE);
+  const sharedIds = sharedOffsets.map((offs) => offs.map((o) => ((inodesEnd % BLOCK_SIZE) + o) / 4));
+  const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
+  if (nid[0]! > 0xffff) throw new UnsupportedError('composefs', `root nid ${nid[0]} does not fit 16 bits`);
+  return {
+    version, nodes, hasAcl, minMtime, minNsec, nid, ipos, nBlocks, tail, xsize, compact, sharedIds, inlineX, filter,
+    shared, sharedSize, inodesEnd, dataStart, nDataBlocks, imageSize: dataStart + nDataBlocks * BLOCK_SIZE,
+  };
+}
+
+async function emit(p: Plan, out: Output): Promise<void> {
+  const { nodes } = p;
+  const N = nodes.length;
+
+  const header = new Uint8Array(COMPOSEFS_HEADER_SIZE);
+  encodeStruct(composefs_header, {
+    magic: COMPOSEFS_MAGIC, version: LCFS_EROFS_VERSION, flags: p.hasAcl ? COMPOSEFS_FLAGS_HAS_ACL : 0, composefs_version: p.version,
+  }, header);
+  out.bytes(header);
+  out.padTo(EROFS_SUPER_OFFSET);
+
+  const sb = new Uint8Array(erofs_super_block.size);
+  encodeStruct(erofs_super_block, {
+    magic: EROFS_MAGIC, checksum: 0, feature_compat: EROFS_FEATURE_COMPAT_MTIME | EROFS_FEATURE_COMPAT_XATTR_FILTER,
+    blkszbits: BLOCK_BITS, root_nid: p.nid[0]!, inos: N, build_time: p.minMtime, build_time_nsec: p.minNsec,
+    blocks: p.dataStart / BLOCK_SIZE + p.nDataBlocks, meta_blkaddr: 0, xattr_blkaddr: Math.floor(p.inodesEnd / BLOCK_SIZE),
+  }, sb);
+  // build_time is a u64 of an s64 (negative mtimes wrap)
+  const sbv = new DataView(sb.buffer);
+  sbv.setUint32(erofs_super_block.f.build_time.offset, p.minMtime >>> 0, true);
+  sbv.setUint32(erofs_super_block.f.build_time.offset + 4, Math.floor(p.minMtime / 0x1_0000_0000) >>> 0, true);
+  out.bytes(sb);
+
+  let blk = p.dataStart / BLOCK_SIZE;
+  const ff4 = new Uint8Array(4).fill(0xff);
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!;
+    out.padTo(p.ipos[i]!);
+    const nb = p.nBlocks[i]!;
+    const tl = p.tail[i]!;
+    let iu = 0;
+    let layout = tl > 0 ? EROFS_INODE_FLAT_INLINE : EROFS_INODE_FLAT_PLAIN;
+    let size = 0;
+    if (n.type === 'chr' || n.type === 'blk') iu = n.rdev % 0x1_0000_0000;
+    else if ((n.type === 'dir' || n.type === 'reg' || n.type === 'symlink') && nb > 0) {
+      iu = blk;
+      blk += nb;
+    }
+    if (n.type === 'dir') size = nb * BLOCK_SIZE + tl;
+    else if (n.type === 'reg') {
+      size = n.size;
+      if (n.chunkCount > 0) {
+        layout = EROFS_INODE_CHUNK_BASED;
+        // the chunk format overwrites only the low half of a block address given just before
+        iu = ((iu & 0xffff0000) | (n.chunkBits - BLOCK_BITS)) >>> 0;
+      }
+    } else if (n.type === 'symlink') size = nb === 0 ? tl : n.size;
+    emitInodeCore(out, {
+      compact: p.compact[i] === 1, layout, xattrIcount: xattrIcount(p.xsize[i]!), mode: n.mode, nlink: n.nlink, size, iu, ino: i,
+      uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
+    });
+    if (p.xsize[i]! > 0) {
+      emitXattrHeader(out, p.filter[i]!, p.sharedIds[i]!);
+      for (const x of p.inlineX[i]!) emitXattrEntry(out, x);
+    }
+    if (tl > 0) {
+      if (n.type === 'dir') {
+        const { starts } = direntBlocks(n.entNames!);
+        emitDir(out, p, n, starts[starts.length - 2]!, n.entNames!.length);
+      } else if (n.type === 'symlink') out.bytes(n.target!);
+      else if (n.inline !== null) out.bytes(n.inline.subarray(n.inline.length - tl));
+      else for (let k = 0; k < n.chunkCount; k++) out.bytes(ff4);
+    }
+    if ((i & 1023) === 1023) await out.drain();
+  }
+  out.padTo(p.inodesEnd);
+  for (const x of p.shared) emitXattrEntry(out, x);
+  out.padTo(p.dataStart);
+
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!;
+    const nb = p.nBlocks[i]!;
+    if (nb === 0) continue;
+    if (n.type === 'dir') {
+      const { starts } = direntBlocks(n.entNames!);
+      const full = starts.length - 2;
+      for (let b = 0; b < full; b++) {
+        emitDir(out, p, n, starts[b]!, starts[b + 1]!);
+        out.padTo(roundUp(out.pos, BLOCK_SIZE));
+      }
+      if (full < nb) {
+        // the last block was not inlined: it becomes a full block too
+        emitDir(out, p, n, starts[full]!, n.entNames!.length);
+        out.padTo(roundUp(out.pos, BLOCK_SIZE));
+      }
+    } else if (n.type === 'reg') {
+      if (n.inline !== null) out.bytes(n.inline.subarray(0, Math.min(n.inline.length, BLOCK_SIZE)));
+      else out.fill(BLOCK_SIZE, 0xff); // a chunk map pushed out of the inode: libcomposefs writes a block of holes
+      out.padTo(roundUp(out.pos, BLOCK_SIZE));
+    } else if (n.type === 'symlink') {
+      out.bytes(n.target!);
+      out.padTo(roundUp(out.pos, BLOCK_SIZE));
+    }
+    if ((i & 255) === 255) await out.drain();
+  }
+}
+
+function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {
+  const targets = n.entNodes!;
+  const nids = new Float64Array(end);
+  const types = new Uint8Array(end);
+  for (let k = first; k < end; k++) {
+    const t = targets[k]!;
+    nids[k] = p.nid[t]!;
+    types[k] = direntFileType(p.nodes[t]!.type);
+  }
+  emitDirentBlock(out, n.entNames!, nids, types, first, end);
+}
+
+export { DIRENT_SIZE };

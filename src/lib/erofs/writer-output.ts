@@ -1,0 +1,145 @@
+/**
+ * The byte stream every image writer emits through. A writer first computes its whole layout
+ * (every offset, block address and size), then emits the image front to back through one `Output`;
+ * nothing is ever patched after it was emitted. `CountingOutput` runs the same emission code
+ * without storing anything (the measuring pass: image size, or a check of the layout), and
+ * `StreamOutput` hands the bytes to a `Sink` in large chunks so a page can stream to a file.
+ */
+
+/** Where image bytes go: each chunk is handed over once and never touched again by the writer. */
+export interface Sink {
+  write(chunk: Uint8Array): void | Promise<void>;
+}
+
+export interface Output {
+  /** bytes emitted so far = absolute offset of the next byte */
+  readonly pos: number;
+  bytes(b: Uint8Array): void;
+  /** `n` copies of `byte` (0 unless given) */
+  fill(n: number, byte?: number): void;
+  /** zero bytes up to absolute offset `to` (which must not be behind `pos`) */
+  padTo(to: number): void;
+  /** let queued chunks reach the sink; writers call this between pieces, never inside a structure */
+  drain(): Promise<void>;
+}
+
+abstract class BaseOutput implements Output {
+  abstract readonly pos: number;
+  abstract bytes(b: Uint8Array): void;
+  abstract fill(n: number, byte?: number): void;
+  padTo(to: number): void {
+    if (to < this.pos) throw new Error(`writer bug: padding back from ${this.pos} to ${to}`);
+    this.fill(to - this.pos);
+  }
+  async drain(): Promise<void> {}
+}
+
+/** The measuring pass: counts bytes, stores nothing. */
+export class CountingOutput extends BaseOutput {
+  pos = 0;
+  bytes(b: Uint8Array): void {
+    this.pos += b.length;
+  }
+  fill(n: number): void {
+    if (n < 0) throw new Error(`writer bug: negative fill ${n}`);
+    this.pos += n;
+  }
+}
+
+const DEFAULT_CHUNK = 1 << 20;
+
+/**
+ * Collects bytes into `chunkSize` buffers and passes each full one to `tap` (e.g. an fs-verity
+ * hasher), then to the sink, in order. Both are awaited in `drain` / `finish`, so the writer
+ * decides how much may be in flight.
+ */
+export class StreamOutput extends BaseOutput {
+  pos = 0;
+  private buf: Uint8Array;
+  private used = 0;
+  private queued: Uint8Array[] = [];
+  private readonly chunkSize: number;
+
+  constructor(
+    private readonly sink: Sink,
+    opts: { chunkSize?: number; tap?: (chunk: Uint8Array) => void | Promise<void> } = {},
+  ) {
+    super();
+    this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
+    this.tap = opts.tap;
+    this.buf = new Uint8Array(this.chunkSize);
+  }
+  private readonly tap: ((chunk: Uint8Array) => void | Promise<void>) | undefined;
+
+  private flushBuf(): void {
+    if (this.used === 0) return;
+    const chunk = this.used === this.buf.length ? this.buf : this.buf.slice(0, this.used);
+    this.queued.push(chunk);
+    this.buf = new Uint8Array(this.chunkSize);
+    this.used = 0;
+  }
+
+  bytes(b: Uint8Array): void {
+    let off = 0;
+    while (off < b.length) {
+      const n = Math.min(b.length - off, this.buf.length - this.used);
+      this.buf.set(n === b.length ? b : b.subarray(off, off + n), this.used);
+      this.used += n;
+      off += n;
+      if (this.used === this.buf.length) this.flushBuf();
+    }
+    this.pos += b.length;
+  }
+
+  fill(n: number, byte = 0): void {
+    if (n < 0) throw new Error(`writer bug: negative fill ${n}`);
+    let left = n;
+    while (left > 0) {
+      const k = Math.min(left, this.buf.length - this.used);
+      // fresh buffers are zero: only non-zero fills need writing
+      if (byte !== 0) this.buf.fill(byte, this.used, this.used + k);
+      this.used += k;
+      left -= k;
+      if (this.used === this.buf.length) this.flushBuf();
+    }
+    this.pos += n;
+  }
+
+  override async drain(): Promise<void> {
+    while (this.queued.length) {
+      const chunk = this.queued.shift()!;
+      if (this.tap) await this.tap(chunk);
+      await this.sink.write(chunk);
+    }
+  }
+
+  /** flush the partial buffer and wait for every write */
+  async finish(): Promise<void> {
+    this.flushBuf();
+    await this.drain();
+  }
+}
+
+/** A sink that keeps everything, for tests and small images. */
+export class MemorySink implements Sink {
+  readonly chunks: Uint8Array[] = [];
+  size = 0;
+  write(chunk: Uint8Array): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+  bytes(): Uint8Array {
+    if (this.chunks.length === 1) return this.chunks[0]!;
+    const out = new Uint8Array(this.size);
+    let o = 0;
+    for (const c of this.chunks) {
+      out.set(c, o);
+      o += c.length;
+    }
+    return out;
+  }
+}
+
+export function roundUp(x: number, align: number): number {
+  return Math.ceil(x / align) * align;
+}
