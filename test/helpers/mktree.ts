@@ -4,6 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crc32cRaw } from '../../src/lib/codec/crc32c.ts';
 import { tempDir } from './paths.ts';
 
 /** mulberry32: small, fast, deterministic */
@@ -79,6 +80,8 @@ export interface TreeOptions {
   seed?: number;
   /** include uid/gid above 65535 (default true); mkfs -Eforce-inode-compact refuses them */
   bigIds?: boolean;
+  /** a smaller tree (largest file 70000 bytes, 120 entries in many/) for the corruption sweep */
+  small?: boolean;
 }
 
 /**
@@ -106,18 +109,19 @@ export function makeTestTree(opts: TreeOptions = {}): string {
   const op = (kind: Op['kind'], rel: string, ...args: (number | string)[]) => ops.push({ kind, path: hex(p(rel)), args });
   const xattr = (rel: string, name: string, value: Uint8Array | string) => op('xattr', rel, hex(name), hex(value));
 
-  for (const n of [0, 1, 4095, 4096, 4097, 100000, 1048577]) {
+  const small = opts.small ?? false;
+  for (const n of small ? [0, 1, 4095, 4096, 4097, 70000] : [0, 1, 4095, 4096, 4097, 100000, 1048577]) {
     file(`t${n}`, textBytes(rnd, n));
     file(`r${n}`, randomBytes(rnd, n));
   }
   // alternating 16 KiB random / text runs: compressed images mix PLAIN and LZ4 pclusters here
-  const mixed = new Uint8Array(320 * 1024);
+  const mixed = new Uint8Array((small ? 96 : 320) * 1024);
   for (let o = 0; o < mixed.length; o += 16384) mixed.set((o / 16384) % 2 ? textBytes(rnd, 16384) : randomBytes(rnd, 16384), o);
   file('mixed', mixed);
-  file('zeros', new Uint8Array(300000));
+  file('zeros', new Uint8Array(small ? 50000 : 300000));
 
   dir('many');
-  for (let i = 0; i < 360; i++) {
+  for (let i = 0; i < (small ? 120 : 360); i++) {
     const long = i % 17 === 0 ? '-' + 'x'.repeat(60 + (i % 40)) : '-entry-with-a-longer-name';
     const name = `${i % 29 === 0 ? '!' : ''}f${String(i).padStart(3, '0')}${long}`;
     if (i % 45 === 0) dir(`many/${name}`);
@@ -158,7 +162,7 @@ export function makeTestTree(opts: TreeOptions = {}): string {
   for (const rel of ['t1', 't4096', 'r4097', 'many/f001-entry-with-a-longer-name', 'd1/d2/d3', 'hard-a']) xattr(rel, 'user.shared', 'shared value');
   for (const rel of ['t4095', 'r4095', 'many/f002-entry-with-a-longer-name', 'd1']) xattr(rel, 'security.selinux', 'system_u:object_r:etc_t:s0\0');
   xattr('t0', 'user.comment', 'empty file');
-  xattr('t100000', 'trusted.big', randomBytes(rnd, 1000));
+  xattr(small ? 't70000' : 't100000', 'trusted.big', randomBytes(rnd, 1000));
   xattr('d1', 'trusted.overlay.opaque', 'y');
   xattr('link-short', 'trusted.link', 'on a symlink');
   xattr('chr', 'trusted.dev', new Uint8Array([0, 1, 2, 0]));
@@ -224,15 +228,16 @@ export interface BuiltImage {
  * Build every MKFS_VARIANTS image (or those named in `only`) under `dir` from the test trees
  * (the compact variant gets a tree without ids > 65535). Images already present are reused.
  */
-export function buildErofsImages(dir: string = tempDir('ls-erofs-'), only?: readonly string[]): BuiltImage[] {
+export function buildErofsImages(dir: string = tempDir('ls-erofs-'), opts: { only?: readonly string[]; small?: boolean } = {}): BuiltImage[] {
+  const { only, small = false } = opts;
   const srcMain = join(dir, 'src');
   const srcSmallIds = join(dir, 'src-small-ids');
-  if (!existsSync(srcMain)) makeTestTree({ dir: srcMain });
+  if (!existsSync(srcMain)) makeTestTree({ dir: srcMain, small });
   const out: BuiltImage[] = [];
   for (const v of MKFS_VARIANTS) {
     if (only && !only.includes(v.name)) continue;
     const src = v.compact ? srcSmallIds : srcMain;
-    if (v.compact && !existsSync(srcSmallIds)) makeTestTree({ dir: srcSmallIds, bigIds: false });
+    if (v.compact && !existsSync(srcSmallIds)) makeTestTree({ dir: srcSmallIds, bigIds: false, small });
     const image = join(dir, `${v.name}.erofs`);
     const blob = v.blob ? join(dir, `${v.name}.blob`) : undefined;
     if (!existsSync(image)) {
@@ -242,4 +247,19 @@ export function buildErofsImages(dir: string = tempDir('ls-erofs-'), only?: read
     out.push({ name: v.name, image, ...(blob ? { blob } : {}), src, compact: !!v.compact });
   }
   return out;
+}
+
+/**
+ * Recompute the EROFS superblock checksum in place when compat SB_CHKSUM is set, so a corruption
+ * sweep's superblock mutations reach the field parsers instead of stopping at the checksum.
+ */
+export function fixErofsSuperblockChecksum(b: Uint8Array): void {
+  if (b.length < 1024 + 128) return;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (v.getUint32(1024, true) !== 0xe0f5e1e2 || !(v.getUint32(1032, true) & 1)) return;
+  const bits = b[1036]!;
+  if (bits < 11 || bits > 16 || b.length < 2 ** bits) return;
+  const area = b.slice(1024, 2 ** bits);
+  area.fill(0, 4, 8);
+  v.setUint32(1028, crc32cRaw(0xffffffff, area), true);
 }
