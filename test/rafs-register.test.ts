@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { FIXTURES, tempDir } from './helpers/paths.ts';
+import { BytesSource } from '../src/lib/io/source.ts';
+import { detectFormat, openImage } from '../src/lib/open.ts';
+import '../src/lib/rafs/register.ts';
+import { probeRafsV5, probeRafsV6 } from '../src/lib/rafs/index.ts';
+
+const N = join(FIXTURES, 'nydus');
+const src = (rel: string) => new BytesSource(new Uint8Array(readFileSync(join(N, rel))), join(N, rel));
+
+test('register: openImage recognises RAFS v5 and v6 bootstraps by magic', async () => {
+  const v5 = await openImage(src('tests/texture/repeatable/sha256-nocompress-repeatable'));
+  assert.equal(v5.format, 'rafs-v5');
+  const v6src = src('tests/texture/bootstrap/rafs-v6-2.2.boot');
+  assert.equal((await detectFormat(v6src))?.id, 'rafs-v6');
+  const v6 = await openImage(v6src, { blobs: [src('tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef')] });
+  assert.equal(v6.format, 'rafs-v6');
+  assert.equal(v6.rootIno, 128);
+});
+
+test('register: probes refuse what is not RAFS (plain EROFS from mkfs.erofs, short or empty input)', { skip: spawnSync('mkfs.erofs', ['--help']).status === null && 'mkfs.erofs not installed' }, () => {
+  const dir = tempDir('rafs-probe-');
+  mkdirSync(join(dir, 'tree'));
+  writeFileSync(join(dir, 'tree', 'f'), 'hello');
+  const r = spawnSync('mkfs.erofs', [join(dir, 'img'), join(dir, 'tree')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const head = new Uint8Array(readFileSync(join(dir, 'img'))).subarray(0, 8192);
+  assert.equal(head[1024], 0xe2); // it is EROFS
+  assert.equal(probeRafsV6(head), false);
+  assert.equal(probeRafsV5(head), false);
+  assert.equal(probeRafsV6(new Uint8Array(0)), false);
+  assert.equal(probeRafsV5(new Uint8Array(4)), false);
+  const v6 = new Uint8Array(readFileSync(join(N, 'tests/texture/bootstrap/rafs-v6-2.2.boot'))).subarray(0, 8192);
+  assert.equal(probeRafsV6(v6), true);
+  const noCompat = v6.slice();
+  noCompat[1024 + 11] = 0; // clear the RAFS v6 compat bit
+  assert.equal(probeRafsV6(noCompat), false);
+});
