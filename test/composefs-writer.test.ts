@@ -18,7 +18,7 @@ const GOLDEN = join(FIXTURES, 'composefs/golden');
 const LENIENT = new Set(['no-newline.dump', 'longlink.dump', 'honggfuzz-longlink-unterminated.dump']);
 
 /** An asset's bytes; special_v1.dump is a git symlink, checked out here as a file holding its target. */
-export function readAsset(name: string): Uint8Array {
+function readAsset(name: string): Uint8Array {
   let data: Uint8Array = readFileSync(join(ASSETS, name));
   if (data.length < 64 && !data.includes(0x0a) && existsSync(join(ASSETS, new TextDecoder().decode(data)))) {
     data = readFileSync(join(ASSETS, new TextDecoder().decode(data)));

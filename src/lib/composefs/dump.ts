@@ -14,7 +14,7 @@
 import { FormatError } from '../errors.ts';
 import { BytesSource } from '../io/source.ts';
 import type { SourceDirent, SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
-import { S_IFMT, fileTypeOfMode, type FileType } from '../fs/types.ts';
+import { S_IFMT, fileTypeOfMode, type Attr, type DirEntry, type ReadOnlyFs } from '../fs/types.ts';
 import { XattrSet } from './xattrs.ts';
 
 /** LCFS_INLINE_CONTENT_MAX */
@@ -640,7 +640,7 @@ export interface DumpEntry {
   xattrs: Xattr[];
 }
 
-export function writeDumpLine(out: TextOut, path: Uint8Array, e: DumpEntry, hardlinkTo: Uint8Array | null): void {
+function writeDumpLine(out: TextOut, path: Uint8Array, e: DumpEntry, hardlinkTo: Uint8Array | null): void {
   out.escaped(path, ESC_STANDARD);
   out.ascii(` ${e.size} ${hardlinkTo ? '@' : ''}${e.mode.toString(8)} ${e.nlink} ${e.uid} ${e.gid} ${e.rdev} ${e.mtime}.${e.mtimeNsec} `);
   out.optional(hardlinkTo ?? e.payload, ESC_LONE_DASH);
@@ -660,4 +660,109 @@ export function writeDumpLine(out: TextOut, path: Uint8Array, e: DumpEntry, hard
   out.ascii('\n');
 }
 
-export { TextOut as DumpTextOut };
+export interface WriteDumpOptions {
+  /**
+   * images that are not composefs: regular files up to this size get their content in the dump
+   * (default 0: none; at most INLINE_CONTENT_MAX)
+   */
+  inlineMax?: number;
+}
+
+/** A ReadOnlyFs that knows composefs payloads and digests (the composefs reader). */
+interface DumpAware {
+  dumpEntry(ino: number): Promise<DumpEntry>;
+}
+function isDumpAware(fs: object): fs is DumpAware {
+  return typeof (fs as Partial<DumpAware>).dumpEntry === 'function';
+}
+
+async function genericEntry(fs: ReadOnlyFs, attr: Attr, inlineMax: number): Promise<DumpEntry> {
+  const xattrs: Xattr[] = [];
+  for (const name of await fs.listxattr(attr.ino)) {
+    const value = await fs.getxattr(attr.ino, name);
+    if (value) xattrs.push({ name, value });
+  }
+  let payload: Uint8Array | null = null;
+  let content: Uint8Array | null = null;
+  if (attr.type === 'symlink') payload = await fs.readlink(attr.ino);
+  else if (attr.type === 'reg' && attr.size > 0 && attr.size <= Math.min(inlineMax, INLINE_CONTENT_MAX)) content = await fs.read(attr.ino, 0, attr.size);
+  return {
+    size: attr.type === 'dir' || attr.type === 'reg' || attr.type === 'symlink' ? attr.size : 0, mode: attr.mode, nlink: attr.nlink,
+    uid: attr.uid, gid: attr.gid, rdev: attr.type === 'chr' || attr.type === 'blk' ? attr.rdev : 0, mtime: attr.mtime, mtimeNsec: attr.mtimeNsec,
+    payload, content, digest: null, xattrs,
+  };
+}
+
+/**
+ * The dump of a filesystem as `composefs-info dump` prints it: depth first in directory order, a
+ * second name of an inode as an "@" line naming the first, directories with their i_size.
+ * Yields pieces of about 64 KiB.
+ */
+export async function* dumpChunks(fs: ReadOnlyFs, opts: WriteDumpOptions = {}): AsyncGenerator<Uint8Array> {
+  const inlineMax = opts.inlineMax ?? 0;
+  const entry = (attr: Attr) => (isDumpAware(fs) ? fs.dumpEntry(attr.ino) : genericEntry(fs, attr, inlineMax));
+  const out = new TextOut();
+  const firstPath = new Map<number, Uint8Array>();
+  const root = await fs.getattr(fs.rootIno);
+  writeDumpLine(out, ROOT_PATH, await entry(root), null);
+  const dirs = new Set<number>([root.ino]);
+  // explicit stack of directory cursors: deep trees do not grow the JS stack
+  const stack: { ino: number; path: Uint8Array; entries: DirEntry[]; i: number; next: number; done: boolean }[] = [
+    { ino: root.ino, path: new Uint8Array(0), entries: [], i: 0, next: 0, done: false },
+  ];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.i >= top.entries.length) {
+      if (top.done) {
+        stack.pop();
+        continue;
+      }
+      const batch = await fs.readdir(top.ino, top.next, 1024);
+      const next = batch.length ? batch[batch.length - 1]!.next : top.next;
+      top.entries = batch;
+      top.i = 0;
+      top.done = batch.length === 0 || next <= top.next;
+      top.next = next;
+      continue;
+    }
+    const e = top.entries[top.i++]!;
+    const path = new Uint8Array(top.path.length + 1 + e.name.length);
+    path.set(top.path);
+    path[top.path.length] = 0x2f;
+    path.set(e.name, top.path.length + 1);
+    const attr = await fs.getattr(e.ino);
+    const seen = firstPath.get(attr.ino);
+    writeDumpLine(out, path, await entry(attr), seen ?? null);
+    if (out.len >= 1 << 16) {
+      yield out.take().slice();
+      out.len = 0;
+    }
+    if (seen) continue;
+    firstPath.set(attr.ino, path);
+    if (attr.type === 'dir' && !dirs.has(attr.ino)) {
+      dirs.add(attr.ino);
+      stack.push({ ino: attr.ino, path, entries: [], i: 0, next: 0, done: false });
+    }
+  }
+  if (out.len > 0) yield out.take().slice();
+}
+
+/** The whole dump as bytes (see dumpChunks). */
+export async function writeDump(fs: ReadOnlyFs, opts: WriteDumpOptions = {}): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of dumpChunks(fs, opts)) {
+    parts.push(c);
+    n += c.length;
+  }
+  const all = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.length;
+  }
+  return all;
+}
+
+const ROOT_PATH = new Uint8Array([0x2f]);
+

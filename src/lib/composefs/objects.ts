@@ -1,0 +1,64 @@
+/**
+ * The backing objects of a composefs image built from a tree with content (`mkcomposefs
+ * --digest-store`): every regular file the image does not inline is stored as
+ * `<store>/xx/yyyy…`, named by the fs-verity digest of its content.
+ */
+import { fsverityDigest } from '../codec/fsverity.ts';
+import type { SourceInode, SourceTree } from '../fs/tree.ts';
+import type { ByteSource } from '../io/source.ts';
+import { DEFAULT_INLINE_MAX } from './writer.ts';
+import { digestToPayload } from './verity.ts';
+
+export interface BackingObject {
+  /** "xx/yyyy…" relative to the object store */
+  payload: string;
+  content: ByteSource;
+  size: number;
+  /** fs-verity SHA-256 digest of the content */
+  digest: Uint8Array;
+}
+
+export interface ObjectsOptions {
+  /** same as ComposefsOptions.inlineMax: files up to this size stay in the image (default 64) */
+  inlineMax?: number;
+  /** digests computed at once (default 4) */
+  concurrency?: number;
+}
+
+/**
+ * One entry per distinct object, in tree order. Digests that were missing are stored in the
+ * inodes (`fsverityDigest`), so a following `buildComposefs` of the same tree does not hash again.
+ */
+export async function objectsOf(tree: SourceTree, opts: ObjectsOptions = {}): Promise<BackingObject[]> {
+  const inlineMax = opts.inlineMax ?? DEFAULT_INLINE_MAX;
+  const files: SourceInode[] = [];
+  const seen = new Set<SourceInode>();
+  const stack: SourceInode[] = [tree.root];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (n.children) for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]!.inode);
+    if (n.type !== 'reg' || n.size === 0 || !n.content) continue;
+    const inline = n.inline ?? n.size <= inlineMax;
+    if (!inline) files.push(n);
+  }
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const n = files[next++]!;
+      if (!n.fsverityDigest) n.fsverityDigest = await fsverityDigest(n.content!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, files.length)) }, worker));
+  const out: BackingObject[] = [];
+  const byPayload = new Set<string>();
+  const dec = new TextDecoder();
+  for (const n of files) {
+    const payload = n.payload ? dec.decode(n.payload) : digestToPayload(n.fsverityDigest!);
+    if (byPayload.has(payload)) continue;
+    byPayload.add(payload);
+    out.push({ payload, content: n.content!, size: n.size, digest: n.fsverityDigest! });
+  }
+  return out;
+}
