@@ -1,0 +1,275 @@
+import { FormatError } from '../../errors.ts';
+import { BlobSource, BytesSource, SliceSource, type ByteSource } from '../../io/source.ts';
+import { GunzipRangeSource, GunzipReplay, gunzipChunks, type GunzipOptions } from '../../tar/gunzip.ts';
+import { chunkInput, readTar, sourceInput, type TarEntry, type TarReadOptions } from '../../tar/reader.ts';
+import { newDir, type SourceInode, type SourceTree } from '../tree.ts';
+import { makedev } from '../types.ts';
+import { byteString, markHardlinks, showBytes, splitRawPath } from './names.ts';
+
+/**
+ * Tar archives as SourceTrees. Entries are applied in archive order the way an extracting tar
+ * would: a later entry for the same path replaces the earlier one (two directories merge, the later
+ * metadata wins), missing parents are created as 0755 root-owned directories, hardlinks name the
+ * SourceInode of an earlier entry. OCI whiteouts (".wh.NAME", ".wh..wh..opq") are ordinary
+ * entries here; the layer builder interprets them.
+ */
+
+export interface TarTreeBuilder {
+  add(entry: TarEntry, content?: ByteSource): void;
+  finish(): SourceTree;
+}
+
+export function tarTreeBuilder(archiveName: string): TarTreeBuilder {
+  const root = newDir(0o755);
+  const nodes = new Map<string, SourceInode>([['', root]]);
+  const index = new Map<SourceInode, Map<string, number>>([[root, new Map()]]);
+  let implicitDirs = 0;
+  let entries = 0;
+  let absolute = 0;
+  const replaced: string[] = [];
+
+  function components(raw: Uint8Array, e: TarEntry, what: string): Uint8Array[] {
+    if (raw[0] === 0x2f) absolute++;
+    const comps = splitRawPath(raw);
+    for (const c of comps) {
+      if (c.length === 2 && c[0] === 0x2e && c[1] === 0x2e) throw new FormatError('tar.header', e.headerOffset, `${what} ${showBytes(raw)} contains ".." (refused: it would escape the tree)`);
+      if (c.includes(0)) throw new FormatError('tar.header', e.headerOffset, `${what} ${showBytes(raw)} contains a NUL byte`);
+    }
+    return comps;
+  }
+  const keyOf = (comps: Uint8Array[]): string => comps.map(byteString).join('/');
+
+  function dirAt(comps: Uint8Array[], e: TarEntry): SourceInode {
+    let dir = root;
+    for (let i = 0; i < comps.length; i++) {
+      const key = keyOf(comps.slice(0, i + 1));
+      let node = nodes.get(key);
+      if (!node) {
+        node = newDir(0o755);
+        implicitDirs++;
+        link(dir, comps[i]!, node);
+        nodes.set(key, node);
+        index.set(node, new Map());
+      } else if (node.type !== 'dir') {
+        throw new FormatError('tar.header', e.headerOffset, `${showBytes(e.path)}: parent ${JSON.stringify(key)} is not a directory in the archive`);
+      }
+      dir = node;
+    }
+    return dir;
+  }
+
+  /** put `inode` at `name` in `dir`, replacing what is there */
+  function link(dir: SourceInode, name: Uint8Array, inode: SourceInode): void {
+    const idx = index.get(dir)!;
+    const k = byteString(name);
+    const at = idx.get(k);
+    if (at === undefined) {
+      idx.set(k, dir.children!.length);
+      dir.children!.push({ name: name.slice(), inode });
+    } else dir.children![at] = { name: dir.children![at]!.name, inode };
+  }
+
+  function forgetBelow(key: string): void {
+    const prefix = key + '/';
+    for (const k of [...nodes.keys()]) if (k.startsWith(prefix)) nodes.delete(k);
+  }
+
+  function add(e: TarEntry, content?: ByteSource): void {
+    entries++;
+    const comps = components(e.path, e, 'path');
+    const key = keyOf(comps);
+    const existing = nodes.get(key);
+
+    if (e.type === 'hardlink') {
+      const tcomps = components(e.linkname, e, 'hardlink target');
+      const tkey = keyOf(tcomps);
+      const target = nodes.get(tkey);
+      if (!target) throw new FormatError('tar.header', e.headerOffset, `hardlink ${showBytes(e.path)} names ${showBytes(e.linkname)}, which is not an earlier entry of the archive`);
+      if (target.type === 'dir') throw new FormatError('tar.header', e.headerOffset, `hardlink ${showBytes(e.path)} names the directory ${showBytes(e.linkname)}`);
+      if (tkey === key) return;
+      if (comps.length === 0) throw new FormatError('tar.header', e.headerOffset, 'a hardlink cannot be the root directory');
+      const parent = dirAt(comps.slice(0, -1), e);
+      if (existing?.type === 'dir') forgetBelow(key);
+      if (existing) replaced.push(key);
+      link(parent, comps[comps.length - 1]!, target);
+      nodes.set(key, target);
+      return;
+    }
+
+    const inode: SourceInode = {
+      type: e.type, perm: e.perm, uid: e.uid, gid: e.gid, mtime: e.mtime, mtimeNsec: e.mtimeNsec,
+      size: 0, rdev: 0, xattrs: e.xattrs,
+    };
+    switch (e.type) {
+      case 'reg':
+        inode.size = e.size;
+        if (content) inode.content = content;
+        break;
+      case 'symlink':
+        inode.target = e.linkname;
+        inode.size = e.linkname.length;
+        break;
+      case 'chr':
+      case 'blk':
+        inode.rdev = makedev(e.devmajor, e.devminor);
+        break;
+      case 'dir':
+        break;
+      default:
+        break;
+    }
+
+    if (existing && existing.type === 'dir' && e.type === 'dir') {
+      // a directory entry after its children (or twice): update in place, keep the children
+      Object.assign(existing, { perm: inode.perm, uid: inode.uid, gid: inode.gid, mtime: inode.mtime, mtimeNsec: inode.mtimeNsec, xattrs: inode.xattrs });
+      return;
+    }
+    if (comps.length === 0) throw new FormatError('tar.header', e.headerOffset, `the archive root ${showBytes(e.path)} is a ${e.type}, not a directory`);
+    if (e.type === 'dir') inode.children = [];
+    const parent = dirAt(comps.slice(0, -1), e);
+    if (existing) {
+      replaced.push(key);
+      if (existing.type === 'dir') forgetBelow(key);
+    }
+    link(parent, comps[comps.length - 1]!, inode);
+    nodes.set(key, inode);
+    if (inode.type === 'dir') index.set(inode, new Map());
+  }
+
+  function finish(): SourceTree {
+    markHardlinks(root);
+    const notes = [`tar ${archiveName}: ${entries} entries`];
+    if (implicitDirs) notes.push(`${implicitDirs} parent directories absent from the archive were created as 0755 root:root with mtime 0`);
+    if (absolute) notes.push(`${absolute} absolute paths were made relative to the root`);
+    if (replaced.length) notes.push(`${replaced.length} paths appear more than once; the last entry wins (first: ${JSON.stringify(replaced[0])})`);
+    return { root, notes };
+  }
+
+  return { add, finish };
+}
+
+const dec = new TextDecoder('utf-8', { fatal: false });
+function contentName(archive: string, e: TarEntry): string {
+  return `${archive}:${dec.decode(e.path)}`;
+}
+
+/**
+ * A tar held in a random-access source (File, Node file, HTTP, memory). Only headers are read;
+ * each file's content is a SliceSource into the archive (zero copy).
+ */
+export async function treeFromTar(src: ByteSource, opts: TarReadOptions = {}): Promise<SourceTree> {
+  const b = tarTreeBuilder(src.name);
+  for await (const { entry } of readTar(sourceInput(src), opts)) {
+    b.add(entry, entry.type === 'reg' ? new SliceSource(src, entry.dataOffset, entry.size, contentName(src.name, entry)) : undefined);
+  }
+  return b.finish();
+}
+
+/** Where a .tar.gz keeps content that does not stay in memory. */
+export interface ContentSpill {
+  /** Consume exactly `size` bytes from `chunks`; the returned source may be read only after finish(). */
+  store(size: number, chunks: AsyncIterable<Uint8Array>, name: string): Promise<ByteSource>;
+  finish?(): Promise<void>;
+  readonly description: string;
+}
+
+/**
+ * Spill to Blobs: a browser's blob store pages large blobs to disk, so this keeps big layers out
+ * of the JS heap there. (Node's Blob lives in memory: use tempFileSpill from node.ts in Node.)
+ */
+export function blobSpill(): ContentSpill {
+  return {
+    description: 'Blobs',
+    async store(size, chunks, name) {
+      let blob = new Blob([]);
+      let parts: Uint8Array[] = [];
+      let pending = 0;
+      let got = 0;
+      for await (const c of chunks) {
+        parts.push(c);
+        pending += c.length;
+        got += c.length;
+        if (pending >= 16 << 20) {
+          blob = new Blob([blob, ...(parts as Uint8Array<ArrayBuffer>[])]);
+          parts = [];
+          pending = 0;
+        }
+      }
+      if (got !== size) throw new FormatError('tar.data', -1, `${name}: ${got} of ${size} content bytes`);
+      blob = new Blob([blob, ...(parts as Uint8Array<ArrayBuffer>[])]);
+      return new BlobSource(blob, name);
+    },
+  };
+}
+
+export interface TarGzOptions extends TarReadOptions, GunzipOptions {
+  /** total bytes of file content kept in memory (default 256 MiB) */
+  memoryBudget?: number;
+  /** larger files never go to memory, so one big file cannot crowd out thousands of small ones (default 8 MiB) */
+  maxMemoryFile?: number;
+  /** where content beyond the memory budget goes; without one it is re-read by decompressing again */
+  spill?: ContentSpill;
+}
+
+/**
+ * A gzip-compressed tar. A gzip stream cannot be sliced, so the archive is decompressed once, in a
+ * stream, and each file's content goes, in archive order, to:
+ *  1. memory, if the file is at most `maxMemoryFile` and fits the remaining `memoryBudget`;
+ *  2. else the `spill` store, when given (temp file in Node, Blobs in a browser);
+ *  3. else a GunzipReplay source: reading it decompresses the .gz again from the start up to the
+ *     file (one shared cursor, so reading such files in archive order costs one extra pass).
+ */
+export async function treeFromTarGz(src: ByteSource, opts: TarGzOptions = {}): Promise<SourceTree> {
+  const budget = opts.memoryBudget ?? 256 << 20;
+  const maxFile = opts.maxMemoryFile ?? 8 << 20;
+  const gz: GunzipOptions = {};
+  if (opts.impl) gz.impl = opts.impl;
+  if (opts.readSize) gz.readSize = opts.readSize;
+  if (opts.signal) gz.signal = opts.signal;
+  const b = tarTreeBuilder(src.name);
+  let replay: GunzipReplay | null = null;
+  const stat = { memFiles: 0, memBytes: 0, spillFiles: 0, spillBytes: 0, replayFiles: 0, replayBytes: 0 };
+
+  for await (const rec of readTar(chunkInput(gunzipChunks(src, gz), src.name), opts)) {
+    const e = rec.entry;
+    if (e.type !== 'reg') {
+      b.add(e);
+      continue;
+    }
+    const name = contentName(src.name, e);
+    let content: ByteSource;
+    if (e.size <= maxFile && stat.memBytes + e.size <= budget) {
+      const buf = new Uint8Array(e.size);
+      let o = 0;
+      for await (const c of rec.content()) {
+        buf.set(c, o);
+        o += c.length;
+      }
+      content = new BytesSource(buf, name);
+      stat.memFiles++;
+      stat.memBytes += e.size;
+    } else if (opts.spill) {
+      content = await opts.spill.store(e.size, rec.content(), name);
+      stat.spillFiles++;
+      stat.spillBytes += e.size;
+    } else {
+      replay ??= new GunzipReplay(src, gz);
+      content = new GunzipRangeSource(replay, e.dataOffset, e.size, name);
+      stat.replayFiles++;
+      stat.replayBytes += e.size;
+    }
+    b.add(e, content);
+  }
+  await opts.spill?.finish?.();
+  const tree = b.finish();
+  tree.notes.push(`gzip: content decompressed once; ${stat.memFiles} files (${stat.memBytes} bytes) kept in memory`);
+  if (stat.spillFiles) tree.notes.push(`${stat.spillFiles} files (${stat.spillBytes} bytes) spilled to ${opts.spill!.description}`);
+  if (stat.replayFiles) tree.notes.push(`${stat.replayFiles} files (${stat.replayBytes} bytes) beyond the memory budget are read by decompressing the archive again (slow when read out of archive order)`);
+  return tree;
+}
+
+/** gzip magic 1f 8b decides; anything else is read as a plain tar. */
+export async function treeFromTarball(src: ByteSource, opts: TarGzOptions = {}): Promise<SourceTree> {
+  const head = src.size >= 2 ? await src.read(0, 2) : new Uint8Array(0);
+  return head[0] === 0x1f && head[1] === 0x8b ? treeFromTarGz(src, opts) : treeFromTar(src, opts);
+}
