@@ -1,10 +1,12 @@
 // npm run bench: every benchmark runs Layerscope and the reference on the same input in the same run
 // and prints the ratio. Pass names to run a subset: npm run bench -- extract codecs
+import { runCodecBench } from './codecs.ts';
 import { runErofsExtractBench } from './erofs-extract.ts';
 
 type Bench = () => Promise<object[]>;
 const benches: Record<string, Bench> = {
   extract: () => runErofsExtractBench(),
+  codecs: () => runCodecBench(),
 };
 
 const want = process.argv.slice(2);
