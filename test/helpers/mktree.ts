@@ -168,6 +168,20 @@ export function makeTestTree(opts: TreeOptions = {}): string {
   xattr('chr', 'trusted.dev', new Uint8Array([0, 1, 2, 0]));
   xattr('many', 'user.empty', '');
   for (let i = 0; i < 4; i++) xattr('r1', `user.k${i}`, `v${i}`.repeat(i * 10 + 1));
+  // POSIX ACLs (EROFS prefix indexes 2 and 3): version 2, then {le16 tag, le16 perm, le32 id}
+  const acl = (entries: [number, number, number][]) => {
+    const b = Buffer.alloc(4 + entries.length * 8);
+    b.writeUInt32LE(2, 0);
+    entries.forEach(([tag, perm, id], i) => {
+      b.writeUInt16LE(tag, 4 + i * 8);
+      b.writeUInt16LE(perm, 6 + i * 8);
+      b.writeUInt32LE(id, 8 + i * 8);
+    });
+    return new Uint8Array(b);
+  };
+  const U = 0xffffffff;
+  xattr('t4096', 'system.posix_acl_access', acl([[1, 6, U], [2, 7, 1000], [4, 4, U], [0x10, 7, U], [0x20, 0, U]]));
+  xattr('d1/d2', 'system.posix_acl_default', acl([[1, 7, U], [4, 5, U], [0x20, 5, U]]));
 
   // ownership and modes
   op('own', 't1', 1000, 1000);
