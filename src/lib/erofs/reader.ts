@@ -566,7 +566,7 @@ export class ErofsFs implements ReadOnlyFs {
     if (i.layout === EROFS_INODE_FLAT_PLAIN || i.layout === EROFS_INODE_FLAT_INLINE) {
       const nblocks = Math.ceil(i.size / bs);
       const plainBlocks = i.layout === EROFS_INODE_FLAT_INLINE ? Math.max(0, nblocks - 1) : nblocks;
-      const blocks = plainBlocks > 0 ? (i.iu === EROFS_NULL_ADDR ? [{ logical: 0, length: plainBlocks * bs, hole: true }] : [{ logical: 0, length: Math.min(i.size, plainBlocks * bs), blkaddr: i.iu, offset: i.iu * bs, blocks: plainBlocks }]) : [];
+      const blocks = plainBlocks > 0 ? (i.iu === EROFS_NULL_ADDR ? [{ logical: 0, length: plainBlocks * bs, hole: true }] : [{ logical: 0, length: plainBlocks * bs, blkaddr: i.iu, offset: i.iu * bs, blocks: plainBlocks }]) : [];
       const tail = i.size - plainBlocks * bs;
       out.data = { kind: 'flat', blocks, inline: i.layout === EROFS_INODE_FLAT_INLINE && tail > 0 ? { logical: plainBlocks * bs, offset: i.dataOffset, length: tail } : null };
     } else if (i.layout === EROFS_INODE_CHUNK_BASED) {

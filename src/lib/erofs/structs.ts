@@ -52,7 +52,7 @@ export const COMPAT_FEATURE_NAMES: readonly (readonly [number, string])[] = [
 ];
 export const INCOMPAT_FEATURE_NAMES: readonly (readonly [number, string])[] = [
   [EROFS_FEATURE_INCOMPAT_ZERO_PADDING, '0padding'],
-  [EROFS_FEATURE_INCOMPAT_COMPR_CFGS, 'compr_cfgs/big_pcluster'],
+  [EROFS_FEATURE_INCOMPAT_COMPR_CFGS, 'big_pcluster'],
   [EROFS_FEATURE_INCOMPAT_CHUNKED_FILE, 'chunked_file'],
   [EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, 'device_table'],
   [EROFS_FEATURE_INCOMPAT_ZTAILPACKING, 'ztailpacking'],
