@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -12,8 +12,9 @@ import { xxh32 } from '../src/lib/codec/xxh32.ts';
  *  - strictParse(): an independent reader of the block format that enforces every end-of-block
  *    rule against the exact decoded size (our decoder, like liblz4 in a frame, is lenient there);
  *  - the Debian `lz4` CLI, fed hand-built frames. lz4 -d decodes each block into a buffer of the
- *    frame's maximum block size, so it only enforces the end-of-block rules when a block decodes to
- *    exactly that size: tests that care use 64 KiB / 1 MiB inputs with the matching BD;
+ *    frame's maximum block size and checks the 12-byte (MFLIMIT) rule against that buffer's end,
+ *    so it only catches a late last match when a block decodes to exactly that size: tests that
+ *    care use 64 KiB / 1 MiB inputs with the matching BD;
  *  - liblz4 itself through python3 ctypes: LZ4_decompress_safe with dstCapacity == the decoded
  *    size, which enforces the rules for any size (and LZ4_compress_default / _destSize to compare).
  */
@@ -42,6 +43,10 @@ function concat(parts: Uint8Array[]): Uint8Array {
   for (const p of parts) { out.set(p, o); o += p.length; }
   return out;
 }
+
+/** how many blocks each oracle checked, printed at the end */
+const coverage = { strict: 0, cli: 0, cliStrict: 0, liblz4Exact: 0 };
+after(() => console.log(`blocks checked: strict parser ${coverage.strict}, lz4 -d ${coverage.cli} (${coverage.cliStrict} at a decoded size equal to the frame block size), liblz4 exact-capacity ${coverage.liblz4Exact}`));
 
 const BD_64K = 4, BD_1M = 6, BD_4M = 7;
 const maxBlock = (bd: number) => 1 << (8 + 2 * bd);
@@ -77,6 +82,8 @@ function checkWithCli(items: { block: Uint8Array; data: Uint8Array }[], bd = BD_
     if (batch.length === 0) return;
     const want = concat(batch.map((i) => i.data));
     const got = lz4Cli(frame(batch.map((i) => i.block), bd));
+    coverage.cli += batch.length;
+    coverage.cliStrict += batch.filter((i) => i.data.length === maxBlock(bd)).length;
     assert.equal(got.length, want.length, 'lz4 -d output length');
     assert.ok(Buffer.from(got).equals(Buffer.from(want)), 'lz4 -d output bytes');
     batch = [];
@@ -152,6 +159,7 @@ function checkWithLib(items: { block: Uint8Array; data: Uint8Array }[]): void {
   for (let s = 0; s < items.length; s += 500) {
     const chunk = items.slice(s, s + 500);
     const res = libDecodeExact(chunk.map((i) => ({ block: i.block, size: i.data.length })));
+    coverage.liblz4Exact += chunk.length;
     chunk.forEach((it, k) => {
       const r = res[k]!;
       assert.ok(typeof r !== 'number', `liblz4 (exact capacity ${it.data.length}) rejects block #${s + k} (${r})`);
@@ -213,6 +221,7 @@ function strictParse(block: Uint8Array, size: number): { data: Uint8Array; stats
 function verifyLocal(block: Uint8Array, data: Uint8Array, what: string): BlockStats {
   assert.ok(block.length <= lz4CompressBound(data.length), `${what}: within lz4CompressBound`);
   const { data: got, stats } = strictParse(block, data.length);
+  coverage.strict++;
   assert.ok(Buffer.from(got).equals(Buffer.from(data)), `${what}: strict decode`);
   const ours = lz4Decompress(block, data.length);
   assert.ok(Buffer.from(ours).equals(Buffer.from(data)), `${what}: lz4Decompress`);

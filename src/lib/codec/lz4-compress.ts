@@ -8,8 +8,9 @@ import { UnsupportedError } from '../errors.ts';
  * after every 64 misses so incompressible input is skipped quickly.
  *
  * The end-of-block rules are what other JS encoders get wrong, and liblz4 rejects blocks that
- * break them (its safe decoder enforces them against the output capacity, so a violation shows
- * whenever the decoded size equals the buffer, e.g. every full Nydus chunk or EROFS pcluster):
+ * break them (its safe decoder checks the 12-byte rule against the end of the output buffer, so
+ * a late last match fails whenever the decoded size equals the buffer: every full Nydus chunk or
+ * EROFS pcluster, every full block of an LZ4 frame):
  *  - the last sequence is literals only, and covers at least the last 5 bytes (LASTLITERALS);
  *  - the last match starts at least 12 bytes before the end (MFLIMIT), so inputs < 13 bytes are
  *    all literals;
