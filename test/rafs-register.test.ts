@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { FIXTURES, tempDir } from './helpers/paths.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { detectFormat, openImage } from '../src/lib/open.ts';
+import '../src/lib/erofs/register.ts';
 import '../src/lib/rafs/register.ts';
 import { probeRafsV5, probeRafsV6 } from '../src/lib/rafs/index.ts';
 
@@ -20,6 +21,8 @@ test('register: openImage recognises RAFS v5 and v6 bootstraps by magic', async 
   const v6 = await openImage(v6src, { blobs: [src('tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef')] });
   assert.equal(v6.format, 'rafs-v6');
   assert.equal(v6.rootIno, 128);
+  // plain EROFS is registered too (it would also accept this image): RAFS v6 must win
+  assert.equal((await detectFormat(src('tests/texture/bootstrap/rafs-v6-2.2.boot')))?.id, 'rafs-v6');
 });
 
 test('register: probes refuse what is not RAFS (plain EROFS from mkfs.erofs, short or empty input)', { skip: spawnSync('mkfs.erofs', ['--help']).status === null && 'mkfs.erofs not installed' }, () => {

@@ -216,7 +216,8 @@ export class BlobStore {
       if (hit && hit.length === c.uncompressedSize) return hit;
       const data = await this.fetch(c);
       if (verify && known) await this.verifyData(c, data);
-      await this.cache?.set(key, data);
+      // a shared cache holds verified chunks only: readers that verify trust what they find there
+      if (verify || !known) await this.cache?.set(key, data);
       return data;
     })();
     this.inflight.set(key, p);

@@ -196,8 +196,10 @@ export class RafsV5 implements RafsFs {
         prefetch.push(ino);
       }
     }
-    const bt = await src.read(sb.s_blob_table_offset, sb.s_blob_table_size);
-    const et = await src.read(sb.s_extended_blob_table_offset, sb.s_extended_blob_table_entries * RAFS_V5_EXT_BLOB_ENTRY.size);
+    // empty tables may carry any offset: only ranges with bytes were validated
+    const bt = sb.s_blob_table_size > 0 ? await src.read(sb.s_blob_table_offset, sb.s_blob_table_size) : new Uint8Array(0);
+    const etSize = sb.s_extended_blob_table_entries * RAFS_V5_EXT_BLOB_ENTRY.size;
+    const et = etSize > 0 ? await src.read(sb.s_extended_blob_table_offset, etSize) : new Uint8Array(0);
     const blobs = parseV5BlobTables(sb, bt, et);
     const store = new BlobStore(blobs, matchBlobs(blobs, opts.blobs ?? [], opts.container), { cache: opts.cache, verify: opts.verifyChunks ?? true });
     const fs = new RafsV5(src, sb, table, prefetch, blobs, store);

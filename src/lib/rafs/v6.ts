@@ -7,13 +7,16 @@ import { check, FormatError, NotFoundError, UnsupportedError, isTypedError } fro
 import { BytesSource, type ByteSource } from '../io/source.ts';
 import { CachedSource } from '../io/cache.ts';
 import { decodeStruct } from '../struct.ts';
-import { bytesEqual, compareBytes, fileTypeOfMode, type Attr, type DirEntry, type FileType, type ImageInfo, type StatFs } from '../fs/types.ts';
+import { bytesEqual, compareBytes, type Attr, type DirEntry, type FileType, type ImageInfo, type StatFs } from '../fs/types.ts';
 import {
-  EROFS_CHUNK_FORMAT_BLKBITS_MASK, EROFS_CHUNK_FORMAT_INDEXES, EROFS_DEVT_SLOT_SIZE, EROFS_I_ALL, EROFS_INODE_CHUNK_BASED,
-  EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET, EROFS_XATTR_PREFIXES,
-  erofs_deviceslot, erofs_dirent, erofs_inode_chunk_index, erofs_inode_compact, erofs_inode_extended, erofs_super_block,
-  erofs_xattr_entry, erofs_xattr_ibody_header, xattrIbodySize, FILE_TYPE_NAMES, LAYOUT_NAMES,
+  EROFS_CHUNK_FORMAT_BLKBITS_MASK, EROFS_DEVT_SLOT_SIZE, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN,
+  EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET, erofs_deviceslot, erofs_dirent, erofs_inode_chunk_index, erofs_inode_compact,
+  erofs_inode_extended, erofs_super_block, erofs_xattr_ibody_header, FILE_TYPE_NAMES, LAYOUT_NAMES,
 } from '../erofs/structs.ts';
+import { parseDeviceTable, parseSuperblock, type Superblock } from '../erofs/superblock.ts';
+import { parseInode, type Inode } from '../erofs/inode.ts';
+import { isDotOrDotDot, parseDirBlock } from '../erofs/dir.ts';
+import { parseIbodyHeader, parseInlineEntries } from '../erofs/xattr.ts';
 import {
   BF, BLOB_FEATURES, CF, CHUNK_SIZE_MAX, CHUNK_SIZE_MIN, EROFS_FEATURE_COMPAT_RAFS_V6, RAFS_CHUNK_INFO, RAFS_V6_BLOB,
   RAFS_V6_DEVT_OFFSET, RAFS_V6_EXT_SB_OFFSET, RAFS_V6_EXT_SUPERBLOCK, SF, SUPER_FLAGS, SUPER_FLAGS_KNOWN, BLOB_FEATURES_INVALID,
@@ -50,26 +53,8 @@ export interface V6ChunkAddr {
   deviceId: number;
 }
 
-export interface V6Inode {
-  nid: number;
-  offset: number;
-  extended: boolean;
-  format: number;
-  layout: number;
-  xattrIcount: number;
-  xattrSize: number;
-  mode: number;
-  type: FileType;
-  nlink: number;
-  size: number;
-  iu: number;
-  ino: number;
-  uid: number;
-  gid: number;
-  mtime: number;
-  mtimeNsec: number;
-  /** byte offset of what follows inode + xattrs (inline tail / chunk indexes before alignment) */
-  dataOffset: number;
+/** The EROFS inode plus what RAFS v6 makes of its chunk indexes. */
+export interface V6Inode extends Inode {
   chunkFormat: number;
   chunkAddrs: V6ChunkAddr[];
 }
@@ -230,6 +215,7 @@ export class RafsV6 implements RafsFs {
   private constructor(
     readonly source: ByteSource,
     readonly sb: RafsV6Superblock,
+    private readonly erofsSb: Superblock,
     readonly ext: RafsV6ExtSuperblock,
     readonly devices: V6Device[],
     readonly blobs: RafsBlob[],
@@ -252,23 +238,24 @@ export class RafsV6 implements RafsFs {
     const sb = decodeSb(head, EROFS_SUPER_OFFSET);
     const ext = decodeExt(head, RAFS_V6_EXT_SB_OFFSET);
     validateV6Superblocks(sb, ext, src.size);
+    const parsed = parseSuperblock(head, src.size);
+    check(!('needBytes' in parsed), erofs_super_block.name, EROFS_SUPER_OFFSET, 'superblock needs more than the first 4096 bytes');
+    const erofsSb = parsed;
     const tarfs = (ext.s_flags & SF.TARTFS_MODE) !== 0;
     if (ext.s_flags & SF.ENCRYPTION_ASE_128_XTS) throw new UnsupportedError('rafs v6 encryption', 'encrypted images are not supported');
     const n = sb.extra_devices;
-    const devBytes = await src.read(RAFS_V6_DEVT_OFFSET, n * EROFS_DEVT_SLOT_SIZE);
+    const slots = parseDeviceTable(erofsSb, await src.read(RAFS_V6_DEVT_OFFSET, n * EROFS_DEVT_SLOT_SIZE));
     const devices: V6Device[] = [];
     const seen = new Set<string>();
-    for (let i = 0; i < n; i++) {
-      const at = RAFS_V6_DEVT_OFFSET + i * EROFS_DEVT_SLOT_SIZE;
-      const d = decodeStruct(erofs_deviceslot, devBytes, i * EROFS_DEVT_SLOT_SIZE);
+    for (const d of slots) {
       const id = idString(d.tag);
-      check(id.length > 0, erofs_deviceslot.name, at, 'empty blob id');
-      check(d.blocks !== 0, erofs_deviceslot.name, at + erofs_deviceslot.f.blocks.offset, 'device of 0 blocks');
-      check(!seen.has(id), erofs_deviceslot.name, at, `duplicate blob id ${id}`);
+      check(id.length > 0, erofs_deviceslot.name, d.offset, 'empty blob id');
+      check(d.blocks !== 0, erofs_deviceslot.name, d.offset + erofs_deviceslot.f.blocks.offset, 'device of 0 blocks');
+      check(!seen.has(id), erofs_deviceslot.name, d.offset, `duplicate blob id ${id}`);
       seen.add(id);
-      devices.push({ blobId: id, blocks: d.blocks, mappedBlkaddr: d.mapped_blkaddr });
+      devices.push({ blobId: id, blocks: d.blocks, mappedBlkaddr: d.mappedBlkaddr });
     }
-    const bt = await src.read(ext.s_blob_table_offset, ext.s_blob_table_size);
+    const bt = n > 0 ? await src.read(ext.s_blob_table_offset, ext.s_blob_table_size) : new Uint8Array(0);
     const blobs: RafsBlob[] = [];
     for (let i = 0; i < n; i++) {
       const b = parseBlobEntry(bt.subarray(i * 256, i * 256 + 256), ext.s_blob_table_offset + i * 256, i, ext, tarfs);
@@ -287,7 +274,7 @@ export class RafsV6 implements RafsFs {
       }
     }
     const store = new BlobStore(blobs, matchBlobs(blobs, opts.blobs ?? [], opts.container), { cache: opts.cache, verify: opts.verifyChunks ?? true });
-    const fs = new RafsV6(src, sb, ext, devices, blobs, prefetch, store);
+    const fs = new RafsV6(src, sb, erofsSb, ext, devices, blobs, prefetch, store);
     const root = await fs.inodeAt(sb.root_nid);
     check(root.type === 'dir', erofs_super_block.name, EROFS_SUPER_OFFSET + erofs_super_block.f.root_nid.offset, `root nid ${sb.root_nid} is a ${root.type}`);
     return fs;
@@ -302,45 +289,21 @@ export class RafsV6 implements RafsFs {
     if (!Number.isSafeInteger(nid) || nid < 0) throw new NotFoundError(`nid ${nid}`);
     const offset = this.metaAddr + nid * EROFS_SLOTSIZE;
     const size = this.source.size;
-    const C = erofs_inode_compact.name;
     if (offset + 32 > size) throw new NotFoundError(`nid ${nid} (offset ${offset} is past the ${size}-byte bootstrap)`);
-    const head = await this.source.read(offset, Math.min(64, size - offset));
-    const format = head[0]! | (head[1]! << 8);
-    check((format & ~EROFS_I_ALL) === 0, C, offset, `i_format 0x${format.toString(16)} has unknown bits`);
-    const extended = (format & 1) === 1;
-    const layout = (format >> 1) & 7;
-    check(layout === EROFS_INODE_FLAT_PLAIN || layout === EROFS_INODE_FLAT_INLINE || layout === EROFS_INODE_CHUNK_BASED, C, offset,
+    const ino = parseInode(this.erofsSb, size, nid, offset, await this.source.read(offset, Math.min(64, size - offset)));
+    const S = ino.extended ? erofs_inode_extended.name : erofs_inode_compact.name;
+    const { layout, type } = ino;
+    check(layout === EROFS_INODE_FLAT_PLAIN || layout === EROFS_INODE_FLAT_INLINE || layout === EROFS_INODE_CHUNK_BASED, S, offset,
       `data layout ${layout} (${LAYOUT_NAMES[layout] ?? '?'}) is not used by RAFS v6`);
-    let ino: Omit<V6Inode, 'type' | 'dataOffset' | 'xattrSize' | 'chunkFormat' | 'chunkAddrs'>;
-    let isize: number;
-    if (extended) {
-      check(head.length >= 64, erofs_inode_extended.name, offset, 'extended inode runs past the end');
-      const e = decodeStruct(erofs_inode_extended, head);
-      isize = 64;
-      check(Number.isSafeInteger(e.i_size), erofs_inode_extended.name, offset + 8, `i_size ${e.i_size} is beyond 2^53`);
-      ino = { nid, offset, extended, format, layout, xattrIcount: e.i_xattr_icount, mode: e.i_mode, nlink: e.i_nlink, size: e.i_size,
-        iu: e.i_u, ino: e.i_ino, uid: e.i_uid, gid: e.i_gid, mtime: e.i_mtime, mtimeNsec: e.i_mtime_nsec };
-    } else {
-      const c = decodeStruct(erofs_inode_compact, head);
-      isize = 32;
-      ino = { nid, offset, extended, format, layout, xattrIcount: c.i_xattr_icount, mode: c.i_mode, nlink: c.i_nlink, size: c.i_size,
-        iu: c.i_u, ino: c.i_ino, uid: c.i_uid, gid: c.i_gid, mtime: this.sb.build_time, mtimeNsec: this.sb.build_time_nsec };
-    }
-    const S = extended ? erofs_inode_extended.name : C;
-    const type = fileTypeOfMode(ino.mode);
-    check(type !== undefined, S, offset + 4, `mode 0o${ino.mode.toString(8)} names no file type`);
-    const xattrSize = xattrIbodySize(ino.xattrIcount);
-    const dataOffset = offset + isize + xattrSize;
-    check(dataOffset <= size, S, offset + 2, `xattr area of ${xattrSize} bytes runs past the end`);
     let chunkFormat = 0;
     const chunkAddrs: V6ChunkAddr[] = [];
     if (type === 'reg') {
       if (layout === EROFS_INODE_CHUNK_BASED) {
         chunkFormat = ino.iu & 0xffff;
-        check((chunkFormat & EROFS_CHUNK_FORMAT_INDEXES) !== 0 && (chunkFormat & ~0x3f) === 0, S, offset + 16,
-          `chunk format 0x${chunkFormat.toString(16)} is not 8-byte chunk indexes`);
+        check(ino.chunk?.indexes === true, S, offset + 16, `chunk format 0x${chunkFormat.toString(16)} is not 8-byte chunk indexes`);
+        // RAFS writes one index per superblock-sized chunk even when the header advertises bigger kernel chunks
         const count = ino.size === 0 ? 0 : Math.ceil(ino.size / this.chunkSize);
-        const at = align(dataOffset, 8);
+        const at = ino.chunk.mapOffset;
         check(count * 8 <= size - at, S, offset, `${count} chunk indexes at ${at} run past the end`);
         const cb = count > 0 ? await this.source.read(at, count * 8) : new Uint8Array(0);
         for (let i = 0; i < count; i++) {
@@ -356,13 +319,8 @@ export class RafsV6 implements RafsFs {
     } else if (type === 'dir' || type === 'symlink') {
       check(layout !== EROFS_INODE_CHUNK_BASED, S, offset, `${type} with a chunk-based layout`);
       if (type === 'symlink') check(ino.size > 0 && ino.size <= 4096, S, offset + 8, `symlink target of ${ino.size} bytes`);
-      if (layout === EROFS_INODE_FLAT_INLINE) {
-        const tail = ino.size % this.blockSize;
-        check(tail <= size - dataOffset, S, offset, `inline tail of ${tail} bytes runs past the end`);
-        check((dataOffset % this.blockSize) + tail <= this.blockSize, S, offset, 'inline tail crosses a block boundary');
-      }
     }
-    const out: V6Inode = { ...ino, type, xattrSize, dataOffset, chunkFormat, chunkAddrs };
+    const out: V6Inode = { ...ino, chunkFormat, chunkAddrs };
     if (this.inodes.size >= 65536) this.inodes.delete(this.inodes.keys().next().value as number);
     this.inodes.set(nid, out);
     return out;
@@ -388,32 +346,20 @@ export class RafsV6 implements RafsFs {
     const entries: V6Dirent[] = [];
     const all: V6Dirent[] = [];
     let parent = -1;
-    const D = erofs_dirent.name;
     const nblocks = Math.ceil(r.size / this.blockSize);
+    const maxNid = Math.floor((this.source.size - this.metaAddr) / EROFS_SLOTSIZE);
     for (let k = 0; k < nblocks; k++) {
       const { bytes, offset } = await this.dataBlock(r, k);
-      check(bytes.length >= 12, D, offset, `directory block of ${bytes.length} bytes holds no dirent`);
-      const first = decodeStruct(erofs_dirent, bytes, 0);
-      const n = first.nameoff / 12;
-      check(Number.isInteger(n) && n >= 1 && first.nameoff <= bytes.length, D, offset + 8, `nameoff ${first.nameoff} of the first dirent`);
-      let prev: Uint8Array | null = null;
-      for (let j = 0; j < n; j++) {
-        const d = decodeStruct(erofs_dirent, bytes, j * 12);
-        const end = j + 1 < n ? decodeStruct(erofs_dirent, bytes, (j + 1) * 12).nameoff : bytes.length;
-        check(d.nameoff >= n * 12 && end > d.nameoff && end <= bytes.length, D, offset + j * 12 + 8, `name [${d.nameoff}, ${end}) is not inside the block`);
-        let name = bytes.subarray(d.nameoff, end);
-        if (j === n - 1) {
-          const nul = name.indexOf(0);
-          if (nul >= 0) name = name.subarray(0, nul);
-        }
-        check(name.length >= 1 && name.length <= 255, D, offset + j * 12, `name of ${name.length} bytes`);
-        check(Number.isSafeInteger(d.nid), D, offset + j * 12, `nid ${d.nid}`);
-        if (prev) check(compareBytes(prev, name) < 0, D, offset + j * 12, 'dirents are not sorted by name');
-        prev = name;
-        const de = { nid: d.nid, name: name.slice(), fileType: d.file_type };
+      const blk = parseDirBlock(bytes, offset, maxNid);
+      if (k > 0 && all.length > 0) {
+        check(compareBytes(all[all.length - 1]!.name, blk.names[0]!) < 0, erofs_dirent.name, offset, 'directory blocks are not in name order');
+      }
+      for (let j = 0; j < blk.nids.length; j++) {
+        const name = blk.names[j]!;
+        const de = { nid: blk.nids[j]!, name: name.slice(), fileType: blk.types[j]! };
         all.push(de);
-        if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) parent = d.nid;
-        else if (!(name.length === 1 && name[0] === 0x2e)) entries.push(de);
+        if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) parent = de.nid;
+        else if (!isDotOrDotDot(name)) entries.push(de);
       }
     }
     const out = { entries, all, parent };
@@ -579,27 +525,10 @@ export class RafsV6 implements RafsFs {
     const r = await this.inode(ino);
     if (r.xattrSize === 0) return [];
     const start = r.dataOffset - r.xattrSize;
-    const b = await this.source.read(start, r.xattrSize);
-    const h = decodeStruct(erofs_xattr_ibody_header, b);
-    check(h.h_shared_count === 0, erofs_xattr_ibody_header.name, start + 4, `${h.h_shared_count} shared xattrs (RAFS v6 has none)`);
-    const out: { name: Uint8Array; value: Uint8Array; offset: number }[] = [];
-    let p = erofs_xattr_ibody_header.size;
-    const E = erofs_xattr_entry.name;
-    while (p + erofs_xattr_entry.size <= b.length) {
-      const e = decodeStruct(erofs_xattr_entry, b, p);
-      const prefix = EROFS_XATTR_PREFIXES[e.e_name_index];
-      check(prefix !== undefined, E, start + p + 1, `unknown xattr name index ${e.e_name_index}`);
-      const nameEnd = p + 4 + e.e_name_len;
-      const valueEnd = nameEnd + e.e_value_size;
-      check(valueEnd <= b.length, E, start + p, `xattr entry of ${e.e_name_len}+${e.e_value_size} bytes runs past the xattr area`);
-      const pre = new TextEncoder().encode(prefix);
-      const name = new Uint8Array(pre.length + e.e_name_len);
-      name.set(pre);
-      name.set(b.subarray(p + 4, nameEnd), pre.length);
-      out.push({ name, value: b.slice(nameEnd, valueEnd), offset: start + p });
-      p = align(valueEnd, 4);
-    }
-    return out;
+    const area = await this.source.read(start, r.xattrSize);
+    const body = parseIbodyHeader(area, start);
+    check(body.sharedIds.length === 0, erofs_xattr_ibody_header.name, start + 4, `${body.sharedIds.length} shared xattrs (RAFS v6 has none)`);
+    return parseInlineEntries(area, body.inlineStart, start).map((x) => ({ name: x.name, value: x.value, offset: x.offset }));
   }
 
   async listxattr(ino: number): Promise<Uint8Array[]> {

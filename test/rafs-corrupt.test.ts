@@ -1,0 +1,100 @@
+// Corruption sweep over the RAFS fixtures with the shared worker-based harness (hangs and memory
+// growth are caught): seeded truncations and byte/bit/u32 flips biased toward the superblocks,
+// tables, inode records, dirents, chunk indexes and the chunk table; for the ToC blob (a data blob
+// carrying its bootstrap) toward its ToC, tar headers, blob meta and the zstd bootstrap. Every
+// operation must succeed or throw a typed error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FIXTURES } from './helpers/paths.ts';
+import { runCorruptionSweep, type Region, type SweepResult } from './helpers/corrupt.ts';
+
+const N = join(FIXTURES, 'nydus');
+const here = import.meta.dirname;
+const PER_IMAGE = 150;
+const file = (rel: string) => new Uint8Array(readFileSync(join(N, rel)));
+
+interface Case {
+  name: string;
+  image: string;
+  blobs: string[];
+  regions: Region[];
+}
+
+const v5Regions = (firstInode: number, size: number): Region[] => [
+  { name: 'superblock', start: 0, end: 80, weight: 2 },
+  { name: 'tables', start: 8192, end: firstInode, weight: 2 },
+  { name: 'inodes', start: firstInode, end: size, weight: 6 },
+];
+
+const CASES: Case[] = [
+  {
+    name: 'v5-sha256-none',
+    image: 'tests/texture/repeatable/sha256-nocompress-repeatable',
+    blobs: ['tests/texture/repeatable/blobs/7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00'],
+    regions: v5Regions(8544, 18648),
+  },
+  {
+    name: 'v5-2020-blake3-lz4',
+    image: 'git-history/2378d074-2020-01-20/tests/texture/repeatable/blake3-lz4_block-non_repeatable',
+    blobs: ['tests/texture/repeatable/blobs/d7b86b1e74e316fe945741d1a9fa1b271459fe41481e304977659e0c6ecf56ac'],
+    regions: v5Regions(8480, 18584),
+  },
+  {
+    name: 'v6-2.2-zstd',
+    image: 'tests/texture/bootstrap/rafs-v6-2.2.boot',
+    blobs: ['tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef'],
+    regions: [
+      { name: 'superblocks+devslot', start: 1024, end: 1536, weight: 3 },
+      { name: 'blob table', start: 4096, end: 4352, weight: 2 },
+      { name: 'inodes+dirents', start: 12288, end: 12640, weight: 5 },
+      { name: 'chunk table', start: 16384, end: 16544, weight: 2 },
+    ],
+  },
+  {
+    name: 'v6-toc-blob-with-bootstrap',
+    image: 'tests/texture/toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca',
+    blobs: [],
+    regions: [
+      { name: 'chunks', start: 0, end: 2829, weight: 1 },
+      { name: 'CI+header', start: 3341, end: 3389 + 64, weight: 2 },
+      { name: 'tar headers', start: 2829, end: 2829 + 512, weight: 1 },
+      { name: 'image.boot (zstd)', start: 7997, end: 8498, weight: 2 },
+      { name: 'ToC', start: 9010, end: 10034, weight: 4 },
+    ],
+  },
+];
+
+const results: SweepResult[] = [];
+
+for (const c of CASES) {
+  test(`corruption sweep: ${c.name}`, async () => {
+    const res = await runCorruptionSweep({
+      label: `rafs/${c.name}`,
+      image: file(c.image),
+      extras: c.blobs.map(file),
+      openerModule: `${here}/../src/lib/rafs/index.ts`,
+      openerExport: 'openRafs',
+      variants: PER_IMAGE,
+      seed: CASES.indexOf(c) + 11,
+      regions: c.regions,
+      uniformWeight: 1,
+      timeoutMs: 10_000,
+    });
+    results.push(res);
+    console.log(`# ${c.name}: ${res.variants} variants: ${res.clean} clean, ${res.partial} with typed errors, ${res.openRejected} rejected at open; errors ${JSON.stringify(res.errorKinds)}; arrayBuffers growth ${(res.maxArrayBuffersGrowth / 1048576).toFixed(1)} MiB`);
+    assert.deepEqual(res.hangs, [], 'no variant may hang');
+    assert.deepEqual(res.failures, [], 'every failure must be a typed error');
+    assert.equal(res.variants, PER_IMAGE);
+  });
+}
+
+test('the RAFS sweeps reached the parsers past open', () => {
+  const variants = results.reduce((s, r) => s + r.variants, 0);
+  const partial = results.reduce((s, r) => s + r.partial, 0);
+  const clean = results.reduce((s, r) => s + r.clean, 0);
+  assert.equal(variants, PER_IMAGE * CASES.length);
+  assert.ok(partial >= variants * 0.1, `${partial} variants failed past open`);
+  assert.ok(clean > 0);
+});
