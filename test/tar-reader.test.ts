@@ -487,6 +487,15 @@ describe('tar reader: corrupt and truncated archives', () => {
     await assert.rejects(tarOf(mk(`i = tarfile.TarInfo('f'); t.addfile(i, io.BytesIO(b''))\nj = tarfile.TarInfo('f/g'); t.addfile(j, io.BytesIO(b''))`)), FormatError);
   });
 
+  it('not a tar at all: FormatError at byte 0; an aborted read stops', async () => {
+    const text = enc.encode('this is a text file, not a tar archive\n'.repeat(40));
+    await assert.rejects(tarOf(text), (e: unknown) => e instanceof FormatError && e.offset === 0 && /not a tar header|checksum/.test(e.detail));
+    await assert.rejects(treeFromTarGz(new BytesSource(text)), FormatError);
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(treeFromTar(new BytesSource(good), { signal: ac.signal }), (e: unknown) => (e as Error).name === 'AbortError');
+  });
+
   it('a huge PAX header size is refused before allocating', async () => {
     const b = good.slice(0, 4096);
     // first block is a PAX 'x' header (GNU tar pax format): give it a 1 TiB size and fix the checksum

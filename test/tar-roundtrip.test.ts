@@ -320,6 +320,21 @@ describe('exportTar: untrusted names and extreme values', () => {
     assert.deepEqual(entries[1]!.xattrs.map((x) => [Buffer.from(x.name).toString(), hex(x.value)]), [['user.a=b', '000102']]);
   });
 
+  it('names, link targets and xattr names that are not UTF-8 (long ones via PAX) come out of GNU tar byte for byte', async () => {
+    const root = newDir();
+    const longName = new Uint8Array(150).fill(0xe9);
+    const target = new Uint8Array(150).fill(0xfc);
+    root.children!.push(
+      { name: longName, inode: { type: 'symlink', perm: 0o777, uid: 0, gid: 0, mtime: 1, mtimeNsec: 0, size: target.length, rdev: 0, xattrs: [], target } },
+      { name: Uint8Array.of(0xe8, 0x41), inode: file('x', { xattrs: [{ name: Uint8Array.of(0x75, 0x73, 0x65, 0x72, 0x2e, 0xe9), value: Uint8Array.of(0xff) }] }) },
+    );
+    const path = join(work, 'bytes.tar');
+    await exportToFile(treeFs({ root, notes: [] }), 1, path);
+    const snap = snapshot(extract(path).dir);
+    assert.equal(snap[hex(longName)]!.target, hex(target));
+    assert.deepEqual(snap[hex(Uint8Array.of(0xe8, 0x41))]!.xattrs, [['75736572' + '2ee9', 'ff']]);
+  });
+
   it('paxTime and parsePaxTime agree', () => {
     let seed = 3;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);

@@ -67,6 +67,7 @@ export interface TarInput {
 export interface TarReadOptions {
   /** largest PAX or GNU long-name payload accepted (default 16 MiB) */
   maxMetaSize?: number;
+  signal?: AbortSignal;
 }
 
 const DEFAULT_MAX_META = 16 * 1024 * 1024;
@@ -391,6 +392,7 @@ export async function* readTar(input: TarInput, opts: TarReadOptions = {}): Asyn
 
   try {
     for (;;) {
+      opts.signal?.throwIfAborted();
       const at = pos;
       const block = await input.read(TAR_BLOCK);
       if (block.length === 0) {
@@ -403,8 +405,12 @@ export async function* readTar(input: TarInput, opts: TarReadOptions = {}): Asyn
         if (entryStart >= 0) throw new FormatError('tar.header', entryStart, 'end-of-archive block after extension headers, before their entry');
         return;
       }
-      const stored = field(block, H.chksum);
-      const sum = parseNumber(stored, 'tar.header', at + H.chksum.offset, 'chksum');
+      let sum: number;
+      try {
+        sum = parseNumber(field(block, H.chksum), 'tar.header', at + H.chksum.offset, 'chksum');
+      } catch {
+        throw new FormatError('tar.header', at, 'not a tar header: the checksum field is not an octal number');
+      }
       const { unsigned, signed } = checksums(block);
       if (sum !== unsigned && sum !== signed) throw new FormatError('tar.header', at, `checksum mismatch: header says ${sum}, bytes sum to ${unsigned} (not a tar archive, or a damaged header)`);
       if (entryStart < 0) entryStart = at;
