@@ -185,6 +185,9 @@ describe('treeFromDirectory', () => {
       assert.equal(text, `${d}/${f}\n`.repeat(f! + 1));
     }
     assert.ok(maxFds - fdsBefore <= 8 + 4, `open fds grew by ${maxFds - fdsBefore}`);
+    // idle handles are closed after a second of quiet
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'handles closed when idle');
     const victim = files[0]![1];
     truncateSync(join(big, 'd0', 'f0'), 0);
     const n0 = pathsOf(t).get(hex('d0/f0'))!;

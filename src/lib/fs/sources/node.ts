@@ -285,6 +285,7 @@ function readXattrs(root: Buffer, exe: string): Promise<XattrRun> {
 class FdPool {
   private readonly open = new Map<string, { fh: Promise<FileHandle>; users: number }>();
   private readonly waiters: (() => void)[] = [];
+  private idleTimer: ReturnType<typeof setTimeout> | null = null;
   constructor(private readonly max: number) {}
 
   source(path: Buffer, size: number): ByteSource {
@@ -343,7 +344,21 @@ class FdPool {
     } finally {
       e.users--;
       this.waiters.shift()?.();
+      this.closeWhenIdle();
     }
+  }
+
+  /**
+   * Handles left open after the last read are closed after a second of quiet (an unref'd timer),
+   * so a finished build leaves no descriptors for the garbage collector to close.
+   */
+  private closeWhenIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      while (this.evictOne());
+    }, 1000);
+    this.idleTimer.unref?.();
   }
 
   /** close the least recently used idle handle; false when every handle is in use */
