@@ -1,0 +1,234 @@
+// The first page on real images: made by mkfs.erofs from a temp tree with known content, opened by
+// the file picker, by a drop, as a sample over HTTP Range and from a link; plus a non-image file.
+import { test, expect, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const SHOTS = join(import.meta.dirname, 'screenshots');
+
+/** deterministic bytes that are clearly not text */
+function binaryBytes(n: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  b[0] = 0x00;
+  b[1] = 0xff;
+  return b;
+}
+
+/** a text longer than the first read (64 KiB), so "load more" has something to load */
+function bigText(): string {
+  const lines: string[] = [];
+  for (let i = 1; i <= 2500; i++) lines.push(`line ${String(i).padStart(4, '0')} of the big text file, some filler to make it long`);
+  return lines.join('\n') + '\n';
+}
+
+const HELLO = 'Hello, Layerscope!\nSecond line with UTF-8: café ☕\n';
+const NESTED = 'deeply nested file\n';
+const DATA = binaryBytes(5000);
+const BIG = bigText();
+const LATIN1_NAME = Buffer.from('caf\xe9.txt', 'latin1');
+
+let work: string;
+let image: string;
+
+test.beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'ls-e2e-'));
+  const tree = join(work, 'tree');
+  mkdirSync(join(tree, 'dir/sub'), { recursive: true });
+  mkdirSync(join(tree, 'bin'));
+  writeFileSync(join(tree, 'hello.txt'), HELLO);
+  writeFileSync(join(tree, 'dir/sub/nested.txt'), NESTED);
+  writeFileSync(join(tree, 'bin/data.bin'), DATA);
+  writeFileSync(join(tree, 'big.txt'), BIG);
+  writeFileSync(Buffer.concat([Buffer.from(tree + '/'), LATIN1_NAME]), 'latin-1 name\n');
+  symlinkSync('hello.txt', join(tree, 'link'));
+  image = join(work, 'test.erofs');
+  execFileSync('mkfs.erofs', ['-T', '1600000000', '-U', '11111111-2222-3333-4444-555555555555', '--all-root', '--quiet', image, tree]);
+  writeFileSync(join(work, 'not-an-image.bin'), binaryBytes(9000));
+});
+
+test.afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** every console error and uncaught exception of the page, checked empty at the end of each test */
+let problems: string[] = [];
+test.beforeEach(({ page }) => {
+  problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+});
+test.afterEach(() => {
+  expect(problems).toEqual([]);
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+const entries = (page: Page) => page.getByTestId('entry');
+const entry = (page: Page, name: string) => page.locator(`[data-testid=entry][data-name="${name.replace(/\\/g, '\\\\')}"]`);
+
+/** the classic dump line for 16 bytes at `offset`, as the page prints it */
+function hexLine(b: Buffer, offset: number): string {
+  const hex = [...b.subarray(offset, offset + 16)].map((x) => x.toString(16).padStart(2, '0'));
+  const ascii = [...b.subarray(offset, offset + 16)].map((x) => (x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : '.')).join('');
+  return `${offset.toString(16).padStart(8, '0')}  ${hex.slice(0, 8).join(' ')}  ${hex.slice(8).join(' ')}  |${ascii}|`;
+}
+
+async function expectRoot(page: Page): Promise<void> {
+  await expect(page.getByTestId('format')).toHaveText(/erofs/i);
+  // EROFS stores names in memcmp order; the page keeps the image's order
+  await expect(entries(page)).toHaveCount(6);
+  const names = await entries(page).evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')));
+  expect(names).toEqual(['big.txt', 'bin', 'caf\\xe9.txt', 'dir', 'hello.txt', 'link']);
+}
+
+test('open by the file picker, walk the tree, see text and hex', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('welcome')).toBeVisible();
+  await shot(page, '01-welcome');
+
+  await page.getByTestId('file-input').setInputFiles(image);
+  await expectRoot(page);
+  await expect(page.getByTestId('image-title')).toContainText('test.erofs');
+  await expect(entry(page, 'hello.txt')).toContainText(`${Buffer.byteLength(HELLO)} B`);
+  await expect(entry(page, 'hello.txt')).toContainText('-rw-r--r--');
+  await expect(entry(page, 'hello.txt')).toContainText('2020-09-13 12:26:40');
+  await expect(entry(page, 'link')).toContainText('→ hello.txt');
+  await expect(entry(page, 'caf\\xe9.txt')).toContainText('not UTF-8');
+  await shot(page, '02-root');
+
+  // into dir/sub by clicks; breadcrumbs follow
+  await entry(page, 'dir').click();
+  await expect(page.getByTestId('breadcrumbs')).toContainText('dir');
+  await expect(entries(page)).toHaveCount(1);
+  await entry(page, 'sub').click();
+  await expect(page.getByTestId('breadcrumbs')).toContainText('sub');
+  await entry(page, 'nested.txt').click();
+  await expect(page.getByTestId('details-name')).toHaveText('nested.txt');
+  await expect(page.getByTestId('text')).toHaveText(NESTED);
+  await expect(page.getByTestId('detected')).toHaveText('UTF-8 text');
+  await shot(page, '03-nested-text');
+
+  // back to the root by the breadcrumb, then a binary file: hex by default
+  await page.getByTestId('breadcrumbs').getByRole('button').first().click();
+  await expectRoot(page);
+  await entry(page, 'bin').click();
+  await entry(page, 'data.bin').click();
+  await expect(page.getByTestId('detected')).toHaveText('binary');
+  const hex = page.getByTestId('hex');
+  await expect(hex).toContainText(hexLine(DATA, 0));
+  await expect(hex).toContainText(hexLine(DATA, 4976));
+  await expect(page.getByTestId('shown')).toHaveText('all 5,000 bytes');
+  await shot(page, '04-binary-hex');
+
+  // a text file, switched to hex and back
+  await page.keyboard.press('Backspace');
+  await expect(page.getByTestId('breadcrumbs').getByRole('button')).toHaveCount(1);
+  await entry(page, 'hello.txt').click();
+  await expect(page.getByTestId('text')).toHaveText(HELLO);
+  await page.getByTestId('view-hex').click();
+  await expect(page.getByTestId('hex')).toContainText(hexLine(Buffer.from(HELLO), 0));
+  await shot(page, '05-text-as-hex');
+  await page.getByTestId('view-text').click();
+  await expect(page.getByTestId('text')).toHaveText(HELLO);
+
+  // only the first 64 KiB of a big file, then the rest on request
+  await entry(page, 'big.txt').click();
+  await expect(page.getByTestId('shown')).toHaveText(/^first 64 KiB of /);
+  const text = page.getByTestId('text');
+  await expect(text).toContainText('line 0001 of the big text file');
+  await expect(text).not.toContainText('line 2500');
+  await shot(page, '06-big-first-chunk');
+  const shown = page.getByTestId('shown');
+  for (let i = 0; i < 10 && (await shown.textContent())!.startsWith('first'); i++) {
+    const before = (await shown.textContent())!;
+    await page.getByTestId('load-more').click();
+    await expect(shown).not.toHaveText(before);
+  }
+  await expect(page.getByTestId('shown')).toHaveText(`all ${Buffer.byteLength(BIG).toLocaleString('en-US')} bytes`);
+  expect(await text.textContent()).toBe(BIG);
+
+  // a symlink shows its target
+  await entry(page, 'link').click();
+  await expect(page.getByTestId('symlink-target')).toHaveText('hello.txt');
+  await shot(page, '07-symlink');
+  await page.getByTestId('follow').click();
+  await expect(page.getByTestId('details-name')).toHaveText('hello.txt');
+  await expect(page.getByTestId('text')).toHaveText(HELLO);
+});
+
+test('open by dropping a file on the page', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.getByTestId('welcome')).toBeVisible();
+  const b64 = readFileSync(image).toString('base64');
+  const dt = await page.evaluateHandle((data) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const d = new DataTransfer();
+    d.items.add(new File([bytes], 'dropped.erofs'));
+    return d;
+  }, b64);
+  await page.locator('body').dispatchEvent('dragover', { dataTransfer: dt });
+  await expect(page.getByText('Drop to open')).toBeVisible();
+  await shot(page, '08-drag-over');
+  await page.locator('body').dispatchEvent('drop', { dataTransfer: dt });
+  await expectRoot(page);
+  await expect(page.getByTestId('image-title')).toContainText('dropped.erofs');
+  await entry(page, 'hello.txt').click();
+  await expect(page.getByTestId('text')).toHaveText(HELLO);
+  await shot(page, '09-dropped');
+});
+
+test('a file that is no image is refused plainly', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('file-input').setInputFiles(join(work, 'not-an-image.bin'));
+  const err = page.getByTestId('error');
+  await expect(err).toContainText('Could not open not-an-image.bin');
+  await expect(err).toContainText('image at byte 0');
+  await expect(err).toContainText('no known magic');
+  await shot(page, '10-not-an-image');
+});
+
+test('a sample opens over HTTP Range and a link reopens a path', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('sample').filter({ hasText: 'sample.erofs' }).click();
+  await expect(page.getByTestId('format')).toHaveText(/erofs/i);
+  await expect(entry(page, 'README.md')).toBeVisible();
+  await expect(entry(page, 'usr')).toBeVisible();
+  await entry(page, 'etc').click();
+  await entry(page, 'os-release').click();
+  await expect(page.getByTestId('text')).toContainText('PRETTY_NAME="Layerscope Sample 1.0"');
+  await expect(page).toHaveURL(/#sample=sample\.erofs&path=\/etc\/os-release$/);
+  await page.getByTestId('facts-toggle').click();
+  await expect(page.getByTestId('facts-all')).toContainText('4c617965-7273-636f-7065-000000000001');
+  await shot(page, '11-sample');
+  await page.getByTestId('facts-toggle').click();
+
+  // xattrs and the hardlink count of README.md; a dangling symlink is reported, not followed
+  await page.getByTestId('breadcrumbs').getByRole('button').first().click();
+  await entry(page, 'README.md').click();
+  await expect(page.getByTestId('xattrs')).toContainText('user.comment');
+  await expect(page.getByTestId('xattrs')).toContainText('made by make-samples.sh');
+  await expect(page.getByTestId('attrs')).toContainText(/links\s*2/);
+  await entry(page, 'data').click();
+  await entry(page, 'dangling').click();
+  await page.getByTestId('follow').click();
+  await expect(page.getByTestId('error')).toContainText('Could not go to /nonexistent/target');
+  await expect(page.getByTestId('details-name')).toHaveText('dangling');
+  await shot(page, '12-dangling-link');
+
+  await page.goto('/#sample=sample-lz4hc.erofs&path=/usr/share/doc/demo/changelog.txt');
+  await page.reload();
+  await expect(page.getByTestId('details-name')).toHaveText('changelog.txt');
+  await expect(page.getByTestId('text')).toContainText('00001  release note line 1:');
+  await shot(page, '13-deep-link-lz4hc');
+});
