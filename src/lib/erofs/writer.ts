@@ -1,0 +1,619 @@
+/**
+ * Plain EROFS image writer (erofs-composefs-format.md §2): an uncompressed image that
+ * `fsck.erofs` 1.5 accepts and the kernel mounts.
+ *
+ * Layout: block 0 holds the superblock at 1024, then the inodes (breadth-first from the root, so
+ * the root is nid 36 and a directory's children sit together), each followed by its xattrs and its
+ * inline tail; then the shared xattr table; then, block aligned, the data in inode order
+ * (directory blocks, file blocks, tails that were not inlined, deduplicated chunks).
+ *
+ * - Inodes are compact when nothing needs the extended form (mtime = build time, uid/gid/nlink
+ *   < 65536, size < 4 GiB).
+ * - FLAT_INLINE keeps a file's (directory's, symlink's) last partial block in the inode's own
+ *   block; a tail is never split across blocks: the inode moves to the next block when that
+ *   wastes less than a data block would, else the tail goes to a data block (FLAT_PLAIN).
+ * - xattr (name, value) pairs used by more than one inode are shared.
+ * - `chunkSize` stores regular files CHUNK_BASED with a 4-byte block map; identical chunks (same
+ *   length and SHA-256) are stored once. Content is then read twice: hashed before the layout,
+ *   copied after.
+ * - The superblock checksum covers block 0 after byte 1024, which also holds the first inodes:
+ *   block 0 is rendered into a buffer, checksummed, then emitted.
+ *
+ * The whole layout is computed first; emission then streams front to back, reading file content
+ * in large pieces.
+ */
+import { crc32cRaw } from '../codec/crc32c.ts';
+import { webCryptoSubtle, plainBufferView, sha256 } from '../codec/sha256.ts';
+import { UnsupportedError } from '../errors.ts';
+import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
+import { bytesEqual, modeOfType } from '../fs/types.ts';
+import type { ByteSource } from '../io/source.ts';
+import { encodeStruct } from '../struct.ts';
+import {
+  EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_SB_CHKSUM, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE,
+  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_NAME_LEN, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
+  erofs_super_block,
+} from './structs.ts';
+import {
+  BLOCK_BITS, BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntFileType, emitDirentBlock, emitInodeCore, emitXattrEntry,
+  emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount, xattrIndex,
+} from './writer-common.ts';
+import { CountingOutput, StreamOutput, roundUp, type Output, type Sink } from './writer-output.ts';
+
+export interface ErofsOptions {
+  /** 16 bytes, or "xxxxxxxx-xxxx-…" (default: random) */
+  uuid?: Uint8Array | string;
+  /** superblock build time, the mtime of every compact inode (default: now) */
+  buildTime?: number;
+  buildTimeNsec?: number;
+  /** up to 16 bytes */
+  volumeName?: string;
+  /** keep last partial blocks inside the inodes (default true; false = -Enoinline_data) */
+  inlineData?: boolean;
+  /** store regular files chunk-based with this chunk size (a power of two, ≥ 4096) */
+  chunkSize?: number;
+  /** with chunkSize: store identical chunks once (default true) */
+  dedupe?: boolean;
+  /** superblock checksum (default true) */
+  checksum?: boolean;
+  /** bytes per content read (default 4 MiB) */
+  readSize?: number;
+}
+
+export interface ErofsResult {
+  size: number;
+  blocks: number;
+  inodes: number;
+  uuid: Uint8Array;
+  buildTime: number;
+  /** chunk mode: chunks written / chunks referenced */
+  chunks?: { stored: number; referenced: number };
+}
+
+const ENC = new TextEncoder();
+const DOT = ENC.encode('.');
+const DOTDOT = ENC.encode('..');
+const DEFAULT_READ = 4 << 20;
+
+interface Node {
+  src: SourceInode;
+  parent: number;
+  name: Uint8Array;
+  nlink: number;
+  /** directories: entries sorted by name (with "." and ".."), as node indexes */
+  entNames: Uint8Array[] | null;
+  entNodes: number[] | null;
+  xattrs: Xattr[];
+  /** chunk mode: unique chunk id of each chunk */
+  chunkIds: Int32Array | null;
+}
+
+interface Plan {
+  nodes: Node[];
+  uuid: Uint8Array;
+  buildTime: number;
+  buildTimeNsec: number;
+  volumeName: Uint8Array;
+  checksum: boolean;
+  chunkBits: number;
+  // per node
+  ipos: Float64Array;
+  nid: Float64Array;
+  compact: Uint8Array;
+  layout: Uint8Array;
+  isize: Float64Array;
+  /** i_size */
+  size: Float64Array;
+  xsize: Uint32Array;
+  /** bytes stored inline after the inode (tail or chunk map) */
+  inlineLen: Uint32Array;
+  /** blocks in the data area and where they start */
+  nBlocks: Float64Array;
+  blkaddr: Float64Array;
+  filter: Uint32Array;
+  sharedIds: number[][];
+  inlineX: Xattr[][];
+  shared: Xattr[];
+  inodesEnd: number;
+  dataStart: number;
+  blocks: number;
+  /** chunk mode: unique chunks (file node, chunk index) and their block addresses */
+  uniq: { node: number; index: number; len: number }[];
+  uniqBlk: Float64Array;
+  /** some inode has xattrs: the name filter is written (compat XATTR_FILTER) */
+  hasXattrFilter: boolean;
+}
+
+function parseUuid(u: Uint8Array | string | undefined): Uint8Array {
+  if (u === undefined) {
+    const b = new Uint8Array(16);
+    globalThis.crypto.getRandomValues(b);
+    b[6] = (b[6]! & 0x0f) | 0x40;
+    b[8] = (b[8]! & 0x3f) | 0x80;
+    return b;
+  }
+  if (typeof u !== 'string') {
+    if (u.length !== 16) throw new RangeError('uuid must be 16 bytes');
+    return u.slice();
+  }
+  const h = u.replace(/-/g, '');
+  if (!/^[0-9a-fA-F]{32}$/.test(h)) throw new RangeError(`bad uuid ${u}`);
+  return Uint8Array.from({ length: 16 }, (_, i) => parseInt(h.slice(2 * i, 2 * i + 2), 16));
+}
+
+function describePath(nodes: Node[], i: number): string {
+  const comps: string[] = [];
+  for (let k = i; k !== 0; k = nodes[k]!.parent) comps.push(new TextDecoder().decode(nodes[k]!.name));
+  return '/' + comps.reverse().join('/');
+}
+
+export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sink): Promise<ErofsResult> {
+  const plan = await planErofs(tree, opts);
+  const out = new StreamOutput(sink);
+  await emitErofs(plan, new ChecksumHead(out, plan.checksum), opts.readSize ?? DEFAULT_READ);
+  await out.finish();
+  const size = plan.blocks * BLOCK_SIZE;
+  if (out.pos !== size) throw new Error(`EROFS writer bug: wrote ${out.pos} bytes, planned ${size}`);
+  const res: ErofsResult = { size, blocks: plan.blocks, inodes: plan.nodes.length, uuid: plan.uuid, buildTime: plan.buildTime };
+  if (plan.chunkBits) {
+    let referenced = 0;
+    for (const n of plan.nodes) referenced += n.chunkIds?.length ?? 0;
+    res.chunks = { stored: plan.uniq.length, referenced };
+  }
+  return res;
+}
+
+/** Image size without writing (the measuring pass; content is still hashed in chunk mode). */
+export async function measureErofs(tree: SourceTree, opts: ErofsOptions = {}): Promise<number> {
+  const plan = await planErofs(tree, { ...opts, uuid: opts.uuid ?? new Uint8Array(16) });
+  const out = new CountingOutput();
+  await emitErofs(plan, new ChecksumHead(out, false), opts.readSize ?? DEFAULT_READ, true);
+  return out.pos;
+}
+
+/** Collect the tree breadth-first; hardlinks (one SourceInode under several names) become one inode. */
+function collect(tree: SourceTree): Node[] {
+  if (tree.root.type !== 'dir') throw new UnsupportedError('erofs', 'the root must be a directory');
+  const nodes: Node[] = [];
+  const index = new Map<SourceInode, number>();
+  const add = (src: SourceInode, parent: number, name: Uint8Array): number => {
+    const i = nodes.length;
+    nodes.push({ src, parent, name, nlink: 0, entNames: null, entNodes: null, xattrs: src.xattrs, chunkIds: null });
+    index.set(src, i);
+    return i;
+  };
+  add(tree.root, 0, new Uint8Array(0));
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    if (n.src.type !== 'dir') continue;
+    const ents = (n.src.children ?? []).map((c) => ({ name: c.name, inode: c.inode as SourceInode | null, node: -1 }));
+    ents.push({ name: DOT, inode: null, node: i }, { name: DOTDOT, inode: null, node: n.parent });
+    ents.sort((a, b) => compareBytes(a.name, b.name));
+    for (let k = 0; k < ents.length; k++) {
+      const e = ents[k]!;
+      if (e.name.length === 0 || e.name.length > EROFS_NAME_LEN || e.name.includes(0x2f) || e.name.includes(0)) {
+        throw new UnsupportedError('erofs', `${describePath(nodes, i)}: invalid name ${JSON.stringify(new TextDecoder().decode(e.name))}`);
+      }
+      if (k > 0 && bytesEqual(ents[k - 1]!.name, e.name)) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: two entries named ${new TextDecoder().decode(e.name)}`);
+      if (!e.inode) continue;
+      const known = index.get(e.inode);
+      if (known !== undefined) {
+        if (e.inode.type === 'dir') throw new UnsupportedError('erofs', `${describePath(nodes, i)}/${new TextDecoder().decode(e.name)}: directory hardlink`);
+        e.node = known;
+      } else e.node = add(e.inode, i, e.name);
+    }
+    n.entNames = ents.map((e) => e.name);
+    n.entNodes = ents.map((e) => e.node);
+  }
+  // nlink: names of a file; 2 + subdirectories for a directory
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    if (!n.entNodes) continue;
+    n.nlink = 2;
+    for (let k = 0; k < n.entNodes.length; k++) {
+      const t = n.entNodes[k]!;
+      const nm = n.entNames![k]!;
+      if (bytesEqual(nm, DOT) || bytesEqual(nm, DOTDOT)) continue;
+      if (nodes[t]!.src.type === 'dir') n.nlink++;
+      else nodes[t]!.nlink++;
+    }
+  }
+  return nodes;
+}
+
+/** Chunk mode: hash every chunk of every regular file; returns the unique chunks in first-use order. */
+async function hashChunks(nodes: Node[], chunkBits: number, dedupe: boolean, readSize: number): Promise<{ node: number; index: number; len: number }[]> {
+  const chunkSize = 2 ** chunkBits;
+  const uniq: { node: number; index: number; len: number }[] = [];
+  const seen = new Map<string, number>();
+  const subtle = webCryptoSubtle();
+  const hash = async (b: Uint8Array): Promise<Uint8Array> => (subtle ? new Uint8Array(await subtle.digest('SHA-256', plainBufferView(b))) : sha256(b));
+  for (let i = 0; i < nodes.length; i++) {
+    const src = nodes[i]!.src;
+    if (src.type !== 'reg' || src.size === 0) continue;
+    const count = Math.ceil(src.size / chunkSize);
+    const ids = new Int32Array(count);
+    nodes[i]!.chunkIds = ids;
+    if (!dedupe) {
+      for (let c = 0; c < count; c++) {
+        ids[c] = uniq.length;
+        uniq.push({ node: i, index: c, len: Math.min(chunkSize, src.size - c * chunkSize) });
+      }
+      continue;
+    }
+    const content = contentOf(nodes, i);
+    // read several chunks at once, hash them together
+    const per = Math.max(1, Math.floor(readSize / chunkSize));
+    for (let c0 = 0; c0 < count; c0 += per) {
+      const c1 = Math.min(count, c0 + per);
+      const start = c0 * chunkSize;
+      const end = Math.min(src.size, c1 * chunkSize);
+      const piece = await content.read(start, end - start);
+      const digests = await Promise.all(
+        Array.from({ length: c1 - c0 }, (_, k) => hash(piece.subarray(k * chunkSize, Math.min(piece.length, (k + 1) * chunkSize)))),
+      );
+      for (let k = 0; k < digests.length; k++) {
+        const c = c0 + k;
+        const len = Math.min(chunkSize, src.size - c * chunkSize);
+        let key = `${len}:`;
+        for (const b of digests[k]!) key += String.fromCharCode(b);
+        const id = seen.get(key);
+        if (id !== undefined) ids[c] = id;
+        else {
+          ids[c] = uniq.length;
+          seen.set(key, uniq.length);
+          uniq.push({ node: i, index: c, len });
+        }
+      }
+    }
+  }
+  return uniq;
+}
+
+function contentOf(nodes: Node[], i: number): ByteSource {
+  const src = nodes[i]!.src;
+  if (!src.content) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: no content for a ${src.size}-byte file`);
+  if (src.content.size !== src.size) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: content has ${src.content.size} bytes, the file ${src.size}`);
+  return src.content;
+}
+
+async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
+  const nodes = collect(tree);
+  const N = nodes.length;
+  const now = Date.now();
+  const buildTime = opts.buildTime ?? Math.floor(now / 1000);
+  const buildTimeNsec = opts.buildTimeNsec ?? (opts.buildTime === undefined ? (now % 1000) * 1e6 : 0);
+  const inlineData = opts.inlineData ?? true;
+  let chunkBits = 0;
+  if (opts.chunkSize !== undefined) {
+    const cs = opts.chunkSize;
+    chunkBits = Math.log2(cs);
+    if (!Number.isInteger(chunkBits) || chunkBits < BLOCK_BITS || chunkBits > BLOCK_BITS + 31) throw new RangeError(`chunkSize ${cs}: a power of two from 4096 to 2^43`);
+  }
+  const readSize = opts.readSize ?? DEFAULT_READ;
+  for (let i = 0; i < N; i++) {
+    const s = nodes[i]!.src;
+    if (s.type === 'reg' && s.size > 0) contentOf(nodes, i);
+    if (s.type === 'symlink' && (!s.target || s.target.length === 0)) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: symlink without a target`);
+  }
+  const uniq = chunkBits ? await hashChunks(nodes, chunkBits, opts.dedupe ?? true, readSize) : [];
+
+  // shared xattrs: pairs used by more than one inode
+  const pool = new Map<string, { x: Xattr; count: number; offset: number }>();
+  const keyOf = (x: Xattr) => {
+    let k = '';
+    for (const b of x.name) k += String.fromCharCode(b);
+    k += '\u0100';
+    for (const b of x.value) k += String.fromCharCode(b);
+    return k;
+  };
+  const nodeKeys: string[][] = new Array(N);
+  let anyXattr = false;
+  for (let i = 0; i < N; i++) {
+    // one value per name (the last wins), sorted by name
+    const byName = new Map<string, Xattr>();
+    for (const x of nodes[i]!.src.xattrs) {
+      if (x.name.length === 0 || x.value.length > 0xffff) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattr name empty or value over 65535 bytes`);
+      byName.set(keyOf({ name: x.name, value: new Uint8Array(0) }), x);
+    }
+    const list = [...byName.values()].sort((a, b) => compareBytes(a.name, b.name));
+    for (const x of list) {
+      if (x.name.length - xattrIndex(x.name).prefixLen > 255) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattr name longer than 255 bytes after its prefix`);
+    }
+    nodes[i]!.xattrs = list;
+    const keys = list.map(keyOf);
+    nodeKeys[i] = keys;
+    for (let k = 0; k < keys.length; k++) {
+      anyXattr = true;
+      const e = pool.get(keys[k]!);
+      if (e) e.count++;
+      else pool.set(keys[k]!, { x: list[k]!, count: 1, offset: -1 });
+    }
+  }
+  const sharedEnts = [...pool.values()].filter((e) => e.count > 1);
+  sharedEnts.sort((a, b) => compareBytes(a.x.name, b.x.name) || compareBytes(a.x.value, b.x.value));
+  let sharedSize = 0;
+  for (const e of sharedEnts) {
+    e.offset = sharedSize;
+    sharedSize += xattrEntrySize(e.x);
+  }
+
+  const ipos = new Float64Array(N);
+  const nid = new Float64Array(N);
+  const compact = new Uint8Array(N);
+  const layout = new Uint8Array(N);
+  const isizeA = new Float64Array(N);
+  const sizeA = new Float64Array(N);
+  const xsize = new Uint32Array(N);
+  const inlineLen = new Uint32Array(N);
+  const nBlocks = new Float64Array(N);
+  const filter = new Uint32Array(N);
+  const sharedOffsets: number[][] = new Array(N);
+  const inlineX: Xattr[][] = new Array(N);
+  let pos = EROFS_SUPER_OFFSET + erofs_super_block.size;
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!;
+    const s = n.src;
+    // data size and the bytes that could live inline
+    let size = 0;
+    let tail = 0;
+    let lay = EROFS_INODE_FLAT_PLAIN;
+    let mapBytes = 0;
+    if (s.type === 'dir') {
+      const { starts, lastSize } = direntBlocks(n.entNames!);
+      size = (starts.length - 2) * BLOCK_SIZE + lastSize;
+      tail = lastSize;
+    } else if (s.type === 'symlink') {
+      size = s.target!.length;
+      tail = size % BLOCK_SIZE;
+    } else if (s.type === 'reg') {
+      size = s.size;
+      if (chunkBits && size > 0) {
+        lay = EROFS_INODE_CHUNK_BASED;
+        mapBytes = 4 * n.chunkIds!.length;
+      } else tail = size % BLOCK_SIZE;
+    }
+    const isCompact = s.mtime === buildTime && s.mtimeNsec === buildTimeNsec && s.uid <= 0xffff && s.gid <= 0xffff && n.nlink <= 0xffff && size <= 0xffffffff;
+    const isz = inodeCoreSize(isCompact);
+    const offs: number[] = [];
+    const inl: Xattr[] = [];
+    let inlineBytes = 0;
+    let bits = 0;
+    const keys = nodeKeys[i]!;
+    for (let k = 0; k < n.xattrs.length; k++) {
+      const x = n.xattrs[k]!;
+      const e = pool.get(keys[k]!)!;
+      bits |= xattrFilterBit(x);
+      if (e.count > 1 && offs.length < MAX_SHARED_PER_INODE) offs.push(e.offset);
+      else {
+        inl.push(x);
+        inlineBytes += xattrEntrySize(x);
+      }
+    }
+    const xs = xattrAreaSize(offs.length, inlineBytes);
+    if (xattrIcount(xs) > 0xffff) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattrs too large`);
+    pos = roundUp(pos, EROFS_SLOTSIZE);
+    const rem = BLOCK_SIZE - (pos % BLOCK_SIZE);
+    const head = isz + xs;
+    let inline = 0;
+    if (lay === EROFS_INODE_CHUNK_BASED) {
+      // the block map follows the inode; keep core and xattrs in one block when they fit one
+      if (head <= BLOCK_SIZE && head > rem) pos += rem;
+    } else {
+      if (tail > 0 && inlineData && head + tail <= BLOCK_SIZE) {
+        // inline when it fits here, or when moving to the next block wastes less than a data block
+        if (head + tail <= rem) inline = tail;
+        else if (rem < BLOCK_SIZE - tail) {
+          pos += rem;
+          inline = tail;
+        }
+      }
+      if (inline > 0) lay = EROFS_INODE_FLAT_INLINE;
+      else if (head <= BLOCK_SIZE && head > (BLOCK_SIZE - (pos % BLOCK_SIZE))) pos = roundUp(pos, BLOCK_SIZE);
+    }
+    ipos[i] = pos;
+    nid[i] = pos / EROFS_SLOTSIZE;
+    compact[i] = isCompact ? 1 : 0;
+    layout[i] = lay;
+    isizeA[i] = isz;
+    sizeA[i] = size;
+    xsize[i] = xs;
+    inlineLen[i] = lay === EROFS_INODE_CHUNK_BASED ? mapBytes : inline;
+    nBlocks[i] = lay === EROFS_INODE_CHUNK_BASED ? 0 : Math.ceil((size - inline) / BLOCK_SIZE);
+    filter[i] = n.xattrs.length ? ~bits >>> 0 : 0;
+    sharedOffsets[i] = offs;
+    inlineX[i] = inl;
+    pos += head + inlineLen[i]!;
+  }
+  const inodesEnd = roundUp(pos, EROFS_SLOTSIZE);
+  if (nid[0]! > 0xffff) throw new Error('EROFS writer bug: root nid does not fit 16 bits');
+  const sharedIds = sharedOffsets.map((offs) => offs.map((o) => ((inodesEnd % BLOCK_SIZE) + o) / 4));
+  const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
+  // data blocks in inode order; a unique chunk is placed where it is first used
+  const blkaddr = new Float64Array(N);
+  const uniqBlk = new Float64Array(uniq.length);
+  let blk = dataStart / BLOCK_SIZE;
+  let u = 0;
+  for (let i = 0; i < N; i++) {
+    blkaddr[i] = nBlocks[i]! > 0 ? blk : 0;
+    blk += nBlocks[i]!;
+    while (u < uniq.length && uniq[u]!.node === i) {
+      uniqBlk[u] = blk;
+      blk += Math.ceil(uniq[u]!.len / BLOCK_SIZE);
+      u++;
+    }
+  }
+  if (blk > 0xffffffff) throw new UnsupportedError('erofs', `image of ${blk} blocks does not fit 32-bit block addresses`);
+  return {
+    nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
+    checksum: opts.checksum ?? true, chunkBits, ipos, nid, compact, layout, isize: isizeA, size: sizeA, xsize, inlineLen, nBlocks, blkaddr,
+    filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr,
+  };
+}
+
+/**
+ * Holds the first block back until it is complete, then sets the superblock checksum (crc32c of
+ * bytes 1024..4095 with the field zeroed) and lets it through.
+ */
+class ChecksumHead implements Output {
+  private head: Uint8Array | null = new Uint8Array(BLOCK_SIZE);
+  pos = 0;
+  constructor(private readonly out: Output, private readonly checksum: boolean) {}
+  private release(): void {
+    const h = this.head!;
+    this.head = null;
+    if (this.checksum) {
+      const crc = crc32cRaw(0xffffffff, h.subarray(EROFS_SUPER_OFFSET));
+      new DataView(h.buffer).setUint32(EROFS_SUPER_OFFSET + erofs_super_block.f.checksum.offset, crc, true);
+    }
+    this.out.bytes(h);
+  }
+  bytes(b: Uint8Array): void {
+    if (this.head) {
+      const n = Math.min(b.length, BLOCK_SIZE - this.pos);
+      this.head.set(b.subarray(0, n), this.pos);
+      this.pos += n;
+      if (this.pos === BLOCK_SIZE) this.release();
+      if (n < b.length) {
+        this.out.bytes(b.subarray(n));
+        this.pos += b.length - n;
+      }
+      return;
+    }
+    this.out.bytes(b);
+    this.pos += b.length;
+  }
+  fill(n: number, byte = 0): void {
+    if (this.head) {
+      const k = Math.min(n, BLOCK_SIZE - this.pos);
+      if (byte !== 0) this.head.fill(byte, this.pos, this.pos + k);
+      this.pos += k;
+      if (this.pos === BLOCK_SIZE) this.release();
+      if (k < n) {
+        this.out.fill(n - k, byte);
+        this.pos += n - k;
+      }
+      return;
+    }
+    this.out.fill(n, byte);
+    this.pos += n;
+  }
+  padTo(to: number): void {
+    if (to < this.pos) throw new Error(`writer bug: padding back from ${this.pos} to ${to}`);
+    this.fill(to - this.pos);
+  }
+  drain(): Promise<void> {
+    return this.out.drain();
+  }
+}
+
+/** Copy [start, start+len) of a source in large pieces, the next read in flight while the last is written. */
+async function copyContent(out: Output, src: ByteSource, start: number, len: number, readSize: number): Promise<void> {
+  const end = start + len;
+  let next: Promise<Uint8Array> | null = len > 0 ? src.read(start, Math.min(readSize, len)) : null;
+  for (let o = start; o < end; ) {
+    const piece = await next!;
+    const after = o + piece.length;
+    next = after < end ? src.read(after, Math.min(readSize, end - after)) : null;
+    next?.catch(() => {});
+    out.bytes(piece);
+    await out.drain();
+    o = after;
+  }
+}
+
+async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = false): Promise<void> {
+  const { nodes } = p;
+  const N = nodes.length;
+  out.padTo(EROFS_SUPER_OFFSET);
+  const sb = new Uint8Array(erofs_super_block.size);
+  let compat = EROFS_FEATURE_COMPAT_MTIME;
+  if (p.checksum) compat |= EROFS_FEATURE_COMPAT_SB_CHKSUM;
+  if (p.hasXattrFilter) compat |= EROFS_FEATURE_COMPAT_XATTR_FILTER;
+  encodeStruct(erofs_super_block, {
+    magic: EROFS_MAGIC, checksum: 0, feature_compat: compat, blkszbits: BLOCK_BITS, root_nid: p.nid[0]!, inos: N,
+    build_time: p.buildTime, build_time_nsec: p.buildTimeNsec, blocks: p.blocks, meta_blkaddr: 0,
+    xattr_blkaddr: Math.floor(p.inodesEnd / BLOCK_SIZE), uuid: p.uuid, volume_name: p.volumeName,
+    feature_incompat: p.chunkBits ? EROFS_FEATURE_INCOMPAT_CHUNKED_FILE : 0,
+  }, sb);
+  out.bytes(sb);
+
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!;
+    const s = n.src;
+    out.padTo(p.ipos[i]!);
+    let iu = 0;
+    if (s.type === 'chr' || s.type === 'blk') iu = s.rdev >>> 0;
+    else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) iu = p.chunkBits - BLOCK_BITS;
+    else iu = p.blkaddr[i]!;
+    emitInodeCore(out, {
+      compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(p.xsize[i]!), mode: modeOfType(s.type) | (s.perm & 0o7777),
+      nlink: n.nlink, size: p.size[i]!, iu, ino: i + 1, uid: s.uid, gid: s.gid, mtime: s.mtime, mtimeNsec: s.mtimeNsec,
+    });
+    if (p.xsize[i]! > 0) {
+      emitXattrHeader(out, p.filter[i]!, p.sharedIds[i]!);
+      for (const x of p.inlineX[i]!) emitXattrEntry(out, x);
+    }
+    const il = p.inlineLen[i]!;
+    if (il > 0) {
+      if (p.layout[i] === EROFS_INODE_CHUNK_BASED) {
+        const big = new Uint8Array(il);
+        const v = new DataView(big.buffer);
+        const ids = n.chunkIds!;
+        for (let c = 0; c < ids.length; c++) v.setUint32(c * 4, p.uniqBlk[ids[c]!]!, true);
+        out.bytes(big);
+      } else if (s.type === 'dir') {
+        const { starts } = direntBlocks(n.entNames!);
+        emitDir(out, p, n, starts[starts.length - 2]!, n.entNames!.length);
+      } else if (s.type === 'symlink') out.bytes(s.target!.subarray(s.target!.length - il));
+      else if (!measureOnly) out.bytes(await s.content!.read(s.size - il, il));
+      else out.fill(il);
+    }
+    if ((i & 1023) === 1023) await out.drain();
+  }
+  out.padTo(p.inodesEnd);
+  for (const x of p.shared) emitXattrEntry(out, x);
+  out.padTo(p.dataStart);
+
+  let u = 0;
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!;
+    const s = n.src;
+    const nb = p.nBlocks[i]!;
+    if (nb > 0) {
+      const plainBytes = p.size[i]! - p.inlineLen[i]!;
+      if (s.type === 'dir') {
+        const { starts } = direntBlocks(n.entNames!);
+        const blocks = starts.length - 1;
+        const stored = p.inlineLen[i]! > 0 ? blocks - 1 : blocks;
+        for (let b = 0; b < stored; b++) {
+          emitDir(out, p, n, starts[b]!, starts[b + 1]!);
+          out.padTo(roundUp(out.pos, BLOCK_SIZE));
+        }
+      } else if (s.type === 'symlink') out.bytes(s.target!.subarray(0, plainBytes));
+      else if (measureOnly) out.fill(plainBytes);
+      else await copyContent(out, s.content!, 0, plainBytes, readSize);
+      out.padTo(roundUp(out.pos, BLOCK_SIZE));
+    }
+    while (u < p.uniq.length && p.uniq[u]!.node === i) {
+      const c = p.uniq[u]!;
+      if (measureOnly) out.fill(c.len);
+      else await copyContent(out, s.content!, c.index * 2 ** p.chunkBits, c.len, readSize);
+      out.padTo(roundUp(out.pos, BLOCK_SIZE));
+      u++;
+    }
+    if ((i & 255) === 255) await out.drain();
+  }
+}
+
+function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {
+  const targets = n.entNodes!;
+  const nids = new Float64Array(end);
+  const types = new Uint8Array(end);
+  for (let k = first; k < end; k++) {
+    const t = targets[k]!;
+    nids[k] = p.nid[t]!;
+    types[k] = direntFileType(p.nodes[t]!.src.type);
+  }
+  emitDirentBlock(out, n.entNames!, nids, types, first, end);
+}
