@@ -73,7 +73,7 @@ export interface StatFs {
   nameMax: number;
 }
 
-export type FormatId = 'erofs' | 'composefs' | 'rafs-v5' | 'rafs-v6';
+export type FormatId = 'erofs' | 'composefs' | 'rafs-v5' | 'rafs-v6' | 'tree';
 
 /** Summary for `inspect`: free-form but JSON-serialisable. */
 export interface ImageInfo {

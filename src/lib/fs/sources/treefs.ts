@@ -1,7 +1,7 @@
 import { IoError, NotFoundError } from '../../errors.ts';
 import { byteString } from './names.ts';
 import type { SourceInode, SourceTree } from '../tree.ts';
-import { bytesEqual, modeOfType, type Attr, type DirEntry, type FormatId, type ImageInfo, type ReadOnlyFs, type StatFs } from '../types.ts';
+import { bytesEqual, modeOfType, type Attr, type DirEntry, type ImageInfo, type ReadOnlyFs, type StatFs } from '../types.ts';
 
 /**
  * A SourceTree seen through the ReadOnlyFs interface, in memory: lets anything that consumes an
@@ -51,8 +51,7 @@ export function treeFs(tree: SourceTree): ReadOnlyFs {
   const keyOf = byteString;
 
   const fs: ReadOnlyFs = {
-    // The FormatId union names image formats only; a source tree is none of them.
-    format: 'tree' as FormatId,
+    format: 'tree',
     rootIno: 1,
     async lookup(parent, name) {
       const dir = dirOf(parent);
@@ -107,7 +106,7 @@ export function treeFs(tree: SourceTree): ReadOnlyFs {
       return { blockSize: 4096, blocks, files: inodes.length, nameMax: 255 };
     },
     async info(): Promise<ImageInfo> {
-      return { format: 'tree' as FormatId, inodes: inodes.length, notes: tree.notes };
+      return { format: 'tree', inodes: inodes.length, notes: tree.notes };
     },
     async inodeDetails(ino) {
       const n = node(ino);
