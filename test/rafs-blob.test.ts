@@ -278,3 +278,27 @@ test('v5 blob with an inlined bootstrap ([image.blob] bootstrap [image.boot]) op
   bad[bad.length - 512 + 3]! ^= 1;
   await assert.rejects(openRafs(new BytesSource(bad, 'bad')), FormatError);
 });
+
+test('zstd frame header content size is read before decoding (a lying header is refused without allocating)', { skip: !haveZstd && 'zstd not installed' }, async () => {
+  const { zstdContentSize, decompress } = await import('../src/lib/rafs/blob.ts');
+  for (const n of [0, 1, 255, 256, 300, 70000, 1 << 20]) {
+    const data = text(Math.ceil(n / 12) + 1, 3).subarray(0, n);
+    const z = zstdCompress(data);
+    const fcs = zstdContentSize(z);
+    assert.ok(fcs === null || fcs === n, `${n}: header says ${fcs}`);
+    assert.deepEqual(decompress('zstd', z, n, 't', 0), data);
+  }
+  const z = zstdCompress(text(100, 1)).slice();
+  // claim 2^40 bytes in an 8-byte content size field
+  const fhd = z[4]!;
+  assert.equal(fhd >> 6 >= 1, true);
+  const hacked = new Uint8Array(z.length + 8);
+  hacked.set(z.subarray(0, 4));
+  hacked[4] = (fhd & 0x3f) | 0xc0 | 0x20; // 8-byte FCS, single segment (no window descriptor)
+  const dictLen = [0, 1, 2, 4][fhd & 3]!;
+  const oldAt = 5 + ((fhd >> 5) & 1 ? 0 : 1);
+  hacked.set(z.subarray(oldAt, oldAt + dictLen), 5);
+  new DataView(hacked.buffer).setBigUint64(5 + dictLen, 1n << 40n, true);
+  assert.equal(zstdContentSize(hacked), 2 ** 40);
+  assert.throws(() => decompress('zstd', hacked, 100, 't', 0), (e: unknown) => e instanceof FormatError && /announces/.test(e.detail));
+});

@@ -213,3 +213,20 @@ test('chunk cache: a second read is served from the cache and a corrupt blob is 
   await assert.rejects(fs2.read(a.ino, 0, 90));
   assert.equal(c2.size, 0);
 });
+
+test('blob ids: SHA-256 of the file (v5, ToC blob by its file name), or of the file without its digest array (v6 blob-toc)', async () => {
+  const { verifyBlobIds } = await import('../src/lib/rafs/analyze.ts');
+  const v5 = await verifyBlobIds(await openRafs(src(V5BOOT), { blobs: [src(BLOB_PLAIN)] }));
+  assert.equal(v5[0]!.matches, 'file');
+  assert.equal(v5[0]!.sha256_without_digest_array, null);
+  const v6 = await verifyBlobIds(await openRafs(src(V6BOOT), { blobs: [src(V6BLOB)] }));
+  assert.equal(v6[0]!.matches, 'file-without-digest-array');
+  assert.equal(v6[0]!.file_sha256.slice(0, 8), '4b16fb83');
+  const toc = await checkRafs(await openRafs(src(TOCBLOB)), { blobIds: true });
+  assert.equal(toc.blob_ids![0]!.matches, 'file');
+  assert.equal(toc.blob_ids![0]!.blob_id.slice(0, 6), 'd788a0');
+  const renamed = file(BLOB_PLAIN);
+  renamed[0]! ^= 1;
+  const bad = await verifyBlobIds(await openRafs(src(V5BOOT), { blobs: [src(BLOB_PLAIN, renamed)] }));
+  assert.equal(bad[0]!.matches, 'none');
+});

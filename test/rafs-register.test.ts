@@ -43,3 +43,22 @@ test('register: probes refuse what is not RAFS (plain EROFS from mkfs.erofs, sho
   noCompat[1024 + 11] = 0; // clear the RAFS v6 compat bit
   assert.equal(probeRafsV6(noCompat), false);
 });
+
+test('describe: header and inode structures with absolute offsets', async () => {
+  const { describeRafsHeader, describeRafsInode } = await import('../src/lib/rafs/describe.ts');
+  const { openRafs } = await import('../src/lib/rafs/index.ts');
+  const v5 = await openRafs(src('tests/texture/repeatable/sha256-nocompress-repeatable'));
+  const h5 = await describeRafsHeader(v5) as Record<string, any>;
+  assert.deepEqual(h5.superblock.find((f: { name: string }) => f.name === 's_blob_table_size'), { name: 's_blob_table_size', offset: 64, size: 4, kind: 'u32', value: 72, note: 'bytes, including the padding to 8' });
+  assert.equal(h5.ext_blob_table[0].find((f: { name: string }) => f.name === 'compressed_size').offset, 8480 + 16);
+  const i5 = await describeRafsInode(v5, 20);
+  assert.equal(i5.chunks!.length, 2);
+  assert.equal(i5.chunks![1]!.find((f) => f.name === 'file_offset')!.value, 1048576);
+  const v6 = await openRafs(src('tests/texture/bootstrap/rafs-v6-2.2.boot'));
+  const h6 = await describeRafsHeader(v6) as Record<string, any>;
+  assert.equal(h6.blobs[0].find((f: { name: string }) => f.name === 'ci_offset').value, 8314);
+  assert.equal(h6.devices[0].find((f: { name: string }) => f.name === 'mapped_blkaddr').offset, 1408 + 68);
+  const i6 = await describeRafsInode(v6, 133);
+  assert.equal(i6.inode.find((f) => f.name === 'i_size')!.value, 16931);
+  assert.equal(i6.inode[0]!.offset, 12448);
+});

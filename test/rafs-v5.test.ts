@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { FIXTURES } from './helpers/paths.ts';
@@ -13,6 +13,7 @@ import { RafsV5 } from '../src/lib/rafs/v5.ts';
 import { openRafs } from '../src/lib/rafs/index.ts';
 import { rafsStats } from '../src/lib/rafs/analyze.ts';
 import { MissingBlobError } from '../src/lib/rafs/blobstore.ts';
+import { MemoryChunkCache } from '../src/lib/rafs/chunkcache.ts';
 
 const N = join(FIXTURES, 'nydus');
 const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
@@ -97,7 +98,9 @@ for (const { boot, blob } of V5) {
 
   test(`v5 ${boot}: the 23 files match the md5 sums of the .result file`, async () => {
     const fs = await open(boot, blob);
-    const result = readFileSync(join(N, 'tests/texture/repeatable/sha256-nocompress-repeatable.result'), 'utf8');
+    // the 2020 images have no .result of their own: same source tree, same sums as the 2023 ones
+    const own = join(N, `${boot}.result`);
+    const result = readFileSync(existsSync(own) ? own : join(N, `tests/texture/repeatable/${boot.split('/').pop()}.result`), 'utf8');
     const sums = [...result.matchAll(/^([0-9a-f]{32}) {2}(\/.*)$/gm)].map((m) => ({ md5: m[1]!, path: m[2]! }));
     assert.equal(sums.length, 23);
     for (const { md5, path } of sums) {
@@ -200,9 +203,12 @@ test('v5: nydusd_daemon_test_bootstrap (garbage inode records) gives a typed err
 });
 
 /** Open, walk, and exercise every inode; anything but a typed error is a failure. */
+// chunks already verified in an earlier variant come from here: the sweep is about the bootstrap parsers
+const sweepCache = new MemoryChunkCache(64 << 20);
+
 async function exercise(b: Uint8Array, blob: BytesSource): Promise<void> {
   try {
-    const fs = await RafsV5.open(new BytesSource(b, 'fuzz'), { blobs: [blob] });
+    const fs = await RafsV5.open(new BytesSource(b, 'fuzz'), { blobs: [blob], cache: sweepCache });
     await fs.info();
     for await (const e of walk(fs)) {
       await fs.inodeDetails(e.attr.ino);

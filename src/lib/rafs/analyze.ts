@@ -10,6 +10,7 @@ import { describeStruct } from '../struct.ts';
 import { BF, BLOB_FEATURES, BLOB_META_HEADER, flagNames } from './structs.ts';
 import { ciEntry, tarSections } from './blob.ts';
 import { MissingBlobError } from './blobstore.ts';
+import { createSha256 } from '../codec/sha256.ts';
 import { chunkJson, hex, pathString, throwIfAborted, type MetadataIssue, type RafsChunk, type RafsFs } from './model.ts';
 
 export interface Progress {
@@ -284,11 +285,70 @@ export async function chunkUsers(fs: RafsFs, q: ChunkQuery, opts: AnalysisOption
 }
 
 // ---------------------------------------------------------------------------------------------
+// blob ids (§5.12): SHA-256 of the file, or of the file without its chunk digest array
+
+export interface BlobIdCheck {
+  blob_index: number;
+  blob_id: string;
+  effective_id: string;
+  file_sha256: string;
+  /** when the blob has a digest array: SHA-256 of the file with those bytes left out (what `create` names it by) */
+  sha256_without_digest_array: string | null;
+  matches: 'file' | 'file-without-digest-array' | 'none';
+}
+
+export async function verifyBlobIds(fs: RafsFs, opts: AnalysisOptions = {}): Promise<BlobIdCheck[]> {
+  const out: BlobIdCheck[] = [];
+  for (const b of fs.blobs) {
+    const bd = fs.store.bindings[b.index]!;
+    if (!bd.source || bd.kind !== 'blob') continue;
+    let skip: { offset: number; size: number } | null = null;
+    if (fs.version === 6) {
+      try {
+        const { digests } = await fs.store.blobDetails(b.index);
+        if (digests) skip = { offset: digests.offset, size: digests.bytes.length };
+      } catch (e) {
+        if (!isTypedError(e)) throw e;
+      }
+    }
+    const whole = createSha256();
+    const partial = skip ? createSha256() : null;
+    const src = bd.source;
+    const piece = 4 << 20;
+    for (let off = 0; off < src.size; off += piece) {
+      throwIfAborted(opts.signal);
+      const chunk = await src.read(off, Math.min(piece, src.size - off));
+      whole.update(chunk);
+      if (partial && skip) {
+        const a = Math.max(off, skip.offset);
+        const z = Math.min(off + chunk.length, skip.offset + skip.size);
+        if (a >= z) partial.update(chunk);
+        else {
+          partial.update(chunk.subarray(0, a - off));
+          partial.update(chunk.subarray(z - off));
+        }
+      }
+      opts.onProgress?.({ phase: 'blobs', done: off + chunk.length, total: src.size, path: src.name });
+    }
+    const file = hex(whole.digest());
+    const without = partial ? hex(partial.digest()) : null;
+    const ids = new Set([b.blobId, bd.effectiveId]);
+    out.push({
+      blob_index: b.index, blob_id: b.blobId, effective_id: bd.effectiveId, file_sha256: file, sha256_without_digest_array: without,
+      matches: ids.has(file) ? 'file' : without !== null && ids.has(without) ? 'file-without-digest-array' : 'none',
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // check
 
 export interface CheckOptions extends AnalysisOptions {
   /** read and verify every chunk (default true) */
   data?: boolean;
+  /** hash whole blob files against their ids (default false: reads every byte of every blob) */
+  blobIds?: boolean;
 }
 
 export interface BadChunk {
@@ -313,6 +373,8 @@ export interface CheckReport {
   bad_chunks: BadChunk[];
   bad_files: { path: string; ino: number; chunks: { position: number; file_offset: number; blob_id: string; index: number; compressed_offset: number; error: string }[] }[];
   unsupported: string[];
+  /** with `blobIds`: informational, ids may legitimately be placeholders or chosen names */
+  blob_ids?: BlobIdCheck[];
   counts: { entries: number; files: number; chunks_checked: number; compressed_bytes: number; uncompressed_bytes: number };
 }
 
@@ -389,9 +451,9 @@ export async function checkRafs(fs: RafsFs, opts: CheckOptions = {}): Promise<Ch
     let bytes = 0;
     const badFiles = new Map<number, CheckReport['bad_files'][number]>();
     const unsupported = new Set<string>();
-    const queue = all.slice();
+    let next = 0;
     const worker = async () => {
-      for (let item = queue.shift(); item; item = queue.shift()) {
+      for (let item = all[next++]; item; item = all[next++]) {
         throwIfAborted(signal);
         const { chunk: c, refs } = item;
         let bad: { error: string } | null = null;
@@ -427,6 +489,7 @@ export async function checkRafs(fs: RafsFs, opts: CheckOptions = {}): Promise<Ch
     report.bad_files = [...badFiles.entries()].sort((a, b) => a[0] - b[0]).map(([, f]) => f);
     report.bad_chunks.sort((a, b) => a.blob_index - b.blob_index || a.compressed_offset - b.compressed_offset);
   }
+  if (opts.blobIds) report.blob_ids = await verifyBlobIds(fs, opts);
   report.ok = report.metadata_issues.length === 0 && report.blob_issues.length === 0 && report.missing_blobs.length === 0
     && report.unresolved_files.length === 0 && report.bad_chunks.length === 0 && report.unsupported.length === 0;
   return report;

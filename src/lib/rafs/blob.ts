@@ -35,8 +35,28 @@ export function decompress(alg: Compressor, src: Uint8Array, size: number, struc
       return src;
     case 'lz4_block': return lz4Decompress(src, size, structure, offset);
     case 'gzip': return gzipDecompress(src, size, structure, offset);
-    case 'zstd': return zstdDecompress(src, size, structure, offset);
+    case 'zstd': {
+      // the decoder allocates what the frame header announces: refuse a wrong size before it does
+      const fcs = zstdContentSize(src);
+      if (fcs !== null && fcs !== size) throw new FormatError(structure, offset, `zstd frame announces ${fcs} bytes, expected ${size}`);
+      return zstdDecompress(src, size, structure, offset);
+    }
   }
+}
+
+/** Frame_Content_Size from a zstd frame header (RFC 8878 §3.1.1.1), null when absent or unreadable. */
+export function zstdContentSize(b: Uint8Array): number | null {
+  if (b.length < 5 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) return null;
+  const fhd = b[4]!;
+  const single = (fhd >> 5) & 1;
+  const fcsFlag = fhd >> 6;
+  const fcsLen = [single ? 1 : 0, 2, 4, 8][fcsFlag]!;
+  if (fcsLen === 0) return null;
+  const at = 5 + (single ? 0 : 1) + [0, 1, 2, 4][fhd & 3]!;
+  if (at + fcsLen > b.length) return null;
+  let v = 0;
+  for (let i = fcsLen - 1; i >= 0; i--) v = v * 256 + b[at + i]!;
+  return fcsLen === 2 ? v + 256 : v;
 }
 
 export async function digestOf(alg: Digester, data: Uint8Array): Promise<Uint8Array> {

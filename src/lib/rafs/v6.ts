@@ -585,7 +585,7 @@ export class RafsV6 implements RafsFs {
       const comps: Uint8Array[] = [];
       let cur = r.nid;
       for (let steps = 0; cur !== this.rootIno; steps++) {
-        check(steps < 4096, erofs_dirent.name, -1, `".." chain from nid ${ino} does not reach the root`);
+        check(steps <= Math.max(4096, this.sb.inos), erofs_dirent.name, -1, `".." chain from nid ${ino} does not reach the root`);
         const { parent } = await this.dirents(await this.inode(cur));
         check(parent >= 0 && parent !== cur, erofs_dirent.name, -1, `nid ${cur} has no usable ".." entry`);
         const pd = await this.dirents(await this.inode(parent));
