@@ -34,8 +34,11 @@ const DATA = binaryBytes(5000);
 const BIG = bigText();
 const LATIN1_NAME = Buffer.from('caf\xe9.txt', 'latin1');
 
+const DEVICE_TEXT = 'this content is stored on the extra device\n';
+
 let work: string;
 let image: string;
+let badInodeOffset: number;
 
 test.beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'ls-e2e-'));
@@ -51,6 +54,26 @@ test.beforeAll(() => {
   image = join(work, 'test.erofs');
   execFileSync('mkfs.erofs', ['-T', '1600000000', '-U', '11111111-2222-3333-4444-555555555555', '--all-root', '--quiet', image, tree]);
   writeFileSync(join(work, 'not-an-image.bin'), binaryBytes(9000));
+
+  // an image whose file data lives on an extra device (mkfs.erofs --blobdev), in a folder of its own
+  const small = join(work, 'small');
+  mkdirSync(join(small, 'etc'), { recursive: true });
+  writeFileSync(join(small, 'hello.txt'), DEVICE_TEXT);
+  writeFileSync(join(small, 'etc/hostname'), 'layerscope\n');
+  mkdirSync(join(work, 'with-device'));
+  execFileSync('mkfs.erofs', ['--chunksize=4096', `--blobdev=${join(work, 'with-device/blob.img')}`, '-T', '1600000000', '--all-root', '--quiet', join(work, 'with-device/chunked.erofs'), small]);
+
+  // damaged images: a superblock field, and one inode's i_mode (no sb checksum, so only the inode is bad)
+  const badSb = readFileSync(image);
+  badSb[1024 + 12] = 99; // blkszbits
+  writeFileSync(join(work, 'bad-superblock.erofs'), badSb);
+  const plain = join(work, 'plain.erofs');
+  execFileSync('mkfs.erofs', ['-Enosbcrc', '-T', '1600000000', '--all-root', '--quiet', plain, small]);
+  const nid = Number(/NID:\s*(\d+)/.exec(execFileSync('dump.erofs', ['--path=/hello.txt', plain], { encoding: 'utf8' }))![1]);
+  badInodeOffset = nid * 32 + 4; // meta_blkaddr is 0 in these small images; i_mode is at +4
+  const badInode = readFileSync(plain);
+  badInode.writeUInt16LE(0, badInodeOffset);
+  writeFileSync(join(work, 'bad-inode.erofs'), badInode);
 });
 
 test.afterAll(() => {
@@ -231,4 +254,56 @@ test('a sample opens over HTTP Range and a link reopens a path', async ({ page }
   await expect(page.getByTestId('details-name')).toHaveText('changelog.txt');
   await expect(page.getByTestId('text')).toContainText('00001  release note line 1:');
   await shot(page, '13-deep-link-lz4hc');
+});
+
+test('an image with an extra device: picked together, or dropped as a folder', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('file-input').setInputFiles([join(work, 'with-device/chunked.erofs'), join(work, 'with-device/blob.img')]);
+  await expect(page.getByTestId('image-title')).toContainText('chunked.erofs');
+  await expect(page.getByTestId('image-title')).toContainText('+1 blob');
+  await expect(page.getByTestId('facts')).toContainText('1 extra, 1 given');
+  await entry(page, 'hello.txt').click();
+  await expect(page.getByTestId('text')).toHaveText(DEVICE_TEXT);
+  await shot(page, '14-extra-device');
+
+  // without the device the image opens, says what is missing, and a read fails plainly
+  await page.getByTestId('file-input').setInputFiles(join(work, 'with-device/chunked.erofs'));
+  await expect(page.getByTestId('image-title')).not.toContainText('blob');
+  await expect(page.getByTestId('facts')).toContainText('1 extra device not given');
+  await entry(page, 'hello.txt').click();
+  await expect(page.getByTestId('content').getByTestId('error')).toContainText('extra device 1 of 1 was not supplied');
+  await shot(page, '15-extra-device-missing');
+
+  // a real folder drop (CDP): directory entries are walked, the image is told from its blob
+  await page.goto('/');
+  await expect(page.getByTestId('welcome')).toBeVisible();
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files: [join(work, 'with-device')], dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: 640, y: 300, data });
+  await expect(page.getByTestId('image-title')).toContainText('chunked.erofs');
+  await expect(page.getByTestId('image-title')).toContainText('+1 blob');
+  await entry(page, 'hello.txt').click();
+  await expect(page.getByTestId('text')).toHaveText(DEVICE_TEXT);
+});
+
+test('damaged images are reported with structure and byte offset', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('file-input').setInputFiles(join(work, 'bad-superblock.erofs'));
+  await expect(page.getByTestId('error')).toContainText('erofs.superblock at byte 1036');
+  await expect(page.getByTestId('error')).toContainText('blkszbits 99');
+  await expect(page.getByTestId('welcome')).toBeVisible();
+  await shot(page, '16-bad-superblock');
+
+  // one bad inode: the directory still lists, that entry carries the error
+  await page.getByTestId('file-input').setInputFiles(join(work, 'bad-inode.erofs'));
+  await expect(entry(page, 'etc')).toBeVisible();
+  const bad = entry(page, 'hello.txt');
+  await expect(bad).toContainText(`erofs.inode at byte ${badInodeOffset}`);
+  await bad.click();
+  await expect(page.getByTestId('details').getByTestId('error')).toContainText(`erofs.inode at byte ${badInodeOffset}`);
+  await expect(page.getByTestId('details').getByTestId('error')).toContainText('names no file type');
+  await shot(page, '17-bad-inode');
+  await entry(page, 'etc').click();
+  await entry(page, 'hostname').click();
+  await expect(page.getByTestId('text')).toHaveText('layerscope\n');
 });
