@@ -302,3 +302,17 @@ test('zstd frame header content size is read before decoding (a lying header is 
   assert.equal(zstdContentSize(hacked), 2 ** 40);
   assert.throws(() => decompress('zstd', hacked, 100, 't', 0), (e: unknown) => e instanceof FormatError && /announces/.test(e.detail));
 });
+
+test('chunks with HAS_CRC32 are checked against CRC-32C of the uncompressed bytes', async () => {
+  const { crc32c } = await import('../src/lib/codec/crc32c.ts');
+  const data = text(200, 4);
+  const info = blobEntry({ compressedSize: data.length });
+  const store = new BlobStore([info], matchBlobs([info], [new BytesSource(data, 'x')]));
+  const c: RafsChunk = { digest: sha256(data), blobIndex: 0, flags: CF.HAS_CRC32, compressed: false, compressedOffset: 0, compressedSize: data.length,
+    uncompressedOffset: 0, uncompressedSize: data.length, fileOffset: 0, index: 0, crc32: crc32c(data) };
+  assert.equal(crc32c(new TextEncoder().encode('123456789')), 0xe3069283); // the CRC-32C check value
+  assert.deepEqual(await store.readChunk(c), data);
+  const wrong = { ...c, crc32: c.crc32 ^ 1, index: 1, digest: new Uint8Array(32) }; // digest unknown: the CRC still counts
+  assert.match((await store.checkChunk(wrong))!.error, /CRC-32C/);
+  assert.equal(await store.checkChunk({ ...wrong, flags: 0 }), null);
+});

@@ -5,6 +5,7 @@
 import { check, FormatError, NotFoundError, UnsupportedError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import { bytesEqual } from '../fs/types.ts';
+import { crc32c } from '../codec/crc32c.ts';
 import { BF, CF, CI2_FLAGS } from './structs.ts';
 import { chunkKey, type ChunkCache } from './chunkcache.ts';
 import { hex, type RafsBlob, type RafsChunk } from './model.ts';
@@ -215,7 +216,7 @@ export class BlobStore {
       const hit = await this.cache?.get(key);
       if (hit && hit.length === c.uncompressedSize) return hit;
       const data = await this.fetch(c);
-      if (verify && known) await this.verifyData(c, data);
+      if (verify) await this.verifyData(c, data);
       // a shared cache holds verified chunks only: readers that verify trust what they find there
       if (verify || !known) await this.cache?.set(key, data);
       return data;
@@ -230,7 +231,7 @@ export class BlobStore {
   async checkChunk(c: RafsChunk): Promise<{ error: string; structure: string; offset: number } | null> {
     try {
       const data = await this.fetch(c);
-      if (!isZero(c.digest)) await this.verifyData(c, data);
+      await this.verifyData(c, data);
       return null;
     } catch (e) {
       if (e instanceof FormatError) return { error: e.detail, structure: e.structure, offset: e.offset };
@@ -238,7 +239,16 @@ export class BlobStore {
     }
   }
 
+  /** Digest (unless unknown: all zeros) and CRC-32C (when the chunk has HAS_CRC32) of the uncompressed bytes. */
   private async verifyData(c: RafsChunk, data: Uint8Array): Promise<void> {
+    if (c.flags & CF.HAS_CRC32) {
+      const crc = crc32c(data);
+      if (crc !== c.crc32) {
+        throw new FormatError('rafs.chunk', c.compressedOffset,
+          `${this.bindings[c.blobIndex]?.source?.name ?? this.blobIdOf(c.blobIndex)}: chunk ${c.index} (${c.compressedSize} bytes at ${c.compressedOffset}) has CRC-32C ${crc.toString(16).padStart(8, '0')}, expected ${c.crc32.toString(16).padStart(8, '0')}`);
+      }
+    }
+    if (isZero(c.digest)) return;
     const blob = this.blobs[c.blobIndex]!;
     const d = await digestOf(blob.digester, data);
     if (!bytesEqual(d, c.digest)) {
