@@ -34,6 +34,7 @@ const DATA = binaryBytes(5000);
 const BIG = bigText();
 const LATIN1_NAME = Buffer.from('caf\xe9.txt', 'latin1');
 
+const MANY = 1234;
 const DEVICE_TEXT = 'this content is stored on the extra device\n';
 
 let work: string;
@@ -62,6 +63,15 @@ test.beforeAll(() => {
   writeFileSync(join(small, 'etc/hostname'), 'layerscope\n');
   mkdirSync(join(work, 'with-device'));
   execFileSync('mkfs.erofs', ['--chunksize=4096', `--blobdev=${join(work, 'with-device/blob.img')}`, '-T', '1600000000', '--all-root', '--quiet', join(work, 'with-device/chunked.erofs'), small]);
+
+  // a directory larger than one page of the listing, and a directory whose name is not UTF-8
+  const wide = join(work, 'wide');
+  mkdirSync(join(wide, 'many'), { recursive: true });
+  for (let i = 0; i < MANY; i++) writeFileSync(join(wide, 'many', `f${String(i).padStart(4, '0')}`), `${i}\n`);
+  const latinDir = Buffer.concat([Buffer.from(wide + '/'), Buffer.from('b\xe4d', 'latin1')]);
+  mkdirSync(latinDir);
+  writeFileSync(Buffer.concat([latinDir, Buffer.from('/inside.txt')]), 'inside a latin-1 directory\n');
+  execFileSync('mkfs.erofs', ['-T', '1600000000', '--all-root', '--quiet', join(work, 'wide.erofs'), wide]);
 
   // damaged images: a superblock field, and one inode's i_mode (no sb checksum, so only the inode is bad)
   const badSb = readFileSync(image);
@@ -249,6 +259,14 @@ test('a sample opens over HTTP Range and a link reopens a path', async ({ page }
   await expect(page.getByTestId('details-name')).toHaveText('dangling');
   await shot(page, '12-dangling-link');
 
+  // the other sample from the menu of an open image
+  await page.getByText('Samples & URL').click();
+  await shot(page, '12b-samples-menu');
+  await page.getByTestId('menu-sample').filter({ hasText: 'sample-lz4hc.erofs' }).click();
+  await expect(page.getByTestId('image-title')).toContainText('sample-lz4hc.erofs');
+  await expect(page.getByTestId('facts')).toContainText('lz4');
+  await expect(page.getByTestId('menu-sample').first()).toBeHidden();
+
   await page.goto('/#sample=sample-lz4hc.erofs&path=/usr/share/doc/demo/changelog.txt');
   await page.reload();
   await expect(page.getByTestId('details-name')).toHaveText('changelog.txt');
@@ -306,4 +324,28 @@ test('damaged images are reported with structure and byte offset', async ({ page
   await entry(page, 'etc').click();
   await entry(page, 'hostname').click();
   await expect(page.getByTestId('text')).toHaveText('layerscope\n');
+});
+
+test('a directory larger than a page loads in pages; a non-UTF-8 directory is navigable', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('file-input').setInputFiles(join(work, 'wide.erofs'));
+  await entry(page, 'many').click();
+  await expect(entries(page)).toHaveCount(1000);
+  await expect(page.getByTestId('entry-count')).toHaveText('1000 entries so far');
+  await page.getByRole('button', { name: 'Load more entries' }).click();
+  await expect(entries(page)).toHaveCount(MANY);
+  await expect(page.getByTestId('entry-count')).toHaveText(`${MANY} entries`);
+  const names = await entries(page).evaluateAll((rows) => rows.map((r) => r.getAttribute('data-name')));
+  expect(names).toEqual(Array.from({ length: MANY }, (_, i) => `f${String(i).padStart(4, '0')}`));
+  await entry(page, `f${MANY - 1}`).click();
+  await expect(page.getByTestId('text')).toHaveText(`${MANY - 1}\n`);
+  await shot(page, '18-big-directory');
+
+  await page.getByTestId('breadcrumbs').getByRole('button').first().click();
+  await entry(page, 'b\\xe4d').click();
+  await expect(page.getByTestId('breadcrumbs')).toContainText('b\\xe4d');
+  await entry(page, 'inside.txt').click();
+  await expect(page.getByTestId('details')).toContainText('/b\\xe4d/inside.txt');
+  await expect(page.getByTestId('text')).toHaveText('inside a latin-1 directory\n');
+  await shot(page, '19-non-utf8-directory');
 });
