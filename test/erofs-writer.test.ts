@@ -208,3 +208,54 @@ test('EROFS writer: refuses what it cannot store', async () => {
   await assert.rejects(buildErofs(tree, {}, { write() {} }), /no content/);
   await assert.rejects(buildErofs(readDiskTree(src), { chunkSize: 1000 }, { write() {} }), /power of two/);
 });
+
+test('EROFS writer: synthetic edge cases (unknown xattr prefixes, >128 shared xattrs, 4095-byte symlink, negative mtime, big ids)', async () => {
+  const { MemorySink } = await import('../src/lib/erofs/writer-output.ts');
+  const { writeFileSync } = await import('node:fs');
+  const file = (data: Uint8Array, extra: Partial<SourceInode> = {}): SourceInode => ({
+    type: 'reg', perm: 0o644, uid: 0, gid: 0, mtime: 5, mtimeNsec: 0, size: data.length, rdev: 0, xattrs: [], content: new BytesSource(data), ...extra,
+  });
+  const dir = (children: [string, SourceInode][], extra: Partial<SourceInode> = {}): SourceInode => ({
+    type: 'dir', perm: 0o755, uid: 0, gid: 0, mtime: 5, mtimeNsec: 0, size: 0, rdev: 0, xattrs: [], children: children.map(([n, inode]) => ({ name: bytes(n), inode })), ...extra,
+  });
+  const many = Array.from({ length: 140 }, (_, k) => ({ name: bytes(`user.s${String(k).padStart(3, '0')}`), value: bytes(`v${k}`) }));
+  const shared = file(bytes('x'), { xattrs: many });
+  const shared2 = file(bytes('y'), { xattrs: many });
+  const odd = file(bytes('z'), { xattrs: [{ name: bytes('lustre.lov'), value: bytes('1') }, { name: bytes('foo.bar'), value: bytes('2') }, { name: bytes('system.posix_acl_access'), value: new Uint8Array([2, 0, 0, 0]) }] });
+  const link = { type: 'symlink' as const, perm: 0o777, uid: 70000, gid: 70001, mtime: -100, mtimeNsec: 5, size: 4095, rdev: 0, xattrs: [], target: bytes('t'.repeat(4095)) };
+  const hard = file(bytes('hard'), { mtime: 2 ** 40 });
+  const big = dir(Array.from({ length: 200 }, (_, k) => [`entry-${'n'.repeat(k % 50)}-${k}`, file(new Uint8Array(k))] as [string, SourceInode]));
+  const root = dir([
+    ['shared', shared], ['shared2', shared2], ['odd', odd], ['link', link], ['h1', hard], ['h2', hard], ['big', big], ['empty', dir([])],
+    ['wh', { type: 'chr', perm: 0, uid: 0, gid: 0, mtime: 5, mtimeNsec: 0, size: 0, rdev: 0, xattrs: [] }],
+    ['-before-dot', file(new Uint8Array(0))],
+  ]);
+  const sink = new MemorySink();
+  const res = await buildErofs({ root, notes: [] }, { buildTime: 5, uuid: new Uint8Array(16) }, sink);
+  const image = join(work, 'synthetic.erofs');
+  writeFileSync(image, sink.bytes());
+  const check = fsck([image]);
+  assert.equal(check.status, 0, check.out);
+  const fs = await openErofs(new BytesSource(sink.bytes()));
+  const names = async (ino: number) => (await fs.listxattr(ino)).map((n) => Buffer.from(n).toString()).sort();
+  const at = async (p: string) => (await fs.lookup(fs.rootIno, bytes(p)))!;
+  assert.deepEqual(await names((await at('shared')).ino), many.map((x) => Buffer.from(x.name).toString()).sort());
+  assert.deepEqual(await names((await at('odd')).ino), ['foo.bar', 'lustre.lov', 'system.posix_acl_access']);
+  const l = await at('link');
+  assert.deepEqual([l.uid, l.gid, l.mtime, l.mtimeNsec, l.size], [70000, 70001, -100, 5, 4095]);
+  assert.equal(Buffer.from(await fs.readlink(l.ino)).toString(), 't'.repeat(4095));
+  const h = await at('h1');
+  assert.equal(h.ino, (await at('h2')).ino);
+  assert.equal(h.nlink, 2);
+  assert.equal(h.mtime, 2 ** 40);
+  const b = await at('big');
+  assert.equal((await fs.readdir(b.ino)).length, 200);
+  assert.equal((await fs.getattr(fs.rootIno)).nlink, 4);
+  assert.equal((await at('wh')).type, 'chr');
+  // 140 xattrs used by two inodes: 128 shared references, the rest inline
+  const d = await fs.inodeDetails((await at('shared')).ino);
+  const x = d.xattr as { shared: unknown[]; inline: unknown[] };
+  assert.equal(x.shared.length, 128);
+  assert.equal(x.inline.length, 12);
+  assert.equal(res.inodes, 1 + 3 + 1 + 1 + 1 + 200 + 1 + 1 + 1); // root, shared x2 + odd, link, one hardlinked file, big + 200, empty, wh, -before-dot
+});

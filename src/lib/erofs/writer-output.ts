@@ -50,33 +50,49 @@ const DEFAULT_CHUNK = 1 << 20;
 
 /**
  * Collects bytes into `chunkSize` buffers and passes each full one to `tap` (e.g. an fs-verity
- * hasher), then to the sink, in order. Both are awaited in `drain` / `finish`, so the writer
- * decides how much may be in flight.
+ * hasher), then to the sink, in order. Sink writes run behind the writer: `drain` only waits when
+ * more than `inFlight` bytes are queued or being written, `finish` waits for all of them.
  */
 export class StreamOutput extends BaseOutput {
   pos = 0;
   private buf: Uint8Array;
   private used = 0;
-  private queued: Uint8Array[] = [];
   private readonly chunkSize: number;
+  private readonly tap: ((chunk: Uint8Array) => void | Promise<void>) | undefined;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
+  /** the chain of tap + sink writes, in order */
+  private chain: Promise<void> = Promise.resolve();
+  private failed: unknown = null;
 
   constructor(
     private readonly sink: Sink,
-    opts: { chunkSize?: number; tap?: (chunk: Uint8Array) => void | Promise<void> } = {},
+    opts: { chunkSize?: number; tap?: (chunk: Uint8Array) => void | Promise<void>; inFlight?: number } = {},
   ) {
     super();
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK;
     this.tap = opts.tap;
+    this.maxInFlight = opts.inFlight ?? 16 * this.chunkSize;
     this.buf = new Uint8Array(this.chunkSize);
   }
-  private readonly tap: ((chunk: Uint8Array) => void | Promise<void>) | undefined;
 
   private flushBuf(): void {
     if (this.used === 0) return;
     const chunk = this.used === this.buf.length ? this.buf : this.buf.slice(0, this.used);
-    this.queued.push(chunk);
     this.buf = new Uint8Array(this.chunkSize);
     this.used = 0;
+    this.inFlight += chunk.length;
+    this.chain = this.chain.then(async () => {
+      if (this.failed) return;
+      try {
+        if (this.tap) await this.tap(chunk);
+        await this.sink.write(chunk);
+      } catch (e) {
+        this.failed = e;
+      } finally {
+        this.inFlight -= chunk.length;
+      }
+    });
   }
 
   bytes(b: Uint8Array): void {
@@ -106,17 +122,15 @@ export class StreamOutput extends BaseOutput {
   }
 
   override async drain(): Promise<void> {
-    while (this.queued.length) {
-      const chunk = this.queued.shift()!;
-      if (this.tap) await this.tap(chunk);
-      await this.sink.write(chunk);
-    }
+    if (this.inFlight > this.maxInFlight) await this.chain;
+    if (this.failed) throw this.failed;
   }
 
   /** flush the partial buffer and wait for every write */
   async finish(): Promise<void> {
     this.flushBuf();
-    await this.drain();
+    await this.chain;
+    if (this.failed) throw this.failed;
   }
 }
 

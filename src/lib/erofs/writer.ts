@@ -114,6 +114,8 @@ interface Plan {
   sharedIds: number[][];
   inlineX: Xattr[][];
   shared: Xattr[];
+  /** node indexes in on-disk order of their inodes */
+  order: Uint32Array;
   inodesEnd: number;
   dataStart: number;
   blocks: number;
@@ -239,22 +241,33 @@ async function hashChunks(nodes: Node[], chunkBits: number, dedupe: boolean, rea
         ids[c] = uniq.length;
         uniq.push({ node: i, index: c, len: Math.min(chunkSize, src.size - c * chunkSize) });
       }
-      continue;
     }
-    const content = contentOf(nodes, i);
-    // read several chunks at once, hash them together
-    const per = Math.max(1, Math.floor(readSize / chunkSize));
+  }
+  if (!dedupe) return uniq;
+  // read several chunks at once (files ahead of time), hash them together
+  const per = Math.max(1, Math.floor(readSize / chunkSize));
+  const reqs: ReadReq[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    const ids = nodes[i]!.chunkIds;
+    if (!ids) continue;
+    const size = nodes[i]!.src.size;
+    for (let c0 = 0; c0 < ids.length; c0 += per) reqs.push({ src: contentOf(nodes, i), start: c0 * chunkSize, len: Math.min(size, (c0 + per) * chunkSize) - c0 * chunkSize });
+  }
+  const ra = new ReadAhead(reqs);
+  for (let i = 0; i < nodes.length; i++) {
+    const ids = nodes[i]!.chunkIds;
+    if (!ids) continue;
+    const size = nodes[i]!.src.size;
+    const count = ids.length;
     for (let c0 = 0; c0 < count; c0 += per) {
       const c1 = Math.min(count, c0 + per);
-      const start = c0 * chunkSize;
-      const end = Math.min(src.size, c1 * chunkSize);
-      const piece = await content.read(start, end - start);
+      const piece = await ra.next();
       const digests = await Promise.all(
         Array.from({ length: c1 - c0 }, (_, k) => hash(piece.subarray(k * chunkSize, Math.min(piece.length, (k + 1) * chunkSize)))),
       );
       for (let k = 0; k < digests.length; k++) {
         const c = c0 + k;
-        const len = Math.min(chunkSize, src.size - c * chunkSize);
+        const len = Math.min(chunkSize, size - c * chunkSize);
         let key = `${len}:`;
         for (const b of digests[k]!) key += String.fromCharCode(b);
         const id = seen.get(key);
@@ -350,7 +363,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   const filter = new Uint32Array(N);
   const sharedOffsets: number[][] = new Array(N);
   const inlineX: Xattr[][] = new Array(N);
-  let pos = EROFS_SUPER_OFFSET + erofs_super_block.size;
+  const meta = new MetaBlocks(EROFS_SUPER_OFFSET + erofs_super_block.size);
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;
     const s = n.src;
@@ -392,25 +405,11 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     }
     const xs = xattrAreaSize(offs.length, inlineBytes);
     if (xattrIcount(xs) > 0xffff) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattrs too large`);
-    pos = roundUp(pos, EROFS_SLOTSIZE);
-    const rem = BLOCK_SIZE - (pos % BLOCK_SIZE);
     const head = isz + xs;
-    let inline = 0;
-    if (lay === EROFS_INODE_CHUNK_BASED) {
-      // the block map follows the inode; keep core and xattrs in one block when they fit one
-      if (head <= BLOCK_SIZE && head > rem) pos += rem;
-    } else {
-      if (tail > 0 && inlineData && head + tail <= BLOCK_SIZE) {
-        // inline when it fits here, or when moving to the next block wastes less than a data block
-        if (head + tail <= rem) inline = tail;
-        else if (rem < BLOCK_SIZE - tail) {
-          pos += rem;
-          inline = tail;
-        }
-      }
-      if (inline > 0) lay = EROFS_INODE_FLAT_INLINE;
-      else if (head <= BLOCK_SIZE && head > (BLOCK_SIZE - (pos % BLOCK_SIZE))) pos = roundUp(pos, BLOCK_SIZE);
-    }
+    // inline the tail when inode, xattrs and tail fit one block (a tail never crosses a block)
+    const inline = lay !== EROFS_INODE_CHUNK_BASED && tail > 0 && inlineData && head + tail <= BLOCK_SIZE ? tail : 0;
+    if (inline > 0) lay = EROFS_INODE_FLAT_INLINE;
+    const pos = meta.place(head + (lay === EROFS_INODE_CHUNK_BASED ? mapBytes : inline));
     ipos[i] = pos;
     nid[i] = pos / EROFS_SLOTSIZE;
     compact[i] = isCompact ? 1 : 0;
@@ -423,9 +422,8 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     filter[i] = n.xattrs.length ? ~bits >>> 0 : 0;
     sharedOffsets[i] = offs;
     inlineX[i] = inl;
-    pos += head + inlineLen[i]!;
   }
-  const inodesEnd = roundUp(pos, EROFS_SLOTSIZE);
+  const inodesEnd = meta.end();
   if (nid[0]! > 0xffff) throw new Error('EROFS writer bug: root nid does not fit 16 bits');
   const sharedIds = sharedOffsets.map((offs) => offs.map((o) => ((inodesEnd % BLOCK_SIZE) + o) / 4));
   const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
@@ -447,7 +445,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   return {
     nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
     checksum: opts.checksum ?? true, chunkBits, ipos, nid, compact, layout, isize: isizeA, size: sizeA, xsize, inlineLen, nBlocks, blkaddr,
-    filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr,
+    filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr,
   };
 }
 
@@ -507,24 +505,149 @@ class ChecksumHead implements Output {
   }
 }
 
-/** Copy [start, start+len) of a source in large pieces, the next read in flight while the last is written. */
-async function copyContent(out: Output, src: ByteSource, start: number, len: number, readSize: number): Promise<void> {
-  const end = start + len;
-  let next: Promise<Uint8Array> | null = len > 0 ? src.read(start, Math.min(readSize, len)) : null;
-  for (let o = start; o < end; ) {
-    const piece = await next!;
-    const after = o + piece.length;
-    next = after < end ? src.read(after, Math.min(readSize, end - after)) : null;
-    next?.catch(() => {});
-    out.bytes(piece);
-    await out.drain();
-    o = after;
+/**
+ * Metadata blocks filled best-fit: an inode record (core, xattrs, inline tail or chunk map) goes
+ * into the block with the least room that still holds it, so tails pack tightly and never cross a
+ * block. Records over a block get whole blocks of their own.
+ */
+class MetaBlocks {
+  private blocks = 1;
+  /** next free byte of each block (a multiple of 32) */
+  private fill: number[] = [];
+  /** blocks by free 32-byte slots; entries go stale when a block fills (checked on use) */
+  private readonly bySlots: number[][] = Array.from({ length: BLOCK_SIZE / EROFS_SLOTSIZE + 1 }, () => []);
+  constructor(start: number) {
+    this.fill[0] = roundUp(start, EROFS_SLOTSIZE);
+    this.file(0);
   }
+  private file(b: number): void {
+    const free = (BLOCK_SIZE - this.fill[b]!) / EROFS_SLOTSIZE;
+    if (free > 0) this.bySlots[free]!.push(b);
+  }
+  place(len: number): number {
+    const slots = Math.ceil(len / EROFS_SLOTSIZE);
+    if (len > BLOCK_SIZE) {
+      const b = this.blocks;
+      const n = Math.ceil(len / BLOCK_SIZE);
+      this.blocks += n;
+      const last = b + n - 1;
+      this.fill[last] = roundUp(len - (n - 1) * BLOCK_SIZE, EROFS_SLOTSIZE);
+      for (let k = b; k < last; k++) this.fill[k] = BLOCK_SIZE;
+      this.file(last);
+      return b * BLOCK_SIZE;
+    }
+    for (let f = slots; f < this.bySlots.length; f++) {
+      const list = this.bySlots[f]!;
+      while (list.length) {
+        const b = list.pop()!;
+        if ((BLOCK_SIZE - this.fill[b]!) / EROFS_SLOTSIZE !== f) continue; // stale
+        const pos = b * BLOCK_SIZE + this.fill[b]!;
+        this.fill[b] = this.fill[b]! + slots * EROFS_SLOTSIZE;
+        this.file(b);
+        return pos;
+      }
+    }
+    const b = this.blocks++;
+    this.fill[b] = slots * EROFS_SLOTSIZE;
+    this.file(b);
+    return b * BLOCK_SIZE;
+  }
+  /** end of the metadata (the last block is only as full as it needs to be) */
+  end(): number {
+    return (this.blocks - 1) * BLOCK_SIZE + this.fill[this.blocks - 1]!;
+  }
+}
+
+interface ReadReq {
+  src: ByteSource;
+  start: number;
+  len: number;
+}
+
+/**
+ * Content reads issued ahead of use, consumed in request order: many small files are read
+ * concurrently (each read may open a file), big ones in `readSize` pieces.
+ */
+class ReadAhead {
+  private started = 0;
+  private consumed = 0;
+  private bytes = 0;
+  private readonly promises: (Promise<Uint8Array> | undefined)[];
+  constructor(private readonly reqs: ReadReq[], private readonly maxBytes = 64 << 20, private readonly maxCount = 64) {
+    this.promises = new Array(reqs.length);
+    this.fill();
+  }
+  private fill(): void {
+    while (this.started < this.reqs.length && this.started - this.consumed < this.maxCount && (this.bytes < this.maxBytes || this.started === this.consumed)) {
+      const r = this.reqs[this.started]!;
+      const p = r.src.read(r.start, r.len);
+      p.catch(() => {}); // reported when consumed
+      this.promises[this.started] = p;
+      this.bytes += r.len;
+      this.started++;
+    }
+  }
+  async next(): Promise<Uint8Array> {
+    const i = this.consumed++;
+    const p = this.promises[i]!;
+    this.promises[i] = undefined;
+    const b = await p;
+    this.bytes -= this.reqs[i]!.len;
+    this.fill();
+    return b;
+  }
+}
+
+/** requests for [start, start+len) in pieces of at most readSize */
+function pieces(reqs: ReadReq[], src: ByteSource, start: number, len: number, readSize: number): void {
+  for (let o = 0; o < len; o += readSize) reqs.push({ src, start: start + o, len: Math.min(readSize, len - o) });
+}
+
+async function copyPieces(out: Output, ra: ReadAhead, len: number, readSize: number): Promise<void> {
+  for (let o = 0; o < len; o += readSize) {
+    out.bytes(await ra.next());
+    await out.drain();
+  }
+}
+
+/**
+ * Unique chunks stored one after another from one file's consecutive chunks: one read, one copy
+ * (only a file's last chunk can be short, so the blocks stay contiguous).
+ */
+function chunkRun(p: Plan, u: number): { end: number; len: number } {
+  const first = p.uniq[u]!;
+  let len = first.len;
+  let e = u + 1;
+  while (e < p.uniq.length && p.uniq[e]!.node === first.node && p.uniq[e]!.index === p.uniq[e - 1]!.index + 1) len += p.uniq[e++]!.len;
+  return { end: e, len };
+}
+
+/** Every content read of the emission, in the order emission consumes them. */
+function contentReads(p: Plan, readSize: number): ReadReq[] {
+  const reqs: ReadReq[] = [];
+  const { nodes } = p;
+  for (const i of p.order) {
+    const s = nodes[i]!.src;
+    const il = p.inlineLen[i]!;
+    if (s.type === 'reg' && il > 0 && p.layout[i] !== EROFS_INODE_CHUNK_BASED) reqs.push({ src: s.content!, start: s.size - il, len: il });
+  }
+  let u = 0;
+  for (let i = 0; i < nodes.length; i++) {
+    const s = nodes[i]!.src;
+    if (s.type === 'reg' && p.nBlocks[i]! > 0) pieces(reqs, s.content!, 0, p.size[i]! - p.inlineLen[i]!, readSize);
+    while (u < p.uniq.length && p.uniq[u]!.node === i) {
+      const run = chunkRun(p, u);
+      pieces(reqs, s.content!, p.uniq[u]!.index * 2 ** p.chunkBits, run.len, readSize);
+      u = run.end;
+    }
+  }
+  return reqs;
 }
 
 async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = false): Promise<void> {
   const { nodes } = p;
   const N = nodes.length;
+  const ra = measureOnly ? null : new ReadAhead(contentReads(p, readSize));
   out.padTo(EROFS_SUPER_OFFSET);
   const sb = new Uint8Array(erofs_super_block.size);
   let compat = EROFS_FEATURE_COMPAT_MTIME;
@@ -538,7 +661,8 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
   }, sb);
   out.bytes(sb);
 
-  for (let i = 0; i < N; i++) {
+  for (let k = 0; k < N; k++) {
+    const i = p.order[k]!;
     const n = nodes[i]!;
     const s = n.src;
     out.padTo(p.ipos[i]!);
@@ -566,10 +690,10 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
         const { starts } = direntBlocks(n.entNames!);
         emitDir(out, p, n, starts[starts.length - 2]!, n.entNames!.length);
       } else if (s.type === 'symlink') out.bytes(s.target!.subarray(s.target!.length - il));
-      else if (!measureOnly) out.bytes(await s.content!.read(s.size - il, il));
+      else if (ra) out.bytes(await ra.next());
       else out.fill(il);
     }
-    if ((i & 1023) === 1023) await out.drain();
+    if ((k & 1023) === 1023) await out.drain();
   }
   out.padTo(p.inodesEnd);
   for (const x of p.shared) emitXattrEntry(out, x);
@@ -591,16 +715,16 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
           out.padTo(roundUp(out.pos, BLOCK_SIZE));
         }
       } else if (s.type === 'symlink') out.bytes(s.target!.subarray(0, plainBytes));
-      else if (measureOnly) out.fill(plainBytes);
-      else await copyContent(out, s.content!, 0, plainBytes, readSize);
+      else if (!ra) out.fill(plainBytes);
+      else await copyPieces(out, ra, plainBytes, readSize);
       out.padTo(roundUp(out.pos, BLOCK_SIZE));
     }
     while (u < p.uniq.length && p.uniq[u]!.node === i) {
-      const c = p.uniq[u]!;
-      if (measureOnly) out.fill(c.len);
-      else await copyContent(out, s.content!, c.index * 2 ** p.chunkBits, c.len, readSize);
+      const run = chunkRun(p, u);
+      if (!ra) out.fill(run.len);
+      else await copyPieces(out, ra, run.len, readSize);
       out.padTo(roundUp(out.pos, BLOCK_SIZE));
-      u++;
+      u = run.end;
     }
     if ((i & 255) === 255) await out.drain();
   }
