@@ -407,7 +407,8 @@ export class ErofsFs implements ReadOnlyFs {
     if (hit) return hit;
     const bs = this.blockSize;
     const len = Math.min(bs, i.size - blk * bs);
-    const bytes = await this.readData(i, blk * bs, len, false);
+    // own copy: the parsed names are views into it, and must not pin a whole cache block
+    const bytes = await this.readData(i, blk * bs, len, true);
     const b = parseDirBlock(bytes, this.flatOffset(i, blk * bs), this.maxNid);
     this.dirBlocks.set(key, b);
     return b;
