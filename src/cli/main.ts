@@ -4,7 +4,7 @@ import { readdirAll, resolvePath } from '../lib/fs/path.ts';
 import { utf8, type ReadOnlyFs } from '../lib/fs/types.ts';
 import { extract } from './extract.ts';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
-import { openImageFile, type ImageArgs } from './open.ts';
+import { closeAll, openImageFile, type ImageArgs } from './open.ts';
 
 const IMAGE_OPTS = {
   blob: { type: 'string', multiple: true },
@@ -190,4 +190,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} finally {
+  await closeAll();
+}

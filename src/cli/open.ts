@@ -14,8 +14,15 @@ export interface ImageArgs {
 }
 
 /** A named, cached Node file: the name is the basename so RAFS can match blobs by id. */
+/** Every file the CLI opened, closed once at exit (unmatched blobs would otherwise be closed by GC, with a warning). */
+const opened: NodeFileSource[] = [];
+export async function closeAll(): Promise<void> {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+}
+
 export async function openFile(path: string): Promise<ByteSource> {
   const raw = await NodeFileSource.open(path);
+  opened.push(raw);
   const cached = new CachedSource(raw, 64 * 1024, 64 * 1024 * 1024);
   Object.defineProperty(cached, 'name', { value: basename(path) });
   return cached;

@@ -1,6 +1,7 @@
 import { FormatError } from './errors.ts';
 import type { ByteSource } from './io/source.ts';
 import type { FormatId, ReadOnlyFs } from './fs/types.ts';
+import type { ChunkCache } from './rafs/chunkcache.ts';
 
 /** Extra inputs some formats need: RAFS data blobs, EROFS extra devices, a composefs object store. */
 export interface OpenOptions {
@@ -8,12 +9,18 @@ export interface OpenOptions {
   blobs?: ByteSource[];
   /** composefs: resolve a backing path ("xx/yyyy…") to its object, or null when missing */
   objectStore?: (payload: string) => Promise<ByteSource | null>;
+  /** RAFS: decompressed, verified chunks (IndexedDB in the page, memory in Node) */
+  cache?: ChunkCache;
+  /** RAFS: verify each chunk's digest as it is read (default true) */
+  verifyChunks?: boolean;
 }
 
 export interface FormatHandler {
   id: FormatId;
   /** cheap check on the first 8 KiB (or less if the source is smaller) */
   probe(head: Uint8Array): boolean;
+  /** for formats recognised elsewhere than at the start (a Nydus blob carrying its bootstrap at the end) */
+  probeSource?(src: ByteSource): Promise<boolean>;
   open(src: ByteSource, opts: OpenOptions): Promise<ReadOnlyFs>;
 }
 
@@ -28,7 +35,10 @@ export function registerFormat(h: FormatHandler, priority = 0): void {
 
 export async function detectFormat(src: ByteSource): Promise<FormatHandler | null> {
   const head = await src.read(0, Math.min(src.size, 8192));
-  return handlers.find((h) => h.probe(head)) ?? null;
+  const byHead = handlers.find((h) => h.probe(head));
+  if (byHead) return byHead;
+  for (const h of handlers) if (h.probeSource && (await h.probeSource(src))) return h;
+  return null;
 }
 
 /** Open any image Layerscope reads; the format is decided by magic numbers, never by file name. */

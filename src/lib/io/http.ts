@@ -8,10 +8,12 @@ import { checkRange, type ByteSource } from './source.ts';
 export class HttpSource implements ByteSource {
   private constructor(readonly url: string, readonly size: number, readonly name: string, private readonly fetchFn: typeof fetch) {}
 
-  static async open(url: string, fetchFn: typeof fetch = fetch): Promise<HttpSource> {
+
+  static async open(url: string, fetchFn: typeof fetch = (input, init) => fetch(input, init)): Promise<HttpSource> {
     let res: Response;
     try {
-      res = await fetchFn(url, { headers: { Range: 'bytes=0-0' } });
+      // bytes=0-1, not 0-0: some static servers (sirv) read an end of 0 as "no end" and send everything
+      res = await fetchFn(url, { headers: { Range: 'bytes=0-1' } });
     } catch (e) {
       throw new IoError(url, `cannot fetch (network error or the server does not allow cross-origin requests): ${(e as Error).message}`);
     }
@@ -30,7 +32,8 @@ export class HttpSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     if (length === 0) return new Uint8Array(0);
-    const res = await this.fetchFn(this.url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
+    const fetchFn = this.fetchFn; // a bare call: native fetch throws "Illegal invocation" with another this
+    const res = await fetchFn(this.url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
     if (res.status !== 206) {
       await res.body?.cancel();
       throw new IoError(this.url, `expected 206 Partial Content for bytes ${offset}-${offset + length - 1}, got ${res.status}`);

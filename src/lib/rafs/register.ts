@@ -3,7 +3,9 @@
 import { registerFormat } from '../open.ts';
 import { RafsV5 } from './v5.ts';
 import { RafsV6 } from './v6.ts';
-import { probeRafsV5, probeRafsV6 } from './index.ts';
+import { looksLikeBlobWithBootstrap, openRafsBlob, probeRafsV5, probeRafsV6 } from './index.ts';
 
 registerFormat({ id: 'rafs-v5', probe: probeRafsV5, open: (src, opts) => RafsV5.open(src, opts) }, 20);
 registerFormat({ id: 'rafs-v6', probe: probeRafsV6, open: (src, opts) => RafsV6.open(src, opts) }, 20);
+// a data blob with its bootstrap inlined (ToC or trailing image.boot) is recognised by its tail
+registerFormat({ id: 'rafs-v6', probe: () => false, probeSource: looksLikeBlobWithBootstrap, open: (src, opts) => openRafsBlob(src, opts) }, 5);
