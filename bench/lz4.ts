@@ -1,7 +1,7 @@
 /**
  * LZ4 block compression: Layerscope's lz4CompressBlock vs the Debian `lz4 -1` CLI on the same
  * 10 MiB corpora, cut in 1 MiB and 64 KiB independent blocks. Run alone:
- * `node --import tsx bench/lz4.ts`; `npm run bench` can call runLz4Bench().
+ * `node --import tsx bench/lz4.ts [--runs=N]`; `npm run bench` can call runLz4Bench().
  *
  * Corpora (made once in bench/out/lz4/): `bin` = the first 10 MiB of a tar of /usr/bin and
  * /usr/lib/x86_64-linux-gnu, `text` = the first 10 MiB of a tar of the *.py files under /usr/lib.
@@ -16,6 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { lz4CompressBlock, lz4CompressDestSize } from '../src/lib/codec/lz4-compress.ts';
 import { lz4Decompress } from '../src/lib/codec/lz4.ts';
@@ -151,7 +152,7 @@ while o < len(data):
 print(len(data) / out)
 `;
   const r = spawnSync('python3', ['-c', py, file, String(capacity)], { encoding: 'utf8' });
-  return r.status === 0 ? Number(r.stdout.trim()) : null;
+  return r.status === 0 ? round(Number(r.stdout.trim()), 3) : null;
 }
 
 export async function runLz4Bench(opts: { runs?: number } = {}): Promise<{ blocks: Lz4BenchRow[]; destSize: Lz4DestSizeRow[] }> {
@@ -204,8 +205,9 @@ function round(x: number, digits = 1): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = await runLz4Bench();
-  console.log('LZ4 block compression, ours (lz4CompressBlock) vs lz4 -1 (liblz4 1.9.4); slowdown = CLI MB/s / ours');
+  const runsArg = process.argv.find((a) => a.startsWith('--runs='));
+  const r = await runLz4Bench({ runs: runsArg ? Number(runsArg.slice(7)) : undefined });
+  console.log(`LZ4 block compression, ours (lz4CompressBlock) vs lz4 -1; slowdown = CLI MB/s / ours (load average ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
   console.table(r.blocks);
   console.log('lz4CompressDestSize with 4 KiB outputs over the whole corpus (EROFS pclusters)');
   console.table(r.destSize);
