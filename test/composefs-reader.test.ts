@@ -134,3 +134,35 @@ test('read() resolves backing objects through the object store; missing objects 
   await assert.rejects(bare.read(a.ino, 0, 1), NotFoundError);
   assert.equal((await bare.missingObjects()).length, 2);
 });
+
+test('writeDump of a plain EROFS image parses back (generic ReadOnlyFs, inline content up to inlineMax)', async () => {
+  const { buildErofs } = await import('../src/lib/erofs/writer.ts');
+  const { openErofs } = await import('../src/lib/erofs/reader.ts');
+  const root = newDir(0o755);
+  root.mtime = 7;
+  const f = (data: Uint8Array, x: { name: Uint8Array; value: Uint8Array }[] = []) => ({
+    type: 'reg' as const, perm: 0o640, uid: 3, gid: 4, mtime: 7, mtimeNsec: 9, size: data.length, rdev: 0, xattrs: x, content: new BytesSource(data),
+  });
+  const small = f(bytes('a=b\n- \\x'), [{ name: bytes('user.k=1'), value: bytes('v v\n') }]);
+  root.children!.push(
+    { name: bytes('small'), inode: small },
+    { name: bytes('same'), inode: small },
+    { name: bytes('-'), inode: f(new Uint8Array(9000)) },
+    { name: bytes('l'), inode: { type: 'symlink', perm: 0o777, uid: 0, gid: 0, mtime: 7, mtimeNsec: 0, size: 1, rdev: 0, xattrs: [], target: bytes('-') } },
+  );
+  const sink = new MemorySink();
+  await buildErofs({ root, notes: [] }, { buildTime: 7 }, sink);
+  const fs = await openErofs(new BytesSource(sink.bytes()));
+  const text = await writeDump(fs, { inlineMax: 5000 });
+  const lines = utf8(text).split('\n');
+  assert.match(lines[1]!, /^\/- 9000 100640 1 3 4 0 7\.9 - - -$/);
+  assert.match(lines[2]!, /^\/l 1 120777 1 0 0 0 7\.0 \\x2d - -$/);
+  // '=' is escaped in xattrs only; content and payload escape a lone '-'
+  assert.match(lines[3]!, /^\/same 8 100640 2 3 4 0 7\.9 - a=b\\n-\\x20\\\\x - user\.k\\x3d1=v\\x20v\\n$/);
+  assert.match(lines[4]!, /^\/small 8 @100640 2 3 4 0 7\.9 \/same a=b\\n-\\x20\\\\x - user\.k\\x3d1=v\\x20v\\n$/);
+  const back = parseDumpSync(text, { strict: true });
+  const same = back.root.children!.find((c) => utf8(c.name) === 'same')!;
+  assert.equal(back.root.children!.find((c) => utf8(c.name) === 'small')!.inode, same.inode);
+  assert.deepEqual(await same.inode.content!.read(0, 8), bytes('a=b\n- \\x'));
+  assert.deepEqual(same.inode.xattrs, [{ name: bytes('user.k=1'), value: bytes('v v\n') }]);
+});

@@ -405,8 +405,10 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
       for (const name of stubs) ents.push({ name, inode: null, link: false, node: -2 });
     }
     ents.sort((a, b) => compareBytes(a.name, b.name));
-    for (let k = 1; k < ents.length; k++) {
-      if (bytesEqual(ents[k - 1]!.name, ents[k]!.name)) failAt(nodes, i, `duplicate name ${new TextDecoder().decode(ents[k]!.name)}`);
+    for (let k = 0; k < ents.length; k++) {
+      const nm = ents[k]!.name;
+      if (nm.length === 0 || nm.length > 255 || nm.includes(0x2f) || nm.includes(0)) failAt(nodes, i, `invalid name ${JSON.stringify(new TextDecoder().decode(nm))}`);
+      if (k > 0 && bytesEqual(ents[k - 1]!.name, nm)) failAt(nodes, i, `duplicate name ${new TextDecoder().decode(nm)}`);
     }
     const rootSelinux = i === 0 ? n.xattrs.get(K.selinux) : null;
     for (const e of ents) {
