@@ -2,6 +2,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isTypedError } from '../lib/errors.ts';
 import { readdirAll, resolvePath } from '../lib/fs/path.ts';
 import { utf8, type ReadOnlyFs } from '../lib/fs/types.ts';
+import { checkTree } from '../lib/fs/check.ts';
+import { treeStats } from '../lib/fs/stats.ts';
+import { checkRafs, chunkUsers, inodePaths, rafsBlobs, rafsPrefetch, rafsStats } from '../lib/rafs/analyze.ts';
+import type { RafsFs } from '../lib/rafs/model.ts';
+import { exportTar } from '../lib/tar/writer.ts';
+import { createWriteStream } from 'node:fs';
 import { extract } from './extract.ts';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
 import { closeAll, openImageFile, type ImageArgs } from './open.ts';
@@ -126,7 +132,145 @@ const commands: Record<string, Command> = {
       return report.skipped.length || report.warnings.length ? 2 : 0;
     },
   },
+  check: {
+    usage: 'check IMAGE [--json] [--no-data] [--blob-ids]',
+    summary: 'verify metadata and every byte (RAFS: every chunk digest); exit 4 on any error',
+    options: { ...IMAGE_OPTS, 'no-data': { type: 'boolean' }, 'blob-ids': { type: 'boolean' } },
+    async run(pos, v) {
+      const fs = await open(pos, v);
+      const tty = process.stderr.isTTY;
+      let last = 0;
+      const tick = (msg: string): void => {
+        const now = Date.now();
+        if (tty && now - last > 200) { process.stderr.write(`\r${msg}`.padEnd(80)); last = now; }
+      };
+      if (isRafs(fs)) {
+        const r = await checkRafs(fs, { data: !v['no-data'], blobIds: !!v['blob-ids'], onProgress: (p) => tick(`${p.phase} ${p.done}/${p.total}${p.bytes ? ' ' + humanBytes(p.bytes) : ''}`) });
+        if (tty) process.stderr.write('\r'.padEnd(81) + '\r');
+        if (v.json) out(toJson(r));
+        else {
+          out(`${r.ok ? 'OK' : 'FAILED'}: ${r.counts.entries} entries, ${r.counts.files} files, ${r.counts.chunks_checked} chunks (${humanBytes(r.counts.uncompressed_bytes)}) verified`);
+          for (const m of r.metadata_issues) out(`metadata: ${toJson(m).replace(/\s+/g, ' ')}`);
+          for (const b of r.blob_issues) out(`blob ${b.blob_index} ${b.blob_id}: ${b.detail}`);
+          for (const b of r.missing_blobs) out(`missing blob ${b.blob_index} ${b.blob_id} (${b.chunks} chunks unchecked)`);
+          for (const c of r.bad_chunks) out(`bad chunk ${c.index} in blob ${c.blob_id} at ${c.compressed_offset} (+${c.compressed_size}): ${c.error}; used by ${c.files.join(', ')}`);
+          for (const f of r.bad_files) out(`bad file ${f.path}: ${f.chunks.map((c) => `chunk ${c.position} (file offset ${c.file_offset}): ${c.error}`).join('; ')}`);
+          for (const u of r.unsupported) out(`not checked: ${u}`);
+        }
+        return r.ok ? 0 : 4;
+      }
+      const r = await checkTree(fs, { onProgress: (p) => tick(`${p.entries} entries, ${humanBytes(p.bytes)}`) });
+      if (tty) process.stderr.write('\r'.padEnd(81) + '\r');
+      if (v.json) out(toJson(r));
+      else {
+        out(`${r.ok ? 'OK' : 'FAILED'}: ${r.entries} entries, ${r.files} files, ${humanBytes(r.bytes)} read`);
+        for (const e of r.errors) out(`${e.path}: ${e.error}`);
+      }
+      return r.ok ? 0 : 4;
+    },
+  },
+  export: {
+    usage: 'export IMAGE OUT.tar [--path PATH]   (OUT "-" writes to stdout)',
+    summary: 'the whole image or a subtree as a PAX tar (xattrs, hardlinks, devices)',
+    options: { ...IMAGE_OPTS, path: { type: 'string' } },
+    async run(pos, v) {
+      const fs = await open(pos, v);
+      const dest = pos[1];
+      if (!dest) throw new UsageError('missing OUT.tar');
+      const start = v.path ? (await resolvePath(fs, v.path as string)).ino : fs.rootIno;
+      const stream = dest === '-' ? process.stdout : createWriteStream(dest);
+      const r = await exportTar(fs, start, {
+        write: (chunk) => (stream.write(chunk) ? undefined : new Promise<void>((res) => stream.once('drain', () => res()))),
+      });
+      if (stream !== process.stdout) await new Promise<void>((res, rej) => (stream as ReturnType<typeof createWriteStream>).end((e?: Error | null) => (e ? rej(e) : res())));
+      const msg = `${r.entries} entries, ${humanBytes(r.bytes)}` + (r.skipped.length ? `; skipped: ${r.skipped.join(', ')}` : '');
+      process.stderr.write(msg + '\n');
+      return r.skipped.length ? 2 : 0;
+    },
+  },
+  stats: {
+    usage: 'stats IMAGE [--json]',
+    summary: 'counts, file-size (and RAFS chunk-size) histograms, dedup figures, largest files',
+    options: IMAGE_OPTS,
+    async run(pos, v) {
+      const fs = await open(pos, v);
+      const r = isRafs(fs) ? await rafsStats(fs) : await treeStats(fs);
+      if (v.json) out(toJson(r));
+      else printTree(r);
+      return 0;
+    },
+  },
+  blobs: {
+    usage: 'blobs IMAGE [--json]',
+    summary: 'RAFS blob table: every field of every blob',
+    options: IMAGE_OPTS,
+    async run(pos, v) {
+      const fs = await open(pos, v);
+      if (!isRafs(fs)) throw new UsageError(`${fs.format} images have no blob table`);
+      const r = await rafsBlobs(fs);
+      if (v.json) out(toJson(r));
+      else printTree({ blobs: r });
+      return 0;
+    },
+  },
+  prefetch: {
+    usage: 'prefetch IMAGE [--json]',
+    summary: 'RAFS prefetch table, as paths',
+    options: IMAGE_OPTS,
+    async run(pos, v) {
+      const fs = await open(pos, v);
+      if (!isRafs(fs)) throw new UsageError(`${fs.format} images have no prefetch table`);
+      const r = await rafsPrefetch(fs);
+      if (v.json) out(toJson(r));
+      else printTree(r);
+      return 0;
+    },
+  },
+  chunk: {
+    usage: 'chunk IMAGE (--digest HEX | --offset N [--blob-index I]) [--json]',
+    summary: 'RAFS: a chunk and every file (path, offset) sharing it',
+    options: { ...IMAGE_OPTS, digest: { type: 'string' }, offset: { type: 'string' }, 'blob-index': { type: 'string' } },
+    async run(pos, v) {
+      const fs = await open(pos, v);
+      if (!isRafs(fs)) throw new UsageError(`${fs.format} images have no chunk table`);
+      if (v.digest === undefined && v.offset === undefined) throw new UsageError('give --digest or --offset');
+      const q: Parameters<typeof chunkUsers>[1] = {};
+      if (v.digest !== undefined) q.digest = v.digest as string;
+      if (v.offset !== undefined) q.compressedOffset = Number(v.offset);
+      if (v['blob-index'] !== undefined) q.blobIndex = Number(v['blob-index']);
+      const r = await chunkUsers(fs, q);
+      if (v.json) out(toJson(r));
+      else printTree({ chunks: r });
+      return r.length ? 0 : 2;
+    },
+  },
+  paths: {
+    usage: 'paths IMAGE INO [--json]',
+    summary: 'every path of an inode (hardlinks)',
+    options: IMAGE_OPTS,
+    async run(pos, v) {
+      const fs = await open(pos, v);
+      const ino = Number(pos[1]);
+      if (!Number.isSafeInteger(ino)) throw new UsageError('INO must be an inode number (see stat)');
+      const r = isRafs(fs) ? await inodePaths(fs, ino) : await genericPaths(fs, ino);
+      if (v.json) out(toJson(r));
+      else printTree(r);
+      return 0;
+    },
+  },
 };
+
+function isRafs(fs: ReadOnlyFs): fs is RafsFs {
+  return fs.format === 'rafs-v5' || fs.format === 'rafs-v6';
+}
+
+async function genericPaths(fs: ReadOnlyFs, ino: number): Promise<Record<string, unknown>> {
+  const attr = await fs.getattr(ino);
+  const paths: string[] = [];
+  const { walk } = await import('../lib/fs/path.ts');
+  for await (const e of walk(fs)) if (e.attr.ino === ino) paths.push('/' + e.path.map(utf8).join('/'));
+  return { ino, type: attr.type, size: attr.size, nlink: attr.nlink, paths };
+}
 
 function printTree(v: unknown, indent = ''): void {
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) {
@@ -190,6 +334,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `layerscope ls IMG | head` closes the pipe early: that is not an error
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 try {
   process.exitCode = await main(process.argv.slice(2));
 } finally {
