@@ -279,7 +279,10 @@ function printTree(v: unknown, indent = ''): void {
   }
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
     if (x === undefined) continue;
-    if (Array.isArray(x)) {
+    if (Array.isArray(x) && isHistogram(x)) {
+      out(`${indent}${k}:`);
+      printHistogram(x, indent + '  ');
+    } else if (Array.isArray(x)) {
       out(`${indent}${k}: [${x.length}]`);
       x.slice(0, 1000).forEach((e, i) => {
         if (e !== null && typeof e === 'object' && !(e instanceof Uint8Array)) {
@@ -292,6 +295,22 @@ function printTree(v: unknown, indent = ''): void {
       out(`${indent}${k}:`);
       printTree(x, indent + '  ');
     } else out(`${indent}${k}: ${fmtScalar(x)}`);
+  }
+}
+
+type Bucket = { count: number; upTo?: number; to?: number; max?: number; from?: number; bytes?: number };
+function isHistogram(x: unknown[]): x is Bucket[] {
+  return x.length > 0 && x.every((b) => b !== null && typeof b === 'object' && 'count' in b && ('upTo' in b || 'to' in b || 'max' in b));
+}
+
+/** Non-empty buckets as bars: "<= 4 KiB  ########  123". */
+function printHistogram(buckets: Bucket[], indent: string): void {
+  const rows = buckets.filter((b) => b.count > 0);
+  const max = Math.max(1, ...rows.map((b) => b.count));
+  for (const b of rows) {
+    const label = (b.upTo !== undefined ? `< ${humanBytes(b.upTo)}` : `<= ${humanBytes(b.to ?? b.max ?? 0)}`).padEnd(14);
+    const bar = '#'.repeat(Math.max(1, Math.round((b.count / max) * 40)));
+    out(`${indent}${label} ${bar.padEnd(40)} ${b.count}${b.bytes !== undefined ? `  (${humanBytes(b.bytes)})` : ''}`);
   }
 }
 
