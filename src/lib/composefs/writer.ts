@@ -77,6 +77,8 @@ const K = {
   dotdot: ENC.encode('..'),
 };
 const EMPTY = new Uint8Array(0);
+const NONE: number[] = [];
+const NO_XATTRS: Xattr[] = [];
 const Y = ENC.encode('y');
 const X_ = ENC.encode('x');
 
@@ -136,7 +138,8 @@ class WriteError extends Error {}
 /** Distinct (name, value) pairs with use counts; hashed, compared byte for byte. */
 class XattrPool {
   readonly entries: { x: Xattr; count: number; offset: number }[] = [];
-  private readonly byHash = new Map<number, number[]>();
+  /** hash -> entry id, or ids when several pairs share a hash */
+  private readonly byHash = new Map<number, number | number[]>();
 
   intern(x: Xattr): number {
     let h = 0x811c9dc5;
@@ -145,8 +148,8 @@ class XattrPool {
     h = Math.imul(h ^ 0x100, 0x01000193);
     for (let i = 0; i < value.length; i++) h = Math.imul(h ^ value[i]!, 0x01000193);
     const bucket = this.byHash.get(h);
-    if (bucket) {
-      for (const id of bucket) {
+    if (bucket !== undefined) {
+      for (const id of typeof bucket === 'number' ? [bucket] : bucket) {
         const e = this.entries[id]!;
         if (bytesEqual(e.x.name, name) && bytesEqual(e.x.value, value)) {
           e.count++;
@@ -156,8 +159,9 @@ class XattrPool {
     }
     const id = this.entries.length;
     this.entries.push({ x, count: 1, offset: -1 });
-    if (bucket) bucket.push(id);
-    else this.byHash.set(h, [id]);
+    if (bucket === undefined) this.byHash.set(h, id);
+    else if (typeof bucket === 'number') this.byHash.set(h, [bucket, id]);
+    else bucket.push(id);
     return id;
   }
 }
@@ -194,7 +198,8 @@ interface Plan {
   xsize: Uint32Array;
   compact: Uint8Array;
   /** per node: shared xattr ids, then inline xattrs (in sorted key order) */
-  sharedIds: number[][];
+  /** per node: offsets of its shared xattrs in the table */
+  sharedOffsets: number[][];
   inlineX: Xattr[][];
   filter: Uint32Array;
   shared: Xattr[];
@@ -531,11 +536,11 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
     const isCompact = n.mtime === minMtime && n.mtimeNsec === minNsec && n.nlink <= 0xffff && n.uid <= 0xffff && n.gid <= 0xffff && sizeForCompact <= 0xffffffff;
     const isize = inodeCoreSize(isCompact);
     // xattrs: the first 128 shared matches become references, in sorted-key order
-    const offs: number[] = [];
-    const inl: Xattr[] = [];
+    const list = n.xattrs.list;
+    const offs: number[] = list.length ? [] : NONE;
+    const inl: Xattr[] = list.length ? [] : NO_XATTRS;
     let inlineBytes = 0;
     let bits = 0;
-    const list = n.xattrs.list;
     const ids = nodeIds[i]!;
     for (let k = 0; k < list.length; k++) {
       const e = pool.entries[ids[k]!]!;
@@ -582,11 +587,10 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
     pos += isize + xs + tl;
   }
   const inodesEnd = roundUp(pos, EROFS_SLOTSIZE);
-  const sharedIds = sharedOffsets.map((offs) => offs.map((o) => ((inodesEnd % BLOCK_SIZE) + o) / 4));
   const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
   if (nid[0]! > 0xffff) throw new UnsupportedError('composefs', `root nid ${nid[0]} does not fit 16 bits`);
   return {
-    version, nodes, hasAcl, minMtime, minNsec, nid, ipos, nBlocks, tail, xsize, compact, sharedIds, inlineX, filter,
+    version, nodes, hasAcl, minMtime, minNsec, nid, ipos, nBlocks, tail, xsize, compact, sharedOffsets, inlineX, filter,
     shared, sharedSize, inodesEnd, dataStart, nDataBlocks, imageSize: dataStart + nDataBlocks * BLOCK_SIZE,
   };
 }
@@ -643,7 +647,9 @@ async function emit(p: Plan, out: Output): Promise<void> {
       uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
     });
     if (p.xsize[i]! > 0) {
-      emitXattrHeader(out, p.filter[i]!, p.sharedIds[i]!);
+      // ids count 4-byte units from xattr_blkaddr = inodes_end / 4096
+      const base = p.inodesEnd % BLOCK_SIZE;
+      emitXattrHeader(out, p.filter[i]!, p.sharedOffsets[i]!.map((o) => (base + o) / 4));
       for (const x of p.inlineX[i]!) emitXattrEntry(out, x);
     }
     if (tl > 0) {
