@@ -11,7 +11,15 @@ import { CachedSource } from '../src/lib/io/cache.ts';
 import { HttpSource } from '../src/lib/io/http.ts';
 import { BlobSource, BytesSource, type ByteSource } from '../src/lib/io/source.ts';
 import { bytes, type Attr, type FileType, type FormatId, type ImageInfo, type ReadOnlyFs } from '../src/lib/fs/types.ts';
-import { splitPath } from '../src/lib/fs/path.ts';
+import { readdirAll, splitPath, walk } from '../src/lib/fs/path.ts';
+import type { DescribedField } from '../src/lib/struct.ts';
+import type { RafsFs } from '../src/lib/rafs/model.ts';
+import { buildIndex, checkRafs, chunkLocationKey, rafsBlobs, type CheckReport } from '../src/lib/rafs/analyze.ts';
+import { describeRafsHeader, describeRafsInode } from '../src/lib/rafs/describe.ts';
+import { openIdbChunkCache, type PersistentChunkCache } from '../src/lib/rafs/chunkcache-idb.ts';
+import { exportTar, type ExportTarResult } from '../src/lib/tar/writer.ts';
+import { compileMatcher } from '../src/lib/inspect/match.ts';
+import { SizeHistogram, dedupRatio, type Bucket } from '../src/lib/inspect/histogram.ts';
 
 /** An error as it crosses the worker boundary (Comlink would keep only name and message of an Error). */
 export interface WireError {
@@ -84,6 +92,14 @@ interface Handle {
   fs: ReadOnlyFs;
   image: ByteSource;
   others: ByteSource[];
+  /** directory sizes (apparent bytes of the subtree), computed on demand */
+  du?: Map<number, Promise<DirUsage>>;
+}
+
+export interface DirUsage {
+  bytes: number;
+  files: number;
+  dirs: number;
 }
 
 const images = new Map<number, Handle>();
@@ -200,7 +216,8 @@ export interface PathedFile {
   file: File;
   path: string;
 }
-export type OpenInput = File | (File | PathedFile)[] | string;
+/** `urls`: an image and its blobs / extra devices over HTTP (samples with blobs) */
+export type OpenInput = File | (File | PathedFile)[] | string | { urls: string[] };
 
 function pathed(f: File | PathedFile): PathedFile {
   return f instanceof File ? { file: f, path: f.webkitRelativePath || f.name } : f;
@@ -241,7 +258,7 @@ async function openFiles(input: (File | PathedFile)[]): Promise<{ fs: ReadOnlyFs
   }
   const image = sources[imageIdx]!;
   const others = sources.filter((_, i) => i !== imageIdx);
-  const opts: OpenOptions = { blobs: others };
+  const opts: OpenOptions = { blobs: others, ...cacheOpt() };
   if (objects.size) {
     opts.objectStore = async (payload) => {
       const key = payload.replace(/^\/+/, '');
@@ -267,7 +284,30 @@ async function openUrl(url: string, flags: OpenFlags): Promise<{ fs: ReadOnlyFs;
     src = new BytesSource(new Uint8Array(await res.arrayBuffer()), abs.split('/').pop() || abs);
     whole = true;
   }
-  return { fs: await openImage(src), image: src, whole };
+  return { fs: await openImage(src, cacheOpt()), image: src, whole };
+}
+
+async function openUrls(urls: string[]): Promise<{ fs: ReadOnlyFs; image: ByteSource; others: ByteSource[] }> {
+  const srcs: ByteSource[] = [];
+  for (const u of urls) {
+    const abs = new URL(u, self.location.href).href;
+    srcs.push(cached(await HttpSource.open(abs, (input, init) => fetch(input, init))));
+  }
+  const [image, ...others] = srcs;
+  if (!image) throw { name: 'Error', message: 'no URL given' } satisfies WireError;
+  return { fs: await openImage(image, { blobs: others, ...cacheOpt() }), image, others };
+}
+
+let chunkCache: PersistentChunkCache | null = null;
+/** RAFS chunks, decompressed and verified, kept in IndexedDB across page loads (when IndexedDB works) */
+function cacheOpt(): Pick<OpenOptions, 'cache'> {
+  try {
+    if (typeof indexedDB === 'undefined') return {};
+    chunkCache ??= openIdbChunkCache();
+    return { cache: chunkCache };
+  } catch {
+    return {};
+  }
 }
 
 async function summary(id: number, h: Handle, source: ImageSummary['source'], objects: number): Promise<ImageSummary> {
@@ -286,6 +326,157 @@ async function summary(id: number, h: Handle, source: ImageSummary['source'], ob
   };
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// long tasks, RAFS and EROFS access, types of the inspector views
+
+const tasks = new Map<string, AbortController>();
+function startTask(token: string): AbortSignal {
+  tasks.get(token)?.abort();
+  const c = new AbortController();
+  tasks.set(token, c);
+  return c.signal;
+}
+function endTask(token: string): void {
+  tasks.delete(token);
+}
+
+function isRafs(fs: ReadOnlyFs): fs is RafsFs {
+  return fs.format === 'rafs-v5' || fs.format === 'rafs-v6';
+}
+
+interface ErofsLike {
+  describeSuperblock(): DescribedField[];
+  describeInodeStructs(nid: number): Promise<{ struct: string; offset: number; fields: DescribedField[] }[]>;
+}
+/** the EROFS reader of an EROFS image, or the one under a composefs image */
+function erofsOf(fs: ReadOnlyFs): ErofsLike | null {
+  const x = fs as unknown as ErofsLike & { erofs?: ErofsLike };
+  if (typeof x.describeSuperblock === 'function' && typeof x.describeInodeStructs === 'function') return x;
+  if (x.erofs && typeof x.erofs.describeSuperblock === 'function') return x.erofs;
+  return null;
+}
+
+async function dirUsage(h: Handle, ino: number, depth: number): Promise<DirUsage> {
+  h.du ??= new Map();
+  let p = h.du.get(ino);
+  if (!p) {
+    p = (async () => {
+      const u: DirUsage = { bytes: 0, files: 0, dirs: 0 };
+      if (depth > 512) return u; // a cycle in a corrupt image must not recurse forever
+      for (const d of await readdirAll(h.fs, ino)) {
+        const a = await h.fs.getattr(d.ino);
+        if (a.type === 'dir') {
+          if (a.ino === ino) continue;
+          const sub = await dirUsage(h, a.ino, depth + 1);
+          u.bytes += sub.bytes;
+          u.files += sub.files;
+          u.dirs += sub.dirs + 1;
+        } else {
+          u.files++;
+          if (a.type === 'reg') u.bytes += a.size;
+        }
+      }
+      return u;
+    })();
+    h.du.set(ino, p);
+    p.catch(() => h.du?.delete(ino));
+  }
+  return p;
+}
+
+export interface SearchHit {
+  path: string;
+  ino: number;
+  type: FileType;
+  size: number;
+  /** false when a component is not UTF-8 (the path cannot be put in a link) */
+  utf8: boolean;
+}
+
+export interface StructSection {
+  title: string;
+  fields: DescribedField[];
+  /** belongs to the selected inode (not the image header) */
+  inode?: boolean;
+}
+
+export interface BlobRow {
+  index: number;
+  blobId: string;
+  effectiveId: string;
+  present: boolean;
+  file: string | null;
+  fileSize: number | null;
+  matchedBy: string | null;
+  kind: string;
+  compressor: string;
+  digester: string;
+  chunkSize: number;
+  chunkCount: number | null;
+  compressedSize: number | null;
+  uncompressedSize: number | null;
+  features: string[];
+  sizeMatches: boolean | null;
+  error: string | null;
+}
+
+export interface ChunkRow {
+  position: number;
+  fileOffset: number;
+  blobIndex: number;
+  blobId: string;
+  compressed: boolean;
+  compressedOffset: number;
+  compressedSize: number;
+  uncompressedOffset: number;
+  uncompressedSize: number;
+  digest: string;
+  index: number;
+  sharedWith: { path: string; position: number }[];
+  sharedCount: number;
+}
+
+export interface ImageStats {
+  entries: number;
+  counts: Record<string, number>;
+  files: number;
+  fileBytes: number;
+  fileSizes: Bucket[];
+  biggest: { path: string; size: number }[];
+  imageSize: number;
+  chunks?: {
+    unique: number;
+    references: number;
+    sizes: Bucket[];
+    referencedBytes: number;
+    storedBytes: number;
+    storedCompressedBytes: number;
+    dedupRatio: number;
+    blobs: { index: number; blobId: string; compressedSize: number | null; chunkCount: number | null; usedChunks: number; usedCompressed: number; usedUncompressed: number }[];
+  };
+}
+
+export interface VerifyProgress {
+  phase: string;
+  done: number;
+  total: number;
+  bytes: number;
+  path: string;
+}
+export interface VerifyProblem {
+  path: string;
+  message: string;
+}
+export interface VerifyReport {
+  ok: boolean;
+  entries: number;
+  files: number;
+  bytes: number;
+  chunks: number;
+  problems: VerifyProblem[];
+}
+
 // ---------------------------------------------------------------------------------------------
 // the API
 
@@ -296,7 +487,11 @@ const api = {
       let h: Handle;
       let source: ImageSummary['source'];
       let objects = 0;
-      if (typeof input === 'string') {
+      if (typeof input === 'object' && !Array.isArray(input) && !(input instanceof File)) {
+        const r = await openUrls(input.urls);
+        h = { fs: r.fs, image: r.image, others: r.others };
+        source = 'url';
+      } else if (typeof input === 'string') {
         const r = await openUrl(input, flags);
         h = { fs: r.fs, image: r.image, others: [] };
         source = r.whole ? 'url-whole' : 'url';
@@ -408,6 +603,376 @@ const api = {
       if (!h) return;
       await h.fs.close?.();
       await Promise.all([h.image, ...h.others].map((s) => s.close?.()));
+    });
+  },
+
+  // -------------------------------------------------------------------------------------------
+  // raw bytes, search, sizes
+
+  /** Bytes of the image file itself (the structure view's hex pane); transferred. */
+  readImage(id: number, offset: number, length: number): Promise<{ offset: number; bytes: Uint8Array; size: number }> {
+    return guard(async () => {
+      const { image } = handle(id);
+      const start = Math.max(0, Math.min(offset, image.size));
+      const len = Math.max(0, Math.min(length, MAX_READ, image.size - start));
+      const copy = len === 0 ? new Uint8Array(0) : (await image.read(start, len)).slice();
+      return Comlink.transfer({ offset: start, bytes: copy, size: image.size }, [copy.buffer]);
+    });
+  },
+
+  /**
+   * First offset ≥ `from` where `needle` occurs in a file (ino) or in the image (ino null); -1 when
+   * absent. Reads 1 MiB at a time with an overlap of needle-1 bytes; cancellable by token.
+   */
+  findBytes(id: number, ino: number | null, needle: Uint8Array, from: number, token: string): Promise<number> {
+    return guard(async () => {
+      const h = handle(id);
+      if (needle.length === 0 || needle.length > 4096) throw { name: 'Error', message: 'search for 1 to 4096 bytes' } satisfies WireError;
+      const signal = startTask(token);
+      try {
+        const size = ino === null ? h.image.size : (await h.fs.getattr(ino)).size;
+        const read = (o: number, n: number) => (ino === null ? h.image.read(o, n) : h.fs.read(ino, o, n));
+        const STEP = 1 << 20;
+        for (let o = Math.max(0, from); o + needle.length <= size; o += STEP) {
+          if (signal.aborted) throw new DOMException('search cancelled', 'AbortError');
+          const b = await read(o, Math.min(STEP + needle.length - 1, size - o));
+          const first = needle[0]!;
+          for (let i = b.indexOf(first); i >= 0 && i + needle.length <= b.length; i = b.indexOf(first, i + 1)) {
+            let k = 1;
+            while (k < needle.length && b[i + k] === needle[k]) k++;
+            if (k === needle.length) return o + i;
+          }
+        }
+        return -1;
+      } finally {
+        endTask(token);
+      }
+    });
+  },
+
+  /** Cancel a running search / verify / export / du by its token. */
+  cancel(token: string): void {
+    tasks.get(token)?.abort(new DOMException('cancelled', 'AbortError'));
+  },
+
+  /**
+   * Every path whose name (or whole path, when the query has '/') matches a substring or glob,
+   * streamed in batches to `onBatch`; stops after `limit` hits or when cancelled.
+   */
+  search(id: number, query: string, token: string, onBatch: (hits: SearchHit[], scanned: number) => void, limit = 10_000): Promise<{ hits: number; scanned: number; truncated: boolean; cancelled: boolean }> {
+    return guard(async () => {
+      const { fs } = handle(id);
+      const m = compileMatcher(query);
+      const signal = startTask(token);
+      let batch: SearchHit[] = [];
+      let hits = 0;
+      let scanned = 0;
+      let last = Date.now();
+      try {
+        for await (const e of walk(fs)) {
+          if (signal.aborted) return { hits, scanned, truncated: false, cancelled: true };
+          scanned++;
+          if (e.path.length === 0) continue;
+          const path = '/' + e.path.map((c) => nameOf(c).text).join('/');
+          if (m.test(path)) {
+            hits++;
+            batch.push({ path, ino: e.attr.ino, type: e.attr.type, size: e.attr.size, utf8: e.path.every((c) => nameOf(c).hex === undefined) });
+            if (hits >= limit) break;
+          }
+          if (batch.length >= 200 || Date.now() - last > 100) {
+            onBatch(batch, scanned);
+            batch = [];
+            last = Date.now();
+          }
+        }
+        onBatch(batch, scanned);
+        return { hits, scanned, truncated: hits >= limit, cancelled: false };
+      } finally {
+        endTask(token);
+      }
+    });
+  },
+
+  /** Apparent size of a directory's subtree (sum of file sizes; hardlinks counted per path). */
+  dirUsage(id: number, ino: number): Promise<DirUsage> {
+    return guard(() => dirUsage(handle(id), ino, 0));
+  },
+
+  // -------------------------------------------------------------------------------------------
+  // structure view
+
+  structure(id: number, ino: number | null): Promise<StructSection[]> {
+    return guard(async () => {
+      const { fs } = handle(id);
+      const out: StructSection[] = [];
+      const e = erofsOf(fs);
+      if (isRafs(fs)) {
+        const head = await describeRafsHeader(fs);
+        for (const [k, v] of Object.entries(head)) {
+          if (v.length === 0) continue;
+          if (Array.isArray(v[0])) (v as DescribedField[][]).forEach((f, i) => out.push({ title: `${k}[${i}]`, fields: f }));
+          else out.push({ title: k, fields: v as DescribedField[] });
+        }
+        if (ino !== null) {
+          const d = await describeRafsInode(fs, ino);
+          out.push({ title: `inode ${ino}`, fields: d.inode, inode: true });
+          (d.chunks ?? []).slice(0, 256).forEach((c, i) => out.push({ title: `chunk info ${i}`, fields: c, inode: true }));
+        }
+      } else if (e) {
+        out.push({ title: 'erofs_super_block', fields: e.describeSuperblock() });
+        if (ino !== null) for (const s of await e.describeInodeStructs(ino)) out.push({ title: `${s.struct} (nid ${ino})`, fields: s.fields, inode: true });
+      }
+      return out;
+    });
+  },
+
+  // -------------------------------------------------------------------------------------------
+  // RAFS: blobs, chunks, cache
+
+  blobTable(id: number): Promise<BlobRow[]> {
+    return guard(async () => {
+      const { fs } = handle(id);
+      if (!isRafs(fs)) return [];
+      const rows = await rafsBlobs(fs);
+      return fs.blobs.map((b, i) => {
+        const bd = fs.store.bindings[b.index]!;
+        const r = rows[i] ?? {};
+        return {
+          index: b.index, blobId: b.blobId, effectiveId: bd.effectiveId, present: !!bd.source, file: bd.source?.name ?? null, fileSize: bd.source?.size ?? null,
+          matchedBy: bd.matchedBy, kind: bd.kind, compressor: b.compressor, digester: b.digester, chunkSize: b.chunkSize, chunkCount: b.chunkCount ?? null,
+          compressedSize: b.compressedSize ?? null, uncompressedSize: b.uncompressedSize ?? null,
+          features: Array.isArray(r.feature_names) ? (r.feature_names as string[]) : [], sizeMatches: typeof r.size_matches === 'boolean' ? r.size_matches : null,
+          error: typeof r.error === 'string' ? r.error : null,
+        };
+      });
+    });
+  },
+
+  /** Bind a file to a blob table entry the automatic matching left open (or matched wrongly). */
+  attachBlob(id: number, index: number, file: File): Promise<void> {
+    return guard(async () => {
+      const h = handle(id);
+      if (!isRafs(h.fs)) throw { name: 'Error', message: 'only RAFS images have a blob table' } satisfies WireError;
+      const src = cached(new BlobSource(file, file.name));
+      h.fs.store.attach(index, src, /\.blob\.data$/.test(file.name) ? 'cache' : 'blob');
+      h.others.push(src);
+    });
+  },
+
+  /** Chunks of a RAFS file with where they live and which other paths use the same stored chunk. */
+  fileChunks(id: number, ino: number): Promise<ChunkRow[]> {
+    return guard(async () => {
+      const { fs } = handle(id);
+      if (!isRafs(fs)) return [];
+      const chunks = await fs.fileChunks(ino);
+      let idx: Awaited<ReturnType<typeof buildIndex>> | null = null;
+      try {
+        idx = await buildIndex(fs);
+      } catch {
+        idx = null;
+      }
+      return chunks.slice(0, 20_000).map((c, position) => {
+        const users = idx?.refs.get(chunkLocationKey(c))?.refs ?? [];
+        const others = users.filter((u) => idx!.entries[u.entry]!.ino !== ino || u.position !== position);
+        return {
+          position, fileOffset: c.fileOffset, blobIndex: c.blobIndex, blobId: fs.store.blobIdOf(c.blobIndex), compressed: c.compressed,
+          compressedOffset: c.compressedOffset, compressedSize: c.compressedSize, uncompressedOffset: c.uncompressedOffset, uncompressedSize: c.uncompressedSize,
+          digest: hex(c.digest), index: c.index,
+          sharedWith: others.slice(0, 8).map((u) => ({ path: '/' + idx!.entries[u.entry]!.path.map((p) => nameOf(p).text).join('/'), position: u.position })),
+          sharedCount: others.length,
+        };
+      });
+    });
+  },
+
+  cacheInfo(): Promise<{ bytes: number; limit: number; available: boolean }> {
+    return guard(async () => {
+      const c = cacheOpt().cache as PersistentChunkCache | undefined;
+      if (!c) return { bytes: 0, limit: 0, available: false };
+      await c.get('\u0000probe'); // loads the LRU list
+      return { bytes: c.cachedBytes, limit: c.limit, available: true };
+    });
+  },
+
+  clearCache(): Promise<void> {
+    return guard(async () => {
+      const c = cacheOpt().cache as PersistentChunkCache | undefined;
+      await c?.clear();
+    });
+  },
+
+  // -------------------------------------------------------------------------------------------
+  // stats, verify, export
+
+  stats(id: number, token: string, onProgress: (scanned: number) => void): Promise<ImageStats> {
+    return guard(async () => {
+      const { fs } = handle(id);
+      const signal = startTask(token);
+      try {
+        const counts: Record<string, number> = {};
+        const files = new SizeHistogram();
+        const seen = new Set<number>();
+        let scanned = 0;
+        let biggest: { path: string; size: number }[] = [];
+        for await (const e of walk(fs)) {
+          if (signal.aborted) throw new DOMException('cancelled', 'AbortError');
+          scanned++;
+          if (scanned % 500 === 0) onProgress(scanned);
+          counts[e.attr.type] = (counts[e.attr.type] ?? 0) + 1;
+          if (e.attr.type !== 'reg' || seen.has(e.attr.ino)) continue;
+          seen.add(e.attr.ino);
+          files.add(e.attr.size);
+          if (biggest.length < 10 || e.attr.size > biggest[biggest.length - 1]!.size) {
+            biggest.push({ path: '/' + e.path.map((c) => nameOf(c).text).join('/'), size: e.attr.size });
+            biggest = biggest.sort((a, b) => b.size - a.size).slice(0, 10);
+          }
+        }
+        const out: ImageStats = { entries: scanned, counts, fileSizes: files.buckets(), files: files.total, fileBytes: files.totalBytes, biggest, imageSize: handle(id).image.size };
+        if (isRafs(fs)) {
+          const idx = await buildIndex(fs, { signal });
+          const chunkSizes = new SizeHistogram();
+          let referenced = 0;
+          let stored = 0;
+          let storedCompressed = 0;
+          const perBlob = new Map<number, { chunks: number; compressed: number; uncompressed: number }>();
+          for (const { chunk: c, refs } of idx.refs.values()) {
+            chunkSizes.add(c.uncompressedSize);
+            referenced += c.uncompressedSize * refs.length;
+            stored += c.uncompressedSize;
+            storedCompressed += c.compressedSize;
+            const pb = perBlob.get(c.blobIndex) ?? { chunks: 0, compressed: 0, uncompressed: 0 };
+            pb.chunks++;
+            pb.compressed += c.compressedSize;
+            pb.uncompressed += c.uncompressedSize;
+            perBlob.set(c.blobIndex, pb);
+          }
+          out.chunks = {
+            unique: idx.refs.size, references: [...idx.refs.values()].reduce((s, r) => s + r.refs.length, 0), sizes: chunkSizes.buckets(),
+            referencedBytes: referenced, storedBytes: stored, storedCompressedBytes: storedCompressed, dedupRatio: dedupRatio(referenced, stored),
+            blobs: fs.blobs.map((b) => {
+              const pb = perBlob.get(b.index) ?? { chunks: 0, compressed: 0, uncompressed: 0 };
+              return { index: b.index, blobId: fs.store.blobIdOf(b.index), compressedSize: b.compressedSize ?? null, chunkCount: b.chunkCount ?? null, usedChunks: pb.chunks, usedCompressed: pb.compressed, usedUncompressed: pb.uncompressed };
+            }),
+          };
+        }
+        return out;
+      } finally {
+        endTask(token);
+      }
+    });
+  },
+
+  /** RAFS: checkRafs (metadata, blobs, every chunk). Other formats: read every file, report errors. */
+  verify(id: number, token: string, onProgress: (p: VerifyProgress) => void): Promise<VerifyReport> {
+    return guard(async () => {
+      const { fs } = handle(id);
+      const signal = startTask(token);
+      try {
+        if (isRafs(fs)) {
+          let lastAt = 0;
+          const report: CheckReport = await checkRafs(fs, {
+            signal,
+            onProgress: (p) => {
+              const now = Date.now();
+              if (now - lastAt < 80) return;
+              lastAt = now;
+              onProgress({ phase: p.phase, done: p.done, total: p.total, bytes: p.bytes ?? 0, path: p.path ?? '' });
+            },
+          });
+          const problems: VerifyProblem[] = [
+            ...report.metadata_issues.map((m) => ({ path: m.path ?? '', message: `${m.structure} at byte ${m.offset}: ${m.detail}` })),
+            ...report.blob_issues.map((b) => ({ path: `blob ${b.blob_id}`, message: b.detail })),
+            ...report.missing_blobs.map((b) => ({ path: `blob ${b.blob_id}`, message: `missing (${b.chunks} chunks unreadable)` })),
+            ...report.unresolved_files.map((u) => ({ path: u.path, message: u.error })),
+            ...report.bad_chunks.map((c) => ({ path: c.files.join(', '), message: `chunk ${c.index} of blob ${c.blob_id} at ${c.compressed_offset}: ${c.error}` })),
+          ];
+          return { ok: report.ok, files: report.counts.files, entries: report.counts.entries, bytes: report.counts.uncompressed_bytes, chunks: report.counts.chunks_checked, problems };
+        }
+        const problems: VerifyProblem[] = [];
+        let files = 0;
+        let entries = 0;
+        let bytes = 0;
+        let lastAt = 0;
+        for await (const e of walk(fs)) {
+          if (signal.aborted) throw new DOMException('cancelled', 'AbortError');
+          entries++;
+          const path = '/' + e.path.map((c) => nameOf(c).text).join('/');
+          try {
+            if (e.attr.type === 'symlink') await fs.readlink(e.attr.ino);
+            if (e.attr.type === 'reg') {
+              files++;
+              for (let o = 0; o < e.attr.size; o += 1 << 20) {
+                if (signal.aborted) throw new DOMException('cancelled', 'AbortError');
+                const b = await fs.read(e.attr.ino, o, Math.min(1 << 20, e.attr.size - o));
+                if (b.length !== Math.min(1 << 20, e.attr.size - o)) throw new Error(`short read at ${o}`);
+                bytes += b.length;
+              }
+            }
+            await fs.listxattr(e.attr.ino);
+          } catch (err) {
+            if ((err as Error)?.name === 'AbortError') throw err;
+            problems.push({ path, message: toWire(err).message });
+          }
+          const now = Date.now();
+          if (now - lastAt > 80) {
+            lastAt = now;
+            onProgress({ phase: 'data', done: entries, total: 0, bytes, path });
+          }
+        }
+        return { ok: problems.length === 0, files, entries, bytes, chunks: 0, problems };
+      } finally {
+        endTask(token);
+      }
+    });
+  },
+
+  /**
+   * Streamed PAX tar of a file, a subtree or the whole image: every piece goes to `write` (awaited,
+   * so a slow writer applies back-pressure). `name` prefixes a non-directory start (its own name).
+   */
+  exportTar(id: number, ino: number, name: string | null, token: string, write: (chunk: Uint8Array) => Promise<void>, onProgress: (entries: number, bytes: number) => void): Promise<ExportTarResult> {
+    return guard(async () => {
+      const { fs } = handle(id);
+      const signal = startTask(token);
+      try {
+        const attr = await fs.getattr(ino);
+        const prefix = attr.type === 'dir' ? [] : [bytes(name ?? 'file')];
+        let pending: Uint8Array[] = [];
+        let pendingBytes = 0;
+        let lastAt = 0;
+        const flush = async () => {
+          if (pendingBytes === 0) return;
+          const out = new Uint8Array(pendingBytes);
+          let o = 0;
+          for (const p of pending) {
+            out.set(p, o);
+            o += p.length;
+          }
+          pending = [];
+          pendingBytes = 0;
+          await write(Comlink.transfer(out, [out.buffer]));
+        };
+        const res = await exportTar(fs, ino, {
+          write: async (chunk) => {
+            pending.push(chunk.slice());
+            pendingBytes += chunk.length;
+            if (pendingBytes >= 4 << 20) await flush();
+          },
+        }, {
+          signal, prefix, unsafeNames: 'skip',
+          onProgress: (p) => {
+            const now = Date.now();
+            if (now - lastAt > 80) {
+              lastAt = now;
+              onProgress(p.entries, p.bytes);
+            }
+          },
+        });
+        await flush();
+        return res;
+      } finally {
+        endTask(token);
+      }
     });
   },
 };
