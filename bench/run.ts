@@ -2,11 +2,13 @@
 // and prints the ratio. Pass names to run a subset: npm run bench -- extract codecs
 import { runCodecBench } from './codecs.ts';
 import { runErofsExtractBench } from './erofs-extract.ts';
+import { runLz4Bench } from './lz4.ts';
 
 type Bench = () => Promise<object[]>;
 const benches: Record<string, Bench> = {
   extract: () => runErofsExtractBench(),
   codecs: () => runCodecBench(),
+  lz4: async () => { const r = await runLz4Bench(); return [...r.blocks, ...r.destSize]; },
 };
 
 const want = process.argv.slice(2);
