@@ -21,7 +21,7 @@ export async function closeAll(): Promise<void> {
 }
 
 export async function openFile(path: string): Promise<ByteSource> {
-  const raw = await NodeFileSource.open(path);
+  const raw = await NodeFileSource.open(path, { sync: true });
   opened.push(raw);
   const cached = new CachedSource(raw, 64 * 1024, 64 * 1024 * 1024);
   Object.defineProperty(cached, 'name', { value: basename(path) });

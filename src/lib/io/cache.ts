@@ -9,7 +9,7 @@ export interface CacheStats {
 
 /**
  * A bounded LRU block cache in front of a slow source (File, HTTP). Reads are rounded out to whole
- * cache blocks; concurrent reads of one block share a single fetch. Reads larger than the whole cache
+ * cache blocks; concurrent reads of one block share a single fetch. Bulk reads (four blocks or more)
  * bypass it so a big sequential copy does not flush the metadata everyone else needs.
  */
 export class CachedSource implements ByteSource {
@@ -28,7 +28,9 @@ export class CachedSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     if (length === 0) return new Uint8Array(0);
-    if (length > this.maxBytes / 2) {
+    // bulk reads (file data) go straight through: splitting them costs a read per block, and caching
+    // them would push out the metadata every lookup needs
+    if (length >= 4 * this.blockSize || length > this.maxBytes / 2) {
       this.stats.bytesRead += length;
       return this.inner.read(offset, length);
     }
