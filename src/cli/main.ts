@@ -8,6 +8,8 @@ import { checkRafs, chunkUsers, inodePaths, rafsBlobs, rafsPrefetch, rafsStats }
 import type { RafsFs } from '../lib/rafs/model.ts';
 import { exportTar } from '../lib/tar/writer.ts';
 import { createWriteStream } from 'node:fs';
+import { dumpChunks } from '../lib/composefs/dump.ts';
+import { build, loadSource } from './build.ts';
 import { extract } from './extract.ts';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
 import { closeAll, openImageFile, type ImageArgs } from './open.ts';
@@ -16,6 +18,7 @@ const IMAGE_OPTS = {
   blob: { type: 'string', multiple: true },
   'blob-dir': { type: 'string' },
   device: { type: 'string', multiple: true },
+  objects: { type: 'string' },
   json: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -186,6 +189,55 @@ const commands: Record<string, Command> = {
       const msg = `${r.entries} entries, ${humanBytes(r.bytes)}` + (r.skipped.length ? `; skipped: ${r.skipped.join(', ')}` : '');
       process.stderr.write(msg + '\n');
       return r.skipped.length ? 2 : 0;
+    },
+  },
+  build: {
+    usage: 'build --format composefs|erofs SRC OUT [--digest-store DIR] [--min-version N] [--max-version N] [--chunksize N] [--uuid U] [-T SECONDS] [--no-inline] [--print-digest] [--json]',
+    summary: 'build an image from a directory, tar/tar.gz layer, composefs dump or any image',
+    options: {
+      ...IMAGE_OPTS,
+      format: { type: 'string' }, 'digest-store': { type: 'string' }, 'min-version': { type: 'string' }, 'max-version': { type: 'string' },
+      chunksize: { type: 'string' }, uuid: { type: 'string' }, 'build-time': { type: 'string', short: 'T' }, 'no-inline': { type: 'boolean' },
+      'print-digest': { type: 'boolean' },
+    },
+    async run(pos, v) {
+      const [src, dest] = pos;
+      if (!src || !dest) throw new UsageError('missing SRC or OUT');
+      const format = (v.format as string | undefined) ?? 'erofs';
+      const num = (k: string): number | undefined => {
+        if (v[k] === undefined) return undefined;
+        const n = Number(v[k]);
+        if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${k} takes a whole number`);
+        return n;
+      };
+      const tree = await loadSource(src, v as ImageArgs);
+      const args: Parameters<typeof build>[1] = { format, out: dest };
+      if (v['digest-store']) args.digestStore = v['digest-store'] as string;
+      const opt = { minVersion: num('min-version'), maxVersion: num('max-version'), chunkSize: num('chunksize'), buildTime: num('build-time') };
+      for (const [k, x] of Object.entries(opt)) if (x !== undefined) (args as unknown as Record<string, unknown>)[k] = x;
+      if (v.uuid) args.uuid = v.uuid as string;
+      if (v['no-inline']) args.inlineData = false;
+      const r = await build(tree, args);
+      if (v.json) out(toJson({ ...r, notes: tree.notes }));
+      else if (v['print-digest']) out(r.digest ?? '');
+      else {
+        out(`${r.format} image ${r.out}: ${humanBytes(r.size)}${r.digest ? `, fs-verity digest ${r.digest}` : ''}`);
+        if (r.objects) out(`object store: ${r.objects.count} objects, ${r.objects.written} written (${humanBytes(r.objects.bytes)})`);
+        for (const n of tree.notes) out(`note: ${n}`);
+      }
+      return 0;
+    },
+  },
+  dump: {
+    usage: 'dump IMAGE',
+    summary: 'composefs-dump(5) text of any image (identical to composefs-info dump for composefs)',
+    options: IMAGE_OPTS,
+    async run(pos, v) {
+      const fs = await open(pos, v);
+      for await (const chunk of dumpChunks(fs)) {
+        if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+      }
+      return 0;
     },
   },
   stats: {

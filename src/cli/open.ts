@@ -11,6 +11,8 @@ export interface ImageArgs {
   blob?: string[];
   'blob-dir'?: string;
   device?: string[];
+  /** composefs object store (mkcomposefs --digest-store, composefs-info --basedir) */
+  objects?: string;
 }
 
 /** A named, cached Node file: the name is the basename so RAFS can match blobs by id. */
@@ -38,5 +40,14 @@ export async function openImageFile(path: string, args: ImageArgs = {}): Promise
       if ((await stat(p)).isFile()) blobs.push(await openFile(p));
     }
   }
-  return openImage(await openFile(path), { blobs });
+  const objects = args.objects;
+  const objectStore = objects
+    ? async (payload: string): Promise<ByteSource | null> => {
+        // payloads come from the image: only "xx/hex…" shapes may touch the disk
+        if (!/^[0-9a-f]{2}\/[0-9a-f]{62}$/.test(payload)) return null;
+        const p = join(objects, payload);
+        return (await stat(p).catch(() => null))?.isFile() ? openFile(p) : null;
+      }
+    : undefined;
+  return openImage(await openFile(path), { blobs, ...(objectStore ? { objectStore } : {}) });
 }

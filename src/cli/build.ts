@@ -1,0 +1,129 @@
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { objectsOf } from '../lib/composefs/objects.ts';
+import { parseDump } from '../lib/composefs/dump.ts';
+import { buildComposefs } from '../lib/composefs/writer.ts';
+import { buildErofs } from '../lib/erofs/writer.ts';
+import { treeFromImage } from '../lib/fs/sources/image.ts';
+import { treeFromDirectory } from '../lib/fs/sources/node.ts';
+import { treeFromTarball } from '../lib/fs/sources/tar.ts';
+import type { SourceTree } from '../lib/fs/tree.ts';
+import type { ByteSource } from '../lib/io/source.ts';
+import { detectFormat } from '../lib/open.ts';
+import { openFile, openImageFile, type ImageArgs } from './open.ts';
+
+/** A sink writing to a file with plain write(2) calls. */
+export function fileSink(path: string): { write(chunk: Uint8Array): void; close(): void; bytes: number } {
+  const fd = openSync(path, 'w', 0o644);
+  const sink = {
+    bytes: 0,
+    write(chunk: Uint8Array) {
+      for (let w = 0; w < chunk.length; ) w += writeSync(fd, chunk, w, chunk.length - w);
+      sink.bytes += chunk.length;
+    },
+    close() { closeSync(fd); },
+  };
+  return sink;
+}
+
+/**
+ * SRC may be a directory, a tar or tar.gz layer, a composefs dump or any image Layerscope reads;
+ * files are told apart by their bytes (gzip/tar/EROFS/RAFS magic, a dump's leading "/"), not names.
+ */
+export async function loadSource(path: string, imageArgs: ImageArgs = {}): Promise<SourceTree> {
+  if ((await stat(path)).isDirectory()) return treeFromDirectory(path);
+  const src = await openFile(path);
+  const head = await src.read(0, Math.min(src.size, 512));
+  if ((head[0] === 0x1f && head[1] === 0x8b) || isTarHeader(head)) return treeFromTarball(src);
+  if (await detectFormat(src)) return treeFromImage(await openImageFile(path, imageArgs));
+  if (head[0] === 0x2f) return parseDump(chunks(src), { name: path, strict: true });
+  throw new Error(`${path}: not a directory, tar, tar.gz, composefs dump or known image`);
+}
+
+function isTarHeader(h: Uint8Array): boolean {
+  if (h.length < 512) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+  const stored = parseInt(new TextDecoder().decode(h.subarray(148, 156)).replace(/\0.*$/s, '').trim(), 8);
+  return stored === sum;
+}
+
+async function* chunks(src: ByteSource, piece = 1 << 20): AsyncGenerator<Uint8Array> {
+  for (let off = 0; off < src.size; off += piece) yield src.read(off, Math.min(piece, src.size - off));
+}
+
+export interface BuildArgs {
+  format: string;
+  out: string;
+  digestStore?: string;
+  minVersion?: number;
+  maxVersion?: number;
+  chunkSize?: number;
+  uuid?: string;
+  buildTime?: number;
+  inlineData?: boolean;
+}
+
+export interface BuildSummary {
+  format: string;
+  out: string;
+  size: number;
+  digest?: string;
+  objects?: { count: number; written: number; bytes: number };
+  [k: string]: unknown;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** Copies each backing object into DIR/xx/yyyy… unless it is already there (the store is content-addressed). */
+async function writeObjectStore(tree: SourceTree, dir: string): Promise<{ count: number; written: number; bytes: number }> {
+  const objects = await objectsOf(tree);
+  let written = 0, bytes = 0;
+  for (const o of objects) {
+    const p = join(dir, o.payload);
+    if (existsSync(p)) continue;
+    mkdirSync(join(dir, o.payload.slice(0, 2)), { recursive: true });
+    const sink = fileSink(p + '.tmp');
+    try {
+      for (let off = 0; off < o.size; off += 4 << 20) sink.write(await o.content.read(off, Math.min(4 << 20, o.size - off)));
+    } finally {
+      sink.close();
+    }
+    renameSync(p + '.tmp', p);
+    written++;
+    bytes += o.size;
+  }
+  return { count: objects.length, written, bytes };
+}
+
+export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummary> {
+  if (a.format === 'composefs') {
+    const objects = a.digestStore ? await writeObjectStore(tree, a.digestStore) : undefined;
+    const sink = fileSink(a.out);
+    try {
+      const opts: Parameters<typeof buildComposefs>[1] = {};
+      if (a.minVersion !== undefined) opts.minVersion = a.minVersion;
+      if (a.maxVersion !== undefined) opts.maxVersion = a.maxVersion;
+      const r = await buildComposefs(tree, opts, sink);
+      return { format: 'composefs', out: a.out, size: r.size, version: r.version, inodes: r.inodes, digest: hex(r.digest), ...(objects ? { objects } : {}) };
+    } finally {
+      sink.close();
+    }
+  }
+  if (a.format === 'erofs') {
+    const sink = fileSink(a.out);
+    try {
+      const opts: Parameters<typeof buildErofs>[1] = {};
+      if (a.chunkSize !== undefined) opts.chunkSize = a.chunkSize;
+      if (a.uuid !== undefined) opts.uuid = a.uuid;
+      if (a.buildTime !== undefined) opts.buildTime = a.buildTime;
+      if (a.inlineData !== undefined) opts.inlineData = a.inlineData;
+      const r = await buildErofs(tree, opts, sink);
+      return { format: 'erofs', out: a.out, size: r.size, blocks: r.blocks, inodes: r.inodes, ...(r.chunks ? { chunks: r.chunks } : {}) };
+    } finally {
+      sink.close();
+    }
+  }
+  throw new Error(`unknown --format ${a.format} (composefs, erofs)`);
+}
