@@ -1,0 +1,155 @@
+/**
+ * The tree as both bootstrap writers see it (§3.9): entries sorted byte-wise, indexes assigned the
+ * nydus way (root 1; a directory numbers all its children consecutively, then recurses into its
+ * child directories in order), hardlinks (one SourceInode under several names) resolved to the first
+ * entry in index order. File chunks are attached later by the blob writer, or come pre-chunked from
+ * a parent/merged layer.
+ */
+import { UnsupportedError } from '../../errors.ts';
+import { compareBytes } from '../../erofs/writer-common.ts';
+import type { SourceInode, SourceTree } from '../../fs/tree.ts';
+import type { ChunkRef } from './types.ts';
+
+export interface BNode {
+  inode: SourceInode;
+  name: Uint8Array;
+  parent: BNode | null;
+  /** directories: children sorted by name */
+  children: BNode[];
+  /** 1-based index (v5 inode table slot, v6 i_ino) */
+  index: number;
+  /** first entry of this inode's hardlink group (itself when not a hardlink) */
+  primary: BNode;
+  /** entries naming this inode (regular-file hardlinks), or 2 + subdirectories for directories */
+  nlink: number;
+  /** directories: v5 i_child_index (for an empty directory, the next free index when it was visited) */
+  childIndex: number;
+}
+
+export interface BTree {
+  root: BNode;
+  /** every entry by index - 1 */
+  byIndex: BNode[];
+  /** primary entries of regular files in index order */
+  files: BNode[];
+}
+
+/** Pre-chunked regular files (from a parent or merged bootstrap): chunk list by inode object. */
+export type ChunkMap = Map<SourceInode, ChunkRef[]>;
+
+const NAME_MAX = 255;
+
+export function buildBTree(tree: SourceTree): BTree {
+  if (tree.root.type !== 'dir') throw new UnsupportedError('rafs build', 'the tree root must be a directory');
+  const root: BNode = { inode: tree.root, name: new Uint8Array([0x2f]), parent: null, children: [], index: 1, primary: null!, nlink: 2, childIndex: 0 };
+  root.primary = root;
+  const byIndex: BNode[] = [root];
+  const first = new Map<SourceInode, BNode>();
+  const files: BNode[] = [];
+  const seenDirs = new Set<SourceInode>([tree.root]);
+  // recursion by explicit stack; each directory numbers its children, then descends in name order
+  const visit = (dir: BNode): BNode[] => {
+    const kids = [...(dir.inode.children ?? [])].sort((a, b) => compareBytes(a.name, b.name));
+    for (let i = 1; i < kids.length; i++) {
+      if (compareBytes(kids[i - 1]!.name, kids[i]!.name) === 0) throw new UnsupportedError('rafs build', `duplicate name ${JSON.stringify(new TextDecoder().decode(kids[i]!.name))} in one directory`);
+    }
+    const subdirs: BNode[] = [];
+    dir.childIndex = byIndex.length + 1;
+    for (const d of kids) {
+      if (d.name.length === 0 || d.name.length > NAME_MAX) throw new UnsupportedError('rafs build', `name of ${d.name.length} bytes`);
+      const n: BNode = { inode: d.inode, name: d.name, parent: dir, children: [], index: byIndex.length + 1, primary: null!, nlink: 1, childIndex: 0 };
+      byIndex.push(n);
+      dir.children.push(n);
+      if (d.inode.type === 'dir') {
+        if (seenDirs.has(d.inode)) throw new UnsupportedError('rafs build', 'a directory appears twice in the tree');
+        seenDirs.add(d.inode);
+        n.primary = n;
+        n.nlink = 2;
+        dir.nlink++;
+        subdirs.push(n);
+      } else if (d.inode.type === 'reg') {
+        const p = first.get(d.inode);
+        if (p) {
+          n.primary = p;
+          p.nlink++;
+        } else {
+          n.primary = n;
+          first.set(d.inode, n);
+          files.push(n);
+        }
+      } else {
+        n.primary = n;
+      }
+    }
+    return subdirs;
+  };
+  const stack: BNode[][] = [[root]];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    const d = top.shift();
+    if (!d) {
+      stack.pop();
+      continue;
+    }
+    const sub = visit(d);
+    if (sub.length) stack.push(sub);
+  }
+  // hardlink entries share the primary's nlink
+  for (const n of byIndex) if (n.primary !== n) n.nlink = n.primary.nlink;
+  return { root, byIndex, files };
+}
+
+/** Entries in pre-order DFS (node, then each child subtree in name order): v5 record order. */
+export function preorder(root: BNode): BNode[] {
+  const out: BNode[] = [];
+  const stack: BNode[] = [root];
+  while (stack.length) {
+    const n = stack.pop()!;
+    out.push(n);
+    for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]!);
+  }
+  return out;
+}
+
+/** Resolve "/a/b" to an entry (byte-wise names; "/" = root). */
+export function lookupPath(t: BTree, path: string): BNode | null {
+  const enc = new TextEncoder();
+  let n: BNode | null = t.root;
+  for (const c of path.split('/').filter((s) => s.length > 0 && s !== '.')) {
+    if (!n) return null;
+    const want = enc.encode(c);
+    n = n.children.find((k) => compareBytes(k.name, want) === 0) ?? null;
+  }
+  return n;
+}
+
+/** Regular-file primaries in blob dump order: prefetch-listed ones first (in list order), then index order. */
+export function dumpOrder(t: BTree, prefetch: readonly BNode[]): BNode[] {
+  const out: BNode[] = [];
+  const done = new Set<BNode>();
+  const add = (n: BNode) => {
+    const p = n.primary;
+    if (p.inode.type === 'reg' && !done.has(p)) {
+      done.add(p);
+      out.push(p);
+    }
+  };
+  for (const p of prefetch) {
+    if (p.inode.type === 'dir') {
+      // every descendant, index order
+      const q: BNode[] = [p];
+      const all: BNode[] = [];
+      while (q.length) {
+        const d = q.shift()!;
+        for (const c of d.children) {
+          all.push(c);
+          if (c.inode.type === 'dir') q.push(c);
+        }
+      }
+      all.sort((a, b) => a.index - b.index);
+      for (const c of all) add(c);
+    } else add(p);
+  }
+  for (const f of t.files) add(f);
+  return out;
+}
