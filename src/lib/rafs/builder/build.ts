@@ -105,7 +105,7 @@ export async function buildRafs(tree: SourceTree, opts: RafsBuildOptions, sinks:
       for (const cs of dict.chunks.values()) for (const c of cs) if (!known.has(hex(c.digest))) known.set(hex(c.digest), c);
     }
   }
-  const t = buildBTree(source);
+  const t = buildBTree(source, notes);
   const prefetch = prefetchNodes(t, opts.prefetch, notes);
   const order = dumpOrder(t, prefetch);
   let total = 0;

@@ -7,7 +7,7 @@
  */
 import { UnsupportedError } from '../../errors.ts';
 import { compareBytes } from '../../erofs/writer-common.ts';
-import type { SourceInode, SourceTree } from '../../fs/tree.ts';
+import type { SourceInode, SourceTree, Xattr } from '../../fs/tree.ts';
 import type { ChunkRef } from './types.ts';
 
 export interface BNode {
@@ -22,6 +22,8 @@ export interface BNode {
   primary: BNode;
   /** entries naming this inode (regular-file hardlinks), or 2 + subdirectories for directories */
   nlink: number;
+  /** xattrs RAFS can hold (user., security., trusted., system.posix_acl_*) */
+  xattrs: Xattr[];
   /** directories: v5 i_child_index (for an empty directory, the next free index when it was visited) */
   childIndex: number;
 }
@@ -39,9 +41,21 @@ export type ChunkMap = Map<SourceInode, ChunkRef[]>;
 
 const NAME_MAX = 255;
 
-export function buildBTree(tree: SourceTree): BTree {
+const ALLOWED = ['user.', 'security.', 'trusted.', 'system.posix_acl_access', 'system.posix_acl_default'].map((p) => new TextEncoder().encode(p));
+function allowed(name: Uint8Array): boolean {
+  return ALLOWED.some((p) => p.length <= name.length && p.every((b, i) => name[i] === b));
+}
+
+/** `notes` receives one line per dropped xattr name (RAFS refuses other prefixes, §3.7). */
+export function buildBTree(tree: SourceTree, notes: string[] = []): BTree {
+  const dropped = new Set<string>();
+  const xattrsOf = (i: SourceInode): Xattr[] => {
+    if (i.xattrs.every((x) => allowed(x.name))) return i.xattrs;
+    for (const x of i.xattrs) if (!allowed(x.name)) dropped.add(new TextDecoder().decode(x.name));
+    return i.xattrs.filter((x) => allowed(x.name));
+  };
   if (tree.root.type !== 'dir') throw new UnsupportedError('rafs build', 'the tree root must be a directory');
-  const root: BNode = { inode: tree.root, name: new Uint8Array([0x2f]), parent: null, children: [], index: 1, primary: null!, nlink: 2, childIndex: 0 };
+  const root: BNode = { inode: tree.root, name: new Uint8Array([0x2f]), parent: null, children: [], index: 1, primary: null!, nlink: 2, childIndex: 0, xattrs: xattrsOf(tree.root) };
   root.primary = root;
   const byIndex: BNode[] = [root];
   const first = new Map<SourceInode, BNode>();
@@ -57,7 +71,7 @@ export function buildBTree(tree: SourceTree): BTree {
     dir.childIndex = byIndex.length + 1;
     for (const d of kids) {
       if (d.name.length === 0 || d.name.length > NAME_MAX) throw new UnsupportedError('rafs build', `name of ${d.name.length} bytes`);
-      const n: BNode = { inode: d.inode, name: d.name, parent: dir, children: [], index: byIndex.length + 1, primary: null!, nlink: 1, childIndex: 0 };
+      const n: BNode = { inode: d.inode, name: d.name, parent: dir, children: [], index: byIndex.length + 1, primary: null!, nlink: 1, childIndex: 0, xattrs: xattrsOf(d.inode) };
       byIndex.push(n);
       dir.children.push(n);
       if (d.inode.type === 'dir') {
@@ -96,6 +110,7 @@ export function buildBTree(tree: SourceTree): BTree {
   }
   // hardlink entries share the primary's nlink
   for (const n of byIndex) if (n.primary !== n) n.nlink = n.primary.nlink;
+  for (const d of dropped) notes.push(`xattr ${JSON.stringify(d)} dropped: RAFS only holds user., security., trusted. and POSIX ACL xattrs`);
   return { root, byIndex, files };
 }
 

@@ -1,6 +1,7 @@
 /**
  * RAFS v5 bootstrap writer (§3): superblock, inode table (by index), prefetch table, blob table,
- * extended blob table, then one record per entry (hardlink entries included) in pre-order DFS:
+ * extended blob table, then one record per entry (hardlink entries included) in index order
+ * (as the sha256-nocompress-repeatable fixture is laid out):
  * inode, name, symlink target, xattr table, chunk infos. Inode digests are computed bottom-up
  * (§3.10) before anything is laid out; `layoutV5` computes every offset, `emitV5` writes through one
  * Output (a measuring pass, then the streaming pass).
@@ -53,7 +54,7 @@ const ENC = new TextEncoder();
 
 function xattrTotal(n: BNode): number {
   let t = 0;
-  for (const x of n.inode.xattrs) t += 4 + x.name.length + 1 + x.value.length;
+  for (const x of n.xattrs) t += 4 + x.name.length + 1 + x.value.length;
   return t;
 }
 
@@ -119,12 +120,13 @@ export function layoutV5(input: V5Input): V5Layout {
   const recs: V5Rec[] = [];
   const recOf = new Map<BNode, V5Rec>();
   let hasXattr = false;
-  for (const n of preorder(tree.root)) {
+  // records in index order: what the 2023 fixture shows (§3.12 says pre-order DFS; the fixture wins)
+  for (const n of tree.byIndex) {
     const xt = xattrTotal(n);
-    if (n.inode.xattrs.length) hasXattr = true;
+    if (n.xattrs.length) hasXattr = true;
     let size = RAFS_V5_INODE.size + align8(nameOf(n).length);
     if (n.inode.type === 'symlink') size += align8(symlinkTarget(n).length);
-    if (n.inode.xattrs.length) size += 8 + align8(xt);
+    if (n.xattrs.length) size += 8 + align8(xt);
     if (n.inode.type === 'reg') size += RAFS_CHUNK_INFO.size * (input.chunks.get(n.primary)?.length ?? 0);
     const r: V5Rec = { n, offset: cur, size, digest: dig.get(n)!, isize: isizeOf(n), xattrTotal: xt };
     recs.push(r);
@@ -142,7 +144,7 @@ function emitRecord(out: Output, L: V5Layout, r: V5Rec): void {
   const cs = t === 'reg' ? (inp.chunks.get(n.primary) ?? []) : [];
   const name = nameOf(n);
   const target = t === 'symlink' ? symlinkTarget(n) : new Uint8Array(0);
-  const hasX = n.inode.xattrs.length > 0;
+  const hasX = n.xattrs.length > 0;
   const m = mtimeOf(n);
   const head = new Uint8Array(RAFS_V5_INODE.size);
   encodeStruct(RAFS_V5_INODE, {
@@ -166,7 +168,7 @@ function emitRecord(out: Output, L: V5Layout, r: V5Rec): void {
     const dv = new DataView(x.buffer);
     writeU64(dv, 0, r.xattrTotal);
     let p = 8;
-    for (const e of n.inode.xattrs) {
+    for (const e of n.xattrs) {
       dv.setUint32(p, e.name.length + 1 + e.value.length, true);
       x.set(e.name, p + 4);
       x.set(e.value, p + 4 + e.name.length + 1);

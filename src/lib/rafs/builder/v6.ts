@@ -95,7 +95,7 @@ function dirEntries(n: BNode): { names: Uint8Array[]; targets: BNode[] } {
 
 function xsizeOf(n: BNode): number {
   let inline = 0;
-  for (const x of n.inode.xattrs) inline += xattrEntrySize(x);
+  for (const x of n.xattrs) inline += xattrEntrySize(x);
   return xattrAreaSize(0, inline);
 }
 
@@ -271,7 +271,7 @@ function emitInode(out: Output, L: V6Layout, v: V6Node): void {
   });
   if (v.xsize) {
     emitXattrHeader(out, 0, []);
-    for (const x of n.inode.xattrs) emitXattrEntry(out, x);
+    for (const x of n.xattrs) emitXattrEntry(out, x);
   }
   if (t === 'reg') {
     const cs = L.input.chunks.get(n) ?? [];
