@@ -7,6 +7,7 @@
 # Kernel command line (unknown name=value parameters reach init as environment variables):
 #   lsdisks=N                 number of disks to wait for (serials ls0 .. lsN-1)
 #   lsplan=J;J;...            jobs, each "<disk>:<mount options>", e.g. "0:ro" or "1:ro,device=/dev/ls2"
+#   lsmaxhash=BYTES           hash at most the first BYTES of a file (then "~<sha256>")
 # Output on /dev/ttyS1, each line starting with "@@LS-":
 #   BOOT / BEGIN <job> / L <lsx line> / MOUNTFAIL <job> <rc> / DMESG <text> / END <job> <rc> / DONE
 export PATH=/bin
@@ -73,7 +74,14 @@ bbwalk() {
     esac
     tgt=- sha=-
     [ $t = symlink ] && tgt=$(hexof "$(readlink "$p")")
-    if [ $t = reg ]; then sha=$(sha256sum < "$p" 2>/dev/null) || sha='!5'; sha=${sha%% *}; fi
+    if [ $t = reg ]; then
+      if [ -n "$lsmaxhash" ] && [ "$size" -gt "$lsmaxhash" ]; then
+        sha=$(head -c "$lsmaxhash" "$p" | sha256sum) && sha="~$sha" || sha='!5'
+      else
+        sha=$(sha256sum < "$p" 2>/dev/null) || sha='!5'
+      fi
+      sha=${sha%% *}
+    fi
     [ "$hp" = - ] && dt=- || dt='?'
     echo "E $hp $ino $t $(printf %o $mode) $uid $gid $size $nlink $sec.$ns $maj:$min $dt $tgt $sha ?"
     count=$((count + 1))
@@ -95,7 +103,7 @@ for spec in $lsplan; do
   dmesg -c > /dev/null
   if mount -t erofs -o "$opts" "/dev/ls$disk" $dir 2>/tmp/mount.err; then
     if [ -x /bin/lsx ]; then
-      /bin/lsx $dir | sed 's/^/@@LS-L /' > $OUT
+      /bin/lsx ${lsmaxhash:+-m $lsmaxhash} $dir | sed 's/^/@@LS-L /' > $OUT
     else
       bbwalk $dir | sed 's/^/@@LS-L /' > $OUT
     fi

@@ -1,5 +1,5 @@
 /*
- * lsx ROOT: print what the kernel shows of the tree under ROOT, one ASCII line per entry, for the
+ * lsx [-m MAX] ROOT: print what the kernel shows of the tree under ROOT, one ASCII line per entry, for the
  * kernel test oracle (test/helpers/kernel.ts). Runs inside the test VM; compiled at test time with
  * `gcc -static` and shipped in the cached initramfs. Every byte string (paths, symlink targets,
  * xattr names and values) is hex, so odd names cannot break a line.
@@ -13,6 +13,8 @@
  * <path> is the hex of the components joined with "/" ("-" for the root), entries come depth-first
  * in readdir order. <xattrs> is "name=value,..." in listxattr order. A failed operation puts
  * "!<errno>" in its field (for an xattr: "name=!<errno>"), so the comparer sees the failure.
+ * A regular file larger than MAX bytes (-m; default: no limit) gets "~<sha256 of its first MAX
+ * bytes>" instead, so sparse files of petabytes (composefs) do not take forever.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -125,21 +127,25 @@ static char *root;
 static size_t rootlen;
 static unsigned long count;
 static uint8_t iobuf[1 << 20];
+static unsigned long long maxhash = ~0ULL;
 
-static void content(const char *path) {
+static void content(const char *path, unsigned long long size) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) { printf("!%d", errno); return; }
   struct sha s;
   sha_init(&s);
-  for (;;) {
-    ssize_t n = read(fd, iobuf, sizeof iobuf);
+  unsigned long long left = maxhash;
+  for (; left > 0;) {
+    ssize_t n = read(fd, iobuf, left < sizeof iobuf ? left : sizeof iobuf);
     if (n < 0) { if (errno == EINTR) continue; printf("!%d", errno); close(fd); return; }
     if (n == 0) break;
     sha_update(&s, iobuf, (size_t)n);
+    left -= (unsigned long long)n;
   }
   close(fd);
   char out[65];
   sha_final(&s, out);
+  if (size > maxhash) putchar('~');
   fputs(out, stdout);
 }
 
@@ -198,7 +204,7 @@ static void entry(char *path, size_t len, const char *dtype) {
     else hex(target, (size_t)n);
   } else putchar('-');
   putchar(' ');
-  if (S_ISREG(st.st_mode)) content(path);
+  if (S_ISREG(st.st_mode)) content(path, (unsigned long long)st.st_size);
   else putchar('-');
   putchar(' ');
   xattrs(path);
@@ -226,7 +232,12 @@ static void entry(char *path, size_t len, const char *dtype) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) { fprintf(stderr, "usage: lsx ROOT\n"); return 2; }
+  if (argc == 4 && !strcmp(argv[1], "-m")) {
+    maxhash = strtoull(argv[2], NULL, 10);
+    argv += 2;
+    argc -= 2;
+  }
+  if (argc != 2) { fprintf(stderr, "usage: lsx [-m MAX] ROOT\n"); return 2; }
   static char outbuf[1 << 16];
   setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
   root = argv[1];
