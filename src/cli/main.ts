@@ -76,24 +76,32 @@ const commands: Record<string, Command> = {
     },
   },
   stat: {
-    usage: 'stat IMAGE PATH [--json]',
-    summary: 'every inode field, layout, xattrs, extents or chunks',
+    usage: 'stat IMAGE PATH... [--json]',
+    summary: 'every inode field, layout, xattrs, extents or chunks (several paths: a JSON array)',
     options: IMAGE_OPTS,
     async run(pos, v) {
       const fs = await open(pos, v);
-      if (!pos[1]) throw new UsageError('missing PATH');
-      const attr = await resolvePath(fs, pos[1]);
-      const xattrs: { name: string; value: string }[] = [];
-      for (const n of await fs.listxattr(attr.ino)) xattrs.push({ name: showBytes(n), value: showBytes((await fs.getxattr(attr.ino, n)) ?? new Uint8Array()) });
-      const result = {
-        path: pos[1],
-        ...attr,
-        ...(attr.type === 'symlink' ? { target: showBytes(await fs.readlink(attr.ino)) } : {}),
-        xattrs,
-        layout: await fs.inodeDetails(attr.ino),
-      };
-      if (v.json) out(toJson(result));
-      else printTree({ ...result, mode: `${(attr.mode & 0o7777).toString(8).padStart(4, '0')} (${modeString(attr)})`, mtime: isoTime(attr.mtime, attr.mtimeNsec), mtimeNsec: undefined, size: `${attr.size} (${humanBytes(attr.size)})` });
+      const paths = pos.slice(1);
+      if (!paths.length) throw new UsageError('missing PATH');
+      const results = [];
+      for (const path of paths) {
+        const attr = await resolvePath(fs, path);
+        const xattrs: { name: string; value: string }[] = [];
+        for (const n of await fs.listxattr(attr.ino)) xattrs.push({ name: showBytes(n), value: showBytes((await fs.getxattr(attr.ino, n)) ?? new Uint8Array()) });
+        const result = {
+          path,
+          ...attr,
+          ...(attr.type === 'symlink' ? { target: showBytes(await fs.readlink(attr.ino)) } : {}),
+          xattrs,
+          layout: await fs.inodeDetails(attr.ino),
+        };
+        if (v.json) results.push(result);
+        else {
+          if (paths.length > 1) out('');
+          printTree({ ...result, mode: `${(attr.mode & 0o7777).toString(8).padStart(4, '0')} (${modeString(attr)})`, mtime: isoTime(attr.mtime, attr.mtimeNsec), mtimeNsec: undefined, size: `${attr.size} (${humanBytes(attr.size)})` });
+        }
+      }
+      if (v.json) out(toJson(paths.length === 1 ? results[0] : results));
       return 0;
     },
   },

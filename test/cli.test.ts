@@ -1,0 +1,235 @@
+// The `layerscope` CLI end to end: every test runs bin/layerscope.mjs as a user would.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { buildErofsImages } from './helpers/mktree.ts';
+import { FIXTURES, REPO, tempDir } from './helpers/paths.ts';
+import { compareTrees } from './helpers/treecompare.ts';
+
+const CLI = join(REPO, 'bin/layerscope.mjs');
+const N = join(FIXTURES, 'nydus');
+const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+
+function cli(args: string[], opts: { input?: Uint8Array } = {}): { status: number; stdout: string; stderr: string; raw: Buffer } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { maxBuffer: 1 << 28, ...(opts.input ? { input: opts.input } : {}) });
+  return { status: r.status ?? -1, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout };
+}
+function json(args: string[]): unknown {
+  const r = cli([...args, '--json']);
+  assert.equal(r.status, 0, `layerscope ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Every key of `want` is in `got` with an equal value (arrays element by element). */
+function assertSubset(got: unknown, want: unknown, where: string): void {
+  if (Array.isArray(want)) {
+    assert.ok(Array.isArray(got), `${where}: expected an array, got ${JSON.stringify(got)}`);
+    assert.equal(got.length, want.length, `${where}: length`);
+    want.forEach((w, i) => assertSubset(got[i], w, `${where}[${i}]`));
+  } else if (want !== null && typeof want === 'object') {
+    assert.ok(got !== null && typeof got === 'object', `${where}: expected an object, got ${JSON.stringify(got)}`);
+    for (const [k, v] of Object.entries(want)) assertSubset((got as Record<string, unknown>)[k], v, `${where}.${k}`);
+  } else assert.deepEqual(got, want, where);
+}
+
+const BLOBS: Record<string, string[]> = {
+  'tests/texture/repeatable/sha256-nocompress-repeatable': ['--blob-dir', join(N, 'tests/texture/repeatable/blobs')],
+  'tests/texture/repeatable/blake3-lz4_block-non_repeatable': ['--blob-dir', join(N, 'tests/texture/repeatable/blobs')],
+  'git-history/2378d074-2020-01-20/tests/texture/repeatable/blake3-lz4_block-non_repeatable': ['--blob', join(N, 'tests/texture/repeatable/blobs/d7b86b1e74e316fe945741d1a9fa1b271459fe41481e304977659e0c6ecf56ac')],
+  'git-history/2378d074-2020-01-20/tests/texture/repeatable/sha256-nocompress-repeatable': ['--blob-dir', join(N, 'tests/texture/repeatable/blobs')],
+  'tests/texture/bootstrap/rafs-v6-2.2.boot': ['--blob-dir', join(N, 'tests/texture/blobs')],
+  'derived/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca.image.boot': [],
+};
+
+describe('layerscope inspect/stats/stat --json reproduce EXPECTED.json for every Nydus bootstrap', () => {
+  for (const [boot, exp] of Object.entries(EXPECTED)) {
+    test(boot, () => {
+      const img = join(N, boot);
+      const blobArgs = BLOBS[boot] ?? [];
+      const info = json(['inspect', img, ...blobArgs]) as Record<string, unknown>;
+      assert.equal(info.version, exp.version);
+      assert.equal(info.size, exp.size);
+      for (const k of ['superblock', 'ext_superblock', 'devices', 'blobs', 'chunk_table', 'prefetch'] as const) {
+        if (exp[k] !== undefined) assertSubset(info[k], exp[k], k);
+      }
+      const stats = json(['stats', img, ...blobArgs]) as Record<string, unknown>;
+      assertSubset(stats.counts, exp.counts, 'counts');
+      const entries = exp.entries as Record<string, unknown>[];
+      const stat = json(['stat', img, ...blobArgs, ...entries.map((e) => e.path as string)]) as Record<string, unknown>[];
+      assert.equal(stat.length, entries.length);
+      entries.forEach((e, i) => {
+        const got = stat[i]!;
+        const path = e.path as string;
+        assert.equal(got.path, path);
+        assert.equal(got.ino, e.nid ?? e.ino, `${path}: inode number`);
+        assert.equal(got.type, e.type, `${path}: type`);
+        assert.equal(((got.mode as number) & 0o7777).toString(8).padStart(4, '0'), e.mode, `${path}: mode`);
+        for (const k of ['size', 'nlink', 'uid', 'gid', 'mtime'] as const) assert.equal(got[k], e[k], `${path}: ${k}`);
+        assert.equal(got.mtimeNsec, e.mtime_nsec, `${path}: mtime_nsec`);
+        const layout = got.layout as Record<string, unknown>;
+        if (layout.links) {
+          // v5: what differs between the hardlinks of one inode is listed per directory entry
+          const { path: _p, index, parent, inode_offset, ...rest } = e;
+          const link = (layout.links as Record<string, unknown>[]).find((l) => l.path === path);
+          assert.ok(link, `${path}: not among the inode's links`);
+          assertSubset(link, { index, parent, inode_offset }, path);
+          assertSubset(layout, rest, path);
+        } else assertSubset(layout, e, path);
+        if (e.type === 'symlink') assert.equal(got.target, e.symlink, `${path}: target`);
+      });
+    });
+  }
+});
+
+describe('layerscope on mkfs.erofs images', () => {
+  const dir = tempDir('ls-cli-');
+  const images = buildErofsImages(dir, { only: ['default', 'lz4hc', 'chunk4k-idx', 'blob', 'lz4-legacy'], small: true });
+
+  for (const img of images) {
+    test(`extract ${img.name} reproduces the tree (content, type, mode, owners, mtime, links, rdev, xattrs, hardlinks)`, () => {
+      const out = join(dir, `x-${img.name}`);
+      const r = cli(['extract', img.image, out, ...(img.blob ? ['--device', img.blob] : [])]);
+      assert.equal(r.status, 0, r.stderr + r.stdout);
+      assert.deepEqual(compareTrees(img.src, out, { mtime: !img.compact }), []);
+    });
+  }
+
+  test('inspect agrees with dump.erofs -s; the format comes from the magic, not the name', () => {
+    const img = images[0]!;
+    const renamed = join(dir, 'looks-like.tar.gz');
+    copyFileSync(img.image, renamed);
+    const info = json(['inspect', renamed]) as Record<string, unknown>;
+    const d = spawnSync('dump.erofs', ['-s', img.image], { encoding: 'utf8' }).stdout;
+    assert.equal(info.format, 'erofs');
+    assert.equal(info.inodes, Number(/inode count:\s+(\d+)/.exec(d)![1]));
+    assert.equal(info.rootNid, Number(/root nid:\s+(\d+)/.exec(d)![1]));
+    assert.equal(info.blocks, Number(/Filesystem blocks:\s+(\d+)/.exec(d)![1]));
+  });
+
+  test('ls -l, stat and cat show what the tree holds', () => {
+    const img = images.find((i) => i.name === 'lz4hc')!;
+    const ls = cli(['ls', img.image, '/', '-l']);
+    assert.equal(ls.status, 0, ls.stderr);
+    const names = spawnSync('ls', ['-A', img.src], { encoding: 'utf8' }).stdout.trim().split('\n');
+    for (const n of names) assert.ok(ls.stdout.includes(` ${n}`), `ls -l lacks ${n}`);
+    const st = json(['stat', img.image, '/many']) as Record<string, unknown>;
+    assert.equal(st.type, 'dir');
+    const files = spawnSync('find', [img.src, '-type', 'f', '-size', '+4k'], { encoding: 'utf8' }).stdout.trim().split('\n');
+    const f = files[0]!;
+    const rel = f.slice(img.src.length);
+    const cat = cli(['cat', img.image, rel]);
+    assert.equal(cat.status, 0, cat.stderr);
+    assert.equal(createHash('sha256').update(cat.raw).digest('hex'), createHash('sha256').update(readFileSync(f)).digest('hex'));
+  });
+
+  test('a damaged image fails with exit 3 and a message naming the structure and byte offset', () => {
+    const img = readFileSync(images[0]!.image);
+    img.writeUInt8(99, 1024 + 12); // blkszbits
+    const bad = join(dir, 'bad.erofs');
+    writeFileSync(bad, img);
+    const r = cli(['ls', bad, '/']);
+    assert.equal(r.status, 3);
+    assert.match(r.stderr, /erofs\.superblock at byte \d+/);
+  });
+
+  test('check passes a good image; export writes a tar GNU tar reads', () => {
+    const img = images.find((i) => i.name === 'default')!;
+    const c = cli(['check', img.image]);
+    assert.equal(c.status, 0, c.stdout + c.stderr);
+    assert.match(c.stdout, /^OK: /);
+    const tar = join(dir, 'out.tar');
+    const e = cli(['export', img.image, tar]);
+    // the tree has a socket, which tar cannot hold: said, and exit 2
+    assert.equal(e.status, 2, e.stderr);
+    assert.match(e.stderr, /skipped: "\/sock": sockets cannot be archived/);
+    const x = join(dir, 'from-tar');
+    spawnSync('mkdir', ['-p', x]);
+    const t = spawnSync('tar', ['--xattrs', '--xattrs-include=*', '-xpf', tar, '-C', x], { encoding: 'utf8' });
+    assert.equal(t.status, 0, t.stderr);
+    // tar has no sockets; everything else must match
+    assert.deepEqual(compareTrees(img.src, x).filter((l) => !/sock/.test(l)), []);
+  });
+});
+
+describe('layerscope check on Nydus images', () => {
+  test('one flipped byte inside a blob chunk: exit 4, naming the file and the chunk', () => {
+    const dir = tempDir('ls-cli-rafs-');
+    const boot = join(N, 'tests/texture/repeatable/sha256-nocompress-repeatable');
+    const blobDir = join(N, 'tests/texture/repeatable/blobs');
+    const blobName = '7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00';
+    const good = cli(['check', boot, '--blob-dir', blobDir]);
+    assert.equal(good.status, 0, good.stdout);
+    // pick a file, find where its second chunk (or first) lies in the blob, and damage one byte there
+    const entries = EXPECTED['tests/texture/repeatable/sha256-nocompress-repeatable']!.entries as { path: string; type: string; size: number }[];
+    type Chunk = { block_id: string; compressed_offset: number; compressed_size: number; index: number; file_offset: number };
+    const files = entries.filter((e) => e.type === 'reg');
+    const stats = json(['stat', boot, '--blob-dir', blobDir, ...files.map((f) => f.path)]) as { path: string; ino: number; layout: { chunks: Chunk[] } }[];
+    // a chunk used by exactly one inode at one position, in a file of several chunks
+    const uses = new Map<string, number>();
+    const seenIno = new Set<number>();
+    for (const f of stats) if (!seenIno.has(f.ino)) { seenIno.add(f.ino); for (const c of f.layout.chunks) uses.set(c.block_id, (uses.get(c.block_id) ?? 0) + 1); }
+    const victimStat = stats.filter((f) => f.layout.chunks.length > 1 && f.layout.chunks.some((c) => uses.get(c.block_id) === 1))[0]!;
+    const victim = { path: victimStat.path };
+    const pos = victimStat.layout.chunks.findIndex((c) => uses.get(c.block_id) === 1);
+    const c = victimStat.layout.chunks[pos]!;
+    const blob = readFileSync(join(blobDir, blobName));
+    blob[c.compressed_offset + Math.floor(c.compressed_size / 2)] ^= 0x55;
+    writeFileSync(join(dir, blobName), blob);
+    const r = cli(['check', boot, '--blob-dir', dir]);
+    assert.equal(r.status, 4, r.stdout + r.stderr);
+    assert.ok(r.stdout.includes(`bad chunk ${c.index} in blob ${blobName} at ${c.compressed_offset} (+${c.compressed_size})`), r.stdout);
+    assert.ok(r.stdout.includes(`bad file ${victim.path}: chunk ${pos} (file offset ${c.file_offset})`), r.stdout);
+    assert.equal(r.stdout.split('\n').filter((l) => l.startsWith('bad file')).length, 1, 'only the damaged file is reported');
+  });
+
+  test('export of a v5 image lists the same files as the image, hardlinks as links', () => {
+    const dir = tempDir('ls-cli-rafs-');
+    const tar = join(dir, 'r.tar');
+    const r = cli(['export', join(N, 'tests/texture/repeatable/sha256-nocompress-repeatable'), tar, '--blob-dir', join(N, 'tests/texture/repeatable/blobs')]);
+    assert.equal(r.status, 0, r.stderr);
+    const list = spawnSync('tar', ['-tvf', tar], { encoding: 'utf8' }).stdout;
+    const entries = (EXPECTED['tests/texture/repeatable/sha256-nocompress-repeatable']!.entries as { path: string }[]).filter((e) => e.path !== '/');
+    for (const e of entries) assert.ok(list.includes(e.path.slice(1)), `${e.path} missing from the tar`);
+    assert.match(list, /^h.* link to /m);
+  });
+});
+
+describe('layerscope build and dump (composefs)', () => {
+  test('a dump builds the image mkcomposefs makes; dump of a golden image equals composefs-info dump', () => {
+    const dir = tempDir('ls-cli-cfs-');
+    const A = join(FIXTURES, 'composefs/assets');
+    const out = join(dir, 'special.cfs');
+    const r = cli(['build', '--format', 'composefs', '--min-version', '0', '--max-version', '0', join(A, 'special.dump'), out, '--print-digest']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(createHash('sha256').update(readFileSync(out)).digest('hex'), readFileSync(join(A, 'special.dump.sha256'), 'utf8').trim().split(/\s/)[0]);
+    const v = spawnSync('fsverity', ['digest', out], { encoding: 'utf8' }).stdout;
+    assert.equal(r.stdout.trim(), /sha256:([0-9a-f]{64})/.exec(v)![1]);
+    const G = join(FIXTURES, 'composefs/golden');
+    const d = cli(['dump', join(G, 'special.cfs')]);
+    assert.equal(d.status, 0, d.stderr);
+    assert.ok(d.raw.equals(readFileSync(join(G, 'special.info-dump.txt'))));
+  });
+
+  test('a directory builds an EROFS image fsck.erofs accepts and a composefs image whose objects read back', () => {
+    const dir = tempDir('ls-cli-build-');
+    const [img] = buildErofsImages(join(dir, 'imgs'), { only: ['default'], small: true });
+    const erofs = join(dir, 'out.erofs');
+    const b = cli(['build', '--format', 'erofs', img!.src, erofs]);
+    assert.equal(b.status, 0, b.stderr);
+    assert.equal(spawnSync('fsck.erofs', [erofs]).status, 0);
+    const x = join(dir, 'x');
+    assert.equal(cli(['extract', erofs, x]).status, 0);
+    assert.deepEqual(compareTrees(img!.src, x), []);
+    const cfs = join(dir, 'out.cfs');
+    const store = join(dir, 'store');
+    const c = cli(['build', '--format', 'composefs', img!.src, cfs, '--digest-store', store]);
+    assert.equal(c.status, 0, c.stderr);
+    const chk = cli(['check', cfs, '--objects', store]);
+    assert.equal(chk.status, 0, chk.stdout + chk.stderr);
+    const missing = cli(['check', cfs]);
+    assert.equal(missing.status, 4, 'without the object store, external files cannot be read');
+  });
+});
