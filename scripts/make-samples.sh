@@ -79,3 +79,19 @@ mkfs.erofs "${opts[@]}" -zlz4hc "$out/sample-lz4hc.erofs" "$t" >/dev/null
 fsck.erofs "$out/sample.erofs" >/dev/null
 fsck.erofs "$out/sample-lz4hc.erofs" >/dev/null
 ls -l "$out"/*.erofs
+
+# Nydus RAFS samples: small fixtures of the Nydus project, copied unchanged with their licenses
+# (see public/samples/nydus/README.md). Skipped when ../shared/fixtures is not beside the checkout.
+N=${NYDUS_FIXTURES:-../shared/fixtures/nydus}
+[ -d "$N" ] || N=/work/shared/fixtures/nydus
+if [ -d "$N" ]; then
+  d="$out/nydus"
+  mkdir -p "$d"
+  cp "$N/git-history/2378d074-2020-01-20/tests/texture/repeatable/blake3-lz4_block-non_repeatable" "$d/rafs-v5-lz4.boot"
+  cp "$N/tests/texture/repeatable/blobs/d7b86b1e74e316fe945741d1a9fa1b271459fe41481e304977659e0c6ecf56ac" "$d/"
+  cp "$N/tests/texture/bootstrap/rafs-v6-2.2.boot" "$d/rafs-v6-zstd.boot"
+  cp "$N/tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef" "$d/"
+  cp "$N/tests/texture/toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca" "$d/inline-bootstrap.blob"
+  cp "$N/LICENSE-APACHE" "$N/LICENSE-BSD-3-Clause" "$d/"
+  chmod u+w "$d"/*
+fi

@@ -9,6 +9,12 @@ export interface Crumb {
 /** an entry of public/samples/index.json */
 export interface Sample {
   file: string;
+  /** blob files / extra devices that go with the image, relative to samples/ */
+  blobs?: string[];
   title: string;
   description?: string;
 }
+
+/** the top-level views; each is part of the URL */
+export type View = 'files' | 'structure' | 'blobs' | 'stats' | 'tools';
+export type ContentMode = 'text' | 'hex' | 'image';
