@@ -320,3 +320,15 @@ test('the v6 bootstrap is a plain EROFS image to dump.erofs (superblock and root
     assert.match(r.stdout, /hello/);
   })();
 });
+
+test('node glue: buildRafsToFiles writes the bootstrap and names the blob by its id in the blob dir', async () => {
+  const { buildRafsToFiles } = await import('../src/lib/rafs/builder/node.ts');
+  const { readdirSync } = await import('node:fs');
+  const d = tempDir('ls-rafs-files-');
+  const t = randomTree(21, 0x10000, { files: 8 });
+  const r = await buildRafsToFiles(t, { chunkSize: 0x10000 }, join(d, 'image.boot'), d);
+  assert.deepEqual(readdirSync(d).sort(), [r.blobId!, 'image.boot'].sort());
+  const fs = await openRafs(new BytesSource(new Uint8Array(readFileSync(join(d, 'image.boot'))), 'image.boot'), { blobs: [new BytesSource(new Uint8Array(readFileSync(r.blobPath!)), r.blobPath!)] });
+  await checkClean(fs);
+  assert.deepEqual(await diffTree(t, fs), []);
+});

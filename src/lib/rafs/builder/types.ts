@@ -52,7 +52,7 @@ export interface RafsBuildOptions {
   chunkSize?: number;
   /** default blake3 */
   digester?: Digester;
-  /** default none? no: lz4_block as nydus-image; 'zstd' is refused (no pure-JS encoder) */
+  /** default lz4_block; 'zstd' is refused with UnsupportedError (no pure-JS encoder) */
   compressor?: Compressor;
   /** gzip level (default 6, as flate2's default) */
   gzipLevel?: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
