@@ -1,0 +1,463 @@
+/**
+ * The builder worker: turns a dropped folder, a tar, a composefs dump or an image into a source
+ * tree (src/lib), and builds EROFS / composefs images from it, streaming the output to a File
+ * System Access file handle or into a Blob. Progress is pushed to the page through a Comlink proxy;
+ * `cancel()` aborts the running build (every content read and every output write checks the signal).
+ */
+import * as Comlink from 'comlink';
+import { Zip, ZipPassThrough } from 'fflate';
+import '../src/lib/formats.ts';
+import { isTypedError } from '../src/lib/errors.ts';
+import { detectFormat, openImage } from '../src/lib/open.ts';
+import { BlobSource, type ByteSource } from '../src/lib/io/source.ts';
+import type { SourceInode, SourceTree } from '../src/lib/fs/tree.ts';
+import { treeFromBrowserItems, type BrowserItem } from '../src/lib/fs/sources/browser.ts';
+import { blobSpill, treeFromTarball } from '../src/lib/fs/sources/tar.ts';
+import { treeFromImage } from '../src/lib/fs/sources/image.ts';
+import { parseDump } from '../src/lib/composefs/dump.ts';
+import { buildErofs } from '../src/lib/erofs/writer.ts';
+import { buildComposefs } from '../src/lib/composefs/writer.ts';
+import { objectsOf } from '../src/lib/composefs/objects.ts';
+import { hex } from '../src/lib/composefs/verity.ts';
+import type { Sink } from '../src/lib/erofs/writer-output.ts';
+import { applyLayer, emptyTree } from '../src/lib/rafs/builder/layers.ts';
+import {
+  layerEffects, meterTree, newMeter, summarizeTree, type BuildChoice, type LayerEffects, type TreeSummary,
+} from '../src/ui/build/tree-info.ts';
+
+export interface WireError {
+  name: string;
+  message: string;
+  structure?: string;
+  offset?: number;
+}
+
+function wire(e: unknown): WireError {
+  if (isTypedError(e)) {
+    const t = e as unknown as { name: string; message: string; structure?: string; offset?: number };
+    return { name: t.name, message: t.message, ...(t.structure ? { structure: t.structure } : {}), ...(typeof t.offset === 'number' ? { offset: t.offset } : {}) };
+  }
+  if (e instanceof Error) return { name: e.name, message: e.message };
+  if (e instanceof DOMException) return { name: e.name, message: e.message };
+  return { name: 'Error', message: String(e) };
+}
+
+export type SourceInput =
+  | { kind: 'items'; items: BrowserItem[]; via: string; label: string }
+  | { kind: 'tar'; file: File }
+  | { kind: 'dump'; file: File }
+  | { kind: 'image'; file: File; blobs?: File[] }
+  /** one file of unknown kind: told apart by its bytes (gzip or ustar: tar; image magic; else a dump) */
+  | { kind: 'file'; file: File };
+
+export interface SourceInfo {
+  id: number;
+  label: string;
+  kind: Exclude<SourceInput['kind'], 'file'>;
+  summary: TreeSummary;
+  notes: string[];
+  effects: LayerEffects;
+  /** the input carries real modes and owners (a tar, a dump, an image) */
+  faithful: boolean;
+  loadMs: number;
+}
+
+/** where an output goes: collected into a Blob (download), or streamed into a file handle */
+export type OutputTarget = { kind: 'blob' } | { kind: 'handle'; handle: FileSystemFileHandle };
+export type ObjectsTarget = { kind: 'none' } | { kind: 'zip' } | { kind: 'dir'; handle: FileSystemDirectoryHandle };
+
+export interface BuildRequest {
+  /** source ids, lowest layer first; one for a plain build */
+  layers: number[];
+  choice: BuildChoice;
+  image: OutputTarget;
+  objects: ObjectsTarget;
+}
+
+export interface BuildProgress {
+  phase: 'preparing' | 'hashing' | 'writing' | 'objects' | 'finishing';
+  files: number;
+  filesTotal: number;
+  /** content bytes read (all passes) and the expected total */
+  bytes: number;
+  bytesTotal: number;
+  /** output bytes written */
+  out: number;
+  elapsedMs: number;
+}
+
+export interface BuildResult {
+  format: BuildChoice['format'];
+  size: number;
+  /** when the image went to a Blob */
+  blob?: Blob;
+  /** composefs: fs-verity digest of the image (hex) */
+  digest?: string;
+  inodes: number;
+  /** EROFS chunk mode */
+  chunks?: { stored: number; referenced: number };
+  uuid?: string;
+  objects?: { count: number; bytes: number; zip?: Blob; written?: number };
+  contentBytes: number;
+  elapsedMs: number;
+  notes: string[];
+}
+
+interface Loaded {
+  tree: SourceTree;
+  info: SourceInfo;
+  /** inodes whose fs-verity digest came with the input (a dump): never cleared */
+  givenDigests: Set<SourceInode>;
+}
+
+const sources = new Map<number, Loaded>();
+const originals = new WeakMap<SourceInode, ByteSource>();
+let nextId = 1;
+let running: AbortController | null = null;
+
+async function* streamOf(file: File): AsyncGenerator<Uint8Array> {
+  const reader = file.stream().getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    yield value;
+  }
+}
+
+async function kindOf(file: File): Promise<'tar' | 'dump' | 'image'> {
+  const head = new Uint8Array(await file.slice(0, 8192).arrayBuffer());
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'tar';
+  if (head.length >= 263 && new TextDecoder().decode(head.subarray(257, 262)) === 'ustar') return 'tar';
+  if (await detectFormat(new BlobSource(file))) return 'image';
+  if (head[0] === 0x2f) return 'dump';
+  throw new Error(`${file.name}: not a tar, a .tar.gz, a composefs dump or an image Layerscope reads`);
+}
+
+async function treeOf(input: SourceInput): Promise<{ tree: SourceTree; label: string; faithful: boolean; kind: SourceInfo['kind'] }> {
+  if (input.kind === 'file') return treeOf({ kind: await kindOf(input.file), file: input.file });
+  const kind = input.kind;
+  return { ...(await treeOfKnown(input)), kind };
+}
+
+async function treeOfKnown(input: Exclude<SourceInput, { kind: 'file' }>): Promise<{ tree: SourceTree; label: string; faithful: boolean }> {
+  switch (input.kind) {
+    case 'items':
+      return { tree: treeFromBrowserItems(input.items, { via: input.via }), label: input.label, faithful: false };
+    case 'tar': {
+      const tree = await treeFromTarball(new BlobSource(input.file), { spill: blobSpill() });
+      return { tree, label: input.file.name, faithful: true };
+    }
+    case 'dump': {
+      const tree = await parseDump(streamOf(input.file), { name: input.file.name });
+      return { tree, label: input.file.name, faithful: true };
+    }
+    case 'image': {
+      const fs = await openImage(new BlobSource(input.file), { blobs: (input.blobs ?? []).map((b) => new BlobSource(b)) });
+      const tree = await treeFromImage(fs, fs.rootIno, { unsafeNames: 'skip' });
+      return { tree, label: input.file.name, faithful: true };
+    }
+  }
+}
+
+function digestsOf(tree: SourceTree): Set<SourceInode> {
+  const out = new Set<SourceInode>();
+  const stack: SourceInode[] = [tree.root];
+  const seen = new Set<SourceInode>();
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (n.fsverityDigest) out.add(n);
+    for (const c of n.children ?? []) stack.push(c.inode);
+  }
+  return out;
+}
+
+/** digests computed by an earlier build are dropped, so every build measures its own hashing */
+function forgetDigests(tree: SourceTree, keep: Set<SourceInode>): void {
+  const stack: SourceInode[] = [tree.root];
+  const seen = new Set<SourceInode>();
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (n.fsverityDigest && !keep.has(n)) delete n.fsverityDigest;
+    for (const c of n.children ?? []) stack.push(c.inode);
+  }
+}
+
+/** A sink into a Blob: parts are folded into the Blob every 32 MiB so the browser can page them out. */
+class BlobSink implements Sink {
+  private blob = new Blob([]);
+  private parts: Uint8Array<ArrayBuffer>[] = [];
+  private pending = 0;
+  size = 0;
+  constructor(private readonly signal: AbortSignal, private readonly type = 'application/octet-stream') {}
+  write(chunk: Uint8Array): void {
+    this.signal.throwIfAborted();
+    this.parts.push(chunk as Uint8Array<ArrayBuffer>);
+    this.pending += chunk.length;
+    this.size += chunk.length;
+    if (this.pending >= 32 << 20) this.fold();
+  }
+  private fold(): void {
+    this.blob = new Blob([this.blob, ...this.parts], { type: this.type });
+    this.parts = [];
+    this.pending = 0;
+  }
+  finish(): Blob {
+    this.fold();
+    return this.blob;
+  }
+}
+
+interface Writable {
+  write(b: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** A sink into a FileSystemWritableFileStream (the save picker's file, or an OPFS file). */
+class HandleSink implements Sink {
+  size = 0;
+  private constructor(private readonly w: Writable, private readonly signal: AbortSignal) {}
+  static async open(h: FileSystemFileHandle, signal: AbortSignal): Promise<HandleSink> {
+    const w = (await (h as unknown as { createWritable(o?: { keepExistingData?: boolean }): Promise<Writable> }).createWritable({ keepExistingData: false }));
+    return new HandleSink(w, signal);
+  }
+  async write(chunk: Uint8Array): Promise<void> {
+    this.signal.throwIfAborted();
+    await this.w.write(chunk);
+    this.size += chunk.length;
+  }
+  close(): Promise<void> {
+    return this.w.close();
+  }
+  abort(): Promise<void> {
+    return this.w.abort().catch(() => {});
+  }
+}
+
+/** counts output bytes on their way to the real sink */
+function countedSink(inner: Sink, count: (n: number) => void): Sink {
+  return {
+    write(c: Uint8Array) {
+      count(c.length);
+      return inner.write(c);
+    },
+  };
+}
+
+const api = {
+  async load(input: SourceInput): Promise<SourceInfo> {
+    const t0 = performance.now();
+    try {
+      const { tree, label, faithful, kind } = await treeOf(input);
+      const id = nextId++;
+      const info: SourceInfo = {
+        id, label, kind, summary: summarizeTree(tree), notes: tree.notes, effects: layerEffects(tree), faithful,
+        loadMs: performance.now() - t0,
+      };
+      sources.set(id, { tree, info, givenDigests: digestsOf(tree) });
+      return info;
+    } catch (e) {
+      throw wire(e);
+    }
+  },
+
+  drop(id: number): void {
+    sources.delete(id);
+  },
+
+  cancel(): boolean {
+    if (!running) return false;
+    running.abort(new DOMException('The build was cancelled', 'AbortError'));
+    return true;
+  },
+
+  async build(req: BuildRequest, onProgress: (p: BuildProgress) => void): Promise<BuildResult> {
+    if (running) throw wire(new Error('a build is already running'));
+    const ctl = new AbortController();
+    running = ctl;
+    const signal = ctl.signal;
+    const t0 = performance.now();
+    let handleSink: HandleSink | null = null;
+    let outBytes = 0;
+    const progress: BuildProgress = { phase: 'preparing', files: 0, filesTotal: 0, bytes: 0, bytesTotal: 0, out: 0, elapsedMs: 0 };
+    const meter = newMeter(signal, () => report());
+    let lastReport = 0;
+    function report(force = false): void {
+      const now = performance.now();
+      if (!force && now - lastReport < 100) return;
+      lastReport = now;
+      progress.files = meter.files;
+      progress.bytes = meter.bytes;
+      progress.out = outBytes;
+      progress.elapsedMs = now - t0;
+      onProgress({ ...progress });
+    }
+    try {
+      const layers = req.layers.map((id) => {
+        const s = sources.get(id);
+        if (!s) throw new Error(`source ${id} is gone; drop it again`);
+        return s;
+      });
+      if (layers.length === 0) throw new Error('nothing to build: add a source first');
+      for (const l of layers) forgetDigests(l.tree, l.givenDigests);
+      // one layer is built as it is; several are applied in order (OCI whiteouts honoured)
+      let tree = layers[0]!.tree;
+      if (layers.length > 1) {
+        tree = emptyTree();
+        for (const l of layers) tree = applyLayer(tree, l.tree, 'both');
+      }
+      meterTree(tree, meter, originals);
+      const sum = summarizeTree(tree);
+      progress.filesTotal = sum.files;
+      const notes: string[] = [];
+      if (layers.length > 1) notes.push(`${layers.length} layers applied in order (whiteouts and opaque directories honoured)`);
+
+      const c = req.choice;
+      let image: Sink;
+      let blobSink: BlobSink | null = null;
+      if (req.image.kind === 'handle') image = handleSink = await HandleSink.open(req.image.handle, signal);
+      else image = blobSink = new BlobSink(signal);
+      image = countedSink(image, (n) => {
+        outBytes += n;
+      });
+
+      let result: BuildResult;
+      if (c.format === 'erofs') {
+        const e = c.erofs;
+        progress.bytesTotal = sum.bytes * (e.chunkSize !== null ? 2 : 1);
+        progress.phase = e.chunkSize !== null ? 'hashing' : 'writing';
+        report(true);
+        const r = await buildErofs(tree, {
+          ...(e.uuid.trim() ? { uuid: e.uuid.trim() } : {}),
+          ...(e.buildTime !== null ? { buildTime: e.buildTime } : {}),
+          ...(e.chunkSize !== null ? { chunkSize: e.chunkSize, dedupe: e.dedupe } : {}),
+          inlineData: e.inlineData,
+        }, image);
+        result = {
+          format: 'erofs', size: r.size, inodes: r.inodes, uuid: uuidText(r.uuid), contentBytes: sum.bytes, elapsedMs: 0, notes,
+          ...(r.chunks ? { chunks: r.chunks } : {}),
+        };
+      } else if (c.format === 'composefs') {
+        const wantObjects = req.objects.kind !== 'none';
+        progress.phase = 'hashing';
+        progress.bytesTotal = sum.bytes;
+        report(true);
+        // hashing first (4 files at once) fills in the digests the image build then uses
+        const objects = await objectsOf(tree, { concurrency: 4 });
+        progress.phase = 'writing';
+        report(true);
+        const r = await buildComposefs(tree, { minVersion: c.composefs.minVersion, maxVersion: c.composefs.maxVersion }, image);
+        result = { format: 'composefs', size: r.size, digest: hex(r.digest), inodes: r.inodes, contentBytes: sum.bytes, elapsedMs: 0, notes };
+        if (wantObjects) {
+          const objBytes = objects.reduce((a, o) => a + o.size, 0);
+          progress.phase = 'objects';
+          progress.bytesTotal = meter.bytes + objBytes;
+          report(true);
+          result.objects = { count: objects.length, bytes: objBytes };
+          if (req.objects.kind === 'zip') result.objects.zip = await objectsZip(objects, signal);
+          else if (req.objects.kind === 'dir') result.objects.written = await objectsToDir(objects, req.objects.handle, signal);
+        } else if (objects.length) {
+          result.objects = { count: objects.length, bytes: objects.reduce((a, o) => a + o.size, 0) };
+        }
+      } else {
+        throw wire(new Error('Nydus RAFS builds are not available in this version of the page yet'));
+      }
+      progress.phase = 'finishing';
+      report(true);
+      if (handleSink) {
+        await handleSink.close();
+        handleSink = null;
+      }
+      if (blobSink) result.blob = blobSink.finish();
+      result.elapsedMs = performance.now() - t0;
+      return result;
+    } catch (e) {
+      if (handleSink) await handleSink.abort();
+      if (signal.aborted) throw { name: 'AbortError', message: 'The build was cancelled' } satisfies WireError;
+      throw wire(e);
+    } finally {
+      running = null;
+    }
+  },
+};
+
+function uuidText(u: Uint8Array): string {
+  const h = hex(u);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+const PIECE = 4 << 20;
+
+/** The object store as a zip (stored, not deflated: objects are usually compressed already). */
+async function objectsZip(objects: { payload: string; content: ByteSource; size: number }[], signal: AbortSignal): Promise<Blob> {
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  let blob = new Blob([]);
+  let pending = 0;
+  let failed: unknown = null;
+  let ended = false;
+  const zip = new Zip((err, chunk, final) => {
+    if (err) failed = err;
+    parts.push(chunk as Uint8Array<ArrayBuffer>);
+    pending += chunk.length;
+    if (final) ended = true;
+  });
+  for (const o of objects) {
+    const e = new ZipPassThrough(o.payload);
+    e.mtime = new Date(Date.UTC(2000, 0, 1));
+    zip.add(e);
+    if (o.size === 0) e.push(new Uint8Array(0), true);
+    for (let off = 0; off < o.size; off += PIECE) {
+      signal.throwIfAborted();
+      const n = Math.min(PIECE, o.size - off);
+      e.push(await o.content.read(off, n), off + n >= o.size);
+      if (pending >= 32 << 20) {
+        blob = new Blob([blob, ...parts]);
+        parts.length = 0;
+        pending = 0;
+      }
+    }
+    if (failed) throw failed;
+  }
+  zip.end();
+  if (failed) throw failed;
+  if (!ended) throw new Error('zip did not finish');
+  return new Blob([blob, ...parts], { type: 'application/zip' });
+}
+
+/** The object store into a directory handle: `xx/yyyy…` files (existing ones of the right size are kept). */
+async function objectsToDir(objects: { payload: string; content: ByteSource; size: number }[], root: FileSystemDirectoryHandle, signal: AbortSignal): Promise<number> {
+  const subdirs = new Map<string, FileSystemDirectoryHandle>();
+  let written = 0;
+  for (const o of objects) {
+    signal.throwIfAborted();
+    const [xx, rest] = o.payload.split('/') as [string, string];
+    let d = subdirs.get(xx);
+    if (!d) {
+      d = await root.getDirectoryHandle(xx, { create: true });
+      subdirs.set(xx, d);
+    }
+    const fh = await d.getFileHandle(rest, { create: true });
+    const existing = await fh.getFile();
+    if (existing.size === o.size && o.size > 0) continue;
+    const w = await (fh as unknown as { createWritable(): Promise<Writable> }).createWritable();
+    try {
+      for (let off = 0; off < o.size; off += PIECE) {
+        signal.throwIfAborted();
+        await w.write(await o.content.read(off, Math.min(PIECE, o.size - off)) as Uint8Array<ArrayBuffer>);
+      }
+      await w.close();
+    } catch (e) {
+      await w.abort().catch(() => {});
+      throw e;
+    }
+    written++;
+  }
+  return written;
+}
+
+export type BuilderApi = typeof api;
+Comlink.expose(api);
