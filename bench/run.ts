@@ -3,11 +3,13 @@
 import { runCodecBench } from './codecs.ts';
 import { runErofsExtractBench } from './erofs-extract.ts';
 import { runLz4Bench } from './lz4.ts';
+import { runRafsBuildBench } from './rafs-build.ts';
 
 type Bench = () => Promise<object[]>;
 const benches: Record<string, Bench> = {
   extract: () => runErofsExtractBench(),
   codecs: () => runCodecBench(),
+  'rafs-build': () => runRafsBuildBench(),
   lz4: async () => { const r = await runLz4Bench(); return [...r.blocks, ...r.destSize]; },
 };
 

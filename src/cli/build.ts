@@ -11,6 +11,9 @@ import { treeFromTarball } from '../lib/fs/sources/tar.ts';
 import type { SourceTree } from '../lib/fs/tree.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import { detectFormat } from '../lib/open.ts';
+import { buildRafsToFiles } from '../lib/rafs/builder/node.ts';
+import type { RafsBuildOptions } from '../lib/rafs/builder/types.ts';
+import type { RafsFs } from '../lib/rafs/model.ts';
 import { openFile, openImageFile, type ImageArgs } from './open.ts';
 
 /** A sink writing to a file with plain write(2) calls. */
@@ -63,6 +66,15 @@ export interface BuildArgs {
   uuid?: string;
   buildTime?: number;
   inlineData?: boolean;
+  /** RAFS */
+  blobDir?: string;
+  compressor?: string;
+  digester?: string;
+  alignedChunk?: boolean;
+  prefetch?: string[];
+  parent?: RafsFs;
+  chunkDict?: RafsFs;
+  onProgress?: (p: { files: number; bytes: number; total: number }) => void;
 }
 
 export interface BuildSummary {
@@ -125,5 +137,20 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
       sink.close();
     }
   }
-  throw new Error(`unknown --format ${a.format} (composefs, erofs)`);
+  if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {
+    if (!a.blobDir) throw new Error('RAFS builds need --blob-dir DIR (where the data blob is written, named by its id)');
+    const opts: RafsBuildOptions = { version: a.format === 'rafs-v5' ? 5 : 6 };
+    if (a.chunkSize !== undefined) opts.chunkSize = a.chunkSize;
+    if (a.compressor !== undefined) opts.compressor = a.compressor as RafsBuildOptions['compressor'] & string;
+    if (a.digester !== undefined) opts.digester = a.digester as RafsBuildOptions['digester'] & string;
+    if (a.alignedChunk) opts.alignedChunk = true;
+    if (a.prefetch) opts.prefetch = a.prefetch;
+    if (a.parent) opts.parent = a.parent;
+    if (a.chunkDict) opts.chunkDict = a.chunkDict;
+    if (a.onProgress) opts.onProgress = a.onProgress;
+    mkdirSync(a.blobDir, { recursive: true });
+    const r = await buildRafsToFiles(tree, opts, a.out, a.blobDir);
+    return { format: a.format, out: a.out, size: r.bootstrapSize, blob: r.blobPath, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds, stats: r.stats, notes: r.notes };
+  }
+  throw new Error(`unknown --format ${a.format} (composefs, erofs, rafs-v6, rafs-v5)`);
 }

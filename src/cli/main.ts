@@ -8,6 +8,8 @@ import { checkRafs, chunkUsers, inodePaths, rafsBlobs, rafsPrefetch, rafsStats }
 import type { RafsFs } from '../lib/rafs/model.ts';
 import { exportTar } from '../lib/tar/writer.ts';
 import { createWriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { compactRafsToFiles, mergeRafsToFile } from '../lib/rafs/builder/node.ts';
 import { dumpChunks } from '../lib/composefs/dump.ts';
 import { build, loadSource } from './build.ts';
 import { extract } from './extract.ts';
@@ -200,13 +202,19 @@ const commands: Record<string, Command> = {
     },
   },
   build: {
-    usage: 'build --format composefs|erofs SRC OUT [--digest-store DIR] [--min-version N] [--max-version N] [--chunksize N] [--uuid U] [-T SECONDS] [--no-inline] [--print-digest] [--json]',
+    usage: 'build --format composefs|erofs|rafs-v6|rafs-v5 SRC OUT [--json]\n' +
+      '      composefs: [--digest-store DIR] [--min-version N] [--max-version N] [--print-digest]\n' +
+      '      erofs:     [--chunksize N] [--uuid U] [-T SECONDS] [--no-inline]\n' +
+      '      rafs-*:    --blob-dir DIR [--compressor none|lz4_block|gzip] [--digester blake3|sha256] [--chunk-size N]\n' +
+      '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]',
     summary: 'build an image from a directory, tar/tar.gz layer, composefs dump or any image',
     options: {
       ...IMAGE_OPTS,
       format: { type: 'string' }, 'digest-store': { type: 'string' }, 'min-version': { type: 'string' }, 'max-version': { type: 'string' },
       chunksize: { type: 'string' }, uuid: { type: 'string' }, 'build-time': { type: 'string', short: 'T' }, 'no-inline': { type: 'boolean' },
       'print-digest': { type: 'boolean' },
+      compressor: { type: 'string' }, digester: { type: 'string' }, 'chunk-size': { type: 'string' }, parent: { type: 'string' },
+      'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' },
     },
     async run(pos, v) {
       const [src, dest] = pos;
@@ -221,7 +229,22 @@ const commands: Record<string, Command> = {
       const tree = await loadSource(src, v as ImageArgs);
       const args: Parameters<typeof build>[1] = { format, out: dest };
       if (v['digest-store']) args.digestStore = v['digest-store'] as string;
-      const opt = { minVersion: num('min-version'), maxVersion: num('max-version'), chunkSize: num('chunksize'), buildTime: num('build-time') };
+      const opt = { minVersion: num('min-version'), maxVersion: num('max-version'), chunkSize: num('chunksize') ?? num('chunk-size'), buildTime: num('build-time') };
+      if (v['blob-dir']) args.blobDir = v['blob-dir'] as string;
+      if (v.compressor) args.compressor = v.compressor as string;
+      if (v.digester) args.digester = v.digester as string;
+      if (v['aligned-chunk']) args.alignedChunk = true;
+      const related = async (flag: string): Promise<RafsFs | undefined> => {
+        if (!v[flag]) return undefined;
+        const fs = await openImageFile(v[flag] as string, v as ImageArgs);
+        if (!isRafs(fs)) throw new UsageError(`--${flag} must be a RAFS bootstrap, ${v[flag]} is ${fs.format}`);
+        return fs;
+      };
+      const parent = await related('parent');
+      if (parent) args.parent = parent;
+      const dict = await related('chunk-dict');
+      if (dict) args.chunkDict = dict;
+      if (v['prefetch-list']) args.prefetch = (await readFile(v['prefetch-list'] as string, 'utf8')).split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/'));
       for (const [k, x] of Object.entries(opt)) if (x !== undefined) (args as unknown as Record<string, unknown>)[k] = x;
       if (v.uuid) args.uuid = v.uuid as string;
       if (v['no-inline']) args.inlineData = false;
@@ -230,6 +253,8 @@ const commands: Record<string, Command> = {
       else if (v['print-digest']) out(r.digest ?? '');
       else {
         out(`${r.format} image ${r.out}: ${humanBytes(r.size)}${r.digest ? `, fs-verity digest ${r.digest}` : ''}`);
+        if (r.blob) out(`data blob ${r.blob}: ${humanBytes(r.blobSize as number)}`);
+        for (const n of (r.notes as string[] | undefined) ?? []) out(`note: ${n}`);
         if (r.objects) out(`object store: ${r.objects.count} objects, ${r.objects.written} written (${humanBytes(r.objects.bytes)})`);
         for (const n of tree.notes) out(`note: ${n}`);
       }
@@ -244,6 +269,56 @@ const commands: Record<string, Command> = {
       const fs = await open(pos, v);
       for await (const chunk of dumpChunks(fs)) {
         if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+      }
+      return 0;
+    },
+  },
+  merge: {
+    usage: 'merge OUT.boot LAYER.boot... [--blob-dir DIR] [--json]',
+    summary: 'RAFS: merge layer bootstraps (lowest first) into one, applying whiteouts',
+    options: IMAGE_OPTS,
+    async run(pos, v) {
+      const [dest, ...layers] = pos;
+      if (!dest || layers.length === 0) throw new UsageError('missing OUT.boot or layers');
+      const fss: RafsFs[] = [];
+      for (const l of layers) {
+        const fs = await openImageFile(l, v as ImageArgs);
+        if (!isRafs(fs)) throw new UsageError(`${l} is ${fs.format}, not a RAFS bootstrap`);
+        fss.push(fs);
+      }
+      const r = await mergeRafsToFile(fss, {}, dest);
+      if (v.json) out(toJson(r));
+      else {
+        out(`merged ${layers.length} layers into ${dest}: ${r.entries} entries, ${humanBytes(r.bootstrapSize)}, blobs ${r.blobIds.join(', ')}`);
+        for (const n of r.notes) out(`note: ${n}`);
+      }
+      return 0;
+    },
+  },
+  compact: {
+    usage: 'compact BOOT OUT.boot --blob-dir DIR [--min-used-ratio N] [--compact-blob-size N] [--max-compact-size N] [--layers-to-compact N] [--chunk-dict BOOT] [--json]',
+    summary: 'RAFS: rewrite sparse or small blobs (chunks copied verbatim); new bootstrap and blobs',
+    options: { ...IMAGE_OPTS, 'min-used-ratio': { type: 'string' }, 'compact-blob-size': { type: 'string' }, 'max-compact-size': { type: 'string' }, 'layers-to-compact': { type: 'string' }, 'chunk-dict': { type: 'string' } },
+    async run(pos, v) {
+      const [boot, dest] = pos;
+      if (!boot || !dest) throw new UsageError('missing BOOT or OUT.boot');
+      if (!v['blob-dir']) throw new UsageError('--blob-dir DIR is needed (the blobs are read from and written to it)');
+      const fs = await openImageFile(boot, v as ImageArgs);
+      if (!isRafs(fs)) throw new UsageError(`${boot} is ${fs.format}, not a RAFS bootstrap`);
+      const opts: Parameters<typeof compactRafsToFiles>[1] = {};
+      const n = (k: string): number | undefined => (v[k] === undefined ? undefined : Number(v[k]));
+      const set = { minUsedRatio: n('min-used-ratio'), compactBlobSize: n('compact-blob-size'), maxCompactSize: n('max-compact-size'), layersToCompact: n('layers-to-compact') };
+      for (const [k, x] of Object.entries(set)) if (x !== undefined) (opts as Record<string, unknown>)[k] = x;
+      if (v['chunk-dict']) {
+        const d = await openImageFile(v['chunk-dict'] as string, v as ImageArgs);
+        if (!isRafs(d)) throw new UsageError('--chunk-dict must be a RAFS bootstrap');
+        opts.chunkDict = d;
+      }
+      const r = await compactRafsToFiles(fs, opts, dest, v['blob-dir'] as string);
+      if (v.json) out(toJson(r));
+      else {
+        for (const d of r.decisions) out(`blob ${d.index}: ${d.action} (used ${d.usedRatio.toFixed(1)}%) ${d.reason}`);
+        out(r.changed ? `wrote ${dest}; new blobs: ${r.newBlobIds.join(', ') || 'none'}` : 'nothing to compact: every blob kept');
       }
       return 0;
     },
