@@ -11,7 +11,8 @@ const filters = args.filter((a) => !a.startsWith('--'));
 const want = (k) => only.length === 0 || only.includes(`--${k}`);
 const root = new URL('..', import.meta.url).pathname;
 process.chdir(root);
-mkdirSync('test-results', { recursive: true });
+// not test-results/: Playwright empties that folder when it starts
+mkdirSync('.test-reports', { recursive: true });
 
 function run(cmd, argv, opts = {}) {
   const r = spawnSync(cmd, argv, { stdio: 'inherit', ...opts });
@@ -41,7 +42,7 @@ if (want('check')) {
 if (want('unit')) {
   let files = findTests('test');
   if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
-  const tap = 'test-results/unit.tap';
+  const tap = '.test-reports/unit.tap';
   const s = run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2',
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files]);
@@ -53,7 +54,7 @@ if (want('unit')) {
   console.log(`unit: ${p} passed, ${f} failed`);
 }
 if (want('e2e') && existsSync('playwright.config.ts') && findTests('e2e').length + readdirSync('e2e').filter((n) => n.endsWith('.spec.ts')).length > 0) {
-  const json = 'test-results/e2e.json';
+  const json = '.test-reports/e2e.json';
   const s = run('npx', ['playwright', 'test', ...filters], { env: { ...process.env, PLAYWRIGHT_JSON_OUTPUT_NAME: json } });
   let p = 0, f = 0;
   try {
