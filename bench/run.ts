@@ -1,13 +1,17 @@
 // npm run bench: every benchmark runs Layerscope and the reference on the same input in the same run
 // and prints the ratio. Pass names to run a subset: npm run bench -- extract codecs
 import { runCodecBench } from './codecs.ts';
+import { runErofsBuildBench } from './erofs-build.ts';
 import { runErofsExtractBench } from './erofs-extract.ts';
+import { runRafsVerifyBench } from './rafs-verify.ts';
 import { runLz4Bench } from './lz4.ts';
 import { runRafsBuildBench } from './rafs-build.ts';
 
 type Bench = () => Promise<object[]>;
 const benches: Record<string, Bench> = {
   extract: () => runErofsExtractBench(),
+  build: () => runErofsBuildBench(),
+  'rafs-verify': () => runRafsVerifyBench(),
   codecs: () => runCodecBench(),
   'rafs-build': () => runRafsBuildBench(),
   lz4: async () => { const r = await runLz4Bench(); return [...r.blocks, ...r.destSize]; },

@@ -68,9 +68,13 @@ export function makeBigTree(dir: string, files: number, totalBytes: number, seed
   const smallTotal = Math.floor(totalBytes * 0.3);
   const smallAvg = Math.floor(smallTotal / (files - big));
   const bigAvg = Math.floor((totalBytes - smallTotal) / big);
+  const made = new Set<string>();
   for (let i = 0; i < files; i++) {
     const d = join(dir, `d${i % 97}`, `s${(i >> 7) % 13}`);
-    if (i < 97 * 13) mkdirSync(d, { recursive: true });
+    if (!made.has(d)) {
+      mkdirSync(d, { recursive: true });
+      made.add(d);
+    }
     const size = i % 200 === 0 ? Math.floor(bigAvg * (0.5 + (rand() % 1000) / 1000)) : rand() % (2 * smallAvg);
     writeFileSync(join(d, `f${i}.dat`), content(rand, size));
   }
