@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import './native.ts';
 import { isTypedError } from '../lib/errors.ts';
 import { readdirAll, resolvePath } from '../lib/fs/path.ts';
 import { utf8, type ReadOnlyFs } from '../lib/fs/types.ts';

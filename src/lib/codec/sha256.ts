@@ -1,20 +1,40 @@
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import type { Hasher } from './blake3.ts';
 
-/** Synchronous SHA-256 (pure JS). Prefer sha256Async for bulk data: WebCrypto is native. */
+/** A streaming hash whose state can be copied (a running digest of a prefix, as the blob ToC needs). */
+export interface CloneableHasher extends Hasher {
+  clone(): CloneableHasher;
+}
+
+let nativeFactory: (() => CloneableHasher) | null = null;
+
+/**
+ * A runtime with a native streaming SHA-256 (Node's crypto, 5-10x the pure-JS speed) registers it
+ * here from its entry point (src/cli/native.ts); the core never imports node: modules itself.
+ */
+export function useNativeSha256(factory: (() => CloneableHasher) | null): void {
+  nativeFactory = factory;
+}
+
+/** Synchronous SHA-256 (pure JS unless a native one is registered). Prefer sha256Async for bulk data in the page. */
 export function sha256(data: Uint8Array): Uint8Array {
-  return nobleSha256(data);
+  return nativeFactory ? nativeFactory().update(data).digest() : nobleSha256(data);
 }
 
 /**
  * Streaming SHA-256, pure JS (@noble/hashes). WebCrypto has no streaming digest, so this stays
  * in JS; for whole buffers use sha256Async.
  */
-export function createSha256(): Hasher {
-  const h = nobleSha256.create();
-  const api: Hasher = {
+export function createSha256(): CloneableHasher {
+  if (nativeFactory) return nativeFactory();
+  return wrapNoble(nobleSha256.create());
+}
+
+function wrapNoble(h: ReturnType<typeof nobleSha256.create>): CloneableHasher {
+  const api: CloneableHasher = {
     update(d) { h.update(d); return api; },
     digest() { return h.digest(); },
+    clone() { return wrapNoble(h.clone()); },
   };
   return api;
 }

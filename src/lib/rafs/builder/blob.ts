@@ -10,7 +10,7 @@
  * as it is produced, and the tail is laid out from the recorded chunks before it is emitted, so no
  * byte is revisited. Memory: one read piece, one chunk and 56 bytes of records per stored chunk.
  */
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { createSha256, sha256 } from '../../codec/sha256.ts';
 import { crc32c } from '../../codec/crc32c.ts';
 import { gzipCompress } from '../../codec/gzip.ts';
 import { lz4CompressBlock } from '../../codec/lz4-compress.ts';
@@ -76,7 +76,7 @@ export function encodeCiV1(out: Uint8Array, at: number, c: Pick<ChunkRef, 'compr
 /** Output that feeds what it emits to a SHA-256 unless `hashing` is off (the digest array). */
 class HashedOutput implements Output {
   hashing = true;
-  readonly hash = nobleSha256.create();
+  readonly hash = createSha256();
   private static readonly ZERO = new Uint8Array(64 * 1024);
   constructor(private readonly inner: Output) {}
   get pos(): number {
@@ -267,8 +267,8 @@ export class BlobWriter {
       out.bytes(hdr);
       if (toc) {
         out.bytes(sectionTarHeader('blob.meta', ciStored.length + BLOB_META_HEADER_SIZE));
-        tocEntries.push({ name: 'blob.meta', flags: ciZ ? TOC_FLAGS.LZ4_BLOCK : TOC_FLAGS.NONE, digest: nobleSha256(ci), offset: ciOffset, csize: ciStored.length, usize: ci.length });
-        tocEntries.push({ name: 'blob.meta.header', flags: TOC_FLAGS.NONE, digest: nobleSha256(hdr), offset: ciOffset + ciStored.length, csize: hdr.length, usize: hdr.length });
+        tocEntries.push({ name: 'blob.meta', flags: ciZ ? TOC_FLAGS.LZ4_BLOCK : TOC_FLAGS.NONE, digest: sha256(ci), offset: ciOffset, csize: ciStored.length, usize: ci.length });
+        tocEntries.push({ name: 'blob.meta.header', flags: TOC_FLAGS.NONE, digest: sha256(hdr), offset: ciOffset + ciStored.length, csize: hdr.length, usize: hdr.length });
         const digests = new Uint8Array(n * 32);
         for (let i = 0; i < n; i++) digests.set(this.stored[i]!.digest, i * 32);
         const digestOffset = out.pos;
@@ -277,7 +277,7 @@ export class BlobWriter {
         out.bytes(digests);
         out.hashing = true;
         out.bytes(sectionTarHeader('blob.digest', digests.length));
-        tocEntries.push({ name: 'blob.digest', flags: TOC_FLAGS.NONE, digest: nobleSha256(digests), offset: digestOffset, csize: digests.length, usize: digests.length });
+        tocEntries.push({ name: 'blob.digest', flags: TOC_FLAGS.NONE, digest: sha256(digests), offset: digestOffset, csize: digests.length, usize: digests.length });
         const tocBytes = new Uint8Array(tocEntries.length * TOC_ENTRY.size + TAR_BLOCK);
         const enc = new TextEncoder();
         tocEntries.forEach((e, i) => {
@@ -288,7 +288,7 @@ export class BlobWriter {
         tocBytes.set(sectionTarHeader('rafs.blob.toc', tocEntries.length * TOC_ENTRY.size), tocEntries.length * TOC_ENTRY.size);
         out.bytes(tocBytes);
         b.blobTocSize = tocBytes.length;
-        b.blobTocDigest = nobleSha256(tocBytes);
+        b.blobTocDigest = sha256(tocBytes);
       } else {
         b.blobTocSize = 0;
         b.blobTocDigest = new Uint8Array(32);
