@@ -383,7 +383,8 @@ export class ErofsFs implements ReadOnlyFs {
     const i = await this.inode(ino);
     if (i.type !== 'reg' && i.type !== 'dir' && i.type !== 'symlink') return new Uint8Array(0);
     const n = Math.max(0, Math.min(size, i.size - offset));
-    return this.readData(i, offset, n, true);
+    // no defensive copy: ReadOnlyFs.read results are read-only views (see fs/types.ts)
+    return this.readData(i, offset, n, false);
   }
 
   async readlink(ino: number): Promise<Uint8Array> {

@@ -89,7 +89,10 @@ export interface ReadOnlyFs {
   getattr(ino: number): Promise<Attr>;
   /** Entries after cookie `offset` (0 = from the start), at most `limit`; "." and ".." are not returned. */
   readdir(ino: number, offset?: number, limit?: number): Promise<DirEntry[]>;
-  /** Up to `size` bytes from `offset`; shorter only at end of file. */
+  /**
+   * Up to `size` bytes from `offset`; shorter only at end of file. The result may be a view into a
+   * cache: never modify it, and copy it before transferring its buffer to another thread.
+   */
   read(ino: number, offset: number, size: number): Promise<Uint8Array>;
   readlink(ino: number): Promise<Uint8Array>;
   listxattr(ino: number): Promise<Uint8Array[]>;
