@@ -143,6 +143,14 @@ async function opfsFile(page: Page, name: string): Promise<Buffer> {
   return Buffer.from(b64, 'base64');
 }
 
+/** click Build and wait for `what`; a build error fails the test with its message */
+async function build(page: Page, what = 'build-result'): Promise<void> {
+  await page.getByTestId('build-button').click();
+  const done = page.getByTestId(what).first();
+  await expect(done.or(page.getByTestId('error'))).toBeVisible({ timeout: 30_000 });
+  if (await page.getByTestId('error').isVisible()) throw new Error(`build failed: ${await page.getByTestId('error').textContent()}`);
+}
+
 async function download(page: Page, testId: string, to: string): Promise<string> {
   const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
   const path = join(work, to);
@@ -344,4 +352,78 @@ test('tar keeps modes, owners and symlinks; layers apply whiteouts', async ({ pa
   const cache = cli('ls', merged, '/app/cache').out;
   expect(cache).toContain('new');
   expect(cache).not.toContain('old');
+});
+
+test('Nydus RAFS: v6 uncompressed aligned (fsck.erofs --device), v5 gzip/sha256, layers with a parent bootstrap', async ({ page }) => {
+  await openBuild(page);
+  await dropFolder(page, tree);
+  await expect(page.getByTestId('source-summary')).toContainText('11 files');
+  await page.getByTestId('format-rafs').click();
+  await page.getByTestId('rafs-compressor').selectOption('none');
+  await page.locator('label.check', { hasText: 'aligned chunks' }).locator('input').check();
+  await page.getByTestId('rafs-chunk').selectOption({ label: '64K' });
+  await expect(page.getByTestId('build-command')).toHaveText('layerscope build --format rafs-v6 --blob-dir blobs --compressor none --digester blake3 --chunk-size 65536 --aligned-chunk srcdir/ srcdir.rafs.boot');
+  await build(page, 'rafs-output');
+  await shot(page, '09-rafs-done');
+  const blobId = (await page.getByTestId('rafs-blob-id').textContent())!.trim();
+  expect(blobId).toMatch(/^[0-9a-f]{64}$/);
+  const boot = await download(page, 'download-bootstrap', 'srcdir.rafs.boot');
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-blob').click()]);
+  expect(dl.suggestedFilename()).toBe(blobId);
+  const blob = join(work, blobId);
+  await dl.saveAs(blob);
+  // chunk digests, and the blob id recomputed from the blob's bytes (--blob-ids)
+  const check = cli('check', boot, '--blob', blob, '--blob-ids');
+  expect(check.status, check.err + check.out).toBe(0);
+  // uncompressed + aligned v6: the blob is an EROFS extra device
+  const out = join(work, 'x-rafs');
+  execFileSync('fsck.erofs', [`--device=${blob}`, `--extract=${out}`, boot], { stdio: 'pipe' });
+  const want = snapshot(tree);
+  const got = snapshot(out);
+  expect([...got.files.keys()]).toEqual([...want.files.keys()]);
+  for (const [p, b] of want.files) expect(got.files.get(p)!.equals(b), `content of ${p}`).toBe(true);
+
+  // v5, gzip, sha256
+  await page.getByTestId('rafs-version').selectOption('5');
+  await page.getByTestId('rafs-compressor').selectOption('gzip');
+  await page.getByTestId('rafs-digester').selectOption('sha256');
+  await build(page, 'rafs-output');
+  const boot5 = await download(page, 'download-bootstrap', 'srcdir.rafs5.boot');
+  const id5 = (await page.getByTestId('rafs-blob-id').textContent())!.trim();
+  const blob5 = await download(page, 'download-blob', id5);
+  const c5 = cli('check', boot5, '--blob', blob5);
+  expect(c5.status, c5.err + c5.out).toBe(0);
+  expect(JSON.parse(cli('inspect', boot5, '--blob', blob5, '--json').out).format).toBe('rafs-v5');
+
+  // layers: layer 2 is built onto layer 1's bootstrap
+  await page.getByTestId('remove-source').click();
+  await page.getByTestId('stack-layers').check();
+  await page.getByTestId('rafs-version').selectOption('6');
+  await page.getByTestId('rafs-compressor').selectOption('lz4_block');
+  await page.getByTestId('build-file-input').setInputFiles(layer1);
+  await expect(page.getByTestId('build-source')).toHaveCount(1);
+  await page.getByTestId('build-file-input').setInputFiles(layer2);
+  await expect(page.getByTestId('build-source')).toHaveCount(2);
+  await page.getByTestId('build-button').click();
+  await expect(page.getByTestId('rafs-output')).toHaveCount(2);
+  await shot(page, '10-rafs-layers');
+  const tops = page.getByTestId('download-bootstrap');
+  const [d2] = await Promise.all([page.waitForEvent('download'), tops.nth(1).click()]);
+  const top = join(work, 'top.boot');
+  await d2.saveAs(top);
+  const b1 = join(work, 'l1-blob');
+  const b2 = join(work, 'l2-blob');
+  const [x1] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-blob').nth(0).click()]);
+  await x1.saveAs(b1);
+  const [x2] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-blob').nth(1).click()]);
+  await x2.saveAs(b2);
+  const ls = cli('ls', top, '/app', '--blob', b1, '--blob', b2);
+  expect(ls.status, ls.err).toBe(0);
+  expect(ls.out).toContain('keep.txt');
+  expect(ls.out).toContain('added.txt');
+  expect(ls.out).not.toContain('remove-me');
+  const topCheck = cli('check', top, '--blob', b1, '--blob', b2);
+  expect(topCheck.status, topCheck.err + topCheck.out).toBe(0);
+  const cat = cli('cat', top, '/app/keep.txt', '--blob', b1, '--blob', b2);
+  expect(cat.out).toBe('kept\n');
 });

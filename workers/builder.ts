@@ -20,7 +20,8 @@ import { buildComposefs } from '../src/lib/composefs/writer.ts';
 import { objectsOf } from '../src/lib/composefs/objects.ts';
 import { hex } from '../src/lib/composefs/verity.ts';
 import type { Sink } from '../src/lib/erofs/writer-output.ts';
-import { applyLayer, emptyTree } from '../src/lib/rafs/builder/layers.ts';
+import { applyLayer, emptyTree, buildRafs } from '../src/lib/rafs/builder/index.ts';
+import type { RafsFs } from '../src/lib/rafs/model.ts';
 import {
   layerEffects, meterTree, newMeter, summarizeTree, type BuildChoice, type LayerEffects, type TreeSummary,
 } from '../src/ui/build/tree-info.ts';
@@ -63,7 +64,11 @@ export interface SourceInfo {
 }
 
 /** where an output goes: collected into a Blob (download), or streamed into a file handle */
-export type OutputTarget = { kind: 'blob' } | { kind: 'handle'; handle: FileSystemFileHandle };
+export type OutputTarget =
+  | { kind: 'blob' }
+  | { kind: 'handle'; handle: FileSystemFileHandle }
+  /** RAFS: the bootstrap(s) and the blob(s), named by blob id, into a folder */
+  | { kind: 'dir'; handle: FileSystemDirectoryHandle };
 export type ObjectsTarget = { kind: 'none' } | { kind: 'zip' } | { kind: 'dir'; handle: FileSystemDirectoryHandle };
 
 export interface BuildRequest {
@@ -72,6 +77,8 @@ export interface BuildRequest {
   choice: BuildChoice;
   image: OutputTarget;
   objects: ObjectsTarget;
+  /** RAFS: the bootstrap's file name (blobs are named by their ids) */
+  rafsName?: string;
 }
 
 export interface BuildProgress {
@@ -86,11 +93,29 @@ export interface BuildProgress {
   elapsedMs: number;
 }
 
+export interface RafsOutput {
+  layer: string;
+  bootstrapName: string;
+  bootstrapSize: number;
+  bootstrap?: Blob;
+  blobId: string | null;
+  blobSize: number;
+  blob?: Blob;
+  /** the bootstrap's blob table (parent blobs first) */
+  blobIds: string[];
+  chunksStored: number;
+  chunksReferenced: number;
+  chunksFromOtherBlobs: number;
+  notes: string[];
+}
+
 export interface BuildResult {
   format: BuildChoice['format'];
   size: number;
   /** when the image went to a Blob */
   blob?: Blob;
+  /** RAFS: one bootstrap and (unless every chunk was already stored) one data blob per layer */
+  rafs?: RafsOutput[];
   /** composefs: fs-verity digest of the image (hex) */
   digest?: string;
   inodes: number;
@@ -320,7 +345,7 @@ const api = {
       let image: Sink;
       let blobSink: BlobSink | null = null;
       if (req.image.kind === 'handle') image = handleSink = await HandleSink.open(req.image.handle, signal);
-      else image = blobSink = new BlobSink(signal);
+      else image = blobSink = new BlobSink(signal); // (RAFS makes its own sinks)
       image = countedSink(image, (n) => {
         outBytes += n;
       });
@@ -364,7 +389,15 @@ const api = {
           result.objects = { count: objects.length, bytes: objects.reduce((a, o) => a + o.size, 0) };
         }
       } else {
-        throw wire(new Error('Nydus RAFS builds are not available in this version of the page yet'));
+        progress.phase = 'writing';
+        progress.bytesTotal = layers.length > 1 ? layers.reduce((a, l) => a + summarizeTree(l.tree).bytes, 0) : sum.bytes;
+        report(true);
+        const outs = await buildRafsLayers(req, layers.length > 1 ? layers.map((l) => ({ tree: l.tree, label: l.info.label })) : [{ tree, label: layers[0]!.info.label }], signal, (n) => {
+          outBytes += n;
+        }, (t) => meterTree(t, meter, originals));
+        const top = outs[outs.length - 1]!;
+        result = { format: 'rafs', size: top.bootstrapSize, inodes: 0, contentBytes: sum.bytes, elapsedMs: 0, notes, rafs: outs };
+        if (layers.length > 1) notes.splice(0, notes.length, `${layers.length} layers, each built onto the previous one's bootstrap as its parent`);
       }
       progress.phase = 'finishing';
       report(true);
@@ -372,7 +405,7 @@ const api = {
         await handleSink.close();
         handleSink = null;
       }
-      if (blobSink) result.blob = blobSink.finish();
+      if (blobSink && c.format !== 'rafs') result.blob = blobSink.finish();
       result.elapsedMs = performance.now() - t0;
       return result;
     } catch (e) {
@@ -384,6 +417,89 @@ const api = {
     }
   },
 };
+
+/**
+ * RAFS: each layer becomes a bootstrap plus a data blob named by its id; a layer after the first is
+ * built with the previous bootstrap as its parent (its files keep their chunks in the lower blobs).
+ */
+async function buildRafsLayers(
+  req: BuildRequest, layers: { tree: SourceTree; label: string }[], signal: AbortSignal, count: (n: number) => void, meter: (t: SourceTree) => void,
+): Promise<RafsOutput[]> {
+  const r = req.choice.rafs;
+  const outs: RafsOutput[] = [];
+  const dir = req.image.kind === 'dir' ? req.image.handle : null;
+  const base = rafsBaseName(req);
+  let parent: RafsFs | undefined;
+  for (let i = 0; i < layers.length; i++) {
+    const { tree, label } = layers[i]!;
+    meter(tree);
+    const bootstrapName = layers.length > 1 ? `${base}.layer${i + 1}.boot` : `${base}.boot`;
+    const tmpName = `.${bootstrapName}.blob-partial`;
+    const bootSink = dir ? await HandleSink.open(await dir.getFileHandle(bootstrapName, { create: true }), signal) : new BlobSink(signal);
+    const blobSink = dir ? await HandleSink.open(await dir.getFileHandle(tmpName, { create: true }), signal) : new BlobSink(signal);
+    let res;
+    try {
+      res = await buildRafs(tree, {
+        version: r.version, compressor: r.compressor, digester: r.digester, chunkSize: r.chunkSize, alignedChunk: r.alignedChunk,
+        ...(r.prefetch.length ? { prefetch: r.prefetch } : {}), ...(parent ? { parent } : {}), signal,
+      }, { bootstrap: countedSink(bootSink, count), blob: countedSink(blobSink, count) });
+    } catch (e) {
+      if (bootSink instanceof HandleSink) await bootSink.abort();
+      if (blobSink instanceof HandleSink) await blobSink.abort();
+      if (dir) {
+        await dir.removeEntry(tmpName).catch(() => {});
+        await dir.removeEntry(bootstrapName).catch(() => {});
+      }
+      throw e;
+    }
+    const out: RafsOutput = {
+      layer: label, bootstrapName, bootstrapSize: res.bootstrapSize, blobId: res.blobId, blobSize: res.blobSize, blobIds: res.blobIds,
+      chunksStored: res.stats.chunksStored, chunksReferenced: res.stats.chunksReferenced, chunksFromOtherBlobs: res.stats.chunksFromOtherBlobs, notes: res.notes,
+    };
+    let bootBytes: Blob;
+    if (bootSink instanceof HandleSink && blobSink instanceof HandleSink && dir) {
+      await bootSink.close();
+      await blobSink.close();
+      const tmp = await dir.getFileHandle(tmpName);
+      if (res.blobId) await renameInDir(dir, tmp, tmpName, res.blobId);
+      else await dir.removeEntry(tmpName);
+      bootBytes = await (await dir.getFileHandle(bootstrapName)).getFile();
+    } else {
+      bootBytes = out.bootstrap = (bootSink as BlobSink).finish();
+      if (res.blobId) out.blob = (blobSink as BlobSink).finish();
+    }
+    outs.push(out);
+    if (i + 1 < layers.length) {
+      const fs = await openImage(new BlobSource(bootBytes, bootstrapName));
+      if (fs.format !== 'rafs-v5' && fs.format !== 'rafs-v6') throw new Error(`${bootstrapName} did not read back as RAFS`);
+      parent = fs as unknown as RafsFs;
+    }
+  }
+  return outs;
+}
+
+function rafsBaseName(req: BuildRequest): string {
+  return (req.rafsName ?? 'image').replace(/\.boot$/, '');
+}
+
+/** FileSystemFileHandle.move where the browser has it, else a copy and a delete. */
+async function renameInDir(dir: FileSystemDirectoryHandle, h: FileSystemFileHandle, from: string, to: string): Promise<void> {
+  const move = (h as unknown as { move?: (name: string) => Promise<void> }).move;
+  if (typeof move === 'function') {
+    try {
+      await dir.removeEntry(to).catch(() => {});
+      await move.call(h, to);
+      return;
+    } catch {
+      // fall through to copying
+    }
+  }
+  const src = await h.getFile();
+  const w = await (await dir.getFileHandle(to, { create: true }) as unknown as { createWritable(): Promise<Writable> }).createWritable();
+  for (let off = 0; off < src.size; off += PIECE) await w.write(new Uint8Array(await src.slice(off, off + PIECE).arrayBuffer()));
+  await w.close();
+  await dir.removeEntry(from);
+}
 
 function uuidText(u: Uint8Array): string {
   const h = hex(u);

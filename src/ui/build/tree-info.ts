@@ -176,9 +176,10 @@ export function buildCommand(c: BuildChoice, sources: string[], out: string, obj
     a.push('--print-digest');
   } else {
     const r = c.rafs;
-    a.push('--compressor', r.compressor, '--digester', r.digester, '--chunksize', String(r.chunkSize));
+    a.push('--blob-dir', 'blobs', '--compressor', r.compressor, '--digester', r.digester, '--chunk-size', String(r.chunkSize));
     if (r.alignedChunk) a.push('--aligned-chunk');
-    for (const p of r.prefetch) a.push('--prefetch', p);
+    if (r.prefetch.length) a.push('--prefetch-list', 'prefetch.txt');
+    if (sources.length > 1) a.push('--parent', 'LOWER.boot');
   }
   a.push(sources[sources.length - 1] ?? 'SOURCE', out);
   return a.map(shellQuote).join(' ');
@@ -187,11 +188,12 @@ export function buildCommand(c: BuildChoice, sources: string[], out: string, obj
 /** What the page does that the command line above does not express. */
 export function cliGaps(c: BuildChoice, layers: number, objects: 'none' | 'dir' | 'zip'): string[] {
   const g: string[] = [];
-  if (layers > 1) g.push(`the CLI builds one source: the page applied ${layers} layers (whiteouts included) first`);
+  if (layers > 1 && c.format === 'rafs') g.push(`the CLI builds one layer per run: run it for each of the ${layers} layers, lowest first, with --parent the previous bootstrap`);
+  else if (layers > 1) g.push(`the CLI builds one source: the page applied ${layers} layers (whiteouts included) first`);
+  if (c.format === 'rafs' && c.rafs.prefetch.length) g.push(`prefetch.txt: the ${c.rafs.prefetch.length} prefetch path${c.rafs.prefetch.length === 1 ? '' : 's'}, one per line`);
   if (c.format === 'erofs' && c.erofs.chunkSize !== null && !c.erofs.dedupe) g.push('the CLI always dedupes chunks');
   if (c.format === 'erofs' && c.erofs.uuid.trim() === '') g.push('UUID: random in both');
   if (c.format === 'composefs' && objects === 'zip') g.push('the CLI writes the object store as a folder; the page zips the same xx/… tree');
-  if (c.format === 'rafs') g.push('the CLI has no RAFS build yet');
   return g;
 }
 
