@@ -159,7 +159,7 @@ test('open by the file picker, walk the tree, see text and hex', async ({ page }
   await expectHex(page, DATA, [0, 15, 16, 255]);
   await page.getByTestId('hex-scroll').evaluate((el) => (el.scrollTop = el.scrollHeight));
   await expectHex(page, DATA, [4976, 4999]);
-  await expect(page.getByTestId('shown')).toHaveText('all 5,000 bytes');
+  await expect(page.getByTestId('shown')).toHaveText('5,000 bytes · read as you scroll');
   await shot(page, '04-binary-hex');
 
   // a text file, switched to hex and back

@@ -233,12 +233,13 @@ test('hex view of a 100 MB file: range reads, jump, search; the page never stall
   await page.getByTestId('hex-find').fill(needle);
   await page.getByTestId('hex-find').press('Enter');
   await expect(page.getByTestId('hex-msg')).toContainText('at ');
-  await shot(page, '27-hex-100mb');
+  // stop the heartbeat before the screenshot (capturing a frame pauses rendering itself)
   const gaps = await page.evaluate(() => {
     const w = window as unknown as { gaps: number[]; beat: boolean };
     w.beat = false;
     return w.gaps;
   });
+  await shot(page, '27-hex-100mb');
   expect(gaps.length).toBeGreaterThan(10);
   expect(Math.max(...gaps.slice(1))).toBeLessThan(100);
   // the URL keeps the offset: reloading returns to it
@@ -380,7 +381,12 @@ test('CSP refuses WebAssembly; recents remember what was opened; offline after t
   expect(wasm).toMatch(/Content Security Policy|unsafe-eval|wasm/i);
   await page.getByTestId('sample').filter({ hasText: 'EROFS, uncompressed' }).click();
   await expect(page.getByTestId('format')).toBeVisible();
-  await page.goto('/');
+  // the recent list is written to IndexedDB just after opening: reload until it shows
+  await expect.poll(async () => {
+    await page.goto('/');
+    await expect(page.getByTestId('welcome')).toBeVisible();
+    return page.getByTestId('recent').count();
+  }).toBeGreaterThan(0);
   await expect(page.getByTestId('recent').first()).toContainText('sample.erofs');
   await shot(page, '35-welcome-recents');
   // the service worker controls the page after a reload; then the page loads without a network
