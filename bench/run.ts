@@ -5,6 +5,7 @@ import { runErofsBuildBench } from './erofs-build.ts';
 import { runErofsExtractBench } from './erofs-extract.ts';
 import { runRafsVerifyBench } from './rafs-verify.ts';
 import { runLz4Bench } from './lz4.ts';
+import { runPageOpenBench } from './page-open.ts';
 import { runRafsBuildBench } from './rafs-build.ts';
 
 type Bench = () => Promise<object[]>;
@@ -14,6 +15,7 @@ const benches: Record<string, Bench> = {
   'rafs-verify': () => runRafsVerifyBench(),
   codecs: () => runCodecBench(),
   'rafs-build': () => runRafsBuildBench(),
+  page: () => runPageOpenBench(),
   lz4: async () => { const r = await runLz4Bench(); return [...r.blocks, ...r.destSize]; },
 };
 

@@ -38,6 +38,8 @@ if (want('unit') || want('e2e')) {
 if (want('check')) {
   const s = run('npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
   if (s === 0) passed++; else { failed++; failures.push('typecheck'); }
+  const sv = run('npx', ['svelte-check', '--tsconfig', './tsconfig.json', '--threshold', 'error', '--output', 'human']);
+  if (sv === 0) passed++; else { failed++; failures.push('svelte-check'); }
 }
 if (want('unit')) {
   let files = findTests('test');
