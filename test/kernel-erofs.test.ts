@@ -9,12 +9,16 @@ import { join } from 'node:path';
 import { openImageFile } from '../src/cli/open.ts';
 import {
   compareManifests,
+  hostManifest,
+  kernelManifest,
+  KernelOracleError,
   kernelResults,
   kernelUnavailableReason,
   parseLsx,
   parseRun,
   readerManifest,
   showPath,
+  sourceCompare,
   type KernelJob,
   type KernelResult,
   type Manifest,
@@ -64,6 +68,24 @@ for (const [i, name] of buildErofsImagesNames().entries()) {
   });
 }
 
+// the same kernel manifests against the source directories (lsx run on this host): checks the oracle
+// itself and mkfs.erofs, and shows the reader tests above compare complete trees
+test('what the kernel shows of each image is the source tree', { timeout: 30 * 60_000 }, async (t) => {
+  if (why) return t.skip(`kernel oracle unavailable: ${why}`);
+  const res = await boot();
+  const srcs = new Map<string, Manifest | null>();
+  for (const [i, img] of images.entries()) {
+    if (!srcs.has(img.src)) srcs.set(img.src, hostManifest(img.src));
+    const src = srcs.get(img.src);
+    if (!src) return t.skip('no lsx helper on this host (gcc, libc6-dev)');
+    const k = res[i]!;
+    assert.ok(!('mountError' in k));
+    // compact inodes have no mtime of their own: every one is the build time
+    const diffs = compareManifests(k, src, { ...sourceCompare, skipFields: img.compact ? ['mtime'] : [] });
+    assert.deepEqual(diffs, [], `${img.name}: the kernel's view differs from the source tree`);
+  }
+});
+
 test('the kernel refuses an image with a broken superblock magic, and so does our reader', { timeout: 30 * 60_000 }, async (t) => {
   if (why) return t.skip(`kernel oracle unavailable: ${why}`);
   const res = await boot();
@@ -75,6 +97,11 @@ test('the kernel refuses an image with a broken superblock magic, and so does ou
 function buildErofsImagesNames(): string[] {
   return why ? ['default', 'lz4hc', 'chunk4k', 'lz4hc-ztail', 'blob'] : images.map((i) => i.name);
 }
+
+test('a VM that does not finish in time is killed and reported with its console', { timeout: 5 * 60_000 }, async (t) => {
+  if (why) return t.skip(`kernel oracle unavailable: ${why}`);
+  await assert.rejects(kernelManifest(images[0]!.image, [], { timeoutSec: 2 }), (e: unknown) => e instanceof KernelOracleError && /killed after 2 s/.test(e.message) && /--- console/.test(e.message));
+});
 
 // --- the parser and the comparer, without a kernel ---------------------------------------------
 

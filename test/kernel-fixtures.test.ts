@@ -29,7 +29,8 @@ interface Case extends KernelJob {
 
 const cases: Case[] = [];
 if (existsSync(G)) {
-  for (const n of readdirSync(G).filter((f) => f.endsWith('.cfs')).sort()) {
+  // config.cfs is config-with-hard-link.cfs less one link: 9000 more entries to walk under TCG for nothing
+  for (const n of readdirSync(G).filter((f) => f.endsWith('.cfs') && f !== 'config.cfs').sort()) {
     const image = join(G, n);
     cases.push({ name: `composefs ${n}`, image, statfs: true, open: async () => openErofs(await NodeFileSource.open(image), { format: 'composefs' }) });
   }

@@ -2,13 +2,14 @@
 # /init of the kernel-oracle initramfs (built by test/helpers/kernel.ts). Loads the modules listed
 # in /modules.order, gives each virtio disk a stable node /dev/lsN from its serial "lsN", mounts
 # each job of the plan read-only as EROFS, prints the tree with /bin/lsx (or a busybox-only walk
-# when the initramfs has no lsx) to the second serial port, then powers off.
+# when the initramfs has no lsx) to the output disk (serial "lsout": a serial port under TCG moves
+# ~100 KB/s, a disk is instant), then powers off. Messages before the disks exist go to the console.
 #
 # Kernel command line (unknown name=value parameters reach init as environment variables):
-#   lsdisks=N                 number of disks to wait for (serials ls0 .. lsN-1)
+#   lsdisks=N                 number of disks to wait for (serials ls0 .. ls<N-2> and lsout)
 #   lsplan=J;J;...            jobs, each "<disk>:<mount options>", e.g. "0:ro" or "1:ro,device=/dev/ls2"
 #   lsmaxhash=BYTES           hash at most the first BYTES of a file (then "~<sha256>")
-# Output on /dev/ttyS1, each line starting with "@@LS-":
+# Output lines, each starting with "@@LS-" (text up to the first NUL on the output disk):
 #   BOOT / BEGIN <job> / L <lsx line> / MOUNTFAIL <job> <rc> / DMESG <text> / END <job> <rc> / DONE
 export PATH=/bin
 set -o pipefail
@@ -19,10 +20,10 @@ mount -t devtmpfs dev /dev
 # keep kernel chatter off the console; mount errors are fetched with dmesg instead
 echo 1 > /proc/sys/kernel/printk
 
-OUT=/dev/ttyS1
-stty -F $OUT raw -echo 2>/dev/null
-say() { echo "@@LS-$*" > $OUT; }
+say() { echo "@@LS-$*" >&3; }
+exec 3>/dev/console
 bye() {
+  exec 3>&-
   sync
   poweroff -f
   reboot -f
@@ -50,6 +51,8 @@ for b in /sys/block/vd*; do
   mm=$(cat "$b/dev")
   mknod "/dev/$s" b "${mm%%:*}" "${mm##*:}"
 done
+[ -b /dev/lsout ] || { say "FATAL no output disk"; bye; }
+exec 3>/dev/lsout
 
 # busybox-only walk: no xattrs ("?"), dirent types unknown ("?"), same line format as lsx
 hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
@@ -103,16 +106,16 @@ for spec in $lsplan; do
   dmesg -c > /dev/null
   if mount -t erofs -o "$opts" "/dev/ls$disk" $dir 2>/tmp/mount.err; then
     if [ -x /bin/lsx ]; then
-      /bin/lsx ${lsmaxhash:+-m $lsmaxhash} $dir | sed 's/^/@@LS-L /' > $OUT
+      /bin/lsx ${lsmaxhash:+-m $lsmaxhash} $dir | sed 's/^/@@LS-L /' >&3
     else
-      bbwalk $dir | sed 's/^/@@LS-L /' > $OUT
+      bbwalk $dir | sed 's/^/@@LS-L /' >&3
     fi
     rc=$?
     umount $dir
   else
     rc=$?
     say "MOUNTFAIL $job $rc $(cat /tmp/mount.err)"
-    dmesg | tail -n 20 | sed 's/^/@@LS-DMESG /' > $OUT
+    dmesg | tail -n 20 | sed 's/^/@@LS-DMESG /' >&3
   fi
   say "END $job $rc"
   job=$((job + 1))

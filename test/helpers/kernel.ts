@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { readdirAll } from '../../src/lib/fs/path.ts';
@@ -21,8 +21,10 @@ const KERNEL_SCRIPTS = join(REPO, 'scripts/kernel');
 const QEMU = 'qemu-system-x86_64';
 /** the guest modules the oracle needs, with their modules.dep dependencies loaded first */
 const WANTED_MODULES = ['virtio_pci', 'virtio_blk', 'erofs'];
-/** virtio-blk-pci disks per boot: the pc machine's bus 0 has 32 slots, a few are taken */
-export const MAX_DISKS_PER_BOOT = 24;
+/** image disks per boot: the pc machine's bus 0 has 32 slots, a few are taken, one is the output disk */
+export const MAX_DISKS_PER_BOOT = 23;
+/** the guest writes its manifests to a sparse disk of this size (a serial port under TCG is ~100 KB/s) */
+const OUT_DISK_BYTES = 1 << 30;
 
 // ---------------------------------------------------------------------------------------------
 // finding the pieces
@@ -195,6 +197,8 @@ function compileHelper(dir: string): Uint8Array | null {
 
 export interface Initramfs {
   path: string;
+  /** the lsx helper also built for this host (null without gcc/libc.a): see hostManifest */
+  lsx: string | null;
   kernel: string;
   kernelVersion: string;
   /** false: the busybox-only walk (no xattrs, no dirent types) */
@@ -202,6 +206,8 @@ export interface Initramfs {
 }
 
 let initramfsMemo: Initramfs | undefined;
+/** bump when the cache directory's contents change shape */
+const CACHE_LAYOUT = 2;
 
 /**
  * Build (once per kernel/busybox/script version, cached under the temp dir) the initramfs and
@@ -219,7 +225,7 @@ export function buildInitramfs(): Initramfs {
   const noHelper = process.env.LAYERSCOPE_KERNEL_NO_HELPER === '1';
   const bb = statSync(busybox);
   const key = createHash('sha256')
-    .update(JSON.stringify([k.version, busybox, bb.size, bb.mtimeMs, mods, noHelper, statSync(k.vmlinuz).mtimeMs]))
+    .update(JSON.stringify([CACHE_LAYOUT, k.version, busybox, bb.size, bb.mtimeMs, mods, noHelper, statSync(k.vmlinuz).mtimeMs]))
     .update(init)
     .update(lsxSrc)
     .digest('hex')
@@ -230,7 +236,8 @@ export function buildInitramfs(): Initramfs {
   const meta = join(dir, 'meta.json');
   if (existsSync(path) && existsSync(meta)) {
     const m = JSON.parse(readFileSync(meta, 'utf8')) as { helper: boolean };
-    return (initramfsMemo = { path, kernel: k.vmlinuz, kernelVersion: k.version, helper: m.helper });
+    const lsx = m.helper && existsSync(join(dir, 'lsx')) ? join(dir, 'lsx') : null;
+    return (initramfsMemo = { path, lsx, kernel: k.vmlinuz, kernelVersion: k.version, helper: m.helper });
   }
   mkdirSync(dir, { recursive: true });
   const work = tempDir('ls-initramfs-');
@@ -265,12 +272,16 @@ export function buildInitramfs(): Initramfs {
     }
     entries.push({ name: 'modules.order', mode: 0o100644, data: Buffer.from(mods.map((m) => m.replace(/\.(xz|zst|gz)$/, '')).join('\n') + '\n') });
     // write then rename, so concurrent test processes never see half a file
+    if (helper) {
+      writeFileSync(join(dir, `lsx.${process.pid}.tmp`), helper, { mode: 0o755 });
+      renameSync(join(dir, `lsx.${process.pid}.tmp`), join(dir, 'lsx'));
+    }
     const tmp = `${path}.${process.pid}.tmp`;
     writeFileSync(tmp, writeNewc(entries));
     writeFileSync(`${meta}.${process.pid}.tmp`, JSON.stringify({ helper: !!helper, kernel: k.vmlinuz, modules: mods }));
     renameSync(tmp, path);
     renameSync(`${meta}.${process.pid}.tmp`, meta);
-    return (initramfsMemo = { path, kernel: k.vmlinuz, kernelVersion: k.version, helper: !!helper });
+    return (initramfsMemo = { path, lsx: helper ? join(dir, 'lsx') : null, kernel: k.vmlinuz, kernelVersion: k.version, helper: !!helper });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -473,6 +484,21 @@ export async function readerManifest(fs: ReadOnlyFs, opts: { maxHashBytes?: numb
   return { statfs, entries, dirErrors };
 }
 
+/**
+ * The manifest of a directory on this host, made by the same lsx helper the guest runs: the source
+ * tree an image was built from. Compare it with `sourceCompare` options (inode numbers, directory
+ * sizes, statfs and readdir order are the host filesystem's own). Null when lsx could not be built.
+ */
+export function hostManifest(dir: string, opts: { maxHashBytes?: number } = {}): Manifest | null {
+  const { lsx } = buildInitramfs();
+  if (!lsx) return null;
+  const out = execFileSync(lsx, ['-m', String(Math.floor(opts.maxHashBytes ?? DEFAULT_MAX_HASH_BYTES)), resolve(dir)], { maxBuffer: 1 << 30, encoding: 'latin1' });
+  return parseLsx(out.split('\n').filter(Boolean));
+}
+
+/** compareManifests options for an image against its source directory (hostManifest) */
+export const sourceCompare: CompareOptions = { ino: 'groups', statfs: false, order: false, dirSize: false };
+
 /** a hex path for people: printable ASCII as is, other bytes as \xHH */
 export function showPath(hexPath: string): string {
   if (hexPath === '') return '/';
@@ -500,6 +526,8 @@ export interface CompareOptions {
    */
   vfsPolicy?: boolean;
   notes?: string[];
+  /** compare directory sizes (default true; false against a host directory, whose size is its own) */
+  dirSize?: boolean;
 }
 
 const ENODATA = '!61';
@@ -542,6 +570,7 @@ export function compareManifests(kernel: Manifest, reader: Manifest, opts: Compa
       const kv = k[f];
       const rv = r[f];
       if (f === 'dtype' && (kv === '?' || rv === '?')) continue;
+      if (f === 'size' && opts.dirSize === false && k.type === 'dir') continue;
       if (f === 'mode' && typeof kv === 'number' && typeof rv === 'number') {
         if (kv !== rv) diffs.push(`${where}: mode kernel 0${kv.toString(8)}, reader 0${rv.toString(8)}`);
         continue;
@@ -685,15 +714,18 @@ async function bootOnce(jobs: KernelJob[], opts: BootOptions): Promise<KernelRes
     if (!/^[\w=,/.:+-]*$/.test(mo) || mo.includes(';')) throw new KernelOracleError(`mount options must be plain (letters, digits, = , / . : + -): ${mo}`);
     return `${d}:${mo}`;
   });
-  const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', `lsdisks=${disks.length}`, `lsmaxhash=${Math.floor(opts.maxHashBytes ?? DEFAULT_MAX_HASH_BYTES)}`, `lsplan=${plan.join(';')}`].join(' ');
+  const append = ['console=ttyS0', 'panic=-1', 'loglevel=4', `lsdisks=${disks.length + 1}`, `lsmaxhash=${Math.floor(opts.maxHashBytes ?? DEFAULT_MAX_HASH_BYTES)}`, `lsplan=${plan.join(';')}`].join(' ');
   if (append.length > 2000) throw new KernelOracleError('kernel command line too long: boot fewer jobs at once');
   const work = tempDir('ls-kernel-');
   const consoleLog = join(work, 'console.log');
-  const outLog = join(work, 'manifest.log');
+  const outDisk = join(work, 'out.img');
+  closeSync(openSync(outDisk, 'w'));
+  truncateSync(outDisk, OUT_DISK_BYTES);
   const args = [
     '-accel', 'tcg', '-nographic', '-nodefaults', '-no-reboot', '-m', '512M', '-monitor', 'none',
     '-kernel', ir.kernel, '-initrd', ir.path, '-append', append,
-    '-serial', `file:${consoleLog}`, '-serial', `file:${outLog}`,
+    '-serial', `file:${consoleLog}`,
+    '-drive', `file=${qemuPath(outDisk)},format=raw,if=none,id=out`, '-device', 'virtio-blk-pci,drive=out,serial=lsout',
   ];
   disks.forEach((p, i) => {
     args.push('-drive', `file=${qemuPath(p)},format=raw,if=none,id=d${i},readonly=on`);
@@ -736,14 +768,14 @@ async function bootOnce(jobs: KernelJob[], opts: BootOptions): Promise<KernelRes
         res({ code: c, timedOut, stderr });
       });
     });
-    const text = existsSync(outLog) ? readFileSync(outLog, 'latin1') : '';
-    const tail = () => {
-      const c = existsSync(consoleLog) ? readFileSync(consoleLog, 'latin1') : '';
-      return `\n--- console (last 3000 chars) ---\n${c.slice(-3000)}\n--- manifest port (last 1000 chars) ---\n${text.slice(-1000)}${stderr ? `\n--- qemu stderr ---\n${stderr}` : ''}`;
-    };
+    const text = readUntilNul(outDisk);
+    const consoleText = existsSync(consoleLog) ? readFileSync(consoleLog, 'latin1') : '';
+    const tail = () =>
+      `\n--- console (last 3000 chars) ---\n${consoleText.slice(-3000)}\n--- output disk (last 1000 chars) ---\n${text.slice(-1000)}${stderr ? `\n--- qemu stderr ---\n${stderr}` : ''}`;
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     if (timedOut) throw new KernelOracleError(`kernel oracle: QEMU killed after ${timeoutSec} s (images: ${jobs.map((j) => j.image).join(', ')})${tail()}`);
-    const results = parseRun(text, jobs.length);
+    // early messages (BOOT, FATAL before the disks exist) are on the console, the rest on the disk
+    const results = parseRun(`${consoleText}\n${text}`, jobs.length);
     if ('error' in results) throw new KernelOracleError(`kernel oracle: ${results.error} (QEMU exit ${code} after ${secs} s)${tail()}`);
     return results.jobs.map((m) => ('mountError' in m ? { ...m, kernelVersion: ir.kernelVersion } : { ...m, kernelVersion: ir.kernelVersion, helper: ir.helper }));
   } finally {
@@ -751,9 +783,33 @@ async function bootOnce(jobs: KernelJob[], opts: BootOptions): Promise<KernelRes
   }
 }
 
-/** Split the manifest port's output into jobs; markers make junk and lost lines detectable. */
+/** the output disk's text: everything before the first NUL (the rest of the sparse file is zeros) */
+function readUntilNul(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const parts: Buffer[] = [];
+    const buf = Buffer.alloc(1 << 20);
+    for (let pos = 0; pos < OUT_DISK_BYTES; ) {
+      const n = readSync(fd, buf, 0, buf.length, pos);
+      if (n <= 0) break;
+      const nul = buf.subarray(0, n).indexOf(0);
+      parts.push(Buffer.from(buf.subarray(0, nul < 0 ? n : nul)));
+      if (nul >= 0) break;
+      pos += n;
+    }
+    return Buffer.concat(parts).toString('latin1');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Split the guest's output (console + output disk) into jobs; markers make junk and lost lines detectable. */
 export function parseRun(text: string, njobs: number): { jobs: (Manifest | { mountError: string })[] } | { error: string } {
-  const lines = text.split(/\r?\n|\r/).filter((l) => l.startsWith('@@LS-'));
+  // a console line may carry terminal junk before a marker: start each line at its marker
+  const lines = text
+    .split(/\r?\n|\r/)
+    .map((l) => l.slice(Math.max(0, l.indexOf('@@LS-'))))
+    .filter((l) => l.startsWith('@@LS-'));
   const jobs: (Manifest | { mountError: string })[] = [];
   let cur: { n: number; lines: string[]; fail?: string; dmesg: string[] } | null = null;
   let done = false;
@@ -799,6 +855,19 @@ export async function assertKernelMatches(image: string, devices: string[], read
   const k = await kernelManifest(image, devices, opts);
   const r = await readerManifest(readerFs);
   assertManifestsMatch(k, r, opts, image);
+  return k;
+}
+
+/**
+ * Boot the kernel on `image` and assert that it shows the tree of directory `srcDir` (the writer's
+ * input): every entry, type, mode, owner, size, mtime, rdev, link target, content and xattr, and the
+ * hardlink groups. For builders that keep everything (not compact inodes: pass skipFields ['mtime']).
+ */
+export async function assertKernelMatchesTree(image: string, devices: string[], srcDir: string, opts: CompareOptions & BootOptions & { mountOpts?: string } = {}): Promise<KernelManifest> {
+  const k = await kernelManifest(image, devices, opts);
+  const src = hostManifest(srcDir, opts);
+  if (!src) throw new KernelOracleError('hostManifest needs the lsx helper (gcc and libc6-dev)');
+  assertManifestsMatch(k, src, { ...sourceCompare, ...opts }, `${image} against ${srcDir}`);
   return k;
 }
 
