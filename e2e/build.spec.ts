@@ -274,6 +274,33 @@ test('File System Access: image streamed to a save-picker file, objects into a p
   writeFileSync(cfs, await opfsFile(page, 'srcdir.cfs'));
   const digest = (await page.getByTestId('build-digest').textContent())!.trim();
   expect(execFileSync('fsverity', ['digest', '--compact', cfs], { encoding: 'utf8' }).trim()).toBe(digest);
+
+  // RAFS into a picked folder: the bootstrap, and the blob named by its id (no partial file left)
+  await page.evaluate(async () => {
+    (window as unknown as Record<string, unknown>).showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('rafs-out', { create: true });
+  });
+  await page.getByTestId('format-rafs').click();
+  await expect(page.getByTestId('output-save')).toHaveText('Save to folder (streamed)');
+  await build(page, 'rafs-output');
+  const blobId = (await page.getByTestId('rafs-blob-id').textContent())!.trim();
+  const names = await page.evaluate(async () => {
+    const d = await (await navigator.storage.getDirectory()).getDirectoryHandle('rafs-out');
+    const out: string[] = [];
+    for await (const [n] of (d as unknown as AsyncIterable<[string, unknown]>)) out.push(n);
+    return out.sort();
+  });
+  expect(names).toEqual([blobId, 'srcdir.rafs.boot'].sort());
+  const boot = join(work, 'opfs.boot');
+  const blob = join(work, 'opfs-blob');
+  const bytesOf = async (n: string) => Buffer.from(await page.evaluate(async (name) => {
+    const f = await (await (await (await navigator.storage.getDirectory()).getDirectoryHandle('rafs-out')).getFileHandle(name)).getFile();
+    const u = await new Promise<string>((ok) => { const r = new FileReader(); r.onload = () => ok(r.result as string); r.readAsDataURL(f); });
+    return u.slice(u.indexOf(',') + 1);
+  }, n), 'base64');
+  writeFileSync(boot, await bytesOf('srcdir.rafs.boot'));
+  writeFileSync(blob, await bytesOf(blobId));
+  const check = cli('check', boot, '--blob', blob, '--blob-ids');
+  expect(check.status, check.err + check.out).toBe(0);
 });
 
 test('cancel stops a running build, and the next build works', async ({ page }) => {

@@ -1,0 +1,178 @@
+/**
+ * Build throughput of the page: a generated tree (default ~400 MB, 2000 files) is dropped for real
+ * (CDP Input.dispatchDragEvent) on the Build view of the production page in Chromium, and built
+ * there by the builder worker as composefs (fs-verity hashing of every file dominates), EROFS
+ * (plain and 1 MiB chunks) and Nydus RAFS v6 per compressor; the same builds then run in Node on
+ * the same tree (treeFromDirectory, counting sinks). MB/s = content bytes / build time, median of
+ * `runs`. The page builds into in-memory Blobs (download mode).
+ *
+ * Run alone: `node --import tsx bench/build-browser.ts [--mb=400] [--runs=2] [--quick]`;
+ * `npm run bench` may call runBuildBrowserBench().
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { BENCH_OUT, makeBigTree, median } from './util.ts';
+import { treeFromDirectory } from '../src/lib/fs/sources/node.ts';
+import type { SourceTree } from '../src/lib/fs/tree.ts';
+import { buildComposefs } from '../src/lib/composefs/writer.ts';
+import { buildErofs } from '../src/lib/erofs/writer.ts';
+import { buildRafs } from '../src/lib/rafs/builder/build.ts';
+import type { Sink } from '../src/lib/erofs/writer-output.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const DIST = join(BENCH_OUT, 'build-browser-dist');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export interface BuildBenchCase {
+  name: string;
+  format: 'composefs' | 'erofs' | 'rafs';
+  erofsChunk?: string;
+  rafsCompressor?: 'none' | 'lz4_block' | 'gzip';
+  rafsDigester?: 'blake3' | 'sha256';
+}
+
+export interface BuildBenchRow {
+  case: string;
+  contentMB: number;
+  chromiumMBps: number | null;
+  nodeMBps: number | null;
+  /** chromium / node */
+  ratio: number | null;
+  outputMB: number | null;
+}
+
+const CASES: BuildBenchCase[] = [
+  { name: 'composefs (fs-verity)', format: 'composefs' },
+  { name: 'erofs plain', format: 'erofs' },
+  { name: 'erofs chunk 1M (sha256 dedupe)', format: 'erofs', erofsChunk: '1M' },
+  { name: 'rafs v6 none blake3', format: 'rafs', rafsCompressor: 'none', rafsDigester: 'blake3' },
+  { name: 'rafs v6 lz4_block blake3', format: 'rafs', rafsCompressor: 'lz4_block', rafsDigester: 'blake3' },
+  { name: 'rafs v6 lz4_block sha256', format: 'rafs', rafsCompressor: 'lz4_block', rafsDigester: 'sha256' },
+  { name: 'rafs v6 gzip blake3', format: 'rafs', rafsCompressor: 'gzip', rafsDigester: 'blake3' },
+];
+
+const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml' };
+
+function serve(dir: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = normalize(join(dir, path === '/' ? 'index.html' : path.slice(1)));
+    if (!file.startsWith(dir + sep) || !existsSync(file) || statSync(file).isDirectory()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
+}
+
+async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, log: (s: string) => void): Promise<Map<string, { ms: number; bytes: number; out: number }>> {
+  const { build } = await import('vite');
+  await build({ root: ROOT, logLevel: 'warn', build: { outDir: DIST, emptyOutDir: true, sourcemap: false } });
+  const { chromium } = await import('playwright-core');
+  const server = await serve(DIST);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  const out = new Map<string, { ms: number; bytes: number; out: number }>();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (e) => log(`[chromium] page error: ${e.message}`));
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/#build`);
+    const drop = page.getByTestId('build-drop');
+    await drop.waitFor();
+    const box = (await drop.boundingBox())!;
+    const cdp = await page.context().newCDPSession(page);
+    const data = { items: [], files: [tree], dragOperationsMask: 1 };
+    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: box.x + box.width / 2, y: box.y + box.height / 2, data });
+    await page.getByTestId('source-summary').waitFor({ timeout: 120_000 });
+    log(`[chromium] source: ${await page.getByTestId('source-summary').textContent()}`);
+    for (const c of cases) {
+      await page.getByTestId(`format-${c.format}`).click();
+      if (c.format === 'composefs') await page.getByTestId('objects-output').selectOption('none');
+      if (c.format === 'erofs') await page.getByTestId('erofs-chunk').selectOption({ label: c.erofsChunk ?? 'none (plain files)' });
+      if (c.format === 'rafs') {
+        await page.getByTestId('rafs-compressor').selectOption(c.rafsCompressor!);
+        await page.getByTestId('rafs-digester').selectOption(c.rafsDigester!);
+      }
+      const times: number[] = [];
+      let bytes = 0;
+      let size = 0;
+      for (let r = 0; r < runs; r++) {
+        await page.getByTestId('build-button').click();
+        const res = page.getByTestId('build-result');
+        await res.or(page.getByTestId('error')).waitFor({ timeout: 600_000 });
+        if (await page.getByTestId('error').isVisible()) throw new Error(`${c.name}: ${await page.getByTestId('error').textContent()}`);
+        times.push(Number(await res.getAttribute('data-elapsed-ms')));
+        bytes = Number(await res.getAttribute('data-content-bytes'));
+        size = Number(await res.getAttribute('data-size'));
+        log(`[chromium] ${c.name}: ${(bytes / 1e6 / (times[times.length - 1]! / 1000)).toFixed(1)} MB/s`);
+      }
+      out.set(c.name, { ms: median(times), bytes, out: size });
+    }
+  } finally {
+    await browser.close();
+    await new Promise((ok) => server.close(ok));
+  }
+  return out;
+}
+
+function countingSink(): Sink & { n: number } {
+  const s = { n: 0, write(c: Uint8Array) { s.n += c.length; } };
+  return s;
+}
+
+async function inNode(dir: string, c: BuildBenchCase): Promise<{ ms: number; bytes: number; out: number }> {
+  const tree: SourceTree = await treeFromDirectory(dir);
+  let bytes = 0;
+  const stack = [tree.root];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n.type === 'reg') bytes += n.size;
+    for (const k of n.children ?? []) stack.push(k.inode);
+  }
+  const sink = countingSink();
+  const t0 = performance.now();
+  if (c.format === 'composefs') await buildComposefs(tree, {}, sink);
+  else if (c.format === 'erofs') await buildErofs(tree, c.erofsChunk ? { chunkSize: 1 << 20 } : {}, sink);
+  else await buildRafs(tree, { compressor: c.rafsCompressor!, digester: c.rafsDigester! }, { bootstrap: countingSink(), blob: sink });
+  return { ms: performance.now() - t0, bytes, out: sink.n };
+}
+
+export async function runBuildBrowserBench(opts: { mb?: number; files?: number; runs?: number; cases?: BuildBenchCase[]; log?: (s: string) => void } = {}): Promise<BuildBenchRow[]> {
+  const log = opts.log ?? ((s: string) => console.error(s));
+  const mb = opts.mb ?? 400;
+  const files = opts.files ?? 2000;
+  const runs = opts.runs ?? 2;
+  const cases = opts.cases ?? CASES;
+  const dir = join(BENCH_OUT, `build-browser-tree-${mb}`);
+  log(`making ${files} files, ~${mb} MB in ${dir} (reused when present)`);
+  makeBigTree(dir, files, mb * 1e6, 7);
+  const chrome = await inChromium(dir, cases, runs, log);
+  const rows: BuildBenchRow[] = [];
+  for (const c of cases) {
+    const node: { ms: number; bytes: number; out: number }[] = [];
+    for (let r = 0; r < runs; r++) node.push(await inNode(dir, c));
+    const nodeMs = median(node.map((x) => x.ms));
+    const n = node[0]!;
+    const ch = chrome.get(c.name);
+    const chromiumMBps = ch ? ch.bytes / 1e6 / (ch.ms / 1000) : null;
+    const nodeMBps = n.bytes / 1e6 / (nodeMs / 1000);
+    rows.push({
+      case: c.name, contentMB: Math.round(n.bytes / 1e6), chromiumMBps: chromiumMBps === null ? null : Math.round(chromiumMBps), nodeMBps: Math.round(nodeMBps),
+      ratio: chromiumMBps === null ? null : Math.round((chromiumMBps / nodeMBps) * 100) / 100, outputMB: Math.round(n.out / 1e6),
+    });
+    log(`[node] ${c.name}: ${nodeMBps.toFixed(1)} MB/s`);
+  }
+  return rows;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const arg = (k: string): string | undefined => process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
+  const quick = process.argv.includes('--quick');
+  const rows = await runBuildBrowserBench({
+    mb: Number(arg('mb') ?? (quick ? 100 : 400)), runs: Number(arg('runs') ?? (quick ? 1 : 2)),
+    ...(quick ? { cases: CASES.filter((c) => !c.rafsCompressor || c.rafsCompressor === 'lz4_block') } : {}),
+  });
+  console.table(rows);
+}
