@@ -87,6 +87,14 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
     for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: box.x + box.width / 2, y: box.y + box.height / 2, data });
     await page.getByTestId('source-summary').waitFor({ timeout: 120_000 });
     log(`[chromium] source: ${await page.getByTestId('source-summary').textContent()}`);
+    // where the time goes: reading the dropped files alone, then reading + WebCrypto SHA-256 per 4 KiB
+    const w = page.workers().find((x) => x.url().includes('builder'));
+    if (w) {
+      for (const [piece, hash, conc] of [[0, false, 1], [16 << 20, false, 1], [4 << 20, false, 1], [1 << 20, false, 1], [4 << 20, false, 4], [1 << 20, true, 1], [1 << 20, true, 4]] as const) {
+        const r = await w.evaluate(([p, h, c]) => (globalThis as unknown as { layerscopeBuilderProbe(id: number, p: number, h: boolean, c: number): Promise<{ bytes: number; ms: number }> }).layerscopeBuilderProbe(1, p, h, c), [piece, hash, conc] as const);
+        log(`[chromium] probe: read ${piece ? `${piece >> 20} MiB pieces` : 'Blob.stream()'}${hash ? ' + sha256/4K' : ''}, ${conc} at once: ${(r.bytes / 1e6 / (r.ms / 1000)).toFixed(0)} MB/s`);
+      }
+    }
     for (const c of cases) {
       await page.getByTestId(`format-${c.format}`).click();
       if (c.format === 'composefs') await page.getByTestId('objects-output').selectOption('none');
@@ -139,7 +147,7 @@ async function inNode(dir: string, c: BuildBenchCase): Promise<{ ms: number; byt
   return { ms: performance.now() - t0, bytes, out: sink.n };
 }
 
-export async function runBuildBrowserBench(opts: { mb?: number; files?: number; runs?: number; cases?: BuildBenchCase[]; log?: (s: string) => void } = {}): Promise<BuildBenchRow[]> {
+export async function runBuildBrowserBench(opts: { mb?: number; files?: number; runs?: number; cases?: BuildBenchCase[]; log?: (s: string) => void; node?: boolean } = {}): Promise<BuildBenchRow[]> {
   const log = opts.log ?? ((s: string) => console.error(s));
   const mb = opts.mb ?? 400;
   const files = opts.files ?? 2000;
@@ -152,6 +160,11 @@ export async function runBuildBrowserBench(opts: { mb?: number; files?: number; 
   const rows: BuildBenchRow[] = [];
   for (const c of cases) {
     const node: { ms: number; bytes: number; out: number }[] = [];
+    if (opts.node === false) {
+      const ch = chrome.get(c.name)!;
+      rows.push({ case: c.name, contentMB: Math.round(ch.bytes / 1e6), chromiumMBps: Math.round(ch.bytes / 1e6 / (ch.ms / 1000)), nodeMBps: null, ratio: null, outputMB: null });
+      continue;
+    }
     for (let r = 0; r < runs; r++) node.push(await inNode(dir, c));
     const nodeMs = median(node.map((x) => x.ms));
     const n = node[0]!;
@@ -170,9 +183,12 @@ export async function runBuildBrowserBench(opts: { mb?: number; files?: number; 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const arg = (k: string): string | undefined => process.argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
   const quick = process.argv.includes('--quick');
+  const only = arg('cases');
   const rows = await runBuildBrowserBench({
+    node: !process.argv.includes('--chromium-only'),
+    ...(only ? { cases: CASES.filter((c) => only.split(',').some((o) => c.name.startsWith(o))) } : {}),
     mb: Number(arg('mb') ?? (quick ? 100 : 400)), runs: Number(arg('runs') ?? (quick ? 1 : 2)),
-    ...(quick ? { cases: CASES.filter((c) => !c.rafsCompressor || c.rafsCompressor === 'lz4_block') } : {}),
+    ...(quick && !only ? { cases: CASES.filter((c) => !c.rafsCompressor || c.rafsCompressor === 'lz4_block') } : {}),
   });
   console.table(rows);
 }

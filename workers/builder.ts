@@ -25,6 +25,7 @@ import type { RafsFs } from '../src/lib/rafs/model.ts';
 import {
   layerEffects, meterTree, newMeter, summarizeTree, type BuildChoice, type LayerEffects, type TreeSummary,
 } from '../src/ui/build/tree-info.ts';
+import { StreamingBlobSource, streamBlobContents } from '../src/ui/build/stream-source.ts';
 
 export interface WireError {
   name: string;
@@ -167,7 +168,11 @@ async function treeOf(input: SourceInput): Promise<{ tree: SourceTree; label: st
 async function treeOfKnown(input: Exclude<SourceInput, { kind: 'file' }>): Promise<{ tree: SourceTree; label: string; faithful: boolean }> {
   switch (input.kind) {
     case 'items':
-      return { tree: treeFromBrowserItems(input.items, { via: input.via }), label: input.label, faithful: false };
+    {
+      const tree = treeFromBrowserItems(input.items, { via: input.via });
+      streamBlobContents(tree.root);
+      return { tree, label: input.label, faithful: false };
+    }
     case 'tar': {
       const tree = await treeFromTarball(new BlobSource(input.file), { spill: blobSpill() });
       return { tree, label: input.file.name, faithful: true };
@@ -575,5 +580,55 @@ async function objectsToDir(objects: { payload: string; content: ByteSource; siz
   return written;
 }
 
+/**
+ * Diagnostics for the benchmark: read every file of a source once, in `piece`-byte reads (no build),
+ * and optionally SHA-256 each 4 KiB block with WebCrypto, to tell reading from hashing apart.
+ */
+async function probeRead(id: number, piece = 4 << 20, hash = false, concurrency = 1): Promise<{ bytes: number; ms: number }> {
+  const s = sources.get(id);
+  if (!s) throw new Error(`no source ${id}`);
+  const files: ByteSource[] = [];
+  const stack: SourceInode[] = [s.tree.root];
+  const seen = new Set<SourceInode>();
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    for (const c of n.children ?? []) stack.push(c.inode);
+    const src = originals.get(n) ?? n.content;
+    if (n.type === 'reg' && src) files.push(src);
+  }
+  const t0 = performance.now();
+  let bytes = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      if (piece === 0 && (f instanceof BlobSource || f instanceof StreamingBlobSource)) {
+        // piece 0: the Blob's own stream, for comparison with sliced reads
+        const r = f.blob.stream().getReader();
+        for (;;) {
+          const { done, value } = await r.read();
+          if (done) break;
+          bytes += value.length;
+        }
+        continue;
+      }
+      for (let o = 0; o < f.size; o += piece) {
+        const b = await f.read(o, Math.min(piece, f.size - o));
+        bytes += b.length;
+        if (hash) {
+          const ps: Promise<ArrayBuffer>[] = [];
+          for (let k = 0; k < b.length; k += 4096) ps.push(crypto.subtle.digest('SHA-256', b.subarray(k, Math.min(b.length, k + 4096)) as Uint8Array<ArrayBuffer>));
+          await Promise.all(ps);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { bytes, ms: performance.now() - t0 };
+}
+
 export type BuilderApi = typeof api;
 Comlink.expose(api);
+(globalThis as unknown as { layerscopeBuilderProbe?: typeof probeRead }).layerscopeBuilderProbe = probeRead;
