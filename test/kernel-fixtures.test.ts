@@ -74,7 +74,7 @@ for (const c of cases) {
 // Found with this oracle: erofs_statfs reports f_blocks = primary blocks + every extra device's
 // blocks (sbi->total_blocks); our statfs() reports only the superblock's blocks.
 for (const c of cases.filter((x) => !x.statfs)) {
-  test(`statfs counts the extra devices' blocks like the kernel: ${c.name}`, { todo: 'ReadOnlyFs.statfs() of EROFS/RAFS v6 leaves out the device table blocks' }, async (t) => {
+  test(`statfs counts the extra devices' blocks like the kernel: ${c.name}`, async (t) => {
     if (why) return t.skip(`kernel oracle unavailable: ${why}`);
     const k = (await boot())[cases.indexOf(c)]!;
     assert.ok(!('mountError' in k));

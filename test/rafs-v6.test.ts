@@ -213,7 +213,8 @@ test('v6: readdir, lookup, statfs, xattrs, readlink on the fixtures', async () =
   assert.deepEqual(await fs.readdir(fs.rootIno, list[0]!.next), [list[1]]);
   assert.equal(await fs.lookup(fs.rootIno, bytes('..')), null);
   assert.equal(await fs.lookup(fs.rootIno, bytes('lib.rt')), null);
-  assert.deepEqual(await fs.statfs(), { blockSize: 4096, blocks: 9, files: 3, nameMax: 255 });
+  // f_blocks includes the blob device's 9 blocks, as the kernel reports it (checked by test/kernel-fixtures.test.ts)
+  assert.deepEqual(await fs.statfs(), { blockSize: 4096, blocks: 18, files: 3, nameMax: 255 });
   assert.deepEqual(await fs.listxattr(133), []);
   await assert.rejects(fs.readlink(133), (e: unknown) => isTypedError(e));
 });

@@ -1,4 +1,4 @@
-import { check, UnsupportedError } from '../errors.ts';
+import { check, FormatError, UnsupportedError } from '../errors.ts';
 import { fileTypeOfMode, type FileType } from '../fs/types.ts';
 import {
   EROFS_CHUNK_FORMAT_ALL,
@@ -60,6 +60,11 @@ export interface Inode {
   rdev: number;
   /** CHUNK_BASED only */
   chunk?: ChunkInfo;
+  /**
+   * set when the inode's data ranges are impossible (blocks past the image end, a tail crossing a
+   * block): like the kernel, the inode still stats and lists, and only reading its data fails
+   */
+  dataError?: FormatError;
 }
 
 export function layoutName(layout: number): string {
@@ -122,6 +127,20 @@ export function parseInode(sb: Superblock, imageSize: number, nid: number, offse
   };
 
   if (type === 'chr' || type === 'blk' || type === 'fifo' || type === 'sock') return inode; // no data
+  try {
+    checkDataRanges(sb, imageSize, inode);
+  } catch (e) {
+    if (!(e instanceof FormatError)) throw e;
+    inode.dataError = e;
+  }
+  return inode;
+}
+
+/** The layout-dependent ranges of a data-carrying inode, checked against the image size once so later reads can trust them. */
+function checkDataRanges(sb: Superblock, imageSize: number, inode: Inode): void {
+  const S = 'erofs.inode';
+  const { nid, offset, layout, size, iu, dataOffset } = inode;
+  const bs = sb.blockSize;
   const iuOff = offset + erofs_inode_compact.f.i_u.offset;
   if (layout === EROFS_INODE_FLAT_PLAIN) {
     if (size > 0 && iu !== EROFS_NULL_ADDR) {
@@ -146,5 +165,4 @@ export function parseInode(sb: Superblock, imageSize: number, nid: number, offse
     check(mapOffset + count * entrySize <= imageSize, S, mapOffset, `nid ${nid}: chunk map of ${count} entries runs past the image end`);
     inode.chunk = { format: cf, chunkBits, chunkSize, indexes, entrySize, count, mapOffset };
   }
-  return inode;
 }

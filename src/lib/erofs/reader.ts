@@ -382,6 +382,7 @@ export class ErofsFs implements ReadOnlyFs {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(size) || size < 0) throw new RangeError(`bad read range ${offset}+${size}`);
     const i = await this.inode(ino);
     if (i.type !== 'reg' && i.type !== 'dir' && i.type !== 'symlink') return new Uint8Array(0);
+    if (i.dataError) throw i.dataError;
     const n = Math.max(0, Math.min(size, i.size - offset));
     // no defensive copy: ReadOnlyFs.read results are read-only views (see fs/types.ts)
     return this.readData(i, offset, n, false);
@@ -390,6 +391,7 @@ export class ErofsFs implements ReadOnlyFs {
   async readlink(ino: number): Promise<Uint8Array> {
     const i = await this.inode(ino);
     if (i.type !== 'symlink') throw new NotFoundError(`symlink ${ino} (it is a ${i.type})`);
+    if (i.dataError) throw i.dataError;
     check(i.size <= PATH_MAX, 'erofs.inode', i.offset + 8, `symlink target of ${i.size} bytes is longer than ${PATH_MAX}`);
     return this.readData(i, 0, i.size, true);
   }
@@ -399,6 +401,7 @@ export class ErofsFs implements ReadOnlyFs {
   private async dirInode(ino: number): Promise<Inode> {
     const i = await this.inode(ino);
     if (i.type !== 'dir') throw new NotFoundError(`directory ${ino} (it is a ${i.type})`);
+    if (i.dataError) throw i.dataError;
     return i;
   }
 
@@ -490,8 +493,10 @@ export class ErofsFs implements ReadOnlyFs {
 
   // ---- summaries -----------------------------------------------------------------------------
 
+  /** f_blocks counts every extra device's blocks too, as the kernel's sbi->total_blocks does */
   async statfs(): Promise<StatFs> {
-    return { blockSize: this.blockSize, blocks: this.sb.blocks, files: this.sb.inos, nameMax: 255 };
+    const blocks = this.sb.devices.reduce((n, d) => n + d.blocks, this.sb.blocks);
+    return { blockSize: this.blockSize, blocks, files: this.sb.inos, nameMax: 255 };
   }
 
   async info(): Promise<ImageInfo> {
@@ -563,6 +568,10 @@ export class ErofsFs implements ReadOnlyFs {
     };
     if (i.type === 'chr' || i.type === 'blk' || i.type === 'fifo' || i.type === 'sock') {
       out.data = { kind: 'none' };
+      return out;
+    }
+    if (i.dataError) {
+      out.data = { kind: 'invalid', error: i.dataError.message };
       return out;
     }
     if (i.layout === EROFS_INODE_FLAT_PLAIN || i.layout === EROFS_INODE_FLAT_INLINE) {

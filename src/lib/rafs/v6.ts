@@ -291,6 +291,7 @@ export class RafsV6 implements RafsFs {
     const size = this.source.size;
     if (offset + 32 > size) throw new NotFoundError(`nid ${nid} (offset ${offset} is past the ${size}-byte bootstrap)`);
     const ino = parseInode(this.erofsSb, size, nid, offset, await this.source.read(offset, Math.min(64, size - offset)));
+    if (ino.dataError) throw ino.dataError; // a bootstrap is metadata only: any bad range is fatal
     const S = ino.extended ? erofs_inode_extended.name : erofs_inode_compact.name;
     const { layout, type } = ino;
     check(layout === EROFS_INODE_FLAT_PLAIN || layout === EROFS_INODE_FLAT_INLINE || layout === EROFS_INODE_CHUNK_BASED, S, offset,
@@ -539,8 +540,10 @@ export class RafsV6 implements RafsFs {
     return (await this.xattrs(ino)).find((x) => bytesEqual(x.name, name))?.value ?? null;
   }
 
+  /** f_blocks counts every blob device's blocks too, as the kernel's sbi->total_blocks does */
   async statfs(): Promise<StatFs> {
-    return { blockSize: this.blockSize, blocks: this.sb.blocks, files: this.sb.inos, nameMax: 255 };
+    const blocks = this.devices.reduce((n, d) => n + d.blocks, this.sb.blocks);
+    return { blockSize: this.blockSize, blocks, files: this.sb.inos, nameMax: 255 };
   }
 
   prefetchInos(): number[] {
