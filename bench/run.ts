@@ -1,5 +1,6 @@
 // npm run bench: every benchmark runs Layerscope and the reference on the same input in the same run
 // and prints the ratio. Pass names to run a subset: npm run bench -- extract codecs
+import { runBuildBrowserBench } from './build-browser.ts';
 import { runCodecBench } from './codecs.ts';
 import { runErofsBuildBench } from './erofs-build.ts';
 import { runErofsExtractBench } from './erofs-extract.ts';
@@ -16,6 +17,7 @@ const benches: Record<string, Bench> = {
   codecs: () => runCodecBench(),
   'rafs-build': () => runRafsBuildBench(),
   page: () => runPageOpenBench(),
+  'build-browser': () => runBuildBrowserBench(),
   lz4: async () => { const r = await runLz4Bench(); return [...r.blocks, ...r.destSize]; },
 };
 
