@@ -6,6 +6,9 @@ export default defineConfig({
   testDir: 'e2e',
   timeout: 60_000,
   workers: 1,
+  // one retry in CI: the 100 ms frame-gap bound of the hex-view heartbeat test is met with room on a
+  // quiet machine (50-67 ms measured) but a 2-core VM can stall a frame; a retried pass is reported as flaky
+  retries: process.env.CI ? 1 : 0,
   // scripts/test.mjs sets PLAYWRIGHT_JSON_OUTPUT_NAME to collect the counts
   reporter: process.env.PLAYWRIGHT_JSON_OUTPUT_NAME ? [['list'], ['json']] : [['list']],
   webServer: {

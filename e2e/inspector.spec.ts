@@ -381,12 +381,26 @@ test('CSP refuses WebAssembly; recents remember what was opened; offline after t
   expect(wasm).toMatch(/Content Security Policy|unsafe-eval|wasm/i);
   await page.getByTestId('sample').filter({ hasText: 'EROFS, uncompressed' }).click();
   await expect(page.getByTestId('format')).toBeVisible();
-  // the recent list is written to IndexedDB just after opening: reload until it shows
-  await expect.poll(async () => {
-    await page.goto('/');
-    await expect(page.getByTestId('welcome')).toBeVisible();
-    return page.getByTestId('recent').count();
-  }).toBeGreaterThan(0);
+  // the recent list is written to IndexedDB just after opening: wait for the write before leaving
+  // the page (a navigation would cancel it). Probe without creating the database idb-keyval will make.
+  await expect.poll(() => page.evaluate(async () => {
+    if (!(await indexedDB.databases()).some((d) => d.name === 'layerscope-recents')) return 0;
+    return new Promise<number>((ok) => {
+      const req = indexedDB.open('layerscope-recents');
+      req.onerror = () => ok(0);
+      req.onsuccess = () => {
+        try {
+          const g = req.result.transaction('recents').objectStore('recents').get('recent');
+          g.onsuccess = () => { ok((g.result ?? []).length); req.result.close(); };
+          g.onerror = () => ok(0);
+        } catch {
+          ok(0);
+        }
+      };
+    });
+  }), { timeout: 15_000 }).toBeGreaterThan(0);
+  await page.goto('/');
+  await expect(page.getByTestId('welcome')).toBeVisible();
   await expect(page.getByTestId('recent').first()).toContainText('sample.erofs');
   await shot(page, '35-welcome-recents');
   // the service worker controls the page after a reload; then the page loads without a network

@@ -62,6 +62,7 @@ if (want('e2e') && existsSync('playwright.config.ts') && findTests('e2e').length
   try {
     const st = JSON.parse(readFileSync(json, 'utf8')).stats;
     p = st.expected + (st.flaky ?? 0); f = st.unexpected;
+    if (st.flaky) console.log(`e2e: ${st.flaky} test(s) passed only on retry (flaky)`);
   } catch { f = 1; }
   if (s !== 0 && f === 0) f = 1;
   passed += p; failed += f;
