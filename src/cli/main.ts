@@ -485,6 +485,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`layerscope ${name}: ${e.name}: ${e.message}\n`);
       return 3;
     }
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
+      // a file the user named is missing, unreadable, a directory…: say so, no stack trace
+      process.stderr.write(`layerscope ${name}: ${(e as Error).message}\n`);
+      return 1;
+    }
     throw e;
   }
 }
