@@ -1,7 +1,7 @@
 // layerscope extract vs fsck.erofs --extract on the same large image, same run.
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_OUT, CLI, makeBigTree, median, sh } from './util.ts';
+import { BENCH_OUT, CLI, SCRATCH, makeBigTree, median, sh } from './util.ts';
 
 export interface Row { name: string; layerscopeMs: number; referenceMs: number; ratio: number; note: string }
 
@@ -17,8 +17,8 @@ export async function runErofsExtractBench(runs = 3): Promise<Row[]> {
     const ours: number[] = [];
     const ref: number[] = [];
     for (let i = 0; i < runs; i++) {
-      const a = join(BENCH_OUT, 'x-ours');
-      const b = join(BENCH_OUT, 'x-fsck');
+      const a = join(SCRATCH, 'ls-bench-x-ours');
+      const b = join(SCRATCH, 'ls-bench-x-fsck');
       rmSync(a, { recursive: true, force: true });
       rmSync(b, { recursive: true, force: true });
       const r1 = sh(process.execPath, [CLI, 'extract', '--no-xattrs', img, a]);
@@ -29,7 +29,9 @@ export async function runErofsExtractBench(runs = 3): Promise<Row[]> {
       ref.push(r2.ms);
     }
     const l = median(ours), f = median(ref);
-    rows.push({ name: `extract ${label} (${(statSync(img).size / 1e6).toFixed(0)} MB image, 20k files)`, layerscopeMs: l, referenceMs: f, ratio: f / l, note: 'ratio = fsck.erofs time / layerscope time (>1: we are faster)' });
+    rmSync(join(SCRATCH, 'ls-bench-x-ours'), { recursive: true, force: true });
+    rmSync(join(SCRATCH, 'ls-bench-x-fsck'), { recursive: true, force: true });
+    rows.push({ name: `extract ${label} (${(statSync(img).size / 1e6).toFixed(0)} MB image, 20k files)`, layerscopeMs: l, referenceMs: f, ratio: f / l, note: `ratio = fsck.erofs time / layerscope time (>1: we are faster); both extract into ${SCRATCH}` });
   }
   return rows;
 }
