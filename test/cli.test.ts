@@ -213,6 +213,22 @@ describe('layerscope build and dump (composefs)', () => {
     assert.ok(d.raw.equals(readFileSync(join(G, 'special.info-dump.txt'))));
   });
 
+  test('a PAX tar with xattrs, hardlinks and devices round-trips through an EROFS image', () => {
+    const dir = tempDir('ls-cli-tar-');
+    const [img] = buildErofsImages(join(dir, 'imgs'), { only: ['default'], small: true });
+    const tar = join(dir, 'layer.tar');
+    const t = spawnSync('tar', ['--xattrs', '--xattrs-include=*', '--format=pax', '-cf', tar, '-C', img!.src, '.'], { encoding: 'utf8' });
+    assert.equal(t.status, 0, t.stderr);
+    const out = join(dir, 'from-tar.erofs');
+    const b = cli(['build', '--format', 'erofs', tar, out]);
+    assert.equal(b.status, 0, b.stderr);
+    assert.equal(spawnSync('fsck.erofs', [out]).status, 0);
+    const x = join(dir, 'x');
+    assert.equal(cli(['extract', out, x]).status, 0);
+    // tar has no sockets, and the root directory's entry "./" carries the source root's metadata
+    assert.deepEqual(compareTrees(img!.src, x).filter((l) => !/^\/sock/.test(l)), []);
+  });
+
   test('a directory builds an EROFS image fsck.erofs accepts and a composefs image whose objects read back', () => {
     const dir = tempDir('ls-cli-build-');
     const [img] = buildErofsImages(join(dir, 'imgs'), { only: ['default'], small: true });
