@@ -24,7 +24,9 @@ export class NodeFileSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     // every byte is overwritten by the read below: skip the zero-fill of a fresh allocation
-    const buf: Uint8Array = Buffer.allocUnsafe(length);
+    // (unpooled: the result owns its ArrayBuffer, and is a plain Uint8Array like every other source's)
+    const raw = Buffer.allocUnsafeSlow(length);
+    const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
     let done = 0;
     while (done < length) {
       const bytesRead = this.sync ? readSync(this.fh.fd, buf, done, length - done, offset + done) : (await this.fh.read(buf, done, length - done, offset + done)).bytesRead;
