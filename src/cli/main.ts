@@ -12,6 +12,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { compactRafsToFiles, mergeRafsToFile } from '../lib/rafs/builder/node.ts';
 import { dumpChunks } from '../lib/composefs/dump.ts';
+import { diffImages } from '../lib/inspect/diff.ts';
 import { build, loadSource } from './build.ts';
 import { extract } from './extract.ts';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
@@ -322,6 +323,26 @@ const commands: Record<string, Command> = {
         out(r.changed ? `wrote ${dest}; new blobs: ${r.newBlobIds.join(', ') || 'none'}` : 'nothing to compact: every blob kept');
       }
       return 0;
+    },
+  },
+  diff: {
+    usage: 'diff IMAGE_A IMAGE_B [--no-content] [--json]   (image options apply to both)',
+    summary: 'paths added (+), removed (-) and changed (M, with the fields) from A to B; shared Nydus chunks; exit 2 when they differ',
+    options: { ...IMAGE_OPTS, 'no-content': { type: 'boolean' } },
+    async run(pos, v) {
+      const [pa, pb] = pos;
+      if (!pa || !pb) throw new UsageError('missing IMAGE_A or IMAGE_B');
+      const a = await openImageFile(pa, v as ImageArgs);
+      const b = await openImageFile(pb, v as ImageArgs);
+      const d = await diffImages(a, b, { content: !v['no-content'] });
+      if (v.json) out(toJson(d));
+      else {
+        const mark = { added: '+', removed: '-', changed: 'M' } as const;
+        for (const e of d.entries) out(`${mark[e.change]} ${e.path}${e.fields ? `  (${e.fields.join(', ')})` : ''}`);
+        out(`${d.added} added, ${d.removed} removed, ${d.changed} changed, ${d.unchanged} unchanged`);
+        if (d.sharedChunks) out(`chunks shared: ${d.sharedChunks.shared} (${humanBytes(d.sharedChunks.sharedBytes)}) of ${d.sharedChunks.chunksA} in A and ${d.sharedChunks.chunksB} in B`);
+      }
+      return d.entries.length ? 2 : 0;
     },
   },
   stats: {
