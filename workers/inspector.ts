@@ -20,6 +20,7 @@ import { openIdbChunkCache, type PersistentChunkCache } from '../src/lib/rafs/ch
 import { exportTar, type ExportTarResult } from '../src/lib/tar/writer.ts';
 import { compileMatcher } from '../src/lib/inspect/match.ts';
 import { SizeHistogram, dedupRatio, type Bucket } from '../src/lib/inspect/histogram.ts';
+import { diffImages, type ImageDiff } from '../src/lib/inspect/diff.ts';
 
 /** An error as it crosses the worker boundary (Comlink would keep only name and message of an Error). */
 export interface WireError {
@@ -858,6 +859,20 @@ const api = {
         return out;
       } finally {
         endTask(token);
+      }
+    });
+  },
+
+  /** Paths added, removed and changed from image `idA` to image `idB` (both already open); cancellable by token. */
+  diff(idA: number, idB: number, token?: string): Promise<ImageDiff> {
+    return guard(async () => {
+      const a = handle(idA).fs;
+      const b = handle(idB).fs;
+      const signal = token ? startTask(token) : undefined;
+      try {
+        return await diffImages(a, b, { signal });
+      } finally {
+        if (token) endTask(token);
       }
     });
   },

@@ -16,5 +16,5 @@ export interface Sample {
 }
 
 /** the top-level views; each is part of the URL */
-export type View = 'files' | 'structure' | 'blobs' | 'stats' | 'tools';
+export type View = 'files' | 'structure' | 'blobs' | 'stats' | 'tools' | 'compare';
 export type ContentMode = 'text' | 'hex' | 'image';
