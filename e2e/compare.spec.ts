@@ -99,6 +99,8 @@ test('compare two EROFS images: added, removed, content and mode changes', async
   expect(new Set([add, del, mod]).size).toBe(3);
   // an added path is not in this image: no link
   await expect(row(page, '/added.txt').getByRole('button')).toHaveCount(0);
+  // the same comparison from a terminal
+  await expect(page.getByTestId('cli-line')).toHaveText('layerscope diff a.erofs b.erofs');
   await page.screenshot({ path: join(SHOTS, 'compare-01.png') });
 
   // a path of this image opens in Files

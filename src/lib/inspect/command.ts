@@ -2,7 +2,7 @@
  * The `layerscope` command line equivalent to what the page shows, so a view can be repeated in a
  * terminal. Arguments are quoted for a POSIX shell only when they need it.
  */
-export type CliView = 'files' | 'stat' | 'cat' | 'inspect' | 'extract';
+export type CliView = 'files' | 'stat' | 'cat' | 'inspect' | 'extract' | 'diff';
 
 export function shellQuote(s: string): string {
   if (s !== '' && /^[\w@%+=:,./-]+$/.test(s)) return s;
@@ -17,6 +17,8 @@ export interface CliInput {
   blobFlag?: '--blob' | '--device';
   path?: string;
   isDir?: boolean;
+  /** diff: the image compared with */
+  other?: string;
 }
 
 export function cliCommand(view: CliView, x: CliInput): string {
@@ -32,6 +34,9 @@ export function cliCommand(view: CliView, x: CliInput): string {
       break;
     case 'cat':
       args = ['cat', x.image, path];
+      break;
+    case 'diff':
+      args = ['diff', x.image, x.other ?? 'OTHER'];
       break;
     case 'extract':
       args = ['extract', x.image, 'out', ...(path !== '/' ? ['--path', path] : [])];
