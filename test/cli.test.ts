@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { buildErofsImages } from './helpers/mktree.ts';
 import { FIXTURES, REPO, tempDir } from './helpers/paths.ts';
 import { compareTrees } from './helpers/treecompare.ts';
+import { assertSubset } from './helpers/subset.ts';
 
 const CLI = join(REPO, 'bin/layerscope.mjs');
 const N = join(FIXTURES, 'nydus');
@@ -21,18 +22,6 @@ function json(args: string[]): unknown {
   const r = cli([...args, '--json']);
   assert.equal(r.status, 0, `layerscope ${args.join(' ')}: ${r.stderr}`);
   return JSON.parse(r.stdout);
-}
-
-/** Every key of `want` is in `got` with an equal value (arrays element by element). */
-function assertSubset(got: unknown, want: unknown, where: string): void {
-  if (Array.isArray(want)) {
-    assert.ok(Array.isArray(got), `${where}: expected an array, got ${JSON.stringify(got)}`);
-    assert.equal(got.length, want.length, `${where}: length`);
-    want.forEach((w, i) => assertSubset(got[i], w, `${where}[${i}]`));
-  } else if (want !== null && typeof want === 'object') {
-    assert.ok(got !== null && typeof got === 'object', `${where}: expected an object, got ${JSON.stringify(got)}`);
-    for (const [k, v] of Object.entries(want)) assertSubset((got as Record<string, unknown>)[k], v, `${where}.${k}`);
-  } else assert.deepEqual(got, want, where);
 }
 
 const BLOBS: Record<string, string[]> = {

@@ -14,6 +14,7 @@ import { openRafs } from '../src/lib/rafs/index.ts';
 import { rafsStats } from '../src/lib/rafs/analyze.ts';
 import { MissingBlobError } from '../src/lib/rafs/blobstore.ts';
 import { MemoryChunkCache } from '../src/lib/rafs/chunkcache.ts';
+import { assertSubset } from './helpers/subset.ts';
 
 const N = join(FIXTURES, 'nydus');
 const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
@@ -29,20 +30,6 @@ const V5: { boot: string; blob: string }[] = [
 
 function src(rel: string): BytesSource {
   return new BytesSource(new Uint8Array(readFileSync(join(N, rel))), join(N, rel));
-}
-
-/** Every key of `want` must be present in `got` with a deep-equal value (arrays element by element). */
-function assertSubset(got: unknown, want: unknown, where: string): void {
-  if (Array.isArray(want)) {
-    assert.ok(Array.isArray(got), `${where}: expected an array`);
-    assert.equal(got.length, want.length, `${where}: length`);
-    want.forEach((w, i) => assertSubset(got[i], w, `${where}[${i}]`));
-  } else if (want !== null && typeof want === 'object') {
-    assert.ok(got !== null && typeof got === 'object', `${where}: expected an object, got ${JSON.stringify(got)}`);
-    for (const [k, v] of Object.entries(want)) assertSubset((got as Record<string, unknown>)[k], v, `${where}.${k}`);
-  } else {
-    assert.deepEqual(got, want, where);
-  }
 }
 
 async function open(boot: string, blob: string): Promise<RafsV5> {

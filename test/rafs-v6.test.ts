@@ -14,6 +14,7 @@ import { openRafs, openRafsBlob } from '../src/lib/rafs/index.ts';
 import { findInlineBootstrap, readToc, tarSections, ciEntry } from '../src/lib/rafs/blob.ts';
 import { rafsStats } from '../src/lib/rafs/analyze.ts';
 import type { RafsFs } from '../src/lib/rafs/model.ts';
+import { assertSubset } from './helpers/subset.ts';
 
 const N = join(FIXTURES, 'nydus');
 const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
@@ -29,19 +30,6 @@ function file(rel: string): Uint8Array {
 }
 function src(rel: string, name = join(N, rel)): BytesSource {
   return new BytesSource(file(rel), name);
-}
-
-function assertSubset(got: unknown, want: unknown, where: string): void {
-  if (Array.isArray(want)) {
-    assert.ok(Array.isArray(got), `${where}: expected an array`);
-    assert.equal(got.length, want.length, `${where}: length`);
-    want.forEach((w, i) => assertSubset(got[i], w, `${where}[${i}]`));
-  } else if (want !== null && typeof want === 'object') {
-    assert.ok(got !== null && typeof got === 'object', `${where}: expected an object, got ${JSON.stringify(got)}`);
-    for (const [k, v] of Object.entries(want)) assertSubset((got as Record<string, unknown>)[k], v, `${where}.${k}`);
-  } else {
-    assert.deepEqual(got, want, where);
-  }
 }
 
 async function checkAgainstExpected(fs: RafsFs, exp: Record<string, unknown>): Promise<void> {
