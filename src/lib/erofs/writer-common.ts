@@ -219,11 +219,5 @@ export function emitInodeCore(out: Output, i: InodeCore): void {
   out.bytes(b);
 }
 
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = a.length < b.length ? a.length : b.length;
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!;
-    if (d !== 0) return d;
-  }
-  return a.length - b.length;
-}
+/** memcmp order, the one dirent and xattr sort every writer uses (defined once in fs/types.ts) */
+export { compareBytes } from '../fs/types.ts';
