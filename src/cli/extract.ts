@@ -3,12 +3,13 @@
 // process for the whole tree, never one per file); without python3 they fall back to Node's calls
 // and the report says what was lost.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, closeSync, constants, linkSync, lchownSync, chmodSync, mkdirSync, openSync, readdirSync, symlinkSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, linkSync, lchownSync, chmodSync, lutimesSync, mkdirSync, openSync, readdirSync, symlinkSync, writeSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { walk } from '../lib/fs/path.ts';
-import { major, minor, utf8, type Attr, type ReadOnlyFs } from '../lib/fs/types.ts';
+import { readdirAll } from '../lib/fs/path.ts';
+import { ExtractPool, writeRegular, type FileJob, type ImageSpec } from './extract-pool.ts';
+import { major, minor, utf8, type Attr, type DirEntry, type ReadOnlyFs } from '../lib/fs/types.ts';
 
 export interface ExtractOptions {
   /** inode to extract (default: the root) */
@@ -19,6 +20,12 @@ export interface ExtractOptions {
   xattrs?: boolean;
   onProgress?: (p: { entries: number; bytes: number }) => void;
   signal?: AbortSignal;
+  /**
+   * Write regular files from `workers` threads that open `image` themselves (the CLI's case).
+   * Used only when the image holds at least `minFiles` inodes (default 1000): a thread costs more
+   * to start than a small tree takes to write.
+   */
+  parallel?: { image: ImageSpec; workers: number; minFiles?: number };
 }
 
 export interface ExtractReport {
@@ -29,12 +36,15 @@ export interface ExtractReport {
   hardlinks: number;
   specials: number;
   bytes: number;
+  /** worker threads that wrote regular files (0: all written by the main thread) */
+  writerThreads: number;
   /** entries not restored, with the reason (unsafe names, unsupported types) */
   skipped: { path: string; reason: string }[];
   warnings: string[];
 }
 
 const PIECE = 4 << 20;
+const SLASH = Buffer.from('/');
 
 /** A name from an image is untrusted: it must be one plain path component. */
 export function unsafeNameReason(name: Uint8Array): string | null {
@@ -46,27 +56,28 @@ export function unsafeNameReason(name: Uint8Array): string | null {
   return null;
 }
 
+// One operation per line, tab-separated; byte strings (paths, xattr names and values) in hex.
 const PY = String.raw`
-import os, sys, json
+import os, sys
 errs = 0
 for line in sys.stdin:
-    op = json.loads(line)
+    op = line.rstrip('\n').split('\t')
     try:
         k = op[0]
         p = os.fsdecode(bytes.fromhex(op[1]))
-        if k == 'node':
-            os.mknod(p, op[2], op[3])
-        elif k == 'link':
-            os.link(os.fsdecode(bytes.fromhex(op[2])), p, follow_symlinks=False)
-        elif k == 'xattr':
-            os.setxattr(p, bytes.fromhex(op[2]), bytes.fromhex(op[3]), follow_symlinks=False)
-        elif k == 'own':
-            os.chown(p, op[2], op[3], follow_symlinks=False)
-        elif k == 'mode':
-            os.chmod(p, op[2])
-        elif k == 'time':
-            ns = op[2] * 1000000000 + op[3]
+        if k == 't':
+            ns = int(op[2]) * 1000000000 + int(op[3])
             os.utime(p, ns=(ns, ns), follow_symlinks=False)
+        elif k == 'x':
+            os.setxattr(p, bytes.fromhex(op[2]), bytes.fromhex(op[3]), follow_symlinks=False)
+        elif k == 'n':
+            os.mknod(p, int(op[2]), int(op[3]))
+        elif k == 'l':
+            os.link(os.fsdecode(bytes.fromhex(op[2])), p, follow_symlinks=False)
+        elif k == 'o':
+            os.chown(p, int(op[2]), int(op[3]), follow_symlinks=False)
+        elif k == 'm':
+            os.chmod(p, int(op[2]))
     except OSError as e:
         errs += 1
         if errs <= 50:
@@ -88,9 +99,11 @@ function findPython(): string | null {
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
-/** The python3 helper, fed one JSON array per line; `done()` ends input and collects its complaints. */
+type Op = 't' | 'x' | 'n' | 'l' | 'o' | 'm';
+
+/** The python3 helper; `done()` ends its input and collects its complaints. */
 interface Helper {
-  send(op: unknown[]): void;
+  send(op: Op, path: Uint8Array, ...args: (string | number)[]): void;
   done(): Promise<string>;
 }
 
@@ -102,15 +115,15 @@ function startHelper(python: string): Helper {
     child.on('error', reject);
     child.on('close', () => resolve());
   });
-  let buf: string[] = [];
+  let buf = '';
   const flush = () => {
-    if (buf.length) child.stdin.write(buf.join('\n') + '\n');
-    buf = [];
+    if (buf) child.stdin.write(buf);
+    buf = '';
   };
   return {
-    send(op) {
-      buf.push(JSON.stringify(op));
-      if (buf.length >= 512) flush();
+    send(op, path, ...args) {
+      buf += args.length ? `${op}\t${hex(path)}\t${args.join('\t')}\n` : `${op}\t${hex(path)}\n`;
+      if (buf.length >= 1 << 16) flush();
     },
     async done() {
       flush();
@@ -122,7 +135,7 @@ function startHelper(python: string): Helper {
 }
 
 export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOptions = {}): Promise<ExtractReport> {
-  const report: ExtractReport = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, skipped: [], warnings: [] };
+  const report: ExtractReport = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, writerThreads: 0, skipped: [], warnings: [] };
   const uid = process.getuid?.() ?? -1;
   const gid = process.getgid?.() ?? -1;
   const isRoot = uid === 0;
@@ -138,16 +151,18 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
   const helper = python ? startHelper(python) : null;
   const dirs: { path: Buffer; attr: Attr }[] = [];
   const firstPathOf = new Map<number, Buffer>();
-  const inflight = new Set<Promise<void>>();
-  let failure: unknown = null;
+  // every file's bytes pass through this one buffer: no allocation (and page faults) per read
+  const piece = new Uint8Array(PIECE);
   // modes are given exactly at creation; restored at the end
   const oldUmask = process.umask(0);
 
-  const setTime = async (path: Buffer, attr: Attr): Promise<void> => {
-    if (helper) helper.send(['time', hex(path), attr.mtime, attr.mtimeNsec]);
+  // Node sets times to the microsecond only: whole seconds directly, nanoseconds through python
+  const setTime = (path: Buffer, attr: Attr): void => {
+    if (attr.mtimeNsec === 0) lutimesSync(path, attr.mtime, attr.mtime);
+    else if (helper) helper.send('t', path, attr.mtime, attr.mtimeNsec);
     else {
       const t = attr.mtime + attr.mtimeNsec / 1e9;
-      await fsp.lutimes(path, t, t);
+      lutimesSync(path, t, t);
     }
   };
   /** owner and mode of an entry Node created; chown clears set-id bits, so chmod follows it */
@@ -161,114 +176,137 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
     if (!wantXattrs || !helper) return;
     for (const name of await fs.listxattr(attr.ino)) {
       const value = await fs.getxattr(attr.ino, name);
-      if (value) helper.send(['xattr', hex(path), hex(name), hex(value)]);
+      if (value) helper.send('x', path, hex(name), hex(value));
     }
   };
 
+  const ctx = { owners, uid, gid };
+  const par = opts.parallel;
+  const pool = par && par.workers > 0 && (await fs.statfs()).files >= (par.minFiles ?? 1000) ? new ExtractPool(par.workers, par.image, ctx) : null;
+  if (pool) report.writerThreads = par!.workers;
+
   // Synchronous writes: a CLI on a local disk gains nothing from the thread pool, and loses a
-  // round trip per call (fsck.erofs-like speed needs plain open/write/close).
+  // round trip per call (fsck.erofs-like speed needs plain open/write/close). Files with other
+  // links are written here, before the walk reaches the links.
   const writeFile = async (path: Buffer, attr: Attr): Promise<void> => {
-    const mode = attr.mode & 0o7777;
-    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
-    try {
-      for (let off = 0; off < attr.size; ) {
-        const piece = await fs.read(attr.ino, off, Math.min(PIECE, attr.size - off));
-        if (piece.length === 0) throw new Error(`${path.toString()}: image data ends at ${off} of ${attr.size} bytes`);
-        for (let w = 0; w < piece.length; ) w += writeSync(fd, piece, w, piece.length - w);
-        off += piece.length;
-        report.bytes += piece.length;
+    const job: FileJob = { path, ino: attr.ino, size: attr.size, mode: attr.mode, uid: attr.uid, gid: attr.gid, mtime: attr.mtime, mtimeNsec: attr.mtimeNsec };
+    const xattrs: [string, string][] = [];
+    if (wantXattrs && helper) {
+      for (const name of await fs.listxattr(attr.ino)) {
+        const value = await fs.getxattr(attr.ino, name);
+        if (value) xattrs.push([hex(name), hex(value)]);
       }
-    } finally {
-      closeSync(fd);
     }
-    setOwnerMode(path, attr, mode);
-    await sendXattrs(path, attr);
-    await setTime(path, attr);
+    // what python (or Node, to the microsecond) does once the file exists
+    const after = xattrs.length || attr.mtimeNsec !== 0
+      ? () => {
+          for (const [n, v] of xattrs) helper!.send('x', path, n, v);
+          if (attr.mtimeNsec !== 0) setTime(path, attr);
+        }
+      : undefined;
+    if (pool && attr.nlink <= 1) return pool.submit(job, after);
+    report.bytes += await writeRegular(fs, job, piece, ctx);
+    after?.();
+  };
+
+  /** one entry below the root; `display` is only built for messages */
+  const restore = async (path: Buffer, attr: Attr, display: () => string): Promise<boolean> => {
+    const first = attr.type !== 'dir' ? firstPathOf.get(attr.ino) : undefined;
+    if (first) {
+      report.hardlinks++;
+      // a link to a special file must wait until python has made it
+      if (attr.type === 'reg' || attr.type === 'symlink') linkSync(first, path);
+      else if (helper) helper.send('l', path, hex(first));
+      return false;
+    }
+    if (attr.type !== 'dir' && attr.nlink > 1) firstPathOf.set(attr.ino, path);
+    switch (attr.type) {
+      case 'dir':
+        // root may create a read-only directory and still fill it; others chmod at the end
+        mkdirSync(path, isRoot ? attr.mode & 0o7777 : 0o700);
+        report.dirs++;
+        dirs.push({ path, attr });
+        return true;
+      case 'reg':
+        report.files++;
+        await writeFile(path, attr);
+        return false;
+      case 'symlink':
+        symlinkSync(Buffer.from(await fs.readlink(attr.ino)), path);
+        report.symlinks++;
+        setOwnerMode(path, attr, 0o777);
+        await sendXattrs(path, attr);
+        setTime(path, attr);
+        return false;
+      default:
+        if (!helper) {
+          report.skipped.push({ path: display(), reason: `${attr.type} needs mknod (python3 missing)` });
+          return false;
+        }
+        if ((attr.type === 'chr' || attr.type === 'blk') && !isRoot) {
+          report.skipped.push({ path: display(), reason: `${attr.type} ${major(attr.rdev)}:${minor(attr.rdev)} needs root` });
+          return false;
+        }
+        helper.send('n', path, attr.mode & 0o177777, attr.rdev);
+        if (owners && (attr.uid !== uid || attr.gid !== gid)) {
+          helper.send('o', path, attr.uid, attr.gid);
+          helper.send('m', path, attr.mode & 0o7777);
+        }
+        await sendXattrs(path, attr);
+        setTime(path, attr);
+        report.specials++;
+        return false;
+    }
   };
 
   try {
-    for await (const { path: comps, attr } of walk(fs, opts.startIno ?? fs.rootIno)) {
+    const root = await fs.getattr(opts.startIno ?? fs.rootIno);
+    report.entries++;
+    report.dirs++;
+    dirs.push({ path: dest, attr: root });
+    // Depth-first in directory order, one path buffer per directory and one concat per entry. A
+    // directory inode met twice (a cycle in a corrupt image) is restored but not entered again;
+    // a directory with an unsafe name is skipped whole.
+    const seenDirs = new Set<number>([root.ino]);
+    const stack: { path: Buffer; display: string; entries: DirEntry[]; i: number }[] =
+      root.type === 'dir' ? [{ path: dest, display: '', entries: await readdirAll(fs, root.ino), i: 0 }] : [];
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      if (top.i >= top.entries.length) {
+        stack.pop();
+        continue;
+      }
       if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-      if (failure) throw failure;
-      const bad = comps.map(unsafeNameReason).find((r) => r !== null);
-      const display = '/' + comps.map(utf8).join('/');
+      const e = top.entries[top.i++]!;
+      const display = () => `${top.display}/${utf8(e.name)}`;
+      const bad = unsafeNameReason(e.name);
       if (bad) {
-        report.skipped.push({ path: display, reason: bad });
+        report.skipped.push({ path: display(), reason: bad });
         continue;
       }
-      const path = comps.length === 0 ? dest : Buffer.concat([dest, ...comps.flatMap((c) => [Buffer.from('/'), Buffer.from(c)])]);
+      const attr = await fs.getattr(e.ino);
+      const path = Buffer.concat([top.path, SLASH, e.name], top.path.length + 1 + e.name.length);
       report.entries++;
+      const isNewDir = await restore(path, attr, display);
       opts.onProgress?.({ entries: report.entries, bytes: report.bytes });
-      if (comps.length === 0) {
-        report.dirs++;
-        dirs.push({ path, attr });
-        continue;
-      }
-      const first = attr.type !== 'dir' ? firstPathOf.get(attr.ino) : undefined;
-      if (first) {
-        report.hardlinks++;
-        // a link to a special file must wait until python has made it
-        if (attr.type === 'reg' || attr.type === 'symlink') linkSync(first, path);
-        else if (helper) helper.send(['link', hex(path), hex(first)]);
-        continue;
-      }
-      if (attr.type !== 'dir' && attr.nlink > 1) firstPathOf.set(attr.ino, path);
-      switch (attr.type) {
-        case 'dir':
-          // root may create a read-only directory and still fill it; others chmod at the end
-          mkdirSync(path, isRoot ? attr.mode & 0o7777 : 0o700);
-          report.dirs++;
-          dirs.push({ path, attr });
-          break;
-        case 'reg': {
-          report.files++;
-          // a file with other links is written before the walk reaches them
-          if (attr.nlink > 1) {
-            await writeFile(path, attr);
-            break;
-          }
-          const p = writeFile(path, attr).catch((e) => { failure ??= e; });
-          inflight.add(p);
-          void p.finally(() => inflight.delete(p));
-          if (inflight.size >= 8) await Promise.race(inflight);
-          break;
-        }
-        case 'symlink':
-          symlinkSync(Buffer.from(await fs.readlink(attr.ino)), path);
-          report.symlinks++;
-          setOwnerMode(path, attr, 0o777);
-          await sendXattrs(path, attr);
-          await setTime(path, attr);
-          break;
-        default:
-          if (!helper) {
-            report.skipped.push({ path: display, reason: `${attr.type} needs mknod (python3 missing)` });
-            continue;
-          }
-          if ((attr.type === 'chr' || attr.type === 'blk') && !isRoot) {
-            report.skipped.push({ path: display, reason: `${attr.type} ${major(attr.rdev)}:${minor(attr.rdev)} needs root` });
-            continue;
-          }
-          helper.send(['node', hex(path), attr.mode & 0o177777, attr.rdev]);
-          if (owners && (attr.uid !== uid || attr.gid !== gid)) {
-            helper.send(['own', hex(path), attr.uid, attr.gid]);
-            helper.send(['mode', hex(path), attr.mode & 0o7777]);
-          }
-          await sendXattrs(path, attr);
-          await setTime(path, attr);
-          report.specials++;
+      if (isNewDir && !seenDirs.has(attr.ino)) {
+        seenDirs.add(attr.ino);
+        stack.push({ path, display: display(), entries: await readdirAll(fs, attr.ino), i: 0 });
       }
     }
-    await Promise.all(inflight);
-    if (failure) throw failure;
+    if (pool) {
+      await pool.drain();
+      report.bytes += pool.bytesWritten;
+    }
     // directories last, deepest first: adding entries changes a directory's mtime
     for (let i = dirs.length - 1; i >= 0; i--) {
       const { path, attr } = dirs[i]!;
       setOwnerMode(path, attr, isRoot ? attr.mode & 0o7777 : 0o700);
       await sendXattrs(path, attr);
-      await setTime(path, attr);
+      setTime(path, attr);
     }
   } finally {
+    await pool?.close();
     process.umask(oldUmask);
     if (helper) {
       const errors = await helper.done();

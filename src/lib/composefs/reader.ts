@@ -13,7 +13,7 @@
 import { FormatError, IoError, NotFoundError } from '../errors.ts';
 import type { Attr, DirEntry, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { S_IFCHR, bytesEqual } from '../fs/types.ts';
-import type { ByteSource } from '../io/source.ts';
+import { readInto, type ByteSource } from '../io/source.ts';
 import { decodeStruct } from '../struct.ts';
 import { openErofs, type ErofsFs } from '../erofs/reader.ts';
 import { EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN } from '../erofs/structs.ts';
@@ -187,17 +187,22 @@ export class ComposefsFs implements ReadOnlyFs {
     return src;
   }
 
-  async read(ino: number, offset: number, size: number): Promise<Uint8Array> {
+  async read(ino: number, offset: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
     const c = await this.inode(ino);
     if (!c.external) {
       if (c.attr.type === 'chr') return new Uint8Array(0);
-      return this.erofs.read(ino, offset, size);
+      return this.erofs.read(ino, offset, size, into);
     }
     const n = Math.max(0, Math.min(size, c.attr.size - offset));
     if (n === 0) return new Uint8Array(0);
     const src = await this.backing(ino, c);
     if (offset + n > src.size) {
       throw new IoError(src.name, `backing object ${DEC.decode(c.payload!)} has ${src.size} bytes, the file ${c.attr.size}`);
+    }
+    if (into && into.length >= n) {
+      const out = into.subarray(0, n);
+      await readInto(src, offset, out);
+      return out;
     }
     return (await src.read(offset, n)).slice();
   }

@@ -12,7 +12,7 @@ import { check, FormatError, IoError, NotFoundError, UnsupportedError } from '..
 import type { Attr, DirEntry, FormatId, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual, compareBytes } from '../fs/types.ts';
 import { CachedSource } from '../io/cache.ts';
-import type { ByteSource } from '../io/source.ts';
+import { readInto, type ByteSource } from '../io/source.ts';
 import { describeStruct, type DescribedField } from '../struct.ts';
 import { findInBlock, isDotOrDotDot, parseDirBlock, TYPE_OF_FT, type DirBlock } from './dir.ts';
 import { isCompressedLayout, layoutName, parseInode, type Inode } from './inode.ts';
@@ -152,6 +152,18 @@ export class ErofsFs implements ReadOnlyFs {
     return len >= BIG_READ ? d.inner.read(pos, len) : d.read(pos, len);
   }
 
+  /** like devRead, into `dest` (exactly dest.length bytes) */
+  private async devReadInto(dev: number, pos: number, dest: Uint8Array, structure: string, at: number): Promise<void> {
+    const len = dest.length;
+    if (dev === 0) {
+      check(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= this.imageSize, structure, at, `data at byte ${pos} (+${len}) runs past the ${this.imageSize}-byte image`);
+      // the caller's buffer is the cache here: file data read through the block cache would only
+      // be copied twice and push out the metadata
+      return readInto(this.raw, pos, dest);
+    }
+    dest.set(await this.devRead(dev, pos, len, structure, at));
+  }
+
   /** unified addressing: a primary-device block inside a device's mapped range belongs to that device */
   private mapDevice(dev: number, blkaddr: number): { dev: number; blkaddr: number } {
     if (dev === 0) {
@@ -202,11 +214,25 @@ export class ErofsFs implements ReadOnlyFs {
 
   /**
    * Bytes [offset, offset+len) of an inode's data; the caller has clipped the range to i_size.
-   * The result may be a view into a cache unless `own` is set.
+   * The result may be a view into a cache unless `own` is set. With `into` (at least `len` bytes)
+   * the flat and chunked layouts fill it and return a view of it.
    */
-  private async readData(i: Inode, offset: number, len: number, own: boolean): Promise<Uint8Array> {
+  private async readData(i: Inode, offset: number, len: number, own: boolean, into?: Uint8Array): Promise<Uint8Array> {
     if (len === 0) return new Uint8Array(0);
     const bs = this.blockSize;
+    if (into && into.length >= len && (i.layout === EROFS_INODE_FLAT_PLAIN || i.layout === EROFS_INODE_FLAT_INLINE)) {
+      const out = into.subarray(0, len);
+      if (i.layout === EROFS_INODE_FLAT_PLAIN) {
+        if (i.iu === EROFS_NULL_ADDR) out.fill(0);
+        else await this.devReadInto(0, i.iu * bs + offset, out, 'erofs.inode', i.offset);
+        return out;
+      }
+      const plainEnd = Math.max(0, Math.ceil(i.size / bs) - 1) * bs;
+      const head = Math.max(0, Math.min(len, plainEnd - offset));
+      if (head > 0) await this.devReadInto(0, i.iu * bs + offset, out.subarray(0, head), 'erofs.inode', i.offset);
+      if (head < len) out.set(await this.meta(i.dataOffset + (offset + head - plainEnd), len - head, 'erofs.inode'), head);
+      return out;
+    }
     switch (i.layout) {
       case EROFS_INODE_FLAT_PLAIN: {
         if (i.iu === EROFS_NULL_ADDR) return new Uint8Array(len);
@@ -228,7 +254,7 @@ export class ErofsFs implements ReadOnlyFs {
         return out;
       }
       case EROFS_INODE_CHUNK_BASED:
-        return this.readChunked(i, offset, len);
+        return this.readChunked(i, offset, len, into && into.length >= len ? into.subarray(0, len) : undefined);
       default:
         if (isCompressedLayout(i.layout)) return this.readCompressed(i, offset, len);
         throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
@@ -261,10 +287,10 @@ export class ErofsFs implements ReadOnlyFs {
     return { ...this.mapDevice(dev, blkaddr), at };
   }
 
-  private async readChunked(i: Inode, offset: number, len: number): Promise<Uint8Array> {
+  private async readChunked(i: Inode, offset: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
     const c = i.chunk!;
     const map = await this.chunkMap(i);
-    const out = new Uint8Array(len);
+    const out = into ?? new Uint8Array(len);
     const end = offset + len;
     const pieces: Piece[] = [];
     let run: Piece | null = null;
@@ -275,6 +301,7 @@ export class ErofsFs implements ReadOnlyFs {
       const e = Math.min(end, cs + c.chunkSize);
       const loc = this.chunkAt(i, map, ci);
       if (!loc) {
+        if (into) into.fill(0, s - offset, e - offset);
         run = null;
         continue;
       }
@@ -286,7 +313,7 @@ export class ErofsFs implements ReadOnlyFs {
         pieces.push(run);
       }
     }
-    for (const p of pieces) out.set(await this.devRead(p.dev, p.pos, p.len, p.structure, p.at), p.outPos);
+    for (const p of pieces) await this.devReadInto(p.dev, p.pos, out.subarray(p.outPos, p.outPos + p.len), p.structure, p.at);
     return out;
   }
 
@@ -378,14 +405,14 @@ export class ErofsFs implements ReadOnlyFs {
     return out;
   }
 
-  async read(ino: number, offset: number, size: number): Promise<Uint8Array> {
+  async read(ino: number, offset: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(size) || size < 0) throw new RangeError(`bad read range ${offset}+${size}`);
     const i = await this.inode(ino);
     if (i.type !== 'reg' && i.type !== 'dir' && i.type !== 'symlink') return new Uint8Array(0);
     if (i.dataError) throw i.dataError;
     const n = Math.max(0, Math.min(size, i.size - offset));
     // no defensive copy: ReadOnlyFs.read results are read-only views (see fs/types.ts)
-    return this.readData(i, offset, n, false);
+    return this.readData(i, offset, n, false, into);
   }
 
   async readlink(ino: number): Promise<Uint8Array> {

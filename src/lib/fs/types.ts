@@ -92,8 +92,10 @@ export interface ReadOnlyFs {
   /**
    * Up to `size` bytes from `offset`; shorter only at end of file. The result may be a view into a
    * cache: never modify it, and copy it before transferring its buffer to another thread.
+   * `into` is a hint for bulk copies: a format may fill it (when it has room) and return a view of
+   * it instead of allocating; callers must use the returned array either way.
    */
-  read(ino: number, offset: number, size: number): Promise<Uint8Array>;
+  read(ino: number, offset: number, size: number, into?: Uint8Array): Promise<Uint8Array>;
   readlink(ino: number): Promise<Uint8Array>;
   listxattr(ino: number): Promise<Uint8Array[]>;
   /** null when the inode has no such xattr */

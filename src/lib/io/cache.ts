@@ -1,4 +1,4 @@
-import { checkRange, type ByteSource } from './source.ts';
+import { checkRange, readInto, type ByteSource } from './source.ts';
 
 export interface CacheStats {
   hits: number;
@@ -42,8 +42,28 @@ export class CachedSource implements ByteSource {
       const o = offset - first * bs;
       return b.subarray(o, o + length);
     }
-    const parts = await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(first + i)));
     const out = new Uint8Array(length);
+    await this.copyBlocks(offset, out);
+    return out;
+  }
+
+  async readInto(offset: number, dest: Uint8Array): Promise<void> {
+    const length = dest.length;
+    checkRange(this, offset, length);
+    if (length === 0) return;
+    if (length >= 4 * this.blockSize || length > this.maxBytes / 2) {
+      this.stats.bytesRead += length;
+      return readInto(this.inner, offset, dest);
+    }
+    return this.copyBlocks(offset, dest);
+  }
+
+  private async copyBlocks(offset: number, out: Uint8Array): Promise<void> {
+    const bs = this.blockSize;
+    const length = out.length;
+    const first = Math.floor(offset / bs);
+    const last = Math.floor((offset + length - 1) / bs);
+    const parts = first === last ? [await this.block(first)] : await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(first + i)));
     let pos = 0;
     for (let i = 0; i < parts.length; i++) {
       const b = parts[i]!;
@@ -52,7 +72,6 @@ export class CachedSource implements ByteSource {
       out.set(b.subarray(start, start + n), pos);
       pos += n;
     }
-    return out;
   }
 
   private block(index: number): Promise<Uint8Array> {

@@ -27,13 +27,23 @@ export class NodeFileSource implements ByteSource {
     // (unpooled: the result owns its ArrayBuffer, and is a plain Uint8Array like every other source's)
     const raw = Buffer.allocUnsafeSlow(length);
     const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
+    await this.fill(offset, buf);
+    return buf;
+  }
+
+  async readInto(offset: number, dest: Uint8Array): Promise<void> {
+    checkRange(this, offset, dest.length);
+    await this.fill(offset, dest);
+  }
+
+  private async fill(offset: number, buf: Uint8Array): Promise<void> {
+    const length = buf.length;
     let done = 0;
     while (done < length) {
       const bytesRead = this.sync ? readSync(this.fh.fd, buf, done, length - done, offset + done) : (await this.fh.read(buf, done, length - done, offset + done)).bytesRead;
       if (bytesRead === 0) throw new IoError(this.name, `short read at ${offset + done}`);
       done += bytesRead;
     }
-    return buf;
   }
 
   close(): Promise<void> {

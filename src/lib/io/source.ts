@@ -10,7 +10,18 @@ export interface ByteSource {
   /** for messages: a file name or URL */
   readonly name: string;
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Exactly `dest.length` bytes from `offset` into `dest`: lets a bulk copy reuse one buffer
+   * instead of allocating (and page-faulting) a fresh one per read. Optional; see `readInto`.
+   */
+  readInto?(offset: number, dest: Uint8Array): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** `src.readInto` where the source has it, else a read and a copy. */
+export async function readInto(src: ByteSource, offset: number, dest: Uint8Array): Promise<void> {
+  if (src.readInto) return src.readInto(offset, dest);
+  dest.set(await src.read(offset, dest.length));
 }
 
 export function checkRange(src: { size: number; name: string }, offset: number, length: number): void {
@@ -54,5 +65,9 @@ export class SliceSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     return this.inner.read(this.start + offset, length);
+  }
+  async readInto(offset: number, dest: Uint8Array): Promise<void> {
+    checkRange(this, offset, dest.length);
+    return readInto(this.inner, this.start + offset, dest);
   }
 }
