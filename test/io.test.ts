@@ -96,3 +96,31 @@ describe('HttpSource', () => {
     await assert.rejects(HttpSource.open(plainUrl), (e: unknown) => e instanceof IoError && /Range/.test(e.message));
   });
 });
+
+describe('readInto', () => {
+  const data = new Uint8Array(300_000).map((_, i) => (i * 131 + (i >> 9)) & 0xff);
+  const ranges: [number, number][] = [[0, 1], [4095, 2], [65530, 20], [1000, 200_000], [299_999, 1], [0, 300_000], [123, 0]];
+  for (const sync of [true, false]) {
+    it(`fills the caller's buffer exactly as read returns (Node file ${sync ? 'sync' : 'async'}, cached, sliced)`, async () => {
+      const path = join(tempDir('ls-io-into-'), 'f');
+      writeFileSync(path, data);
+      const raw = await NodeFileSource.open(path, { sync });
+      const sources: ByteSource[] = [raw, new CachedSource(raw, 4096, 64 * 1024), new SliceSource(new CachedSource(raw, 4096), 100, 299_900)];
+      try {
+        for (const src of sources) {
+          for (const [off, len] of ranges) {
+            if (off + len > src.size) continue;
+            const dest = new Uint8Array(len + 2).fill(0xee);
+            await src.readInto!(off, dest.subarray(1, 1 + len));
+            assert.deepEqual(dest.subarray(1, 1 + len), await src.read(off, len), `${src.name} ${off}+${len}`);
+            assert.equal(dest[0], 0xee);
+            assert.equal(dest[len + 1], 0xee, 'no byte written past the view');
+          }
+          await assert.rejects(src.readInto!(src.size - 1, new Uint8Array(2)), IoError);
+        }
+      } finally {
+        await raw.close();
+      }
+    });
+  }
+});
