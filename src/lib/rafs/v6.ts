@@ -645,7 +645,7 @@ export class RafsV6 implements RafsFs {
       format: 'rafs-v6', version: 6, size: this.source.size, superblock: this.superblockJson(), ext_superblock: this.extSuperblockJson(),
       compressor: this.compressor, digester: this.digester, chunk_size: this.chunkSize, block_size: this.blockSize, meta_addr: this.metaAddr,
       root_nid: this.rootIno, tarfs: this.tarfs,
-      devices: this.devices.map((d) => ({ blob_id: d.blobId, blocks: d.blocks, mapped_blkaddr: d.mappedBlkaddr })),
+      devices: this.devices.map((d, i) => ({ blob_id: d.blobId, blocks: d.blocks, mapped_blkaddr: d.mappedBlkaddr, supplied: !!this.store.bindings[i]?.source })),
       blobs: this.blobs.map((b) => this.blobJson(b)),
       prefetch: this.prefetchInos(),
       chunk_table_entries: rows,
