@@ -15,6 +15,11 @@ export interface Output {
   /** bytes emitted so far = absolute offset of the next byte */
   readonly pos: number;
   bytes(b: Uint8Array): void;
+  /**
+   * Like `bytes`, but `b` itself may be handed to the sink: the caller gives it up (file content
+   * read for this write only). Saves copying every content byte once more.
+   */
+  give?(b: Uint8Array): void;
   /** `n` copies of `byte` (0 unless given) */
   fill(n: number, byte?: number): void;
   /** zero bytes up to absolute offset `to` (which must not be behind `pos`) */
@@ -78,9 +83,20 @@ export class StreamOutput extends BaseOutput {
 
   private flushBuf(): void {
     if (this.used === 0) return;
-    const chunk = this.used === this.buf.length ? this.buf : this.buf.slice(0, this.used);
-    this.buf = new Uint8Array(this.chunkSize);
+    let chunk: Uint8Array;
+    if (this.used === this.buf.length) {
+      chunk = this.buf;
+      this.buf = new Uint8Array(this.chunkSize);
+    } else {
+      // a partial buffer (before a given piece) is copied out and reused: fills rely on zeros
+      chunk = this.buf.slice(0, this.used);
+      this.buf.fill(0, 0, this.used);
+    }
     this.used = 0;
+    this.enqueue(chunk);
+  }
+
+  private enqueue(chunk: Uint8Array): void {
     this.inFlight += chunk.length;
     this.chain = this.chain.then(async () => {
       if (this.failed) return;
@@ -104,6 +120,14 @@ export class StreamOutput extends BaseOutput {
       off += n;
       if (this.used === this.buf.length) this.flushBuf();
     }
+    this.pos += b.length;
+  }
+
+  give(b: Uint8Array): void {
+    // small pieces are cheaper to copy than to send alone
+    if (b.length < this.chunkSize / 8) return this.bytes(b);
+    this.flushBuf();
+    this.enqueue(b);
     this.pos += b.length;
   }
 

@@ -466,6 +466,11 @@ class ChecksumHead implements Output {
     }
     this.out.bytes(h);
   }
+  give(b: Uint8Array): void {
+    if (this.head || !this.out.give) return this.bytes(b);
+    this.out.give(b);
+    this.pos += b.length;
+  }
   bytes(b: Uint8Array): void {
     if (this.head) {
       const n = Math.min(b.length, BLOCK_SIZE - this.pos);
@@ -605,7 +610,10 @@ function pieces(reqs: ReadReq[], src: ByteSource, start: number, len: number, re
 
 async function copyPieces(out: Output, ra: ReadAhead, len: number, readSize: number): Promise<void> {
   for (let o = 0; o < len; o += readSize) {
-    out.bytes(await ra.next());
+    // each piece was read for this write alone (ReadAhead keeps no reference)
+    const piece = await ra.next();
+    if (out.give) out.give(piece);
+    else out.bytes(piece);
     await out.drain();
   }
 }
