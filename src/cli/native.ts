@@ -1,4 +1,5 @@
 // Node-only speed-ups the core can use through registration (it never imports node: modules).
+import * as crypto from 'node:crypto';
 import { createHash, type Hash } from 'node:crypto';
 import { useNativeSha256, type CloneableHasher } from '../lib/codec/sha256.ts';
 
@@ -11,4 +12,8 @@ function wrap(h: Hash): CloneableHasher {
   return api;
 }
 
-useNativeSha256(() => wrap(createHash('sha256')));
+// crypto.hash (Node ≥ 20.12) skips the Hash object: fs-verity hashes every 4 KiB block on its own
+const oneShot = typeof (crypto as { hash?: unknown }).hash === 'function'
+  ? (d: Uint8Array) => (crypto as unknown as { hash(alg: string, d: Uint8Array, enc: 'buffer'): Buffer }).hash('sha256', d, 'buffer')
+  : null;
+useNativeSha256(() => wrap(createHash('sha256')), oneShot);

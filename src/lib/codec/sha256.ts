@@ -7,17 +7,25 @@ export interface CloneableHasher extends Hasher {
 }
 
 let nativeFactory: (() => CloneableHasher) | null = null;
+let nativeOneShot: ((data: Uint8Array) => Uint8Array) | null = null;
 
 /**
  * A runtime with a native streaming SHA-256 (Node's crypto, 5-10x the pure-JS speed) registers it
  * here from its entry point (src/cli/native.ts); the core never imports node: modules itself.
  */
-export function useNativeSha256(factory: (() => CloneableHasher) | null): void {
+export function useNativeSha256(factory: (() => CloneableHasher) | null, oneShot: ((data: Uint8Array) => Uint8Array) | null = null): void {
   nativeFactory = factory;
+  nativeOneShot = factory ? oneShot : null;
+}
+
+/** True when a native SHA-256 was registered (Node): then sync hashing beats WebCrypto's per-call cost. */
+export function hasNativeSha256(): boolean {
+  return nativeFactory !== null;
 }
 
 /** Synchronous SHA-256 (pure JS unless a native one is registered). Prefer sha256Async for bulk data in the page. */
 export function sha256(data: Uint8Array): Uint8Array {
+  if (nativeOneShot) return nativeOneShot(data);
   return nativeFactory ? nativeFactory().update(data).digest() : nobleSha256(data);
 }
 
