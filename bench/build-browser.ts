@@ -14,6 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { BENCH_OUT, makeBigTree, median } from './util.ts';
+// the Node figures are the CLI's: with its native SHA-256 registered
+import '../src/cli/native.ts';
 import { treeFromDirectory } from '../src/lib/fs/sources/node.ts';
 import type { SourceTree } from '../src/lib/fs/tree.ts';
 import { buildComposefs } from '../src/lib/composefs/writer.ts';

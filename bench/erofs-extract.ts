@@ -14,24 +14,34 @@ export async function runErofsExtractBench(runs = 3): Promise<Row[]> {
       const r = sh('mkfs.erofs', ['-T0', '-U', '11111111-2222-3333-4444-555555555555', ...opts, img, tree]);
       if (r.status !== 0) throw new Error(`mkfs.erofs failed: ${r.stderr}`);
     }
-    const ours: number[] = [];
+    // default: writer threads (one per core); --threads 0: everything on the main thread
+    const variants = [['', [] as string[]], [' --threads 0', ['--threads', '0']]] as const;
+    const ours: number[][] = variants.map(() => []);
     const ref: number[] = [];
+    const a = join(SCRATCH, 'ls-bench-x-ours');
+    const b = join(SCRATCH, 'ls-bench-x-fsck');
     for (let i = 0; i < runs; i++) {
-      const a = join(SCRATCH, 'ls-bench-x-ours');
-      const b = join(SCRATCH, 'ls-bench-x-fsck');
-      rmSync(a, { recursive: true, force: true });
+      for (const [k, [, extra]] of variants.entries()) {
+        rmSync(a, { recursive: true, force: true });
+        const r1 = sh(process.execPath, [CLI, 'extract', '--no-xattrs', ...extra, img, a]);
+        if (r1.status !== 0) throw new Error(`layerscope extract failed: ${r1.stderr}${r1.stdout}`);
+        ours[k]!.push(r1.ms);
+      }
       rmSync(b, { recursive: true, force: true });
-      const r1 = sh(process.execPath, [CLI, 'extract', '--no-xattrs', img, a]);
-      if (r1.status !== 0) throw new Error(`layerscope extract failed: ${r1.stderr}${r1.stdout}`);
-      ours.push(r1.ms);
       const r2 = sh('fsck.erofs', [`--extract=${b}`, img]);
       if (r2.status !== 0) throw new Error(`fsck.erofs failed: ${r2.stderr}`);
       ref.push(r2.ms);
     }
-    const l = median(ours), f = median(ref);
-    rmSync(join(SCRATCH, 'ls-bench-x-ours'), { recursive: true, force: true });
-    rmSync(join(SCRATCH, 'ls-bench-x-fsck'), { recursive: true, force: true });
-    rows.push({ name: `extract ${label} (${(statSync(img).size / 1e6).toFixed(0)} MB image, 20k files)`, layerscopeMs: l, referenceMs: f, ratio: f / l, note: `ratio = fsck.erofs time / layerscope time (>1: we are faster); both extract into ${SCRATCH}` });
+    // the two trees must be the same, or the times mean nothing
+    const same = sh('diff', ['-r', '-q', '--no-dereference', a, b]);
+    if (same.status !== 0) throw new Error(`layerscope and fsck.erofs extracted different trees:\n${same.stdout.slice(0, 2000)}`);
+    rmSync(a, { recursive: true, force: true });
+    rmSync(b, { recursive: true, force: true });
+    const f = median(ref);
+    for (const [k, [label2]] of variants.entries()) {
+      const l = median(ours[k]!);
+      rows.push({ name: `extract${label2} ${label} (${(statSync(img).size / 1e6).toFixed(0)} MB image, 20k files)`, layerscopeMs: l, referenceMs: f, ratio: f / l, note: `ratio = fsck.erofs time / layerscope time (>1: we are faster); both extract into ${SCRATCH}; trees compared with diff -r` });
+    }
   }
   return rows;
 }
