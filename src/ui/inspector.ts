@@ -1,21 +1,32 @@
-// The page's handle on the inspector worker. Components call `inspector.x(...)`; every failure
-// arrives as a WireError ({name, message, structure, offset}).
+// The page's handles on inspector workers. Every open image pane has its own worker, so a long
+// verify or export in one pane never queues the reads of another; closing the pane ends its worker.
+// Every failure arrives as a WireError ({name, message, structure, offset}).
 import * as Comlink from 'comlink';
 import type { InspectorApi } from '../../workers/inspector.ts';
 
 export type Inspector = Comlink.Remote<InspectorApi>;
 
-let remote: Inspector | null = null;
+export interface Connection {
+  api: Inspector;
+  /** ends the worker: every image opened in it goes, and pending calls never settle */
+  close(): void;
+  /** hears about a worker that could not start or crashed (its pending calls never settle) */
+  onfail(listener: (message: string) => void): void;
+}
 
-/** `onfail` hears about a worker that could not start or crashed (its pending calls never settle). */
-export function inspector(onfail?: (message: string) => void): Inspector {
-  if (!remote) {
-    const worker = new Worker(new URL('../../workers/inspector.ts', import.meta.url), { type: 'module', name: 'inspector' });
-    worker.addEventListener('error', (e) => {
-      e.preventDefault();
-      onfail?.(e.message || 'the inspector worker failed to start (a blocked script or an old browser without module workers)');
-    });
-    remote = Comlink.wrap<InspectorApi>(worker);
-  }
-  return remote;
+export function connect(): Connection {
+  const worker = new Worker(new URL('../../workers/inspector.ts', import.meta.url), { type: 'module', name: 'inspector' });
+  const api = Comlink.wrap<InspectorApi>(worker);
+  return {
+    api,
+    close() {
+      worker.terminate();
+    },
+    onfail(listener) {
+      worker.addEventListener('error', (e) => {
+        e.preventDefault();
+        listener(e.message || 'the inspector worker failed to start (a blocked script or an old browser without module workers)');
+      });
+    },
+  };
 }

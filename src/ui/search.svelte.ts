@@ -1,0 +1,75 @@
+// A pane's whole-image search. It lives in the pane, not in the search box, so switching to another
+// tab and back keeps the query and its hits.
+import * as Comlink from 'comlink';
+import type { SearchHit } from '../../workers/inspector.ts';
+import type { Inspector } from './inspector.ts';
+
+export interface SearchProgress {
+  running: boolean;
+  scanned: number;
+  done?: string;
+}
+
+/** The worker walks the image and streams hits; a new query cancels the last one. */
+export class ImageSearch {
+  query = $state('');
+  hits = $state.raw<SearchHit[]>([]);
+  progress = $state<SearchProgress | null>(null);
+  #token = '';
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly api: Inspector;
+  readonly imageId: number;
+  readonly onfail: (context: string, e: unknown) => void;
+
+  constructor(api: Inspector, imageId: number, onfail: (context: string, e: unknown) => void) {
+    this.api = api;
+    this.imageId = imageId;
+    this.onfail = onfail;
+  }
+
+  /** typing waits for a pause, so every keystroke does not start a walk */
+  typed(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.run(), 200);
+  }
+
+  stop(): void {
+    if (this.#token) void this.api.cancel(this.#token);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.stop();
+    this.#token = '';
+    this.query = '';
+    this.hits = [];
+    this.progress = null;
+  }
+
+  async run(): Promise<void> {
+    this.stop();
+    const q = this.query.trim();
+    if (!q) {
+      this.hits = [];
+      this.progress = null;
+      return;
+    }
+    const token = (this.#token = `search:${Date.now()}`);
+    this.hits = [];
+    this.progress = { running: true, scanned: 0 };
+    try {
+      const r = await this.api.search(this.imageId, q, token, Comlink.proxy((batch: SearchHit[], scanned: number) => {
+        if (token !== this.#token) return;
+        if (batch.length) this.hits = [...this.hits, ...batch];
+        this.progress = { running: true, scanned };
+      }));
+      if (token !== this.#token) return;
+      const done = r.cancelled ? 'cancelled' : r.truncated ? `first ${r.hits} matches` : `${r.hits} match${r.hits === 1 ? '' : 'es'}`;
+      this.progress = { running: false, scanned: r.scanned, done };
+    } catch (e) {
+      if (token !== this.#token) return;
+      this.progress = { running: false, scanned: 0, done: 'failed' };
+      this.onfail('Search failed', e);
+    }
+  }
+}
