@@ -114,6 +114,46 @@ describe('layerscope on mkfs.erofs images', () => {
     assert.equal(createHash('sha256').update(cat.raw).digest('hex'), createHash('sha256').update(readFileSync(f)).digest('hex'));
   });
 
+  test('a tar.gz layer, a plain tar and a directory are read as trees: ls, cat, stat, diff against the image', () => {
+    const img = images.find((i) => i.name === 'default')!;
+    const tgz = join(dir, 'layer.bin'); // the name says nothing: the bytes do
+    const tar = join(dir, 'layer-plain');
+    assert.equal(spawnSync('tar', ['-C', img.src, '--xattrs', '-czf', tgz, '.']).status, 0);
+    assert.equal(spawnSync('tar', ['-C', img.src, '--format=pax', '-cf', tar, '.']).status, 0);
+    const files = spawnSync('find', [img.src, '-type', 'f', '-size', '+4k'], { encoding: 'utf8' }).stdout.trim().split('\n');
+    const f = files[0]!;
+    const rel = f.slice(img.src.length);
+    for (const src of [tgz, tar, img.src]) {
+      const info = json(['inspect', src]) as Record<string, unknown>;
+      assert.equal(info.format, 'tree', src);
+      const ls = cli(['ls', src, '/', '-l']);
+      assert.equal(ls.status, 0, ls.stderr);
+      // tar has no sockets
+      const sockets = new Set(spawnSync('find', [img.src, '-maxdepth', '1', '-type', 's', '-printf', '%f\\n'], { encoding: 'utf8' }).stdout.trim().split('\n'));
+      for (const n of spawnSync('ls', ['-A', img.src], { encoding: 'utf8' }).stdout.trim().split('\n')) {
+        if (src === img.src || !sockets.has(n)) assert.ok(ls.stdout.includes(` ${n}`), `${src}: ls -l lacks ${n}`);
+      }
+      const cat = cli(['cat', src, rel]);
+      assert.equal(cat.status, 0, cat.stderr);
+      assert.ok(cat.raw.equals(readFileSync(f)), `${src}: cat ${rel}`);
+      const st = json(['stat', src, rel]) as Record<string, unknown>;
+      assert.equal(st.size, readFileSync(f).length);
+    }
+    // the plain tar and the image it was made from differ only where tar cannot follow: the
+    // socket is missing and the xattrs (no --xattrs) are gone; every content byte is the same
+    const d = cli(['diff', tar, img.image, '--json']);
+    const diff = JSON.parse(d.stdout) as { added: number; removed: number; entries: { path: string; change: string; fields?: string[] }[] };
+    assert.equal(diff.removed, 0);
+    assert.deepEqual(diff.entries.filter((e) => e.change === 'added').map((e) => e.path), ['/sock']);
+    for (const e of diff.entries.filter((x) => x.change === 'changed')) assert.deepEqual(e.fields, ['xattrs'], e.path);
+    // a file that is none of these still fails as a damaged image would
+    const junk = join(dir, 'junk.bin');
+    writeFileSync(junk, Buffer.alloc(8192, 0x41));
+    const r = cli(['ls', junk, '/']);
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /no known magic/);
+  });
+
   test('a damaged image fails with exit 3 and a message naming the structure and byte offset', () => {
     const img = readFileSync(images[0]!.image);
     img.writeUInt8(99, 1024 + 12); // blkszbits

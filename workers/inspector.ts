@@ -21,6 +21,9 @@ import { exportTar, type ExportTarResult } from '../src/lib/tar/writer.ts';
 import { compileMatcher } from '../src/lib/inspect/match.ts';
 import { SizeHistogram, dedupRatio, type Bucket } from '../src/lib/inspect/histogram.ts';
 import { diffImages, type ImageDiff } from '../src/lib/inspect/diff.ts';
+import { blobSpill, looksLikeTarball, treeFromTarball } from '../src/lib/fs/sources/tar.ts';
+import { treeFromBrowserItems, type BrowserItem } from '../src/lib/fs/sources/browser.ts';
+import { treeFs } from '../src/lib/fs/sources/treefs.ts';
 
 /** An error as it crosses the worker boundary (Comlink would keep only name and message of an Error). */
 export interface WireError {
@@ -243,12 +246,18 @@ async function openFiles(input: (File | PathedFile)[]): Promise<{ fs: ReadOnlyFs
   }
   const sources = rest.map((f) => cached(new BlobSource(f, f.name)));
   let imageIdx = sources.length === 1 ? 0 : -1; // one file: openImage names what is wrong with it
+  if (sources.length === 1 && !(await detectFormat(sources[0]!))) {
+    const plain = await plainTree(input.map(pathed), sources);
+    if (plain) return { ...plain, others: [], objects: 0 };
+  }
   for (let i = 0; i < sources.length && sources.length > 1; i++) {
     const s = sources[i]!;
     if (s.size === 0 || !(await detectFormat(s))) continue;
     if (imageIdx < 0 || s.size < sources[imageIdx]!.size) imageIdx = i;
   }
   if (imageIdx < 0) {
+    const plain = await plainTree(input.map(pathed), sources);
+    if (plain) return { ...plain, others: [], objects: 0 };
     const names = rest.map((f) => f.name).join(', ') || '(only composefs objects)';
     throw {
       name: 'FormatError',
@@ -268,6 +277,27 @@ async function openFiles(input: (File | PathedFile)[]): Promise<{ fs: ReadOnlyFs
     };
   }
   return { fs: await openImage(image, opts), image, others, objects: objects.size };
+}
+
+/**
+ * No image among the files: one tar or tar.gz layer (by magic: gzip, or "ustar" at byte 257) or a
+ * dropped folder of plain files is shown as the tree it holds, through the same interface.
+ */
+async function plainTree(files: PathedFile[], sources: ByteSource[]): Promise<{ fs: ReadOnlyFs; image: ByteSource } | null> {
+  if (files.length === 1 && sources.length === 1) {
+    const src = sources[0]!;
+    if (!(await looksLikeTarball(src))) return null;
+    return { fs: treeFs(await treeFromTarball(new BlobSource(files[0]!.file, files[0]!.file.name), { spill: blobSpill() })), image: src };
+  }
+  if (!files.some((f) => f.path.includes('/'))) return null;
+  const items: BrowserItem[] = files.map((f) => ({ kind: 'file', path: f.path, file: f.file, lastModified: f.file.lastModified }));
+  const tree = treeFromBrowserItems(items, { via: 'drop' });
+  const tops = new Set(files.map((f) => f.path.split('/')[0]));
+  // no image bytes behind a folder: the "image" is its name and content size (reads refuse)
+  const name = tops.size === 1 ? [...tops][0]! : `${tops.size} folders`;
+  const size = files.reduce((a, f) => a + f.file.size, 0);
+  const image: ByteSource = { name, size, read: async () => { throw new NotFoundError(`image bytes: ${name} is a folder, not an image`); } };
+  return { fs: treeFs(tree), image };
 }
 
 async function openUrl(url: string, flags: OpenFlags): Promise<{ fs: ReadOnlyFs; image: ByteSource; whole: boolean }> {

@@ -7,7 +7,7 @@ import { buildComposefs } from '../lib/composefs/writer.ts';
 import { buildErofs } from '../lib/erofs/writer.ts';
 import { treeFromImage } from '../lib/fs/sources/image.ts';
 import { treeFromDirectory } from '../lib/fs/sources/node.ts';
-import { treeFromTarball } from '../lib/fs/sources/tar.ts';
+import { looksLikeTarball, treeFromTarball } from '../lib/fs/sources/tar.ts';
 import type { SourceTree } from '../lib/fs/tree.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import { detectFormat } from '../lib/open.ts';
@@ -38,18 +38,10 @@ export async function loadSource(path: string, imageArgs: ImageArgs = {}): Promi
   if ((await stat(path)).isDirectory()) return treeFromDirectory(path);
   const src = await openFile(path);
   const head = await src.read(0, Math.min(src.size, 512));
-  if ((head[0] === 0x1f && head[1] === 0x8b) || isTarHeader(head)) return treeFromTarball(src);
+  if (await looksLikeTarball(src)) return treeFromTarball(src);
   if (await detectFormat(src)) return treeFromImage(await openImageFile(path, imageArgs));
   if (head[0] === 0x2f) return parseDump(chunks(src), { name: path, strict: true });
   throw new Error(`${path}: not a directory, tar, tar.gz, composefs dump or known image`);
-}
-
-function isTarHeader(h: Uint8Array): boolean {
-  if (h.length < 512) return false;
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-  const stored = parseInt(new TextDecoder().decode(h.subarray(148, 156)).replace(/\0.*$/s, '').trim(), 8);
-  return stored === sum;
 }
 
 async function* chunks(src: ByteSource, piece = 1 << 20): AsyncGenerator<Uint8Array> {

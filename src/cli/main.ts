@@ -18,7 +18,11 @@ import { extract } from './extract.ts';
 import { isExtractWorker, runExtractWorker } from './extract-pool.ts';
 import { availableParallelism } from 'node:os';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
-import { closeAll, openImageFile, type ImageArgs } from './open.ts';
+import { closeAll, openFile, openImageFile, type ImageArgs } from './open.ts';
+import { stat } from 'node:fs/promises';
+import { detectFormat } from '../lib/open.ts';
+import { looksLikeTarball } from '../lib/fs/sources/tar.ts';
+import { treeFs } from '../lib/fs/sources/treefs.ts';
 
 const IMAGE_OPTS = {
   blob: { type: 'string', multiple: true },
@@ -37,9 +41,19 @@ interface Command {
 
 const out = (s: string): void => { process.stdout.write(s + '\n'); };
 
+/**
+ * IMAGE is an image (by magic); a directory, a tar/tar.gz layer or a composefs dump is read as the
+ * tree it holds, so `ls`, `cat`, `stat`, `diff`... work on a layer as on an image.
+ */
 async function open(positionals: string[], values: Record<string, unknown>): Promise<ReadOnlyFs> {
   const img = positionals[0];
   if (!img) throw new UsageError('missing IMAGE');
+  if ((await stat(img)).isDirectory()) return treeFs(await loadSource(img));
+  const src = await openFile(img);
+  if (!(await detectFormat(src))) {
+    const head = await src.read(0, Math.min(1, src.size));
+    if ((await looksLikeTarball(src)) || head[0] === 0x2f) return treeFs(await loadSource(img));
+  }
   return openImageFile(img, values as ImageArgs);
 }
 
@@ -140,7 +154,7 @@ const commands: Record<string, Command> = {
       // writer threads besides the main one (which walks the tree); 0 writes everything inline
       const threads = v.threads === undefined ? Math.min(4, availableParallelism()) : Number(v.threads);
       if (!Number.isInteger(threads) || threads < 0 || threads > 64) throw new UsageError(`--threads wants a whole number from 0 to 64, not ${String(v.threads)}`);
-      const opts: Parameters<typeof extract>[2] = { startIno: start, xattrs: !v['no-xattrs'], parallel: { image: { path: pos[0]!, args: v as ImageArgs }, workers: threads } };
+      const opts: Parameters<typeof extract>[2] = { startIno: start, xattrs: !v['no-xattrs'], parallel: { image: { path: pos[0]!, args: v as ImageArgs }, workers: fs.format === 'tree' ? 0 : threads } };
       if (v['no-owners']) opts.owners = false;
       const report = await extract(fs, pos[1], opts);
       if (v.json) out(toJson(report));
@@ -337,8 +351,8 @@ const commands: Record<string, Command> = {
     async run(pos, v) {
       const [pa, pb] = pos;
       if (!pa || !pb) throw new UsageError('missing IMAGE_A or IMAGE_B');
-      const a = await openImageFile(pa, v as ImageArgs);
-      const b = await openImageFile(pb, v as ImageArgs);
+      const a = await open([pa], v);
+      const b = await open([pb], v);
       const d = await diffImages(a, b, { content: !v['no-content'] });
       if (v.json) out(toJson(d));
       else {

@@ -269,6 +269,20 @@ export async function treeFromTarGz(src: ByteSource, opts: TarGzOptions = {}): P
 }
 
 /** gzip magic 1f 8b decides; anything else is read as a plain tar. */
+/** A tar or tar.gz by its bytes: the gzip magic, or a first header whose checksum holds. */
+export async function looksLikeTarball(src: ByteSource): Promise<boolean> {
+  const head = await src.read(0, Math.min(src.size, 512));
+  return (head[0] === 0x1f && head[1] === 0x8b) || isTarHeader(head);
+}
+
+function isTarHeader(h: Uint8Array): boolean {
+  if (h.length < 512) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+  const stored = parseInt(new TextDecoder().decode(h.subarray(148, 156)).replace(/\0.*$/s, '').trim(), 8);
+  return stored === sum;
+}
+
 export async function treeFromTarball(src: ByteSource, opts: TarGzOptions = {}): Promise<SourceTree> {
   const head = src.size >= 2 ? await src.read(0, 2) : new Uint8Array(0);
   return head[0] === 0x1f && head[1] === 0x8b ? treeFromTarGz(src, opts) : treeFromTar(src, opts);
