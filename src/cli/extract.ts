@@ -85,10 +85,12 @@ for line in sys.stdin:
 sys.exit(1 if errs else 0)
 `;
 
-/** PATH lookup without spawning anything (a spawn costs more than a small extraction). */
+/**
+ * The system's python3 first (a PATH entry may be a version-manager shim that runs a few dozen
+ * processes before python starts), else a PATH lookup; nothing is spawned here.
+ */
 function findPython(): string | null {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const p = join(dir, 'python3');
+  for (const p of ['/usr/bin/python3', ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'python3'))]) {
     try {
       accessSync(p, constants.X_OK);
       return p;
@@ -107,17 +109,23 @@ interface Helper {
   done(): Promise<string>;
 }
 
+/** Started at the first operation: most images need none (whole-second mtimes, no xattrs or devices). */
 function startHelper(python: string): Helper {
-  const child: ChildProcessByStdio<Writable, null, Readable> = spawn(python, ['-c', PY], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let child: ChildProcessByStdio<Writable, null, Readable> | null = null;
+  let exited: Promise<void> = Promise.resolve();
   let err = '';
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<void>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', () => resolve());
-  });
+  const start = (): ChildProcessByStdio<Writable, null, Readable> => {
+    const c: ChildProcessByStdio<Writable, null, Readable> = spawn(python, ['-c', PY], { stdio: ['pipe', 'ignore', 'pipe'] });
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    exited = new Promise<void>((resolve, reject) => {
+      c.on('error', reject);
+      c.on('close', () => resolve());
+    });
+    return c;
+  };
   let buf = '';
   const flush = () => {
-    if (buf) child.stdin.write(buf);
+    if (buf) (child ??= start()).stdin.write(buf);
     buf = '';
   };
   return {
@@ -127,6 +135,7 @@ function startHelper(python: string): Helper {
     },
     async done() {
       flush();
+      if (!child) return '';
       child.stdin.end();
       await exited;
       return err;
