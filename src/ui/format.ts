@@ -18,9 +18,12 @@ export function humanSize(n: number): string {
   return `${v.toFixed(digits)} ${UNITS[i]}`;
 }
 
+/** one formatter for every call: toLocaleString('en-US') builds a new ICU formatter each time (about 10 ms the first time) */
+const GROUPED = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+
 /** 12345678 → "12,345,678" */
 export function groupDigits(n: number): string {
-  return n.toLocaleString('en-US');
+  return GROUPED.format(n);
 }
 
 const TYPE_CHAR: Record<FileType, string> = { reg: '-', dir: 'd', symlink: 'l', chr: 'c', blk: 'b', fifo: 'p', sock: 's' };
