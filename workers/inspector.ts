@@ -716,7 +716,9 @@ const api = {
             last = Date.now();
           }
         }
-        onBatch(batch, scanned);
+        // awaited: the callback travels on its own port, and the page must have the last hits before
+        // the result (else a late batch re-marks a finished search as still running)
+        await onBatch(batch, scanned);
         return { hits, scanned, truncated: hits >= limit, cancelled: false };
       } finally {
         endTask(token);
