@@ -14,8 +14,7 @@ export async function runErofsExtractBench(runs = 3): Promise<Row[]> {
       const r = sh('mkfs.erofs', ['-T0', '-U', '11111111-2222-3333-4444-555555555555', ...opts, img, tree]);
       if (r.status !== 0) throw new Error(`mkfs.erofs failed: ${r.stderr}`);
     }
-    // default: writer threads (one per core); --threads 0: everything on the main thread
-    const variants = [['', [] as string[]], [' --threads 0', ['--threads', '0']]] as const;
+    const variants = [['', [] as string[]]] as const;
     const ours: number[][] = variants.map(() => []);
     const ref: number[] = [];
     const a = join(SCRATCH, 'ls-bench-x-ours');

@@ -8,7 +8,6 @@ import * as fsp from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { readdirAll } from '../lib/fs/path.ts';
-import { ExtractPool, writeRegular, type FileJob, type ImageSpec } from './extract-pool.ts';
 import { major, minor, utf8, type Attr, type DirEntry, type ReadOnlyFs } from '../lib/fs/types.ts';
 
 export interface ExtractOptions {
@@ -20,12 +19,6 @@ export interface ExtractOptions {
   xattrs?: boolean;
   onProgress?: (p: { entries: number; bytes: number }) => void;
   signal?: AbortSignal;
-  /**
-   * Write regular files from `workers` threads that open `image` themselves (the CLI's case).
-   * Used only when the image holds at least `minFiles` inodes (default 1000): a thread costs more
-   * to start than a small tree takes to write.
-   */
-  parallel?: { image: ImageSpec; workers: number; minFiles?: number };
 }
 
 export interface ExtractReport {
@@ -36,8 +29,6 @@ export interface ExtractReport {
   hardlinks: number;
   specials: number;
   bytes: number;
-  /** worker threads that wrote regular files (0: all written by the main thread) */
-  writerThreads: number;
   /** entries not restored, with the reason (unsafe names, unsupported types) */
   skipped: { path: string; reason: string }[];
   warnings: string[];
@@ -144,7 +135,7 @@ function startHelper(python: string): Helper {
 }
 
 export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOptions = {}): Promise<ExtractReport> {
-  const report: ExtractReport = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, writerThreads: 0, skipped: [], warnings: [] };
+  const report: ExtractReport = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, skipped: [], warnings: [] };
   const uid = process.getuid?.() ?? -1;
   const gid = process.getgid?.() ?? -1;
   const isRoot = uid === 0;
@@ -189,33 +180,26 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
     }
   };
 
-  const ctx = { owners, uid, gid };
-  const par = opts.parallel;
-  const pool = par && par.workers > 0 && (await fs.statfs()).files >= (par.minFiles ?? 1000) ? new ExtractPool(par.workers, par.image, ctx) : null;
-  if (pool) report.writerThreads = par!.workers;
-
   // Synchronous writes: a CLI on a local disk gains nothing from the thread pool, and loses a
-  // round trip per call (fsck.erofs-like speed needs plain open/write/close). Files with other
-  // links are written here, before the walk reaches the links.
+  // round trip per call (fsck.erofs-like speed needs plain open/write/close). Writer threads were
+  // tried and measured slower here: creating files on one filesystem did not scale over 2 cores.
   const writeFile = async (path: Buffer, attr: Attr): Promise<void> => {
-    const job: FileJob = { path, ino: attr.ino, size: attr.size, mode: attr.mode, uid: attr.uid, gid: attr.gid, mtime: attr.mtime, mtimeNsec: attr.mtimeNsec };
-    const xattrs: [string, string][] = [];
-    if (wantXattrs && helper) {
-      for (const name of await fs.listxattr(attr.ino)) {
-        const value = await fs.getxattr(attr.ino, name);
-        if (value) xattrs.push([hex(name), hex(value)]);
+    const mode = attr.mode & 0o7777;
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+    try {
+      for (let off = 0; off < attr.size; ) {
+        const bytes = await fs.read(attr.ino, off, Math.min(PIECE, attr.size - off), piece);
+        if (bytes.length === 0) throw new Error(`${path.toString()}: image data ends at ${off} of ${attr.size} bytes`);
+        for (let w = 0; w < bytes.length; ) w += writeSync(fd, bytes, w, bytes.length - w);
+        off += bytes.length;
+        report.bytes += bytes.length;
       }
+    } finally {
+      closeSync(fd);
     }
-    // what python (or Node, to the microsecond) does once the file exists
-    const after = xattrs.length || attr.mtimeNsec !== 0
-      ? () => {
-          for (const [n, v] of xattrs) helper!.send('x', path, n, v);
-          if (attr.mtimeNsec !== 0) setTime(path, attr);
-        }
-      : undefined;
-    if (pool && attr.nlink <= 1) return pool.submit(job, after);
-    report.bytes += await writeRegular(fs, job, piece, ctx);
-    after?.();
+    setOwnerMode(path, attr, mode);
+    await sendXattrs(path, attr);
+    setTime(path, attr);
   };
 
   /** one entry below the root; `display` is only built for messages */
@@ -303,10 +287,6 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
         stack.push({ path, display: display(), entries: await readdirAll(fs, attr.ino), i: 0 });
       }
     }
-    if (pool) {
-      await pool.drain();
-      report.bytes += pool.bytesWritten;
-    }
     // directories last, deepest first: adding entries changes a directory's mtime
     for (let i = dirs.length - 1; i >= 0; i--) {
       const { path, attr } = dirs[i]!;
@@ -315,7 +295,6 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
       setTime(path, attr);
     }
   } finally {
-    await pool?.close();
     process.umask(oldUmask);
     if (helper) {
       const errors = await helper.done();

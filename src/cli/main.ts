@@ -15,8 +15,6 @@ import { dumpChunks } from '../lib/composefs/dump.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
 import { build, loadSource } from './build.ts';
 import { extract } from './extract.ts';
-import { isExtractWorker, runExtractWorker } from './extract-pool.ts';
-import { availableParallelism } from 'node:os';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
 import { closeAll, openFile, openImageFile, type ImageArgs } from './open.ts';
 import { stat } from 'node:fs/promises';
@@ -144,17 +142,14 @@ const commands: Record<string, Command> = {
     },
   },
   extract: {
-    usage: 'extract IMAGE DIR [--path PATH] [--no-owners] [--no-xattrs] [--threads N]',
+    usage: 'extract IMAGE DIR [--path PATH] [--no-owners] [--no-xattrs]',
     summary: 'restore the tree (content, modes, owners, mtimes, links, devices, xattrs) into DIR',
-    options: { ...IMAGE_OPTS, path: { type: 'string' }, 'no-owners': { type: 'boolean' }, 'no-xattrs': { type: 'boolean' }, threads: { type: 'string' } },
+    options: { ...IMAGE_OPTS, path: { type: 'string' }, 'no-owners': { type: 'boolean' }, 'no-xattrs': { type: 'boolean' } },
     async run(pos, v) {
       const fs = await open(pos, v);
       if (!pos[1]) throw new UsageError('missing DIR');
       const start = v.path ? (await resolvePath(fs, v.path as string)).ino : fs.rootIno;
-      // writer threads besides the main one (which walks the tree); 0 writes everything inline
-      const threads = v.threads === undefined ? Math.min(4, availableParallelism()) : Number(v.threads);
-      if (!Number.isInteger(threads) || threads < 0 || threads > 64) throw new UsageError(`--threads wants a whole number from 0 to 64, not ${String(v.threads)}`);
-      const opts: Parameters<typeof extract>[2] = { startIno: start, xattrs: !v['no-xattrs'], parallel: { image: { path: pos[0]!, args: v as ImageArgs }, workers: fs.format === 'tree' ? 0 : threads } };
+      const opts: Parameters<typeof extract>[2] = { startIno: start, xattrs: !v['no-xattrs'] };
       if (v['no-owners']) opts.owners = false;
       const report = await extract(fs, pos[1], opts);
       if (v.json) out(toJson(report));
@@ -540,13 +535,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
 });
-if (isExtractWorker()) {
-  // this bundle is also the extract writers' thread entry (see extract-pool.ts)
-  await runExtractWorker();
-} else {
-  try {
-    process.exitCode = await main(process.argv.slice(2));
-  } finally {
-    await closeAll();
-  }
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} finally {
+  await closeAll();
 }
