@@ -256,7 +256,7 @@ export class ErofsFs implements ReadOnlyFs {
       case EROFS_INODE_CHUNK_BASED:
         return this.readChunked(i, offset, len, into && into.length >= len ? into.subarray(0, len) : undefined);
       default:
-        if (isCompressedLayout(i.layout)) return this.readCompressed(i, offset, len);
+        if (isCompressedLayout(i.layout)) return this.readCompressed(i, offset, len, into && into.length >= len ? into.subarray(0, len) : undefined);
         throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
     }
   }
@@ -352,9 +352,10 @@ export class ErofsFs implements ReadOnlyFs {
     return z;
   }
 
-  private async readCompressed(i: Inode, offset: number, len: number): Promise<Uint8Array> {
+  private async readCompressed(i: Inode, offset: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
     const z = await this.zinfo(i);
-    const out = new Uint8Array(len);
+    // the extents below cover every byte of the range, so a reused buffer needs no clearing
+    const out = into ?? new Uint8Array(len);
     interface Step { pa: number; plen: number; inline: boolean; algorithm: number | 'shifted'; length: number; skip: number; outPos: number; at: number }
     const steps: Step[] = [];
     // walk extents from the end, as erofs-utils does: each mapping gives the extent's start
