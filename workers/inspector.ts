@@ -24,6 +24,7 @@ import { diffImages, type ImageDiff } from '../src/lib/inspect/diff.ts';
 import { blobSpill, looksLikeTarball, treeFromTarball } from '../src/lib/fs/sources/tar.ts';
 import { treeFromBrowserItems, type BrowserItem } from '../src/lib/fs/sources/browser.ts';
 import { treeFs } from '../src/lib/fs/sources/treefs.ts';
+import { packDirPage, type PackedDirPage } from './dirpage.ts';
 
 /** An error as it crosses the worker boundary (Comlink would keep only name and message of an Error). */
 export interface WireError {
@@ -416,6 +417,27 @@ async function dirUsage(h: Handle, ino: number, depth: number): Promise<DirUsage
   return p;
 }
 
+async function dirPage(fs: ReadOnlyFs, ino: number, offset: number, limit: number): Promise<DirPage> {
+  const lim = Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
+  const raw = await fs.readdir(ino, offset, lim);
+  const entries = await Promise.all(
+    raw.map(async (d): Promise<Entry> => {
+      const e: Entry = { name: nameOf(d.name), ino: d.ino, type: d.type, attr: null };
+      try {
+        e.attr = await fs.getattr(d.ino);
+        if (e.attr.type === 'symlink') e.target = nameOf(await fs.readlink(d.ino));
+      } catch (err) {
+        e.error = toWire(err);
+      }
+      return e;
+    }),
+  );
+  const last = raw[raw.length - 1];
+  // a cookie that does not move forward would make the page ask for the same entries forever
+  const next = raw.length < lim || !last || last.next <= offset ? null : last.next;
+  return { entries, next };
+}
+
 export interface SearchHit {
   path: string;
   ino: number;
@@ -548,26 +570,14 @@ const api = {
 
   /** One page of a directory, each entry with its attributes (and symlink target). */
   readdir(id: number, ino: number, offset = 0, limit = 500): Promise<DirPage> {
+    return guard(() => dirPage(handle(id).fs, ino, offset, limit));
+  },
+
+  /** readdir as columns (workers/dirpage.ts): what the page's connection calls for readdir */
+  readdirPacked(id: number, ino: number, offset = 0, limit = 500): Promise<PackedDirPage> {
     return guard(async () => {
-      const { fs } = handle(id);
-      const lim = Math.max(1, Math.min(MAX_PAGE, Math.floor(limit)));
-      const raw = await fs.readdir(ino, offset, lim);
-      const entries = await Promise.all(
-        raw.map(async (d): Promise<Entry> => {
-          const e: Entry = { name: nameOf(d.name), ino: d.ino, type: d.type, attr: null };
-          try {
-            e.attr = await fs.getattr(d.ino);
-            if (e.attr.type === 'symlink') e.target = nameOf(await fs.readlink(d.ino));
-          } catch (err) {
-            e.error = toWire(err);
-          }
-          return e;
-        }),
-      );
-      const last = raw[raw.length - 1];
-      // a cookie that does not move forward would make the page ask for the same entries forever
-      const next = raw.length < lim || !last || last.next <= offset ? null : last.next;
-      return { entries, next };
+      const p = packDirPage(await dirPage(handle(id).fs, ino, offset, limit));
+      return Comlink.transfer(p, [p.f64.buffer, p.u32.buffer, p.types.buffer]);
     });
   },
 

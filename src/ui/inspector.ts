@@ -3,6 +3,7 @@
 // Every failure arrives as a WireError ({name, message, structure, offset}).
 import * as Comlink from 'comlink';
 import type { InspectorApi } from '../../workers/inspector.ts';
+import { withPackedReaddir } from './readdir.ts';
 
 export type Inspector = Comlink.Remote<InspectorApi>;
 
@@ -16,7 +17,7 @@ export interface Connection {
 
 export function connect(): Connection {
   const worker = new Worker(new URL('../../workers/inspector.ts', import.meta.url), { type: 'module', name: 'inspector' });
-  const api = Comlink.wrap<InspectorApi>(worker);
+  const api = withPackedReaddir(Comlink.wrap<InspectorApi>(worker));
   return {
     api,
     close() {
