@@ -380,8 +380,7 @@ const api = {
         const objects = await objectsOf(tree, { concurrency: 4 });
         progress.phase = 'writing';
         report(true);
-        // one file at a time: dropped files are Blob streams, which Chromium serves best one by one
-        const r = await buildComposefs(tree, { minVersion: c.composefs.minVersion, maxVersion: c.composefs.maxVersion, concurrency: 1 }, image);
+        const r = await buildComposefs(tree, { minVersion: c.composefs.minVersion, maxVersion: c.composefs.maxVersion }, image);
         result = { format: 'composefs', size: r.size, digest: hex(r.digest), inodes: r.inodes, contentBytes: sum.bytes, elapsedMs: 0, notes };
         if (wantObjects) {
           const objBytes = objects.reduce((a, o) => a + o.size, 0);

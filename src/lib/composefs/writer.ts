@@ -44,12 +44,6 @@ export interface ComposefsOptions {
    * as backing objects above it (default 64, as mkcomposefs does for a directory)
    */
   inlineMax?: number;
-  /**
-   * files read and hashed at once (default 4, for slow sources such as HTTP). A page reading
-   * dropped files passes 1: Chromium serves interleaved Blob streams far slower than one at a time
-   * (measured: 74 MB/s for 4 streams in a worker, 180 MB/s for one).
-   */
-  concurrency?: number;
 }
 
 export interface ComposefsResult {
@@ -249,7 +243,7 @@ function versionRange(opts: ComposefsOptions): { min: number; max: number } {
   return { min, max };
 }
 
-async function prepareFiles(tree: SourceTree, inlineMax: number, concurrency: number): Promise<Map<SourceInode, FilePrep>> {
+async function prepareFiles(tree: SourceTree, inlineMax: number): Promise<Map<SourceInode, FilePrep>> {
   const prep = new Map<SourceInode, FilePrep>();
   const stack: SourceInode[] = [tree.root];
   const seen = new Set<SourceInode>();
@@ -280,13 +274,13 @@ async function prepareFiles(tree: SourceTree, inlineMax: number, concurrency: nu
       prep.set(n, { inline: null, digest, payload });
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, todo.length)) }, worker));
+  await Promise.all(Array.from({ length: Math.min(4, todo.length) }, worker));
   return prep;
 }
 
 async function planComposefs(tree: SourceTree, opts: ComposefsOptions): Promise<Plan> {
   const range = versionRange(opts);
-  const prep = await prepareFiles(tree, opts.inlineMax ?? DEFAULT_INLINE_MAX, opts.concurrency ?? 4);
+  const prep = await prepareFiles(tree, opts.inlineMax ?? DEFAULT_INLINE_MAX);
   try {
     return layout(tree, range, prep);
   } catch (e) {
