@@ -3,7 +3,7 @@
 // process for the whole tree, never one per file); without python3 they fall back to Node's calls
 // and the report says what was lost.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, closeSync, constants, linkSync, lchownSync, chmodSync, lutimesSync, mkdirSync, openSync, readdirSync, symlinkSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, futimesSync, linkSync, lchownSync, chmodSync, lutimesSync, mkdirSync, openSync, readdirSync, symlinkSync, writeSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -194,12 +194,14 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
         off += bytes.length;
         report.bytes += bytes.length;
       }
+      // by descriptor: no second path lookup (owners, modes and xattrs do not touch the mtime)
+      if (attr.mtimeNsec === 0) futimesSync(fd, attr.mtime, attr.mtime);
     } finally {
       closeSync(fd);
     }
     setOwnerMode(path, attr, mode);
     await sendXattrs(path, attr);
-    setTime(path, attr);
+    if (attr.mtimeNsec !== 0) setTime(path, attr);
   };
 
   /** one entry below the root; `display` is only built for messages */
