@@ -667,3 +667,16 @@ test('lz4CompressBlock into a caller buffer writes nothing past the block', () =
     assert.ok(backing.subarray(0, 16).every((b) => b === 0xa5) && backing.subarray(16 + want.length).every((b) => b === 0xa5), `#${k}: guard bytes intact`);
   }
 });
+
+test('decoder: long overlapping matches of every period 1..80 (byte loop and strided copies) round-trip', () => {
+  for (let period = 1; period <= 80; period++) {
+    const seed = randomBytes(period, period);
+    const data = new Uint8Array(20_000 + period * 37);
+    for (let i = 0; i < data.length; i++) data[i] = seed[i % period]!;
+    // a literal run in the middle restarts the pattern at a different phase
+    data.set(randomBytes(50, 1000 + period), 9_000);
+    const block = lz4EncodeBlock(data);
+    assert.ok(block.length < data.length / 4, `period ${period}: the matches overlap their source`);
+    assert.deepEqual(lz4Decompress(block, data.length), data, `period ${period}`);
+  }
+});

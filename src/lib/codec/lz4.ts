@@ -1,5 +1,10 @@
 import { FormatError } from '../errors.ts';
 
+/** a FormatError at the input byte `s` (kept out of the decoder so its loop stays small) */
+function fail(structure: string, srcOffset: number, s: number, why: string): never {
+  throw new FormatError(structure, srcOffset < 0 ? -1 : srcOffset + s, `lz4: ${why}`);
+}
+
 /**
  * Decode one raw LZ4 block (no frame) into `dst[dstStart..dstEnd)`. Bytes of `dst` before dstStart
  * are usable as match history (a prefix dictionary). Stops as soon as dstEnd is reached, so a caller
@@ -10,49 +15,54 @@ export function lz4DecodeBlock(src: Uint8Array, dst: Uint8Array, dstStart = 0, d
   let s = 0;
   let d = dstStart;
   const sEnd = src.length;
-  const bad = (why: string): never => { throw new FormatError(structure, srcOffset < 0 ? -1 : srcOffset + s, `lz4: ${why}`); };
   while (s < sEnd) {
     const token = src[s++]!;
     let lit = token >>> 4;
     if (lit === 15) {
       let b: number;
       do {
-        if (s >= sEnd) bad('literal length runs past the input');
+        if (s >= sEnd) fail(structure, srcOffset, s, 'literal length runs past the input');
         b = src[s++]!;
         lit += b;
       } while (b === 255);
     }
-    if (s + lit > sEnd) bad('literals run past the input');
+    if (s + lit > sEnd) fail(structure, srcOffset, s, 'literals run past the input');
     if (d + lit >= dstEnd) {
       const n = dstEnd - d;
       dst.set(src.subarray(s, s + n), d);
       return dstEnd - dstStart;
     }
-    if (lit > 0) {
-      if (lit > 16) dst.set(src.subarray(s, s + lit), d);
-      else for (let i = 0; i < lit; i++) dst[d + i] = src[s + i]!;
+    if (lit > 32) {
+      dst.set(src.subarray(s, s + lit), d);
       s += lit;
       d += lit;
+    } else {
+      const e = s + lit;
+      while (s < e) dst[d++] = src[s++]!;
     }
-    if (s >= sEnd) break; // last sequence has literals only
-    if (s + 2 > sEnd) bad('match offset runs past the input');
+    if (s >= sEnd) break;
+    if (s + 2 > sEnd) fail(structure, srcOffset, s, 'match offset runs past the input');
     const off = src[s]! | (src[s + 1]! << 8);
     s += 2;
-    if (off === 0 || off > d) bad(`match offset ${off} reaches before the output start`);
+    if (off === 0 || off > d) fail(structure, srcOffset, s - 2, `match offset ${off} reaches before the output start`);
     let mlen = (token & 15) + 4;
     if (mlen === 19) {
       let b: number;
       do {
-        if (s >= sEnd) bad('match length runs past the input');
+        if (s >= sEnd) fail(structure, srcOffset, s, 'match length runs past the input');
         b = src[s++]!;
         mlen += b;
       } while (b === 255);
     }
     let m = d - off;
-    const stop = Math.min(d + mlen, dstEnd);
-    if (off >= mlen && stop - d > 32) {
+    let stop = d + mlen;
+    if (stop > dstEnd) stop = dstEnd;
+    if (stop - d > 32 && off >= stop - d) {
       dst.copyWithin(d, m, m + (stop - d));
       d = stop;
+    } else if (stop - d > 64 && off >= 16) {
+      // overlapping but far enough: copy in off-sized strides
+      while (d < stop) { const n = Math.min(off, stop - d); dst.copyWithin(d, m, m + n); d += n; m += n; }
     } else {
       while (d < stop) dst[d++] = dst[m++]!;
     }
