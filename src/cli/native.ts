@@ -16,4 +16,8 @@ function wrap(h: Hash): CloneableHasher {
 const oneShot = typeof (crypto as { hash?: unknown }).hash === 'function'
   ? (d: Uint8Array) => (crypto as unknown as { hash(alg: string, d: Uint8Array, enc: 'buffer'): Buffer }).hash('sha256', d, 'buffer')
   : null;
-useNativeSha256(() => wrap(createHash('sha256')), oneShot);
+/** What importing this module does; exported so a benchmark can switch it back on after turning it off. */
+export function registerNativeSha256(): void {
+  useNativeSha256(() => wrap(createHash('sha256')), oneShot);
+}
+registerNativeSha256();
