@@ -8,6 +8,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { failOnPageErrors } from './helpers/page-errors.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 const CLI = join(import.meta.dirname, '..', 'bin', 'layerscope.mjs');
@@ -73,17 +74,7 @@ test.afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-let problems: string[] = [];
-test.beforeEach(({ page }) => {
-  problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-});
-test.afterEach(() => {
-  expect(problems).toEqual([]);
-});
+failOnPageErrors(test);
 
 test('compare two Nydus images: counts and shared chunks equal layerscope diff --json', async ({ page }) => {
   // what the trees were made to differ by, as the CLI sees it

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { failOnPageErrors } from './helpers/page-errors.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 const T = 1600000000;
@@ -46,17 +47,7 @@ test.afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-let problems: string[] = [];
-test.beforeEach(({ page }) => {
-  problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-});
-test.afterEach(() => {
-  expect(problems).toEqual([]);
-});
+failOnPageErrors(test);
 
 const row = (page: Page, path: string) => page.locator(`[data-testid=compare-row][data-path="${path}"]`);
 const entry = (page: Page, name: string) => page.locator(`[data-testid=entry][data-name="${name}"]`);

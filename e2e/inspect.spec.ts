@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { failOnPageErrors } from './helpers/page-errors.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 
@@ -91,17 +92,7 @@ test.afterAll(() => {
 });
 
 /** every console error and uncaught exception of the page, checked empty at the end of each test */
-let problems: string[] = [];
-test.beforeEach(({ page }) => {
-  problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-});
-test.afterEach(() => {
-  expect(problems).toEqual([]);
-});
+failOnPageErrors(test);
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });

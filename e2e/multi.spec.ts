@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { failOnPageErrors } from './helpers/page-errors.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 
@@ -33,17 +34,7 @@ test.afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-let problems: string[] = [];
-test.beforeEach(({ page }) => {
-  problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-});
-test.afterEach(() => {
-  expect(problems).toEqual([]);
-});
+failOnPageErrors(test);
 
 const pane = (page: Page, name: string) => page.locator(`[data-testid=pane][data-name$="${name}"]`);
 const entry = (scope: ReturnType<typeof pane>, name: string) => scope.locator(`[data-testid=entry][data-name="${name}"]`);
