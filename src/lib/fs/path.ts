@@ -46,30 +46,43 @@ export interface WalkEntry {
 
 /**
  * Depth-first walk in directory order. A directory inode met twice (a corrupt image with a cycle or
- * a directory hardlink) is yielded but not entered again, so the walk always terminates.
+ * a directory hardlink) is yielded but not entered again, so the walk always terminates. Entries
+ * are fetched a page at a time, so the first ones of a huge directory come out at once.
  */
 export async function* walk(fs: ReadOnlyFs, startIno = fs.rootIno, prefix: Uint8Array[] = []): AsyncGenerator<WalkEntry> {
   const root = await fs.getattr(startIno);
   yield { path: prefix, attr: root };
   if (root.type !== 'dir') return;
   const seenDirs = new Set<number>([root.ino]);
-  const stack: { path: Uint8Array[]; entries: DirEntry[]; i: number }[] = [{ path: prefix, entries: await readdirAll(fs, root.ino), i: 0 }];
+  type Dir = { ino: number; path: Uint8Array[]; page: DirEntry[]; i: number; cookie: number; done: boolean };
+  const stack: Dir[] = [{ ino: root.ino, path: prefix, page: [], i: 0, cookie: 0, done: false }];
   while (stack.length) {
     const top = stack[stack.length - 1]!;
-    if (top.i >= top.entries.length) {
-      stack.pop();
+    if (top.i >= top.page.length) {
+      if (top.done) {
+        stack.pop();
+        continue;
+      }
+      top.page = await fs.readdir(top.ino, top.cookie, WALK_PAGE);
+      top.i = 0;
+      const next = top.page.length ? top.page[top.page.length - 1]!.next : top.cookie;
+      // an empty page, or a cookie that does not advance (it would loop for ever), ends the directory
+      top.done = top.page.length === 0 || next <= top.cookie;
+      top.cookie = next;
       continue;
     }
-    const e = top.entries[top.i++]!;
+    const e = top.page[top.i++]!;
     const attr = await fs.getattr(e.ino);
     const path = [...top.path, e.name];
     yield { path, attr };
     if (attr.type === 'dir' && !seenDirs.has(attr.ino)) {
       seenDirs.add(attr.ino);
-      stack.push({ path, entries: await readdirAll(fs, attr.ino), i: 0 });
+      stack.push({ ino: attr.ino, path, page: [], i: 0, cookie: 0, done: false });
     }
   }
 }
+
+const WALK_PAGE = 4096;
 
 /** Whole file content; refuses sizes beyond `max` rather than allocating from an untrusted size. */
 export async function readAll(fs: ReadOnlyFs, ino: number, max = 1 << 30): Promise<Uint8Array> {
