@@ -709,15 +709,27 @@ const api = {
       let hits = 0;
       let scanned = 0;
       let last = Date.now();
+      // a directory's decoded path, kept under its name bytes (the walk hands every child the same
+      // component objects): each entry decodes only its own name
+      const dirs = new WeakMap<Uint8Array, { path: string; utf8: boolean }>();
+      const root = { path: '', utf8: true };
       try {
         for await (const e of walk(fs)) {
           if (signal.aborted) return { hits, scanned, truncated: false, cancelled: true };
           scanned++;
           if (e.path.length === 0) continue;
-          const path = '/' + e.path.map((c) => nameOf(c).text).join('/');
+          const own = e.path[e.path.length - 1]!;
+          const up = e.path.length === 1 ? root : dirs.get(e.path[e.path.length - 2]!) ?? {
+            path: e.path.slice(0, -1).map((c) => '/' + nameOf(c).text).join(''),
+            utf8: e.path.slice(0, -1).every((c) => nameOf(c).hex === undefined),
+          };
+          const name = nameOf(own);
+          const path = `${up.path}/${name.text}`;
+          const utf8 = up.utf8 && name.hex === undefined;
+          if (e.attr.type === 'dir') dirs.set(own, { path, utf8 });
           if (m.test(path)) {
             hits++;
-            batch.push({ path, ino: e.attr.ino, type: e.attr.type, size: e.attr.size, utf8: e.path.every((c) => nameOf(c).hex === undefined) });
+            batch.push({ path, ino: e.attr.ino, type: e.attr.type, size: e.attr.size, utf8 });
             if (hits >= limit) break;
           }
           if (batch.length >= 200 || Date.now() - last > 100) {

@@ -57,12 +57,27 @@ export class ImageSearch {
     const token = (this.#token = `search:${Date.now()}`);
     this.hits = [];
     this.progress = { running: true, scanned: 0 };
+    // batches can arrive several per frame: they are gathered and shown once per frame, so the list
+    // is re-rendered at most at the display's rate however fast the worker finds hits
+    let pending: SearchHit[] = [];
+    let scannedNow = 0;
+    let frame = 0;
+    const show = (): void => {
+      frame = 0;
+      if (token !== this.#token) return;
+      if (pending.length) this.hits = this.hits.concat(pending);
+      pending = [];
+      this.progress = { running: true, scanned: scannedNow };
+    };
     try {
       const r = await this.api.search(this.imageId, q, token, Comlink.proxy((batch: SearchHit[], scanned: number) => {
         if (token !== this.#token) return;
-        if (batch.length) this.hits = [...this.hits, ...batch];
-        this.progress = { running: true, scanned };
+        for (const h of batch) pending.push(h);
+        scannedNow = scanned;
+        frame ||= requestAnimationFrame(show);
       }));
+      if (frame) cancelAnimationFrame(frame);
+      show();
       if (token !== this.#token) return;
       const done = r.cancelled ? 'cancelled' : r.truncated ? `first ${r.hits} matches` : `${r.hits} match${r.hits === 1 ? '' : 'es'}`;
       this.progress = { running: false, scanned: r.scanned, done };
