@@ -179,3 +179,27 @@ test('the link lists every pane opened from a sample, and a reload reopens them 
   await pane(page, 'sample.erofs').getByTestId('pane-close').click();
   await expect(page).toHaveURL(/#sample=nydus\/rafs-v6-zstd\.boot&path=\/lib\.rs$/);
 });
+
+test('the Compare tab offers the image of the other pane and diffs it in one click', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('file-input').setInputFiles(alpha);
+  const A = pane(page, 'alpha.erofs');
+  await expect(entry(A, 'alpha.txt')).toBeVisible();
+  await openBeside(page, beta);
+  await expect(page.getByTestId('pane')).toHaveCount(2);
+  await A.getByTestId('tab-compare').click();
+  const offer = A.getByTestId('compare-pane');
+  await expect(offer).toHaveCount(1);
+  await expect(offer).toHaveText('Compare with beta.erofs');
+  await offer.click();
+  await expect(A.getByTestId('compare-other')).toHaveText('beta.erofs');
+  // alpha: /alpha.txt /etc /etc/hostname /etc/conf.d /etc/conf.d/net; beta: /readme /usr /usr/share /usr/share/beta.txt
+  await expect(A.getByTestId('count-removed')).toHaveText('5');
+  await expect(A.getByTestId('count-added')).toHaveText('4');
+  await expect(A.locator('[data-testid=compare-row][data-path="/usr/share/beta.txt"]')).toHaveAttribute('data-change', 'added');
+  await page.screenshot({ path: join(SHOTS, 'multi-compare-panes.png') });
+  // the other pane is untouched, and closing it takes the offer away
+  await expect(pane(page, 'beta.erofs').getByTestId('tab-files')).toHaveAttribute('aria-pressed', 'true');
+  await pane(page, 'beta.erofs').getByTestId('pane-close').click();
+  await expect(A.getByTestId('compare-pane')).toHaveCount(0);
+});

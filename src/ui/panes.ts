@@ -5,7 +5,7 @@
 // carries that pane's path, view, mode and offset:
 //   #sample=a.erofs&path=/etc&sample=nydus/rafs-v6-zstd.boot&path=/lib.rs&view=stats
 // One pane gives exactly the single-image link the page always had.
-import type { ImageSummary } from '../../workers/inspector.ts';
+import type { ImageSummary, OpenFlags, OpenInput } from '../../workers/inspector.ts';
 import type { Connection } from './inspector.ts';
 import type { ContentMode, View } from './types.ts';
 
@@ -35,6 +35,17 @@ export interface PaneImage {
   /** file names of the image and its companions, for the equivalent command line */
   inputNames: string[];
   start: PaneStart;
+  /** what the pane was opened from: another pane's worker can open it again (Compare) */
+  input: OpenInput;
+  flags: OpenFlags;
+}
+
+/** another open pane's image, as the Compare tab offers it */
+export interface OtherPane {
+  key: number;
+  name: string;
+  input: OpenInput;
+  flags: OpenFlags;
 }
 
 /** a pane asked for by a link, not opened yet */
