@@ -10,7 +10,7 @@ import '../src/lib/formats.ts';
 import { isTypedError } from '../src/lib/errors.ts';
 import { detectFormat, openImage } from '../src/lib/open.ts';
 import { BlobSource, type ByteSource } from '../src/lib/io/source.ts';
-import type { SourceInode, SourceTree } from '../src/lib/fs/tree.ts';
+import { inodesOf, type SourceInode, type SourceTree } from '../src/lib/fs/tree.ts';
 import { treeFromBrowserItems, type BrowserItem } from '../src/lib/fs/sources/browser.ts';
 import { blobSpill, treeFromTarball } from '../src/lib/fs/sources/tar.ts';
 import { treeFromImage } from '../src/lib/fs/sources/image.ts';
@@ -190,30 +190,12 @@ async function treeOfKnown(input: Exclude<SourceInput, { kind: 'file' }>): Promi
 }
 
 function digestsOf(tree: SourceTree): Set<SourceInode> {
-  const out = new Set<SourceInode>();
-  const stack: SourceInode[] = [tree.root];
-  const seen = new Set<SourceInode>();
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    if (n.fsverityDigest) out.add(n);
-    for (const c of n.children ?? []) stack.push(c.inode);
-  }
-  return out;
+  return new Set(inodesOf(tree.root).filter((n) => n.fsverityDigest));
 }
 
 /** digests computed by an earlier build are dropped, so every build measures its own hashing */
 function forgetDigests(tree: SourceTree, keep: Set<SourceInode>): void {
-  const stack: SourceInode[] = [tree.root];
-  const seen = new Set<SourceInode>();
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    if (n.fsverityDigest && !keep.has(n)) delete n.fsverityDigest;
-    for (const c of n.children ?? []) stack.push(c.inode);
-  }
+  for (const n of inodesOf(tree.root)) if (n.fsverityDigest && !keep.has(n)) delete n.fsverityDigest;
 }
 
 /** A sink into a Blob: parts are folded into the Blob every 32 MiB so the browser can page them out. */
@@ -588,13 +570,7 @@ async function probeRead(id: number, piece = 4 << 20, hash = false, concurrency 
   const s = sources.get(id);
   if (!s) throw new Error(`no source ${id}`);
   const files: ByteSource[] = [];
-  const stack: SourceInode[] = [s.tree.root];
-  const seen = new Set<SourceInode>();
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    for (const c of n.children ?? []) stack.push(c.inode);
+  for (const n of inodesOf(s.tree.root)) {
     const src = originals.get(n) ?? n.content;
     if (n.type === 'reg' && src) files.push(src);
   }

@@ -4,7 +4,7 @@
  * `<store>/xx/yyyy…`, named by the fs-verity digest of its content.
  */
 import { fsverityDigest } from '../codec/fsverity.ts';
-import type { SourceInode, SourceTree } from '../fs/tree.ts';
+import { inodesOf, type SourceTree } from '../fs/tree.ts';
 import type { ByteSource } from '../io/source.ts';
 import { DEFAULT_INLINE_MAX } from './writer.ts';
 import { digestToPayload } from './verity.ts';
@@ -31,18 +31,7 @@ export interface ObjectsOptions {
  */
 export async function objectsOf(tree: SourceTree, opts: ObjectsOptions = {}): Promise<BackingObject[]> {
   const inlineMax = opts.inlineMax ?? DEFAULT_INLINE_MAX;
-  const files: SourceInode[] = [];
-  const seen = new Set<SourceInode>();
-  const stack: SourceInode[] = [tree.root];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    if (n.children) for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]!.inode);
-    if (n.type !== 'reg' || n.size === 0 || !n.content) continue;
-    const inline = n.inline ?? n.size <= inlineMax;
-    if (!inline) files.push(n);
-  }
+  const files = inodesOf(tree.root).filter((n) => n.type === 'reg' && n.size > 0 && n.content && !(n.inline ?? n.size <= inlineMax));
   let next = 0;
   const worker = async () => {
     while (next < files.length) {

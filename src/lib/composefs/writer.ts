@@ -10,14 +10,14 @@
  */
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { fsverityDigest } from '../codec/fsverity.ts';
-import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
+import { inodesOf, type SourceInode, type SourceTree, type Xattr } from '../fs/tree.ts';
 import { S_IFCHR, S_IFREG, bytesEqual, modeOfType, type FileType } from '../fs/types.ts';
 import {
   EROFS_CHUNK_FORMAT_BLKBITS_MASK, EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_INODE_CHUNK_BASED,
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET, erofs_super_block,
 } from '../erofs/structs.ts';
 import {
-  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntFileType, emitDirentBlock,
+  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, emitDirentsOf,
   emitInodeCore, emitXattrEntry, emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount,
 } from '../erofs/writer-common.ts';
 import { CountingOutput, StreamOutput, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
@@ -245,16 +245,7 @@ function versionRange(opts: ComposefsOptions): { min: number; max: number } {
 
 async function prepareFiles(tree: SourceTree, inlineMax: number): Promise<Map<SourceInode, FilePrep>> {
   const prep = new Map<SourceInode, FilePrep>();
-  const stack: SourceInode[] = [tree.root];
-  const seen = new Set<SourceInode>();
-  const todo: SourceInode[] = [];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    if (n.children) for (const c of n.children) stack.push(c.inode);
-    if (n.type === 'reg' && n.size > 0) todo.push(n);
-  }
+  const todo = inodesOf(tree.root).filter((n) => n.type === 'reg' && n.size > 0);
   // a few reads in flight at once: sources may be slow (HTTP, Blob) but each read is large
   let next = 0;
   const worker = async () => {
@@ -695,15 +686,7 @@ async function emit(p: Plan, out: Output): Promise<void> {
 }
 
 function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {
-  const targets = n.entNodes!;
-  const nids = new Float64Array(end);
-  const types = new Uint8Array(end);
-  for (let k = first; k < end; k++) {
-    const t = targets[k]!;
-    nids[k] = p.nid[t]!;
-    types[k] = direntFileType(p.nodes[t]!.type);
-  }
-  emitDirentBlock(out, n.entNames!, nids, types, first, end);
+  emitDirentsOf(out, n.entNames!, n.entNodes!, p.nid, (t) => p.nodes[t]!.type, first, end);
 }
 
 export { DIRENT_SIZE };

@@ -139,6 +139,21 @@ const D_NID = erofs_dirent.f.nid.offset;
 const D_NAMEOFF = erofs_dirent.f.nameoff.offset;
 const D_TYPE = erofs_dirent.f.file_type.offset;
 
+/**
+ * The dirents [first, end) of a planned directory: entry k names node `targets[k]`, whose nid is
+ * `nids[targets[k]]` and whose file type `typeOf(targets[k])` gives.
+ */
+export function emitDirentsOf(out: Output, names: readonly Uint8Array[], targets: ArrayLike<number>, nids: ArrayLike<number>, typeOf: (node: number) => FileType, first: number, end: number): void {
+  const entNids = new Float64Array(end);
+  const types = new Uint8Array(end);
+  for (let k = first; k < end; k++) {
+    const t = targets[k]!;
+    entNids[k] = nids[t]!;
+    types[k] = direntFileType(typeOf(t));
+  }
+  emitDirentBlock(out, names, entNids, types, first, end);
+}
+
 /** One directory block's bytes (dirents, then names; no padding). */
 export function emitDirentBlock(out: Output, names: readonly Uint8Array[], nids: ArrayLike<number>, types: ArrayLike<number>, first: number, end: number): void {
   const n = end - first;

@@ -158,6 +158,19 @@ export class StreamOutput extends BaseOutput {
   }
 }
 
+/**
+ * The two passes over one emitter: a counting pass checks the size the layout promised, then the
+ * same emitter streams to `sink`. `what` names the structure in the writer-bug message.
+ */
+export async function measureThenWrite(emit: (out: Output) => void, size: number, sink: Sink, what: string): Promise<void> {
+  const count = new CountingOutput();
+  emit(count);
+  if (count.pos !== size) throw new Error(`writer bug: ${what} measured ${count.pos} bytes, laid out ${size}`);
+  const out = new StreamOutput(sink);
+  emit(out);
+  await out.finish();
+}
+
 /** A sink that keeps everything, for tests and small images. */
 export class MemorySink implements Sink {
   readonly chunks: Uint8Array[] = [];

@@ -35,7 +35,7 @@ import {
   erofs_super_block,
 } from './structs.ts';
 import {
-  BLOCK_BITS, BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntFileType, emitDirentBlock, emitInodeCore, emitXattrEntry,
+  BLOCK_BITS, BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, emitDirentsOf, emitInodeCore, emitXattrEntry,
   emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount, xattrIndex,
 } from './writer-common.ts';
 import { CountingOutput, StreamOutput, roundUp, type Output, type Sink } from './writer-output.ts';
@@ -739,13 +739,5 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
 }
 
 function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {
-  const targets = n.entNodes!;
-  const nids = new Float64Array(end);
-  const types = new Uint8Array(end);
-  for (let k = first; k < end; k++) {
-    const t = targets[k]!;
-    nids[k] = p.nid[t]!;
-    types[k] = direntFileType(p.nodes[t]!.src.type);
-  }
-  emitDirentBlock(out, n.entNames!, nids, types, first, end);
+  emitDirentsOf(out, n.entNames!, n.entNodes!, p.nid, (t) => p.nodes[t]!.src.type, first, end);
 }

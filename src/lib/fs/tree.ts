@@ -62,6 +62,24 @@ export interface SourceTree {
   notes: string[];
 }
 
+/**
+ * Every inode of a tree once (a hardlinked file is reached by several dirents, a corrupt tree may
+ * even reach a directory twice), depth first in directory order.
+ */
+export function inodesOf(root: SourceInode): SourceInode[] {
+  const out: SourceInode[] = [];
+  const seen = new Set<SourceInode>();
+  const stack: SourceInode[] = [root];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    out.push(n);
+    if (n.children) for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]!.inode);
+  }
+  return out;
+}
+
 export function newDir(perm = 0o755): SourceInode {
   return { type: 'dir', perm, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, size: 0, rdev: 0, xattrs: [], children: [] };
 }

@@ -1,6 +1,6 @@
 // Pure helpers of the Build view (no DOM): what a source tree holds, what a layer whites out, the
 // equivalent command line, and a ByteSource wrapper that counts, yields and stops a build.
-import type { SourceInode, SourceTree } from '../../lib/fs/tree.ts';
+import { inodesOf, type SourceInode, type SourceTree } from '../../lib/fs/tree.ts';
 import type { ByteSource } from '../../lib/io/source.ts';
 
 export interface TreeSummary {
@@ -252,13 +252,7 @@ export function newMeter(signal: AbortSignal, tick: () => void | Promise<void>):
  * `originals` keeps the unwrapped source per inode, so a second build wraps the original again.
  */
 export function meterTree(tree: SourceTree, meter: ReadMeter & { lastYield: number }, originals: WeakMap<SourceInode, ByteSource>): void {
-  const seen = new Set<SourceInode>();
-  const stack: SourceInode[] = [tree.root];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (seen.has(n)) continue;
-    seen.add(n);
-    if (n.children) for (const c of n.children) stack.push(c.inode);
+  for (const n of inodesOf(tree.root)) {
     if (n.type !== 'reg' || !n.content) continue;
     let orig = originals.get(n);
     if (!orig) {

@@ -8,7 +8,7 @@
  */
 import { blake3 } from '../../codec/blake3.ts';
 import { sha256 } from '../../codec/sha256.ts';
-import { CountingOutput, StreamOutput, type Output, type Sink } from '../../erofs/writer-output.ts';
+import { measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
 import { encodeStruct, writeU64 } from '../../struct.ts';
 import {
   IF, RAFS_CHUNK_INFO, RAFS_V5_EXT_BLOB_ENTRY, RAFS_V5_INODE, RAFS_V5_MAGIC, RAFS_V5_SB_SIZE, RAFS_V5_SUPERBLOCK, RAFS_V5_VERSION,
@@ -223,11 +223,6 @@ export function emitV5(out: Output, L: V5Layout): void {
 
 export async function writeV5(input: V5Input, sink: Sink): Promise<{ size: number; layout: V5Layout }> {
   const L = layoutV5(input);
-  const count = new CountingOutput();
-  emitV5(count, L);
-  if (count.pos !== L.size) throw new Error(`writer bug: v5 bootstrap measured ${count.pos} bytes, laid out ${L.size}`);
-  const out = new StreamOutput(sink);
-  emitV5(out, L);
-  await out.finish();
+  await measureThenWrite((out) => emitV5(out, L), L.size, sink, 'v5 bootstrap');
   return { size: L.size, layout: L };
 }

@@ -19,7 +19,7 @@ import {
 import {
   compareBytes, direntBlocks, direntFileType, emitDirentBlock, emitInodeCore, emitXattrEntry, emitXattrHeader, xattrAreaSize, xattrEntrySize, xattrIcount,
 } from '../../erofs/writer-common.ts';
-import { CountingOutput, StreamOutput, type Output, type Sink } from '../../erofs/writer-output.ts';
+import { measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
 import { encodeStruct } from '../../struct.ts';
 import {
   BF, COMPRESSORS, DIGESTERS, EROFS_FEATURE_COMPAT_RAFS_V6, RAFS_CHUNK_INFO, RAFS_V6_BLOB, RAFS_V6_DEVT_OFFSET, RAFS_V6_EXT_SB_OFFSET,
@@ -319,11 +319,6 @@ export function emitV6(out: Output, L: V6Layout): void {
 /** Lay out, measure, then stream the bootstrap to `sink`; returns its size. */
 export async function writeV6(input: V6Input, sink: Sink): Promise<{ size: number; layout: V6Layout }> {
   const L = layoutV6(input);
-  const count = new CountingOutput();
-  emitV6(count, L);
-  if (count.pos !== L.size) throw new Error(`writer bug: v6 bootstrap measured ${count.pos} bytes, laid out ${L.size}`);
-  const out = new StreamOutput(sink);
-  emitV6(out, L);
-  await out.finish();
+  await measureThenWrite((out) => emitV6(out, L), L.size, sink, 'v6 bootstrap');
   return { size: L.size, layout: L };
 }
