@@ -7,22 +7,32 @@ interface Beat {
   on: boolean;
 }
 
-/** Starts (or restarts) recording frame gaps. */
-export async function startHeartbeat(page: Page): Promise<void> {
-  await page.evaluate(() => {
+/**
+ * Runs the frame loop: `fresh` starts a new record, else the current one (if any) resumes with its
+ * gaps kept and the pause itself not counted: the first frame after it only sets the time base.
+ */
+function beat(page: Page, fresh: boolean): Promise<void> {
+  return page.evaluate((fresh) => {
     const w = window as unknown as { __beat?: Beat };
     if (w.__beat) w.__beat.on = false;
-    const beat: Beat = { gaps: [], on: true };
-    w.__beat = beat;
+    if (fresh) w.__beat = { gaps: [], on: true };
+    const record = w.__beat;
+    if (!record) return; // nothing to resume
+    record.on = true;
     let last = -1;
     const tick = (t: number) => {
-      if (!beat.on) return;
-      if (last >= 0) beat.gaps.push(t - last);
+      if (!record.on) return;
+      if (last >= 0) record.gaps.push(t - last);
       last = t;
       requestAnimationFrame(tick);
     };
     requestAnimationFrame(tick);
-  });
+  }, fresh);
+}
+
+/** Starts (or restarts) recording frame gaps. */
+export function startHeartbeat(page: Page): Promise<void> {
+  return beat(page, true);
 }
 
 /**
@@ -35,20 +45,7 @@ export async function screenshotBetweenBeats(page: Page, path: string): Promise<
     if (w.__beat) w.__beat.on = false;
   });
   await page.screenshot({ path });
-  await page.evaluate(() => {
-    const w = window as unknown as { __beat?: Beat };
-    const beat = w.__beat;
-    if (!beat) return;
-    beat.on = true;
-    let last = -1;
-    const tick = (t: number) => {
-      if (!beat.on) return;
-      if (last >= 0) beat.gaps.push(t - last);
-      last = t;
-      requestAnimationFrame(tick);
-    };
-    requestAnimationFrame(tick);
-  });
+  await beat(page, false);
 }
 
 /** Stops recording and returns the frame gaps (ms) since startHeartbeat. */
