@@ -16,7 +16,7 @@ import { diffImages } from '../lib/inspect/diff.ts';
 import { build, loadSource } from './build.ts';
 import { extract } from './extract.ts';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
-import { closeAll, openFile, openImageFile, type ImageArgs } from './open.ts';
+import { closeAll, openFile, openImageFile, openImageSource, type ImageArgs } from './open.ts';
 import { stat } from 'node:fs/promises';
 import { detectFormat } from '../lib/open.ts';
 import { looksLikeTarball } from '../lib/fs/sources/tar.ts';
@@ -52,7 +52,8 @@ async function open(positionals: string[], values: Record<string, unknown>): Pro
     const head = await src.read(0, Math.min(1, src.size));
     if ((await looksLikeTarball(src)) || head[0] === 0x2f) return treeFs(await loadSource(img));
   }
-  return openImageFile(img, values as ImageArgs);
+  // an image, or a file that is nothing known: openImage names what is wrong with it
+  return openImageSource(src, values as ImageArgs);
 }
 
 class UsageError extends Error {}

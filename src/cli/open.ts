@@ -31,6 +31,11 @@ export async function openFile(path: string): Promise<ByteSource> {
 }
 
 export async function openImageFile(path: string, args: ImageArgs = {}): Promise<ReadOnlyFs> {
+  return openImageSource(await openFile(path), args);
+}
+
+/** An image already opened with openFile, with its blobs, devices and object store from `args`. */
+export async function openImageSource(image: ByteSource, args: ImageArgs = {}): Promise<ReadOnlyFs> {
   const blobs: ByteSource[] = [];
   for (const p of [...(args.device ?? []), ...(args.blob ?? [])]) blobs.push(await openFile(p));
   const dir = args['blob-dir'];
@@ -49,5 +54,5 @@ export async function openImageFile(path: string, args: ImageArgs = {}): Promise
         return (await stat(p).catch(() => null))?.isFile() ? openFile(p) : null;
       }
     : undefined;
-  return openImage(await openFile(path), { blobs, ...(objectStore ? { objectStore } : {}) });
+  return openImage(image, { blobs, ...(objectStore ? { objectStore } : {}) });
 }

@@ -143,7 +143,7 @@ export class ErofsFs implements ReadOnlyFs {
   /** data read from device `dev` (0 = primary); `at` names the map entry that produced `pos` */
   private async devRead(dev: number, pos: number, len: number, structure: string, at: number): Promise<Uint8Array> {
     if (dev === 0) {
-      check(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= this.imageSize, structure, at, `data at byte ${pos} (+${len}) runs past the ${this.imageSize}-byte image`);
+      this.checkPrimary(pos, len, structure, at);
       return len >= BIG_READ ? this.raw.read(pos, len) : this.source.read(pos, len);
     }
     const d = this.devices[dev - 1];
@@ -152,16 +152,19 @@ export class ErofsFs implements ReadOnlyFs {
     return len >= BIG_READ ? d.inner.read(pos, len) : d.read(pos, len);
   }
 
+  private checkPrimary(pos: number, len: number, structure: string, at: number): void {
+    check(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= this.imageSize, structure, at, `data at byte ${pos} (+${len}) runs past the ${this.imageSize}-byte image`);
+  }
+
   /** like devRead, into `dest` (exactly dest.length bytes) */
   private async devReadInto(dev: number, pos: number, dest: Uint8Array, structure: string, at: number): Promise<void> {
-    const len = dest.length;
     if (dev === 0) {
-      check(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= this.imageSize, structure, at, `data at byte ${pos} (+${len}) runs past the ${this.imageSize}-byte image`);
+      this.checkPrimary(pos, dest.length, structure, at);
       // the caller's buffer is the cache here: file data read through the block cache would only
       // be copied twice and push out the metadata
       return readInto(this.raw, pos, dest);
     }
-    dest.set(await this.devRead(dev, pos, len, structure, at));
+    dest.set(await this.devRead(dev, pos, dest.length, structure, at));
   }
 
   /** unified addressing: a primary-device block inside a device's mapped range belongs to that device */

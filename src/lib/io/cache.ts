@@ -28,9 +28,7 @@ export class CachedSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
     if (length === 0) return new Uint8Array(0);
-    // bulk reads (file data) go straight through: splitting them costs a read per block, and caching
-    // them would push out the metadata every lookup needs
-    if (length >= 4 * this.blockSize || length > this.maxBytes / 2) {
+    if (this.isBulk(length)) {
       this.stats.bytesRead += length;
       return this.inner.read(offset, length);
     }
@@ -51,11 +49,19 @@ export class CachedSource implements ByteSource {
     const length = dest.length;
     checkRange(this, offset, length);
     if (length === 0) return;
-    if (length >= 4 * this.blockSize || length > this.maxBytes / 2) {
+    if (this.isBulk(length)) {
       this.stats.bytesRead += length;
       return readInto(this.inner, offset, dest);
     }
     return this.copyBlocks(offset, dest);
+  }
+
+  /**
+   * Bulk reads (file data) go straight through: splitting them costs a read per block, and caching
+   * them would push out the metadata every lookup needs.
+   */
+  private isBulk(length: number): boolean {
+    return length >= 4 * this.blockSize || length > this.maxBytes / 2;
   }
 
   private async copyBlocks(offset: number, out: Uint8Array): Promise<void> {
