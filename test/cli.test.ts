@@ -83,8 +83,23 @@ describe('layerscope on mkfs.erofs images', () => {
       const r = cli(['extract', img.image, out, ...(img.blob ? ['--device', img.blob] : [])]);
       assert.equal(r.status, 0, r.stderr + r.stdout);
       assert.deepEqual(compareTrees(img.src, out, { mtime: !img.compact }), []);
+      // worker threads open the image (and its device) again from the command's arguments
+      const out3 = join(dir, `x3-${img.name}`);
+      const r3 = cli(['extract', img.image, out3, '--threads', '3', '--json', ...(img.blob ? ['--device', img.blob] : [])]);
+      assert.equal(r3.status, 0, r3.stderr + r3.stdout);
+      const report = JSON.parse(r3.stdout) as { threads: number; entries: number };
+      assert.ok(report.threads >= 1 && report.threads <= 3, `threads ${report.threads}`);
+      assert.deepEqual(compareTrees(img.src, out3, { mtime: !img.compact }), []);
     });
   }
+
+  test('extract refuses a --threads that is not a whole number from 1 to 64', () => {
+    for (const bad of ['0', '65', '1.5', 'two']) {
+      const r = cli(['extract', images[0]!.image, join(dir, `x-bad-${bad}`), '--threads', bad]);
+      assert.equal(r.status, 1, bad);
+      assert.match(r.stderr, /--threads wants a whole number/);
+    }
+  });
 
   test('inspect agrees with dump.erofs -s; the format comes from the magic, not the name', () => {
     const img = images[0]!;
@@ -291,7 +306,7 @@ describe('layerscope build/merge/compact (Nydus RAFS)', () => {
       const c = cli(['check', boot, '--blob-dir', blobs]);
       assert.equal(c.status, 0, c.stdout + c.stderr);
       const x = join(dir, `x-${fmt}`);
-      assert.equal(cli(['extract', boot, x, '--blob-dir', blobs]).status, 0);
+      assert.equal(cli(['extract', boot, x, '--blob-dir', blobs, '--threads', '2']).status, 0);
       // the builder writes the root directory's mtime as 0, as the nydus-image fixtures have it
       assert.deepEqual(compareTrees(img!.src, x).filter((l) => !l.startsWith('/: mtime')), []);
     }

@@ -55,6 +55,15 @@ describe('CachedSource', () => {
     assert.ok(c.stats.cachedBytes <= 8 * 4096, `cached ${c.stats.cachedBytes}`);
   });
 
+  it('a view it handed out keeps its bytes after its block is evicted (blocks are carved from shared slabs, never reused)', async () => {
+    const c = new CachedSource(new BytesSource(data), 4096, 8 * 4096);
+    const early = await c.read(5, 64);
+    const want = data.slice(5, 69);
+    for (let o = 0; o + 4096 <= data.length; o += 4096) await c.read(o, 16);
+    assert.ok(c.stats.cachedBytes <= 8 * 4096);
+    assert.deepEqual(early, want);
+  });
+
   it('shares one fetch between concurrent reads of a block', async () => {
     let reads = 0;
     const inner: ByteSource = { size: data.length, name: 'slow', async read(o, n) { reads++; await new Promise((r) => setTimeout(r, 5)); return data.slice(o, o + n); } };

@@ -15,6 +15,16 @@ export interface ImageArgs {
   objects?: string;
 }
 
+/** The image options among a command's parsed options (plain data: a worker thread can take them). */
+export function imageArgs(values: Record<string, unknown>): ImageArgs {
+  const a: ImageArgs = {};
+  if (values.blob) a.blob = values.blob as string[];
+  if (values['blob-dir']) a['blob-dir'] = values['blob-dir'] as string;
+  if (values.device) a.device = values.device as string[];
+  if (values.objects) a.objects = values.objects as string;
+  return a;
+}
+
 /** A named, cached Node file: the name is the basename so RAFS can match blobs by id. */
 /** Every file the CLI opened, closed once at exit (unmatched blobs would otherwise be closed by GC, with a warning). */
 const opened: NodeFileSource[] = [];
@@ -25,7 +35,9 @@ export async function closeAll(): Promise<void> {
 export async function openFile(path: string): Promise<ByteSource> {
   const raw = await NodeFileSource.open(path, { sync: true });
   opened.push(raw);
-  const cached = new CachedSource(raw, 64 * 1024, 64 * 1024 * 1024);
+  // 4 KiB blocks: mkfs.erofs 1.5 writes each inode (and its inline tail) right after the file's data,
+  // so bigger blocks mostly fetch file data the metadata walk does not want
+  const cached = new CachedSource(raw, 4 * 1024, 64 * 1024 * 1024);
   Object.defineProperty(cached, 'name', { value: basename(path) });
   return cached;
 }

@@ -48,3 +48,39 @@ export function check(cond: boolean, structure: string, offset: number, detail: 
 export function isTypedError(e: unknown): e is FormatError | IoError | NotFoundError | UnsupportedError {
   return e instanceof FormatError || e instanceof IoError || e instanceof NotFoundError || e instanceof UnsupportedError;
 }
+
+/** A thrown value as plain data, to cross a thread boundary (postMessage drops an Error's class). */
+export interface PlainError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  fields: Record<string, string | number>;
+}
+
+export function toPlainError(e: unknown): PlainError {
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e), fields: {} };
+  const fields: Record<string, string | number> = {};
+  for (const k of ['structure', 'offset', 'detail', 'source', 'what', 'feature'] as const) {
+    const v = (e as unknown as Record<string, unknown>)[k];
+    if (typeof v === 'string' || typeof v === 'number') fields[k] = v;
+  }
+  const code = (e as { code?: unknown }).code;
+  return { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}), ...(typeof code === 'string' ? { code } : {}), fields };
+}
+
+/** The typed error again when it was one; otherwise an Error with the same message, code and stack. */
+export function fromPlainError(p: PlainError): Error {
+  const f = p.fields;
+  const s = (k: string): string => String(f[k] ?? '');
+  switch (p.name) {
+    case 'FormatError': return new FormatError(s('structure'), Number(f.offset ?? -1), s('detail'));
+    case 'IoError': return new IoError(s('source'), s('detail'));
+    case 'NotFoundError': return new NotFoundError(s('what'));
+    case 'UnsupportedError': return new UnsupportedError(s('feature'), s('detail'));
+  }
+  const e = new Error(p.message) as Error & { code?: string };
+  if (p.code) e.code = p.code;
+  if (p.stack) e.stack = p.stack;
+  return e;
+}

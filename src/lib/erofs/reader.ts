@@ -91,6 +91,9 @@ class Lru<V> {
   }
 }
 
+/** One extent of a compressed read: where its pcluster is, and which of its bytes land where. */
+interface ZStep { pa: number; plen: number; inline: boolean; algorithm: number | 'shifted'; length: number; skip: number; outPos: number; at: number }
+
 interface Piece {
   dev: number;
   pos: number;
@@ -113,6 +116,7 @@ export class ErofsFs implements ReadOnlyFs {
   private readonly zinfos = new Lru<ZInfo>(MAP_CACHE_BYTES);
   private readonly chunkMaps = new Lru<Uint8Array>(MAP_CACHE_BYTES);
   private lastXattrs: { nid: number; list: Xattr[] } | null = null;
+  private scratch: Uint8Array | null = null;
 
   constructor(
     readonly sb: Superblock,
@@ -359,8 +363,7 @@ export class ErofsFs implements ReadOnlyFs {
     const z = await this.zinfo(i);
     // the extents below cover every byte of the range, so a reused buffer needs no clearing
     const out = into ?? new Uint8Array(len);
-    interface Step { pa: number; plen: number; inline: boolean; algorithm: number | 'shifted'; length: number; skip: number; outPos: number; at: number }
-    const steps: Step[] = [];
+    const steps: ZStep[] = [];
     // walk extents from the end, as erofs-utils does: each mapping gives the extent's start
     let end = offset + len;
     for (let guard = 0; end > offset; guard++) {
@@ -374,15 +377,41 @@ export class ErofsFs implements ReadOnlyFs {
     }
     // read physically contiguous pclusters together
     const order = steps.filter((s) => !s.inline).sort((a, b) => a.pa - b.pa);
-    const raw = new Map<Step, Uint8Array>();
-    for (let k = 0; k < order.length; ) {
-      const first = order[k]!;
-      let stop = first.pa + first.plen;
-      let j = k + 1;
-      while (j < order.length && order[j]!.pa === stop && stop + order[j]!.plen - first.pa <= MAX_RUN) stop += order[j++]!.plen;
-      const bytes = await this.devRead(0, first.pa, stop - first.pa, 'erofs.lcluster_index', first.at);
-      for (; k < j; k++) raw.set(order[k]!, bytes.subarray(order[k]!.pa - first.pa, order[k]!.pa - first.pa + order[k]!.plen));
+    const raw = new Map<ZStep, Uint8Array>();
+    // compressed input is only needed until it is decoded: read into a reused buffer
+    let need = 0;
+    for (const s of order) need += s.plen;
+    check(need <= this.imageSize, 'erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: pclusters of ${need} bytes for one read exceed the image`);
+    const input = this.takeScratch(need);
+    try {
+      for (let k = 0, pos = 0; k < order.length; ) {
+        const first = order[k]!;
+        let stop = first.pa + first.plen;
+        let j = k + 1;
+        while (j < order.length && order[j]!.pa === stop && stop + order[j]!.plen - first.pa <= MAX_RUN) stop += order[j++]!.plen;
+        const bytes = input.subarray(pos, pos + (stop - first.pa));
+        this.checkPrimary(first.pa, bytes.length, 'erofs.lcluster_index', first.at);
+        // big runs pass the block cache (CachedSource.readInto), small ones may be cached
+        await readInto(this.source, first.pa, bytes);
+        pos += bytes.length;
+        for (; k < j; k++) raw.set(order[k]!, bytes.subarray(order[k]!.pa - first.pa, order[k]!.pa - first.pa + order[k]!.plen));
+      }
+      this.decodeSteps(i, z, steps, raw, out);
+    } finally {
+      this.scratch = input;
     }
+    return out;
+  }
+
+  /** The reusable input buffer, grown to `n`; a second read meanwhile (the page reads concurrently) gets its own. */
+  private takeScratch(n: number): Uint8Array {
+    let b = this.scratch;
+    this.scratch = null;
+    if (!b || b.length < n) b = new Uint8Array(Math.max(n, 256 << 10));
+    return b;
+  }
+
+  private decodeSteps(i: Inode, z: ZInfo, steps: ZStep[], raw: Map<ZStep, Uint8Array>, out: Uint8Array): void {
     const zeroPadding = (this.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
     for (const s of steps) {
       const src = s.inline ? z.index.subarray(s.pa - z.indexOffset, s.pa - z.indexOffset + s.plen) : raw.get(s)!;
@@ -406,7 +435,6 @@ export class ErofsFs implements ReadOnlyFs {
       check(n === s.length, 'erofs.pcluster', s.pa, `nid ${i.nid}: pcluster decodes to ${n} bytes, expected ${s.length}`);
       if (s.skip) out.set(dst.subarray(s.skip, s.skip + want), s.outPos);
     }
-    return out;
   }
 
   async read(ino: number, offset: number, size: number, into?: Uint8Array): Promise<Uint8Array> {

@@ -1,5 +1,7 @@
 import { checkRange, readInto, type ByteSource } from './source.ts';
 
+const SLAB = 1 << 20;
+
 export interface CacheStats {
   hits: number;
   misses: number;
@@ -18,6 +20,8 @@ export class CachedSource implements ByteSource {
   readonly stats: CacheStats = { hits: 0, misses: 0, bytesRead: 0, cachedBytes: 0 };
   private readonly blocks = new Map<number, Uint8Array>();
   private readonly pending = new Map<number, Promise<Uint8Array>>();
+  private slab: Uint8Array | null = null;
+  private slabPos = 0;
 
   constructor(readonly inner: ByteSource, readonly blockSize = 64 * 1024, readonly maxBytes = 32 * 1024 * 1024) {
     if (blockSize <= 0 || (blockSize & (blockSize - 1)) !== 0) throw new RangeError('blockSize must be a power of two');
@@ -93,8 +97,10 @@ export class CachedSource implements ByteSource {
     this.stats.misses++;
     const start = index * this.blockSize;
     const len = Math.min(this.blockSize, this.size - start);
-    const p = this.inner.read(start, len).then(
-      (b) => {
+    const dest = this.carve(len);
+    const p = readInto(this.inner, start, dest).then(
+      () => {
+        const b = dest;
         this.pending.delete(index);
         this.stats.bytesRead += len;
         this.insert(index, b);
@@ -107,6 +113,22 @@ export class CachedSource implements ByteSource {
     );
     this.pending.set(index, p);
     return p;
+  }
+
+  /**
+   * Room for one block, cut from a larger buffer: one allocation per slab instead of one per
+   * block (a metadata walk reads tens of thousands of small blocks). Pieces are never reused, so
+   * a view handed out stays valid; a slab is freed once none of its blocks is referenced.
+   */
+  private carve(len: number): Uint8Array {
+    if (len > SLAB / 4) return new Uint8Array(len);
+    if (!this.slab || this.slabPos + len > this.slab.length) {
+      this.slab = new Uint8Array(SLAB);
+      this.slabPos = 0;
+    }
+    const b = this.slab.subarray(this.slabPos, this.slabPos + len);
+    this.slabPos += len;
+    return b;
   }
 
   private insert(index: number, b: Uint8Array): void {
