@@ -15,6 +15,13 @@ export function lz4DecodeBlock(src: Uint8Array, dst: Uint8Array, dstStart = 0, d
   let s = 0;
   let d = dstStart;
   const sEnd = src.length;
+  // Most sequences are short: away from both ends, literals and matches are copied four bytes at a
+  // time and may overshoot into bytes that the next sequence overwrites (as liblz4 does). The
+  // views' own bounds checks never fire there: every fast path checks its room first.
+  const sv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+  const sFast = sEnd - 16;
+  const dFast = dstEnd - 32;
   while (s < sEnd) {
     const token = src[s++]!;
     let lit = token >>> 4;
@@ -26,19 +33,33 @@ export function lz4DecodeBlock(src: Uint8Array, dst: Uint8Array, dstStart = 0, d
         lit += b;
       } while (b === 255);
     }
-    if (s + lit > sEnd) fail(structure, srcOffset, s, 'literals run past the input');
-    if (d + lit >= dstEnd) {
-      const n = dstEnd - d;
-      dst.set(src.subarray(s, s + n), d);
-      return dstEnd - dstStart;
-    }
-    if (lit > 32) {
-      dst.set(src.subarray(s, s + lit), d);
+    if (lit <= 16 && s <= sFast && d <= dFast) {
+      dv.setUint32(d, sv.getUint32(s, true), true);
+      dv.setUint32(d + 4, sv.getUint32(s + 4, true), true);
+      dv.setUint32(d + 8, sv.getUint32(s + 8, true), true);
+      dv.setUint32(d + 12, sv.getUint32(s + 12, true), true);
       s += lit;
       d += lit;
     } else {
-      const e = s + lit;
-      while (s < e) dst[d++] = src[s++]!;
+      if (s + lit > sEnd) fail(structure, srcOffset, s, 'literals run past the input');
+      if (d + lit >= dstEnd) {
+        const n = dstEnd - d;
+        dst.set(src.subarray(s, s + n), d);
+        return dstEnd - dstStart;
+      }
+      if (lit > 64) {
+        dst.set(src.subarray(s, s + lit), d);
+        s += lit;
+        d += lit;
+      } else if (s + lit + 4 <= sEnd && d + lit + 4 <= dstEnd) {
+        const e = s + lit;
+        for (; s < e; s += 4, d += 4) dv.setUint32(d, sv.getUint32(s, true), true);
+        d -= s - e;
+        s = e;
+      } else {
+        const e = s + lit;
+        while (s < e) dst[d++] = src[s++]!;
+      }
     }
     if (s >= sEnd) break;
     if (s + 2 > sEnd) fail(structure, srcOffset, s, 'match offset runs past the input');
@@ -55,6 +76,17 @@ export function lz4DecodeBlock(src: Uint8Array, dst: Uint8Array, dstStart = 0, d
       } while (b === 255);
     }
     let m = d - off;
+    if (off >= 4 && d + mlen + 4 <= dstEnd && (mlen <= 64 || off < mlen)) {
+      // four-byte steps never read a byte of their own step before writing it (off >= 4)
+      const stop = d + mlen;
+      do {
+        dv.setUint32(d, dv.getUint32(m, true), true);
+        d += 4;
+        m += 4;
+      } while (d < stop);
+      d = stop;
+      continue;
+    }
     let stop = d + mlen;
     if (stop > dstEnd) stop = dstEnd;
     if (stop - d > 32 && off >= stop - d) {
