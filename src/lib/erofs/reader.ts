@@ -187,9 +187,12 @@ export class ErofsFs implements ReadOnlyFs {
     return this.metaBase + nid * 32;
   }
 
-  async inode(nid: number): Promise<Inode> {
+  inode(nid: number): Promise<Inode> {
     const hit = this.inodes.get(nid);
-    if (hit) return hit;
+    return hit ? Promise.resolve(hit) : this.loadInode(nid);
+  }
+
+  private async loadInode(nid: number): Promise<Inode> {
     if (!Number.isSafeInteger(nid) || nid < 0 || nid > this.maxNid) throw new NotFoundError(`inode ${nid} (nids end at ${this.maxNid})`);
     const off = this.inodeOffset(nid);
     const b = await this.meta(off, Math.min(64, this.imageSize - off), 'erofs.inode');

@@ -29,9 +29,13 @@ export class CachedSource implements ByteSource {
     this.name = inner.name;
   }
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this, offset, length);
-    if (length === 0) return new Uint8Array(0);
+  read(offset: number, length: number): Promise<Uint8Array> {
+    try {
+      checkRange(this, offset, length);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (length === 0) return Promise.resolve(new Uint8Array(0));
     if (this.isBulk(length)) {
       this.stats.bytesRead += length;
       return this.inner.read(offset, length);
@@ -39,14 +43,15 @@ export class CachedSource implements ByteSource {
     const bs = this.blockSize;
     const first = Math.floor(offset / bs);
     const last = Math.floor((offset + length - 1) / bs);
+    const o = offset - first * bs;
     if (first === last) {
-      const b = await this.block(first);
-      const o = offset - first * bs;
-      return b.subarray(o, o + length);
+      // a hit is answered without an async frame: metadata walks make tens of thousands of them
+      const hit = this.hit(first);
+      if (hit) return Promise.resolve(hit.subarray(o, o + length));
+      return this.block(first).then((b) => b.subarray(o, o + length));
     }
     const out = new Uint8Array(length);
-    await this.copyBlocks(offset, out);
-    return out;
+    return this.copyBlocks(offset, out).then(() => out);
   }
 
   async readInto(offset: number, dest: Uint8Array): Promise<void> {
@@ -84,14 +89,20 @@ export class CachedSource implements ByteSource {
     }
   }
 
-  private block(index: number): Promise<Uint8Array> {
+  /** a cached block, now the most recently used */
+  private hit(index: number): Uint8Array | undefined {
     const hit = this.blocks.get(index);
     if (hit) {
       this.stats.hits++;
       this.blocks.delete(index);
       this.blocks.set(index, hit);
-      return Promise.resolve(hit);
     }
+    return hit;
+  }
+
+  private block(index: number): Promise<Uint8Array> {
+    const hit = this.hit(index);
+    if (hit) return Promise.resolve(hit);
     const inflight = this.pending.get(index);
     if (inflight) return inflight;
     this.stats.misses++;

@@ -21,26 +21,58 @@ export class NodeFileSource implements ByteSource {
     return new NodeFileSource(fh, st.size, path, opts.sync ?? false);
   }
 
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRange(this, offset, length);
+  read(offset: number, length: number): Promise<Uint8Array> {
     // every byte is overwritten by the read below: skip the zero-fill of a fresh allocation
     // (unpooled: the result owns its ArrayBuffer, and is a plain Uint8Array like every other source's)
-    const raw = Buffer.allocUnsafeSlow(length);
-    const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
-    await this.fill(offset, buf);
-    return buf;
+    const alloc = (): Uint8Array => {
+      checkRange(this, offset, length);
+      const raw = Buffer.allocUnsafeSlow(length);
+      return new Uint8Array(raw.buffer, raw.byteOffset, length);
+    };
+    if (this.sync) {
+      try {
+        const buf = alloc();
+        this.fillSync(offset, buf);
+        return Promise.resolve(buf);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return (async () => {
+      const buf = alloc();
+      await this.fillAsync(offset, buf);
+      return buf;
+    })();
   }
 
-  async readInto(offset: number, dest: Uint8Array): Promise<void> {
-    checkRange(this, offset, dest.length);
-    await this.fill(offset, dest);
+  // Not async functions: a local-file read in sync mode is done when it returns, and a CLI makes
+  // tens of thousands of them (each async layer costs a promise and a microtask turn).
+  readInto(offset: number, dest: Uint8Array): Promise<void> {
+    try {
+      checkRange(this, offset, dest.length);
+      if (this.sync) {
+        this.fillSync(offset, dest);
+        return Promise.resolve();
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.fillAsync(offset, dest);
   }
 
-  private async fill(offset: number, buf: Uint8Array): Promise<void> {
+  private fillSync(offset: number, buf: Uint8Array): void {
     const length = buf.length;
-    let done = 0;
-    while (done < length) {
-      const bytesRead = this.sync ? readSync(this.fh.fd, buf, done, length - done, offset + done) : (await this.fh.read(buf, done, length - done, offset + done)).bytesRead;
+    for (let done = 0; done < length; ) {
+      const bytesRead = readSync(this.fh.fd, buf, done, length - done, offset + done);
+      if (bytesRead === 0) throw new IoError(this.name, `short read at ${offset + done}`);
+      done += bytesRead;
+    }
+  }
+
+  private async fillAsync(offset: number, buf: Uint8Array): Promise<void> {
+    const length = buf.length;
+    for (let done = 0; done < length; ) {
+      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
       if (bytesRead === 0) throw new IoError(this.name, `short read at ${offset + done}`);
       done += bytesRead;
     }

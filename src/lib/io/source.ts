@@ -19,9 +19,9 @@ export interface ByteSource {
 }
 
 /** `src.readInto` where the source has it, else a read and a copy. */
-export async function readInto(src: ByteSource, offset: number, dest: Uint8Array): Promise<void> {
+export function readInto(src: ByteSource, offset: number, dest: Uint8Array): Promise<void> {
   if (src.readInto) return src.readInto(offset, dest);
-  dest.set(await src.read(offset, dest.length));
+  return src.read(offset, dest.length).then((b) => { dest.set(b); });
 }
 
 export function checkRange(src: { size: number; name: string }, offset: number, length: number): void {
