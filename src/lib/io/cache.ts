@@ -58,7 +58,8 @@ export class CachedSource implements ByteSource {
     const length = dest.length;
     checkRange(this, offset, length);
     if (length === 0) return;
-    if (this.isBulk(length)) {
+    // the caller brought its own buffer: file data read once, so a block or more skips the cache
+    if (length >= this.blockSize || this.isBulk(length)) {
       this.stats.bytesRead += length;
       return readInto(this.inner, offset, dest);
     }
