@@ -1,4 +1,4 @@
-import { check } from '../errors.ts';
+import { fail } from '../errors.ts';
 import { compareBytes, type FileType } from '../fs/types.ts';
 import { EROFS_FT_MAX, EROFS_NAME_LEN, erofs_dirent } from './structs.ts';
 
@@ -22,10 +22,10 @@ export const TYPE_OF_FT: readonly (FileType | undefined)[] = [undefined, 'reg', 
 export function parseDirBlock(b: Uint8Array, at: number, maxNid: number): DirBlock {
   const off = (o: number) => (at < 0 ? -1 : at + o);
   const maxsize = b.length;
-  check(maxsize >= DIRENT, S, off(0), `directory block of ${maxsize} bytes holds no dirent`);
+  if (!(maxsize >= DIRENT)) fail(S, off(0), `directory block of ${maxsize} bytes holds no dirent`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const nameoff0 = view.getUint16(8, true);
-  check(nameoff0 >= DIRENT && nameoff0 % DIRENT === 0 && nameoff0 < maxsize, S, off(8), `first nameoff ${nameoff0} is invalid for a ${maxsize}-byte block`);
+  if (!(nameoff0 >= DIRENT && nameoff0 % DIRENT === 0 && nameoff0 < maxsize)) fail(S, off(8), `first nameoff ${nameoff0} is invalid for a ${maxsize}-byte block`);
   const n = nameoff0 / DIRENT;
   const nids: number[] = new Array(n);
   const names: Uint8Array[] = new Array(n);
@@ -36,28 +36,28 @@ export function parseDirBlock(b: Uint8Array, at: number, maxNid: number): DirBlo
     const lo = view.getUint32(e, true);
     const hi = view.getUint32(e + 4, true);
     const nid = hi * 0x1_0000_0000 + lo;
-    check(hi < 0x200000 && nid <= maxNid, S, off(e), `nid ${hi ? `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}` : nid} is past the image end`);
+    if (!(hi < 0x200000 && nid <= maxNid)) fail(S, off(e), `nid ${hi ? `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}` : nid} is past the image end`);
     const nameoff = view.getUint16(e + 8, true);
-    check(nameoff === prevEnd, S, off(e + 8), `nameoff ${nameoff} does not follow the previous name end ${prevEnd}`);
+    if (!(nameoff === prevEnd)) fail(S, off(e + 8), `nameoff ${nameoff} does not follow the previous name end ${prevEnd}`);
     let end: number;
     if (i + 1 < n) {
       end = view.getUint16(e + DIRENT + 8, true);
-      check(end > nameoff && end <= maxsize, S, off(e + DIRENT + 8), `nameoff ${end} is out of order or past the block`);
+      if (!(end > nameoff && end <= maxsize)) fail(S, off(e + DIRENT + 8), `nameoff ${end} is out of order or past the block`);
     } else {
-      check(nameoff < maxsize, S, off(e + 8), `last name starts past the block`);
+      if (!(nameoff < maxsize)) fail(S, off(e + 8), `last name starts past the block`);
       end = nameoff;
       while (end < maxsize && b[end] !== 0) end++;
     }
     const len = end - nameoff;
-    check(len >= 1 && len <= EROFS_NAME_LEN, S, off(e + 8), `name length ${len} is out of range`);
+    if (!(len >= 1 && len <= EROFS_NAME_LEN)) fail(S, off(e + 8), `name length ${len} is out of range`);
     const name = b.subarray(nameoff, end);
     for (let k = 0; k < len; k++) {
       const c = name[k]!;
-      check(c !== 0 && c !== 0x2f, S, off(nameoff + k), `name contains ${c ? '"/"' : 'NUL'}`);
+      if (!(c !== 0 && c !== 0x2f)) fail(S, off(nameoff + k), `name contains ${c ? '"/"' : 'NUL'}`);
     }
-    if (i > 0) check(compareBytes(names[i - 1]!, name) < 0, S, off(e), 'names are not strictly ascending');
+    if (i > 0 && !(compareBytes(names[i - 1]!, name) < 0)) fail(S, off(e), 'names are not strictly ascending');
     const ft = b[e + 10]!;
-    check(ft < EROFS_FT_MAX, S, off(e + 10), `unknown file_type ${ft}`);
+    if (!(ft < EROFS_FT_MAX)) fail(S, off(e + 10), `unknown file_type ${ft}`);
     nids[i] = nid;
     names[i] = name;
     types[i] = ft;

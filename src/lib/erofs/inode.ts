@@ -1,4 +1,4 @@
-import { check, FormatError, UnsupportedError } from '../errors.ts';
+import { fail, FormatError, UnsupportedError } from '../errors.ts';
 import { fileTypeOfMode, type FileType } from '../fs/types.ts';
 import {
   EROFS_CHUNK_FORMAT_ALL,
@@ -82,27 +82,27 @@ export function isCompressedLayout(layout: number): boolean {
  */
 export function parseInode(sb: Superblock, imageSize: number, nid: number, offset: number, b: Uint8Array): Inode {
   const S = 'erofs.inode';
-  check(b.length >= 32, S, offset, `inode ${nid} runs past the image end`);
+  if (!(b.length >= 32)) fail(S, offset, `inode ${nid} runs past the image end`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const format = view.getUint16(0, true);
   const extended = (format & 1) === 1;
   if (format & ~EROFS_I_ALL) throw new UnsupportedError('erofs inode', `nid ${nid} at byte ${offset}: i_format 0x${format.toString(16)} uses bits newer than erofs-utils 1.5`);
   const layout = (format >> EROFS_I_DATALAYOUT_BIT) & EROFS_I_DATALAYOUT_MASK;
-  check(layout <= EROFS_INODE_CHUNK_BASED, S, offset, `nid ${nid}: unknown data layout ${layout}`);
+  if (!(layout <= EROFS_INODE_CHUNK_BASED)) fail(S, offset, `nid ${nid}: unknown data layout ${layout}`);
   const isize = extended ? 64 : 32;
-  check(b.length >= isize, S, offset, `extended inode ${nid} runs past the image end`);
+  if (!(b.length >= isize)) fail(S, offset, `extended inode ${nid} runs past the image end`);
   const xattrIcount = view.getUint16(2, true);
   const xattrSize = xattrIbodySize(xattrIcount);
   const mode = view.getUint16(4, true);
   const type = fileTypeOfMode(mode);
-  check(type !== undefined, S, offset + 4, `nid ${nid}: i_mode 0o${mode.toString(8)} names no file type`);
+  if (!(type !== undefined)) fail(S, offset + 4, `nid ${nid}: i_mode 0o${mode.toString(8)} names no file type`);
   let size: number, nlink: number, uid: number, gid: number, mtime: number, mtimeNsec: number;
   const iu = view.getUint32(erofs_inode_compact.f.i_u.offset, true);
   const ino = view.getUint32(erofs_inode_compact.f.i_ino.offset, true);
   if (extended) {
     const E = erofs_inode_extended.f;
     const hi = view.getUint32(E.i_size.offset + 4, true);
-    check(hi < 0x200000, S, offset + E.i_size.offset, `nid ${nid}: i_size does not fit in 53 bits`);
+    if (!(hi < 0x200000)) fail(S, offset + E.i_size.offset, `nid ${nid}: i_size does not fit in 53 bits`);
     size = view.getUint32(E.i_size.offset, true) + hi * 0x1_0000_0000;
     uid = view.getUint32(E.i_uid.offset, true);
     gid = view.getUint32(E.i_gid.offset, true);
@@ -119,7 +119,7 @@ export function parseInode(sb: Superblock, imageSize: number, nid: number, offse
     nlink = view.getUint16(C.i_nlink.offset, true);
   }
   const dataOffset = offset + isize + xattrSize;
-  check(dataOffset <= imageSize, S, offset + 2, `nid ${nid}: ${xattrSize} bytes of xattrs run past the image end`);
+  if (!(dataOffset <= imageSize)) fail(S, offset + 2, `nid ${nid}: ${xattrSize} bytes of xattrs run past the image end`);
   const bs = sb.blockSize;
   const inode: Inode = {
     nid, offset, extended, isize, format, layout, xattrIcount, xattrSize, mode, type, nlink, size, iu, ino, uid, gid, mtime, mtimeNsec, dataOffset,
@@ -144,25 +144,25 @@ function checkDataRanges(sb: Superblock, imageSize: number, inode: Inode): void 
   const iuOff = offset + erofs_inode_compact.f.i_u.offset;
   if (layout === EROFS_INODE_FLAT_PLAIN) {
     if (size > 0 && iu !== EROFS_NULL_ADDR) {
-      check(iu * bs + size <= imageSize, S, iuOff, `nid ${nid}: ${size} bytes at block ${iu} run past the image end`);
+      if (!(iu * bs + size <= imageSize)) fail(S, iuOff, `nid ${nid}: ${size} bytes at block ${iu} run past the image end`);
     }
   } else if (layout === EROFS_INODE_FLAT_INLINE) {
     const nblocks = Math.ceil(size / bs);
     const plainBlocks = Math.max(0, nblocks - 1);
     const tail = size - plainBlocks * bs;
-    if (plainBlocks > 0) check(iu * bs + plainBlocks * bs <= imageSize, S, iuOff, `nid ${nid}: ${plainBlocks} blocks at ${iu} run past the image end`);
-    check((dataOffset % bs) + tail <= bs, S, dataOffset, `nid ${nid}: inline tail of ${tail} bytes crosses a block boundary`);
-    check(dataOffset + tail <= imageSize, S, dataOffset, `nid ${nid}: inline tail runs past the image end`);
+    if (plainBlocks > 0 && !(iu * bs + plainBlocks * bs <= imageSize)) fail(S, iuOff, `nid ${nid}: ${plainBlocks} blocks at ${iu} run past the image end`);
+    if (!((dataOffset % bs) + tail <= bs)) fail(S, dataOffset, `nid ${nid}: inline tail of ${tail} bytes crosses a block boundary`);
+    if (!(dataOffset + tail <= imageSize)) fail(S, dataOffset, `nid ${nid}: inline tail runs past the image end`);
   } else if (layout === EROFS_INODE_CHUNK_BASED) {
     const cf = iu & 0xffff;
-    check((cf & ~EROFS_CHUNK_FORMAT_ALL) === 0, 'erofs.inode_chunk_info', iuOff, `nid ${nid}: unsupported chunk format 0x${cf.toString(16)}`);
+    if (!((cf & ~EROFS_CHUNK_FORMAT_ALL) === 0)) fail('erofs.inode_chunk_info', iuOff, `nid ${nid}: unsupported chunk format 0x${cf.toString(16)}`);
     const chunkBits = sb.blkszbits + (cf & EROFS_CHUNK_FORMAT_BLKBITS_MASK);
     const chunkSize = 2 ** chunkBits;
     const indexes = (cf & EROFS_CHUNK_FORMAT_INDEXES) !== 0;
     const entrySize = indexes ? 8 : 4;
     const count = Math.ceil(size / chunkSize);
     const mapOffset = Math.ceil(dataOffset / entrySize) * entrySize;
-    check(mapOffset + count * entrySize <= imageSize, S, mapOffset, `nid ${nid}: chunk map of ${count} entries runs past the image end`);
+    if (!(mapOffset + count * entrySize <= imageSize)) fail(S, mapOffset, `nid ${nid}: chunk map of ${count} entries runs past the image end`);
     inode.chunk = { format: cf, chunkBits, chunkSize, indexes, entrySize, count, mapOffset };
   }
 }

@@ -8,7 +8,7 @@
  * underlying source for big ones) so extracting a whole image does not churn the cache.
  */
 import { lz4DecodeBlock } from '../codec/lz4.ts';
-import { check, FormatError, IoError, NotFoundError, UnsupportedError } from '../errors.ts';
+import { fail, FormatError, IoError, NotFoundError, UnsupportedError } from '../errors.ts';
 import type { Attr, DirEntry, FormatId, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual, compareBytes } from '../fs/types.ts';
 import { CachedSource } from '../io/cache.ts';
@@ -140,7 +140,7 @@ export class ErofsFs implements ReadOnlyFs {
 
   /** bounds-checked metadata read (a view into the cache: do not modify) */
   private meta(off: number, len: number, structure: string): Promise<Uint8Array> {
-    check(Number.isSafeInteger(off) && off >= 0 && len >= 0 && off + len <= this.imageSize, structure, off, `${len} bytes run past the ${this.imageSize}-byte image`);
+    if (!(Number.isSafeInteger(off) && off >= 0 && len >= 0 && off + len <= this.imageSize)) fail(structure, off, `${len} bytes run past the ${this.imageSize}-byte image`);
     return this.source.read(off, len);
   }
 
@@ -152,12 +152,12 @@ export class ErofsFs implements ReadOnlyFs {
     }
     const d = this.devices[dev - 1];
     if (!d) throw new IoError(this.source.name, `extra device ${dev} of ${this.sb.extraDevices} was not supplied (pass the blob with --device)`);
-    check(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= d.size, structure, at, `data at byte ${pos} (+${len}) runs past device ${dev} (${d.name}, ${d.size} bytes)`);
+    if (!(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= d.size)) fail(structure, at, `data at byte ${pos} (+${len}) runs past device ${dev} (${d.name}, ${d.size} bytes)`);
     return len >= BIG_READ ? d.inner.read(pos, len) : d.read(pos, len);
   }
 
   private checkPrimary(pos: number, len: number, structure: string, at: number): void {
-    check(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= this.imageSize, structure, at, `data at byte ${pos} (+${len}) runs past the ${this.imageSize}-byte image`);
+    if (!(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= this.imageSize)) fail(structure, at, `data at byte ${pos} (+${len}) runs past the ${this.imageSize}-byte image`);
   }
 
   /** like devRead, into `dest` (exactly dest.length bytes) */
@@ -293,7 +293,7 @@ export class ErofsFs implements ReadOnlyFs {
     const blkaddr = view.getUint32(rel + erofs_inode_chunk_index.f.blkaddr.offset, true);
     if (blkaddr === EROFS_NULL_ADDR) return null;
     const dev = view.getUint16(rel + erofs_inode_chunk_index.f.device_id.offset, true) & this.sb.deviceIdMask;
-    check(dev <= this.sb.extraDevices, erofs_inode_chunk_index.name, at + 2, `device_id ${dev} but the image has ${this.sb.extraDevices} extra devices`);
+    if (!(dev <= this.sb.extraDevices)) fail(erofs_inode_chunk_index.name, at + 2, `device_id ${dev} but the image has ${this.sb.extraDevices} extra devices`);
     return { ...this.mapDevice(dev, blkaddr), at };
   }
 
@@ -370,10 +370,10 @@ export class ErofsFs implements ReadOnlyFs {
     // walk extents from the end, as erofs-utils does: each mapping gives the extent's start
     let end = offset + len;
     for (let guard = 0; end > offset; guard++) {
-      check(guard <= z.lclusters, 'erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: extent walk does not terminate`);
+      if (!(guard <= z.lclusters)) fail('erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: extent walk does not terminate`);
       const e = zMap(z, end - 1);
       const length = end - e.la;
-      check(length <= MAX_EXTENT_DECODE, 'erofs.lcluster_index', e.indexAt, `nid ${i.nid}: extent of ${length} bytes at ${e.la} is larger than ${MAX_EXTENT_DECODE}`);
+      if (!(length <= MAX_EXTENT_DECODE)) fail('erofs.lcluster_index', e.indexAt, `nid ${i.nid}: extent of ${length} bytes at ${e.la} is larger than ${MAX_EXTENT_DECODE}`);
       const skip = e.la < offset ? offset - e.la : 0;
       steps.push({ pa: e.pa, plen: e.plen, inline: e.inline, algorithm: e.algorithm, length, skip, outPos: e.la + skip - offset, at: e.indexAt });
       end = e.la + skip;
@@ -384,7 +384,7 @@ export class ErofsFs implements ReadOnlyFs {
     // compressed input is only needed until it is decoded: read into a reused buffer
     let need = 0;
     for (const s of order) need += s.plen;
-    check(need <= this.imageSize, 'erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: pclusters of ${need} bytes for one read exceed the image`);
+    if (!(need <= this.imageSize)) fail('erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: pclusters of ${need} bytes for one read exceed the image`);
     const input = this.takeScratch(need);
     try {
       for (let k = 0, pos = 0; k < order.length; ) {
@@ -420,7 +420,7 @@ export class ErofsFs implements ReadOnlyFs {
       const src = s.inline ? z.index.subarray(s.pa - z.indexOffset, s.pa - z.indexOffset + s.plen) : raw.get(s)!;
       const want = s.length - s.skip;
       if (s.algorithm === 'shifted') {
-        check(s.length <= src.length, 'erofs.pcluster', s.pa, `nid ${i.nid}: uncompressed extent of ${s.length} bytes does not fit its ${src.length}-byte pcluster`);
+        if (!(s.length <= src.length)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: uncompressed extent of ${s.length} bytes does not fit its ${src.length}-byte pcluster`);
         out.set(src.subarray(s.skip, s.length), s.outPos);
         continue;
       }
@@ -430,12 +430,12 @@ export class ErofsFs implements ReadOnlyFs {
       let margin = 0;
       if (zeroPadding) {
         while (margin < src.length && src[margin] === 0) margin++;
-        check(margin < src.length, 'erofs.pcluster', s.pa, `nid ${i.nid}: pcluster holds only zero padding`);
+        if (!(margin < src.length)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: pcluster holds only zero padding`);
       }
       const input = src.subarray(margin);
       const dst = s.skip === 0 ? out.subarray(s.outPos, s.outPos + s.length) : new Uint8Array(s.length);
       const n = lz4DecodeBlock(input, dst, 0, s.length, 'erofs.pcluster', s.pa + margin);
-      check(n === s.length, 'erofs.pcluster', s.pa, `nid ${i.nid}: pcluster decodes to ${n} bytes, expected ${s.length}`);
+      if (!(n === s.length)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: pcluster decodes to ${n} bytes, expected ${s.length}`);
       if (s.skip) out.set(dst.subarray(s.skip, s.skip + want), s.outPos);
     }
   }
@@ -454,7 +454,7 @@ export class ErofsFs implements ReadOnlyFs {
     const i = await this.inode(ino);
     if (i.type !== 'symlink') throw new NotFoundError(`symlink ${ino} (it is a ${i.type})`);
     if (i.dataError) throw i.dataError;
-    check(i.size <= PATH_MAX, 'erofs.inode', i.offset + 8, `symlink target of ${i.size} bytes is longer than ${PATH_MAX}`);
+    if (!(i.size <= PATH_MAX)) fail('erofs.inode', i.offset + 8, `symlink target of ${i.size} bytes is longer than ${PATH_MAX}`);
     return this.readData(i, 0, i.size, true);
   }
 
@@ -751,7 +751,7 @@ export async function openErofs(src: ByteSource, opts: ErofsOpenOptions = {}): P
     if (e instanceof NotFoundError) throw new FormatError('erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${sb.rootNid} is past the image end`);
     throw e;
   });
-  check(root.type === 'dir', 'erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${sb.rootNid} is a ${root.type}, not a directory`);
+  if (!(root.type === 'dir')) fail('erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${sb.rootNid} is a ${root.type}, not a directory`);
   return fs;
 }
 

@@ -4,7 +4,7 @@
  * lookup is then synchronous. Every walk is bounded: look-backs strictly decrease the lcluster
  * number, in-pack scans are bounded by the pack's entry count.
  */
-import { check, FormatError, UnsupportedError } from '../errors.ts';
+import { fail, FormatError, UnsupportedError } from '../errors.ts';
 import type { Inode } from './inode.ts';
 import {
   EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER,
@@ -127,16 +127,16 @@ export function parseZHeader(sb: Superblock, inode: Inode, headerOffset: number 
   }
   const alg = h[F.h_algorithmtype.offset]!;
   const algorithms: [number, number] = [alg & 15, alg >> 4];
-  check(algorithms[0] < Z_EROFS_COMPRESSION_MAX && algorithms[1] < Z_EROFS_COMPRESSION_MAX, S, headerOffset + F.h_algorithmtype.offset, `nid ${inode.nid}: unknown algorithm type 0x${alg.toString(16)}`);
+  if (!(algorithms[0] < Z_EROFS_COMPRESSION_MAX && algorithms[1] < Z_EROFS_COMPRESSION_MAX)) fail(S, headerOffset + F.h_algorithmtype.offset, `nid ${inode.nid}: unknown algorithm type 0x${alg.toString(16)}`);
   const lclusterBits = sb.blkszbits + (clusterbits & 7);
   const big = advise & (Z_EROFS_ADVISE_BIG_PCLUSTER_1 | Z_EROFS_ADVISE_BIG_PCLUSTER_2);
-  check(!big || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER) !== 0, S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: big pcluster without the superblock feature`);
+  if (!(!big || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER) !== 0)) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: big pcluster without the superblock feature`);
   if (inode.layout === EROFS_INODE_COMPRESSED_COMPACT) {
-    check(!(advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) === !(advise & Z_EROFS_ADVISE_BIG_PCLUSTER_2), S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: big pcluster head1/head2 flags of compact indexes disagree`);
+    if (!(!(advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) === !(advise & Z_EROFS_ADVISE_BIG_PCLUSTER_2))) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: big pcluster head1/head2 flags of compact indexes disagree`);
     if (lclusterBits !== 12) throw new UnsupportedError('erofs compression', `nid ${inode.nid}: compact indexes with ${2 ** lclusterBits}-byte lclusters`);
   }
   const inline = (advise & Z_EROFS_ADVISE_INLINE_PCLUSTER) !== 0;
-  check(!inline || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZTAILPACKING) !== 0, S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: inline pcluster without the ztailpacking feature`);
+  if (!(!inline || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZTAILPACKING) !== 0)) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: inline pcluster without the ztailpacking feature`);
   return { headerOffset, advise, algorithms, lclusterBits, idataSize: inline ? view.getUint16(F.h_idata_size.offset, true) : 0 };
 }
 
@@ -184,7 +184,7 @@ function loadLegacy(z: ZInfo, lcn: number): LRecord {
     r.clusterofs = 2 ** z.lclusterBits;
     r.delta0 = u16(b, rel + 4);
     if (r.delta0 & Z_EROFS_LI_D0_CBLKCNT) {
-      check((z.advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) !== 0, IDX, at, `nid ${z.nid}: CBLKCNT without big pcluster`);
+      if (!((z.advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) !== 0)) fail(IDX, at, `nid ${z.nid}: CBLKCNT without big pcluster`);
       r.compressedBlks = r.delta0 & ~Z_EROFS_LI_D0_CBLKCNT;
       r.delta0 = 1;
     }
@@ -221,7 +221,7 @@ function loadCompact(z: ZInfo, lcn: number): LRecord {
   if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
     r.clusterofs = 2 ** lbits;
     if (lo & Z_EROFS_LI_D0_CBLKCNT) {
-      check(bigPcluster, IDX, base, `nid ${z.nid}: CBLKCNT without big pcluster`);
+      if (!(bigPcluster)) fail(IDX, base, `nid ${z.nid}: CBLKCNT without big pcluster`);
       r.compressedBlks = lo & ~Z_EROFS_LI_D0_CBLKCNT;
       r.delta0 = 1;
       return r;
@@ -260,7 +260,7 @@ function loadCompact(z: ZInfo, lcn: number): LRecord {
           continue;
         }
         // a plain delta of 0 or 1 cannot occur here and would walk forward forever
-        check(lo > 1, IDX, base, `nid ${z.nid}: bad NONHEAD delta ${lo} inside a big-pcluster pack`);
+        if (!(lo > 1)) fail(IDX, base, `nid ${z.nid}: bad NONHEAD delta ${lo} inside a big-pcluster pack`);
         i -= lo - 2;
         continue;
       }
@@ -275,7 +275,7 @@ function load(z: ZInfo, lcn: number): LRecord {
   if (lcn < 0 || lcn >= z.lclusters) throw new FormatError(IDX, z.indexOffset, `nid ${z.nid}: lcluster ${lcn} is outside the ${z.lclusters} indexed`);
   const r = z.layout === EROFS_INODE_COMPRESSED_FULL ? loadLegacy(z, lcn) : loadCompact(z, lcn);
   if (r.type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
-    check(r.clusterofs < 2 ** z.lclusterBits, IDX, r.at, `nid ${z.nid}: clusterofs ${r.clusterofs} of lcluster ${lcn} is past the lcluster`);
+    if (!(r.clusterofs < 2 ** z.lclusterBits)) fail(IDX, r.at, `nid ${z.nid}: clusterofs ${r.clusterofs} of lcluster ${lcn} is past the lcluster`);
   }
   return r;
 }
@@ -285,7 +285,7 @@ function lookback(z: ZInfo, m: LRecord, dist: number): LRecord {
   let lcn = m.lcn;
   let compressedBlks = m.compressedBlks;
   for (;;) {
-    check(dist >= 1 && lcn >= dist, IDX, m.at, `nid ${z.nid}: bogus look-back distance ${dist} at lcluster ${lcn}`);
+    if (!(dist >= 1 && lcn >= dist)) fail(IDX, m.at, `nid ${z.nid}: bogus look-back distance ${dist} at lcluster ${lcn}`);
     lcn -= dist;
     m = load(z, lcn);
     if (m.compressedBlks) compressedBlks = m.compressedBlks;
@@ -321,7 +321,7 @@ function findHead(z: ZInfo, ofs: number): Head {
   let dist: number;
   if (m.type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
     // this head's extent starts after ofs: ofs belongs to the previous extent, which ends here
-    check(initialLcn > 0, IDX, m.at, `nid ${z.nid}: lcluster 0 starts at ${m.clusterofs}, not 0`);
+    if (!(initialLcn > 0)) fail(IDX, m.at, `nid ${z.nid}: lcluster 0 starts at ${m.clusterofs}, not 0`);
     end = initialLcn * lsize + m.clusterofs;
     fullMapped = true;
     dist = 1;
@@ -359,12 +359,12 @@ function compressedLength(z: ZInfo, head: LRecord): number {
     const n = load(z, head.lcn + 1);
     if (n.type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) blks = lsize / z.blockSize;
     else {
-      check(n.delta0 === 1 && n.compressedBlks > 0, IDX, n.at, `nid ${z.nid}: no CBLKCNT after the big-pcluster head at lcluster ${head.lcn}`);
+      if (!(n.delta0 === 1 && n.compressedBlks > 0)) fail(IDX, n.at, `nid ${z.nid}: no CBLKCNT after the big-pcluster head at lcluster ${head.lcn}`);
       blks = n.compressedBlks;
     }
   }
   const plen = blks * z.blockSize;
-  check(plen <= z.maxPclusterBytes, IDX, head.at, `nid ${z.nid}: pcluster of ${blks} blocks exceeds the ${z.maxPclusterBytes / z.blockSize}-block maximum`);
+  if (!(plen <= z.maxPclusterBytes)) fail(IDX, head.at, `nid ${z.nid}: pcluster of ${blks} blocks exceeds the ${z.maxPclusterBytes / z.blockSize}-block maximum`);
   return plen;
 }
 
@@ -377,7 +377,7 @@ export function zFindTail(z: ZInfo): void {
   z.idataOffset = initial.nextPackOff;
   z.tailHeadLcn = m.lcn;
   const bs = z.blockSize;
-  check(z.idataSize > 0 && (z.idataOffset % bs) + z.idataSize <= bs, z_erofs_map_header.name, z.idataOffset, `nid ${z.nid}: invalid tail-packing pcluster size ${z.idataSize}`);
+  if (!(z.idataSize > 0 && (z.idataOffset % bs) + z.idataSize <= bs)) fail(z_erofs_map_header.name, z.idataOffset, `nid ${z.nid}: invalid tail-packing pcluster size ${z.idataSize}`);
 }
 
 /** Every extent head in order, for inodeDetails (at most `limit`). */

@@ -3,7 +3,7 @@
  * 4096-byte header), the chunk digest array and an inlined bootstrap. Every function takes the blob's
  * ByteSource and checks each offset and length against it before reading.
  */
-import { check, FormatError, UnsupportedError } from '../errors.ts';
+import { fail, FormatError, UnsupportedError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import { decodeStruct } from '../struct.ts';
 import { blake3 } from '../codec/blake3.ts';
@@ -175,21 +175,19 @@ export async function readToc(src: ByteSource, blob?: Pick<RafsBlob, 'blobTocSiz
   let end: number;
   if (blob?.blobTocSize) {
     const tocSize = blob.blobTocSize;
-    check(tocSize <= src.size && tocSize >= TAR_BLOCK && (tocSize - TAR_BLOCK) % 128 === 0, 'rafs.toc', src.size - tocSize,
-      `blob_toc_size ${tocSize} does not fit a ${src.size}-byte blob as 128-byte entries plus a tar header`);
+    if (!(tocSize <= src.size && tocSize >= TAR_BLOCK && (tocSize - TAR_BLOCK) % 128 === 0)) fail('rafs.toc', src.size - tocSize, `blob_toc_size ${tocSize} does not fit a ${src.size}-byte blob as 128-byte entries plus a tar header`);
     start = src.size - tocSize;
     end = src.size - TAR_BLOCK;
     const h = await tarHeaderBefore(src, src.size);
-    check(h !== null && h.name === 'rafs.blob.toc' && h.size === tocSize - TAR_BLOCK, 'rafs.toc', end,
-      'blob_toc_size given but the blob does not end with a matching rafs.blob.toc tar header');
+    if (!(h !== null && h.name === 'rafs.blob.toc' && h.size === tocSize - TAR_BLOCK)) fail('rafs.toc', end, 'blob_toc_size given but the blob does not end with a matching rafs.blob.toc tar header');
   } else {
     const h = await tarHeaderBefore(src, src.size);
     if (!h || h.name !== 'rafs.blob.toc') return null;
-    check(h.size % 128 === 0 && h.size <= MAX_TOC, 'rafs.toc', h.offset, `ToC of ${h.size} bytes is not a whole number of 128-byte entries`);
+    if (!(h.size % 128 === 0 && h.size <= MAX_TOC)) fail('rafs.toc', h.offset, `ToC of ${h.size} bytes is not a whole number of 128-byte entries`);
     start = h.offset - h.size;
     end = h.offset;
   }
-  check(end - start <= MAX_TOC, 'rafs.toc', start, `ToC of ${end - start} bytes is implausibly large`);
+  if (!(end - start <= MAX_TOC)) fail('rafs.toc', start, `ToC of ${end - start} bytes is implausibly large`);
   const bytes = await src.read(start, src.size - start);
   const digest = await sha256Async(bytes);
   const entries: TocEntry[] = [];
@@ -216,13 +214,12 @@ export async function readToc(src: ByteSource, blob?: Pick<RafsBlob, 'blobTocSiz
 
 /** One ToC section, decompressed and checked against its SHA-256. */
 export async function readTocSection(src: ByteSource, e: TocEntry, maxSize: number): Promise<Uint8Array> {
-  check(e.uncompressedSize <= maxSize, 'rafs.toc_entry', e.entryOffset, `${e.name}: ${e.uncompressedSize} bytes exceed the ${maxSize}-byte limit`);
-  check(e.compressedSize <= src.size && e.compressedOffset <= src.size - e.compressedSize, 'rafs.toc_entry', e.entryOffset,
-    `${e.name}: [${e.compressedOffset}, +${e.compressedSize}) is outside the ${src.size}-byte blob`);
+  if (!(e.uncompressedSize <= maxSize)) fail('rafs.toc_entry', e.entryOffset, `${e.name}: ${e.uncompressedSize} bytes exceed the ${maxSize}-byte limit`);
+  if (!(e.compressedSize <= src.size && e.compressedOffset <= src.size - e.compressedSize)) fail('rafs.toc_entry', e.entryOffset, `${e.name}: [${e.compressedOffset}, +${e.compressedSize}) is outside the ${src.size}-byte blob`);
   const raw = await src.read(e.compressedOffset, e.compressedSize);
   const data = decompress(e.compressor, raw, e.uncompressedSize, `rafs.toc.${e.name}`, e.compressedOffset);
   const d = await sha256Async(data);
-  check(bytesEqual(d, e.digest), `rafs.toc.${e.name}`, e.compressedOffset, `SHA-256 ${hex(d)} differs from the ToC's ${hex(e.digest)}`);
+  if (!(bytesEqual(d, e.digest))) fail(`rafs.toc.${e.name}`, e.compressedOffset, `SHA-256 ${hex(d)} differs from the ToC's ${hex(e.digest)}`);
   return data;
 }
 
@@ -250,7 +247,7 @@ export async function findInlineBootstrap(src: ByteSource): Promise<InlineBootst
   }
   const h = await tarHeaderBefore(src, src.size);
   if (!h || h.name !== 'image.boot') return null;
-  check(h.size <= MAX_INLINE_BOOTSTRAP, 'rafs.tar_header', h.offset, `inlined bootstrap of ${h.size} bytes is implausibly large`);
+  if (!(h.size <= MAX_INLINE_BOOTSTRAP)) fail('rafs.tar_header', h.offset, `inlined bootstrap of ${h.size} bytes is implausibly large`);
   const bytes = await src.read(h.offset - h.size, h.size);
   return { bytes, via: 'tar', offset: h.offset - h.size, storedSize: h.size };
 }
@@ -299,7 +296,7 @@ export function ciEntry(meta: BlobMeta, i: number): CiEntry {
   const size = meta.version === 1 ? BLOB_CI_V1.size : BLOB_CI_V2.size;
   const at = i * size;
   const structure = meta.version === 1 ? BLOB_CI_V1.name : BLOB_CI_V2.name;
-  check(i >= 0 && i < meta.entryCount, structure, at, `chunk index ${i} is outside the ${meta.entryCount}-entry CI array`);
+  if (!(i >= 0 && i < meta.entryCount)) fail(structure, at, `chunk index ${i} is outside the ${meta.entryCount}-entry CI array`);
   if (meta.version === 1) {
     const e = decodeStruct(BLOB_CI_V1, meta.ci, at);
     const uncompressedSize = ((((e.uncomp_info_lo >>> 8) & 0xf) << 20) | (e.uncomp_info_hi >>> 12)) + 1;
@@ -325,13 +322,13 @@ export function ciEntry(meta: BlobMeta, i: number): CiEntry {
 
 /** Batch context `i` (v2 BATCH chunks): the batch's compressed size and uncompressed size. */
 export function batchContext(meta: BlobMeta, i: number): { compressedSize: number; uncompressedBatchSize: number } {
-  check(i < meta.zranCount, BLOB_BATCH_CTX.name, meta.zranOffset, `batch index ${i} is outside the ${meta.zranCount} contexts`);
+  if (!(i < meta.zranCount)) fail(BLOB_BATCH_CTX.name, meta.zranOffset, `batch index ${i} is outside the ${meta.zranCount} contexts`);
   const c = decodeStruct(BLOB_BATCH_CTX, meta.ci, meta.zranOffset + i * BLOB_BATCH_CTX.size);
   return { compressedSize: c.compressed_size, uncompressedBatchSize: c.uncompressed_batch_size };
 }
 
 export function zranContext(meta: BlobMeta, i: number) {
-  check(i < meta.zranCount, BLOB_ZRAN_CTX.name, meta.zranOffset, `ZRAN index ${i} is outside the ${meta.zranCount} contexts`);
+  if (!(i < meta.zranCount)) fail(BLOB_ZRAN_CTX.name, meta.zranOffset, `ZRAN index ${i} is outside the ${meta.zranCount} contexts`);
   return decodeStruct(BLOB_ZRAN_CTX, meta.ci, meta.zranOffset + i * BLOB_ZRAN_CTX.size);
 }
 
@@ -340,50 +337,43 @@ export function zranContext(meta: BlobMeta, i: number) {
  * (uncompressed CI padded to 4 KiB, then the header at EOF − 4096).
  */
 export async function readBlobMeta(src: ByteSource, blob: RafsBlob, layout: 'blob' | 'cache' = 'blob'): Promise<BlobMeta> {
-  check(!(blob.features & BF.SEPARATE) || layout === 'cache', 'rafs.v6.blob', -1,
-    `blob ${blob.blobId}: its CI array lives in a separate RAFS meta blob (SEPARATE feature)`);
+  if (!(!(blob.features & BF.SEPARATE) || layout === 'cache')) fail('rafs.v6.blob', -1, `blob ${blob.blobId}: its CI array lives in a separate RAFS meta blob (SEPARATE feature)`);
   if (blob.features & BF.ENCRYPTED) throw new UnsupportedError('rafs encrypted blob meta', `blob ${blob.blobId} is encrypted`);
   const ciOffset = blob.ciOffset ?? 0;
   const ciCsize = blob.ciCompressedSize ?? 0;
   const ciUsize = blob.ciUncompressedSize ?? 0;
-  check(ciUsize <= MAX_CI && ciCsize <= MAX_CI, 'rafs.v6.blob', -1, `blob ${blob.blobId}: CI array of ${ciUsize} bytes is implausibly large`);
+  if (!(ciUsize <= MAX_CI && ciCsize <= MAX_CI)) fail('rafs.v6.blob', -1, `blob ${blob.blobId}: CI array of ${ciUsize} bytes is implausibly large`);
   const headerOffset = layout === 'cache' ? src.size - BLOB_META_HEADER_SIZE : ciOffset + ciCsize;
-  check(headerOffset >= 0 && headerOffset + BLOB_META_HEADER_SIZE <= src.size, BLOB_META_HEADER.name, headerOffset,
-    `blob meta header is outside the ${src.size}-byte ${src.name}`);
+  if (!(headerOffset >= 0 && headerOffset + BLOB_META_HEADER_SIZE <= src.size)) fail(BLOB_META_HEADER.name, headerOffset, `blob meta header is outside the ${src.size}-byte ${src.name}`);
   const hb = await src.read(headerOffset, BLOB_META_HEADER_SIZE);
   const header = decodeHeader(hb);
-  check(header.s_magic === BLOB_META_MAGIC && header.s_magic2 === BLOB_META_MAGIC, BLOB_META_HEADER.name, headerOffset,
-    `bad magic 0x${header.s_magic.toString(16)}/0x${header.s_magic2.toString(16)} (want 0xb10bb10b)`);
+  if (!(header.s_magic === BLOB_META_MAGIC && header.s_magic2 === BLOB_META_MAGIC)) fail(BLOB_META_HEADER.name, headerOffset, `bad magic 0x${header.s_magic.toString(16)}/0x${header.s_magic2.toString(16)} (want 0xb10bb10b)`);
   const ciCompressor = compressorName(header.s_ci_compressor);
-  check(ciCompressor !== undefined, BLOB_META_HEADER.name, headerOffset + BLOB_META_HEADER.f.s_ci_compressor.offset, `unknown CI compressor ${header.s_ci_compressor}`);
+  if (!(ciCompressor !== undefined)) fail(BLOB_META_HEADER.name, headerOffset + BLOB_META_HEADER.f.s_ci_compressor.offset, `unknown CI compressor ${header.s_ci_compressor}`);
   const version = header.s_features & BF.CHUNK_INFO_V2 ? 2 : 1;
   const entrySize = version === 1 ? BLOB_CI_V1.size : BLOB_CI_V2.size;
   // the header describes itself; it must agree with the bootstrap's blob entry
-  check(header.s_ci_uncompressed_size === ciUsize || layout === 'cache', BLOB_META_HEADER.name, headerOffset,
-    `header says ${header.s_ci_uncompressed_size} uncompressed CI bytes, the blob table ${ciUsize}`);
-  check(layout === 'cache' || (header.s_ci_offset === ciOffset && header.s_ci_compressed_size === ciCsize), BLOB_META_HEADER.name, headerOffset,
-    `header places the CI at ${header.s_ci_offset} (+${header.s_ci_compressed_size}), the blob table at ${ciOffset} (+${ciCsize})`);
+  if (!(header.s_ci_uncompressed_size === ciUsize || layout === 'cache')) fail(BLOB_META_HEADER.name, headerOffset, `header says ${header.s_ci_uncompressed_size} uncompressed CI bytes, the blob table ${ciUsize}`);
+  if (!(layout === 'cache' || (header.s_ci_offset === ciOffset && header.s_ci_compressed_size === ciCsize))) fail(BLOB_META_HEADER.name, headerOffset, `header places the CI at ${header.s_ci_offset} (+${header.s_ci_compressed_size}), the blob table at ${ciOffset} (+${ciCsize})`);
   const entryCount = header.s_ci_entries;
-  if (blob.chunkCount !== undefined) check(entryCount === blob.chunkCount, BLOB_META_HEADER.name, headerOffset, `${entryCount} CI entries, the blob table says ${blob.chunkCount} chunks`);
+  if (blob.chunkCount !== undefined && !(entryCount === blob.chunkCount)) fail(BLOB_META_HEADER.name, headerOffset, `${entryCount} CI entries, the blob table says ${blob.chunkCount} chunks`);
   const usize = header.s_ci_uncompressed_size;
-  check(usize <= MAX_CI && entryCount * entrySize <= usize, BLOB_META_HEADER.name, headerOffset,
-    `${entryCount} CI v${version} entries do not fit ${usize} uncompressed bytes`);
+  if (!(usize <= MAX_CI && entryCount * entrySize <= usize)) fail(BLOB_META_HEADER.name, headerOffset, `${entryCount} CI v${version} entries do not fit ${usize} uncompressed bytes`);
   let ci: Uint8Array;
   if (layout === 'cache') {
-    check(usize <= headerOffset, BLOB_META_HEADER.name, headerOffset, `CI of ${usize} bytes does not fit before the header`);
+    if (!(usize <= headerOffset)) fail(BLOB_META_HEADER.name, headerOffset, `CI of ${usize} bytes does not fit before the header`);
     ci = await src.read(0, usize);
   } else {
-    check(ciOffset + ciCsize <= headerOffset, 'rafs.v6.blob', -1, 'CI array overlaps its header');
+    if (!(ciOffset + ciCsize <= headerOffset)) fail('rafs.v6.blob', -1, 'CI array overlaps its header');
     const raw = await src.read(ciOffset, ciCsize);
     ci = header.s_ci_compressor === 0 ? raw : decompress(ciCompressor, raw, usize, 'rafs.blob_meta.ci', ciOffset);
-    check(ci.length === usize, 'rafs.blob_meta.ci', ciOffset, `CI array is ${ci.length} bytes, header says ${usize}`);
+    if (!(ci.length === usize)) fail('rafs.blob_meta.ci', ciOffset, `CI array is ${ci.length} bytes, header says ${usize}`);
   }
   const zranOffset = header.s_ci_zran_offset;
   const zranSize = header.s_ci_zran_size;
   const zranCount = header.s_ci_zran_count;
   if (zranCount > 0) {
-    check(zranOffset >= entryCount * entrySize && zranOffset + zranCount * 40 <= usize && zranOffset + zranSize <= usize, BLOB_META_HEADER.name, headerOffset,
-      `context table [${zranOffset}, +${zranSize}) with ${zranCount} contexts does not fit the ${usize}-byte CI data`);
+    if (!(zranOffset >= entryCount * entrySize && zranOffset + zranCount * 40 <= usize && zranOffset + zranSize <= usize)) fail(BLOB_META_HEADER.name, headerOffset, `context table [${zranOffset}, +${zranSize}) with ${zranCount} contexts does not fit the ${usize}-byte CI data`);
   }
   return { header, headerBytes: hb, headerOffset, features: header.s_features, ciCompressor, version, entryCount, ci, zranCount, zranOffset, zranSize };
 }
@@ -397,16 +387,16 @@ export async function readDigestArray(src: ByteSource, blob: RafsBlob, meta: Blo
   const n = meta.entryCount;
   const e = toc?.entries.find((x) => x.name === 'blob.digest');
   if (e) {
-    check(e.uncompressedSize === n * 32, 'rafs.toc_entry', e.entryOffset, `blob.digest holds ${e.uncompressedSize} bytes for ${n} chunks`);
+    if (!(e.uncompressedSize === n * 32)) fail('rafs.toc_entry', e.entryOffset, `blob.digest holds ${e.uncompressedSize} bytes for ${n} chunks`);
     return { offset: e.compressedOffset, bytes: await readTocSection(src, e, n * 32) };
   }
   let at = meta.headerOffset + BLOB_META_HEADER_SIZE;
   if (blob.features & BF.HAS_TAR_HEADER) at += TAR_BLOCK;
-  check(at + n * 32 <= src.size, 'rafs.blob.digest', at, `digest array of ${n} × 32 bytes is outside the ${src.size}-byte blob`);
+  if (!(at + n * 32 <= src.size)) fail('rafs.blob.digest', at, `digest array of ${n} × 32 bytes is outside the ${src.size}-byte blob`);
   const bytes = await src.read(at, n * 32);
   if (blob.features & BF.HAS_TAR_HEADER) {
     const h = await tarHeaderBefore(src, at + n * 32 + TAR_BLOCK);
-    check(h !== null && h.name === 'blob.digest' && h.size === n * 32, 'rafs.blob.digest', at + n * 32, 'no [blob.digest] tar header after the digest array');
+    if (!(h !== null && h.name === 'blob.digest' && h.size === n * 32)) fail('rafs.blob.digest', at + n * 32, 'no [blob.digest] tar header after the digest array');
   }
   return { offset: at, bytes };
 }

@@ -2,7 +2,7 @@
  * RAFS v5 bootstrap reader (spec §3): superblock, inode table, prefetch table, blob table and extended
  * blob table, then inode records read on demand through the inode table.
  */
-import { check, FormatError, NotFoundError } from '../errors.ts';
+import { fail, FormatError, NotFoundError } from '../errors.ts';
 import { BytesSource, type ByteSource } from '../io/source.ts';
 import { CachedSource } from '../io/cache.ts';
 import { decodeStruct } from '../struct.ts';
@@ -80,16 +80,14 @@ export { compressorOfFlags };
 export function validateV5Superblock(sb: RafsV5Superblock, fileSize: number): void {
   const S = RAFS_V5_SUPERBLOCK.name;
   const f = RAFS_V5_SUPERBLOCK.f;
-  check(sb.s_magic === RAFS_V5_MAGIC, S, f.s_magic.offset, `bad magic 0x${sb.s_magic.toString(16)}`);
-  check(sb.s_fs_version === RAFS_V5_VERSION, S, f.s_fs_version.offset, `version 0x${sb.s_fs_version.toString(16)} is not 0x500`);
-  check(sb.s_sb_size === RAFS_V5_SB_SIZE, S, f.s_sb_size.offset, `sb_size ${sb.s_sb_size} is not 8192`);
-  check(fileSize > RAFS_V5_SB_SIZE, S, 0, `bootstrap of ${fileSize} bytes holds nothing after the superblock`);
-  check(isPow2(sb.s_block_size) && sb.s_block_size >= CHUNK_SIZE_MIN && sb.s_block_size <= CHUNK_SIZE_MAX, S, f.s_block_size.offset,
-    `chunk size ${sb.s_block_size} is not a power of two in [4 KiB, 16 MiB]`);
-  check(sb.s_flags <= 0xffff_ffff && (sb.s_flags & ~SUPER_FLAGS_KNOWN) === 0, S, f.s_flags.offset, `unknown flag bits in 0x${sb.s_flags.toString(16)}`);
-  check(sb.s_inode_table_entries >= 1, S, f.s_inode_table_entries.offset, 'empty inode table (no root)');
-  check(sb.s_inodes_count <= sb.s_inode_table_entries, S, f.s_inodes_count.offset,
-    `inodes_count ${sb.s_inodes_count} exceeds inode_table_entries ${sb.s_inode_table_entries}`);
+  if (!(sb.s_magic === RAFS_V5_MAGIC)) fail(S, f.s_magic.offset, `bad magic 0x${sb.s_magic.toString(16)}`);
+  if (!(sb.s_fs_version === RAFS_V5_VERSION)) fail(S, f.s_fs_version.offset, `version 0x${sb.s_fs_version.toString(16)} is not 0x500`);
+  if (!(sb.s_sb_size === RAFS_V5_SB_SIZE)) fail(S, f.s_sb_size.offset, `sb_size ${sb.s_sb_size} is not 8192`);
+  if (!(fileSize > RAFS_V5_SB_SIZE)) fail(S, 0, `bootstrap of ${fileSize} bytes holds nothing after the superblock`);
+  if (!(isPow2(sb.s_block_size) && sb.s_block_size >= CHUNK_SIZE_MIN && sb.s_block_size <= CHUNK_SIZE_MAX)) fail(S, f.s_block_size.offset, `chunk size ${sb.s_block_size} is not a power of two in [4 KiB, 16 MiB]`);
+  if (!(sb.s_flags <= 0xffff_ffff && (sb.s_flags & ~SUPER_FLAGS_KNOWN) === 0)) fail(S, f.s_flags.offset, `unknown flag bits in 0x${sb.s_flags.toString(16)}`);
+  if (!(sb.s_inode_table_entries >= 1)) fail(S, f.s_inode_table_entries.offset, 'empty inode table (no root)');
+  if (!(sb.s_inodes_count <= sb.s_inode_table_entries)) fail(S, f.s_inodes_count.offset, `inodes_count ${sb.s_inodes_count} exceeds inode_table_entries ${sb.s_inode_table_entries}`);
   const ranges: [string, number, number, number][] = [
     ['inode table', sb.s_inode_table_offset, sb.s_inode_table_entries * 4, f.s_inode_table_offset.offset],
     ['prefetch table', sb.s_prefetch_table_offset, sb.s_prefetch_table_entries * 4, f.s_prefetch_table_offset.offset],
@@ -98,15 +96,15 @@ export function validateV5Superblock(sb: RafsV5Superblock, fileSize: number): vo
   ];
   for (const [name, off, len, at] of ranges) {
     if (len === 0) continue;
-    check(off % 8 === 0, S, at, `${name} offset ${off} is not 8-byte aligned`);
-    check(off >= RAFS_V5_SB_SIZE && off <= fileSize && len <= fileSize - off, S, at, `${name} [${off}, +${len}) is outside the ${fileSize}-byte bootstrap`);
+    if (!(off % 8 === 0)) fail(S, at, `${name} offset ${off} is not 8-byte aligned`);
+    if (!(off >= RAFS_V5_SB_SIZE && off <= fileSize && len <= fileSize - off)) fail(S, at, `${name} [${off}, +${len}) is outside the ${fileSize}-byte bootstrap`);
   }
   const live = ranges.filter((r) => r[2] > 0);
   for (let i = 0; i < live.length; i++) {
     for (let j = i + 1; j < live.length; j++) {
       const a = live[i]!;
       const b = live[j]!;
-      check(a[1] + a[2] <= b[1] || b[1] + b[2] <= a[1], S, b[3], `${a[0]} [${a[1]}, +${a[2]}) overlaps ${b[0]} [${b[1]}, +${b[2]})`);
+      if (!(a[1] + a[2] <= b[1] || b[1] + b[2] <= a[1])) fail(S, b[3], `${a[0]} [${a[1]}, +${a[2]}) overlaps ${b[0]} [${b[1]}, +${b[2]})`);
     }
   }
 }
@@ -124,7 +122,7 @@ export function parseV5BlobTables(sb: RafsV5Superblock, table: Uint8Array, ext: 
     const idBytes = table.subarray(p + 8, q);
     let id = '';
     for (const b of idBytes) id += String.fromCharCode(b);
-    check(idBytes.length > 0, 'rafs.v5.blob_entry', sb.s_blob_table_offset + p, 'empty blob id');
+    if (!(idBytes.length > 0)) fail('rafs.v5.blob_entry', sb.s_blob_table_offset + p, 'empty blob id');
     blobs.push({
       index: blobs.length, blobId: id, compressor, digester, chunkSize: sb.s_block_size, features: 0,
       readaheadOffset: head.readahead_offset, readaheadSize: head.readahead_size,
@@ -133,8 +131,7 @@ export function parseV5BlobTables(sb: RafsV5Superblock, table: Uint8Array, ext: 
   }
   const n = sb.s_extended_blob_table_entries;
   if (n > 0) {
-    check(n === blobs.length, RAFS_V5_EXT_BLOB_ENTRY.name, sb.s_extended_blob_table_offset,
-      `${n} extended blob entries for ${blobs.length} blobs`);
+    if (!(n === blobs.length)) fail(RAFS_V5_EXT_BLOB_ENTRY.name, sb.s_extended_blob_table_offset, `${n} extended blob entries for ${blobs.length} blobs`);
     for (let i = 0; i < n; i++) {
       const e = decodeStruct(RAFS_V5_EXT_BLOB_ENTRY, ext, i * RAFS_V5_EXT_BLOB_ENTRY.size);
       const b = blobs[i]!;
@@ -178,7 +175,7 @@ export class RafsV5 implements RafsFs {
 
   static async open(input: ByteSource, opts: RafsOpenOptions = {}): Promise<RafsV5> {
     const src = input instanceof BytesSource || input instanceof CachedSource ? input : new CachedSource(input, 64 * 1024, 16 * 1024 * 1024);
-    check(src.size >= RAFS_V5_SB_SIZE, RAFS_V5_SUPERBLOCK.name, 0, `${src.size}-byte file is shorter than the 8192-byte superblock`);
+    if (!(src.size >= RAFS_V5_SB_SIZE)) fail(RAFS_V5_SUPERBLOCK.name, 0, `${src.size}-byte file is shorter than the 8192-byte superblock`);
     const sb = decodeSb(await src.read(0, RAFS_V5_SB_SIZE));
     validateV5Superblock(sb, src.size);
     const n = sb.s_inode_table_entries;
@@ -204,7 +201,7 @@ export class RafsV5 implements RafsFs {
     const store = new BlobStore(blobs, matchBlobs(blobs, opts.blobs ?? [], opts.container), { cache: opts.cache, verify: opts.verifyChunks ?? true });
     const fs = new RafsV5(src, sb, table, prefetch, blobs, store);
     const root = await fs.inodeAt(1);
-    check(root.ino === 1 && root.type === 'dir', RAFS_V5_INODE.name, root.offset, `table slot 1 holds i_ino ${root.ino} (${root.type}), not the root directory`);
+    if (!(root.ino === 1 && root.type === 'dir')) fail(RAFS_V5_INODE.name, root.offset, `table slot 1 holds i_ino ${root.ino} (${root.type}), not the root directory`);
     return fs;
   }
 
@@ -221,35 +218,33 @@ export class RafsV5 implements RafsFs {
     if (hit) return hit;
     const S = RAFS_V5_INODE.name;
     const tableAt = this.sb.s_inode_table_offset + (index - 1) * 4;
-    check(Number.isInteger(index) && index >= 1 && index <= this.table.length, 'rafs.v5.inode_table', this.sb.s_inode_table_offset,
-      `index ${index} is outside the ${this.table.length}-entry inode table`);
+    if (!(Number.isInteger(index) && index >= 1 && index <= this.table.length)) fail('rafs.v5.inode_table', this.sb.s_inode_table_offset, `index ${index} is outside the ${this.table.length}-entry inode table`);
     const slot = this.table[index - 1]!;
-    check(slot > 1024 && slot < 1 << 29, 'rafs.v5.inode_table', tableAt, `entry ${slot} (offset ${slot * 8}) is not after the superblock`);
+    if (!(slot > 1024 && slot < 1 << 29)) fail('rafs.v5.inode_table', tableAt, `entry ${slot} (offset ${slot * 8}) is not after the superblock`);
     const offset = slot * 8;
     const size = this.source.size;
-    check(offset + RAFS_V5_INODE.size <= size, S, offset, `record at ${offset} runs past the ${size}-byte bootstrap`);
+    if (!(offset + RAFS_V5_INODE.size <= size)) fail(S, offset, `record at ${offset} runs past the ${size}-byte bootstrap`);
     const hb = await this.source.read(offset, RAFS_V5_INODE.size);
     const r = decodeStruct(RAFS_V5_INODE, hb);
     const type = fileTypeOfMode(r.i_mode);
-    check(type !== undefined && r.i_mode <= 0xffff, S, offset + RAFS_V5_INODE.f.i_mode.offset, `mode 0o${r.i_mode.toString(8)} names no file type`);
-    check(r.i_name_size > 0, S, offset + RAFS_V5_INODE.f.i_name_size.offset, 'empty name');
-    check(r.i_ino !== 0 && r.i_ino <= this.table.length, S, offset + RAFS_V5_INODE.f.i_ino.offset,
-      `i_ino ${r.i_ino} is outside [1, ${this.table.length}]`);
-    check(index === 1 || r.i_parent !== 0, S, offset + RAFS_V5_INODE.f.i_parent.offset, 'non-root inode without a parent');
-    check(r.i_parent <= this.table.length, S, offset + RAFS_V5_INODE.f.i_parent.offset, `i_parent ${r.i_parent} is outside the inode table`);
+    if (!(type !== undefined && r.i_mode <= 0xffff)) fail(S, offset + RAFS_V5_INODE.f.i_mode.offset, `mode 0o${r.i_mode.toString(8)} names no file type`);
+    if (!(r.i_name_size > 0)) fail(S, offset + RAFS_V5_INODE.f.i_name_size.offset, 'empty name');
+    if (!(r.i_ino !== 0 && r.i_ino <= this.table.length)) fail(S, offset + RAFS_V5_INODE.f.i_ino.offset, `i_ino ${r.i_ino} is outside [1, ${this.table.length}]`);
+    if (!(index === 1 || r.i_parent !== 0)) fail(S, offset + RAFS_V5_INODE.f.i_parent.offset, 'non-root inode without a parent');
+    if (!(r.i_parent <= this.table.length)) fail(S, offset + RAFS_V5_INODE.f.i_parent.offset, `i_parent ${r.i_parent} is outside the inode table`);
     for (const [name, v] of [['i_size', r.i_size], ['i_mtime', r.i_mtime], ['i_blocks', r.i_blocks], ['i_flags', r.i_flags]] as const) {
-      check(Number.isSafeInteger(v), S, offset + RAFS_V5_INODE.f[name].offset, `${name} ${v} is beyond 2^53`);
+      if (!(Number.isSafeInteger(v))) fail(S, offset + RAFS_V5_INODE.f[name].offset, `${name} ${v} is beyond 2^53`);
     }
     const nameAt = offset + RAFS_V5_INODE.size;
     const symAt = nameAt + align(r.i_name_size, 8);
     let p = symAt + (r.i_symlink_size > 0 ? align(r.i_symlink_size, 8) : 0);
     const hasXattr = (r.i_flags & IF.XATTR) !== 0;
-    check(p + (hasXattr ? 8 : 0) <= size, S, nameAt, `name/symlink of ${r.i_name_size}/${r.i_symlink_size} bytes run past the bootstrap`);
+    if (!(p + (hasXattr ? 8 : 0) <= size)) fail(S, nameAt, `name/symlink of ${r.i_name_size}/${r.i_symlink_size} bytes run past the bootstrap`);
     const fixed = await this.source.read(nameAt, p + (hasXattr ? 8 : 0) - nameAt);
     const name = fixed.slice(0, r.i_name_size);
     let symlink: Uint8Array | null = null;
     if (type === 'symlink') {
-      check(r.i_symlink_size > 0, S, offset + RAFS_V5_INODE.f.i_symlink_size.offset, 'symlink without a target');
+      if (!(r.i_symlink_size > 0)) fail(S, offset + RAFS_V5_INODE.f.i_symlink_size.offset, 'symlink without a target');
       symlink = fixed.slice(symAt - nameAt, symAt - nameAt + r.i_symlink_size);
     }
     let xattrs: V5Xattr[] | null = null;
@@ -257,7 +252,7 @@ export class RafsV5 implements RafsFs {
     if (hasXattr) {
       const tv = new DataView(fixed.buffer, fixed.byteOffset, fixed.byteLength);
       const total = tv.getUint32(p - nameAt, true) + tv.getUint32(p - nameAt + 4, true) * 2 ** 32;
-      check(total <= size - p - 8, 'rafs.v5.xattr_table', p, `xattr table of ${total} bytes runs past the bootstrap`);
+      if (!(total <= size - p - 8)) fail('rafs.v5.xattr_table', p, `xattr table of ${total} bytes runs past the bootstrap`);
       const xb = await this.source.read(p + 8, total);
       xattrs = parseV5Xattrs(xb, p + 8);
       p += 8 + align(total, 8);
@@ -268,16 +263,14 @@ export class RafsV5 implements RafsFs {
       const count = r.i_child_count;
       const holey = (r.i_flags & IF.HAS_HOLE) !== 0;
       const need = r.i_size === 0 ? 0 : Math.ceil(r.i_size / this.chunkSize);
-      check(holey ? count <= need : count === need, S, offset + RAFS_V5_INODE.f.i_child_count.offset,
-        `${count} chunks for a ${r.i_size}-byte file with ${this.chunkSize}-byte chunks (need ${need})`);
-      check(count * RAFS_CHUNK_INFO.size <= size - p, S, p, `${count} chunk infos run past the bootstrap`);
+      if (!(holey ? count <= need : count === need)) fail(S, offset + RAFS_V5_INODE.f.i_child_count.offset, `${count} chunks for a ${r.i_size}-byte file with ${this.chunkSize}-byte chunks (need ${need})`);
+      if (!(count * RAFS_CHUNK_INFO.size <= size - p)) fail(S, p, `${count} chunk infos run past the bootstrap`);
       const cb = count > 0 ? await this.source.read(p, count * RAFS_CHUNK_INFO.size) : new Uint8Array(0);
       for (let i = 0; i < count; i++) chunks.push(this.parseChunk(cb, i, p));
       p += count * RAFS_CHUNK_INFO.size;
     } else if (type === 'dir' && r.i_child_count > 0) {
-      check(r.i_child_index >= 2 && r.i_child_index - 1 + r.i_child_count <= this.table.length, S, offset + RAFS_V5_INODE.f.i_child_index.offset,
-        `children [${r.i_child_index}, +${r.i_child_count}) are outside the ${this.table.length}-entry inode table`);
-      check(r.i_child_index > index, S, offset + RAFS_V5_INODE.f.i_child_index.offset, `children start at index ${r.i_child_index}, not after the directory's own ${index}`);
+      if (!(r.i_child_index >= 2 && r.i_child_index - 1 + r.i_child_count <= this.table.length)) fail(S, offset + RAFS_V5_INODE.f.i_child_index.offset, `children [${r.i_child_index}, +${r.i_child_count}) are outside the ${this.table.length}-entry inode table`);
+      if (!(r.i_child_index > index)) fail(S, offset + RAFS_V5_INODE.f.i_child_index.offset, `children start at index ${r.i_child_index}, not after the directory's own ${index}`);
     }
     const ino: V5Inode = {
       index, offset, recordSize: p - offset, digest: r.i_digest.slice(), parent: r.i_parent, ino: r.i_ino, uid: r.i_uid, gid: r.i_gid,
@@ -294,12 +287,11 @@ export class RafsV5 implements RafsFs {
     const at = base + i * RAFS_CHUNK_INFO.size;
     const c = decodeStruct(RAFS_CHUNK_INFO, cb, i * RAFS_CHUNK_INFO.size);
     const S = RAFS_CHUNK_INFO.name;
-    check(c.blob_index < this.blobs.length, S, at + RAFS_CHUNK_INFO.f.blob_index.offset, `blob index ${c.blob_index} is outside the ${this.blobs.length}-entry blob table`);
-    check(c.uncompressed_size <= this.chunkSize, S, at + RAFS_CHUNK_INFO.f.uncompressed_size.offset,
-      `chunk of ${c.uncompressed_size} bytes exceeds the ${this.chunkSize}-byte chunk size`);
-    check(c.compressed_size <= CHUNK_SIZE_MAX * 2, S, at + RAFS_CHUNK_INFO.f.compressed_size.offset, `compressed size ${c.compressed_size} is implausible`);
+    if (!(c.blob_index < this.blobs.length)) fail(S, at + RAFS_CHUNK_INFO.f.blob_index.offset, `blob index ${c.blob_index} is outside the ${this.blobs.length}-entry blob table`);
+    if (!(c.uncompressed_size <= this.chunkSize)) fail(S, at + RAFS_CHUNK_INFO.f.uncompressed_size.offset, `chunk of ${c.uncompressed_size} bytes exceeds the ${this.chunkSize}-byte chunk size`);
+    if (!(c.compressed_size <= CHUNK_SIZE_MAX * 2)) fail(S, at + RAFS_CHUNK_INFO.f.compressed_size.offset, `compressed size ${c.compressed_size} is implausible`);
     for (const k of ['compressed_offset', 'uncompressed_offset', 'file_offset'] as const) {
-      check(Number.isSafeInteger(c[k]), S, at + RAFS_CHUNK_INFO.f[k].offset, `${k} is beyond 2^53`);
+      if (!(Number.isSafeInteger(c[k]))) fail(S, at + RAFS_CHUNK_INFO.f[k].offset, `${k} is beyond 2^53`);
     }
     return {
       digest: c.block_id.slice(), blobIndex: c.blob_index, flags: c.flags, compressed: (c.flags & CF.COMPRESSED) !== 0,
@@ -312,7 +304,7 @@ export class RafsV5 implements RafsFs {
   private async inode(ino: number): Promise<V5Inode> {
     if (!Number.isInteger(ino) || ino < 1 || ino > this.table.length) throw new NotFoundError(`inode ${ino}`);
     const r = await this.inodeAt(ino);
-    check(r.ino === ino, RAFS_V5_INODE.name, r.offset + RAFS_V5_INODE.f.i_ino.offset, `inode table slot ${ino} holds i_ino ${r.ino}`);
+    if (!(r.ino === ino)) fail(RAFS_V5_INODE.name, r.offset + RAFS_V5_INODE.f.i_ino.offset, `inode table slot ${ino} holds i_ino ${r.ino}`);
     return r;
   }
 
@@ -396,11 +388,11 @@ export class RafsV5 implements RafsFs {
     const comps: Uint8Array[] = [];
     let idx = index;
     for (let steps = 0; idx !== 1; steps++) {
-      check(steps < this.table.length, RAFS_V5_INODE.name, -1, `parent chain of index ${index} does not reach the root`);
+      if (!(steps < this.table.length)) fail(RAFS_V5_INODE.name, -1, `parent chain of index ${index} does not reach the root`);
       const r = await this.inodeAt(idx);
       comps.push(r.name);
       const parent = await this.inodeAt(r.parent);
-      check(parent.type === 'dir' && r.parent !== idx, RAFS_V5_INODE.name, r.offset + RAFS_V5_INODE.f.i_parent.offset, `i_parent ${r.parent} is not a directory`);
+      if (!(parent.type === 'dir' && r.parent !== idx)) fail(RAFS_V5_INODE.name, r.offset + RAFS_V5_INODE.f.i_parent.offset, `i_parent ${r.parent} is not a directory`);
       idx = r.parent;
     }
     return comps.reverse();
@@ -586,12 +578,12 @@ export function parseV5Xattrs(b: Uint8Array, base: number): V5Xattr[] {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let p = 0;
   while (p < b.length) {
-    check(p + 4 <= b.length, 'rafs.v5.xattr_pair', base + p, 'truncated pair header');
+    if (!(p + 4 <= b.length)) fail('rafs.v5.xattr_pair', base + p, 'truncated pair header');
     const n = v.getUint32(p, true);
-    check(n <= b.length - p - 4, 'rafs.v5.xattr_pair', base + p, `pair of ${n} bytes runs past the xattr table`);
+    if (!(n <= b.length - p - 4)) fail('rafs.v5.xattr_pair', base + p, `pair of ${n} bytes runs past the xattr table`);
     const pair = b.subarray(p + 4, p + 4 + n);
     const nul = pair.indexOf(0);
-    check(nul > 0, 'rafs.v5.xattr_pair', base + p, 'xattr name without a NUL terminator');
+    if (!(nul > 0)) fail('rafs.v5.xattr_pair', base + p, 'xattr name without a NUL terminator');
     out.push({ name: pair.slice(0, nul), value: pair.slice(nul + 1) });
     p += 4 + n;
   }

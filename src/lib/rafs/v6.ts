@@ -3,7 +3,7 @@
  * indexes pointing into data blobs (EROFS extra devices). The EROFS structures come from
  * erofs/structs.ts; RAFS adds the ext superblock, the blob table, the chunk table and the prefetch table.
  */
-import { check, FormatError, NotFoundError, UnsupportedError, isTypedError } from '../errors.ts';
+import { check, fail, FormatError, isTypedError, NotFoundError, UnsupportedError } from '../errors.ts';
 import { BytesSource, type ByteSource } from '../io/source.ts';
 import { CachedSource } from '../io/cache.ts';
 import { decodeStruct } from '../struct.ts';
@@ -90,59 +90,54 @@ export function isV6(head: Uint8Array): boolean {
 export function validateV6Superblocks(sb: RafsV6Superblock, ext: RafsV6ExtSuperblock, fileSize: number): void {
   const S = erofs_super_block.name;
   const o = (k: keyof typeof erofs_super_block.f) => EROFS_SUPER_OFFSET + erofs_super_block.f[k].offset;
-  check(sb.magic === EROFS_MAGIC, S, o('magic'), `bad magic 0x${sb.magic.toString(16)}`);
-  check(sb.checksum === 0, S, o('checksum'), `checksum 0x${sb.checksum.toString(16)} must be 0 in RAFS v6`);
-  check(sb.blkszbits === 12 || sb.blkszbits === 9, S, o('blkszbits'), `blkszbits ${sb.blkszbits} is neither 12 nor 9 (tarfs)`);
+  if (!(sb.magic === EROFS_MAGIC)) fail(S, o('magic'), `bad magic 0x${sb.magic.toString(16)}`);
+  if (!(sb.checksum === 0)) fail(S, o('checksum'), `checksum 0x${sb.checksum.toString(16)} must be 0 in RAFS v6`);
+  if (!(sb.blkszbits === 12 || sb.blkszbits === 9)) fail(S, o('blkszbits'), `blkszbits ${sb.blkszbits} is neither 12 nor 9 (tarfs)`);
   const B = 2 ** sb.blkszbits;
-  check(fileSize >= 4096 && fileSize % B === 0, S, 0, `bootstrap of ${fileSize} bytes is not a whole number of ${B}-byte blocks`);
-  check(sb.sb_extslots === 0, S, o('sb_extslots'), `sb_extslots ${sb.sb_extslots} must be 0`);
-  check(sb.inos !== 0 && Number.isSafeInteger(sb.inos), S, o('inos'), `inos ${sb.inos}`);
-  check(sb.u1 === 0, S, o('u1'), `s_u ${sb.u1} must be 0`);
-  check(sb.xattr_blkaddr === 0, S, o('xattr_blkaddr'), 'shared xattrs are not used by RAFS v6');
-  check(sb.devt_slotoff * EROFS_DEVT_SLOT_SIZE === RAFS_V6_DEVT_OFFSET, S, o('devt_slotoff'), `devt_slotoff ${sb.devt_slotoff} is not 11`);
-  check(sb.feature_incompat === INCOMPAT_RAFS, S, o('feature_incompat'), `feature_incompat 0x${sb.feature_incompat.toString(16)} is not 0xc`);
-  check((sb.feature_compat & EROFS_FEATURE_COMPAT_RAFS_V6) !== 0, S, o('feature_compat'), 'RAFS v6 compat bit missing');
-  check(sb.meta_blkaddr * B <= fileSize, S, o('meta_blkaddr'), `meta area at block ${sb.meta_blkaddr} is past the end`);
+  if (!(fileSize >= 4096 && fileSize % B === 0)) fail(S, 0, `bootstrap of ${fileSize} bytes is not a whole number of ${B}-byte blocks`);
+  if (!(sb.sb_extslots === 0)) fail(S, o('sb_extslots'), `sb_extslots ${sb.sb_extslots} must be 0`);
+  if (!(sb.inos !== 0 && Number.isSafeInteger(sb.inos))) fail(S, o('inos'), `inos ${sb.inos}`);
+  if (!(sb.u1 === 0)) fail(S, o('u1'), `s_u ${sb.u1} must be 0`);
+  if (!(sb.xattr_blkaddr === 0)) fail(S, o('xattr_blkaddr'), 'shared xattrs are not used by RAFS v6');
+  if (!(sb.devt_slotoff * EROFS_DEVT_SLOT_SIZE === RAFS_V6_DEVT_OFFSET)) fail(S, o('devt_slotoff'), `devt_slotoff ${sb.devt_slotoff} is not 11`);
+  if (!(sb.feature_incompat === INCOMPAT_RAFS)) fail(S, o('feature_incompat'), `feature_incompat 0x${sb.feature_incompat.toString(16)} is not 0xc`);
+  if (!((sb.feature_compat & EROFS_FEATURE_COMPAT_RAFS_V6) !== 0)) fail(S, o('feature_compat'), 'RAFS v6 compat bit missing');
+  if (!(sb.meta_blkaddr * B <= fileSize)) fail(S, o('meta_blkaddr'), `meta area at block ${sb.meta_blkaddr} is past the end`);
   const E = RAFS_V6_EXT_SUPERBLOCK.name;
   const eo = (k: keyof typeof RAFS_V6_EXT_SUPERBLOCK.f) => RAFS_V6_EXT_SB_OFFSET + RAFS_V6_EXT_SUPERBLOCK.f[k].offset;
-  check(ext.s_flags <= 0xffff_ffff && (ext.s_flags & ~SUPER_FLAGS_KNOWN) === 0, E, eo('s_flags'), `unknown flag bits in 0x${ext.s_flags.toString(16)}`);
-  check(onlyOne(ext.s_flags, COMPRESSION_BITS) !== null, E, eo('s_flags'), 'flags must name exactly one compressor');
-  check(onlyOne(ext.s_flags, HASH_BITS) !== null, E, eo('s_flags'), 'flags must name exactly one digest');
-  check(isPow2(ext.s_chunk_size) && ext.s_chunk_size >= CHUNK_SIZE_MIN && ext.s_chunk_size <= CHUNK_SIZE_MAX, E, eo('s_chunk_size'),
-    `chunk size ${ext.s_chunk_size} is not a power of two in [4 KiB, 16 MiB]`);
+  if (!(ext.s_flags <= 0xffff_ffff && (ext.s_flags & ~SUPER_FLAGS_KNOWN) === 0)) fail(E, eo('s_flags'), `unknown flag bits in 0x${ext.s_flags.toString(16)}`);
+  if (!(onlyOne(ext.s_flags, COMPRESSION_BITS) !== null)) fail(E, eo('s_flags'), 'flags must name exactly one compressor');
+  if (!(onlyOne(ext.s_flags, HASH_BITS) !== null)) fail(E, eo('s_flags'), 'flags must name exactly one digest');
+  if (!(isPow2(ext.s_chunk_size) && ext.s_chunk_size >= CHUNK_SIZE_MIN && ext.s_chunk_size <= CHUNK_SIZE_MAX)) fail(E, eo('s_chunk_size'), `chunk size ${ext.s_chunk_size} is not a power of two in [4 KiB, 16 MiB]`);
   const devEnd = RAFS_V6_DEVT_OFFSET + sb.extra_devices * EROFS_DEVT_SLOT_SIZE;
-  check(ext.s_blob_table_size % RAFS_V6_BLOB.size === 0, E, eo('s_blob_table_size'), `blob table size ${ext.s_blob_table_size} is not a multiple of 256`);
-  check(ext.s_blob_table_size / RAFS_V6_BLOB.size === sb.extra_devices, E, eo('s_blob_table_size'),
-    `${ext.s_blob_table_size / RAFS_V6_BLOB.size} blob entries for ${sb.extra_devices} device slots`);
+  if (!(ext.s_blob_table_size % RAFS_V6_BLOB.size === 0)) fail(E, eo('s_blob_table_size'), `blob table size ${ext.s_blob_table_size} is not a multiple of 256`);
+  if (!(ext.s_blob_table_size / RAFS_V6_BLOB.size === sb.extra_devices)) fail(E, eo('s_blob_table_size'), `${ext.s_blob_table_size / RAFS_V6_BLOB.size} blob entries for ${sb.extra_devices} device slots`);
   const ranges: [string, number, number, number][] = [];
   if (ext.s_blob_table_size > 0) {
-    check(ext.s_blob_table_offset % 4096 === 0 && ext.s_blob_table_offset >= Math.max(4096, devEnd), E, eo('s_blob_table_offset'),
-      `blob table offset ${ext.s_blob_table_offset} is not 4 KiB aligned after the device table`);
+    if (!(ext.s_blob_table_offset % 4096 === 0 && ext.s_blob_table_offset >= Math.max(4096, devEnd))) fail(E, eo('s_blob_table_offset'), `blob table offset ${ext.s_blob_table_offset} is not 4 KiB aligned after the device table`);
     ranges.push(['blob table', ext.s_blob_table_offset, ext.s_blob_table_size, eo('s_blob_table_offset')]);
   }
   if (ext.s_chunk_table_size > 0) {
-    check(ext.s_chunk_table_offset % 4096 === 0 && ext.s_chunk_table_offset >= Math.max(4096, devEnd), E, eo('s_chunk_table_offset'),
-      `chunk table offset ${ext.s_chunk_table_offset} is not 4 KiB aligned after the device table`);
-    check(ext.s_chunk_table_size % RAFS_CHUNK_INFO.size === 0, E, eo('s_chunk_table_size'), `chunk table size ${ext.s_chunk_table_size} is not a multiple of 80`);
+    if (!(ext.s_chunk_table_offset % 4096 === 0 && ext.s_chunk_table_offset >= Math.max(4096, devEnd))) fail(E, eo('s_chunk_table_offset'), `chunk table offset ${ext.s_chunk_table_offset} is not 4 KiB aligned after the device table`);
+    if (!(ext.s_chunk_table_size % RAFS_CHUNK_INFO.size === 0)) fail(E, eo('s_chunk_table_size'), `chunk table size ${ext.s_chunk_table_size} is not a multiple of 80`);
     ranges.push(['chunk table', ext.s_chunk_table_offset, ext.s_chunk_table_size, eo('s_chunk_table_offset')]);
   }
   if (ext.s_prefetch_table_offset !== 0 && ext.s_prefetch_table_size > 0) {
-    check(ext.s_prefetch_table_size % 4 === 0, E, eo('s_prefetch_table_size'), `prefetch table size ${ext.s_prefetch_table_size} is not a multiple of 4`);
-    check(ext.s_prefetch_table_offset >= devEnd, E, eo('s_prefetch_table_offset'), 'prefetch table overlaps the superblocks');
+    if (!(ext.s_prefetch_table_size % 4 === 0)) fail(E, eo('s_prefetch_table_size'), `prefetch table size ${ext.s_prefetch_table_size} is not a multiple of 4`);
+    if (!(ext.s_prefetch_table_offset >= devEnd)) fail(E, eo('s_prefetch_table_offset'), 'prefetch table overlaps the superblocks');
     ranges.push(['prefetch table', ext.s_prefetch_table_offset, ext.s_prefetch_table_size, eo('s_prefetch_table_offset')]);
   }
   for (const [name, off, len, at] of ranges) {
-    check(Number.isSafeInteger(off) && Number.isSafeInteger(len) && off <= fileSize && len <= fileSize - off, E, at,
-      `${name} [${off}, +${len}) is outside the ${fileSize}-byte bootstrap`);
+    if (!(Number.isSafeInteger(off) && Number.isSafeInteger(len) && off <= fileSize && len <= fileSize - off)) fail(E, at, `${name} [${off}, +${len}) is outside the ${fileSize}-byte bootstrap`);
   }
   for (let i = 0; i < ranges.length; i++) {
     for (let j = i + 1; j < ranges.length; j++) {
       const a = ranges[i]!;
       const b = ranges[j]!;
-      check(a[1] + a[2] <= b[1] || b[1] + b[2] <= a[1], E, b[3], `${a[0]} [${a[1]}, +${a[2]}) overlaps ${b[0]} [${b[1]}, +${b[2]})`);
+      if (!(a[1] + a[2] <= b[1] || b[1] + b[2] <= a[1])) fail(E, b[3], `${a[0]} [${a[1]}, +${a[2]}) overlaps ${b[0]} [${b[1]}, +${b[2]})`);
     }
   }
-  check(devEnd <= fileSize, S, o('extra_devices'), `${sb.extra_devices} device slots run past the end`);
+  if (!(devEnd <= fileSize)) fail(S, o('extra_devices'), `${sb.extra_devices} device slots run past the end`);
 }
 
 function parseBlobEntry(b: Uint8Array, at: number, i: number, ext: RafsV6ExtSuperblock, tarfs: boolean): RafsBlob {
@@ -150,32 +145,31 @@ function parseBlobEntry(b: Uint8Array, at: number, i: number, ext: RafsV6ExtSupe
   const S = RAFS_V6_BLOB.name;
   const f = RAFS_V6_BLOB.f;
   const id = idString(e.blob_id);
-  check(id.length > 0, S, at, 'empty blob id');
-  check(e.blob_index === i, S, at + f.blob_index.offset, `blob_index ${e.blob_index} at position ${i}`);
-  check(e.chunk_size === ext.s_chunk_size, S, at + f.chunk_size.offset, `chunk_size ${e.chunk_size} differs from the superblock's ${ext.s_chunk_size}`);
-  check(e.chunk_count <= 2 ** 24, S, at + f.chunk_count.offset, `chunk_count ${e.chunk_count} exceeds 2^24`);
+  if (!(id.length > 0)) fail(S, at, 'empty blob id');
+  if (!(e.blob_index === i)) fail(S, at + f.blob_index.offset, `blob_index ${e.blob_index} at position ${i}`);
+  if (!(e.chunk_size === ext.s_chunk_size)) fail(S, at + f.chunk_size.offset, `chunk_size ${e.chunk_size} differs from the superblock's ${ext.s_chunk_size}`);
+  if (!(e.chunk_count <= 2 ** 24)) fail(S, at + f.chunk_count.offset, `chunk_count ${e.chunk_count} exceeds 2^24`);
   const compressor = compressorName(e.compression_algo);
-  check(compressor !== undefined, S, at + f.compression_algo.offset, `unknown compression_algo ${e.compression_algo}`);
+  if (!(compressor !== undefined)) fail(S, at + f.compression_algo.offset, `unknown compression_algo ${e.compression_algo}`);
   const digester = digesterName(e.digest_algo);
-  check(digester !== undefined, S, at + f.digest_algo.offset, `unknown digest_algo ${e.digest_algo}`);
+  if (!(digester !== undefined)) fail(S, at + f.digest_algo.offset, `unknown digest_algo ${e.digest_algo}`);
   const ciCompressor = compressorName(e.ci_compressor);
-  check(ciCompressor !== undefined, S, at + f.ci_compressor.offset, `unknown ci_compressor ${e.ci_compressor}`);
-  check(e.cipher_algo < CIPHERS.length, S, at + f.cipher_algo.offset, `unknown cipher_algo ${e.cipher_algo}`);
-  check((e.features & BLOB_FEATURES_INVALID) === 0, S, at + f.features.offset, `invalid feature bits in 0x${e.features.toString(16)}`);
-  if (tarfs) check((e.features & BF.ALIGNED) === 0, S, at + f.features.offset, 'ALIGNED set on a tarfs blob');
+  if (!(ciCompressor !== undefined)) fail(S, at + f.ci_compressor.offset, `unknown ci_compressor ${e.ci_compressor}`);
+  if (!(e.cipher_algo < CIPHERS.length)) fail(S, at + f.cipher_algo.offset, `unknown cipher_algo ${e.cipher_algo}`);
+  if (!((e.features & BLOB_FEATURES_INVALID) === 0)) fail(S, at + f.features.offset, `invalid feature bits in 0x${e.features.toString(16)}`);
+  if (tarfs && !((e.features & BF.ALIGNED) === 0)) fail(S, at + f.features.offset, 'ALIGNED set on a tarfs blob');
   else check((e.features & BF.ALIGNED) !== 0, S, at + f.features.offset, 'ALIGNED missing (required unless tarfs)');
-  check(e.compressed_size <= 2 ** 40, S, at + f.compressed_size.offset, `compressed_size ${e.compressed_size} exceeds 2^40`);
-  check(e.uncompressed_size <= 2 ** 44, S, at + f.uncompressed_size.offset, `uncompressed_size ${e.uncompressed_size} exceeds 2^44`);
+  if (!(e.compressed_size <= 2 ** 40)) fail(S, at + f.compressed_size.offset, `compressed_size ${e.compressed_size} exceeds 2^40`);
+  if (!(e.uncompressed_size <= 2 ** 44)) fail(S, at + f.uncompressed_size.offset, `uncompressed_size ${e.uncompressed_size} exceeds 2^44`);
   if (e.ci_uncompressed_size > 0 || e.chunk_count > 0) {
     const entry = e.features & BF.CHUNK_INFO_V2 ? 24 : 16;
     const exact = !(e.features & (BF.BATCH | BF.ZRAN | BF.ENCRYPTED));
     if (!tarfs && !(e.features & BF.EXTERNAL)) {
-      check(exact ? e.ci_uncompressed_size === e.chunk_count * entry : e.ci_uncompressed_size >= e.chunk_count * entry, S, at + f.ci_uncompressed_size.offset,
-        `ci_uncompressed_size ${e.ci_uncompressed_size} does not fit ${e.chunk_count} CI v${entry === 16 ? 1 : 2} entries`);
+      if (!(exact ? e.ci_uncompressed_size === e.chunk_count * entry : e.ci_uncompressed_size >= e.chunk_count * entry)) fail(S, at + f.ci_uncompressed_size.offset, `ci_uncompressed_size ${e.ci_uncompressed_size} does not fit ${e.chunk_count} CI v${entry === 16 ? 1 : 2} entries`);
     }
   }
   for (const k of ['ci_offset', 'ci_compressed_size', 'ci_uncompressed_size', 'blob_meta_size'] as const) {
-    check(Number.isSafeInteger(e[k]), S, at + f[k].offset, `${k} is beyond 2^53`);
+    if (!(Number.isSafeInteger(e[k]))) fail(S, at + f[k].offset, `${k} is beyond 2^53`);
   }
   return {
     index: i, blobId: id, compressor, digester, chunkSize: e.chunk_size, features: e.features, chunkCount: e.chunk_count,
@@ -233,13 +227,13 @@ export class RafsV6 implements RafsFs {
 
   static async open(input: ByteSource, opts: RafsOpenOptions = {}): Promise<RafsV6> {
     const src = input instanceof BytesSource || input instanceof CachedSource ? input : new CachedSource(input, 64 * 1024, 16 * 1024 * 1024);
-    check(src.size >= 4096, erofs_super_block.name, EROFS_SUPER_OFFSET, `${src.size}-byte file is shorter than one 4096-byte block`);
+    if (!(src.size >= 4096)) fail(erofs_super_block.name, EROFS_SUPER_OFFSET, `${src.size}-byte file is shorter than one 4096-byte block`);
     const head = await src.read(0, 4096);
     const sb = decodeSb(head, EROFS_SUPER_OFFSET);
     const ext = decodeExt(head, RAFS_V6_EXT_SB_OFFSET);
     validateV6Superblocks(sb, ext, src.size);
     const parsed = parseSuperblock(head, src.size);
-    check(!('needBytes' in parsed), erofs_super_block.name, EROFS_SUPER_OFFSET, 'superblock needs more than the first 4096 bytes');
+    if (!(!('needBytes' in parsed))) fail(erofs_super_block.name, EROFS_SUPER_OFFSET, 'superblock needs more than the first 4096 bytes');
     const erofsSb = parsed;
     const tarfs = (ext.s_flags & SF.TARTFS_MODE) !== 0;
     if (ext.s_flags & SF.ENCRYPTION_ASE_128_XTS) throw new UnsupportedError('rafs v6 encryption', 'encrypted images are not supported');
@@ -249,9 +243,9 @@ export class RafsV6 implements RafsFs {
     const seen = new Set<string>();
     for (const d of slots) {
       const id = idString(d.tag);
-      check(id.length > 0, erofs_deviceslot.name, d.offset, 'empty blob id');
-      check(d.blocks !== 0, erofs_deviceslot.name, d.offset + erofs_deviceslot.f.blocks.offset, 'device of 0 blocks');
-      check(!seen.has(id), erofs_deviceslot.name, d.offset, `duplicate blob id ${id}`);
+      if (!(id.length > 0)) fail(erofs_deviceslot.name, d.offset, 'empty blob id');
+      if (!(d.blocks !== 0)) fail(erofs_deviceslot.name, d.offset + erofs_deviceslot.f.blocks.offset, 'device of 0 blocks');
+      if (!(!seen.has(id))) fail(erofs_deviceslot.name, d.offset, `duplicate blob id ${id}`);
       seen.add(id);
       devices.push({ blobId: id, blocks: d.blocks, mappedBlkaddr: d.mappedBlkaddr });
     }
@@ -276,7 +270,7 @@ export class RafsV6 implements RafsFs {
     const store = new BlobStore(blobs, matchBlobs(blobs, opts.blobs ?? [], opts.container), { cache: opts.cache, verify: opts.verifyChunks ?? true });
     const fs = new RafsV6(src, sb, erofsSb, ext, devices, blobs, prefetch, store);
     const root = await fs.inodeAt(sb.root_nid);
-    check(root.type === 'dir', erofs_super_block.name, EROFS_SUPER_OFFSET + erofs_super_block.f.root_nid.offset, `root nid ${sb.root_nid} is a ${root.type}`);
+    if (!(root.type === 'dir')) fail(erofs_super_block.name, EROFS_SUPER_OFFSET + erofs_super_block.f.root_nid.offset, `root nid ${sb.root_nid} is a ${root.type}`);
     return fs;
   }
 
@@ -294,32 +288,30 @@ export class RafsV6 implements RafsFs {
     if (ino.dataError) throw ino.dataError; // a bootstrap is metadata only: any bad range is fatal
     const S = ino.extended ? erofs_inode_extended.name : erofs_inode_compact.name;
     const { layout, type } = ino;
-    check(layout === EROFS_INODE_FLAT_PLAIN || layout === EROFS_INODE_FLAT_INLINE || layout === EROFS_INODE_CHUNK_BASED, S, offset,
-      `data layout ${layout} (${LAYOUT_NAMES[layout] ?? '?'}) is not used by RAFS v6`);
+    if (!(layout === EROFS_INODE_FLAT_PLAIN || layout === EROFS_INODE_FLAT_INLINE || layout === EROFS_INODE_CHUNK_BASED)) fail(S, offset, `data layout ${layout} (${LAYOUT_NAMES[layout] ?? '?'}) is not used by RAFS v6`);
     let chunkFormat = 0;
     const chunkAddrs: V6ChunkAddr[] = [];
     if (type === 'reg') {
       if (layout === EROFS_INODE_CHUNK_BASED) {
         chunkFormat = ino.iu & 0xffff;
-        check(ino.chunk?.indexes === true, S, offset + 16, `chunk format 0x${chunkFormat.toString(16)} is not 8-byte chunk indexes`);
+        if (!(ino.chunk?.indexes === true)) fail(S, offset + 16, `chunk format 0x${chunkFormat.toString(16)} is not 8-byte chunk indexes`);
         // RAFS writes one index per superblock-sized chunk even when the header advertises bigger kernel chunks
         const count = ino.size === 0 ? 0 : Math.ceil(ino.size / this.chunkSize);
         const at = ino.chunk.mapOffset;
-        check(count * 8 <= size - at, S, offset, `${count} chunk indexes at ${at} run past the end`);
+        if (!(count * 8 <= size - at)) fail(S, offset, `${count} chunk indexes at ${at} run past the end`);
         const cb = count > 0 ? await this.source.read(at, count * 8) : new Uint8Array(0);
         for (let i = 0; i < count; i++) {
           const a = decodeStruct(erofs_inode_chunk_index, cb, i * 8);
           const dev = a.device_id & 0xff;
-          check(dev >= 1 && dev <= this.blobs.length, erofs_inode_chunk_index.name, at + i * 8 + 2,
-            `device id ${dev} names no blob (there are ${this.blobs.length})`);
+          if (!(dev >= 1 && dev <= this.blobs.length)) fail(erofs_inode_chunk_index.name, at + i * 8 + 2, `device id ${dev} names no blob (there are ${this.blobs.length})`);
           chunkAddrs.push({ blobIndex: dev - 1, ciIndex: ((a.device_id >> 8) << 16) | a.advise, blkAddr: a.blkaddr, deviceId: a.device_id });
         }
       } else {
-        check(ino.size === 0, S, offset, `regular file of ${ino.size} bytes with data layout ${LAYOUT_NAMES[layout]}, not chunk-based`);
+        if (!(ino.size === 0)) fail(S, offset, `regular file of ${ino.size} bytes with data layout ${LAYOUT_NAMES[layout]}, not chunk-based`);
       }
     } else if (type === 'dir' || type === 'symlink') {
-      check(layout !== EROFS_INODE_CHUNK_BASED, S, offset, `${type} with a chunk-based layout`);
-      if (type === 'symlink') check(ino.size > 0 && ino.size <= 4096, S, offset + 8, `symlink target of ${ino.size} bytes`);
+      if (!(layout !== EROFS_INODE_CHUNK_BASED)) fail(S, offset, `${type} with a chunk-based layout`);
+      if (type === 'symlink' && !(ino.size > 0 && ino.size <= 4096)) fail(S, offset + 8, `symlink target of ${ino.size} bytes`);
     }
     const out: V6Inode = { ...ino, chunkFormat, chunkAddrs };
     if (this.inodes.size >= 65536) this.inodes.delete(this.inodes.keys().next().value as number);
@@ -336,14 +328,14 @@ export class RafsV6 implements RafsFs {
     let at: number;
     if (r.layout === EROFS_INODE_FLAT_INLINE && k === nblocks - 1 && r.size % B !== 0) at = r.dataOffset;
     else at = (r.iu + k) * B;
-    check(at + len <= this.source.size, S, r.offset + 16, `data block ${k} at ${at} (+${len}) is outside the ${this.source.size}-byte bootstrap`);
+    if (!(at + len <= this.source.size)) fail(S, r.offset + 16, `data block ${k} at ${at} (+${len}) is outside the ${this.source.size}-byte bootstrap`);
     return { bytes: await this.source.read(at, len), offset: at };
   }
 
   private async dirents(r: V6Inode): Promise<DirCacheEntry> {
     const hit = this.dirs.get(r.nid);
     if (hit) return hit;
-    check(r.size <= this.source.size, erofs_inode_extended.name, r.offset + 8, `directory of ${r.size} bytes is larger than the image`);
+    if (!(r.size <= this.source.size)) fail(erofs_inode_extended.name, r.offset + 8, `directory of ${r.size} bytes is larger than the image`);
     const entries: V6Dirent[] = [];
     const all: V6Dirent[] = [];
     let parent = -1;
@@ -353,7 +345,7 @@ export class RafsV6 implements RafsFs {
       const { bytes, offset } = await this.dataBlock(r, k);
       const blk = parseDirBlock(bytes, offset, maxNid);
       if (k > 0 && all.length > 0) {
-        check(compareBytes(all[all.length - 1]!.name, blk.names[0]!) < 0, erofs_dirent.name, offset, 'directory blocks are not in name order');
+        if (!(compareBytes(all[all.length - 1]!.name, blk.names[0]!) < 0)) fail(erofs_dirent.name, offset, 'directory blocks are not in name order');
       }
       for (let j = 0; j < blk.nids.length; j++) {
         const name = blk.names[j]!;
@@ -392,10 +384,10 @@ export class RafsV6 implements RafsFs {
       for (let i = 0; i < size / 80; i++) {
         const at = base + i * 80;
         const c = decodeStruct(RAFS_CHUNK_INFO, b, i * 80);
-        check(c.blob_index < this.blobs.length, S, at + RAFS_CHUNK_INFO.f.blob_index.offset, `blob index ${c.blob_index} is outside the ${this.blobs.length}-entry blob table`);
-        check(c.uncompressed_size <= this.chunkSize, S, at + RAFS_CHUNK_INFO.f.uncompressed_size.offset, `chunk of ${c.uncompressed_size} bytes exceeds the chunk size`);
-        check(c.compressed_size <= CHUNK_SIZE_MAX * 2, S, at + RAFS_CHUNK_INFO.f.compressed_size.offset, `compressed size ${c.compressed_size} is implausible`);
-        check(Number.isSafeInteger(c.compressed_offset) && Number.isSafeInteger(c.uncompressed_offset), S, at + 48, 'offset beyond 2^53');
+        if (!(c.blob_index < this.blobs.length)) fail(S, at + RAFS_CHUNK_INFO.f.blob_index.offset, `blob index ${c.blob_index} is outside the ${this.blobs.length}-entry blob table`);
+        if (!(c.uncompressed_size <= this.chunkSize)) fail(S, at + RAFS_CHUNK_INFO.f.uncompressed_size.offset, `chunk of ${c.uncompressed_size} bytes exceeds the chunk size`);
+        if (!(c.compressed_size <= CHUNK_SIZE_MAX * 2)) fail(S, at + RAFS_CHUNK_INFO.f.compressed_size.offset, `compressed size ${c.compressed_size} is implausible`);
+        if (!(Number.isSafeInteger(c.compressed_offset) && Number.isSafeInteger(c.uncompressed_offset))) fail(S, at + 48, 'offset beyond 2^53');
         const chunk: RafsChunk = {
           digest: c.block_id.slice(), blobIndex: c.blob_index, flags: c.flags, compressed: (c.flags & CF.COMPRESSED) !== 0,
           compressedOffset: c.compressed_offset, compressedSize: c.compressed_size, uncompressedOffset: c.uncompressed_offset,
@@ -439,15 +431,14 @@ export class RafsV6 implements RafsFs {
     const rows = table.get(`${a.blobIndex}:${a.ciIndex}`);
     if (rows) {
       const row = rows.find((r) => Math.floor(r.uncompressedOffset / this.blockSize) === a.blkAddr);
-      check(row !== undefined, S, -1, `chunk ${a.ciIndex} of blob ${a.blobIndex}: no chunk table row at block ${a.blkAddr}`);
+      if (!(row !== undefined)) fail(S, -1, `chunk ${a.ciIndex} of blob ${a.blobIndex}: no chunk table row at block ${a.blkAddr}`);
       return { ...row, fileOffset };
     }
-    check(table.size === 0, S, -1, `chunk ${a.ciIndex} of blob ${a.blobIndex} is not in the chunk table`);
+    if (!(table.size === 0)) fail(S, -1, `chunk ${a.ciIndex} of blob ${a.blobIndex} is not in the chunk table`);
     const { meta, digests } = await this.store.blobDetails(a.blobIndex);
-    check(meta !== null, S, -1, `no chunk table and blob ${this.blobs[a.blobIndex]!.blobId} has no CI array`);
+    if (!(meta !== null)) fail(S, -1, `no chunk table and blob ${this.blobs[a.blobIndex]!.blobId} has no CI array`);
     const e = ciEntry(meta, a.ciIndex);
-    check(Math.floor(e.uncompressedOffset / this.blockSize) === a.blkAddr, S, -1,
-      `chunk ${a.ciIndex}: CI places it at ${e.uncompressedOffset}, the index at block ${a.blkAddr}`);
+    if (!(Math.floor(e.uncompressedOffset / this.blockSize) === a.blkAddr)) fail(S, -1, `chunk ${a.ciIndex}: CI places it at ${e.uncompressedOffset}, the index at block ${a.blkAddr}`);
     const digest = digests ? digests.bytes.slice(a.ciIndex * 32, a.ciIndex * 32 + 32) : undefined;
     return chunkFromCi(e, a.blobIndex, a.ciIndex, digest, fileOffset);
   }
@@ -528,7 +519,7 @@ export class RafsV6 implements RafsFs {
     const start = r.dataOffset - r.xattrSize;
     const area = await this.source.read(start, r.xattrSize);
     const body = parseIbodyHeader(area, start);
-    check(body.sharedIds.length === 0, erofs_xattr_ibody_header.name, start + 4, `${body.sharedIds.length} shared xattrs (RAFS v6 has none)`);
+    if (!(body.sharedIds.length === 0)) fail(erofs_xattr_ibody_header.name, start + 4, `${body.sharedIds.length} shared xattrs (RAFS v6 has none)`);
     return parseInlineEntries(area, body.inlineStart, start).map((x) => ({ name: x.name, value: x.value, offset: x.offset }));
   }
 
@@ -588,12 +579,12 @@ export class RafsV6 implements RafsFs {
       const comps: Uint8Array[] = [];
       let cur = r.nid;
       for (let steps = 0; cur !== this.rootIno; steps++) {
-        check(steps <= Math.max(4096, this.sb.inos), erofs_dirent.name, -1, `".." chain from nid ${ino} does not reach the root`);
+        if (!(steps <= Math.max(4096, this.sb.inos))) fail(erofs_dirent.name, -1, `".." chain from nid ${ino} does not reach the root`);
         const { parent } = await this.dirents(await this.inode(cur));
-        check(parent >= 0 && parent !== cur, erofs_dirent.name, -1, `nid ${cur} has no usable ".." entry`);
+        if (!(parent >= 0 && parent !== cur)) fail(erofs_dirent.name, -1, `nid ${cur} has no usable ".." entry`);
         const pd = await this.dirents(await this.inode(parent));
         const me = pd.entries.find((e) => e.nid === cur);
-        check(me !== undefined, erofs_dirent.name, -1, `nid ${cur} is not listed in its parent ${parent}`);
+        if (!(me !== undefined)) fail(erofs_dirent.name, -1, `nid ${cur} is not listed in its parent ${parent}`);
         comps.push(me.name);
         cur = parent;
       }
