@@ -322,67 +322,84 @@ function claim(q: Queue): number {
 }
 
 /**
- * The main thread's work: walk the directories in tree order, making each one and publishing it
- * as a job, then restore jobs alongside the workers. The walk comes first because it is quick and
- * overlaps the workers' start; they take jobs as soon as they are ready. A directory inode met twice
- * (a cycle in a corrupt image) is made but not entered again; a directory with an unsafe name is
- * skipped whole. `dirs` comes back in preorder, so reversed it has children first.
+ * The main thread's work: make every directory, publishing each as a job, then restore jobs
+ * alongside the workers. The walk comes first because it is quick and overlaps the workers'
+ * start; they take jobs as soon as they are ready.
  */
 async function walkAndRestore(ctx: Ctx, root: Attr, dest: Buffer, q: Queue, tell: (m: ToWorker) => void, beforeClaims: () => Promise<void>, deferred: Deferred[]): Promise<{ job: DirJob; attr: Attr }[]> {
-  const rootJob = { path: dest, display: '', ino: root.ino };
-  const dirs = [{ job: rootJob, attr: root }];
   let unsent: DirJob[] = [];
   const flush = (): void => {
     if (unsent.length) tell({ jobs: unsent });
     unsent = [];
   };
-  const add = (job: DirJob): void => {
+  const dirs = await makeDirs(ctx, root, dest, (job) => {
     q.jobs.push(job);
     unsent.push(job);
     if (unsent.length >= PUBLISH_BATCH) flush();
-  };
-  if (root.type === 'dir') {
-    add(rootJob);
-    const seen = new Set<number>([root.ino]);
-    const stack = [{ job: rootJob, entries: await readdirAll(ctx.fs, root.ino), i: 0 }];
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      if (top.i >= top.entries.length) {
-        stack.pop();
-        continue;
-      }
-      const e = top.entries[top.i++]!;
-      if (e.type !== 'dir') continue;
-      const display = `${top.job.display}/${utf8(e.name)}`;
-      const bad = unsafeNameReason(e.name);
-      if (bad) {
-        ctx.report.skipped.push({ path: display, reason: bad });
-        continue;
-      }
-      const attr = await ctx.fs.getattr(e.ino);
-      if (attr.type !== 'dir') {
-        ctx.report.skipped.push({ path: display, reason: `directory entry of a ${attr.type} inode` });
-        continue;
-      }
-      const path = childPath(top.job.path, e.name);
-      // root may create a read-only directory and still fill it; others chmod at the end
-      mkdirSync(path, ctx.isRoot ? attr.mode & 0o7777 : 0o700);
-      ctx.report.entries++;
-      ctx.report.dirs++;
-      const job = { path, display, ino: attr.ino };
-      dirs.push({ job, attr });
-      add(job);
-      if (!seen.has(attr.ino)) {
-        seen.add(attr.ino);
-        stack.push({ job, entries: await readdirAll(ctx.fs, attr.ino), i: 0 });
-      }
-    }
-  }
+  });
   flush();
   tell({ end: q.jobs.length });
   await beforeClaims();
-  for (let k = claim(q); k >= 0; k = claim(q)) await restoreEntriesOf(ctx, q.jobs[k]!, k, deferred);
+  await restoreClaimed(ctx, q, deferred);
   return dirs;
+}
+
+/**
+ * Every directory below (and including) the root, each made before the directories in it. A
+ * directory inode met twice (a cycle in a corrupt image) is made but not entered again; one with
+ * an unsafe name is skipped whole. The list has parents before children, so reversed it has
+ * children first.
+ */
+async function makeDirs(ctx: Ctx, root: Attr, dest: Buffer, add: (job: DirJob) => void): Promise<{ job: DirJob; attr: Attr }[]> {
+  const rootJob = { path: dest, display: '', ino: root.ino };
+  const dirs = [{ job: rootJob, attr: root }];
+  if (root.type !== 'dir') return dirs;
+  add(rootJob);
+  const seen = new Set<number>([root.ino]);
+  const pending = [rootJob];
+  while (pending.length) {
+    const made = await makeSubdirs(ctx, pending.pop()!, dirs, add);
+    for (let i = made.length - 1; i >= 0; i--) {
+      if (seen.has(made[i]!.ino)) continue;
+      seen.add(made[i]!.ino);
+      pending.push(made[i]!);
+    }
+  }
+  return dirs;
+}
+
+/** The directories in one directory, made (mode, not yet times) and published. */
+async function makeSubdirs(ctx: Ctx, parent: DirJob, dirs: { job: DirJob; attr: Attr }[], add: (job: DirJob) => void): Promise<DirJob[]> {
+  const made: DirJob[] = [];
+  for (const e of await readdirAll(ctx.fs, parent.ino)) {
+    if (e.type !== 'dir') continue;
+    const display = `${parent.display}/${utf8(e.name)}`;
+    const bad = unsafeNameReason(e.name);
+    if (bad) {
+      ctx.report.skipped.push({ path: display, reason: bad });
+      continue;
+    }
+    const attr = await ctx.fs.getattr(e.ino);
+    if (attr.type !== 'dir') {
+      ctx.report.skipped.push({ path: display, reason: `directory entry of a ${attr.type} inode` });
+      continue;
+    }
+    const path = childPath(parent.path, e.name);
+    // root may create a read-only directory and still fill it; others chmod at the end
+    mkdirSync(path, ctx.isRoot ? attr.mode & 0o7777 : 0o700);
+    ctx.report.entries++;
+    ctx.report.dirs++;
+    const job = { path, display, ino: attr.ino };
+    dirs.push({ job, attr });
+    add(job);
+    made.push(job);
+  }
+  return made;
+}
+
+/** Jobs from the shared counter until none is left (the main thread's share). */
+async function restoreClaimed(ctx: Ctx, q: Queue, deferred: Deferred[]): Promise<void> {
+  for (let k = claim(q); k >= 0; k = claim(q)) await restoreEntriesOf(ctx, q.jobs[k]!, k, deferred);
 }
 
 /** Directories sent to the workers at a time while the walk goes on */
@@ -545,6 +562,36 @@ function watch(w: Worker): { started: Promise<void>; result: Promise<WorkerResul
 
 // ---- the whole extraction -------------------------------------------------------------------
 
+/** Hardlink groups in tree order: the first entry met is written, the others link to it. */
+async function restoreHardlinked(ctx: Ctx, deferred: Deferred[], helper: Helper | null): Promise<void> {
+  deferred.sort((a, b) => a.dir - b.dir || a.index - b.index);
+  const firstPathOf = new Map<number, Buffer>();
+  for (const d of deferred) {
+    ctx.report.entries++;
+    const first = firstPathOf.get(d.ino);
+    const attr = await ctx.fs.getattr(d.ino);
+    if (first) {
+      ctx.report.hardlinks++;
+      // a link to a special file must wait until python has made it
+      if (attr.type === 'reg' || attr.type === 'symlink') linkSync(first, d.path);
+      else if (helper) helper.send('l', d.path, hex(first));
+      continue;
+    }
+    firstPathOf.set(d.ino, d.path);
+    await restoreLeaf(ctx, d.path, attr, () => d.display);
+  }
+}
+
+/** Directories last, deepest first: adding entries changes a directory's mtime. */
+async function restoreDirAttrs(ctx: Ctx, dirs: { job: DirJob; attr: Attr }[]): Promise<void> {
+  for (let i = dirs.length - 1; i >= 0; i--) {
+    const { job, attr } = dirs[i]!;
+    setOwnerMode(ctx, job.path, attr, ctx.isRoot ? attr.mode & 0o7777 : 0o700);
+    await sendXattrs(ctx, job.path, attr);
+    setTime(ctx, job.path, attr);
+  }
+}
+
 /** How many threads the CLI uses by default: one per core, at most 4, and one for small images. */
 export async function defaultThreads(fs: ReadOnlyFs): Promise<number> {
   if (fs.format === 'tree') return 1;
@@ -599,36 +646,13 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
       for (const k of ['entries', 'files', 'symlinks', 'hardlinks', 'specials', 'bytes'] as const) report[k] += r.report[k];
       report.skipped.push(...r.report.skipped);
       report.warnings.push(...r.report.warnings);
-      for (const d of r.deferred) deferred.push({ ...d, path: Buffer.from(d.path.buffer, d.path.byteOffset, d.path.byteLength) });
+      for (const d of r.deferred) deferred.push({ ...d, path: asBuffer(d.path) });
       if (r.ops) helper!.sendLines(r.ops);
       if (r.touchesDirs) helper!.touchesDirs = true;
     }
 
-    // hardlink groups in tree order: the first entry met is written, the others link to it
-    deferred.sort((a, b) => a.dir - b.dir || a.index - b.index);
-    const firstPathOf = new Map<number, Buffer>();
-    for (const d of deferred) {
-      report.entries++;
-      const first = firstPathOf.get(d.ino);
-      const attr = await fs.getattr(d.ino);
-      if (first) {
-        report.hardlinks++;
-        // a link to a special file must wait until python has made it
-        if (attr.type === 'reg' || attr.type === 'symlink') linkSync(first, d.path);
-        else if (helper) helper.send('l', d.path, hex(first));
-        continue;
-      }
-      firstPathOf.set(d.ino, d.path);
-      await restoreLeaf(ctx, d.path, attr, () => d.display);
-    }
-
-    // directories last, deepest first: adding entries changes a directory's mtime
-    for (let i = dirs.length - 1; i >= 0; i--) {
-      const { job, attr } = dirs[i]!;
-      setOwnerMode(ctx, job.path, attr, ctx.isRoot ? attr.mode & 0o7777 : 0o700);
-      await sendXattrs(ctx, job.path, attr);
-      setTime(ctx, job.path, attr);
-    }
+    await restoreHardlinked(ctx, deferred, helper);
+    await restoreDirAttrs(ctx, dirs);
     report.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   } finally {
     await Promise.all(workers.map(({ w }) => w.terminate()));
