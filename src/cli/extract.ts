@@ -592,9 +592,13 @@ async function restoreDirAttrs(ctx: Ctx, dirs: { job: DirJob; attr: Attr }[]): P
   }
 }
 
-/** How many threads the CLI uses by default: one per core, at most 4, and one for small images. */
+/**
+ * How many threads the CLI uses by default: one per core, at most 4, and one for small images. Run
+ * from the TypeScript sources (tsx, when bin/layerscope.mjs could not bundle), a worker spends
+ * ~0.4 s compiling them again, which measured no faster than one thread.
+ */
 export async function defaultThreads(fs: ReadOnlyFs): Promise<number> {
-  if (fs.format === 'tree') return 1;
+  if (fs.format === 'tree' || import.meta.url.endsWith('.ts')) return 1;
   const { files } = await fs.statfs();
   return files >= 2000 ? Math.min(4, availableParallelism()) : 1;
 }
