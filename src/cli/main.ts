@@ -159,7 +159,7 @@ const commands: Record<string, Command> = {
       const report = await extract(fs, pos[1], opts);
       if (v.json) out(toJson(report));
       else {
-        out(`${report.entries} entries: ${report.files} files (${humanBytes(report.bytes)}), ${report.dirs} dirs, ${report.symlinks} symlinks, ${report.hardlinks} hardlinks, ${report.specials} special files`);
+        out(`${report.entries} entries: ${report.files} files (${humanBytes(report.bytes)}), ${report.dirs} dirs, ${report.symlinks} symlinks, ${report.hardlinks} hardlinks, ${report.specials} special files${report.threads > 1 ? ` (${report.threads} threads)` : ''}`);
         for (const s of report.skipped) out(`skipped ${s.path}: ${s.reason}`);
         for (const w of report.warnings) out(`warning: ${w}`);
       }
