@@ -1,7 +1,7 @@
 // The `layerscope` CLI end to end: every test runs bin/layerscope.mjs as a user would.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -92,6 +92,17 @@ describe('layerscope on mkfs.erofs images', () => {
       assert.deepEqual(compareTrees(img.src, out3, { mtime: !img.compact }), []);
     });
   }
+
+  test('bin/layerscope.mjs runs a cached bundle of the sources and rebuilds it when a source is newer', () => {
+    const bundle = join(REPO, 'node_modules/.cache/layerscope/cli.mjs');
+    assert.equal(cli(['inspect', images[0]!.image]).status, 0);
+    // as if every source had been edited after the bundle was made
+    utimesSync(bundle, new Date(1000), new Date(1000));
+    const r = cli(['inspect', images[0]!.image, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { format: string }).format, 'erofs');
+    assert.ok(statSync(bundle).mtimeMs > 1_000_000, 'the stale bundle was rebuilt');
+  });
 
   test('extract refuses a --threads that is not a whole number from 1 to 64', () => {
     for (const bad of ['0', '65', '1.5', 'two']) {
