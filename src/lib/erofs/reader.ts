@@ -10,11 +10,12 @@
 import { lz4DecodeBlock } from '../codec/lz4.ts';
 import { fail, FormatError, IoError, NotFoundError, UnsupportedError } from '../errors.ts';
 import type { Attr, DirEntry, FormatId, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
-import { bytesEqual, compareBytes } from '../fs/types.ts';
+import { bytesEqual } from '../fs/types.ts';
 import { CachedSource } from '../io/cache.ts';
+import { Lru } from '../lru.ts';
 import { readInto, type ByteSource } from '../io/source.ts';
 import { describeStruct, type DescribedField } from '../struct.ts';
-import { findInBlock, isDotOrDotDot, parseDirBlock, TYPE_OF_FT, type DirBlock } from './dir.ts';
+import { compareName, findInBlock, isDotOrDotDot, nameAt, parseDirBlock, TYPE_OF_FT, type DirBlock } from './dir.ts';
 import { isCompressedLayout, layoutName, parseInode, type Inode } from './inode.ts';
 import {
   COMPRESSION_NAMES,
@@ -64,33 +65,6 @@ const MAP_CACHE_BYTES = 32 << 20;
 const PATH_MAX = 4096;
 const DETAIL_LIMIT = 4096;
 
-class Lru<V> {
-  private readonly m = new Map<number | string, { v: V; cost: number }>();
-  private total = 0;
-  constructor(private readonly maxCost: number) {}
-  get(k: number | string): V | undefined {
-    const e = this.m.get(k);
-    if (!e) return undefined;
-    this.m.delete(k);
-    this.m.set(k, e);
-    return e.v;
-  }
-  set(k: number | string, v: V, cost = 1): void {
-    const old = this.m.get(k);
-    if (old) {
-      this.total -= old.cost;
-      this.m.delete(k);
-    }
-    this.m.set(k, { v, cost });
-    this.total += cost;
-    while (this.total > this.maxCost && this.m.size > 1) {
-      const [fk, fe] = this.m.entries().next().value as [number | string, { v: V; cost: number }];
-      this.m.delete(fk);
-      this.total -= fe.cost;
-    }
-  }
-}
-
 /** One extent of a compressed read: where its pcluster is, and which of its bytes land where. */
 interface ZStep { pa: number; plen: number; inline: boolean; algorithm: number | 'shifted'; length: number; skip: number; outPos: number; at: number }
 
@@ -111,10 +85,10 @@ export class ErofsFs implements ReadOnlyFs {
   /** nids above this cannot hold an inode inside the image */
   readonly maxNid: number;
   private readonly metaBase: number;
-  private readonly inodes = new Lru<Inode>(INODE_CACHE_ENTRIES);
-  private readonly dirBlocks = new Lru<DirBlock>(DIRBLOCK_CACHE_ENTRIES);
-  private readonly zinfos = new Lru<ZInfo>(MAP_CACHE_BYTES);
-  private readonly chunkMaps = new Lru<Uint8Array>(MAP_CACHE_BYTES);
+  private readonly inodes = new Lru<number, Inode>(INODE_CACHE_ENTRIES);
+  private readonly dirBlocks = new Lru<string, DirBlock>(DIRBLOCK_CACHE_ENTRIES);
+  private readonly zinfos = new Lru<number, ZInfo>(MAP_CACHE_BYTES);
+  private readonly chunkMaps = new Lru<number, Uint8Array>(MAP_CACHE_BYTES);
   private lastXattrs: { nid: number; list: Xattr[] } | null = null;
   private scratch: Uint8Array | null = null;
 
@@ -473,7 +447,7 @@ export class ErofsFs implements ReadOnlyFs {
     if (hit) return hit;
     const bs = this.blockSize;
     const len = Math.min(bs, i.size - blk * bs);
-    // own copy: the parsed names are views into it, and must not pin a whole cache block
+    // own copy: the parsed block keeps it (names are read from it), and must not pin a whole cache block
     const bytes = await this.readData(i, blk * bs, len, true);
     const b = parseDirBlock(bytes, this.flatOffset(i, blk * bs), this.maxNid);
     this.dirBlocks.set(key, b);
@@ -487,9 +461,8 @@ export class ErofsFs implements ReadOnlyFs {
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const b = await this.dirBlock(i, mid);
-      const n = b.names.length;
-      if (compareBytes(name, b.names[0]!) < 0) hi = mid - 1;
-      else if (compareBytes(name, b.names[n - 1]!) > 0) lo = mid + 1;
+      if (compareName(name, b, 0) < 0) hi = mid - 1;
+      else if (compareName(name, b, b.count - 1) > 0) lo = mid + 1;
       else {
         const k = findInBlock(b, name);
         return k < 0 ? null : this.getattr(b.nids[k]!);
@@ -507,9 +480,9 @@ export class ErofsFs implements ReadOnlyFs {
     let idx = Math.ceil((offset % bs) / 12);
     for (let blk = Math.floor(offset / bs); blk < nblocks && out.length < limit; blk++, idx = 0) {
       const b = await this.dirBlock(i, blk);
-      const n = b.names.length;
+      const n = b.count;
       for (let k = idx; k < n && out.length < limit; k++) {
-        const name = b.names[k]!;
+        const name = nameAt(b, k);
         if (isDotOrDotDot(name)) continue;
         const nid = b.nids[k]!;
         const type = TYPE_OF_FT[b.types[k]!] ?? (await this.inode(nid)).type;

@@ -1,3 +1,4 @@
+import { Lru } from '../lru.ts';
 import { checkRange, readInto, type ByteSource } from './source.ts';
 
 const SLAB = 1 << 20;
@@ -18,7 +19,7 @@ export class CachedSource implements ByteSource {
   readonly size: number;
   readonly name: string;
   readonly stats: CacheStats = { hits: 0, misses: 0, bytesRead: 0, cachedBytes: 0 };
-  private readonly blocks = new Map<number, Uint8Array>();
+  private readonly blocks: Lru<number, Uint8Array>;
   private readonly pending = new Map<number, Promise<Uint8Array>>();
   private slab: Uint8Array | null = null;
   private slabPos = 0;
@@ -27,6 +28,7 @@ export class CachedSource implements ByteSource {
     if (blockSize <= 0 || (blockSize & (blockSize - 1)) !== 0) throw new RangeError('blockSize must be a power of two');
     this.size = inner.size;
     this.name = inner.name;
+    this.blocks = new Lru(maxBytes);
   }
 
   read(offset: number, length: number): Promise<Uint8Array> {
@@ -93,11 +95,7 @@ export class CachedSource implements ByteSource {
   /** a cached block, now the most recently used */
   private hit(index: number): Uint8Array | undefined {
     const hit = this.blocks.get(index);
-    if (hit) {
-      this.stats.hits++;
-      this.blocks.delete(index);
-      this.blocks.set(index, hit);
-    }
+    if (hit) this.stats.hits++;
     return hit;
   }
 
@@ -144,13 +142,8 @@ export class CachedSource implements ByteSource {
   }
 
   private insert(index: number, b: Uint8Array): void {
-    this.blocks.set(index, b);
-    this.stats.cachedBytes += b.length;
-    while (this.stats.cachedBytes > this.maxBytes && this.blocks.size > 1) {
-      const [k, v] = this.blocks.entries().next().value as [number, Uint8Array];
-      this.blocks.delete(k);
-      this.stats.cachedBytes -= v.length;
-    }
+    this.blocks.set(index, b, b.length);
+    this.stats.cachedBytes = this.blocks.cost;
   }
 
   clear(): void {

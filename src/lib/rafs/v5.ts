@@ -3,6 +3,7 @@
  * blob table, then inode records read on demand through the inode table.
  */
 import { fail, FormatError, NotFoundError } from '../errors.ts';
+import { Lru } from '../lru.ts';
 import { BytesSource, type ByteSource } from '../io/source.ts';
 import { CachedSource } from '../io/cache.ts';
 import { decodeStruct } from '../struct.ts';
@@ -157,7 +158,7 @@ export class RafsV5 implements RafsFs {
   readonly compressor: Compressor;
   /** set when the bootstrap was read out of a data blob: where it came from */
   origin: Record<string, unknown> | null = null;
-  private readonly inodes = new Map<number, V5Inode>();
+  private readonly inodes = new Lru<number, V5Inode>(65536);
   private links: Promise<Map<number, number[]>> | null = null;
 
   private constructor(
@@ -278,7 +279,6 @@ export class RafsV5 implements RafsFs {
       childIndex: r.i_child_index, childCount: type === 'dir' ? r.i_child_count : 0, rdev: r.i_rdev, mtime: r.i_mtime, mtimeNsec: r.i_mtime_nsec,
       name, symlink, xattrs, xattrOffset, chunksOffset, chunks,
     };
-    if (this.inodes.size >= 65536) this.inodes.delete(this.inodes.keys().next().value as number);
     this.inodes.set(index, ino);
     return ino;
   }

@@ -4,6 +4,7 @@
  * erofs/structs.ts; RAFS adds the ext superblock, the blob table, the chunk table and the prefetch table.
  */
 import { check, fail, FormatError, isTypedError, NotFoundError, UnsupportedError } from '../errors.ts';
+import { Lru } from '../lru.ts';
 import { BytesSource, type ByteSource } from '../io/source.ts';
 import { CachedSource } from '../io/cache.ts';
 import { decodeStruct } from '../struct.ts';
@@ -15,7 +16,7 @@ import {
 } from '../erofs/structs.ts';
 import { parseDeviceTable, parseSuperblock, type Superblock } from '../erofs/superblock.ts';
 import { parseInode, type Inode } from '../erofs/inode.ts';
-import { isDotOrDotDot, parseDirBlock } from '../erofs/dir.ts';
+import { isDotOrDotDot, nameAt, parseDirBlock } from '../erofs/dir.ts';
 import { parseIbodyHeader, parseInlineEntries } from '../erofs/xattr.ts';
 import {
   BF, BLOB_FEATURES, CF, CHUNK_SIZE_MAX, CHUNK_SIZE_MIN, EROFS_FEATURE_COMPAT_RAFS_V6, RAFS_CHUNK_INFO, RAFS_V6_BLOB,
@@ -201,8 +202,8 @@ export class RafsV6 implements RafsFs {
   readonly blockSize: number;
   readonly metaAddr: number;
   readonly tarfs: boolean;
-  private readonly inodes = new Map<number, V6Inode>();
-  private readonly dirs = new Map<number, DirCacheEntry>();
+  private readonly inodes = new Lru<number, V6Inode>(65536);
+  private readonly dirs = new Lru<number, DirCacheEntry>(4096);
   private chunkTable: Promise<Map<string, RafsChunk[]>> | null = null;
   private pathIndex: Promise<Map<number, Uint8Array[][]>> | null = null;
 
@@ -314,7 +315,6 @@ export class RafsV6 implements RafsFs {
       if (type === 'symlink' && !(ino.size > 0 && ino.size <= 4096)) fail(S, offset + 8, `symlink target of ${ino.size} bytes`);
     }
     const out: V6Inode = { ...ino, chunkFormat, chunkAddrs };
-    if (this.inodes.size >= 65536) this.inodes.delete(this.inodes.keys().next().value as number);
     this.inodes.set(nid, out);
     return out;
   }
@@ -345,10 +345,10 @@ export class RafsV6 implements RafsFs {
       const { bytes, offset } = await this.dataBlock(r, k);
       const blk = parseDirBlock(bytes, offset, maxNid);
       if (k > 0 && all.length > 0) {
-        if (!(compareBytes(all[all.length - 1]!.name, blk.names[0]!) < 0)) fail(erofs_dirent.name, offset, 'directory blocks are not in name order');
+        if (!(compareBytes(all[all.length - 1]!.name, nameAt(blk, 0)) < 0)) fail(erofs_dirent.name, offset, 'directory blocks are not in name order');
       }
-      for (let j = 0; j < blk.nids.length; j++) {
-        const name = blk.names[j]!;
+      for (let j = 0; j < blk.count; j++) {
+        const name = nameAt(blk, j);
         const de = { nid: blk.nids[j]!, name: name.slice(), fileType: blk.types[j]! };
         all.push(de);
         if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) parent = de.nid;
@@ -356,7 +356,6 @@ export class RafsV6 implements RafsFs {
       }
     }
     const out = { entries, all, parent };
-    if (this.dirs.size >= 4096) this.dirs.delete(this.dirs.keys().next().value as number);
     this.dirs.set(r.nid, out);
     return out;
   }
