@@ -14,7 +14,7 @@ import { detectFormat } from '../lib/open.ts';
 import { buildRafsToFiles } from '../lib/rafs/builder/node.ts';
 import type { RafsBuildOptions } from '../lib/rafs/builder/types.ts';
 import type { RafsFs } from '../lib/rafs/model.ts';
-import { openFile, openImageFile, type ImageArgs } from './open.ts';
+import { openFile, openImageSource, type ImageArgs } from './open.ts';
 
 /** A sink writing to a file with plain write(2) calls. */
 export function fileSink(path: string): { write(chunk: Uint8Array): void; close(): void; bytes: number } {
@@ -36,12 +36,16 @@ export function fileSink(path: string): { write(chunk: Uint8Array): void; close(
  */
 export async function loadSource(path: string, imageArgs: ImageArgs = {}): Promise<SourceTree> {
   if ((await stat(path)).isDirectory()) return treeFromDirectory(path);
-  const src = await openFile(path);
-  const head = await src.read(0, Math.min(src.size, 512));
+  return loadSourceFile(await openFile(path), path, imageArgs);
+}
+
+/** loadSource for a file already opened with openFile (`name` for messages). */
+export async function loadSourceFile(src: ByteSource, name: string, imageArgs: ImageArgs = {}): Promise<SourceTree> {
   if (await looksLikeTarball(src)) return treeFromTarball(src);
-  if (await detectFormat(src)) return treeFromImage(await openImageFile(path, imageArgs));
-  if (head[0] === 0x2f) return parseDump(chunks(src), { name: path, strict: true });
-  throw new Error(`${path}: not a directory, tar, tar.gz, composefs dump or known image`);
+  if (await detectFormat(src)) return treeFromImage(await openImageSource(src, imageArgs));
+  const head = await src.read(0, Math.min(src.size, 1));
+  if (head[0] === 0x2f) return parseDump(chunks(src), { name, strict: true });
+  throw new Error(`${name}: not a directory, tar, tar.gz, composefs dump or known image`);
 }
 
 async function* chunks(src: ByteSource, piece = 1 << 20): AsyncGenerator<Uint8Array> {

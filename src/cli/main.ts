@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { compactRafsToFiles, mergeRafsToFile } from '../lib/rafs/builder/node.ts';
 import { dumpChunks } from '../lib/composefs/dump.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
-import { build, loadSource } from './build.ts';
+import { build, loadSource, loadSourceFile } from './build.ts';
 import { defaultThreads, extract, isExtractWorker } from './extract.ts';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
 import { closeAll, imageArgs, openFile, openImageFile, openImageSource, type ImageArgs } from './open.ts';
@@ -50,7 +50,7 @@ async function open(positionals: string[], values: Record<string, unknown>): Pro
   const src = await openFile(img);
   if (!(await detectFormat(src))) {
     const head = await src.read(0, Math.min(1, src.size));
-    if ((await looksLikeTarball(src)) || head[0] === 0x2f) return treeFs(await loadSource(img));
+    if ((await looksLikeTarball(src)) || head[0] === 0x2f) return treeFs(await loadSourceFile(src, img));
   }
   // an image, or a file that is nothing known: openImage names what is wrong with it
   return openImageSource(src, values as ImageArgs);

@@ -268,11 +268,12 @@ export async function treeFromTarGz(src: ByteSource, opts: TarGzOptions = {}): P
   return tree;
 }
 
-/** gzip magic 1f 8b decides; anything else is read as a plain tar. */
+const isGzip = (head: Uint8Array): boolean => head[0] === 0x1f && head[1] === 0x8b;
+
 /** A tar or tar.gz by its bytes: the gzip magic, or a first header whose checksum holds. */
 export async function looksLikeTarball(src: ByteSource): Promise<boolean> {
   const head = await src.read(0, Math.min(src.size, 512));
-  return (head[0] === 0x1f && head[1] === 0x8b) || isTarHeader(head);
+  return isGzip(head) || isTarHeader(head);
 }
 
 function isTarHeader(h: Uint8Array): boolean {
@@ -283,7 +284,8 @@ function isTarHeader(h: Uint8Array): boolean {
   return stored === sum;
 }
 
+/** gzip magic 1f 8b decides; anything else is read as a plain tar. */
 export async function treeFromTarball(src: ByteSource, opts: TarGzOptions = {}): Promise<SourceTree> {
   const head = src.size >= 2 ? await src.read(0, 2) : new Uint8Array(0);
-  return head[0] === 0x1f && head[1] === 0x8b ? treeFromTarGz(src, opts) : treeFromTar(src, opts);
+  return isGzip(head) ? treeFromTarGz(src, opts) : treeFromTar(src, opts);
 }
