@@ -4,6 +4,29 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { IoError } from '../errors.ts';
 import { checkRange, type ByteSource } from './source.ts';
 
+const shortRead = (at: number): string => `short read at ${at}`;
+
+/**
+ * Fill all of `buf` from byte `position` of a descriptor: a read may return fewer bytes than asked.
+ * End of file first is an IoError naming `name`; `why(at)` words it.
+ */
+export function readFullSync(fd: number, buf: Uint8Array, position: number, name: string, why = shortRead): void {
+  for (let done = 0; done < buf.length; ) {
+    const n = readSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) throw new IoError(name, why(position + done));
+    done += n;
+  }
+}
+
+/** readFullSync through a FileHandle. */
+export async function readFull(fh: FileHandle, buf: Uint8Array, position: number, name: string, why = shortRead): Promise<void> {
+  for (let done = 0; done < buf.length; ) {
+    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) throw new IoError(name, why(position + done));
+    done += bytesRead;
+  }
+}
+
 export class NodeFileSource implements ByteSource {
   private constructor(private readonly fh: FileHandle, readonly size: number, readonly name: string, private readonly sync: boolean) {}
 
@@ -61,21 +84,11 @@ export class NodeFileSource implements ByteSource {
   }
 
   private fillSync(offset: number, buf: Uint8Array): void {
-    const length = buf.length;
-    for (let done = 0; done < length; ) {
-      const bytesRead = readSync(this.fh.fd, buf, done, length - done, offset + done);
-      if (bytesRead === 0) throw new IoError(this.name, `short read at ${offset + done}`);
-      done += bytesRead;
-    }
+    readFullSync(this.fh.fd, buf, offset, this.name);
   }
 
-  private async fillAsync(offset: number, buf: Uint8Array): Promise<void> {
-    const length = buf.length;
-    for (let done = 0; done < length; ) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
-      if (bytesRead === 0) throw new IoError(this.name, `short read at ${offset + done}`);
-      done += bytesRead;
-    }
+  private fillAsync(offset: number, buf: Uint8Array): Promise<void> {
+    return readFull(this.fh, buf, offset, this.name);
   }
 
   close(): Promise<void> {

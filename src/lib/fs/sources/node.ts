@@ -1,10 +1,11 @@
 // Node-only: never import this from code that runs in the page or a worker.
 import { spawn } from 'node:child_process';
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { lstat, mkdtemp, open, readdir, readlink, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FormatError, IoError } from '../../errors.ts';
+import { readFull, readFullSync } from '../../io/node.ts';
 import { checkRange, type ByteSource } from '../../io/source.ts';
 import type { SourceInode, SourceTree, Xattr } from '../tree.ts';
 import { compareBytes, fileTypeOfMode, makedev } from '../types.ts';
@@ -285,6 +286,8 @@ function readXattrs(root: Buffer, exe: string): Promise<XattrRun> {
 // ---------------------------------------------------------------------------------------------
 // lazy file content
 
+const shrank = (at: number): string => `short read at ${at}: the file shrank since it was listed`;
+
 interface ContentFiles {
   source(path: Buffer, size: number): ByteSource;
 }
@@ -312,12 +315,7 @@ class SyncFiles implements ContentFiles {
         // every byte is overwritten below: no zero-fill; unpooled so the result owns its buffer
         const raw = Buffer.allocUnsafeSlow(length);
         const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
-        let done = 0;
-        while (done < length) {
-          const n = readSync(fd, buf, done, length - done, offset + done);
-          if (n === 0) throw new IoError(name, `short read at ${offset + done}: the file shrank since it was listed`);
-          done += n;
-        }
+        readFullSync(fd, buf, offset, name, shrank);
         return buf;
       },
     };
@@ -373,12 +371,7 @@ class FdPool implements ContentFiles {
         if (length === 0) return new Uint8Array(0);
         return pool.use(path, async (fh) => {
           const buf = new Uint8Array(length);
-          let done = 0;
-          while (done < length) {
-            const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-            if (bytesRead === 0) throw new IoError(name, `short read at ${offset + done}: the file shrank since it was listed`);
-            done += bytesRead;
-          }
+          await readFull(fh, buf, offset, name, shrank);
           return buf;
         });
       },
@@ -487,12 +480,7 @@ export function tempFileSpill(dir = tmpdir()): ContentSpill {
         async read(offset: number, length: number): Promise<Uint8Array> {
           checkRange(src, offset, length);
           const buf = new Uint8Array(length);
-          let done = 0;
-          while (done < length) {
-            const { bytesRead } = await fh.read(buf, done, length - done, start + offset + done);
-            if (bytesRead === 0) throw new IoError(name, `short read of the spill file at ${start + offset + done}`);
-            done += bytesRead;
-          }
+          await readFull(fh, buf, start + offset, name, (at) => `short read of the spill file at ${at}`);
           return buf;
         },
       };
