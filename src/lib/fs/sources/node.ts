@@ -288,6 +288,23 @@ function readXattrs(root: Buffer, exe: string): Promise<XattrRun> {
 
 const shrank = (at: number): string => `short read at ${at}: the file shrank since it was listed`;
 
+/** A file of the listed tree as a ByteSource: range checks here, `read` gets 1 byte or more. */
+function listedFile(path: Buffer, size: number, read: (name: string, offset: number, length: number) => Promise<Uint8Array>): ByteSource {
+  const name = path.toString();
+  return {
+    size,
+    name,
+    read(offset: number, length: number): Promise<Uint8Array> {
+      try {
+        checkRange(this, offset, length);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return length === 0 ? Promise.resolve(new Uint8Array(0)) : read(name, offset, length);
+    },
+  };
+}
+
 interface ContentFiles {
   source(path: Buffer, size: number): ByteSource;
 }
@@ -303,22 +320,14 @@ class SyncFiles implements ContentFiles {
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
 
   source(path: Buffer, size: number): ByteSource {
-    const files = this;
-    const name = path.toString();
-    return {
-      size,
-      name,
-      async read(offset: number, length: number): Promise<Uint8Array> {
-        checkRange(this, offset, length);
-        if (length === 0) return new Uint8Array(0);
-        const fd = files.fd(path, name);
-        // every byte is overwritten below: no zero-fill; unpooled so the result owns its buffer
-        const raw = Buffer.allocUnsafeSlow(length);
-        const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
-        readFullSync(fd, buf, offset, name, shrank);
-        return buf;
-      },
-    };
+    return listedFile(path, size, async (name, offset, length) => {
+      const fd = this.fd(path, name);
+      // every byte is overwritten below: no zero-fill; unpooled so the result owns its buffer
+      const raw = Buffer.allocUnsafeSlow(length);
+      const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
+      readFullSync(fd, buf, offset, name, shrank);
+      return buf;
+    });
   }
 
   private fd(path: Buffer, name: string): number {
@@ -361,21 +370,11 @@ class FdPool implements ContentFiles {
   constructor(private readonly max: number) {}
 
   source(path: Buffer, size: number): ByteSource {
-    const pool = this;
-    const name = path.toString();
-    return {
-      size,
-      name,
-      async read(offset: number, length: number): Promise<Uint8Array> {
-        checkRange(this, offset, length);
-        if (length === 0) return new Uint8Array(0);
-        return pool.use(path, async (fh) => {
-          const buf = new Uint8Array(length);
-          await readFull(fh, buf, offset, name, shrank);
-          return buf;
-        });
-      },
-    };
+    return listedFile(path, size, (name, offset, length) => this.use(path, async (fh) => {
+      const buf = new Uint8Array(length);
+      await readFull(fh, buf, offset, name, shrank);
+      return buf;
+    }));
   }
 
   private async use<T>(path: Buffer, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
