@@ -281,7 +281,7 @@ async function openFiles(input: (File | PathedFile)[]): Promise<{ fs: ReadOnlyFs
 }
 
 /**
- * No image among the files: one tar or tar.gz layer (by magic: gzip, or "ustar" at byte 257) or a
+ * No image among the files: one tar or tar.gz layer (by its bytes: see looksLikeTarball) or a
  * dropped folder of plain files is shown as the tree it holds, through the same interface.
  */
 async function plainTree(files: PathedFile[], sources: ByteSource[]): Promise<{ fs: ReadOnlyFs; image: ByteSource } | null> {

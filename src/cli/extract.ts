@@ -5,9 +5,9 @@
 //
 // Two passes: the directories first (this thread, in tree order), then every other entry, a
 // directory's worth at a time, by this thread and by worker threads that open the same image
-// again. Creating and filling files is almost all system-call time, and the kernel does that for
-// two threads at once about as fast as for one; hardlinked entries wait for the end so each group
-// is written once, by this thread.
+// again. Creating and filling files is almost all system-call time, and the kernel runs two
+// threads of it side by side nearly as fast as one alone; hardlinked entries wait for the end so
+// each group is written once, by this thread.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { accessSync, closeSync, constants, futimesSync, linkSync, lchownSync, chmodSync, lutimesSync, mkdirSync, openSync, readdirSync, symlinkSync, writeSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -489,6 +489,14 @@ async function workerMain(init: WorkerInit): Promise<void> {
     wake = null;
   };
   port.on('message', onMessage);
+  // counted once, on the first job or on failing before one: everyThread workers wait for the count
+  let counted = false;
+  const countIn = (): void => {
+    if (counted) return;
+    counted = true;
+    Atomics.add(init.shared, 1 + init.workers, 1);
+    Atomics.notify(init.shared, 1 + init.workers);
+  };
   let result: WorkerResult;
   try {
     const fs = await openImageFile(init.image.path, init.image.args);
@@ -508,9 +516,8 @@ async function workerMain(init: WorkerInit): Promise<void> {
           for (let n = Atomics.load(init.shared, slot); n < init.workers; n = Atomics.load(init.shared, slot)) Atomics.wait(init.shared, slot, n, 100);
         }
         const k = Atomics.add(init.shared, 0, 1);
-        if (done === 0) {
-          Atomics.add(init.shared, 1 + init.workers, 1);
-          Atomics.notify(init.shared, 1 + init.workers);
+        if (!counted) {
+          countIn();
           port.postMessage({ started: true } satisfies FromWorker);
         }
         while (k >= jobs.length && k < total) await new Promise<void>((resolve) => { wake = resolve; });
@@ -522,11 +529,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
     }
   } catch (e) {
     result = { error: toPlainError(e) };
-    // nobody waits for a first job that will not come
-    if (init.everyThread) {
-      Atomics.add(init.shared, 1 + init.workers, 1);
-      Atomics.notify(init.shared, 1 + init.workers);
-    }
+    countIn();
   } finally {
     await closeAll();
   }
