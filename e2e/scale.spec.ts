@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fmt, screenshotBetweenBeats, startHeartbeat, stopHeartbeat } from './helpers/heartbeat.ts';
+import { failOnPageErrors } from './helpers/page-errors.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 const CLI = join(import.meta.dirname, '..', 'bin', 'layerscope.mjs');
@@ -57,17 +58,7 @@ test.beforeAll(() => {
   }
 });
 
-let problems: string[] = [];
-test.beforeEach(({ page }) => {
-  problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/Content Security Policy|WebAssembly|Failed to load resource/.test(m.text())) problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-});
-test.afterEach(() => {
-  expect(problems).toEqual([]);
-});
+failOnPageErrors(test, /Content Security Policy|WebAssembly|Failed to load resource/);
 
 const entry = (page: Page, n: string) => page.locator(`[data-testid=entry][data-name="${n}"]`);
 

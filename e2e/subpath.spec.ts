@@ -5,26 +5,19 @@
 import { test, expect, type Page } from '@playwright/test';
 import { join } from 'node:path';
 import { serveStatic, type StaticServer } from './helpers/static-server.ts';
+import { failOnPageErrors } from './helpers/page-errors.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 /** what `npm run build` made for the Playwright web server */
 const DIST = join(import.meta.dirname, '..', 'dist');
 const PREFIX = '/some/deep/path/';
 
-let problems: string[] = [];
+// with the server stopped, Chromium logs the failed service worker update check
+failOnPageErrors(test, /Failed to load resource|ERR_CONNECTION_REFUSED|Failed to update a ServiceWorker/);
 let srv: StaticServer | null = null;
-test.beforeEach(({ page }) => {
-  problems = [];
-  page.on('console', (m) => {
-    // with the server stopped, Chromium logs the failed service worker update check
-    if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED|Failed to update a ServiceWorker/.test(m.text())) problems.push(`console.error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-});
 test.afterEach(async () => {
   await srv?.close();
   srv = null;
-  expect(problems).toEqual([]);
 });
 
 const entry = (page: Page, name: string) => page.locator(`[data-testid=entry][data-name="${name}"]`);
