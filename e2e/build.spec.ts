@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, lstatSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dropPaths } from './helpers/drop.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 const CLI = join(import.meta.dirname, '..', 'bin', 'layerscope.mjs');
@@ -120,12 +121,7 @@ async function openBuild(page: Page): Promise<void> {
 /** a real OS-level folder drop onto the build view */
 async function dropFolder(page: Page, dir: string): Promise<void> {
   const box = (await page.getByTestId('build-drop').boundingBox())!;
-  const cdp = await page.context().newCDPSession(page);
-  const data = { items: [], files: [dir], dragOperationsMask: 1 };
-  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) {
-    await cdp.send('Input.dispatchDragEvent', { type, x: box.x + box.width / 2, y: box.y + box.height / 2, data });
-  }
-  await cdp.detach();
+  await dropPaths(page, [dir], { x: box.x + box.width / 2, y: box.y + box.height / 2 });
 }
 
 /** a file from the page's origin-private file system (where the mocked pickers put things) */

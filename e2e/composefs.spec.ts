@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dropPaths } from './helpers/drop.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 const CLI = join(import.meta.dirname, '..', 'bin', 'layerscope.mjs');
@@ -41,9 +42,7 @@ test('an image dropped with its object store reads external files; without it th
   execFileSync(process.execPath, [CLI, 'build', '--format', 'composefs', src, join(drop, 'image.cfs'), '--digest-store', join(drop, 'objects')]);
   await page.goto('/');
   await expect(page.getByTestId('welcome')).toBeVisible();
-  const cdp = await page.context().newCDPSession(page);
-  const data = { items: [], files: [drop], dragOperationsMask: 1 };
-  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: 640, y: 300, data });
+  await dropPaths(page, [drop]);
   await expect(page.getByTestId('format')).toHaveText(/composefs/i);
   await entry(page, 'etc').click();
   await entry(page, 'big.conf').click();

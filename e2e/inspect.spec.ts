@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { failOnPageErrors } from './helpers/page-errors.ts';
+import { dropPaths } from './helpers/drop.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 
@@ -284,9 +285,7 @@ test('an image with an extra device: picked together, or dropped as a folder', a
   // a real folder drop (CDP): directory entries are walked, the image is told from its blob
   await page.goto('/');
   await expect(page.getByTestId('welcome')).toBeVisible();
-  const cdp = await page.context().newCDPSession(page);
-  const data = { items: [], files: [join(work, 'with-device')], dragOperationsMask: 1 };
-  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: 640, y: 300, data });
+  await dropPaths(page, [join(work, 'with-device')]);
   await expect(page.getByTestId('image-title')).toContainText('chunked.erofs');
   await expect(page.getByTestId('image-title')).toContainText('+1 blob');
   await entry(page, 'hello.txt').click();

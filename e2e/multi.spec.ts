@@ -47,14 +47,19 @@ async function openBeside(page: Page, file: string): Promise<void> {
   await chooser.setFiles(file);
 }
 
-test('two images side by side: own names, own navigation and keys, own workers; closing one keeps the other', async ({ page }) => {
+/** alpha opened by the file picker, then beta beside it: the two panes */
+async function openAlphaAndBeta(page: Page): Promise<{ A: ReturnType<typeof pane>; B: ReturnType<typeof pane> }> {
   await page.goto('/');
   await page.getByTestId('file-input').setInputFiles(alpha);
   const A = pane(page, 'alpha.erofs');
   await expect(entry(A, 'alpha.txt')).toBeVisible();
   await openBeside(page, beta);
-  const B = pane(page, 'beta.erofs');
   await expect(page.getByTestId('pane')).toHaveCount(2);
+  return { A, B: pane(page, 'beta.erofs') };
+}
+
+test('two images side by side: own names, own navigation and keys, own workers; closing one keeps the other', async ({ page }) => {
+  const { A, B } = await openAlphaAndBeta(page);
   // both trees at once, each under its own name, left to right in the order opened
   await expect(entry(A, 'etc')).toBeVisible();
   await expect(entry(B, 'usr')).toBeVisible();
@@ -181,12 +186,7 @@ test('the link lists every pane opened from a sample, and a reload reopens them 
 });
 
 test('the Compare tab offers the image of the other pane and diffs it in one click', async ({ page }) => {
-  await page.goto('/');
-  await page.getByTestId('file-input').setInputFiles(alpha);
-  const A = pane(page, 'alpha.erofs');
-  await expect(entry(A, 'alpha.txt')).toBeVisible();
-  await openBeside(page, beta);
-  await expect(page.getByTestId('pane')).toHaveCount(2);
+  const { A } = await openAlphaAndBeta(page);
   await A.getByTestId('tab-compare').click();
   const offer = A.getByTestId('compare-pane');
   await expect(offer).toHaveCount(1);

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dropPaths } from './helpers/drop.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
 const entry = (page: Page, name: string) => page.locator(`[data-testid=entry][data-name="${name}"]`);
@@ -45,9 +46,7 @@ for (const [file, label] of [['layer-gz.bin', 'tar.gz'], ['layer.tar', 'tar']] a
 test('a dropped folder without an image opens as a plain tree', async ({ page }) => {
   await page.goto('/');
   await expect(page.getByTestId('welcome')).toBeVisible();
-  const cdp = await page.context().newCDPSession(page);
-  const data = { items: [], files: [join(tree, 'etc'), join(tree, 'usr')], dragOperationsMask: 1 };
-  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: 640, y: 300, data });
+  await dropPaths(page, [join(tree, 'etc'), join(tree, 'usr')]);
   await expect(page.getByTestId('format')).toHaveText(/tree/i);
   await entry(page, 'etc').click();
   await entry(page, 'os-release').click();
