@@ -110,11 +110,10 @@ export class CachedSource implements ByteSource {
     const dest = this.carve(len);
     const p = readInto(this.inner, start, dest).then(
       () => {
-        const b = dest;
         this.pending.delete(index);
         this.stats.bytesRead += len;
-        this.insert(index, b);
-        return b;
+        this.insert(index, dest);
+        return dest;
       },
       (e) => {
         this.pending.delete(index);
