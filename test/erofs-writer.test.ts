@@ -23,12 +23,12 @@ import type { Sink } from '../src/lib/erofs/writer-output.ts';
 /** Opens the file for each read: a tree of thousands of files holds no descriptors. */
 class LazyFile implements ByteSource {
   readonly name: string;
-  constructor(private readonly path: Buffer, readonly size: number) {
-    this.name = path.toString('latin1');
+  constructor(private readonly file: Buffer, readonly size: number) {
+    this.name = file.toString('latin1');
   }
   async read(offset: number, length: number): Promise<Uint8Array> {
     checkRange(this, offset, length);
-    const fh = await open(this.path, 'r');
+    const fh = await open(this.file, 'r');
     try {
       const buf = new Uint8Array(length);
       let done = 0;

@@ -71,6 +71,29 @@ describe('CachedSource', () => {
     await Promise.all([c.read(0, 10), c.read(20, 10), c.read(100, 10)]);
     assert.equal(reads, 1);
   });
+
+  it('readNow answers at once from a hit or a source that reads synchronously, and otherwise says to wait', async () => {
+    const asyncOnly = new CachedSource(new BytesSource(data), 4096, 1 << 20);
+    assert.equal(asyncOnly.readNow(100, 10), null, 'a miss an async source must fetch');
+    await asyncOnly.read(100, 10);
+    assert.deepEqual(asyncOnly.readNow(200, 10), data.slice(200, 210), 'the block is cached now');
+    let syncReads = 0;
+    const inner: ByteSource = {
+      size: data.length, name: 'sync', read: (o, n) => Promise.resolve(data.slice(o, o + n)),
+      readIntoSync(o, dest) { syncReads++; dest.set(data.subarray(o, o + dest.length)); },
+    };
+    const c = new CachedSource(inner, 4096, 1 << 20);
+    assert.deepEqual(c.readNow(5000, 64), data.slice(5000, 5064));
+    assert.deepEqual(c.readNow(4096, 8), data.slice(4096, 4104));
+    assert.equal(syncReads, 1, 'one block read, then hits');
+    assert.equal(c.readNow(4090, 20), null, 'two blocks: through read()');
+    assert.throws(() => c.readNow(data.length - 4, 8), IoError);
+    const file = join(tempDir('ls-io-now-'), 'f');
+    writeFileSync(file, data);
+    const node = new CachedSource(await NodeFileSource.open(file, { sync: true }), 4096, 1 << 20);
+    assert.deepEqual(node.readNow(9000, 100), data.slice(9000, 9100), 'a NodeFileSource in sync mode reads at once');
+    await node.close();
+  });
 });
 
 describe('HttpSource', () => {

@@ -7,8 +7,8 @@
  * Metadata goes through a bounded block cache; file data is read in large ranges (straight from the
  * underlying source for big ones) so extracting a whole image does not churn the cache.
  */
-import { lz4DecodeBlock } from '../codec/lz4.ts';
 import { fail, FormatError, IoError, NotFoundError, UnsupportedError } from '../errors.ts';
+import { runPlan, type DataPiece } from '../fs/plan.ts';
 import type { Attr, DirEntry, FormatId, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual } from '../fs/types.ts';
 import { CachedSource } from '../io/cache.ts';
@@ -77,6 +77,23 @@ interface Piece {
   at: number;
 }
 
+/** The extents of a compressed inode that make up [offset, offset+len), last first. */
+function zSteps(i: Inode, z: ZInfo, offset: number, len: number): ZStep[] {
+  const steps: ZStep[] = [];
+  // walk extents from the end, as erofs-utils does: each mapping gives the extent's start
+  let end = offset + len;
+  for (let guard = 0; end > offset; guard++) {
+    if (!(guard <= z.lclusters)) fail('erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: extent walk does not terminate`);
+    const e = zMap(z, end - 1);
+    const length = end - e.la;
+    if (!(length <= MAX_EXTENT_DECODE)) fail('erofs.lcluster_index', e.indexAt, `nid ${i.nid}: extent of ${length} bytes at ${e.la} is larger than ${MAX_EXTENT_DECODE}`);
+    const skip = e.la < offset ? offset - e.la : 0;
+    steps.push({ pa: e.pa, plen: e.plen, inline: e.inline, algorithm: e.algorithm, length, skip, outPos: e.la + skip - offset, at: e.indexAt });
+    end = e.la + skip;
+  }
+  return steps;
+}
+
 export class ErofsFs implements ReadOnlyFs {
   readonly format: FormatId;
   readonly rootIno: number;
@@ -91,6 +108,8 @@ export class ErofsFs implements ReadOnlyFs {
   private readonly chunkMaps = new Lru<number, Uint8Array>(MAP_CACHE_BYTES);
   private lastXattrs: { nid: number; list: Xattr[] } | null = null;
   private scratch: Uint8Array | null = null;
+  /** LZ4 output that does not land in the caller's buffer whole (partial extents) */
+  private decodeScratch: Uint8Array = new Uint8Array(0);
 
   constructor(
     readonly sb: Superblock,
@@ -114,8 +133,18 @@ export class ErofsFs implements ReadOnlyFs {
 
   /** bounds-checked metadata read (a view into the cache: do not modify) */
   private meta(off: number, len: number, structure: string): Promise<Uint8Array> {
-    if (!(Number.isSafeInteger(off) && off >= 0 && len >= 0 && off + len <= this.imageSize)) fail(structure, off, `${len} bytes run past the ${this.imageSize}-byte image`);
+    this.checkMeta(off, len, structure);
     return this.source.read(off, len);
+  }
+
+  /** meta without waiting, when the cache can answer at once (see CachedSource.readNow), else null */
+  private metaNow(off: number, len: number, structure: string): Uint8Array | null {
+    this.checkMeta(off, len, structure);
+    return this.source.readNow(off, len);
+  }
+
+  private checkMeta(off: number, len: number, structure: string): void {
+    if (!(Number.isSafeInteger(off) && off >= 0 && len >= 0 && off + len <= this.imageSize)) fail(structure, off, `${len} bytes run past the ${this.imageSize}-byte image`);
   }
 
   /** data read from device `dev` (0 = primary); `at` names the map entry that produced `pos` */
@@ -124,10 +153,16 @@ export class ErofsFs implements ReadOnlyFs {
       this.checkPrimary(pos, len, structure, at);
       return len >= BIG_READ ? this.raw.read(pos, len) : this.source.read(pos, len);
     }
+    const d = this.checkDevice(dev, pos, len, structure, at);
+    return len >= BIG_READ ? d.inner.read(pos, len) : d.read(pos, len);
+  }
+
+  /** extra device `dev`, which must hold [pos, pos+len) */
+  private checkDevice(dev: number, pos: number, len: number, structure: string, at: number): CachedSource {
     const d = this.devices[dev - 1];
     if (!d) throw new IoError(this.source.name, `extra device ${dev} of ${this.sb.extraDevices} was not supplied (pass the blob with --device)`);
     if (!(Number.isSafeInteger(pos) && pos >= 0 && pos + len <= d.size)) fail(structure, at, `data at byte ${pos} (+${len}) runs past device ${dev} (${d.name}, ${d.size} bytes)`);
-    return len >= BIG_READ ? d.inner.read(pos, len) : d.read(pos, len);
+    return d;
   }
 
   private checkPrimary(pos: number, len: number, structure: string, at: number): void {
@@ -161,15 +196,23 @@ export class ErofsFs implements ReadOnlyFs {
     return this.metaBase + nid * 32;
   }
 
+  /** Not async: a cached inode, or one the cache reads at once, costs no await chain (walks ask for every inode). */
   inode(nid: number): Promise<Inode> {
     const hit = this.inodes.get(nid);
-    return hit ? Promise.resolve(hit) : this.loadInode(nid);
+    if (hit) return Promise.resolve(hit);
+    try {
+      if (!Number.isSafeInteger(nid) || nid < 0 || nid > this.maxNid) throw new NotFoundError(`inode ${nid} (nids end at ${this.maxNid})`);
+      const off = this.inodeOffset(nid);
+      const len = Math.min(64, this.imageSize - off);
+      const now = this.metaNow(off, len, 'erofs.inode');
+      if (now) return Promise.resolve(this.keepInode(nid, off, now));
+      return this.meta(off, len, 'erofs.inode').then((b) => this.keepInode(nid, off, b));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
-  private async loadInode(nid: number): Promise<Inode> {
-    if (!Number.isSafeInteger(nid) || nid < 0 || nid > this.maxNid) throw new NotFoundError(`inode ${nid} (nids end at ${this.maxNid})`);
-    const off = this.inodeOffset(nid);
-    const b = await this.meta(off, Math.min(64, this.imageSize - off), 'erofs.inode');
+  private keepInode(nid: number, off: number, b: Uint8Array): Inode {
     const inode = parseInode(this.sb, this.imageSize, nid, off, b);
     this.inodes.set(nid, inode);
     return inode;
@@ -271,10 +314,10 @@ export class ErofsFs implements ReadOnlyFs {
     return { ...this.mapDevice(dev, blkaddr), at };
   }
 
-  private async readChunked(i: Inode, offset: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
+  /** Runs of stored bytes for [offset, offset+len) of a chunked inode; holes are left out (`holes` hears of them). */
+  private async chunkPieces(i: Inode, offset: number, len: number, holes?: (outPos: number, len: number) => void): Promise<Piece[]> {
     const c = i.chunk!;
     const map = await this.chunkMap(i);
-    const out = into ?? new Uint8Array(len);
     const end = offset + len;
     const pieces: Piece[] = [];
     let run: Piece | null = null;
@@ -285,7 +328,7 @@ export class ErofsFs implements ReadOnlyFs {
       const e = Math.min(end, cs + c.chunkSize);
       const loc = this.chunkAt(i, map, ci);
       if (!loc) {
-        if (into) into.fill(0, s - offset, e - offset);
+        holes?.(s - offset, e - s);
         run = null;
         continue;
       }
@@ -297,6 +340,12 @@ export class ErofsFs implements ReadOnlyFs {
         pieces.push(run);
       }
     }
+    return pieces;
+  }
+
+  private async readChunked(i: Inode, offset: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
+    const out = into ?? new Uint8Array(len);
+    const pieces = await this.chunkPieces(i, offset, len, into ? (at, n) => into.fill(0, at, at + n) : undefined);
     for (const p of pieces) await this.devReadInto(p.dev, p.pos, out.subarray(p.outPos, p.outPos + p.len), p.structure, p.at);
     return out;
   }
@@ -336,44 +385,44 @@ export class ErofsFs implements ReadOnlyFs {
     return z;
   }
 
+  /**
+   * The plan's stored input is read first, physically contiguous pieces together, into a reused
+   * buffer; the plan then runs over those bytes, straight into `out`.
+   */
   private async readCompressed(i: Inode, offset: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
-    const z = await this.zinfo(i);
-    // the extents below cover every byte of the range, so a reused buffer needs no clearing
+    const plan = await this.compressedPlan(i, offset, len);
+    // the pieces cover every byte of the range, so a reused buffer needs no clearing
     const out = into ?? new Uint8Array(len);
-    const steps: ZStep[] = [];
-    // walk extents from the end, as erofs-utils does: each mapping gives the extent's start
-    let end = offset + len;
-    for (let guard = 0; end > offset; guard++) {
-      if (!(guard <= z.lclusters)) fail('erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: extent walk does not terminate`);
-      const e = zMap(z, end - 1);
-      const length = end - e.la;
-      if (!(length <= MAX_EXTENT_DECODE)) fail('erofs.lcluster_index', e.indexAt, `nid ${i.nid}: extent of ${length} bytes at ${e.la} is larger than ${MAX_EXTENT_DECODE}`);
-      const skip = e.la < offset ? offset - e.la : 0;
-      steps.push({ pa: e.pa, plen: e.plen, inline: e.inline, algorithm: e.algorithm, length, skip, outPos: e.la + skip - offset, at: e.indexAt });
-      end = e.la + skip;
+    const stored: { pos: number; len: number }[] = [];
+    for (const p of plan) {
+      if (p.kind === 'copy') stored.push({ pos: p.pos, len: p.len });
+      else if (p.kind === 'lz4' && !p.bytes) stored.push({ pos: p.pos, len: p.plen });
     }
-    // read physically contiguous pclusters together
-    const order = steps.filter((s) => !s.inline).sort((a, b) => a.pa - b.pa);
-    const raw = new Map<ZStep, Uint8Array>();
-    // compressed input is only needed until it is decoded: read into a reused buffer
+    stored.sort((x, y) => x.pos - y.pos);
     let need = 0;
-    for (const s of order) need += s.plen;
-    if (!(need <= this.imageSize)) fail('erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: pclusters of ${need} bytes for one read exceed the image`);
+    for (const r of stored) need += r.len;
+    if (!(need <= this.imageSize)) fail('erofs.lcluster_index', i.offset, `nid ${i.nid}: pclusters of ${need} bytes for one read exceed the image`);
     const input = this.takeScratch(need);
+    const runs: { pos: number; bytes: Uint8Array }[] = [];
     try {
-      for (let k = 0, pos = 0; k < order.length; ) {
-        const first = order[k]!;
-        let stop = first.pa + first.plen;
+      for (let k = 0, at = 0; k < stored.length; ) {
+        const first = stored[k]!;
+        let stop = first.pos + first.len;
         let j = k + 1;
-        while (j < order.length && order[j]!.pa === stop && stop + order[j]!.plen - first.pa <= MAX_RUN) stop += order[j++]!.plen;
-        const bytes = input.subarray(pos, pos + (stop - first.pa));
-        this.checkPrimary(first.pa, bytes.length, 'erofs.lcluster_index', first.at);
+        while (j < stored.length && stored[j]!.pos === stop && stop + stored[j]!.len - first.pos <= MAX_RUN) stop += stored[j++]!.len;
+        const bytes = input.subarray(at, at + (stop - first.pos));
         // big runs pass the block cache (CachedSource.readInto), small ones may be cached
-        await readInto(this.source, first.pa, bytes);
-        pos += bytes.length;
-        for (; k < j; k++) raw.set(order[k]!, bytes.subarray(order[k]!.pa - first.pa, order[k]!.pa - first.pa + order[k]!.plen));
+        await readInto(this.source, first.pos, bytes);
+        runs.push({ pos: first.pos, bytes });
+        at += bytes.length;
+        k = j;
       }
-      this.decodeSteps(i, z, steps, raw, out);
+      const readAt = (_: ByteSource, pos: number, dest: Uint8Array): void => {
+        const r = runs.find((x) => pos >= x.pos && pos + dest.length <= x.pos + x.bytes.length)!;
+        dest.set(r.bytes.subarray(pos - r.pos, pos - r.pos + dest.length));
+      };
+      // `out` is exactly the range: the plan fills it once and nothing is written out before
+      this.decodeScratch = runPlan(plan, { readAt, write: () => {} }, out, this.decodeScratch);
     } finally {
       this.scratch = input;
     }
@@ -388,30 +437,41 @@ export class ErofsFs implements ReadOnlyFs {
     return b;
   }
 
-  private decodeSteps(i: Inode, z: ZInfo, steps: ZStep[], raw: Map<ZStep, Uint8Array>, out: Uint8Array): void {
+  /**
+   * Pieces of a compressed inode's [offset, offset+len), first to last, each pcluster checked
+   * against the image and its algorithm.
+   */
+  private async compressedPlan(i: Inode, offset: number, len: number): Promise<DataPiece[]> {
+    const z = await this.zinfo(i);
     const zeroPadding = (this.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
-    for (const s of steps) {
-      const src = s.inline ? z.index.subarray(s.pa - z.indexOffset, s.pa - z.indexOffset + s.plen) : raw.get(s)!;
-      const want = s.length - s.skip;
+    const plan: DataPiece[] = [];
+    const steps = zSteps(i, z, offset, len);
+    for (let k = steps.length - 1; k >= 0; k--) {
+      const s = steps[k]!;
+      const inline = s.inline ? z.index.subarray(s.pa - z.indexOffset, s.pa - z.indexOffset + s.plen) : null;
+      const take = s.length - s.skip;
       if (s.algorithm === 'shifted') {
-        if (!(s.length <= src.length)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: uncompressed extent of ${s.length} bytes does not fit its ${src.length}-byte pcluster`);
-        out.set(src.subarray(s.skip, s.length), s.outPos);
+        if (!(s.length <= s.plen)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: uncompressed extent of ${s.length} bytes does not fit its ${s.plen}-byte pcluster`);
+        if (inline) plan.push({ kind: 'bytes', bytes: inline.subarray(s.skip, s.length) });
+        else plan.push(this.copyPiece(0, s.pa + s.skip, take, 'erofs.lcluster_index', s.at));
         continue;
       }
       if (s.algorithm !== Z_EROFS_COMPRESSION_LZ4) {
         throw new UnsupportedError('erofs compression', `nid ${i.nid}: ${COMPRESSION_NAMES[s.algorithm] ?? `algorithm ${s.algorithm}`} pclusters are not supported`);
       }
-      let margin = 0;
-      if (zeroPadding) {
-        while (margin < src.length && src[margin] === 0) margin++;
-        if (!(margin < src.length)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: pcluster holds only zero padding`);
-      }
-      const input = src.subarray(margin);
-      const dst = s.skip === 0 ? out.subarray(s.outPos, s.outPos + s.length) : new Uint8Array(s.length);
-      const n = lz4DecodeBlock(input, dst, 0, s.length, 'erofs.pcluster', s.pa + margin);
-      if (!(n === s.length)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: pcluster decodes to ${n} bytes, expected ${s.length}`);
-      if (s.skip) out.set(dst.subarray(s.skip, s.skip + want), s.outPos);
+      if (!inline) this.checkPrimary(s.pa, s.plen, 'erofs.lcluster_index', s.at);
+      plan.push({ kind: 'lz4', source: inline ? null : this.raw, pos: s.pa, plen: s.plen, bytes: inline, length: s.length, skip: s.skip, take, zeroPadding, structure: 'erofs.pcluster', at: s.pa });
     }
+    return plan;
+  }
+
+  /** stored bytes of device `dev` (0: the image), checked to lie inside it */
+  private copyPiece(dev: number, pos: number, len: number, structure: string, at: number): DataPiece {
+    if (dev === 0) {
+      this.checkPrimary(pos, len, structure, at);
+      return { kind: 'copy', source: this.raw, pos, len };
+    }
+    return { kind: 'copy', source: this.checkDevice(dev, pos, len, structure, at).inner, pos, len };
   }
 
   async read(ino: number, offset: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
@@ -422,6 +482,50 @@ export class ErofsFs implements ReadOnlyFs {
     const n = Math.max(0, Math.min(size, i.size - offset));
     // no defensive copy: ReadOnlyFs.read results are read-only views (see fs/types.ts)
     return this.readData(i, offset, n, false, into);
+  }
+
+  async dataPlan(ino: number, offset: number, size: number): Promise<DataPiece[]> {
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(size) || size < 0) throw new RangeError(`bad read range ${offset}+${size}`);
+    const i = await this.inode(ino);
+    if (i.type !== 'reg' && i.type !== 'dir' && i.type !== 'symlink') return [];
+    if (i.dataError) throw i.dataError;
+    const len = Math.max(0, Math.min(size, i.size - offset));
+    if (len === 0) return [];
+    const bs = this.blockSize;
+    switch (i.layout) {
+      case EROFS_INODE_FLAT_PLAIN:
+        return [i.iu === EROFS_NULL_ADDR ? { kind: 'zero', len } : this.copyPiece(0, i.iu * bs + offset, len, 'erofs.inode', i.offset)];
+      case EROFS_INODE_FLAT_INLINE: {
+        const plainEnd = Math.max(0, Math.ceil(i.size / bs) - 1) * bs;
+        const head = Math.max(0, Math.min(len, plainEnd - offset));
+        const plan: DataPiece[] = [];
+        if (head > 0) plan.push(this.copyPiece(0, i.iu * bs + offset, head, 'erofs.inode', i.offset));
+        // the tail sits in the inode's metadata block, which a walk has just read (a cache view: read-only)
+        if (head < len) {
+          const at = i.dataOffset + (offset + head - plainEnd);
+          plan.push({ kind: 'bytes', bytes: this.metaNow(at, len - head, 'erofs.inode') ?? await this.meta(at, len - head, 'erofs.inode') });
+        }
+        return plan;
+      }
+      case EROFS_INODE_CHUNK_BASED: {
+        const plan: DataPiece[] = [];
+        let at = 0;
+        const zeroUpTo = (to: number): void => {
+          if (to > at) plan.push({ kind: 'zero', len: to - at });
+          at = to;
+        };
+        for (const p of await this.chunkPieces(i, offset, len)) {
+          zeroUpTo(p.outPos);
+          plan.push(this.copyPiece(p.dev, p.pos, p.len, p.structure, p.at));
+          at += p.len;
+        }
+        zeroUpTo(len);
+        return plan;
+      }
+      default:
+        if (isCompressedLayout(i.layout)) return this.compressedPlan(i, offset, len);
+        throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
+    }
   }
 
   async readlink(ino: number): Promise<Uint8Array> {
@@ -448,8 +552,10 @@ export class ErofsFs implements ReadOnlyFs {
     const bs = this.blockSize;
     const len = Math.min(bs, i.size - blk * bs);
     // own copy: the parsed block keeps it (names are read from it), and must not pin a whole cache block
-    const bytes = await this.readData(i, blk * bs, len, true);
-    const b = parseDirBlock(bytes, this.flatOffset(i, blk * bs), this.maxNid);
+    const at = this.flatOffset(i, blk * bs);
+    const now = at >= 0 ? this.metaNow(at, len, 'erofs.dirent') : null;
+    const bytes = now ? now.slice() : await this.readData(i, blk * bs, len, true);
+    const b = parseDirBlock(bytes, at, this.maxNid);
     this.dirBlocks.set(key, b);
     return b;
   }

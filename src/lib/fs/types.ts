@@ -4,6 +4,8 @@
  * operation. Names, symlink targets and xattr names are raw bytes: images are not required to hold
  * UTF-8, and a dump or export must reproduce them exactly. Use `utf8()`/`bytes()` for display/input.
  */
+import type { DataPiece } from './plan.ts';
+
 export type FileType = 'reg' | 'dir' | 'symlink' | 'chr' | 'blk' | 'fifo' | 'sock';
 
 export const S_IFMT = 0o170000;
@@ -105,6 +107,12 @@ export interface ReadOnlyFs {
   info(): Promise<ImageInfo>;
   /** format-specific layout of one inode (nid, data layout, extents or chunks, xattr placement) */
   inodeDetails(ino: number): Promise<Record<string, unknown>>;
+  /**
+   * Where the bytes `read` would return for [offset, offset+size) are stored (see fs/plan.ts),
+   * checked against the sources, for a caller that copies them itself (extract's threads).
+   * Optional: a format without it is read through `read`.
+   */
+  dataPlan?(ino: number, offset: number, size: number): Promise<DataPiece[]>;
   close?(): Promise<void>;
 }
 

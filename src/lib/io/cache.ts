@@ -56,6 +56,30 @@ export class CachedSource implements ByteSource {
     return this.copyBlocks(offset, out).then(() => out);
   }
 
+  /**
+   * The bytes at once, or null when they must be waited for: a hit, or a miss the inner source
+   * can read synchronously (see ByteSource.readIntoSync). One block at most.
+   */
+  readNow(offset: number, length: number): Uint8Array | null {
+    checkRange(this, offset, length);
+    const bs = this.blockSize;
+    const first = Math.floor(offset / bs);
+    if (length === 0 || this.isBulk(length) || Math.floor((offset + length - 1) / bs) !== first) return null;
+    const o = offset - first * bs;
+    const hit = this.hit(first);
+    if (hit) return hit.subarray(o, o + length);
+    const inner = this.inner;
+    if (!inner.readIntoSync || this.pending.has(first)) return null;
+    this.stats.misses++;
+    const start = first * bs;
+    const len = Math.min(bs, this.size - start);
+    const dest = this.carve(len);
+    inner.readIntoSync(start, dest);
+    this.stats.bytesRead += len;
+    this.insert(first, dest);
+    return dest.subarray(o, o + length);
+  }
+
   async readInto(offset: number, dest: Uint8Array): Promise<void> {
     const length = dest.length;
     checkRange(this, offset, length);

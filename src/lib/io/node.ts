@@ -28,7 +28,17 @@ export async function readFull(fh: FileHandle, buf: Uint8Array, position: number
 }
 
 export class NodeFileSource implements ByteSource {
-  private constructor(private readonly fh: FileHandle, readonly size: number, readonly name: string, private readonly sync: boolean) {}
+  readonly path: string;
+  readonly readIntoSync?: (offset: number, dest: Uint8Array) => void;
+  private constructor(private readonly fh: FileHandle, readonly size: number, readonly name: string, private readonly sync: boolean) {
+    this.path = name;
+    if (sync) {
+      this.readIntoSync = (offset, dest) => {
+        checkRange(this, offset, dest.length);
+        this.fillSync(offset, dest);
+      };
+    }
+  }
 
   /**
    * `sync` reads with readSync on the descriptor: for a CLI reading a local disk it is much cheaper

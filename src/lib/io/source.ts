@@ -9,12 +9,19 @@ export interface ByteSource {
   readonly size: number;
   /** for messages: a file name or URL */
   readonly name: string;
+  /** a local file holding exactly these bytes, which another thread may open itself */
+  readonly path?: string;
   read(offset: number, length: number): Promise<Uint8Array>;
   /**
    * Exactly `dest.length` bytes from `offset` into `dest`: lets a bulk copy reuse one buffer
    * instead of allocating (and page-faulting) a fresh one per read. Optional; see `readInto`.
    */
   readInto?(offset: number, dest: Uint8Array): Promise<void>;
+  /**
+   * readInto without waiting, for a source that can (a local file in a CLI): a cache in front
+   * answers misses at once, and a metadata walk makes tens of thousands of them. Optional.
+   */
+  readIntoSync?(offset: number, dest: Uint8Array): void;
   close?(): Promise<void>;
 }
 
