@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 // The CLI runs as one bundled module built by esbuild from src/ and kept in node_modules/.cache:
-// it starts in ~0.15 s where compiling the TypeScript through tsx at every run takes ~0.5 s, and
-// `extract`'s worker threads load it again just as fast. The bundle is rebuilt whenever a source
-// file (or the lockfile) is newer than it. Without esbuild, or if the build fails (a syntax error
-// while editing), the sources run through tsx, which reports the error properly.
-import { mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+// it starts in ~0.15 s where compiling the TypeScript through tsx at every run takes ~0.5 s.
+// `extract`'s worker threads load a second, small bundle built with it. Both are rebuilt whenever
+// a source file (or the lockfile) is newer than either. Without esbuild, or if the build fails (a
+// syntax error while editing), the sources run through tsx, which reports the error properly.
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'src/cli/main.ts');
-const bundle = join(root, 'node_modules/.cache/layerscope/cli.mjs');
+const cacheDir = join(root, 'node_modules/.cache/layerscope');
+const bundle = join(cacheDir, 'cli.mjs');
+// extract's worker threads load their own small entry point, next to the CLI's (see src/cli/extract.ts)
+const workerBundle = join(cacheDir, 'extract-worker.mjs');
 
 /** newest modification time of the TypeScript under `dir` */
 function newest(dir) {
@@ -33,17 +36,22 @@ const mtime = (p) => {
 
 async function bundled() {
   try {
-    const built = mtime(bundle);
+    const built = Math.min(mtime(bundle), mtime(workerBundle));
     if (built > 0 && built >= Math.max(newest(join(root, 'src/cli')), newest(join(root, 'src/lib')), mtime(join(root, 'package-lock.json')))) return bundle;
     const { build } = await import('esbuild');
-    mkdirSync(dirname(bundle), { recursive: true });
-    // several CLIs may start at once (tests): each builds its own file and renames it into place
-    const tmp = `${bundle}.${process.pid}.tmp`;
+    // several CLIs may start at once (tests): each builds into its own directory and renames the
+    // files into place, the worker's first so a new CLI never starts an old worker
+    const tmp = `${cacheDir}.${process.pid}.tmp`;
+    mkdirSync(tmp, { recursive: true });
     await build({
-      entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: tmp, logLevel: 'silent',
+      entryPoints: { cli: entry, 'extract-worker': join(root, 'src/cli/extract-worker.ts') },
+      bundle: true, platform: 'node', format: 'esm', target: 'node20', outdir: tmp, outExtension: { '.js': '.mjs' }, logLevel: 'silent',
       banner: { js: "import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" },
     });
-    renameSync(tmp, bundle);
+    mkdirSync(cacheDir, { recursive: true });
+    renameSync(join(tmp, 'extract-worker.mjs'), workerBundle);
+    renameSync(join(tmp, 'cli.mjs'), bundle);
+    rmSync(tmp, { recursive: true, force: true });
     return bundle;
   } catch {
     return null;

@@ -1,7 +1,7 @@
 // The `layerscope` CLI end to end: every test runs bin/layerscope.mjs as a user would.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -83,7 +83,7 @@ describe('layerscope on mkfs.erofs images', () => {
       const r = cli(['extract', img.image, out, ...(img.blob ? ['--device', img.blob] : [])]);
       assert.equal(r.status, 0, r.stderr + r.stdout);
       assert.deepEqual(compareTrees(img.src, out, { mtime: !img.compact }), []);
-      // worker threads open the image (and its device) again from the command's arguments
+      // worker threads run the main thread's data plans, reading the image (and its device) by path
       const out3 = join(dir, `x3-${img.name}`);
       const r3 = cli(['extract', img.image, out3, '--threads', '3', '--json', ...(img.blob ? ['--device', img.blob] : [])]);
       assert.equal(r3.status, 0, r3.stderr + r3.stdout);
@@ -102,6 +102,11 @@ describe('layerscope on mkfs.erofs images', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { format: string }).format, 'erofs');
     assert.ok(statSync(bundle).mtimeMs > 1_000_000, 'the stale bundle was rebuilt');
+    // extract's worker threads load a second bundle: without it, both are built again
+    const worker = join(REPO, 'node_modules/.cache/layerscope/extract-worker.mjs');
+    rmSync(worker);
+    assert.equal(cli(['inspect', images[0]!.image]).status, 0);
+    assert.ok(existsSync(worker), 'the missing worker bundle was rebuilt');
   });
 
   test('extract refuses a --threads that is not a whole number from 1 to 64', () => {

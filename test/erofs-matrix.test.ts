@@ -76,16 +76,16 @@ for (const img of images) {
   });
 }
 
-// The same with worker threads that open the image again (tsx registers itself in each worker);
-// everyThread makes each worker take a directory before this thread takes any.
+// The same with worker threads restoring entries from the main thread's data plans (tsx registers
+// itself in each worker); everyThread makes each worker take a job before this thread takes any.
 for (const img of images) {
   test(`extract with 3 threads restores the source tree: ${img.name}`, async () => {
     const { extract } = await import('../src/cli/extract.ts');
     const fs = await open(img);
     const dest = join(tempDir('ls-erofs-extract-mt-'), 'out');
     try {
-      const report = await extract(fs, dest, { threads: 3, everyThread: true, image: { path: img.image, args: img.blob ? { device: [img.blob] } : {} } });
-      assert.equal(report.threads, 3, 'every worker restored a directory');
+      const report = await extract(fs, dest, { threads: 3, everyThread: true });
+      assert.equal(report.threads, 3, 'every worker restored a job');
       assert.deepEqual(report.skipped, []);
       const diffs = compareSnapshots(sourceSnap(img.src), snapshotDisk(dest), { mtime: !img.compact });
       assert.deepEqual(diffs, [], `${img.name}: ${diffs.length} differences after a threaded extract`);
@@ -111,7 +111,7 @@ test('extract of an image whose data was cut off fails with the typed error', as
     );
     // with workers: whichever thread meets the damage, the typed error comes back to the caller
     await assert.rejects(
-      extract(fs, join(tempDir('ls-erofs-extract-cut-out-'), 'out'), { threads: 4, everyThread: true, image: { path: cut, args: {} } }),
+      extract(fs, join(tempDir('ls-erofs-extract-cut-out-'), 'out'), { threads: 4, everyThread: true }),
       (e: unknown) => e instanceof FormatError || e instanceof IoError,
     );
   } finally {

@@ -14,9 +14,9 @@ import { compactRafsToFiles, mergeRafsToFile } from '../lib/rafs/builder/node.ts
 import { dumpChunks } from '../lib/composefs/dump.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
 import { build, loadSource, loadSourceFile } from './build.ts';
-import { defaultThreads, extract, isExtractWorker } from './extract.ts';
+import { defaultThreads, extract } from './extract.ts';
 import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
-import { closeAll, imageArgs, openFile, openImageFile, openImageSource, type ImageArgs } from './open.ts';
+import { closeAll, openFile, openImageFile, openImageSource, type ImageArgs } from './open.ts';
 import { stat } from 'node:fs/promises';
 import { detectFormat } from '../lib/open.ts';
 import { looksLikeTarball } from '../lib/fs/sources/tar.ts';
@@ -154,8 +154,6 @@ const commands: Record<string, Command> = {
       if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError(`--threads wants a whole number from 1 to 64, not ${String(v.threads)}`);
       const opts: Parameters<typeof extract>[2] = { startIno: start, xattrs: !v['no-xattrs'], threads };
       if (v['no-owners']) opts.owners = false;
-      // other threads open the image again: a directory or tar layer is read once, here
-      if (fs.format !== 'tree') opts.image = { path: pos[0]!, args: imageArgs(v) };
       const report = await extract(fs, pos[1], opts);
       if (v.json) out(toJson(report));
       else {
@@ -540,11 +538,8 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
 });
-// the extract command's worker threads load this same module (bundled CLI): they must not run it
-if (!isExtractWorker) {
-  try {
-    process.exitCode = await main(process.argv.slice(2));
-  } finally {
-    await closeAll();
-  }
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} finally {
+  await closeAll();
 }

@@ -15,16 +15,6 @@ export interface ImageArgs {
   objects?: string;
 }
 
-/** The image options among a command's parsed options (plain data: a worker thread can take them). */
-export function imageArgs(values: Record<string, unknown>): ImageArgs {
-  const a: ImageArgs = {};
-  if (values.blob) a.blob = values.blob as string[];
-  if (values['blob-dir']) a['blob-dir'] = values['blob-dir'] as string;
-  if (values.device) a.device = values.device as string[];
-  if (values.objects) a.objects = values.objects as string;
-  return a;
-}
-
 /** A named, cached Node file: the name is the basename so RAFS can match blobs by id. */
 /** Every file the CLI opened, closed once at exit (unmatched blobs would otherwise be closed by GC, with a warning). */
 const opened: NodeFileSource[] = [];

@@ -1,0 +1,205 @@
+// A job (records of entries to restore, see extract-leaf.ts) as one ArrayBuffer: posting tens of
+// thousands of record objects to a worker cost more in structured cloning than restoring them
+// did, while a buffer is copied whole. Sources and error structure names go in a string table.
+import { pieceLength, type DataPiece } from '../lib/fs/plan.ts';
+import type { Attr, FileType } from '../lib/fs/types.ts';
+import type { ByteSource } from '../lib/io/source.ts';
+import type { LeafRecord } from './extract-leaf.ts';
+
+export interface EncodedJob {
+  bytes: Uint8Array;
+  strings: string[];
+}
+
+const TYPES: FileType[] = ['reg', 'dir', 'symlink', 'chr', 'blk', 'fifo', 'sock'];
+const TYPE_CODE = new Map(TYPES.map((t, i) => [t, i]));
+const NONE = 0xffffffff;
+const enum Kind { Copy, Zero, Bytes, Lz4 }
+
+/** Appends records to a growing buffer. */
+export class JobWriter {
+  private buf = new Uint8Array(16 << 10);
+  private view = new DataView(this.buf.buffer);
+  private pos = 4;
+  private readonly strings: string[] = [];
+  private readonly stringIndex = new Map<string, number>();
+  count = 0;
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  private u8(v: number): void {
+    this.room(1);
+    this.buf[this.pos++] = v;
+  }
+  private u32(v: number): void {
+    this.room(4);
+    this.view.setUint32(this.pos, v, true);
+    this.pos += 4;
+  }
+  private f64(v: number): void {
+    this.room(8);
+    this.view.setFloat64(this.pos, v, true);
+    this.pos += 8;
+  }
+  private bytes(b: Uint8Array | null): void {
+    if (!b) return this.u32(NONE);
+    this.u32(b.length);
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  private str(s: string): void {
+    let k = this.stringIndex.get(s);
+    if (k === undefined) {
+      k = this.strings.push(s) - 1;
+      this.stringIndex.set(s, k);
+    }
+    this.u32(k);
+  }
+
+  /**
+   * False (and nothing added) when the record's plan reads a source that is not a local file, or
+   * does not make exactly the file's size: a worker could not run it.
+   */
+  add(rec: LeafRecord<ByteSource>): boolean {
+    if (rec.plan) {
+      let total = 0;
+      for (const p of rec.plan) {
+        total += pieceLength(p);
+        const src = p.kind === 'copy' || p.kind === 'lz4' ? p.source : null;
+        if (src && !src.path) return false;
+      }
+      if (total !== rec.attr.size) return false;
+    }
+    const a = rec.attr;
+    this.u8(TYPE_CODE.get(a.type)!);
+    this.f64(a.ino);
+    this.u32(a.mode);
+    this.u32(a.nlink);
+    this.u32(a.uid);
+    this.u32(a.gid);
+    this.f64(a.size);
+    this.u32(a.rdev);
+    this.f64(a.mtime);
+    this.u32(a.mtimeNsec);
+    this.bytes(rec.path);
+    this.bytes(rec.link);
+    if (!rec.xattrs) this.u32(NONE);
+    else {
+      this.u32(rec.xattrs.length);
+      for (const x of rec.xattrs) this.bytes(x);
+    }
+    if (!rec.plan) this.u32(NONE);
+    else {
+      this.u32(rec.plan.length);
+      for (const p of rec.plan) this.piece(p);
+    }
+    this.count++;
+    return true;
+  }
+
+  private piece(p: DataPiece<ByteSource>): void {
+    switch (p.kind) {
+      case 'copy':
+        this.u8(Kind.Copy);
+        this.str(p.source.path!);
+        this.f64(p.pos);
+        this.f64(p.len);
+        return;
+      case 'zero':
+        this.u8(Kind.Zero);
+        this.f64(p.len);
+        return;
+      case 'bytes':
+        this.u8(Kind.Bytes);
+        this.bytes(p.bytes);
+        return;
+      case 'lz4':
+        this.u8(Kind.Lz4);
+        if (p.source === null) this.u32(NONE);
+        else this.str(p.source.path!);
+        this.f64(p.pos);
+        this.u32(p.plen);
+        this.bytes(p.bytes);
+        this.u32(p.length);
+        this.u32(p.skip);
+        this.u32(p.take);
+        this.u8(p.zeroPadding ? 1 : 0);
+        this.str(p.structure);
+        this.f64(p.at);
+    }
+  }
+
+  /** the records so far, as an owned buffer; the writer starts over */
+  take(): EncodedJob {
+    this.view.setUint32(0, this.count, true);
+    const job = { bytes: this.buf.slice(0, this.pos), strings: this.strings.slice() };
+    this.pos = 4;
+    this.count = 0;
+    this.strings.length = 0;
+    this.stringIndex.clear();
+    return job;
+  }
+}
+
+/** The records of a job, one after another; byte fields are views into the job's buffer. */
+export function* readJob(job: EncodedJob): Generator<LeafRecord> {
+  const b = job.bytes;
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let pos = 0;
+  const u8 = (): number => b[pos++]!;
+  const u32 = (): number => {
+    const v = view.getUint32(pos, true);
+    pos += 4;
+    return v;
+  };
+  const f64 = (): number => {
+    const v = view.getFloat64(pos, true);
+    pos += 8;
+    return v;
+  };
+  const bytes = (): Uint8Array | null => {
+    const n = u32();
+    if (n === NONE) return null;
+    pos += n;
+    return b.subarray(pos - n, pos);
+  };
+  const str = (): string => job.strings[u32()]!;
+  const count = u32();
+  for (let r = 0; r < count; r++) {
+    const type = TYPES[u8()]!;
+    const attr: Attr = { type, ino: f64(), mode: u32(), nlink: u32(), uid: u32(), gid: u32(), size: f64(), rdev: u32(), mtime: f64(), mtimeNsec: u32() };
+    const path = bytes()!;
+    const link = bytes();
+    const nx = u32();
+    let xattrs: Uint8Array[] | null = null;
+    if (nx !== NONE) {
+      xattrs = [];
+      for (let k = 0; k < nx; k++) xattrs.push(bytes()!);
+    }
+    const np = u32();
+    let plan: DataPiece<string>[] | null = null;
+    if (np !== NONE) {
+      plan = [];
+      for (let k = 0; k < np; k++) {
+        const kind = u8() as Kind;
+        if (kind === Kind.Copy) plan.push({ kind: 'copy', source: str(), pos: f64(), len: f64() });
+        else if (kind === Kind.Zero) plan.push({ kind: 'zero', len: f64() });
+        else if (kind === Kind.Bytes) plan.push({ kind: 'bytes', bytes: bytes()! });
+        else {
+          const si = u32();
+          plan.push({
+            kind: 'lz4', source: si === NONE ? null : job.strings[si]!, pos: f64(), plen: u32(), bytes: bytes(),
+            length: u32(), skip: u32(), take: u32(), zeroPadding: u8() === 1, structure: str(), at: f64(),
+          });
+        }
+      }
+    }
+    yield { path, attr, link, xattrs, plan };
+  }
+}

@@ -1,0 +1,246 @@
+// Restoring one entry that is not a directory, from a record the main thread made while it walked
+// the image: everything the entry needs (attributes, symlink target, xattrs, and a data plan that
+// says which stored bytes make up a file) is in the record, so a worker thread restores it with
+// system calls and an LZ4 decoder only: no reader, no caches, no format code (see extract.ts).
+import { closeSync, constants, futimesSync, lchownSync, chmodSync, lutimesSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { IoError } from '../lib/errors.ts';
+import { runPlan, type DataPiece } from '../lib/fs/plan.ts';
+import { major, minor, utf8, type Attr } from '../lib/fs/types.ts';
+import { readFullSync } from '../lib/io/node.ts';
+
+export interface ExtractReport {
+  entries: number;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  specials: number;
+  bytes: number;
+  /** threads that took part (restored at least one entry) */
+  threads: number;
+  /** entries not restored, with the reason (unsafe names, unsupported types) */
+  skipped: { path: string; reason: string }[];
+  warnings: string[];
+}
+
+export const newReport = (): ExtractReport => ({ entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, threads: 1, skipped: [], warnings: [] });
+
+/** An entry to restore, as plain data (it is posted to worker threads, see extract-job.ts). */
+export interface LeafRecord<S = string> {
+  path: Uint8Array;
+  attr: Attr;
+  /** a symlink's target */
+  link: Uint8Array | null;
+  /** name, value, name, value, … (only when xattrs are restored) */
+  xattrs: Uint8Array[] | null;
+  /** a regular file's bytes (sources named by path once posted); null: only the reader can make them */
+  plan: DataPiece<S>[] | null;
+}
+
+// small enough to stay in the CPU cache between the read that fills it and the write that empties it
+export const PIECE = 256 << 10;
+
+export type Op = 't' | 'x' | 'n' | 'l' | 'o' | 'm';
+
+export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+export const opLine = (op: Op, path: Uint8Array, args: (string | number)[]): string =>
+  args.length ? `${op}\t${hex(path)}\t${args.join('\t')}\n` : `${op}\t${hex(path)}\n`;
+
+/** Where helper operations go: the python3 process, or (in a worker) text sent back with the results. */
+export interface OpSink {
+  send(op: Op, path: Uint8Array, ...args: (string | number)[]): void;
+  /** a mknod or link went this way: directory times must follow it through the same stream */
+  touchesDirs: boolean;
+}
+
+/** A worker's operations, sent to the main thread's helper when the worker is done. */
+export function collectOps(): OpSink & { lines: string } {
+  const sink = {
+    touchesDirs: false,
+    lines: '',
+    send(op: Op, path: Uint8Array, ...args: (string | number)[]) {
+      if (op === 'n' || op === 'l') sink.touchesDirs = true;
+      sink.lines += opLine(op, path, args);
+    },
+  };
+  return sink;
+}
+
+/** Descriptors of the files plans read from, opened on first use. */
+export interface Sources {
+  readAt(path: string, pos: number, dest: Uint8Array): void;
+  closeAll(): void;
+}
+
+// composefs-style plans name a file per object: keep a bounded number open
+const MAX_OPEN_SOURCES = 64;
+
+export function openSources(): Sources {
+  const fds = new Map<string, number>();
+  const fdOf = (path: string): number => {
+    let fd = fds.get(path);
+    if (fd === undefined) {
+      if (fds.size >= MAX_OPEN_SOURCES) {
+        const [oldest, ofd] = fds.entries().next().value!;
+        fds.delete(oldest);
+        closeSync(ofd);
+      }
+      fd = openSync(path, 'r');
+      fds.set(path, fd);
+    }
+    return fd;
+  };
+  return {
+    readAt(path, pos, dest) {
+      // a plan was checked against the source's size when it was made: a short read means the file changed since
+      readFullSync(fdOf(path), dest, pos, path, (at) => `ends at byte ${at}: it changed while it was being extracted`);
+    },
+    closeAll() {
+      for (const fd of fds.values()) closeSync(fd);
+      fds.clear();
+    },
+  };
+}
+
+/** What restoring entries needs, one per thread. */
+export interface LeafCtx {
+  owners: boolean;
+  uid: number;
+  gid: number;
+  isRoot: boolean;
+  /** null without python3 */
+  ops: OpSink | null;
+  report: ExtractReport;
+  /** the destination's length: a path past it is what messages show */
+  destLen: number;
+  sources: Sources;
+  /** every file's bytes pass through this one buffer: no allocation (and page faults) per read */
+  piece: Uint8Array;
+  /** LZ4 blocks that do not decode into `piece` whole */
+  scratch: Uint8Array;
+}
+
+/** the path as messages show it: below the destination */
+export const displayOf = (ctx: LeafCtx, path: Uint8Array): string => utf8(path.subarray(ctx.destLen));
+
+export const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+// Node sets times to the microsecond only: whole seconds directly, nanoseconds through python
+export function setTime(ctx: LeafCtx, path: Buffer, attr: Attr): void {
+  if (attr.mtimeNsec === 0 && !ctx.ops?.touchesDirs) lutimesSync(path, attr.mtime, attr.mtime);
+  else if (ctx.ops) ctx.ops.send('t', path, attr.mtime, attr.mtimeNsec);
+  else {
+    const t = attr.mtime + attr.mtimeNsec / 1e9;
+    lutimesSync(path, t, t);
+  }
+}
+
+/** owner and mode of an entry Node created; chown clears set-id bits, so chmod follows it */
+export function setOwnerMode(ctx: LeafCtx, path: Buffer, attr: Attr, created: number): void {
+  const chown = ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid);
+  if (chown) lchownSync(path, attr.uid, attr.gid);
+  const mode = attr.mode & 0o7777;
+  if (attr.type !== 'symlink' && (mode !== created || (chown && (mode & 0o6000)))) chmodSync(path, mode);
+}
+
+export function sendXattrs(ctx: LeafCtx, path: Buffer, xattrs: Uint8Array[] | null): void {
+  if (!xattrs || !ctx.ops) return;
+  for (let k = 0; k + 1 < xattrs.length; k += 2) ctx.ops.send('x', path, hex(xattrs[k]!), hex(xattrs[k + 1]!));
+}
+
+/**
+ * A regular file: created, filled by `fill` (given its descriptor; it returns the bytes written),
+ * then given its times, owner, mode and xattrs. `fill` may be async (the reader's path on the main
+ * thread); with a plan it is not, and nothing here waits.
+ */
+export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: number) => number): void;
+export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: number) => Promise<number>): Promise<void>;
+export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: number) => number | Promise<number>): void | Promise<void> {
+  const path = asBuffer(rec.path);
+  const attr = rec.attr;
+  const mode = attr.mode & 0o7777;
+  ctx.report.files++;
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
+  const finish = (written: number): void => {
+    if (written !== attr.size) {
+      closeSync(fd);
+      throw new IoError(displayOf(ctx, path), `image data ends at ${written} of ${attr.size} bytes`);
+    }
+    ctx.report.bytes += written;
+    try {
+      // by descriptor: no second path lookup (owners, modes and xattrs do not touch the mtime)
+      if (attr.mtimeNsec === 0) futimesSync(fd, attr.mtime, attr.mtime);
+    } finally {
+      closeSync(fd);
+    }
+    setOwnerMode(ctx, path, attr, mode);
+    sendXattrs(ctx, path, rec.xattrs);
+    if (attr.mtimeNsec !== 0) setTime(ctx, path, attr);
+  };
+  let r: number | Promise<number>;
+  try {
+    r = fill(fd);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  if (typeof r === 'number') return finish(r);
+  return r.then(finish, (e: unknown) => {
+    closeSync(fd);
+    throw e;
+  });
+}
+
+/** a file's bytes from its plan */
+function fillFromPlan(ctx: LeafCtx, plan: DataPiece<string>[], fd: number): number {
+  let written = 0;
+  const write = (b: Uint8Array): void => {
+    for (let w = 0; w < b.length; ) w += writeSync(fd, b, w, b.length - w);
+    written += b.length;
+  };
+  ctx.scratch = runPlan(plan, { readAt: ctx.sources.readAt, write }, ctx.piece, ctx.scratch);
+  return written;
+}
+
+/** Any entry but a directory, from its record; a regular file must have a plan. */
+export function restoreLeaf(ctx: LeafCtx, rec: LeafRecord): void {
+  const report = ctx.report;
+  const attr = rec.attr;
+  const path = asBuffer(rec.path);
+  report.entries++;
+  switch (attr.type) {
+    case 'dir':
+      throw new Error('restoreLeaf: a directory');
+    case 'reg': {
+      const plan = rec.plan;
+      if (!plan) throw new Error('restoreLeaf: a file without a plan (the reader must write it)');
+      writeFile(ctx, rec, (fd) => fillFromPlan(ctx, plan, fd));
+      return;
+    }
+    case 'symlink':
+      symlinkSync(asBuffer(rec.link!), path);
+      report.symlinks++;
+      setOwnerMode(ctx, path, attr, 0o777);
+      sendXattrs(ctx, path, rec.xattrs);
+      setTime(ctx, path, attr);
+      return;
+    default:
+      if (!ctx.ops) {
+        report.skipped.push({ path: displayOf(ctx, path), reason: `${attr.type} needs mknod (python3 missing)` });
+        return;
+      }
+      if ((attr.type === 'chr' || attr.type === 'blk') && !ctx.isRoot) {
+        report.skipped.push({ path: displayOf(ctx, path), reason: `${attr.type} ${major(attr.rdev)}:${minor(attr.rdev)} needs root` });
+        return;
+      }
+      ctx.ops.send('n', path, attr.mode & 0o177777, attr.rdev);
+      if (ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid)) {
+        ctx.ops.send('o', path, attr.uid, attr.gid);
+        ctx.ops.send('m', path, attr.mode & 0o7777);
+      }
+      sendXattrs(ctx, path, rec.xattrs);
+      setTime(ctx, path, attr);
+      report.specials++;
+  }
+}
