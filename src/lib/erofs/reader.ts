@@ -228,12 +228,17 @@ export class ErofsFs implements ReadOnlyFs {
 
   // ---- data ----------------------------------------------------------------------------------
 
+  /** FLAT_INLINE: the logical offset where the inline tail begins (every block but the last is plain) */
+  private tailStart(i: Inode): number {
+    return Math.max(0, Math.ceil(i.size / this.blockSize) - 1) * this.blockSize;
+  }
+
   /** absolute offset of logical byte `pos` for flat layouts (-1 otherwise), for error messages */
   private flatOffset(i: Inode, pos: number): number {
     const bs = this.blockSize;
     if (i.layout === EROFS_INODE_FLAT_PLAIN) return i.iu === EROFS_NULL_ADDR ? -1 : i.iu * bs + pos;
     if (i.layout === EROFS_INODE_FLAT_INLINE) {
-      const plainEnd = Math.max(0, Math.ceil(i.size / bs) - 1) * bs;
+      const plainEnd = this.tailStart(i);
       return pos < plainEnd ? i.iu * bs + pos : i.dataOffset + (pos - plainEnd);
     }
     return -1;
@@ -254,7 +259,7 @@ export class ErofsFs implements ReadOnlyFs {
         else await this.devReadInto(0, i.iu * bs + offset, out, 'erofs.inode', i.offset);
         return out;
       }
-      const plainEnd = Math.max(0, Math.ceil(i.size / bs) - 1) * bs;
+      const plainEnd = this.tailStart(i);
       const head = Math.max(0, Math.min(len, plainEnd - offset));
       if (head > 0) await this.devReadInto(0, i.iu * bs + offset, out.subarray(0, head), 'erofs.inode', i.offset);
       if (head < len) out.set(await this.meta(i.dataOffset + (offset + head - plainEnd), len - head, 'erofs.inode'), head);
@@ -267,7 +272,7 @@ export class ErofsFs implements ReadOnlyFs {
         return own ? b.slice() : b;
       }
       case EROFS_INODE_FLAT_INLINE: {
-        const plainEnd = Math.max(0, Math.ceil(i.size / bs) - 1) * bs;
+        const plainEnd = this.tailStart(i);
         const end = offset + len;
         if (end <= plainEnd || offset >= plainEnd) {
           const b = end <= plainEnd
@@ -496,7 +501,7 @@ export class ErofsFs implements ReadOnlyFs {
       case EROFS_INODE_FLAT_PLAIN:
         return [i.iu === EROFS_NULL_ADDR ? { kind: 'zero', len } : this.copyPiece(0, i.iu * bs + offset, len, 'erofs.inode', i.offset)];
       case EROFS_INODE_FLAT_INLINE: {
-        const plainEnd = Math.max(0, Math.ceil(i.size / bs) - 1) * bs;
+        const plainEnd = this.tailStart(i);
         const head = Math.max(0, Math.min(len, plainEnd - offset));
         const plan: DataPiece[] = [];
         if (head > 0) plan.push(this.copyPiece(0, i.iu * bs + offset, head, 'erofs.inode', i.offset));
