@@ -422,8 +422,16 @@ export class ErofsFs implements ReadOnlyFs {
         at += bytes.length;
         k = j;
       }
+      // runs are in ascending position: the last one starting at or before `pos` holds it (a
+      // linear search per piece made a big read over scattered pclusters quadratic)
       const readAt = (_: ByteSource, pos: number, dest: Uint8Array): void => {
-        const r = runs.find((x) => pos >= x.pos && pos + dest.length <= x.pos + x.bytes.length)!;
+        let lo = 0;
+        for (let hi = runs.length - 1; lo < hi; ) {
+          const mid = (lo + hi + 1) >> 1;
+          if (runs[mid]!.pos <= pos) lo = mid;
+          else hi = mid - 1;
+        }
+        const r = runs[lo]!;
         dest.set(r.bytes.subarray(pos - r.pos, pos - r.pos + dest.length));
       };
       // `out` is exactly the range: the plan fills it once and nothing is written out before
