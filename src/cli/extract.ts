@@ -20,6 +20,7 @@ import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { fromPlainError } from '../lib/errors.ts';
 import { readdirAll } from '../lib/fs/path.ts';
+import { unsafeComponent } from '../lib/fs/sources/names.ts';
 import { utf8, type Attr, type ReadOnlyFs } from '../lib/fs/types.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import {
@@ -185,14 +186,10 @@ function restoreJob(ctx: Ctx, q: Queue, k: number): void {
 const SLASH = Buffer.from('/');
 const childPath = (dir: Buffer, name: Uint8Array): Buffer => Buffer.concat([dir, SLASH, name], dir.length + 1 + name.length);
 
-/** A name from an image is untrusted: it must be one plain path component. */
-export function unsafeNameReason(name: Uint8Array): string | null {
-  if (name.length === 0) return 'empty name';
-  if (name.length === 1 && name[0] === 0x2e) return 'name "."';
-  if (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e) return 'name ".."';
-  if (name.includes(0x2f)) return 'name contains "/"';
-  if (name.includes(0)) return 'name contains NUL';
-  return null;
+/** A name from an image is untrusted: it must be one plain path component (the reason names the name). */
+function unsafeNameReason(name: Uint8Array): string | null {
+  const why = unsafeComponent(name);
+  return why === null || why === 'empty name' ? why : `name ${why}`;
 }
 
 async function xattrsOf(ctx: Ctx, ino: number): Promise<Uint8Array[] | null> {
