@@ -13,7 +13,7 @@ import { runPlan, type DataPiece } from '../src/lib/fs/plan.ts';
 import { bytes, type Attr } from '../src/lib/fs/types.ts';
 import { BytesSource, type ByteSource } from '../src/lib/io/source.ts';
 import { NodeFileSource } from '../src/lib/io/node.ts';
-import { JobWriter, readJob } from '../src/cli/extract-job.ts';
+import { finishJob, JobWriter, readJob } from '../src/cli/extract-job.ts';
 import type { LeafRecord } from '../src/cli/extract-leaf.ts';
 import { buildErofsImages } from './helpers/mktree.ts';
 import { tempDir } from './helpers/paths.ts';
@@ -121,6 +121,52 @@ test('runPlan: zeros, carried bytes and LZ4 blocks with skips, padding and damag
   assert.throws(() => run([{ ...lz4(0, 10), length: src.length + 1 }]), FormatError);
 });
 
+test('runPlan reads blocks stored one after another in one read, at most 1 MiB at a time', () => {
+  // 400 blocks of 4 KiB (LZ4 blocks with zero padding, and stored ones among them) back to back:
+  // 1.6 MB of stored bytes, so two reads; a block elsewhere on the source breaks the run
+  const parts: Uint8Array[] = [];
+  const plan: DataPiece<ByteSource>[] = [];
+  const want: Uint8Array[] = [];
+  let pos = 0;
+  for (let k = 0; k < 400; k++) {
+    const plain = new Uint8Array(6000).map((_, i) => ((i >> 3) * (k + 1)) % 251);
+    const block = lz4CompressBlock(plain)!;
+    assert.ok(block.length <= 4096);
+    if (k % 7 === 3) {
+      const raw = plain.subarray(0, 4096);
+      parts.push(raw);
+      plan.push({ kind: 'copy', source: null as unknown as ByteSource, pos, len: 4096 });
+      want.push(raw);
+    } else {
+      parts.push(new Uint8Array(4096 - block.length), block);
+      const skip = k % 5;
+      plan.push({ kind: 'lz4', source: null, pos, plen: 4096, bytes: null, length: plain.length, skip, take: plain.length - skip, zeroPadding: true, structure: 'test.block', at: pos });
+      want.push(plain.subarray(skip));
+    }
+    pos += 4096;
+  }
+  const stored = new BytesSource(new Uint8Array(Buffer.concat(parts)), 'stored');
+  for (const p of plan) if (p.kind !== 'zero' && p.kind !== 'bytes') p.source = stored;
+  // a block out of order: a read of its own, then a new window
+  plan.push({ ...(plan[1] as Extract<DataPiece<ByteSource>, { kind: 'lz4' }>) }, { ...(plan[2] as Extract<DataPiece<ByteSource>, { kind: 'lz4' }>) });
+  want.push(want[1]!, want[2]!);
+  const expect = new Uint8Array(Buffer.concat(want));
+  for (const size of [4096, 100_000, 1 << 20]) {
+    const reads: number[] = [];
+    const out: Uint8Array[] = [];
+    const io = {
+      readAt(_: ByteSource, at: number, dest: Uint8Array) {
+        reads.push(dest.length);
+        dest.set(stored.bytes.subarray(at, at + dest.length));
+      },
+      write(b: Uint8Array) { out.push(b.slice()); },
+    };
+    runPlan(plan, io, new Uint8Array(size), new Uint8Array(0));
+    assert.deepEqual(new Uint8Array(Buffer.concat(out)), expect, `buffer of ${size}`);
+    assert.deepEqual(reads, [1 << 20, 400 * 4096 - (1 << 20), 2 * 4096], `reads through a buffer of ${size}`);
+  }
+});
+
 test('a job carries records to a worker unchanged, and refuses plans a worker cannot run', () => {
   const file = { size: 100, name: 'img', path: '/images/img.erofs' } as ByteSource;
   const dev = { size: 100, name: 'dev', path: '/images/dev.blob' } as ByteSource;
@@ -144,4 +190,74 @@ test('a job carries records to a worker unchanged, and refuses plans a worker ca
   const named = (s: ByteSource | null) => (s === null ? null : s.path!);
   assert.deepEqual(back.map((r) => ({ ...r, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'bytes' || (p.kind === 'lz4' && p.bytes) ? { ...p, bytes: Buffer.from(p.bytes!) } : p)) ?? null })),
     recs.map((r) => ({ ...r, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'copy' ? { ...p, source: named(p.source) } : p.kind === 'lz4' ? { ...p, source: named(p.source), bytes: p.bytes && Buffer.from(p.bytes) } : p.kind === 'bytes' ? { ...p, bytes: Buffer.from(p.bytes) } : p)) ?? null })));
+});
+
+test('jobs lie in shared arenas, which are written again only once all their jobs are done', () => {
+  const w = new JobWriter();
+  const attr: Attr = { ino: 1, type: 'fifo', mode: 0o10644, nlink: 1, uid: 0, gid: 0, size: 0, rdev: 0, mtime: 0, mtimeNsec: 0 };
+  // a record with a 1 MB xattr: four of them fill an arena
+  const rec = (k: number): LeafRecord<ByteSource> => ({ path: bytes(`/x/${k}`), attr, link: null, xattrs: [bytes('user.big'), new Uint8Array(1 << 20).fill(k)], plan: null });
+  const job = (k: number) => {
+    assert.equal(w.add(rec(k)), true);
+    return w.take();
+  };
+  const check = (j: ReturnType<typeof job>, k: number) => {
+    const [r] = [...readJob(j)];
+    assert.equal(Buffer.from(r!.path).toString(), `/x/${k}`);
+    assert.ok(r!.xattrs![1]!.every((b) => b === k), `job ${k} intact`);
+  };
+  const first = Array.from({ length: 3 }, (_, k) => job(k));
+  const arena = first[0]!.bytes.buffer;
+  assert.ok(arena instanceof SharedArrayBuffer);
+  assert.ok(first.every((j) => j.bytes.buffer === arena), 'three jobs in the first arena');
+  finishJob(first[1]!);
+  finishJob(first[2]!);
+  // job 0 is not done: its arena is not written again, however many arenas follow
+  const later = Array.from({ length: 12 }, (_, k) => job(10 + k));
+  assert.ok(later.every((j) => j.bytes.buffer !== arena));
+  check(first[0]!, 0);
+  later.forEach((j, k) => check(j, 10 + k));
+  finishJob(first[0]!);
+  for (const j of later) finishJob(j);
+  const again = Array.from({ length: 8 }, (_, k) => job(30 + k));
+  assert.ok(again.some((j) => j.bytes.buffer === arena), 'the first arena is used again');
+  again.forEach((j, k) => check(j, 30 + k));
+});
+
+test('FsNow answers as the async operations do over a local file read synchronously, and says null where it would wait', async () => {
+  for (const img of images) {
+    const devices = img.blob ? [await NodeFileSource.open(img.blob, { sync: true })] : [];
+    const fs = await openErofs(await NodeFileSource.open(img.image, { sync: true }), { devices });
+    const now = fs.now;
+    let answered = 0;
+    const visit = async (ino: number): Promise<void> => {
+      const entries = now.readdir(ino);
+      assert.ok(entries, `${img.name}: readdir ${ino} at once`);
+      assert.deepEqual(entries, await fs.readdir(ino));
+      for (const e of entries) {
+        const attr = now.getattr(e.ino);
+        assert.deepEqual(attr, await fs.getattr(e.ino), `${img.name}: getattr ${e.ino}`);
+        const pairs: Uint8Array[] = [];
+        for (const name of await fs.listxattr(e.ino)) pairs.push(name, (await fs.getxattr(e.ino, name))!);
+        assert.deepEqual(now.xattrs(e.ino)?.map((b) => Buffer.from(b)), pairs.map((b) => Buffer.from(b)), `${img.name}: xattrs ${e.ino}`);
+        if (attr!.type === 'symlink') assert.deepEqual(now.readlink(e.ino), await fs.readlink(e.ino));
+        if (attr!.type === 'reg') assert.deepEqual(now.dataPlan(e.ino, 0, attr!.size), await fs.dataPlan(e.ino, 0, attr!.size));
+        if (attr!.type === 'dir') await visit(e.ino);
+        answered++;
+      }
+    };
+    await visit(fs.rootIno);
+    assert.ok(answered > 350, `${img.name}: ${answered} entries`);
+    await fs.close();
+  }
+  // an async source: nothing is at hand until it has been read
+  const cold = await openErofs(new BytesSource(new Uint8Array(readFileSync(images[0]!.image))));
+  // the directory of 350+ entries: its blocks are blocks of their own, which opening does not read
+  let sub: { ino: number } | undefined;
+  for (const e of await cold.readdir(cold.rootIno)) if (e.type === 'dir' && (await cold.getattr(e.ino)).size > 8192) sub = e;
+  assert.ok(sub);
+  const other = await openErofs(new BytesSource(new Uint8Array(readFileSync(images[0]!.image)), 'other'), { cacheBlockSize: 4096 });
+  assert.equal(other.now.readdir(sub.ino), null, 'a directory whose blocks were never read');
+  assert.deepEqual(await other.readdir(sub.ino), await cold.readdir(sub.ino));
+  assert.ok(other.now.readdir(sub.ino), 'at hand once read');
 });

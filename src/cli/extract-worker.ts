@@ -4,7 +4,7 @@
 // Node environment and little else.
 import { parentPort, workerData } from 'node:worker_threads';
 import { toPlainError, type PlainError } from '../lib/errors.ts';
-import { readJob, type EncodedJob } from './extract-job.ts';
+import { finishJob, readJob, type EncodedJob } from './extract-job.ts';
 import { collectOps, newReport, openSources, PIECE, restoreLeaf, type ExtractReport, type LeafCtx } from './extract-leaf.ts';
 
 export interface WorkerInit {
@@ -75,6 +75,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
         while (k >= jobs.length && k < total) await new Promise<void>((resolve) => { wake = resolve; });
         if (k >= total) break;
         for (const rec of readJob(jobs[k]!)) restoreLeaf(ctx, rec);
+        finishJob(jobs[k]!);
         jobs[k] = null;
         done++;
       }

@@ -27,7 +27,7 @@ import {
   asBuffer, displayOf, hex, newReport, openSources, opLine, PIECE, restoreLeaf, sendXattrs, setOwnerMode, setTime, writeFile,
   type ExtractReport, type LeafCtx, type LeafRecord, type Op, type OpSink,
 } from './extract-leaf.ts';
-import { JobWriter, readJob, type EncodedJob } from './extract-job.ts';
+import { finishJob, JobWriter, readJob, type EncodedJob } from './extract-job.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerResult } from './extract-worker.ts';
 
 export type { ExtractReport } from './extract-leaf.ts';
@@ -181,6 +181,7 @@ function restoreJob(ctx: Ctx, q: Queue, k: number): void {
   const job = q.jobs[k]!;
   q.jobs[k] = null;
   for (const rec of readJob(job)) restoreLeaf(ctx, rec);
+  finishJob(job);
 }
 
 const SLASH = Buffer.from('/');
@@ -192,14 +193,21 @@ function unsafeNameReason(name: Uint8Array): string | null {
   return why === null || why === 'empty name' ? why : `name ${why}`;
 }
 
+/** An inode's xattrs when they are restored: name, value, name, value…, null for none. */
 async function xattrsOf(ctx: Ctx, ino: number): Promise<Uint8Array[] | null> {
   if (!ctx.xattrs || !ctx.ops) return null;
+  return nonEmpty(ctx.fs.now?.xattrs(ino) ?? await xattrsAwaited(ctx, ino));
+}
+
+const nonEmpty = (xattrs: Uint8Array[]): Uint8Array[] | null => (xattrs.length ? xattrs : null);
+
+async function xattrsAwaited(ctx: Ctx, ino: number): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   for (const name of await ctx.fs.listxattr(ino)) {
     const value = await ctx.fs.getxattr(ino, name);
     if (value) out.push(name, value);
   }
-  return out.length ? out : null;
+  return out;
 }
 
 /** What the walk found besides the jobs it published. */
@@ -223,16 +231,19 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
   const seen = new Set<number>([root.ino]);
   const pending: MadeDir[] = [out.dirs[0]!];
   const job = new JobWriter();
+  // a local image answers at once: the walk then awaits nothing (see FsNow)
+  const fs = ctx.fs;
+  const now = fs.now;
   while (pending.length) {
     const dir = pending.pop()!;
     const subdirs: MadeDir[] = [];
-    for (const e of await readdirAll(ctx.fs, dir.attr.ino)) {
+    for (const e of now?.readdir(dir.attr.ino) ?? await readdirAll(fs, dir.attr.ino)) {
       const bad = unsafeNameReason(e.name);
       if (bad) {
         ctx.report.skipped.push({ path: `${displayOf(ctx, dir.path)}/${utf8(e.name)}`, reason: bad });
         continue;
       }
-      const attr = await ctx.fs.getattr(e.ino);
+      const attr = now?.getattr(e.ino) ?? await fs.getattr(e.ino);
       const path = childPath(dir.path, e.name);
       if ((e.type === 'dir') !== (attr.type === 'dir')) {
         ctx.report.skipped.push({ path: displayOf(ctx, path), reason: e.type === 'dir' ? `directory entry of a ${attr.type} inode` : `${e.type} entry of a directory inode` });
@@ -253,10 +264,11 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
       }
       const rec: LeafRecord<ByteSource> = {
         path, attr,
-        link: attr.type === 'symlink' ? await ctx.fs.readlink(attr.ino) : null,
-        xattrs: await xattrsOf(ctx, attr.ino),
+        link: attr.type === 'symlink' ? now?.readlink(attr.ino) ?? await fs.readlink(attr.ino) : null,
+        // xattrsOf, without its await when the reader answers at once
+        xattrs: ctx.xattrs && ctx.ops ? nonEmpty(now?.xattrs(attr.ino) ?? await xattrsAwaited(ctx, attr.ino)) : null,
         // hardlinked files are written by this thread, with the reader
-        plan: attr.type === 'reg' && attr.nlink === 1 && ctx.fs.dataPlan && attr.size <= PLAN_MAX_BYTES ? await ctx.fs.dataPlan(attr.ino, 0, attr.size) : null,
+        plan: attr.type === 'reg' && attr.nlink === 1 && fs.dataPlan && attr.size <= PLAN_MAX_BYTES ? now?.dataPlan(attr.ino, 0, attr.size) ?? await fs.dataPlan(attr.ino, 0, attr.size) : null,
       };
       if (attr.nlink > 1) out.linked.push(rec);
       // a plan over sources a worker cannot open is left to the reader too

@@ -9,7 +9,7 @@
  */
 import { fail, FormatError, IoError, NotFoundError, UnsupportedError } from '../errors.ts';
 import { runPlan, type DataPiece } from '../fs/plan.ts';
-import type { Attr, DirEntry, FormatId, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
+import type { Attr, DirEntry, FormatId, FsNow, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual } from '../fs/types.ts';
 import { CachedSource } from '../io/cache.ts';
 import { Lru } from '../lru.ts';
@@ -102,11 +102,26 @@ export class ErofsFs implements ReadOnlyFs {
   /** nids above this cannot hold an inode inside the image */
   readonly maxNid: number;
   private readonly metaBase: number;
+  readonly now: FsNow = {
+    getattr: (ino) => this.getattrNow(ino),
+    readdir: (ino) => this.readdirNow(ino),
+    readlink: (ino) => this.readlinkNow(ino),
+    xattrs: (ino) => {
+      const list = this.xattrsNow(ino);
+      return list && list.flatMap((x) => [x.name, x.value]);
+    },
+    dataPlan: (ino, offset, size) => this.dataPlanNow(ino, offset, size),
+  };
   private readonly inodes = new Lru<number, Inode>(INODE_CACHE_ENTRIES);
   private readonly dirBlocks = new Lru<string, DirBlock>(DIRBLOCK_CACHE_ENTRIES);
   private readonly zinfos = new Lru<number, ZInfo>(MAP_CACHE_BYTES);
   private readonly chunkMaps = new Lru<number, Uint8Array>(MAP_CACHE_BYTES);
   private lastXattrs: { nid: number; list: Xattr[] } | null = null;
+  private lastInode: Inode | null = null;
+  /** metadata fetched for an operation that runs again (see settle) */
+  private pins: { off: number; bytes: Uint8Array }[] = [];
+  /** the range the last metaNow could not answer */
+  private missed = { off: 0, len: 0 };
   private scratch: Uint8Array | null = null;
   /** LZ4 output that does not land in the caller's buffer whole (partial extents) */
   private decodeScratch: Uint8Array = new Uint8Array(0);
@@ -137,10 +152,50 @@ export class ErofsFs implements ReadOnlyFs {
     return this.source.read(off, len);
   }
 
-  /** meta without waiting, when the cache can answer at once (see CachedSource.readNow), else null */
+  /**
+   * meta without waiting, when the cache can answer at once (see CachedSource.readNow), else null;
+   * the range is then in `missed`
+   */
   private metaNow(off: number, len: number, structure: string): Uint8Array | null {
     this.checkMeta(off, len, structure);
-    return this.source.readNow(off, len);
+    for (const p of this.pins) if (off >= p.off && off + len <= p.off + p.bytes.length) return p.bytes.subarray(off - p.off, off - p.off + len);
+    const now = this.source.readNow(off, len);
+    if (!now) this.missed = { off, len };
+    return now;
+  }
+
+  /**
+   * Metadata operations are written once, synchronously, over metaNow (null: wait for `missed`).
+   * A local image answers at once, so a walk (extract) runs them without an await chain; for other
+   * sources the missing bytes are fetched and pinned, and the operation runs again, as often as
+   * it has reads that missed.
+   */
+  private settle<T>(op: () => T | null): Promise<T> {
+    try {
+      const now = op();
+      if (now !== null) return Promise.resolve(now);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.settleSlow(op);
+  }
+
+  private async settleSlow<T>(op: () => T | null): Promise<T> {
+    const mine: { off: number; bytes: Uint8Array }[] = [];
+    try {
+      for (;;) {
+        const { off, len } = this.missed;
+        const pin = { off, bytes: await this.source.read(off, len) };
+        mine.push(pin);
+        this.pins.push(pin);
+        const now = op();
+        if (now !== null) return now;
+        // each run pins one more of the op's reads: a repeat means the op asks for what it cannot get
+        if (mine.some((p) => p.off === this.missed.off && p.bytes.length === this.missed.len)) throw new Error(`erofs: metadata at ${this.missed.off} (+${this.missed.len}) stays unavailable`);
+      }
+    } finally {
+      this.pins = this.pins.filter((p) => !mine.includes(p));
+    }
   }
 
   private checkMeta(off: number, len: number, structure: string): void {
@@ -196,25 +251,27 @@ export class ErofsFs implements ReadOnlyFs {
     return this.metaBase + nid * 32;
   }
 
-  /** Not async: a cached inode, or one the cache reads at once, costs no await chain (walks ask for every inode). */
   inode(nid: number): Promise<Inode> {
-    const hit = this.inodes.get(nid);
-    if (hit) return Promise.resolve(hit);
-    try {
-      if (!Number.isSafeInteger(nid) || nid < 0 || nid > this.maxNid) throw new NotFoundError(`inode ${nid} (nids end at ${this.maxNid})`);
-      const off = this.inodeOffset(nid);
-      const len = Math.min(64, this.imageSize - off);
-      const now = this.metaNow(off, len, 'erofs.inode');
-      if (now) return Promise.resolve(this.keepInode(nid, off, now));
-      return this.meta(off, len, 'erofs.inode').then((b) => this.keepInode(nid, off, b));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.settle(() => this.inodeNow(nid));
   }
 
-  private keepInode(nid: number, off: number, b: Uint8Array): Inode {
+  /**
+   * `keep: false` is for a walk (FsNow), which asks for each inode a few times in a row and never
+   * again: the last inode answers those, and the cache is left alone (keeping 20k inodes in it
+   * cost the walk cache upkeep and old-generation garbage).
+   */
+  private inodeNow(nid: number, keep = true): Inode | null {
+    const last = this.lastInode;
+    if (last?.nid === nid) return last;
+    const hit = this.inodes.get(nid);
+    if (hit) return hit;
+    if (!Number.isSafeInteger(nid) || nid < 0 || nid > this.maxNid) throw new NotFoundError(`inode ${nid} (nids end at ${this.maxNid})`);
+    const off = this.inodeOffset(nid);
+    const b = this.metaNow(off, Math.min(64, this.imageSize - off), 'erofs.inode');
+    if (!b) return null;
     const inode = parseInode(this.sb, this.imageSize, nid, off, b);
-    this.inodes.set(nid, inode);
+    if (keep) this.inodes.set(nid, inode);
+    this.lastInode = inode;
     return inode;
   }
 
@@ -224,6 +281,11 @@ export class ErofsFs implements ReadOnlyFs {
 
   async getattr(ino: number): Promise<Attr> {
     return this.attrOf(await this.inode(ino));
+  }
+
+  private getattrNow(ino: number): Attr | null {
+    const i = this.inodeNow(ino, false);
+    return i && this.attrOf(i);
   }
 
   // ---- data ----------------------------------------------------------------------------------
@@ -293,11 +355,17 @@ export class ErofsFs implements ReadOnlyFs {
     }
   }
 
-  private async chunkMap(i: Inode): Promise<Uint8Array> {
+  private chunkMap(i: Inode): Promise<Uint8Array> {
+    return this.settle(() => this.chunkMapNow(i));
+  }
+
+  private chunkMapNow(i: Inode): Uint8Array | null {
     const hit = this.chunkMaps.get(i.nid);
     if (hit) return hit;
     const c = i.chunk!;
-    const bytes = (await this.meta(c.mapOffset, c.count * c.entrySize, c.indexes ? erofs_inode_chunk_index.name : erofs_blockmap_entry.name)).slice();
+    const now = this.metaNow(c.mapOffset, c.count * c.entrySize, c.indexes ? erofs_inode_chunk_index.name : erofs_blockmap_entry.name);
+    if (!now) return null;
+    const bytes = now.slice();
     this.chunkMaps.set(i.nid, bytes, bytes.length + 64);
     return bytes;
   }
@@ -320,9 +388,8 @@ export class ErofsFs implements ReadOnlyFs {
   }
 
   /** Runs of stored bytes for [offset, offset+len) of a chunked inode; holes are left out (`holes` hears of them). */
-  private async chunkPieces(i: Inode, offset: number, len: number, holes?: (outPos: number, len: number) => void): Promise<Piece[]> {
+  private chunkPieces(i: Inode, map: Uint8Array, offset: number, len: number, holes?: (outPos: number, len: number) => void): Piece[] {
     const c = i.chunk!;
-    const map = await this.chunkMap(i);
     const end = offset + len;
     const pieces: Piece[] = [];
     let run: Piece | null = null;
@@ -350,22 +417,30 @@ export class ErofsFs implements ReadOnlyFs {
 
   private async readChunked(i: Inode, offset: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
     const out = into ?? new Uint8Array(len);
-    const pieces = await this.chunkPieces(i, offset, len, into ? (at, n) => into.fill(0, at, at + n) : undefined);
+    const map = await this.chunkMap(i);
+    const pieces = this.chunkPieces(i, map, offset, len, into ? (at, n) => into.fill(0, at, at + n) : undefined);
     for (const p of pieces) await this.devReadInto(p.dev, p.pos, out.subarray(p.outPos, p.outPos + p.len), p.structure, p.at);
     return out;
   }
 
-  async zinfo(i: Inode): Promise<ZInfo> {
+  zinfo(i: Inode): Promise<ZInfo> {
+    return this.settle(() => this.zinfoNow(i));
+  }
+
+  private zinfoNow(i: Inode): ZInfo | null {
     const hit = this.zinfos.get(i.nid);
     if (hit) return hit;
     const hOff = zHeaderOffset(this.sb, i);
-    const h = hOff === null ? null : await this.meta(hOff, z_erofs_map_header.size, z_erofs_map_header.name);
+    const h = hOff === null ? null : this.metaNow(hOff, z_erofs_map_header.size, z_erofs_map_header.name);
+    if (hOff !== null && !h) return null;
     const hdr = parseZHeader(this.sb, i, hOff, h);
     const lclusters = Math.ceil(i.size / 2 ** hdr.lclusterBits);
     const range = zIndexRange(i, hdr, lclusters);
     const inlineLen = hdr.advise & Z_EROFS_ADVISE_INLINE_PCLUSTER ? hdr.idataSize : 0;
     const total = range.end - range.start + inlineLen;
-    const index = total > 0 ? (await this.meta(range.start, total, 'erofs.lcluster_index')).slice() : new Uint8Array(0);
+    const stored = this.metaNow(range.start, total, 'erofs.lcluster_index');
+    if (!stored) return null;
+    const index = stored.slice();
     const z: ZInfo = {
       nid: i.nid,
       layout: i.layout,
@@ -395,7 +470,7 @@ export class ErofsFs implements ReadOnlyFs {
    * buffer; the plan then runs over those bytes, straight into `out`.
    */
   private async readCompressed(i: Inode, offset: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
-    const plan = await this.compressedPlan(i, offset, len);
+    const plan = this.compressedPlan(i, await this.zinfo(i), offset, len);
     // the pieces cover every byte of the range, so a reused buffer needs no clearing
     const out = into ?? new Uint8Array(len);
     const stored: { pos: number; len: number }[] = [];
@@ -423,7 +498,8 @@ export class ErofsFs implements ReadOnlyFs {
         k = j;
       }
       // runs are in ascending position: the last one starting at or before `pos` holds it (a
-      // linear search per piece made a big read over scattered pclusters quadratic)
+      // linear search per piece made a big read over scattered pclusters quadratic); runPlan's
+      // read-ahead may ask for pieces of two adjoining runs at once
       const readAt = (_: ByteSource, pos: number, dest: Uint8Array): void => {
         let lo = 0;
         for (let hi = runs.length - 1; lo < hi; ) {
@@ -431,8 +507,13 @@ export class ErofsFs implements ReadOnlyFs {
           if (runs[mid]!.pos <= pos) lo = mid;
           else hi = mid - 1;
         }
-        const r = runs[lo]!;
-        dest.set(r.bytes.subarray(pos - r.pos, pos - r.pos + dest.length));
+        for (let o = 0; o < dest.length; lo++) {
+          const r = runs[lo];
+          if (!r || r.pos > pos + o) throw new Error(`erofs: stored bytes at ${pos + o} were not read`);
+          const part = r.bytes.subarray(pos + o - r.pos, pos - r.pos + dest.length);
+          dest.set(part, o);
+          o += part.length;
+        }
       };
       // `out` is exactly the range: the plan fills it once and nothing is written out before
       this.decodeScratch = runPlan(plan, { readAt, write: () => {} }, out, this.decodeScratch);
@@ -454,8 +535,7 @@ export class ErofsFs implements ReadOnlyFs {
    * Pieces of a compressed inode's [offset, offset+len), first to last, each pcluster checked
    * against the image and its algorithm.
    */
-  private async compressedPlan(i: Inode, offset: number, len: number): Promise<DataPiece[]> {
-    const z = await this.zinfo(i);
+  private compressedPlan(i: Inode, z: ZInfo, offset: number, len: number): DataPiece[] {
     const zeroPadding = (this.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
     const plan: DataPiece[] = [];
     const steps = zSteps(i, z, offset, len);
@@ -497,9 +577,14 @@ export class ErofsFs implements ReadOnlyFs {
     return this.readData(i, offset, n, false, into);
   }
 
-  async dataPlan(ino: number, offset: number, size: number): Promise<DataPiece[]> {
+  dataPlan(ino: number, offset: number, size: number): Promise<DataPiece[]> {
+    return this.settle(() => this.dataPlanNow(ino, offset, size));
+  }
+
+  private dataPlanNow(ino: number, offset: number, size: number): DataPiece[] | null {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(size) || size < 0) throw new RangeError(`bad read range ${offset}+${size}`);
-    const i = await this.inode(ino);
+    const i = this.inodeNow(ino);
+    if (!i) return null;
     if (i.type !== 'reg' && i.type !== 'dir' && i.type !== 'symlink') return [];
     if (i.dataError) throw i.dataError;
     const len = Math.max(0, Math.min(size, i.size - offset));
@@ -513,21 +598,21 @@ export class ErofsFs implements ReadOnlyFs {
         const head = Math.max(0, Math.min(len, plainEnd - offset));
         const plan: DataPiece[] = [];
         if (head > 0) plan.push(this.copyPiece(0, i.iu * bs + offset, head, 'erofs.inode', i.offset));
-        // the tail sits in the inode's metadata block, which a walk has just read (a cache view: read-only)
-        if (head < len) {
-          const at = i.dataOffset + (offset + head - plainEnd);
-          plan.push({ kind: 'bytes', bytes: this.metaNow(at, len - head, 'erofs.inode') ?? await this.meta(at, len - head, 'erofs.inode') });
-        }
+        // the tail is read where it lies, after the inode, not carried in the plan: extract's
+        // walk would copy tens of MB of tails into fresh job memory, a page fault per 4 KiB
+        if (head < len) plan.push(this.copyPiece(0, i.dataOffset + (offset + head - plainEnd), len - head, 'erofs.inode', i.offset));
         return plan;
       }
       case EROFS_INODE_CHUNK_BASED: {
+        const map = this.chunkMapNow(i);
+        if (!map) return null;
         const plan: DataPiece[] = [];
         let at = 0;
         const zeroUpTo = (to: number): void => {
           if (to > at) plan.push({ kind: 'zero', len: to - at });
           at = to;
         };
-        for (const p of await this.chunkPieces(i, offset, len)) {
+        for (const p of this.chunkPieces(i, map, offset, len)) {
           zeroUpTo(p.outPos);
           plan.push(this.copyPiece(p.dev, p.pos, p.len, p.structure, p.at));
           at += p.len;
@@ -535,41 +620,70 @@ export class ErofsFs implements ReadOnlyFs {
         zeroUpTo(len);
         return plan;
       }
-      default:
-        if (isCompressedLayout(i.layout)) return this.compressedPlan(i, offset, len);
-        throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
+      default: {
+        if (!isCompressedLayout(i.layout)) throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
+        const z = this.zinfoNow(i);
+        return z && this.compressedPlan(i, z, offset, len);
+      }
     }
   }
 
   async readlink(ino: number): Promise<Uint8Array> {
-    const i = await this.inode(ino);
-    if (i.type !== 'symlink') throw new NotFoundError(`symlink ${ino} (it is a ${i.type})`);
+    const i = this.symlinkInode(await this.inode(ino));
+    return this.readData(i, 0, i.size, true);
+  }
+
+  /** a target stored in one run (as mkfs.erofs stores them: inline, or in a block of its own) at once, else null */
+  private readlinkNow(ino: number): Uint8Array | null {
+    const i = this.inodeNow(ino);
+    if (!i) return null;
+    this.symlinkInode(i);
+    const at = this.flatOffset(i, 0);
+    if (i.size === 0 || at < 0 || this.flatOffset(i, i.size - 1) !== at + i.size - 1) return null;
+    return this.metaNow(at, i.size, 'erofs.inode')?.slice() ?? null;
+  }
+
+  private symlinkInode(i: Inode): Inode {
+    if (i.type !== 'symlink') throw new NotFoundError(`symlink ${i.nid} (it is a ${i.type})`);
     if (i.dataError) throw i.dataError;
     if (!(i.size <= PATH_MAX)) fail('erofs.inode', i.offset + 8, `symlink target of ${i.size} bytes is longer than ${PATH_MAX}`);
-    return this.readData(i, 0, i.size, true);
+    return i;
   }
 
   // ---- directories ---------------------------------------------------------------------------
 
   private async dirInode(ino: number): Promise<Inode> {
-    const i = await this.inode(ino);
-    if (i.type !== 'dir') throw new NotFoundError(`directory ${ino} (it is a ${i.type})`);
+    return this.checkDir(await this.inode(ino));
+  }
+
+  private checkDir(i: Inode): Inode {
+    if (i.type !== 'dir') throw new NotFoundError(`directory ${i.nid} (it is a ${i.type})`);
     if (i.dataError) throw i.dataError;
     return i;
   }
 
   async dirBlock(i: Inode, blk: number): Promise<DirBlock> {
-    const key = `${i.nid}:${blk}`;
-    const hit = this.dirBlocks.get(key);
+    const bs = this.blockSize;
+    if (this.flatOffset(i, blk * bs) >= 0) return this.settle(() => this.dirBlockNow(i, blk));
+    return this.dirBlocks.get(`${i.nid}:${blk}`) ?? this.keepDirBlock(i, blk, -1, await this.readData(i, blk * bs, Math.min(bs, i.size - blk * bs), true));
+  }
+
+  /** a directory block of a flat directory at once, else null */
+  /** `keep: false`: a walk reads each directory once, so the block is not cached (see inodeNow) */
+  private dirBlockNow(i: Inode, blk: number, keep = true): DirBlock | null {
+    const hit = this.dirBlocks.get(`${i.nid}:${blk}`);
     if (hit) return hit;
     const bs = this.blockSize;
-    const len = Math.min(bs, i.size - blk * bs);
-    // own copy: the parsed block keeps it (names are read from it), and must not pin a whole cache block
     const at = this.flatOffset(i, blk * bs);
-    const now = at >= 0 ? this.metaNow(at, len, 'erofs.dirent') : null;
-    const bytes = now ? now.slice() : await this.readData(i, blk * bs, len, true);
+    const now = at >= 0 ? this.metaNow(at, Math.min(bs, i.size - blk * bs), 'erofs.dirent') : null;
+    if (!now) return null;
+    // a kept block owns a copy: names are read from it, and it must not pin a whole cache block
+    return keep ? this.keepDirBlock(i, blk, at, now.slice()) : parseDirBlock(now, at, this.maxNid);
+  }
+
+  private keepDirBlock(i: Inode, blk: number, at: number, bytes: Uint8Array): DirBlock {
     const b = parseDirBlock(bytes, at, this.maxNid);
-    this.dirBlocks.set(key, b);
+    this.dirBlocks.set(`${i.nid}:${blk}`, b);
     return b;
   }
 
@@ -599,35 +713,67 @@ export class ErofsFs implements ReadOnlyFs {
     let idx = Math.ceil((offset % bs) / 12);
     for (let blk = Math.floor(offset / bs); blk < nblocks && out.length < limit; blk++, idx = 0) {
       const b = await this.dirBlock(i, blk);
-      const n = b.count;
-      for (let k = idx; k < n && out.length < limit; k++) {
-        const name = nameAt(b, k);
-        if (isDotOrDotDot(name)) continue;
-        const nid = b.nids[k]!;
-        const type = TYPE_OF_FT[b.types[k]!] ?? (await this.inode(nid)).type;
-        out.push({ name: name.slice(), ino: nid, type, next: k + 1 < n ? blk * bs + (k + 1) * 12 : (blk + 1) * bs });
-      }
+      // an entry without a file type in its dirent takes its inode's
+      for (let k = idx; k < b.count; k++) if (TYPE_OF_FT[b.types[k]!] === undefined) await this.inode(b.nids[k]!);
+      // (the inode cache holds far more inodes than a block has entries)
+      if (!this.blockEntries(i, blk, b, idx, out, limit)) throw new Error(`erofs: directory ${i.nid} block ${blk}: an entry's inode was not kept`);
     }
     return out;
+  }
+
+  /** Every entry of a directory at once (a walk over a local image), else null. */
+  private readdirNow(ino: number): DirEntry[] | null {
+    const d = this.inodeNow(ino, false);
+    if (!d) return null;
+    const i = this.checkDir(d);
+    const nblocks = Math.ceil(i.size / this.blockSize);
+    const out: DirEntry[] = [];
+    for (let blk = 0; blk < nblocks; blk++) {
+      const b = this.dirBlockNow(i, blk, false);
+      if (!b || !this.blockEntries(i, blk, b, 0, out, Number.MAX_SAFE_INTEGER)) return null;
+    }
+    return out;
+  }
+
+  /** Entries k >= idx of a directory block onto `out`; false when an entry's type needs an inode not at hand. */
+  private blockEntries(i: Inode, blk: number, b: DirBlock, idx: number, out: DirEntry[], limit: number): boolean {
+    const bs = this.blockSize;
+    const n = b.count;
+    for (let k = idx; k < n && out.length < limit; k++) {
+      const name = nameAt(b, k);
+      if (isDotOrDotDot(name)) continue;
+      const nid = b.nids[k]!;
+      const type = TYPE_OF_FT[b.types[k]!] ?? this.inodeNow(nid)?.type;
+      if (!type) return false;
+      out.push({ name: name.slice(), ino: nid, type, next: k + 1 < n ? blk * bs + (k + 1) * 12 : (blk + 1) * bs });
+    }
+    return true;
   }
 
   // ---- xattrs --------------------------------------------------------------------------------
 
   /** Every xattr of an inode: shared ones first (on-disk order), then inline ones. */
-  async xattrs(ino: number): Promise<Xattr[]> {
+  xattrs(ino: number): Promise<Xattr[]> {
+    return this.settle(() => this.xattrsNow(ino));
+  }
+
+  private xattrsNow(ino: number): Xattr[] | null {
     if (this.lastXattrs?.nid === ino) return this.lastXattrs.list;
-    const i = await this.inode(ino);
+    const i = this.inodeNow(ino);
+    if (!i) return null;
     const list: Xattr[] = [];
     if (i.xattrSize > 0) {
       const at = i.offset + i.isize;
-      const area = await this.meta(at, i.xattrSize, erofs_xattr_ibody_header.name);
+      const area = this.metaNow(at, i.xattrSize, erofs_xattr_ibody_header.name);
+      if (!area) return null;
       const hdr = parseIbodyHeader(area, at);
       const base = this.sb.xattrBlkaddr * this.blockSize;
       for (const id of hdr.sharedIds) {
         const off = base + id * 4;
-        const h = await this.meta(off, 4, 'erofs.xattr_entry');
-        const e = entryHeader(h, 0, off);
-        const body = await this.meta(off + 4, e.nameLen + e.valueSize, 'erofs.xattr_entry');
+        const h = this.metaNow(off, 4, 'erofs.xattr_entry');
+        const e = h && entryHeader(h, 0, off);
+        const body = e && this.metaNow(off + 4, e.nameLen + e.valueSize, 'erofs.xattr_entry');
+        if (!e || !body) return null;
         list.push({ name: fullName(e.nameIndex, body.subarray(0, e.nameLen)), nameIndex: e.nameIndex, value: body.slice(e.nameLen), sharedId: id, offset: off });
       }
       for (const x of parseInlineEntries(area, hdr.inlineStart, at)) list.push(x);

@@ -47,13 +47,23 @@ export interface PlanIo<S> {
   write(bytes: Uint8Array): void;
 }
 
+/** most stored bytes read ahead at once for consecutive blocks */
+const WINDOW_MAX = 1 << 20;
+
 /**
  * Runs a plan through `buf`: stored bytes are read straight into it and it is written out when
- * full, so a small file is one read and one write however many pieces it has. `scratch` holds
- * LZ4 input and output that do not land in `buf` whole; it grows as needed and is returned.
+ * full, so a small file is one read and one write however many pieces it has. LZ4 blocks stored
+ * one after another are read together into `scratch` (a read per 4 KiB pcluster was a system
+ * call per block, a third of the decoding thread's time), as are stored pieces among them.
+ * `scratch` holds that window and LZ4 output that does not land in `buf` whole; it grows as
+ * needed and is returned.
  */
 export function runPlan<S>(pieces: DataPiece<S>[], io: PlanIo<S>, buf: Uint8Array, scratch: Uint8Array): Uint8Array {
   let fill = 0;
+  // the read-ahead window: scratch[0, winLen) holds winSource's bytes from winPos
+  let winSource: S | null = null;
+  let winPos = 0;
+  let winLen = 0;
   const room = (): number => {
     if (fill === buf.length) {
       io.write(buf);
@@ -69,9 +79,40 @@ export function runPlan<S>(pieces: DataPiece<S>[], io: PlanIo<S>, buf: Uint8Arra
       o += n;
     }
   };
-  for (const p of pieces) {
+  /** scratch with at least n bytes, the window kept */
+  const grow = (n: number): void => {
+    if (scratch.length >= n) return;
+    const bigger = new Uint8Array(Math.max(n, scratch.length * 2));
+    bigger.set(scratch.subarray(0, winLen));
+    scratch = bigger;
+  };
+  /** reads the stored pieces that follow pieces[k] on its source without a gap, pieces[k] first */
+  const readAhead = (k: number, source: S, pos: number, len: number): void => {
+    let end = pos + len;
+    for (let j = k + 1; j < pieces.length; j++) {
+      const q = pieces[j]!;
+      if (!(q.kind === 'copy' || (q.kind === 'lz4' && !q.bytes))) break;
+      const qlen = q.kind === 'copy' ? q.len : q.plen;
+      if (q.source !== source || q.pos !== end || end + qlen - pos > WINDOW_MAX) break;
+      end += qlen;
+    }
+    winSource = null;
+    winLen = 0;
+    grow(end - pos);
+    io.readAt(source, pos, scratch.subarray(0, end - pos));
+    winSource = source;
+    winPos = pos;
+    winLen = end - pos;
+  };
+  const inWindow = (source: S, pos: number, len: number): boolean => winSource === source && pos >= winPos && pos + len <= winPos + winLen;
+  for (let k = 0; k < pieces.length; k++) {
+    const p = pieces[k]!;
     switch (p.kind) {
       case 'copy':
+        if (inWindow(p.source, p.pos, p.len)) {
+          put(scratch.subarray(p.pos - winPos, p.pos - winPos + p.len));
+          break;
+        }
         for (let o = 0; o < p.len; ) {
           const n = Math.min(room(), p.len - o);
           io.readAt(p.source, p.pos + o, buf.subarray(fill, fill + n));
@@ -91,9 +132,10 @@ export function runPlan<S>(pieces: DataPiece<S>[], io: PlanIo<S>, buf: Uint8Arra
         put(p.bytes);
         break;
       case 'lz4': {
-        if (scratch.length < p.plen + p.length) scratch = new Uint8Array(Math.max(p.plen + p.length, scratch.length * 2));
-        let input = p.bytes ?? scratch.subarray(0, p.plen);
-        if (!p.bytes) io.readAt(p.source!, p.pos, input);
+        if (!p.bytes && !inWindow(p.source!, p.pos, p.plen)) readAhead(k, p.source!, p.pos, p.plen);
+        // decoded output that cannot go straight to buf goes after the window
+        grow(winLen + p.length);
+        let input = p.bytes ?? scratch.subarray(p.pos - winPos, p.pos - winPos + p.plen);
         if (p.zeroPadding) {
           let margin = 0;
           while (margin < input.length && input[margin] === 0) margin++;
@@ -102,7 +144,7 @@ export function runPlan<S>(pieces: DataPiece<S>[], io: PlanIo<S>, buf: Uint8Arra
         }
         // straight into the write buffer when the whole block is the file's and fits there
         const direct = p.skip === 0 && p.take === p.length && room() >= p.length;
-        const dst = direct ? buf.subarray(fill, fill + p.length) : scratch.subarray(p.plen, p.plen + p.length);
+        const dst = direct ? buf.subarray(fill, fill + p.length) : scratch.subarray(winLen, winLen + p.length);
         const n = lz4DecodeBlock(input, dst, 0, p.length, p.structure, p.at + (p.plen - input.length));
         if (!(n === p.length)) fail(p.structure, p.at, `pcluster decodes to ${n} bytes, expected ${p.length}`);
         if (direct) fill += p.length;

@@ -113,7 +113,24 @@ export interface ReadOnlyFs {
    * Optional: a format without it is read through `read`.
    */
   dataPlan?(ino: number, offset: number, size: number): Promise<DataPiece[]>;
+  /** Some operations without waiting, where the format can answer so (see FsNow). */
+  readonly now?: FsNow;
   close?(): Promise<void>;
+}
+
+/**
+ * ReadOnlyFs operations answered at once, or null when they would have to wait (the caller then
+ * uses the async one). A reader over a local file answers almost every one at once, so a walk
+ * over a whole image (extract) runs without an await per call.
+ */
+export interface FsNow {
+  getattr(ino: number): Attr | null;
+  /** every entry of the directory */
+  readdir(ino: number): DirEntry[] | null;
+  readlink(ino: number): Uint8Array | null;
+  /** every xattr: name, value, name, value… */
+  xattrs(ino: number): Uint8Array[] | null;
+  dataPlan(ino: number, offset: number, size: number): DataPiece[] | null;
 }
 
 const enc = new TextEncoder();

@@ -22,6 +22,9 @@ export class CachedSource implements ByteSource {
   private readonly blocks: Lru<number, Uint8Array>;
   private readonly pending = new Map<number, Promise<Uint8Array>>();
   private slab: Uint8Array | null = null;
+  /** the block readNow used last (blocks are never rewritten, so it stays right) */
+  private lastIndex = -1;
+  private lastBlock: Uint8Array | undefined;
   private slabPos = 0;
 
   constructor(readonly inner: ByteSource, readonly blockSize = 64 * 1024, readonly maxBytes = 32 * 1024 * 1024) {
@@ -57,27 +60,46 @@ export class CachedSource implements ByteSource {
   }
 
   /**
-   * The bytes at once, or null when they must be waited for: a hit, or a miss the inner source
-   * can read synchronously (see ByteSource.readIntoSync). One block at most.
+   * The bytes at once, or null when they must be waited for: from cached blocks, or read at once
+   * from an inner source that can read synchronously (see ByteSource.readIntoSync). A range over
+   * several blocks is a copy; a bulk range is never cached.
    */
   readNow(offset: number, length: number): Uint8Array | null {
     checkRange(this, offset, length);
+    if (length === 0) return new Uint8Array(0);
     const bs = this.blockSize;
     const first = Math.floor(offset / bs);
-    if (length === 0 || this.isBulk(length) || Math.floor((offset + length - 1) / bs) !== first) return null;
-    const o = offset - first * bs;
-    const hit = this.hit(first);
-    if (hit) return hit.subarray(o, o + length);
+    const last = Math.floor((offset + length - 1) / bs);
     const inner = this.inner;
-    if (!inner.readIntoSync || this.pending.has(first)) return null;
-    this.stats.misses++;
-    const start = first * bs;
-    const len = Math.min(bs, this.size - start);
-    const dest = this.carve(len);
-    inner.readIntoSync(start, dest);
-    this.stats.bytesRead += len;
-    this.insert(first, dest);
-    return dest.subarray(o, o + length);
+    if (this.isBulk(length)) {
+      if (!inner.readIntoSync) return null;
+      const out = new Uint8Array(length);
+      inner.readIntoSync(offset, out);
+      this.stats.bytesRead += length;
+      return out;
+    }
+    const out = first === last ? null : new Uint8Array(length);
+    for (let index = first, pos = 0; index <= last; index++) {
+      // a walk asks for one block many times in a row: the last one answers without cache upkeep
+      let b = index === this.lastIndex ? this.lastBlock : this.hit(index);
+      if (!b) {
+        if (!inner.readIntoSync || this.pending.has(index)) return null;
+        this.stats.misses++;
+        const start = index * bs;
+        b = this.carve(Math.min(bs, this.size - start));
+        inner.readIntoSync(start, b);
+        this.stats.bytesRead += b.length;
+        this.insert(index, b);
+      }
+      this.lastIndex = index;
+      this.lastBlock = b;
+      const from = index === first ? offset - first * bs : 0;
+      const n = Math.min(b.length - from, length - pos);
+      if (!out) return b.subarray(from, from + n);
+      out.set(b.subarray(from, from + n), pos);
+      pos += n;
+    }
+    return out;
   }
 
   async readInto(offset: number, dest: Uint8Array): Promise<void> {
@@ -171,6 +193,8 @@ export class CachedSource implements ByteSource {
 
   clear(): void {
     this.blocks.clear();
+    this.lastIndex = -1;
+    this.lastBlock = undefined;
     this.stats.cachedBytes = 0;
   }
 
