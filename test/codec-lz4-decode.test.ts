@@ -4,7 +4,7 @@
 // decoding stopped early at dstEnd. Then truncated and corrupted blocks fail with FormatError.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lz4DecodeBlock } from '../src/lib/codec/lz4.ts';
+import { lz4DecodeBlock, lz4DecodeRange } from '../src/lib/codec/lz4.ts';
 import { FormatError } from '../src/lib/errors.ts';
 
 function rng(seed: number): () => number {
@@ -80,6 +80,28 @@ test('lz4DecodeBlock agrees with a byte-at-a-time decoder on 3000 random valid b
     assert.deepEqual(dst.subarray(historyLen, historyLen + n), want, `block ${i}: bytes`);
     assert.deepEqual(dst.subarray(0, historyLen), history, `block ${i}: history untouched`);
   }
+});
+
+test('lz4DecodeRange decodes a block out of a larger buffer, and its matches stop at `history`', () => {
+  const r = rng(11);
+  for (let i = 0; i < 500; i++) {
+    const { block, size } = randomBlock(r, 0);
+    // the block sits at an offset inside a bigger input, the output at an offset inside a bigger buffer
+    const src = new Uint8Array(block.length + 37);
+    src.set(block, 17);
+    const dst = new Uint8Array(size + 64).fill(0xee);
+    const n = lz4DecodeRange(src, new DataView(src.buffer), 17, 17 + block.length, dst, new DataView(dst.buffer), 23, 23, 23 + size, 'test', 1000);
+    assert.equal(n, size);
+    assert.deepEqual(dst.subarray(23, 23 + size), reference(block, new Uint8Array(0), size), `block ${i}`);
+    assert.ok(dst.subarray(0, 23).every((b) => b === 0xee) && dst.subarray(23 + size).every((b) => b === 0xee), `block ${i}: nothing outside written`);
+  }
+  // a match 4 back at the very start: a prefix dictionary when history allows it, an error when not
+  const block = Uint8Array.from([0x04, 4, 0, 0x00]);
+  const dst = Uint8Array.from([1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const dv = new DataView(dst.buffer);
+  assert.equal(lz4DecodeRange(block, new DataView(block.buffer), 0, 3, dst, dv, 0, 4, 12, 'test', 0), 8);
+  assert.deepEqual([...dst], [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
+  assert.throws(() => lz4DecodeRange(block, new DataView(block.buffer), 0, 3, dst, dv, 4, 4, 12, 'test', 500), (e: unknown) => e instanceof FormatError && /offset 4 reaches before/.test(e.message) && e.offset === 501);
 });
 
 test('truncated or corrupted blocks fail with FormatError or decode to other bytes, never anything else', () => {

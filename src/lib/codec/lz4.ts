@@ -12,14 +12,28 @@ function fail(structure: string, srcOffset: number, s: number, why: string): nev
  * Returns the number of bytes written. Every length and offset is checked before use.
  */
 export function lz4DecodeBlock(src: Uint8Array, dst: Uint8Array, dstStart = 0, dstEnd = dst.length, structure = 'lz4 block', srcOffset = -1): number {
-  let s = 0;
+  const sv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+  return lz4DecodeRange(src, sv, 0, src.length, dst, dv, 0, dstStart, dstEnd, structure, srcOffset);
+}
+
+/**
+ * lz4DecodeBlock over `src[sStart..sEnd)`, with the views over `src` and `dst` given: a caller
+ * decoding many small blocks out of one buffer into another (EROFS pclusters) would otherwise make
+ * four typed-array objects per block. Match history reaches back to `dst[history]`, no further.
+ * `srcOffset` is where src[sStart] lies, for errors.
+ */
+export function lz4DecodeRange(
+  src: Uint8Array, sv: DataView, sStart: number, sEnd: number,
+  dst: Uint8Array, dv: DataView, history: number, dstStart: number, dstEnd: number,
+  structure: string, srcOffset: number,
+): number {
+  if (srcOffset >= 0) srcOffset -= sStart;
+  let s = sStart;
   let d = dstStart;
-  const sEnd = src.length;
   // Most sequences are short: away from both ends, literals and matches are copied four bytes at a
   // time and may overshoot into bytes that the next sequence overwrites (as liblz4 does). The
   // views' own bounds checks never fire there: every fast path checks its room first.
-  const sv = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
   const sFast = sEnd - 16;
   const dFast = dstEnd - 32;
   while (s < sEnd) {
@@ -65,7 +79,7 @@ export function lz4DecodeBlock(src: Uint8Array, dst: Uint8Array, dstStart = 0, d
     if (s + 2 > sEnd) fail(structure, srcOffset, s, 'match offset runs past the input');
     const off = src[s]! | (src[s + 1]! << 8);
     s += 2;
-    if (off === 0 || off > d) fail(structure, srcOffset, s - 2, `match offset ${off} reaches before the output start`);
+    if (off === 0 || off > d - history) fail(structure, srcOffset, s - 2, `match offset ${off} reaches before the output start`);
     let mlen = (token & 15) + 4;
     if (mlen === 19) {
       let b: number;

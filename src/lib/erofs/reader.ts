@@ -110,7 +110,7 @@ export class ErofsFs implements ReadOnlyFs {
       const list = this.xattrsNow(ino);
       return list && list.flatMap((x) => [x.name, x.value]);
     },
-    dataPlan: (ino, offset, size) => this.dataPlanNow(ino, offset, size),
+    dataPlan: (ino, offset, size) => this.dataPlanNow(ino, offset, size, false),
   };
   private readonly inodes = new Lru<number, Inode>(INODE_CACHE_ENTRIES);
   private readonly dirBlocks = new Lru<string, DirBlock>(DIRBLOCK_CACHE_ENTRIES);
@@ -359,12 +359,13 @@ export class ErofsFs implements ReadOnlyFs {
     return this.settle(() => this.chunkMapNow(i));
   }
 
-  private chunkMapNow(i: Inode): Uint8Array | null {
+  /** `keep`: as zinfoNow */
+  private chunkMapNow(i: Inode, keep = true): Uint8Array | null {
     const hit = this.chunkMaps.get(i.nid);
     if (hit) return hit;
     const c = i.chunk!;
     const now = this.metaNow(c.mapOffset, c.count * c.entrySize, c.indexes ? erofs_inode_chunk_index.name : erofs_blockmap_entry.name);
-    if (!now) return null;
+    if (!now || !keep) return now;
     const bytes = now.slice();
     this.chunkMaps.set(i.nid, bytes, bytes.length + 64);
     return bytes;
@@ -427,7 +428,8 @@ export class ErofsFs implements ReadOnlyFs {
     return this.settle(() => this.zinfoNow(i));
   }
 
-  private zinfoNow(i: Inode): ZInfo | null {
+  /** `keep: false`: for a walk, as inodeNow; the index is then a view, not a copy (cache blocks are never rewritten) */
+  private zinfoNow(i: Inode, keep = true): ZInfo | null {
     const hit = this.zinfos.get(i.nid);
     if (hit) return hit;
     const hOff = zHeaderOffset(this.sb, i);
@@ -440,7 +442,7 @@ export class ErofsFs implements ReadOnlyFs {
     const total = range.end - range.start + inlineLen;
     const stored = this.metaNow(range.start, total, 'erofs.lcluster_index');
     if (!stored) return null;
-    const index = stored.slice();
+    const index = keep ? stored.slice() : stored;
     const z: ZInfo = {
       nid: i.nid,
       layout: i.layout,
@@ -449,6 +451,7 @@ export class ErofsFs implements ReadOnlyFs {
       advise: hdr.advise,
       algorithms: hdr.algorithms,
       lclusterBits: hdr.lclusterBits,
+      lclusterSize: 2 ** hdr.lclusterBits,
       idataSize: inlineLen,
       lclusters,
       indexOffset: range.start,
@@ -461,7 +464,7 @@ export class ErofsFs implements ReadOnlyFs {
       maxPclusterBytes: this.sb.lz4MaxPclusterBlks * this.blockSize,
     };
     if (inlineLen && i.size > 0) zFindTail(z);
-    this.zinfos.set(i.nid, z, index.length + 256);
+    if (keep) this.zinfos.set(i.nid, z, index.length + 256);
     return z;
   }
 
@@ -581,9 +584,10 @@ export class ErofsFs implements ReadOnlyFs {
     return this.settle(() => this.dataPlanNow(ino, offset, size));
   }
 
-  private dataPlanNow(ino: number, offset: number, size: number): DataPiece[] | null {
+  /** `keep`: as zinfoNow */
+  private dataPlanNow(ino: number, offset: number, size: number, keep = true): DataPiece[] | null {
     if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(size) || size < 0) throw new RangeError(`bad read range ${offset}+${size}`);
-    const i = this.inodeNow(ino);
+    const i = this.inodeNow(ino, keep);
     if (!i) return null;
     if (i.type !== 'reg' && i.type !== 'dir' && i.type !== 'symlink') return [];
     if (i.dataError) throw i.dataError;
@@ -604,7 +608,7 @@ export class ErofsFs implements ReadOnlyFs {
         return plan;
       }
       case EROFS_INODE_CHUNK_BASED: {
-        const map = this.chunkMapNow(i);
+        const map = this.chunkMapNow(i, keep);
         if (!map) return null;
         const plan: DataPiece[] = [];
         let at = 0;
@@ -622,7 +626,7 @@ export class ErofsFs implements ReadOnlyFs {
       }
       default: {
         if (!isCompressedLayout(i.layout)) throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
-        const z = this.zinfoNow(i);
+        const z = this.zinfoNow(i, keep);
         return z && this.compressedPlan(i, z, offset, len);
       }
     }

@@ -42,6 +42,8 @@ export interface ZInfo {
   advise: number;
   algorithms: [number, number];
   lclusterBits: number;
+  /** 2 ** lclusterBits (a power with a variable exponent is a libm call in optimized code) */
+  lclusterSize: number;
   idataSize: number;
   /** number of lclusters: ceil(size / lcluster size) */
   lclusters: number;
@@ -181,7 +183,7 @@ function loadLegacy(z: ZInfo, lcn: number): LRecord {
   const type = u16(b, rel) & Z_EROFS_LI_LCLUSTER_TYPE_MASK;
   const r: LRecord = { lcn, type, clusterofs: 0, delta0: 0, delta1: 0, pblk: 0, compressedBlks: 0, nextPackOff: at + 8, at };
   if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
-    r.clusterofs = 2 ** z.lclusterBits;
+    r.clusterofs = z.lclusterSize;
     r.delta0 = u16(b, rel + 4);
     if (r.delta0 & Z_EROFS_LI_D0_CBLKCNT) {
       if (!((z.advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) !== 0)) fail(IDX, at, `nid ${z.nid}: CBLKCNT without big pcluster`);
@@ -205,7 +207,7 @@ function loadCompact(z: ZInfo, lcn: number): LRecord {
   const b = z.index;
   const encodebits = ((packSize - 4) * 8) / vcnt;
   const lbits = z.lclusterBits;
-  const lomask = 2 ** lbits - 1;
+  const lomask = z.lclusterSize - 1;
   let i = (pos - base) >> shift;
   let type = 0;
   const decode = (k: number): number => {
@@ -219,7 +221,7 @@ function loadCompact(z: ZInfo, lcn: number): LRecord {
   let lo = decode(i);
   r.type = type;
   if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
-    r.clusterofs = 2 ** lbits;
+    r.clusterofs = z.lclusterSize;
     if (lo & Z_EROFS_LI_D0_CBLKCNT) {
       if (!(bigPcluster)) fail(IDX, base, `nid ${z.nid}: CBLKCNT without big pcluster`);
       r.compressedBlks = lo & ~Z_EROFS_LI_D0_CBLKCNT;
@@ -275,7 +277,7 @@ function load(z: ZInfo, lcn: number): LRecord {
   if (lcn < 0 || lcn >= z.lclusters) throw new FormatError(IDX, z.indexOffset, `nid ${z.nid}: lcluster ${lcn} is outside the ${z.lclusters} indexed`);
   const r = z.layout === EROFS_INODE_COMPRESSED_FULL ? loadLegacy(z, lcn) : loadCompact(z, lcn);
   if (r.type !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
-    if (!(r.clusterofs < 2 ** z.lclusterBits)) fail(IDX, r.at, `nid ${z.nid}: clusterofs ${r.clusterofs} of lcluster ${lcn} is past the lcluster`);
+    if (!(r.clusterofs < z.lclusterSize)) fail(IDX, r.at, `nid ${z.nid}: clusterofs ${r.clusterofs} of lcluster ${lcn} is past the lcluster`);
   }
   return r;
 }
@@ -308,7 +310,7 @@ interface Head {
 
 /** The head lcluster of the extent holding `ofs` (first half of z_erofs_do_map_blocks). */
 function findHead(z: ZInfo, ofs: number): Head {
-  const lsize = 2 ** z.lclusterBits;
+  const lsize = z.lclusterSize;
   const initialLcn = Math.floor(ofs / lsize);
   const endoff = ofs - initialLcn * lsize;
   const initial = load(z, initialLcn);
@@ -351,7 +353,7 @@ export function zMap(z: ZInfo, ofs: number): ZExtent {
 }
 
 function compressedLength(z: ZInfo, head: LRecord): number {
-  const lsize = 2 ** z.lclusterBits;
+  const lsize = z.lclusterSize;
   const bigFlag = head.type === Z_EROFS_LCLUSTER_TYPE_HEAD1 ? Z_EROFS_ADVISE_BIG_PCLUSTER_1 : head.type === Z_EROFS_LCLUSTER_TYPE_HEAD2 ? Z_EROFS_ADVISE_BIG_PCLUSTER_2 : 0;
   if (!(z.advise & bigFlag) || head.lcn + 1 >= z.lclusters) return lsize;
   let blks = head.compressedBlks;
@@ -383,7 +385,7 @@ export function zFindTail(z: ZInfo): void {
 /** Every extent head in order, for inodeDetails (at most `limit`). */
 export function zExtents(z: ZInfo, limit: number): { extents: ZExtent[]; truncated: boolean } {
   const out: ZExtent[] = [];
-  const lsize = 2 ** z.lclusterBits;
+  const lsize = z.lclusterSize;
   for (let lcn = 0; lcn < z.lclusters; lcn++) {
     const m = load(z, lcn);
     if (m.type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) continue;
