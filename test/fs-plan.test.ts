@@ -121,9 +121,9 @@ test('runPlan: zeros, carried bytes and LZ4 blocks with skips, padding and damag
   assert.throws(() => run([{ ...lz4(0, 10), length: src.length + 1 }]), FormatError);
 });
 
-test('runPlan reads blocks stored one after another in one read, at most 1 MiB at a time', () => {
+test('runPlan reads blocks stored one after another in one read, at most 128 KiB at a time', () => {
   // 400 blocks of 4 KiB (LZ4 blocks with zero padding, and stored ones among them) back to back:
-  // 1.6 MB of stored bytes, so two reads; a block elsewhere on the source breaks the run
+  // 1.6 MB of stored bytes, so 13 reads; a block elsewhere on the source breaks the run
   const parts: Uint8Array[] = [];
   const plan: DataPiece<ByteSource>[] = [];
   const want: Uint8Array[] = [];
@@ -163,7 +163,10 @@ test('runPlan reads blocks stored one after another in one read, at most 1 MiB a
     };
     runPlan(plan, io, new Uint8Array(size), new Uint8Array(0));
     assert.deepEqual(new Uint8Array(Buffer.concat(out)), expect, `buffer of ${size}`);
-    assert.deepEqual(reads, [1 << 20, 400 * 4096 - (1 << 20), 2 * 4096], `reads through a buffer of ${size}`);
+    // windows of 128 KiB; a stored block right after a window's end is read by itself (split by the buffer's room)
+    assert.ok(reads.length <= 12 + 1 + 12 * 3 + 1, `${reads.length} reads through a buffer of ${size}`);
+    assert.ok(reads.every((n) => n <= 32 * 4096) && reads.filter((n) => n === 32 * 4096).length >= 10, `windows: ${reads}`);
+    assert.equal(reads.at(-1), 2 * 4096, 'the two blocks out of order: one read');
   }
 });
 

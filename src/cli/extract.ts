@@ -276,9 +276,9 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
       else if (attr.type !== 'reg') job.add(rec);
       if (job.count >= JOB_ENTRIES) publish(job.take());
     }
-    if (job.count) publish(job.take());
     for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
   }
+  if (job.count) publish(job.take());
   return out;
 }
 

@@ -102,6 +102,17 @@ export class CachedSource implements ByteSource {
     return out;
   }
 
+  /** The bytes if one cached block holds them, else null; nothing is read. */
+  peek(offset: number, length: number): Uint8Array | null {
+    const bs = this.blockSize;
+    const index = Math.floor(offset / bs);
+    if (length === 0 || Math.floor((offset + length - 1) / bs) !== index) return null;
+    const b = index === this.lastIndex ? this.lastBlock : this.hit(index);
+    if (!b) return null;
+    const from = offset - index * bs;
+    return from + length <= b.length ? b.subarray(from, from + length) : null;
+  }
+
   async readInto(offset: number, dest: Uint8Array): Promise<void> {
     const length = dest.length;
     checkRange(this, offset, length);
