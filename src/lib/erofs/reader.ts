@@ -59,6 +59,9 @@ const BIG_READ = 64 * 1024;
 const MAX_EXTENT_DECODE = 32 << 20;
 /** one physical read when coalescing contiguous pclusters or chunks */
 const MAX_RUN = 8 << 20;
+/** a walk's reads (see metaDirect): at least a window, at most this much at once */
+const WALK_WINDOW = 4096;
+const WALK_READ_MAX = 4 << 20;
 const INODE_CACHE_ENTRIES = 1 << 16;
 const DIRBLOCK_CACHE_ENTRIES = 4096;
 const MAP_CACHE_BYTES = 32 << 20;
@@ -118,9 +121,8 @@ export class ErofsFs implements ReadOnlyFs {
   private readonly chunkMaps = new Lru<number, Uint8Array>(MAP_CACHE_BYTES);
   private lastXattrs: { nid: number; list: Xattr[] } | null = null;
   private lastInode: Inode | null = null;
-  /** metaDirect's buffers: an inode core, a directory block */
-  private readonly walkInode = new Uint8Array(64);
-  private walkDir: Uint8Array | null = null;
+  /** metaDirect's window: `len` bytes of the image from `pos` */
+  private readonly walkWindow = { bytes: new Uint8Array(WALK_WINDOW), pos: 0, len: 0 };
   /** metadata fetched for an operation that runs again (see settle) */
   private pins: { off: number; bytes: Uint8Array }[] = [];
   /** the range the last metaNow could not answer */
@@ -202,20 +204,29 @@ export class ErofsFs implements ReadOnlyFs {
   }
 
   /**
-   * For a walk over a local file (the `keep: false` reads): the bytes read straight into `into`,
-   * valid until its next use, not through the cache. A walk reads each inode and directory block
-   * once, and the cache would read the 64 KiB around each: the whole metadata area, inline tails
-   * and all (45 MB for the 20k-file bench image: ~100 ms of copying into fresh memory). Bytes the
-   * cache holds are used as they are; a source that cannot read at once goes through metaNow.
+   * For a walk over a local file (the `keep: false` reads): the bytes from a small window read
+   * straight from the file, valid until the window moves, not through the cache. A walk reads
+   * each inode and directory block once, and the cache would read the 64 KiB around each: the
+   * whole metadata area, inline tails and all (45 MB for the 20k-file bench image: ~100 ms of
+   * copying into fresh memory), or mostly file data where mkfs put inodes among it. The window
+   * (4 KiB from the first byte asked for) holds an inode with its map header and a small index,
+   * so a compressed inode is one read, not three. Bytes the cache holds are used as they are; a
+   * source that cannot read at once goes through metaNow.
    */
-  private metaDirect(off: number, len: number, structure: string, into: Uint8Array): Uint8Array | null {
+  private metaDirect(off: number, len: number, structure: string): Uint8Array | null {
     this.checkMeta(off, len, structure);
+    const w = this.walkWindow;
+    if (off >= w.pos && off + len <= w.pos + w.len) return w.bytes.subarray(off - w.pos, off - w.pos + len);
     const cached = this.source.peek(off, len);
     if (cached) return cached;
-    if (!this.raw.readIntoSync || len > into.length) return this.metaNow(off, len, structure);
-    const b = into.subarray(0, len);
-    this.raw.readIntoSync(off, b);
-    return b;
+    if (!this.raw.readIntoSync || len > WALK_READ_MAX) return this.metaNow(off, len, structure);
+    const n = Math.min(Math.max(len, WALK_WINDOW), this.imageSize - off);
+    if (w.bytes.length < n) w.bytes = new Uint8Array(Math.max(n, 2 * w.bytes.length));
+    w.len = 0;
+    this.raw.readIntoSync(off, w.bytes.subarray(0, n));
+    w.pos = off;
+    w.len = n;
+    return w.bytes.subarray(0, len);
   }
 
   private checkMeta(off: number, len: number, structure: string): void {
@@ -288,7 +299,7 @@ export class ErofsFs implements ReadOnlyFs {
     if (!Number.isSafeInteger(nid) || nid < 0 || nid > this.maxNid) throw new NotFoundError(`inode ${nid} (nids end at ${this.maxNid})`);
     const off = this.inodeOffset(nid);
     const len = Math.min(64, this.imageSize - off);
-    const b = keep ? this.metaNow(off, len, 'erofs.inode') : this.metaDirect(off, len, 'erofs.inode', this.walkInode);
+    const b = keep ? this.metaNow(off, len, 'erofs.inode') : this.metaDirect(off, len, 'erofs.inode');
     if (!b) return null;
     const inode = parseInode(this.sb, this.imageSize, nid, off, b);
     if (keep) this.inodes.set(nid, inode);
@@ -454,14 +465,17 @@ export class ErofsFs implements ReadOnlyFs {
     const hit = this.zinfos.get(i.nid);
     if (hit) return hit;
     const hOff = zHeaderOffset(this.sb, i);
-    const h = hOff === null ? null : this.metaNow(hOff, z_erofs_map_header.size, z_erofs_map_header.name);
+    const hLen = z_erofs_map_header.size;
+    const h = hOff === null ? null : keep ? this.metaNow(hOff, hLen, z_erofs_map_header.name) : this.metaDirect(hOff, hLen, z_erofs_map_header.name);
     if (hOff !== null && !h) return null;
     const hdr = parseZHeader(this.sb, i, hOff, h);
     const lclusters = Math.ceil(i.size / 2 ** hdr.lclusterBits);
     const range = zIndexRange(i, hdr, lclusters);
     const inlineLen = hdr.advise & Z_EROFS_ADVISE_INLINE_PCLUSTER ? hdr.idataSize : 0;
     const total = range.end - range.start + inlineLen;
-    const stored = this.metaNow(range.start, total, 'erofs.lcluster_index');
+    // a walk's index is read where it lies: mkfs.erofs 1.5 puts compressed inodes among the data,
+    // and the cache's 64 KiB blocks around them were mostly compressed data
+    const stored = keep ? this.metaNow(range.start, total, 'erofs.lcluster_index') : this.metaDirect(range.start, total, 'erofs.lcluster_index');
     if (!stored) return null;
     const index = keep ? stored.slice() : stored;
     const z: ZInfo = {
@@ -565,7 +579,8 @@ export class ErofsFs implements ReadOnlyFs {
     const steps = zSteps(i, z, offset, len);
     for (let k = steps.length - 1; k >= 0; k--) {
       const s = steps[k]!;
-      const inline = s.inline ? z.index.subarray(s.pa - z.indexOffset, s.pa - z.indexOffset + s.plen) : null;
+      // a copy: a walk's index lies in a reused buffer
+      const inline = s.inline ? z.index.slice(s.pa - z.indexOffset, s.pa - z.indexOffset + s.plen) : null;
       const take = s.length - s.skip;
       if (s.algorithm === 'shifted') {
         if (!(s.length <= s.plen)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: uncompressed extent of ${s.length} bytes does not fit its ${s.plen}-byte pcluster`);
@@ -703,7 +718,7 @@ export class ErofsFs implements ReadOnlyFs {
     if (at < 0) return null;
     const len = Math.min(bs, i.size - blk * bs);
     // names are cut from the block before the walk reads the next one
-    const now = keep ? this.metaNow(at, len, 'erofs.dirent') : this.metaDirect(at, len, 'erofs.dirent', (this.walkDir ??= new Uint8Array(bs)));
+    const now = keep ? this.metaNow(at, len, 'erofs.dirent') : this.metaDirect(at, len, 'erofs.dirent');
     if (!now) return null;
     // a kept block owns a copy: names are read from it, and it must not pin a whole cache block
     return keep ? this.keepDirBlock(i, blk, at, now.slice()) : parseDirBlock(now, at, this.maxNid);
