@@ -47,7 +47,9 @@ export function lz4DecodeRange(
         lit += b;
       } while (b === 255);
     }
-    if (lit <= 16 && s <= sFast && d <= dFast) {
+    if (lit === 0) {
+      // three sequences in four of lz4hc-compressed text start with their match
+    } else if (lit <= 16 && s <= sFast && d <= dFast) {
       dv.setUint32(d, sv.getUint32(s, true), true);
       dv.setUint32(d + 4, sv.getUint32(s + 4, true), true);
       dv.setUint32(d + 8, sv.getUint32(s + 8, true), true);
@@ -90,6 +92,13 @@ export function lz4DecodeRange(
       } while (b === 255);
     }
     let m = d - off;
+    if (mlen <= 8 && off >= 8 && d <= dFast) {
+      // the common short match (5-7 bytes in text), far enough back that eight bytes copy at once
+      dv.setUint32(d, dv.getUint32(m, true), true);
+      dv.setUint32(d + 4, dv.getUint32(m + 4, true), true);
+      d += mlen;
+      continue;
+    }
     if (off >= 4 && d + mlen + 4 <= dstEnd && (mlen <= 64 || off < mlen)) {
       // four-byte steps never read a byte of their own step before writing it (off >= 4)
       const stop = d + mlen;
