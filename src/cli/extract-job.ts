@@ -46,6 +46,8 @@ export class JobWriter {
   private readonly retired: { buf: Uint8Array<SharedArrayBuffer>; taken: number }[] = [];
   private readonly strings: string[] = [];
   private readonly stringIndex = new Map<string, number>();
+  private readonly lastStr: (string | null)[] = [null, null];
+  private readonly lastStrIndex = [0, 0];
   count = 0;
 
   /** another arena when this one is full (one whose jobs are all done, else a new one), the job so far moved to its start */
@@ -84,12 +86,17 @@ export class JobWriter {
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
-  private str(s: string): void {
+  /** `slot`: where the string is written (0 a source, 1 a structure) */
+  private str(s: string, slot: 0 | 1): void {
+    // pieces in a row name the same source and structure: no map lookup for those
+    if (s === this.lastStr[slot]) return this.u32(this.lastStrIndex[slot]!);
     let k = this.stringIndex.get(s);
     if (k === undefined) {
       k = this.strings.push(s) - 1;
       this.stringIndex.set(s, k);
     }
+    this.lastStr[slot] = s;
+    this.lastStrIndex[slot] = k;
     this.u32(k);
   }
 
@@ -138,7 +145,7 @@ export class JobWriter {
     switch (p.kind) {
       case 'copy':
         this.u8(Kind.Copy);
-        this.str(p.source.path!);
+        this.str(p.source.path!, 0);
         this.f64(p.pos);
         this.f64(p.len);
         return;
@@ -153,7 +160,7 @@ export class JobWriter {
       case 'lz4':
         this.u8(Kind.Lz4);
         if (p.source === null) this.u32(NONE);
-        else this.str(p.source.path!);
+        else this.str(p.source.path!, 0);
         this.f64(p.pos);
         this.u32(p.plen);
         this.bytes(p.bytes);
@@ -161,7 +168,7 @@ export class JobWriter {
         this.u32(p.skip);
         this.u32(p.take);
         this.u8(p.zeroPadding ? 1 : 0);
-        this.str(p.structure);
+        this.str(p.structure, 1);
         this.f64(p.at);
     }
   }
@@ -177,6 +184,7 @@ export class JobWriter {
     this.count = 0;
     this.strings.length = 0;
     this.stringIndex.clear();
+    this.lastStr.fill(null);
     return job;
   }
 }

@@ -282,6 +282,15 @@ function load(z: ZInfo, lcn: number): LRecord {
   return r;
 }
 
+/**
+ * A copy of `m` with another CBLKCNT, built field by field as load builds records: a spread copy
+ * has another hidden class, and the mapping functions that met both were deoptimized and compiled
+ * again on every big extract.
+ */
+function withBlks(m: LRecord, compressedBlks: number): LRecord {
+  return { lcn: m.lcn, type: m.type, clusterofs: m.clusterofs, delta0: m.delta0, delta1: m.delta1, pblk: m.pblk, compressedBlks, nextPackOff: m.nextPackOff, at: m.at };
+}
+
 /** Walk back from `m` by `dist` lclusters until a head; bounded because lcn strictly decreases. */
 function lookback(z: ZInfo, m: LRecord, dist: number): LRecord {
   let lcn = m.lcn;
@@ -296,7 +305,7 @@ function lookback(z: ZInfo, m: LRecord, dist: number): LRecord {
       continue;
     }
     // keep the CBLKCNT seen on the way (it belongs to the first NONHEAD after this head)
-    return { ...m, compressedBlks: dist === 1 ? compressedBlks : 0 };
+    return withBlks(m, dist === 1 ? compressedBlks : 0);
   }
 }
 
@@ -327,7 +336,7 @@ function findHead(z: ZInfo, ofs: number): Head {
     end = initialLcn * lsize + m.clusterofs;
     fullMapped = true;
     dist = 1;
-    m = { ...m, compressedBlks: 0 };
+    m = withBlks(m, 0);
   } else {
     dist = m.delta0;
   }
