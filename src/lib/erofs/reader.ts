@@ -460,7 +460,10 @@ export class ErofsFs implements ReadOnlyFs {
     return this.settle(() => this.zinfoNow(i));
   }
 
-  /** `keep: false`: for a walk, as inodeNow; the index is then a view, not a copy (cache blocks are never rewritten) */
+  /**
+   * `keep: false`: for a walk, as inodeNow; the index is then a view of the walk's window (see
+   * metaDirect), good only for the plan being made from it.
+   */
   private zinfoNow(i: Inode, keep = true): ZInfo | null {
     const hit = this.zinfos.get(i.nid);
     if (hit) return hit;
@@ -708,8 +711,10 @@ export class ErofsFs implements ReadOnlyFs {
     return this.dirBlocks.get(`${i.nid}:${blk}`) ?? this.keepDirBlock(i, blk, -1, await this.readData(i, blk * bs, Math.min(bs, i.size - blk * bs), true));
   }
 
-  /** a directory block of a flat directory at once, else null */
-  /** `keep: false`: a walk reads each directory once, so the block is not cached (see inodeNow) */
+  /**
+   * A directory block of a flat directory at once, else null. `keep: false`: a walk reads each
+   * directory once, so the block is not cached, and lies in the walk's window (see metaDirect).
+   */
   private dirBlockNow(i: Inode, blk: number, keep = true): DirBlock | null {
     const hit = this.dirBlocks.get(`${i.nid}:${blk}`);
     if (hit) return hit;
