@@ -36,7 +36,10 @@ const enum Kind { Copy, Zero, Bytes, Lz4 }
 
 /** Appends records to the job that begins at `start` of the current arena. */
 export class JobWriter {
-  private buf: Uint8Array<SharedArrayBuffer> = new Uint8Array(new SharedArrayBuffer(ARENA));
+  // Set twice on purpose (here and in the constructor): V8 treats a field stored only once as a
+  // constant, and the code built on that was thrown away and compiled again at the first arena
+  // change, partway through every big extract.
+  private buf: Uint8Array<SharedArrayBuffer> = new Uint8Array(new SharedArrayBuffer(0));
   private view: DataView<SharedArrayBuffer> = new DataView(this.buf.buffer);
   private start = ARENA_HEADER;
   private pos = ARENA_HEADER + 4;
@@ -49,6 +52,11 @@ export class JobWriter {
   private readonly lastStr: (string | null)[] = [null, null];
   private readonly lastStrIndex = [0, 0];
   count = 0;
+
+  constructor() {
+    this.buf = new Uint8Array(new SharedArrayBuffer(ARENA));
+    this.view = new DataView(this.buf.buffer);
+  }
 
   /** another arena when this one is full (one whose jobs are all done, else a new one), the job so far moved to its start */
   private room(n: number): void {
