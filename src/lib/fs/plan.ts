@@ -161,10 +161,9 @@ export function runPlan<S>(pieces: DataPiece<S>[], io: PlanIo<S>, buf: Uint8Arra
         if (p.zeroPadding && !(start < sEnd)) fail(p.structure, p.at, 'pcluster holds only zero padding');
         // straight into the write buffer when the whole block is the file's and fits there
         const direct = p.skip === 0 && p.take === p.length && room() >= p.length;
-        const at = p.at + (start - sStart);
-        const n = direct
-          ? lz4DecodeRange(src, sv, start, sEnd, buf, bufView, fill, fill, fill + p.length, p.structure, at)
-          : lz4DecodeRange(src, sv, start, sEnd, scratch, scratchView, winLen, winLen, winLen + p.length, p.structure, at);
+        // one call site: the decoder is inlined here, and twice made this function twice as slow to compile
+        const d0 = direct ? fill : winLen;
+        const n = lz4DecodeRange(src, sv, start, sEnd, direct ? buf : scratch, direct ? bufView : scratchView, d0, d0, d0 + p.length, p.structure, p.at + (start - sStart));
         if (!(n === p.length)) fail(p.structure, p.at, `pcluster decodes to ${n} bytes, expected ${p.length}`);
         if (direct) fill += p.length;
         else put(scratch.subarray(winLen + p.skip, winLen + p.skip + p.take));
