@@ -9,6 +9,8 @@ import { buildErofsImages } from './helpers/mktree.ts';
 import { FIXTURES, REPO, tempDir } from './helpers/paths.ts';
 import { compareTrees } from './helpers/treecompare.ts';
 import { assertSubset } from './helpers/subset.ts';
+import { extract } from '../src/cli/extract.ts';
+import { closeAll, openImageFile } from '../src/cli/open.ts';
 
 const CLI = join(REPO, 'bin/layerscope.mjs');
 const N = join(FIXTURES, 'nydus');
@@ -289,7 +291,7 @@ describe('layerscope build and dump (composefs)', () => {
     assert.deepEqual(compareTrees(img!.src, x).filter((l) => !/^\/sock/.test(l)), []);
   });
 
-  test('a directory builds an EROFS image fsck.erofs accepts and a composefs image whose objects read back', () => {
+  test('a directory builds an EROFS image fsck.erofs accepts and a composefs image whose objects read back', async () => {
     const dir = tempDir('ls-cli-build-');
     const [img] = buildErofsImages(join(dir, 'imgs'), { only: ['default'], small: true });
     const erofs = join(dir, 'out.erofs');
@@ -307,6 +309,17 @@ describe('layerscope build and dump (composefs)', () => {
     assert.equal(chk.status, 0, chk.stdout + chk.stderr);
     const missing = cli(['check', cfs]);
     assert.equal(missing.status, 4, 'without the object store, external files cannot be read');
+    // extract copies backing objects on worker threads (ComposefsFs.dataPlan): the tree comes back whole
+    const fs = await openImageFile(cfs, { objects: store });
+    try {
+      const xc = join(dir, 'x-cfs');
+      const report = await extract(fs, xc, { threads: 3, everyThread: true });
+      assert.equal(report.threads, 3, 'every worker restored a job');
+      // the root of a composefs image is marked opaque for overlayfs, as mkcomposefs marks it
+      assert.deepEqual(compareTrees(img!.src, xc).filter((l) => !/^\/: xattr (trusted|user)\.overlay\.opaque only in the second tree$/.test(l)), []);
+    } finally {
+      await closeAll();
+    }
   });
 });
 

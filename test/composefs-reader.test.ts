@@ -135,6 +135,64 @@ test('read() resolves backing objects through the object store; missing objects 
   assert.equal((await bare.missingObjects()).length, 2);
 });
 
+test('at most 256 backing objects are open at once, and none is closed while a read holds it', async () => {
+  // 600 files of distinct content, all external: one object each
+  const root = newDir();
+  const datas: Uint8Array[] = [];
+  for (let k = 0; k < 600; k++) {
+    const data = new Uint8Array(300 + k).map((_, i) => (i * (k + 7)) & 0xff);
+    datas.push(data);
+    root.children!.push({ name: bytes(`f${k}`), inode: { type: 'reg', perm: 0o644, uid: 0, gid: 0, mtime: 1, mtimeNsec: 0, size: data.length, rdev: 0, xattrs: [], content: new BytesSource(data) } });
+  }
+  const tree: SourceTree = { root, notes: [] };
+  const sink = new MemorySink();
+  await buildComposefs(tree, { inlineMax: 0 }, sink);
+  const objects = new Map((await objectsOf(tree)).map((o) => [o.payload, o.content]));
+  assert.equal(objects.size, 600);
+  let open = 0;
+  let most = 0;
+  let closedWhileRead = 0;
+  const reading = new Set<string>();
+  const store = async (p: string): Promise<ByteSource | null> => {
+    const inner = objects.get(p);
+    if (!inner) return null;
+    open++;
+    most = Math.max(most, open);
+    let closed = false;
+    return {
+      size: inner.size, name: p,
+      async read(o, n) {
+        reading.add(p);
+        await new Promise((r) => setTimeout(r, 0));
+        if (closed) closedWhileRead++;
+        reading.delete(p);
+        return inner.read(o, n);
+      },
+      async close() {
+        if (reading.has(p)) closedWhileRead++;
+        closed = true;
+        open--;
+      },
+    };
+  };
+  const fs = await openComposefs(new BytesSource(sink.bytes()), { objectStore: store });
+  // reads of many files at once, as the page makes them
+  const entries = await fs.readdir(fs.rootIno);
+  assert.equal(entries.length, 600);
+  await Promise.all(entries.map(async (e) => {
+    const k = Number(utf8(e.name).slice(1));
+    assert.deepEqual(await fs.read(e.ino, 0, 1 << 20), datas[k]);
+  }));
+  // every read held its object (600 at once here); once they are done, the surplus is closed
+  assert.ok(open <= 256, `${open} open after the reads`);
+  assert.equal(closedWhileRead, 0);
+  // planning every file (extract) and listing missing objects (check), one at a time, stay at the cap
+  most = open;
+  for (const e of entries) await fs.dataPlan(e.ino, 0, 1 << 20);
+  assert.deepEqual(await fs.missingObjects(), []);
+  assert.ok(most <= 257 && open <= 256, `${open} open at the end (${most} at most)`);
+});
+
 test('writeDump of a plain EROFS image parses back (generic ReadOnlyFs, inline content up to inlineMax)', async () => {
   const { buildErofs } = await import('../src/lib/erofs/writer.ts');
   const { openErofs } = await import('../src/lib/erofs/reader.ts');

@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import '../lib/formats.ts';
+import { IoError } from '../lib/errors.ts';
 import { CachedSource } from '../lib/io/cache.ts';
 import { NodeFileSource } from '../lib/io/node.ts';
 import type { ByteSource } from '../lib/io/source.ts';
@@ -52,8 +53,12 @@ export async function openImageSource(image: ByteSource, args: ImageArgs = {}): 
     ? async (payload: string): Promise<ByteSource | null> => {
         // payloads come from the image: only "xx/hex…" shapes may touch the disk
         if (!/^[0-9a-f]{2}\/[0-9a-f]{62}$/.test(payload)) return null;
-        const p = join(objects, payload);
-        return (await stat(p).catch(() => null))?.isFile() ? openFile(p) : null;
+        // opened without a stat first (openFile checks for a regular file): an extract opens one
+        // object per file, and each thread-pool round trip left the CLI waiting
+        return openFile(join(objects, payload)).catch((e: unknown) => {
+          if (e instanceof IoError || (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+          throw e;
+        });
       }
     : undefined;
   return openImage(image, { blobs, ...(objectStore ? { objectStore } : {}) });

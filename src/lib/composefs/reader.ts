@@ -11,6 +11,7 @@
  *   `trusted.overlay.*` are hidden.
  */
 import { FormatError, IoError, NotFoundError } from '../errors.ts';
+import type { DataPiece } from '../fs/plan.ts';
 import type { Attr, DirEntry, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { S_IFCHR, bytesEqual } from '../fs/types.ts';
 import { readInto, type ByteSource } from '../io/source.ts';
@@ -71,11 +72,15 @@ export interface ComposefsInode {
   hidden: boolean;
 }
 
+/** backing objects kept open at most (see ComposefsFs.withObject) */
+const OPEN_OBJECTS = 256;
+
 export class ComposefsFs implements ReadOnlyFs {
   readonly format = 'composefs' as const;
   readonly rootIno: number;
   private last: { ino: number; v: ComposefsInode } | null = null;
-  private readonly objects = new Map<string, Promise<ByteSource | null>>();
+  /** open backing objects, least recently used first, with how many operations hold each (see withObject) */
+  private readonly objects = new Map<string, { source: Promise<ByteSource | null>; users: number }>();
 
   constructor(
     readonly erofs: ErofsFs,
@@ -173,18 +178,44 @@ export class ComposefsFs implements ReadOnlyFs {
     return out;
   }
 
-  private async backing(ino: number, c: ComposefsInode): Promise<ByteSource> {
+  /** `use` given the file's backing object, which stays open while it runs */
+  private backing<T>(ino: number, c: ComposefsInode, use: (src: ByteSource) => T | Promise<T>): Promise<T> {
     if (!c.payload) throw new NotFoundError(`inode ${ino}: a file without a redirect has no backing object`);
     const key = DEC.decode(c.payload);
     if (!this.objectStore) throw new NotFoundError(`backing object ${key} (no object store given)`);
-    let p = this.objects.get(key);
-    if (!p) {
-      p = this.objectStore(key);
-      this.objects.set(key, p);
+    return this.withObject(key, (src) => {
+      if (!src) throw new NotFoundError(`backing object ${key}`);
+      return use(src);
+    });
+  }
+
+  /**
+   * `use` given the store's object `key` (null: the store has none). At most OPEN_OBJECTS stay
+   * open: an extract or a check meets one per file, each holding a file descriptor, and a
+   * 20k-file image ran out of them. An object is closed only when nothing holds it.
+   */
+  private async withObject<T>(key: string, use: (src: ByteSource | null) => T | Promise<T>): Promise<T> {
+    let e = this.objects.get(key);
+    if (e) this.objects.delete(key);
+    else e = { source: this.objectStore!(key), users: 0 };
+    this.objects.set(key, e);
+    e.users++;
+    this.trimObjects();
+    try {
+      return await use(await e.source);
+    } finally {
+      e.users--;
+      this.trimObjects();
     }
-    const src = await p;
-    if (!src) throw new NotFoundError(`backing object ${key}`);
-    return src;
+  }
+
+  private trimObjects(): void {
+    for (const [key, e] of this.objects) {
+      if (this.objects.size <= OPEN_OBJECTS) return;
+      if (e.users > 0) continue;
+      this.objects.delete(key);
+      void e.source.then((src) => src?.close?.(), () => {});
+    }
   }
 
   async read(ino: number, offset: number, size: number, into?: Uint8Array): Promise<Uint8Array> {
@@ -195,16 +226,37 @@ export class ComposefsFs implements ReadOnlyFs {
     }
     const n = Math.max(0, Math.min(size, c.attr.size - offset));
     if (n === 0) return new Uint8Array(0);
-    const src = await this.backing(ino, c);
-    if (offset + n > src.size) {
-      throw new IoError(src.name, `backing object ${DEC.decode(c.payload!)} has ${src.size} bytes, the file ${c.attr.size}`);
-    }
-    if (into && into.length >= n) {
-      const out = into.subarray(0, n);
-      await readInto(src, offset, out);
-      return out;
-    }
-    return (await src.read(offset, n)).slice();
+    return this.backing(ino, c, async (src) => {
+      this.checkBacking(src, c, offset + n);
+      if (into && into.length >= n) {
+        const out = into.subarray(0, n);
+        await readInto(src, offset, out);
+        return out;
+      }
+      return (await src.read(offset, n)).slice();
+    });
+  }
+
+  /**
+   * A file whose data is in a backing object is one copy of that object's bytes, so extract's
+   * worker threads copy objects themselves; inline data is planned by the EROFS reader. The
+   * object may be closed once the plan is made (see withObject): a plan over it is run by its
+   * path, as extract runs plans.
+   */
+  async dataPlan(ino: number, offset: number, size: number): Promise<DataPiece[]> {
+    const c = await this.inode(ino);
+    if (c.attr.type !== 'reg') return [];
+    if (!c.external) return this.erofs.dataPlan(ino, offset, size);
+    const n = Math.max(0, Math.min(size, c.attr.size - offset));
+    if (n === 0) return [];
+    return this.backing(ino, c, (src): DataPiece[] => {
+      this.checkBacking(src, c, offset + n);
+      return [{ kind: 'copy', source: src, pos: offset, len: n }];
+    });
+  }
+
+  private checkBacking(src: ByteSource, c: ComposefsInode, end: number): void {
+    if (end > src.size) throw new IoError(src.name, `backing object ${DEC.decode(c.payload!)} has ${src.size} bytes, the file ${c.attr.size}`);
   }
 
   readlink(ino: number): Promise<Uint8Array> {
@@ -305,16 +357,8 @@ export class ComposefsFs implements ReadOnlyFs {
   async missingObjects(): Promise<string[]> {
     const out: string[] = [];
     for (const p of await this.objectPaths()) {
-      let src: ByteSource | null = null;
-      if (this.objectStore) {
-        let q = this.objects.get(p);
-        if (!q) {
-          q = this.objectStore(p);
-          this.objects.set(p, q);
-        }
-        src = await q;
-      }
-      if (!src) out.push(p);
+      const found = this.objectStore ? await this.withObject(p, (src) => src !== null) : false;
+      if (!found) out.push(p);
     }
     return out;
   }

@@ -27,6 +27,11 @@ export class CachedSource implements ByteSource {
   private lastBlock: Uint8Array | undefined;
   private slabPos = 0;
 
+  /** the inner source's file: the same bytes, for a thread that opens it itself */
+  get path(): string | undefined {
+    return this.inner.path;
+  }
+
   constructor(readonly inner: ByteSource, readonly blockSize = 64 * 1024, readonly maxBytes = 32 * 1024 * 1024) {
     if (blockSize <= 0 || (blockSize & (blockSize - 1)) !== 0) throw new RangeError('blockSize must be a power of two');
     this.size = inner.size;
