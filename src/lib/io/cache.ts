@@ -22,7 +22,7 @@ export class CachedSource implements ByteSource {
   private readonly blocks: Lru<number, Uint8Array>;
   private readonly pending = new Map<number, Promise<Uint8Array>>();
   private slab: Uint8Array | null = null;
-  /** the block readNow used last (blocks are never rewritten, so it stays right) */
+  /** the block `recent` answered or `insert` stored last */
   private lastIndex = -1;
   private lastBlock: Uint8Array | undefined;
   private slabPos = 0;
@@ -85,8 +85,7 @@ export class CachedSource implements ByteSource {
     }
     const out = first === last ? null : new Uint8Array(length);
     for (let index = first, pos = 0; index <= last; index++) {
-      // a walk asks for one block many times in a row: the last one answers without cache upkeep
-      let b = index === this.lastIndex ? this.lastBlock : this.hit(index);
+      let b = this.recent(index);
       if (!b) {
         if (!inner.readIntoSync || this.pending.has(index)) return null;
         this.stats.misses++;
@@ -96,8 +95,6 @@ export class CachedSource implements ByteSource {
         this.stats.bytesRead += b.length;
         this.insert(index, b);
       }
-      this.lastIndex = index;
-      this.lastBlock = b;
       const from = index === first ? offset - first * bs : 0;
       const n = Math.min(b.length - from, length - pos);
       if (!out) return b.subarray(from, from + n);
@@ -112,7 +109,7 @@ export class CachedSource implements ByteSource {
     const bs = this.blockSize;
     const index = Math.floor(offset / bs);
     if (length === 0 || Math.floor((offset + length - 1) / bs) !== index) return null;
-    const b = index === this.lastIndex ? this.lastBlock : this.hit(index);
+    const b = this.recent(index);
     if (!b) return null;
     const from = offset - index * bs;
     return from + length <= b.length ? b.subarray(from, from + length) : null;
@@ -152,6 +149,20 @@ export class CachedSource implements ByteSource {
       out.set(b.subarray(start, start + n), pos);
       pos += n;
     }
+  }
+
+  /**
+   * A cached block. A walk asks for one block many times in a row: the block used or stored last
+   * answers without cache upkeep (blocks are never rewritten, so it stays right).
+   */
+  private recent(index: number): Uint8Array | undefined {
+    if (index === this.lastIndex) return this.lastBlock;
+    const b = this.hit(index);
+    if (b) {
+      this.lastIndex = index;
+      this.lastBlock = b;
+    }
+    return b;
   }
 
   /** a cached block, now the most recently used */
@@ -207,6 +218,8 @@ export class CachedSource implements ByteSource {
 
   private insert(index: number, b: Uint8Array): void {
     this.blocks.set(index, b, b.length);
+    this.lastIndex = index;
+    this.lastBlock = b;
     this.stats.cachedBytes = this.blocks.cost;
   }
 
