@@ -391,12 +391,14 @@ export class ErofsFs implements ReadOnlyFs {
     return this.settle(() => this.chunkMapNow(i));
   }
 
-  /** `keep`: as zinfoNow */
+  /** `keep`: as zinfoNow (the map, right after the inode, then comes from the walk's window) */
   private chunkMapNow(i: Inode, keep = true): Uint8Array | null {
     const hit = this.chunkMaps.get(i.nid);
     if (hit) return hit;
     const c = i.chunk!;
-    const now = this.metaNow(c.mapOffset, c.count * c.entrySize, c.indexes ? erofs_inode_chunk_index.name : erofs_blockmap_entry.name);
+    const len = c.count * c.entrySize;
+    const S = c.indexes ? erofs_inode_chunk_index.name : erofs_blockmap_entry.name;
+    const now = keep ? this.metaNow(c.mapOffset, len, S) : this.metaDirect(c.mapOffset, len, S);
     if (!now || !keep) return now;
     const bytes = now.slice();
     this.chunkMaps.set(i.nid, bytes, bytes.length + 64);
@@ -678,12 +680,13 @@ export class ErofsFs implements ReadOnlyFs {
 
   /** a target stored in one run (as mkfs.erofs stores them: inline, or in a block of its own) at once, else null */
   private readlinkNow(ino: number): Uint8Array | null {
-    const i = this.inodeNow(ino);
+    const i = this.inodeNow(ino, false);
     if (!i) return null;
     this.symlinkInode(i);
     const at = this.flatOffset(i, 0);
     if (i.size === 0 || at < 0 || this.flatOffset(i, i.size - 1) !== at + i.size - 1) return null;
-    return this.metaNow(at, i.size, 'erofs.inode')?.slice() ?? null;
+    // for a walk (FsNow only): through its window, as the inode; a copy, so the window may move
+    return this.metaDirect(at, i.size, 'erofs.inode')?.slice() ?? null;
   }
 
   private symlinkInode(i: Inode): Inode {
