@@ -6,6 +6,10 @@
  * Inputs are made fresh in a temp dir: 8 MiB of a tar of /usr/bin (binaries), its raw LZ4 blocks
  * from `lz4 -1 -B6` (1 MiB blocks), `zstd -3` and `gzip -6`. The page is bundled with Vite into
  * bench/out/, served from 127.0.0.1 by a throwaway node:http server and driven by playwright-core.
+ *
+ * zstd decode also gets its own Node rows (zstdRows): our decoder, fzstd and the `zstd -d` CLI on
+ * the same `zstd -3` frame (with its content checksum, which ours verifies and fzstd skips), and on
+ * a `--no-check` frame of the same corpus.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +18,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { runCases, type BenchInputs, type CaseResult } from './browser/cases.ts';
+import { decompress as fzstdDecompress } from 'fzstd';
+import { zstdDecompress } from '../src/lib/codec/zstd.ts';
+import { measure, runCases, type BenchInputs, type CaseResult } from './browser/cases.ts';
+import { median } from './util.ts';
 
 export interface Row {
   codec: string;
@@ -82,6 +89,45 @@ function makeInputs(dir: string): BenchInputs {
   };
 }
 
+/** `zstd -d` of `file` (decoding to `size` bytes), in MB/s of output: 16 copies per run, so the
+ * process start is spread over 128 MiB; the median of 5 runs. */
+function zstdCliMBps(file: string, size: number): number {
+  const copies = 16;
+  const args = ['-d', '-q', '-c', ...Array.from({ length: copies }, () => file)];
+  const ms: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    execFileSync('zstd', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    ms.push(performance.now() - t0);
+  }
+  return (copies * size) / (median(ms) / 1000) / 1e6;
+}
+
+/**
+ * zstd decode in Node, same frame, same run: ours (zstdDecompress, checksum verified), fzstd
+ * (`decompress`, no checksum check) and the CLI; then a `--no-check` frame for ours and fzstd.
+ */
+async function zstdRows(dir: string, inputs: BenchInputs, log: (s: string) => void): Promise<Row[]> {
+  const size = inputs.corpus.length;
+  const noCheck = new Uint8Array(execFileSync('zstd', ['-3', '-q', '--no-check', '-c', join(dir, 'corpus.bin')], { maxBuffer: 64 << 20 }));
+  const same = (a: Uint8Array) => Buffer.from(a).equals(Buffer.from(inputs.corpus));
+  for (const f of [inputs.zstd, noCheck]) {
+    if (!same(zstdDecompress(f, size)) || !same(fzstdDecompress(f))) throw new Error('bench: zstd decoders disagree with the corpus');
+  }
+  const rows: Row[] = [];
+  const row = (codec: string, mbps: number) => {
+    log(`${codec}: ${mbps.toFixed(1)} MB/s`);
+    rows.push({ codec, nodeMBps: mbps, chromiumMBps: null });
+  };
+  row('zstd -3 decode: ours (zstd-decode.ts)', await measure(() => zstdDecompress(inputs.zstd, size), size));
+  row('zstd -3 decode: fzstd', await measure(() => fzstdDecompress(inputs.zstd), size));
+  row('zstd -3 decode: zstd -d (CLI)', zstdCliMBps(join(dir, 'corpus.zst'), size));
+  row('zstd -3 --no-check decode: ours', await measure(() => zstdDecompress(noCheck, size), size));
+  row('zstd -3 --no-check decode: fzstd', await measure(() => fzstdDecompress(noCheck), size));
+  log(`zstd decode: ours / fzstd = ${(rows[0]!.nodeMBps! / rows[1]!.nodeMBps!).toFixed(2)}x (checked frame), ${(rows[3]!.nodeMBps! / rows[4]!.nodeMBps!).toFixed(2)}x (--no-check)`);
+  return rows;
+}
+
 const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.css': 'text/css' };
 
 /** Static files: the built page from OUT_DIR, bench inputs under /data/ from `dataDir`. 127.0.0.1 only. */
@@ -141,7 +187,11 @@ export async function runCodecBench(opts: { chromium?: boolean; log?: (s: string
         log(`codec bench: no Chromium at ${CHROMIUM}, browser column left empty`);
       }
     }
-    return node.map((r) => ({ codec: r.codec, nodeMBps: r.mbps, chromiumMBps: chrome.find((c) => c.codec === r.codec)?.mbps ?? null }));
+    const zstd = await zstdRows(dir, inputs, (s) => log(`[node] ${s}`));
+    return [
+      ...node.map((r) => ({ codec: r.codec, nodeMBps: r.mbps, chromiumMBps: chrome.find((c) => c.codec === r.codec)?.mbps ?? null })),
+      ...zstd,
+    ];
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,14 +1,15 @@
-import { decompress } from 'fzstd';
 import { FormatError } from '../errors.ts';
+import { zstdDecodeInto } from './zstd-decode.ts';
 
-/** Decode one zstd frame whose decoded size the caller knows (and has bounded). */
+/**
+ * Decode a zstd frame (or concatenated frames) whose decoded size the caller knows and has bounded:
+ * allocates exactly `expectedSize` bytes, and fails with a FormatError as soon as the data would
+ * decode to more, when a frame declares a content size that does not fit, or when it decodes to less.
+ * `offset` is the absolute position of src[0] in its source, for error messages.
+ */
 export function zstdDecompress(src: Uint8Array, expectedSize: number, structure = 'zstd frame', offset = -1): Uint8Array {
-  let out: Uint8Array;
-  try {
-    out = decompress(src); // no preallocated buffer: fzstd is 2-15x slower with one
-  } catch (e) {
-    throw new FormatError(structure, offset, `zstd: ${(e as Error).message}`);
-  }
-  if (out.length !== expectedSize) throw new FormatError(structure, offset, `zstd frame decodes to ${out.length} bytes, expected ${expectedSize}`);
+  const out = new Uint8Array(expectedSize);
+  const n = zstdDecodeInto(src, out, structure, offset);
+  if (n !== expectedSize) throw new FormatError(structure, offset, `zstd frame decodes to ${n} bytes, expected ${expectedSize}`);
   return out;
 }

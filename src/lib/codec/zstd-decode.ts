@@ -1,0 +1,928 @@
+/**
+ * Zstandard decoder (RFC 8878), written from the RFC. Decodes straight into a caller-sized output:
+ * the output array is the window (single-shot), nothing is ever written past `out.length`, and a
+ * frame that would produce more than fits fails at the first block that overflows, so a "zstd
+ * bomb" (a few KiB expanding to gigabytes) costs one block of work and no memory.
+ *
+ * Every length, table and offset read from the input is checked before use; a failure is a
+ * FormatError naming the caller's structure and the absolute byte offset (caller's `offset` plus the
+ * position in `src`). A frame that needs a dictionary is an UnsupportedError. Every loop is bounded by
+ * input bytes already checked or by the output bound.
+ *
+ * Hot paths: Huffman literals decode four streams interleaved with a table lookup per symbol;
+ * sequences are decoded and executed in one loop with all state in locals. Backward bitstreams are
+ * read by bit position with 4-byte loads; to keep those loads in bounds without a check per read, a
+ * compressed block is read in place only when at least PAD bytes surround it in `src`, otherwise it
+ * is first copied into a padded scratch buffer. Reads that run past a stream's start (corrupt data)
+ * land in that padding and are caught once per sequence / per Huffman symbol group.
+ */
+import { FormatError, UnsupportedError } from '../errors.ts';
+import { xxh64Parts } from './xxh64.ts';
+
+const FRAME_MAGIC = 0xfd2fb528;
+const SKIPPABLE_MAGIC = 0x184d2a50; // low 4 bits free
+const BLOCK_MAX = 128 << 10;
+/** bytes of slack on both sides of a compressed block for bitstream loads (a sequence reads <= 89 bits) */
+const PAD = 32;
+const HUF_MAX_BITS = 11;
+/** largest offset code we accept: code 31 means offsets of 2 GiB and more, beyond any output we take */
+const OF_MAX_SYMBOL = 30;
+const LL_MAX_SYMBOL = 35;
+const ML_MAX_SYMBOL = 52;
+
+// Literals_Length and Match_Length codes: baseline and number of extra bits (RFC 8878 §3.1.1.3.2.1.1)
+const LL_BASE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+const LL_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+const ML_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 37, 39, 41, 43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387, 32771, 65539];
+const ML_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+
+// Predefined distributions (RFC 8878 §3.1.1.3.2.2)
+const LL_DEFAULT = [4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1, -1, -1];
+const ML_DEFAULT = [1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1];
+const OF_DEFAULT = [1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1];
+
+/** kinds of sequence tables; the index into code tables below */
+const LL = 0, OF = 1, ML = 2;
+const KIND_NAME = ['literal lengths', 'offsets', 'match lengths'];
+const KIND_MAX_SYMBOL = [LL_MAX_SYMBOL, OF_MAX_SYMBOL, ML_MAX_SYMBOL];
+const KIND_MAX_LOG = [9, 8, 9];
+
+/**
+ * A sequence decoding table: per state, `info` = nbBits | extraBits << 8 | nextStateBase << 16 and
+ * `base` = the value baseline of the state's code (literal length, match length, or 1 << offset code).
+ */
+interface SeqTable {
+  info: Int32Array;
+  base: Int32Array;
+  log: number;
+}
+
+const newSeqTable = (log: number): SeqTable => ({ info: new Int32Array(1 << log), base: new Int32Array(1 << log), log });
+
+// ---- scratch, reused by every call (decoding is synchronous, so never shared between two calls)
+
+const blockCopy = new Uint8Array(PAD + BLOCK_MAX + PAD);
+const blockCopyView = new DataView(blockCopy.buffer);
+const litBuf = new Uint8Array(BLOCK_MAX + PAD);
+/** Huffman decoding table: symbol << 8 | nbBits, indexed by the next maxBits bits */
+const hufTable = new Uint16Array(1 << HUF_MAX_BITS);
+const weights = new Uint8Array(256);
+const norm = new Int16Array(256);
+const symbolNext = new Uint16Array(256);
+const fseSym = new Uint8Array(512);
+const fseNb = new Uint8Array(512);
+const fseNext = new Uint16Array(512);
+const rankStart = new Int32Array(HUF_MAX_BITS + 2);
+/** tables built from a block's description (FSE or RLE mode), one per kind */
+const dynTables: SeqTable[] = [newSeqTable(9), newSeqTable(8), newSeqTable(9)];
+/** results of readFseDescription */
+let descLog = 0;
+let descSymbols = 0;
+
+/** Per-call state: where errors point, and the frame's repeat state. */
+interface State {
+  structure: string;
+  /** absolute offset of src[0] */
+  base: number;
+  /** src, for 4-byte bitstream loads */
+  srcView: DataView;
+  /** Huffman table usable by treeless literals; 0 = none yet in this frame */
+  hufBits: number;
+  tables: (SeqTable | null)[];
+  rep1: number;
+  rep2: number;
+  rep3: number;
+}
+
+function fail(st: State, at: number, detail: string): never {
+  throw new FormatError(st.structure, at, `zstd ${detail}`);
+}
+
+function highBit(x: number): number {
+  return 31 - Math.clz32(x);
+}
+
+function u32le(b: Uint8Array, i: number): number {
+  return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+}
+
+// ---- FSE tables
+
+/**
+ * Reads an FSE table description (RFC 8878 §4.1.1) from the forward bitstream at buf[p..end):
+ * fills `norm`, sets descLog / descSymbols, returns the position after it. `at` maps buffer
+ * indices to absolute offsets.
+ */
+function readFseDescription(st: State, buf: Uint8Array, p: number, end: number, maxSymbol: number, maxLog: number, at: number, what: string): number {
+  if (p >= end) fail(st, at + p, `${what}: FSE table description missing`);
+  // bits past `end` read as zeros; the byte count used is checked at the end
+  const peek = (bp: number, n: number): number => {
+    const i = p + (bp >> 3);
+    const v = (i < end ? buf[i]! : 0) | (i + 1 < end ? buf[i + 1]! << 8 : 0) | (i + 2 < end ? buf[i + 2]! << 16 : 0);
+    return (v >>> (bp & 7)) & ((1 << n) - 1);
+  };
+  const log = (buf[p]! & 15) + 5;
+  if (log > maxLog) fail(st, at + p, `${what}: FSE accuracy log ${log} beyond the maximum ${maxLog}`);
+  let bp = 4;
+  let remaining = (1 << log) + 1;
+  let threshold = 1 << log;
+  let nbBits = log + 1;
+  let sym = 0;
+  while (remaining > 1) {
+    if (sym > maxSymbol) fail(st, at + p, `${what}: FSE table has symbols beyond ${maxSymbol}`);
+    const max = 2 * threshold - 1 - remaining;
+    const v = peek(bp, nbBits);
+    let count: number;
+    if ((v & (threshold - 1)) < max) {
+      count = v & (threshold - 1);
+      bp += nbBits - 1;
+    } else {
+      count = v;
+      if (count >= threshold) count -= max;
+      bp += nbBits;
+    }
+    count--; // -1: "less than 1" probability
+    norm[sym++] = count;
+    remaining -= count < 0 ? -count : count;
+    if (remaining < 1) fail(st, at + p, `${what}: FSE probabilities exceed the table size`);
+    if (count === 0) {
+      // a zero probability is followed by 2-bit repeat flags: that many more zero-probability symbols
+      for (;;) {
+        const r = peek(bp, 2);
+        bp += 2;
+        if (sym + r > maxSymbol + 1) fail(st, at + p, `${what}: FSE table has symbols beyond ${maxSymbol}`);
+        for (let k = 0; k < r; k++) norm[sym++] = 0;
+        if (r !== 3) break;
+      }
+    }
+    while (remaining < threshold) {
+      nbBits--;
+      threshold >>= 1;
+    }
+  }
+  const used = (bp + 7) >> 3;
+  if (used > end - p) fail(st, at + p, `${what}: FSE table description runs past its section`);
+  descLog = log;
+  descSymbols = sym;
+  return p + used;
+}
+
+/**
+ * Builds the FSE decoding table for `norm[0..nSymbols)` of accuracy `log` (RFC 8878 §4.1.1) into
+ * fseSym / fseNb / fseNext. The counts must sum to 1 << log (readFseDescription checked it).
+ */
+function buildFse(nSymbols: number, log: number): void {
+  const size = 1 << log;
+  let high = size - 1;
+  for (let s = 0; s < nSymbols; s++) {
+    const c = norm[s]!;
+    if (c === -1) {
+      fseSym[high--] = s;
+      symbolNext[s] = 1;
+    } else {
+      symbolNext[s] = c;
+    }
+  }
+  // spread the symbols over the cells not taken by "less than 1" ones; step is odd, so with the
+  // counts summing to the free cells every cell is visited once and pos ends at 0
+  const mask = size - 1;
+  const step = (size >> 1) + (size >> 3) + 3;
+  let pos = 0;
+  for (let s = 0; s < nSymbols; s++) {
+    const c = norm[s]!;
+    for (let i = 0; i < c; i++) {
+      fseSym[pos] = s;
+      do pos = (pos + step) & mask; while (pos > high);
+    }
+  }
+  for (let u = 0; u < size; u++) {
+    const s = fseSym[u]!;
+    const x = symbolNext[s]!++;
+    const nb = log - highBit(x);
+    fseNb[u] = nb;
+    fseNext[u] = (x << nb) - size;
+  }
+}
+
+function codeBase(kind: number, s: number): number {
+  return kind === LL ? LL_BASE[s]! : kind === ML ? ML_BASE[s]! : 1 << s;
+}
+
+function codeExtra(kind: number, s: number): number {
+  return kind === LL ? LL_EXTRA[s]! : kind === ML ? ML_EXTRA[s]! : s;
+}
+
+/** Converts the FSE table in fseSym/fseNb/fseNext into a sequence table of `kind`. */
+function fillSeqTable(t: SeqTable, kind: number, log: number): void {
+  const size = 1 << log;
+  for (let u = 0; u < size; u++) {
+    const s = fseSym[u]!;
+    t.info[u] = fseNb[u]! | (codeExtra(kind, s) << 8) | (fseNext[u]! << 16);
+    t.base[u] = codeBase(kind, s);
+  }
+  t.log = log;
+}
+
+function predefined(kind: number, dist: number[], log: number): SeqTable {
+  for (let s = 0; s < dist.length; s++) norm[s] = dist[s]!;
+  buildFse(dist.length, log);
+  const t = newSeqTable(log);
+  fillSeqTable(t, kind, log);
+  return t;
+}
+
+const PREDEFINED: SeqTable[] = [predefined(LL, LL_DEFAULT, 6), predefined(OF, OF_DEFAULT, 5), predefined(ML, ML_DEFAULT, 6)];
+
+// ---- backward bitstreams
+
+/** Bit position just below the end marker of the backward bitstream buf[a..e). */
+function streamStart(st: State, buf: Uint8Array, a: number, e: number, at: number, what: string): number {
+  if (e <= a) fail(st, at + a, `${what}: empty bitstream`);
+  const last = buf[e - 1]!;
+  if (last === 0) fail(st, at + e - 1, `${what}: bitstream has no end marker`);
+  return (e - 1 - a) * 8 + highBit(last);
+}
+
+/** `n` (<= 25) bits of the stream starting at buf[a] at bit position pos (already decremented). */
+function bitsAt(buf: Uint8Array, a: number, pos: number, n: number): number {
+  const i = a + (pos >> 3);
+  return ((buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24)) >> (pos & 7)) & ((1 << n) - 1);
+}
+
+// ---- Huffman
+
+/**
+ * Reads a Huffman tree description at buf[p..end) (RFC 8878 §4.2.1) and builds hufTable.
+ * Returns the position after the description; sets st.hufBits.
+ */
+function readHuffmanTree(st: State, buf: Uint8Array, p: number, end: number, at: number): number {
+  if (p >= end) fail(st, at + p, 'Huffman tree description missing');
+  const header = buf[p++]!;
+  let n: number;
+  if (header >= 128) {
+    n = header - 127;
+    const bytes = (n + 1) >> 1;
+    if (bytes > end - p) fail(st, at + p - 1, `Huffman weights (${bytes} bytes) run past the literals section`);
+    for (let i = 0; i < n; i++) {
+      const b = buf[p + (i >> 1)]!;
+      weights[i] = i & 1 ? b & 15 : b >> 4;
+    }
+    p += bytes;
+  } else {
+    const size = header;
+    if (size > end - p) fail(st, at + p - 1, `Huffman weights (${size} bytes) run past the literals section`);
+    n = decodeFseWeights(st, buf, p, p + size, at);
+    p += size;
+  }
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const w = weights[i]!;
+    if (w > HUF_MAX_BITS) fail(st, at + p, `Huffman weight ${w} beyond ${HUF_MAX_BITS}`);
+    if (w) sum += 1 << (w - 1);
+  }
+  if (sum === 0) fail(st, at + p, 'Huffman weights are all zero');
+  const maxBits = highBit(sum) + 1;
+  if (maxBits > HUF_MAX_BITS) fail(st, at + p, `Huffman codes of ${maxBits} bits, beyond ${HUF_MAX_BITS}`);
+  const rest = (1 << maxBits) - sum;
+  if (rest & (rest - 1)) fail(st, at + p, 'Huffman weights do not complete to a power of two');
+  weights[n] = highBit(rest) + 1; // the last symbol's weight is implied
+  const nSymbols = n + 1;
+  // canonical order: by increasing weight, then by symbol; weight w takes 2^(w-1) cells
+  rankStart.fill(0);
+  for (let s = 0; s < nSymbols; s++) rankStart[weights[s]!]++;
+  let next = 0;
+  for (let w = 1; w <= maxBits; w++) {
+    const c = rankStart[w]!;
+    rankStart[w] = next;
+    next += c << (w - 1);
+  }
+  for (let s = 0; s < nSymbols; s++) {
+    const w = weights[s]!;
+    if (!w) continue;
+    const len = 1 << (w - 1);
+    const entry = (s << 8) | (maxBits + 1 - w);
+    const from = rankStart[w]!;
+    hufTable.fill(entry, from, from + len);
+    rankStart[w] = from + len;
+  }
+  st.hufBits = maxBits;
+  return p;
+}
+
+/** FSE-compressed Huffman weights in buf[p..end) into `weights`; returns how many. */
+function decodeFseWeights(st: State, buf: Uint8Array, p: number, end: number, at: number): number {
+  const q = readFseDescription(st, buf, p, end, 255, 6, at, 'Huffman weights');
+  const log = descLog;
+  buildFse(descSymbols, log);
+  let pos = streamStart(st, buf, q, end, at, 'Huffman weights');
+  // two interleaved states; when a state update runs past the stream's start, the other state
+  // gives the last symbol (RFC 8878 §4.2.1.2). Bits below the start read as whatever precedes the
+  // stream: those states are never used.
+  pos -= log;
+  if (pos < 0) fail(st, at + q, 'Huffman weights: bitstream too short');
+  let s1 = bitsAt(buf, q, pos, log);
+  pos -= log;
+  if (pos < 0) fail(st, at + q, 'Huffman weights: bitstream too short');
+  let s2 = bitsAt(buf, q, pos, log);
+  let n = 0;
+  for (;;) {
+    if (n > 253) fail(st, at + p, 'Huffman weights: more than 255 weights');
+    weights[n++] = fseSym[s1]!;
+    let nb = fseNb[s1]!;
+    pos -= nb;
+    s1 = fseNext[s1]! + bitsAt(buf, q, pos, nb);
+    if (pos < 0) {
+      weights[n++] = fseSym[s2]!;
+      break;
+    }
+    weights[n++] = fseSym[s2]!;
+    nb = fseNb[s2]!;
+    pos -= nb;
+    s2 = fseNext[s2]! + bitsAt(buf, q, pos, nb);
+    if (pos < 0) {
+      if (n > 254) fail(st, at + p, 'Huffman weights: more than 255 weights');
+      weights[n++] = fseSym[s1]!;
+      break;
+    }
+  }
+  return n;
+}
+
+/**
+ * Decodes `count` literals from the single Huffman stream buf[a..e) into litBuf[o..). Table entries
+ * are symbol << 8 | nbBits for the next maxBits bits.
+ */
+function huffmanStream(st: State, buf: Uint8Array, bv: DataView, a: number, e: number, o: number, count: number, maxBits: number, at: number): void {
+  let pos = streamStart(st, buf, a, e, at, 'Huffman literals');
+  const mask = (1 << maxBits) - 1;
+  const oEnd = o + count;
+  const table = hufTable, lit = litBuf;
+  // fast part: enough bits left for 4 symbols
+  const safe = 4 * maxBits;
+  while (oEnd - o >= 4 && pos >= safe) {
+    for (let k = 0; k < 4; k++) {
+      const x = pos - maxBits;
+      const i = a + (x >> 3);
+      const t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+      lit[o++] = t >> 8;
+      pos -= t & 15;
+    }
+  }
+  while (o < oEnd) {
+    const x = pos - maxBits;
+    const i = a + (x >> 3);
+    const t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o++] = t >> 8;
+    pos -= t & 15;
+    if (pos < 0) fail(st, at + a, 'Huffman literals: stream ends before its literals');
+  }
+  if (pos !== 0) fail(st, at + a, `Huffman literals: ${pos} bits left over in the stream`);
+}
+
+/** Four Huffman streams (jump table + streams) in buf[p..end), `regen` literals into litBuf. */
+function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: number, regen: number, maxBits: number, at: number): void {
+  if (end - p < 10) fail(st, at + p, 'Huffman literals: 4-stream section shorter than its jump table');
+  const a1 = p + 6;
+  const a2 = a1 + (buf[p]! | (buf[p + 1]! << 8));
+  const a3 = a2 + (buf[p + 2]! | (buf[p + 3]! << 8));
+  const a4 = a3 + (buf[p + 4]! | (buf[p + 5]! << 8));
+  if (a4 >= end) fail(st, at + p, 'Huffman literals: jump table points past the literals section');
+  const seg = (regen + 3) >> 2;
+  if (3 * seg > regen) fail(st, at + p, `Huffman literals: ${regen} literals cannot be split over 4 streams`);
+  let p1 = streamStart(st, buf, a1, a2, at, 'Huffman literals stream 1');
+  let p2 = streamStart(st, buf, a2, a3, at, 'Huffman literals stream 2');
+  let p3 = streamStart(st, buf, a3, a4, at, 'Huffman literals stream 3');
+  let p4 = streamStart(st, buf, a4, end, at, 'Huffman literals stream 4');
+  const mask = (1 << maxBits) - 1;
+  const table = hufTable, lit = litBuf;
+  let o1 = 0, o2 = seg, o3 = 2 * seg, o4 = 3 * seg;
+  // fast part: two symbols per stream per round while every stream has the bits for them; the
+  // fourth stream is the shortest, so it bounds the round count for all four
+  const safe = 2 * maxBits;
+  while (regen - o4 >= 2 && p1 >= safe && p2 >= safe && p3 >= safe && p4 >= safe) {
+    let x = p1 - maxBits, i = a1 + (x >> 3);
+    let t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o1++] = t >> 8;
+    p1 -= t & 15;
+    x = p2 - maxBits; i = a2 + (x >> 3);
+    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o2++] = t >> 8;
+    p2 -= t & 15;
+    x = p3 - maxBits; i = a3 + (x >> 3);
+    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o3++] = t >> 8;
+    p3 -= t & 15;
+    x = p4 - maxBits; i = a4 + (x >> 3);
+    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o4++] = t >> 8;
+    p4 -= t & 15;
+    x = p1 - maxBits; i = a1 + (x >> 3);
+    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o1++] = t >> 8;
+    p1 -= t & 15;
+    x = p2 - maxBits; i = a2 + (x >> 3);
+    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o2++] = t >> 8;
+    p2 -= t & 15;
+    x = p3 - maxBits; i = a3 + (x >> 3);
+    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o3++] = t >> 8;
+    p3 -= t & 15;
+    x = p4 - maxBits; i = a4 + (x >> 3);
+    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o4++] = t >> 8;
+    p4 -= t & 15;
+  }
+  huffmanTail(st, buf, bv, a1, p1, o1, seg, maxBits, at);
+  huffmanTail(st, buf, bv, a2, p2, o2, 2 * seg, maxBits, at);
+  huffmanTail(st, buf, bv, a3, p3, o3, 3 * seg, maxBits, at);
+  huffmanTail(st, buf, bv, a4, p4, o4, regen, maxBits, at);
+}
+
+/** The rest of one stream of huffman4, one symbol at a time; the stream must end exactly. */
+function huffmanTail(st: State, buf: Uint8Array, bv: DataView, a: number, pos: number, o: number, oEnd: number, maxBits: number, at: number): void {
+  const mask = (1 << maxBits) - 1;
+  while (o < oEnd) {
+    const x = pos - maxBits;
+    const i = a + (x >> 3);
+    const t = hufTable[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    litBuf[o++] = t >> 8;
+    pos -= t & 15;
+    if (pos < 0) fail(st, at + a, 'Huffman literals: stream ends before its literals');
+  }
+  if (pos !== 0) fail(st, at + a, `Huffman literals: ${pos} bits left over in the stream`);
+}
+
+// ---- blocks
+
+/**
+ * Sets up the sequence table of `kind` for `mode` at buf[p..end); returns the position after its
+ * description.
+ */
+function seqTable(st: State, kind: number, mode: number, buf: Uint8Array, p: number, end: number, at: number): number {
+  const what = KIND_NAME[kind]!;
+  if (mode === 0) {
+    st.tables[kind] = PREDEFINED[kind]!;
+    return p;
+  }
+  if (mode === 1) {
+    if (p >= end) fail(st, at + p, `${what}: RLE symbol missing`);
+    const s = buf[p]!;
+    if (s > KIND_MAX_SYMBOL[kind]!) fail(st, at + p, `${what}: RLE symbol ${s} beyond ${KIND_MAX_SYMBOL[kind]}`);
+    const t = dynTables[kind]!;
+    t.info[0] = codeExtra(kind, s) << 8;
+    t.base[0] = codeBase(kind, s);
+    t.log = 0;
+    st.tables[kind] = t;
+    return p + 1;
+  }
+  if (mode === 2) {
+    const q = readFseDescription(st, buf, p, end, KIND_MAX_SYMBOL[kind]!, KIND_MAX_LOG[kind]!, at, what);
+    buildFse(descSymbols, descLog);
+    const t = dynTables[kind]!;
+    fillSeqTable(t, kind, descLog);
+    st.tables[kind] = t;
+    return q;
+  }
+  if (!st.tables[kind]) fail(st, at + p, `${what}: repeat mode with no previous table in the frame`);
+  return p;
+}
+
+/**
+ * Decodes the compressed block buf[bs..be) into out[op..); `lim` bounds the output (the caller's
+ * bound, the frame's content size and the 128 KiB block maximum, whichever is smallest); `frameStart`
+ * is where the frame's output began (no offset may reach before it). Returns the new op.
+ */
+function decodeBlock(st: State, buf: Uint8Array, bv: DataView, bs: number, be: number, at: number, out: Uint8Array, op: number, lim: number, frameStart: number, boundDetail: string): number {
+  // ---- literals section header
+  const b0 = buf[bs]!;
+  const ltype = b0 & 3;
+  const sf = (b0 >> 2) & 3;
+  let lit: Uint8Array;
+  let lp: number;
+  let regen: number;
+  let q: number;
+  if (ltype < 2) {
+    let hs: number;
+    if ((sf & 1) === 0) {
+      hs = 1;
+      regen = b0 >> 3;
+    } else if (sf === 1) {
+      hs = 2;
+      regen = (b0 >> 4) | (buf[bs + 1]! << 4);
+    } else {
+      hs = 3;
+      regen = (b0 >> 4) | (buf[bs + 1]! << 4) | (buf[bs + 2]! << 12);
+    }
+    if (hs > be - bs) fail(st, at + bs, 'literals section header runs past the block');
+    if (regen > BLOCK_MAX) fail(st, at + bs, `literals section of ${regen} bytes, beyond the 128 KiB block maximum`);
+    if (ltype === 0) {
+      if (regen > be - bs - hs) fail(st, at + bs, `raw literals (${regen} bytes) run past the block`);
+      lit = buf;
+      lp = bs + hs;
+      q = lp + regen;
+    } else {
+      if (hs >= be - bs) fail(st, at + bs, 'RLE literals byte missing');
+      litBuf.fill(buf[bs + hs]!, 0, regen);
+      lit = litBuf;
+      lp = 0;
+      q = bs + hs + 1;
+    }
+  } else {
+    let hs: number;
+    let comp: number;
+    const h = buf[bs]! | (buf[bs + 1]! << 8) | (buf[bs + 2]! << 16);
+    if (sf < 2) {
+      hs = 3;
+      regen = (h >>> 4) & 0x3ff;
+      comp = (h >>> 14) & 0x3ff;
+    } else if (sf === 2) {
+      hs = 4;
+      const h4 = h | (buf[bs + 3]! << 24);
+      regen = (h4 >>> 4) & 0x3fff;
+      comp = (h4 >>> 18) & 0x3fff;
+    } else {
+      hs = 5;
+      regen = (h >>> 4) & 0x3ffff;
+      comp = (h >>> 22) | (buf[bs + 3]! << 2) | (buf[bs + 4]! << 10);
+    }
+    if (hs > be - bs) fail(st, at + bs, 'literals section header runs past the block');
+    if (regen > BLOCK_MAX) fail(st, at + bs, `literals section of ${regen} bytes, beyond the 128 KiB block maximum`);
+    if (comp > be - bs - hs) fail(st, at + bs, `compressed literals (${comp} bytes) run past the block`);
+    let p = bs + hs;
+    const cEnd = p + comp;
+    if (ltype === 2) p = readHuffmanTree(st, buf, p, cEnd, at);
+    else if (!st.hufBits) fail(st, at + bs, 'treeless literals with no previous Huffman table in the frame');
+    if (sf === 0) huffmanStream(st, buf, bv, p, cEnd, 0, regen, st.hufBits, at);
+    else huffman4(st, buf, bv, p, cEnd, regen, st.hufBits, at);
+    lit = litBuf;
+    lp = 0;
+    q = cEnd;
+  }
+  const litEnd = lp + regen;
+
+  // ---- sequences section header
+  if (q >= be) fail(st, at + q, 'sequences section header missing');
+  let nbSeq = buf[q]!;
+  if (nbSeq === 0) {
+    if (q + 1 !== be) fail(st, at + q, 'bytes after an empty sequences section');
+  } else if (nbSeq < 128) {
+    q += 1;
+  } else if (nbSeq < 255) {
+    if (be - q < 2) fail(st, at + q, 'sequences section header runs past the block');
+    nbSeq = ((nbSeq - 128) << 8) + buf[q + 1]!;
+    q += 2;
+  } else {
+    if (be - q < 3) fail(st, at + q, 'sequences section header runs past the block');
+    nbSeq = buf[q + 1]! + (buf[q + 2]! << 8) + 0x7f00;
+    q += 3;
+  }
+  if (nbSeq === 0) {
+    if (regen > lim - op) fail(st, at + bs, `${regen} literals would ${boundDetail}`);
+    out.set(lit.subarray(lp, litEnd), op);
+    return op + regen;
+  }
+  if (q >= be) fail(st, at + q, 'symbol compression modes missing');
+  const modes = buf[q]!;
+  if (modes & 3) fail(st, at + q, 'reserved bits set in the symbol compression modes');
+  q++;
+  q = seqTable(st, LL, modes >> 6, buf, q, be, at);
+  q = seqTable(st, OF, (modes >> 4) & 3, buf, q, be, at);
+  q = seqTable(st, ML, (modes >> 2) & 3, buf, q, be, at);
+
+  // ---- sequences: decode and execute
+  const a = q;
+  const pos = streamStart(st, buf, a, be, at, 'sequences');
+  op = sequences(st, buf, bv, a, pos, nbSeq, st.tables[LL]!, st.tables[OF]!, st.tables[ML]!, lit, lp, litEnd, out, op, lim, frameStart, at, boundDetail);
+  lp = seqLitPos;
+  const rest = litEnd - lp;
+  if (rest > lim - op) fail(st, at + a, `${rest} trailing literals would ${boundDetail}`);
+  if (rest <= 16) {
+    for (let k = 0; k < rest; k++) out[op + k] = lit[lp + k]!;
+  } else {
+    out.set(lit.subarray(lp, litEnd), op);
+  }
+  return op + rest;
+}
+
+/** where `sequences` left the literals */
+let seqLitPos = 0;
+
+/**
+ * Decodes and executes `nbSeq` sequences from the backward bitstream starting at buf[a] (bit
+ * position `pos` just below its end marker): literals from lit[lp..litEnd), matches from out itself.
+ * Returns the new op and leaves the literal position in seqLitPos and the repeat offsets in st.
+ * The hot loop of the decoder: bit reads are written out (one 4-byte load per group of fields when
+ * they fit in it), tables are plain arrays in locals, and nothing is called but fail().
+ */
+function sequences(
+  st: State, buf: Uint8Array, bv: DataView, a: number, pos: number, nbSeq: number, llT: SeqTable, ofT: SeqTable, mlT: SeqTable,
+  lit: Uint8Array, lp: number, litEnd: number, out: Uint8Array, op: number, lim: number, frameStart: number, at: number, boundDetail: string,
+): number {
+  const llInfo = llT.info, llBase = llT.base, ofInfo = ofT.info, ofBase = ofT.base, mlInfo = mlT.info, mlBase = mlT.base;
+  const outV = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const litV = new DataView(lit.buffer, lit.byteOffset, lit.byteLength);
+  const outLen = out.length, litLen = lit.length;
+  // initial states: literal lengths, offsets, match lengths, from the top of the stream down
+  const initBits = llT.log + ofT.log + mlT.log; // <= 26
+  pos -= initBits;
+  if (pos < 0) fail(st, at + a, 'sequences: bitstream shorter than the initial states');
+  let i = a + (pos >> 3);
+  // up to 26 bits: a fifth byte, in a double (exact below 2^33)
+  let init = (bv.getInt32(i, true) >>> (pos & 7)) + buf[i + 4]! * 2 ** (32 - (pos & 7));
+  init %= 2 ** initBits;
+  let mlS = init % (1 << mlT.log);
+  init = Math.floor(init / (1 << mlT.log));
+  let ofS = init % (1 << ofT.log);
+  let llS = Math.floor(init / (1 << ofT.log));
+  let w = 0;
+  let rep1 = st.rep1, rep2 = st.rep2, rep3 = st.rep3;
+  for (let s = 0; s < nbSeq; s++) {
+    const ofI = ofInfo[ofS]!, mlI = mlInfo[mlS]!, llI = llInfo[llS]!;
+    const ofN = (ofI >>> 8) & 0xff, mlN = (mlI >>> 8) & 0xff, llN = (llI >>> 8) & 0xff;
+    // extra bits: offset (highest), match length, literal length (lowest)
+    let offVal: number, ml: number, ll: number;
+    const xN = ofN + mlN + llN;
+    if (xN <= 25) {
+      pos -= xN;
+      i = a + (pos >> 3);
+      w = bv.getInt32(i, true) >> (pos & 7);
+      ll = llBase[llS]! + (w & ((1 << llN) - 1));
+      w >>>= llN;
+      ml = mlBase[mlS]! + (w & ((1 << mlN) - 1));
+      offVal = ofBase[ofS]! + ((w >>> mlN) & ((1 << ofN) - 1));
+    } else {
+      // offset bits (up to 30) in two reads, then the lengths (up to 16 bits each) one by one
+      let n = ofN > 24 ? ofN - 24 : 0;
+      pos -= n;
+      i = a + (pos >> 3);
+      const hi = (bv.getInt32(i, true) >> (pos & 7)) & ((1 << n) - 1);
+      n = ofN - n;
+      pos -= n;
+      i = a + (pos >> 3);
+      offVal = ofBase[ofS]! + hi * (1 << n) + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << n) - 1));
+      pos -= mlN;
+      i = a + (pos >> 3);
+      ml = mlBase[mlS]! + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << mlN) - 1));
+      pos -= llN;
+      i = a + (pos >> 3);
+      ll = llBase[llS]! + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << llN) - 1));
+    }
+    if (s + 1 < nbSeq) {
+      // state updates: literal lengths (highest), match lengths, offsets (lowest); at most 26 bits
+      const llB = llI & 0xff, mlB = mlI & 0xff, ofB = ofI & 0xff;
+      const uN = llB + mlB + ofB;
+      pos -= uN;
+      i = a + (pos >> 3);
+      w = bv.getInt32(i, true) >> (pos & 7);
+      if (uN <= 25) {
+        ofS = (ofI >>> 16) + (w & ((1 << ofB) - 1));
+        w >>>= ofB;
+        mlS = (mlI >>> 16) + (w & ((1 << mlB) - 1));
+        llS = (llI >>> 16) + ((w >>> mlB) & ((1 << llB) - 1));
+      } else {
+        // 26 bits (9 + 9 + 8): a fifth byte, in a double
+        let d = (bv.getInt32(i, true) >>> (pos & 7)) + buf[i + 4]! * 2 ** (32 - (pos & 7));
+        ofS = (ofI >>> 16) + (d % (1 << ofB));
+        d = Math.floor(d / (1 << ofB));
+        mlS = (mlI >>> 16) + (d % (1 << mlB));
+        llS = (llI >>> 16) + (Math.floor(d / (1 << mlB)) % (1 << llB));
+      }
+    }
+    if (pos < 0) fail(st, at + a, `sequences: bitstream ends in sequence ${s} of ${nbSeq}`);
+
+    let off: number;
+    if (offVal > 3) {
+      off = offVal - 3;
+      rep3 = rep2;
+      rep2 = rep1;
+      rep1 = off;
+    } else {
+      // repeat offsets; with no literals the codes shift by one (RFC 8878 §3.1.2.5)
+      const r = ll === 0 ? offVal : offVal - 1;
+      if (r === 0) {
+        off = rep1;
+      } else if (r === 1) {
+        off = rep2;
+        rep2 = rep1;
+        rep1 = off;
+      } else if (r === 2) {
+        off = rep3;
+        rep3 = rep2;
+        rep2 = rep1;
+        rep1 = off;
+      } else {
+        off = rep1 - 1;
+        if (off === 0) fail(st, at + a, `sequences: repeat offset 1 - 1 is zero in sequence ${s}`);
+        rep3 = rep2;
+        rep2 = rep1;
+        rep1 = off;
+      }
+    }
+
+    if (ll > litEnd - lp) fail(st, at + a, `sequences: sequence ${s} takes ${ll} literals, ${litEnd - lp} left`);
+    if (ll + ml > lim - op) fail(st, at + a, `sequences: sequence ${s} would ${boundDetail}`);
+    // Copies run in 4-byte words and may write up to 15 bytes past the sequence (never past
+    // out.length): the next literals / match / block overwrite them.
+    if (ll <= 16 && lp + 16 <= litLen && op + 16 <= outLen) {
+      outV.setInt32(op, litV.getInt32(lp, true), true);
+      outV.setInt32(op + 4, litV.getInt32(lp + 4, true), true);
+      if (ll > 8) {
+        outV.setInt32(op + 8, litV.getInt32(lp + 8, true), true);
+        outV.setInt32(op + 12, litV.getInt32(lp + 12, true), true);
+      }
+    } else if (ll <= 32) {
+      for (let k = 0; k < ll; k++) out[op + k] = lit[lp + k]!;
+    } else {
+      out.set(lit.subarray(lp, lp + ll), op);
+    }
+    op += ll;
+    lp += ll;
+    if (off > op - frameStart) fail(st, at + a, `sequences: offset ${off} in sequence ${s} reaches before the frame's ${op - frameStart} decoded bytes`);
+    const m = op - off;
+    if (off >= 4 && ml <= 16 && op + 16 <= outLen) {
+      // with off >= 4 every word read lies below the word being written, so overlaps repeat correctly
+      outV.setInt32(op, outV.getInt32(m, true), true);
+      outV.setInt32(op + 4, outV.getInt32(m + 4, true), true);
+      if (ml > 8) {
+        outV.setInt32(op + 8, outV.getInt32(m + 8, true), true);
+        outV.setInt32(op + 12, outV.getInt32(m + 12, true), true);
+      }
+      op += ml;
+    } else if (off >= 4 && ml <= 256 && op + ml + 4 <= outLen) {
+      for (let k = 0; k < ml; k += 4) outV.setInt32(op + k, outV.getInt32(m + k, true), true);
+      op += ml;
+    } else if (off >= ml) {
+      out.copyWithin(op, m, m + ml);
+      op += ml;
+    } else if (ml <= 64) {
+      // overlapping: byte by byte repeats the last `off` bytes, as the format means
+      for (let k = 0; k < ml; k++) out[op + k] = out[m + k]!;
+      op += ml;
+    } else {
+      // long match over a short period: copy in runs that double, each reading bytes already written
+      let left = ml;
+      let dist = off;
+      while (left > 0) {
+        const c = left < dist ? left : dist;
+        out.copyWithin(op, op - dist, op - dist + c);
+        op += c;
+        left -= c;
+        dist += c;
+      }
+    }
+  }
+  if (pos !== 0) fail(st, at + a, `sequences: ${pos} bits left over after the last sequence`);
+  st.rep1 = rep1;
+  st.rep2 = rep2;
+  st.rep3 = rep3;
+  seqLitPos = lp;
+  return op;
+}
+
+// ---- frames
+
+/** Result of decodeFrame: the positions after it (to avoid allocating a pair per frame). */
+let frameEndP = 0;
+let frameEndOp = 0;
+
+function decodeFrame(st: State, src: Uint8Array, p: number, out: Uint8Array, op: number): void {
+  const base = st.base;
+  const frameAt = p;
+  p += 4;
+  if (p >= src.length) fail(st, base + p, 'frame header missing');
+  const fhd = src[p]!;
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  if (fhd & 8) fail(st, base + p, 'reserved bit set in the frame header descriptor');
+  const hasChecksum = (fhd >> 2) & 1;
+  const didSize = [0, 1, 2, 4][fhd & 3]!;
+  const fcsSize = [single, 2, 4, 8][fcsFlag]!;
+  const headerSize = 1 + (single ? 0 : 1) + didSize + fcsSize;
+  if (headerSize > src.length - p) fail(st, base + p, 'frame header runs past the input');
+  let h = p + 1;
+  if (!single) h++; // window descriptor: the output array is the window, so its size is not needed
+  let did = 0;
+  for (let k = 0; k < didSize; k++) did += src[h + k]! * 2 ** (8 * k);
+  h += didSize;
+  if (did !== 0) throw new UnsupportedError('zstd dictionary', `frame at byte ${base + frameAt} needs dictionary ${did}`);
+  let fcs = -1;
+  if (fcsSize) {
+    fcs = 0;
+    for (let k = 0; k < fcsSize; k++) fcs += src[h + k]! * 2 ** (8 * k);
+    if (fcsSize === 2) fcs += 256;
+  }
+  p += headerSize;
+  const frameStart = op;
+  let limit = out.length;
+  let boundDetail = `exceed the ${out.length}-byte output`;
+  if (fcs >= 0) {
+    if (fcs > out.length - op) fail(st, base + frameAt, `frame declares ${fcs} bytes of content, more than the ${out.length - op} bytes left of the ${out.length}-byte output`);
+    limit = op + fcs;
+    boundDetail = `exceed the frame's declared ${fcs}-byte content`;
+  }
+  st.hufBits = 0;
+  st.tables[0] = st.tables[1] = st.tables[2] = null;
+  st.rep1 = 1;
+  st.rep2 = 4;
+  st.rep3 = 8;
+  // one block per iteration, each at least 3 input bytes
+  for (;;) {
+    if (src.length - p < 3) fail(st, base + p, 'block header runs past the input');
+    const bh = src[p]! | (src[p + 1]! << 8) | (src[p + 2]! << 16);
+    const last = bh & 1;
+    const type = (bh >> 1) & 3;
+    const size = bh >>> 3;
+    const blockAt = p;
+    p += 3;
+    if (type === 3) fail(st, base + blockAt, 'reserved block type');
+    if (size > BLOCK_MAX) fail(st, base + blockAt, `block of ${size} bytes, beyond the 128 KiB maximum`);
+    if (type === 0) {
+      if (size > src.length - p) fail(st, base + blockAt, `raw block of ${size} bytes runs past the input`);
+      if (size > limit - op) fail(st, base + blockAt, `raw block of ${size} bytes would ${boundDetail}`);
+      out.set(src.subarray(p, p + size), op);
+      op += size;
+      p += size;
+    } else if (type === 1) {
+      if (p >= src.length) fail(st, base + blockAt, 'RLE block byte missing');
+      if (size > limit - op) fail(st, base + blockAt, `RLE block of ${size} bytes would ${boundDetail}`);
+      out.fill(src[p]!, op, op + size);
+      op += size;
+      p += 1;
+    } else {
+      if (size > src.length - p) fail(st, base + blockAt, `compressed block of ${size} bytes runs past the input`);
+      if (size === 0) fail(st, base + blockAt, 'empty compressed block');
+      const lim = Math.min(limit, op + BLOCK_MAX);
+      const detail = lim === limit ? boundDetail : 'exceed the 128 KiB block maximum';
+      if (p >= PAD && p + size + PAD <= src.length) {
+        op = decodeBlock(st, src, st.srcView, p, p + size, base, out, op, lim, frameStart, detail);
+      } else {
+        blockCopy.set(src.subarray(p, p + size), PAD);
+        blockCopy.fill(0, PAD + size, PAD + size + PAD);
+        op = decodeBlock(st, blockCopy, blockCopyView, PAD, PAD + size, base + p - PAD, out, op, lim, frameStart, detail);
+      }
+      p += size;
+    }
+    if (last) break;
+  }
+  if (fcs >= 0 && op !== limit) fail(st, base + frameAt, `frame decodes to ${op - frameStart} bytes but declares ${fcs}`);
+  if (hasChecksum) {
+    if (src.length - p < 4) fail(st, base + p, 'content checksum runs past the input');
+    const want = u32le(src, p);
+    const got = xxh64Parts(out.subarray(frameStart, op))[1];
+    if (got !== want) fail(st, base + p, `content checksum ${got.toString(16)} does not match the frame's ${want.toString(16)}`);
+    p += 4;
+  }
+  frameEndP = p;
+  frameEndOp = op;
+}
+
+/**
+ * Decodes every frame in `src` (zstd frames and skippable frames, concatenated) into `out`; returns
+ * the number of bytes decoded, n. Never writes past out.length: data that would produce more throws a
+ * FormatError at the block that overflows. Copies run in 4-byte words, so up to 15 bytes of out
+ * after n may be overwritten (scratch: out is the caller's output area). `offset` is the absolute
+ * position of src[0], for errors. src and out must not share memory.
+ */
+export function zstdDecodeInto(src: Uint8Array, out: Uint8Array, structure = 'zstd frame', offset = 0): number {
+  const st: State = { structure, base: offset < 0 ? 0 : offset, srcView: new DataView(src.buffer, src.byteOffset, src.byteLength), hufBits: 0, tables: [null, null, null], rep1: 1, rep2: 4, rep3: 8 };
+  if (out.length > 0x7fffffff) throw new UnsupportedError('zstd', `output of ${out.length} bytes (2 GiB at most)`);
+  if (src.length === 0) fail(st, st.base, 'input is empty: no frame');
+  let p = 0;
+  let op = 0;
+  // each iteration consumes at least 8 input bytes
+  while (p < src.length) {
+    if (src.length - p < 4) fail(st, st.base + p, `${src.length - p} bytes after the last frame`);
+    const magic = u32le(src, p);
+    if ((magic & 0xfffffff0) >>> 0 === SKIPPABLE_MAGIC) {
+      if (src.length - p < 8) fail(st, st.base + p, 'skippable frame header runs past the input');
+      const size = u32le(src, p + 4);
+      if (size > src.length - p - 8) fail(st, st.base + p, `skippable frame of ${size} bytes runs past the input`);
+      p += 8 + size;
+      continue;
+    }
+    if (magic !== FRAME_MAGIC) fail(st, st.base + p, `bad magic number ${magic.toString(16)}`);
+    decodeFrame(st, src, p, out, op);
+    p = frameEndP;
+    op = frameEndOp;
+  }
+  return op;
+}
+
+/**
+ * The content size the first frame in `src` declares, or -1 when it declares none (or src does not
+ * start with a zstd frame). For callers that size the output from the header after bounding it.
+ */
+export function zstdFrameContentSize(src: Uint8Array): number {
+  if (src.length < 5 || u32le(src, 0) !== FRAME_MAGIC) return -1;
+  const fhd = src[4]!;
+  const single = (fhd >> 5) & 1;
+  const didSize = [0, 1, 2, 4][fhd & 3]!;
+  const fcsSize = [single, 2, 4, 8][fhd >> 6]!;
+  if (!fcsSize) return -1;
+  const h = 5 + (single ? 0 : 1) + didSize;
+  if (h + fcsSize > src.length) return -1;
+  let fcs = 0;
+  for (let k = 0; k < fcsSize; k++) fcs += src[h + k]! * 2 ** (8 * k);
+  return fcsSize === 2 ? fcs + 256 : fcs;
+}
