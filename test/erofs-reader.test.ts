@@ -120,9 +120,9 @@ test('superblock: checksum mismatch, bad magic and unknown incompat bits are ref
   magic[1024] = 0;
   await assert.rejects(openBytes(magic), (e: unknown) => e instanceof FormatError && e.offset === 1024);
   const incompat = good.slice();
-  new DataView(incompat.buffer).setUint32(1024 + 80, 0x20, true); // fragments (1.6+)
+  new DataView(incompat.buffer).setUint32(1024 + 80, 0x200, true); // newer than erofs-utils 1.9.3
   fixErofsSuperblockChecksum(incompat);
-  await assert.rejects(openBytes(incompat), (e: unknown) => e instanceof UnsupportedError && /0x20/.test(e.message));
+  await assert.rejects(openBytes(incompat), (e: unknown) => e instanceof UnsupportedError && /0x200/.test(e.message));
   await assert.rejects(openBytes(good.slice(0, 1100)), FormatError);
   // crc32c raw form over blocksize - 1024 bytes, checksum field zeroed (spec §2.3)
   const area = good.slice(1024, 4096);

@@ -4,7 +4,7 @@
 // (extract-job.ts) must carry records to a worker unchanged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lz4CompressBlock } from '../src/lib/codec/lz4-compress.ts';
 import { openErofs, type ErofsFs } from '../src/lib/erofs/reader.ts';
@@ -16,7 +16,7 @@ import { NodeFileSource } from '../src/lib/io/node.ts';
 import { finishJob, JobWriter, readJob } from '../src/cli/extract-job.ts';
 import type { LeafRecord } from '../src/cli/extract-leaf.ts';
 import { buildErofsImages } from './helpers/mktree.ts';
-import { tempDir } from './helpers/paths.ts';
+import { FIXTURES, tempDir } from './helpers/paths.ts';
 
 /** Runs a plan through a buffer of `bufSize` bytes, reading sources by their path. */
 function run(pieces: DataPiece<ByteSource>[], bufSize = 256 << 10): Uint8Array {
@@ -182,6 +182,11 @@ test('a job carries records to a worker unchanged, and refuses plans a worker ca
       { kind: 'lz4', source: dev, pos: 40, plen: 9, bytes: null, length: 10, skip: 1, take: 5, zeroPadding: true, structure: 'erofs.pcluster', at: 40 },
       { kind: 'lz4', source: null, pos: 80, plen: 3, bytes: bytes('xyz'), length: 2, skip: 0, take: 2, zeroPadding: false, structure: 'erofs.pcluster', at: 80 },
     ] },
+    { path: bytes('/d/m'), attr: attr('reg', 9, 6), link: null, xattrs: null, plan: [
+      { kind: 'decode', algorithm: 'lzma', source: dev, pos: 4096, plen: 4096, bytes: null, skip: 7, take: 4, zeroPadding: true, dictSize: 131072, structure: 'erofs.pcluster', at: 4096 },
+      { kind: 'decode', algorithm: 'zstd', source: null, pos: 0, plen: 2, bytes: bytes('qq'), skip: 0, take: 3, zeroPadding: false, dictSize: 0, structure: 'erofs.pcluster', at: 8 },
+      { kind: 'decode', algorithm: 'deflate', source: file, pos: 9, plen: 5, bytes: null, skip: 1, take: 2, zeroPadding: true, dictSize: 0, structure: 'erofs.pcluster', at: 9 },
+    ] },
   ];
   const w = new JobWriter();
   for (const r of recs) assert.equal(w.add(r), true);
@@ -191,9 +196,30 @@ test('a job carries records to a worker unchanged, and refuses plans a worker ca
   assert.equal(w.count, 0);
   const back = [...readJob(structuredClone(job))];
   const named = (s: ByteSource | null) => (s === null ? null : s.path!);
-  assert.deepEqual(back.map((r) => ({ ...r, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'bytes' || (p.kind === 'lz4' && p.bytes) ? { ...p, bytes: Buffer.from(p.bytes!) } : p)) ?? null })),
-    recs.map((r) => ({ ...r, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'copy' ? { ...p, source: named(p.source) } : p.kind === 'lz4' ? { ...p, source: named(p.source), bytes: p.bytes && Buffer.from(p.bytes) } : p.kind === 'bytes' ? { ...p, bytes: Buffer.from(p.bytes) } : p)) ?? null })));
+  assert.deepEqual(back.map((r) => ({ ...r, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'bytes' || ((p.kind === 'lz4' || p.kind === 'decode') && p.bytes) ? { ...p, bytes: Buffer.from(p.bytes!) } : p)) ?? null })),
+    recs.map((r) => ({ ...r, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'copy' ? { ...p, source: named(p.source) } : p.kind === 'lz4' || p.kind === 'decode' ? { ...p, source: named(p.source), bytes: p.bytes && Buffer.from(p.bytes) } : p.kind === 'bytes' ? { ...p, bytes: Buffer.from(p.bytes) } : p)) ?? null })));
 });
+
+// mkfs.erofs 1.9.3 images whose pclusters are MicroLZMA, DEFLATE and zstd: a worker gets their plans through a job
+const MODERN = join(FIXTURES, 'erofs-modern');
+for (const name of ['lzma-C128k', 'deflate', 'zstd-19-C256k']) {
+  test(`a job carries 'decode' pieces, and the worker's runPlan makes every file: ${name}`, { skip: existsSync(join(MODERN, `${name}.erofs`)) ? false : 'fixture missing' }, async () => {
+    const fs = await openErofs(await NodeFileSource.open(join(MODERN, `${name}.erofs`), { sync: true }));
+    let decodePieces = 0;
+    for (const [ino, path] of await files(fs)) {
+      const attr = await fs.getattr(ino);
+      const plan = await fs.dataPlan(ino, 0, attr.size);
+      decodePieces += plan.filter((p) => p.kind === 'decode').length;
+      const w = new JobWriter();
+      assert.equal(w.add({ path: bytes(path), attr, link: null, xattrs: null, plan }), true, path);
+      const [rec] = [...readJob(structuredClone(w.take()))];
+      const sources = new Map<string, ByteSource>([[fs.source.path ?? '', fs.source]]);
+      const got = run(rec!.plan!.map((p) => (p.kind === 'copy' || p.kind === 'lz4' || p.kind === 'decode') && p.source !== null ? { ...p, source: sources.get(p.source) ?? ({ path: p.source, name: p.source } as ByteSource) } : p) as DataPiece<ByteSource>[]);
+      assert.deepEqual(Buffer.from(got), Buffer.from(await fs.read(ino, 0, attr.size)), path);
+    }
+    assert.ok(decodePieces > 0, 'the image has compressed pclusters');
+  });
+}
 
 test('jobs lie in shared arenas, which are written again only once all their jobs are done', () => {
   const w = new JobWriter();

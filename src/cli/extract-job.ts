@@ -4,7 +4,7 @@
 // where it lies: no job is copied, neither when it is taken nor when it is posted (copying them
 // cost the main thread ~70 ms of a 0.8 s extraction). Sources and error structure names go in a
 // string table.
-import { pieceLength, type DataPiece } from '../lib/fs/plan.ts';
+import { pieceLength, type DataPiece, type DecodeAlgorithm } from '../lib/fs/plan.ts';
 import type { Attr, FileType } from '../lib/fs/types.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import type { LeafRecord } from './extract-leaf.ts';
@@ -32,7 +32,9 @@ export function finishJob(job: EncodedJob): void {
 const TYPES: FileType[] = ['reg', 'dir', 'symlink', 'chr', 'blk', 'fifo', 'sock'];
 const TYPE_CODE = new Map(TYPES.map((t, i) => [t, i]));
 const NONE = 0xffffffff;
-const enum Kind { Copy, Zero, Bytes, Lz4 }
+const enum Kind { Copy, Zero, Bytes, Lz4, Decode }
+
+const ALGORITHMS: readonly DecodeAlgorithm[] = ['lzma', 'deflate', 'zstd'];
 
 /** Appends records to the job that begins at `start` of the current arena. */
 export class JobWriter {
@@ -117,7 +119,7 @@ export class JobWriter {
       let total = 0;
       for (const p of rec.plan) {
         total += pieceLength(p);
-        const src = p.kind === 'copy' || p.kind === 'lz4' ? p.source : null;
+        const src = p.kind === 'copy' || p.kind === 'lz4' || p.kind === 'decode' ? p.source : null;
         if (src && !src.path) return false;
       }
       if (total !== rec.attr.size) return false;
@@ -178,6 +180,25 @@ export class JobWriter {
         this.u8(p.zeroPadding ? 1 : 0);
         this.str(p.structure, 1);
         this.f64(p.at);
+        return;
+      case 'decode':
+        this.u8(Kind.Decode);
+        this.u8(ALGORITHMS.indexOf(p.algorithm));
+        if (p.source === null) this.u32(NONE);
+        else this.str(p.source.path!, 0);
+        this.f64(p.pos);
+        this.u32(p.plen);
+        this.bytes(p.bytes);
+        this.u32(p.skip);
+        this.u32(p.take);
+        this.u8(p.zeroPadding ? 1 : 0);
+        this.u32(p.dictSize);
+        this.str(p.structure, 1);
+        this.f64(p.at);
+        return;
+      default:
+        // a piece kind this encoding does not know would be written as nothing: a corrupt job
+        throw new Error(`extract job: no encoding for a '${(p as { kind: string }).kind}' piece`);
     }
   }
 
@@ -241,11 +262,18 @@ export function* readJob(job: EncodedJob): Generator<LeafRecord> {
         if (kind === Kind.Copy) plan.push({ kind: 'copy', source: str(), pos: f64(), len: f64() });
         else if (kind === Kind.Zero) plan.push({ kind: 'zero', len: f64() });
         else if (kind === Kind.Bytes) plan.push({ kind: 'bytes', bytes: bytes()! });
-        else {
+        else if (kind === Kind.Lz4) {
           const si = u32();
           plan.push({
             kind: 'lz4', source: si === NONE ? null : job.strings[si]!, pos: f64(), plen: u32(), bytes: bytes(),
             length: u32(), skip: u32(), take: u32(), zeroPadding: u8() === 1, structure: str(), at: f64(),
+          });
+        } else {
+          const algorithm = ALGORITHMS[u8()]!;
+          const si = u32();
+          plan.push({
+            kind: 'decode', algorithm, source: si === NONE ? null : job.strings[si]!, pos: f64(), plen: u32(), bytes: bytes(),
+            skip: u32(), take: u32(), zeroPadding: u8() === 1, dictSize: u32(), structure: str(), at: f64(),
           });
         }
       }

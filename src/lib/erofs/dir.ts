@@ -1,6 +1,7 @@
 import { fail } from '../errors.ts';
 import type { FileType } from '../fs/types.ts';
 import { EROFS_FT_MAX, EROFS_NAME_LEN, erofs_dirent } from './structs.ts';
+import { isMetaboxNid, nidFromHalves } from './superblock.ts';
 
 const S = erofs_dirent.name;
 const DIRENT = erofs_dirent.size;
@@ -41,7 +42,7 @@ export const TYPE_OF_FT: readonly (FileType | undefined)[] = [undefined, 'reg', 
  * `at` is the block's absolute offset (-1 if unknown), for error messages. `maxNid` bounds nids to
  * inodes that can exist in the image. Names must be 1..255 bytes, without "/" or NUL, strictly ascending.
  */
-export function parseDirBlock(b: Uint8Array, at: number, maxNid: number): DirBlock {
+export function parseDirBlock(b: Uint8Array, at: number, maxNid: number, maxMetaboxNid = -1): DirBlock {
   const off = (o: number) => (at < 0 ? -1 : at + o);
   const maxsize = b.length;
   if (!(maxsize >= DIRENT)) fail(S, off(0), `directory block of ${maxsize} bytes holds no dirent`);
@@ -58,8 +59,9 @@ export function parseDirBlock(b: Uint8Array, at: number, maxNid: number): DirBlo
     const e = i * DIRENT;
     const lo = view.getUint32(e, true);
     const hi = view.getUint32(e + 4, true);
-    const nid = hi * 0x1_0000_0000 + lo;
-    if (!(hi < 0x200000 && nid <= maxNid)) fail(S, off(e), `nid ${hi ? `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}` : nid} is past the image end`);
+    // bit 63: an inode in the metabox (in memory, METABOX_NID_BASE + slot)
+    const nid = nidFromHalves(hi, lo);
+    if (!(nid !== null && (isMetaboxNid(nid) ? nid <= maxMetaboxNid : nid <= maxNid))) fail(S, off(e), `nid ${hi ? `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}` : lo} is past the ${hi & 0x80000000 ? 'metabox' : 'image'} end`);
     const nameoff = view.getUint16(e + 8, true);
     if (!(nameoff === prevEnd)) fail(S, off(e + 8), `nameoff ${nameoff} does not follow the previous name end ${prevEnd}`);
     let end: number;

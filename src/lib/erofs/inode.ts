@@ -1,10 +1,12 @@
 import { fail, FormatError, UnsupportedError } from '../errors.ts';
 import { fileTypeOfMode, type FileType } from '../fs/types.ts';
 import {
+  EROFS_CHUNK_FORMAT_48BIT,
   EROFS_CHUNK_FORMAT_ALL,
   EROFS_CHUNK_FORMAT_BLKBITS_MASK,
   EROFS_CHUNK_FORMAT_INDEXES,
   EROFS_I_ALL,
+  EROFS_I_NLINK_1_BIT,
   EROFS_I_DATALAYOUT_BIT,
   EROFS_I_DATALAYOUT_MASK,
   EROFS_INODE_CHUNK_BASED,
@@ -26,6 +28,8 @@ export interface ChunkInfo {
   chunkSize: number;
   /** 8-byte chunk indexes (else the 4-byte block map) */
   indexes: boolean;
+  /** CHUNK_FORMAT_48BIT: chunk indexes carry startblk_hi */
+  wide: boolean;
   entrySize: number;
   count: number;
   /** absolute offset of the first map entry */
@@ -49,6 +53,14 @@ export interface Inode {
   size: number;
   /** raw i_u: raw_blkaddr / compressed_blocks / rdev / chunk format */
   iu: number;
+  /** raw i_nb: nlink (compact without NLINK_1), else startblk_hi / blocks_hi */
+  nb: number;
+  /** flat layouts: the first data block (i_u, with i_nb as bits 32-47 where the format allows) */
+  startBlk: number;
+  /** FLAT_PLAIN whose start block is the null address: every byte reads as 0 */
+  hole: boolean;
+  /** directories: DOT_OMITTED ("." is not stored) */
+  dotOmitted: boolean;
   /** i_ino (32-bit stat inode number) */
   ino: number;
   uid: number;
@@ -80,17 +92,17 @@ export function isCompressedLayout(layout: number): boolean {
  * the caller passes what exists). Every layout-dependent range is checked against the image size here,
  * so later reads can trust them.
  */
-export function parseInode(sb: Superblock, imageSize: number, nid: number, offset: number, b: Uint8Array): Inode {
+export function parseInode(sb: Superblock, imageSize: number, nid: number, offset: number, b: Uint8Array, metaEnd = imageSize): Inode {
   const S = 'erofs.inode';
-  if (!(b.length >= 32)) fail(S, offset, `inode ${nid} runs past the image end`);
+  if (!(b.length >= 32)) fail(S, offset, `inode ${nid} runs past the end of its metadata`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const format = view.getUint16(0, true);
   const extended = (format & 1) === 1;
-  if (format & ~EROFS_I_ALL) throw new UnsupportedError('erofs inode', `nid ${nid} at byte ${offset}: i_format 0x${format.toString(16)} uses bits newer than erofs-utils 1.5`);
+  if (format & ~EROFS_I_ALL) throw new UnsupportedError('erofs inode', `nid ${nid} at byte ${offset}: i_format 0x${format.toString(16)} uses bits newer than erofs-utils 1.9.3`);
   const layout = (format >> EROFS_I_DATALAYOUT_BIT) & EROFS_I_DATALAYOUT_MASK;
   if (!(layout <= EROFS_INODE_CHUNK_BASED)) fail(S, offset, `nid ${nid}: unknown data layout ${layout}`);
   const isize = extended ? 64 : 32;
-  if (!(b.length >= isize)) fail(S, offset, `extended inode ${nid} runs past the image end`);
+  if (!(b.length >= isize)) fail(S, offset, `extended inode ${nid} runs past the end of its metadata`);
   const xattrIcount = view.getUint16(2, true);
   const xattrSize = xattrIbodySize(xattrIcount);
   const mode = view.getUint16(4, true);
@@ -99,6 +111,10 @@ export function parseInode(sb: Superblock, imageSize: number, nid: number, offse
   let size: number, nlink: number, uid: number, gid: number, mtime: number, mtimeNsec: number;
   const iu = view.getUint32(erofs_inode_compact.f.i_u.offset, true);
   const ino = view.getUint32(erofs_inode_compact.f.i_ino.offset, true);
+  const nb = view.getUint16(erofs_inode_compact.f.i_nlink.offset, true);
+  const bit4 = (format & EROFS_I_NLINK_1_BIT) !== 0;
+  // where i_nb may carry address bits 32-47 (erofs-utils 1.9.3 lib/namei.c)
+  let wideAddr: boolean;
   if (extended) {
     const E = erofs_inode_extended.f;
     const hi = view.getUint32(E.i_size.offset + 4, true);
@@ -109,26 +125,32 @@ export function parseInode(sb: Superblock, imageSize: number, nid: number, offse
     mtime = Number(view.getBigInt64(E.i_mtime.offset, true));
     mtimeNsec = view.getUint32(E.i_mtime_nsec.offset, true);
     nlink = view.getUint32(E.i_nlink.offset, true);
+    wideAddr = true;
   } else {
     const C = erofs_inode_compact.f;
     size = view.getUint32(C.i_size.offset, true);
     uid = view.getUint16(C.i_uid.offset, true);
     gid = view.getUint16(C.i_gid.offset, true);
-    mtime = sb.buildTime;
+    // seconds after the epoch (0 in 1.5 images, where every compact inode has the build time)
+    mtime = sb.buildTime + view.getUint32(C.i_reserved.offset, true);
     mtimeNsec = sb.buildTimeNsec;
-    nlink = view.getUint16(C.i_nlink.offset, true);
+    wideAddr = bit4 && type !== 'dir';
+    nlink = wideAddr ? 1 : nb;
   }
   const dataOffset = offset + isize + xattrSize;
-  if (!(dataOffset <= imageSize)) fail(S, offset + 2, `nid ${nid}: ${xattrSize} bytes of xattrs run past the image end`);
-  const bs = sb.blockSize;
+  if (!(dataOffset <= metaEnd)) fail(S, offset + 2, `nid ${nid}: ${xattrSize} bytes of xattrs run past the end of its metadata`);
+  const startBlk = wideAddr ? iu + nb * 0x1_0000_0000 : iu;
+  // a hole: all ones under the address mask (48 bits where i_nb counts, else 32)
+  const hole = layout === EROFS_INODE_FLAT_PLAIN && iu === EROFS_NULL_ADDR && (!wideAddr || nb === 0xffff);
   const inode: Inode = {
-    nid, offset, extended, isize, format, layout, xattrIcount, xattrSize, mode, type, nlink, size, iu, ino, uid, gid, mtime, mtimeNsec, dataOffset,
+    nid, offset, extended, isize, format, layout, xattrIcount, xattrSize, mode, type, nlink, size, iu, nb, startBlk, hole,
+    dotOmitted: type === 'dir' && bit4, ino, uid, gid, mtime, mtimeNsec, dataOffset,
     rdev: type === 'chr' || type === 'blk' ? iu : 0,
   };
 
   if (type === 'chr' || type === 'blk' || type === 'fifo' || type === 'sock') return inode; // no data
   try {
-    checkDataRanges(sb, imageSize, inode);
+    checkDataRanges(sb, imageSize, metaEnd, inode);
   } catch (e) {
     if (!(e instanceof FormatError)) throw e;
     inode.dataError = e;
@@ -137,32 +159,35 @@ export function parseInode(sb: Superblock, imageSize: number, nid: number, offse
 }
 
 /** The layout-dependent ranges of a data-carrying inode, checked against the image size once so later reads can trust them. */
-function checkDataRanges(sb: Superblock, imageSize: number, inode: Inode): void {
+function checkDataRanges(sb: Superblock, imageSize: number, metaEnd: number, inode: Inode): void {
   const S = 'erofs.inode';
-  const { nid, offset, layout, size, iu, dataOffset } = inode;
+  const { nid, offset, layout, size, iu, dataOffset, startBlk } = inode;
   const bs = sb.blockSize;
   const iuOff = offset + erofs_inode_compact.f.i_u.offset;
   if (layout === EROFS_INODE_FLAT_PLAIN) {
-    if (size > 0 && iu !== EROFS_NULL_ADDR) {
-      if (!(iu * bs + size <= imageSize)) fail(S, iuOff, `nid ${nid}: ${size} bytes at block ${iu} run past the image end`);
+    if (size > 0 && !inode.hole) {
+      if (!(startBlk * bs + size <= imageSize)) fail(S, iuOff, `nid ${nid}: ${size} bytes at block ${startBlk} run past the image end`);
     }
   } else if (layout === EROFS_INODE_FLAT_INLINE) {
     const nblocks = Math.ceil(size / bs);
     const plainBlocks = Math.max(0, nblocks - 1);
     const tail = size - plainBlocks * bs;
-    if (plainBlocks > 0 && !(iu * bs + plainBlocks * bs <= imageSize)) fail(S, iuOff, `nid ${nid}: ${plainBlocks} blocks at ${iu} run past the image end`);
+    if (plainBlocks > 0 && !(startBlk * bs + plainBlocks * bs <= imageSize)) fail(S, iuOff, `nid ${nid}: ${plainBlocks} blocks at ${startBlk} run past the image end`);
     if (!((dataOffset % bs) + tail <= bs)) fail(S, dataOffset, `nid ${nid}: inline tail of ${tail} bytes crosses a block boundary`);
-    if (!(dataOffset + tail <= imageSize)) fail(S, dataOffset, `nid ${nid}: inline tail runs past the image end`);
+    if (!(dataOffset + tail <= metaEnd)) fail(S, dataOffset, `nid ${nid}: inline tail runs past the end of its metadata`);
   } else if (layout === EROFS_INODE_CHUNK_BASED) {
     const cf = iu & 0xffff;
-    if (!((cf & ~EROFS_CHUNK_FORMAT_ALL) === 0)) fail('erofs.inode_chunk_info', iuOff, `nid ${nid}: unsupported chunk format 0x${cf.toString(16)}`);
+    if (cf & ~EROFS_CHUNK_FORMAT_ALL) throw new UnsupportedError('erofs inode', `nid ${nid}: chunk format 0x${cf.toString(16)} uses bits newer than erofs-utils 1.9.3`);
+    const wide = (cf & EROFS_CHUNK_FORMAT_48BIT) !== 0;
+    if (!(!wide || sb.is48bit)) fail('erofs.inode_chunk_info', iuOff, `nid ${nid}: 48-bit chunk indexes without the 48bit feature`);
     const chunkBits = sb.blkszbits + (cf & EROFS_CHUNK_FORMAT_BLKBITS_MASK);
+    if (!(chunkBits - sb.blkszbits <= 31)) fail('erofs.inode_chunk_info', iuOff, `nid ${nid}: chunk of 2^${chunkBits} bytes`);
     const chunkSize = 2 ** chunkBits;
     const indexes = (cf & EROFS_CHUNK_FORMAT_INDEXES) !== 0;
     const entrySize = indexes ? 8 : 4;
     const count = Math.ceil(size / chunkSize);
     const mapOffset = Math.ceil(dataOffset / entrySize) * entrySize;
-    if (!(mapOffset + count * entrySize <= imageSize)) fail(S, mapOffset, `nid ${nid}: chunk map of ${count} entries runs past the image end`);
-    inode.chunk = { format: cf, chunkBits, chunkSize, indexes, entrySize, count, mapOffset };
+    if (!(mapOffset + count * entrySize <= metaEnd)) fail(S, mapOffset, `nid ${nid}: chunk map of ${count} entries runs past the end of its metadata`);
+    inode.chunk = { format: cf, chunkBits, chunkSize, indexes, wide, entrySize, count, mapOffset };
   }
 }

@@ -1,14 +1,17 @@
 /**
- * EROFS reader (spec: ../shared/docs/erofs-composefs-format.md §2) for every image erofs-utils 1.5
- * writes: compact/extended inodes, flat plain/inline, chunk-based (block map, chunk indexes, extra
- * devices, holes), LZ4 compressed (legacy and compact indexes, 0padding, big pclusters,
- * ztailpacking), multi-block directories, inline and shared xattrs.
+ * EROFS reader (specs: ../shared/docs/erofs-composefs-format.md §2, erofs-modern-format.md) for
+ * every image erofs-utils 1.5 to 1.9.3 writes: compact/extended inodes (epoch-relative mtimes,
+ * NLINK_1, 48-bit addresses), flat plain/inline (holes), chunk-based (block map, chunk indexes,
+ * extra devices, holes), compressed with LZ4, MicroLZMA, DEFLATE and zstd (full and compact
+ * indexes of any lcluster size, encoded extents, 0padding, big pclusters, ztailpacking, fragments
+ * in the packed inode, dedupe, interlaced pclusters), compressed directories, the metabox,
+ * multi-block directories (DOT_OMITTED), inline and shared xattrs with long name prefixes.
  *
  * Metadata goes through a bounded block cache; file data is read in large ranges (straight from the
  * underlying source for big ones) so extracting a whole image does not churn the cache.
  */
 import { fail, FormatError, IoError, NotFoundError, UnsupportedError } from '../errors.ts';
-import { runPlan, type DataPiece } from '../fs/plan.ts';
+import { decodePrefix, runPlan, type DataPiece, type DecodeAlgorithm } from '../fs/plan.ts';
 import type { Attr, DirEntry, FormatId, FsNow, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual } from '../fs/types.ts';
 import { CachedSource } from '../io/cache.ts';
@@ -20,6 +23,10 @@ import { isCompressedLayout, layoutName, parseInode, type Inode } from './inode.
 import {
   COMPRESSION_NAMES,
   EROFS_DEVT_SLOT_SIZE,
+  EROFS_FEATURE_COMPAT_PLAIN_XATTR_PFX,
+  EROFS_FEATURE_COMPAT_SHARED_EA_IN_METABOX,
+  EROFS_FEATURE_INCOMPAT_FRAGMENTS,
+  EROFS_FEATURE_INCOMPAT_XATTR_PREFIXES,
   EROFS_FEATURE_INCOMPAT_ZERO_PADDING,
   EROFS_INODE_CHUNK_BASED,
   EROFS_INODE_FLAT_INLINE,
@@ -28,20 +35,23 @@ import {
   EROFS_SUPER_OFFSET,
   EROFS_SUPER_SIZE,
   LCLUSTER_TYPE_NAMES,
-  Z_EROFS_ADVISE_INLINE_PCLUSTER,
+  Z_EROFS_COMPRESSION_DEFLATE,
   Z_EROFS_COMPRESSION_LZ4,
+  Z_EROFS_COMPRESSION_LZMA,
+  Z_EROFS_COMPRESSION_ZSTD,
   erofs_blockmap_entry,
   erofs_deviceslot,
   erofs_inode_chunk_index,
   erofs_inode_compact,
   erofs_inode_extended,
   erofs_super_block,
+  erofs_super_block_ext,
   erofs_xattr_ibody_header,
   z_erofs_map_header,
 } from './structs.ts';
-import { featureNames, parseDeviceTable, parseSuperblock, uuidString, type Superblock } from './superblock.ts';
-import { entryHeader, fullName, parseIbodyHeader, parseInlineEntries, type Xattr } from './xattr.ts';
-import { parseZHeader, zExtents, zFindTail, zHeaderOffset, zIndexRange, zMap, type ZInfo } from './zmap.ts';
+import { featureNames, featureNames193, isMetaboxNid, METABOX_NID_BASE, nidLabel, parseDeviceTable, parseSuperblock, uuidString, type Superblock } from './superblock.ts';
+import { entryHeader, fullName, parseIbodyHeader, parseInlineEntries, parseLongPrefixes, type LongPrefix, type Xattr } from './xattr.ts';
+import { loadZInfo, zExtents, zHeaderOffset, zMap, type ZAlgorithm, type ZInfo } from './zmap.ts';
 
 export interface ErofsOpenOptions {
   /** extra devices (blobs) in device-table order: devices[0] is device id 1 */
@@ -51,7 +61,32 @@ export interface ErofsOpenOptions {
   /** metadata cache block size and budget (when `src` is not already a CachedSource) */
   cacheBlockSize?: number;
   cacheBytes?: number;
+  /**
+   * dataPlan returns 'decode' pieces (MicroLZMA, DEFLATE, zstd pclusters) for the caller to run
+   * (extract's worker threads decode them side by side). false: such pclusters are decoded while
+   * the plan is made and carried as bytes (on the thread that makes plans).
+   */
+  planDecodePieces?: boolean;
 }
+
+/**
+ * Offsets at and above this are bytes of the metabox inode's decoded data (METABOX images keep
+ * inodes there): metadata reads take an offset in either space through one path. A multiple of
+ * every block size, so block-boundary rules hold in the metabox as on the device.
+ */
+const METABOX_OFFSET = 2 ** 52;
+/** the metabox is held in memory whole; past this it is refused as unsupported */
+const METABOX_MAX = 256 << 20;
+/** an offset as shown to people: bytes of the metabox as metabox byte offsets */
+function shownOffset(off: number): number {
+  return off >= METABOX_OFFSET ? off - METABOX_OFFSET : off;
+}
+/** the decoder each algorithm id's 'decode' pieces name (LZ4 has pieces of its own) */
+const DECODE_ALGORITHMS: Record<number, DecodeAlgorithm> = {
+  [Z_EROFS_COMPRESSION_LZMA]: 'lzma',
+  [Z_EROFS_COMPRESSION_DEFLATE]: 'deflate',
+  [Z_EROFS_COMPRESSION_ZSTD]: 'zstd',
+};
 
 /** reads at least this long skip the block cache */
 const BIG_READ = 64 * 1024;
@@ -69,7 +104,7 @@ const PATH_MAX = 4096;
 const DETAIL_LIMIT = 4096;
 
 /** One extent of a compressed read: where its pcluster is, and which of its bytes land where. */
-interface ZStep { pa: number; plen: number; inline: boolean; algorithm: number | 'shifted'; length: number; skip: number; outPos: number; at: number }
+interface ZStep { la: number; pa: number; plen: number; inline: boolean; algorithm: ZAlgorithm; partial: boolean; length: number; skip: number; outPos: number; at: number }
 
 interface Piece {
   dev: number;
@@ -89,9 +124,10 @@ function zSteps(i: Inode, z: ZInfo, offset: number, len: number): ZStep[] {
     if (!(guard <= z.lclusters)) fail('erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: extent walk does not terminate`);
     const e = zMap(z, end - 1);
     const length = end - e.la;
-    if (!(length <= MAX_EXTENT_DECODE)) fail('erofs.lcluster_index', e.indexAt, `nid ${i.nid}: extent of ${length} bytes at ${e.la} is larger than ${MAX_EXTENT_DECODE}`);
+    // decoded extents are held whole; fragments, holes and stored bytes are not decoded here
+    if (typeof e.algorithm === 'number' && !(length <= MAX_EXTENT_DECODE)) fail('erofs.lcluster_index', e.indexAt, `nid ${i.nid}: extent of ${length} bytes at ${e.la} is larger than ${MAX_EXTENT_DECODE}`);
     const skip = e.la < offset ? offset - e.la : 0;
-    steps.push({ pa: e.pa, plen: e.plen, inline: e.inline, algorithm: e.algorithm, length, skip, outPos: e.la + skip - offset, at: e.indexAt });
+    steps.push({ la: e.la, pa: e.pa, plen: e.plen, inline: e.inline, algorithm: e.algorithm, partial: e.partial, length, skip, outPos: e.la + skip - offset, at: e.indexAt });
     end = e.la + skip;
   }
   return steps;
@@ -104,6 +140,13 @@ export class ErofsFs implements ReadOnlyFs {
   readonly imageSize: number;
   /** nids above this cannot hold an inode inside the image */
   readonly maxNid: number;
+  /** metabox nids (METABOX_NID_BASE + slot) above this cannot hold an inode in the metabox */
+  private maxMetaboxNid = -1;
+  /** METABOX: the metabox inode's decoded data, where inodes with bit 63 in their nid live */
+  private metabox: Uint8Array | null = null;
+  /** XATTR_PREFIXES: the long name prefixes */
+  private prefixes: LongPrefix[] = [];
+  private readonly planDecodePieces: boolean;
   private readonly metaBase: number;
   readonly now: FsNow = {
     getattr: (ino) => this.getattrNow(ino),
@@ -117,6 +160,19 @@ export class ErofsFs implements ReadOnlyFs {
   };
   private readonly inodes = new Lru<number, Inode>(INODE_CACHE_ENTRIES);
   private readonly dirBlocks = new Lru<string, DirBlock>(DIRBLOCK_CACHE_ENTRIES);
+  /**
+   * Which directory each stored directory block read so far belongs to (byte position -> nid).
+   * mkfs.erofs gives every directory blocks of its own; in a damaged image many directories can
+   * point at one block run, and a walk would list it once per directory (20,000 directories over
+   * a 20,000-entry run: 400 million entries from a 1 MB image). One entry per block read.
+   */
+  private readonly dirBlockOwner = new Map<number, number>();
+  /**
+   * Entries the image can list: a dirent is 12 bytes and a name at least 1 (13 bytes of
+   * directory data each), and compressed directory data expands at most 255 times (LZ4's bound;
+   * flat directories are held to their own blocks by dirBlockOwner).
+   */
+  readonly maxEntries: number;
   private readonly zinfos = new Lru<number, ZInfo>(MAP_CACHE_BYTES);
   private readonly chunkMaps = new Lru<number, Uint8Array>(MAP_CACHE_BYTES);
   private lastXattrs: { nid: number; list: Xattr[] } | null = null;
@@ -140,13 +196,16 @@ export class ErofsFs implements ReadOnlyFs {
     /** extra devices, cached; index k-1 is device id k */
     private readonly devices: (CachedSource | undefined)[],
     format: FormatId,
+    planDecodePieces = false,
   ) {
+    this.planDecodePieces = planDecodePieces;
     this.format = format;
     this.rootIno = sb.rootNid;
     this.blockSize = sb.blockSize;
     this.imageSize = source.size;
     this.metaBase = sb.metaBlkaddr * sb.blockSize;
     this.maxNid = Math.max(-1, Math.floor((this.imageSize - this.metaBase - 32) / 32));
+    this.maxEntries = Math.ceil(this.imageSize / 13) * 255 + 1024;
   }
 
   // ---- byte access ---------------------------------------------------------------------------
@@ -154,6 +213,7 @@ export class ErofsFs implements ReadOnlyFs {
   /** bounds-checked metadata read (a view into the cache: do not modify) */
   private meta(off: number, len: number, structure: string): Promise<Uint8Array> {
     this.checkMeta(off, len, structure);
+    if (off >= METABOX_OFFSET) return Promise.resolve(this.metabox!.subarray(off - METABOX_OFFSET, off - METABOX_OFFSET + len));
     return this.source.read(off, len);
   }
 
@@ -163,6 +223,7 @@ export class ErofsFs implements ReadOnlyFs {
    */
   private metaNow(off: number, len: number, structure: string): Uint8Array | null {
     this.checkMeta(off, len, structure);
+    if (off >= METABOX_OFFSET) return this.metabox!.subarray(off - METABOX_OFFSET, off - METABOX_OFFSET + len);
     for (const p of this.pins) if (off >= p.off && off + len <= p.off + p.bytes.length) return p.bytes.subarray(off - p.off, off - p.off + len);
     const now = this.source.readNow(off, len);
     if (!now) this.missed = { off, len };
@@ -215,6 +276,7 @@ export class ErofsFs implements ReadOnlyFs {
    */
   private metaDirect(off: number, len: number, structure: string): Uint8Array | null {
     this.checkMeta(off, len, structure);
+    if (off >= METABOX_OFFSET) return this.metabox!.subarray(off - METABOX_OFFSET, off - METABOX_OFFSET + len);
     const w = this.walkWindow;
     if (off >= w.pos && off + len <= w.pos + w.len) return w.bytes.subarray(off - w.pos, off - w.pos + len);
     const cached = this.source.peek(off, len);
@@ -230,7 +292,26 @@ export class ErofsFs implements ReadOnlyFs {
   }
 
   private checkMeta(off: number, len: number, structure: string): void {
+    if (off >= METABOX_OFFSET) {
+      const n = this.metabox?.length ?? 0;
+      if (!(Number.isSafeInteger(off) && len >= 0 && off + len <= METABOX_OFFSET + n)) fail(structure, off - METABOX_OFFSET, `${len} bytes at metabox byte ${off - METABOX_OFFSET} run past the ${n}-byte metabox`);
+      return;
+    }
     if (!(Number.isSafeInteger(off) && off >= 0 && len >= 0 && off + len <= this.imageSize)) fail(structure, off, `${len} bytes run past the ${this.imageSize}-byte image`);
+  }
+
+  /** end of the metadata space an offset lies in */
+  private metaEnd(off: number): number {
+    return off >= METABOX_OFFSET ? METABOX_OFFSET + (this.metabox?.length ?? 0) : this.imageSize;
+  }
+
+  /** stored metadata bytes as a plan piece: a copy from the image, or bytes of the metabox */
+  private metaPiece(off: number, len: number, structure: string, at: number): DataPiece {
+    if (off >= METABOX_OFFSET) {
+      this.checkMeta(off, len, structure);
+      return { kind: 'bytes', bytes: this.metabox!.subarray(off - METABOX_OFFSET, off - METABOX_OFFSET + len) };
+    }
+    return this.copyPiece(0, off, len, structure, at);
   }
 
   /** data read from device `dev` (0 = primary); `at` names the map entry that produced `pos` */
@@ -279,7 +360,7 @@ export class ErofsFs implements ReadOnlyFs {
   // ---- inodes --------------------------------------------------------------------------------
 
   inodeOffset(nid: number): number {
-    return this.metaBase + nid * 32;
+    return isMetaboxNid(nid) ? METABOX_OFFSET + (nid - METABOX_NID_BASE) * 32 : this.metaBase + nid * 32;
   }
 
   inode(nid: number): Promise<Inode> {
@@ -296,12 +377,13 @@ export class ErofsFs implements ReadOnlyFs {
     if (last?.nid === nid) return last;
     const hit = this.inodes.get(nid);
     if (hit) return hit;
-    if (!Number.isSafeInteger(nid) || nid < 0 || nid > this.maxNid) throw new NotFoundError(`inode ${nid} (nids end at ${this.maxNid})`);
+    if (!Number.isSafeInteger(nid) || nid < 0 || (isMetaboxNid(nid) ? nid > this.maxMetaboxNid : nid > this.maxNid)) throw new NotFoundError(`inode ${nidLabel(nid)} (nids end at ${this.maxNid}${this.metabox ? `, metabox nids at ${nidLabel(this.maxMetaboxNid)}` : ''})`);
     const off = this.inodeOffset(nid);
-    const len = Math.min(64, this.imageSize - off);
+    const end = this.metaEnd(off);
+    const len = Math.min(64, end - off);
     const b = keep ? this.metaNow(off, len, 'erofs.inode') : this.metaDirect(off, len, 'erofs.inode');
     if (!b) return null;
-    const inode = parseInode(this.sb, this.imageSize, nid, off, b);
+    const inode = parseInode(this.sb, this.imageSize, nid, off, b, end);
     if (keep) this.inodes.set(nid, inode);
     this.lastInode = inode;
     return inode;
@@ -330,10 +412,10 @@ export class ErofsFs implements ReadOnlyFs {
   /** absolute offset of logical byte `pos` for flat layouts (-1 otherwise), for error messages */
   private flatOffset(i: Inode, pos: number): number {
     const bs = this.blockSize;
-    if (i.layout === EROFS_INODE_FLAT_PLAIN) return i.iu === EROFS_NULL_ADDR ? -1 : i.iu * bs + pos;
+    if (i.layout === EROFS_INODE_FLAT_PLAIN) return i.hole ? -1 : i.startBlk * bs + pos;
     if (i.layout === EROFS_INODE_FLAT_INLINE) {
       const plainEnd = this.tailStart(i);
-      return pos < plainEnd ? i.iu * bs + pos : i.dataOffset + (pos - plainEnd);
+      return pos < plainEnd ? i.startBlk * bs + pos : i.dataOffset + (pos - plainEnd);
     }
     return -1;
   }
@@ -349,20 +431,20 @@ export class ErofsFs implements ReadOnlyFs {
     if (into && into.length >= len && (i.layout === EROFS_INODE_FLAT_PLAIN || i.layout === EROFS_INODE_FLAT_INLINE)) {
       const out = into.subarray(0, len);
       if (i.layout === EROFS_INODE_FLAT_PLAIN) {
-        if (i.iu === EROFS_NULL_ADDR) out.fill(0);
-        else await this.devReadInto(0, i.iu * bs + offset, out, 'erofs.inode', i.offset);
+        if (i.hole) out.fill(0);
+        else await this.devReadInto(0, i.startBlk * bs + offset, out, 'erofs.inode', i.offset);
         return out;
       }
       const plainEnd = this.tailStart(i);
       const head = Math.max(0, Math.min(len, plainEnd - offset));
-      if (head > 0) await this.devReadInto(0, i.iu * bs + offset, out.subarray(0, head), 'erofs.inode', i.offset);
+      if (head > 0) await this.devReadInto(0, i.startBlk * bs + offset, out.subarray(0, head), 'erofs.inode', i.offset);
       if (head < len) out.set(await this.meta(i.dataOffset + (offset + head - plainEnd), len - head, 'erofs.inode'), head);
       return out;
     }
     switch (i.layout) {
       case EROFS_INODE_FLAT_PLAIN: {
-        if (i.iu === EROFS_NULL_ADDR) return new Uint8Array(len);
-        const b = await this.devRead(0, i.iu * bs + offset, len, 'erofs.inode', i.offset);
+        if (i.hole) return new Uint8Array(len);
+        const b = await this.devRead(0, i.startBlk * bs + offset, len, 'erofs.inode', i.offset);
         return own ? b.slice() : b;
       }
       case EROFS_INODE_FLAT_INLINE: {
@@ -370,12 +452,12 @@ export class ErofsFs implements ReadOnlyFs {
         const end = offset + len;
         if (end <= plainEnd || offset >= plainEnd) {
           const b = end <= plainEnd
-            ? await this.devRead(0, i.iu * bs + offset, len, 'erofs.inode', i.offset)
+            ? await this.devRead(0, i.startBlk * bs + offset, len, 'erofs.inode', i.offset)
             : await this.meta(i.dataOffset + (offset - plainEnd), len, 'erofs.inode');
           return own ? b.slice() : b;
         }
         const out = new Uint8Array(len);
-        out.set(await this.devRead(0, i.iu * bs + offset, plainEnd - offset, 'erofs.inode', i.offset), 0);
+        out.set(await this.devRead(0, i.startBlk * bs + offset, plainEnd - offset, 'erofs.inode', i.offset), 0);
         out.set(await this.meta(i.dataOffset, end - plainEnd, 'erofs.inode'), plainEnd - offset);
         return out;
       }
@@ -415,8 +497,11 @@ export class ErofsFs implements ReadOnlyFs {
       const blkaddr = view.getUint32(rel, true);
       return blkaddr === EROFS_NULL_ADDR ? null : { ...this.mapDevice(0, blkaddr), at };
     }
-    const blkaddr = view.getUint32(rel + erofs_inode_chunk_index.f.blkaddr.offset, true);
-    if (blkaddr === EROFS_NULL_ADDR) return null;
+    const lo = view.getUint32(rel + erofs_inode_chunk_index.f.blkaddr.offset, true);
+    // 48-bit chunk indexes keep bits 32-47 where 1.5 had "advise"; a hole is all ones under the mask
+    const hi = c.wide ? view.getUint16(rel + erofs_inode_chunk_index.f.advise.offset, true) : 0;
+    if (lo === EROFS_NULL_ADDR && (!c.wide || hi === 0xffff)) return null;
+    const blkaddr = lo + hi * 0x1_0000_0000;
     const dev = view.getUint16(rel + erofs_inode_chunk_index.f.device_id.offset, true) & this.sb.deviceIdMask;
     if (!(dev <= this.sb.extraDevices)) fail(erofs_inode_chunk_index.name, at + 2, `device_id ${dev} but the image has ${this.sb.extraDevices} extra devices`);
     return { ...this.mapDevice(dev, blkaddr), at };
@@ -469,42 +554,14 @@ export class ErofsFs implements ReadOnlyFs {
   private zinfoNow(i: Inode, keep = true): ZInfo | null {
     const hit = this.zinfos.get(i.nid);
     if (hit) return hit;
-    const hOff = zHeaderOffset(this.sb, i);
-    const hLen = z_erofs_map_header.size;
-    const h = hOff === null ? null : keep ? this.metaNow(hOff, hLen, z_erofs_map_header.name) : this.metaDirect(hOff, hLen, z_erofs_map_header.name);
-    if (hOff !== null && !h) return null;
-    const hdr = parseZHeader(this.sb, i, hOff, h);
-    const lclusters = Math.ceil(i.size / 2 ** hdr.lclusterBits);
-    const range = zIndexRange(i, hdr, lclusters);
-    const inlineLen = hdr.advise & Z_EROFS_ADVISE_INLINE_PCLUSTER ? hdr.idataSize : 0;
-    const total = range.end - range.start + inlineLen;
     // a walk's index is read where it lies (see metaDirect): mkfs.erofs 1.5 puts compressed
     // inodes among the data, so cache blocks around them are mostly compressed data
-    const stored = keep ? this.metaNow(range.start, total, 'erofs.lcluster_index') : this.metaDirect(range.start, total, 'erofs.lcluster_index');
-    if (!stored) return null;
-    const index = keep ? stored.slice() : stored;
-    const z: ZInfo = {
-      nid: i.nid,
-      layout: i.layout,
-      size: i.size,
-      headerOffset: hdr.headerOffset,
-      advise: hdr.advise,
-      algorithms: hdr.algorithms,
-      lclusterBits: hdr.lclusterBits,
-      lclusterSize: 2 ** hdr.lclusterBits,
-      idataSize: inlineLen,
-      lclusters,
-      indexOffset: range.start,
-      index,
-      compacted4bInitial: range.c4i,
-      compacted2b: range.c2b,
-      blockSize: this.blockSize,
-      idataOffset: range.end,
-      tailHeadLcn: -1,
-      maxPclusterBytes: this.sb.lz4MaxPclusterBlks * this.blockSize,
-    };
-    if (inlineLen && i.size > 0) zFindTail(z);
-    if (keep) this.zinfos.set(i.nid, z, index.length + 256);
+    const z = loadZInfo(this.sb, i, (off, len, structure) => (keep ? this.metaNow(off, len, structure) : this.metaDirect(off, len, structure)));
+    if (!z) return null;
+    if (keep) {
+      z.index = z.index.slice();
+      this.zinfos.set(i.nid, z, z.index.length + (z.extPa ? z.extPa.byteLength : 0) + 256);
+    }
     return z;
   }
 
@@ -513,32 +570,38 @@ export class ErofsFs implements ReadOnlyFs {
    * buffer; the plan then runs over those bytes, straight into `out`.
    */
   private async readCompressed(i: Inode, offset: number, len: number, into?: Uint8Array): Promise<Uint8Array> {
-    const plan = this.compressedPlan(i, await this.zinfo(i), offset, len);
+    const plan = await this.settle(() => this.compressedPlanNow(i, offset, len, true, 0));
     // the pieces cover every byte of the range, so a reused buffer needs no clearing
     const out = into ?? new Uint8Array(len);
     const stored: { pos: number; len: number }[] = [];
     for (const p of plan) {
       if (p.kind === 'copy') stored.push({ pos: p.pos, len: p.len });
-      else if (p.kind === 'lz4' && !p.bytes) stored.push({ pos: p.pos, len: p.plen });
+      else if ((p.kind === 'lz4' || p.kind === 'decode') && !p.bytes) stored.push({ pos: p.pos, len: p.plen });
     }
     stored.sort((x, y) => x.pos - y.pos);
+    // overlapping ranges (a deduplicated pcluster, one block read twice) are read once
+    const merged: { pos: number; len: number }[] = [];
+    for (let k = 0; k < stored.length; ) {
+      const first = stored[k]!;
+      let stop = first.pos + first.len;
+      let j = k + 1;
+      while (j < stored.length && stored[j]!.pos <= stop && Math.max(stop, stored[j]!.pos + stored[j]!.len) - first.pos <= MAX_RUN) stop = Math.max(stop, stored[j]!.pos + stored[j++]!.len);
+      merged.push({ pos: first.pos, len: stop - first.pos });
+      k = j;
+    }
     let need = 0;
-    for (const r of stored) need += r.len;
+    for (const r of merged) need += r.len;
     if (!(need <= this.imageSize)) fail('erofs.lcluster_index', i.offset, `nid ${i.nid}: pclusters of ${need} bytes for one read exceed the image`);
     const input = this.takeScratch(need);
     const runs: { pos: number; bytes: Uint8Array }[] = [];
     try {
-      for (let k = 0, at = 0; k < stored.length; ) {
-        const first = stored[k]!;
-        let stop = first.pos + first.len;
-        let j = k + 1;
-        while (j < stored.length && stored[j]!.pos === stop && stop + stored[j]!.len - first.pos <= MAX_RUN) stop += stored[j++]!.len;
-        const bytes = input.subarray(at, at + (stop - first.pos));
+      for (let k = 0, at = 0; k < merged.length; k++) {
+        const first = merged[k]!;
+        const bytes = input.subarray(at, at + first.len);
         // big runs pass the block cache (CachedSource.readInto), small ones may be cached
         await readInto(this.source, first.pos, bytes);
         runs.push({ pos: first.pos, bytes });
         at += bytes.length;
-        k = j;
       }
       // runs are in ascending position: the last one starting at or before `pos` holds it (a
       // linear search per piece made a big read over scattered pclusters quadratic); runPlan's
@@ -574,12 +637,30 @@ export class ErofsFs implements ReadOnlyFs {
     return b;
   }
 
+  /** the packed inode (fragments live in its data), or null when it is not at hand yet */
+  private packedInodeNow(): Inode | null {
+    const sb = this.sb;
+    if (!(sb.featureIncompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS && sb.packedNid)) fail('erofs.z_map_header', -1, 'a fragment, but the image has no packed inode');
+    const p = this.inodeNow(sb.packedNid);
+    if (p && p.type !== 'reg') fail('erofs.superblock', EROFS_SUPER_OFFSET + erofs_super_block.f.packed_nid.offset, `packed inode ${sb.packedNid} is a ${p.type}`);
+    if (p?.dataError) throw p.dataError;
+    return p;
+  }
+
+  /** Pieces of a compressed inode's [offset, offset+len); null while metadata must be fetched (see settle). */
+  private compressedPlanNow(i: Inode, offset: number, len: number, keep: boolean, depth: number): DataPiece[] | null {
+    const z = this.zinfoNow(i, keep);
+    return z && this.compressedPlan(i, z, offset, len, keep, depth);
+  }
+
   /**
    * Pieces of a compressed inode's [offset, offset+len), first to last, each pcluster checked
-   * against the image and its algorithm.
+   * against the image and its algorithm. A fragment's bytes are the packed inode's pieces for
+   * them (`depth` 1: the packed inode holds no fragments of its own). Null as compressedPlanNow.
    */
-  private compressedPlan(i: Inode, z: ZInfo, offset: number, len: number): DataPiece[] {
+  private compressedPlan(i: Inode, z: ZInfo, offset: number, len: number, keep: boolean, depth: number): DataPiece[] | null {
     const zeroPadding = (this.sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING) !== 0;
+    const bs = this.blockSize;
     const plan: DataPiece[] = [];
     const steps = zSteps(i, z, offset, len);
     for (let k = steps.length - 1; k >= 0; k--) {
@@ -587,19 +668,123 @@ export class ErofsFs implements ReadOnlyFs {
       // a copy: a walk's index lies in a reused buffer
       const inline = s.inline ? z.index.slice(s.pa - z.indexOffset, s.pa - z.indexOffset + s.plen) : null;
       const take = s.length - s.skip;
-      if (s.algorithm === 'shifted') {
-        if (!(s.length <= s.plen)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: uncompressed extent of ${s.length} bytes does not fit its ${s.plen}-byte pcluster`);
-        if (inline) plan.push({ kind: 'bytes', bytes: inline.subarray(s.skip, s.length) });
-        else plan.push(this.copyPiece(0, s.pa + s.skip, take, 'erofs.lcluster_index', s.at));
-        continue;
-      }
-      if (s.algorithm !== Z_EROFS_COMPRESSION_LZ4) {
-        throw new UnsupportedError('erofs compression', `nid ${i.nid}: ${COMPRESSION_NAMES[s.algorithm] ?? `algorithm ${s.algorithm}`} pclusters are not supported`);
+      if (take === 0) continue;
+      switch (s.algorithm) {
+        case 'zero':
+          plan.push({ kind: 'zero', len: take });
+          continue;
+        case 'fragment': {
+          if (!(depth === 0 && i.nid !== this.sb.packedNid)) fail('erofs.z_map_header', z.headerOffset, `nid ${i.nid}: the packed inode has a fragment of its own`);
+          const packed = this.packedInodeNow();
+          if (!packed) return null;
+          if (packed.layout === EROFS_INODE_CHUNK_BASED) throw new UnsupportedError('erofs fragments', `nid ${i.nid}: a chunk-based packed inode`);
+          const from = s.pa + s.skip;
+          if (!(from + take <= packed.size)) fail('erofs.z_map_header', z.headerOffset, `nid ${i.nid}: fragment of ${s.length} bytes at ${s.pa} runs past the ${packed.size}-byte packed inode`);
+          // the packed inode's map is kept (every fragment reads it), never a view of the walk's window
+          const sub = this.planOfNow(packed, from, take, true, depth + 1);
+          if (!sub) return null;
+          for (const p of sub) plan.push(p);
+          continue;
+        }
+        case 'shifted':
+          if (!(s.length <= s.plen)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: uncompressed extent of ${s.length} bytes does not fit its ${s.plen}-byte pcluster`);
+          if (inline) plan.push({ kind: 'bytes', bytes: inline.subarray(s.skip, s.length) });
+          else plan.push(this.copyPiece(0, s.pa + s.skip, take, 'erofs.lcluster_index', s.at));
+          continue;
+        case 'interlaced': {
+          // one block, rotated so that each byte sits at its file offset's place in the block
+          if (!(s.plen <= bs && s.length <= bs)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: interlaced extent of ${s.length} bytes in a ${s.plen}-byte pcluster (one block at most)`);
+          const r = (s.la + s.skip) % bs;
+          const first = Math.min(bs - r, take);
+          const parts: [number, number][] = first < take ? [[r, first], [0, take - first]] : [[r, first]];
+          for (const [from, n] of parts) {
+            if (!(from + n <= s.plen)) fail('erofs.pcluster', s.pa, `nid ${i.nid}: interlaced bytes at ${from} (+${n}) run past the ${s.plen}-byte pcluster`);
+            if (inline) plan.push({ kind: 'bytes', bytes: inline.subarray(from, from + n) });
+            else plan.push(this.copyPiece(0, s.pa + from, n, 'erofs.lcluster_index', s.at));
+          }
+          continue;
+        }
       }
       if (!inline) this.checkPrimary(s.pa, s.plen, 'erofs.lcluster_index', s.at);
-      plan.push({ kind: 'lz4', source: inline ? null : this.raw, pos: s.pa, plen: s.plen, bytes: inline, length: s.length, skip: s.skip, take, zeroPadding, structure: 'erofs.pcluster', at: s.pa });
+      if (s.algorithm === Z_EROFS_COMPRESSION_LZ4) {
+        plan.push({ kind: 'lz4', source: inline ? null : this.raw, pos: s.pa, plen: s.plen, bytes: inline, length: s.length, skip: s.skip, take, zeroPadding, structure: 'erofs.pcluster', at: s.pa });
+        continue;
+      }
+      const algorithm = DECODE_ALGORITHMS[s.algorithm];
+      if (!algorithm) throw new UnsupportedError('erofs compression', `nid ${i.nid}: ${COMPRESSION_NAMES[s.algorithm] ?? `algorithm ${s.algorithm}`} pclusters are not supported`);
+      const dictSize = algorithm === 'lzma' ? this.sb.algorithmConfig.lzmaDictSize : 0;
+      if (algorithm === 'lzma' && !dictSize) fail('erofs.superblock', EROFS_SUPER_OFFSET, `nid ${i.nid}: an LZMA pcluster, but the image has no LZMA config record`);
+      plan.push({ kind: 'decode', algorithm, source: inline ? null : this.raw, pos: s.pa, plen: s.plen, bytes: inline, skip: s.skip, take, zeroPadding, dictSize, structure: 'erofs.pcluster', at: s.pa });
     }
     return plan;
+  }
+
+  /**
+   * Pieces for [offset, offset+len) of any data-carrying inode (clipped by the caller), with
+   * 'decode' pieces left for the caller to run; null while metadata must be fetched.
+   */
+  private planOfNow(i: Inode, offset: number, len: number, keep: boolean, depth: number): DataPiece[] | null {
+    if (i.dataError) throw i.dataError;
+    if (len === 0) return [];
+    const bs = this.blockSize;
+    switch (i.layout) {
+      case EROFS_INODE_FLAT_PLAIN:
+        return [i.hole ? { kind: 'zero', len } : this.copyPiece(0, i.startBlk * bs + offset, len, 'erofs.inode', i.offset)];
+      case EROFS_INODE_FLAT_INLINE: {
+        const plainEnd = this.tailStart(i);
+        const head = Math.max(0, Math.min(len, plainEnd - offset));
+        const plan: DataPiece[] = [];
+        if (head > 0) plan.push(this.copyPiece(0, i.startBlk * bs + offset, head, 'erofs.inode', i.offset));
+        // the tail is read where it lies, after the inode, not carried in the plan: extract's
+        // walk would copy tens of MB of tails into fresh job memory, a page fault per 4 KiB
+        if (head < len) plan.push(this.metaPiece(i.dataOffset + (offset + head - plainEnd), len - head, 'erofs.inode', i.offset));
+        return plan;
+      }
+      case EROFS_INODE_CHUNK_BASED: {
+        const map = this.chunkMapNow(i, keep);
+        if (!map) return null;
+        const plan: DataPiece[] = [];
+        let at = 0;
+        const zeroUpTo = (to: number): void => {
+          if (to > at) plan.push({ kind: 'zero', len: to - at });
+          at = to;
+        };
+        for (const p of this.chunkPieces(i, map, offset, len)) {
+          zeroUpTo(p.outPos);
+          plan.push(this.copyPiece(p.dev, p.pos, p.len, p.structure, p.at));
+          at += p.len;
+        }
+        zeroUpTo(len);
+        return plan;
+      }
+      default:
+        if (!isCompressedLayout(i.layout)) throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
+        return this.compressedPlanNow(i, offset, len, keep, depth);
+    }
+  }
+
+  /**
+   * 'decode' pieces run now and carried as bytes (see ErofsOpenOptions.planDecodePieces); null
+   * while their stored bytes must be fetched.
+   */
+  private decodedNow(plan: DataPiece[], keep: boolean): DataPiece[] | null {
+    if (this.planDecodePieces || !plan.some((p) => p.kind === 'decode')) return plan;
+    const out: DataPiece[] = [];
+    for (const p of plan) {
+      if (p.kind !== 'decode') {
+        out.push(p);
+        continue;
+      }
+      const stored = p.bytes ?? (keep ? this.metaNow(p.pos, p.plen, p.structure) : this.metaDirect(p.pos, p.plen, p.structure));
+      if (!stored) return null;
+      let start = 0;
+      if (p.zeroPadding) while (start < stored.length && stored[start] === 0) start++;
+      if (!(start < stored.length)) fail(p.structure, p.at, 'pcluster holds only zero padding');
+      const dest = new Uint8Array(p.skip + p.take);
+      decodePrefix(p.algorithm, stored.subarray(start), dest, p.dictSize, p.structure, p.at + start);
+      out.push({ kind: 'bytes', bytes: dest.subarray(p.skip) });
+    }
+    return out;
   }
 
   /** stored bytes of device `dev` (0: the image), checked to lie inside it */
@@ -633,44 +818,8 @@ export class ErofsFs implements ReadOnlyFs {
     if (i.type !== 'reg' && i.type !== 'dir' && i.type !== 'symlink') return [];
     if (i.dataError) throw i.dataError;
     const len = Math.max(0, Math.min(size, i.size - offset));
-    if (len === 0) return [];
-    const bs = this.blockSize;
-    switch (i.layout) {
-      case EROFS_INODE_FLAT_PLAIN:
-        return [i.iu === EROFS_NULL_ADDR ? { kind: 'zero', len } : this.copyPiece(0, i.iu * bs + offset, len, 'erofs.inode', i.offset)];
-      case EROFS_INODE_FLAT_INLINE: {
-        const plainEnd = this.tailStart(i);
-        const head = Math.max(0, Math.min(len, plainEnd - offset));
-        const plan: DataPiece[] = [];
-        if (head > 0) plan.push(this.copyPiece(0, i.iu * bs + offset, head, 'erofs.inode', i.offset));
-        // the tail is read where it lies, after the inode, not carried in the plan: extract's
-        // walk would copy tens of MB of tails into fresh job memory, a page fault per 4 KiB
-        if (head < len) plan.push(this.copyPiece(0, i.dataOffset + (offset + head - plainEnd), len - head, 'erofs.inode', i.offset));
-        return plan;
-      }
-      case EROFS_INODE_CHUNK_BASED: {
-        const map = this.chunkMapNow(i, keep);
-        if (!map) return null;
-        const plan: DataPiece[] = [];
-        let at = 0;
-        const zeroUpTo = (to: number): void => {
-          if (to > at) plan.push({ kind: 'zero', len: to - at });
-          at = to;
-        };
-        for (const p of this.chunkPieces(i, map, offset, len)) {
-          zeroUpTo(p.outPos);
-          plan.push(this.copyPiece(p.dev, p.pos, p.len, p.structure, p.at));
-          at += p.len;
-        }
-        zeroUpTo(len);
-        return plan;
-      }
-      default: {
-        if (!isCompressedLayout(i.layout)) throw new FormatError('erofs.inode', i.offset, `nid ${i.nid}: unknown layout ${i.layout}`);
-        const z = this.zinfoNow(i, keep);
-        return z && this.compressedPlan(i, z, offset, len);
-      }
-    }
+    const plan = this.planOfNow(i, offset, len, keep, 0);
+    return plan && this.decodedNow(plan, keep);
   }
 
   async readlink(ino: number): Promise<Uint8Array> {
@@ -725,21 +874,26 @@ export class ErofsFs implements ReadOnlyFs {
     const at = this.flatOffset(i, blk * bs);
     if (at < 0) return null;
     const len = Math.min(bs, i.size - blk * bs);
+    const owner = this.dirBlockOwner.get(at);
+    if (owner === undefined) this.dirBlockOwner.set(at, i.nid);
+    else if (owner !== i.nid) fail('erofs.dirent', at, `directory block ${blk} of nid ${i.nid} is also a block of directory nid ${owner}: directories share their entries`);
     // names are cut from the block before the walk reads the next one
     const now = keep ? this.metaNow(at, len, 'erofs.dirent') : this.metaDirect(at, len, 'erofs.dirent');
     if (!now) return null;
     // a kept block owns a copy: names are read from it, and it must not pin a whole cache block
-    return keep ? this.keepDirBlock(i, blk, at, now.slice()) : parseDirBlock(now, at, this.maxNid);
+    return keep ? this.keepDirBlock(i, blk, at, now.slice()) : parseDirBlock(now, at, this.maxNid, this.maxMetaboxNid);
   }
 
   private keepDirBlock(i: Inode, blk: number, at: number, bytes: Uint8Array): DirBlock {
-    const b = parseDirBlock(bytes, at, this.maxNid);
+    const b = parseDirBlock(bytes, at, this.maxNid, this.maxMetaboxNid);
     this.dirBlocks.set(`${i.nid}:${blk}`, b);
     return b;
   }
 
   async lookup(parent: number, name: Uint8Array): Promise<Attr | null> {
     const i = await this.dirInode(parent);
+    // DOT_OMITTED: "." is not stored, but the directory still has it
+    if (i.dotOmitted && name.length === 1 && name[0] === 0x2e) return this.attrOf(i);
     let lo = 0;
     let hi = Math.ceil(i.size / this.blockSize) - 1;
     while (lo <= hi) {
@@ -818,16 +972,18 @@ export class ErofsFs implements ReadOnlyFs {
       const area = this.metaNow(at, i.xattrSize, erofs_xattr_ibody_header.name);
       if (!area) return null;
       const hdr = parseIbodyHeader(area, at);
-      const base = this.sb.xattrBlkaddr * this.blockSize;
+      // the shared area is on the device, or in the metabox with compat SHARED_EA_IN_METABOX
+      const base = (this.sb.featureCompat & EROFS_FEATURE_COMPAT_SHARED_EA_IN_METABOX && this.metabox ? METABOX_OFFSET : 0) + this.sb.xattrBlkaddr * this.blockSize;
+      const pfx = this.prefixes;
       for (const id of hdr.sharedIds) {
         const off = base + id * 4;
         const h = this.metaNow(off, 4, 'erofs.xattr_entry');
-        const e = h && entryHeader(h, 0, off);
+        const e = h && entryHeader(h, 0, off, pfx);
         const body = e && this.metaNow(off + 4, e.nameLen + e.valueSize, 'erofs.xattr_entry');
         if (!e || !body) return null;
-        list.push({ name: fullName(e.nameIndex, body.subarray(0, e.nameLen)), nameIndex: e.nameIndex, value: body.slice(e.nameLen), sharedId: id, offset: off });
+        list.push({ name: fullName(e.nameIndex, body.subarray(0, e.nameLen), pfx), nameIndex: e.nameIndex, value: body.slice(e.nameLen), sharedId: id, offset: off });
       }
-      for (const x of parseInlineEntries(area, hdr.inlineStart, at)) list.push(x);
+      for (const x of parseInlineEntries(area, hdr.inlineStart, at, pfx)) list.push(x);
     }
     this.lastXattrs = { nid: ino, list };
     return list;
@@ -860,20 +1016,38 @@ export class ErofsFs implements ReadOnlyFs {
       blocks: sb.blocks,
       truncated: sb.blocks * sb.blockSize > this.imageSize,
       inodes: sb.inos,
-      rootNid: sb.rootNid,
+      rootNid: isMetaboxNid(sb.rootNid) ? nidLabel(sb.rootNid) : sb.rootNid,
       metaBlkaddr: sb.metaBlkaddr,
       xattrBlkaddr: sb.xattrBlkaddr,
       buildTime: sb.buildTime,
       buildTimeNsec: sb.buildTimeNsec,
+      epoch: sb.buildTime,
+      fixedNsec: sb.buildTimeNsec,
+      mkfsTime: sb.mkfsTime,
+      packedNid: sb.featureIncompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS && sb.packedNid ? sb.packedNid : null,
+      metaboxNid: sb.metaboxNid >= 0 ? sb.metaboxNid : null,
+      metaboxSize: this.metabox ? this.metabox.length : null,
+      xattrPrefixes: this.prefixes.map((p) => ({ baseIndex: p.baseIndex, prefix: dec.decode(p.bytes) })),
+      xattrPrefixStart: sb.xattrPrefixStart,
+      xattrFilterReserved: sb.xattrFilterReserved,
+      ishareXattrPrefixId: sb.ishareXattrPrefixId,
       uuid: uuidString(sb.uuid),
       volumeName: dec.decode(sb.volumeName).replace(/\0+$/, ''),
       featureCompat: sb.featureCompat,
       featureIncompat: sb.featureIncompat,
       features: featureNames(sb.featureCompat, sb.featureIncompat),
+      featureNames193: featureNames193(sb.featureCompat, sb.featureIncompat),
       checksum: { present: sb.computedChecksum !== null, value: sb.checksum, verified: sb.computedChecksum !== null },
       superblockSize: sb.sbSize,
       compression: sb.comprCfgs.length || sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZERO_PADDING
-        ? { algorithms: sb.comprCfgs.map((c) => c.name), lz4MaxDistance: sb.lz4MaxDistance, lz4MaxPclusterBlks: sb.lz4MaxPclusterBlks }
+        ? {
+          algorithms: sb.comprCfgs.length ? sb.comprCfgs.map((c) => c.name) : ['lz4'],
+          lz4MaxDistance: sb.lz4MaxDistance,
+          lz4MaxPclusterBlks: sb.lz4MaxPclusterBlks,
+          ...(sb.algorithmConfig.lzmaDictSize ? { lzmaDictSize: sb.algorithmConfig.lzmaDictSize } : {}),
+          ...(sb.availableComprAlgs & (1 << Z_EROFS_COMPRESSION_DEFLATE) ? { deflateWindowBits: sb.algorithmConfig.deflateWindowBits } : {}),
+          ...(sb.algorithmConfig.zstdWindowLog ? { zstdWindowLog: sb.algorithmConfig.zstdWindowLog } : {}),
+        }
         : null,
       devices: sb.devices.map((d) => ({
         id: d.id,
@@ -891,9 +1065,12 @@ export class ErofsFs implements ReadOnlyFs {
     const bs = this.blockSize;
     const xs = await this.xattrs(ino);
     const dec = new TextDecoder();
+    // offsets in the metabox are shown as metabox byte offsets (inMetabox says so)
+    const sh = shownOffset;
     const out: Record<string, unknown> = {
-      nid: i.nid,
-      offset: i.offset,
+      nid: isMetaboxNid(i.nid) ? nidLabel(i.nid) : i.nid,
+      inMetabox: isMetaboxNid(i.nid),
+      offset: sh(i.offset),
       version: i.extended ? 'extended' : 'compact',
       inodeSize: i.isize,
       format: i.format,
@@ -912,9 +1089,9 @@ export class ErofsFs implements ReadOnlyFs {
       xattr: {
         icount: i.xattrIcount,
         size: i.xattrSize,
-        offset: i.xattrSize ? i.offset + i.isize : null,
-        shared: xs.filter((x) => x.sharedId >= 0).map((x) => ({ id: x.sharedId, offset: x.offset, name: dec.decode(x.name), valueSize: x.value.length })),
-        inline: xs.filter((x) => x.sharedId < 0).map((x) => ({ offset: x.offset, name: dec.decode(x.name), valueSize: x.value.length })),
+        offset: i.xattrSize ? sh(i.offset + i.isize) : null,
+        shared: xs.filter((x) => x.sharedId >= 0).map((x) => ({ id: x.sharedId, offset: sh(x.offset), name: dec.decode(x.name), valueSize: x.value.length })),
+        inline: xs.filter((x) => x.sharedId < 0).map((x) => ({ offset: sh(x.offset), name: dec.decode(x.name), valueSize: x.value.length })),
       },
     };
     if (i.type === 'chr' || i.type === 'blk' || i.type === 'fifo' || i.type === 'sock') {
@@ -928,9 +1105,9 @@ export class ErofsFs implements ReadOnlyFs {
     if (i.layout === EROFS_INODE_FLAT_PLAIN || i.layout === EROFS_INODE_FLAT_INLINE) {
       const nblocks = Math.ceil(i.size / bs);
       const plainBlocks = i.layout === EROFS_INODE_FLAT_INLINE ? Math.max(0, nblocks - 1) : nblocks;
-      const blocks = plainBlocks > 0 ? (i.iu === EROFS_NULL_ADDR ? [{ logical: 0, length: plainBlocks * bs, hole: true }] : [{ logical: 0, length: plainBlocks * bs, blkaddr: i.iu, offset: i.iu * bs, blocks: plainBlocks }]) : [];
+      const blocks = plainBlocks > 0 ? (i.hole ? [{ logical: 0, length: plainBlocks * bs, hole: true }] : [{ logical: 0, length: plainBlocks * bs, blkaddr: i.startBlk, offset: i.startBlk * bs, blocks: plainBlocks }]) : [];
       const tail = i.size - plainBlocks * bs;
-      out.data = { kind: 'flat', blocks, inline: i.layout === EROFS_INODE_FLAT_INLINE && tail > 0 ? { logical: plainBlocks * bs, offset: i.dataOffset, length: tail } : null };
+      out.data = { kind: 'flat', blocks, inline: i.layout === EROFS_INODE_FLAT_INLINE && tail > 0 ? { logical: plainBlocks * bs, offset: sh(i.dataOffset), length: tail } : null };
     } else if (i.layout === EROFS_INODE_CHUNK_BASED) {
       const c = i.chunk!;
       const map = await this.chunkMap(i);
@@ -939,33 +1116,39 @@ export class ErofsFs implements ReadOnlyFs {
         const loc = this.chunkAt(i, map, ci);
         const logical = ci * c.chunkSize;
         const length = Math.min(c.chunkSize, Math.ceil((i.size - logical) / bs) * bs);
-        chunks.push(loc ? { index: ci, logical, length, device: loc.dev, blkaddr: loc.blkaddr, entryOffset: loc.at } : { index: ci, logical, length, hole: true, entryOffset: c.mapOffset + ci * c.entrySize });
+        chunks.push(loc ? { index: ci, logical, length, device: loc.dev, blkaddr: loc.blkaddr, entryOffset: sh(loc.at) } : { index: ci, logical, length, hole: true, entryOffset: sh(c.mapOffset + ci * c.entrySize) });
       }
-      out.data = { kind: 'chunks', chunkSize: c.chunkSize, chunkBits: c.chunkBits, indexes: c.indexes, mapOffset: c.mapOffset, count: c.count, chunks, truncated: c.count > DETAIL_LIMIT };
+      out.data = { kind: 'chunks', chunkSize: c.chunkSize, chunkBits: c.chunkBits, indexes: c.indexes, mapOffset: sh(c.mapOffset), count: c.count, chunks, truncated: c.count > DETAIL_LIMIT };
     } else {
       const z = await this.zinfo(i);
       const { extents, truncated } = zExtents(z, DETAIL_LIMIT);
       out.data = {
         kind: 'compressed',
-        headerOffset: z.headerOffset,
+        mapping: z.mode,
+        headerOffset: z.headerOffset < 0 ? -1 : sh(z.headerOffset),
         advise: z.advise,
         algorithms: z.algorithms.map((a) => COMPRESSION_NAMES[a] ?? a),
         lclusterBits: z.lclusterBits,
         lclusters: z.lclusters,
-        indexOffset: z.indexOffset,
+        indexOffset: sh(z.indexOffset),
         compacted4bInitial: z.compacted4bInitial,
         compacted2b: z.compacted2b,
-        compressedBlocks: i.iu,
-        inlinePcluster: z.tailHeadLcn >= 0 ? { offset: z.idataOffset, size: z.idataSize, headLcluster: z.tailHeadLcn } : null,
+        compressedBlocks: i.iu + (i.extended || (i.format & 0x10) !== 0 ? i.nb * 0x1_0000_0000 : 0),
+        extentRecordSize: z.mode === 'extents' ? z.recsz : null,
+        inlinePcluster: z.tailHeadLcn >= 0 && z.idataSize > 0 ? { offset: sh(z.idataOffset), size: z.idataSize, headLcluster: z.tailHeadLcn } : null,
+        fragment: z.fragment ? { packedNid: this.sb.packedNid, offset: z.fragmentOff, wholeFile: z.tailHeadLcn === 0 } : null,
         extents: extents.map((e) => ({
           logical: e.la,
           length: e.end - e.la,
-          headType: LCLUSTER_TYPE_NAMES[e.headType],
-          algorithm: e.algorithm === 'shifted' ? 'none (shifted)' : COMPRESSION_NAMES[e.algorithm] ?? e.algorithm,
-          pclusterBlkaddr: e.inline ? null : e.pa / bs,
-          pclusterOffset: e.pa,
+          headType: z.mode === 'index' ? LCLUSTER_TYPE_NAMES[e.headType] : null,
+          algorithm: typeof e.algorithm === 'number' ? COMPRESSION_NAMES[e.algorithm] ?? e.algorithm
+            : e.algorithm === 'shifted' ? 'none (shifted)' : e.algorithm === 'interlaced' ? 'none (interlaced)' : e.algorithm,
+          pclusterBlkaddr: e.inline || e.algorithm === 'fragment' || e.algorithm === 'zero' ? null : e.pa / bs,
+          pclusterOffset: e.algorithm === 'fragment' || e.algorithm === 'zero' ? null : e.pa,
+          fragmentOffset: e.algorithm === 'fragment' ? e.pa : null,
           compressedSize: e.plen,
           inline: e.inline,
+          partial: e.partial,
         })),
         truncated,
       };
@@ -975,29 +1158,32 @@ export class ErofsFs implements ReadOnlyFs {
 
   /** the superblock's fields with absolute offsets */
   describeSuperblock(): DescribedField[] {
-    const b = new Uint8Array(EROFS_SUPER_OFFSET + EROFS_SUPER_SIZE);
-    b.set(this.sb.raw.subarray(0, EROFS_SUPER_SIZE), EROFS_SUPER_OFFSET);
-    return describeStruct(erofs_super_block, b, EROFS_SUPER_OFFSET, 0);
+    const b = new Uint8Array(EROFS_SUPER_OFFSET + this.sb.sbSize);
+    b.set(this.sb.raw, EROFS_SUPER_OFFSET);
+    const fields = describeStruct(erofs_super_block, b, EROFS_SUPER_OFFSET, 0);
+    // the first extension slot (metabox_nid) when the superblock has one
+    if (this.sb.sbSize >= EROFS_SUPER_SIZE + erofs_super_block_ext.size) fields.push(...describeStruct(erofs_super_block_ext, b, EROFS_SUPER_OFFSET + EROFS_SUPER_SIZE, 0));
+    return fields;
   }
 
   /** the inode core's fields with absolute offsets */
   async describeInode(nid: number): Promise<DescribedField[]> {
     const i = await this.inode(nid);
     const b = await this.meta(i.offset, i.isize, 'erofs.inode');
-    return describeStruct(i.extended ? erofs_inode_extended : erofs_inode_compact, b, 0, i.offset);
+    return describeStruct(i.extended ? erofs_inode_extended : erofs_inode_compact, b, 0, shownOffset(i.offset));
   }
 
   /** every fixed structure of an inode (core, xattr header, compression map header) with absolute offsets */
   async describeInodeStructs(nid: number): Promise<{ struct: string; offset: number; fields: DescribedField[] }[]> {
     const i = await this.inode(nid);
-    const out = [{ struct: i.extended ? erofs_inode_extended.name : erofs_inode_compact.name, offset: i.offset, fields: await this.describeInode(nid) }];
+    const out = [{ struct: i.extended ? erofs_inode_extended.name : erofs_inode_compact.name, offset: shownOffset(i.offset), fields: await this.describeInode(nid) }];
     if (i.xattrSize) {
       const at = i.offset + i.isize;
-      out.push({ struct: erofs_xattr_ibody_header.name, offset: at, fields: describeStruct(erofs_xattr_ibody_header, await this.meta(at, erofs_xattr_ibody_header.size, erofs_xattr_ibody_header.name), 0, at) });
+      out.push({ struct: erofs_xattr_ibody_header.name, offset: shownOffset(at), fields: describeStruct(erofs_xattr_ibody_header, await this.meta(at, erofs_xattr_ibody_header.size, erofs_xattr_ibody_header.name), 0, shownOffset(at)) });
     }
     if (isCompressedLayout(i.layout)) {
       const h = zHeaderOffset(this.sb, i);
-      if (h !== null) out.push({ struct: z_erofs_map_header.name, offset: h, fields: describeStruct(z_erofs_map_header, await this.meta(h, z_erofs_map_header.size, z_erofs_map_header.name), 0, h) });
+      if (h !== null) out.push({ struct: z_erofs_map_header.name, offset: shownOffset(h), fields: describeStruct(z_erofs_map_header, await this.meta(h, z_erofs_map_header.size, z_erofs_map_header.name), 0, shownOffset(h)) });
     }
     return out;
   }
@@ -1007,6 +1193,68 @@ export class ErofsFs implements ReadOnlyFs {
     const out: DescribedField[][] = [];
     for (const d of this.sb.devices) out.push(describeStruct(erofs_deviceslot, await this.meta(d.offset, EROFS_DEVT_SLOT_SIZE, erofs_deviceslot.name), 0, d.offset));
     return out;
+  }
+
+  /**
+   * What metadata reads need besides the device, loaded once when the image is opened: the
+   * metabox inode's data (METABOX: inodes with bit 63 in their nid live there) and the long
+   * xattr name prefixes (wherever the table lives: the device, the metabox or the packed inode).
+   */
+  async loadMetaSpaces(): Promise<void> {
+    const sb = this.sb;
+    const S = 'erofs.superblock';
+    const F = erofs_super_block.f;
+    const inodeOf = async (nid: number, what: string, at: number): Promise<Inode> => {
+      const i = await this.inode(nid).catch((e: unknown) => {
+        if (e instanceof NotFoundError) throw new FormatError(S, at, `${what} nid ${nid} is past the image end`);
+        throw e;
+      });
+      if (!(i.type === 'reg')) fail(S, at, `${what} nid ${nid} is a ${i.type}, not a regular file`);
+      if (i.dataError) throw i.dataError;
+      return i;
+    };
+    const dataOf = async (i: Inode, offset: number, len: number): Promise<Uint8Array> => {
+      const out = new Uint8Array(len);
+      const got = await this.read(i.nid, offset, len, out);
+      if (got !== out) out.set(got.subarray(0, len));
+      return out;
+    };
+    if (sb.metaboxNid >= 0) {
+      const at = EROFS_SUPER_OFFSET + EROFS_SUPER_SIZE;
+      const mb = await inodeOf(sb.metaboxNid, 'metabox', at);
+      if (!(mb.size <= METABOX_MAX)) throw new UnsupportedError('erofs metabox', `metabox of ${mb.size} bytes (this reader holds at most ${METABOX_MAX} in memory)`);
+      this.metabox = await dataOf(mb, 0, mb.size);
+      this.maxMetaboxNid = METABOX_NID_BASE + Math.floor((mb.size - 32) / 32);
+    }
+    const count = sb.featureIncompat & EROFS_FEATURE_INCOMPAT_XATTR_PREFIXES ? sb.xattrPrefixCount : 0;
+    if (count > 0) {
+      const at = EROFS_SUPER_OFFSET + F.xattr_prefix_count.offset;
+      if (!(count <= 128)) fail(S, at, `${count} long xattr prefixes (128 at most)`);
+      const start = sb.xattrPrefixStart * 4;
+      // each entry is at most 2 + 256 bytes, aligned to 4
+      const most = count * 260;
+      let table: Uint8Array;
+      let where: number;
+      if (sb.featureCompat & EROFS_FEATURE_COMPAT_PLAIN_XATTR_PFX || (sb.metaboxNid < 0 && !(sb.featureIncompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS && sb.packedNid))) {
+        if (!(start < this.imageSize)) fail(S, at + 1, `xattr prefix table at byte ${start} is past the image end`);
+        table = (await this.source.read(start, Math.min(most, this.imageSize - start))).slice();
+        where = start;
+      } else if (sb.metaboxNid >= 0) {
+        const mb = this.metabox!;
+        if (!(start < mb.length)) fail(S, at + 1, `xattr prefix table at byte ${start} is past the ${mb.length}-byte metabox`);
+        table = mb.subarray(start, Math.min(mb.length, start + most));
+        where = METABOX_OFFSET + start;
+      } else {
+        const packed = await inodeOf(sb.packedNid, 'packed inode', EROFS_SUPER_OFFSET + F.packed_nid.offset);
+        if (!(start < packed.size)) fail(S, at + 1, `xattr prefix table at byte ${start} is past the ${packed.size}-byte packed inode`);
+        table = await dataOf(packed, start, Math.min(most, packed.size - start));
+        where = -1;
+      }
+      this.prefixes = parseLongPrefixes(count, (pos, len) => {
+        if (!(pos + len <= table.length)) fail('erofs.xattr_long_prefix', where < 0 ? -1 : where + pos, `long xattr prefix table runs past its ${table.length} bytes`);
+        return table.subarray(pos, pos + len);
+      }, where);
+    }
   }
 
   async close(): Promise<void> {
@@ -1035,12 +1283,13 @@ export async function openErofs(src: ByteSource, opts: ErofsOpenOptions = {}): P
     sb.devices = parseDeviceTable(sb, await source.read(start, sb.extraDevices * EROFS_DEVT_SLOT_SIZE));
   }
   const devices = (opts.devices ?? []).slice(0, sb.extraDevices).map((d) => cached(d, opts));
-  const fs = new ErofsFs(sb, source, source.inner, devices, opts.format ?? 'erofs');
+  const fs = new ErofsFs(sb, source, source.inner, devices, opts.format ?? 'erofs', opts.planDecodePieces ?? true);
+  await fs.loadMetaSpaces();
   const root = await fs.inode(sb.rootNid).catch((e: unknown) => {
-    if (e instanceof NotFoundError) throw new FormatError('erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${sb.rootNid} is past the image end`);
+    if (e instanceof NotFoundError) throw new FormatError('erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${nidLabel(sb.rootNid)} is past the image end`);
     throw e;
   });
-  if (!(root.type === 'dir')) fail('erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${sb.rootNid} is a ${root.type}, not a directory`);
+  if (!(root.type === 'dir')) fail('erofs.superblock', EROFS_SUPER_OFFSET + 14, `root nid ${nidLabel(sb.rootNid)} is a ${root.type}, not a directory`);
   return fs;
 }
 

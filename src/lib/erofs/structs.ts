@@ -62,17 +62,43 @@ export const INCOMPAT_FEATURE_NAMES: readonly (readonly [number, string])[] = [
   [EROFS_FEATURE_INCOMPAT_METABOX, 'metabox'],
 ];
 
+/**
+ * Feature names as dump.erofs 1.9.3 prints them (compat first, then incompat; one bit may have two
+ * names, printed in this order): `inspect --json` lists them as `featureNames193`.
+ */
+export const DUMP_FEATURE_NAMES: readonly (readonly [compat: boolean, bit: number, name: string])[] = [
+  [true, EROFS_FEATURE_COMPAT_SB_CHKSUM, 'sb_csum'],
+  [true, EROFS_FEATURE_COMPAT_MTIME, 'mtime'],
+  [true, EROFS_FEATURE_COMPAT_XATTR_FILTER, 'xattr_filter'],
+  [true, EROFS_FEATURE_COMPAT_SHARED_EA_IN_METABOX, 'shared_ea_in_metabox'],
+  [true, EROFS_FEATURE_COMPAT_PLAIN_XATTR_PFX, 'plain_xattr_pfx'],
+  [true, EROFS_FEATURE_COMPAT_ISHARE_XATTRS, 'ishare_xattrs'],
+  [false, EROFS_FEATURE_INCOMPAT_ZERO_PADDING, 'lz4_0padding'],
+  [false, EROFS_FEATURE_INCOMPAT_COMPR_CFGS, 'compr_cfgs'],
+  [false, EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER, 'big_pcluster'],
+  [false, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE, 'chunked_file'],
+  [false, EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, 'device_table'],
+  [false, EROFS_FEATURE_INCOMPAT_ZTAILPACKING, 'ztailpacking'],
+  [false, EROFS_FEATURE_INCOMPAT_FRAGMENTS, 'fragments'],
+  [false, EROFS_FEATURE_INCOMPAT_DEDUPE, 'dedupe'],
+  [false, EROFS_FEATURE_INCOMPAT_XATTR_PREFIXES, 'xattr_prefixes'],
+  [false, EROFS_FEATURE_INCOMPAT_48BIT, '48bit'],
+  [false, EROFS_FEATURE_INCOMPAT_METABOX, 'metabox'],
+];
+/** every compat bit erofs-utils 1.9.3 defines */
+export const EROFS_ALL_FEATURE_COMPAT = 0x3f;
+
 export const erofs_super_block = struct('erofs.superblock', EROFS_SUPER_SIZE, [
   ['magic', 0, 4, 'u32', '0xE0F5E1E2'],
   ['checksum', 4, 4, 'u32', 'crc32c (no final xor) of bytes 1024..blocksize with this field zeroed, if compat SB_CHKSUM'],
   ['feature_compat', 8, 4, 'u32'],
   ['blkszbits', 12, 1, 'u8', 'block size = 1 << blkszbits'],
   ['sb_extslots', 13, 1, 'u8', 'superblock size = 128 + 16 * sb_extslots'],
-  ['root_nid', 14, 2, 'u16'],
+  ['root_nid', 14, 2, 'u16', 'root nid (rootnid_2b); with 48BIT and rootnid_8b != 0: blocks_hi, bits 32-47 of the block count'],
   ['inos', 16, 8, 'u64', 'total inode count'],
-  ['build_time', 24, 8, 'u64', 'mtime of every compact inode (seconds)'],
-  ['build_time_nsec', 32, 4, 'u32'],
-  ['blocks', 36, 4, 'u32', 'total blocks'],
+  ['build_time', 24, 8, 'i64', 'epoch: compact inode mtime = epoch + i_mtime (1.5: build time, every compact inode\'s mtime)'],
+  ['build_time_nsec', 32, 4, 'u32', 'fixed_nsec: nanoseconds of every compact inode mtime'],
+  ['blocks', 36, 4, 'u32', 'blocks_lo: primary-device blocks'],
   ['meta_blkaddr', 40, 4, 'u32', 'start block of the inode area'],
   ['xattr_blkaddr', 44, 4, 'u32', 'start block of the shared xattr area'],
   ['uuid', 48, 16, 'bytes'],
@@ -85,9 +111,22 @@ export const erofs_super_block = struct('erofs.superblock', EROFS_SUPER_SIZE, [
   ['xattr_prefix_count', 91, 1, 'u8'],
   ['xattr_prefix_start', 92, 4, 'u32'],
   ['packed_nid', 96, 8, 'u64'],
-  ['xattr_filter_reserved', 104, 1, 'u8'],
-  ['reserved', 105, 23, 'bytes'],
+  ['xattr_filter_reserved', 104, 1, 'u8', 'must be 0 for the xattr name filter to be used'],
+  ['ishare_xattr_prefix_id', 105, 1, 'u8', 'long prefix naming the inode-digest xattr (compat ISHARE_XATTRS)'],
+  ['reserved', 106, 2, 'u16'],
+  ['build_time_since_epoch', 108, 4, 'u32', 'mkfs time = epoch + this (1.9+; 0 before)'],
+  ['rootnid_8b', 112, 8, 'u64', '48BIT: 64-bit root nid (bit 63: in the metabox); 0 = use the 16-bit field'],
+  ['reserved2', 120, 8, 'bytes'],
 ]);
+/** the first extension slot (sb_extslots >= 1), right after the 128-byte superblock */
+export const erofs_super_block_ext = struct('erofs.superblock_ext', EROFS_SB_EXTSLOT_SIZE, [
+  ['metabox_nid', 0, 8, 'u64', 'METABOX: nid of the metabox inode (bit 63 must be clear)'],
+  ['reserved3', 8, 8, 'bytes'],
+]);
+/** nid bit 63: the inode lives in the metabox inode's data */
+export const EROFS_DIRENT_NID_METABOX_BIT = 63;
+/** every incompat bit erofs-utils 1.9.3 defines */
+export const EROFS_ALL_FEATURE_INCOMPAT = 0x1ff;
 
 /** follows the superblock when COMPR_CFGS is set: one {le16 size; payload} per available algorithm */
 export const erofs_compr_cfg_header = struct('erofs.compr_cfg', 2, [['size', 0, 2, 'u16', 'payload bytes that follow']]);
@@ -96,6 +135,23 @@ export const z_erofs_lz4_cfgs = struct('erofs.lz4_cfgs', 14, [
   ['max_pclusterblks', 2, 2, 'u16'],
   ['reserved', 4, 10, 'bytes'],
 ]);
+export const z_erofs_lzma_cfgs = struct('erofs.lzma_cfgs', 14, [
+  ['dict_size', 0, 4, 'u32', '4096 .. 8 MiB'],
+  ['format', 4, 2, 'u16', 'must be 0'],
+  ['reserved', 6, 8, 'bytes'],
+]);
+export const z_erofs_deflate_cfgs = struct('erofs.deflate_cfgs', 6, [
+  ['windowbits', 0, 1, 'u8', '<= 15 (the window is 32 KiB whatever it says)'],
+  ['reserved', 1, 5, 'bytes'],
+]);
+export const z_erofs_zstd_cfgs = struct('erofs.zstd_cfgs', 6, [
+  ['format', 0, 1, 'u8', 'must be 0'],
+  ['windowlog', 1, 1, 'u8', 'log2(window) - 10'],
+  ['reserved', 2, 4, 'bytes'],
+]);
+/** largest pcluster (Z_EROFS_PCLUSTER_MAX_SIZE) and decoded extent (Z_EROFS_PCLUSTER_MAX_DSIZE) */
+export const Z_EROFS_PCLUSTER_MAX_SIZE = 1 << 20;
+export const Z_EROFS_PCLUSTER_MAX_DSIZE = 12 << 20;
 export const Z_EROFS_COMPRESSION_LZ4 = 0;
 export const Z_EROFS_COMPRESSION_LZMA = 1;
 export const Z_EROFS_COMPRESSION_DEFLATE = 2;
@@ -105,9 +161,11 @@ export const COMPRESSION_NAMES = ['lz4', 'lzma', 'deflate', 'zstd'] as const;
 
 export const erofs_deviceslot = struct('erofs.deviceslot', EROFS_DEVT_SLOT_SIZE, [
   ['tag', 0, 64, 'bytes', 'digest / uuid naming the device'],
-  ['blocks', 64, 4, 'u32'],
-  ['mapped_blkaddr', 68, 4, 'u32', 'unified address: start block in the flat address space (0 = none)'],
-  ['reserved', 72, 56, 'bytes'],
+  ['blocks', 64, 4, 'u32', 'blocks_lo'],
+  ['mapped_blkaddr', 68, 4, 'u32', 'uniaddr_lo: start block in the unified address space (0 = none)'],
+  ['blocks_hi', 72, 2, 'u16', '48BIT only'],
+  ['uniaddr_hi', 74, 2, 'u16', '48BIT only'],
+  ['reserved', 76, 52, 'bytes'],
 ]);
 
 // i_format bits
@@ -116,8 +174,11 @@ export const EROFS_INODE_LAYOUT_COMPACT = 0;
 export const EROFS_INODE_LAYOUT_EXTENDED = 1;
 export const EROFS_I_DATALAYOUT_BIT = 1;
 export const EROFS_I_DATALAYOUT_MASK = 0x7;
-/** bits an erofs-utils 1.5-era reader understands; anything above is refused */
-export const EROFS_I_ALL = 0xf;
+/** i_format bit 4: NLINK_1 (compact non-directories: nlink 1, i_nb holds high address bits) / DOT_OMITTED (directories) */
+export const EROFS_I_NLINK_1_BIT = 0x10;
+export const EROFS_I_DOT_OMITTED_BIT = 0x10;
+/** every i_format bit erofs-utils 1.9.3 defines; anything above is refused */
+export const EROFS_I_ALL = 0x1f;
 
 // data layouts (i_format bits 1-3)
 export const EROFS_INODE_FLAT_PLAIN = 0;
@@ -131,9 +192,9 @@ export const erofs_inode_compact = struct('erofs.inode_compact', 32, [
   ['i_format', 0, 2, 'u16', 'bit 0: version (0 compact), bits 1-3: data layout'],
   ['i_xattr_icount', 2, 2, 'u16', 'xattr area = 12 + (icount - 1) * 4 bytes, 0 if icount = 0'],
   ['i_mode', 4, 2, 'u16'],
-  ['i_nlink', 6, 2, 'u16'],
+  ['i_nlink', 6, 2, 'u16', 'i_nb: nlink, or with NLINK_1 startblk_hi / blocks_hi'],
   ['i_size', 8, 4, 'u32'],
-  ['i_reserved', 12, 4, 'u32', 'mtime comes from the superblock build_time'],
+  ['i_reserved', 12, 4, 'u32', 'i_mtime: seconds after the superblock epoch (0 in 1.5)'],
   ['i_u', 16, 4, 'u32', 'raw_blkaddr / compressed_blocks / rdev / chunk format'],
   ['i_ino', 20, 4, 'u32', 'inode number for 32-bit stat'],
   ['i_uid', 24, 2, 'u16'],
@@ -145,7 +206,7 @@ export const erofs_inode_extended = struct('erofs.inode_extended', 64, [
   ['i_format', 0, 2, 'u16', 'bit 0: version (1 extended), bits 1-3: data layout'],
   ['i_xattr_icount', 2, 2, 'u16', 'xattr area = 12 + (icount - 1) * 4 bytes, 0 if icount = 0'],
   ['i_mode', 4, 2, 'u16'],
-  ['i_reserved', 6, 2, 'u16'],
+  ['i_reserved', 6, 2, 'u16', 'i_nb: startblk_hi (flat) / blocks_hi (compressed)'],
   ['i_size', 8, 8, 'u64'],
   ['i_u', 16, 4, 'u32', 'raw_blkaddr / compressed_blocks / rdev / chunk format'],
   ['i_ino', 20, 4, 'u32', 'inode number for 32-bit stat'],
@@ -165,12 +226,12 @@ export const erofs_inode_chunk_info = struct('erofs.inode_chunk_info', 4, [
 export const EROFS_CHUNK_FORMAT_BLKBITS_MASK = 0x1f;
 export const EROFS_CHUNK_FORMAT_INDEXES = 0x20;
 export const EROFS_CHUNK_FORMAT_48BIT = 0x40;
-export const EROFS_CHUNK_FORMAT_ALL = EROFS_CHUNK_FORMAT_BLKBITS_MASK | EROFS_CHUNK_FORMAT_INDEXES;
+export const EROFS_CHUNK_FORMAT_ALL = EROFS_CHUNK_FORMAT_BLKBITS_MASK | EROFS_CHUNK_FORMAT_INDEXES | EROFS_CHUNK_FORMAT_48BIT;
 
 /** one entry of the 4-byte block map (CHUNK_BASED without INDEXES) */
 export const erofs_blockmap_entry = struct('erofs.blockmap', 4, [['blkaddr', 0, 4, 'u32', '0xFFFFFFFF = hole']]);
 export const erofs_inode_chunk_index = struct('erofs.chunk_index', 8, [
-  ['advise', 0, 2, 'u16'],
+  ['advise', 0, 2, 'u16', 'startblk_hi with CHUNK_FORMAT_48BIT (was advise, 0)'],
   ['device_id', 2, 2, 'u16', '0 = primary device, k = device table slot k-1'],
   ['blkaddr', 4, 4, 'u32', '0xFFFFFFFF = hole'],
 ]);
@@ -230,8 +291,24 @@ export const z_erofs_map_header = struct('erofs.z_map_header', 8, [
   ['h_idata_size', 2, 2, 'u16', 'ztailpacking: bytes of the inline tail pcluster'],
   ['h_advise', 4, 2, 'u16'],
   ['h_algorithmtype', 6, 1, 'u8', 'bits 0-3: HEAD1 algorithm, 4-7: HEAD2'],
-  ['h_clusterbits', 7, 1, 'u8', 'bits 0-2: lclusterbits - blkszbits; bit 7 (1.6+): fragment'],
+  ['h_clusterbits', 7, 1, 'u8', 'bits 0-3: lclusterbits - blkszbits; bit 7 (1.6+): whole-file fragment (the 8 bytes less bit 63 are its offset)'],
 ]);
+/** advise bit 0 of COMPRESSED_FULL: encoded extents instead of lcluster indexes (48BIT images) */
+export const Z_EROFS_ADVISE_EXTENTS = 0x1;
+/** one encoded extent; only the first 4 << ((advise >> 1) & 3) bytes are stored per record */
+export const z_erofs_extent = struct('erofs.z_extent', 32, [
+  ['plen', 0, 4, 'u32', 'bits 0-20: encoded bytes; bit 27: partial reference; bits 28-31: 0 = uncompressed, else algorithm + 1'],
+  ['pstart_lo', 4, 4, 'u32', 'physical byte offset'],
+  ['pstart_hi', 8, 4, 'u32'],
+  ['lstart_lo', 12, 4, 'u32', 'logical byte offset'],
+  ['lstart_hi', 16, 4, 'u32'],
+  ['reserved', 20, 12, 'bytes'],
+]);
+export const Z_EROFS_EXTENT_PLEN_MASK = 0x1fffff;
+export const Z_EROFS_EXTENT_PLEN_PARTIAL = 1 << 27;
+export const Z_EROFS_EXTENT_PLEN_FMT_BIT = 28;
+/** di_advise bit 15 (COMPRESSED_FULL): the head's pcluster decodes to more than this extent uses */
+export const Z_EROFS_LI_PARTIAL_REF = 1 << 15;
 export const Z_EROFS_ADVISE_COMPACTED_2B = 0x1;
 export const Z_EROFS_ADVISE_BIG_PCLUSTER_1 = 0x2;
 export const Z_EROFS_ADVISE_BIG_PCLUSTER_2 = 0x4;

@@ -1,37 +1,74 @@
 import { crc32cRaw } from '../codec/crc32c.ts';
-import { check, UnsupportedError } from '../errors.ts';
+import { check, fail, UnsupportedError } from '../errors.ts';
 import { decodeStruct, readU64 } from '../struct.ts';
 import {
   COMPAT_FEATURE_NAMES,
   COMPRESSION_NAMES,
+  DUMP_FEATURE_NAMES,
+  EROFS_ALL_FEATURE_INCOMPAT,
   EROFS_DEVT_SLOT_SIZE,
   EROFS_FEATURE_COMPAT_SB_CHKSUM,
-  EROFS_FEATURE_INCOMPAT_CHUNKED_FILE,
+  EROFS_FEATURE_INCOMPAT_48BIT,
   EROFS_FEATURE_INCOMPAT_COMPR_CFGS,
   EROFS_FEATURE_INCOMPAT_DEVICE_TABLE,
+  EROFS_FEATURE_INCOMPAT_METABOX,
   EROFS_FEATURE_INCOMPAT_ZERO_PADDING,
-  EROFS_FEATURE_INCOMPAT_ZTAILPACKING,
   EROFS_MAGIC,
   EROFS_SB_EXTSLOT_SIZE,
   EROFS_SUPER_OFFSET,
   EROFS_SUPER_SIZE,
   INCOMPAT_FEATURE_NAMES,
+  Z_EROFS_COMPRESSION_DEFLATE,
   Z_EROFS_COMPRESSION_LZ4,
+  Z_EROFS_COMPRESSION_LZMA,
+  Z_EROFS_COMPRESSION_MAX,
+  Z_EROFS_COMPRESSION_ZSTD,
   erofs_deviceslot,
   erofs_super_block,
+  erofs_super_block_ext,
+  z_erofs_deflate_cfgs,
   z_erofs_lz4_cfgs,
+  z_erofs_lzma_cfgs,
+  z_erofs_zstd_cfgs,
 } from './structs.ts';
 
-/** incompat bits this reader implements (everything erofs-utils 1.5 writes) */
-export const SUPPORTED_INCOMPAT =
-  EROFS_FEATURE_INCOMPAT_ZERO_PADDING |
-  EROFS_FEATURE_INCOMPAT_COMPR_CFGS |
-  EROFS_FEATURE_INCOMPAT_CHUNKED_FILE |
-  EROFS_FEATURE_INCOMPAT_DEVICE_TABLE |
-  EROFS_FEATURE_INCOMPAT_ZTAILPACKING;
+/** incompat bits this reader implements: every bit erofs-utils 1.9.3 defines */
+export const SUPPORTED_INCOMPAT = EROFS_ALL_FEATURE_INCOMPAT;
 
 /** the kernel's Z_EROFS_PCLUSTER_MAX_PAGES for 4 KiB pages: 1 MiB pclusters */
-const MAX_PCLUSTER_BLKS = 256;
+const MAX_PCLUSTER_BYTES = 1 << 20;
+/** the kernel's Z_EROFS_LZMA_MAX_DICT_SIZE */
+const LZMA_MAX_DICT = 8 << 20;
+
+/**
+ * In-memory nids of inodes in the metabox: on disk such a nid has bit 63 set, which a JS number
+ * cannot carry next to its low bits, so the slot number is added to this base instead. Primary
+ * nids stay below it (2^50 slots of 32 bytes is far past any image a number can address).
+ */
+export const METABOX_NID_BASE = 2 ** 50;
+/** largest metabox slot: its byte offset (slot * 32) stays a safe integer and below 2^36 */
+const METABOX_SLOT_MAX = 2 ** 31;
+
+export function isMetaboxNid(nid: number): boolean {
+  return nid >= METABOX_NID_BASE;
+}
+
+/** on-disk form of an in-memory nid, for display: metabox nids as 0x8000…slot */
+export function nidLabel(nid: number): string {
+  return isMetaboxNid(nid) ? `0x8000${(nid - METABOX_NID_BASE).toString(16).padStart(12, '0')}` : String(nid);
+}
+
+/**
+ * A nid read as two le32 halves (dirents, rootnid_8b) to its in-memory form, or null when it is
+ * too big to name an inode (the caller reports where).
+ */
+export function nidFromHalves(hi: number, lo: number): number | null {
+  if (hi & 0x80000000) {
+    const slot = (hi & 0x7fffffff) * 0x1_0000_0000 + lo;
+    return slot < METABOX_SLOT_MAX ? METABOX_NID_BASE + slot : null;
+  }
+  return hi < 0x40000 ? hi * 0x1_0000_0000 + lo : null;
+}
 
 export interface DeviceSlot {
   /** device id used in chunk indexes (1 = first slot) */
@@ -40,6 +77,18 @@ export interface DeviceSlot {
   tag: Uint8Array;
   blocks: number;
   mappedBlkaddr: number;
+}
+
+/** What each algorithm's config record says (defaults where the image has no record). */
+export interface AlgorithmConfig {
+  /** LZ4: max pcluster in blocks (1 without a record) */
+  lz4MaxPclusterBlks: number;
+  /** LZMA: dictionary size (0 without a record) */
+  lzmaDictSize: number;
+  /** DEFLATE: window bits from the record (the window is 32 KiB whatever it says) */
+  deflateWindowBits: number;
+  /** zstd: window log (log2(window)); 0 without a record */
+  zstdWindowLog: number;
 }
 
 export interface ComprCfg {
@@ -61,11 +110,21 @@ export interface Superblock {
   blockSize: number;
   sbExtslots: number;
   sbSize: number;
+  /** in-memory nid (see METABOX_NID_BASE) */
   rootNid: number;
   inos: number;
+  /** epoch (1.5: build_time): compact inode mtime = epoch + i_mtime */
   buildTime: number;
+  /** fixed_nsec: every compact inode's nanoseconds */
   buildTimeNsec: number;
+  /** mkfs time: epoch + build_time (offset 108; 0 before 1.9) */
+  mkfsTime: number;
+  /** primary-device blocks (blocks_lo | blocks_hi << 32 with 48BIT) */
   blocks: number;
+  /** 48BIT: 48-bit block addresses, compact inode mtimes, NLINK_1 */
+  is48bit: boolean;
+  /** METABOX: nid of the metabox inode, else -1 */
+  metaboxNid: number;
   metaBlkaddr: number;
   xattrBlkaddr: number;
   uuid: Uint8Array;
@@ -77,6 +136,9 @@ export interface Superblock {
   xattrPrefixStart: number;
   packedNid: number;
   availableComprAlgs: number;
+  algorithmConfig: AlgorithmConfig;
+  xattrFilterReserved: number;
+  ishareXattrPrefixId: number;
   lz4MaxDistance: number;
   /** largest pcluster in blocks (1 without COMPR_CFGS) */
   lz4MaxPclusterBlks: number;
@@ -86,6 +148,19 @@ export interface Superblock {
   deviceIdMask: number;
   /** the raw superblock bytes (sbSize of them), for describeStruct */
   raw: Uint8Array;
+}
+
+/** the features as dump.erofs 1.9.3 names them, and any bits it does not know as hex */
+export function featureNames193(compat: number, incompat: number): string[] {
+  const out: string[] = [];
+  let known = 0;
+  for (const [isCompat, bit, name] of DUMP_FEATURE_NAMES) {
+    if (isCompat) known |= bit;
+    if ((isCompat ? compat : incompat) & bit) out.push(name);
+  }
+  if (compat & ~known) out.push(`compat:0x${(compat & ~known).toString(16)}`);
+  if (incompat & ~EROFS_ALL_FEATURE_INCOMPAT) out.push(`incompat:0x${(incompat & ~EROFS_ALL_FEATURE_INCOMPAT).toString(16)}`);
+  return out;
 }
 
 export function featureNames(compat: number, incompat: number): string[] {
@@ -120,8 +195,7 @@ export function parseSuperblock(head: Uint8Array, imageSize: number): Superblock
   const incompat = v.feature_incompat;
   if (incompat & ~SUPPORTED_INCOMPAT) {
     const unknown = incompat & ~SUPPORTED_INCOMPAT;
-    const names = INCOMPAT_FEATURE_NAMES.filter(([b]) => unknown & b).map(([, n]) => n);
-    throw new UnsupportedError('erofs feature', `incompat bits 0x${unknown.toString(16)}${names.length ? ` (${names.join(', ')})` : ''} are not supported (erofs-utils 1.5 features only)`);
+    throw new UnsupportedError('erofs feature', `incompat bits 0x${unknown.toString(16)} are newer than erofs-utils 1.9.3 (known: 0x${SUPPORTED_INCOMPAT.toString(16)})`);
   }
 
   let computed: number | null = null;
@@ -134,38 +208,84 @@ export function parseSuperblock(head: Uint8Array, imageSize: number): Superblock
   }
 
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const F = erofs_super_block.f;
   check(view.getUint32(at + 20, true) < 0x200000, S, at + 16, 'inode count does not fit in 53 bits');
-  check(view.getUint32(at + 100, true) < 0x200000, S, at + 96, 'packed_nid does not fit in 53 bits');
   const inos = readU64(view, at + 16);
-  const packedNid = readU64(view, at + 96);
-  // 1.5 stores build_time as u64; newer images treat it as s64 "epoch"
-  const buildTime = Number(view.getBigInt64(at + 24, true));
+  // bit 63 set would make the packed inode its own metabox slot (erofs-utils refuses it)
+  const packedHi = view.getUint32(at + F.packed_nid.offset + 4, true);
+  check(packedHi < 0x40000, S, at + F.packed_nid.offset, `packed_nid 0x${packedHi.toString(16)}${view.getUint32(at + F.packed_nid.offset, true).toString(16).padStart(8, '0')} names no primary inode`);
+  const packedNid = readU64(view, at + F.packed_nid.offset);
+  // 1.5 stores build_time as u64; 1.9 calls it the s64 "epoch"
+  const buildTime = Number(view.getBigInt64(at + F.build_time.offset, true));
+  const is48bit = (incompat & EROFS_FEATURE_INCOMPAT_48BIT) !== 0;
+
+  // root nid and block count: rootnid_8b (and blocks_hi in the u16) only with 48BIT and rootnid_8b != 0
+  let rootNid = v.root_nid;
+  let blocks = v.blocks;
+  const root8Lo = view.getUint32(at + F.rootnid_8b.offset, true);
+  const root8Hi = view.getUint32(at + F.rootnid_8b.offset + 4, true);
+  if (is48bit && (root8Lo || root8Hi)) {
+    const nid = nidFromHalves(root8Hi, root8Lo);
+    if (nid === null) fail(S, at + F.rootnid_8b.offset, `rootnid_8b 0x${root8Hi.toString(16)}${root8Lo.toString(16).padStart(8, '0')} names no inode`);
+    rootNid = nid;
+    blocks = v.blocks + v.root_nid * 0x1_0000_0000;
+  }
+
+  let metaboxNid = -1;
+  if (incompat & EROFS_FEATURE_INCOMPAT_METABOX) {
+    check(sbSize > EROFS_SUPER_SIZE, S, at + 13, 'metabox needs an extended superblock (sb_extslots >= 1)');
+    const e = at + EROFS_SUPER_SIZE + erofs_super_block_ext.f.metabox_nid.offset;
+    const hi = view.getUint32(e + 4, true);
+    check(hi < 0x40000, 'erofs.superblock_ext', e, `metabox_nid 0x${hi.toString(16)}${view.getUint32(e, true).toString(16).padStart(8, '0')} names no primary inode`);
+    metaboxNid = readU64(view, e);
+  }
 
   check(v.meta_blkaddr * bs < imageSize, S, at + 40, `meta_blkaddr ${v.meta_blkaddr} is past the image end`);
   check(v.xattr_blkaddr * bs <= imageSize, S, at + 44, `xattr_blkaddr ${v.xattr_blkaddr} is past the image end`);
 
   // compression configs (only with COMPR_CFGS): {le16 size; payload} per available algorithm,
-  // each record starting 4-aligned, right after the superblock
+  // each record starting 4-aligned, right after the superblock (its extension slots included)
   const comprCfgs: ComprCfg[] = [];
   let lz4MaxDistance = 0;
-  let lz4MaxPclusterBlks = 1;
+  const cfg: AlgorithmConfig = { lz4MaxPclusterBlks: 1, lzmaDictSize: 0, deflateWindowBits: 15, zstdWindowLog: 0 };
   let availableComprAlgs = 0;
   if (incompat & EROFS_FEATURE_INCOMPAT_COMPR_CFGS) {
     availableComprAlgs = v.u1;
+    const unknown = availableComprAlgs & ~((1 << Z_EROFS_COMPRESSION_MAX) - 1);
+    if (unknown) throw new UnsupportedError('erofs compression', `available_compr_algs 0x${availableComprAlgs.toString(16)} names algorithms newer than erofs-utils 1.9.3 (0x${unknown.toString(16)})`);
     let pos = at + sbSize;
-    for (let alg = 0; alg < 16; alg++) {
+    for (let alg = 0; alg < Z_EROFS_COMPRESSION_MAX; alg++) {
       if (!(availableComprAlgs & (1 << alg))) continue;
       pos = Math.ceil(pos / 4) * 4;
-      check(pos + 2 <= head.length, 'erofs.compr_cfg', pos, 'compression config runs past the first block');
+      check(pos + 2 <= head.length, 'erofs.compr_cfg', pos, 'compression config runs past the superblock area');
       const size = view.getUint16(pos, true);
-      check(size > 0 && pos + 2 + size <= head.length, 'erofs.compr_cfg', pos, `compression config of ${size} bytes runs past the first block`);
+      check(size > 0 && pos + 2 + size <= head.length, 'erofs.compr_cfg', pos, `compression config of ${size} bytes runs past the superblock area`);
       comprCfgs.push({ algorithm: alg, name: COMPRESSION_NAMES[alg] ?? `alg${alg}`, offset: pos, size });
+      const rec = (def: { name: string; size: number }): void =>
+        check(size >= def.size, def.name, pos, `${COMPRESSION_NAMES[alg]} config of ${size} bytes is shorter than ${def.size}`);
       if (alg === Z_EROFS_COMPRESSION_LZ4) {
-        check(size >= z_erofs_lz4_cfgs.size, 'erofs.lz4_cfgs', pos, `lz4 config of ${size} bytes is shorter than ${z_erofs_lz4_cfgs.size}`);
+        rec(z_erofs_lz4_cfgs);
         const c = decodeStruct(z_erofs_lz4_cfgs, head, pos + 2);
-        check(c.max_pclusterblks <= MAX_PCLUSTER_BLKS, 'erofs.lz4_cfgs', pos + 4, `max_pclusterblks ${c.max_pclusterblks} exceeds ${MAX_PCLUSTER_BLKS}`);
+        check(c.max_pclusterblks * bs <= MAX_PCLUSTER_BYTES, 'erofs.lz4_cfgs', pos + 4, `max_pclusterblks ${c.max_pclusterblks} exceeds ${MAX_PCLUSTER_BYTES / bs}`);
         lz4MaxDistance = c.max_distance;
-        lz4MaxPclusterBlks = Math.max(1, c.max_pclusterblks);
+        cfg.lz4MaxPclusterBlks = Math.max(1, c.max_pclusterblks);
+      } else if (alg === Z_EROFS_COMPRESSION_LZMA) {
+        rec(z_erofs_lzma_cfgs);
+        const c = decodeStruct(z_erofs_lzma_cfgs, head, pos + 2);
+        if (c.format !== 0) throw new UnsupportedError('erofs compression', `LZMA config format ${c.format} (only 0, MicroLZMA, is known)`);
+        check(c.dict_size <= LZMA_MAX_DICT, 'erofs.lzma_cfgs', pos + 2, `dict_size ${c.dict_size} exceeds ${LZMA_MAX_DICT}`);
+        cfg.lzmaDictSize = c.dict_size;
+      } else if (alg === Z_EROFS_COMPRESSION_DEFLATE) {
+        rec(z_erofs_deflate_cfgs);
+        const c = decodeStruct(z_erofs_deflate_cfgs, head, pos + 2);
+        check(c.windowbits <= 15, 'erofs.deflate_cfgs', pos + 2, `windowbits ${c.windowbits} exceeds 15`);
+        cfg.deflateWindowBits = c.windowbits;
+      } else if (alg === Z_EROFS_COMPRESSION_ZSTD) {
+        rec(z_erofs_zstd_cfgs);
+        const c = decodeStruct(z_erofs_zstd_cfgs, head, pos + 2);
+        if (c.format !== 0) throw new UnsupportedError('erofs compression', `zstd config format ${c.format} (only 0 is known)`);
+        check(c.windowlog <= 10, 'erofs.zstd_cfgs', pos + 3, `windowlog ${c.windowlog} makes a window over 1 MiB`);
+        cfg.zstdWindowLog = c.windowlog + 10;
       }
       pos += 2 + size;
     }
@@ -194,11 +314,14 @@ export function parseSuperblock(head: Uint8Array, imageSize: number): Superblock
     blockSize: bs,
     sbExtslots: v.sb_extslots,
     sbSize,
-    rootNid: v.root_nid,
+    rootNid,
     inos,
     buildTime,
     buildTimeNsec: v.build_time_nsec,
-    blocks: v.blocks,
+    mkfsTime: buildTime + v.build_time_since_epoch,
+    blocks,
+    is48bit,
+    metaboxNid,
     metaBlkaddr: v.meta_blkaddr,
     xattrBlkaddr: v.xattr_blkaddr,
     uuid: v.uuid.slice(),
@@ -210,8 +333,11 @@ export function parseSuperblock(head: Uint8Array, imageSize: number): Superblock
     xattrPrefixStart: v.xattr_prefix_start,
     packedNid,
     availableComprAlgs,
+    algorithmConfig: cfg,
+    xattrFilterReserved: v.xattr_filter_reserved,
+    ishareXattrPrefixId: v.ishare_xattr_prefix_id,
     lz4MaxDistance,
-    lz4MaxPclusterBlks,
+    lz4MaxPclusterBlks: cfg.lz4MaxPclusterBlks,
     comprCfgs,
     devices,
     deviceIdMask: mask - 1,
@@ -225,7 +351,13 @@ export function parseDeviceTable(sb: Superblock, bytes: Uint8Array): DeviceSlot[
   const out: DeviceSlot[] = [];
   for (let i = 0; i < sb.extraDevices; i++) {
     const d = decodeStruct(erofs_deviceslot, bytes, i * EROFS_DEVT_SLOT_SIZE);
-    out.push({ id: i + 1, offset: start + i * EROFS_DEVT_SLOT_SIZE, tag: d.tag.slice(), blocks: d.blocks, mappedBlkaddr: d.mapped_blkaddr });
+    // the high halves count only with 48BIT (older writers left garbage-free zeros there, but the kernel ignores them)
+    const hi = sb.is48bit;
+    out.push({
+      id: i + 1, offset: start + i * EROFS_DEVT_SLOT_SIZE, tag: d.tag.slice(),
+      blocks: d.blocks + (hi ? d.blocks_hi * 0x1_0000_0000 : 0),
+      mappedBlkaddr: d.mapped_blkaddr + (hi ? d.uniaddr_hi * 0x1_0000_0000 : 0),
+    });
   }
   return out;
 }

@@ -1,5 +1,5 @@
-import { check } from '../errors.ts';
-import { EROFS_XATTR_PREFIXES, erofs_xattr_entry, erofs_xattr_ibody_header } from './structs.ts';
+import { check, fail } from '../errors.ts';
+import { EROFS_XATTR_LONG_PREFIX, EROFS_XATTR_LONG_PREFIX_MASK, EROFS_XATTR_PREFIXES, erofs_xattr_entry, erofs_xattr_ibody_header } from './structs.ts';
 
 const enc = new TextEncoder();
 export const PREFIX_BYTES: readonly Uint8Array[] = EROFS_XATTR_PREFIXES.map((p) => enc.encode(p));
@@ -34,18 +34,68 @@ export function parseIbodyHeader(area: Uint8Array, at: number): XattrIbody {
   return { sharedIds, inlineStart };
 }
 
+/**
+ * The long xattr name prefixes (incompat XATTR_PREFIXES, erofs-modern-format.md §4.1), index k =
+ * e_name_index 0x80 | k: each is a short prefix (by its index) followed by an infix.
+ */
+export interface LongPrefix {
+  baseIndex: number;
+  /** the whole prefix: short prefix + infix */
+  bytes: Uint8Array;
+  /** absolute offset of the entry's le16 length (in its space), for display */
+  offset: number;
+}
+
+/**
+ * Parse `count` prefix table entries from `read(pos, len)` (positions relative to the table's
+ * start; null: the bytes are not there, which is damage). Each entry: aligned to 4, le16 length,
+ * then a base index and the infix.
+ */
+export function parseLongPrefixes(count: number, read: (pos: number, len: number) => Uint8Array, at: number): LongPrefix[] {
+  const S = 'erofs.xattr_long_prefix';
+  const out: LongPrefix[] = [];
+  let pos = 0;
+  for (let k = 0; k < count; k++) {
+    const h = read(pos, 2);
+    const len = h[0]! | (h[1]! << 8);
+    if (!(len >= 1 && len <= 256)) fail(S, at + pos, `long prefix ${k} of ${len} bytes (1..256)`);
+    const body = read(pos + 2, len);
+    const base = body[0]!;
+    if (!(base < EROFS_XATTR_PREFIXES.length)) fail(S, at + pos + 2, `long prefix ${k}: unknown base index ${base}`);
+    const p = PREFIX_BYTES[base]!;
+    const bytes = new Uint8Array(p.length + len - 1);
+    bytes.set(p, 0);
+    bytes.set(body.subarray(1), p.length);
+    out.push({ baseIndex: base, bytes, offset: at + pos });
+    pos = Math.ceil((pos + 2 + len) / 4) * 4;
+  }
+  return out;
+}
+
+/** the prefix bytes for a name index (short, or long with bit 7) */
+function prefixOf(nameIndex: number, prefixes: readonly LongPrefix[] | undefined, at: number): Uint8Array {
+  if (nameIndex & EROFS_XATTR_LONG_PREFIX) {
+    const k = nameIndex & EROFS_XATTR_LONG_PREFIX_MASK;
+    const lp = prefixes?.[k];
+    if (!lp) fail(erofs_xattr_entry.name, at + 1, `xattr name index 0x${nameIndex.toString(16)} names long prefix ${k} of ${prefixes?.length ?? 0}`);
+    return lp.bytes;
+  }
+  check(nameIndex < EROFS_XATTR_PREFIXES.length, erofs_xattr_entry.name, at + 1, `unknown xattr name index ${nameIndex}`);
+  return PREFIX_BYTES[nameIndex]!;
+}
+
 /** Decode an entry header at b[pos]; returns its total (unpadded) length. Checks the name index. */
-export function entryHeader(b: Uint8Array, pos: number, at: number): { nameLen: number; nameIndex: number; valueSize: number } {
+export function entryHeader(b: Uint8Array, pos: number, at: number, prefixes?: readonly LongPrefix[]): { nameLen: number; nameIndex: number; valueSize: number } {
   const nameLen = b[pos]!;
   const nameIndex = b[pos + 1]!;
   const valueSize = b[pos + 2]! | (b[pos + 3]! << 8);
-  check(nameIndex < EROFS_XATTR_PREFIXES.length, erofs_xattr_entry.name, at + 1, `unknown xattr name index ${nameIndex}`);
-  check(nameLen > 0 || PREFIX_BYTES[nameIndex]!.length > 0, erofs_xattr_entry.name, at, 'empty xattr name');
+  const p = prefixOf(nameIndex, prefixes, at);
+  check(nameLen > 0 || p.length > 0, erofs_xattr_entry.name, at, 'empty xattr name');
   return { nameLen, nameIndex, valueSize };
 }
 
-export function fullName(nameIndex: number, suffix: Uint8Array): Uint8Array {
-  const p = PREFIX_BYTES[nameIndex]!;
+export function fullName(nameIndex: number, suffix: Uint8Array, prefixes?: readonly LongPrefix[]): Uint8Array {
+  const p = prefixOf(nameIndex, prefixes, -1);
   const out = new Uint8Array(p.length + suffix.length);
   out.set(p, 0);
   out.set(suffix, p.length);
@@ -53,16 +103,21 @@ export function fullName(nameIndex: number, suffix: Uint8Array): Uint8Array {
 }
 
 /** Every inline entry of an xattr area (after the shared ids). */
-export function parseInlineEntries(area: Uint8Array, start: number, at: number): Xattr[] {
+export function parseInlineEntries(area: Uint8Array, start: number, at: number, prefixes?: readonly LongPrefix[]): Xattr[] {
   const out: Xattr[] = [];
   let pos = start;
   while (pos < area.length) {
     check(pos + 4 <= area.length, erofs_xattr_entry.name, at + pos, 'xattr entry header runs past the xattr area');
-    const h = entryHeader(area, pos, at + pos);
+    // an all-zero entry is padding (mkfs.erofs --root-xattr-isize grows the area with zeros)
+    if ((area[pos]! | area[pos + 1]! | area[pos + 2]! | area[pos + 3]!) === 0) {
+      pos += 4;
+      continue;
+    }
+    const h = entryHeader(area, pos, at + pos, prefixes);
     const len = 4 + h.nameLen + h.valueSize;
     check(pos + len <= area.length, erofs_xattr_entry.name, at + pos, `xattr entry of ${len} bytes runs past the xattr area`);
     out.push({
-      name: fullName(h.nameIndex, area.subarray(pos + 4, pos + 4 + h.nameLen)),
+      name: fullName(h.nameIndex, area.subarray(pos + 4, pos + 4 + h.nameLen), prefixes),
       nameIndex: h.nameIndex,
       value: area.slice(pos + 4 + h.nameLen, pos + len),
       sharedId: -1,

@@ -1,23 +1,34 @@
 /**
- * Compressed-file block mapping (spec §2.11), following erofs-utils 1.5 `lib/zmap.c` semantics:
- * an inode's whole lcluster index is loaded once (its size is bounded by the image) and every
- * lookup is then synchronous. Every walk is bounded: look-backs strictly decrease the lcluster
- * number, in-pack scans are bounded by the pack's entry count.
+ * Compressed-file block mapping (erofs-composefs-format.md §2.11, erofs-modern-format.md §3):
+ * lcluster indexes (full and compact, any lcluster size), encoded extents (48BIT images), inline
+ * (ztailpacking) pclusters, tail and whole-file fragments in the packed inode, interlaced and
+ * partially referenced pclusters. An inode's whole index (or extent table) is loaded once (its
+ * size is bounded by the metadata it lies in) and every lookup is then synchronous. Every walk is
+ * bounded: look-backs strictly decrease the lcluster number, in-pack scans are bounded by the
+ * pack's entry count, extent searches by the record count.
  */
 import { fail, FormatError, UnsupportedError } from '../errors.ts';
 import type { Inode } from './inode.ts';
 import {
+  EROFS_FEATURE_INCOMPAT_48BIT,
   EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER,
+  EROFS_FEATURE_INCOMPAT_COMPR_CFGS,
+  EROFS_FEATURE_INCOMPAT_FRAGMENTS,
   EROFS_FEATURE_INCOMPAT_ZTAILPACKING,
   EROFS_INODE_COMPRESSED_COMPACT,
   EROFS_INODE_COMPRESSED_FULL,
   Z_EROFS_ADVISE_BIG_PCLUSTER_1,
   Z_EROFS_ADVISE_BIG_PCLUSTER_2,
   Z_EROFS_ADVISE_COMPACTED_2B,
+  Z_EROFS_ADVISE_EXTENTS,
   Z_EROFS_ADVISE_FRAGMENT_PCLUSTER,
   Z_EROFS_ADVISE_INLINE_PCLUSTER,
   Z_EROFS_ADVISE_INTERLACED_PCLUSTER,
+  Z_EROFS_COMPRESSION_LZ4,
   Z_EROFS_COMPRESSION_MAX,
+  Z_EROFS_EXTENT_PLEN_FMT_BIT,
+  Z_EROFS_EXTENT_PLEN_MASK,
+  Z_EROFS_EXTENT_PLEN_PARTIAL,
   Z_EROFS_FRAGMENT_INODE_BIT,
   Z_EROFS_LCLUSTER_TYPE_HEAD1,
   Z_EROFS_LCLUSTER_TYPE_HEAD2,
@@ -26,17 +37,24 @@ import {
   Z_EROFS_LEGACY_INDEX_OFFSET,
   Z_EROFS_LI_D0_CBLKCNT,
   Z_EROFS_LI_LCLUSTER_TYPE_MASK,
+  Z_EROFS_LI_PARTIAL_REF,
+  Z_EROFS_PCLUSTER_MAX_SIZE,
+  z_erofs_extent,
   z_erofs_map_header,
 } from './structs.ts';
 import type { Superblock } from './superblock.ts';
 
 const IDX = 'erofs.lcluster_index';
 
+/** How a compressed inode's extents are found. */
+export type ZMode = 'index' | 'extents' | 'whole-fragment';
+
 /** Everything needed to map a compressed inode; `index` holds its index bytes (and the inline pcluster). */
 export interface ZInfo {
   nid: number;
   layout: number;
   size: number;
+  mode: ZMode;
   /** absolute offset of the map header, -1 when a legacy header is ignored (no big pcluster/ztailpacking in the sb) */
   headerOffset: number;
   advise: number;
@@ -45,18 +63,29 @@ export interface ZInfo {
   /** 2 ** lclusterBits (a power with a variable exponent is a libm call in optimized code) */
   lclusterSize: number;
   idataSize: number;
-  /** number of lclusters: ceil(size / lcluster size) */
+  /** number of index entries (lclusters) or extent records */
   lclusters: number;
-  /** absolute offset of index[0] */
+  /** absolute offset of index[0] (or of the first extent record) */
   indexOffset: number;
   index: Uint8Array;
   /** compact layout only: entries in the initial 4-byte packs and in 2-byte packs */
   compacted4bInitial: number;
   compacted2b: number;
   blockSize: number;
-  /** ztailpacking: absolute offset of the inline pcluster and the head lcluster of the tail extent */
+  /** ztailpacking: absolute offset of the inline pcluster; with it or a tail fragment, the head lcluster of the tail extent */
   idataOffset: number;
   tailHeadLcn: number;
+  /** the tail extent (or, for 'whole-fragment', the file) is in the packed inode at fragmentOff */
+  fragment: boolean;
+  fragmentOff: number;
+  /** extents: bytes per record (4, 8, 16, 32) */
+  recsz: number;
+  /** extents of 4-byte records: each record's physical byte offset */
+  extPa: Float64Array | null;
+  /** algorithms the superblock makes available (bit per algorithm id) */
+  availableAlgs: number;
+  /** LZ4 pclusters: at most this many bytes (the LZ4 config record's max_pclusterblks) */
+  maxLz4PclusterBytes: number;
   maxPclusterBytes: number;
 }
 
@@ -70,10 +99,15 @@ interface LRecord {
   pblk: number;
   /** block count from a CBLKCNT NONHEAD entry, 0 if none */
   compressedBlks: number;
+  /** full indexes: the head's pcluster decodes to more than this extent (dedupe) */
+  partialRef: boolean;
   nextPackOff: number;
   /** absolute offset of the entry (or of its pack), for error messages */
   at: number;
 }
+
+/** What a mapped extent's bytes are made from. */
+export type ZAlgorithm = number | 'shifted' | 'interlaced' | 'zero' | 'fragment';
 
 /** A mapped extent of decompressed data. */
 export interface ZExtent {
@@ -85,61 +119,92 @@ export interface ZExtent {
   fullMapped: boolean;
   headLcn: number;
   headType: number;
-  /** absolute byte offset of the pcluster */
+  /** absolute byte offset of the pcluster; for a fragment, its offset in the packed inode's data */
   pa: number;
   plen: number;
-  /** 'shifted' for an uncompressed (PLAIN) pcluster, else the algorithm id */
-  algorithm: number | 'shifted';
+  /** an algorithm id, or 'shifted'/'interlaced' (uncompressed), 'zero' (unmapped), 'fragment' (packed inode) */
+  algorithm: ZAlgorithm;
   /** ztailpacking: the pcluster sits inline in the metadata */
   inline: boolean;
+  /** the pcluster decodes to more than the extent uses (PARTIAL_REF / extent PARTIAL) */
+  partial: boolean;
   /** absolute offset of the head's index entry */
   indexAt: number;
 }
 
 export interface ZHeaderInfo {
   headerOffset: number;
+  mode: ZMode;
   advise: number;
   algorithms: [number, number];
   lclusterBits: number;
   idataSize: number;
+  fragment: boolean;
+  fragmentOff: number;
+  recsz: number;
+  /** extents with 16/32-byte records: the record count from the header */
+  extentCount: number;
 }
 
 /** Where the map header sits; null means the header is ignored (legacy without big pcluster/ztailpacking). */
 export function zHeaderOffset(sb: Superblock, inode: Inode): number | null {
   if (
     inode.layout === EROFS_INODE_COMPRESSED_FULL &&
-    !(sb.featureIncompat & (EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER | EROFS_FEATURE_INCOMPAT_ZTAILPACKING))
+    !(sb.featureIncompat & (EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER | EROFS_FEATURE_INCOMPAT_ZTAILPACKING | EROFS_FEATURE_INCOMPAT_FRAGMENTS | EROFS_FEATURE_INCOMPAT_48BIT))
   ) return null;
   return Math.ceil(inode.dataOffset / 8) * 8;
 }
 
 /** Decode and validate the 8-byte map header (`h` = its bytes, or null when ignored). */
 export function parseZHeader(sb: Superblock, inode: Inode, headerOffset: number | null, h: Uint8Array | null): ZHeaderInfo {
+  const none = { fragment: false, fragmentOff: 0, recsz: 0, extentCount: 0 };
   if (headerOffset === null || h === null) {
-    return { headerOffset: -1, advise: 0, algorithms: [0, 0], lclusterBits: sb.blkszbits, idataSize: 0 };
+    return { headerOffset: -1, mode: 'index', advise: 0, algorithms: [0, 0], lclusterBits: sb.blkszbits, idataSize: 0, ...none };
   }
   const S = z_erofs_map_header.name;
   const F = z_erofs_map_header.f;
   const view = new DataView(h.buffer, h.byteOffset, h.byteLength);
   const clusterbits = h[F.h_clusterbits.offset]!;
-  if (clusterbits >> Z_EROFS_FRAGMENT_INODE_BIT) throw new UnsupportedError('erofs fragments', `nid ${inode.nid}: the file lives in a packed inode (erofs-utils 1.6+)`);
-  const advise = view.getUint16(F.h_advise.offset, true);
-  if (advise & (Z_EROFS_ADVISE_INTERLACED_PCLUSTER | Z_EROFS_ADVISE_FRAGMENT_PCLUSTER)) {
-    throw new UnsupportedError('erofs compression', `nid ${inode.nid}: h_advise 0x${advise.toString(16)} uses interlaced/fragment pclusters (erofs-utils 1.6+)`);
+  if (clusterbits >> Z_EROFS_FRAGMENT_INODE_BIT) {
+    // the whole file is in the packed inode: the 8 bytes less bit 63 are its offset there
+    if (!(sb.featureIncompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS)) fail(S, headerOffset + 7, `nid ${inode.nid}: whole-file fragment without the fragments feature`);
+    const hi = view.getUint32(4, true) & 0x7fffffff;
+    if (!(hi < 0x200000)) fail(S, headerOffset, `nid ${inode.nid}: fragment offset does not fit in 53 bits`);
+    const fragmentOff = view.getUint32(0, true) + hi * 0x1_0000_0000;
+    return { headerOffset, mode: 'whole-fragment', advise: Z_EROFS_ADVISE_FRAGMENT_PCLUSTER, algorithms: [0, 0], lclusterBits: sb.blkszbits, idataSize: 0, fragment: true, fragmentOff, recsz: 0, extentCount: 0 };
   }
+  const advise = view.getUint16(F.h_advise.offset, true);
+  const fragment = (advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER) !== 0;
+  if (!(!fragment || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS) !== 0)) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: fragment pcluster without the fragments feature`);
+  const inline = (advise & Z_EROFS_ADVISE_INLINE_PCLUSTER) !== 0;
+  if (!(!inline || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZTAILPACKING) !== 0)) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: inline pcluster without the ztailpacking feature`);
+  // bytes 0-3 are the fragment offset with FRAGMENT_PCLUSTER, else h_idata_size sits at 2
+  const fragmentOff = fragment ? view.getUint32(0, true) : 0;
+  const idataSize = inline && !fragment ? view.getUint16(F.h_idata_size.offset, true) : 0;
+  const lclusterBits = sb.blkszbits + (clusterbits & 15);
+
+  if (inode.layout === EROFS_INODE_COMPRESSED_FULL && advise & Z_EROFS_ADVISE_EXTENTS) {
+    const recsz = 4 << ((advise >> 1) & 3);
+    if (inline) throw new UnsupportedError('erofs compression', `nid ${inode.nid}: encoded extents with an inline pcluster (erofs-utils 1.9.3 never combines them)`);
+    if (!(recsz > 8 || lclusterBits <= 40)) fail(S, headerOffset + 7, `nid ${inode.nid}: extents of 2^${lclusterBits} bytes`);
+    // 16/32-byte records: the record count overlays h_reserved1/h_idata_size and the algorithm/clusterbits bytes
+    const extentCount = recsz > 8 ? view.getUint32(0, true) + view.getUint16(6, true) * 0x1_0000_0000 : 0;
+    return { headerOffset, mode: 'extents', advise, algorithms: [0, 0], lclusterBits, idataSize: 0, fragment, fragmentOff: recsz > 8 ? 0 : fragmentOff, recsz, extentCount };
+  }
+
   const alg = h[F.h_algorithmtype.offset]!;
   const algorithms: [number, number] = [alg & 15, alg >> 4];
   if (!(algorithms[0] < Z_EROFS_COMPRESSION_MAX && algorithms[1] < Z_EROFS_COMPRESSION_MAX)) fail(S, headerOffset + F.h_algorithmtype.offset, `nid ${inode.nid}: unknown algorithm type 0x${alg.toString(16)}`);
-  const lclusterBits = sb.blkszbits + (clusterbits & 7);
   const big = advise & (Z_EROFS_ADVISE_BIG_PCLUSTER_1 | Z_EROFS_ADVISE_BIG_PCLUSTER_2);
   if (!(!big || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER) !== 0)) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: big pcluster without the superblock feature`);
   if (inode.layout === EROFS_INODE_COMPRESSED_COMPACT) {
     if (!(!(advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) === !(advise & Z_EROFS_ADVISE_BIG_PCLUSTER_2))) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: big pcluster head1/head2 flags of compact indexes disagree`);
-    if (lclusterBits !== 12) throw new UnsupportedError('erofs compression', `nid ${inode.nid}: compact indexes with ${2 ** lclusterBits}-byte lclusters`);
-  }
-  const inline = (advise & Z_EROFS_ADVISE_INLINE_PCLUSTER) !== 0;
-  if (!(!inline || (sb.featureIncompat & EROFS_FEATURE_INCOMPAT_ZTAILPACKING) !== 0)) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: inline pcluster without the ztailpacking feature`);
-  return { headerOffset, advise, algorithms, lclusterBits, idataSize: inline ? view.getUint16(F.h_idata_size.offset, true) : 0 };
+    // lo fields are max(lb, 12) bits, and a pack's entries 16 (4B) or 14 (2B) bits with the type
+    if (!(lclusterBits <= 14)) fail(S, headerOffset + 7, `nid ${inode.nid}: compact indexes cannot hold ${2 ** lclusterBits}-byte lclusters`);
+    if (advise & Z_EROFS_ADVISE_COMPACTED_2B && lclusterBits > 12) throw new UnsupportedError('erofs compression', `nid ${inode.nid}: 2-byte compact indexes with ${2 ** lclusterBits}-byte lclusters`);
+    if (lclusterBits !== sb.blkszbits) throw new UnsupportedError('erofs compression', `nid ${inode.nid}: compact indexes with ${2 ** lclusterBits}-byte lclusters in ${sb.blockSize}-byte blocks`);
+  } else if (!(lclusterBits <= 30)) fail(S, headerOffset + 7, `nid ${inode.nid}: lclusters of 2^${lclusterBits} bytes`);
+  return { headerOffset, mode: 'index', advise, algorithms, lclusterBits, idataSize, fragment, fragmentOff, recsz: 0, extentCount: 0 };
 }
 
 /** Byte range [start, end) of the index entries for `lclusters` entries, and the compact split. */
@@ -157,6 +222,107 @@ export function zIndexRange(inode: Inode, hdr: ZHeaderInfo, lclusters: number): 
   const { pos, shift } = compactPos(ebase, c4i, c2b, lclusters - 1);
   const packSize = (shift === 2 ? 2 : 16) << shift;
   return { start: ebase, end: pos - (pos % packSize) + packSize, c4i, c2b };
+}
+
+/**
+ * Read a compressed inode's map (header, then its index or extent table, and an inline pcluster)
+ * through `read` (bytes of the inode's metadata space, or null when they must be fetched first:
+ * the caller retries). Validates what a lookup will trust.
+ */
+export function loadZInfo(sb: Superblock, i: Inode, read: (off: number, len: number, structure: string) => Uint8Array | null): ZInfo | null {
+  const hOff = zHeaderOffset(sb, i);
+  const hLen = z_erofs_map_header.size;
+  const h = hOff === null ? null : read(hOff, hLen, z_erofs_map_header.name);
+  if (hOff !== null && !h) return null;
+  const hdr = parseZHeader(sb, i, hOff, h);
+  const bs = sb.blockSize;
+  const availableAlgs = sb.featureIncompat & EROFS_FEATURE_INCOMPAT_COMPR_CFGS ? sb.availableComprAlgs : 1 << Z_EROFS_COMPRESSION_LZ4;
+  const z: ZInfo = {
+    nid: i.nid,
+    layout: i.layout,
+    size: i.size,
+    mode: hdr.mode,
+    headerOffset: hdr.headerOffset,
+    advise: hdr.advise,
+    algorithms: hdr.algorithms,
+    lclusterBits: hdr.lclusterBits,
+    lclusterSize: 2 ** hdr.lclusterBits,
+    idataSize: hdr.idataSize,
+    lclusters: 0,
+    indexOffset: hOff ?? 0,
+    index: new Uint8Array(0),
+    compacted4bInitial: 0,
+    compacted2b: 0,
+    blockSize: bs,
+    idataOffset: -1,
+    tailHeadLcn: -1,
+    fragment: hdr.fragment,
+    fragmentOff: hdr.fragmentOff,
+    recsz: hdr.recsz,
+    extPa: null,
+    availableAlgs,
+    maxLz4PclusterBytes: sb.lz4MaxPclusterBlks * bs,
+    maxPclusterBytes: Z_EROFS_PCLUSTER_MAX_SIZE,
+  };
+  if (hdr.mode === 'whole-fragment') {
+    z.tailHeadLcn = 0;
+    return z;
+  }
+  if (hdr.mode === 'extents') {
+    const S = z_erofs_extent.name;
+    const recsz = hdr.recsz;
+    let pos = Math.ceil((hOff! + hLen) / recsz) * recsz;
+    let start = 0;
+    if (recsz === 4) {
+      const b = read(pos, 8, S);
+      if (!b) return null;
+      const v = new DataView(b.buffer, b.byteOffset, 8);
+      const hi = v.getUint32(4, true);
+      if (!(hi < 0x200000)) fail(S, pos, `nid ${i.nid}: extent start does not fit in 53 bits`);
+      start = v.getUint32(0, true) + hi * 0x1_0000_0000;
+      pos += 8;
+    }
+    const count = recsz > 8 ? hdr.extentCount : Math.ceil(i.size / z.lclusterSize);
+    if (!(i.size === 0 || count >= 1)) fail(z_erofs_map_header.name, hOff!, `nid ${i.nid}: ${i.size} bytes in no extents`);
+    if (!(count <= i.size)) fail(z_erofs_map_header.name, hOff!, `nid ${i.nid}: ${count} extents for ${i.size} bytes`);
+    const b = read(pos, count * recsz, S);
+    if (!b) return null;
+    z.index = b;
+    z.indexOffset = pos;
+    z.lclusters = count;
+    if (recsz === 4) {
+      // each record's data follows the previous record's
+      const pa = new Float64Array(count);
+      let at = start;
+      for (let k = 0; k < count; k++) {
+        pa[k] = at;
+        at += u32(b, k * 4) & Z_EROFS_EXTENT_PLEN_MASK;
+      }
+      z.extPa = pa;
+    }
+    if (z.fragment && count > 0) {
+      // the last record names the fragment: plen, and for records with pstart, its low word as bits 32-63
+      const rel = (count - 1) * recsz;
+      const hi = recsz > 4 ? u32(b, rel + 4) : 0;
+      if (!(hi < 0x200000)) fail(S, pos + rel, `nid ${i.nid}: fragment offset does not fit in 53 bits`);
+      z.fragmentOff = u32(b, rel) + hi * 0x1_0000_0000;
+    }
+    return z;
+  }
+  // index layouts: compact readers count lclusters in blocks (erofs-utils and the kernel alike)
+  const lclusters = i.layout === EROFS_INODE_COMPRESSED_COMPACT ? Math.ceil(i.size / bs) : Math.ceil(i.size / z.lclusterSize);
+  const range = zIndexRange(i, hdr, lclusters);
+  const inlineLen = hdr.idataSize;
+  const stored = read(range.start, range.end - range.start + inlineLen, 'erofs.lcluster_index');
+  if (!stored) return null;
+  z.lclusters = lclusters;
+  z.indexOffset = range.start;
+  z.index = stored;
+  z.compacted4bInitial = range.c4i;
+  z.compacted2b = range.c2b;
+  z.idataOffset = range.end;
+  if ((inlineLen || z.fragment) && i.size > 0) zFindTail(z);
+  return z;
 }
 
 function compactPos(ebase: number, c4i: number, c2b: number, lcn: number): { pos: number; shift: number } {
@@ -180,8 +346,9 @@ function loadLegacy(z: ZInfo, lcn: number): LRecord {
   const rel = lcn * 8;
   const at = z.indexOffset + rel;
   const b = z.index;
-  const type = u16(b, rel) & Z_EROFS_LI_LCLUSTER_TYPE_MASK;
-  const r: LRecord = { lcn, type, clusterofs: 0, delta0: 0, delta1: 0, pblk: 0, compressedBlks: 0, nextPackOff: at + 8, at };
+  const advise = u16(b, rel);
+  const type = advise & Z_EROFS_LI_LCLUSTER_TYPE_MASK;
+  const r: LRecord = { lcn, type, clusterofs: 0, delta0: 0, delta1: 0, pblk: 0, compressedBlks: 0, partialRef: (advise & Z_EROFS_LI_PARTIAL_REF) !== 0, nextPackOff: at + 8, at };
   if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
     r.clusterofs = z.lclusterSize;
     r.delta0 = u16(b, rel + 4);
@@ -206,8 +373,9 @@ function loadCompact(z: ZInfo, lcn: number): LRecord {
   const rel = base - z.indexOffset;
   const b = z.index;
   const encodebits = ((packSize - 4) * 8) / vcnt;
-  const lbits = z.lclusterBits;
-  const lomask = z.lclusterSize - 1;
+  // lo holds a clusterofs or a CBLKCNT (bit 11), so it is never narrower than 12 bits
+  const lbits = z.lclusterBits > 12 ? z.lclusterBits : 12;
+  const lomask = (1 << lbits) - 1;
   let i = (pos - base) >> shift;
   let type = 0;
   const decode = (k: number): number => {
@@ -217,7 +385,7 @@ function loadCompact(z: ZInfo, lcn: number): LRecord {
     return v & lomask;
   };
   const bigPcluster = (z.advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) !== 0;
-  const r: LRecord = { lcn, type: 0, clusterofs: 0, delta0: 0, delta1: 0, pblk: 0, compressedBlks: 0, nextPackOff: base + packSize, at: base };
+  const r: LRecord = { lcn, type: 0, clusterofs: 0, delta0: 0, delta1: 0, pblk: 0, compressedBlks: 0, partialRef: false, nextPackOff: base + packSize, at: base };
   let lo = decode(i);
   r.type = type;
   if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
@@ -288,7 +456,7 @@ function load(z: ZInfo, lcn: number): LRecord {
  * again on every big extract.
  */
 function withBlks(m: LRecord, compressedBlks: number): LRecord {
-  return { lcn: m.lcn, type: m.type, clusterofs: m.clusterofs, delta0: m.delta0, delta1: m.delta1, pblk: m.pblk, compressedBlks, nextPackOff: m.nextPackOff, at: m.at };
+  return { lcn: m.lcn, type: m.type, clusterofs: m.clusterofs, delta0: m.delta0, delta1: m.delta1, pblk: m.pblk, compressedBlks, partialRef: m.partialRef, nextPackOff: m.nextPackOff, at: m.at };
 }
 
 /** Walk back from `m` by `dist` lclusters until a head; bounded because lcn strictly decreases. */
@@ -344,26 +512,95 @@ function findHead(z: ZInfo, ofs: number): Head {
   return { m, la: m.lcn * lsize + m.clusterofs, end, fullMapped, initial };
 }
 
-/** Map logical offset `ofs` (< size) to its extent (z_erofs_do_map_blocks). */
+/** Map logical offset `ofs` (< size) to its extent (z_erofs_do_map_blocks / z_erofs_map_blocks_ext). */
 export function zMap(z: ZInfo, ofs: number): ZExtent {
+  if (z.mode === 'extents') return zMapExtent(z, ofs);
+  if (z.fragment && z.tailHeadLcn === 0) {
+    // the whole file is one fragment
+    return { la: 0, end: z.size, fullMapped: true, headLcn: 0, headType: Z_EROFS_LCLUSTER_TYPE_PLAIN, pa: z.fragmentOff, plen: 0, algorithm: 'fragment', inline: false, partial: false, indexAt: z.headerOffset };
+  }
   const { m, la, end, fullMapped } = findHead(z, ofs);
   const headType = m.type;
   let pa: number, plen: number, inline = false;
-  if (z.tailHeadLcn >= 0 && m.lcn === z.tailHeadLcn) {
+  if (z.tailHeadLcn >= 0 && m.lcn === z.tailHeadLcn && z.idataSize > 0) {
     pa = z.idataOffset;
     plen = z.idataSize;
     inline = true;
+  } else if (z.fragment && m.lcn === z.tailHeadLcn) {
+    return { la, end: z.size, fullMapped: true, headLcn: m.lcn, headType, pa: z.fragmentOff, plen: 0, algorithm: 'fragment', inline: false, partial: false, indexAt: m.at };
   } else {
     pa = m.pblk * z.blockSize;
     plen = compressedLength(z, m);
   }
-  const algorithm = headType === Z_EROFS_LCLUSTER_TYPE_PLAIN ? 'shifted' : z.algorithms[headType === Z_EROFS_LCLUSTER_TYPE_HEAD2 ? 1 : 0];
-  return { la, end, fullMapped, headLcn: m.lcn, headType, pa, plen, algorithm, inline, indexAt: m.at };
+  let algorithm: ZAlgorithm;
+  if (headType === Z_EROFS_LCLUSTER_TYPE_PLAIN) algorithm = z.advise & Z_EROFS_ADVISE_INTERLACED_PCLUSTER ? 'interlaced' : 'shifted';
+  else {
+    algorithm = z.algorithms[headType === Z_EROFS_LCLUSTER_TYPE_HEAD2 ? 1 : 0];
+    if (!(z.availableAlgs & (1 << algorithm))) fail(IDX, m.at, `nid ${z.nid}: algorithm ${algorithm} is not among the image's available algorithms (0x${z.availableAlgs.toString(16)})`);
+    if (algorithm === Z_EROFS_COMPRESSION_LZ4 && !inline && !(plen <= z.maxLz4PclusterBytes)) fail(IDX, m.at, `nid ${z.nid}: LZ4 pcluster of ${plen / z.blockSize} blocks exceeds the ${z.maxLz4PclusterBytes / z.blockSize}-block maximum`);
+  }
+  return { la, end, fullMapped, headLcn: m.lcn, headType, pa, plen, algorithm, inline, partial: m.partialRef, indexAt: m.at };
+}
+
+/** encoded extents: record k's logical start */
+function extentStart(z: ZInfo, k: number): number {
+  if (z.recsz <= 8) return k * z.lclusterSize;
+  const rel = k * z.recsz;
+  return u32(z.index, rel + 12) + (z.recsz === 32 ? u32(z.index, rel + 16) * 0x1_0000_0000 : 0);
+}
+
+function zMapExtent(z: ZInfo, ofs: number): ZExtent {
+  const S = z_erofs_extent.name;
+  const n = z.lclusters;
+  let k: number;
+  if (z.recsz <= 8) k = Math.floor(ofs / z.lclusterSize);
+  else {
+    // the last record starting at or before ofs
+    let lo = 0;
+    let hi = n - 1;
+    k = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (extentStart(z, mid) <= ofs) {
+        k = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+  }
+  if (!(k >= 0 && k < n)) fail(S, z.indexOffset, `nid ${z.nid}: no extent holds byte ${ofs}`);
+  const rel = k * z.recsz;
+  const at = z.indexOffset + rel;
+  const la = extentStart(z, k);
+  const end = k + 1 < n ? Math.min(extentStart(z, k + 1), z.size) : z.size;
+  if (!(la <= ofs && ofs < end)) fail(S, at, `nid ${z.nid}: extent ${k} [${la}, ${end}) does not hold byte ${ofs}`);
+  const base = { la, end, fullMapped: true, headLcn: k, headType: Z_EROFS_LCLUSTER_TYPE_HEAD1, inline: false, indexAt: at };
+  if (z.fragment && k === n - 1) return { ...base, pa: z.fragmentOff, plen: 0, algorithm: 'fragment', partial: false };
+  const raw = u32(z.index, rel);
+  const plen = raw & Z_EROFS_EXTENT_PLEN_MASK;
+  if (plen === 0) return { ...base, pa: 0, plen: 0, algorithm: 'zero', partial: false };
+  let pa: number;
+  if (z.recsz === 4) pa = z.extPa![k]!;
+  else if (z.recsz === 8) pa = u32(z.index, rel + 4);
+  else {
+    const hi = u32(z.index, rel + 8);
+    if (!(hi < 0x200000)) fail(S, at + 8, `nid ${z.nid}: pstart does not fit in 53 bits`);
+    pa = u32(z.index, rel + 4) + hi * 0x1_0000_0000;
+  }
+  const fmt = raw >>> Z_EROFS_EXTENT_PLEN_FMT_BIT;
+  let algorithm: ZAlgorithm;
+  if (fmt === 0) {
+    const bs = z.blockSize;
+    algorithm = z.advise & Z_EROFS_ADVISE_INTERLACED_PCLUSTER && pa % bs === 0 && plen % bs === 0 ? 'interlaced' : 'shifted';
+  } else {
+    algorithm = fmt - 1;
+    if (!(algorithm < Z_EROFS_COMPRESSION_MAX && z.availableAlgs & (1 << algorithm))) fail(S, at, `nid ${z.nid}: extent format ${fmt} names an algorithm the image does not make available (0x${z.availableAlgs.toString(16)})`);
+  }
+  return { ...base, pa, plen, algorithm, partial: (raw & Z_EROFS_EXTENT_PLEN_PARTIAL) !== 0 };
 }
 
 function compressedLength(z: ZInfo, head: LRecord): number {
   const lsize = z.lclusterSize;
-  const bigFlag = head.type === Z_EROFS_LCLUSTER_TYPE_HEAD1 ? Z_EROFS_ADVISE_BIG_PCLUSTER_1 : head.type === Z_EROFS_LCLUSTER_TYPE_HEAD2 ? Z_EROFS_ADVISE_BIG_PCLUSTER_2 : 0;
+  const bigFlag = head.type === Z_EROFS_LCLUSTER_TYPE_HEAD1 ? Z_EROFS_ADVISE_BIG_PCLUSTER_1 : Z_EROFS_ADVISE_BIG_PCLUSTER_2;
   if (!(z.advise & bigFlag) || head.lcn + 1 >= z.lclusters) return lsize;
   let blks = head.compressedBlks;
   if (!blks) {
@@ -375,25 +612,44 @@ function compressedLength(z: ZInfo, head: LRecord): number {
     }
   }
   const plen = blks * z.blockSize;
-  if (!(plen <= z.maxPclusterBytes)) fail(IDX, head.at, `nid ${z.nid}: pcluster of ${blks} blocks exceeds the ${z.maxPclusterBytes / z.blockSize}-block maximum`);
+  if (!(plen <= z.maxPclusterBytes)) fail(IDX, head.at, `nid ${z.nid}: pcluster of ${blks} blocks exceeds the ${z.maxPclusterBytes} bytes a pcluster may hold`);
   return plen;
 }
 
 /**
- * ztailpacking (EROFS_GET_BLOCKS_FINDTAIL): the inline pcluster follows the pack holding the last
- * lcluster's entry, and belongs to the extent whose head the last byte maps to.
+ * EROFS_GET_BLOCKS_FINDTAIL: the extent the last byte maps to is the tail. Its pcluster is the
+ * inline one (which follows the pack holding the last lcluster's entry), or the tail fragment
+ * (full indexes keep the fragment offset's high word in the tail head's blkaddr).
  */
 export function zFindTail(z: ZInfo): void {
   const { m, initial } = findHead(z, z.size - 1);
-  z.idataOffset = initial.nextPackOff;
   z.tailHeadLcn = m.lcn;
+  if (z.fragment) {
+    if (z.layout === EROFS_INODE_COMPRESSED_FULL) {
+      if (!(m.pblk < 0x200000)) fail(IDX, m.at, `nid ${z.nid}: fragment offset does not fit in 53 bits`);
+      z.fragmentOff += m.pblk * 0x1_0000_0000;
+    }
+    return;
+  }
+  z.idataOffset = initial.nextPackOff;
   const bs = z.blockSize;
   if (!(z.idataSize > 0 && (z.idataOffset % bs) + z.idataSize <= bs)) fail(z_erofs_map_header.name, z.idataOffset, `nid ${z.nid}: invalid tail-packing pcluster size ${z.idataSize}`);
 }
 
-/** Every extent head in order, for inodeDetails (at most `limit`). */
+/** Every extent in order, for inodeDetails (at most `limit`). */
 export function zExtents(z: ZInfo, limit: number): { extents: ZExtent[]; truncated: boolean } {
   const out: ZExtent[] = [];
+  if (z.size === 0) return { extents: out, truncated: false };
+  if (z.mode !== 'index' || (z.fragment && z.tailHeadLcn === 0)) {
+    // extents (and a whole-file fragment) map from the end down, each mapping giving its start
+    for (let end = z.size; end > 0; ) {
+      if (out.length >= limit) return { extents: out.reverse(), truncated: true };
+      const e = zMap(z, end - 1);
+      out.push(e);
+      end = e.la;
+    }
+    return { extents: out.reverse(), truncated: false };
+  }
   const lsize = z.lclusterSize;
   for (let lcn = 0; lcn < z.lclusters; lcn++) {
     const m = load(z, lcn);

@@ -9,9 +9,15 @@
  * `S` names a source: a ByteSource where the plan is made, its file path once it is handed to
  * another thread.
  */
+import { Inflate, inflateSync } from 'fflate';
 import { lz4DecodeRange } from '../codec/lz4.ts';
-import { fail } from '../errors.ts';
+import { microLzmaDecode } from '../codec/lzma.ts';
+import { zstdDecodeInto, zstdFrameContentSize } from '../codec/zstd-decode.ts';
+import { fail, FormatError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
+
+/** Algorithms a 'decode' piece names (LZ4 has its own piece kind, on the fast path). */
+export type DecodeAlgorithm = 'lzma' | 'deflate' | 'zstd';
 
 export type DataPiece<S = ByteSource> =
   /** `len` bytes as stored at `pos` of `source` */
@@ -25,7 +31,14 @@ export type DataPiece<S = ByteSource> =
    * `zeroPadding` the block starts after the zeros that pad it to its pcluster's end.
    * `structure`/`at` name the stored block in errors.
    */
-  | { kind: 'lz4'; source: S | null; pos: number; plen: number; bytes: Uint8Array | null; length: number; skip: number; take: number; zeroPadding: boolean; structure: string; at: number };
+  | { kind: 'lz4'; source: S | null; pos: number; plen: number; bytes: Uint8Array | null; length: number; skip: number; take: number; zeroPadding: boolean; structure: string; at: number }
+  /**
+   * A MicroLZMA, raw DEFLATE or zstd stream, laid out as an 'lz4' piece: the first skip + take
+   * bytes are decoded (the stream may hold more: a partial extent, a deduplicated pcluster) and
+   * [skip, skip + take) belong to the file. `dictSize`: LZMA's dictionary (from the image's
+   * config record).
+   */
+  | { kind: 'decode'; algorithm: DecodeAlgorithm; source: S | null; pos: number; plen: number; bytes: Uint8Array | null; skip: number; take: number; zeroPadding: boolean; dictSize: number; structure: string; at: number };
 
 /** bytes a piece adds to the file */
 export function pieceLength(p: DataPiece<unknown>): number {
@@ -36,8 +49,90 @@ export function pieceLength(p: DataPiece<unknown>): number {
     case 'bytes':
       return p.bytes.length;
     case 'lz4':
+    case 'decode':
       return p.take;
   }
+}
+
+/** Compressed bytes handed to the streaming inflater at a time (see inflatePrefix). */
+const INFLATE_STEP = 4 << 10;
+
+/**
+ * The first out.length bytes of a raw DEFLATE stream that may hold more, through fflate's
+ * streaming inflater fed a step at a time: it stops as soon as out is full, so a stream that
+ * expands far past what is wanted costs at most a step's output more.
+ */
+function inflatePrefix(src: Uint8Array, out: Uint8Array, structure: string, at: number): void {
+  let n = 0;
+  const FULL = new Error('full');
+  const inflater = new Inflate((chunk) => {
+    const k = Math.min(chunk.length, out.length - n);
+    out.set(chunk.subarray(0, k), n);
+    n += k;
+    if (n === out.length) throw FULL;
+  });
+  try {
+    for (let p = 0; p < src.length; p += INFLATE_STEP) inflater.push(src.subarray(p, Math.min(src.length, p + INFLATE_STEP)), p + INFLATE_STEP >= src.length);
+  } catch (e) {
+    if (e === FULL) return;
+    throw new FormatError(structure, at, `deflate: ${(e as Error).message}`);
+  }
+  if (n < out.length) throw new FormatError(structure, at, `deflate stream decodes to ${n} bytes, ${out.length} expected`);
+}
+
+/** largest zstd frame decoded whole to give a prefix of it (the kernel's Z_EROFS_PCLUSTER_MAX_DSIZE) */
+const ZSTD_PREFIX_MAX = 12 << 20;
+
+/**
+ * Fill `out` with the first out.length bytes that `src` (the stream, padding removed) decodes to.
+ * Never produces more than out.length bytes into memory the caller did not size, except that a
+ * zstd frame declaring a larger content (at most 12 MiB) is decoded whole and cut.
+ */
+export function decodePrefix(algorithm: DecodeAlgorithm, src: Uint8Array, out: Uint8Array, dictSize: number, structure: string, at: number): void {
+  if (out.length === 0) return;
+  if (algorithm === 'lzma') {
+    microLzmaDecode(src, out, dictSize, { structure, offset: at });
+    return;
+  }
+  if (algorithm === 'deflate') {
+    let got: Uint8Array;
+    try {
+      // writes past out are dropped by the typed array, so this never grows memory; a stored
+      // block that does not fit throws, and the step-wise inflater takes over
+      got = inflateSync(src, { out });
+    } catch (e) {
+      if (e instanceof RangeError) return inflatePrefix(src, out, structure, at);
+      throw new FormatError(structure, at, `deflate: ${(e as Error).message}`);
+    }
+    if (got.length < out.length) fail(structure, at, `deflate stream decodes to ${got.length} bytes, ${out.length} expected`);
+    return;
+  }
+  const fcs = zstdFrameContentSize(src);
+  if (fcs < 0) {
+    // no content size in the frame: try out's size, then twice as much, up to the largest extent
+    for (let n = out.length; ; n = Math.min(n * 2, ZSTD_PREFIX_MAX)) {
+      const whole = n === out.length ? out : new Uint8Array(n);
+      try {
+        const got = zstdDecodeInto(src, whole, structure, at);
+        if (!(got >= out.length)) fail(structure, at, `zstd frame decodes to ${got} bytes, ${out.length} expected`);
+      } catch (e) {
+        if (e instanceof FormatError && n < ZSTD_PREFIX_MAX) continue;
+        throw e;
+      }
+      if (whole !== out) out.set(whole.subarray(0, out.length));
+      return;
+    }
+  }
+  if (fcs > out.length) {
+    if (!(fcs <= ZSTD_PREFIX_MAX)) fail(structure, at, `zstd frame declares ${fcs} bytes, more than a pcluster may hold`);
+    const whole = new Uint8Array(fcs);
+    const n = zstdDecodeInto(src, whole, structure, at);
+    if (!(n >= out.length)) fail(structure, at, `zstd frame decodes to ${n} bytes, ${out.length} expected`);
+    out.set(whole.subarray(0, out.length));
+    return;
+  }
+  const n = zstdDecodeInto(src, out, structure, at);
+  if (!(n === out.length)) fail(structure, at, `zstd frame decodes to ${n} bytes, ${out.length} expected`);
 }
 
 /** What running a plan needs: synchronous reads, and somewhere for the bytes to go. */
@@ -109,7 +204,7 @@ export function runPlan<S>(pieces: DataPiece<S>[], io: PlanIo<S>, buf: Uint8Arra
     let end = pos + len;
     for (let j = k + 1; j < pieces.length; j++) {
       const q = pieces[j]!;
-      if (!(q.kind === 'copy' || (q.kind === 'lz4' && !q.bytes))) break;
+      if (!(q.kind === 'copy' || ((q.kind === 'lz4' || q.kind === 'decode') && !q.bytes))) break;
       const qlen = q.kind === 'copy' ? q.len : q.plen;
       if (q.source !== source || q.pos !== end || end + qlen - pos > WINDOW_MAX) break;
       end += qlen;
@@ -167,6 +262,23 @@ export function runPlan<S>(pieces: DataPiece<S>[], io: PlanIo<S>, buf: Uint8Arra
         if (!(n === p.length)) fail(p.structure, p.at, `pcluster decodes to ${n} bytes, expected ${p.length}`);
         if (direct) fill += p.length;
         else put(scratch.subarray(winLen + p.skip, winLen + p.skip + p.take));
+        break;
+      }
+      case 'decode': {
+        if (!p.bytes && !inWindow(p.source!, p.pos, p.plen)) readAhead(k, p.source!, p.pos, p.plen);
+        const need = p.skip + p.take;
+        grow(winLen + need);
+        const src = p.bytes ?? scratch;
+        const sv = p.bytes ? new DataView(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength) : scratchView;
+        const sStart = p.bytes ? 0 : p.pos - winPos;
+        const sEnd = p.bytes ? p.bytes.length : sStart + p.plen;
+        const start = p.zeroPadding ? zeroRun(src, sv, sStart, sEnd) : sStart;
+        if (p.zeroPadding && !(start < sEnd)) fail(p.structure, p.at, 'pcluster holds only zero padding');
+        const direct = p.skip === 0 && room() >= need;
+        const dest = direct ? buf.subarray(fill, fill + need) : scratch.subarray(winLen, winLen + need);
+        decodePrefix(p.algorithm, src.subarray(start, sEnd), dest, p.dictSize, p.structure, p.at + (start - sStart));
+        if (direct) fill += need;
+        else put(scratch.subarray(winLen + p.skip, winLen + need));
         break;
       }
     }

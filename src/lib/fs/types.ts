@@ -115,6 +115,12 @@ export interface ReadOnlyFs {
   dataPlan?(ino: number, offset: number, size: number): Promise<DataPiece[]>;
   /** Some operations without waiting, where the format can answer so (see FsNow). */
   readonly now?: FsNow;
+  /**
+   * The most directory entries (over all directories) the image's bytes can hold: a walk that
+   * counts more is reading directories that share their entries, a damaged image (see
+   * fs/entries.ts EntryBudget). Absent: the format cannot be amplified that way (a tree in memory).
+   */
+  readonly maxEntries?: number;
   close?(): Promise<void>;
 }
 
