@@ -2,8 +2,8 @@
 // the image: everything the entry needs (attributes, symlink target, xattrs, and a data plan that
 // says which stored bytes make up a file) is in the record, so a worker thread restores it with
 // system calls and an LZ4 decoder only: no reader, no caches, no format code (see extract.ts).
-import { closeSync, constants, futimesSync, lchownSync, chmodSync, lutimesSync, openSync, symlinkSync, writeSync } from 'node:fs';
-import { IoError } from '../lib/errors.ts';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, chmodSync, lutimesSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { IoError, UnsupportedError } from '../lib/errors.ts';
 import { runPlan, type DataPiece } from '../lib/fs/plan.ts';
 import { major, minor, utf8, type Attr } from '../lib/fs/types.ts';
 import { readFullSync } from '../lib/io/node.ts';
@@ -40,7 +40,7 @@ export interface LeafRecord<S = string> {
 // small enough to stay in the CPU cache between the read that fills it and the write that empties it
 export const PIECE = 256 << 10;
 
-export type Op = 't' | 'x' | 'n' | 'l' | 'o' | 'm';
+export type Op = 't' | 'x' | 'n' | 'l';
 
 export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
@@ -136,13 +136,44 @@ export function setTime(ctx: LeafCtx, path: Buffer, attr: Attr): void {
   }
 }
 
-/** owner and mode of an entry Node created; chown clears set-id bits, so chmod follows it */
+/**
+ * owner and mode of a directory or symlink this run created; chown clears set-id bits, so chmod
+ * follows it. Only for paths made of directories this run created (see extract.ts): chmod
+ * follows a symlink, so it is never called on one.
+ */
 export function setOwnerMode(ctx: LeafCtx, path: Buffer, attr: Attr, created: number): void {
   const chown = ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid);
   if (chown) lchownSync(path, attr.uid, attr.gid);
   const mode = attr.mode & 0o7777;
   if (attr.type !== 'symlink' && (mode !== created || (chown && (mode & 0o6000)))) chmodSync(path, mode);
 }
+
+/** a regular file's owner and mode, through the descriptor that created it (no path is looked up again) */
+function setOwnerModeFd(ctx: LeafCtx, fd: number, attr: Attr, created: number): void {
+  const chown = ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid);
+  if (chown) fchownSync(fd, attr.uid, attr.gid);
+  const mode = attr.mode & 0o7777;
+  if (mode !== created || (chown && (mode & 0o6000))) fchmodSync(fd, mode);
+}
+
+/** An error of the system call restoring one entry (EEXIST, ENAMETOOLONG, ENOSPC, EPERM…), not of the image. */
+export function isOsError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && typeof (e as NodeJS.ErrnoException).errno === 'number';
+}
+
+/**
+ * The entry at `path` is left out, and the report says why: the extraction goes on. OS errors
+ * and features this build cannot read yet are an entry's problem; anything else (a damaged
+ * image: FormatError; a bug) propagates.
+ */
+export function skipEntry(ctx: LeafCtx, path: Uint8Array, e: unknown): void {
+  let reason: string;
+  if (isOsError(e)) reason = e.message.split(',')[0]!; // "EEXIST: file already exists" without the paths
+  else if (e instanceof UnsupportedError) reason = `unsupported: ${e.message}`;
+  else throw e;
+  ctx.report.skipped.push({ path: displayOf(ctx, path), reason });
+}
+
 
 export function sendXattrs(ctx: LeafCtx, path: Buffer, xattrs: Uint8Array[] | null): void {
   if (!xattrs || !ctx.ops) return;
@@ -161,6 +192,7 @@ export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: num
   const attr = rec.attr;
   const mode = attr.mode & 0o7777;
   ctx.report.files++;
+  // O_EXCL and O_NOFOLLOW: never an existing entry, never through a symlink
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   const finish = (written: number): void => {
     if (written !== attr.size) {
@@ -171,25 +203,30 @@ export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: num
     try {
       // by descriptor: no second path lookup (owners, modes and xattrs do not touch the mtime)
       if (attr.mtimeNsec === 0) futimesSync(fd, attr.mtime, attr.mtime);
+      setOwnerModeFd(ctx, fd, attr, mode);
     } finally {
       closeSync(fd);
     }
-    setOwnerMode(ctx, path, attr, mode);
     sendXattrs(ctx, path, rec.xattrs);
     if (attr.mtimeNsec !== 0) setTime(ctx, path, attr);
+  };
+  // a file that cannot be filled is not left half-written under its name
+  const abandon = (e: unknown): never => {
+    closeSync(fd);
+    try {
+      unlinkSync(path);
+    } catch { /* the report names the first error */ }
+    ctx.report.files--;
+    throw e;
   };
   let r: number | Promise<number>;
   try {
     r = fill(fd);
   } catch (e) {
-    closeSync(fd);
-    throw e;
+    return abandon(e);
   }
   if (typeof r === 'number') return finish(r);
-  return r.then(finish, (e: unknown) => {
-    closeSync(fd);
-    throw e;
-  });
+  return r.then(finish, abandon);
 }
 
 /** a file's bytes from its plan */
@@ -203,8 +240,19 @@ function fillFromPlan(ctx: LeafCtx, plan: DataPiece<string>[], fd: number): numb
   return written;
 }
 
-/** Any entry but a directory, from its record; a regular file must have a plan. */
+/**
+ * Any entry but a directory, from its record; a regular file must have a plan. An OS error
+ * (see skipEntry) leaves the entry out and is reported with it.
+ */
 export function restoreLeaf(ctx: LeafCtx, rec: LeafRecord): void {
+  try {
+    restoreLeafOrThrow(ctx, rec);
+  } catch (e) {
+    skipEntry(ctx, rec.path, e);
+  }
+}
+
+function restoreLeafOrThrow(ctx: LeafCtx, rec: LeafRecord): void {
   const report = ctx.report;
   const attr = rec.attr;
   const path = asBuffer(rec.path);
@@ -218,13 +266,15 @@ export function restoreLeaf(ctx: LeafCtx, rec: LeafRecord): void {
       writeFile(ctx, rec, (fd) => fillFromPlan(ctx, plan, fd));
       return;
     }
-    case 'symlink':
+    case 'symlink': {
+      // the walk refused targets symlink(2) cannot take (badSymlinkTarget)
       symlinkSync(asBuffer(rec.link!), path);
       report.symlinks++;
       setOwnerMode(ctx, path, attr, 0o777);
       sendXattrs(ctx, path, rec.xattrs);
       setTime(ctx, path, attr);
       return;
+    }
     default:
       if (!ctx.ops) {
         report.skipped.push({ path: displayOf(ctx, path), reason: `${attr.type} needs mknod (python3 missing)` });
@@ -234,11 +284,9 @@ export function restoreLeaf(ctx: LeafCtx, rec: LeafRecord): void {
         report.skipped.push({ path: displayOf(ctx, path), reason: `${attr.type} ${major(attr.rdev)}:${minor(attr.rdev)} needs root` });
         return;
       }
-      ctx.ops.send('n', path, attr.mode & 0o177777, attr.rdev);
-      if (ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid)) {
-        ctx.ops.send('o', path, attr.uid, attr.gid);
-        ctx.ops.send('m', path, attr.mode & 0o7777);
-      }
+      // mknod, then owner and mode only on what this mknod made (see the helper in extract.ts)
+      if (ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid)) ctx.ops.send('n', path, attr.mode & 0o177777, attr.rdev, attr.uid, attr.gid);
+      else ctx.ops.send('n', path, attr.mode & 0o177777, attr.rdev);
       sendXattrs(ctx, path, rec.xattrs);
       setTime(ctx, path, attr);
       report.specials++;

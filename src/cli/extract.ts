@@ -20,13 +20,14 @@ import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { fromPlainError } from '../lib/errors.ts';
 import { readdirAll } from '../lib/fs/path.ts';
-import { unsafeComponent } from '../lib/fs/sources/names.ts';
 import { utf8, type Attr, type ReadOnlyFs } from '../lib/fs/types.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import {
-  asBuffer, displayOf, hex, newReport, openSources, opLine, PIECE, restoreLeaf, sendXattrs, setOwnerMode, setTime, writeFile,
+  asBuffer, displayOf, hex, newReport, openSources, opLine, PIECE, restoreLeaf, sendXattrs, setOwnerMode, setTime, skipEntry, writeFile,
   type ExtractReport, type LeafCtx, type LeafRecord, type Op, type OpSink,
 } from './extract-leaf.ts';
+import { badSymlinkTarget, EntryBudget, PATH_MAX, plainEntries } from '../lib/fs/entries.ts';
+import type { DataPiece } from '../lib/fs/plan.ts';
 import { finishJob, JobWriter, readJob, type EncodedJob } from './extract-job.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerResult } from './extract-worker.ts';
 
@@ -61,31 +62,43 @@ const PUBLISH_BATCH = 8;
 const MAX_BACKLOG = 512;
 
 // One operation per line, tab-separated; byte strings (paths, xattr names and values) in hex.
+// Every path names an entry this run creates in directories this run made (extract.ts refuses
+// unsafe and duplicate names, so no path runs through a symlink from the image); still, no
+// operation follows a symlink, owner and mode are set only on a node this mknod made (a chmod
+// after a failed mknod once followed the image's symlink of the same name out of the
+// destination), and a path whose mknod failed gets no further operation.
 const PY = String.raw`
-import os, sys
+import os, stat, sys
 errs = 0
+failed = set()
 for line in sys.stdin:
     op = line.rstrip('\n').split('\t')
     try:
         k = op[0]
         p = os.fsdecode(bytes.fromhex(op[1]))
+        if p in failed:
+            continue
         if k == 't':
             ns = int(op[2]) * 1000000000 + int(op[3])
             os.utime(p, ns=(ns, ns), follow_symlinks=False)
         elif k == 'x':
             os.setxattr(p, bytes.fromhex(op[2]), bytes.fromhex(op[3]), follow_symlinks=False)
         elif k == 'n':
-            os.mknod(p, int(op[2]), int(op[3]))
+            try:
+                os.mknod(p, int(op[2]), int(op[3]))
+            except BaseException:
+                failed.add(p)
+                raise
+            if len(op) > 4:
+                os.chown(p, int(op[4]), int(op[5]), follow_symlinks=False)
+                if not stat.S_ISLNK(os.lstat(p).st_mode):
+                    os.chmod(p, int(op[2]) & 0o7777)
         elif k == 'l':
             os.link(os.fsdecode(bytes.fromhex(op[2])), p, follow_symlinks=False)
-        elif k == 'o':
-            os.chown(p, int(op[2]), int(op[3]), follow_symlinks=False)
-        elif k == 'm':
-            os.chmod(p, int(op[2]))
-    except OSError as e:
+    except (OSError, ValueError) as e:
         errs += 1
         if errs <= 50:
-            sys.stderr.write('%s %s: %s\n' % (op[0], os.fsdecode(bytes.fromhex(op[1])), e.strerror))
+            sys.stderr.write('%s %s: %s\n' % (op[0], os.fsdecode(bytes.fromhex(op[1])), getattr(e, 'strerror', None) or e))
 sys.exit(1 if errs else 0)
 `;
 
@@ -118,6 +131,8 @@ function startHelper(python: string): Helper {
   const start = (): ChildProcessByStdio<Writable, null, Readable> => {
     const c: ChildProcessByStdio<Writable, null, Readable> = spawn(python, ['-c', PY], { stdio: ['pipe', 'ignore', 'pipe'] });
     c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    // a helper that died (its complaints say why) must not take the extraction down with EPIPE
+    c.stdin.on('error', (e: Error) => { err += `python3 helper: ${e.message}\n`; });
     exited = new Promise<void>((resolve, reject) => {
       c.on('error', reject);
       c.on('close', () => resolve());
@@ -187,12 +202,6 @@ function restoreJob(ctx: Ctx, q: Queue, k: number): void {
 const SLASH = Buffer.from('/');
 const childPath = (dir: Buffer, name: Uint8Array): Buffer => Buffer.concat([dir, SLASH, name], dir.length + 1 + name.length);
 
-/** A name from an image is untrusted: it must be one plain path component (the reason names the name). */
-function unsafeNameReason(name: Uint8Array): string | null {
-  const why = unsafeComponent(name);
-  return why === null || why === 'empty name' ? why : `name ${why}`;
-}
-
 /** An inode's xattrs when they are restored: name, value, name, value…, null for none. */
 async function xattrsOf(ctx: Ctx, ino: number): Promise<Uint8Array[] | null> {
   if (!ctx.xattrs || !ctx.ops) return null;
@@ -221,9 +230,16 @@ interface Walked {
 
 /**
  * Every directory below (and including) the root is made, each before the directories in it;
- * every other entry becomes a record, published in jobs through `publish`. A directory inode met
- * twice (a cycle in a corrupt image) is made but not entered again; an entry with an unsafe name
- * is skipped (a directory with its whole subtree).
+ * every other entry becomes a record, published in jobs through `publish`.
+ *
+ * Nothing the image says can make a path leave the destination: every path is the destination
+ * followed by names that are plain components (plainEntries: no "", ".", "..", "/" or NUL), each
+ * name once per directory (a later duplicate is skipped: the first entry of a name is the one
+ * restored), and every directory on the way was made by this walk with mkdir, which fails rather
+ * than reuse an existing entry. So no path ever runs through a symlink, and no entry is created
+ * over another. A directory inode met twice (a cycle, a directory hardlink) is made but not
+ * entered again; a path longer than PATH_MAX is skipped with its subtree; the walk counts the
+ * entries it lists against what the image can hold (EntryBudget).
  */
 async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJob) => void): Promise<Walked> {
   const out: Walked = { dirs: [{ path: dest, attr: root }], linked: [], unplanned: [] };
@@ -231,27 +247,37 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
   const seen = new Set<number>([root.ino]);
   const pending: MadeDir[] = [out.dirs[0]!];
   const job = new JobWriter();
+  const budget = EntryBudget.of(ctx.fs);
   // a local image answers at once: the walk then awaits nothing (see FsNow)
   const fs = ctx.fs;
   const now = fs.now;
+  const skip = (path: Uint8Array, reason: string): void => { ctx.report.skipped.push({ path: displayOf(ctx, path), reason }); };
   while (pending.length) {
     const dir = pending.pop()!;
     const subdirs: MadeDir[] = [];
-    for (const e of now?.readdir(dir.attr.ino) ?? await readdirAll(fs, dir.attr.ino)) {
-      const bad = unsafeNameReason(e.name);
-      if (bad) {
-        ctx.report.skipped.push({ path: `${displayOf(ctx, dir.path)}/${utf8(e.name)}`, reason: bad });
-        continue;
-      }
+    const listed = now?.readdir(dir.attr.ino) ?? await readdirAll(fs, dir.attr.ino);
+    budget.take(listed.length, dir.attr.ino);
+    const { kept, refused } = plainEntries(listed);
+    for (const r of refused) skip(childPath(dir.path, safeForMessage(r.entry.name)), r.reason);
+    for (const e of kept) {
       const attr = now?.getattr(e.ino) ?? await fs.getattr(e.ino);
       const path = childPath(dir.path, e.name);
       if ((e.type === 'dir') !== (attr.type === 'dir')) {
-        ctx.report.skipped.push({ path: displayOf(ctx, path), reason: e.type === 'dir' ? `directory entry of a ${attr.type} inode` : `${e.type} entry of a directory inode` });
+        skip(path, e.type === 'dir' ? `directory entry of a ${attr.type} inode` : `${e.type} entry of a directory inode`);
+        continue;
+      }
+      if (path.length > PATH_MAX - 1) {
+        skip(path.subarray(0, dest.length + 256), `path of ${path.length - dest.length} bytes below the destination: longer than PATH_MAX (${PATH_MAX}) allows${attr.type === 'dir' ? ' (with everything below it)' : ''}`);
         continue;
       }
       if (attr.type === 'dir') {
-        // root may create a read-only directory and still fill it; others chmod at the end
-        mkdirSync(path, ctx.isRoot ? attr.mode & 0o7777 : 0o700);
+        try {
+          // root may create a read-only directory and still fill it; others chmod at the end
+          mkdirSync(path, ctx.isRoot ? attr.mode & 0o7777 : 0o700);
+        } catch (err) {
+          skipEntry(ctx, path, err);
+          continue;
+        }
         ctx.report.entries++;
         ctx.report.dirs++;
         const made = { path, attr };
@@ -262,13 +288,25 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
         }
         continue;
       }
+      const link = attr.type === 'symlink' ? now?.readlink(attr.ino) ?? await fs.readlink(attr.ino) : null;
+      const badLink = link && badSymlinkTarget(link);
+      if (badLink) {
+        skip(path, badLink);
+        continue;
+      }
+      let plan: DataPiece[] | null = null;
+      try {
+        // hardlinked files are written by this thread, with the reader
+        plan = attr.type === 'reg' && attr.nlink === 1 && fs.dataPlan && attr.size <= PLAN_MAX_BYTES ? now?.dataPlan(attr.ino, 0, attr.size) ?? await fs.dataPlan(attr.ino, 0, attr.size) : null;
+      } catch (err) {
+        // a layout this build cannot read yet: that file is skipped, the rest extracted
+        skipEntry(ctx, path, err);
+        continue;
+      }
       const rec: LeafRecord<ByteSource> = {
-        path, attr,
-        link: attr.type === 'symlink' ? now?.readlink(attr.ino) ?? await fs.readlink(attr.ino) : null,
+        path, attr, link, plan,
         // xattrsOf, without its await when the reader answers at once
         xattrs: ctx.xattrs && ctx.ops ? nonEmpty(now?.xattrs(attr.ino) ?? await xattrsAwaited(ctx, attr.ino)) : null,
-        // hardlinked files are written by this thread, with the reader
-        plan: attr.type === 'reg' && attr.nlink === 1 && fs.dataPlan && attr.size <= PLAN_MAX_BYTES ? now?.dataPlan(attr.ino, 0, attr.size) ?? await fs.dataPlan(attr.ino, 0, attr.size) : null,
       };
       if (attr.nlink > 1) out.linked.push(rec);
       // a plan over sources a worker cannot open is left to the reader too
@@ -282,8 +320,23 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
   return out;
 }
 
-/** A file the reader writes (this thread only). */
-function writeWithReader(ctx: Ctx, rec: LeafRecord<ByteSource>): Promise<void> {
+/** a refused name as the report shows it: NUL and "/" would cut or split it */
+const safeForMessage = (name: Uint8Array): Uint8Array => {
+  const b = Buffer.from(name);
+  for (let i = 0; i < b.length; i++) if (b[i] === 0 || b[i] === 0x2f) b[i] = 0x3f; // '?'
+  return b;
+};
+
+/** A file the reader writes (this thread only); an OS error or an unreadable layout skips it (see skipEntry). */
+async function writeWithReader(ctx: Ctx, rec: LeafRecord<ByteSource>): Promise<void> {
+  try {
+    await writeWithReaderOrThrow(ctx, rec);
+  } catch (e) {
+    skipEntry(ctx, rec.path, e);
+  }
+}
+
+function writeWithReaderOrThrow(ctx: Ctx, rec: LeafRecord<ByteSource>): Promise<void> {
   ctx.report.entries++;
   const attr = rec.attr;
   return writeFile(ctx, rec, async (fd) => {
@@ -305,11 +358,16 @@ async function restoreLinked(ctx: Ctx, linked: LeafRecord<ByteSource>[], helper:
     const path = asBuffer(rec.path);
     const first = firstPathOf.get(rec.attr.ino);
     if (first) {
-      ctx.report.entries++;
-      ctx.report.hardlinks++;
-      // a link to a special file must wait until python has made it
-      if (rec.attr.type === 'reg' || rec.attr.type === 'symlink') linkSync(first, path);
-      else if (helper) helper.send('l', path, hex(first));
+      try {
+        // a link to a special file must wait until python has made it
+        if (rec.attr.type === 'reg' || rec.attr.type === 'symlink') linkSync(first, path);
+        else if (helper) helper.send('l', path, hex(first));
+        else continue;
+        ctx.report.entries++;
+        ctx.report.hardlinks++;
+      } catch (e) {
+        skipEntry(ctx, path, e);
+      }
       continue;
     }
     firstPathOf.set(rec.attr.ino, path);
@@ -322,9 +380,16 @@ async function restoreLinked(ctx: Ctx, linked: LeafRecord<ByteSource>[], helper:
 async function restoreDirAttrs(ctx: Ctx, dirs: MadeDir[]): Promise<void> {
   for (let i = dirs.length - 1; i >= 0; i--) {
     const { path, attr } = dirs[i]!;
-    setOwnerMode(ctx, path, attr, ctx.isRoot ? attr.mode & 0o7777 : 0o700);
-    sendXattrs(ctx, path, await xattrsOf(ctx, attr.ino));
-    setTime(ctx, path, attr);
+    // the root (dirs[0]) is DIR itself, made by mkdir -p under the umask or there already: its mode is
+    // not what the walk's mkdir gave, so it is always set (-1 matches no mode)
+    const created = i === 0 && attr.type === 'dir' ? -1 : ctx.isRoot ? attr.mode & 0o7777 : 0o700;
+    try {
+      setOwnerMode(ctx, path, attr, created);
+      sendXattrs(ctx, path, await xattrsOf(ctx, attr.ino));
+      setTime(ctx, path, attr);
+    } catch (e) {
+      skipEntry(ctx, path, e);
+    }
   }
 }
 

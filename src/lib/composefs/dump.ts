@@ -13,7 +13,7 @@
  */
 import { FormatError } from '../errors.ts';
 import { BytesSource } from '../io/source.ts';
-import type { SourceDirent, SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
+import { MAX_TREE_DEPTH, type SourceDirent, type SourceInode, type SourceTree, type Xattr } from '../fs/tree.ts';
 import { S_IFMT, fileTypeOfMode, type Attr, type DirEntry, type ReadOnlyFs } from '../fs/types.ts';
 import { XattrSet } from './xattrs.ts';
 
@@ -44,11 +44,68 @@ export interface ParseDumpOptions {
   name?: string;
 }
 
-/** Line where each inode was defined, for writer errors on dump input (a symbol key: invisible to JSON and keys). */
-const DEFINED_AT = Symbol('composefs.dump.line');
-type WithLine = SourceInode & { [DEFINED_AT]?: { line: number; offset: number } };
+/**
+ * Line and byte offset where each inode was defined, for writer errors on dump input (symbol keys:
+ * invisible to JSON and keys). Two numbers set in the inode's literal rather than an object added
+ * later: that cost ~70 bytes per inode, a sixth of a 300,000-file dump's tree.
+ */
+const DEFINED_LINE = Symbol('composefs.dump.line');
+const DEFINED_AT = Symbol('composefs.dump.offset');
+type WithLine = SourceInode & { [DEFINED_LINE]?: number; [DEFINED_AT]?: number };
 export function dumpLineOf(inode: SourceInode): { line: number; offset: number } | undefined {
-  return (inode as WithLine)[DEFINED_AT];
+  const w = inode as WithLine;
+  const line = w[DEFINED_LINE];
+  return line === undefined || line < 1 ? undefined : { line, offset: w[DEFINED_AT]! };
+}
+
+/** The xattrs of every inode without any: one shared (frozen) array instead of one each. */
+const NO_XATTRS = Object.freeze([]) as unknown as Xattr[];
+
+/**
+ * Names, payloads, digests and xattrs copied into shared 64 KiB blocks: each is then one view
+ * (~100 bytes) instead of a view plus its own ArrayBuffer (~210 bytes). Longer ones get their own.
+ */
+class Slab {
+  private block = new Uint8Array(0);
+  private pos = 0;
+  alloc(n: number): Uint8Array {
+    if (n > 1024) return new Uint8Array(n);
+    if (this.pos + n > this.block.length) {
+      this.block = new Uint8Array(1 << 16);
+      this.pos = 0;
+    }
+    const out = this.block.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+  copy(src: Uint8Array): Uint8Array {
+    const out = this.alloc(src.length);
+    out.set(src);
+    return out;
+  }
+}
+
+/**
+ * Xattr names and short values repeat on every line of a real dump (trusted.overlay.*, an SELinux
+ * label): the first INTERN_MAX distinct ones are kept once and shared by every inode (a dump of
+ * 300,000 files with three xattrs each: 1200 -> ~500 bytes per file). Bounded, so unique values
+ * (digests) cost no more than without it.
+ */
+const INTERN_MAX = 4096;
+const INTERN_LEN = 128;
+class Interner {
+  private readonly seen = new Map<string, Uint8Array>();
+  constructor(private readonly slab: Slab) {}
+  /** `b` (a view of the line, or a temporary) as a kept array */
+  keep(b: Uint8Array): Uint8Array {
+    if (b.length > INTERN_LEN) return this.slab.copy(b);
+    const k = binKey(b);
+    const got = this.seen.get(k);
+    if (got) return got;
+    const out = this.slab.copy(b);
+    if (this.seen.size < INTERN_MAX) this.seen.set(k, out);
+    return out;
+  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
@@ -102,9 +159,9 @@ function fail(msg: string): never {
   throw new LineError(msg);
 }
 
-/** composefs-dump(5) unescaping: \\ \n \r \t \xHH. Returns a fresh array. */
-function unescape(buf: Uint8Array, s: number, e: number): Uint8Array {
-  if (find(buf, 0x5c, s, e) < 0) return buf.slice(s, e);
+/** composefs-dump(5) unescaping: \\ \n \r \t \xHH. Returns a fresh array (from `slab` when given). */
+function unescape(buf: Uint8Array, s: number, e: number, slab?: Slab): Uint8Array {
+  if (find(buf, 0x5c, s, e) < 0) return slab ? slab.copy(buf.subarray(s, e)) : buf.slice(s, e);
   const out = new Uint8Array(e - s);
   let o = 0;
   let i = s;
@@ -134,13 +191,18 @@ function unescape(buf: Uint8Array, s: number, e: number): Uint8Array {
         fail(`Unsupported escape type ${String.fromCharCode(k)}`);
     }
   }
-  return out.subarray(0, o);
+  return slab ? slab.copy(out.subarray(0, o)) : out.subarray(0, o);
+}
+
+/** unescape, but a view of the line when nothing is escaped: only for bytes copied at once */
+function unescapeView(buf: Uint8Array, s: number, e: number): Uint8Array {
+  return find(buf, 0x5c, s, e) < 0 ? buf.subarray(s, e) : unescape(buf, s, e);
 }
 
 /** null for the optional marker "-" */
-function unescapeOptional(buf: Uint8Array, s: number, e: number): Uint8Array | null {
+function unescapeOptional(buf: Uint8Array, s: number, e: number, slab?: Slab): Uint8Array | null {
   if (e - s === 1 && buf[s] === 0x2d) return null;
-  return unescape(buf, s, e);
+  return unescape(buf, s, e, slab);
 }
 
 const U64 = (1n << 64n) - 1n;
@@ -220,7 +282,6 @@ export class DumpParser {
   /** children by name, for directories (and nothing else can have children) */
   private readonly dirs = new Map<SourceInode, Map<string, SourceDirent>>();
   private readonly fixups: Fixup[] = [];
-  private readonly placeholders = new Map<SourceInode, Fixup>();
   private lineNo = 0;
   /** byte offset of the start of the pending line */
   private offset = 0;
@@ -230,6 +291,10 @@ export class DumpParser {
   /** the directory of the previous line's path: dumps list siblings together */
   private lastDirPath: Uint8Array | null = null;
   private lastDir: SourceInode | null = null;
+  /** components in lastDirPath */
+  private lastDirDepth = 0;
+  private readonly slab = new Slab();
+  private readonly interned = new Interner(this.slab);
   private pendingLen = 0;
   private readonly strict: boolean;
   private readonly name: string;
@@ -321,7 +386,9 @@ export class DumpParser {
       }
     }
 
-    const path = cstr(unescape(buf, fs[F_PATH]!, fe[F_PATH]!));
+    // a view of the line when nothing is escaped: only the name (copied by addNode) is kept
+    const ps = fs[F_PATH]!, pe = fe[F_PATH]!;
+    const path = find(buf, 0x5c, ps, pe) < 0 ? buf.subarray(ps, pe) : cstr(unescape(buf, ps, pe));
     if (path.length === 0) fail('Invalid empty path');
 
     let ms = fs[F_MODE]!;
@@ -333,19 +400,21 @@ export class DumpParser {
     const type = fileTypeOfMode(mode & S_IFMT);
     if (!type) fail(`Invalid mode ${mode.toString(8)}`);
 
-    const inode: SourceInode = { type, perm: mode & 0o7777, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, size: 0, rdev: 0, xattrs: [], nlink: 1 };
+    const inode: WithLine = {
+      type, perm: mode & 0o7777, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, size: 0, rdev: 0, xattrs: NO_XATTRS, nlink: 1,
+      // a hardlink's placeholder keeps its fixup's index where others keep their line's offset
+      [DEFINED_LINE]: isHardlink ? 0 : line, [DEFINED_AT]: isHardlink ? this.fixups.length : lineOffset,
+    };
     if (type === 'dir') inode.children = [];
     const dirent = this.addNode(path, inode);
 
     if (isHardlink) {
       if (type === 'dir') fail("Directories can't be hardlinked");
-      const target = unescapeOptional(buf, fs[F_PAYLOAD]!, fe[F_PAYLOAD]!);
+      const target = unescapeOptional(buf, fs[F_PAYLOAD]!, fe[F_PAYLOAD]!, this.slab);
       const fx: Fixup = { dirent: dirent!, placeholder: inode, targetPath: target === null ? null : cstr(target), linkTo: null, line, offset: lineOffset };
       this.fixups.push(fx);
-      this.placeholders.set(inode, fx);
       return;
     }
-    (inode as WithLine)[DEFINED_AT] = { line, offset: lineOffset };
 
     const size = parseInt64(buf, fs[F_SIZE]!, fe[F_SIZE]!, 10);
     if (size === null) fail(`Invalid integer ${show(buf.subarray(fs[F_SIZE]!, fe[F_SIZE]!))}`);
@@ -375,7 +444,7 @@ export class DumpParser {
     const nsec = parseInt64(buf, nsecStart, mte, 10);
     if (nsec === null) fail(`Invalid integer ${show(buf.subarray(nsecStart, mte))}`);
 
-    const payloadRaw = unescapeOptional(buf, fs[F_PAYLOAD]!, fe[F_PAYLOAD]!);
+    const payloadRaw = unescapeOptional(buf, fs[F_PAYLOAD]!, fe[F_PAYLOAD]!, this.slab);
     const content = unescapeOptional(buf, fs[F_CONTENT]!, fe[F_CONTENT]!);
     if (content !== null && BigInt(content.length) !== BigInt(size)) {
       fail(`Invalid content size ${content.length}, must match size ${lld(size)}`);
@@ -420,7 +489,7 @@ export class DumpParser {
     // invalid one is refused where the digest is used (regular files), ignored elsewhere as in C
     if (digestRaw !== null && cstr(digestRaw).length > 0 && type === 'reg') {
       const d = cstr(digestRaw);
-      const raw = new Uint8Array(32);
+      const raw = this.slab.alloc(32);
       let ok = d.length === 64;
       for (let i = 0; ok && i < 32; i++) {
         const h = hexDigit(d[2 * i]!), l = hexDigit(d[2 * i + 1]!);
@@ -434,14 +503,15 @@ export class DumpParser {
 
     if (e - cur > 0xffff) fail('Too many xattrs');
     if (cur < e) {
-      const set = new XattrSet(inode.xattrs);
+      const set = new XattrSet([]);
+      inode.xattrs = set.list;
       while (cur < e) {
         let sp = find(buf, 0x20, cur, e);
         if (sp < 0) sp = e;
         const eq = find(buf, 0x3d, cur, sp);
         if (eq < 0) fail('Missing = in xattr');
-        const key = cstr(unescape(buf, cur, eq));
-        const value = unescape(buf, eq + 1, sp);
+        const key = this.interned.keep(cstr(unescapeView(buf, cur, eq)));
+        const value = this.interned.keep(unescapeView(buf, eq + 1, sp));
         if (!set.set(key, value)) fail("Can't set xattr");
         cur = sp < e ? sp + 1 : e;
       }
@@ -461,12 +531,15 @@ export class DumpParser {
     // lookup_parent_path: components split on '/', leading slashes skipped at every level
     let node: SourceInode = this.root;
     let i = 0;
+    let depth = 0;
     let name: Uint8Array;
     const lastSlash = path.lastIndexOf(0x2f);
     const cached = this.lastDirPath;
-    if (cached !== null && lastSlash === cached.length && lastSlash > 0 && path[lastSlash - 1] !== 0x2f && startsWithBytes(path, cached)) {
+    const hit = cached !== null && lastSlash === cached.length && lastSlash > 0 && path[lastSlash - 1] !== 0x2f && startsWithBytes(path, cached);
+    if (hit) {
       node = this.lastDir!;
       i = lastSlash;
+      depth = this.lastDirDepth;
     }
     for (;;) {
       while (i < path.length && path[i] === 0x2f) i++;
@@ -476,14 +549,18 @@ export class DumpParser {
         name = path.subarray(i);
         break;
       }
+      // each line spells out every ancestor: nesting beyond the limit would cost O(depth²)
+      if (++depth >= MAX_TREE_DEPTH) fail(`Path ${show(path.subarray(0, 64))}... is deeper than the ${MAX_TREE_DEPTH}-component limit`);
       const child = this.dirs.get(node)?.get(binKey(path.subarray(i, j)));
       if (!child) fail(`Parent directory missing for ${show(path)}`);
       node = child.inode;
       i = j;
     }
-    if (lastSlash > 0 && node.type === 'dir') {
-      this.lastDirPath = path.subarray(0, lastSlash);
+    if (!hit && lastSlash > 0 && node.type === 'dir') {
+      // a copy: `path` may be a view of the caller's chunk
+      this.lastDirPath = path.slice(0, lastSlash);
       this.lastDir = node;
+      this.lastDirDepth = depth;
     }
     const children = this.dirs.get(node);
     if (node.type !== 'dir' || !children) fail(`Parent must be a directory for ${show(path)}`);
@@ -493,7 +570,7 @@ export class DumpParser {
     if (name.length === 0 || name.length > NAME_MAX) fail("Can't add child");
     const key = binKey(name);
     if (children.has(key)) fail(`Path ${show(path)} already exist`);
-    const dirent: SourceDirent = { name, inode };
+    const dirent: SourceDirent = { name: this.slab.copy(name), inode };
     children.set(key, dirent);
     node.children!.push(dirent);
     if (inode.type === 'dir') this.dirs.set(inode, new Map());
@@ -516,6 +593,12 @@ export class DumpParser {
     }
   }
 
+  /** the fixup whose placeholder `node` is (see DEFINED_AT) */
+  private placeholderOf(node: SourceInode): Fixup | undefined {
+    const w = node as WithLine;
+    return w[DEFINED_LINE] === 0 ? this.fixups[w[DEFINED_AT]!] : undefined;
+  }
+
   private resolveHardlinks(): void {
     const err = (fx: Fixup, msg: string) => new DumpError(fx.line, fx.offset, msg);
     // mkcomposefs keeps its fixups in a list it prepends to: the last hardlink is resolved first
@@ -527,15 +610,30 @@ export class DumpParser {
       if (target === fx.placeholder) throw err(fx, `Self-referential hardlink ${show(fx.targetPath)}`);
       fx.linkTo = target;
     }
+    // Follow each chain of hardlinks-to-hardlinks to its real inode once: every fixup met on the
+    // way gets the result, so a chain of n "@" lines costs O(n), not O(n²) (n = 300,000: a hang).
+    const final = new Map<Fixup, SourceInode>();
+    const onPath = new Set<Fixup>();
+    const chain: Fixup[] = [];
     for (const fx of this.fixups) {
       let node = fx.linkTo!;
-      for (let hops = 0; ; hops++) {
-        const next = this.placeholders.get(node);
-        if (!next) break;
-        // a chain longer than the number of hardlinks is a cycle (mkcomposefs: ELOOP when writing)
-        if (hops > this.fixups.length) throw err(fx, `Hardlink loop through ${show(fx.targetPath!)}`);
-        node = next.linkTo!;
+      let at: Fixup | undefined = fx;
+      chain.length = 0;
+      onPath.clear();
+      while (at) {
+        const known = final.get(at);
+        if (known) {
+          node = known;
+          break;
+        }
+        // meeting a fixup of this walk again is a cycle (mkcomposefs: ELOOP when writing)
+        if (onPath.has(at)) throw err(fx, `Hardlink loop through ${show(fx.targetPath!)}`);
+        onPath.add(at);
+        chain.push(at);
+        node = at.linkTo!;
+        at = this.placeholderOf(node);
       }
+      for (const c of chain) final.set(c, node);
       // mkcomposefs would write such a directory hardlink into an unusable image: refuse it here
       if (node.type === 'dir') throw err(fx, `Hardlink to the directory ${show(fx.targetPath!)}`);
       fx.dirent.inode = node;

@@ -81,6 +81,9 @@ export class ComposefsFs implements ReadOnlyFs {
   private last: { ino: number; v: ComposefsInode } | null = null;
   /** open backing objects, least recently used first, with how many operations hold each (see withObject) */
   private readonly objects = new Map<string, { source: Promise<ByteSource | null>; users: number }>();
+  get maxEntries(): number {
+    return this.erofs.maxEntries;
+  }
 
   constructor(
     readonly erofs: ErofsFs,

@@ -80,6 +80,15 @@ export function inodesOf(root: SourceInode): SourceInode[] {
   return out;
 }
 
+/**
+ * Deepest path a source tree (from a tar, a dump) or a walk over an image accepts, in components.
+ * Linux resolves at most PATH_MAX = 4096 bytes in one path, so no path deeper than 2048 components
+ * can be opened by name; real layers stay far below this. The limit is what keeps deep nesting
+ * from costing O(depth²): every entry of a tar or dump, and every path a walk yields, spells out
+ * all of its ancestors, so a tree D deep costs D² path components to list (30,000 levels: 4.5e8).
+ */
+export const MAX_TREE_DEPTH = 4096;
+
 export function newDir(perm = 0o755): SourceInode {
   return { type: 'dir', perm, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, size: 0, rdev: 0, xattrs: [], children: [] };
 }

@@ -3,6 +3,7 @@
  * inspect/check/stat` offer (stats, blobs, prefetch, chunk → files, inode → paths, check) plus full
  * content verification with progress and cancellation.
  */
+import { checkTree } from '../fs/check.ts';
 import { FormatError, isTypedError } from '../errors.ts';
 import { bytesEqual, type FileType } from '../fs/types.ts';
 import { walk } from '../fs/path.ts';
@@ -393,6 +394,10 @@ export async function checkRafs(fs: RafsFs, opts: CheckOptions = {}): Promise<Ch
   report.metadata_issues = await fs.verifyMetadata(signal, () => {
     if (++n % 256 === 0) onProgress?.({ phase: 'metadata', done: n, total: 0 });
   });
+  // the tree's shape as every format is held to (names, duplicates, types, directories reached twice, targets)
+  for (const e of (await checkTree(fs, { data: false, ...(signal ? { signal } : {}) })).errors) {
+    report.metadata_issues.push({ path: e.path, structure: e.structure, offset: e.offset, detail: e.detail });
+  }
   const idx = await buildIndex(fs, opts);
   report.unresolved_files = idx.errors;
   report.counts.entries = idx.entries.length;

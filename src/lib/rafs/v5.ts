@@ -160,6 +160,13 @@ export class RafsV5 implements RafsFs {
   origin: Record<string, unknown> | null = null;
   private readonly inodes = new Lru<number, V5Inode>(65536);
   private links: Promise<Map<number, number[]>> | null = null;
+  /**
+   * Every inode record but the root is the child of one directory (hardlinks are records of their
+   * own), so a walk lists at most one entry per record; more means children ranges overlap.
+   */
+  get maxEntries(): number {
+    return this.table.length;
+  }
 
   private constructor(
     readonly source: ByteSource,

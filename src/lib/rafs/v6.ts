@@ -206,6 +206,10 @@ export class RafsV6 implements RafsFs {
   private readonly dirs = new Lru<number, DirCacheEntry>(4096);
   private chunkTable: Promise<Map<string, RafsChunk[]>> | null = null;
   private pathIndex: Promise<Map<number, Uint8Array[][]>> | null = null;
+  /** a dirent is 12 bytes and its name at least 1, in directory blocks of the bootstrap (never compressed) */
+  get maxEntries(): number {
+    return Math.ceil(this.source.size / 13) + 1024;
+  }
 
   private constructor(
     readonly source: ByteSource,

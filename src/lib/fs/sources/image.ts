@@ -3,7 +3,7 @@ import { checkRange, type ByteSource } from '../../io/source.ts';
 import { walk } from '../path.ts';
 import type { SourceInode, SourceTree } from '../tree.ts';
 import type { Attr, ReadOnlyFs } from '../types.ts';
-import { byteString, markHardlinks, showPath, unsafeComponent } from './names.ts';
+import { markHardlinks, showPath } from './names.ts';
 
 /**
  * Any image Layerscope reads (EROFS, composefs, RAFS), or a subtree of it, as a SourceTree, so an
@@ -20,51 +20,45 @@ export interface ImageTreeOptions {
 
 export async function treeFromImage(fs: ReadOnlyFs, startIno = fs.rootIno, opts: ImageTreeOptions = {}): Promise<SourceTree> {
   const notes: string[] = [`image (${fs.format}), from inode ${startIno}`];
-  const dirs = new Map<string, SourceInode>();
   const linked = new Map<number, SourceInode>();
   const dirInos = new Set<number>();
-  const seen = new Set<string>();
+  // the walk is depth first and yields a directory before what it holds: the parent of an entry
+  // `depth` components deep is the directory last yielded at depth - 1 (no whole-path keys, which
+  // cost O(depth²) on a deep image)
+  const dirAtDepth: (SourceInode | null)[] = [];
   let root: SourceInode | null = null;
   let skipped = 0;
   let hardlinks = 0;
+  // names the walk leaves out: unsafe ones (refused unless told to skip them) and repeats of a name
+  const refused = (path: Uint8Array[], reason: string): void => {
+    if (opts.unsafeNames !== 'skip' && !reason.startsWith('duplicate')) throw new FormatError('image', -1, `unsafe name in the image at ${showPath(path)}: ${reason}`);
+    notes.push(`skipped ${showPath(path)}: ${reason}`);
+    skipped++;
+  };
 
-  for await (const { path, attr } of walk(fs, startIno)) {
+  for await (const { path, attr } of walk(fs, startIno, [], { onRefused: refused })) {
     opts.signal?.throwIfAborted();
     if (path.length === 0) {
       if (attr.type !== 'dir') throw new FormatError('image', -1, `inode ${startIno} is a ${attr.type}; a source tree starts at a directory`);
       root = await inodeOf(fs, attr, []);
-      dirs.set('', root);
+      dirAtDepth[0] = root;
       dirInos.add(attr.ino);
       continue;
     }
+    const parent = dirAtDepth[path.length - 1];
+    if (!parent) continue; // below a directory met twice
     const name = path[path.length - 1]!;
-    const why = unsafeComponent(name);
-    const parentKey = path.slice(0, -1).map(byteString).join('/');
-    const parent = dirs.get(parentKey);
-    if (!parent) continue; // below a skipped entry
-    if (why) {
-      if (opts.unsafeNames !== 'skip') throw new FormatError('image', -1, `unsafe name in the image at ${showPath(path)}: ${why}`);
-      notes.push(`skipped ${showPath(path)}: ${why}`);
-      skipped++;
-      continue;
-    }
-    const key = parentKey ? `${parentKey}/${byteString(name)}` : byteString(name);
-    if (seen.has(key)) {
-      notes.push(`skipped ${showPath(path)}: the name appears twice in its directory`);
-      skipped++;
-      continue;
-    }
-    seen.add(key);
     let inode: SourceInode;
     if (attr.type === 'dir') {
       // walk yields a directory inode met a second time (a cycle) without entering it
       if (dirInos.has(attr.ino)) {
         notes.push(`skipped ${showPath(path)}: directory inode ${attr.ino} appears twice`);
         skipped++;
+        dirAtDepth[path.length] = null;
         continue;
       }
       inode = await inodeOf(fs, attr, path);
-      dirs.set(key, inode);
+      dirAtDepth[path.length] = inode;
       dirInos.add(attr.ino);
     } else if (attr.nlink > 1 && linked.has(attr.ino)) {
       inode = linked.get(attr.ino)!;

@@ -2,7 +2,7 @@ import { FormatError } from '../../errors.ts';
 import { BlobSource, BytesSource, SliceSource, type ByteSource } from '../../io/source.ts';
 import { GunzipRangeSource, GunzipReplay, gunzipChunks, type GunzipOptions } from '../../tar/gunzip.ts';
 import { chunkInput, readTar, sourceInput, type TarEntry, type TarReadOptions } from '../../tar/reader.ts';
-import { newDir, type SourceInode, type SourceTree } from '../tree.ts';
+import { MAX_TREE_DEPTH, newDir, type SourceInode, type SourceTree } from '../tree.ts';
 import { makedev } from '../types.ts';
 import { byteString, markHardlinks, showBytes, splitRawPath } from './names.ts';
 
@@ -21,37 +21,61 @@ export interface TarTreeBuilder {
 
 export function tarTreeBuilder(archiveName: string): TarTreeBuilder {
   const root = newDir(0o755);
-  const nodes = new Map<string, SourceInode>([['', root]]);
-  const index = new Map<SourceInode, Map<string, number>>([[root, new Map()]]);
+  // Each directory's children by name (-> index in `children`). Paths are resolved one component at
+  // a time through these, never through a map keyed by whole paths: such a map costs O(depth²)
+  // for a deep tree, and replacing a directory had to scan it for everything below. A WeakMap, so
+  // the index of a replaced directory's subtree goes with the subtree.
+  const index = new WeakMap<SourceInode, Map<string, number>>([[root, new Map()]]);
   let implicitDirs = 0;
   let entries = 0;
   let absolute = 0;
-  const replaced: string[] = [];
+  let replaced = 0;
+  let firstReplaced = '';
+  // The directory the previous entry went into, or the previous entry itself when it was a
+  // directory: archives list siblings together and a directory's entries right after it, so most
+  // entries find their parent here by comparing components, without a lookup per component.
+  // Dropped whenever an entry replaces another (the cached directory may be the one replaced).
+  let cachedComps: Uint8Array[] | null = null;
+  let cachedDir: SourceInode = root;
 
   function components(raw: Uint8Array, e: TarEntry, what: string): Uint8Array[] {
     if (raw[0] === 0x2f) absolute++;
     const comps = splitRawPath(raw);
+    if (comps.length > MAX_TREE_DEPTH) {
+      throw new FormatError('tar.header', e.headerOffset, `${what} of ${comps.length} components is deeper than the ${MAX_TREE_DEPTH}-component limit (${showBytes(raw.subarray(0, 64))}...)`);
+    }
     for (const c of comps) {
       if (c.length === 2 && c[0] === 0x2e && c[1] === 0x2e) throw new FormatError('tar.header', e.headerOffset, `${what} ${showBytes(raw)} contains ".." (refused: it would escape the tree)`);
       if (c.includes(0)) throw new FormatError('tar.header', e.headerOffset, `${what} ${showBytes(raw)} contains a NUL byte`);
     }
     return comps;
   }
-  const keyOf = (comps: Uint8Array[]): string => comps.map(byteString).join('/');
 
-  function dirAt(comps: Uint8Array[], e: TarEntry): SourceInode {
+  function childOf(dir: SourceInode, name: Uint8Array): SourceInode | undefined {
+    const at = index.get(dir)?.get(byteString(name));
+    return at === undefined ? undefined : dir.children![at]!.inode;
+  }
+
+  /** the node `comps` names now, or undefined (nothing is created) */
+  function lookup(comps: Uint8Array[]): SourceInode | undefined {
+    let node: SourceInode | undefined = root;
+    for (let i = 0; i < comps.length && node; i++) node = node.type === 'dir' ? childOf(node, comps[i]!) : undefined;
+    return node;
+  }
+
+  /** the directory `comps[0, n)` names, creating missing ones */
+  function dirAt(comps: Uint8Array[], n: number, e: TarEntry): SourceInode {
+    if (cachedComps && sameComponents(cachedComps, cachedComps.length, comps, n)) return cachedDir;
     let dir = root;
-    for (let i = 0; i < comps.length; i++) {
-      const key = keyOf(comps.slice(0, i + 1));
-      let node = nodes.get(key);
+    for (let i = 0; i < n; i++) {
+      let node = childOf(dir, comps[i]!);
       if (!node) {
         node = newDir(0o755);
         implicitDirs++;
         link(dir, comps[i]!, node);
-        nodes.set(key, node);
         index.set(node, new Map());
       } else if (node.type !== 'dir') {
-        throw new FormatError('tar.header', e.headerOffset, `${showBytes(e.path)}: parent ${JSON.stringify(key)} is not a directory in the archive`);
+        throw new FormatError('tar.header', e.headerOffset, `${showBytes(e.path)}: parent ${JSON.stringify(comps.slice(0, i + 1).map(byteString).join('/'))} is not a directory in the archive`);
       }
       dir = node;
     }
@@ -69,30 +93,28 @@ export function tarTreeBuilder(archiveName: string): TarTreeBuilder {
     } else dir.children![at] = { name: dir.children![at]!.name, inode };
   }
 
-  function forgetBelow(key: string): void {
-    const prefix = key + '/';
-    for (const k of [...nodes.keys()]) if (k.startsWith(prefix)) nodes.delete(k);
+  function noteReplaced(comps: Uint8Array[]): void {
+    if (replaced++ === 0) firstReplaced = comps.map(byteString).join('/');
+    cachedComps = null;
   }
 
   function add(e: TarEntry, content?: ByteSource): void {
     entries++;
     const comps = components(e.path, e, 'path');
-    const key = keyOf(comps);
-    const existing = nodes.get(key);
+    const n = comps.length;
 
     if (e.type === 'hardlink') {
       const tcomps = components(e.linkname, e, 'hardlink target');
-      const tkey = keyOf(tcomps);
-      const target = nodes.get(tkey);
+      const target = lookup(tcomps);
       if (!target) throw new FormatError('tar.header', e.headerOffset, `hardlink ${showBytes(e.path)} names ${showBytes(e.linkname)}, which is not an earlier entry of the archive`);
       if (target.type === 'dir') throw new FormatError('tar.header', e.headerOffset, `hardlink ${showBytes(e.path)} names the directory ${showBytes(e.linkname)}`);
-      if (tkey === key) return;
-      if (comps.length === 0) throw new FormatError('tar.header', e.headerOffset, 'a hardlink cannot be the root directory');
-      const parent = dirAt(comps.slice(0, -1), e);
-      if (existing?.type === 'dir') forgetBelow(key);
-      if (existing) replaced.push(key);
-      link(parent, comps[comps.length - 1]!, target);
-      nodes.set(key, target);
+      if (sameComponents(tcomps, tcomps.length, comps, n)) return;
+      if (n === 0) throw new FormatError('tar.header', e.headerOffset, 'a hardlink cannot be the root directory');
+      const parent = dirAt(comps, n - 1, e);
+      if (childOf(parent, comps[n - 1]!)) noteReplaced(comps);
+      link(parent, comps[n - 1]!, target);
+      cachedComps = comps.slice(0, n - 1);
+      cachedDir = parent;
       return;
     }
 
@@ -119,21 +141,31 @@ export function tarTreeBuilder(archiveName: string): TarTreeBuilder {
         break;
     }
 
+    if (n === 0) {
+      if (e.type !== 'dir') throw new FormatError('tar.header', e.headerOffset, `the archive root ${showBytes(e.path)} is a ${e.type}, not a directory`);
+      Object.assign(root, { perm: inode.perm, uid: inode.uid, gid: inode.gid, mtime: inode.mtime, mtimeNsec: inode.mtimeNsec, xattrs: inode.xattrs });
+      return;
+    }
+    const parent = dirAt(comps, n - 1, e);
+    const existing = childOf(parent, comps[n - 1]!);
     if (existing && existing.type === 'dir' && e.type === 'dir') {
       // a directory entry after its children (or twice): update in place, keep the children
       Object.assign(existing, { perm: inode.perm, uid: inode.uid, gid: inode.gid, mtime: inode.mtime, mtimeNsec: inode.mtimeNsec, xattrs: inode.xattrs });
+      cachedComps = comps;
+      cachedDir = existing;
       return;
     }
-    if (comps.length === 0) throw new FormatError('tar.header', e.headerOffset, `the archive root ${showBytes(e.path)} is a ${e.type}, not a directory`);
     if (e.type === 'dir') inode.children = [];
-    const parent = dirAt(comps.slice(0, -1), e);
-    if (existing) {
-      replaced.push(key);
-      if (existing.type === 'dir') forgetBelow(key);
+    if (existing) noteReplaced(comps);
+    link(parent, comps[n - 1]!, inode);
+    if (inode.type === 'dir') {
+      index.set(inode, new Map());
+      cachedComps = comps;
+      cachedDir = inode;
+    } else {
+      cachedComps = comps.slice(0, n - 1);
+      cachedDir = parent;
     }
-    link(parent, comps[comps.length - 1]!, inode);
-    nodes.set(key, inode);
-    if (inode.type === 'dir') index.set(inode, new Map());
   }
 
   function finish(): SourceTree {
@@ -141,11 +173,23 @@ export function tarTreeBuilder(archiveName: string): TarTreeBuilder {
     const notes = [`tar ${archiveName}: ${entries} entries`];
     if (implicitDirs) notes.push(`${implicitDirs} parent directories absent from the archive were created as 0755 root:root with mtime 0`);
     if (absolute) notes.push(`${absolute} absolute paths were made relative to the root`);
-    if (replaced.length) notes.push(`${replaced.length} paths appear more than once; the last entry wins (first: ${JSON.stringify(replaced[0])})`);
+    if (replaced) notes.push(`${replaced} paths appear more than once; the last entry wins (first: ${JSON.stringify(firstReplaced)})`);
     return { root, notes };
   }
 
   return { add, finish };
+}
+
+/** a[0, an) and b[0, bn) are the same components */
+function sameComponents(a: Uint8Array[], an: number, b: Uint8Array[], bn: number): boolean {
+  if (an !== bn) return false;
+  for (let i = an - 1; i >= 0; i--) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x.length !== y.length) return false;
+    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
+  }
+  return true;
 }
 
 const dec = new TextDecoder('utf-8', { fatal: false });
