@@ -6,56 +6,39 @@
  */
 import * as Comlink from 'comlink';
 import { Zip, ZipPassThrough } from 'fflate';
-import '../src/lib/formats.ts';
-import { isTypedError } from '../src/lib/errors.ts';
-import { detectFormat, openImage } from '../src/lib/open.ts';
+import { isRafs } from '../src/lib/app/capabilities.ts';
+import { hex } from '../src/lib/app/hex.ts';
+import { openInput, sourceTreeOf, type InputKind } from '../src/lib/app/open.ts';
+import { meterTree, newMeter } from '../src/lib/app/meter.ts';
+import { StreamingBlobSource, streamBlobContents } from '../src/lib/app/stream-source.ts';
+import { layerEffects, summarizeTree, type LayerEffects, type TreeSummary } from '../src/lib/app/tree-summary.ts';
+import type { BuildChoice } from '../src/lib/app/build-choice.ts';
+import { wired, toWire, type WireError } from '../src/lib/app/wire.ts';
 import { BlobSource, type ByteSource } from '../src/lib/io/source.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../src/lib/fs/tree.ts';
 import { treeFromBrowserItems, type BrowserItem } from '../src/lib/fs/sources/browser.ts';
-import { blobSpill, treeFromTarball } from '../src/lib/fs/sources/tar.ts';
-import { treeFromImage } from '../src/lib/fs/sources/image.ts';
-import { parseDump } from '../src/lib/composefs/dump.ts';
+import { blobSpill } from '../src/lib/fs/sources/tar.ts';
+import { openImage } from '../src/lib/open.ts';
 import { buildErofs } from '../src/lib/erofs/writer.ts';
 import { buildComposefs } from '../src/lib/composefs/writer.ts';
 import { objectsOf } from '../src/lib/composefs/objects.ts';
-import { hex } from '../src/lib/composefs/verity.ts';
 import type { Sink } from '../src/lib/erofs/writer-output.ts';
 import { applyLayer, emptyTree, buildRafs } from '../src/lib/rafs/builder/index.ts';
 import type { RafsFs } from '../src/lib/rafs/model.ts';
-import {
-  layerEffects, meterTree, newMeter, summarizeTree, type BuildChoice, type LayerEffects, type TreeSummary,
-} from '../src/ui/build/tree-info.ts';
-import { StreamingBlobSource, streamBlobContents } from '../src/ui/build/stream-source.ts';
 
-export interface WireError {
-  name: string;
-  message: string;
-  structure?: string;
-  offset?: number;
-}
-
-function wire(e: unknown): WireError {
-  if (isTypedError(e)) {
-    const t = e as unknown as { name: string; message: string; structure?: string; offset?: number };
-    return { name: t.name, message: t.message, ...(t.structure ? { structure: t.structure } : {}), ...(typeof t.offset === 'number' ? { offset: t.offset } : {}) };
-  }
-  if (e instanceof Error) return { name: e.name, message: e.message };
-  if (e instanceof DOMException) return { name: e.name, message: e.message };
-  return { name: 'Error', message: String(e) };
-}
+export type { WireError };
 
 export type SourceInput =
   | { kind: 'items'; items: BrowserItem[]; via: string; label: string }
-  | { kind: 'tar'; file: File }
-  | { kind: 'dump'; file: File }
+  /** an image with its blobs / extra devices */
   | { kind: 'image'; file: File; blobs?: File[] }
-  /** one file of unknown kind: told apart by its bytes (gzip or ustar: tar; image magic; else a dump) */
+  /** one file of unknown kind: told apart by its bytes (src/lib/app/open.ts) */
   | { kind: 'file'; file: File };
 
 export interface SourceInfo {
   id: number;
   label: string;
-  kind: Exclude<SourceInput['kind'], 'file'>;
+  kind: 'items' | Exclude<InputKind, 'folder'>;
   summary: TreeSummary;
   notes: string[];
   effects: LayerEffects;
@@ -141,52 +124,17 @@ const originals = new WeakMap<SourceInode, ByteSource>();
 let nextId = 1;
 let running: AbortController | null = null;
 
-async function* streamOf(file: File): AsyncGenerator<Uint8Array> {
-  const reader = file.stream().getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return;
-    yield value;
-  }
-}
-
-async function kindOf(file: File): Promise<'tar' | 'dump' | 'image'> {
-  const head = new Uint8Array(await file.slice(0, 8192).arrayBuffer());
-  if (head[0] === 0x1f && head[1] === 0x8b) return 'tar';
-  if (head.length >= 263 && new TextDecoder().decode(head.subarray(257, 262)) === 'ustar') return 'tar';
-  if (await detectFormat(new BlobSource(file))) return 'image';
-  if (head[0] === 0x2f) return 'dump';
-  throw new Error(`${file.name}: not a tar, a .tar.gz, a composefs dump or an image Layerscope reads`);
-}
-
+/** A source's tree, by the application layer's one way of opening inputs. */
 async function treeOf(input: SourceInput): Promise<{ tree: SourceTree; label: string; faithful: boolean; kind: SourceInfo['kind'] }> {
-  if (input.kind === 'file') return treeOf({ kind: await kindOf(input.file), file: input.file });
-  const kind = input.kind;
-  return { ...(await treeOfKnown(input)), kind };
-}
-
-async function treeOfKnown(input: Exclude<SourceInput, { kind: 'file' }>): Promise<{ tree: SourceTree; label: string; faithful: boolean }> {
-  switch (input.kind) {
-    case 'items':
-    {
-      const tree = treeFromBrowserItems(input.items, { via: input.via });
-      streamBlobContents(tree.root);
-      return { tree, label: input.label, faithful: false };
-    }
-    case 'tar': {
-      const tree = await treeFromTarball(new BlobSource(input.file), { spill: blobSpill() });
-      return { tree, label: input.file.name, faithful: true };
-    }
-    case 'dump': {
-      const tree = await parseDump(streamOf(input.file), { name: input.file.name });
-      return { tree, label: input.file.name, faithful: true };
-    }
-    case 'image': {
-      const fs = await openImage(new BlobSource(input.file), { blobs: (input.blobs ?? []).map((b) => new BlobSource(b)) });
-      const tree = await treeFromImage(fs, fs.rootIno, { unsafeNames: 'skip' });
-      return { tree, label: input.file.name, faithful: true };
-    }
+  if (input.kind === 'items') {
+    const tree = treeFromBrowserItems(input.items, { via: input.via });
+    streamBlobContents(tree.root);
+    return { tree, label: input.label, faithful: false, kind: 'items' };
   }
+  const blobs = input.kind === 'image' ? (input.blobs ?? []).map((b) => new BlobSource(b)) : [];
+  const o = await openInput(new BlobSource(input.file), { blobs, spill: blobSpill() });
+  if (o.kind === 'folder') throw new Error('a file cannot be a folder');
+  return { tree: await sourceTreeOf(o, 'skip'), label: input.file.name, faithful: true, kind: o.kind };
 }
 
 function digestsOf(tree: SourceTree): Set<SourceInode> {
@@ -260,10 +208,10 @@ function countedSink(inner: Sink, count: (n: number) => void): Sink {
   };
 }
 
-const api = {
+export const api = {
   async load(input: SourceInput): Promise<SourceInfo> {
     const t0 = performance.now();
-    try {
+    return wired(async () => {
       const { tree, label, faithful, kind } = await treeOf(input);
       const id = nextId++;
       const info: SourceInfo = {
@@ -272,9 +220,7 @@ const api = {
       };
       sources.set(id, { tree, info, givenDigests: digestsOf(tree) });
       return info;
-    } catch (e) {
-      throw wire(e);
-    }
+    });
   },
 
   drop(id: number): void {
@@ -288,7 +234,7 @@ const api = {
   },
 
   async build(req: BuildRequest, onProgress: (p: BuildProgress) => void): Promise<BuildResult> {
-    if (running) throw wire(new Error('a build is already running'));
+    if (running) throw toWire(new Error('a build is already running'));
     const ctl = new AbortController();
     running = ctl;
     const signal = ctl.signal;
@@ -398,7 +344,7 @@ const api = {
     } catch (e) {
       if (handleSink) await handleSink.abort();
       if (signal.aborted) throw { name: 'AbortError', message: 'The build was cancelled' } satisfies WireError;
-      throw wire(e);
+      throw toWire(e);
     } finally {
       running = null;
     }
@@ -458,8 +404,8 @@ async function buildRafsLayers(
     outs.push(out);
     if (i + 1 < layers.length) {
       const fs = await openImage(new BlobSource(bootBytes, bootstrapName));
-      if (fs.format !== 'rafs-v5' && fs.format !== 'rafs-v6') throw new Error(`${bootstrapName} did not read back as RAFS`);
-      parent = fs as unknown as RafsFs;
+      if (!isRafs(fs)) throw new Error(`${bootstrapName} did not read back as RAFS`);
+      parent = fs;
     }
   }
   return outs;
@@ -606,5 +552,8 @@ async function probeRead(id: number, piece = 4 << 20, hash = false, concurrency 
 }
 
 export type BuilderApi = typeof api;
-Comlink.expose(api);
-(globalThis as unknown as { layerscopeBuilderProbe?: typeof probeRead }).layerscopeBuilderProbe = probeRead;
+// only in a worker: Node imports this module for its `api` (tests) and has no worker scope
+if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined') {
+  Comlink.expose(api);
+  (globalThis as unknown as { layerscopeBuilderProbe?: typeof probeRead }).layerscopeBuilderProbe = probeRead;
+}

@@ -1,20 +1,17 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { objectsOf } from '../lib/composefs/objects.ts';
-import { parseDump } from '../lib/composefs/dump.ts';
 import { buildComposefs } from '../lib/composefs/writer.ts';
 import { buildErofs } from '../lib/erofs/writer.ts';
-import { treeFromImage } from '../lib/fs/sources/image.ts';
-import { treeFromDirectory } from '../lib/fs/sources/node.ts';
-import { looksLikeTarball, treeFromTarball } from '../lib/fs/sources/tar.ts';
 import type { SourceTree } from '../lib/fs/tree.ts';
 import type { ByteSource } from '../lib/io/source.ts';
-import { detectFormat } from '../lib/open.ts';
 import { buildRafsToFiles } from '../lib/rafs/builder/node.ts';
 import type { RafsBuildOptions } from '../lib/rafs/builder/types.ts';
 import type { RafsFs } from '../lib/rafs/model.ts';
-import { openFile, openImageSource, type ImageArgs } from './open.ts';
+import { openInput, sourceTreeOf } from '../lib/app/open.ts';
+import { hex } from '../lib/app/hex.ts';
+import { UsageError } from './format.ts';
+import { imageOptions, openPath, type ImageArgs } from './open.ts';
 
 /** A sink writing to a file with plain write(2) calls. */
 export function fileSink(path: string): { write(chunk: Uint8Array): void; close(): void; bytes: number } {
@@ -32,24 +29,15 @@ export function fileSink(path: string): { write(chunk: Uint8Array): void; close(
 
 /**
  * SRC may be a directory, a tar or tar.gz layer, a composefs dump or any image Layerscope reads;
- * files are told apart by their bytes (gzip/tar/EROFS/RAFS magic, a dump's leading "/"), not names.
+ * files are told apart by their bytes (src/lib/app/open.ts), not names.
  */
 export async function loadSource(path: string, imageArgs: ImageArgs = {}): Promise<SourceTree> {
-  if ((await stat(path)).isDirectory()) return treeFromDirectory(path);
-  return loadSourceFile(await openFile(path), path, imageArgs);
+  return sourceTreeOf(await openPath(path, imageArgs));
 }
 
 /** loadSource for a file already opened with openFile (`name` for messages). */
-export async function loadSourceFile(src: ByteSource, name: string, imageArgs: ImageArgs = {}): Promise<SourceTree> {
-  if (await looksLikeTarball(src)) return treeFromTarball(src);
-  if (await detectFormat(src)) return treeFromImage(await openImageSource(src, imageArgs));
-  const head = await src.read(0, Math.min(src.size, 1));
-  if (head[0] === 0x2f) return parseDump(chunks(src), { name, strict: true });
-  throw new Error(`${name}: not a directory, tar, tar.gz, composefs dump or known image`);
-}
-
-async function* chunks(src: ByteSource, piece = 1 << 20): AsyncGenerator<Uint8Array> {
-  for (let off = 0; off < src.size; off += piece) yield src.read(off, Math.min(piece, src.size - off));
+export async function loadSourceFile(src: ByteSource, _name: string, imageArgs: ImageArgs = {}): Promise<SourceTree> {
+  return sourceTreeOf(await openInput(src, { strictDump: true, ...(await imageOptions(imageArgs)) }));
 }
 
 export interface BuildArgs {
@@ -82,7 +70,6 @@ export interface BuildSummary {
   [k: string]: unknown;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /** Copies each backing object into DIR/xx/yyyy… unless it is already there (the store is content-addressed). */
 async function writeObjectStore(tree: SourceTree, dir: string): Promise<{ count: number; written: number; bytes: number }> {
@@ -134,7 +121,7 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
     }
   }
   if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {
-    if (!a.blobDir) throw new Error('RAFS builds need --blob-dir DIR (where the data blob is written, named by its id)');
+    if (!a.blobDir) throw new UsageError('RAFS builds need --blob-dir DIR (where the data blob is written, named by its id)');
     const opts: RafsBuildOptions = { version: a.format === 'rafs-v5' ? 5 : 6 };
     if (a.chunkSize !== undefined) opts.chunkSize = a.chunkSize;
     if (a.compressor !== undefined) opts.compressor = a.compressor as RafsBuildOptions['compressor'] & string;
@@ -148,5 +135,5 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
     const r = await buildRafsToFiles(tree, opts, a.out, a.blobDir);
     return { format: a.format, out: a.out, size: r.bootstrapSize, blob: r.blobPath, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds, stats: r.stats, notes: r.notes };
   }
-  throw new Error(`unknown --format ${a.format} (composefs, erofs, rafs-v6, rafs-v5)`);
+  throw new UsageError(`unknown --format ${a.format} (composefs, erofs, rafs-v6, rafs-v5)`);
 }

@@ -33,17 +33,6 @@ export function humanBytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
-/** Printable rendering of raw bytes: UTF-8 when valid and printable, else C-style escapes. */
-export function showBytes(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) {
-    if (x === 0x5c) s += '\\\\';
-    else if (x >= 0x20 && x < 0x7f) s += String.fromCharCode(x);
-    else s += '\\x' + x.toString(16).padStart(2, '0');
-  }
-  return s;
-}
-
 /** JSON.stringify that renders Uint8Array as hex and survives bigint. */
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => {
@@ -51,4 +40,9 @@ export function toJson(v: unknown): string {
     if (typeof x === 'bigint') return x.toString();
     return x;
   }, 2);
+}
+
+/** A command line the CLI cannot run (exit status 1, with the command's usage). */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
 }

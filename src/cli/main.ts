@@ -1,26 +1,45 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import './native.ts';
-import { isTypedError } from '../lib/errors.ts';
-import { readdirAll, resolvePath } from '../lib/fs/path.ts';
-import { utf8, type ReadOnlyFs } from '../lib/fs/types.ts';
-import { checkTree } from '../lib/fs/check.ts';
-import { treeStats } from '../lib/fs/stats.ts';
-import { checkRafs, chunkUsers, inodePaths, rafsBlobs, rafsPrefetch, rafsStats } from '../lib/rafs/analyze.ts';
-import type { RafsFs } from '../lib/rafs/model.ts';
-import { exportTar } from '../lib/tar/writer.ts';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { compactRafsToFiles, mergeRafsToFile } from '../lib/rafs/builder/node.ts';
+import { isRafs } from '../lib/app/capabilities.ts';
+import { checkImage } from '../lib/app/check.ts';
+import { nameText, pathText } from '../lib/app/names.ts';
+import type { OpenedInput } from '../lib/app/open.ts';
+import { imageStats } from '../lib/app/stats.ts';
 import { dumpChunks } from '../lib/composefs/dump.ts';
+import { FormatError, IoError, NotFoundError, UnsupportedError } from '../lib/errors.ts';
+import { readdirAll, resolvePath, walk } from '../lib/fs/path.ts';
+import type { ReadOnlyFs } from '../lib/fs/types.ts';
+import type { Bucket } from '../lib/inspect/histogram.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
-import { build, loadSource, loadSourceFile } from './build.ts';
+import { compactRafsToFiles, mergeRafsToFile } from '../lib/rafs/builder/node.ts';
+import { chunkUsers, inodePaths, rafsBlobs, rafsPrefetch } from '../lib/rafs/analyze.ts';
+import type { RafsFs } from '../lib/rafs/model.ts';
+import { exportTar } from '../lib/tar/writer.ts';
+import { build, loadSource } from './build.ts';
 import { defaultThreads, extract } from './extract.ts';
-import { humanBytes, isoTime, modeString, showBytes, sizeOrDev, toJson } from './format.ts';
-import { closeAll, openFile, openImageFile, openImageSource, type ImageArgs } from './open.ts';
-import { stat } from 'node:fs/promises';
-import { detectFormat } from '../lib/open.ts';
-import { looksLikeTarball } from '../lib/fs/sources/tar.ts';
-import { treeFs } from '../lib/fs/sources/treefs.ts';
+import { humanBytes, isoTime, modeString, sizeOrDev, toJson, UsageError } from './format.ts';
+import { closeAll, openImageFile, openPath, type ImageArgs } from './open.ts';
+
+/** Exit statuses (the README's table says the same). */
+export const EXIT = {
+  ok: 0,
+  /** a command line the CLI cannot run: unknown command or option, a missing argument */
+  usage: 1,
+  /** done, with entries skipped or warnings (diff: the images differ) */
+  partial: 2,
+  /** the image is damaged: the message names the structure and byte offset */
+  damaged: 3,
+  /** check found errors */
+  checkFailed: 4,
+  /** a path that does not exist: a file named on the command line, or a path inside the image */
+  notFound: 5,
+  /** a valid image using a feature Layerscope does not read (or write) yet */
+  unsupported: 6,
+  /** an input could not be read (permissions, not a regular file, a short read) */
+  io: 7,
+} as const;
 
 const IMAGE_OPTS = {
   blob: { type: 'string', multiple: true },
@@ -43,20 +62,15 @@ const out = (s: string): void => { process.stdout.write(s + '\n'); };
  * IMAGE is an image (by magic); a directory, a tar/tar.gz layer or a composefs dump is read as the
  * tree it holds, so `ls`, `cat`, `stat`, `diff`... work on a layer as on an image.
  */
-async function open(positionals: string[], values: Record<string, unknown>): Promise<ReadOnlyFs> {
+async function openInputArg(positionals: string[], values: Record<string, unknown>): Promise<OpenedInput> {
   const img = positionals[0];
   if (!img) throw new UsageError('missing IMAGE');
-  if ((await stat(img)).isDirectory()) return treeFs(await loadSource(img));
-  const src = await openFile(img);
-  if (!(await detectFormat(src))) {
-    const head = await src.read(0, Math.min(1, src.size));
-    if ((await looksLikeTarball(src)) || head[0] === 0x2f) return treeFs(await loadSourceFile(src, img));
-  }
-  // an image, or a file that is nothing known: openImage names what is wrong with it
-  return openImageSource(src, values as ImageArgs);
+  return openPath(img, values as ImageArgs);
 }
 
-class UsageError extends Error {}
+async function open(positionals: string[], values: Record<string, unknown>): Promise<ReadOnlyFs> {
+  return (await openInputArg(positionals, values)).fs;
+}
 
 const commands: Record<string, Command> = {
   inspect: {
@@ -79,17 +93,17 @@ const commands: Record<string, Command> = {
       const fs = await open(pos, v);
       const dir = await resolvePath(fs, pos[1] ?? '/');
       const entries = dir.type === 'dir' ? await readdirAll(fs, dir.ino) : [];
-      const rows = dir.type === 'dir' ? await Promise.all(entries.map(async (e) => ({ name: e.name, attr: await fs.getattr(e.ino) }))) : [{ name: new TextEncoder().encode(pos[1] ?? ''), attr: dir }];
+      const rows = dir.type === 'dir' ? await Promise.all(entries.map(async (e) => ({ name: e.name, attr: await fs.getattr(e.ino) }))) : [{ name: new TextEncoder().encode((pos[1] ?? '').split('/').filter(Boolean).pop() ?? ''), attr: dir }];
       if (v.json) {
         const list = [];
-        for (const r of rows) list.push({ name: utf8(r.name), ...r.attr, ...(r.attr.type === 'symlink' ? { target: utf8(await fs.readlink(r.attr.ino)) } : {}) });
+        for (const r of rows) list.push({ name: nameText(r.name), ...r.attr, ...(r.attr.type === 'symlink' ? { target: nameText(await fs.readlink(r.attr.ino)) } : {}) });
         out(toJson(list));
         return 0;
       }
       for (const { name, attr } of rows) {
-        if (!v.long) { out(showBytes(name)); continue; }
-        const link = attr.type === 'symlink' ? ' -> ' + showBytes(await fs.readlink(attr.ino)) : '';
-        out(`${modeString(attr)} ${String(attr.nlink).padStart(3)} ${String(attr.uid).padStart(5)} ${String(attr.gid).padStart(5)} ${sizeOrDev(attr).padStart(10)} ${isoTime(attr.mtime, attr.mtimeNsec)} ${showBytes(name)}${link}`);
+        if (!v.long) { out(nameText(name)); continue; }
+        const link = attr.type === 'symlink' ? ' -> ' + nameText(await fs.readlink(attr.ino)) : '';
+        out(`${modeString(attr)} ${String(attr.nlink).padStart(3)} ${String(attr.uid).padStart(5)} ${String(attr.gid).padStart(5)} ${sizeOrDev(attr).padStart(10)} ${isoTime(attr.mtime, attr.mtimeNsec)} ${nameText(name)}${link}`);
       }
       return 0;
     },
@@ -106,11 +120,11 @@ const commands: Record<string, Command> = {
       for (const path of paths) {
         const attr = await resolvePath(fs, path);
         const xattrs: { name: string; value: string }[] = [];
-        for (const n of await fs.listxattr(attr.ino)) xattrs.push({ name: showBytes(n), value: showBytes((await fs.getxattr(attr.ino, n)) ?? new Uint8Array()) });
+        for (const n of await fs.listxattr(attr.ino)) xattrs.push({ name: nameText(n), value: nameText((await fs.getxattr(attr.ino, n)) ?? new Uint8Array()) });
         const result = {
           path,
           ...attr,
-          ...(attr.type === 'symlink' ? { target: showBytes(await fs.readlink(attr.ino)) } : {}),
+          ...(attr.type === 'symlink' ? { target: nameText(await fs.readlink(attr.ino)) } : {}),
           xattrs,
           layout: await fs.inodeDetails(attr.ino),
         };
@@ -176,29 +190,24 @@ const commands: Record<string, Command> = {
         const now = Date.now();
         if (tty && now - last > 200) { process.stderr.write(`\r${msg}`.padEnd(80)); last = now; }
       };
-      if (isRafs(fs)) {
-        const r = await checkRafs(fs, { data: !v['no-data'], blobIds: !!v['blob-ids'], onProgress: (p) => tick(`${p.phase} ${p.done}/${p.total}${p.bytes ? ' ' + humanBytes(p.bytes) : ''}`) });
-        if (tty) process.stderr.write('\r'.padEnd(81) + '\r');
-        if (v.json) out(toJson(r));
-        else {
-          out(`${r.ok ? 'OK' : 'FAILED'}: ${r.counts.entries} entries, ${r.counts.files} files, ${r.counts.chunks_checked} chunks (${humanBytes(r.counts.uncompressed_bytes)}) verified`);
-          for (const m of r.metadata_issues) out(`metadata: ${toJson(m).replace(/\s+/g, ' ')}`);
-          for (const b of r.blob_issues) out(`blob ${b.blob_index} ${b.blob_id}: ${b.detail}`);
-          for (const b of r.missing_blobs) out(`missing blob ${b.blob_index} ${b.blob_id} (${b.chunks} chunks unchecked)`);
-          for (const c of r.bad_chunks) out(`bad chunk ${c.index} in blob ${c.blob_id} at ${c.compressed_offset} (+${c.compressed_size}): ${c.error}; used by ${c.files.join(', ')}`);
-          for (const f of r.bad_files) out(`bad file ${f.path}: ${f.chunks.map((c) => `chunk ${c.position} (file offset ${c.file_offset}): ${c.error}`).join('; ')}`);
-          for (const u of r.unsupported) out(`not checked: ${u}`);
-        }
-        return r.ok ? 0 : 4;
-      }
-      const r = await checkTree(fs, { onProgress: (p) => tick(`${p.entries} entries, ${humanBytes(p.bytes)}`) });
+      const c = await checkImage(fs, { data: !v['no-data'], blobIds: !!v['blob-ids'], onProgress: (p) => tick(`${p.phase} ${p.done}${p.total ? `/${p.total}` : ''} entries, ${humanBytes(p.bytes)}`) });
       if (tty) process.stderr.write('\r'.padEnd(81) + '\r');
-      if (v.json) out(toJson(r));
-      else {
+      if (v.json) out(toJson(c.report));
+      else if (c.kind === 'rafs') {
+        const r = c.report;
+        out(`${r.ok ? 'OK' : 'FAILED'}: ${r.counts.entries} entries, ${r.counts.files} files, ${r.counts.chunks_checked} chunks (${humanBytes(r.counts.uncompressed_bytes)}) verified`);
+        for (const m of r.metadata_issues) out(`metadata: ${toJson(m).replace(/\s+/g, ' ')}`);
+        for (const b of r.blob_issues) out(`blob ${b.blob_index} ${b.blob_id}: ${b.detail}`);
+        for (const b of r.missing_blobs) out(`missing blob ${b.blob_index} ${b.blob_id} (${b.chunks} chunks unchecked)`);
+        for (const x of r.bad_chunks) out(`bad chunk ${x.index} in blob ${x.blob_id} at ${x.compressed_offset} (+${x.compressed_size}): ${x.error}; used by ${x.files.join(', ')}`);
+        for (const f of r.bad_files) out(`bad file ${f.path}: ${f.chunks.map((x) => `chunk ${x.position} (file offset ${x.file_offset}): ${x.error}`).join('; ')}`);
+        for (const u of r.unsupported) out(`not checked: ${u}`);
+      } else {
+        const r = c.report;
         out(`${r.ok ? 'OK' : 'FAILED'}: ${r.entries} entries, ${r.files} files, ${humanBytes(r.bytes)} read`);
         for (const e of r.errors) out(`${e.path}: ${e.error}`);
       }
-      return r.ok ? 0 : 4;
+      return c.report.ok ? EXIT.ok : EXIT.checkFailed;
     },
   },
   export: {
@@ -367,8 +376,8 @@ const commands: Record<string, Command> = {
     summary: 'counts, file-size (and RAFS chunk-size) histograms, dedup figures, largest files',
     options: IMAGE_OPTS,
     async run(pos, v) {
-      const fs = await open(pos, v);
-      const r = isRafs(fs) ? await rafsStats(fs) : await treeStats(fs);
+      const o = await openInputArg(pos, v);
+      const r = await imageStats(o.fs, o.image);
       if (v.json) out(toJson(r));
       else printTree(r);
       return 0;
@@ -434,15 +443,10 @@ const commands: Record<string, Command> = {
   },
 };
 
-function isRafs(fs: ReadOnlyFs): fs is RafsFs {
-  return fs.format === 'rafs-v5' || fs.format === 'rafs-v6';
-}
-
 async function genericPaths(fs: ReadOnlyFs, ino: number): Promise<Record<string, unknown>> {
   const attr = await fs.getattr(ino);
   const paths: string[] = [];
-  const { walk } = await import('../lib/fs/path.ts');
-  for await (const e of walk(fs)) if (e.attr.ino === ino) paths.push('/' + e.path.map(utf8).join('/'));
+  for await (const e of walk(fs)) if (e.attr.ino === ino) paths.push(pathText(e.path));
   return { ino, type: attr.type, size: attr.size, nlink: attr.nlink, paths };
 }
 
@@ -472,19 +476,18 @@ function printTree(v: unknown, indent = ''): void {
   }
 }
 
-type Bucket = { count: number; upTo?: number; to?: number; max?: number; from?: number; bytes?: number };
 function isHistogram(x: unknown[]): x is Bucket[] {
-  return x.length > 0 && x.every((b) => b !== null && typeof b === 'object' && 'count' in b && ('upTo' in b || 'to' in b || 'max' in b));
+  return x.length > 0 && x.every((b) => b !== null && typeof b === 'object' && 'count' in b && 'lo' in b && 'hi' in b);
 }
 
-/** Non-empty buckets as bars: "<= 4 KiB  ########  123". */
+/** Non-empty buckets as bars: "4 KiB – 8 KiB  ########  123  (600 KiB)". */
 function printHistogram(buckets: Bucket[], indent: string): void {
   const rows = buckets.filter((b) => b.count > 0);
   const max = Math.max(1, ...rows.map((b) => b.count));
   for (const b of rows) {
-    const label = (b.upTo !== undefined ? `< ${humanBytes(b.upTo)}` : `<= ${humanBytes(b.to ?? b.max ?? 0)}`).padEnd(14);
+    const label = (b.lo === 0 && b.hi === 1 ? '0 B' : `${humanBytes(b.lo)} – ${humanBytes(b.hi)}`).padEnd(22);
     const bar = '#'.repeat(Math.max(1, Math.round((b.count / max) * 40)));
-    out(`${indent}${label} ${bar.padEnd(40)} ${b.count}${b.bytes !== undefined ? `  (${humanBytes(b.bytes)})` : ''}`);
+    out(`${indent}${label} ${bar.padEnd(40)} ${b.count}  (${humanBytes(b.bytes)})`);
   }
 }
 
@@ -499,37 +502,55 @@ function help(): void {
   out('\nThe image format is detected from magic numbers, never from the file name.');
 }
 
+function commandHelp(name: string, cmd: Command): void {
+  out(`usage: layerscope ${cmd.usage}\n\n${cmd.summary}`);
+  const opts = Object.entries(cmd.options ?? {});
+  if (opts.length) out('\noptions: ' + opts.map(([k, o]) => `${o.short ? `-${o.short}, ` : ''}--${k}${o.type === 'string' ? ' VALUE' : ''}${o.multiple ? '...' : ''}`).join('  '));
+  if (name !== 'build' && name !== 'merge' && name !== 'compact') out('\nIMAGE may be an EROFS, composefs or Nydus RAFS image (told apart by magic), a tar or tar.gz layer, a composefs dump or a directory.');
+}
+
+/** What a failure means for the exit status and the one line on stderr (null: a bug, thrown on). */
+export function exitStatusOf(e: unknown): number | null {
+  if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) return EXIT.usage;
+  if (e instanceof FormatError) return EXIT.damaged;
+  if (e instanceof NotFoundError) return EXIT.notFound;
+  if (e instanceof UnsupportedError) return EXIT.unsupported;
+  if (e instanceof IoError) return EXIT.io;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return EXIT.notFound;
+  // a file the user named is unreadable, a directory where a file is wanted…
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return EXIT.io;
+  return null;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help' || name === 'help') {
-    help();
-    return name ? 0 : 1;
+    const topic = name === 'help' ? rest[0] : undefined;
+    const cmd = topic ? commands[topic] : undefined;
+    if (cmd) commandHelp(topic!, cmd);
+    else help();
+    return name ? EXIT.ok : EXIT.usage;
   }
   const cmd = commands[name];
   if (!cmd) {
     process.stderr.write(`layerscope: unknown command '${name}'\n`);
     help();
-    return 1;
+    return EXIT.usage;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    commandHelp(name, cmd);
+    return EXIT.ok;
   }
   try {
     const { values, positionals } = parseArgs({ args: rest, options: cmd.options ?? {}, allowPositionals: true, strict: true });
     return await cmd.run(positionals, values);
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`layerscope ${name}: ${(e as Error).message}\nusage: layerscope ${cmd.usage}\n`);
-      return 1;
-    }
-    if (isTypedError(e)) {
-      process.stderr.write(`layerscope ${name}: ${e.name}: ${e.message}\n`);
-      return 3;
-    }
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
-      // a file the user named is missing, unreadable, a directory…: say so, no stack trace
-      process.stderr.write(`layerscope ${name}: ${(e as Error).message}\n`);
-      return 1;
-    }
-    throw e;
+    const status = exitStatusOf(e);
+    if (status === null) throw e;
+    if (status === EXIT.usage) process.stderr.write(`layerscope ${name}: ${(e as Error).message}\nusage: layerscope ${cmd.usage}\n`);
+    else process.stderr.write(`layerscope ${name}: ${(e as Error).name}: ${(e as Error).message}\n`);
+    return status;
   }
 }
 

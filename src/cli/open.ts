@@ -1,12 +1,16 @@
+// The CLI's file access: Node files (cached, named by their basename so RAFS can match blobs by
+// id), the image options (--blob, --blob-dir, --device, --objects) as sources, and a path opened
+// through the application layer (src/lib/app/open.ts), which tells inputs apart.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import '../lib/formats.ts';
-import { IoError } from '../lib/errors.ts';
+import { openFolder, openInput, type InputOptions, type OpenedInput } from '../lib/app/open.ts';
+import { IoError, NotFoundError } from '../lib/errors.ts';
+import { treeFromDirectory } from '../lib/fs/sources/node.ts';
+import type { ReadOnlyFs } from '../lib/fs/types.ts';
 import { CachedSource } from '../lib/io/cache.ts';
 import { NodeFileSource } from '../lib/io/node.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import { openImage } from '../lib/open.ts';
-import type { ReadOnlyFs } from '../lib/fs/types.ts';
 
 export interface ImageArgs {
   blob?: string[];
@@ -16,15 +20,21 @@ export interface ImageArgs {
   objects?: string;
 }
 
-/** A named, cached Node file: the name is the basename so RAFS can match blobs by id. */
 /** Every file the CLI opened, closed once at exit (unmatched blobs would otherwise be closed by GC, with a warning). */
 const opened: NodeFileSource[] = [];
 export async function closeAll(): Promise<void> {
   await Promise.all(opened.splice(0).map((s) => s.close()));
 }
 
+/** A path that does not exist is a NotFoundError (its own exit status), not a bare errno error. */
+function missing(e: unknown, path: string): never {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(path);
+  throw e;
+}
+
 export async function openFile(path: string): Promise<ByteSource> {
-  const raw = await NodeFileSource.open(path, { sync: true });
+  const raw = await NodeFileSource.open(path, { sync: true }).catch((e: unknown) => missing(e, path));
   opened.push(raw);
   // 4 KiB blocks: mkfs.erofs 1.5 writes each inode (and its inline tail) right after the file's data,
   // so bigger blocks mostly fetch file data the metadata walk does not want
@@ -33,33 +43,48 @@ export async function openFile(path: string): Promise<ByteSource> {
   return cached;
 }
 
-export async function openImageFile(path: string, args: ImageArgs = {}): Promise<ReadOnlyFs> {
-  return openImageSource(await openFile(path), args);
-}
-
-/** An image already opened with openFile, with its blobs, devices and object store from `args`. */
-export async function openImageSource(image: ByteSource, args: ImageArgs = {}): Promise<ReadOnlyFs> {
+/** The image options as sources: devices and blobs in the order given, then --blob-dir's files by name. */
+export async function imageOptions(args: ImageArgs = {}): Promise<InputOptions> {
   const blobs: ByteSource[] = [];
   for (const p of [...(args.device ?? []), ...(args.blob ?? [])]) blobs.push(await openFile(p));
   const dir = args['blob-dir'];
   if (dir) {
-    for (const name of (await readdir(dir)).sort()) {
+    const names = await readdir(dir).catch((e: unknown) => missing(e, dir));
+    for (const name of names.sort()) {
       const p = join(dir, name);
       if ((await stat(p)).isFile()) blobs.push(await openFile(p));
     }
   }
   const objects = args.objects;
-  const objectStore = objects
-    ? async (payload: string): Promise<ByteSource | null> => {
-        // payloads come from the image: only "xx/hex…" shapes may touch the disk
-        if (!/^[0-9a-f]{2}\/[0-9a-f]{62}$/.test(payload)) return null;
-        // opened without a stat first (openFile checks for a regular file): an extract opens one
-        // object per file, and each thread-pool round trip left the CLI waiting
-        return openFile(join(objects, payload)).catch((e: unknown) => {
-          if (e instanceof IoError || (e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-          throw e;
-        });
-      }
-    : undefined;
-  return openImage(image, { blobs, ...(objectStore ? { objectStore } : {}) });
+  if (!objects) return { blobs };
+  const objectStore = async (payload: string): Promise<ByteSource | null> => {
+    // payloads come from the image: only "xx/hex…" shapes may touch the disk
+    if (!/^[0-9a-f]{2}\/[0-9a-f]{62}$/.test(payload)) return null;
+    // opened without a stat first (openFile checks for a regular file): an extract opens one
+    // object per file, and each thread-pool round trip left the CLI waiting
+    return openFile(join(objects, payload)).catch((e: unknown) => {
+      if (e instanceof IoError || e instanceof NotFoundError) return null;
+      throw e;
+    });
+  };
+  return { blobs, objectStore };
+}
+
+/**
+ * IMAGE as the CLI reads it: a directory is the tree it holds; a file is an image (by magic), a
+ * tar/tar.gz layer or a composefs dump (src/lib/app/open.ts decides, by its bytes).
+ */
+export async function openPath(path: string, args: ImageArgs = {}, extra: InputOptions = {}): Promise<OpenedInput> {
+  const st = await stat(path).catch((e: unknown) => missing(e, path));
+  if (st.isDirectory()) return openFolder(await treeFromDirectory(path), basename(path));
+  return openInput(await openFile(path), { strictDump: true, ...(await imageOptions(args)), ...extra });
+}
+
+export async function openImageFile(path: string, args: ImageArgs = {}): Promise<ReadOnlyFs> {
+  return (await openPath(path, args)).fs;
+}
+
+/** An image already opened with openFile, with its blobs, devices and object store from `args`. */
+export async function openImageSource(image: ByteSource, args: ImageArgs = {}): Promise<ReadOnlyFs> {
+  return openImage(image, await imageOptions(args));
 }

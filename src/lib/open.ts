@@ -33,9 +33,14 @@ export function registerFormat(h: FormatHandler, priority = 0): void {
   handlers.sort((a, b) => ((b as { priority?: number }).priority ?? 0) - ((a as { priority?: number }).priority ?? 0));
 }
 
-export async function detectFormat(src: ByteSource): Promise<FormatHandler | null> {
+/** The format whose magic is in the first 8 KiB (not one recognised elsewhere, like a Nydus blob's inline bootstrap). */
+export async function detectFormatByHead(src: ByteSource): Promise<FormatHandler | null> {
   const head = await src.read(0, Math.min(src.size, 8192));
-  const byHead = handlers.find((h) => h.probe(head));
+  return handlers.find((h) => h.probe(head)) ?? null;
+}
+
+export async function detectFormat(src: ByteSource): Promise<FormatHandler | null> {
+  const byHead = await detectFormatByHead(src);
   if (byHead) return byHead;
   for (const h of handlers) if (h.probeSource && (await h.probeSource(src))) return h;
   return null;

@@ -3,8 +3,8 @@
 // (bench/build-browser.ts prints both). Builders read each file's content in order, so a read
 // at the stream's position continues the stream; any other read falls back to a slice. Reads are
 // served one at a time (a read-ahead of the next piece waits for the current one).
-import { IoError } from '../../lib/errors.ts';
-import { BlobSource, checkRange, type ByteSource } from '../../lib/io/source.ts';
+import { IoError } from '../errors.ts';
+import { BlobSource, checkRange, type ByteSource } from '../io/source.ts';
 
 export class StreamingBlobSource implements ByteSource {
   readonly size: number;

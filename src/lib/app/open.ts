@@ -1,0 +1,153 @@
+/**
+ * Opening any input, for the page's workers and the CLI alike: one file's bytes are told apart in
+ * one order (sniffInput), a folder arrives as the tree its platform read, and several files are
+ * sorted into the image, its blobs / extra devices and a composefs object store (openFiles). Every
+ * input ends as a ReadOnlyFs; tar, dump and folder inputs also keep the tree builders consume.
+ */
+import '../formats.ts';
+import { parseDump } from '../composefs/dump.ts';
+import { FormatError, NotFoundError } from '../errors.ts';
+import { treeFromImage } from '../fs/sources/image.ts';
+import { looksLikeTarball, treeFromTarball, type ContentSpill } from '../fs/sources/tar.ts';
+import { treeFs } from '../fs/sources/treefs.ts';
+import { inodesOf, type SourceTree } from '../fs/tree.ts';
+import type { ReadOnlyFs } from '../fs/types.ts';
+import type { ByteSource } from '../io/source.ts';
+import { detectFormat, detectFormatByHead, openImage, type OpenOptions } from '../open.ts';
+
+export type InputKind = 'image' | 'tar' | 'dump' | 'folder';
+
+export interface InputOptions extends OpenOptions {
+  /** tar.gz: where content that does not stay in memory goes */
+  spill?: ContentSpill;
+  /** composefs dumps: parse as mkcomposefs does with CFS_PARSE_STRICT */
+  strictDump?: boolean;
+}
+
+export interface OpenedInput {
+  kind: InputKind;
+  fs: ReadOnlyFs;
+  /** the bytes opened; a folder has none (reads refuse) and its size is its content bytes */
+  image: ByteSource;
+  /** tar, dump, folder: the tree read (a builder takes it as it is); null for an image */
+  tree: SourceTree | null;
+}
+
+/**
+ * What one file holds, by its bytes, never its name: an image's magic first (a Nydus data blob
+ * carrying its bootstrap is a tar stream too, and is wanted as the image), then a tar or tar.gz
+ * layer, then a composefs dump (its first line starts with "/"). null: none of these.
+ */
+export async function sniffInput(src: ByteSource): Promise<Exclude<InputKind, 'folder'> | null> {
+  if (src.size === 0) return null;
+  if (await detectFormat(src)) return 'image';
+  if (await looksLikeTarball(src)) return 'tar';
+  const head = await src.read(0, 1);
+  if (head[0] === 0x2f) return 'dump';
+  return null;
+}
+
+async function* pieces(src: ByteSource, piece = 1 << 20): AsyncGenerator<Uint8Array> {
+  for (let off = 0; off < src.size; off += piece) yield src.read(off, Math.min(piece, src.size - off));
+}
+
+/** One file: an image (with the blobs, devices, object store and cache of `opts`), a layer or a dump. */
+export async function openInput(src: ByteSource, opts: InputOptions = {}): Promise<OpenedInput> {
+  const kind = await sniffInput(src);
+  if (kind === 'image') {
+    const { spill: _s, strictDump: _d, ...imageOpts } = opts;
+    return { kind, fs: await openImage(src, imageOpts), image: src, tree: null };
+  }
+  if (kind === 'tar') return treeInput(kind, src, await treeFromTarball(src, opts.spill ? { spill: opts.spill } : {}));
+  if (kind === 'dump') return treeInput(kind, src, await parseDump(pieces(src), { name: src.name, strict: opts.strictDump ?? false }));
+  throw new FormatError('image', 0, `${src.name}: no known magic (not EROFS, composefs or Nydus RAFS), nor a tar or tar.gz layer or a composefs dump`);
+}
+
+function treeInput(kind: InputKind, image: ByteSource, tree: SourceTree): OpenedInput {
+  return { kind, fs: treeFs(tree), image, tree };
+}
+
+/** A folder, as the tree its platform read (Node: treeFromDirectory; the page: treeFromBrowserItems). */
+export function openFolder(tree: SourceTree, name: string): OpenedInput {
+  let size = 0;
+  for (const n of inodesOf(tree.root)) if (n.type === 'reg') size += n.size;
+  const image: ByteSource = {
+    name,
+    size,
+    read: async () => {
+      throw new NotFoundError(`image bytes: ${name} is a folder, not an image`);
+    },
+  };
+  return treeInput('folder', image, tree);
+}
+
+/** A file given with others: `path` is its path in a dropped folder, or its name. */
+export interface InputFile {
+  path: string;
+  source: ByteSource;
+}
+
+/** where a composefs object store keeps an object: "xx/" + 62 hex digits */
+const OBJECT_PATH = /(?:^|\/)([0-9a-f]{2})\/([0-9a-f]{62})$/;
+
+export interface FilesOpened extends OpenedInput {
+  /** the files that became blobs / extra devices, in the order given */
+  others: ByteSource[];
+  /** how many files became the composefs object store */
+  objects: number;
+}
+
+/**
+ * Several files (a drop, a file picker): files laid out like a composefs object store become the
+ * object store; the image is the file a format recognises (the smallest when several are: a RAFS
+ * bootstrap or composefs image is smaller than its blobs) and every other file is a blob / extra
+ * device. No image among them: one file is opened by openInput (a layer or a dump), files from a
+ * folder are the folder (`folder` reads their tree).
+ */
+export async function openFiles(files: InputFile[], opts: InputOptions & { folder?: () => SourceTree } = {}): Promise<FilesOpened> {
+  if (files.length === 0) throw new NotFoundError('input: no files given');
+  const objects = new Map<string, ByteSource>();
+  const rest: InputFile[] = [];
+  for (const f of files) {
+    const m = OBJECT_PATH.exec(f.path);
+    if (m) objects.set(`${m[1]}/${m[2]}`, f.source);
+    else rest.push(f);
+  }
+  const fromFolder = files.some((f) => f.path.includes('/'));
+  const asFolder = (): FilesOpened => {
+    const tops = new Set(files.map((f) => f.path.split('/')[0]));
+    const name = tops.size === 1 ? [...tops][0]! : `${tops.size} folders`;
+    return { ...openFolder(opts.folder!(), name), others: [], objects: 0 };
+  };
+  // a magic at the start outranks a format found elsewhere (a Nydus data blob that may carry its
+  // bootstrap at the end is a blob when its bootstrap is among the files)
+  let imageAt = -1;
+  for (const detect of [detectFormatByHead, detectFormat]) {
+    for (let i = 0; i < rest.length; i++) {
+      const s = rest[i]!.source;
+      if (s.size === 0 || !(await detect(s))) continue;
+      if (imageAt < 0 || s.size < rest[imageAt]!.source.size) imageAt = i;
+    }
+    if (imageAt >= 0) break;
+  }
+  if (imageAt < 0) {
+    if (rest.length === 1 && objects.size === 0 && (!fromFolder || !opts.folder || (await sniffInput(rest[0]!.source)) !== null)) {
+      return { ...(await openInput(rest[0]!.source, opts)), others: [], objects: 0 };
+    }
+    if (fromFolder && opts.folder) return asFolder();
+    const names = rest.map((f) => f.source.name).join(', ') || '(only composefs objects)';
+    throw new FormatError('image', 0, `no file has a known magic (not EROFS, composefs or Nydus RAFS): ${names}`);
+  }
+  const image = rest[imageAt]!.source;
+  const others = rest.filter((_, i) => i !== imageAt).map((f) => f.source);
+  const imageOpts: InputOptions = { ...opts, blobs: [...(opts.blobs ?? []), ...others] };
+  if (objects.size) {
+    imageOpts.objectStore = async (payload) => objects.get(payload.replace(/^\/+/, '')) ?? null;
+  }
+  return { ...(await openInput(image, imageOpts)), others, objects: objects.size };
+}
+
+/** The source tree a builder consumes: the tree read, or the image's tree (names unsafe on export skipped). */
+export async function sourceTreeOf(o: OpenedInput, unsafeNames: 'error' | 'skip' = 'error'): Promise<SourceTree> {
+  return o.tree ?? treeFromImage(o.fs, o.fs.rootIno, { unsafeNames });
+}
