@@ -10,6 +10,10 @@
  * zstd decode also gets its own Node rows (zstdRows): our decoder, fzstd and the `zstd -d` CLI on
  * the same `zstd -3` frame (with its content checksum, which ours verifies and fzstd skips), and on
  * a `--no-check` frame of the same corpus.
+ *
+ * zstd encode gets Node rows too (zstdEncodeRows): our encoder (zstd-encode.ts) and the `zstd` CLI
+ * at levels 1, 3 and 9 on the same 8 MiB corpus, each row with its output size against the CLI's at
+ * the same level (both without a checksum). Every frame of ours is decoded back before it is timed.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +24,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { decompress as fzstdDecompress } from 'fzstd';
 import { zstdDecompress } from '../src/lib/codec/zstd.ts';
+import { zstdCompress } from '../src/lib/codec/zstd-encode.ts';
 import { measure, runCases, type BenchInputs, type CaseResult } from './browser/cases.ts';
 import { median } from './util.ts';
 
@@ -128,6 +133,39 @@ async function zstdRows(dir: string, inputs: BenchInputs, log: (s: string) => vo
   return rows;
 }
 
+/** `zstd -L` of `file`, median MB/s of input over 5 runs (its output discarded), and its output size */
+function zstdCliEncode(file: string, level: number, size: number): { mbps: number; bytes: number } {
+  const args = [`-${level}`, '-q', '--no-check', '-c', file];
+  const bytes = execFileSync('zstd', args, { maxBuffer: 64 << 20 }).length;
+  const ms: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    execFileSync('zstd', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    ms.push(performance.now() - t0);
+  }
+  return { mbps: size / (median(ms) / 1000) / 1e6, bytes };
+}
+
+/** zstd encode in Node, same corpus, same run: ours against the CLI at levels 1, 3 and 9. */
+async function zstdEncodeRows(dir: string, inputs: BenchInputs, log: (s: string) => void): Promise<Row[]> {
+  const corpus = inputs.corpus, size = corpus.length;
+  const rows: Row[] = [];
+  for (const level of [1, 3, 9]) {
+    const ours = zstdCompress(corpus, { level });
+    if (!Buffer.from(zstdDecompress(ours, size)).equals(Buffer.from(corpus)) || !Buffer.from(fzstdDecompress(ours)).equals(Buffer.from(corpus))) {
+      throw new Error(`bench: our zstd level ${level} frame does not decode to the corpus`);
+    }
+    const cli = zstdCliEncode(join(dir, 'corpus.bin'), level, size);
+    const mbps = await measure(() => zstdCompress(corpus, { level }), size, level >= 9 ? 1 : 3, 250);
+    const ratio = ours.length / cli.bytes;
+    const a = `zstd -${level} encode: ours, ${ours.length} bytes = ${ratio.toFixed(3)}x zstd's`;
+    const b = `zstd -${level} encode: zstd CLI, ${cli.bytes} bytes (${(size / cli.bytes).toFixed(2)}:1)`;
+    log(`${a}: ${mbps.toFixed(1)} MB/s; ${b}: ${cli.mbps.toFixed(1)} MB/s; speed ours / CLI = ${(mbps / cli.mbps).toFixed(3)}`);
+    rows.push({ codec: a, nodeMBps: mbps, chromiumMBps: null }, { codec: b, nodeMBps: cli.mbps, chromiumMBps: null });
+  }
+  return rows;
+}
+
 const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.css': 'text/css' };
 
 /** Static files: the built page from OUT_DIR, bench inputs under /data/ from `dataDir`. 127.0.0.1 only. */
@@ -188,9 +226,11 @@ export async function runCodecBench(opts: { chromium?: boolean; log?: (s: string
       }
     }
     const zstd = await zstdRows(dir, inputs, (s) => log(`[node] ${s}`));
+    const zstdEncode = await zstdEncodeRows(dir, inputs, (s) => log(`[node] ${s}`));
     return [
       ...node.map((r) => ({ codec: r.codec, nodeMBps: r.mbps, chromiumMBps: chrome.find((c) => c.codec === r.codec)?.mbps ?? null })),
       ...zstd,
+      ...zstdEncode,
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });

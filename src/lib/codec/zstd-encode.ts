@@ -1,0 +1,958 @@
+/**
+ * zstd encoder (RFC 8878), written from the RFC: one frame with its content size (Single_Segment,
+ * so the window is the whole content) and an optional XXH64 content checksum; raw, RLE and
+ * compressed blocks of at most 128 KiB; literals raw, RLE or Huffman-coded (1 or 4 streams, the
+ * tree's weights direct or FSE-coded); sequences with literal lengths, match lengths and offsets
+ * each coded with the predefined FSE table, an RLE symbol or a custom table, whichever costs least;
+ * repeat offsets. No dictionaries.
+ *
+ * Level 1 uses a single hash table probed greedily (skipping faster through data that does not
+ * match); levels 2-3 a 4-byte and an 8-byte hash table, greedy; levels 4-9 hash chains, searched
+ * deeper with each level, and lazy matching (one or two positions ahead).
+ *
+ * Every bitstream the decoder reads backwards is written forwards here with the symbols in reverse
+ * order, so the last symbol written is the first one read.
+ */
+import { UnsupportedError } from '../errors.ts';
+import { xxh64Parts } from './xxh64.ts';
+
+export const ZSTD_MIN_LEVEL = 1;
+export const ZSTD_MAX_LEVEL = 9;
+export const ZSTD_DEFAULT_LEVEL = 3;
+
+export interface ZstdEncodeOptions {
+  /** 1 (fastest) to 9 (smallest); default 3 */
+  level?: number;
+  /** append the low 32 bits of XXH64(content) (Content_Checksum); default false */
+  checksum?: boolean;
+}
+
+const MAGIC = 0xfd2fb528;
+const BLOCK_MAX = 128 << 10;
+
+// RFC 8878 §3.1.1.3.2.1.1: literal length and match length codes
+const LL_BASE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
+const LL_BITS = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+const ML_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 37, 39, 41, 43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387, 32771, 65539];
+const ML_BITS = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+// predefined distributions (§3.1.1.3.2.2)
+const LL_PREDEF = [4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1, -1, -1];
+const ML_PREDEF = [1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1];
+const OF_PREDEF = [1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1];
+const LL_MAX_LOG = 9, ML_MAX_LOG = 9, OF_MAX_LOG = 8;
+const HUF_MAX_BITS = 11;
+
+const LL_CODE_SMALL = new Uint8Array(64);
+const ML_CODE_SMALL = new Uint8Array(128);
+for (let c = 0; c < LL_BASE.length; c++) for (let v = LL_BASE[c]!; v < 64 && v < LL_BASE[c]! + (1 << LL_BITS[c]!); v++) LL_CODE_SMALL[v] = c;
+for (let c = 0; c < ML_BASE.length; c++) for (let v = ML_BASE[c]! - 3; v < 128 && v < ML_BASE[c]! - 3 + (1 << ML_BITS[c]!); v++) ML_CODE_SMALL[v] = c;
+
+function highbit(v: number): number {
+  return 31 - Math.clz32(v);
+}
+function llCode(ll: number): number {
+  return ll < 64 ? LL_CODE_SMALL[ll]! : highbit(ll) + 19;
+}
+/** code of a match length minus 3 */
+function mlCode(mlBase: number): number {
+  return mlBase < 128 ? ML_CODE_SMALL[mlBase]! : highbit(mlBase) + 36;
+}
+
+/** Little-endian bit writer: bits fill each byte from its lowest bit. */
+class BitOut {
+  acc = 0;
+  n = 0;
+  constructor(readonly buf: Uint8Array, public pos: number) {}
+  /** v < 2^nb, nb <= 24 */
+  add(v: number, nb: number): void {
+    this.acc |= v << this.n;
+    this.n += nb;
+    while (this.n >= 8) {
+      this.buf[this.pos++] = this.acc & 255;
+      this.acc >>>= 8;
+      this.n -= 8;
+    }
+  }
+  /** pad to a byte (forward streams such as table descriptions) */
+  flushBytes(): number {
+    if (this.n > 0) this.buf[this.pos++] = this.acc & 255;
+    this.acc = 0;
+    this.n = 0;
+    return this.pos;
+  }
+  /** end a backward-read stream: a 1 bit marks where the data ends */
+  close(): number {
+    this.add(1, 1);
+    return this.flushBytes();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// FSE (§4.1)
+
+/** Encoding view of an FSE table (the decoder's table of §4.1.1, walked backwards). */
+interface FseCTable {
+  log: number;
+  /** per symbol: bits to emit when the state is at or above thr, one fewer below */
+  nb0: Int32Array;
+  thr: Int32Array;
+  /** per symbol: index into next of the symbol's first decoder state, minus its count */
+  startOff: Int32Array;
+  /** decoder state + tableSize, per symbol in the order of their nextState values */
+  next: Int32Array;
+}
+
+function buildCTable(norm: ArrayLike<number>, maxSym: number, log: number): FseCTable {
+  const size = 1 << log, mask = size - 1;
+  const symbolAt = new Uint8Array(size);
+  let high = size - 1;
+  for (let s = 0; s <= maxSym; s++) if (norm[s] === -1) symbolAt[high--] = s;
+  const step = (size >> 1) + (size >> 3) + 3;
+  let pos = 0;
+  for (let s = 0; s <= maxSym; s++) {
+    const n = norm[s]!;
+    for (let i = 0; i < n; i++) {
+      symbolAt[pos] = s;
+      do pos = (pos + step) & mask; while (pos > high);
+    }
+  }
+  const nb0 = new Int32Array(maxSym + 1), thr = new Int32Array(maxSym + 1), startOff = new Int32Array(maxSym + 1);
+  const cum = new Int32Array(maxSym + 2);
+  for (let s = 0; s <= maxSym; s++) {
+    const c = norm[s] === -1 ? 1 : norm[s]!;
+    cum[s + 1] = cum[s]! + c;
+    if (c > 0) {
+      nb0[s] = log - highbit(c);
+      thr[s] = c << nb0[s]!;
+      startOff[s] = cum[s]! - c;
+    }
+  }
+  const next = new Int32Array(size);
+  const fill = cum.slice(0, maxSym + 1);
+  for (let u = 0; u < size; u++) next[fill[symbolAt[u]!]!++] = u + size;
+  return { log, nb0, thr, startOff, next };
+}
+
+/** A state (decoder state + tableSize) that decodes `s`, with the most bits to read after it. */
+function initState(t: FseCTable, s: number): number {
+  return t.next[t.startOff[s]! + (t.thr[s]! >> t.nb0[s]!)]!;
+}
+
+const PREDEF_LL = buildCTable(LL_PREDEF, 35, 6);
+const PREDEF_ML = buildCTable(ML_PREDEF, 52, 6);
+const PREDEF_OF = buildCTable(OF_PREDEF, 28, 5);
+
+/** Normalize counts to sum 1 << log, each present symbol at least 1; null when impossible. */
+function normalize(count: Int32Array, maxSym: number, total: number, log: number): Int32Array | null {
+  const size = 1 << log;
+  const norm = new Int32Array(maxSym + 1);
+  let sum = 0, largest = -1, present = 0;
+  for (let s = 0; s <= maxSym; s++) {
+    const c = count[s]!;
+    if (c === 0) continue;
+    present++;
+    const n = Math.max(1, Math.round((c * size) / total));
+    norm[s] = n;
+    sum += n;
+    if (largest < 0 || c > count[largest]!) largest = s;
+  }
+  if (present > size || largest < 0) return null;
+  if (norm[largest]! + size - sum >= 1) {
+    norm[largest] = norm[largest]! + size - sum;
+    return norm;
+  }
+  while (sum > size) {
+    let best = -1;
+    for (let s = 0; s <= maxSym; s++) if (norm[s]! > 1 && (best < 0 || norm[s]! > norm[best]!)) best = s;
+    if (best < 0) return null;
+    norm[best] = norm[best]! - 1;
+    sum--;
+  }
+  return norm;
+}
+
+/** FSE table description (§4.1.1); returns the new position. */
+function writeFseDesc(out: Uint8Array, pos: number, norm: ArrayLike<number>, log: number): number {
+  const bw = new BitOut(out, pos);
+  bw.add(log - 5, 4);
+  let remaining = (1 << log) + 1, threshold = 1 << log, nbBits = log + 1;
+  let s = 0, prev0 = false;
+  while (remaining > 1) {
+    if (prev0) {
+      const start = s;
+      while (norm[s] === 0) s++;
+      let n = s - start;
+      while (n >= 3) {
+        bw.add(3, 2);
+        n -= 3;
+      }
+      bw.add(n, 2);
+    }
+    const c = norm[s++]!;
+    const value = c + 1;
+    const max = 2 * threshold - 1 - remaining;
+    remaining -= c < 0 ? -c : c;
+    if (value < max) bw.add(value, nbBits - 1);
+    else if (value >= threshold) bw.add(value + max, nbBits);
+    else bw.add(value, nbBits);
+    prev0 = c === 0;
+    while (remaining < threshold) {
+      nbBits--;
+      threshold >>= 1;
+    }
+  }
+  return bw.flushBytes();
+}
+
+/** Table log for `total` symbols with values up to maxSym (at most maxLog). */
+function tableLog(total: number, maxSym: number, maxLog: number): number {
+  let log = maxLog;
+  const bySize = highbit(total - 1) - 2;
+  if (bySize < log) log = bySize;
+  const minBits = Math.min(highbit(total) + 1, highbit(maxSym) + 2);
+  if (minBits > log) log = minBits;
+  return Math.max(5, Math.min(log, maxLog));
+}
+
+/** Bits to code `count` with a table normalized to `norm` (log) ; Infinity when a symbol is missing. */
+function tableCost(count: Int32Array, maxSym: number, norm: ArrayLike<number>, log: number): number {
+  let bits = 0;
+  for (let s = 0; s <= maxSym; s++) {
+    const c = count[s]!;
+    if (c === 0) continue;
+    const n = s < norm.length ? norm[s]! : 0;
+    if (n === 0) return Infinity;
+    bits += c * (log - Math.log2(n < 0 ? 1 : n));
+  }
+  return bits;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Huffman literals (§4.2)
+
+/** Code lengths (0 = absent) limited to HUF_MAX_BITS, forming a complete prefix code. */
+function huffLengths(count: Int32Array, maxSym: number): Uint8Array {
+  const len = new Uint8Array(maxSym + 1);
+  const syms: number[] = [];
+  for (let s = 0; s <= maxSym; s++) if (count[s]! > 0) syms.push(s);
+  syms.sort((a, b) => count[a]! - count[b]! || a - b);
+  const m = syms.length;
+  const weight = new Float64Array(2 * m), parent = new Int32Array(2 * m);
+  for (let i = 0; i < m; i++) weight[i] = count[syms[i]!]!;
+  let leaf = 0, inner = m;
+  for (let next = m; next < 2 * m - 1; next++) {
+    const pick = () => (leaf < m && (inner >= next || weight[leaf]! <= weight[inner]!) ? leaf++ : inner++);
+    const a = pick(), b = pick();
+    parent[a] = next;
+    parent[b] = next;
+    weight[next] = weight[a]! + weight[b]!;
+  }
+  const depth = new Uint8Array(2 * m);
+  for (let k = 2 * m - 3; k >= 0; k--) depth[k] = depth[parent[k]!]! + 1;
+  // limit to HUF_MAX_BITS, then make the code complete again (kraft in units of 2^-HUF_MAX_BITS)
+  const full = 1 << HUF_MAX_BITS;
+  let kraft = 0;
+  for (let i = 0; i < m; i++) {
+    const l = Math.min(depth[i]!, HUF_MAX_BITS);
+    len[syms[i]!] = l;
+    kraft += 1 << (HUF_MAX_BITS - l);
+  }
+  while (kraft > full) {
+    // lengthen the rarest of the longest codes still below the limit
+    let best = -1;
+    for (let i = 0; i < m; i++) {
+      const l = len[syms[i]!]!;
+      if (l < HUF_MAX_BITS && (best < 0 || l > len[syms[best]!]!)) best = i;
+    }
+    const s = syms[best]!;
+    kraft -= 1 << (HUF_MAX_BITS - len[s]! - 1);
+    len[s]!++;
+  }
+  while (kraft < full) {
+    const room = full - kraft;
+    let best = -1;
+    for (let i = m - 1; i >= 0; i--) {
+      const l = len[syms[i]!]!;
+      if (l >= 2 && 1 << (HUF_MAX_BITS - l) <= room && (best < 0 || l > len[syms[best]!]!)) best = i;
+    }
+    const s = syms[best]!;
+    kraft += 1 << (HUF_MAX_BITS - len[s]!);
+    len[s]!--;
+  }
+  return len;
+}
+
+/** Canonical codes (§4.2.1): longest codes first from 0, symbols in order within a length. */
+function huffCodes(len: Uint8Array, maxLen: number): Uint16Array {
+  const code = new Uint16Array(len.length);
+  let c = 0;
+  for (let l = maxLen; l >= 1; l--) {
+    for (let s = 0; s < len.length; s++) if (len[s] === l) code[s] = c++;
+    c >>= 1;
+  }
+  return code;
+}
+
+/** FSE-compressed Huffman weights (§4.2.1.2); returns bytes written, or -1 if not worth it. */
+function writeWeightsFse(w: Uint8Array, n: number, out: Uint8Array, pos: number): number {
+  const count = new Int32Array(13);
+  let maxW = 0;
+  for (let i = 0; i < n; i++) {
+    count[w[i]!]!++;
+    if (w[i]! > maxW) maxW = w[i]!;
+  }
+  const log = 6;
+  let norm: Int32Array | null;
+  let distinct = 0;
+  for (let s = 0; s <= maxW; s++) if (count[s]! > 0) distinct++;
+  if (distinct === 1) {
+    // one value: add an unused second symbol, so the last states read bits (the decoder stops there)
+    norm = new Int32Array(Math.max(maxW, 1) + 1);
+    norm[maxW] = (1 << log) - 1;
+    norm[maxW === 0 ? 1 : maxW - 1] = 1;
+  } else norm = normalize(count, maxW, n, log);
+  if (!norm) return -1;
+  const start = pos;
+  pos = writeFseDesc(out, pos, norm, log);
+  const t = buildCTable(norm, norm.length - 1, log);
+  const bw = new BitOut(out, pos);
+  const st = [0, 0];
+  st[(n - 1) & 1] = initState(t, w[n - 1]!);
+  st[(n - 2) & 1] = initState(t, w[n - 2]!);
+  const { nb0, thr, startOff, next } = t;
+  for (let i = n - 3; i >= 0; i--) {
+    const s = w[i]!, y = st[i & 1]!;
+    const nb = nb0[s]! - (y < thr[s]! ? 1 : 0);
+    bw.add(y & ((1 << nb) - 1), nb);
+    st[i & 1] = next[startOff[s]! + (y >> nb)]!;
+  }
+  bw.add(st[1]! - (1 << log), log);
+  bw.add(st[0]! - (1 << log), log);
+  return bw.close() - start;
+}
+
+function writeHuffStream(lits: Uint8Array, from: number, to: number, code: Uint16Array, len: Uint8Array, out: Uint8Array, pos: number): number {
+  // two codes (at most 22 bits) go in before whole bytes are taken out
+  let acc = 0, n = 0, i = to - 1;
+  for (; i > from; i -= 2) {
+    const a = lits[i]!, b = lits[i - 1]!;
+    acc |= code[a]! << n;
+    n += len[a]!;
+    acc |= code[b]! << n;
+    n += len[b]!;
+    while (n >= 8) {
+      out[pos++] = acc & 255;
+      acc >>>= 8;
+      n -= 8;
+    }
+  }
+  const bw = new BitOut(out, pos);
+  bw.acc = acc;
+  bw.n = n;
+  if (i === from) bw.add(code[lits[i]!]!, len[lits[i]!]!);
+  return bw.close();
+}
+
+function writeRawLiteralsHeader(out: Uint8Array, pos: number, type: number, n: number): number {
+  if (n < 32) out[pos++] = type | (n << 3);
+  else if (n < 4096) {
+    out[pos++] = type | (1 << 2) | ((n & 15) << 4);
+    out[pos++] = n >> 4;
+  } else {
+    out[pos++] = type | (3 << 2) | ((n & 15) << 4);
+    out[pos++] = (n >> 4) & 255;
+    out[pos++] = n >> 12;
+  }
+  return pos;
+}
+
+/** Literals section (§3.1.1.3.1); returns the new position. */
+function writeLiterals(lits: Uint8Array, n: number, out: Uint8Array, pos: number, scratch: Uint8Array): number {
+  if (n === 0) return writeRawLiteralsHeader(out, pos, 0, 0);
+  const count = new Int32Array(256);
+  let maxSym = 0, distinct = 0;
+  for (let i = 0; i < n; i++) count[lits[i]!]!++;
+  for (let s = 0; s < 256; s++) if (count[s]! > 0) { maxSym = s; distinct++; }
+  if (distinct === 1) {
+    pos = writeRawLiteralsHeader(out, pos, 1, n);
+    out[pos++] = lits[0]!;
+    return pos;
+  }
+  const raw = () => {
+    pos = writeRawLiteralsHeader(out, pos, 0, n);
+    out.set(lits.subarray(0, n), pos);
+    return pos + n;
+  };
+  if (n < 64) return raw();
+  const len = huffLengths(count, maxSym);
+  let maxLen = 0, bits = 0;
+  for (let s = 0; s <= maxSym; s++) {
+    if (len[s]! > maxLen) maxLen = len[s]!;
+    bits += count[s]! * len[s]!;
+  }
+  if (bits / 8 + 20 >= n) return raw();
+  const code = huffCodes(len, maxLen);
+  // tree description into scratch: weights of symbols 0..maxSym-1, the last one is implied
+  const w = new Uint8Array(maxSym);
+  for (let s = 0; s < maxSym; s++) w[s] = len[s] ? maxLen + 1 - len[s]! : 0;
+  let q = 0;
+  const fseSize = maxSym >= 2 ? writeWeightsFse(w, maxSym, scratch, 1) : -1;
+  const directSize = maxSym <= 128 ? 1 + ((maxSym + 1) >> 1) : Infinity;
+  if (fseSize > 0 && fseSize < 128 && fseSize + 1 < directSize) {
+    scratch[0] = fseSize;
+    q = fseSize + 1;
+  } else if (directSize !== Infinity) {
+    scratch[0] = 127 + maxSym;
+    q = 1;
+    for (let i = 0; i < maxSym; i += 2) scratch[q++] = (w[i]! << 4) | (i + 1 < maxSym ? w[i + 1]! : 0);
+  } else return raw();
+  const single = n <= 255;
+  const hdr = single || n <= 1023 ? 3 : n <= 16383 ? 4 : 5;
+  const start = pos;
+  let p = pos + hdr;
+  out.set(scratch.subarray(0, q), p);
+  p += q;
+  if (single) p = writeHuffStream(lits, 0, n, code, len, out, p);
+  else {
+    const seg = (n + 3) >> 2;
+    const jump = p;
+    p += 6;
+    for (let k = 0; k < 4; k++) {
+      const before = p;
+      p = writeHuffStream(lits, k * seg, Math.min(n, (k + 1) * seg), code, len, out, p);
+      if (k < 3) {
+        const sz = p - before;
+        if (sz > 0xffff) return raw();
+        out[jump + 2 * k] = sz & 255;
+        out[jump + 2 * k + 1] = sz >> 8;
+      }
+    }
+  }
+  const comp = p - start - hdr;
+  if (comp >= n) {
+    pos = start;
+    return raw();
+  }
+  const sf = single ? 0 : hdr === 3 ? 1 : hdr === 4 ? 2 : 3;
+  if (hdr === 3) {
+    const v = 2 | (sf << 2) | (n << 4) | (comp << 14);
+    out[start] = v & 255;
+    out[start + 1] = (v >>> 8) & 255;
+    out[start + 2] = (v >>> 16) & 255;
+  } else if (hdr === 4) {
+    const v = (2 | (sf << 2) | (n << 4)) + comp * 2 ** 18;
+    for (let i = 0; i < 4; i++) out[start + i] = Math.floor(v / 2 ** (8 * i)) & 255;
+  } else {
+    const v = (2 | (sf << 2) | (n << 4)) + comp * 2 ** 22;
+    for (let i = 0; i < 5; i++) out[start + i] = Math.floor(v / 2 ** (8 * i)) & 255;
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sequences (§3.1.1.3.2)
+
+interface SeqBuf {
+  n: number;
+  ll: Int32Array;
+  ml: Int32Array;
+  /** Offset_Value: 1-3 repeat offsets, else offset + 3 */
+  ofv: Int32Array;
+  lits: Uint8Array;
+  nLits: number;
+}
+
+interface Choice { mode: number; table: FseCTable; desc: Uint8Array | null; rle: number }
+
+function chooseTable(codes: Uint8Array, n: number, maxCode: number, predef: FseCTable, predefNorm: number[], predefLog: number, maxLog: number): Choice {
+  const count = new Int32Array(maxCode + 1);
+  let maxSym = 0, distinct = 0;
+  for (let i = 0; i < n; i++) count[codes[i]!]!++;
+  for (let s = 0; s <= maxCode; s++) if (count[s]! > 0) { maxSym = s; distinct++; }
+  if (distinct === 1 && n > 2) {
+    // RLE mode: a one-state table that reads no bits
+    const one = new Int32Array(maxSym + 1);
+    one[maxSym] = 1;
+    return { mode: 1, table: buildCTable(one, maxSym, 0), desc: null, rle: maxSym };
+  }
+  const predefCost = tableCost(count, maxSym, predefNorm, predefLog);
+  const log = tableLog(n, maxSym, maxLog);
+  const norm = normalize(count, maxSym, n, log);
+  if (norm) {
+    const tmp = new Uint8Array(512);
+    const size = writeFseDesc(tmp, 0, norm, log);
+    const cost = tableCost(count, maxSym, norm, log) + size * 8;
+    if (cost < predefCost) return { mode: 2, table: buildCTable(norm, maxSym, log), desc: tmp.slice(0, size), rle: 0 };
+  }
+  if (predefCost === Infinity) throw new Error('zstd encoder: no table for the sequence codes');
+  return { mode: 0, table: predef, desc: null, rle: 0 };
+}
+
+function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
+  const n = seq.n;
+  if (n < 128) out[pos++] = n;
+  else if (n < 0x7f00) {
+    out[pos++] = (n >> 8) + 128;
+    out[pos++] = n & 255;
+  } else {
+    out[pos++] = 255;
+    out[pos++] = (n - 0x7f00) & 255;
+    out[pos++] = (n - 0x7f00) >> 8;
+  }
+  if (n === 0) return pos;
+  const llc = new Uint8Array(n), mlc = new Uint8Array(n), ofc = new Uint8Array(n);
+  const { ll, ml, ofv } = seq;
+  for (let i = 0; i < n; i++) {
+    llc[i] = llCode(ll[i]!);
+    mlc[i] = mlCode(ml[i]! - 3);
+    ofc[i] = highbit(ofv[i]!);
+  }
+  const cl = chooseTable(llc, n, 35, PREDEF_LL, LL_PREDEF, 6, LL_MAX_LOG);
+  const co = chooseTable(ofc, n, 31, PREDEF_OF, OF_PREDEF, 5, OF_MAX_LOG);
+  const cm = chooseTable(mlc, n, 52, PREDEF_ML, ML_PREDEF, 6, ML_MAX_LOG);
+  out[pos++] = (cl.mode << 6) | (co.mode << 4) | (cm.mode << 2);
+  for (const c of [cl, co, cm]) {
+    if (c.mode === 1) out[pos++] = c.rle;
+    else if (c.desc) {
+      out.set(c.desc, pos);
+      pos += c.desc.length;
+    }
+  }
+  const tl = cl.table, to = co.table, tm = cm.table;
+  const lNb0 = tl.nb0, lThr = tl.thr, lStart = tl.startOff, lNext = tl.next;
+  const mNb0 = tm.nb0, mThr = tm.thr, mStart = tm.startOff, mNext = tm.next;
+  const oNb0 = to.nb0, oThr = to.thr, oStart = to.startOff, oNext = to.next;
+  // the bit writer on locals: acc holds n < 8 bits between writes, a write adds at most 24
+  let acc = 0, nbits = 0, p = pos;
+  let i = n - 1;
+  let yl = initState(tl, llc[i]!), yo = initState(to, ofc[i]!), ym = initState(tm, mlc[i]!);
+  for (;;) {
+    const lc = llc[i]!, mc = mlc[i]!, oc = ofc[i]!;
+    acc |= (ll[i]! - LL_BASE[lc]!) << nbits;
+    nbits += LL_BITS[lc]!;
+    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    acc |= (ml[i]! - ML_BASE[mc]!) << nbits;
+    nbits += ML_BITS[mc]!;
+    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    let extra = ofv[i]! - (1 << oc), eb = oc;
+    if (eb > 16) {
+      acc |= (extra & 0xffff) << nbits;
+      nbits += 16;
+      while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+      extra >>>= 16;
+      eb -= 16;
+    }
+    acc |= extra << nbits;
+    nbits += eb;
+    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    if (--i < 0) break;
+    let s = ofc[i]!, nb = oNb0[s]! - (yo < oThr[s]! ? 1 : 0);
+    acc |= (yo & ((1 << nb) - 1)) << nbits;
+    nbits += nb;
+    yo = oNext[oStart[s]! + (yo >> nb)]!;
+    s = mlc[i]!;
+    nb = mNb0[s]! - (ym < mThr[s]! ? 1 : 0);
+    acc |= (ym & ((1 << nb) - 1)) << nbits;
+    nbits += nb;
+    ym = mNext[mStart[s]! + (ym >> nb)]!;
+    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    s = llc[i]!;
+    nb = lNb0[s]! - (yl < lThr[s]! ? 1 : 0);
+    acc |= (yl & ((1 << nb) - 1)) << nbits;
+    nbits += nb;
+    yl = lNext[lStart[s]! + (yl >> nb)]!;
+    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+  }
+  const bw = new BitOut(out, p);
+  bw.acc = acc;
+  bw.n = nbits;
+  bw.add(ym - (1 << tm.log), tm.log);
+  bw.add(yo - (1 << to.log), to.log);
+  bw.add(yl - (1 << tl.log), tl.log);
+  return bw.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Match finding
+
+interface Params {
+  /** 0: single hash table, greedy; 1: hash chains, lazy; 2: a 4-byte and an 8-byte hash table, greedy */
+  strategy: 0 | 1 | 2;
+  hashLog: number;
+  /** hash chain links (strategy 1) or the 8-byte hash table (strategy 2), log2 entries */
+  chainLog: number;
+  /** chain candidates tried per position */
+  depth: number;
+  /** positions looked ahead for a better match (0-2) */
+  lazy: number;
+  /** literals run length (log2) after which the fast finder skips further ahead */
+  skipLog: number;
+}
+
+const LEVELS: Params[] = [
+  { strategy: 0, hashLog: 15, chainLog: 0, depth: 1, lazy: 0, skipLog: 5 },
+  { strategy: 0, hashLog: 16, chainLog: 0, depth: 1, lazy: 0, skipLog: 5 }, // 1
+  { strategy: 2, hashLog: 16, chainLog: 16, depth: 1, lazy: 0, skipLog: 6 }, // 2
+  { strategy: 2, hashLog: 17, chainLog: 17, depth: 1, lazy: 0, skipLog: 7 }, // 3
+  { strategy: 1, hashLog: 17, chainLog: 17, depth: 4, lazy: 1, skipLog: 8 }, // 4
+  { strategy: 1, hashLog: 17, chainLog: 17, depth: 16, lazy: 1, skipLog: 8 }, // 5
+  { strategy: 1, hashLog: 17, chainLog: 18, depth: 16, lazy: 2, skipLog: 8 }, // 6
+  { strategy: 1, hashLog: 18, chainLog: 18, depth: 32, lazy: 2, skipLog: 8 }, // 7
+  { strategy: 1, hashLog: 18, chainLog: 19, depth: 64, lazy: 2, skipLog: 8 }, // 8
+  { strategy: 1, hashLog: 19, chainLog: 20, depth: 128, lazy: 2, skipLog: 8 }, // 9
+];
+
+interface MatchState {
+  p: Params;
+  /** the whole input */
+  dv: DataView;
+  head: Int32Array;
+  chain: Int32Array;
+  /** next position to enter in the hash chains */
+  ins: number;
+  rep1: number;
+  rep2: number;
+  rep3: number;
+}
+
+/** 4 bytes little-endian (DataView reads measured 10-20% faster here than four byte loads) */
+function read32(dv: DataView, i: number): number {
+  return dv.getInt32(i, true);
+}
+
+/** Bytes equal at a and b, b < a, up to `end` for a. */
+function matchLen(b: Uint8Array, a: number, m: number, end: number, dv: DataView): number {
+  const start = a;
+  while (a + 4 <= end && read32(dv, a) === read32(dv, m)) {
+    a += 4;
+    m += 4;
+  }
+  while (a < end && b[a] === b[m]) {
+    a++;
+    m++;
+  }
+  return a - start;
+}
+
+function emit(st: MatchState, seq: SeqBuf, src: Uint8Array, anchor: number, litLen: number, off: number, ml: number): void {
+  const lits = seq.lits;
+  let o = seq.nLits;
+  for (let i = anchor, e = anchor + litLen; i < e; i++) lits[o++] = src[i]!;
+  seq.nLits = o;
+  let v: number;
+  if (litLen !== 0) v = off === st.rep1 ? 1 : off === st.rep2 ? 2 : off === st.rep3 ? 3 : off + 3;
+  else v = off === st.rep2 ? 1 : off === st.rep3 ? 2 : off === st.rep1 - 1 ? 3 : off + 3;
+  const k = v > 3 ? 3 : v - 1 + (litLen === 0 ? 1 : 0);
+  if (k === 1) {
+    st.rep2 = st.rep1;
+    st.rep1 = off;
+  } else if (k >= 2) {
+    st.rep3 = st.rep2;
+    st.rep2 = st.rep1;
+    st.rep1 = off;
+  }
+  const i = seq.n++;
+  seq.ll[i] = litLen;
+  seq.ml[i] = ml;
+  seq.ofv[i] = v;
+}
+
+const HASH_MUL = 0x9e3779b1 | 0;
+
+/** Level 1: one hash table of the latest position per 4-byte hash, greedy. */
+function parseFast(st: MatchState, src: Uint8Array, start: number, end: number, seq: SeqBuf): number {
+  const dv = st.dv;
+  const { head } = st;
+  const shift = 32 - st.p.hashLog, skipLog = st.p.skipLog;
+  const limit = end - 4;
+  let ip = start, anchor = start;
+  while (ip < limit) {
+    // repeat offset one byte ahead
+    const r = st.rep1;
+    if (ip + 1 - r >= 0 && read32(dv, ip + 1) === read32(dv, ip + 1 - r)) {
+      const ml = 4 + matchLen(src, ip + 5, ip + 5 - r, end, dv);
+      head[Math.imul(read32(dv, ip), HASH_MUL) >>> shift] = ip;
+      emit(st, seq, src, anchor, ip + 1 - anchor, r, ml);
+      ip += 1 + ml;
+      anchor = ip;
+      continue;
+    }
+    const v = read32(dv, ip);
+    const h = Math.imul(v, HASH_MUL) >>> shift;
+    let cand = head[h]!;
+    head[h] = ip;
+    if (cand >= 0 && read32(dv, cand) === v) {
+      let ml = 4 + matchLen(src, ip + 4, cand + 4, end, dv);
+      while (ip > anchor && cand > 0 && src[ip - 1] === src[cand - 1]) {
+        ip--;
+        cand--;
+        ml++;
+      }
+      emit(st, seq, src, anchor, ip - anchor, ip - cand, ml);
+      ip += ml;
+      anchor = ip;
+      if (ip - 2 < limit) head[Math.imul(read32(dv, ip - 2), HASH_MUL) >>> shift] = ip - 2;
+    } else ip += 1 + ((ip - anchor) >> skipLog);
+  }
+  return anchor;
+}
+
+function hash8(dv: DataView, i: number, shift: number): number {
+  return Math.imul(Math.imul(read32(dv, i), HASH_MUL) ^ read32(dv, i + 4), 0x85ebca77) >>> shift;
+}
+
+/**
+ * Levels 2-3: greedy over two hash tables, the latest position per 8-byte hash (`chain` holds it) and
+ * per 4-byte hash; a long match is preferred, also one byte further on.
+ */
+function parseDouble(st: MatchState, src: Uint8Array, start: number, end: number, seq: SeqBuf): number {
+  const dv = st.dv;
+  const short = st.head, long = st.chain;
+  const shiftS = 32 - st.p.hashLog, shiftL = 32 - st.p.chainLog, skipLog = st.p.skipLog;
+  const limit = end - 8;
+  let ip = start, anchor = start;
+  while (ip < limit) {
+    const r = st.rep1;
+    const v = read32(dv, ip);
+    const hs = Math.imul(v, HASH_MUL) >>> shiftS, hl = hash8(dv, ip, shiftL);
+    const candS = short[hs]!, candL = long[hl]!;
+    short[hs] = ip;
+    long[hl] = ip;
+    let ml: number, off: number;
+    if (ip + 1 - r >= 0 && read32(dv, ip + 1) === read32(dv, ip + 1 - r)) {
+      ml = 4 + matchLen(src, ip + 5, ip + 5 - r, end, dv);
+      ip++;
+      off = r;
+    } else if (candL >= 0 && read32(dv, candL) === v && read32(dv, candL + 4) === read32(dv, ip + 4)) {
+      ml = 8 + matchLen(src, ip + 8, candL + 8, end, dv);
+      off = ip - candL;
+    } else if (candS >= 0 && read32(dv, candS) === v) {
+      const hl1 = hash8(dv, ip + 1, shiftL), candL1 = long[hl1]!;
+      long[hl1] = ip + 1;
+      if (candL1 >= 0 && read32(dv, candL1) === read32(dv, ip + 1) && read32(dv, candL1 + 4) === read32(dv, ip + 5)) {
+        ml = 8 + matchLen(src, ip + 9, candL1 + 8, end, dv);
+        ip++;
+        off = ip - candL1;
+      } else {
+        ml = 4 + matchLen(src, ip + 4, candS + 4, end, dv);
+        off = ip - candS;
+      }
+    } else {
+      ip += 1 + ((ip - anchor) >> skipLog);
+      continue;
+    }
+    while (ip > anchor && ip - off > 0 && src[ip - 1] === src[ip - off - 1]) {
+      ip--;
+      ml++;
+    }
+    const matchStart = ip;
+    emit(st, seq, src, anchor, ip - anchor, off, ml);
+    ip += ml;
+    anchor = ip;
+    if (ip < limit) {
+      long[hash8(dv, matchStart + 2, shiftL)] = matchStart + 2;
+      long[hash8(dv, ip - 2, shiftL)] = ip - 2;
+      short[Math.imul(read32(dv, ip - 2), HASH_MUL) >>> shiftS] = ip - 2;
+      short[Math.imul(read32(dv, ip - 1), HASH_MUL) >>> shiftS] = ip - 1;
+    }
+  }
+  return anchor;
+}
+
+/** Levels 4+: hash chains, lazy matching. */
+function parseLazy(st: MatchState, src: Uint8Array, start: number, end: number, seq: SeqBuf): number {
+  const dv = st.dv;
+  const { head, chain } = st;
+  const p = st.p;
+  const shift = 32 - p.hashLog, chainMask = (1 << p.chainLog) - 1, maxDist = chainMask - 1;
+  const depth = p.depth, lazy = p.lazy, skipLog = p.skipLog;
+  const limit = end - 4;
+  let ip = start, anchor = start;
+  let bestOff = 0;
+
+  /** enter positions up to and including `to` */
+  const insert = (to: number) => {
+    let i = st.ins;
+    while (i <= to) {
+      const h = Math.imul(read32(dv, i), HASH_MUL) >>> shift;
+      chain[i & chainMask] = head[h]!;
+      head[h] = i;
+      i++;
+    }
+    if (to + 1 > st.ins) st.ins = to + 1;
+  };
+
+  /** longest match at `at` (with repeat offsets first); sets bestOff, returns its length */
+  const find = (at: number, litLen: number): number => {
+    insert(at);
+    let best = 0;
+    bestOff = 0;
+    // repeat offsets: rep1 with literals before, rep2/rep3 always
+    for (let k = litLen > 0 ? 0 : 1; k < 3; k++) {
+      const r = k === 0 ? st.rep1 : k === 1 ? st.rep2 : st.rep3;
+      if (r > at) continue;
+      const l = matchLen(src, at, at - r, end, dv);
+      if (l >= 4 && l > best) {
+        best = l;
+        bestOff = r;
+      }
+    }
+    if (best >= 4 && at + best === end) return best;
+    // the newest candidate may be any distance back; older links are whole within the chain's span
+    const lim = at - maxDist;
+    let cand = chain[at & chainMask]!;
+    const v = read32(dv, at);
+    for (let d = depth; d > 0 && cand >= 0; d--) {
+      if (src[cand + best] === src[at + best] && read32(dv, cand) === v) {
+        const l = 4 + matchLen(src, at + 4, cand + 4, end, dv);
+        if (l > best) {
+          best = l;
+          bestOff = at - cand;
+          if (at + l === end) break;
+        }
+      }
+      if (cand <= lim) break;
+      cand = chain[cand & chainMask]!;
+    }
+    return best;
+  };
+
+  const gain = (len: number, off: number, litLen: number) => {
+    const rep = (litLen > 0 && off === st.rep1) || off === st.rep2 || off === st.rep3;
+    return len * 4 - (rep ? 0 : highbit(off + 3));
+  };
+
+  while (ip < limit) {
+    let ml = find(ip, ip - anchor);
+    if (ml < 4) {
+      ip += 1 + ((ip - anchor) >> skipLog);
+      continue;
+    }
+    let off = bestOff;
+    for (let step = 1; step <= lazy && ip + 1 < limit; step++) {
+      const ml2 = find(ip + 1, ip + 1 - anchor);
+      if (ml2 >= 4 && gain(ml2, bestOff, ip + 1 - anchor) > gain(ml, off, ip - anchor) + (step === 1 ? 4 : 7)) {
+        ip++;
+        ml = ml2;
+        off = bestOff;
+      } else break;
+    }
+    while (ip > anchor && ip - off > 0 && src[ip - 1] === src[ip - off - 1]) {
+      ip--;
+      ml++;
+    }
+    emit(st, seq, src, anchor, ip - anchor, off, ml);
+    ip += ml;
+    anchor = ip;
+  }
+  // keep the chains whole for the next block (positions that have 4 bytes to hash)
+  if (st.ins < limit) insert(Math.min(limit, src.length - 4));
+  return anchor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frame
+
+function writeBlockHeader(out: Uint8Array, pos: number, last: boolean, type: number, size: number): number {
+  const v = (last ? 1 : 0) | (type << 1) | (size << 3);
+  out[pos] = v & 255;
+  out[pos + 1] = (v >>> 8) & 255;
+  out[pos + 2] = (v >>> 16) & 255;
+  return pos + 3;
+}
+
+/** Upper bound of zstdCompress's output size for `n` input bytes. */
+export function zstdCompressBound(n: number): number {
+  return 4 + 1 + 8 + 4 + 3 + n + 3 * Math.ceil(n / BLOCK_MAX);
+}
+
+/** Compress `src` into one zstd frame. */
+export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uint8Array {
+  const level = opts.level ?? ZSTD_DEFAULT_LEVEL;
+  if (!Number.isInteger(level) || level < ZSTD_MIN_LEVEL || level > ZSTD_MAX_LEVEL) {
+    throw new UnsupportedError('zstd level', `${level} is not an integer from ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}`);
+  }
+  const n = src.length;
+  const out = new Uint8Array(zstdCompressBound(n));
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, MAGIC, true);
+  // Single_Segment: the window is the content, so the Frame_Content_Size field is always present
+  let pos = 5;
+  let fcsFlag: number;
+  if (n < 256) {
+    fcsFlag = 0;
+    out[pos++] = n;
+  } else if (n < 65536 + 256) {
+    fcsFlag = 1;
+    dv.setUint16(pos, n - 256, true);
+    pos += 2;
+  } else if (n < 2 ** 32) {
+    fcsFlag = 2;
+    dv.setUint32(pos, n, true);
+    pos += 4;
+  } else {
+    fcsFlag = 3;
+    dv.setUint32(pos, n % 2 ** 32, true);
+    dv.setUint32(pos + 4, Math.floor(n / 2 ** 32), true);
+    pos += 8;
+  }
+  out[4] = (fcsFlag << 6) | (1 << 5) | (opts.checksum ? 4 : 0);
+
+  if (n === 0) pos = writeBlockHeader(out, pos, true, 0, 0);
+  const p = LEVELS[level]!;
+  const st: MatchState = {
+    p,
+    dv: new DataView(src.buffer, src.byteOffset, src.byteLength),
+    head: new Int32Array(1 << p.hashLog).fill(-1),
+    chain: p.strategy === 0 ? new Int32Array(0) : new Int32Array(1 << p.chainLog).fill(-1),
+    ins: 0,
+    rep1: 1, rep2: 4, rep3: 8,
+  };
+  const seq: SeqBuf = {
+    n: 0,
+    ll: new Int32Array(BLOCK_MAX / 3 + 1),
+    ml: new Int32Array(BLOCK_MAX / 3 + 1),
+    ofv: new Int32Array(BLOCK_MAX / 3 + 1),
+    lits: new Uint8Array(BLOCK_MAX),
+    nLits: 0,
+  };
+  const blockOut = new Uint8Array(BLOCK_MAX * 4);
+  const scratch = new Uint8Array(512);
+  for (let b = 0; b < n; b += BLOCK_MAX) {
+    const end = Math.min(n, b + BLOCK_MAX);
+    const last = end === n;
+    const size = end - b;
+    let same = b + 1;
+    const first = src[b]!;
+    while (same < end && src[same] === first) same++;
+    if (same === end && size > 16) {
+      pos = writeBlockHeader(out, pos, last, 1, size);
+      out[pos++] = first;
+      continue;
+    }
+    const reps = [st.rep1, st.rep2, st.rep3];
+    seq.n = 0;
+    seq.nLits = 0;
+    const anchor = p.strategy === 0 ? parseFast(st, src, b, end, seq) : p.strategy === 1 ? parseLazy(st, src, b, end, seq) : parseDouble(st, src, b, end, seq);
+    seq.lits.set(src.subarray(anchor, end), seq.nLits);
+    seq.nLits += end - anchor;
+    let q = writeLiterals(seq.lits, seq.nLits, blockOut, 0, scratch);
+    q = writeSequences(seq, blockOut, q);
+    if (q < size) {
+      pos = writeBlockHeader(out, pos, last, 2, q);
+      out.set(blockOut.subarray(0, q), pos);
+      pos += q;
+    } else {
+      // raw block: the decoder's repeat offsets stay as they were
+      [st.rep1, st.rep2, st.rep3] = reps as [number, number, number];
+      pos = writeBlockHeader(out, pos, last, 0, size);
+      out.set(src.subarray(b, end), pos);
+      pos += size;
+    }
+  }
+  if (opts.checksum) {
+    dv.setUint32(pos, xxh64Parts(src)[1] >>> 0, true);
+    pos += 4;
+  }
+  return out.slice(0, pos);
+}
