@@ -5,6 +5,7 @@ import { decodeStruct, describeStruct, encodeStruct, struct } from '../src/lib/s
 const demo = struct('demo', 24, [
   ['magic', 0, 4, 'u32'],
   ['kind', 4, 1, 'u8'],
+  ['reserved', 5, 1, 'u8'],
   ['count', 6, 2, 'u16'],
   ['size', 8, 8, 'u64', 'bytes'],
   ['tag', 16, 8, 'bytes'],
@@ -32,12 +33,14 @@ describe('struct tables', () => {
   });
   it('describes fields with absolute offsets for the structure view', () => {
     const d = describeStruct(demo, new Uint8Array(24), 0, 1024);
-    assert.deepEqual(d.map((f) => [f.name, f.offset, f.size]), [['magic', 1024, 4], ['kind', 1028, 1], ['count', 1030, 2], ['size', 1032, 8], ['tag', 1040, 8]]);
-    assert.equal(d[3]!.note, 'bytes');
+    assert.deepEqual(d.map((f) => [f.name, f.offset, f.size]), [['magic', 1024, 4], ['kind', 1028, 1], ['reserved', 1029, 1], ['count', 1030, 2], ['size', 1032, 8], ['tag', 1040, 8]]);
+    assert.equal(d[4]!.note, 'bytes');
   });
   it('refuses reads beyond the buffer and fields outside the struct', () => {
     assert.throws(() => decodeStruct(demo, new Uint8Array(23)), RangeError);
     assert.throws(() => struct('bad', 4, [['x', 2, 4, 'u32']] as const));
     assert.throws(() => struct('bad', 8, [['x', 0, 2, 'u32']] as const));
+    // x fits, but bytes 4..7 belong to no field
+    assert.throws(() => struct('bad', 8, [['x', 0, 4, 'u32']] as const), /bytes 4\.\.7 belong to no field/);
   });
 });

@@ -28,18 +28,49 @@ export interface StructDef<F extends readonly FieldSpec[] = readonly FieldSpec[]
 
 const KIND_SIZE: Partial<Record<FieldKind, number>> = { u8: 1, u16: 2, u32: 4, u64: 8, i64: 8 };
 
+/** A field that only holds room (unused, padding, must-be-zero bytes): it may overlap another. */
+export function isReservedField(name: string): boolean {
+  return /reserved|padding|unused/i.test(name);
+}
+
+/**
+ * Declares a struct. Its fields must cover every byte of it exactly once: a byte no field names
+ * (a gap) is refused, so unused bytes are declared as a field named `reserved…` (or `…padding`,
+ * `unused…`); two fields sharing a byte (an overlap) are refused unless one of them is such a
+ * reserved field. A table that disagrees with the on-disk size therefore fails when it is loaded.
+ */
 export function struct<const F extends readonly FieldSpec[]>(name: string, size: number, specs: F): StructDef<F> {
   const fields: Field[] = [];
   const byName: Record<string, Field> = {};
   for (const [fname, offset, fsize, kind, note] of specs) {
     const want = KIND_SIZE[kind];
     if (want !== undefined && want !== fsize) throw new Error(`${name}.${fname}: ${kind} must be ${want} bytes`);
+    if (!Number.isInteger(offset) || !Number.isInteger(fsize) || fsize <= 0) throw new Error(`${name}.${fname}: offset ${offset} and size ${fsize} must be integers, the size positive`);
     if (offset < 0 || offset + fsize > size) throw new Error(`${name}.${fname} lies outside the ${size}-byte struct`);
+    if (fname in byName) throw new Error(`${name}.${fname} is declared twice`);
     const field: Field = note === undefined ? { name: fname, offset, size: fsize, kind } : { name: fname, offset, size: fsize, kind, note };
     fields.push(field);
     byName[fname] = field;
   }
+  checkCoverage(name, size, fields);
   return { name, size, fields, f: byName as StructDef<F>['f'] };
+}
+
+function checkCoverage(name: string, size: number, fields: readonly Field[]): void {
+  const sorted = [...fields].sort((a, b) => a.offset - b.offset || b.size - a.size);
+  let end = 0;
+  let last: Field | null = null;
+  for (const f of sorted) {
+    if (f.offset > end) throw new Error(`${name}: bytes ${end}..${f.offset - 1} belong to no field (declare them as a reserved field)`);
+    if (f.offset < end && last && !isReservedField(f.name) && !isReservedField(last.name)) {
+      throw new Error(`${name}: ${f.name} (bytes ${f.offset}..${f.offset + f.size - 1}) overlaps ${last.name} (up to byte ${end - 1})`);
+    }
+    if (f.offset + f.size > end) {
+      end = f.offset + f.size;
+      last = f;
+    }
+  }
+  if (end < size) throw new Error(`${name}: bytes ${end}..${size - 1} belong to no field (declare them as a reserved field)`);
 }
 
 function dv(bytes: Uint8Array): DataView {

@@ -11,16 +11,18 @@
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { fsverityDigest } from '../codec/fsverity.ts';
 import { inodesOf, type SourceInode, type SourceTree, type Xattr } from '../fs/tree.ts';
+import { validateTree } from '../fs/validate.ts';
 import { S_IFCHR, S_IFREG, bytesEqual, modeOfType, type FileType } from '../fs/types.ts';
 import {
   EROFS_CHUNK_FORMAT_BLKBITS_MASK, EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_INODE_CHUNK_BASED,
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET, erofs_super_block,
+  erofs_xattr_ibody_header,
 } from '../erofs/structs.ts';
 import {
-  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, emitDirentsOf,
-  emitInodeCore, emitXattrEntry, emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount,
+  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntBytes, emitDirentsOf,
+  emitInodeCore, emitters, emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount,
 } from '../erofs/writer-common.ts';
-import { CountingOutput, StreamOutput, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
+import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
 import { encodeStruct } from '../struct.ts';
 import { binKey, dumpLineOf, INLINE_CONTENT_MAX } from './dump.ts';
 import { FsVerityStream, digestToPayload } from './verity.ts';
@@ -203,7 +205,11 @@ interface Plan {
   inlineX: Xattr[][];
   filter: Uint32Array;
   shared: Xattr[];
+  /** offset of each shared xattr in the table */
+  sharedAt: number[];
   sharedSize: number;
+  /** per node: first data block (0 when it has none), handed out in BFS order from dataStart */
+  blkaddr: Float64Array;
   inodesEnd: number;
   dataStart: number;
   nDataBlocks: number;
@@ -271,6 +277,7 @@ async function prepareFiles(tree: SourceTree, inlineMax: number): Promise<Map<So
 
 async function planComposefs(tree: SourceTree, opts: ComposefsOptions): Promise<Plan> {
   const range = versionRange(opts);
+  validateTree(tree);
   const prep = await prepareFiles(tree, opts.inlineMax ?? DEFAULT_INLINE_MAX);
   try {
     return layout(tree, range, prep);
@@ -281,23 +288,18 @@ async function planComposefs(tree: SourceTree, opts: ComposefsOptions): Promise<
 }
 
 function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map<SourceInode, FilePrep>): Plan {
-  if (tree.root.type !== 'dir') throw new UnsupportedError('composefs', 'the root must be a directory');
-
   // Inodes that have a primary (non-link) name, and how many names every inode has.
   const hasPrimary = new Set<SourceInode>();
   const nameCount = new Map<SourceInode, number>();
   let version = range.min;
   {
     const stack: SourceInode[] = [tree.root];
-    const visitedDirs = new Set<SourceInode>([tree.root]);
     while (stack.length) {
       const d = stack.pop()!;
       for (const c of d.children ?? []) {
         nameCount.set(c.inode, (nameCount.get(c.inode) ?? 0) + 1);
         if (!c.link) hasPrimary.add(c.inode);
         if (c.inode.type === 'dir') {
-          if (visitedDirs.has(c.inode)) throw new UnsupportedError('composefs', `directory hardlink at ${new TextDecoder().decode(c.name)}`);
-          visitedDirs.add(c.inode);
           stack.push(c.inode);
         }
         // a user whiteout (chardev 0:0) needs format version 1 when allowed
@@ -400,12 +402,8 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
       }
       for (const name of stubs) ents.push({ name, inode: null, link: false, node: -2 });
     }
+    // names, duplicates and directory hardlinks were refused by validateTree
     ents.sort((a, b) => compareBytes(a.name, b.name));
-    for (let k = 0; k < ents.length; k++) {
-      const nm = ents[k]!.name;
-      if (nm.length === 0 || nm.length > 255 || nm.includes(0x2f) || nm.includes(0)) failAt(nodes, i, `invalid name ${JSON.stringify(new TextDecoder().decode(nm))}`);
-      if (k > 0 && bytesEqual(ents[k - 1]!.name, nm)) failAt(nodes, i, `duplicate name ${new TextDecoder().decode(nm)}`);
-    }
     const rootSelinux = i === 0 ? n.xattrs.get(K.selinux) : null;
     for (const e of ents) {
       if (e.node === -2) {
@@ -421,10 +419,8 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
       }
       if (e.inode === null) continue;
       const known = index.get(e.inode);
-      if (known !== undefined) {
-        if (e.inode.type === 'dir') failAt(nodes, i, `directory hardlink ${new TextDecoder().decode(e.name)}`);
-        e.node = known;
-      } else if (e.link && hasPrimary.has(e.inode)) {
+      if (known !== undefined) e.node = known;
+      else if (e.link && hasPrimary.has(e.inode)) {
         pendingLinks.push({ dir: i, ent: -1, inode: e.inode });
         e.node = -3 - (pendingLinks.length - 1);
       } else {
@@ -548,7 +544,9 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
     if (n.type === 'symlink') {
       const total = isize + xs + tl;
       if (Math.floor(total / BLOCK_SIZE) > 0) {
-        nb++;
+        // the target moves to data blocks: as many as it fills (mkcomposefs: one, as no target it
+        // accepts is longer than 4095 bytes; emission writes the whole target)
+        nb = Math.ceil(tl / BLOCK_SIZE);
         tl = 0;
       }
       if (Math.floor(pos / BLOCK_SIZE) !== Math.floor((pos + total - 1) / BLOCK_SIZE)) pos = roundUp(pos, BLOCK_SIZE);
@@ -580,9 +578,16 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
   const inodesEnd = roundUp(pos, EROFS_SLOTSIZE);
   const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
   if (nid[0]! > 0xffff) throw new UnsupportedError('composefs', `root nid ${nid[0]} does not fit 16 bits`);
+  const blkaddr = new Float64Array(N);
+  let blk = dataStart / BLOCK_SIZE;
+  for (let i = 0; i < N; i++) {
+    if (nBlocks[i]! === 0) continue;
+    blkaddr[i] = blk;
+    blk += nBlocks[i]!;
+  }
   return {
     version, nodes, hasAcl, minMtime, minNsec, nid, ipos, nBlocks, tail, xsize, compact, sharedOffsets, inlineX, filter,
-    shared, sharedSize, inodesEnd, dataStart, nDataBlocks, imageSize: dataStart + nDataBlocks * BLOCK_SIZE,
+    shared, sharedAt: sharedEnts.map((e) => e.offset), sharedSize, blkaddr, inodesEnd, dataStart, nDataBlocks, imageSize: dataStart + nDataBlocks * BLOCK_SIZE,
   };
 }
 
@@ -595,6 +600,8 @@ async function emit(p: Plan, out: Output): Promise<void> {
     magic: COMPOSEFS_MAGIC, version: LCFS_EROFS_VERSION, flags: p.hasAcl ? COMPOSEFS_FLAGS_HAS_ACL : 0, composefs_version: p.version,
   }, header);
   out.bytes(header);
+  const W = 'composefs';
+  expectAt(out, COMPOSEFS_HEADER_SIZE, W, () => 'composefs header end');
   out.padTo(EROFS_SUPER_OFFSET);
 
   const sb = new Uint8Array(erofs_super_block.size);
@@ -608,22 +615,22 @@ async function emit(p: Plan, out: Output): Promise<void> {
   sbv.setUint32(erofs_super_block.f.build_time.offset, p.minMtime >>> 0, true);
   sbv.setUint32(erofs_super_block.f.build_time.offset + 4, Math.floor(p.minMtime / 0x1_0000_0000) >>> 0, true);
   out.bytes(sb);
+  expectAt(out, EROFS_SUPER_OFFSET + erofs_super_block.size, W, () => 'superblock end');
+  const where = (i: number) => `inode ${i} (nid ${p.nid[i]!}, ${JSON.stringify(describe(nodes, i))})`;
 
-  let blk = p.dataStart / BLOCK_SIZE;
   const ff4 = new Uint8Array(4).fill(0xff);
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;
+    // pad only from the checked end of the previous inode to this one's planned start
     out.padTo(p.ipos[i]!);
+    expectAt(out, p.ipos[i]!, W, () => `${where(i)}: inode start`);
     const nb = p.nBlocks[i]!;
     const tl = p.tail[i]!;
     let iu = 0;
     let layout = tl > 0 ? EROFS_INODE_FLAT_INLINE : EROFS_INODE_FLAT_PLAIN;
     let size = 0;
     if (n.type === 'chr' || n.type === 'blk') iu = n.rdev % 0x1_0000_0000;
-    else if ((n.type === 'dir' || n.type === 'reg' || n.type === 'symlink') && nb > 0) {
-      iu = blk;
-      blk += nb;
-    }
+    else if ((n.type === 'dir' || n.type === 'reg' || n.type === 'symlink') && nb > 0) iu = p.blkaddr[i]!;
     if (n.type === 'dir') size = nb * BLOCK_SIZE + tl;
     else if (n.type === 'reg') {
       size = n.size;
@@ -637,12 +644,23 @@ async function emit(p: Plan, out: Output): Promise<void> {
       compact: p.compact[i] === 1, layout, xattrIcount: xattrIcount(p.xsize[i]!), mode: n.mode, nlink: n.nlink, size, iu, ino: i,
       uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
     });
+    const xattrAt = p.ipos[i]! + inodeCoreSize(p.compact[i] === 1);
+    expectAt(out, xattrAt, W, () => `${where(i)}: xattr area start`);
     if (p.xsize[i]! > 0) {
       // ids count 4-byte units from xattr_blkaddr = inodes_end / 4096
       const base = p.inodesEnd % BLOCK_SIZE;
-      emitXattrHeader(out, p.filter[i]!, p.sharedOffsets[i]!.map((o) => (base + o) / 4));
-      for (const x of p.inlineX[i]!) emitXattrEntry(out, x);
+      const ids = p.sharedOffsets[i]!;
+      emitXattrHeader(out, p.filter[i]!, ids.map((o) => (base + o) / 4));
+      let at = xattrAt + erofs_xattr_ibody_header.size + 4 * ids.length;
+      const inl = p.inlineX[i]!;
+      for (let e = 0; e < inl.length; e++) {
+        expectAt(out, at, W, () => `${where(i)}: inline xattr entry ${e}`);
+        emitters.xattrEntry(out, inl[e]!);
+        at += xattrEntrySize(inl[e]!);
+      }
     }
+    const tailAt = xattrAt + p.xsize[i]!;
+    expectAt(out, tailAt, W, () => `${where(i)}: xattr area end`);
     if (tl > 0) {
       if (n.type === 'dir') {
         const { starts } = direntBlocks(n.entNames!);
@@ -651,38 +669,57 @@ async function emit(p: Plan, out: Output): Promise<void> {
       else if (n.inline !== null) out.bytes(n.inline.subarray(n.inline.length - tl));
       else for (let k = 0; k < n.chunkCount; k++) out.bytes(ff4);
     }
+    expectAt(out, tailAt + tl, W, () => `${where(i)}: inline data end`);
     if ((i & 1023) === 1023) await out.drain();
   }
   out.padTo(p.inodesEnd);
-  for (const x of p.shared) emitXattrEntry(out, x);
+  for (let e = 0; e < p.shared.length; e++) {
+    expectAt(out, p.inodesEnd + p.sharedAt[e]!, W, () => `shared xattr ${e}`);
+    emitters.xattrEntry(out, p.shared[e]!);
+  }
+  expectAt(out, p.inodesEnd + p.sharedSize, W, () => 'shared xattr table end');
   out.padTo(p.dataStart);
 
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;
     const nb = p.nBlocks[i]!;
     if (nb === 0) continue;
+    const start = p.blkaddr[i]! * BLOCK_SIZE;
     if (n.type === 'dir') {
       const { starts } = direntBlocks(n.entNames!);
       const full = starts.length - 2;
-      for (let b = 0; b < full; b++) {
+      // the last block, when not inlined, becomes a full block too
+      const stored = full < nb ? full + 1 : full;
+      for (let b = 0; b < stored; b++) {
+        expectAt(out, start + b * BLOCK_SIZE, W, () => `${where(i)}: directory block ${b}`);
         emitDir(out, p, n, starts[b]!, starts[b + 1]!);
+        expectAt(out, start + b * BLOCK_SIZE + direntBytes(n.entNames!, starts[b]!, starts[b + 1]!), W, () => `${where(i)}: directory block ${b} end`);
         out.padTo(roundUp(out.pos, BLOCK_SIZE));
       }
-      if (full < nb) {
-        // the last block was not inlined: it becomes a full block too
-        emitDir(out, p, n, starts[full]!, n.entNames!.length);
-        out.padTo(roundUp(out.pos, BLOCK_SIZE));
-      }
-    } else if (n.type === 'reg') {
-      if (n.inline !== null) out.bytes(n.inline.subarray(0, Math.min(n.inline.length, BLOCK_SIZE)));
-      else out.fill(BLOCK_SIZE, 0xff); // a chunk map pushed out of the inode: libcomposefs writes a block of holes
-      out.padTo(roundUp(out.pos, BLOCK_SIZE));
-    } else if (n.type === 'symlink') {
-      out.bytes(n.target!);
+    } else {
+      expectAt(out, start, W, () => `${where(i)}: data block 0`);
+      let len: number;
+      if (n.type === 'reg') {
+        if (n.inline !== null) {
+          // only the first block of inline content, as libcomposefs (content up to 5000 bytes has one)
+          const b = n.inline.subarray(0, Math.min(n.inline.length, BLOCK_SIZE));
+          out.bytes(b);
+          len = b.length;
+        } else {
+          out.fill(BLOCK_SIZE, 0xff); // a chunk map pushed out of the inode: libcomposefs writes a block of holes
+          len = BLOCK_SIZE;
+        }
+      } else if (n.type === 'symlink') {
+        out.bytes(n.target!);
+        len = n.target!.length;
+      } else len = 0;
+      expectAt(out, start + len, W, () => `${where(i)}: data end`);
       out.padTo(roundUp(out.pos, BLOCK_SIZE));
     }
+    expectAt(out, start + nb * BLOCK_SIZE, W, () => `${where(i)}: end of its ${nb} data blocks`);
     if ((i & 255) === 255) await out.drain();
   }
+  expectAt(out, p.imageSize, W, () => 'image end');
 }
 
 function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {

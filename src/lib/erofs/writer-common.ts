@@ -135,6 +135,13 @@ export function direntBlocks(names: readonly Uint8Array[]): { starts: number[]; 
   return { starts, lastSize: used };
 }
 
+/** bytes of the dirents [first, end) as one directory block holds them (no padding) */
+export function direntBytes(names: readonly Uint8Array[], first: number, end: number): number {
+  let n = (end - first) * DIRENT_SIZE;
+  for (let i = first; i < end; i++) n += names[i]!.length;
+  return n;
+}
+
 const D_NID = erofs_dirent.f.nid.offset;
 const D_NAMEOFF = erofs_dirent.f.nameoff.offset;
 const D_TYPE = erofs_dirent.f.file_type.offset;
@@ -151,7 +158,7 @@ export function emitDirentsOf(out: Output, names: readonly Uint8Array[], targets
     entNids[k] = nids[t]!;
     types[k] = direntFileType(typeOf(t));
   }
-  emitDirentBlock(out, names, entNids, types, first, end);
+  emitters.direntBlock(out, names, entNids, types, first, end);
 }
 
 /** One directory block's bytes (dirents, then names; no padding). */
@@ -233,6 +240,16 @@ export function emitInodeCore(out: Output, i: InodeCore): void {
   v.setUint32(X.i_nlink.offset, i.nlink >>> 0, true);
   out.bytes(b);
 }
+
+/**
+ * The structure emitters both EROFS writers call go through this object, so a test can break one on
+ * purpose (drop an xattr entry, a directory block) and see the writer's layout check fail the
+ * build. Production code never replaces them.
+ */
+export const emitters = {
+  xattrEntry: emitXattrEntry,
+  direntBlock: emitDirentBlock,
+};
 
 /** memcmp order, the one dirent and xattr sort every writer uses (defined once in fs/types.ts) */
 export { compareBytes } from '../fs/types.ts';

@@ -191,6 +191,37 @@ export class MemorySink implements Sink {
   }
 }
 
+/**
+ * A writer's emission left the layout it planned: a structure starts or ends at another byte than
+ * the plan put it (and the nids and block addresses written elsewhere in the image point to). A
+ * bug in the writer, never bad input: the build stops at the first such position.
+ */
+export class LayoutError extends Error {
+  override readonly name = 'LayoutError';
+  constructor(
+    readonly writer: string,
+    /** what was to start or end there, e.g. 'inode 7 (nid 40, "/a/b"): xattr area end' */
+    readonly what: string,
+    /** the absolute image offset the plan recorded */
+    readonly planned: number,
+    /** the absolute offset emission reached instead */
+    readonly emitted: number,
+  ) {
+    super(`${writer} writer bug: ${what} planned at byte ${planned}, emitted at byte ${emitted}`);
+  }
+}
+
+/**
+ * The writing pass's check against the plan: the next byte `out` emits must be the one the plan
+ * recorded for `what` (a function, so the message is built only on failure). Writers call it at
+ * every structure boundary (inode, xattr area and entry, inline tail, shared xattr, data block),
+ * and pad only from a checked end to the next planned start, so a gap or an overlap between plan
+ * and emission fails the build where it happens instead of being padded over.
+ */
+export function expectAt(out: Output, planned: number, writer: string, what: () => string): void {
+  if (out.pos !== planned) throw new LayoutError(writer, what(), planned, out.pos);
+}
+
 export function roundUp(x: number, align: number): number {
   return Math.ceil(x / align) * align;
 }

@@ -26,19 +26,20 @@ import { crc32cRaw } from '../codec/crc32c.ts';
 import { webCryptoSubtle, plainBufferView, sha256 } from '../codec/sha256.ts';
 import { UnsupportedError } from '../errors.ts';
 import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
+import { validateTree } from '../fs/validate.ts';
 import { bytesEqual, modeOfType } from '../fs/types.ts';
 import type { ByteSource } from '../io/source.ts';
 import { encodeStruct } from '../struct.ts';
 import {
   EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_SB_CHKSUM, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE,
-  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_NAME_LEN, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
-  erofs_super_block,
+  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
+  erofs_super_block, erofs_xattr_ibody_header,
 } from './structs.ts';
 import {
-  BLOCK_BITS, BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, emitDirentsOf, emitInodeCore, emitXattrEntry,
+  BLOCK_BITS, BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, emitters,
   emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount, xattrIndex,
 } from './writer-common.ts';
-import { CountingOutput, StreamOutput, roundUp, type Output, type Sink } from './writer-output.ts';
+import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from './writer-output.ts';
 
 export interface ErofsOptions {
   /** 16 bytes, or "xxxxxxxx-xxxx-…" (default: random) */
@@ -114,6 +115,9 @@ interface Plan {
   sharedIds: number[][];
   inlineX: Xattr[][];
   shared: Xattr[];
+  /** offset of each shared xattr in the table, and the table's size */
+  sharedAt: number[];
+  sharedSize: number;
   /** node indexes in on-disk order of their inodes */
   order: Uint32Array;
   inodesEnd: number;
@@ -175,7 +179,7 @@ export async function measureErofs(tree: SourceTree, opts: ErofsOptions = {}): P
 
 /** Collect the tree breadth-first; hardlinks (one SourceInode under several names) become one inode. */
 function collect(tree: SourceTree): Node[] {
-  if (tree.root.type !== 'dir') throw new UnsupportedError('erofs', 'the root must be a directory');
+  validateTree(tree);
   const nodes: Node[] = [];
   const index = new Map<SourceInode, number>();
   const add = (src: SourceInode, parent: number, name: Uint8Array): number => {
@@ -191,18 +195,12 @@ function collect(tree: SourceTree): Node[] {
     const ents = (n.src.children ?? []).map((c) => ({ name: c.name, inode: c.inode as SourceInode | null, node: -1 }));
     ents.push({ name: DOT, inode: null, node: i }, { name: DOTDOT, inode: null, node: n.parent });
     ents.sort((a, b) => compareBytes(a.name, b.name));
+    // names, duplicates and directory hardlinks were refused by validateTree
     for (let k = 0; k < ents.length; k++) {
       const e = ents[k]!;
-      if (e.name.length === 0 || e.name.length > EROFS_NAME_LEN || e.name.includes(0x2f) || e.name.includes(0)) {
-        throw new UnsupportedError('erofs', `${describePath(nodes, i)}: invalid name ${JSON.stringify(new TextDecoder().decode(e.name))}`);
-      }
-      if (k > 0 && bytesEqual(ents[k - 1]!.name, e.name)) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: two entries named ${new TextDecoder().decode(e.name)}`);
       if (!e.inode) continue;
       const known = index.get(e.inode);
-      if (known !== undefined) {
-        if (e.inode.type === 'dir') throw new UnsupportedError('erofs', `${describePath(nodes, i)}/${new TextDecoder().decode(e.name)}: directory hardlink`);
-        e.node = known;
-      } else e.node = add(e.inode, i, e.name);
+      e.node = known ?? add(e.inode, i, e.name);
     }
     n.entNames = ents.map((e) => e.name);
     n.entNodes = ents.map((e) => e.node);
@@ -307,7 +305,6 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   for (let i = 0; i < N; i++) {
     const s = nodes[i]!.src;
     if (s.type === 'reg' && s.size > 0) contentOf(nodes, i);
-    if (s.type === 'symlink' && (!s.target || s.target.length === 0)) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: symlink without a target`);
   }
   const uniq = chunkBits ? await hashChunks(nodes, chunkBits, opts.dedupe ?? true, readSize) : [];
 
@@ -445,7 +442,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   return {
     nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
     checksum: opts.checksum ?? true, chunkBits, ipos, nid, compact, layout, isize: isizeA, size: sizeA, xsize, inlineLen, nBlocks, blkaddr,
-    filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr,
+    filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr,
   };
 }
 
@@ -668,12 +665,17 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     feature_incompat: p.chunkBits ? EROFS_FEATURE_INCOMPAT_CHUNKED_FILE : 0,
   }, sb);
   out.bytes(sb);
+  const W = 'EROFS';
+  expectAt(out, EROFS_SUPER_OFFSET + erofs_super_block.size, W, () => 'superblock end');
+  const where = (i: number) => `inode ${i + 1} (nid ${p.nid[i]!}, ${JSON.stringify(describePath(nodes, i))})`;
 
   for (let k = 0; k < N; k++) {
     const i = p.order[k]!;
     const n = nodes[i]!;
     const s = n.src;
+    // pad only from the checked end of the previous record to this one's planned start
     out.padTo(p.ipos[i]!);
+    expectAt(out, p.ipos[i]!, W, () => `${where(i)}: inode start`);
     let iu = 0;
     if (s.type === 'chr' || s.type === 'blk') iu = s.rdev >>> 0;
     else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) iu = p.chunkBits - BLOCK_BITS;
@@ -682,10 +684,20 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
       compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(p.xsize[i]!), mode: modeOfType(s.type) | (s.perm & 0o7777),
       nlink: n.nlink, size: p.size[i]!, iu, ino: i + 1, uid: s.uid, gid: s.gid, mtime: s.mtime, mtimeNsec: s.mtimeNsec,
     });
+    const xattrAt = p.ipos[i]! + p.isize[i]!;
+    expectAt(out, xattrAt, W, () => `${where(i)}: xattr area start`);
     if (p.xsize[i]! > 0) {
       emitXattrHeader(out, p.filter[i]!, p.sharedIds[i]!);
-      for (const x of p.inlineX[i]!) emitXattrEntry(out, x);
+      let at = xattrAt + erofs_xattr_ibody_header.size + 4 * p.sharedIds[i]!.length;
+      const inl = p.inlineX[i]!;
+      for (let e = 0; e < inl.length; e++) {
+        expectAt(out, at, W, () => `${where(i)}: inline xattr entry ${e}`);
+        emitters.xattrEntry(out, inl[e]!);
+        at += xattrEntrySize(inl[e]!);
+      }
     }
+    const tailAt = xattrAt + p.xsize[i]!;
+    expectAt(out, tailAt, W, () => `${where(i)}: xattr area end`);
     const il = p.inlineLen[i]!;
     if (il > 0) {
       if (p.layout[i] === EROFS_INODE_CHUNK_BASED) {
@@ -701,10 +713,15 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
       else if (ra) out.bytes(await ra.next());
       else out.fill(il);
     }
+    expectAt(out, tailAt + il, W, () => `${where(i)}: inline data end`);
     if ((k & 1023) === 1023) await out.drain();
   }
   out.padTo(p.inodesEnd);
-  for (const x of p.shared) emitXattrEntry(out, x);
+  for (let e = 0; e < p.shared.length; e++) {
+    expectAt(out, p.inodesEnd + p.sharedAt[e]!, W, () => `shared xattr ${e}`);
+    emitters.xattrEntry(out, p.shared[e]!);
+  }
+  expectAt(out, p.inodesEnd + p.sharedSize, W, () => 'shared xattr table end');
   out.padTo(p.dataStart);
 
   let u = 0;
@@ -713,29 +730,41 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     const s = n.src;
     const nb = p.nBlocks[i]!;
     if (nb > 0) {
+      const start = p.blkaddr[i]! * BLOCK_SIZE;
       const plainBytes = p.size[i]! - p.inlineLen[i]!;
       if (s.type === 'dir') {
         const { starts } = direntBlocks(n.entNames!);
         const blocks = starts.length - 1;
         const stored = p.inlineLen[i]! > 0 ? blocks - 1 : blocks;
         for (let b = 0; b < stored; b++) {
+          expectAt(out, start + b * BLOCK_SIZE, W, () => `${where(i)}: directory block ${b}`);
           emitDir(out, p, n, starts[b]!, starts[b + 1]!);
+          expectAt(out, start + b * BLOCK_SIZE + direntBytes(n.entNames!, starts[b]!, starts[b + 1]!), W, () => `${where(i)}: directory block ${b} end`);
           out.padTo(roundUp(out.pos, BLOCK_SIZE));
         }
-      } else if (s.type === 'symlink') out.bytes(s.target!.subarray(0, plainBytes));
-      else if (!ra) out.fill(plainBytes);
-      else await copyPieces(out, ra, plainBytes, readSize);
+      } else {
+        expectAt(out, start, W, () => `${where(i)}: data block 0`);
+        if (s.type === 'symlink') out.bytes(s.target!.subarray(0, plainBytes));
+        else if (!ra) out.fill(plainBytes);
+        else await copyPieces(out, ra, plainBytes, readSize);
+        expectAt(out, start + plainBytes, W, () => `${where(i)}: data end`);
+      }
       out.padTo(roundUp(out.pos, BLOCK_SIZE));
+      expectAt(out, start + nb * BLOCK_SIZE, W, () => `${where(i)}: end of its ${nb} data blocks`);
     }
     while (u < p.uniq.length && p.uniq[u]!.node === i) {
       const run = chunkRun(p, u);
+      const start = p.uniqBlk[u]! * BLOCK_SIZE;
+      expectAt(out, start, W, () => `${where(i)}: chunk ${p.uniq[u]!.index}`);
       if (!ra) out.fill(run.len);
       else await copyPieces(out, ra, run.len, readSize);
+      expectAt(out, start + run.len, W, () => `${where(i)}: end of chunks ${p.uniq[u]!.index}..${p.uniq[run.end - 1]!.index}`);
       out.padTo(roundUp(out.pos, BLOCK_SIZE));
       u = run.end;
     }
     if ((i & 255) === 255) await out.drain();
   }
+  expectAt(out, p.blocks * BLOCK_SIZE, W, () => 'image end');
 }
 
 function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {

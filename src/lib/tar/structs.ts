@@ -25,6 +25,7 @@ export const TAR_HEADER = struct('tar.header', TAR_BLOCK, [
   ['devmajor', 329, 8, 'bytes', 'octal, chr/blk only'],
   ['devminor', 337, 8, 'bytes', 'octal, chr/blk only'],
   ['prefix', 345, 155, 'bytes', 'POSIX ustar only: directory part of a name longer than 100 bytes'],
+  ['reserved', 500, 12, 'bytes', 'zeros to the end of the 512-byte block'],
 ]);
 
 /** Field by name (offset, size) for the header parse/format hot paths. */

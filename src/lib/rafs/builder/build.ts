@@ -5,6 +5,7 @@
  */
 import { UnsupportedError } from '../../errors.ts';
 import type { SourceTree } from '../../fs/tree.ts';
+import { validateTree } from '../../fs/validate.ts';
 import { hex, isPow2, type RafsFs } from '../model.ts';
 import { CHUNK_SIZE_MAX, CHUNK_SIZE_MIN, DIGESTERS, type Compressor, type Digester } from '../structs.ts';
 import { BlobWriter, checkCompressor } from './blob.ts';
@@ -88,6 +89,8 @@ export async function buildRafs(tree: SourceTree, opts: RafsBuildOptions, sinks:
   const known = new Map<string, ChunkRef>();
   const table = new BlobTable();
   if (opts.parent) {
+    // the upper layer on its own, before whiteouts apply it (buildBTree checks the merged tree)
+    validateTree(tree);
     checkLayerCompat('parent bootstrap', opts.parent, o, o.version === 5);
     const lower = await loadRafsImage(opts.parent, opts.signal);
     source = applyLayer(lower.tree, tree, opts.whiteoutSpec ?? 'both');

@@ -5,9 +5,9 @@
  * entry in index order. File chunks are attached later by the blob writer, or come pre-chunked from
  * a parent/merged layer.
  */
-import { UnsupportedError } from '../../errors.ts';
 import { compareBytes } from '../../erofs/writer-common.ts';
 import type { SourceInode, SourceTree, Xattr } from '../../fs/tree.ts';
+import { validateTree } from '../../fs/validate.ts';
 import type { ChunkRef } from './types.ts';
 
 export interface BNode {
@@ -39,8 +39,6 @@ export interface BTree {
 /** Pre-chunked regular files (from a parent or merged bootstrap): chunk list by inode object. */
 export type ChunkMap = Map<SourceInode, ChunkRef[]>;
 
-const NAME_MAX = 255;
-
 const ALLOWED = ['user.', 'security.', 'trusted.', 'system.posix_acl_access', 'system.posix_acl_default'].map((p) => new TextEncoder().encode(p));
 function allowed(name: Uint8Array): boolean {
   return ALLOWED.some((p) => p.length <= name.length && p.every((b, i) => name[i] === b));
@@ -54,29 +52,23 @@ export function buildBTree(tree: SourceTree, notes: string[] = []): BTree {
     for (const x of i.xattrs) if (!allowed(x.name)) dropped.add(new TextDecoder().decode(x.name));
     return i.xattrs.filter((x) => allowed(x.name));
   };
-  if (tree.root.type !== 'dir') throw new UnsupportedError('rafs build', 'the tree root must be a directory');
+  validateTree(tree);
   const root: BNode = { inode: tree.root, name: new Uint8Array([0x2f]), parent: null, children: [], index: 1, primary: null!, nlink: 2, childIndex: 0, xattrs: xattrsOf(tree.root) };
   root.primary = root;
   const byIndex: BNode[] = [root];
   const first = new Map<SourceInode, BNode>();
   const files: BNode[] = [];
-  const seenDirs = new Set<SourceInode>([tree.root]);
   // recursion by explicit stack; each directory numbers its children, then descends in name order
   const visit = (dir: BNode): BNode[] => {
+    // names, duplicates and directory hardlinks were refused by validateTree
     const kids = [...(dir.inode.children ?? [])].sort((a, b) => compareBytes(a.name, b.name));
-    for (let i = 1; i < kids.length; i++) {
-      if (compareBytes(kids[i - 1]!.name, kids[i]!.name) === 0) throw new UnsupportedError('rafs build', `duplicate name ${JSON.stringify(new TextDecoder().decode(kids[i]!.name))} in one directory`);
-    }
     const subdirs: BNode[] = [];
     dir.childIndex = byIndex.length + 1;
     for (const d of kids) {
-      if (d.name.length === 0 || d.name.length > NAME_MAX) throw new UnsupportedError('rafs build', `name of ${d.name.length} bytes`);
       const n: BNode = { inode: d.inode, name: d.name, parent: dir, children: [], index: byIndex.length + 1, primary: null!, nlink: 1, childIndex: 0, xattrs: xattrsOf(d.inode) };
       byIndex.push(n);
       dir.children.push(n);
       if (d.inode.type === 'dir') {
-        if (seenDirs.has(d.inode)) throw new UnsupportedError('rafs build', 'a directory appears twice in the tree');
-        seenDirs.add(d.inode);
         n.primary = n;
         n.nlink = 2;
         dir.nlink++;

@@ -15,11 +15,12 @@
 import {
   EROFS_CHUNK_FORMAT_INDEXES, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE, EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, EROFS_INODE_CHUNK_BASED,
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, erofs_deviceslot, erofs_inode_chunk_index, erofs_super_block,
+  erofs_xattr_ibody_header,
 } from '../../erofs/structs.ts';
 import {
-  compareBytes, direntBlocks, direntFileType, emitDirentBlock, emitInodeCore, emitXattrEntry, emitXattrHeader, xattrAreaSize, xattrEntrySize, xattrIcount,
+  compareBytes, direntBlocks, direntBytes, direntFileType, emitInodeCore, emitters, emitXattrHeader, xattrAreaSize, xattrEntrySize, xattrIcount,
 } from '../../erofs/writer-common.ts';
-import { measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
+import { expectAt, measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
 import { encodeStruct } from '../../struct.ts';
 import {
   BF, COMPRESSORS, DIGESTERS, EROFS_FEATURE_COMPAT_RAFS_V6, RAFS_CHUNK_INFO, RAFS_V6_BLOB, RAFS_V6_DEVT_OFFSET, RAFS_V6_EXT_SB_OFFSET,
@@ -251,13 +252,22 @@ function emitDirBlocks(out: Output, L: V6Layout, v: V6Node, from: number, to: nu
   const types = v.targets!.map((t) => direntFileType(t.inode.type));
   for (let k = from; k < to; k++) {
     const start = out.pos;
-    emitDirentBlock(out, v.names!, nids, types, v.starts![k]!, v.starts![k + 1]!);
+    emitters.direntBlock(out, v.names!, nids, types, v.starts![k]!, v.starts![k + 1]!);
+    expectAt(out, start + direntBytes(v.names!, v.starts![k]!, v.starts![k + 1]!), W, () => `${where(v)}: directory block ${k} end`);
     if (padFull) out.padTo(start + B);
   }
 }
 
+const W = 'RAFS v6';
+function where(v: V6Node): string {
+  const comps: string[] = [];
+  for (let n: BNode | null = v.n; n && n.parent; n = n.parent) comps.push(new TextDecoder().decode(n.name));
+  return `inode ${v.n.index} (nid ${v.nid}, ${JSON.stringify('/' + comps.reverse().join('/'))})`;
+}
+
 function emitInode(out: Output, L: V6Layout, v: V6Node): void {
   const n = v.n;
+  expectAt(out, v.offset, W, () => `${where(v)}: inode start`);
   const { explicitUidGid } = L.input;
   let iu = 0;
   const t = n.inode.type;
@@ -269,10 +279,18 @@ function emitInode(out: Output, L: V6Layout, v: V6Node): void {
     compact: false, layout: v.layout, xattrIcount: xattrIcount(v.xsize), mode: modeOf(n), nlink: n.nlink, size: v.size, iu, ino: n.index,
     uid: explicitUidGid ? n.inode.uid : 0, gid: explicitUidGid ? n.inode.gid : 0, mtime: m.s, mtimeNsec: m.ns,
   });
+  const xattrAt = v.offset + INODE;
+  expectAt(out, xattrAt, W, () => `${where(v)}: xattr area start`);
   if (v.xsize) {
     emitXattrHeader(out, 0, []);
-    for (const x of n.xattrs) emitXattrEntry(out, x);
+    let at = xattrAt + erofs_xattr_ibody_header.size;
+    for (let e = 0; e < n.xattrs.length; e++) {
+      expectAt(out, at, W, () => `${where(v)}: inline xattr entry ${e}`);
+      emitters.xattrEntry(out, n.xattrs[e]!);
+      at += xattrEntrySize(n.xattrs[e]!);
+    }
   }
+  expectAt(out, xattrAt + v.xsize, W, () => `${where(v)}: xattr area end`);
   if (t === 'reg') {
     const cs = L.input.chunks.get(n) ?? [];
     out.padTo(Math.ceil(out.pos / 8) * 8);
@@ -289,6 +307,7 @@ function emitInode(out: Output, L: V6Layout, v: V6Node): void {
     if (t === 'dir') emitDirBlocks(out, L, v, v.starts!.length - 2, v.starts!.length - 1, false);
     else out.bytes(symlinkTarget(n).subarray(v.nBlocks * B));
   }
+  expectAt(out, xattrAt + v.xsize + v.inlineLen, W, () => `${where(v)}: inline data end`);
 }
 
 export function emitV6(out: Output, L: V6Layout): void {
@@ -301,13 +320,15 @@ export function emitV6(out: Output, L: V6Layout): void {
   out.padTo(L.dataStart);
   for (const v of L.nodes) {
     if (v.nBlocks === 0) continue;
-    if (out.pos !== v.blkaddr * B) throw new Error(`writer bug: blocks of nid ${v.nid} at ${out.pos}, planned ${v.blkaddr * B}`);
+    expectAt(out, v.blkaddr * B, W, () => `${where(v)}: data block 0`);
     if (v.n.inode.type === 'dir') emitDirBlocks(out, L, v, 0, v.nBlocks, true);
     else {
-      const tgt = symlinkTarget(v.n);
-      out.bytes(tgt.subarray(0, v.nBlocks * B));
+      const tgt = symlinkTarget(v.n).subarray(0, v.nBlocks * B);
+      out.bytes(tgt);
+      expectAt(out, v.blkaddr * B + tgt.length, W, () => `${where(v)}: data end`);
       out.padTo(v.blkaddr * B + v.nBlocks * B);
     }
+    expectAt(out, (v.blkaddr + v.nBlocks) * B, W, () => `${where(v)}: end of its ${v.nBlocks} data blocks`);
   }
   out.padTo(L.chunkTableOffset);
   const rows = new Uint8Array(L.chunkRows.length * RAFS_CHUNK_INFO.size);
