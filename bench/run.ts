@@ -7,6 +7,7 @@ import { runErofsExtractBench } from './erofs-extract.ts';
 import { runRafsVerifyBench } from './rafs-verify.ts';
 import { runLz4Bench } from './lz4.ts';
 import { runPageOpenBench } from './page-open.ts';
+import { runPageScaleBench } from './page-scale.ts';
 import { runRafsBuildBench } from './rafs-build.ts';
 
 type Bench = () => Promise<object[]>;
@@ -16,7 +17,7 @@ const benches: Record<string, Bench> = {
   'rafs-verify': () => runRafsVerifyBench(),
   codecs: () => runCodecBench(),
   'rafs-build': () => runRafsBuildBench(),
-  page: () => runPageOpenBench(),
+  page: async () => [...(await runPageOpenBench()), ...(await runPageScaleBench())],
   'build-browser': () => runBuildBrowserBench(),
   lz4: async () => { const r = await runLz4Bench(); return [...r.blocks, ...r.destSize]; },
 };

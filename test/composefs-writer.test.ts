@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { FIXTURES } from './helpers/paths.ts';
+import { ASSETS, GOLDEN, assetVersion, assetsWithDump, expectedSha256, lenientAssets, readAsset, summaryDigests } from './helpers/composefs-assets.ts';
 import { DumpError, parseDump, parseDumpSync } from '../src/lib/composefs/dump.ts';
 import { buildComposefs, chunking, measureComposefs } from '../src/lib/composefs/writer.ts';
 import { MemorySink } from '../src/lib/erofs/writer-output.ts';
@@ -12,19 +11,8 @@ import { FormatError } from '../src/lib/errors.ts';
 import { newDir, type SourceTree } from '../src/lib/fs/tree.ts';
 import { bytes } from '../src/lib/fs/types.ts';
 
-const ASSETS = join(FIXTURES, 'composefs/assets');
-const GOLDEN = join(FIXTURES, 'composefs/golden');
-/** tests/test-checksums.sh parses these three without CFS_PARSE_STRICT */
-const LENIENT = new Set(['no-newline.dump', 'longlink.dump', 'honggfuzz-longlink-unterminated.dump']);
-
-/** An asset's bytes; special_v1.dump is a git symlink, checked out here as a file holding its target. */
-function readAsset(name: string): Uint8Array {
-  let data: Uint8Array = readFileSync(join(ASSETS, name));
-  if (data.length < 64 && !data.includes(0x0a) && existsSync(join(ASSETS, new TextDecoder().decode(data)))) {
-    data = readFileSync(join(ASSETS, new TextDecoder().decode(data)));
-  }
-  return name.endsWith('.gz') ? gunzipSync(data) : data;
-}
+/** tests/test-checksums.sh parses these without CFS_PARSE_STRICT (README.txt lists them) */
+const LENIENT = lenientAssets();
 
 function sha256hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -33,17 +21,7 @@ function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
 }
 
-/** expected fs-verity digests (golden/SUMMARY.txt: asset version sha256 fsverity OK) */
-function summaryDigests(): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const line of readFileSync(join(GOLDEN, 'SUMMARY.txt'), 'utf8').split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f.length === 5 && f[4] === 'OK') m.set(f[0]!, f[3]!);
-  }
-  return m;
-}
-
-const assets = readdirSync(ASSETS).filter((n) => n.endsWith('.sha256')).map((n) => n.slice(0, -'.sha256'.length)).filter((n) => existsSync(join(ASSETS, n)));
+const assets = assetsWithDump();
 
 test('all 14 assets with a dump are present', () => {
   assert.equal(assets.length, 14, assets.join(' '));
@@ -52,9 +30,8 @@ test('all 14 assets with a dump are present', () => {
 const digests = summaryDigests();
 for (const name of assets) {
   test(`mkcomposefs-identical image: ${name}`, { timeout: 120_000 }, async () => {
-    const want = readFileSync(join(ASSETS, `${name}.sha256`), 'utf8').trim().split(/\s+/)[0]!;
-    const versionFile = join(ASSETS, `${name}.version`);
-    const v = existsSync(versionFile) ? Number(readFileSync(versionFile, 'utf8').trim()) : undefined;
+    const want = expectedSha256(name);
+    const v = assetVersion(name);
     const tree = parseDumpSync(readAsset(name), { strict: !LENIENT.has(name) });
     const sink = new MemorySink();
     const res = await buildComposefs(tree, v === undefined ? {} : { minVersion: v, maxVersion: v }, sink);
@@ -83,7 +60,7 @@ test('a dump streamed in odd-sized pieces gives the same image', async () => {
   }
   const sink = new MemorySink();
   await buildComposefs(await parseDump(pieces(), { strict: true }), {}, sink);
-  assert.equal(sha256hex(sink.bytes()), readFileSync(join(ASSETS, 'cs9-x86_64-minimal.dump.gz.sha256'), 'utf8').split(/\s/)[0]);
+  assert.equal(sha256hex(sink.bytes()), expectedSha256('cs9-x86_64-minimal.dump.gz'));
 });
 
 test('--min-version/--max-version: a user whiteout bumps the default to version 1', async () => {
@@ -93,8 +70,8 @@ test('--min-version/--max-version: a user whiteout bumps the default to version 
     const r = await buildComposefs(tree(), opts, sink);
     return { sha: sha256hex(sink.bytes()), version: r.version, header: new DataView(sink.bytes().buffer).getUint32(12, true) };
   };
-  const v0 = readFileSync(join(ASSETS, 'special.dump.sha256'), 'utf8').split(/\s/)[0];
-  const v1 = readFileSync(join(ASSETS, 'special_v1.dump.sha256'), 'utf8').split(/\s/)[0];
+  const v0 = expectedSha256('special.dump');
+  const v1 = expectedSha256('special_v1.dump');
   // defaults: min 0, max 1 -> bumped to 1 by the whiteout
   assert.deepEqual(await sha({}), { sha: v1, version: 1, header: 1 });
   // only --min-version=0 given: max defaults to 0

@@ -15,6 +15,7 @@ import { rafsStats } from '../src/lib/rafs/analyze.ts';
 import { MissingBlobError } from '../src/lib/rafs/blobstore.ts';
 import { MemoryChunkCache } from '../src/lib/rafs/chunkcache.ts';
 import { assertSubset } from './helpers/subset.ts';
+import { resultMd5 } from './helpers/nydus-results.ts';
 
 const N = join(FIXTURES, 'nydus');
 const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
@@ -177,7 +178,8 @@ test('v5: reads through a lazily read Node file (CachedSource wrapped around it)
     assert.equal(fs.format, 'rafs-v5');
     const a = await resolvePath(fs, '/normal-file-test/busybox/manifest.json');
     const d = await readAll(fs, a.ino);
-    assert.equal(createHash('md5').update(d).digest('hex'), '7a7e3e0c4cb86c05f2a6101f6f776eb7');
+    // the 2020 bootstrap holds the tree of today's tests/texture/repeatable/blake3-lz4_block-non_repeatable
+    assert.equal(createHash('md5').update(d).digest('hex'), resultMd5('tests/texture/repeatable/blake3-lz4_block-non_repeatable', '/normal-file-test/busybox/manifest.json'));
   } finally {
     await boot.close();
     await blob.close();

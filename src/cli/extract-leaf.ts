@@ -7,6 +7,7 @@ import { IoError, UnsupportedError } from '../lib/errors.ts';
 import { runPlan, type DataPiece } from '../lib/fs/plan.ts';
 import { major, minor, utf8, type Attr } from '../lib/fs/types.ts';
 import { readFullSync } from '../lib/io/node.ts';
+import { hex } from '../lib/bytes.ts';
 
 export interface ExtractReport {
   entries: number;
@@ -42,7 +43,7 @@ export const PIECE = 256 << 10;
 
 export type Op = 't' | 'x' | 'n' | 'l';
 
-export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+export { hex };
 
 export const opLine = (op: Op, path: Uint8Array, args: (string | number)[]): string =>
   args.length ? `${op}\t${hex(path)}\t${args.join('\t')}\n` : `${op}\t${hex(path)}\n`;

@@ -46,6 +46,8 @@ const IMAGE_OPTS = {
   'blob-dir': { type: 'string' },
   device: { type: 'string', multiple: true },
   objects: { type: 'string' },
+  /** composefs dumps: strict as mkcomposefs with CFS_PARSE_STRICT (also set by that variable) */
+  strict: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -232,6 +234,7 @@ const commands: Record<string, Command> = {
   build: {
     usage: 'build --format composefs|erofs|rafs-v6|rafs-v5 SRC OUT [--json]\n' +
       '      composefs: [--digest-store DIR] [--min-version N] [--max-version N] [--print-digest]\n' +
+      '      SRC a composefs dump (or .dump.gz): lenient as mkcomposefs; --strict or CFS_PARSE_STRICT in the environment: strict\n' +
       '      erofs:     [--chunksize N] [--uuid U] [-T SECONDS] [--no-inline]\n' +
       '      rafs-*:    --blob-dir DIR [--compressor none|lz4_block|gzip] [--digester blake3|sha256] [--chunk-size N]\n' +
       '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]',

@@ -18,6 +18,16 @@ export interface ImageArgs {
   device?: string[];
   /** composefs object store (mkcomposefs --digest-store, composefs-info --basedir) */
   objects?: string;
+  /** composefs dumps: parse them as mkcomposefs does with CFS_PARSE_STRICT set */
+  strict?: boolean;
+}
+
+/**
+ * Whether composefs dumps are parsed strictly: mkcomposefs 1.0.8 is lenient unless the environment
+ * holds CFS_PARSE_STRICT (any value, even empty: it tests getenv() != NULL); `--strict` asks for it too.
+ */
+export function strictDumps(args: ImageArgs = {}, env: NodeJS.ProcessEnv = process.env): boolean {
+  return args.strict === true || env.CFS_PARSE_STRICT !== undefined;
 }
 
 /** Every file the CLI opened, closed once at exit (unmatched blobs would otherwise be closed by GC, with a warning). */
@@ -77,7 +87,7 @@ export async function imageOptions(args: ImageArgs = {}): Promise<InputOptions> 
 export async function openPath(path: string, args: ImageArgs = {}, extra: InputOptions = {}): Promise<OpenedInput> {
   const st = await stat(path).catch((e: unknown) => missing(e, path));
   if (st.isDirectory()) return openFolder(await treeFromDirectory(path), basename(path));
-  return openInput(await openFile(path), { strictDump: true, ...(await imageOptions(args)), ...extra });
+  return openInput(await openFile(path), { strictDump: strictDumps(args), ...(await imageOptions(args)), ...extra });
 }
 
 export async function openImageFile(path: string, args: ImageArgs = {}): Promise<ReadOnlyFs> {

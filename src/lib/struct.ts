@@ -4,6 +4,7 @@
  * readers (decode), the writers (encode) and the page's structure view (describe).
  * All formats here are little-endian.
  */
+import { hex } from './bytes.ts';
 export type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'i64' | 'bytes';
 export type FieldSpec = readonly [name: string, offset: number, size: number, kind: FieldKind, note?: string];
 
@@ -141,11 +142,6 @@ export interface DescribedField {
   note?: string;
 }
 
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
-}
 
 /** `base` is the absolute offset of bytes[0] in the image. */
 export function describeStruct(def: StructDef, bytes: Uint8Array, at = 0, base = 0): DescribedField[] {

@@ -11,6 +11,7 @@ import { treeFromImage } from '../fs/sources/image.ts';
 import { looksLikeTarball, treeFromTarball, type ContentSpill } from '../fs/sources/tar.ts';
 import { treeFs } from '../fs/sources/treefs.ts';
 import { inodesOf, type SourceTree } from '../fs/tree.ts';
+import { gunzipChunks } from '../tar/gunzip.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
 import type { ByteSource } from '../io/source.ts';
 import { detectFormat, detectFormatByHead, openImage, type OpenOptions } from '../open.ts';
@@ -36,15 +37,36 @@ export interface OpenedInput {
 /**
  * What one file holds, by its bytes, never its name: an image's magic first (a Nydus data blob
  * carrying its bootstrap is a tar stream too, and is wanted as the image), then a tar or tar.gz
- * layer, then a composefs dump (its first line starts with "/"). null: none of these.
+ * layer, then a composefs dump (its first line starts with "/"), plain or gzip-compressed (the
+ * upstream test assets ship as .dump.gz; a gzip stream is a dump when it starts with "/ ", the
+ * root's line, which no tar header does). null: none of these.
  */
 export async function sniffInput(src: ByteSource): Promise<Exclude<InputKind, 'folder'> | null> {
   if (src.size === 0) return null;
   if (await detectFormat(src)) return 'image';
+  if (await isGzipDump(src)) return 'dump';
   if (await looksLikeTarball(src)) return 'tar';
   const head = await src.read(0, 1);
   if (head[0] === 0x2f) return 'dump';
   return null;
+}
+
+function isGzip(src: ByteSource, head: Uint8Array): boolean {
+  return src.size >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** the first decompressed bytes of a gzip stream start the root's dump line ("/ ") */
+async function isGzipDump(src: ByteSource): Promise<boolean> {
+  if (!isGzip(src, await src.read(0, Math.min(2, src.size)))) return false;
+  try {
+    // leaving the loop closes the stream: only the first piece is decompressed
+    for await (const piece of gunzipChunks(src, { readSize: 64 << 10 })) return piece.length >= 2 && piece[0] === 0x2f && piece[1] === 0x20;
+  } catch (e) {
+    // a damaged stream is left to the tar reader, which names where it breaks
+    if (e instanceof FormatError) return false;
+    throw e;
+  }
+  return false;
 }
 
 async function* pieces(src: ByteSource, piece = 1 << 20): AsyncGenerator<Uint8Array> {
@@ -59,7 +81,10 @@ export async function openInput(src: ByteSource, opts: InputOptions = {}): Promi
     return { kind, fs: await openImage(src, imageOpts), image: src, tree: null };
   }
   if (kind === 'tar') return treeInput(kind, src, await treeFromTarball(src, opts.spill ? { spill: opts.spill } : {}));
-  if (kind === 'dump') return treeInput(kind, src, await parseDump(pieces(src), { name: src.name, strict: opts.strictDump ?? false }));
+  if (kind === 'dump') {
+    const gz = isGzip(src, await src.read(0, Math.min(2, src.size)));
+    return treeInput(kind, src, await parseDump(gz ? gunzipChunks(src) : pieces(src), { name: src.name, strict: opts.strictDump ?? false }));
+  }
   throw new FormatError('image', 0, `${src.name}: no known magic (not EROFS, composefs or Nydus RAFS), nor a tar or tar.gz layer or a composefs dump`);
 }
 

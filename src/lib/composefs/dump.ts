@@ -11,6 +11,7 @@
  * `writeDump` prints any ReadOnlyFs as `composefs-info dump` does (see the composefs reader for
  * the payload / digest / inline content of composefs images).
  */
+import { binKey, startsWith } from '../bytes.ts';
 import { FormatError } from '../errors.ts';
 import { BytesSource } from '../io/source.ts';
 import { MAX_TREE_DEPTH, type SourceDirent, type SourceInode, type SourceTree, type Xattr } from '../fs/tree.ts';
@@ -113,18 +114,6 @@ function show(b: Uint8Array): string {
   return utf8.decode(b);
 }
 
-/** Binary-safe map key (one char per byte). */
-export function binKey(b: Uint8Array): string {
-  if (b.length < 64) {
-    let s = '';
-    for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
-    return s;
-  }
-  let s = '';
-  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode.apply(null, b.subarray(i, i + 8192) as unknown as number[]);
-  return s;
-}
-
 /** index of `byte` in buf[s, e), or -1 (never scans past `e`) */
 function find(buf: Uint8Array, byte: number, s: number, e: number): number {
   if (e - s < 32) {
@@ -133,12 +122,6 @@ function find(buf: Uint8Array, byte: number, s: number, e: number): number {
   }
   const i = buf.subarray(s, e).indexOf(byte);
   return i < 0 ? -1 : s + i;
-}
-
-function startsWithBytes(b: Uint8Array, p: Uint8Array): boolean {
-  if (b.length < p.length) return false;
-  for (let i = p.length - 1; i >= 0; i--) if (b[i] !== p[i]) return false;
-  return true;
 }
 
 /** up to the first NUL, as C sees a string */
@@ -535,7 +518,7 @@ export class DumpParser {
     let name: Uint8Array;
     const lastSlash = path.lastIndexOf(0x2f);
     const cached = this.lastDirPath;
-    const hit = cached !== null && lastSlash === cached.length && lastSlash > 0 && path[lastSlash - 1] !== 0x2f && startsWithBytes(path, cached);
+    const hit = cached !== null && lastSlash === cached.length && lastSlash > 0 && path[lastSlash - 1] !== 0x2f && startsWith(path, cached);
     if (hit) {
       node = this.lastDir!;
       i = lastSlash;

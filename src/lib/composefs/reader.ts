@@ -22,6 +22,7 @@ import { COMPOSEFS_MAGIC, LCFS_EROFS_VERSION, composefs_header } from './structs
 import type { DumpEntry } from './dump.ts';
 import type { Xattr } from '../fs/tree.ts';
 import { XattrSet, XATTR_VALUE_MAX } from './xattrs.ts';
+import { startsWith } from '../bytes.ts';
 
 export interface ComposefsOpenOptions {
   /** resolve a backing path ("xx/yyyy…", as in the redirect xattr without its leading "/") */
@@ -44,11 +45,6 @@ const K = {
   userWhiteouts: ENC.encode('user.overlay.whiteouts'),
 };
 
-function startsWith(b: Uint8Array, p: Uint8Array): boolean {
-  if (b.length < p.length) return false;
-  for (let i = 0; i < p.length; i++) if (b[i] !== p[i]) return false;
-  return true;
-}
 
 /** "composefs header magic at byte 0, then EROFS" */
 export function probeComposefs(head: Uint8Array): boolean {

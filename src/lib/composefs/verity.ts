@@ -105,8 +105,4 @@ export function digestToPayload(digest: Uint8Array): string {
   return s;
 }
 
-export function hex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += b[i]!.toString(16).padStart(2, '0');
-  return s;
-}
+export { hex } from '../bytes.ts';

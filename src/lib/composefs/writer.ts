@@ -24,10 +24,11 @@ import {
 } from '../erofs/writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
 import { encodeStruct } from '../struct.ts';
-import { binKey, dumpLineOf, INLINE_CONTENT_MAX } from './dump.ts';
+import { dumpLineOf, INLINE_CONTENT_MAX } from './dump.ts';
 import { FsVerityStream, digestToPayload } from './verity.ts';
 import { XattrSet } from './xattrs.ts';
 import { COMPOSEFS_MAGIC, COMPOSEFS_HEADER_SIZE, COMPOSEFS_FLAGS_HAS_ACL, LCFS_EROFS_VERSION, composefs_header } from './structs.ts';
+import { binKey, startsWith } from '../bytes.ts';
 
 /** LCFS_VERSION_MAX of libcomposefs 1.0.x */
 export const COMPOSEFS_VERSION_MAX = 1;
@@ -84,11 +85,6 @@ const NO_XATTRS: Xattr[] = [];
 const Y = ENC.encode('y');
 const X_ = ENC.encode('x');
 
-function startsWith(b: Uint8Array, p: Uint8Array): boolean {
-  if (b.length < p.length) return false;
-  for (let i = 0; i < p.length; i++) if (b[i] !== p[i]) return false;
-  return true;
-}
 
 /** chunkbits = max(12, bitlen(size - 1)), capped at 12 + 31; count = ceil(size / 2^chunkbits) */
 export function chunking(size: number): { chunkBits: number; chunkCount: number } {

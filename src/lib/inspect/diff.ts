@@ -2,6 +2,7 @@ import { createSha256 } from '../codec/sha256.ts';
 import { walk } from '../fs/path.ts';
 import { bytesEqual, utf8, type Attr, type ReadOnlyFs } from '../fs/types.ts';
 import type { RafsFs } from '../rafs/model.ts';
+import { hex } from '../bytes.ts';
 
 export type Change = 'added' | 'removed' | 'changed';
 
@@ -32,7 +33,6 @@ interface Snap {
 }
 
 const isRafs = (fs: ReadOnlyFs): fs is RafsFs => fs.format === 'rafs-v5' || fs.format === 'rafs-v6';
-const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
 async function snapshot(fs: ReadOnlyFs, signal?: AbortSignal): Promise<Map<string, Snap>> {
   const out = new Map<string, Snap>();

@@ -9,6 +9,7 @@ import type { ReadOnlyFs } from '../fs/types.ts';
 import type { ChunkCache } from './chunkcache.ts';
 import { COMPRESSORS, DIGESTERS, type Compressor, type Digester } from './structs.ts';
 import type { BlobStore } from './blobstore.ts';
+import { hex } from '../bytes.ts';
 
 export interface RafsChunk {
   /** block_id: H(uncompressed bytes) */
@@ -98,11 +99,7 @@ export interface MetadataIssue {
   detail: string;
 }
 
-export function hex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
-  return s;
-}
+export { hex };
 
 export function fromHex(s: string): Uint8Array {
   const out = new Uint8Array(s.length >> 1);
@@ -126,9 +123,7 @@ export function digesterName(v: number): Digester | undefined {
   return DIGESTERS[v];
 }
 
-export function align(n: number, a: number): number {
-  return Math.ceil(n / a) * a;
-}
+export { alignUp as align } from '../bytes.ts';
 
 export function isPow2(n: number): boolean {
   return n > 0 && Number.isInteger(Math.log2(n));

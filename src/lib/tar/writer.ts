@@ -3,6 +3,7 @@ import { walk } from '../fs/path.ts';
 import { showPath, unsafeComponent } from '../fs/sources/names.ts';
 import { major, minor, type Attr, type ReadOnlyFs } from '../fs/types.ts';
 import { H, TAR_BLOCK } from './structs.ts';
+import { concat } from '../bytes.ts';
 
 /**
  * Streaming PAX tar export of any ReadOnlyFs, whole image or subtree. Entries come in walk order
@@ -124,17 +125,6 @@ function padding(n: number): number {
   return (TAR_BLOCK - (n % TAR_BLOCK)) % TAR_BLOCK;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function joinPath(comps: Uint8Array[]): Uint8Array {
   const parts: Uint8Array[] = [];

@@ -12,6 +12,7 @@ import { bytesEqual } from '../../fs/types.ts';
 import type { RafsFs } from '../model.ts';
 import type { ChunkMap } from './tree.ts';
 import type { BlobRef, ChunkRef, WhiteoutSpec } from './types.ts';
+import { startsWith } from '../../bytes.ts';
 
 export interface LoadedImage {
   tree: SourceTree;
@@ -86,11 +87,6 @@ const WH = new TextEncoder().encode('.wh.');
 const OPQ = new TextEncoder().encode('.wh..wh..opq');
 const OVL_OPAQUE = new TextEncoder().encode('trusted.overlay.opaque');
 
-function startsWith(b: Uint8Array, p: Uint8Array): boolean {
-  if (b.length < p.length) return false;
-  for (let i = 0; i < p.length; i++) if (b[i] !== p[i]) return false;
-  return true;
-}
 
 function oci(spec: WhiteoutSpec): boolean {
   return spec === 'oci' || spec === 'both';
