@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } fro
 import { join } from 'node:path';
 import { objectsOf } from '../lib/composefs/objects.ts';
 import { buildComposefs } from '../lib/composefs/writer.ts';
-import { buildErofs } from '../lib/erofs/writer.ts';
+import { buildErofs, type ErofsAlgorithm, type ErofsCompression } from '../lib/erofs/writer.ts';
 import type { SourceTree } from '../lib/fs/tree.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import { buildRafsToFiles } from '../lib/rafs/builder/node.ts';
@@ -25,6 +25,27 @@ export function fileSink(path: string): { write(chunk: Uint8Array): void; close(
     close() { closeSync(fd); },
   };
   return sink;
+}
+
+const ALGORITHMS: readonly ErofsAlgorithm[] = ['lz4', 'lz4hc', 'deflate', 'zstd'];
+
+/**
+ * mkfs.erofs' `-z ALG[,LEVEL]` (and `-C BYTES`) as writer options. Also accepts mkfs 1.8's
+ * `level=N` form of the level.
+ */
+export function parseCompression(z: string, pclusterSize?: number, legacy = false): ErofsCompression {
+  const [alg, ...rest] = z.split(',');
+  if (!ALGORITHMS.includes(alg as ErofsAlgorithm)) throw new UsageError(`-z ${z}: the algorithm is one of ${ALGORITHMS.join(', ')}`);
+  const c: ErofsCompression = { algorithm: alg as ErofsAlgorithm };
+  if (rest.length > 1) throw new UsageError(`-z ${z}: one level at most`);
+  if (rest.length === 1) {
+    const lv = rest[0]!.replace(/^level=/, '');
+    if (!/^\d+$/.test(lv)) throw new UsageError(`-z ${z}: the level is a whole number`);
+    c.level = Number(lv);
+  }
+  if (pclusterSize !== undefined) c.pclusterSize = pclusterSize;
+  if (legacy) c.indexes = 'full';
+  return c;
 }
 
 /**
@@ -50,6 +71,12 @@ export interface BuildArgs {
   uuid?: string;
   buildTime?: number;
   inlineData?: boolean;
+  /** EROFS: mkfs.erofs -z value, `lz4`, `lz4hc[,level]`, `deflate[,level]`, `zstd[,level]` */
+  compression?: string;
+  /** EROFS: mkfs.erofs -C, the largest pcluster in bytes */
+  pclusterSize?: number;
+  /** EROFS: COMPRESSED_FULL indexes (mkfs -Elegacy-compress) */
+  legacyCompress?: boolean;
   /** RAFS */
   blobDir?: string;
   compressor?: string;
@@ -114,8 +141,13 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
       if (a.uuid !== undefined) opts.uuid = a.uuid;
       if (a.buildTime !== undefined) opts.buildTime = a.buildTime;
       if (a.inlineData !== undefined) opts.inlineData = a.inlineData;
+      if (a.compression !== undefined) opts.compression = parseCompression(a.compression, a.pclusterSize, a.legacyCompress);
+      else if (a.pclusterSize !== undefined) throw new UsageError('-C (pcluster size) needs -z');
       const r = await buildErofs(tree, opts, sink);
-      return { format: 'erofs', out: a.out, size: r.size, blocks: r.blocks, inodes: r.inodes, ...(r.chunks ? { chunks: r.chunks } : {}) };
+      return {
+        format: 'erofs', out: a.out, size: r.size, blocks: r.blocks, inodes: r.inodes,
+        ...(r.chunks ? { chunks: r.chunks } : {}), ...(r.compressed ? { compressed: r.compressed } : {}),
+      };
     } finally {
       sink.close();
     }

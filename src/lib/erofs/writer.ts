@@ -32,9 +32,14 @@ import type { ByteSource } from '../io/source.ts';
 import { encodeStruct } from '../struct.ts';
 import {
   EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_SB_CHKSUM, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE,
-  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
+  EROFS_FEATURE_INCOMPAT_COMPR_CFGS, EROFS_FEATURE_INCOMPAT_ZERO_PADDING,
+  EROFS_INODE_CHUNK_BASED, EROFS_INODE_COMPRESSED_COMPACT, EROFS_INODE_COMPRESSED_FULL, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
   erofs_super_block, erofs_xattr_ibody_header,
 } from './structs.ts';
+import {
+  availableAlgs, cfgRecordBytes, compressFile, emitCfgRecord, encodeZMeta, makeEncoder, mapHeaderOffset, resolveCompression, zLayout, zMetaBytes,
+  type ErofsCompression, type ZConfig, type ZFile,
+} from './writer-compress.ts';
 import {
   BLOCK_BITS, BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, emitters,
   emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount, xattrIndex,
@@ -59,7 +64,11 @@ export interface ErofsOptions {
   checksum?: boolean;
   /** bytes per content read (default 4 MiB) */
   readSize?: number;
+  /** store regular files compressed (mkfs -z, -C); not with chunkSize */
+  compression?: ErofsCompression;
 }
+
+export type { ErofsCompression, ErofsAlgorithm } from './writer-compress.ts';
 
 export interface ErofsResult {
   size: number;
@@ -69,6 +78,8 @@ export interface ErofsResult {
   buildTime: number;
   /** chunk mode: chunks written / chunks referenced */
   chunks?: { stored: number; referenced: number };
+  /** compression: regular files stored compressed, their bytes and their pcluster blocks */
+  compressed?: { files: number; bytes: number; blocks: number };
 }
 
 const ENC = new TextEncoder();
@@ -128,6 +139,9 @@ interface Plan {
   uniqBlk: Float64Array;
   /** some inode has xattrs: the name filter is written (compat XATTR_FILTER) */
   hasXattrFilter: boolean;
+  /** compression settings, and the pclusters of each file stored compressed */
+  z: ZConfig | null;
+  zfile: (ZFile | null)[];
 }
 
 function parseUuid(u: Uint8Array | string | undefined): Uint8Array {
@@ -165,6 +179,17 @@ export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sin
     let referenced = 0;
     for (const n of plan.nodes) referenced += n.chunkIds?.length ?? 0;
     res.chunks = { stored: plan.uniq.length, referenced };
+  }
+  if (plan.z) {
+    const c = { files: 0, bytes: 0, blocks: 0 };
+    for (let i = 0; i < plan.nodes.length; i++) {
+      const f = plan.zfile[i];
+      if (!f) continue;
+      c.files++;
+      c.bytes += plan.size[i]!;
+      c.blocks += f.blocks;
+    }
+    res.compressed = c;
   }
   return res;
 }
@@ -307,6 +332,9 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     if (s.type === 'reg' && s.size > 0) contentOf(nodes, i);
   }
   const uniq = chunkBits ? await hashChunks(nodes, chunkBits, opts.dedupe ?? true, readSize) : [];
+  const z = opts.compression ? resolveCompression(opts.compression) : null;
+  if (z && chunkBits) throw new UnsupportedError('erofs', 'compression and chunk-based files together');
+  const zfile = z ? await compressFiles(nodes, z, readSize) : [];
 
   // shared xattrs: pairs used by more than one inode
   const pool = new Map<string, { x: Xattr; count: number; offset: number }>();
@@ -360,7 +388,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   const filter = new Uint32Array(N);
   const sharedOffsets: number[][] = new Array(N);
   const inlineX: Xattr[][] = new Array(N);
-  const meta = new MetaBlocks(EROFS_SUPER_OFFSET + erofs_super_block.size);
+  const meta = new MetaBlocks(EROFS_SUPER_OFFSET + erofs_super_block.size + (z ? cfgRecordBytes(z) : 0));
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;
     const s = n.src;
@@ -381,7 +409,8 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
       if (chunkBits && size > 0) {
         lay = EROFS_INODE_CHUNK_BASED;
         mapBytes = 4 * n.chunkIds!.length;
-      } else tail = size % BLOCK_SIZE;
+      } else if (zfile[i]) lay = zLayout(z!);
+      else tail = size % BLOCK_SIZE;
     }
     const isCompact = s.mtime === buildTime && s.mtimeNsec === buildTimeNsec && s.uid <= 0xffff && s.gid <= 0xffff && n.nlink <= 0xffff && size <= 0xffffffff;
     const isz = inodeCoreSize(isCompact);
@@ -406,7 +435,9 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     // inline the tail when inode, xattrs and tail fit one block (a tail never crosses a block)
     const inline = lay !== EROFS_INODE_CHUNK_BASED && tail > 0 && inlineData && head + tail <= BLOCK_SIZE ? tail : 0;
     if (inline > 0) lay = EROFS_INODE_FLAT_INLINE;
-    const pos = meta.place(head + (lay === EROFS_INODE_CHUNK_BASED ? mapBytes : inline));
+    const zf = zfile[i] ?? null;
+    if (zf) mapBytes = zMetaBytes(z!, head, size);
+    const pos = meta.place(head + (lay === EROFS_INODE_CHUNK_BASED || zf ? mapBytes : inline));
     ipos[i] = pos;
     nid[i] = pos / EROFS_SLOTSIZE;
     compact[i] = isCompact ? 1 : 0;
@@ -414,8 +445,8 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     isizeA[i] = isz;
     sizeA[i] = size;
     xsize[i] = xs;
-    inlineLen[i] = lay === EROFS_INODE_CHUNK_BASED ? mapBytes : inline;
-    nBlocks[i] = lay === EROFS_INODE_CHUNK_BASED ? 0 : Math.ceil((size - inline) / BLOCK_SIZE);
+    inlineLen[i] = lay === EROFS_INODE_CHUNK_BASED || zf ? mapBytes : inline;
+    nBlocks[i] = lay === EROFS_INODE_CHUNK_BASED ? 0 : zf ? zf.blocks : Math.ceil((size - inline) / BLOCK_SIZE);
     filter[i] = n.xattrs.length ? ~bits >>> 0 : 0;
     sharedOffsets[i] = offs;
     inlineX[i] = inl;
@@ -442,7 +473,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   return {
     nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
     checksum: opts.checksum ?? true, chunkBits, ipos, nid, compact, layout, isize: isizeA, size: sizeA, xsize, inlineLen, nBlocks, blkaddr,
-    filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr,
+    filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr, z, zfile,
   };
 }
 
@@ -634,12 +665,12 @@ function contentReads(p: Plan, readSize: number): ReadReq[] {
   for (const i of p.order) {
     const s = nodes[i]!.src;
     const il = p.inlineLen[i]!;
-    if (s.type === 'reg' && il > 0 && p.layout[i] !== EROFS_INODE_CHUNK_BASED) reqs.push({ src: s.content!, start: s.size - il, len: il });
+    if (s.type === 'reg' && il > 0 && p.layout[i] !== EROFS_INODE_CHUNK_BASED && !isCompressed(p, i)) reqs.push({ src: s.content!, start: s.size - il, len: il });
   }
   let u = 0;
   for (let i = 0; i < nodes.length; i++) {
     const s = nodes[i]!.src;
-    if (s.type === 'reg' && p.nBlocks[i]! > 0) pieces(reqs, s.content!, 0, p.size[i]! - p.inlineLen[i]!, readSize);
+    if (s.type === 'reg' && p.nBlocks[i]! > 0 && !isCompressed(p, i)) pieces(reqs, s.content!, 0, p.size[i]! - p.inlineLen[i]!, readSize);
     while (u < p.uniq.length && p.uniq[u]!.node === i) {
       const run = chunkRun(p, u);
       pieces(reqs, s.content!, p.uniq[u]!.index * 2 ** p.chunkBits, run.len, readSize);
@@ -662,11 +693,18 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     magic: EROFS_MAGIC, checksum: 0, feature_compat: compat, blkszbits: BLOCK_BITS, root_nid: p.nid[0]!, inos: N,
     build_time: p.buildTime, build_time_nsec: p.buildTimeNsec, blocks: p.blocks, meta_blkaddr: 0,
     xattr_blkaddr: Math.floor(p.inodesEnd / BLOCK_SIZE), uuid: p.uuid, volume_name: p.volumeName,
-    feature_incompat: p.chunkBits ? EROFS_FEATURE_INCOMPAT_CHUNKED_FILE : 0,
+    feature_incompat: (p.chunkBits ? EROFS_FEATURE_INCOMPAT_CHUNKED_FILE : 0) |
+      (p.z ? EROFS_FEATURE_INCOMPAT_ZERO_PADDING | (p.z.cfgs ? EROFS_FEATURE_INCOMPAT_COMPR_CFGS : 0) : 0),
+    // available_compr_algs with COMPR_CFGS; otherwise lz4_max_distance, 0 = the default 64 KiB
+    u1: p.z?.cfgs ? availableAlgs(p.z) : 0,
   }, sb);
   out.bytes(sb);
   const W = 'EROFS';
   expectAt(out, EROFS_SUPER_OFFSET + erofs_super_block.size, W, () => 'superblock end');
+  if (p.z) {
+    emitCfgRecord(out, p.z);
+    expectAt(out, EROFS_SUPER_OFFSET + erofs_super_block.size + cfgRecordBytes(p.z), W, () => 'compression configuration end');
+  }
   const where = (i: number) => `inode ${i + 1} (nid ${p.nid[i]!}, ${JSON.stringify(describePath(nodes, i))})`;
 
   for (let k = 0; k < N; k++) {
@@ -679,6 +717,7 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     let iu = 0;
     if (s.type === 'chr' || s.type === 'blk') iu = s.rdev >>> 0;
     else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) iu = p.chunkBits - BLOCK_BITS;
+    else if (isCompressed(p, i)) iu = p.nBlocks[i]!; // compressed_blocks (informational)
     else iu = p.blkaddr[i]!;
     emitInodeCore(out, {
       compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(p.xsize[i]!), mode: modeOfType(s.type) | (s.perm & 0o7777),
@@ -700,7 +739,13 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     expectAt(out, tailAt, W, () => `${where(i)}: xattr area end`);
     const il = p.inlineLen[i]!;
     if (il > 0) {
-      if (p.layout[i] === EROFS_INODE_CHUNK_BASED) {
+      const zf = p.zfile[i];
+      if (zf) {
+        const headBytes = p.isize[i]! + p.xsize[i]!;
+        out.padTo(p.ipos[i]! + mapHeaderOffset(headBytes));
+        expectAt(out, p.ipos[i]! + mapHeaderOffset(headBytes), W, () => `${where(i)}: map header`);
+        out.bytes(encodeZMeta(p.z!, headBytes, p.size[i]!, zf, p.blkaddr[i]!));
+      } else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) {
         const big = new Uint8Array(il);
         const v = new DataView(big.buffer);
         const ids = n.chunkIds!;
@@ -742,6 +787,9 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
           expectAt(out, start + b * BLOCK_SIZE + direntBytes(n.entNames!, starts[b]!, starts[b + 1]!), W, () => `${where(i)}: directory block ${b} end`);
           out.padTo(roundUp(out.pos, BLOCK_SIZE));
         }
+      } else if (p.zfile[i]) {
+        expectAt(out, start, W, () => `${where(i)}: pcluster 0`);
+        out.bytes(p.zfile[i]!.data);
       } else {
         expectAt(out, start, W, () => `${where(i)}: data block 0`);
         if (s.type === 'symlink') out.bytes(s.target!.subarray(0, plainBytes));
@@ -765,6 +813,30 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     if ((i & 255) === 255) await out.drain();
   }
   expectAt(out, p.blocks * BLOCK_SIZE, W, () => 'image end');
+}
+
+function isCompressed(p: Plan, i: number): boolean {
+  return p.layout[i] === EROFS_INODE_COMPRESSED_COMPACT || p.layout[i] === EROFS_INODE_COMPRESSED_FULL;
+}
+
+/**
+ * Compress every regular file over one block (smaller ones cannot save a block), reading content
+ * ahead in `readSize` pieces. Null where the file stays plain.
+ */
+async function compressFiles(nodes: Node[], z: ZConfig, readSize: number): Promise<(ZFile | null)[]> {
+  const res: (ZFile | null)[] = new Array(nodes.length).fill(null);
+  const todo: number[] = [];
+  const reqs: ReadReq[] = [];
+  for (let i = 0; i < nodes.length; i++) {
+    const s = nodes[i]!.src;
+    if (s.type !== 'reg' || s.size <= BLOCK_SIZE) continue;
+    todo.push(i);
+    pieces(reqs, contentOf(nodes, i), 0, s.size, readSize);
+  }
+  const ra = new ReadAhead(reqs);
+  const enc = makeEncoder(z);
+  for (const i of todo) res[i] = await compressFile(z, enc, nodes[i]!.src.size, () => ra.next());
+  return res;
 }
 
 function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {
