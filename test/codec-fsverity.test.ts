@@ -139,3 +139,19 @@ test('a failing read rejects with the source error (no unhandled rejection of th
   };
   await assert.rejects(fsverityDigest(src), IoError);
 });
+
+test('FsVerityStream (size not known in advance, fed in odd pieces) gives fsverityDigestSync for sizes around every level edge', async () => {
+  const { FsVerityStream } = await import('../src/lib/composefs/verity.ts');
+  const sizes = [0, 1, 4095, 4096, 4097, 128 * 4096, 128 * 4096 + 1, 129 * 4096 - 7, 128 * 128 * 4096 + 3];
+  for (const n of sizes) {
+    const data = new Uint8Array(n);
+    for (let i = 0; i < n; i++) data[i] = (i * 2654435761) >>> 24;
+    const s = new FsVerityStream();
+    for (let o = 0, k = 1; o < n; k = (k * 7) % 13 + 1) {
+      const piece = Math.min(n - o, k * 1531);
+      s.update(data.subarray(o, o + piece));
+      o += piece;
+    }
+    assert.deepEqual(s.digest(), fsverityDigestSync(data), `${n} bytes`);
+  }
+});

@@ -40,8 +40,11 @@ function levelCounts(dataSize: number): number[] {
 
 type HashBlock = (block: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 
-/** Collects the hashes of one tree level after another; `add` returns a promise only when it hashed asynchronously. */
-class MerkleTree {
+/**
+ * Collects the hashes of one tree level after another; `add` returns a promise only when it hashed
+ * asynchronously. The one Merkle builder: composefs' FsVerityStream feeds it too.
+ */
+export class MerkleTree {
   private readonly counts: number[];
   private readonly pending: Uint8Array[];
   private readonly fill: number[];

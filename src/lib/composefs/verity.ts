@@ -1,10 +1,10 @@
 /**
  * fs-verity digest of a stream whose length is not known in advance (an image being written):
- * data blocks are hashed as they pass, the upper Merkle levels are built at the end. Same result
+ * data blocks are hashed as they pass, the upper Merkle levels are built at the end (by codec/fsverity.ts's MerkleTree). Same result
  * as codec/fsverity.ts `fsverityDigest` (SHA-256, 4096-byte blocks, no salt), which needs the size
  * up front.
  */
-import { fsverityDescriptor } from '../codec/fsverity.ts';
+import { fsverityDescriptor, MerkleTree } from '../codec/fsverity.ts';
 import { plainBufferView, sha256, webCryptoSubtle } from '../codec/sha256.ts';
 
 const BLOCK = 4096;
@@ -74,24 +74,10 @@ export class FsVerityStream {
       this.pushHash(sha256(this.partial));
       this.partialLen = 0;
     }
-    let level = this.level0.subarray(0, this.nHashes * HASH);
-    let count = this.nHashes;
-    let root: Uint8Array = new Uint8Array(HASH);
-    if (count === 1) root = level.slice(0, HASH);
-    while (count > 1) {
-      const perBlock = BLOCK / HASH;
-      const next = new Uint8Array(Math.ceil(count / perBlock) * HASH);
-      const block = new Uint8Array(BLOCK);
-      for (let i = 0, j = 0; i < count; i += perBlock, j++) {
-        block.fill(0);
-        block.set(level.subarray(i * HASH, Math.min(count, i + perBlock) * HASH));
-        next.set(sha256(block), j * HASH);
-      }
-      level = next;
-      count = next.length / HASH;
-      if (count === 1) root = next;
-    }
-    return sha256(fsverityDescriptor(this.size, root));
+    // the size is known now: the level-0 hashes go through the one Merkle builder
+    const tree = new MerkleTree(this.size, sha256);
+    for (let k = 0; k < this.nHashes; k++) tree.addSync(0, this.level0.subarray(k * HASH, (k + 1) * HASH));
+    return sha256(fsverityDescriptor(this.size, tree.root));
   }
 }
 

@@ -7,6 +7,8 @@ import { xxh32 } from '../codec/xxh32.ts';
 import type { Xattr } from '../fs/tree.ts';
 import type { FileType } from '../fs/types.ts';
 import type { Output } from './writer-output.ts';
+import { startsWith } from '../bytes.ts';
+import { PREFIX_BYTES } from './xattr.ts';
 import {
   EROFS_FT_BLKDEV, EROFS_FT_CHRDEV, EROFS_FT_DIR, EROFS_FT_FIFO, EROFS_FT_REG_FILE, EROFS_FT_SOCK, EROFS_FT_SYMLINK,
   EROFS_I_DATALAYOUT_BIT, EROFS_XATTR_INDEX_POSIX_ACL_ACCESS, EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT,
@@ -22,7 +24,6 @@ export const XATTR_FILTER_SEED = 0x25bbe08f;
 /** a node's xattr ids: at most this many shared references (more become inline entries) */
 export const MAX_SHARED_PER_INODE = 0x80;
 
-const ENC = new TextEncoder();
 /** scratch for one structure at a time (Output.bytes copies it out) */
 const SCRATCH = new Uint8Array(1024);
 const SV = new DataView(SCRATCH.buffer);
@@ -31,20 +32,12 @@ function scratch(n: number): Uint8Array {
   if (n <= SCRATCH.length) b.fill(0);
   return b;
 }
-/** prefixes in the order libcomposefs tries them; "lustre." and unknown prefixes store the full name (index 0) */
-const PREFIXES: readonly (readonly [Uint8Array, number])[] = [
-  [ENC.encode('user.'), EROFS_XATTR_INDEX_USER],
-  [ENC.encode('system.posix_acl_access'), EROFS_XATTR_INDEX_POSIX_ACL_ACCESS],
-  [ENC.encode('system.posix_acl_default'), EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT],
-  [ENC.encode('trusted.'), EROFS_XATTR_INDEX_TRUSTED],
-  [ENC.encode('security.'), EROFS_XATTR_INDEX_SECURITY],
-];
-
-function startsWith(b: Uint8Array, p: Uint8Array): boolean {
-  if (b.length < p.length) return false;
-  for (let i = 0; i < p.length; i++) if (b[i] !== p[i]) return false;
-  return true;
-}
+/**
+ * e_name_index values in the order libcomposefs tries them, each standing for its prefix in the
+ * one table (EROFS_XATTR_PREFIXES); "lustre." and unknown prefixes store the full name (index 0)
+ */
+const PREFIX_ORDER = [EROFS_XATTR_INDEX_USER, EROFS_XATTR_INDEX_POSIX_ACL_ACCESS, EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT, EROFS_XATTR_INDEX_TRUSTED, EROFS_XATTR_INDEX_SECURITY];
+const PREFIXES: readonly (readonly [Uint8Array, number])[] = PREFIX_ORDER.map((index) => [PREFIX_BYTES[index]!, index] as const);
 
 /** e_name_index and the length of the prefix it stands for */
 export function xattrIndex(name: Uint8Array): { index: number; prefixLen: number } {

@@ -222,6 +222,4 @@ export function expectAt(out: Output, planned: number, writer: string, what: () 
   if (out.pos !== planned) throw new LayoutError(writer, what(), planned, out.pos);
 }
 
-export function roundUp(x: number, align: number): number {
-  return Math.ceil(x / align) * align;
-}
+export { alignUp as roundUp } from '../bytes.ts';
