@@ -1,4 +1,5 @@
 // What a source tree holds and what a layer whites out: the builder's summary of each source.
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../fs/whiteout.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
 export interface TreeSummary {
   files: number;
@@ -50,8 +51,6 @@ export function summarizeTree(tree: SourceTree): TreeSummary {
 }
 
 const dec = new TextDecoder();
-const WH = '.wh.';
-const OPQ = '.wh..wh..opq';
 const OVERLAY_OPAQUE = ['trusted.overlay.opaque', 'user.overlay.opaque'];
 
 export interface LayerEffects {
@@ -71,10 +70,10 @@ export function layerEffects(tree: SourceTree, limit = 200): LayerEffects {
     if (dir.xattrs.some((x) => OVERLAY_OPAQUE.includes(dec.decode(x.name)) && dec.decode(x.value) === 'y') && out.opaque.length < limit) out.opaque.push(here);
     for (const c of dir.children ?? []) {
       const name = dec.decode(c.name);
-      if (name === OPQ) {
+      if (name === OPAQUE_WHITEOUT) {
         if (out.opaque.length < limit && !out.opaque.includes(here)) out.opaque.push(here);
-      } else if (name.startsWith(WH)) {
-        if (out.whiteouts.length < limit) out.whiteouts.push(`${path}/${name.slice(WH.length)}`);
+      } else if (name.startsWith(WHITEOUT_PREFIX)) {
+        if (out.whiteouts.length < limit) out.whiteouts.push(`${path}/${name.slice(WHITEOUT_PREFIX.length)}`);
       } else if (c.inode.type === 'chr' && c.inode.rdev === 0) {
         if (out.whiteouts.length < limit) out.whiteouts.push(`${path}/${name}`);
       } else if (c.inode.type === 'dir') stack.push([c.inode, `${path}/${name}`]);

@@ -4,6 +4,7 @@
  * and an upper tree applied onto a lower one with OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) and
  * overlayfs whiteouts (char device 0:0, `trusted.overlay.opaque=y`).
  */
+import { OPAQUE_WHITEOUT_BYTES, WHITEOUT_PREFIX_BYTES } from '../../fs/whiteout.ts';
 import { UnsupportedError } from '../../errors.ts';
 import { imageContent } from '../../fs/sources/image.ts';
 import { walk } from '../../fs/path.ts';
@@ -83,8 +84,8 @@ export async function loadRafsImage(fs: RafsFs, signal?: AbortSignal): Promise<L
   return { tree: { root, notes: [`${fs.format} bootstrap`] }, chunks, blobs, fs };
 }
 
-const WH = new TextEncoder().encode('.wh.');
-const OPQ = new TextEncoder().encode('.wh..wh..opq');
+const WH = WHITEOUT_PREFIX_BYTES;
+const OPQ = OPAQUE_WHITEOUT_BYTES;
 const OVL_OPAQUE = new TextEncoder().encode('trusted.overlay.opaque');
 
 
