@@ -80,6 +80,8 @@ export interface BuildArgs {
   /** RAFS */
   blobDir?: string;
   compressor?: string;
+  /** RAFS v6: small chunks packed into batches of this size (nydus-image --batch-size) */
+  batchSize?: number;
   digester?: string;
   alignedChunk?: boolean;
   prefetch?: string[];
@@ -157,6 +159,7 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
     const opts: RafsBuildOptions = { version: a.format === 'rafs-v5' ? 5 : 6 };
     if (a.chunkSize !== undefined) opts.chunkSize = a.chunkSize;
     if (a.compressor !== undefined) opts.compressor = a.compressor as RafsBuildOptions['compressor'] & string;
+    if (a.batchSize !== undefined) opts.batchSize = a.batchSize;
     if (a.digester !== undefined) opts.digester = a.digester as RafsBuildOptions['digester'] & string;
     if (a.alignedChunk) opts.alignedChunk = true;
     if (a.prefetch) opts.prefetch = a.prefetch;

@@ -250,7 +250,8 @@ const commands: Record<string, Command> = {
       '      composefs: [--digest-store DIR] [--min-version N] [--max-version N] [--print-digest]\n' +
       '      SRC a composefs dump (or .dump.gz): lenient as mkcomposefs; --strict or CFS_PARSE_STRICT in the environment: strict\n' +
       '      erofs:     [--chunksize N] [--uuid U] [-T SECONDS] [--no-inline] [-z lz4|lz4hc[,LEVEL]|deflate[,LEVEL]|zstd[,LEVEL]] [-C PCLUSTER_BYTES]\n' +
-      '      rafs-*:    --blob-dir DIR [--compressor none|lz4_block|gzip] [--digester blake3|sha256] [--chunk-size N]\n' +
+      '      rafs-*:    --blob-dir DIR [--compressor zstd|lz4_block|none|gzip] [--digester blake3|sha256] [--chunk-size N] [--batch-size N]\n' +
+      '                 (defaults as nydus-image 2.4: zstd, blake3, 1 MiB chunks; nydus-image itself no longer builds gzip)\n' +
       '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]',
     summary: 'build an image from a directory, tar/tar.gz layer, composefs dump or any image',
     options: {
@@ -260,7 +261,7 @@ const commands: Record<string, Command> = {
       z: { type: 'string', short: 'z' }, C: { type: 'string', short: 'C' },
       'print-digest': { type: 'boolean' },
       compressor: { type: 'string' }, digester: { type: 'string' }, 'chunk-size': { type: 'string' }, parent: { type: 'string' },
-      'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' },
+      'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' }, 'batch-size': { type: 'string' },
     },
     async run(pos, v) {
       const [src, dest] = pos;
@@ -278,6 +279,8 @@ const commands: Record<string, Command> = {
       const opt = { minVersion: num('min-version'), maxVersion: num('max-version'), chunkSize: num('chunksize') ?? num('chunk-size'), buildTime: num('build-time') };
       if (v['blob-dir']) args.blobDir = v['blob-dir'] as string;
       if (v.compressor) args.compressor = v.compressor as string;
+      const batch = num('batch-size');
+      if (batch !== undefined) args.batchSize = batch;
       if (v.digester) args.digester = v.digester as string;
       if (v['aligned-chunk']) args.alignedChunk = true;
       const related = async (flag: string): Promise<RafsFs | undefined> => {

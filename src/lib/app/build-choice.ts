@@ -22,7 +22,7 @@ export interface ComposefsChoice {
 
 export interface RafsChoice {
   version: 5 | 6;
-  compressor: 'none' | 'lz4_block' | 'gzip';
+  compressor: 'zstd' | 'none' | 'lz4_block' | 'gzip';
   digester: 'blake3' | 'sha256';
   chunkSize: number;
   alignedChunk: boolean;
@@ -42,7 +42,7 @@ export function defaultChoice(): BuildChoice {
     format: 'erofs',
     erofs: { chunkSize: null, dedupe: true, inlineData: true, uuid: '', buildTime: null },
     composefs: { minVersion: 0, maxVersion: 1 },
-    rafs: { version: 6, compressor: 'lz4_block', digester: 'blake3', chunkSize: 1 << 20, alignedChunk: false, prefetch: [] },
+    rafs: { version: 6, compressor: 'zstd', digester: 'blake3', chunkSize: 1 << 20, alignedChunk: false, prefetch: [] },
   };
 }
 

@@ -8,7 +8,7 @@ import { FormatError, isTypedError } from '../errors.ts';
 import { bytesEqual, type FileType } from '../fs/types.ts';
 import { walk } from '../fs/path.ts';
 import { describeStruct } from '../struct.ts';
-import { BF, BLOB_FEATURES, BLOB_META_HEADER, flagNames } from './structs.ts';
+import { BF, BLOB_FEATURES, BLOB_META_HEADER, CI2_FLAGS, flagNames } from './structs.ts';
 import { ciEntry, tarSections } from './blob.ts';
 import { MissingBlobError } from './blobstore.ts';
 import { createSha256 } from '../codec/sha256.ts';
@@ -432,8 +432,12 @@ export async function checkRafs(fs: RafsFs, opts: CheckOptions = {}): Promise<Ch
         if (meta.features !== b.features) issue(`blob meta features 0x${meta.features.toString(16)} differ from the blob table's 0x${b.features.toString(16)}`);
         for (const c of usedPerBlob.get(b.index) ?? []) {
           const e = ciEntry(meta, c.index);
-          if (e.compressedOffset !== c.compressedOffset || e.compressedSize !== c.compressedSize || e.uncompressedOffset !== c.uncompressedOffset
-            || e.uncompressedSize !== c.uncompressedSize) {
+          // a batch member's CI row holds its batch's offset and size 0; nydus-image 2.4 leaves 0 and 0 in the bootstrap
+          const batch = meta.version === 2 && (e.flags & CI2_FLAGS.BATCH) !== 0;
+          const compressedAgrees = batch
+            ? c.compressedSize === 0 && (c.compressedOffset === 0 || c.compressedOffset === e.compressedOffset)
+            : e.compressedOffset === c.compressedOffset && e.compressedSize === c.compressedSize;
+          if (!compressedAgrees || e.uncompressedOffset !== c.uncompressedOffset || e.uncompressedSize !== c.uncompressedSize) {
             issue(`chunk ${c.index}: CI says [${e.compressedOffset}, +${e.compressedSize}) → [${e.uncompressedOffset}, +${e.uncompressedSize}), the bootstrap [${c.compressedOffset}, +${c.compressedSize}) → [${c.uncompressedOffset}, +${c.uncompressedSize})`);
           }
           if (digests && !bytesEqual(digests.bytes.subarray(c.index * 32, c.index * 32 + 32), c.digest)) {

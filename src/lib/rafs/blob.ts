@@ -406,7 +406,8 @@ export function chunkFromCi(e: CiEntry, blobIndex: number, ciIndex: number, dige
   return {
     digest: digest ?? new Uint8Array(32),
     blobIndex,
-    flags: e.compressed ? CF.COMPRESSED : 0,
+    flags: (e.compressed ? CF.COMPRESSED : 0) | (e.flags & CI2_FLAGS.BATCH ? CF.BATCH : 0) | (e.flags & CI2_FLAGS.HAS_CRC32 ? CF.HAS_CRC32 : 0)
+      | (e.flags & CI2_FLAGS.ENCRYPTED ? CF.ENCRYPTED : 0),
     compressed: e.compressed,
     compressedOffset: e.compressedOffset,
     compressedSize: e.compressedSize,

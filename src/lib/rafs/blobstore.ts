@@ -6,7 +6,7 @@ import { check, FormatError, NotFoundError, UnsupportedError } from '../errors.t
 import type { ByteSource } from '../io/source.ts';
 import { bytesEqual } from '../fs/types.ts';
 import { crc32c } from '../codec/crc32c.ts';
-import { BF, CF, CI2_FLAGS } from './structs.ts';
+import { BF, BLOB_BATCH_CTX, BLOB_CI_V2, CF, CHUNK_SIZE_MAX, CI2_FLAGS } from './structs.ts';
 import { chunkKey, type ChunkCache } from './chunkcache.ts';
 import { hex, type RafsBlob, type RafsChunk } from './model.ts';
 import {
@@ -141,6 +141,8 @@ export class BlobStore {
   private readonly cache: ChunkCache | undefined;
   private readonly inflight = new Map<string, Promise<Uint8Array>>();
   private readonly details = new Map<number, Promise<BlobDetails>>();
+  /** recently inflated batches, "blob:batch:offset" → bytes (at most 4) */
+  private readonly batches = new Map<string, Promise<Uint8Array>>();
 
   constructor(readonly blobs: readonly RafsBlob[], match: BlobMatch, opts: BlobStoreOptions = {}) {
     this.bindings = match.bindings;
@@ -157,6 +159,7 @@ export class BlobStore {
     bd.kind = kind;
     bd.matchedBy = 'attached';
     this.details.delete(index);
+    for (const k of [...this.batches.keys()]) if (k.startsWith(`${index}:`)) this.batches.delete(k);
     const u = this.unmatched.indexOf(source);
     if (u >= 0) this.unmatched.splice(u, 1);
   }
@@ -269,26 +272,65 @@ export class BlobStore {
     }
     if (c.flags & CF.ENCRYPTED || blob.features & BF.ENCRYPTED) throw new UnsupportedError('rafs encrypted chunk', `blob ${blob.blobId} is encrypted`);
     if (blob.features & BF.ZRAN) throw new UnsupportedError('rafs ZRAN blob', `blob ${blob.blobId} is a gzip layer read through zlib random-access contexts`);
-    if (c.flags & CF.BATCH) return this.fetchBatched(c, blob);
+    // nydus-image 2.4 leaves BATCH out of a batch member's bootstrap row (compressed offset and
+    // size 0 there): in a BATCH blob the CI row decides
+    if (c.flags & CF.BATCH || blob.features & BF.BATCH) {
+      const data = await this.fetchBatched(c, blob);
+      if (data) return data;
+    }
     const raw = await this.readStored(c);
     if (!c.compressed) return decompress('none', raw, c.uncompressedSize, 'rafs.chunk', c.compressedOffset);
     return decompress(blob.compressor, raw, c.uncompressedSize, 'rafs.chunk', c.compressedOffset);
   }
 
-  /** A chunk merged into a batch: inflate the batch, then slice (CI v2 `data` = batch << 32 | offset). */
-  private async fetchBatched(c: RafsChunk, blob: RafsBlob): Promise<Uint8Array> {
+  /**
+   * A chunk merged into a batch (§5.2, §5.6): its CI v2 row gives the batch's offset, the batch index
+   * and the chunk's offset in the batch (`data` = index << 32 | offset); the batch's context gives its
+   * stored and uncompressed sizes, and the batch is compressed exactly when they differ (as nydus'
+   * `decompress_batch` decides; the row's COMPRESSED flag is always set). null when the CI row is
+   * not a batch member (a plain chunk of a BATCH blob).
+   */
+  private async fetchBatched(c: RafsChunk, blob: RafsBlob): Promise<Uint8Array | null> {
     const { meta } = await this.blobDetails(c.blobIndex);
-    check(meta !== null && meta.version === 2, 'rafs.chunk', c.compressedOffset, 'batch chunk in a blob without CI v2 meta');
+    check(meta !== null && meta.version === 2, 'rafs.chunk', c.compressedOffset, `batch chunk ${c.index} in blob ${this.blobIdOf(c.blobIndex)}, which has no CI v2 blob meta`);
     const e = ciEntry(meta, c.index);
-    check((e.flags & CI2_FLAGS.BATCH) !== 0, 'rafs.blob_meta.ci_v2', c.index * 24, 'chunk table says batch, the CI entry does not');
+    const at = c.index * BLOB_CI_V2.size;
+    if (!(e.flags & CI2_FLAGS.BATCH)) {
+      check(!(c.flags & CF.BATCH), BLOB_CI_V2.name, at, `chunk ${c.index}: the bootstrap says batch, the CI row does not`);
+      return null;
+    }
+    check(e.uncompressedSize === c.uncompressedSize && e.uncompressedOffset === c.uncompressedOffset, BLOB_CI_V2.name, at,
+      `batch chunk ${c.index}: CI row [${e.uncompressedOffset}, +${e.uncompressedSize}), the bootstrap [${c.uncompressedOffset}, +${c.uncompressedSize})`);
     const ctx = batchContext(meta, e.dataHi);
-    check(ctx.uncompressedBatchSize <= 64 * 1024 * 1024 && e.dataLo + e.uncompressedSize <= ctx.uncompressedBatchSize, 'rafs.blob_meta.batch_ctx', meta.zranOffset,
-      `chunk [${e.dataLo}, +${e.uncompressedSize}) lies outside its ${ctx.uncompressedBatchSize}-byte batch`);
-    const { source } = this.sourceOf(c.blobIndex);
-    check(ctx.compressedSize <= source.size && e.compressedOffset <= source.size - ctx.compressedSize, 'rafs.chunk', e.compressedOffset, 'batch is outside the blob');
-    const raw = await source.read(e.compressedOffset, ctx.compressedSize);
-    const batch = e.compressed ? decompress(blob.compressor, raw, ctx.uncompressedBatchSize, 'rafs.batch', e.compressedOffset) : raw;
-    check(batch.length === ctx.uncompressedBatchSize, 'rafs.batch', e.compressedOffset, 'batch size mismatch');
+    const ctxAt = meta.zranOffset + e.dataHi * BLOB_BATCH_CTX.size;
+    check(ctx.uncompressedBatchSize <= CHUNK_SIZE_MAX && ctx.compressedSize > 0 && ctx.uncompressedBatchSize > 0, BLOB_BATCH_CTX.name, ctxAt,
+      `batch ${e.dataHi}: ${ctx.compressedSize} stored bytes for ${ctx.uncompressedBatchSize} (at most 16 MiB, neither 0)`);
+    check(e.dataLo + e.uncompressedSize <= ctx.uncompressedBatchSize, BLOB_CI_V2.name, at,
+      `chunk ${c.index}: [${e.dataLo}, +${e.uncompressedSize}) lies outside its ${ctx.uncompressedBatchSize}-byte batch ${e.dataHi}`);
+    const batch = await this.batchBytes(c.blobIndex, blob, e.dataHi, e.compressedOffset, ctx);
     return batch.slice(e.dataLo, e.dataLo + e.uncompressedSize);
+  }
+
+  /** One batch's uncompressed buffer; the last few are kept, as the members of a batch are read together. */
+  private batchBytes(blobIndex: number, blob: RafsBlob, index: number, offset: number, ctx: { compressedSize: number; uncompressedBatchSize: number }): Promise<Uint8Array> {
+    const key = `${blobIndex}:${index}:${offset}`;
+    let p = this.batches.get(key);
+    if (p) {
+      this.batches.delete(key);
+      this.batches.set(key, p);
+      return p;
+    }
+    p = (async () => {
+      const { source } = this.sourceOf(blobIndex);
+      check(ctx.compressedSize <= source.size && offset <= source.size - ctx.compressedSize, 'rafs.batch', offset,
+        `batch ${index} [${offset}, +${ctx.compressedSize}) is outside the ${source.size}-byte blob ${source.name}`);
+      const raw = await source.read(offset, ctx.compressedSize);
+      const compressed = ctx.compressedSize !== ctx.uncompressedBatchSize;
+      return decompress(compressed ? blob.compressor : 'none', raw, ctx.uncompressedBatchSize, 'rafs.batch', offset);
+    })();
+    this.batches.set(key, p);
+    p.catch(() => this.batches.delete(key));
+    while (this.batches.size > 4) this.batches.delete(this.batches.keys().next().value!);
+    return p;
   }
 }

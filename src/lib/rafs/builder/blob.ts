@@ -9,11 +9,23 @@
  * The chunk data section cannot be laid out before it is compressed; it is emitted chunk by chunk
  * as it is produced, and the tail is laid out from the recorded chunks before it is emitted, so no
  * byte is revisited. Memory: one read piece, one chunk and 56 bytes of records per stored chunk.
+ *
+ * zstd chunks are what nydus-image 2.4 writes (`zstd::bulk::compress` at zstd's default level 3: one
+ * frame with its content size, no checksum), kept only when smaller than the chunk (§2.2).
+ *
+ * Batch chunks (`batchSize`, nydus-image `--batch-size`, v6 only; §5.2): the only chunk of a file,
+ * when smaller than half the batch size, is appended to a batch buffer instead of being written; the
+ * buffer is compressed as one unit when the next chunk would make it reach the batch size, when a
+ * chunk that is not batched is written, and before the tail. Its members' CI v2 rows carry BATCH |
+ * COMPRESSED, the batch's offset, compressed size 0 and `data` = batch index << 32 | offset in the
+ * batch; the batch's sizes go to a `BatchInflateContext` after the CI rows. As nydus-image 2.4, the
+ * bootstrap's chunk info of a batch member keeps compressed offset and size 0 and no BATCH flag.
  */
 import { createSha256, sha256 } from '../../codec/sha256.ts';
 import { crc32c } from '../../codec/crc32c.ts';
 import { gzipCompress } from '../../codec/gzip.ts';
 import { lz4CompressBlock } from '../../codec/lz4-compress.ts';
+import { zstdCompress } from '../../codec/zstd-encode.ts';
 import { UnsupportedError } from '../../errors.ts';
 import { StreamOutput, type Output, type Sink } from '../../erofs/writer-output.ts';
 import type { ByteSource } from '../../io/source.ts';
@@ -21,15 +33,15 @@ import { encodeStruct } from '../../struct.ts';
 import { digestOf } from '../blob.ts';
 import { hex } from '../model.ts';
 import {
-  BF, BLOB_CI_V1, BLOB_META_HEADER, BLOB_META_HEADER_SIZE, BLOB_META_MAGIC, CF, COMPRESSORS, TAR_BLOCK, TAR_HEADER, TOC_ENTRY, TOC_FLAGS,
+  BF, BLOB_BATCH_CTX, BLOB_CI_V1, BLOB_CI_V2, BLOB_META_HEADER, BLOB_META_HEADER_SIZE, BLOB_META_MAGIC, CF, CI2_FLAGS, COMPRESSORS, TAR_BLOCK, TAR_HEADER, TOC_ENTRY, TOC_FLAGS,
   type Compressor, type Digester,
 } from '../structs.ts';
 import type { BlobRef, ChunkRef, RafsVersion } from './types.ts';
 
-export const ZSTD_REFUSED = 'no pure-JavaScript zstd encoder; use lz4_block, gzip or none';
+/** zstd level of nydus-image's chunks: `zstd::DEFAULT_COMPRESSION_LEVEL` (utils/src/compress/mod.rs) */
+export const NYDUS_ZSTD_LEVEL = 3;
 
 export function checkCompressor(c: Compressor): void {
-  if (c === 'zstd') throw new UnsupportedError('zstd compression', ZSTD_REFUSED);
   if (!COMPRESSORS.includes(c)) throw new UnsupportedError('compressor', `unknown compressor ${String(c)}`);
 }
 
@@ -43,7 +55,10 @@ export function compressChunk(alg: Compressor, data: Uint8Array, gzipLevel: 1 | 
       const z = gzipCompress(data, gzipLevel);
       return z.length < data.length ? z : null;
     }
-    case 'zstd': throw new UnsupportedError('zstd compression', ZSTD_REFUSED);
+    case 'zstd': {
+      const z = zstdCompress(data, { level: NYDUS_ZSTD_LEVEL });
+      return z.length < data.length ? z : null;
+    }
   }
 }
 
@@ -71,6 +86,25 @@ export function encodeCiV1(out: Uint8Array, at: number, c: Pick<ChunkRef, 'compr
   v.setUint32(at + F.uncomp_info_hi.offset, ((Math.floor(c.uncompressedOffset / 0x1_0000_0000) & 0xfff) | ((us & 0xfffff) << 12)) >>> 0, true);
   v.setUint32(at + F.comp_info_lo.offset, c.compressedOffset % 0x1_0000_0000 >>> 0, true);
   v.setUint32(at + F.comp_info_hi.offset, ((Math.floor(c.compressedOffset / 0x1_0000_0000) & 0xff) | (((cs >>> 20) & 0xf) << 8) | ((cs & 0xfffff) << 12)) >>> 0, true);
+}
+
+/** CI v2 entry (§5.5): a plain chunk (crc32 in `data`) or a batch member (batch index and offset in `data`). */
+export function encodeCiV2(out: Uint8Array, at: number, c: ChunkRef): void {
+  const v = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const F = BLOB_CI_V2.f;
+  const b = c.batch;
+  const compressedOffset = b ? b.compressedOffset : c.compressedOffset;
+  const compressedSize = b ? 0 : c.compressedSize;
+  if (compressedSize > 0xff_ffff) throw new UnsupportedError('rafs build', `a ${compressedSize}-byte stored chunk does not fit CI v2's 24-bit compressed size (batch blobs need a chunk size below 16 MiB)`);
+  const flags = b
+    ? CI2_FLAGS.BATCH | CI2_FLAGS.COMPRESSED
+    : ((c.flags & CF.COMPRESSED ? CI2_FLAGS.COMPRESSED : 0) | (c.flags & CF.HAS_CRC32 ? CI2_FLAGS.HAS_CRC32 : 0));
+  v.setUint32(at + F.uncompressed_blk.offset, c.uncompressedOffset / 4096, true);
+  v.setUint32(at + F.uncomp_info_hi.offset, ((c.uncompressedSize - 1) | (flags << 24)) >>> 0, true);
+  v.setUint32(at + F.comp_info_lo.offset, compressedOffset % 0x1_0000_0000 >>> 0, true);
+  v.setUint32(at + F.comp_info_hi.offset, ((Math.floor(compressedOffset / 0x1_0000_0000) & 0xff) | (compressedSize << 8)) >>> 0, true);
+  v.setUint32(at + F.data_lo.offset, b ? b.offset : (c.flags & CF.HAS_CRC32 ? c.crc32 : 0), true);
+  v.setUint32(at + F.data_hi.offset, b ? b.index : 0, true);
 }
 
 /** Output that feeds what it emits to a SHA-256 unless `hashing` is off (the digest array). */
@@ -111,6 +145,8 @@ export interface BlobWriterOptions {
   alignedChunk: boolean;
   crc32: boolean;
   blobTail: 'meta' | 'toc';
+  /** 0 / absent: no batches; else the batch size (v6, validated by resolveOptions) */
+  batchSize?: number;
   readSize?: number;
   signal?: AbortSignal;
   /** chunks found elsewhere (parent, dictionary): digest hex → chunk */
@@ -138,15 +174,23 @@ export class BlobWriter {
   readonly blob: BlobRef;
   private uncompressedEnd = 0;
   private finished = false;
+  /** the open batch: its members' bytes and chunks (their CI rows are written at finish) */
+  private batchParts: Uint8Array[] = [];
+  private batchLength = 0;
+  private batchMembers: ChunkRef[] = [];
+  /** one BatchInflateContext per written batch */
+  private readonly batchContexts: { compressedSize: number; uncompressedBatchSize: number }[] = [];
   /** bytes of chunk data (padding included), known once finish() ran */
   dataSizeAtFinish = 0;
 
   constructor(sink: Sink, private readonly o: BlobWriterOptions) {
     checkCompressor(o.compressor);
+    if (o.batchSize && o.version !== 6) throw new UnsupportedError('rafs build', 'batch chunks need RAFS v6 (CI v2 blob meta)');
     this.stream = new StreamOutput(sink);
     this.out = new HashedOutput(this.stream);
     const features = o.version === 6
       ? BF.ALIGNED | (o.blobTail === 'toc' ? BF.INLINED_CHUNK_DIGEST | BF.HAS_TAR_HEADER | BF.HAS_TOC | BF.CAP_TAR_TOC : 0)
+        | (o.batchSize ? BF.CHUNK_INFO_V2 | BF.BATCH : 0)
       : (o.alignedChunk ? BF.ALIGNED : 0);
     this.blob = { blobId: '', compressor: o.compressor, digester: o.digester, chunkSize: o.chunkSize, features };
   }
@@ -163,12 +207,14 @@ export class BlobWriter {
     const cs = this.o.chunkSize;
     const piece = Math.max(cs, Math.floor((this.o.readSize ?? 4 << 20) / cs) * cs);
     const chunks: ChunkRef[] = [];
+    // nydus batches the chunk of a one-chunk file only
+    const single = size <= cs;
     for (let off = 0; off < size; off += piece) {
       this.o.signal?.throwIfAborted();
       const buf = await content.read(off, Math.min(piece, size - off));
       for (let p = 0; p < buf.length; p += cs) {
         const data = buf.subarray(p, Math.min(buf.length, p + cs));
-        chunks.push(await this.addChunk(data));
+        chunks.push(await this.addChunk(data, single));
         onBytes?.(data.length);
       }
       await this.out.drain();
@@ -176,7 +222,7 @@ export class BlobWriter {
     return chunks;
   }
 
-  private async addChunk(data: Uint8Array): Promise<ChunkRef> {
+  private async addChunk(data: Uint8Array, single: boolean): Promise<ChunkRef> {
     const digest = await digestOf(this.o.digester, data);
     const key = hex(digest);
     const mine = this.seen.get(key);
@@ -190,11 +236,30 @@ export class BlobWriter {
       this.seen.set(key, other);
       return other;
     }
+    const aligned = this.o.version === 6 || this.o.alignedChunk;
+    const bs = this.o.batchSize ?? 0;
+    if (bs > 0 && single && data.length < bs / 2) {
+      if (this.batchLength + data.length >= bs) this.flushBatch();
+      const c: ChunkRef = {
+        digest, blob: this.blob, flags: this.o.crc32 ? CF.HAS_CRC32 : 0, compressedOffset: 0, compressedSize: 0,
+        uncompressedOffset: this.uncompressedEnd, uncompressedSize: data.length, index: this.stored.length, crc32: this.o.crc32 ? crc32c(data) : 0,
+        batch: { index: this.batchContexts.length, offset: this.batchLength, compressedOffset: -1 },
+      };
+      this.uncompressedEnd += Math.ceil(data.length / 4096) * 4096;
+      // the read piece is reused: keep a copy
+      this.batchParts.push(data.slice());
+      this.batchLength += data.length;
+      this.batchMembers.push(c);
+      this.stored.push(c);
+      this.seen.set(key, c);
+      this.stats.stored++;
+      return c;
+    }
+    this.flushBatch();
     const z = compressChunk(this.o.compressor, data, this.o.gzipLevel);
     if (!z && this.o.compressor !== 'none') this.stats.raw++;
     const bytes = z ?? data;
     if (this.o.alignedChunk) this.out.padTo(Math.ceil(this.out.pos / 4096) * 4096);
-    const aligned = this.o.version === 6 || this.o.alignedChunk;
     const c: ChunkRef = {
       digest, blob: this.blob, flags: (z ? CF.COMPRESSED : 0) | (this.o.crc32 ? CF.HAS_CRC32 : 0),
       compressedOffset: this.out.pos, compressedSize: bytes.length, uncompressedOffset: this.uncompressedEnd, uncompressedSize: data.length,
@@ -208,8 +273,31 @@ export class BlobWriter {
     return c;
   }
 
+  /** Write the open batch as one compressed unit (raw when compression does not shrink it) and record its context. */
+  private flushBatch(): void {
+    if (this.batchLength === 0) return;
+    const buf = new Uint8Array(this.batchLength);
+    let at = 0;
+    for (const p of this.batchParts) {
+      buf.set(p, at);
+      at += p.length;
+    }
+    const z = compressChunk(this.o.compressor, buf, this.o.gzipLevel);
+    if (!z && this.o.compressor !== 'none') this.stats.raw += this.batchMembers.length;
+    const bytes = z ?? buf;
+    if (this.o.alignedChunk) this.out.padTo(Math.ceil(this.out.pos / 4096) * 4096);
+    for (const m of this.batchMembers) m.batch!.compressedOffset = this.out.pos;
+    this.batchContexts.push({ compressedSize: bytes.length, uncompressedBatchSize: buf.length });
+    this.out.bytes(bytes);
+    this.batchParts = [];
+    this.batchLength = 0;
+    this.batchMembers = [];
+  }
+
   /** Chunk bytes copied verbatim from another blob (compaction): same flags/sizes, new offsets. */
   addRawChunk(src: ChunkRef, bytes: Uint8Array): ChunkRef {
+    if (src.batch) throw new UnsupportedError('rafs build', 'a batch member cannot be copied as a chunk of its own');
+    this.flushBatch();
     if (this.o.alignedChunk) this.out.padTo(Math.ceil(this.out.pos / 4096) * 4096);
     const aligned = this.o.version === 6 || this.o.alignedChunk;
     const c: ChunkRef = { ...src, blob: this.blob, compressedOffset: this.out.pos, uncompressedOffset: this.uncompressedEnd, index: this.stored.length };
@@ -229,6 +317,7 @@ export class BlobWriter {
   async finish(): Promise<BlobRef | null> {
     if (this.finished) throw new Error('writer bug: BlobWriter.finish called twice');
     this.finished = true;
+    this.flushBatch();
     const n = this.stored.length;
     if (n === 0) {
       await this.stream.finish();
@@ -247,12 +336,23 @@ export class BlobWriter {
         out.bytes(sectionTarHeader('image.blob', dataSize));
         tocEntries.push({ name: 'image.blob', flags: TOC_FLAGS.NONE, digest: out.hash.clone().digest(), offset: 0, csize: dataSize, usize: this.uncompressedEnd });
       }
-      // CI array: compressed like the data when lz4 shrinks it (the ToC cannot name gzip)
-      const ci = new Uint8Array(n * BLOB_CI_V1.size);
-      for (let i = 0; i < n; i++) encodeCiV1(ci, i * BLOB_CI_V1.size, this.stored[i]!);
-      const ciZ = this.o.compressor === 'lz4_block' ? lz4CompressBlock(ci) : null;
+      // CI array (v2 rows then the batch contexts when batching): compressed like the data when
+      // that shrinks it, lz4_block or zstd (the ToC cannot name gzip)
+      const v2 = this.o.batchSize ? true : false;
+      const rowSize = v2 ? BLOB_CI_V2.size : BLOB_CI_V1.size;
+      const contextsAt = n * rowSize;
+      const nb = this.batchContexts.length;
+      const ci = new Uint8Array(contextsAt + (v2 ? nb * BLOB_BATCH_CTX.size : 0));
+      for (let i = 0; i < n; i++) {
+        if (v2) encodeCiV2(ci, i * rowSize, this.stored[i]!);
+        else encodeCiV1(ci, i * rowSize, this.stored[i]!);
+      }
+      if (v2) {
+        this.batchContexts.forEach((bc, i) => encodeStruct(BLOB_BATCH_CTX, { compressed_size: bc.compressedSize, uncompressed_batch_size: bc.uncompressedBatchSize }, ci, contextsAt + i * BLOB_BATCH_CTX.size));
+      }
+      const ciZ = this.o.compressor === 'lz4_block' || this.o.compressor === 'zstd' ? compressChunk(this.o.compressor, ci) : null;
       const ciStored = ciZ ?? ci;
-      const ciCompressor = ciZ ? 1 : 0;
+      const ciCompressor = ciZ ? COMPRESSORS.indexOf(this.o.compressor) : 0;
       const ciOffset = out.pos;
       b.ciCompressor = COMPRESSORS[ciCompressor];
       b.ciOffset = ciOffset;
@@ -262,12 +362,13 @@ export class BlobWriter {
       encodeStruct(BLOB_META_HEADER, {
         s_magic: BLOB_META_MAGIC, s_features: b.features, s_ci_compressor: ciCompressor, s_ci_entries: n, s_ci_offset: ciOffset,
         s_ci_compressed_size: ciStored.length, s_ci_uncompressed_size: ci.length, s_magic2: BLOB_META_MAGIC,
+        ...(v2 ? { s_ci_zran_offset: contextsAt, s_ci_zran_size: nb * BLOB_BATCH_CTX.size, s_ci_zran_count: nb } : {}),
       }, hdr);
       out.bytes(ciStored);
       out.bytes(hdr);
       if (toc) {
         out.bytes(sectionTarHeader('blob.meta', ciStored.length + BLOB_META_HEADER_SIZE));
-        tocEntries.push({ name: 'blob.meta', flags: ciZ ? TOC_FLAGS.LZ4_BLOCK : TOC_FLAGS.NONE, digest: sha256(ci), offset: ciOffset, csize: ciStored.length, usize: ci.length });
+        tocEntries.push({ name: 'blob.meta', flags: !ciZ ? TOC_FLAGS.NONE : this.o.compressor === 'zstd' ? TOC_FLAGS.ZSTD : TOC_FLAGS.LZ4_BLOCK, digest: sha256(ci), offset: ciOffset, csize: ciStored.length, usize: ci.length });
         tocEntries.push({ name: 'blob.meta.header', flags: TOC_FLAGS.NONE, digest: sha256(hdr), offset: ciOffset + ciStored.length, csize: hdr.length, usize: hdr.length });
         const digests = new Uint8Array(n * 32);
         for (let i = 0; i < n; i++) digests.set(this.stored[i]!.digest, i * 32);

@@ -23,6 +23,8 @@ export interface ResolvedOptions {
   compressor: Compressor;
   alignedChunk: boolean;
   explicitUidGid: boolean;
+  /** 0 = no batch chunks */
+  batchSize: number;
 }
 
 export function resolveOptions(opts: RafsBuildOptions): ResolvedOptions {
@@ -34,9 +36,17 @@ export function resolveOptions(opts: RafsBuildOptions): ResolvedOptions {
   }
   const digester = opts.digester ?? 'blake3';
   if (!DIGESTERS.includes(digester)) throw new UnsupportedError('digester', `unknown digester ${String(digester)} (blake3 or sha256)`);
-  const compressor = opts.compressor ?? 'lz4_block';
+  // nydus-image 2.4's defaults: zstd, blake3, 1 MiB chunks, v6
+  const compressor = opts.compressor ?? 'zstd';
   checkCompressor(compressor);
-  return { version, chunkSize, digester, compressor, alignedChunk: opts.alignedChunk ?? false, explicitUidGid: opts.explicitUidGid ?? true };
+  // nydus-image get_batch_size: v6 only, a power of two in [4 KiB, 16 MiB], at most the chunk size
+  const batchSize = opts.batchSize ?? 0;
+  if (batchSize !== 0) {
+    if (version !== 6) throw new UnsupportedError('batch size', 'batch chunks need RAFS v6 (nydus-image: `--batch-size` conflicts with `--fs-version 5`)');
+    if (!isPow2(batchSize) || batchSize < CHUNK_SIZE_MIN || batchSize > CHUNK_SIZE_MAX) throw new UnsupportedError('batch size', `${batchSize} is not 0 or a power of two from 4 KiB to 16 MiB`);
+    if (batchSize > chunkSize) throw new UnsupportedError('batch size', `batch size ${batchSize} is bigger than the chunk size ${chunkSize}`);
+  }
+  return { version, chunkSize, digester, compressor, alignedChunk: opts.alignedChunk ?? false, explicitUidGid: opts.explicitUidGid ?? true, batchSize };
 }
 
 /** What both writers need besides the tree: compute the blob table, write the bootstrap. */
@@ -115,7 +125,7 @@ export async function buildRafs(tree: SourceTree, opts: RafsBuildOptions, sinks:
   for (const f of order) if (!pre.has(f.inode)) total += f.inode.size;
   const writer = new BlobWriter(sinks.blob, {
     version: o.version, chunkSize: o.chunkSize, digester: o.digester, compressor: o.compressor, gzipLevel: opts.gzipLevel, alignedChunk: o.alignedChunk,
-    crc32: opts.crc32 ?? false, blobTail: opts.blobTail ?? 'toc', readSize: opts.readSize, signal: opts.signal, known,
+    crc32: opts.crc32 ?? false, blobTail: opts.blobTail ?? 'toc', batchSize: o.batchSize, readSize: opts.readSize, signal: opts.signal, known,
   });
   const chunks = new Map<BNode, ChunkRef[]>();
   const progress = { files: 0, bytes: 0, total };

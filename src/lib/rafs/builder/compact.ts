@@ -13,6 +13,7 @@
  * `planCompaction` is the pure decision step.
  */
 import { UnsupportedError } from '../../errors.ts';
+import { BF } from '../structs.ts';
 import { hex, type RafsFs } from '../model.ts';
 import { BlobWriter } from './blob.ts';
 import { writeBootstrap, type ResolvedOptions } from './build.ts';
@@ -219,6 +220,8 @@ export async function compactRafs(fs: RafsFs, opts: CompactOptions, sinks: { boo
       const b = img.blobs[bi]!;
       if (!b.source) throw new UnsupportedError('compact', `blob ${b.blobId} is needed to copy its chunks but was not supplied`);
       if (b.compressor !== src.compressor) throw new UnsupportedError('compact', `blobs ${src.blobId} and ${b.blobId} use different compressors`);
+      // batch members share a compressed unit, ZRAN chunks live in a gzip layer, encrypted ones need the key
+      if (b.features & (BF.BATCH | BF.ZRAN | BF.ENCRYPTED)) throw new UnsupportedError('compact', `blob ${b.blobId} holds batch, ZRAN or encrypted chunks, which compaction does not copy`);
       const chunks = [...(perBlob.get(bi)?.values() ?? [])].sort((x, y) => x.compressedOffset - y.compressedOffset);
       for (const c of chunks) {
         opts.signal?.throwIfAborted();
@@ -240,7 +243,7 @@ export async function compactRafs(fs: RafsFs, opts: CompactOptions, sinks: { boo
     else if (newBlobs.has(d.index)) table.add(newBlobs.get(d.index)!);
   }
   for (const cs of chunks.values()) for (const c of cs) table.add(c.blob); // dictionary blobs
-  const o: ResolvedOptions = { version: fs.version, chunkSize: fs.chunkSize, digester: fs.digester, compressor: fs.compressor, alignedChunk: false, explicitUidGid: true };
+  const o: ResolvedOptions = { version: fs.version, chunkSize: fs.chunkSize, digester: fs.digester, compressor: fs.compressor, alignedChunk: false, explicitUidGid: true, batchSize: 0 };
   const bootstrapSize = await writeBootstrap(o, t, chunks, table, [], sinks.bootstrap);
   return { decisions, newBlobIds, blobIds: table.list.map((b) => b.blobId), bootstrapSize, changed };
 }

@@ -52,7 +52,7 @@ export async function mergeRafs(layers: readonly RafsFs[], opts: MergeOptions, s
   const chunks = new Map<BNode, ChunkRef[]>();
   for (const f of t.files) chunks.set(f, pre.get(f.inode) ?? []);
   const o: ResolvedOptions = {
-    version, chunkSize: first.chunkSize, digester: first.digester, compressor: first.compressor, alignedChunk: false, explicitUidGid: opts.explicitUidGid ?? true,
+    version, chunkSize: first.chunkSize, digester: first.digester, compressor: first.compressor, alignedChunk: false, explicitUidGid: opts.explicitUidGid ?? true, batchSize: 0,
   };
   const prefetch = prefetchNodes(t, opts.prefetch, notes);
   const bootstrapSize = await writeBootstrap(o, t, chunks, table, prefetch, sink);

@@ -32,6 +32,12 @@ export interface ChunkRef {
   /** chunk index in its blob (row of its CI array) */
   index: number;
   crc32: number;
+  /**
+   * a member of a batch chunk (BATCH blobs): which batch, where in its uncompressed buffer, and
+   * where the batch starts in the blob (known once the batch is written). The bootstrap row keeps
+   * compressed offset and size 0, as nydus-image 2.4 writes it.
+   */
+  batch?: { index: number; offset: number; compressedOffset: number };
 }
 
 export type RafsVersion = 5 | 6;
@@ -52,8 +58,13 @@ export interface RafsBuildOptions {
   chunkSize?: number;
   /** default blake3 */
   digester?: Digester;
-  /** default lz4_block; 'zstd' is refused with UnsupportedError (no pure-JS encoder) */
+  /** default zstd (level 3, as nydus-image 2.4); lz4_block, gzip (nydus-image itself does not build it) or none */
   compressor?: Compressor;
+  /**
+   * nydus-image `--batch-size`: 0 (default) = off; else a power of two from 4 KiB to the chunk size,
+   * v6 only. Files of one chunk smaller than half of it are packed into compressed batches (§5.2).
+   */
+  batchSize?: number;
   /** gzip level (default 6, as flate2's default) */
   gzipLevel?: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
   /**
