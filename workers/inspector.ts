@@ -7,7 +7,7 @@ import * as Comlink from 'comlink';
 import { blobTable, fileChunkRows, type BlobRow, type ChunkRow } from '../src/lib/app/rafs.ts';
 import { dirPage, dirUsage, plain, readFileRange, readImageRange, resolveChain, xattrsOf, type DirPage, type DirUsage, type Entry, type ReadResult, type Xattr } from '../src/lib/app/browse.ts';
 import { checkImage, checkSummary, type CheckProblem, type CheckProgress, type CheckSummary } from '../src/lib/app/check.ts';
-import { describeImage, isRafs, type StructSection } from '../src/lib/app/capabilities.ts';
+import { compressionOf, describeImage, isRafs, type CompressionSummary, type StructSection } from '../src/lib/app/capabilities.ts';
 import { nameOf, type Name } from '../src/lib/app/names.ts';
 import { openFiles, openInput, type InputOptions } from '../src/lib/app/open.ts';
 import { findBytesIn, searchNames, type SearchHit, type SearchResult } from '../src/lib/app/search.ts';
@@ -25,7 +25,7 @@ import type { ExportTarResult } from '../src/lib/tar/writer.ts';
 import { exportTarBatched } from '../src/lib/app/export.ts';
 import { packDirPage, type PackedDirPage } from './dirpage.ts';
 
-export type { BlobRow, ChunkRow, DirPage, DirUsage, Entry, Name, ReadResult, SearchHit, StructSection, WireError, Xattr, ImageStats };
+export type { BlobRow, ChunkRow, CompressionSummary, DirPage, DirUsage, Entry, Name, ReadResult, SearchHit, StructSection, WireError, Xattr, ImageStats };
 export type VerifyProgress = CheckProgress;
 export type VerifyProblem = CheckProblem;
 export type VerifyReport = CheckSummary;
@@ -227,6 +227,11 @@ export const api = {
 
   inodeDetails(id: number, ino: number): Promise<Record<string, unknown>> {
     return wired(async () => plain(await handle(id).fs.inodeDetails(ino)) as Record<string, unknown>);
+  },
+
+  /** A compressed file's algorithms, pcluster sizes and fragment location (null: not compressed). */
+  compression(id: number, ino: number): Promise<CompressionSummary | null> {
+    return wired(() => compressionOf(handle(id).fs, ino));
   },
 
   close(id: number): Promise<void> {

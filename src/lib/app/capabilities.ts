@@ -6,12 +6,15 @@
  * - plans: where a file's bytes are stored (extract copies them itself)
  */
 import { ComposefsFs } from '../composefs/reader.ts';
+import { compressionSummary, describeErofsHeader, describeErofsInode, type ByteSpace, type CompressionSummary, type ShownField } from '../erofs/describe.ts';
 import { ErofsFs } from '../erofs/reader.ts';
 import type { DataPiece } from '../fs/plan.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
 import { describeRafsHeader, describeRafsInode } from '../rafs/describe.ts';
 import type { RafsFs } from '../rafs/model.ts';
 import type { DescribedField } from '../struct.ts';
+
+export type { ByteSpace, CompressionSummary, ShownField };
 
 /** chunks: RAFS v5 and v6 images */
 export function isRafs(fs: ReadOnlyFs): fs is RafsFs {
@@ -33,7 +36,10 @@ export function plansOf(fs: ReadOnlyFs): ((ino: number, offset: number, size: nu
 /** One on-disk struct as the structure view shows it. */
 export interface StructSection {
   title: string;
-  fields: DescribedField[];
+  /** `decoded`: what a field's value means in this image, where the format reader says */
+  fields: ShownField[];
+  /** where the offsets point; only 'image' offsets are bytes of the image file (default 'image') */
+  space?: ByteSpace;
   /** belongs to the selected inode (not the image header) */
   inode?: boolean;
 }
@@ -61,7 +67,13 @@ export async function describeImage(fs: ReadOnlyFs, ino: number | null, maxChunk
   }
   const e = erofsOf(fs);
   if (!e) return out;
-  out.push({ title: 'erofs_super_block', fields: e.describeSuperblock() });
-  if (ino !== null) for (const s of await e.describeInodeStructs(ino)) out.push({ title: `${s.struct} (nid ${ino})`, fields: s.fields, inode: true });
+  out.push(...(await describeErofsHeader(e)));
+  if (ino !== null) out.push(...(await describeErofsInode(e, ino)));
   return out;
+}
+
+/** compressed EROFS files (composefs images have none): algorithms, pcluster sizes, where a fragment lives */
+export async function compressionOf(fs: ReadOnlyFs, ino: number): Promise<CompressionSummary | null> {
+  const e = erofsOf(fs);
+  return e ? compressionSummary(e, ino) : null;
 }
