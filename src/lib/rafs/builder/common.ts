@@ -1,4 +1,6 @@
 /** Pieces both bootstrap writers share: chunk infos, the blob table order, superblock flags. */
+import { alignUp } from '../../bytes.ts';
+import { modeOfType } from '../../fs/types.ts';
 import { encodeStruct } from '../../struct.ts';
 import { RAFS_CHUNK_INFO, SF, type Compressor, type Digester } from '../structs.ts';
 import type { BNode } from './tree.ts';
@@ -48,8 +50,7 @@ export function encodeChunkInfo(out: Uint8Array, at: number, c: ChunkRef, blobIn
 
 /** Type + permission bits. */
 export function modeOf(n: BNode): number {
-  const t = { sock: 0o140000, symlink: 0o120000, reg: 0o100000, blk: 0o060000, dir: 0o040000, chr: 0o020000, fifo: 0o010000 }[n.inode.type];
-  return t | (n.inode.perm & 0o7777);
+  return modeOfType(n.inode.type) | (n.inode.perm & 0o7777);
 }
 
 /** nydus forces the root's mtime to 0 (repeatable builds). */
@@ -61,5 +62,5 @@ export function symlinkTarget(n: BNode): Uint8Array {
   return n.inode.target ?? new Uint8Array(0);
 }
 
-export const align8 = (x: number) => Math.ceil(x / 8) * 8;
-export const align4k = (x: number) => Math.ceil(x / 4096) * 4096;
+export const align8 = (x: number): number => alignUp(x, 8);
+export const align4k = (x: number): number => alignUp(x, 4096);
