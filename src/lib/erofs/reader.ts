@@ -14,6 +14,7 @@ import { fail, FormatError, IoError, NotFoundError, UnsupportedError } from '../
 import { decodePrefix, runPlan, type DataPiece, type DecodeAlgorithm } from '../fs/plan.ts';
 import type { Attr, DirEntry, FormatId, FsNow, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual } from '../fs/types.ts';
+import { lz4DecodeBlock } from '../codec/lz4.ts';
 import { CachedSource } from '../io/cache.ts';
 import { Lru } from '../lru.ts';
 import { readInto, type ByteSource } from '../io/source.ts';
@@ -92,6 +93,8 @@ const DECODE_ALGORITHMS: Record<number, DecodeAlgorithm> = {
 const BIG_READ = 64 * 1024;
 /** one extent's decompressed bytes held at once; mkfs 1.5 extents are < 1 MiB, later ones ≤ 4 MiB */
 const MAX_EXTENT_DECODE = 32 << 20;
+/** decoded packed-inode extents kept for fragments (see ErofsFs.packedExtents) */
+const PACKED_EXTENT_CACHE_BYTES = 16 << 20;
 /** one physical read when coalescing contiguous pclusters or chunks */
 const MAX_RUN = 8 << 20;
 /** a walk's reads (see metaDirect): at least a window, at most this much at once */
@@ -175,6 +178,12 @@ export class ErofsFs implements ReadOnlyFs {
   readonly maxEntries: number;
   private readonly zinfos = new Lru<number, ZInfo>(MAP_CACHE_BYTES);
   private readonly chunkMaps = new Lru<number, Uint8Array>(MAP_CACHE_BYTES);
+  /**
+   * Decoded extents of the packed inode, whole, by pcluster: the fragments of many files lie in
+   * one pcluster, and each fragment's plan decoded the pcluster's prefix up to itself again (the
+   * all-fragments LZMA fixture: ~64 KiB of LZMA per small file, ~6 s to extract).
+   */
+  private readonly packedExtents = new Lru<string, Uint8Array>(PACKED_EXTENT_CACHE_BYTES);
   private lastXattrs: { nid: number; list: Xattr[] } | null = null;
   private lastInode: Inode | null = null;
   /** metaDirect's window: `len` bytes of the image from `pos` */
@@ -706,6 +715,13 @@ export class ErofsFs implements ReadOnlyFs {
         }
       }
       if (!inline) this.checkPrimary(s.pa, s.plen, 'erofs.lcluster_index', s.at);
+      if (depth > 0 && !s.partial) {
+        // the packed inode, planned for a fragment: its extent decoded whole, once for all the fragments in it
+        const whole = this.packedExtentNow(i, z, s, inline, zeroPadding);
+        if (!whole) return null;
+        plan.push({ kind: 'bytes', bytes: whole.subarray(s.skip, s.skip + take) });
+        continue;
+      }
       if (s.algorithm === Z_EROFS_COMPRESSION_LZ4) {
         plan.push({ kind: 'lz4', source: inline ? null : this.raw, pos: s.pa, plen: s.plen, bytes: inline, length: s.length, skip: s.skip, take, zeroPadding, structure: 'erofs.pcluster', at: s.pa });
         continue;
@@ -784,6 +800,46 @@ export class ErofsFs implements ReadOnlyFs {
       decodePrefix(p.algorithm, stored.subarray(start), dest, p.dictSize, p.structure, p.at + start);
       out.push({ kind: 'bytes', bytes: dest.subarray(p.skip) });
     }
+    return out;
+  }
+
+  /**
+   * A compressed extent of the packed inode decoded whole (to its true end, which a mapping knows
+   * only once it reaches the next extent's head), through packedExtents; null while its stored
+   * bytes must be fetched.
+   */
+  private packedExtentNow(i: Inode, z: ZInfo, s: ZStep, inline: Uint8Array | null, zeroPadding: boolean): Uint8Array | null {
+    let end = s.la + s.length;
+    for (let guard = 0, at = zMap(z, end - 1); !at.fullMapped && at.end < z.size; guard++) {
+      if (!(guard <= z.lclusters)) fail('erofs.lcluster_index', z.indexOffset, `nid ${i.nid}: extent at ${s.la} does not end`);
+      const next = zMap(z, at.end);
+      if (next.la !== s.la) break;
+      at = next;
+      end = next.end;
+    }
+    end = Math.max(s.la + s.length, Math.min(end, z.size));
+    const length = end - s.la;
+    if (!(length <= MAX_EXTENT_DECODE)) fail('erofs.lcluster_index', s.at, `nid ${i.nid}: extent of ${length} bytes at ${s.la} is larger than ${MAX_EXTENT_DECODE}`);
+    const key = `${s.pa}:${s.plen}:${s.la}:${length}`;
+    const hit = this.packedExtents.get(key);
+    if (hit) return hit;
+    const stored = inline ?? this.metaNow(s.pa, s.plen, 'erofs.pcluster');
+    if (!stored) return null;
+    let start = 0;
+    if (zeroPadding) while (start < stored.length && stored[start] === 0) start++;
+    if (!(start < stored.length)) fail('erofs.pcluster', s.pa, 'pcluster holds only zero padding');
+    const out = new Uint8Array(length);
+    if (s.algorithm === Z_EROFS_COMPRESSION_LZ4) {
+      const n = lz4DecodeBlock(stored.subarray(start), out, 0, length, 'erofs.pcluster', s.pa + start);
+      if (!(n === length)) fail('erofs.pcluster', s.pa, `pcluster decodes to ${n} bytes, expected ${length}`);
+    } else {
+      const algorithm = typeof s.algorithm === 'number' ? DECODE_ALGORITHMS[s.algorithm] : undefined;
+      if (!algorithm) throw new UnsupportedError('erofs compression', `nid ${i.nid}: ${typeof s.algorithm === 'number' ? COMPRESSION_NAMES[s.algorithm] ?? `algorithm ${s.algorithm}` : s.algorithm} pclusters are not supported`);
+      const dictSize = algorithm === 'lzma' ? this.sb.algorithmConfig.lzmaDictSize : 0;
+      if (algorithm === 'lzma' && !dictSize) fail('erofs.superblock', EROFS_SUPER_OFFSET, `nid ${i.nid}: an LZMA pcluster, but the image has no LZMA config record`);
+      decodePrefix(algorithm, stored.subarray(start), out, dictSize, 'erofs.pcluster', s.pa + start);
+    }
+    this.packedExtents.set(key, out, out.length);
     return out;
   }
 
