@@ -43,10 +43,15 @@ function cli(args: string[]): Run {
 function assertFinished(r: Run, what: string): void {
   assert.notEqual(r.signal, 'SIGKILL', `${what}: still running after ${HANG_MS / 1000} s (a hang), killed`);
 }
-/** peak RSS below 20x the input plus 200 MB for the runtime */
+/**
+ * peak RSS below 20x the input plus 300 MB for the runtime and the garbage collector's slack: the
+ * 300,000-link chain (12.4 MB) keeps 54 MB live after its parse, and peaked at 332 MB on a quiet
+ * machine but 454 MB with both cores busy (concurrent marking falls behind), so 200 MB of slack
+ * made the test fail on load alone; a quadratic blowup is still far past this bound
+ */
 function assertMemory(r: Run, inputBytes: number, what: string): void {
   assert.ok(r.peak > 0, `${what}: no RSS report`);
-  const bound = 20 * inputBytes + 200 * MB;
+  const bound = 20 * inputBytes + 300 * MB;
   assert.ok(r.peak < bound, `${what}: peak RSS ${(r.peak / MB).toFixed(0)} MB for a ${(inputBytes / MB).toFixed(1)} MB input (bound ${(bound / MB).toFixed(0)} MB)`);
 }
 function assertTypedError(r: Run, structure: string, what: string): void {
