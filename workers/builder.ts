@@ -1,13 +1,12 @@
 /**
  * The builder worker: turns a dropped folder, a tar, a composefs dump or an image into a source
- * tree (src/lib), and builds EROFS / composefs images from it, streaming the output to a File
- * System Access file handle or into a Blob. Progress is pushed to the page through a Comlink proxy;
+ * tree (src/lib), and builds EROFS / composefs / RAFS images from it through the one build function
+ * (src/lib/app/build.ts), streaming the output to a File System Access file handle or into a Blob. Progress is pushed to the page through a Comlink proxy;
  * `cancel()` aborts the running build (every content read and every output write checks the signal).
  */
 import * as Comlink from 'comlink';
 import { Zip, ZipPassThrough } from 'fflate';
-import { isRafs } from '../src/lib/app/capabilities.ts';
-import { hex } from '../src/lib/app/hex.ts';
+import { applyLayers, buildImage, choiceOptions, forgetDigests, givenDigests, rafsParent } from '../src/lib/app/build.ts';
 import { openInput, sourceTreeOf, type InputKind } from '../src/lib/app/open.ts';
 import { meterTree, newMeter } from '../src/lib/app/meter.ts';
 import { StreamingBlobSource, streamBlobContents } from '../src/lib/app/stream-source.ts';
@@ -18,12 +17,7 @@ import { BlobSource, type ByteSource } from '../src/lib/io/source.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../src/lib/fs/tree.ts';
 import { treeFromBrowserItems, type BrowserItem } from '../src/lib/fs/sources/browser.ts';
 import { blobSpill } from '../src/lib/fs/sources/tar.ts';
-import { openImage } from '../src/lib/open.ts';
-import { buildErofs } from '../src/lib/erofs/writer.ts';
-import { buildComposefs } from '../src/lib/composefs/writer.ts';
-import { objectsOf } from '../src/lib/composefs/objects.ts';
 import type { Sink } from '../src/lib/erofs/writer-output.ts';
-import { applyLayer, emptyTree, buildRafs } from '../src/lib/rafs/builder/index.ts';
 import type { RafsFs } from '../src/lib/rafs/model.ts';
 
 export type { WireError };
@@ -137,15 +131,6 @@ async function treeOf(input: SourceInput): Promise<{ tree: SourceTree; label: st
   return { tree: await sourceTreeOf(o, 'skip'), label: input.file.name, faithful: true, kind: o.kind };
 }
 
-function digestsOf(tree: SourceTree): Set<SourceInode> {
-  return new Set(inodesOf(tree.root).filter((n) => n.fsverityDigest));
-}
-
-/** digests computed by an earlier build are dropped, so every build measures its own hashing */
-function forgetDigests(tree: SourceTree, keep: Set<SourceInode>): void {
-  for (const n of inodesOf(tree.root)) if (n.fsverityDigest && !keep.has(n)) delete n.fsverityDigest;
-}
-
 /** A sink into a Blob: parts are folded into the Blob every 32 MiB so the browser can page them out. */
 class BlobSink implements Sink {
   private blob = new Blob([]);
@@ -218,7 +203,7 @@ export const api = {
         id, label, kind, summary: summarizeTree(tree), notes: tree.notes, effects: layerEffects(tree), faithful,
         loadMs: performance.now() - t0,
       };
-      sources.set(id, { tree, info, givenDigests: digestsOf(tree) });
+      sources.set(id, { tree, info, givenDigests: givenDigests(tree) });
       return info;
     });
   },
@@ -261,13 +246,9 @@ export const api = {
         return s;
       });
       if (layers.length === 0) throw new Error('nothing to build: add a source first');
+      // digests computed by an earlier build are dropped, so every build measures its own hashing
       for (const l of layers) forgetDigests(l.tree, l.givenDigests);
-      // one layer is built as it is; several are applied in order (OCI whiteouts honoured)
-      let tree = layers[0]!.tree;
-      if (layers.length > 1) {
-        tree = emptyTree();
-        for (const l of layers) tree = applyLayer(tree, l.tree, 'both');
-      }
+      const tree = applyLayers(layers.map((l) => l.tree));
       meterTree(tree, meter, originals);
       const sum = summarizeTree(tree);
       progress.filesTotal = sum.files;
@@ -285,18 +266,15 @@ export const api = {
 
       let result: BuildResult;
       if (c.format === 'erofs') {
-        const e = c.erofs;
-        progress.bytesTotal = sum.bytes * (e.chunkSize !== null ? 2 : 1);
-        progress.phase = e.chunkSize !== null ? 'hashing' : 'writing';
+        const chunked = c.erofs.chunkSize !== null;
+        progress.bytesTotal = sum.bytes * (chunked ? 2 : 1);
+        progress.phase = chunked ? 'hashing' : 'writing';
         report(true);
-        const r = await buildErofs(tree, {
-          ...(e.uuid.trim() ? { uuid: e.uuid.trim() } : {}),
-          ...(e.buildTime !== null ? { buildTime: e.buildTime } : {}),
-          ...(e.chunkSize !== null ? { chunkSize: e.chunkSize, dedupe: e.dedupe } : {}),
-          inlineData: e.inlineData,
-        }, image);
+        const b = await buildImage(tree, choiceOptions(c), { image });
+        if (b.format !== 'erofs') throw new Error(`an erofs build gave a ${b.format} result`);
+        const r = b.erofs;
         result = {
-          format: 'erofs', size: r.size, inodes: r.inodes, uuid: uuidText(r.uuid), contentBytes: sum.bytes, elapsedMs: 0, notes,
+          format: 'erofs', size: r.size, inodes: r.inodes, uuid: b.uuid, contentBytes: sum.bytes, elapsedMs: 0, notes,
           ...(r.chunks ? { chunks: r.chunks } : {}),
         };
       } else if (c.format === 'composefs') {
@@ -304,12 +282,16 @@ export const api = {
         progress.phase = 'hashing';
         progress.bytesTotal = sum.bytes;
         report(true);
-        // hashing first (4 files at once) fills in the digests the image build then uses
-        const objects = await objectsOf(tree, { concurrency: 4 });
-        progress.phase = 'writing';
-        report(true);
-        const r = await buildComposefs(tree, { minVersion: c.composefs.minVersion, maxVersion: c.composefs.maxVersion }, image);
-        result = { format: 'composefs', size: r.size, digest: hex(r.digest), inodes: r.inodes, contentBytes: sum.bytes, elapsedMs: 0, notes };
+        const b = await buildImage(tree, choiceOptions(c, { objects: true }), { image }, {
+          objectsHashed() {
+            progress.phase = 'writing';
+            report(true);
+          },
+        });
+        if (b.format !== 'composefs') throw new Error(`a composefs build gave a ${b.format} result`);
+        const r = b.composefs;
+        const objects = b.objects ?? [];
+        result = { format: 'composefs', size: r.size, digest: b.digest, inodes: r.inodes, contentBytes: sum.bytes, elapsedMs: 0, notes };
         if (wantObjects) {
           const objBytes = objects.reduce((a, o) => a + o.size, 0);
           progress.phase = 'objects';
@@ -358,7 +340,6 @@ export const api = {
 async function buildRafsLayers(
   req: BuildRequest, layers: { tree: SourceTree; label: string }[], signal: AbortSignal, count: (n: number) => void, meter: (t: SourceTree) => void,
 ): Promise<RafsOutput[]> {
-  const r = req.choice.rafs;
   const outs: RafsOutput[] = [];
   const dir = req.image.kind === 'dir' ? req.image.handle : null;
   const base = rafsBaseName(req);
@@ -372,10 +353,9 @@ async function buildRafsLayers(
     const blobSink = dir ? await HandleSink.open(await dir.getFileHandle(tmpName, { create: true }), signal) : new BlobSink(signal);
     let res;
     try {
-      res = await buildRafs(tree, {
-        version: r.version, compressor: r.compressor, digester: r.digester, chunkSize: r.chunkSize, alignedChunk: r.alignedChunk,
-        ...(r.prefetch.length ? { prefetch: r.prefetch } : {}), ...(parent ? { parent } : {}), signal,
-      }, { bootstrap: countedSink(bootSink, count), blob: countedSink(blobSink, count) });
+      const b = await buildImage(tree, choiceOptions(req.choice, { ...(parent ? { parent } : {}), signal }), { bootstrap: countedSink(bootSink, count), blob: countedSink(blobSink, count) });
+      if (b.format !== 'rafs') throw new Error(`a RAFS build gave a ${b.format} result`);
+      res = b.rafs;
     } catch (e) {
       if (bootSink instanceof HandleSink) await bootSink.abort();
       if (blobSink instanceof HandleSink) await blobSink.abort();
@@ -403,9 +383,7 @@ async function buildRafsLayers(
     }
     outs.push(out);
     if (i + 1 < layers.length) {
-      const fs = await openImage(new BlobSource(bootBytes, bootstrapName));
-      if (!isRafs(fs)) throw new Error(`${bootstrapName} did not read back as RAFS`);
-      parent = fs;
+      parent = await rafsParent(new BlobSource(bootBytes, bootstrapName));
     }
   }
   return outs;
@@ -432,11 +410,6 @@ async function renameInDir(dir: FileSystemDirectoryHandle, h: FileSystemFileHand
   for (let off = 0; off < src.size; off += PIECE) await w.write(new Uint8Array(await src.slice(off, off + PIECE).arrayBuffer()));
   await w.close();
   await dir.removeEntry(from);
-}
-
-function uuidText(u: Uint8Array): string {
-  const h = hex(u);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 const PIECE = 4 << 20;

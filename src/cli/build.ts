@@ -1,15 +1,14 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { objectsOf } from '../lib/composefs/objects.ts';
-import { buildComposefs } from '../lib/composefs/writer.ts';
-import { buildErofs, type ErofsAlgorithm, type ErofsCompression } from '../lib/erofs/writer.ts';
+import type { BackingObject } from '../lib/composefs/objects.ts';
+import type { ErofsAlgorithm, ErofsCompression } from '../lib/erofs/writer.ts';
 import type { SourceTree } from '../lib/fs/tree.ts';
 import type { ByteSource } from '../lib/io/source.ts';
-import { buildRafsToFiles } from '../lib/rafs/builder/node.ts';
+import { rafsFileSinks } from '../lib/rafs/builder/node.ts';
 import type { RafsBuildOptions } from '../lib/rafs/builder/types.ts';
 import type { RafsFs } from '../lib/rafs/model.ts';
 import { openInput, sourceTreeOf } from '../lib/app/open.ts';
-import { hex } from '../lib/app/hex.ts';
+import { buildImage, type BuiltImage, type ImageBuildOptions } from '../lib/app/build.ts';
 import { UsageError } from './format.ts';
 import { imageOptions, openPath, type ImageArgs } from './open.ts';
 
@@ -101,8 +100,7 @@ export interface BuildSummary {
 
 
 /** Copies each backing object into DIR/xx/yyyy… unless it is already there (the store is content-addressed). */
-async function writeObjectStore(tree: SourceTree, dir: string): Promise<{ count: number; written: number; bytes: number }> {
-  const objects = await objectsOf(tree);
+async function writeObjectStore(objects: readonly BackingObject[], dir: string): Promise<{ count: number; written: number; bytes: number }> {
   let written = 0, bytes = 0;
   for (const o of objects) {
     const p = join(dir, o.payload);
@@ -121,54 +119,68 @@ async function writeObjectStore(tree: SourceTree, dir: string): Promise<{ count:
   return { count: objects.length, written, bytes };
 }
 
-export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummary> {
+/** argv-shaped build arguments as the application layer's build options. */
+function buildOptions(a: BuildArgs): ImageBuildOptions {
   if (a.format === 'composefs') {
-    const objects = a.digestStore ? await writeObjectStore(tree, a.digestStore) : undefined;
-    const sink = fileSink(a.out);
-    try {
-      const opts: Parameters<typeof buildComposefs>[1] = {};
-      if (a.minVersion !== undefined) opts.minVersion = a.minVersion;
-      if (a.maxVersion !== undefined) opts.maxVersion = a.maxVersion;
-      const r = await buildComposefs(tree, opts, sink);
-      return { format: 'composefs', out: a.out, size: r.size, version: r.version, inodes: r.inodes, digest: hex(r.digest), ...(objects ? { objects } : {}) };
-    } finally {
-      sink.close();
-    }
+    return { format: 'composefs', minVersion: a.minVersion, maxVersion: a.maxVersion, objects: a.digestStore !== undefined && a.digestStore !== '' };
   }
   if (a.format === 'erofs') {
-    const sink = fileSink(a.out);
-    try {
-      const opts: Parameters<typeof buildErofs>[1] = {};
-      if (a.chunkSize !== undefined) opts.chunkSize = a.chunkSize;
-      if (a.uuid !== undefined) opts.uuid = a.uuid;
-      if (a.buildTime !== undefined) opts.buildTime = a.buildTime;
-      if (a.inlineData !== undefined) opts.inlineData = a.inlineData;
-      if (a.compression !== undefined) opts.compression = parseCompression(a.compression, a.pclusterSize, a.legacyCompress);
-      else if (a.pclusterSize !== undefined) throw new UsageError('-C (pcluster size) needs -z');
-      const r = await buildErofs(tree, opts, sink);
-      return {
-        format: 'erofs', out: a.out, size: r.size, blocks: r.blocks, inodes: r.inodes,
-        ...(r.chunks ? { chunks: r.chunks } : {}), ...(r.compressed ? { compressed: r.compressed } : {}),
-      };
-    } finally {
-      sink.close();
-    }
+    const o: ImageBuildOptions = { format: 'erofs', chunkSize: a.chunkSize, uuid: a.uuid, buildTime: a.buildTime, inlineData: a.inlineData };
+    if (a.compression !== undefined) o.compression = parseCompression(a.compression, a.pclusterSize, a.legacyCompress);
+    else if (a.pclusterSize !== undefined) throw new UsageError('-C (pcluster size) needs -z');
+    return o;
   }
   if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {
-    if (!a.blobDir) throw new UsageError('RAFS builds need --blob-dir DIR (where the data blob is written, named by its id)');
-    const opts: RafsBuildOptions = { version: a.format === 'rafs-v5' ? 5 : 6 };
-    if (a.chunkSize !== undefined) opts.chunkSize = a.chunkSize;
-    if (a.compressor !== undefined) opts.compressor = a.compressor as RafsBuildOptions['compressor'] & string;
-    if (a.batchSize !== undefined) opts.batchSize = a.batchSize;
-    if (a.digester !== undefined) opts.digester = a.digester as RafsBuildOptions['digester'] & string;
-    if (a.alignedChunk) opts.alignedChunk = true;
-    if (a.prefetch) opts.prefetch = a.prefetch;
-    if (a.parent) opts.parent = a.parent;
-    if (a.chunkDict) opts.chunkDict = a.chunkDict;
-    if (a.onProgress) opts.onProgress = a.onProgress;
-    mkdirSync(a.blobDir, { recursive: true });
-    const r = await buildRafsToFiles(tree, opts, a.out, a.blobDir);
-    return { format: a.format, out: a.out, size: r.bootstrapSize, blob: r.blobPath, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds, stats: r.stats, notes: r.notes };
+    return {
+      format: 'rafs', version: a.format === 'rafs-v5' ? 5 : 6, chunkSize: a.chunkSize, compressor: a.compressor as RafsBuildOptions['compressor'],
+      batchSize: a.batchSize, digester: a.digester as RafsBuildOptions['digester'], ...(a.alignedChunk ? { alignedChunk: true } : {}),
+      prefetch: a.prefetch, parent: a.parent, chunkDict: a.chunkDict, onProgress: a.onProgress,
+    };
   }
   throw new UsageError(`unknown --format ${a.format} (composefs, erofs, rafs-v6, rafs-v5)`);
+}
+
+export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummary> {
+  if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {
+    if (!a.blobDir) throw new UsageError('RAFS builds need --blob-dir DIR (where the data blob is written, named by its id)');
+    const o = buildOptions(a);
+    mkdirSync(a.blobDir, { recursive: true });
+    const files = rafsFileSinks(a.out, a.blobDir);
+    let built: BuiltImage, blobPath: string | null;
+    try {
+      built = await buildImage(tree, o, files.sinks);
+      blobPath = files.commit(built.format === 'rafs' ? built.rafs.blobId : null);
+    } catch (e) {
+      files.abort();
+      throw e;
+    }
+    if (built.format !== 'rafs') throw new Error('a RAFS build gave no RAFS result');
+    const r = built.rafs;
+    return { format: a.format, out: a.out, size: r.bootstrapSize, blob: blobPath, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds, stats: r.stats, notes: r.notes };
+  }
+  let sink: ReturnType<typeof fileSink> | undefined;
+  let objects: { count: number; written: number; bytes: number } | undefined;
+  try {
+    // EROFS opens its output first; composefs once the object store is filled
+    if (a.format === 'erofs') sink = fileSink(a.out);
+    const o = buildOptions(a);
+    const image = sink ?? (() => (sink = fileSink(a.out)));
+    const built = await buildImage(tree, o, { image }, {
+      async objectsHashed(list) {
+        if (a.digestStore) objects = await writeObjectStore(list, a.digestStore);
+      },
+    });
+    if (built.format === 'composefs') {
+      const r = built.composefs;
+      return { format: 'composefs', out: a.out, size: r.size, version: r.version, inodes: r.inodes, digest: built.digest, ...(objects ? { objects } : {}) };
+    }
+    if (built.format !== 'erofs') throw new Error(`a ${a.format} build gave a ${built.format} result`);
+    const r = built.erofs;
+    return {
+      format: 'erofs', out: a.out, size: r.size, blocks: r.blocks, inodes: r.inodes,
+      ...(r.chunks ? { chunks: r.chunks } : {}), ...(r.compressed ? { compressed: r.compressed } : {}),
+    };
+  } finally {
+    sink?.close();
+  }
 }

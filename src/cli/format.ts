@@ -1,5 +1,6 @@
 import type { Attr, FileType } from '../lib/fs/types.ts';
 import { major, minor } from '../lib/fs/types.ts';
+import type { Bucket } from '../lib/inspect/histogram.ts';
 
 const TYPE_CHAR: Record<FileType, string> = { reg: '-', dir: 'd', symlink: 'l', chr: 'c', blk: 'b', fifo: 'p', sock: 's' };
 
@@ -45,4 +46,54 @@ export function toJson(v: unknown): string {
 /** A command line the CLI cannot run (exit status 1, with the command's usage). */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** One line to stdout. */
+export const out = (s: string): void => { process.stdout.write(s + '\n'); };
+
+/** A result as indented `key: value` lines; arrays of histogram buckets as bars. */
+export function printTree(v: unknown, indent = ''): void {
+  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) {
+    out(indent + fmtScalar(v));
+    return;
+  }
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (x === undefined) continue;
+    if (Array.isArray(x) && isHistogram(x)) {
+      out(`${indent}${k}:`);
+      printHistogram(x, indent + '  ');
+    } else if (Array.isArray(x)) {
+      out(`${indent}${k}: [${x.length}]`);
+      x.slice(0, 1000).forEach((e, i) => {
+        if (e !== null && typeof e === 'object' && !(e instanceof Uint8Array)) {
+          out(`${indent}  [${i}]`);
+          printTree(e, indent + '    ');
+        } else out(`${indent}  ${fmtScalar(e)}`);
+      });
+      if (x.length > 1000) out(`${indent}  … ${x.length - 1000} more (use --json)`);
+    } else if (x !== null && typeof x === 'object' && !(x instanceof Uint8Array)) {
+      out(`${indent}${k}:`);
+      printTree(x, indent + '  ');
+    } else out(`${indent}${k}: ${fmtScalar(x)}`);
+  }
+}
+
+function isHistogram(x: unknown[]): x is Bucket[] {
+  return x.length > 0 && x.every((b) => b !== null && typeof b === 'object' && 'count' in b && 'lo' in b && 'hi' in b);
+}
+
+/** Non-empty buckets as bars: "4 KiB – 8 KiB  ########  123  (600 KiB)". */
+function printHistogram(buckets: Bucket[], indent: string): void {
+  const rows = buckets.filter((b) => b.count > 0);
+  const max = Math.max(1, ...rows.map((b) => b.count));
+  for (const b of rows) {
+    const label = (b.lo === 0 && b.hi === 1 ? '0 B' : `${humanBytes(b.lo)} – ${humanBytes(b.hi)}`).padEnd(22);
+    const bar = '#'.repeat(Math.max(1, Math.round((b.count / max) * 40)));
+    out(`${indent}${label} ${bar.padEnd(40)} ${b.count}  (${humanBytes(b.bytes)})`);
+  }
+}
+
+function fmtScalar(x: unknown): string {
+  if (x instanceof Uint8Array) return Buffer.from(x).toString('hex');
+  return String(x);
 }

@@ -11,7 +11,6 @@ import { dumpChunks } from '../lib/composefs/dump.ts';
 import { FormatError, IoError, NotFoundError, UnsupportedError } from '../lib/errors.ts';
 import { readdirAll, resolvePath, walk } from '../lib/fs/path.ts';
 import type { Attr as FsAttr, ReadOnlyFs } from '../lib/fs/types.ts';
-import type { Bucket } from '../lib/inspect/histogram.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
 import { compactRafsToFiles, mergeRafsToFile } from '../lib/rafs/builder/node.ts';
 import { chunkUsers, inodePaths, rafsBlobs, rafsPrefetch } from '../lib/rafs/analyze.ts';
@@ -19,7 +18,7 @@ import type { RafsFs } from '../lib/rafs/model.ts';
 import { exportTar } from '../lib/tar/writer.ts';
 import { build, loadSource } from './build.ts';
 import { defaultThreads, extract } from './extract.ts';
-import { humanBytes, isoTime, modeString, sizeOrDev, toJson, UsageError } from './format.ts';
+import { humanBytes, isoTime, modeString, out, printTree, sizeOrDev, toJson, UsageError } from './format.ts';
 import { closeAll, openImageFile, openPath, type ImageArgs } from './open.ts';
 
 /** Exit statuses (the README's table says the same). */
@@ -58,7 +57,6 @@ interface Command {
   run(positionals: string[], values: Record<string, unknown>): Promise<number>;
 }
 
-const out = (s: string): void => { process.stdout.write(s + '\n'); };
 
 /**
  * IMAGE is an image (by magic); a directory, a tar/tar.gz layer or a composefs dump is read as the
@@ -472,52 +470,6 @@ async function genericPaths(fs: ReadOnlyFs, ino: number): Promise<Record<string,
   const paths: string[] = [];
   for await (const e of walk(fs)) if (e.attr.ino === ino) paths.push(pathText(e.path));
   return { ino, type: attr.type, size: attr.size, nlink: attr.nlink, paths };
-}
-
-function printTree(v: unknown, indent = ''): void {
-  if (v === null || typeof v !== 'object' || v instanceof Uint8Array) {
-    out(indent + fmtScalar(v));
-    return;
-  }
-  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-    if (x === undefined) continue;
-    if (Array.isArray(x) && isHistogram(x)) {
-      out(`${indent}${k}:`);
-      printHistogram(x, indent + '  ');
-    } else if (Array.isArray(x)) {
-      out(`${indent}${k}: [${x.length}]`);
-      x.slice(0, 1000).forEach((e, i) => {
-        if (e !== null && typeof e === 'object' && !(e instanceof Uint8Array)) {
-          out(`${indent}  [${i}]`);
-          printTree(e, indent + '    ');
-        } else out(`${indent}  ${fmtScalar(e)}`);
-      });
-      if (x.length > 1000) out(`${indent}  … ${x.length - 1000} more (use --json)`);
-    } else if (x !== null && typeof x === 'object' && !(x instanceof Uint8Array)) {
-      out(`${indent}${k}:`);
-      printTree(x, indent + '  ');
-    } else out(`${indent}${k}: ${fmtScalar(x)}`);
-  }
-}
-
-function isHistogram(x: unknown[]): x is Bucket[] {
-  return x.length > 0 && x.every((b) => b !== null && typeof b === 'object' && 'count' in b && 'lo' in b && 'hi' in b);
-}
-
-/** Non-empty buckets as bars: "4 KiB – 8 KiB  ########  123  (600 KiB)". */
-function printHistogram(buckets: Bucket[], indent: string): void {
-  const rows = buckets.filter((b) => b.count > 0);
-  const max = Math.max(1, ...rows.map((b) => b.count));
-  for (const b of rows) {
-    const label = (b.lo === 0 && b.hi === 1 ? '0 B' : `${humanBytes(b.lo)} – ${humanBytes(b.hi)}`).padEnd(22);
-    const bar = '#'.repeat(Math.max(1, Math.round((b.count / max) * 40)));
-    out(`${indent}${label} ${bar.padEnd(40)} ${b.count}  (${humanBytes(b.bytes)})`);
-  }
-}
-
-function fmtScalar(x: unknown): string {
-  if (x instanceof Uint8Array) return Buffer.from(x).toString('hex');
-  return String(x);
 }
 
 function help(): void {

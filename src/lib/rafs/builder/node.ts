@@ -10,7 +10,7 @@ import type { RafsFs } from '../model.ts';
 import { buildRafs } from './build.ts';
 import { compactRafs, type CompactOptions, type CompactResult } from './compact.ts';
 import { mergeRafs, type MergeOptions, type MergeResult } from './merge.ts';
-import type { RafsBuildOptions, RafsBuildResult, Sink } from './types.ts';
+import type { RafsBuildOptions, RafsBuildResult, RafsBuildSinks, Sink } from './types.ts';
 
 export class FileSink implements Sink {
   private fd: number;
@@ -36,25 +36,42 @@ function tempBlob(dir: string): FileSink {
   return new FileSink(join(dir, `.layerscope-blob-${process.pid}-${seq++}.tmp`));
 }
 
-/** Build to `bootstrapPath`; the new blob lands in `blobDir` named by its id (none when nothing was stored). */
-export async function buildRafsToFiles(tree: SourceTree, opts: RafsBuildOptions, bootstrapPath: string, blobDir: string): Promise<RafsBuildResult & { blobPath: string | null }> {
+/**
+ * Sinks into `bootstrapPath` and a temporary blob in `blobDir`; `commit` names the blob by its id
+ * (or removes it when nothing was stored), `abort` removes it.
+ */
+export function rafsFileSinks(bootstrapPath: string, blobDir: string): { sinks: RafsBuildSinks; commit(blobId: string | null): string | null; abort(): void } {
   const boot = new FileSink(bootstrapPath);
   const blob = tempBlob(blobDir);
+  return {
+    sinks: { bootstrap: boot, blob },
+    commit(blobId) {
+      boot.close();
+      blob.close();
+      if (!blobId) {
+        unlinkSync(blob.path);
+        return null;
+      }
+      const blobPath = join(blobDir, blobId);
+      renameSync(blob.path, blobPath);
+      return blobPath;
+    },
+    abort() {
+      boot.close();
+      blob.close();
+      try { unlinkSync(blob.path); } catch { /* already gone */ }
+    },
+  };
+}
+
+/** Build to `bootstrapPath`; the new blob lands in `blobDir` named by its id (none when nothing was stored). */
+export async function buildRafsToFiles(tree: SourceTree, opts: RafsBuildOptions, bootstrapPath: string, blobDir: string): Promise<RafsBuildResult & { blobPath: string | null }> {
+  const files = rafsFileSinks(bootstrapPath, blobDir);
   try {
-    const r = await buildRafs(tree, opts, { bootstrap: boot, blob });
-    boot.close();
-    blob.close();
-    if (!r.blobId) {
-      unlinkSync(blob.path);
-      return { ...r, blobPath: null };
-    }
-    const blobPath = join(blobDir, r.blobId);
-    renameSync(blob.path, blobPath);
-    return { ...r, blobPath };
+    const r = await buildRafs(tree, opts, files.sinks);
+    return { ...r, blobPath: files.commit(r.blobId) };
   } catch (e) {
-    boot.close();
-    blob.close();
-    try { unlinkSync(blob.path); } catch { /* already gone */ }
+    files.abort();
     throw e;
   }
 }
