@@ -3,6 +3,7 @@
  * 4096-byte header), the chunk digest array and an inlined bootstrap. Every function takes the blob's
  * ByteSource and checks each offset and length against it before reading.
  */
+import { headerSum } from '../tar/structs.ts';
 import { fail, FormatError, UnsupportedError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import { decodeStruct } from '../struct.ts';
@@ -103,12 +104,10 @@ export function parseTarHeader(b: Uint8Array, offset: number): TarHeader | null 
   if (magic !== 'ustar ' && magic !== 'ustar') return null;
   const want = octal(h.chksum);
   if (want === null) return null;
-  let sum = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) sum += i >= TAR_HEADER.f.chksum.offset && i < TAR_HEADER.f.chksum.offset + 8 ? 0x20 : b[i]!;
-  if (sum !== want) return null;
+  if (headerSum(b) !== want) return null;
   const size = octal(h.size);
   if (size === null) return null;
-  return { name: idString(h.name), size, typeflag: h.typeflag, offset };
+  return { name: idString(h.name), size, typeflag: (h.typeflag as Uint8Array)[0]!, offset };
 }
 
 /** The tar header that ends at `end`, with the data it describes lying just before it. */

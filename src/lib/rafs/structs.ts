@@ -19,7 +19,6 @@ export const RAFS_V6_DEVT_OFFSET = 1408;
 export const EROFS_FEATURE_COMPAT_RAFS_V6 = 0x4000_0000;
 export const BLOB_META_MAGIC = 0xb10bb10b;
 export const BLOB_META_HEADER_SIZE = 4096;
-export const TAR_BLOCK = 512;
 
 export const CHUNK_SIZE_MIN = 0x1000;
 export const CHUNK_SIZE_MAX = 0x100_0000;
@@ -314,18 +313,5 @@ export const TOC_ENTRY = struct('rafs.toc_entry', 128, [
   ['reserved2', 80, 48, 'bytes'],
 ] as const);
 
-/** GNU tar header written after each blob section ("reverse tar", §5.8). */
-export const TAR_HEADER = struct('rafs.tar_header', 512, [
-  ['name', 0, 100, 'bytes'],
-  ['mode', 100, 8, 'bytes'],
-  ['uid', 108, 8, 'bytes'],
-  ['gid', 116, 8, 'bytes'],
-  ['size', 124, 12, 'bytes', 'octal'],
-  ['mtime', 136, 12, 'bytes'],
-  ['chksum', 148, 8, 'bytes', 'octal sum of the header with this field as spaces'],
-  ['typeflag', 156, 1, 'u8'],
-  ['linkname', 157, 100, 'bytes'],
-  ['magic', 257, 6, 'bytes', '"ustar " (GNU) or "ustar\\0"'],
-  ['version', 263, 2, 'bytes'],
-  ['rest', 265, 247, 'bytes'],
-] as const);
+/** The tar header written after each blob section ("reverse tar", §5.8) is tar's own header. */
+export { TAR_BLOCK, TAR_HEADER } from '../tar/structs.ts';

@@ -33,3 +33,12 @@ export const H = TAR_HEADER.f;
 
 export const MAGIC_USTAR = 'ustar\0'; // POSIX, version "00"
 export const MAGIC_GNU = 'ustar '; // GNU, version " \0"
+
+/** The header's checksum as tar computes it: the unsigned sum of its bytes, the chksum field read as spaces. */
+export function headerSum(block: Uint8Array): number {
+  let sum = 0;
+  const from = H.chksum.offset;
+  const to = from + H.chksum.size;
+  for (let i = 0; i < TAR_BLOCK; i++) sum += i >= from && i < to ? 0x20 : block[i]!;
+  return sum;
+}

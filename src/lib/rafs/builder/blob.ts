@@ -21,6 +21,7 @@
  * batch; the batch's sizes go to a `BatchInflateContext` after the CI rows. As nydus-image 2.4, the
  * bootstrap's chunk info of a batch member keeps compressed offset and size 0 and no BATCH flag.
  */
+import { headerSum } from '../../tar/structs.ts';
 import { createSha256, sha256 } from '../../codec/sha256.ts';
 import { crc32c } from '../../codec/crc32c.ts';
 import { gzipCompress } from '../../codec/gzip.ts';
@@ -68,11 +69,9 @@ export function sectionTarHeader(name: string, size: number): Uint8Array {
   const enc = new TextEncoder();
   const oct = (v: number, digits: number) => enc.encode(v.toString(8).padStart(digits, '0') + '\0');
   encodeStruct(TAR_HEADER, {
-    name: enc.encode(name), size: oct(size, 11), mtime: oct(0, 11), typeflag: 0x30, magic: enc.encode('ustar '), version: enc.encode(' \0'),
+    name: enc.encode(name), size: oct(size, 11), mtime: oct(0, 11), typeflag: Uint8Array.of(0x30), magic: enc.encode('ustar '), version: enc.encode(' \0'),
   }, b);
-  let sum = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) sum += i >= TAR_HEADER.f.chksum.offset && i < TAR_HEADER.f.chksum.offset + 8 ? 0x20 : b[i]!;
-  b.set(oct(sum, 7), TAR_HEADER.f.chksum.offset);
+  b.set(oct(headerSum(b), 7), TAR_HEADER.f.chksum.offset);
   return b;
 }
 
