@@ -35,12 +35,8 @@ export function splitRawPath(path: Uint8Array): Uint8Array[] {
   return out;
 }
 
-/** bytes → string of one char per byte: lossless, for map keys of raw names */
-export function byteString(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
-  return s;
-}
+/** bytes → string of one char per byte: lossless, for map keys of raw names (lib/bytes.ts binKey) */
+export { binKey as byteString } from '../../bytes.ts';
 
 /**
  * Mark hardlinks (SourceDirent.link): the first dirent of a non-directory inode is its primary
