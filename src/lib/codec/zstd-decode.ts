@@ -16,6 +16,7 @@
  * is first copied into a padded scratch buffer. Reads that run past a stream's start (corrupt data)
  * land in that padding and are caught once per sequence / per Huffman symbol group.
  */
+import { LL_BASE, LL_DEFAULT, LL_EXTRA, ML_BASE, ML_DEFAULT, ML_EXTRA, OF_DEFAULT } from './zstd-tables.ts';
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { xxh64Parts } from './xxh64.ts';
 
@@ -29,17 +30,6 @@ const HUF_MAX_BITS = 11;
 const OF_MAX_SYMBOL = 30;
 const LL_MAX_SYMBOL = 35;
 const ML_MAX_SYMBOL = 52;
-
-// Literals_Length and Match_Length codes: baseline and number of extra bits (RFC 8878 §3.1.1.3.2.1.1)
-const LL_BASE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
-const LL_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-const ML_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 37, 39, 41, 43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387, 32771, 65539];
-const ML_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-
-// Predefined distributions (RFC 8878 §3.1.1.3.2.2)
-const LL_DEFAULT = [4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1, -1, -1];
-const ML_DEFAULT = [1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1];
-const OF_DEFAULT = [1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1];
 
 /** kinds of sequence tables; the index into code tables below */
 const LL = 0, OF = 1, ML = 2;

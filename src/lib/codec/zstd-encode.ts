@@ -13,6 +13,7 @@
  * Every bitstream the decoder reads backwards is written forwards here with the symbols in reverse
  * order, so the last symbol written is the first one read.
  */
+import { LL_BASE, LL_DEFAULT, LL_EXTRA, ML_BASE, ML_DEFAULT, ML_EXTRA, OF_DEFAULT } from './zstd-tables.ts';
 import { UnsupportedError } from '../errors.ts';
 import { xxh64Parts } from './xxh64.ts';
 
@@ -30,22 +31,13 @@ export interface ZstdEncodeOptions {
 const MAGIC = 0xfd2fb528;
 const BLOCK_MAX = 128 << 10;
 
-// RFC 8878 §3.1.1.3.2.1.1: literal length and match length codes
-const LL_BASE = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536];
-const LL_BITS = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-const ML_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 37, 39, 41, 43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387, 32771, 65539];
-const ML_BITS = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-// predefined distributions (§3.1.1.3.2.2)
-const LL_PREDEF = [4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1, -1, -1];
-const ML_PREDEF = [1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1];
-const OF_PREDEF = [1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1];
 const LL_MAX_LOG = 9, ML_MAX_LOG = 9, OF_MAX_LOG = 8;
 const HUF_MAX_BITS = 11;
 
 const LL_CODE_SMALL = new Uint8Array(64);
 const ML_CODE_SMALL = new Uint8Array(128);
-for (let c = 0; c < LL_BASE.length; c++) for (let v = LL_BASE[c]!; v < 64 && v < LL_BASE[c]! + (1 << LL_BITS[c]!); v++) LL_CODE_SMALL[v] = c;
-for (let c = 0; c < ML_BASE.length; c++) for (let v = ML_BASE[c]! - 3; v < 128 && v < ML_BASE[c]! - 3 + (1 << ML_BITS[c]!); v++) ML_CODE_SMALL[v] = c;
+for (let c = 0; c < LL_BASE.length; c++) for (let v = LL_BASE[c]!; v < 64 && v < LL_BASE[c]! + (1 << LL_EXTRA[c]!); v++) LL_CODE_SMALL[v] = c;
+for (let c = 0; c < ML_BASE.length; c++) for (let v = ML_BASE[c]! - 3; v < 128 && v < ML_BASE[c]! - 3 + (1 << ML_EXTRA[c]!); v++) ML_CODE_SMALL[v] = c;
 
 function highbit(v: number): number {
   return 31 - Math.clz32(v);
@@ -138,9 +130,9 @@ function initState(t: FseCTable, s: number): number {
   return t.next[t.startOff[s]! + (t.thr[s]! >> t.nb0[s]!)]!;
 }
 
-const PREDEF_LL = buildCTable(LL_PREDEF, 35, 6);
-const PREDEF_ML = buildCTable(ML_PREDEF, 52, 6);
-const PREDEF_OF = buildCTable(OF_PREDEF, 28, 5);
+const PREDEF_LL = buildCTable(LL_DEFAULT, 35, 6);
+const PREDEF_ML = buildCTable(ML_DEFAULT, 52, 6);
+const PREDEF_OF = buildCTable(OF_DEFAULT, 28, 5);
 
 /** Normalize counts to sum 1 << log, each present symbol at least 1; null when impossible. */
 function normalize(count: Int32Array, maxSym: number, total: number, log: number): Int32Array | null {
@@ -507,9 +499,9 @@ function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
     mlc[i] = mlCode(ml[i]! - 3);
     ofc[i] = highbit(ofv[i]!);
   }
-  const cl = chooseTable(llc, n, 35, PREDEF_LL, LL_PREDEF, 6, LL_MAX_LOG);
-  const co = chooseTable(ofc, n, 31, PREDEF_OF, OF_PREDEF, 5, OF_MAX_LOG);
-  const cm = chooseTable(mlc, n, 52, PREDEF_ML, ML_PREDEF, 6, ML_MAX_LOG);
+  const cl = chooseTable(llc, n, 35, PREDEF_LL, LL_DEFAULT, 6, LL_MAX_LOG);
+  const co = chooseTable(ofc, n, 31, PREDEF_OF, OF_DEFAULT, 5, OF_MAX_LOG);
+  const cm = chooseTable(mlc, n, 52, PREDEF_ML, ML_DEFAULT, 6, ML_MAX_LOG);
   out[pos++] = (cl.mode << 6) | (co.mode << 4) | (cm.mode << 2);
   for (const c of [cl, co, cm]) {
     if (c.mode === 1) out[pos++] = c.rle;
@@ -529,10 +521,10 @@ function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
   for (;;) {
     const lc = llc[i]!, mc = mlc[i]!, oc = ofc[i]!;
     acc |= (ll[i]! - LL_BASE[lc]!) << nbits;
-    nbits += LL_BITS[lc]!;
+    nbits += LL_EXTRA[lc]!;
     while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
     acc |= (ml[i]! - ML_BASE[mc]!) << nbits;
-    nbits += ML_BITS[mc]!;
+    nbits += ML_EXTRA[mc]!;
     while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
     let extra = ofv[i]! - (1 << oc), eb = oc;
     if (eb > 16) {
