@@ -6,7 +6,8 @@ import { FIXTURES } from './helpers/paths.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { resolvePath } from '../src/lib/fs/path.ts';
 import { openRafs } from '../src/lib/rafs/index.ts';
-import { checkRafs, chunkUsers, inodePaths, rafsBlobs, rafsPrefetch, rafsStats, type Progress } from '../src/lib/rafs/analyze.ts';
+import { checkRafs, chunkUsers, inodePaths, rafsBlobs, rafsPrefetch, type Progress } from '../src/lib/rafs/analyze.ts';
+import { imageStats } from '../src/lib/app/stats.ts';
 import { MemoryChunkCache } from '../src/lib/rafs/chunkcache.ts';
 
 const N = join(FIXTURES, 'nydus');
@@ -131,16 +132,18 @@ test('check: cancellable with an AbortSignal', async () => {
 
 test('stats: counts, histograms and dedup figures', async () => {
   const fs = await openRafs(src(V5BOOT), { blobs: [src(BLOB_PLAIN)] });
-  const s = await rafsStats(fs) as Record<string, any>;
+  const s = await imageStats(fs, fs.source);
   assert.equal(s.counts.reg, 23);
-  assert.equal(s.counts.inodes, 52);
-  assert.equal(s.counts.hardlink_entries, 2);
+  assert.equal(s.inodes, 52);
+  assert.equal(s.hardlinkEntries, 2);
   // 21 unique regular inodes; their sizes, from EXPECTED
   const regs = new Map<number, number>();
   for (const e of EXPECTED[V5BOOT]!.entries as Record<string, number>[]) if ((e as any).type === 'reg') regs.set(e.ino!, e.size!);
-  assert.equal(s.file_bytes, [...regs.values()].reduce((a, b) => a + b, 0));
-  assert.equal(s.file_size_histogram.reduce((a: number, b: { count: number }) => a + b.count, 0), 21);
-  assert.equal(s.file_size_histogram[log2b(944)].count >= 1, true);
+  assert.equal(s.files, 21);
+  assert.equal(s.fileBytes, [...regs.values()].reduce((a, b) => a + b, 0));
+  assert.equal(s.fileSizes.reduce((a, b) => a + b.count, 0), 21);
+  assert.equal(s.fileSizes.reduce((a, b) => a + b.bytes, 0), s.fileBytes);
+  assert.ok(s.fileSizes.find((b) => b.lo <= 944 && 944 < b.hi)!.count >= 1);
   // chunk figures recomputed from EXPECTED.json: one chunk list per unique inode, stored = distinct offsets
   const lists = new Map<number, Record<string, number>[]>();
   for (const e of EXPECTED[V5BOOT]!.entries as any[]) if (e.type === 'reg') lists.set(e.ino, e.chunks);
@@ -148,19 +151,18 @@ test('stats: counts, histograms and dedup figures', async () => {
   const stored = new Map(refs.map((c) => [c.compressed_offset, c.uncompressed_size]));
   const refBytes = refs.reduce((a, c) => a + c.uncompressed_size!, 0);
   const storedBytes = [...stored.values()].reduce((a, b) => a + b!, 0);
-  assert.equal(s.chunks.references, refs.length);
-  assert.equal(s.chunks.stored, stored.size);
-  assert.equal(s.chunks.stored, 23); // = the blob's chunk_count
-  assert.equal(s.chunks.stored_uncompressed_bytes, storedBytes);
-  assert.equal(s.chunks.stored_compressed_bytes, 3508766);
-  assert.equal(s.chunks.dedup_saved_bytes, refBytes - storedBytes);
-  assert.ok(s.chunks.dedup_saved_bytes >= 4 * 1048576); // the all-zero MiB shared 5 times by the head-hole files
-  assert.equal(s.blobs[0].chunks_used, 23);
-  assert.equal(s.blobs[0].used_ratio, 1);
+  const c = s.chunks!;
+  assert.equal(c.references, refs.length);
+  assert.equal(c.referencedBytes, refBytes);
+  assert.equal(c.unique, stored.size);
+  assert.equal(c.unique, 23); // = the blob's chunk_count
+  assert.equal(c.storedBytes, storedBytes);
+  assert.equal(c.storedCompressedBytes, 3508766);
+  assert.ok(c.referencedBytes - c.storedBytes >= 4 * 1048576); // the all-zero MiB shared 5 times by the head-hole files
+  assert.equal(c.dedupRatio, refBytes / storedBytes);
+  assert.equal(c.blobs[0]!.usedChunks, 23);
+  assert.equal(c.blobs[0]!.usedCompressed, c.blobs[0]!.compressedSize); // every stored byte is used
 });
-function log2b(n: number): number {
-  return Math.floor(Math.log2(n)) + 1;
-}
 
 test('blobs, prefetch, chunk → files, inode → paths', async () => {
   const fs = await openRafs(src(V6BOOT), { blobs: [src(V6BLOB)] });

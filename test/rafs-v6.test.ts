@@ -12,7 +12,7 @@ import { bytes } from '../src/lib/fs/types.ts';
 import { RafsV6 } from '../src/lib/rafs/v6.ts';
 import { openRafs, openRafsBlob } from '../src/lib/rafs/index.ts';
 import { findInlineBootstrap, readToc, tarSections, ciEntry } from '../src/lib/rafs/blob.ts';
-import { rafsStats } from '../src/lib/rafs/analyze.ts';
+import { imageStats } from '../src/lib/app/stats.ts';
 import type { RafsFs } from '../src/lib/rafs/model.ts';
 import { assertSubset } from './helpers/subset.ts';
 
@@ -43,10 +43,10 @@ async function checkAgainstExpected(fs: RafsFs, exp: Record<string, unknown>): P
   assertSubset(info.blobs, exp.blobs, 'blobs');
   assert.deepEqual(info.chunk_table, exp.chunk_table);
   assert.deepEqual(info.prefetch, exp.prefetch);
-  const stats = await rafsStats(fs);
+  const stats = await imageStats(fs, fs.source);
   assertSubset(stats.counts, exp.counts, 'counts');
   const entries = exp.entries as Record<string, unknown>[];
-  assert.equal((stats.counts as Record<string, number>).entries, entries.length);
+  assert.equal(stats.entries, entries.length);
   for (const e of entries) {
     const path = e.path as string;
     const attr = await resolvePath(fs, path);

@@ -1,6 +1,6 @@
 /**
  * Analyses over an open RAFS image, each returning a JSON-ready object: what `nydus-image
- * inspect/check/stat` offer (stats, blobs, prefetch, chunk → files, inode → paths, check) plus full
+ * inspect/check` offer (blobs, prefetch, chunk → files, inode → paths, check) plus full
  * content verification with progress and cancellation.
  */
 import { checkTree } from '../fs/check.ts';
@@ -100,88 +100,6 @@ export function buildIndex(fs: RafsFs, opts: AnalysisOptions = {}): Promise<Rafs
     p.catch(() => indexes.delete(fs));
   }
   return p;
-}
-
-// ---------------------------------------------------------------------------------------------
-// stats
-
-function log2Bucket(size: number): number {
-  return size === 0 ? 0 : Math.min(44, Math.floor(Math.log2(size)) + 1);
-}
-
-export async function rafsStats(fs: RafsFs, opts: AnalysisOptions = {}): Promise<Record<string, unknown>> {
-  const idx = await buildIndex(fs, opts);
-  const counts: Record<string, number> = { dir: 0, reg: 0, symlink: 0, chr: 0, blk: 0, fifo: 0, sock: 0 };
-  const inodes = new Set<number>();
-  let hardlinkEntries = 0;
-  let fileBytes = 0;
-  const fileHist = new Array<number>(45).fill(0);
-  const seenReg = new Set<number>();
-  for (const e of idx.entries) {
-    counts[e.type] = (counts[e.type] ?? 0) + 1;
-    if (inodes.has(e.ino)) hardlinkEntries++;
-    inodes.add(e.ino);
-    if (e.type === 'reg' && !seenReg.has(e.ino)) {
-      seenReg.add(e.ino);
-      fileBytes += e.size;
-      fileHist[log2Bucket(e.size)]!++;
-    }
-  }
-  // chunk figures: references count every chunk of every unique inode; "stored" = distinct locations
-  let refCount = 0;
-  let refBytes = 0;
-  for (const chunks of idx.chunksOf.values()) {
-    refCount += chunks.length;
-    for (const c of chunks) refBytes += c.uncompressedSize;
-  }
-  const chunkHist = new Array<number>(13).fill(0); // ≤4K … ≤16M
-  let storedU = 0;
-  let storedC = 0;
-  const byDigest = new Map<string, number>();
-  const perBlob = fs.blobs.map((b) => ({ index: b.index, blob_id: fs.store.blobIdOf(b.index), chunks_used: 0, compressed_bytes_used: 0, uncompressed_bytes_used: 0 }));
-  for (const { chunk: c } of idx.refs.values()) {
-    storedU += c.uncompressedSize;
-    storedC += c.compressedSize;
-    chunkHist[Math.max(0, Math.min(12, Math.ceil(Math.log2(Math.max(1, c.uncompressedSize))) - 12))]!++;
-    const d = hex(c.digest);
-    byDigest.set(d, c.uncompressedSize);
-    const pb = perBlob[c.blobIndex];
-    if (pb) {
-      pb.chunks_used++;
-      pb.compressed_bytes_used += c.compressedSize;
-      pb.uncompressed_bytes_used += c.uncompressedSize;
-    }
-  }
-  let uniqueDigestBytes = 0;
-  for (const v of byDigest.values()) uniqueDigestBytes += v;
-  return {
-    format: fs.format,
-    counts: { ...counts, entries: idx.entries.length, inodes: inodes.size, hardlink_entries: hardlinkEntries },
-    file_bytes: fileBytes,
-    file_size_histogram: fileHist.map((count, i) => ({ from: i === 0 ? 0 : 2 ** (i - 1), to: i === 0 ? 0 : 2 ** i - 1, count })),
-    chunk_size: fs.chunkSize,
-    chunk_size_histogram: chunkHist.map((count, i) => ({ max: 2 ** (i + 12), count })),
-    chunks: {
-      references: refCount,
-      referenced_uncompressed_bytes: refBytes,
-      stored: idx.refs.size,
-      stored_uncompressed_bytes: storedU,
-      stored_compressed_bytes: storedC,
-      unique_digests: byDigest.size,
-      unique_digest_bytes: uniqueDigestBytes,
-      dedup_saved_bytes: refBytes - storedU,
-      /** stored twice under different locations (e.g. across blobs): could be deduplicated further */
-      duplicate_stored_bytes: storedU - uniqueDigestBytes,
-      dedup_ratio: storedU === 0 ? 1 : refBytes / storedU,
-      compression_ratio: storedC === 0 ? 1 : storedU / storedC,
-    },
-    blobs: perBlob.map((pb) => {
-      const b = fs.blobs[pb.index]!;
-      return { ...pb, chunk_count: b.chunkCount ?? null, compressed_size: b.compressedSize ?? null,
-        used_ratio: b.compressedSize ? pb.compressed_bytes_used / b.compressedSize : null };
-    }),
-    unresolved: idx.errors,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
