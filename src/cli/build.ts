@@ -28,11 +28,27 @@ export function fileSink(path: string): { write(chunk: Uint8Array): void; close(
 
 const ALGORITHMS: readonly ErofsAlgorithm[] = ['lz4', 'lz4hc', 'deflate', 'zstd'];
 
+/** mkfs.erofs -E options Layerscope builds (comma list; each may be given in several -E) */
+const EXTENDED = ['ztailpacking', 'fragments', 'dedupe', 'legacy-compress'] as const;
+export type ExtendedOption = (typeof EXTENDED)[number];
+
+/** mkfs.erofs' `-E a,b,c` as a set of known names; anything else is a usage error */
+export function parseExtended(e: string | readonly string[]): Set<ExtendedOption> {
+  const out = new Set<ExtendedOption>();
+  for (const part of (typeof e === 'string' ? [e] : e).flatMap((x) => x.split(','))) {
+    const name = part.trim();
+    if (name === '') continue;
+    if (!EXTENDED.includes(name as ExtendedOption)) throw new UsageError(`-E ${name}: Layerscope builds ${EXTENDED.join(', ')}`);
+    out.add(name as ExtendedOption);
+  }
+  return out;
+}
+
 /**
- * mkfs.erofs' `-z ALG[,LEVEL]` (and `-C BYTES`) as writer options. Also accepts mkfs 1.8's
- * `level=N` form of the level.
+ * mkfs.erofs' `-z ALG[,LEVEL]` (and `-C BYTES`, `-E` options) as writer options. Also accepts
+ * mkfs 1.8's `level=N` form of the level.
  */
-export function parseCompression(z: string, pclusterSize?: number, legacy = false): ErofsCompression {
+export function parseCompression(z: string, pclusterSize?: number, legacy = false, extended: ReadonlySet<ExtendedOption> = new Set()): ErofsCompression {
   const [alg, ...rest] = z.split(',');
   if (!ALGORITHMS.includes(alg as ErofsAlgorithm)) throw new UsageError(`-z ${z}: the algorithm is one of ${ALGORITHMS.join(', ')}`);
   const c: ErofsCompression = { algorithm: alg as ErofsAlgorithm };
@@ -43,7 +59,10 @@ export function parseCompression(z: string, pclusterSize?: number, legacy = fals
     c.level = Number(lv);
   }
   if (pclusterSize !== undefined) c.pclusterSize = pclusterSize;
-  if (legacy) c.indexes = 'full';
+  if (legacy || extended.has('legacy-compress')) c.indexes = 'full';
+  if (extended.has('ztailpacking')) c.ztailpacking = true;
+  if (extended.has('fragments')) c.fragments = true;
+  if (extended.has('dedupe')) c.dedupe = true;
   return c;
 }
 
@@ -76,6 +95,10 @@ export interface BuildArgs {
   pclusterSize?: number;
   /** EROFS: COMPRESSED_FULL indexes (mkfs -Elegacy-compress) */
   legacyCompress?: boolean;
+  /** EROFS: mkfs.erofs -E values (ztailpacking, fragments, dedupe, legacy-compress; comma lists) */
+  extended?: string | string[];
+  /** EROFS: mkfs.erofs -b, the block size in bytes */
+  blockSize?: number;
   /** RAFS */
   blobDir?: string;
   compressor?: string;
@@ -126,8 +149,11 @@ function buildOptions(a: BuildArgs): ImageBuildOptions {
   }
   if (a.format === 'erofs') {
     const o: ImageBuildOptions = { format: 'erofs', chunkSize: a.chunkSize, uuid: a.uuid, buildTime: a.buildTime, inlineData: a.inlineData };
-    if (a.compression !== undefined) o.compression = parseCompression(a.compression, a.pclusterSize, a.legacyCompress);
+    if (a.blockSize !== undefined) o.blockSize = a.blockSize;
+    const ext = parseExtended(a.extended ?? []);
+    if (a.compression !== undefined) o.compression = parseCompression(a.compression, a.pclusterSize, a.legacyCompress, ext);
     else if (a.pclusterSize !== undefined) throw new UsageError('-C (pcluster size) needs -z');
+    else if (ext.size) throw new UsageError(`-E ${[...ext].join(',')} needs -z`);
     return o;
   }
   if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {

@@ -248,6 +248,7 @@ const commands: Record<string, Command> = {
       '      composefs: [--digest-store DIR] [--min-version N] [--max-version N] [--print-digest]\n' +
       '      SRC a composefs dump (or .dump.gz): lenient as mkcomposefs; --strict or CFS_PARSE_STRICT in the environment: strict\n' +
       '      erofs:     [--chunksize N] [--uuid U] [-T SECONDS] [--no-inline] [-z lz4|lz4hc[,LEVEL]|deflate[,LEVEL]|zstd[,LEVEL]] [-C PCLUSTER_BYTES]\n' +
+      '                 [-b BLOCK_BYTES] [-E ztailpacking,fragments,dedupe,legacy-compress]\n' +
       '      rafs-*:    --blob-dir DIR [--compressor zstd|lz4_block|none|gzip] [--digester blake3|sha256] [--chunk-size N] [--batch-size N]\n' +
       '                 (defaults as nydus-image 2.4: zstd, blake3, 1 MiB chunks; nydus-image itself no longer builds gzip)\n' +
       '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]',
@@ -256,7 +257,7 @@ const commands: Record<string, Command> = {
       ...IMAGE_OPTS,
       format: { type: 'string' }, 'digest-store': { type: 'string' }, 'min-version': { type: 'string' }, 'max-version': { type: 'string' },
       chunksize: { type: 'string' }, uuid: { type: 'string' }, 'build-time': { type: 'string', short: 'T' }, 'no-inline': { type: 'boolean' },
-      z: { type: 'string', short: 'z' }, C: { type: 'string', short: 'C' },
+      z: { type: 'string', short: 'z' }, C: { type: 'string', short: 'C' }, E: { type: 'string', short: 'E', multiple: true }, b: { type: 'string', short: 'b' },
       'print-digest': { type: 'boolean' },
       compressor: { type: 'string' }, digester: { type: 'string' }, 'chunk-size': { type: 'string' }, parent: { type: 'string' },
       'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' }, 'batch-size': { type: 'string' },
@@ -298,6 +299,9 @@ const commands: Record<string, Command> = {
       if (v.z) args.compression = v.z as string;
       const pcluster = num('C');
       if (pcluster !== undefined) args.pclusterSize = pcluster;
+      if (v.E) args.extended = v.E as string[];
+      const bs = num('b');
+      if (bs !== undefined) args.blockSize = bs;
       const r = await build(tree, args);
       if (v.json) out(toJson({ ...r, notes: tree.notes }));
       else if (v['print-digest']) out(r.digest ?? '');

@@ -18,7 +18,7 @@ import { hex } from './hex.ts';
 
 /** One build's options, format-neutral; unset fields keep each writer's default. */
 export type ImageBuildOptions =
-  | { format: 'erofs'; chunkSize?: number; dedupe?: boolean; uuid?: string; buildTime?: number; inlineData?: boolean; compression?: ErofsCompression }
+  | { format: 'erofs'; chunkSize?: number; dedupe?: boolean; uuid?: string; buildTime?: number; inlineData?: boolean; compression?: ErofsCompression; blockSize?: number }
   /** objects: hash the backing objects first and return them (for an object store) */
   | { format: 'composefs'; minVersion?: number; maxVersion?: number; objects?: boolean }
   | {
@@ -72,6 +72,7 @@ export async function buildImage(tree: SourceTree, o: ImageBuildOptions, sinks: 
     if (o.dedupe !== undefined) opts.dedupe = o.dedupe;
     if (o.inlineData !== undefined) opts.inlineData = o.inlineData;
     if (o.compression !== undefined) opts.compression = o.compression;
+    if (o.blockSize !== undefined) opts.blockSize = o.blockSize;
     const r = await buildErofs(tree, opts, await imageSink(sinks));
     return { format: 'erofs', erofs: r, uuid: uuidText(r.uuid) };
   }

@@ -49,6 +49,12 @@ export interface ErofsCompression {
   pclusterSize?: number;
   /** index layout: 'compact' (default, as mkfs) or 'full' (COMPRESSED_FULL, as -Elegacy-compress) */
   indexes?: 'compact' | 'full';
+  /** mkfs -Eztailpacking: a file's last pcluster inline after its inode (incompat ZTAILPACKING) */
+  ztailpacking?: boolean;
+  /** mkfs -Efragments: file tails (and whole small files) in the packed inode (incompat FRAGMENTS) */
+  fragments?: boolean;
+  /** mkfs -Ededupe: identical compressed pclusters stored once */
+  dedupe?: boolean;
 }
 
 export interface ZConfig {

@@ -66,6 +66,8 @@ export interface ErofsOptions {
   readSize?: number;
   /** store regular files compressed (mkfs -z, -C); not with chunkSize */
   compression?: ErofsCompression;
+  /** block size (mkfs -b): a power of two from 512 to 65536, default 4096 */
+  blockSize?: number;
 }
 
 export type { ErofsCompression, ErofsAlgorithm } from './writer-compress.ts';
@@ -314,6 +316,9 @@ function contentOf(nodes: Node[], i: number): ByteSource {
 }
 
 async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
+  if (opts.blockSize !== undefined && opts.blockSize !== BLOCK_SIZE) throw new UnsupportedError('erofs', `block size ${opts.blockSize} (not yet: 4096 only)`);
+  const zc = opts.compression;
+  if (zc && (zc.ztailpacking || zc.fragments || zc.dedupe)) throw new UnsupportedError('erofs', '-E ztailpacking, fragments and dedupe (not yet)');
   const nodes = collect(tree);
   const N = nodes.length;
   const now = Date.now();
