@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
 import { blake3, createBlake3, LITTLE_ENDIAN, type Blake3Options } from '../src/lib/codec/blake3.ts';
 import { REPO } from './helpers/paths.ts';
+import { hex } from '../src/lib/bytes.ts';
 
-const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 const enc = new TextEncoder();
 
 /** Official vectors from the BLAKE3 repository (see test/fixtures/blake3/LICENSE). */

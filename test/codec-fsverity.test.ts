@@ -9,8 +9,8 @@ import { fsverityDescriptor, fsverityDigest, fsverityDigestSync } from '../src/l
 import { BytesSource, type ByteSource } from '../src/lib/io/source.ts';
 import { NodeFileSource } from '../src/lib/io/node.ts';
 import { tempDir } from './helpers/paths.ts';
+import { hex } from '../src/lib/bytes.ts';
 
-const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 const EMPTY_DIGEST = '3d248ca542a24fc62d1c43b916eae5016878e2533c88238480b26128a1f1af95';
 
 /** Fast deterministic filler (xorshift32), so big files do not look like runs of one byte. */

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { createSha256, sha256, sha256Async } from '../src/lib/codec/sha256.ts';
+import { hex } from '../src/lib/bytes.ts';
 
-const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 const nodeSha = (d: Uint8Array) => createHash('sha256').update(d).digest('hex');
 
 function randomBytes(n: number, seed: number): Uint8Array {

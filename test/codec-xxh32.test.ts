@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { xxh32 } from '../src/lib/codec/xxh32.ts';
 import { tempDir } from './helpers/paths.ts';
+import { hex } from '../src/lib/bytes.ts';
 
 const enc = new TextEncoder();
 const pat = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);
@@ -64,7 +65,7 @@ test('random inputs and seeds agree with python3-xxhash', { skip: hasPyXxhash ? 
   });
   const dir = tempDir('ls-xxh32-');
   const file = join(dir, 'cases.json');
-  writeFileSync(file, JSON.stringify(cases.map((c) => [Buffer.from(c.data).toString('hex'), c.seed])));
+  writeFileSync(file, JSON.stringify(cases.map((c) => [hex(c.data), c.seed])));
   const script = 'import json,sys,xxhash\nprint(json.dumps([xxhash.xxh32_intdigest(bytes.fromhex(h), s) for h, s in json.load(open(sys.argv[1]))]))';
   const expected = JSON.parse(execFileSync(PY, ['-c', script, file]).toString()) as number[];
   cases.forEach((c, i) => assert.equal(xxh32(c.data, c.seed), expected[i], `case ${i} len ${c.data.length} seed ${c.seed}`));

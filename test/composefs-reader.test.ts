@@ -18,6 +18,7 @@ import { resolvePath, readAll } from '../src/lib/fs/path.ts';
 import { bytes, utf8 } from '../src/lib/fs/types.ts';
 import { newDir, type SourceTree } from '../src/lib/fs/tree.ts';
 import { fsverityDigest } from '../src/lib/codec/fsverity.ts';
+import { hex } from '../src/lib/bytes.ts';
 
 const GOLDEN = join(FIXTURES, 'composefs/golden');
 const readAsset = (name: string): Uint8Array => gunzipSync(readFileSync(join(FIXTURES, 'composefs/assets', name)));
@@ -114,10 +115,10 @@ test('read() resolves backing objects through the object store; missing objects 
   assert.deepEqual(await fs.objectPaths(), objects.map((o) => o.payload).sort());
   // payload paths are the fs-verity digests
   const d = await fsverityDigest(big);
-  const hex = Buffer.from(d).toString('hex');
-  assert.ok(objects.some((o) => o.payload === `${hex.slice(0, 2)}/${hex.slice(2)}`));
+  const digest = hex(d);
+  assert.ok(objects.some((o) => o.payload === `${digest.slice(0, 2)}/${digest.slice(2)}`));
   const details = await fs.inodeDetails(a.ino);
-  assert.deepEqual((details.composefs as { fsverityDigest: string }).fsverityDigest, hex);
+  assert.deepEqual((details.composefs as { fsverityDigest: string }).fsverityDigest, digest);
 
   // without one of the objects
   const gone = objects[0]!.payload;

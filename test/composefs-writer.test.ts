@@ -10,15 +10,13 @@ import { MemorySink } from '../src/lib/erofs/writer-output.ts';
 import { FormatError } from '../src/lib/errors.ts';
 import { newDir, type SourceTree } from '../src/lib/fs/tree.ts';
 import { bytes } from '../src/lib/fs/types.ts';
+import { hex } from '../src/lib/bytes.ts';
 
 /** tests/test-checksums.sh parses these without CFS_PARSE_STRICT (README.txt lists them) */
 const LENIENT = lenientAssets();
 
 function sha256hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
-}
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
 }
 
 const assets = assetsWithDump();
@@ -189,7 +187,7 @@ test('dump parser: messages and quirks of mkcomposefs', () => {
   assert.equal(a.inode.gid, 5);
   assert.equal(a.inode.mtime, -1);
   assert.equal(a.inode.mtimeNsec, 2);
-  assert.deepEqual(a.inode.xattrs.map((x) => [Buffer.from(x.name).toString(), Buffer.from(x.value).toString('hex')]), [['user.k', '760077']]);
+  assert.deepEqual(a.inode.xattrs.map((x) => [Buffer.from(x.name).toString(), hex(x.value)]), [['user.k', '760077']]);
   // a repeated xattr replaces the earlier value
   const r = parseDumpSync(root + '/a 0 100644 1 0 0 0 0.0 - - - user.k=1 user.j=2 user.k=3\n', { strict: true });
   assert.deepEqual(r.root.children![0]!.inode.xattrs.map((x) => Buffer.from(x.name).toString() + '=' + Buffer.from(x.value).toString()).sort(), ['user.j=2', 'user.k=3']);

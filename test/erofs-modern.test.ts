@@ -18,6 +18,7 @@ import { decodePrefix, runPlan } from '../src/lib/fs/plan.ts';
 import { BytesSource, type ByteSource } from '../src/lib/io/source.ts';
 import { NodeFileSource } from '../src/lib/io/node.ts';
 import { FIXTURES, REPO, tempDir } from './helpers/paths.ts';
+import { hex } from '../src/lib/bytes.ts';
 
 const DIR = join(FIXTURES, 'erofs-modern');
 const CLI = join(REPO, 'bin/layerscope.mjs');
@@ -59,7 +60,7 @@ function manifestPathKey(path: string): string {
     const c = ch.charCodeAt(0);
     parts.push(ch.length === 1 && c >= 0xdc80 && c <= 0xdcff ? Buffer.of(c - 0xdc00) : Buffer.from(ch, 'utf8'));
   }
-  return Buffer.concat(parts).toString('hex');
+  return hex(Buffer.concat(parts));
 }
 
 /** path (bytes, hex) -> sha256 of every regular file in the kernel's manifest */
@@ -86,7 +87,7 @@ async function hashesThroughReader(fs: ErofsFs, prefix: string): Promise<{ read:
       if (e.type === 'dir') await walk(e.ino, p);
       if (e.type !== 'reg') continue;
       const a = await fs.getattr(e.ino);
-      const key = p.subarray(prefix.length).toString('hex');
+      const key = hex(p.subarray(prefix.length));
       read.set(key, createHash('sha256').update(await fs.read(e.ino, 0, a.size)).digest('hex'));
       const pieces = await fs.dataPlan(e.ino, 0, a.size);
       const h = createHash('sha256');

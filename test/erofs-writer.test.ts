@@ -19,6 +19,7 @@ import { makeTestTree } from './helpers/mktree.ts';
 import { tempDir } from './helpers/paths.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs } from './helpers/treecompare.ts';
 import type { Sink } from '../src/lib/erofs/writer-output.ts';
+import { hex } from '../src/lib/bytes.ts';
 
 /** Opens the file for each read: a tree of thousands of files holds no descriptors. */
 class LazyFile implements ByteSource {
@@ -90,7 +91,7 @@ function readDiskTree(dir: string): SourceTree {
     if (path.length === 0) root = inode;
     else {
       const slash = path.lastIndexOf(0x2f);
-      const parent = byPath.get(slash < 0 ? '' : path.subarray(0, slash).toString('hex'))!;
+      const parent = byPath.get(slash < 0 ? '' : hex(path.subarray(0, slash)))!;
       parent.children!.push({ name: new Uint8Array(path.subarray(slash + 1)), inode });
     }
     byPath.set(e.path, inode);

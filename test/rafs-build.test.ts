@@ -22,9 +22,9 @@ import { sectionTarHeader } from '../src/lib/rafs/builder/blob.ts';
 import type { RafsFs } from '../src/lib/rafs/model.ts';
 import type { BuildProgress } from '../src/lib/rafs/builder/types.ts';
 import { sha256 } from '../src/lib/codec/sha256.ts';
+import { hex } from '../src/lib/bytes.ts';
 
 const N = join(FIXTURES, 'nydus');
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 async function checkClean(fs: RafsFs): Promise<void> {
   const r = await checkRafs(fs);

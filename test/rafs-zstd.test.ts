@@ -14,10 +14,10 @@ import { digestOf } from '../src/lib/rafs/blob.ts';
 import { BLOB_META_HEADER, CF, TOC_FLAGS } from '../src/lib/rafs/structs.ts';
 import { decodeStruct } from '../src/lib/struct.ts';
 import type { RafsChunk, RafsFs } from '../src/lib/rafs/model.ts';
+import { hex } from '../src/lib/bytes.ts';
 
 const haveZstd = spawnSync('zstd', ['--version']).status === 0;
 const CLI = join(REPO, 'bin/layerscope.mjs');
-const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 function zstdCli(frame: Uint8Array): Uint8Array {
   const r = spawnSync('zstd', ['-d', '-c', '-q'], { input: frame, maxBuffer: 64 << 20 });

@@ -13,6 +13,8 @@ import {
 } from '../src/lib/fs/sources/browser.ts';
 import type { SourceInode, SourceTree } from '../src/lib/fs/tree.ts';
 import { tempDir } from './helpers/paths.ts';
+import { hex } from '../src/lib/bytes.ts';
+import { hexOf } from './helpers/hex.ts';
 
 /** a folder on disk: nested files, an empty directory, an empty file */
 function makeFolder(): string {
@@ -66,7 +68,7 @@ function entryOf(path: string, batch = 3): DirectoryEntryLike | FileEntryLike {
 async function flat(t: SourceTree): Promise<Map<string, unknown[]>> {
   const m = new Map<string, unknown[]>();
   const go = async (n: SourceInode, p: string) => {
-    m.set(p, [n.type, n.perm.toString(8), n.uid, n.gid, n.mtime, n.mtimeNsec, n.size, n.content ? Buffer.from(await n.content.read(0, n.size)).toString('hex') : null]);
+    m.set(p, [n.type, n.perm.toString(8), n.uid, n.gid, n.mtime, n.mtimeNsec, n.size, n.content ? hex(await n.content.read(0, n.size)) : null]);
     for (const c of n.children ?? []) await go(c.inode, `${p}/${Buffer.from(c.name).toString()}`);
   };
   await go(t.root, '');
@@ -89,7 +91,7 @@ function expected(root: string, withEmptyDirs: boolean): Map<string, unknown[]> 
         else any = true;
       } else {
         const ms = Math.floor(st.mtimeMs);
-        m.set(`${p}/${n}`, ['reg', '644', 0, 0, Math.floor(ms / 1000), (ms % 1000) * 1e6, st.size, readFileSync(full).toString('hex')]);
+        m.set(`${p}/${n}`, ['reg', '644', 0, 0, Math.floor(ms / 1000), (ms % 1000) * 1e6, st.size, hex(readFileSync(full))]);
         any = true;
       }
     }
@@ -172,7 +174,7 @@ describe('browser folder sources', () => {
     ];
     const t = treeFromBrowserItems(items);
     const m = await flat(t);
-    assert.deepEqual(m.get('/a/b/c.txt'), ['reg', '644', 0, 0, 3000, 999e6, 2, Buffer.from('c2').toString('hex')]);
+    assert.deepEqual(m.get('/a/b/c.txt'), ['reg', '644', 0, 0, 3000, 999e6, 2, hexOf('c2')]);
     assert.deepEqual(m.get('/a'), ['dir', '755', 0, 0, 0, 0, 0, null]);
     assert.ok(m.has('/emptydir'));
     assert.equal(m.get('/x')![0], 'reg');

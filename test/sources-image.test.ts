@@ -19,9 +19,9 @@ import { newDir, type SourceInode, type SourceTree } from '../src/lib/fs/tree.ts
 import { bytes, makedev } from '../src/lib/fs/types.ts';
 import { exportTar } from '../src/lib/tar/writer.ts';
 import { tempDir } from './helpers/paths.ts';
+import { hexOf } from './helpers/hex.ts';
 
 const enc = new TextEncoder();
-const hex = (b: Uint8Array | string): string => Buffer.from(b).toString('hex');
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -64,8 +64,8 @@ function flatten(t: SourceTree): unknown[] {
   const first = new Map<SourceInode, string>();
   const go = (n: SourceInode, p: string) => {
     if (!first.has(n)) first.set(n, p);
-    out.push([p, first.get(n), n.type, n.perm, n.uid, n.gid, n.mtime, n.mtimeNsec, n.size, n.rdev, hex(n.target ?? ''), n.xattrs.map((x) => `${hex(x.name)}=${hex(x.value)}`).sort()]);
-    for (const c of n.children ?? []) go(c.inode, `${p}/${hex(c.name)}`);
+    out.push([p, first.get(n), n.type, n.perm, n.uid, n.gid, n.mtime, n.mtimeNsec, n.size, n.rdev, hexOf(n.target ?? ''), n.xattrs.map((x) => `${hexOf(x.name)}=${hexOf(x.value)}`).sort()]);
+    for (const c of n.children ?? []) go(c.inode, `${p}/${hexOf(c.name)}`);
   };
   go(t.root, '');
   return out;
@@ -232,7 +232,7 @@ function files(t: SourceTree): Map<string, SourceInode> {
   const m = new Map<string, SourceInode>();
   const go = (n: SourceInode, p: string) => {
     if (n.type === 'reg') m.set(p, n);
-    for (const c of n.children ?? []) go(c.inode, `${p}/${hex(c.name)}`);
+    for (const c of n.children ?? []) go(c.inode, `${p}/${hexOf(c.name)}`);
   };
   go(t.root, '');
   return m;

@@ -12,8 +12,8 @@ import { treeFromDirectory } from '../src/lib/fs/sources/node.ts';
 import type { SourceInode, SourceTree } from '../src/lib/fs/tree.ts';
 import { compareBytes, major, minor, modeOfType } from '../src/lib/fs/types.ts';
 import { tempDir } from './helpers/paths.ts';
+import { hexOf } from './helpers/hex.ts';
 
-const hex = (b: Uint8Array | string): string => Buffer.from(b).toString('hex');
 
 const PY_MAKE = String.raw`
 import os, sys, json, socket
@@ -76,7 +76,7 @@ interface Lst { mode: number; uid: number; gid: number; mtime: string; size: num
 function pathsOf(t: SourceTree): Map<string, SourceInode> {
   const m = new Map<string, SourceInode>();
   const go = (n: SourceInode, rel: Buffer) => {
-    m.set(rel.toString('hex'), n);
+    m.set(hexOf(rel), n);
     for (const c of n.children ?? []) go(c.inode, rel.length ? Buffer.concat([rel, Buffer.from('/'), c.name]) : Buffer.from(c.name));
   };
   go(t.root, Buffer.alloc(0));
@@ -111,8 +111,8 @@ describe('treeFromDirectory', () => {
       else assert.equal(n.size, 0);
       if (n.type === 'chr' || n.type === 'blk') assert.deepEqual([major(n.rdev), minor(n.rdev)], want.rdev, `${what}: rdev`);
       else assert.equal(n.rdev, 0);
-      assert.equal(n.target ? hex(n.target) : null, want.target, `${what}: target`);
-      assert.deepEqual(n.xattrs.map((x) => [hex(x.name), hex(x.value)]).sort(), want.xattrs, `${what}: xattrs`);
+      assert.equal(n.target ? hexOf(n.target) : null, want.target, `${what}: target`);
+      assert.deepEqual(n.xattrs.map((x) => [hexOf(x.name), hexOf(x.value)]).sort(), want.xattrs, `${what}: xattrs`);
       assert.equal(n.type === 'reg' ? await sha(n) : null, want.sha256, `${what}: content`);
     }
     // hardlinks: same inode number on disk ⇔ same SourceInode; exactly one dirent is the primary
@@ -122,10 +122,10 @@ describe('treeFromDirectory', () => {
     }
     const dirents: { link?: boolean; inode: SourceInode }[] = [];
     for (const n of m.values()) for (const c of n.children ?? []) dirents.push(c);
-    const f4096 = m.get(hex('f4096'))!;
+    const f4096 = m.get(hexOf('f4096'))!;
     assert.deepEqual(dirents.filter((d) => d.inode === f4096).map((d) => !!d.link).sort(), [false, true, true]);
     // children sorted by name bytes
-    for (const n of m.values()) if (n.children) assert.deepEqual(n.children.map((c) => hex(c.name)), [...n.children].sort((p, q) => compareBytes(p.name, q.name)).map((c) => hex(c.name)));
+    for (const n of m.values()) if (n.children) assert.deepEqual(n.children.map((c) => hexOf(c.name)), [...n.children].sort((p, q) => compareBytes(p.name, q.name)).map((c) => hexOf(c.name)));
     assert.ok(t.notes.some((s) => /getfattr/.test(s)));
   });
 
@@ -134,7 +134,7 @@ describe('treeFromDirectory', () => {
       const ids = new Map<SourceInode, number>();
       return [...pathsOf(t)].map(([k, n]) => {
         if (!ids.has(n)) ids.set(n, ids.size);
-        return [k, ids.get(n), n.type, n.perm, n.uid, n.gid, n.mtime, n.mtimeNsec, n.size, n.rdev, hex(n.target ?? ''), n.xattrs.map((x) => hex(x.name) + '=' + hex(x.value))];
+        return [k, ids.get(n), n.type, n.perm, n.uid, n.gid, n.mtime, n.mtimeNsec, n.size, n.rdev, hexOf(n.target ?? ''), n.xattrs.map((x) => hexOf(x.name) + '=' + hexOf(x.value))];
       });
     };
     assert.deepEqual(flat(await treeFromDirectory(root, { concurrency: 7 })), flat(await treeFromDirectory(root)));
@@ -142,9 +142,9 @@ describe('treeFromDirectory', () => {
 
   it('content of non-UTF-8 and odd names reads through Buffer paths', async () => {
     const m = pathsOf(await treeFromDirectory(root));
-    const n = m.get(hex(Buffer.from([0xe9, 0x74, 0xe9])))!;
+    const n = m.get(hexOf(Buffer.from([0xe9, 0x74, 0xe9])))!;
     assert.equal(Buffer.from(await n.content!.read(0, n.size)).toString(), 'latin1');
-    const odd = m.get(hex('d1/new\nline \\ name'))!;
+    const odd = m.get(hexOf('d1/new\nline \\ name'))!;
     assert.equal(Buffer.from(await odd.content!.read(0, odd.size)).toString(), 'odd name');
     assert.deepEqual(odd.xattrs.map((x) => Buffer.from(x.name).toString()), ['user.odd']);
   });
@@ -190,7 +190,7 @@ describe('treeFromDirectory', () => {
     assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'handles closed when idle');
     const victim = files[0]![1];
     truncateSync(join(big, 'd0', 'f0'), 0);
-    const n0 = pathsOf(t).get(hex('d0/f0'))!;
+    const n0 = pathsOf(t).get(hexOf('d0/f0'))!;
     await assert.rejects(n0.content!.read(0, n0.size), IoError);
     assert.ok(victim);
   });
@@ -202,8 +202,8 @@ describe('treeFromDirectory', () => {
     linkSync(join(d, 'x/y/file'), join(d, 'link'));
     symlinkSync('x', join(d, 'tox'));
     const m = pathsOf(await treeFromDirectory(d));
-    assert.equal(m.get(hex('link')), m.get(hex('x/y/file')));
-    assert.equal(m.get(hex('tox'))!.type, 'symlink');
-    assert.equal(m.has(hex('tox/y')), false);
+    assert.equal(m.get(hexOf('link')), m.get(hexOf('x/y/file')));
+    assert.equal(m.get(hexOf('tox'))!.type, 'symlink');
+    assert.equal(m.has(hexOf('tox/y')), false);
   });
 });

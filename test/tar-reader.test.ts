@@ -18,10 +18,10 @@ import { major, minor } from '../src/lib/fs/types.ts';
 import { GunzipReplay, gunzipChunks } from '../src/lib/tar/gunzip.ts';
 import { parseNumber, parsePaxTime, readTar, sourceInput, type TarEntry } from '../src/lib/tar/reader.ts';
 import { FIXTURES, tempDir } from './helpers/paths.ts';
+import { hexOf } from './helpers/hex.ts';
 
 const TAR_FIXTURES = join(FIXTURES, 'nydus/tests/texture/tar');
 const enc = new TextEncoder();
-const hex = (b: Uint8Array | string): string => Buffer.from(b).toString('hex');
 
 function run(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -74,19 +74,19 @@ function compareWithOracle(ours: { entry: TarEntry; sha256: string | null }[], t
   ours.forEach(({ entry: e, sha256 }, i) => {
     const o = theirs[i]!;
     const what = `entry ${i} ${Buffer.from(o.name, 'hex').toString()}`;
-    assert.equal(hex(e.path).replace(/2f$/, ''), o.name.replace(/2f$/, ''), `${what}: name`);
+    assert.equal(hexOf(e.path).replace(/2f$/, ''), o.name.replace(/2f$/, ''), `${what}: name`);
     assert.equal(e.typeflag, o.type, `${what}: type`);
     assert.equal(e.perm, o.mode, `${what}: mode`);
     assert.equal(e.uid, o.uid, `${what}: uid`);
     assert.equal(e.gid, o.gid, `${what}: gid`);
     assert.equal([e.mtime, e.mtimeNsec].join('.'), [o.sec, o.nsec].join('.'), `${what}: mtime`);
-    assert.equal(hex(e.linkname), o.linkname, `${what}: linkname`);
+    assert.equal(hexOf(e.linkname), o.linkname, `${what}: linkname`);
     if (e.type === 'reg') assert.equal(e.size, o.size, `${what}: size`);
     if (e.type === 'chr' || e.type === 'blk') assert.deepEqual([e.devmajor, e.devminor], [o.devmajor, o.devminor], `${what}: dev`);
     assert.equal(sha256, o.sha256, `${what}: content`);
     if (opts.xattrs !== false) {
       const ox = Object.entries(o.xattrs).sort();
-      const ex = e.xattrs.map((x) => [hex(x.name), hex(x.value)]).sort();
+      const ex = e.xattrs.map((x) => [hexOf(x.name), hexOf(x.value)]).sort();
       assert.deepEqual(ex, ox, `${what}: xattrs`);
     }
   });
@@ -132,11 +132,11 @@ function makeSourceDir(opts: { devices?: boolean; long?: boolean; xattrs?: boole
   symlinkSync('x'.repeat(150) + '/' + 'y'.repeat(150), p('symlong'));
   linkSync(p('f513'), p('hard1'));
   linkSync(p('f513'), p('a/b/hard2'));
-  ops.push(['fifo', hex(p('fifo'))]);
+  ops.push(['fifo', hexOf(p('fifo'))]);
   if (opts.devices !== false) {
-    ops.push(['node', hex(p('chr')), 0o20644, 1, 3]);
-    ops.push(['node', hex(p('blk')), 0o60600, 7, 1]);
-    ops.push(['node', hex(p('bigdev')), 0o20600, 300, 70000]);
+    ops.push(['node', hexOf(p('chr')), 0o20644, 1, 3]);
+    ops.push(['node', hexOf(p('blk')), 0o60600, 7, 1]);
+    ops.push(['node', hexOf(p('bigdev')), 0o20600, 300, 70000]);
   }
   if (opts.long !== false) {
     const d = 'n'.repeat(120);
@@ -146,20 +146,20 @@ function makeSourceDir(opts: { devices?: boolean; long?: boolean; xattrs?: boole
     linkSync(p(`${d}/${'m'.repeat(200)}`), p(`hard-to-long-${'h'.repeat(90)}`));
   }
   if (opts.xattrs) {
-    ops.push(['xattr', hex(p('f1')), hex('user.one'), hex('1')]);
-    ops.push(['xattr', hex(p('f10000')), hex('user.bin'), hex(new Uint8Array([0, 255, 10, 61, 0]))]);
-    ops.push(['xattr', hex(p('f10000')), hex('trusted.big'), hex(data(3000))]);
-    ops.push(['xattr', hex(p('a')), hex('trusted.overlay.opaque'), hex('y')]);
-    ops.push(['xattr', hex(p('sym')), hex('trusted.onlink'), hex('on a symlink')]);
-    ops.push(['xattr', hex(p('empty')), hex('user.empty'), '']);
+    ops.push(['xattr', hexOf(p('f1')), hexOf('user.one'), hexOf('1')]);
+    ops.push(['xattr', hexOf(p('f10000')), hexOf('user.bin'), hexOf(new Uint8Array([0, 255, 10, 61, 0]))]);
+    ops.push(['xattr', hexOf(p('f10000')), hexOf('trusted.big'), hexOf(data(3000))]);
+    ops.push(['xattr', hexOf(p('a')), hexOf('trusted.overlay.opaque'), hexOf('y')]);
+    ops.push(['xattr', hexOf(p('sym')), hexOf('trusted.onlink'), hexOf('on a symlink')]);
+    ops.push(['xattr', hexOf(p('empty')), hexOf('user.empty'), '']);
   }
   if (opts.bigIds) {
-    ops.push(['own', hex(p('f1')), 70000, 3000000]);
-    ops.push(['own', hex(p('sym')), 123, 456]);
+    ops.push(['own', hexOf(p('f1')), 70000, 3000000]);
+    ops.push(['own', hexOf(p('sym')), 123, 456]);
   }
   // nanosecond mtimes everywhere (children before parents), then one before the epoch
-  ops.push(['times', hex(root)]);
-  ops.push(['time', hex(p('f0')), '-1500000000']);
+  ops.push(['times', hexOf(root)]);
+  ops.push(['time', hexOf(p('f0')), '-1500000000']);
   const r = spawnSync('python3', ['-c', PY_OPS], { input: JSON.stringify(ops), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
   return root;
@@ -196,7 +196,7 @@ async function assertSameTree(a: SourceTree, b: SourceTree): Promise<void> {
   const idb = new Map<SourceInode, string>();
   for (const [p, x] of ma) {
     const y = mb.get(p)!;
-    const strip = (n: SourceInode) => ({ ...n, children: undefined, content: undefined, xattrs: n.xattrs.map((q) => [hex(q.name), hex(q.value)]) });
+    const strip = (n: SourceInode) => ({ ...n, children: undefined, content: undefined, xattrs: n.xattrs.map((q) => [hexOf(q.name), hexOf(q.value)]) });
     assert.deepEqual(strip(y), strip(x), p);
     if (x.type === 'reg') assert.equal(await sha(y.content), await sha(x.content), `${p}: content`);
     if (!ida.has(x)) ida.set(x, p);
@@ -251,7 +251,7 @@ describe('tar reader: nydus fixtures', () => {
     const d3 = m.get('/tar/dir1/dir3')!;
     const o = oracle(join(TAR_FIXTURES, 'all-entry-type-macos.tar')).find((x) => Buffer.from(x.name, 'hex').toString() === 'tar/dir1/dir3')!;
     assert.equal(d3.mtimeNsec, o.nsec);
-    assert.deepEqual(d3.xattrs.map((x) => [hex(x.name), hex(x.value)]), Object.entries(o.xattrs));
+    assert.deepEqual(d3.xattrs.map((x) => [hexOf(x.name), hexOf(x.value)]), Object.entries(o.xattrs));
     assert.ok([...m.keys()].some((k) => k.endsWith('/._dir3')));
     assert.ok([...m.keys()].some((k) => k.length > 255));
   });
@@ -275,7 +275,7 @@ describe('tar reader: archives made by GNU tar', () => {
       assert.ok(ours.some(({ entry }) => entry.type === 'fifo'));
       assert.ok(ours.some(({ entry }) => entry.uid === 70000 && entry.gid === 3000000));
       assert.ok(ours.some(({ entry }) => entry.mtime === -2 && entry.mtimeNsec === (format === 'gnu' || format === 'oldgnu' ? 0 : 5e8)));
-      if (format === 'pax') assert.ok(ours.some(({ entry }) => entry.xattrs.some((x) => hex(x.name) === hex('trusted.big') && x.value.length === 3000)));
+      if (format === 'pax') assert.ok(ours.some(({ entry }) => entry.xattrs.some((x) => hexOf(x.name) === hexOf('trusted.big') && x.value.length === 3000)));
     });
   }
 
@@ -374,7 +374,7 @@ g.close()`]);
     const t = await treeFromTar(new BytesSource(new Uint8Array(readFileSync(path))));
     const m = walkTree(t);
     assert.equal(m.get('/x/link'), m.get('/x/file'));
-    assert.equal(hex(m.get('/x/file')!.xattrs[0]!.value), hex('global'));
+    assert.equal(hexOf(m.get('/x/file')!.xattrs[0]!.value), hexOf('global'));
   });
 });
 

@@ -19,9 +19,9 @@ import type { ReadOnlyFs } from '../src/lib/fs/types.ts';
 import { readTar, sourceInput, parsePaxTime } from '../src/lib/tar/reader.ts';
 import { exportTar, paxTime, type TarSink } from '../src/lib/tar/writer.ts';
 import { tempDir } from './helpers/paths.ts';
+import { hexOf } from './helpers/hex.ts';
 
 const enc = new TextEncoder();
-const hex = (b: Uint8Array | string): string => Buffer.from(b).toString('hex');
 
 function run(cmd: string, args: string[], input?: string): { stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -74,28 +74,28 @@ function makeSourceDir(opts: { socket?: boolean } = {}): string {
   writeFileSync(p(`${d}/${'m'.repeat(200)}`), 'long path\n');
   symlinkSync('t'.repeat(400), p(`${d}/longlink-${'k'.repeat(100)}`));
   linkSync(p(`${d}/${'m'.repeat(200)}`), p(`hard-to-long-${'h'.repeat(90)}`));
-  ops.push(['fifo', hex(p('fifo'))]);
-  if (opts.socket) ops.push(['sock', hex(p('sock'))]);
-  ops.push(['node', hex(p('chr')), 0o20644, 1, 3]);
-  ops.push(['node', hex(p('blk')), 0o60600, 7, 1]);
-  ops.push(['node', hex(p('bigdev')), 0o20600, 300, 70000]);
-  ops.push(['xattr', hex(p('f1')), hex('user.one'), hex('1')]);
-  ops.push(['xattr', hex(p('f70000')), hex('user.bin'), hex(new Uint8Array([0, 255, 10, 61, 0]))]);
-  ops.push(['xattr', hex(p('f70000')), hex('trusted.big'), hex(data(3000))]);
-  ops.push(['xattr', hex(p('a')), hex('trusted.overlay.opaque'), hex('y')]);
-  ops.push(['xattr', hex(p('sym')), hex('trusted.onlink'), hex('on a symlink')]);
-  ops.push(['xattr', hex(p('empty')), hex('user.empty'), '']);
-  ops.push(['xattr', hex(p('f513')), hex('user.onhardlink'), hex('shared')]);
-  ops.push(['own', hex(p('f1')), 70000, 3000000]);
-  ops.push(['own', hex(p('sym')), 123, 456]);
-  ops.push(['own', hex(p('a/b')), 5, 6]);
-  ops.push(['mode', hex(p('f511')), 0o4755]);
-  ops.push(['mode', hex(p('f512')), 0o2600]);
-  ops.push(['mode', hex(p('a/b/c')), 0o1777]);
-  ops.push(['mode', hex(p('f0')), 0o000]);
-  ops.push(['times', hex(root)]);
-  ops.push(['time', hex(p('f0')), '-1500000000']);
-  ops.push(['time', hex(p('f1')), '-2000000000000000001']);
+  ops.push(['fifo', hexOf(p('fifo'))]);
+  if (opts.socket) ops.push(['sock', hexOf(p('sock'))]);
+  ops.push(['node', hexOf(p('chr')), 0o20644, 1, 3]);
+  ops.push(['node', hexOf(p('blk')), 0o60600, 7, 1]);
+  ops.push(['node', hexOf(p('bigdev')), 0o20600, 300, 70000]);
+  ops.push(['xattr', hexOf(p('f1')), hexOf('user.one'), hexOf('1')]);
+  ops.push(['xattr', hexOf(p('f70000')), hexOf('user.bin'), hexOf(new Uint8Array([0, 255, 10, 61, 0]))]);
+  ops.push(['xattr', hexOf(p('f70000')), hexOf('trusted.big'), hexOf(data(3000))]);
+  ops.push(['xattr', hexOf(p('a')), hexOf('trusted.overlay.opaque'), hexOf('y')]);
+  ops.push(['xattr', hexOf(p('sym')), hexOf('trusted.onlink'), hexOf('on a symlink')]);
+  ops.push(['xattr', hexOf(p('empty')), hexOf('user.empty'), '']);
+  ops.push(['xattr', hexOf(p('f513')), hexOf('user.onhardlink'), hexOf('shared')]);
+  ops.push(['own', hexOf(p('f1')), 70000, 3000000]);
+  ops.push(['own', hexOf(p('sym')), 123, 456]);
+  ops.push(['own', hexOf(p('a/b')), 5, 6]);
+  ops.push(['mode', hexOf(p('f511')), 0o4755]);
+  ops.push(['mode', hexOf(p('f512')), 0o2600]);
+  ops.push(['mode', hexOf(p('a/b/c')), 0o1777]);
+  ops.push(['mode', hexOf(p('f0')), 0o000]);
+  ops.push(['times', hexOf(root)]);
+  ops.push(['time', hexOf(p('f0')), '-1500000000']);
+  ops.push(['time', hexOf(p('f1')), '-2000000000000000001']);
   const r = spawnSync('python3', ['-c', PY_OPS], { input: JSON.stringify(ops), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
   return root;
@@ -211,8 +211,8 @@ describe('exportTar round trip through GNU tar', () => {
       const ids = new Map<SourceInode, number>();
       const go = (n: SourceInode, p: string) => {
         if (!ids.has(n)) ids.set(n, ids.size);
-        out.push([p, ids.get(n), n.type, n.perm, n.uid, n.gid, n.mtime, n.mtimeNsec, n.size, n.rdev, hex(n.target ?? ''), n.xattrs.map((x) => hex(x.name) + '=' + hex(x.value)).sort()]);
-        for (const c of [...(n.children ?? [])].sort((x, y) => Buffer.compare(x.name, y.name))) go(c.inode, p + '/' + hex(c.name));
+        out.push([p, ids.get(n), n.type, n.perm, n.uid, n.gid, n.mtime, n.mtimeNsec, n.size, n.rdev, hexOf(n.target ?? ''), n.xattrs.map((x) => hexOf(x.name) + '=' + hexOf(x.value)).sort()]);
+        for (const c of [...(n.children ?? [])].sort((x, y) => Buffer.compare(x.name, y.name))) go(c.inode, p + '/' + hexOf(c.name));
       };
       go(t.root, '');
       return out;
@@ -306,10 +306,10 @@ describe('exportTar: untrusted names and extreme values', () => {
     await exportToFile(treeFs({ root, notes: [] }), 1, path);
     const b = extract(path);
     const snap = snapshot(b.dir);
-    const deepKey = hex(`${'D'.repeat(200)}/${long}`);
+    const deepKey = hexOf(`${'D'.repeat(200)}/${long}`);
     assert.deepEqual([snap[deepKey]!.uid, snap[deepKey]!.gid, snap[deepKey]!.mtime], [2 ** 32 - 2, 2 ** 31, String((2n ** 33n + 5n) * 1_000_000_000n + 1n)]);
     assert.equal(snap['']!.mtime, '-1');
-    assert.equal((snap[hex('x')]!.xattrs as unknown[]).length, 50);
+    assert.equal((snap[hexOf('x')]!.xattrs as unknown[]).length, 50);
     // a name with '=' cannot be a SCHILY key: it goes out as LIBARCHIVE.xattr and reads back
     const eqRoot = newDir();
     eqRoot.children!.push({ name: enc.encode('eq'), inode: eq });
@@ -317,7 +317,7 @@ describe('exportTar: untrusted names and extreme values', () => {
     await exportTar(treeFs({ root: eqRoot, notes: [] }), 1, { write: (c) => void parts.push(c.slice()) });
     const entries = [];
     for await (const { entry } of readTar(sourceInput(new BytesSource(new Uint8Array(Buffer.concat(parts)))))) entries.push(entry);
-    assert.deepEqual(entries[1]!.xattrs.map((x) => [Buffer.from(x.name).toString(), hex(x.value)]), [['user.a=b', '000102']]);
+    assert.deepEqual(entries[1]!.xattrs.map((x) => [Buffer.from(x.name).toString(), hexOf(x.value)]), [['user.a=b', '000102']]);
   });
 
   it('names, link targets and xattr names that are not UTF-8 (long ones via PAX) come out of GNU tar byte for byte', async () => {
@@ -331,8 +331,8 @@ describe('exportTar: untrusted names and extreme values', () => {
     const path = join(work, 'bytes.tar');
     await exportToFile(treeFs({ root, notes: [] }), 1, path);
     const snap = snapshot(extract(path).dir);
-    assert.equal(snap[hex(longName)]!.target, hex(target));
-    assert.deepEqual(snap[hex(Uint8Array.of(0xe8, 0x41))]!.xattrs, [['75736572' + '2ee9', 'ff']]);
+    assert.equal(snap[hexOf(longName)]!.target, hexOf(target));
+    assert.deepEqual(snap[hexOf(Uint8Array.of(0xe8, 0x41))]!.xattrs, [['75736572' + '2ee9', 'ff']]);
   });
 
   it('paxTime and parsePaxTime agree', () => {

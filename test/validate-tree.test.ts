@@ -14,6 +14,7 @@ import { BytesSource } from '../src/lib/io/source.ts';
 import { openRafs } from '../src/lib/rafs/index.ts';
 import { build, dir, file, special, symlink, type Format } from './helpers/craft.ts';
 import { snapshotFs } from './helpers/treecompare.ts';
+import { hexOf } from './helpers/hex.ts';
 
 const FORMATS: Format[] = ['erofs', 'composefs', 'rafs-v5', 'rafs-v6'];
 const enc = new TextEncoder();
@@ -142,7 +143,7 @@ test('what validateTree accepts every writer builds and its own reader reads bac
     // every edge name is there, and the 4095-byte target reads back whole
     const sub = [...snap.entries.keys()].filter((k) => /^sub\/[^/]+$/.test(Buffer.from(k, 'hex').toString('latin1')));
     assert.ok(sub.length >= EDGE_NAMES.length + 1, `${f}: ${sub.length} entries under /sub`);
-    const link = snap.entries.get(Buffer.from('sub/long-link').toString('hex'));
+    const link = snap.entries.get(hexOf('sub/long-link'));
     assert.equal(link?.target?.length, 2 * (PATH_MAX - 1), `${f}: the long symlink target`);
   }
 });

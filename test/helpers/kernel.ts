@@ -16,6 +16,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { readdirAll } from '../../src/lib/fs/path.ts';
 import { major, minor, type ReadOnlyFs } from '../../src/lib/fs/types.ts';
 import { REPO, tempDir } from './paths.ts';
+import { hex } from '../../src/lib/bytes.ts';
 
 const KERNEL_SCRIPTS = join(REPO, 'scripts/kernel');
 const QEMU = 'qemu-system-x86_64';
@@ -387,7 +388,6 @@ export function parseLsx(lines: string[]): Manifest {
 }
 
 const SLASH = Buffer.from('/');
-const hexOf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /** files larger than this are hashed over their first this many bytes ("~<sha256>"), kernel and reader alike */
 export const DEFAULT_MAX_HASH_BYTES = 64 * 1024 * 1024;
@@ -400,7 +400,7 @@ export async function readerManifest(fs: ReadOnlyFs, opts: { maxHashBytes?: numb
   const fail = (e: unknown) => `!${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`;
   const seenDirs = new Set<number>();
   const visit = async (ino: number, path: Uint8Array[], dtype: string): Promise<void> => {
-    const p = Buffer.concat(path.flatMap((c, i) => (i ? [SLASH, Buffer.from(c)] : [Buffer.from(c)]))).toString('hex');
+    const p = hex(Buffer.concat(path.flatMap((c, i) => (i ? [SLASH, Buffer.from(c)] : [Buffer.from(c)]))));
     let a;
     try {
       a = await fs.getattr(ino);
@@ -426,7 +426,7 @@ export async function readerManifest(fs: ReadOnlyFs, opts: { maxHashBytes?: numb
     };
     if (a.type === 'symlink') {
       try {
-        e.target = hexOf(await fs.readlink(a.ino));
+        e.target = hex(await fs.readlink(a.ino));
       } catch (err) {
         e.target = fail(err);
       }
@@ -452,11 +452,11 @@ export async function readerManifest(fs: ReadOnlyFs, opts: { maxHashBytes?: numb
         let v: string;
         try {
           const val = await fs.getxattr(a.ino, name);
-          v = val === null ? '!null' : hexOf(val);
+          v = val === null ? '!null' : hex(val);
         } catch (err) {
           v = fail(err);
         }
-        e.xattrs![hexOf(name)] = v;
+        e.xattrs![hex(name)] = v;
       }
     } catch (err) {
       e.xattrs = { '!listxattr': fail(err) };

@@ -6,6 +6,7 @@ import { existsSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { crc32cRaw } from '../../src/lib/codec/crc32c.ts';
 import { tempDir } from './paths.ts';
+import { hexOf } from './hex.ts';
 
 /** mulberry32: small, fast, deterministic */
 export function prng(seed: number): () => number {
@@ -72,8 +73,6 @@ for p, a in late:
     os.utime(p, ns=(a[0] * 10**9 + a[1], a[0] * 10**9 + a[1]), follow_symlinks=False)
 `;
 
-const hex = (s: string | Uint8Array) => Buffer.from(s).toString('hex');
-
 export interface TreeOptions {
   /** where to build (a fresh temp dir by default); must not exist or be empty */
   dir?: string;
@@ -106,8 +105,8 @@ export function makeTestTree(opts: TreeOptions = {}): string {
     mkdirSync(p(rel), { recursive: true });
     all.push(rel);
   };
-  const op = (kind: Op['kind'], rel: string, ...args: (number | string)[]) => ops.push({ kind, path: hex(p(rel)), args });
-  const xattr = (rel: string, name: string, value: Uint8Array | string) => op('xattr', rel, hex(name), hex(value));
+  const op = (kind: Op['kind'], rel: string, ...args: (number | string)[]) => ops.push({ kind, path: hexOf(p(rel)), args });
+  const xattr = (rel: string, name: string, value: Uint8Array | string) => op('xattr', rel, hexOf(name), hexOf(value));
 
   const small = opts.small ?? false;
   for (const n of small ? [0, 1, 4095, 4096, 4097, 70000] : [0, 1, 4095, 4096, 4097, 100000, 1048577]) {
@@ -134,7 +133,7 @@ export function makeTestTree(opts: TreeOptions = {}): string {
   // a name that is not UTF-8
   const latin1 = Buffer.concat([Buffer.from(p('d1') + '/'), Buffer.from([0xe9, 0x74, 0xe9])]);
   writeFileSync(latin1, textBytes(rnd, 10));
-  ops.push({ kind: 'time', path: latin1.toString('hex'), args: [1_234_567_890, 5] });
+  ops.push({ kind: 'time', path: hexOf(latin1), args: [1_234_567_890, 5] });
 
   symlinkSync('t4095', p('link-short'));
   all.push('link-short');

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { walk } from '../../src/lib/fs/path.ts';
 import { major, minor, type ReadOnlyFs } from '../../src/lib/fs/types.ts';
+import { hex } from '../../src/lib/bytes.ts';
 
 export interface SnapEntry {
   type: string;
@@ -87,8 +88,6 @@ export function snapshotDisk(dir: string): Snapshot {
 function typeOfMode(mode: number): string {
   return ({ 0o140000: 'sock', 0o120000: 'symlink', 0o100000: 'reg', 0o060000: 'blk', 0o040000: 'dir', 0o020000: 'chr', 0o010000: 'fifo' } as Record<number, string>)[mode & 0o170000] ?? `mode${mode}`;
 }
-
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /** Snapshot through the ReadOnlyFs interface. Files are read in `piece`-byte reads. */
 export async function snapshotFs(fs: ReadOnlyFs, piece = 1 << 20): Promise<Snapshot> {
