@@ -25,6 +25,9 @@ import { pathToFileURL } from 'node:url';
 import { decompress as fzstdDecompress } from 'fzstd';
 import { zstdDecompress } from '../src/lib/codec/zstd.ts';
 import { zstdCompress } from '../src/lib/codec/zstd-encode.ts';
+import { gunzipSync as fflateGunzip } from 'fflate';
+import { gunzipSync as zlibGunzip } from 'node:zlib';
+import { gunzipMembers } from '../src/lib/codec/inflate.ts';
 import { measure, runCases, type BenchInputs, type CaseResult } from './browser/cases.ts';
 import { median } from './util.ts';
 
@@ -166,6 +169,25 @@ async function zstdEncodeRows(dir: string, inputs: BenchInputs, log: (s: string)
   return rows;
 }
 
+/**
+ * Inflate in Node, same `gzip -6` file, same run: ours (codec/inflate.ts, the decoder that can start
+ * mid-stream for ZRAN), fflate's gunzipSync and node:zlib (C zlib).
+ */
+async function inflateRows(inputs: BenchInputs, log: (s: string) => void): Promise<Row[]> {
+  const size = inputs.corpus.length;
+  if (!Buffer.from(gunzipMembers(inputs.gzip, { maxOutput: size }).output).equals(Buffer.from(inputs.corpus))) throw new Error('bench: our inflate disagrees with the corpus');
+  const rows: Row[] = [];
+  const row = (codec: string, mbps: number) => {
+    log(`${codec}: ${mbps.toFixed(1)} MB/s`);
+    rows.push({ codec, nodeMBps: mbps, chromiumMBps: null });
+  };
+  row('gzip -6 inflate: ours (inflate.ts)', await measure(() => gunzipMembers(inputs.gzip, { maxOutput: size }), size));
+  row('gzip -6 inflate: fflate', await measure(() => fflateGunzip(inputs.gzip), size));
+  row('gzip -6 inflate: node:zlib', await measure(() => zlibGunzip(inputs.gzip), size));
+  log(`inflate: ours / fflate = ${(rows[0]!.nodeMBps! / rows[1]!.nodeMBps!).toFixed(2)}x, ours / zlib = ${(rows[0]!.nodeMBps! / rows[2]!.nodeMBps!).toFixed(2)}x`);
+  return rows;
+}
+
 const MIME: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.css': 'text/css' };
 
 /** Static files: the built page from OUT_DIR, bench inputs under /data/ from `dataDir`. 127.0.0.1 only. */
@@ -227,10 +249,12 @@ export async function runCodecBench(opts: { chromium?: boolean; log?: (s: string
     }
     const zstd = await zstdRows(dir, inputs, (s) => log(`[node] ${s}`));
     const zstdEncode = await zstdEncodeRows(dir, inputs, (s) => log(`[node] ${s}`));
+    const inflate = await inflateRows(inputs, (s) => log(`[node] ${s}`));
     return [
       ...node.map((r) => ({ codec: r.codec, nodeMBps: r.mbps, chromiumMBps: chrome.find((c) => c.codec === r.codec)?.mbps ?? null })),
       ...zstd,
       ...zstdEncode,
+      ...inflate,
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,491 @@
+/**
+ * Raw DEFLATE (RFC 1951) decoder that can start in the middle of a stream: at any byte offset, with
+ * the unread high bits of the byte before it (zlib's inflatePrime) and a preset 32 KiB window
+ * (inflateSetDictionary), producing at most a given number of bytes. This is what zlib random access
+ * (nydus ZRAN, zran.c) needs and what fflate cannot do: fflate starts at byte 0 with an empty window.
+ *
+ * It also reports where each block starts (bit position, output position) and, for given output
+ * positions, how far zlib's inflate would have consumed the input when its output buffer ended there
+ * (`probes`): the ZRAN builder records checkpoints and chunk input ranges from these.
+ *
+ * Damage never hangs and never allocates past `maxOutput`: every code is checked (over-subscribed
+ * tables, unused codes, distances before the window, lengths past the input) and throws a
+ * FormatError naming `structure` and the absolute byte offset of the bad code.
+ */
+import { FormatError } from '../errors.ts';
+
+/** DEFLATE's window: a checkpoint needs at most this much earlier output. */
+export const WINDOW_SIZE = 32 * 1024;
+
+export interface InflateOptions {
+  /** first byte of the raw stream in `src` (default 0) */
+  offset?: number;
+  /** input ends here, exclusive (default src.length) */
+  end?: number;
+  /** bits of src[offset − 1] not yet consumed (0–7); they are its high bits (nydus ctx_bits) */
+  primeBits?: number;
+  /** the byte whose high `primeBits` bits start the stream (nydus ctx_byte) */
+  primeByte?: number;
+  /** output that precedes this point (the last ≤ 32 KiB), for back-references */
+  dict?: Uint8Array;
+  /** most bytes to produce */
+  maxOutput: number;
+  /** true: stop once maxOutput bytes are out (random access); false: more output is an error */
+  stopAtMax?: boolean;
+  /** called at the start of every block with the absolute bit position of its header and the output position */
+  onBlock?: (bitPos: number, outPos: number, final: boolean) => void;
+  /**
+   * ascending output positions; probeBits[i] receives the absolute bit position zlib's inflate has
+   * consumed up to when its output buffer ends at probes[i] (it decodes the codes of the next
+   * symbol before it notices the buffer is full, and stops at a block end)
+   */
+  probes?: readonly number[];
+  probeBits?: Float64Array;
+  /** structure named in errors (default "deflate") */
+  structure?: string;
+}
+
+export interface InflateResult {
+  output: Uint8Array;
+  /** absolute bit position after the last code consumed (after the final block when `ended`) */
+  endBit: number;
+  /** the final block was completed */
+  ended: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static tables (RFC 1951 §3.2.5)
+
+const LEN_BASE = new Uint16Array([3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]);
+const LEN_EXTRA = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]);
+const DIST_BASE = new Uint16Array([1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]);
+const DIST_EXTRA = new Uint8Array([0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13]);
+/** order of the code length code lengths in a dynamic block header */
+const CL_ORDER = new Uint8Array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]);
+
+/**
+ * A decoding table indexed by the next `bits` input bits (LSB first): entry = symbol << 4 | code
+ * length, 0 for a bit pattern no code starts with.
+ */
+interface Huffman {
+  table: Int32Array;
+  bits: number;
+}
+
+/** Canonical Huffman table from code lengths; null when the lengths are over-subscribed. */
+function buildHuffman(lengths: Uint8Array, n: number): Huffman | null {
+  const count = new Uint16Array(16);
+  let maxLen = 0;
+  for (let i = 0; i < n; i++) {
+    const l = lengths[i]!;
+    count[l]!++;
+    if (l > maxLen) maxLen = l;
+  }
+  count[0] = 0;
+  // Kraft inequality: more codes of a length than the tree has room for
+  let left = 1;
+  for (let l = 1; l <= 15; l++) {
+    left = left * 2 - count[l]!;
+    if (left < 0) return null;
+  }
+  const bits = Math.max(maxLen, 1);
+  const table = new Int32Array(1 << bits);
+  const next = new Uint16Array(16);
+  let code = 0;
+  for (let l = 1; l <= 15; l++) {
+    code = (code + count[l - 1]!) << 1;
+    next[l] = code;
+  }
+  for (let sym = 0; sym < n; sym++) {
+    const l = lengths[sym]!;
+    if (l === 0) continue;
+    const c = next[l]!++;
+    // codes are sent MSB first: reverse to index by the LSB-first bit buffer
+    let r = 0;
+    for (let i = 0; i < l; i++) r |= ((c >> i) & 1) << (l - 1 - i);
+    const entry = (sym << 4) | l;
+    for (let k = r; k < table.length; k += 1 << l) table[k] = entry;
+  }
+  return { table, bits };
+}
+
+let fixedLit: Huffman | null = null;
+let fixedDist: Huffman | null = null;
+function fixedTables(): [Huffman, Huffman] {
+  if (!fixedLit || !fixedDist) {
+    const l = new Uint8Array(288);
+    l.fill(8, 0, 144);
+    l.fill(9, 144, 256);
+    l.fill(7, 256, 280);
+    l.fill(8, 280, 288);
+    fixedLit = buildHuffman(l, 288)!;
+    fixedDist = buildHuffman(new Uint8Array(30).fill(5), 30)!;
+  }
+  return [fixedLit, fixedDist];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Inflate a raw DEFLATE stream from `opts.offset` (see the module comment). */
+export function inflateRaw(src: Uint8Array, opts: InflateOptions): InflateResult {
+  const structure = opts.structure ?? 'deflate';
+  const start = opts.offset ?? 0;
+  const end = Math.min(opts.end ?? src.length, src.length);
+  const maxOutput = opts.maxOutput;
+  if (!(start >= 0 && start <= end)) throw new FormatError(structure, start, `stream start ${start} is outside the ${end}-byte input`);
+  const dict = opts.dict ?? new Uint8Array(0);
+  const dictLen = Math.min(dict.length, WINDOW_SIZE);
+  const primeBits = opts.primeBits ?? 0;
+  if (!(primeBits >= 0 && primeBits <= 7)) throw new FormatError(structure, start, `${primeBits} primed bits (0-7)`);
+  const stopAtMax = opts.stopAtMax ?? false;
+  const probes = opts.probes;
+  const probeBits = opts.probeBits;
+  let pi = 0;
+  const np = probes ? probes.length : 0;
+
+  // output buffer: the window first, so back-references index one array
+  let cap = dictLen + Math.min(maxOutput, stopAtMax ? maxOutput : Math.max(1 << 16, Math.min(maxOutput, (end - start) * 4)));
+  let buf = new Uint8Array(cap);
+  buf.set(dict.subarray(dict.length - dictLen), 0);
+  let out = dictLen;
+  const outEnd = dictLen + maxOutput;
+
+  // bit reader: `pos` is the next byte to load; bytes past `end` load as 0 and are caught by `over`
+  let pos = start;
+  let bb = primeBits ? ((opts.primeByte ?? 0) & 0xff) >>> (8 - primeBits) : 0;
+  let bc = primeBits;
+  const endBits = end * 8;
+  const bitAt = () => pos * 8 - bc;
+  const truncated = (): never => {
+    throw new FormatError(structure, end, `stream ends in the middle of a block (input ends at byte ${end})`);
+  };
+  const bad = (what: string): never => {
+    throw new FormatError(structure, Math.floor(bitAt() / 8), what);
+  };
+  const grow = (need: number) => {
+    if (need <= cap) return;
+    let n = cap * 2;
+    while (n < need) n *= 2;
+    n = Math.min(n, outEnd);
+    const nb = new Uint8Array(n);
+    nb.set(buf.subarray(0, out));
+    buf = nb;
+    cap = n;
+  };
+  const record = (limit: number, inclusive: boolean) => {
+    // probes at output positions reached: they take the current input position
+    const rel = limit - dictLen;
+    while (pi < np && (inclusive ? probes![pi]! <= rel : probes![pi]! < rel)) probeBits![pi++] = bitAt();
+  };
+
+  let final = false;
+  let full = false;
+  while (!final && !full) {
+    while (bc < 3) {
+      bb |= (pos < end ? src[pos]! : 0) << bc;
+      pos++;
+      bc += 8;
+    }
+    if (bitAt() + 3 > endBits) truncated();
+    opts.onBlock?.(bitAt(), out - dictLen, (bb & 1) === 1);
+    final = (bb & 1) === 1;
+    const type = (bb >>> 1) & 3;
+    bb >>>= 3;
+    bc -= 3;
+    if (type === 0) {
+      // stored: skip to the byte boundary, then LEN, NLEN and LEN raw bytes
+      bb >>>= bc & 7;
+      bc -= bc & 7;
+      pos -= bc >>> 3;
+      bb = 0;
+      bc = 0;
+      if (pos + 4 > end) truncated();
+      const len = src[pos]! | (src[pos + 1]! << 8);
+      const nlen = src[pos + 2]! | (src[pos + 3]! << 8);
+      if ((len ^ 0xffff) !== nlen) throw new FormatError(structure, pos, `stored block length ${len} does not match its complement ${nlen}`);
+      pos += 4;
+      record(out, true);
+      let n = len;
+      if (out + n > outEnd) {
+        if (!stopAtMax) throw new FormatError(structure, pos, `stream decodes to more than ${maxOutput} bytes`);
+        n = outEnd - out;
+        full = true;
+      }
+      if (pos + n > end) truncated();
+      grow(out + n);
+      buf.set(src.subarray(pos, pos + n), out);
+      const base = out - dictLen;
+      if (probes) {
+        while (pi < np && probes[pi]! <= base + n) {
+          probeBits![pi] = (pos + probes[pi]! - base) * 8;
+          pi++;
+        }
+      }
+      out += n;
+      pos += n;
+      continue;
+    }
+    let lit: Huffman;
+    let dist: Huffman;
+    if (type === 1) [lit, dist] = fixedTables();
+    else if (type === 2) [lit, dist] = readDynamic();
+    else bad('block type 3 is reserved');
+    const lt = lit!.table;
+    const lb = lit!.bits;
+    const lm = (1 << lb) - 1;
+    const dt = dist!.table;
+    const db = dist!.bits;
+    const dm = (1 << db) - 1;
+    for (;;) {
+      while (bc < 24) {
+        bb |= (pos < end ? src[pos]! : 0) << bc;
+        pos++;
+        bc += 8;
+      }
+      const e = lt[bb & lm]!;
+      const l = e & 15;
+      if (l === 0) bad('invalid literal/length code');
+      bb >>>= l;
+      bc -= l;
+      const sym = e >>> 4;
+      if (sym < 256) {
+        if (pos > end && bitAt() > endBits) truncated();
+        if (pi < np) record(out, true);
+        if (out >= outEnd) {
+          if (!stopAtMax) bad(`stream decodes to more than ${maxOutput} bytes`);
+          full = true;
+          break;
+        }
+        if (out >= cap) grow(out + 1);
+        buf[out++] = sym;
+        continue;
+      }
+      if (sym === 256) {
+        if (pos > end && bitAt() > endBits) truncated();
+        if (pi < np) record(out, true);
+        break;
+      }
+      const li = sym - 257;
+      if (li >= 29) bad(`invalid length symbol ${sym}`);
+      const le = LEN_EXTRA[li]!;
+      let len = LEN_BASE[li]! + (bb & ((1 << le) - 1));
+      bb >>>= le;
+      bc -= le;
+      while (bc < 16) {
+        bb |= (pos < end ? src[pos]! : 0) << bc;
+        pos++;
+        bc += 8;
+      }
+      const de = dt[bb & dm]!;
+      const dl = de & 15;
+      if (dl === 0) bad('invalid distance code');
+      bb >>>= dl;
+      bc -= dl;
+      const ds = de >>> 4;
+      if (ds >= 30) bad(`invalid distance symbol ${ds}`);
+      const dx = DIST_EXTRA[ds]!;
+      if (bc < dx) {
+        while (bc < 24) {
+          bb |= (pos < end ? src[pos]! : 0) << bc;
+          pos++;
+          bc += 8;
+        }
+      }
+      const d = DIST_BASE[ds]! + (bb & ((1 << dx) - 1));
+      bb >>>= dx;
+      bc -= dx;
+      if (pos > end && bitAt() > endBits) truncated();
+      if (d > out) bad(`distance ${d} reaches before the start of the window (${out} bytes available)`);
+      if (pi < np) record(out, true);
+      if (out + len > outEnd) {
+        if (!stopAtMax) bad(`stream decodes to more than ${maxOutput} bytes`);
+        len = outEnd - out;
+        full = true;
+      }
+      if (out + len > cap) grow(out + len);
+      let from = out - d;
+      if (d >= len) {
+        buf.copyWithin(out, from, from + len);
+        out += len;
+      } else {
+        for (let k = 0; k < len; k++) buf[out++] = buf[from++]!;
+      }
+      if (pi < np) record(out, false);
+      if (full) break;
+    }
+  }
+  if (probes) record(out, true);
+  return { output: buf.subarray(dictLen, out), endBit: bitAt(), ended: final && !full };
+
+  function readDynamic(): [Huffman, Huffman] {
+    const need = (n: number) => {
+      while (bc < n) {
+        bb |= (pos < end ? src[pos]! : 0) << bc;
+        pos++;
+        bc += 8;
+      }
+      if (bitAt() + n > endBits) truncated();
+    };
+    need(14);
+    const hlit = (bb & 31) + 257;
+    const hdist = ((bb >>> 5) & 31) + 1;
+    const hclen = ((bb >>> 10) & 15) + 4;
+    bb >>>= 14;
+    bc -= 14;
+    if (hlit > 286) bad(`${hlit} literal/length codes (at most 286)`);
+    if (hdist > 30) bad(`${hdist} distance codes (at most 30)`);
+    const cl = new Uint8Array(19);
+    for (let i = 0; i < hclen; i++) {
+      need(3);
+      cl[CL_ORDER[i]!] = bb & 7;
+      bb >>>= 3;
+      bc -= 3;
+    }
+    const clh = buildHuffman(cl, 19);
+    if (!clh) bad('over-subscribed code length code');
+    const lengths = new Uint8Array(hlit + hdist);
+    const cm = (1 << clh!.bits) - 1;
+    for (let i = 0; i < hlit + hdist;) {
+      while (bc < 16) {
+        bb |= (pos < end ? src[pos]! : 0) << bc;
+        pos++;
+        bc += 8;
+      }
+      const e = clh!.table[bb & cm]!;
+      const l = e & 15;
+      if (l === 0) bad('invalid code length code');
+      if (bitAt() + l > endBits) truncated();
+      bb >>>= l;
+      bc -= l;
+      const sym = e >>> 4;
+      if (sym < 16) {
+        lengths[i++] = sym;
+        continue;
+      }
+      let rep: number;
+      let val = 0;
+      if (sym === 16) {
+        if (i === 0) bad('repeat of a previous code length with none before it');
+        need(2);
+        val = lengths[i - 1]!;
+        rep = 3 + (bb & 3);
+        bb >>>= 2;
+        bc -= 2;
+      } else if (sym === 17) {
+        need(3);
+        rep = 3 + (bb & 7);
+        bb >>>= 3;
+        bc -= 3;
+      } else {
+        need(7);
+        rep = 11 + (bb & 127);
+        bb >>>= 7;
+        bc -= 7;
+      }
+      if (i + rep > hlit + hdist) bad(`code length repeat runs past the ${hlit + hdist} codes`);
+      lengths.fill(val, i, i + rep);
+      i += rep;
+    }
+    if (lengths[256] === 0) bad('no end-of-block code');
+    const lh = buildHuffman(lengths.subarray(0, hlit), hlit);
+    if (!lh) bad('over-subscribed literal/length code');
+    const dh = buildHuffman(lengths.subarray(hlit), hdist);
+    if (!dh) bad('over-subscribed distance code');
+    return [lh!, dh!];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// gzip member framing (RFC 1952)
+
+const FHCRC = 2;
+const FEXTRA = 4;
+const FNAME = 8;
+const FCOMMENT = 16;
+
+/** Length of the gzip member header at `at`, or a FormatError. */
+export function gzipHeaderLength(src: Uint8Array, at: number, structure = 'gzip header'): number {
+  if (!(at + 10 <= src.length)) throw new FormatError(structure, at, 'gzip header is cut short');
+  if (src[at] !== 0x1f || src[at + 1] !== 0x8b) throw new FormatError(structure, at, `bad gzip magic ${src[at]!.toString(16)} ${src[at + 1]!.toString(16)}`);
+  if (src[at + 2] !== 8) throw new FormatError(structure, at + 2, `compression method ${src[at + 2]} (8 = deflate)`);
+  const flg = src[at + 3]!;
+  if (flg & 0xe0) throw new FormatError(structure, at + 3, `reserved flag bits 0x${flg.toString(16)}`);
+  let p = at + 10;
+  if (flg & FEXTRA) {
+    if (p + 2 > src.length) throw new FormatError(structure, p, 'gzip extra field is cut short');
+    p += 2 + (src[p]! | (src[p + 1]! << 8));
+  }
+  for (const f of [FNAME, FCOMMENT]) {
+    if (!(flg & f)) continue;
+    while (p < src.length && src[p] !== 0) p++;
+    p++;
+  }
+  if (flg & FHCRC) p += 2;
+  if (p > src.length) throw new FormatError(structure, at, 'gzip header is cut short');
+  return p - at;
+}
+
+export interface GzipMember {
+  /** offset of the member's header */
+  offset: number;
+  /** first byte of its DEFLATE stream */
+  dataOffset: number;
+  /** output position where its data starts */
+  outOffset: number;
+  /** byte after its 8-byte trailer */
+  end: number;
+}
+
+/**
+ * Inflate every member of a gzip file into one output (as `gzip -d` concatenates them), reporting
+ * the members, every block start and the consumed-input position at each probe (see InflateOptions).
+ * Bytes after the last member that do not start another member are ignored when zero (padding).
+ */
+export function gunzipMembers(src: Uint8Array, opts: {
+  maxOutput: number;
+  onBlock?: (bitPos: number, outPos: number, final: boolean, member: number) => void;
+  probes?: readonly number[];
+  probeBits?: Float64Array;
+}): { output: Uint8Array; members: GzipMember[] } {
+  const members: GzipMember[] = [];
+  const parts: Uint8Array[] = [];
+  let outPos = 0;
+  let at = 0;
+  let pi = 0;
+  const probes = opts.probes ?? [];
+  while (at < src.length) {
+    if (members.length > 0 && src.subarray(at).every((x) => x === 0)) break;
+    const dataOffset = at + gzipHeaderLength(src, at);
+    const m = members.length;
+    // the probes of this member, relative to its output
+    let pj = pi;
+    while (pj < probes.length && probes[pj]! >= outPos) pj++;
+    const local = probes.slice(pi, pj).map((p) => p - outPos);
+    const localBits = new Float64Array(local.length).fill(NaN);
+    const r = inflateRaw(src, {
+      offset: dataOffset, maxOutput: opts.maxOutput - outPos, structure: 'gzip member',
+      onBlock: opts.onBlock ? (b, o, f) => opts.onBlock!(b, outPos + o, f, m) : undefined,
+      probes: local, probeBits: localBits,
+    });
+    // a probe at this member's end belongs to its last block, unless the next member starts there
+    let k = 0;
+    for (; k < local.length && !Number.isNaN(localBits[k]!); k++) opts.probeBits![pi + k] = localBits[k]!;
+    if (!r.ended) throw new FormatError('gzip member', dataOffset, 'the stream ends before its final block');
+    const trailer = Math.ceil(r.endBit / 8);
+    if (trailer + 8 > src.length) throw new FormatError('gzip trailer', trailer, 'gzip trailer is cut short');
+    members.push({ offset: at, dataOffset, outOffset: outPos, end: trailer + 8 });
+    parts.push(r.output);
+    outPos += r.output.length;
+    pi += k;
+    at = trailer + 8;
+  }
+  const output = parts.length === 1 ? parts[0]! : new Uint8Array(outPos);
+  if (parts.length !== 1) {
+    let o = 0;
+    for (const p of parts) {
+      output.set(p, o);
+      o += p.length;
+    }
+  }
+  return { output, members };
+}
