@@ -10,7 +10,8 @@ import type { RafsFs } from '../lib/rafs/model.ts';
 import { openInput, sourceTreeOf } from '../lib/app/open.ts';
 import { buildImage, type BuiltImage, type ImageBuildOptions } from '../lib/app/build.ts';
 import { UsageError } from './format.ts';
-import { imageOptions, openPath, type ImageArgs } from './open.ts';
+import { imageOptions, openFile, openPath, type ImageArgs } from './open.ts';
+import { buildTarfs } from '../lib/rafs/builder/tarfs.ts';
 
 /** A sink writing to a file with plain write(2) calls. */
 export function fileSink(path: string): { write(chunk: Uint8Array): void; close(): void; bytes: number } {
@@ -106,6 +107,9 @@ export interface BuildArgs {
   batchSize?: number;
   digester?: string;
   alignedChunk?: boolean;
+  /** RAFS v6: nydus-image `--type`; 'tar-tarfs' builds a tarfs bootstrap over `tarfsSource` (SRC as given) */
+  type?: string;
+  tarfsSource?: string;
   prefetch?: string[];
   parent?: RafsFs;
   chunkDict?: RafsFs;
@@ -166,7 +170,28 @@ function buildOptions(a: BuildArgs): ImageBuildOptions {
   throw new UsageError(`unknown --format ${a.format} (composefs, erofs, rafs-v6, rafs-v5)`);
 }
 
+/** `--type tar-tarfs`: only the bootstrap is written; the tar itself is the data blob (not copied). */
+async function buildTarfsFile(a: BuildArgs): Promise<BuildSummary> {
+  if (a.format !== 'rafs-v6') throw new UsageError('--type tar-tarfs builds RAFS v6 only (as nydus-image)');
+  if (!a.tarfsSource) throw new UsageError('--type tar-tarfs needs SRC to be an uncompressed tar file');
+  for (const [k, v] of [['--batch-size', a.batchSize], ['--parent', a.parent], ['--chunk-dict', a.chunkDict], ['--prefetch-list', a.prefetch]] as const) {
+    if (v !== undefined && v !== 0) throw new UsageError(`--type tar-tarfs conflicts with ${k}`);
+  }
+  const tar = await openFile(a.tarfsSource);
+  const sink = fileSink(a.out);
+  try {
+    const r = await buildTarfs(tar, a.chunkSize !== undefined ? { chunkSize: a.chunkSize } : {}, sink);
+    return { format: a.format, out: a.out, size: r.bootstrapSize, blob: a.tarfsSource, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds, stats: r.stats, notes: r.notes };
+  } finally {
+    sink.close();
+  }
+}
+
 export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummary> {
+  if (a.type !== undefined && a.type !== 'dir-rafs' && a.type !== 'tar-rafs') {
+    if (a.type === 'tar-tarfs') return buildTarfsFile(a);
+    throw new UsageError(`--type ${a.type}: Layerscope builds tar-rafs/dir-rafs (the default) and tar-tarfs`);
+  }
   if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {
     if (!a.blobDir) throw new UsageError('RAFS builds need --blob-dir DIR (where the data blob is written, named by its id)');
     const o = buildOptions(a);

@@ -251,7 +251,8 @@ const commands: Record<string, Command> = {
       '                 [-b BLOCK_BYTES] [-E ztailpacking,fragments,dedupe,legacy-compress]\n' +
       '      rafs-*:    --blob-dir DIR [--compressor zstd|lz4_block|none|gzip] [--digester blake3|sha256] [--chunk-size N] [--batch-size N]\n' +
       '                 (defaults as nydus-image 2.4: zstd, blake3, 1 MiB chunks; nydus-image itself no longer builds gzip)\n' +
-      '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]',
+      '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]\n' +
+      '                 [--type tar-tarfs]: SRC an uncompressed tar, used as the data blob itself (512-byte blocks; only OUT is written)',
     summary: 'build an image from a directory, tar/tar.gz layer, composefs dump or any image',
     options: {
       ...IMAGE_OPTS,
@@ -261,6 +262,7 @@ const commands: Record<string, Command> = {
       'print-digest': { type: 'boolean' },
       compressor: { type: 'string' }, digester: { type: 'string' }, 'chunk-size': { type: 'string' }, parent: { type: 'string' },
       'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' }, 'batch-size': { type: 'string' },
+      type: { type: 'string' },
     },
     async run(pos, v) {
       const [src, dest] = pos;
@@ -282,6 +284,7 @@ const commands: Record<string, Command> = {
       if (batch !== undefined) args.batchSize = batch;
       if (v.digester) args.digester = v.digester as string;
       if (v['aligned-chunk']) args.alignedChunk = true;
+      if (v.type) Object.assign(args, { type: v.type as string, tarfsSource: src });
       const related = async (flag: string): Promise<RafsFs | undefined> => {
         if (!v[flag]) return undefined;
         const fs = await openImageFile(v[flag] as string, v as ImageArgs);

@@ -113,12 +113,12 @@ export function direntFileType(type: FileType): number {
  * Returns the index of the first entry of every block, plus the entry count at the end, and the
  * byte size of the last block.
  */
-export function direntBlocks(names: readonly Uint8Array[]): { starts: number[]; lastSize: number } {
+export function direntBlocks(names: readonly Uint8Array[], blockSize = BLOCK_SIZE): { starts: number[]; lastSize: number } {
   const starts = [0];
   let used = 0;
   for (let i = 0; i < names.length; i++) {
     const len = DIRENT_SIZE + names[i]!.length;
-    if (used + len > BLOCK_SIZE) {
+    if (used + len > blockSize) {
       starts.push(i);
       used = 0;
     }

@@ -158,7 +158,7 @@ function parseBlobEntry(b: Uint8Array, at: number, i: number, ext: RafsV6ExtSupe
   if (!(ciCompressor !== undefined)) fail(S, at + f.ci_compressor.offset, `unknown ci_compressor ${e.ci_compressor}`);
   if (!(e.cipher_algo < CIPHERS.length)) fail(S, at + f.cipher_algo.offset, `unknown cipher_algo ${e.cipher_algo}`);
   if (!((e.features & BLOB_FEATURES_INVALID) === 0)) fail(S, at + f.features.offset, `invalid feature bits in 0x${e.features.toString(16)}`);
-  if (tarfs && !((e.features & BF.ALIGNED) === 0)) fail(S, at + f.features.offset, 'ALIGNED set on a tarfs blob');
+  if (tarfs) check((e.features & BF.ALIGNED) === 0, S, at + f.features.offset, 'ALIGNED set on a tarfs blob');
   else check((e.features & BF.ALIGNED) !== 0, S, at + f.features.offset, 'ALIGNED missing (required unless tarfs)');
   if (!(e.compressed_size <= 2 ** 40)) fail(S, at + f.compressed_size.offset, `compressed_size ${e.compressed_size} exceeds 2^40`);
   if (!(e.uncompressed_size <= 2 ** 44)) fail(S, at + f.uncompressed_size.offset, `uncompressed_size ${e.uncompressed_size} exceeds 2^44`);

@@ -26,11 +26,11 @@ import {
   BF, COMPRESSORS, DIGESTERS, EROFS_FEATURE_COMPAT_RAFS_V6, RAFS_CHUNK_INFO, RAFS_V6_BLOB, RAFS_V6_DEVT_OFFSET, RAFS_V6_EXT_SB_OFFSET,
   RAFS_V6_EXT_SUPERBLOCK, RAFS_V6_SB_OFFSET, SF, type Compressor, type Digester,
 } from '../structs.ts';
+import { alignUp } from '../../bytes.ts';
 import { align4k, BlobTable, encodeChunkInfo, modeOf, mtimeOf, superFlags, symlinkTarget } from './common.ts';
 import type { BNode, BTree } from './tree.ts';
 import type { ChunkRef } from './types.ts';
 
-const B = 4096;
 const INODE = 64;
 const ENC = new TextEncoder();
 const DOT = ENC.encode('.');
@@ -51,6 +51,13 @@ export interface V6Input {
   digester: Digester;
   explicitUidGid: boolean;
   prefetch: BNode[];
+  /**
+   * EROFS block bits: 12 (4 KiB), or 9 for tarfs, whose data blob is the layer tar itself and whose
+   * chunk addresses are 512-byte tar blocks (nydus-image `--type tar-tarfs`, §4.2)
+   */
+  blockBits?: 9 | 12;
+  /** tarfs (TARTFS_MODE): the root keeps the tar's mtime (its tree was read from the tar) */
+  tarfs?: boolean;
 }
 
 interface V6Node {
@@ -75,6 +82,8 @@ interface V6Node {
 
 export interface V6Layout {
   input: V6Input;
+  /** EROFS block size: dirent blocks, data block addresses, chunk block addresses */
+  B: number;
   nodes: V6Node[];
   nodeOf: Map<BNode, V6Node>;
   blobTableOffset: number;
@@ -109,12 +118,14 @@ function contiguous(chunks: ChunkRef[], chunkSize: number): boolean {
 
 export function layoutV6(input: V6Input): V6Layout {
   const { tree, chunks, blobs, chunkSize } = input;
+  const B = 2 ** (input.blockBits ?? 12);
   const nb = blobs.list.length;
   const blobTableOffset = align4k(RAFS_V6_DEVT_OFFSET + 128 * nb);
   const prefetchCount = nb > 0 ? input.prefetch.length : 0;
   const prefetchOffset = blobTableOffset + RAFS_V6_BLOB.size * nb;
   const metaAddr = align4k(prefetchOffset + 4 * prefetchCount);
-  let cur = metaAddr + B;
+  // the meta area's first 4096 bytes stay unused whatever the block size, so the root is nid 128
+  let cur = metaAddr + 4096;
   const nodes: V6Node[] = [];
   const nodeOf = new Map<BNode, V6Node>();
   const chunkBitsBase = Math.log2(chunkSize);
@@ -130,7 +141,7 @@ export function layoutV6(input: V6Input): V6Layout {
       let dsize: number;
       if (t === 'dir') {
         const { names, targets } = dirEntries(n);
-        const { starts, lastSize } = direntBlocks(names);
+        const { starts, lastSize } = direntBlocks(names, B);
         v.names = names;
         v.targets = targets;
         v.starts = starts;
@@ -147,7 +158,7 @@ export function layoutV6(input: V6Input): V6Layout {
       } else {
         v.nBlocks = Math.ceil(dsize / B);
       }
-      if ((cur % B) + head > B) cur = align4k(cur);
+      if ((cur % B) + head > B) cur = alignUp(cur, B);
       v.offset = cur;
       cur += head;
     } else if (t === 'reg') {
@@ -157,13 +168,13 @@ export function layoutV6(input: V6Input): V6Layout {
       let bits = chunkBitsBase;
       if (n.inode.size > chunkSize && cs.length > 1 && contiguous(cs, chunkSize)) bits = Math.ceil(Math.log2(n.inode.size));
       v.chunkBits = bits;
-      if ((cur % B) + head > B) cur = align4k(cur);
+      if ((cur % B) + head > B) cur = alignUp(cur, B);
       v.offset = cur;
       const idx = Math.ceil((cur + head) / 8) * 8;
       v.inlineLen = idx - (cur + head) + cs.length * erofs_inode_chunk_index.size;
       cur += head + v.inlineLen;
     } else {
-      if ((cur % B) + head > B) cur = align4k(cur);
+      if ((cur % B) + head > B) cur = alignUp(cur, B);
       v.offset = cur;
       cur += head;
     }
@@ -172,7 +183,7 @@ export function layoutV6(input: V6Input): V6Layout {
     nodes.push(v);
     nodeOf.set(n, v);
   }
-  const dataStart = align4k(cur);
+  const dataStart = alignUp(cur, B);
   let blk = dataStart / B;
   for (const v of nodes) {
     if (v.nBlocks > 0) {
@@ -180,7 +191,8 @@ export function layoutV6(input: V6Input): V6Layout {
       blk += v.nBlocks;
     }
   }
-  const chunkTableOffset = blk * B;
+  // the chunk table starts on a 4 KiB boundary whatever the block size (nydus v6_align_to_4k)
+  const chunkTableOffset = align4k(blk * B);
   // distinct chunks, sorted by (digest, blob index + 1)
   const rows = new Map<string, { c: ChunkRef; blobIndex: number }>();
   for (const [, cs] of chunks) {
@@ -196,12 +208,14 @@ export function layoutV6(input: V6Input): V6Layout {
   const size = align4k(chunkTableOffset + chunkRows.length * RAFS_CHUNK_INFO.size);
   let flags = superFlags(input.compressor, input.digester, input.explicitUidGid, hasXattr) | ENCRYPTION_NONE;
   if (nb > 0 && blobs.list.every((b) => (b.features & BF.INLINED_CHUNK_DIGEST) !== 0)) flags |= SF.INLINED_CHUNK_DIGEST;
+  if (input.tarfs) flags |= SF.TARTFS_MODE;
   const prefetchNids = prefetchCount ? input.prefetch.map((p) => nodeOf.get(p.primary)!.nid) : [];
-  return { input, nodes, nodeOf, blobTableOffset, prefetchOffset, prefetchNids, metaAddr, dataStart, chunkTableOffset, chunkRows, size, flags };
+  return { input, B, nodes, nodeOf, blobTableOffset, prefetchOffset, prefetchNids, metaAddr, dataStart, chunkTableOffset, chunkRows, size, flags };
 }
 
 function emitBlock0(out: Output, L: V6Layout): void {
   const { blobs } = L.input;
+  const B = L.B;
   const nb = blobs.list.length;
   const head = new Uint8Array(RAFS_V6_DEVT_OFFSET + 128 * nb);
   let sBlocks = 0;
@@ -215,7 +229,7 @@ function emitBlock0(out: Output, L: V6Layout): void {
     sBlocks += blocks;
   }
   encodeStruct(erofs_super_block, {
-    magic: EROFS_MAGIC, checksum: 0, feature_compat: EROFS_FEATURE_COMPAT_RAFS_V6, blkszbits: 12, sb_extslots: 0, root_nid: L.nodeOf.get(L.input.tree.root)!.nid,
+    magic: EROFS_MAGIC, checksum: 0, feature_compat: EROFS_FEATURE_COMPAT_RAFS_V6, blkszbits: Math.log2(B), sb_extslots: 0, root_nid: L.nodeOf.get(L.input.tree.root)!.nid,
     inos: L.input.tree.byIndex.length, blocks: sBlocks, meta_blkaddr: L.metaAddr / B, feature_incompat: INCOMPAT, extra_devices: nb,
     devt_slotoff: RAFS_V6_DEVT_OFFSET / 128,
   }, head, RAFS_V6_SB_OFFSET);
@@ -248,6 +262,7 @@ function emitBlock0(out: Output, L: V6Layout): void {
 }
 
 function emitDirBlocks(out: Output, L: V6Layout, v: V6Node, from: number, to: number, padFull: boolean): void {
+  const B = L.B;
   const nids = v.targets!.map((t) => L.nodeOf.get(t.primary)!.nid);
   const types = v.targets!.map((t) => direntFileType(t.inode.type));
   for (let k = from; k < to; k++) {
@@ -267,14 +282,16 @@ function where(v: V6Node): string {
 
 function emitInode(out: Output, L: V6Layout, v: V6Node): void {
   const n = v.n;
+  const B = L.B;
   expectAt(out, v.offset, W, () => `${where(v)}: inode start`);
   const { explicitUidGid } = L.input;
   let iu = 0;
   const t = n.inode.type;
-  if (t === 'reg') iu = EROFS_CHUNK_FORMAT_INDEXES | (v.chunkBits - 12);
+  if (t === 'reg') iu = EROFS_CHUNK_FORMAT_INDEXES | (v.chunkBits - Math.log2(B));
   else if (t === 'chr' || t === 'blk') iu = n.inode.rdev;
   else if (v.nBlocks > 0) iu = v.blkaddr;
-  const m = mtimeOf(n);
+  // tarfs: tar-rs gives whole seconds (the ustar field), nydus writes nsec 0
+  const m = L.input.tarfs ? { s: n.inode.mtime, ns: 0 } : mtimeOf(n);
   emitInodeCore(out, {
     compact: false, layout: v.layout, xattrIcount: xattrIcount(v.xsize), mode: modeOf(n), nlink: n.nlink, size: v.size, iu, ino: n.index,
     uid: explicitUidGid ? n.inode.uid : 0, gid: explicitUidGid ? n.inode.gid : 0, mtime: m.s, mtimeNsec: m.ns,
@@ -311,8 +328,9 @@ function emitInode(out: Output, L: V6Layout, v: V6Node): void {
 }
 
 export function emitV6(out: Output, L: V6Layout): void {
+  const B = L.B;
   emitBlock0(out, L);
-  out.padTo(L.metaAddr + B);
+  out.padTo(L.metaAddr + 4096);
   for (const v of L.nodes) {
     out.padTo(v.offset);
     emitInode(out, L, v);
