@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { lz4CompressBlock, lz4CompressBound, lz4CompressDestSize, lz4EncodeBlock } from '../src/lib/codec/lz4-compress.ts';
 import { lz4Decompress } from '../src/lib/codec/lz4.ts';
+import { lz4hcCompressDestSize } from '../src/lib/codec/lz4hc.ts';
 import { xxh32 } from '../src/lib/codec/xxh32.ts';
 
 /*
@@ -123,6 +124,13 @@ while pos < len(data):
         dst = ctypes.create_string_buffer(max(b, 1))
         n = ctypes.c_int(a)
         r = lib.LZ4_compress_destSize(src, dst, ctypes.byref(n), b)
+        out += struct.pack('<ii', r, n.value)
+    elif mode.startswith('hcdestsize'):
+        src = data[pos:pos + a]; pos += a
+        dst = ctypes.create_string_buffer(max(b, 1))
+        n = ctypes.c_int(a)
+        state = ctypes.create_string_buffer(lib.LZ4_sizeofStateHC())
+        r = lib.LZ4_compress_HC_destSize(state, src, dst, ctypes.byref(n), b, int(mode[10:]))
         out += struct.pack('<ii', r, n.value)
 sys.stdout.buffer.write(out)
 `;
@@ -678,5 +686,63 @@ test('decoder: long overlapping matches of every period 1..80 (byte loop and str
     const block = lz4EncodeBlock(data);
     assert.ok(block.length < data.length / 4, `period ${period}: the matches overlap their source`);
     assert.deepEqual(lz4Decompress(block, data.length), data, `period ${period}`);
+  }
+});
+
+// ---------- lz4hcCompressDestSize (EROFS -zlz4hc pclusters) ----------
+
+test('lz4hc destSize: pclusters of text, binaries, random data, zeros and small inputs decode exactly (strict reader, lz4 -d, liblz4 at the exact size)', () => {
+  const items: { block: Uint8Array; data: Uint8Array }[] = [];
+  const inputs: [string, Uint8Array][] = [];
+  for (let k = 0; k < 12; k++) inputs.push([`text@${k}`, TEXT.subarray(k * 300001, k * 300001 + (1 << 20))]);
+  for (let k = 0; k < 12; k++) inputs.push([`bin@${k}`, BIN.subarray(k * 290001, k * 290001 + (1 << 20))]);
+  for (let k = 0; k < 4; k++) inputs.push([`random${k}`, randomBytes(1 << 20, 70 + k)]);
+  inputs.push(['zeros', new Uint8Array(1 << 20)]);
+  const r = rng(123);
+  for (let k = 0; k < 200; k++) inputs.push([`small${k}`, smallInput(r, k)]);
+  for (const level of [1, 2, 9, 12]) {
+    for (const cap of [4096, 65536, 100]) {
+      for (const [name, data] of inputs) {
+        if (level === 12 && cap === 65536 && name.startsWith('small')) continue;
+        const { compressed, consumed } = lz4hcCompressDestSize(data, cap, level);
+        const what = `lz4hc ${level} cap ${cap} ${name}`;
+        assert.ok(compressed.length <= cap, `${what}: ${compressed.length} <= ${cap}`);
+        if (data.length === 0) { assert.equal(consumed, 0); continue; }
+        assert.ok(consumed > 0, `${what}: consumed something`);
+        // an incompressible window costs about one byte per byte, whatever its length
+        if (name.startsWith('random')) assert.ok(consumed <= cap, `${what}: consumed ${consumed}`);
+        verifyLocal(compressed, data.subarray(0, consumed), what);
+        items.push({ block: compressed, data: data.subarray(0, consumed) });
+      }
+    }
+  }
+  checkWithCli(items);
+  checkWithLib(items);
+});
+
+test('lz4hc destSize: a window longer than the capacity can cover gives the same block as a just-long-enough one', () => {
+  // what the capacity cannot hold is never looked at: random data past cap, zeros past 255*cap
+  const rand = randomBytes(1 << 20, 9);
+  const zeros = new Uint8Array(4 << 20);
+  for (const level of [1, 9]) {
+    for (const cap of [64, 4096]) {
+      const a = lz4hcCompressDestSize(rand, cap, level);
+      const b = lz4hcCompressDestSize(rand.subarray(0, cap + 64), cap, level);
+      assert.deepEqual([a.compressed, a.consumed], [b.compressed, b.consumed], `random, level ${level}, cap ${cap}`);
+      const c = lz4hcCompressDestSize(zeros, cap, level);
+      assert.ok(c.consumed >= (cap - 10) * 255 && c.consumed <= 255 * cap, `zeros cap ${cap}: consumed ${c.consumed}`);
+      verifyLocal(c.compressed, zeros.subarray(0, c.consumed), `zeros lz4hc cap ${cap}`);
+    }
+  }
+});
+
+test('lz4hc destSize covers as much input per 4 KiB pcluster as liblz4 LZ4_compress_HC_destSize at the same level', { skip: !hasPython && 'python3 with liblz4 not found' }, () => {
+  const windows = [...chunks(TEXT.subarray(0, 2 << 20), 1 << 16), ...chunks(BIN.subarray(0, 2 << 20), 1 << 16)];
+  for (const level of [4, 9]) {
+    const res = py(`hcdestsize${level}`, windows.map((a) => ({ a, b: 4096 })));
+    let ours = 0, lib = 0;
+    windows.forEach((w, k) => { ours += lz4hcCompressDestSize(w, 4096, level).consumed; lib += res.readInt32LE(k * 8 + 4); });
+    console.log(`lz4hc level ${level}: consumed per 4 KiB over ${windows.length} windows: ours ${ours}, liblz4 ${lib} (${(ours / lib).toFixed(4)})`);
+    assert.ok(ours >= lib * 0.97, `level ${level}: consumed ${ours} vs liblz4 ${lib}`);
   }
 });
