@@ -2,17 +2,16 @@
 // report, a bug (any other error) propagates, for the CLI and for the page's summary alike.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkImage, checkSummary } from '../src/lib/app/check.ts';
 import { openInput } from '../src/lib/app/open.ts';
 import { FormatError } from '../src/lib/errors.ts';
 import type { ReadOnlyFs } from '../src/lib/fs/types.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
-import { FIXTURES } from './helpers/paths.ts';
+import { nydusFixture, RAFS } from './helpers/nydus.ts';
 
 async function tarFs(): Promise<ReadOnlyFs> {
-  const tar = join(FIXTURES, 'nydus/tests/texture/tar/all-entry-type.tar');
+  const tar = nydusFixture(`${RAFS.TAR_DIR}/all-entry-type.tar`);
   const o = await openInput(new BytesSource(new Uint8Array(readFileSync(tar)), 'all-entry-type.tar'));
   assert.equal(o.kind, 'tar');
   return o.fs;

@@ -11,9 +11,9 @@ import { describe, test } from 'node:test';
 import { api, type ImageStats, type PathedFile } from '../workers/inspector.ts';
 import { buildErofsImages, prng, randomBytes } from './helpers/mktree.ts';
 import { FIXTURES, REPO, tempDir } from './helpers/paths.ts';
+import { nydusFixture, RAFS } from './helpers/nydus.ts';
 
 const CLI = join(REPO, 'bin/layerscope.mjs');
-const N = join(FIXTURES, 'nydus');
 const CFS = join(FIXTURES, 'composefs');
 
 function cliStats(args: string[]): ImageStats {
@@ -74,8 +74,8 @@ describe('page stats = layerscope stats --json', () => {
   });
 
   test('Nydus RAFS v5 and v6 fixtures with their blobs', async () => {
-    const blobs = join(N, 'tests/texture/repeatable/blobs');
-    const v5 = join(N, 'tests/texture/repeatable/sha256-nocompress-repeatable');
+    const blobs = nydusFixture(RAFS.BLOB_DIR);
+    const v5 = nydusFixture(RAFS.V5);
     const s5 = await same([v5, '--blob-dir', blobs], [fileOf(v5), ...readdirSync(blobs).map((b) => fileOf(join(blobs, b)))]);
     assert.equal(s5.format, 'rafs-v5');
     // two hardlinks: 23 regular entries, 21 files; each file's chunks referenced once
@@ -83,8 +83,8 @@ describe('page stats = layerscope stats --json', () => {
     assert.equal(s5.files, 21);
     assert.equal(s5.hardlinkEntries, 2);
     assert.equal(s5.chunks!.referencedBytes, s5.fileBytes);
-    const v6 = join(N, 'tests/texture/bootstrap/rafs-v6-2.2.boot');
-    const blob6 = join(N, 'tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef');
+    const v6 = nydusFixture(RAFS.V6);
+    const blob6 = nydusFixture(RAFS.V6_BLOB);
     assert.equal((await same([v6, '--blob', blob6], [fileOf(v6), fileOf(blob6)])).format, 'rafs-v6');
   });
 
@@ -130,7 +130,7 @@ describe('page stats = layerscope stats --json', () => {
   });
 
   test('tar and tar.gz layers', async () => {
-    const tar = join(N, 'tests/texture/tar/all-entry-type.tar');
+    const tar = nydusFixture(`${RAFS.TAR_DIR}/all-entry-type.tar`);
     assert.equal((await same([tar], [fileOf(tar)])).format, 'tree');
     const gz = join(tempDir('ls-app-tgz-'), 'layer.tar.gz');
     writeFileSync(gz, gzipSync(readFileSync(tar)));

@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { buildErofsImages } from './helpers/mktree.ts';
 import { FIXTURES, REPO, tempDir } from './helpers/paths.ts';
+import { nydusExpected, nydusFixture, RAFS } from './helpers/nydus.ts';
 import { compareTrees } from './helpers/treecompare.ts';
 import { assertSubset } from './helpers/subset.ts';
 import { extract } from '../src/cli/extract.ts';
 import { closeAll, openImageFile } from '../src/cli/open.ts';
 
 const CLI = join(REPO, 'bin/layerscope.mjs');
-const N = join(FIXTURES, 'nydus');
-const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+const EXPECTED = nydusExpected();
 
 function cli(args: string[], opts: { input?: Uint8Array } = {}): { status: number; stdout: string; stderr: string; raw: Buffer } {
   const r = spawnSync(process.execPath, [CLI, ...args], { maxBuffer: 1 << 28, ...(opts.input ? { input: opts.input } : {}) });
@@ -27,18 +27,18 @@ function json(args: string[]): unknown {
 }
 
 const BLOBS: Record<string, string[]> = {
-  'tests/texture/repeatable/sha256-nocompress-repeatable': ['--blob-dir', join(N, 'tests/texture/repeatable/blobs')],
-  'tests/texture/repeatable/blake3-lz4_block-non_repeatable': ['--blob-dir', join(N, 'tests/texture/repeatable/blobs')],
-  'git-history/2378d074-2020-01-20/tests/texture/repeatable/blake3-lz4_block-non_repeatable': ['--blob', join(N, 'tests/texture/repeatable/blobs/d7b86b1e74e316fe945741d1a9fa1b271459fe41481e304977659e0c6ecf56ac')],
-  'git-history/2378d074-2020-01-20/tests/texture/repeatable/sha256-nocompress-repeatable': ['--blob-dir', join(N, 'tests/texture/repeatable/blobs')],
-  'tests/texture/bootstrap/rafs-v6-2.2.boot': ['--blob-dir', join(N, 'tests/texture/blobs')],
-  'derived/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca.image.boot': [],
+  [RAFS.V5]: ['--blob-dir', nydusFixture(RAFS.BLOB_DIR)],
+  [RAFS.V5_BLAKE3]: ['--blob-dir', nydusFixture(RAFS.BLOB_DIR)],
+  [RAFS.V5_2020_LZ4]: ['--blob', nydusFixture(RAFS.BLOB_LZ4)],
+  [RAFS.V5_2020]: ['--blob-dir', nydusFixture(RAFS.BLOB_DIR)],
+  [RAFS.V6]: ['--blob-dir', nydusFixture(RAFS.V6_BLOB_DIR)],
+  [RAFS.TOC_BOOT]: [],
 };
 
 describe('layerscope inspect/stats/stat --json reproduce EXPECTED.json for every Nydus bootstrap', () => {
   for (const [boot, exp] of Object.entries(EXPECTED)) {
     test(boot, () => {
-      const img = join(N, boot);
+      const img = nydusFixture(boot);
       const blobArgs = BLOBS[boot] ?? [];
       const info = json(['inspect', img, ...blobArgs]) as Record<string, unknown>;
       assert.equal(info.version, exp.version);
@@ -219,13 +219,13 @@ describe('layerscope on mkfs.erofs images', () => {
 describe('layerscope check on Nydus images', () => {
   test('one flipped byte inside a blob chunk: exit 4, naming the file and the chunk', () => {
     const dir = tempDir('ls-cli-rafs-');
-    const boot = join(N, 'tests/texture/repeatable/sha256-nocompress-repeatable');
-    const blobDir = join(N, 'tests/texture/repeatable/blobs');
-    const blobName = '7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00';
+    const boot = nydusFixture(RAFS.V5);
+    const blobDir = nydusFixture(RAFS.BLOB_DIR);
+    const blobName = RAFS.BLOB_PLAIN.split('/').pop()!;
     const good = cli(['check', boot, '--blob-dir', blobDir]);
     assert.equal(good.status, 0, good.stdout);
     // pick a file, find where its second chunk (or first) lies in the blob, and damage one byte there
-    const entries = EXPECTED['tests/texture/repeatable/sha256-nocompress-repeatable']!.entries as { path: string; type: string; size: number }[];
+    const entries = EXPECTED[RAFS.V5]!.entries as { path: string; type: string; size: number }[];
     type Chunk = { block_id: string; compressed_offset: number; compressed_size: number; index: number; file_offset: number };
     const files = entries.filter((e) => e.type === 'reg');
     const stats = json(['stat', boot, '--blob-dir', blobDir, ...files.map((f) => f.path)]) as { path: string; ino: number; layout: { chunks: Chunk[] } }[];
@@ -250,10 +250,10 @@ describe('layerscope check on Nydus images', () => {
   test('export of a v5 image lists the same files as the image, hardlinks as links', () => {
     const dir = tempDir('ls-cli-rafs-');
     const tar = join(dir, 'r.tar');
-    const r = cli(['export', join(N, 'tests/texture/repeatable/sha256-nocompress-repeatable'), tar, '--blob-dir', join(N, 'tests/texture/repeatable/blobs')]);
+    const r = cli(['export', nydusFixture(RAFS.V5), tar, '--blob-dir', nydusFixture(RAFS.BLOB_DIR)]);
     assert.equal(r.status, 0, r.stderr);
     const list = spawnSync('tar', ['-tvf', tar], { encoding: 'utf8' }).stdout;
-    const entries = (EXPECTED['tests/texture/repeatable/sha256-nocompress-repeatable']!.entries as { path: string }[]).filter((e) => e.path !== '/');
+    const entries = (EXPECTED[RAFS.V5]!.entries as { path: string }[]).filter((e) => e.path !== '/');
     for (const e of entries) assert.ok(list.includes(e.path.slice(1)), `${e.path} missing from the tar`);
     assert.match(list, /^h.* link to /m);
   });

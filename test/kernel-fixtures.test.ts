@@ -12,10 +12,10 @@ import { NodeFileSource } from '../src/lib/io/node.ts';
 import type { ReadOnlyFs } from '../src/lib/fs/types.ts';
 import { compareManifests, kernelResults, kernelUnavailableReason, readerManifest, type KernelJob, type KernelResult } from './helpers/kernel.ts';
 import { FIXTURES } from './helpers/paths.ts';
+import { NYDUS, nydusFixture, RAFS } from './helpers/nydus.ts';
 
 const why = kernelUnavailableReason();
 const G = join(FIXTURES, 'composefs/golden');
-const N = join(FIXTURES, 'nydus');
 // composefs images hold petabyte-sized sparse files: hash only their first MiB
 const maxHashBytes = 1 << 20;
 
@@ -36,12 +36,12 @@ if (existsSync(G)) {
   }
 }
 const rafs: [string, string, string][] = [
-  ['rafs-v6-2.2.boot', 'tests/texture/bootstrap/rafs-v6-2.2.boot', 'derived/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef.blob.data'],
-  ['rafs-v6 ToC bootstrap', 'derived/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca.image.boot', 'derived/d788a0eac4ff9779bc2eae3842117a918d847d90fddbea1503f7c5296a4a7de3.blob.data'],
+  ['rafs-v6-2.2.boot', RAFS.V6, RAFS.V6_DEV],
+  ['rafs-v6 ToC bootstrap', RAFS.TOC_BOOT, RAFS.TOC_DEV],
 ];
 for (const [name, boot, dev] of rafs) {
-  const image = join(N, boot);
-  const device = join(N, dev);
+  const image = nydusFixture(boot);
+  const device = nydusFixture(dev);
   if (existsSync(image) && existsSync(device)) cases.push({ name, image, devices: [device], statfs: false, open: () => openImageFile(image, { device: [device] }) });
 }
 
@@ -50,7 +50,7 @@ const boot = () => (booted ??= kernelResults(cases, { maxHashBytes }));
 
 test('fixtures are present', { skip: !!why && `kernel oracle unavailable: ${why}` }, () => {
   assert.ok(cases.filter((c) => c.name.startsWith('composefs')).length >= 10, `composefs golden images in ${G}`);
-  assert.equal(cases.filter((c) => c.name.startsWith('rafs')).length, 2, `RAFS v6 bootstraps and blobs in ${N}`);
+  assert.equal(cases.filter((c) => c.name.startsWith('rafs')).length, 2, `RAFS v6 bootstraps and blobs in ${NYDUS}`);
 });
 
 for (const c of cases) {

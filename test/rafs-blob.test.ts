@@ -4,8 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { FIXTURES, tempDir } from './helpers/paths.ts';
-import { resultMd5 } from './helpers/nydus-results.ts';
+import { tempDir } from './helpers/paths.ts';
+import { nydusBytes, RAFS, resultMd5 } from './helpers/nydus.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { FormatError, UnsupportedError } from '../src/lib/errors.ts';
 import { readAll, resolvePath } from '../src/lib/fs/path.ts';
@@ -19,8 +19,7 @@ import { openRafs } from '../src/lib/rafs/index.ts';
 import { BF, CF, CI2_FLAGS, type Compressor } from '../src/lib/rafs/structs.ts';
 import type { RafsBlob, RafsChunk } from '../src/lib/rafs/model.ts';
 
-const N = join(FIXTURES, 'nydus');
-const file = (rel: string) => new Uint8Array(readFileSync(join(N, rel)));
+const file = nydusBytes;
 const haveZstd = spawnSync('zstd', ['--version']).status === 0;
 
 function zstdCompress(data: Uint8Array): Uint8Array {
@@ -142,7 +141,7 @@ test('blob matching: id names (with sha256: prefix or .blob.data), container, un
 });
 
 test('ZRAN blob.meta cache file: CI v2 entries and ZRAN contexts decode (§6.2 figures)', async () => {
-  const meta = file('tests/texture/zran/233c72f2b6b698c07021c4da367cfe2dff4f049efbaa885ca0ff760ea297865a.blob.meta');
+  const meta = file(`${RAFS.ZRAN_DIR}/233c72f2b6b698c07021c4da367cfe2dff4f049efbaa885ca0ff760ea297865a.blob.meta`);
   const info = blobEntry({ features: 0xf, chunkCount: 0xa3, compressor: 'gzip' });
   const m = await readBlobMeta(new BytesSource(meta, 'zran.blob.meta'), info, 'cache');
   assert.equal(m.version, 2);
@@ -171,7 +170,7 @@ test('ZRAN blob.meta cache file: CI v2 entries and ZRAN contexts decode (§6.2 f
 });
 
 test('blob meta: an lz4-compressed CI array is inflated and cross-checked with its header', async () => {
-  const be7 = file('tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef');
+  const be7 = file(RAFS.V6_BLOB);
   const ci = be7.slice(8314, 8314 + 32);
   const header = be7.slice(8346, 8346 + 4096);
   const packed = lz4EncodeBlock(ci);
@@ -256,8 +255,8 @@ function tarHeader(name: string, size: number): Uint8Array {
 }
 
 test('v5 blob with an inlined bootstrap ([image.blob] bootstrap [image.boot]) opens alone', async () => {
-  const data = file('tests/texture/repeatable/blobs/7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00');
-  const boot = file('tests/texture/repeatable/sha256-nocompress-repeatable');
+  const data = file(RAFS.BLOB_PLAIN);
+  const boot = file(RAFS.V5);
   const parts = [data, tarHeader('image.blob', data.length), boot, tarHeader('image.boot', boot.length)];
   const blob = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
   let at = 0;
@@ -274,7 +273,7 @@ test('v5 blob with an inlined bootstrap ([image.blob] bootstrap [image.boot]) op
   assert.equal(fs.store.bindings[0]!.matchedBy, 'container');
   const layerTar = '/normal-file-test/busybox/1f777dbdd68d1c4d554bc0d20e027bfef9ed2dfe2d8d5f029e958552a0e12475/layer.tar';
   const f = await resolvePath(fs, layerTar);
-  assert.equal(createHash('md5').update(await readAll(fs, f.ino)).digest('hex'), resultMd5('tests/texture/repeatable/sha256-nocompress-repeatable', layerTar));
+  assert.equal(createHash('md5').update(await readAll(fs, f.ino)).digest('hex'), resultMd5(RAFS.V5, layerTar));
   // a corrupted header checksum: the tail is not recognised, a typed error
   const bad = blob.slice();
   bad[bad.length - 512 + 3]! ^= 1;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FIXTURES, tempDir } from './helpers/paths.ts';
+import { tempDir } from './helpers/paths.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs } from './helpers/treecompare.ts';
 import { buildMem, diffTree, dir, file, openBuilt, randomTree, symlink, tree } from './rafs-build-helpers.ts';
 import { UnsupportedError } from '../src/lib/errors.ts';
@@ -23,8 +23,8 @@ import type { RafsFs } from '../src/lib/rafs/model.ts';
 import type { BuildProgress } from '../src/lib/rafs/builder/types.ts';
 import { sha256 } from '../src/lib/codec/sha256.ts';
 import { hex } from '../src/lib/bytes.ts';
+import { nydusBytes, RAFS } from './helpers/nydus.ts';
 
-const N = join(FIXTURES, 'nydus');
 
 async function checkClean(fs: RafsFs): Promise<void> {
   const r = await checkRafs(fs);
@@ -66,7 +66,7 @@ for (const version of [6, 5] as const) {
 const TARS = ['all-entry-type.tar', 'all-entry-type-macos.tar'];
 for (const name of TARS) {
   test(`round trip of tests/texture/tar/${name} via treeFromTar: v5 and v6, all compressors and digesters`, async () => {
-    const src = new BytesSource(new Uint8Array(readFileSync(join(N, 'tests/texture/tar', name))), name);
+    const src = new BytesSource(nydusBytes(`${RAFS.TAR_DIR}/${name}`), name);
     for (const version of [6, 5] as const) {
       for (const compressor of ['none', 'lz4_block', 'gzip'] as const) {
         for (const digester of ['blake3', 'sha256'] as const) {
@@ -89,7 +89,7 @@ for (const name of TARS) {
 }
 
 test('empty.tar and a tree of empty files build to a bootstrap without a blob', async () => {
-  const t = await treeFromTar(new BytesSource(new Uint8Array(readFileSync(join(N, 'tests/texture/tar/empty.tar'))), 'empty.tar'));
+  const t = await treeFromTar(new BytesSource(nydusBytes(`${RAFS.TAR_DIR}/empty.tar`), 'empty.tar'));
   for (const version of [6, 5] as const) {
     for (const tr of [t, tree(dir([['a', file(new Uint8Array(0))], ['d', dir([])]]))]) {
       const b = await buildMem(tr, { version });
@@ -127,12 +127,11 @@ test('chunk sizes: 16 MiB and 4 KiB limits accepted, others refused; defaults ar
 // ---------------------------------------------------------------------------------------------
 // reproducing nydus-image output
 
-const REPEATABLE = 'tests/texture/repeatable';
-const BLOB_ID = '7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00';
-for (const [bootName, digester] of [['sha256-nocompress-repeatable', 'sha256'], ['blake3-lz4_block-non_repeatable', 'blake3']] as const) {
-  test(`rebuilding the tree of ${bootName} reproduces its data blob ${BLOB_ID.slice(0, 6)}… and its bootstrap byte for byte`, async () => {
-    const boot = new Uint8Array(readFileSync(join(N, REPEATABLE, bootName)));
-    const blob = new Uint8Array(readFileSync(join(N, REPEATABLE, 'blobs', BLOB_ID)));
+const BLOB_ID = RAFS.BLOB_PLAIN.split('/').pop()!;
+for (const [bootName, digester] of [[RAFS.V5, 'sha256'], [RAFS.V5_BLAKE3, 'blake3']] as const) {
+  test(`rebuilding the tree of ${bootName.split('/').pop()} reproduces its data blob ${BLOB_ID.slice(0, 6)}… and its bootstrap byte for byte`, async () => {
+    const boot = nydusBytes(bootName);
+    const blob = nydusBytes(RAFS.BLOB_PLAIN);
     const fs = await openRafs(new BytesSource(boot, bootName), { blobs: [new BytesSource(blob, BLOB_ID)] });
     assert.equal(fs.compressor, 'none'); // despite the name (§6.1)
     const t = await treeFromImage(fs);
@@ -151,7 +150,7 @@ for (const [bootName, digester] of [['sha256-nocompress-repeatable', 'sha256'], 
 }
 
 test('v6 blob tail has the nydus-image 2.2 section structure (compared with the be7d77… fixture)', async () => {
-  const fixture = new BytesSource(new Uint8Array(readFileSync(join(N, 'tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef'))), 'be7d77');
+  const fixture = new BytesSource(nydusBytes(RAFS.V6_BLOB), 'be7d77');
   const want = await tarSections(fixture);
   // our tar headers are byte-identical to nydus-image's for the same name and size
   for (const s of want) assert.ok(Buffer.from(sectionTarHeader(s.name, s.size)).equals(Buffer.from(await fixture.read(s.headerOffset, 512))), s.name);

@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { FIXTURES } from './helpers/paths.ts';
+import { nydusBytes, nydusExpected, nydusFixture, RAFS } from './helpers/nydus.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { resolvePath } from '../src/lib/fs/path.ts';
 import { openRafs } from '../src/lib/rafs/index.ts';
@@ -10,21 +8,12 @@ import { checkRafs, chunkUsers, inodePaths, rafsBlobs, rafsPrefetch, type Progre
 import { imageStats } from '../src/lib/app/stats.ts';
 import { MemoryChunkCache } from '../src/lib/rafs/chunkcache.ts';
 
-const N = join(FIXTURES, 'nydus');
-const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
-const V5BOOT = 'tests/texture/repeatable/sha256-nocompress-repeatable';
-const V5LZ4 = 'git-history/2378d074-2020-01-20/tests/texture/repeatable/blake3-lz4_block-non_repeatable';
-const BLOB_PLAIN = 'tests/texture/repeatable/blobs/7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00';
-const BLOB_LZ4 = 'tests/texture/repeatable/blobs/d7b86b1e74e316fe945741d1a9fa1b271459fe41481e304977659e0c6ecf56ac';
-const V6BOOT = 'tests/texture/bootstrap/rafs-v6-2.2.boot';
-const V6BLOB = 'tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef';
-const TOCBLOB = 'tests/texture/toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca';
-
-function file(rel: string): Uint8Array {
-  return new Uint8Array(readFileSync(join(N, rel)));
-}
+const EXPECTED = nydusExpected();
+const { V5: V5BOOT, V5_2020_LZ4: V5LZ4, BLOB_PLAIN, BLOB_LZ4, V6: V6BOOT, V6_BLOB: V6BLOB, TOC_BLOB: TOCBLOB } = RAFS;
+const file = nydusBytes;
+/** the fixture `rel`, or `bytes` (a damaged copy) under its name */
 function src(rel: string, bytes = file(rel)): BytesSource {
-  return new BytesSource(bytes, join(N, rel));
+  return new BytesSource(bytes, nydusFixture(rel));
 }
 function entry(boot: string, path: string): Record<string, unknown> {
   return (EXPECTED[boot]!.entries as Record<string, unknown>[]).find((e) => e.path === path)!;

@@ -5,15 +5,11 @@
 // operation must succeed or throw a typed error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { FIXTURES } from './helpers/paths.ts';
+import { nydusBytes, RAFS } from './helpers/nydus.ts';
 import { runCorruptionSweep, type Region, type SweepResult } from './helpers/corrupt.ts';
 
-const N = join(FIXTURES, 'nydus');
 const here = import.meta.dirname;
 const PER_IMAGE = 150;
-const file = (rel: string) => new Uint8Array(readFileSync(join(N, rel)));
 
 interface Case {
   name: string;
@@ -31,20 +27,20 @@ const v5Regions = (firstInode: number, size: number): Region[] => [
 const CASES: Case[] = [
   {
     name: 'v5-sha256-none',
-    image: 'tests/texture/repeatable/sha256-nocompress-repeatable',
-    blobs: ['tests/texture/repeatable/blobs/7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00'],
+    image: RAFS.V5,
+    blobs: [RAFS.BLOB_PLAIN],
     regions: v5Regions(8544, 18648),
   },
   {
     name: 'v5-2020-blake3-lz4',
-    image: 'git-history/2378d074-2020-01-20/tests/texture/repeatable/blake3-lz4_block-non_repeatable',
-    blobs: ['tests/texture/repeatable/blobs/d7b86b1e74e316fe945741d1a9fa1b271459fe41481e304977659e0c6ecf56ac'],
+    image: RAFS.V5_2020_LZ4,
+    blobs: [RAFS.BLOB_LZ4],
     regions: v5Regions(8480, 18584),
   },
   {
     name: 'v6-2.2-zstd',
-    image: 'tests/texture/bootstrap/rafs-v6-2.2.boot',
-    blobs: ['tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef'],
+    image: RAFS.V6,
+    blobs: [RAFS.V6_BLOB],
     regions: [
       { name: 'superblocks+devslot', start: 1024, end: 1536, weight: 3 },
       { name: 'blob table', start: 4096, end: 4352, weight: 2 },
@@ -54,7 +50,7 @@ const CASES: Case[] = [
   },
   {
     name: 'v6-toc-blob-with-bootstrap',
-    image: 'tests/texture/toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca',
+    image: RAFS.TOC_BLOB,
     blobs: [],
     regions: [
       { name: 'chunks', start: 0, end: 2829, weight: 1 },
@@ -72,8 +68,8 @@ for (const c of CASES) {
   test(`corruption sweep: ${c.name}`, async () => {
     const res = await runCorruptionSweep({
       label: `rafs/${c.name}`,
-      image: file(c.image),
-      extras: c.blobs.map(file),
+      image: nydusBytes(c.image),
+      extras: c.blobs.map((b) => nydusBytes(b)),
       openerModule: `${here}/../src/lib/rafs/index.ts`,
       openerExport: 'openRafs',
       variants: PER_IMAGE,

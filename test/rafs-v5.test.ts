@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { FIXTURES } from './helpers/paths.ts';
+import { nydusBytes, nydusExpected, nydusFixture, nydusSource, RAFS, resultMd5 } from './helpers/nydus.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { NodeFileSource } from '../src/lib/io/node.ts';
 import { isTypedError, FormatError } from '../src/lib/errors.ts';
@@ -15,23 +14,18 @@ import { imageStats } from '../src/lib/app/stats.ts';
 import { MissingBlobError } from '../src/lib/rafs/blobstore.ts';
 import { MemoryChunkCache } from '../src/lib/rafs/chunkcache.ts';
 import { assertSubset } from './helpers/subset.ts';
-import { resultMd5 } from './helpers/nydus-results.ts';
 
-const N = join(FIXTURES, 'nydus');
-const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
-const BLOB_PLAIN = 'tests/texture/repeatable/blobs/7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00';
-const BLOB_LZ4 = 'tests/texture/repeatable/blobs/d7b86b1e74e316fe945741d1a9fa1b271459fe41481e304977659e0c6ecf56ac';
+const EXPECTED = nydusExpected();
+const { BLOB_PLAIN, BLOB_LZ4 } = RAFS;
 
 const V5: { boot: string; blob: string }[] = [
-  { boot: 'tests/texture/repeatable/sha256-nocompress-repeatable', blob: BLOB_PLAIN },
-  { boot: 'tests/texture/repeatable/blake3-lz4_block-non_repeatable', blob: BLOB_PLAIN },
-  { boot: 'git-history/2378d074-2020-01-20/tests/texture/repeatable/blake3-lz4_block-non_repeatable', blob: BLOB_LZ4 },
-  { boot: 'git-history/2378d074-2020-01-20/tests/texture/repeatable/sha256-nocompress-repeatable', blob: BLOB_PLAIN },
+  { boot: RAFS.V5, blob: BLOB_PLAIN },
+  { boot: RAFS.V5_BLAKE3, blob: BLOB_PLAIN },
+  { boot: RAFS.V5_2020_LZ4, blob: BLOB_LZ4 },
+  { boot: RAFS.V5_2020, blob: BLOB_PLAIN },
 ];
 
-function src(rel: string): BytesSource {
-  return new BytesSource(new Uint8Array(readFileSync(join(N, rel))), join(N, rel));
-}
+const src = nydusSource;
 
 async function open(boot: string, blob: string): Promise<RafsV5> {
   return RafsV5.open(src(boot), { blobs: [src(blob)] });
@@ -86,8 +80,8 @@ for (const { boot, blob } of V5) {
   test(`v5 ${boot}: the 23 files match the md5 sums of the .result file`, async () => {
     const fs = await open(boot, blob);
     // the 2020 images have no .result of their own: same source tree, same sums as the 2023 ones
-    const own = join(N, `${boot}.result`);
-    const result = readFileSync(existsSync(own) ? own : join(N, `tests/texture/repeatable/${boot.split('/').pop()}.result`), 'utf8');
+    const own = nydusFixture(`${boot}.result`);
+    const result = readFileSync(existsSync(own) ? own : nydusFixture(`tests/texture/repeatable/${boot.split('/').pop()}.result`), 'utf8');
     const sums = [...result.matchAll(/^([0-9a-f]{32}) {2}(\/.*)$/gm)].map((m) => ({ md5: m[1]!, path: m[2]! }));
     assert.equal(sums.length, 23);
     for (const { md5, path } of sums) {
@@ -112,7 +106,7 @@ for (const { boot, blob } of V5) {
 }
 
 test('v5: a damaged i_digest is reported by verifyMetadata, for the inode and its parent', async () => {
-  const boot = new Uint8Array(readFileSync(join(N, V5[0]!.boot)));
+  const boot = nydusBytes(V5[0]!.boot);
   const entries = EXPECTED[V5[0]!.boot]!.entries as Record<string, unknown>[];
   const victim = entries.find((e) => e.path === '/symlink-test/root')!;
   boot[(victim.inode_offset as number) + 3]! ^= 1;
@@ -153,7 +147,7 @@ test('v5: a missing blob reads as MissingBlobError naming the blob id; metadata 
 });
 
 test('v5: blobs are matched by name, else by size, else by order; strangers are reported unmatched', async () => {
-  const blobBytes = new Uint8Array(readFileSync(join(N, BLOB_PLAIN)));
+  const blobBytes = nydusBytes(BLOB_PLAIN);
   const stranger = new BytesSource(new Uint8Array(10), 'other.bin');
   // 2023 layout has the blob's size in the extended blob table
   const bySize = await RafsV5.open(src(V5[0]!.boot), { blobs: [stranger, new BytesSource(blobBytes, 'renamed.data')] });
@@ -170,15 +164,15 @@ test('v5: blobs are matched by name, else by size, else by order; strangers are 
 });
 
 test('v5: reads through a lazily read Node file (CachedSource wrapped around it)', async () => {
-  const boot = await NodeFileSource.open(join(N, V5[2]!.boot));
-  const blob = await NodeFileSource.open(join(N, BLOB_LZ4));
+  const boot = await NodeFileSource.open(nydusFixture(V5[2]!.boot));
+  const blob = await NodeFileSource.open(nydusFixture(BLOB_LZ4));
   try {
     const fs = await openRafs(boot, { blobs: [blob] });
     assert.equal(fs.format, 'rafs-v5');
     const a = await resolvePath(fs, '/normal-file-test/busybox/manifest.json');
     const d = await readAll(fs, a.ino);
     // the 2020 bootstrap holds the tree of today's tests/texture/repeatable/blake3-lz4_block-non_repeatable
-    assert.equal(createHash('md5').update(d).digest('hex'), resultMd5('tests/texture/repeatable/blake3-lz4_block-non_repeatable', '/normal-file-test/busybox/manifest.json'));
+    assert.equal(createHash('md5').update(d).digest('hex'), resultMd5(RAFS.V5_BLAKE3, '/normal-file-test/busybox/manifest.json'));
   } finally {
     await boot.close();
     await blob.close();
@@ -186,7 +180,7 @@ test('v5: reads through a lazily read Node file (CachedSource wrapped around it)
 });
 
 test('v5: nydusd_daemon_test_bootstrap (garbage inode records) gives a typed error', async () => {
-  const s = src('tests/texture/bootstrap/nydusd_daemon_test_bootstrap');
+  const s = src(RAFS.V5_GARBAGE);
   await assert.rejects(openRafs(s), (e: unknown) => e instanceof FormatError && e.structure.startsWith('rafs.v5'));
 });
 
@@ -211,7 +205,7 @@ async function exercise(b: Uint8Array, blob: BytesSource): Promise<void> {
 }
 
 test('v5: flipped bytes and truncations in the bootstrap give typed errors or a readable image, never a crash or hang', { timeout: 300_000 }, async () => {
-  const good = new Uint8Array(readFileSync(join(N, V5[0]!.boot)));
+  const good = nydusBytes(V5[0]!.boot);
   const blob = src(BLOB_PLAIN);
   const offsets: number[] = [];
   for (let i = 0; i < 80; i++) offsets.push(i);

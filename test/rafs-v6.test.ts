@@ -4,7 +4,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { FIXTURES, tempDir } from './helpers/paths.ts';
+import { tempDir } from './helpers/paths.ts';
+import { nydusBytes, nydusExpected, nydusFixture, nydusSource, RAFS } from './helpers/nydus.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { FormatError, isTypedError } from '../src/lib/errors.ts';
 import { readAll, resolvePath, walk } from '../src/lib/fs/path.ts';
@@ -17,21 +18,10 @@ import type { RafsFs } from '../src/lib/rafs/model.ts';
 import { assertSubset } from './helpers/subset.ts';
 import { hex } from '../src/lib/bytes.ts';
 
-const N = join(FIXTURES, 'nydus');
-const EXPECTED = JSON.parse(readFileSync(join(N, 'EXPECTED.json'), 'utf8')) as Record<string, Record<string, unknown>>;
-const BOOT22 = 'tests/texture/bootstrap/rafs-v6-2.2.boot';
-const BLOB22 = 'tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef';
-const DEV22 = 'derived/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef.blob.data';
-const TOCBLOB = 'tests/texture/toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca';
-const TOCBOOT = 'derived/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca.image.boot';
-const TOCDEV = 'derived/d788a0eac4ff9779bc2eae3842117a918d847d90fddbea1503f7c5296a4a7de3.blob.data';
-
-function file(rel: string): Uint8Array {
-  return new Uint8Array(readFileSync(join(N, rel)));
-}
-function src(rel: string, name = join(N, rel)): BytesSource {
-  return new BytesSource(file(rel), name);
-}
+const EXPECTED = nydusExpected();
+const { V6: BOOT22, V6_BLOB: BLOB22, V6_DEV: DEV22, TOC_BLOB: TOCBLOB, TOC_BOOT: TOCBOOT, TOC_DEV: TOCDEV } = RAFS;
+const file = nydusBytes;
+const src = nydusSource;
 
 async function checkAgainstExpected(fs: RafsFs, exp: Record<string, unknown>): Promise<void> {
   const info = await fs.info();
@@ -97,7 +87,7 @@ function fsckExtract(boot: string, device: string): Map<string, Uint8Array> {
 test('v6 rafs-v6-2.2.boot with its zstd blob: files identical to fsck.erofs --extract over the derived device', { skip: !haveFsck && 'fsck.erofs not installed' }, async () => {
   const fs = await RafsV6.open(src(BOOT22), { blobs: [src(BLOB22)] });
   assert.equal(fs.store.bindings[0]!.matchedBy, 'name');
-  const ref = fsckExtract(join(N, BOOT22), join(N, DEV22));
+  const ref = fsckExtract(nydusFixture(BOOT22), nydusFixture(DEV22));
   assert.deepEqual([...ref.keys()].sort(), ['lib.rs', 'sync_io.rs']);
   for (const [name, want] of ref) {
     const a = await resolvePath(fs, `/${name}`);
@@ -108,7 +98,7 @@ test('v6 rafs-v6-2.2.boot with its zstd blob: files identical to fsck.erofs --ex
   assert.deepEqual(dev, file(DEV22));
   const dir = tempDir('rafs-dev-');
   writeFileSync(join(dir, 'dev'), dev);
-  const again = fsckExtract(join(N, BOOT22), join(dir, 'dev'));
+  const again = fsckExtract(nydusFixture(BOOT22), join(dir, 'dev'));
   for (const [name, want] of ref) assert.deepEqual(again.get(name), want);
 });
 
@@ -167,7 +157,7 @@ test('v6: the ToC blob opens alone and yields its 20480-byte bootstrap', async (
   await checkAgainstExpected(fs, EXPECTED[TOCBOOT]!);
   // its files equal what fsck.erofs extracts from the derived bootstrap + device
   if (haveFsck) {
-    const ref = fsckExtract(join(N, TOCBOOT), join(N, TOCDEV));
+    const ref = fsckExtract(nydusFixture(TOCBOOT), nydusFixture(TOCDEV));
     assert.equal(ref.size, 3);
     for (const [name, want] of ref) assert.deepEqual(await readAll(fs, (await resolvePath(fs, `/${name}`)).ino), want, name);
   }

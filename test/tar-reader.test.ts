@@ -17,10 +17,11 @@ import type { SourceInode, SourceTree } from '../src/lib/fs/tree.ts';
 import { major, minor } from '../src/lib/fs/types.ts';
 import { GunzipReplay, gunzipChunks } from '../src/lib/tar/gunzip.ts';
 import { parseNumber, parsePaxTime, readTar, sourceInput, type TarEntry } from '../src/lib/tar/reader.ts';
-import { FIXTURES, tempDir } from './helpers/paths.ts';
+import { tempDir } from './helpers/paths.ts';
+import { nydusFixture, RAFS } from './helpers/nydus.ts';
 import { hexOf } from './helpers/hex.ts';
 
-const TAR_FIXTURES = join(FIXTURES, 'nydus/tests/texture/tar');
+const TAR_FIXTURES = nydusFixture(RAFS.TAR_DIR);
 const enc = new TextEncoder();
 
 function run(cmd: string, args: string[], input?: string): string {

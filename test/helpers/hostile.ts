@@ -25,6 +25,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { makeVariant, type Region } from './corrupt.ts';
 import { fixErofsSuperblockChecksum, makeTestTree, MKFS_VARIANTS, prng } from './mktree.ts';
 import { FIXTURES, tempDir } from './paths.ts';
+import { nydusFixture, RAFS } from './nydus.ts';
 
 // ---- targets ----------------------------------------------------------------------------------
 
@@ -566,9 +567,8 @@ export async function prepareCorpus(dir: string, counts: CorpusCounts = DEFAULT_
   }
 
   // tar fixtures and hand-made hostile tars
-  const nydus = join(FIXTURES, 'nydus');
   for (const f of ['all-entry-type.tar', 'all-entry-type-macos.tar']) {
-    const p = join(nydus, 'tests/texture/tar', f);
+    const p = nydusFixture(`${RAFS.TAR_DIR}/${f}`);
     if (!existsSync(p)) continue;
     const tar = new Uint8Array(readFileSync(p));
     add({ name: `tar/${f.replace(/\.tar$/, '')}`, image: file(p), extras: [], mutate: -1, variants: Math.ceil(counts.tar / 3), fixup: 'tar', tarHeaders: tarHeaderOffsets(tar), regions: tarRegions(tarHeaderOffsets(tar)), uniformWeight: 1 });
@@ -583,7 +583,7 @@ export async function prepareCorpus(dir: string, counts: CorpusCounts = DEFAULT_
     if (want(gname)) add({ name: gname, image: file(write(`hostile/${n}.tar.gz`, new Uint8Array(gzipSync(tar)))), extras: [], mutate: -1, variants: Math.ceil(counts.tarHostile / 4), fixup: 'targz', tarHeaders: tarHeaderOffsets(tar), xattrFraction: 1 });
   }
   for (const f of ['zran-single-stream.tar.gz', 'zran-two-streams.tar.gz', 'zran-zero-file.tar.gz']) {
-    const p = join(nydus, 'tests/texture/zran', f);
+    const p = nydusFixture(`${RAFS.ZRAN_DIR}/${f}`);
     if (!existsSync(p)) continue;
     let headers: number[] = [];
     try {
@@ -601,39 +601,28 @@ export async function prepareCorpus(dir: string, counts: CorpusCounts = DEFAULT_
   }
 
   // Nydus RAFS bootstraps with and without their blobs, the blobs themselves, the ToC blob
-  const N = (rel: string) => join(nydus, rel);
-  const V5A = 'tests/texture/repeatable/sha256-nocompress-repeatable';
-  const V5A_BLOB = 'tests/texture/repeatable/blobs/7334a2594e133cf8ae364189c2276b090fc490c627bcc3fb1077f0419a538e00';
-  const V5B = 'git-history/2378d074-2020-01-20/tests/texture/repeatable/blake3-lz4_block-non_repeatable';
-  const V5B_BLOB = 'tests/texture/repeatable/blobs/d7b86b1e74e316fe945741d1a9fa1b271459fe41481e304977659e0c6ecf56ac';
-  const V6 = 'tests/texture/bootstrap/rafs-v6-2.2.boot';
-  const V6_BLOB = 'tests/texture/blobs/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef';
-  const V6_DEV = 'derived/be7d77eeb719f70884758d1aa800ed0fb09d701aaec469964e9d54325f0d5fef.blob.data';
-  const TOC = 'tests/texture/toc/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca';
-  const TOCBOOT = 'derived/2fa78cad554b75ac91a4a125ed148d0ddeb25efa4aaa8bd80e5dc292690a4dca.image.boot';
-  const TOCDEV = 'derived/d788a0eac4ff9779bc2eae3842117a918d847d90fddbea1503f7c5296a4a7de3.blob.data';
   const rafs: [string, string, string[], number, Region[] | undefined][] = [
-    ['rafs-v5/sha256-none', V5A, [V5A_BLOB], -1, v5Regions(8544, 18648)],
-    ['rafs-v5/sha256-none-noblob', V5A, [], -1, v5Regions(8544, 18648)],
-    ['rafs-v5/blake3-lz4', V5B, [V5B_BLOB], -1, v5Regions(8480, 18584)],
-    ['rafs-v5/blake3-lz4-noblob', V5B, [], -1, v5Regions(8480, 18584)],
-    ['rafs-v5/garbage-inodes', 'tests/texture/bootstrap/nydusd_daemon_test_bootstrap', [], -1, undefined],
-    ['rafs-v6/2.2-zstd', V6, [V6_BLOB], -1, v6Regions],
-    ['rafs-v6/2.2-noblob', V6, [], -1, v6Regions],
-    ['rafs-v6/2.2-blobdata', V6, [V6_DEV], -1, v6Regions],
-    ['rafs-v6/toc-blob', TOC, [], -1, tocRegions],
-    ['rafs-v6/toc-boot-dev', TOCBOOT, [TOCDEV], -1, undefined],
-    ['rafs-v6/toc-boot-noblob', TOCBOOT, [], -1, undefined],
+    ['rafs-v5/sha256-none', RAFS.V5, [RAFS.BLOB_PLAIN], -1, v5Regions(8544, 18648)],
+    ['rafs-v5/sha256-none-noblob', RAFS.V5, [], -1, v5Regions(8544, 18648)],
+    ['rafs-v5/blake3-lz4', RAFS.V5_2020_LZ4, [RAFS.BLOB_LZ4], -1, v5Regions(8480, 18584)],
+    ['rafs-v5/blake3-lz4-noblob', RAFS.V5_2020_LZ4, [], -1, v5Regions(8480, 18584)],
+    ['rafs-v5/garbage-inodes', RAFS.V5_GARBAGE, [], -1, undefined],
+    ['rafs-v6/2.2-zstd', RAFS.V6, [RAFS.V6_BLOB], -1, v6Regions],
+    ['rafs-v6/2.2-noblob', RAFS.V6, [], -1, v6Regions],
+    ['rafs-v6/2.2-blobdata', RAFS.V6, [RAFS.V6_DEV], -1, v6Regions],
+    ['rafs-v6/toc-blob', RAFS.TOC_BLOB, [], -1, tocRegions],
+    ['rafs-v6/toc-boot-dev', RAFS.TOC_BOOT, [RAFS.TOC_DEV], -1, undefined],
+    ['rafs-v6/toc-boot-noblob', RAFS.TOC_BOOT, [], -1, undefined],
     // the blobs mutated, the bootstrap pristine
-    ['rafs-blob/v5-lz4-blob', V5B, [V5B_BLOB], 0, undefined],
-    ['rafs-blob/v6-zstd-blob', V6, [V6_BLOB], 0, undefined],
-    ['rafs-blob/v6-blobdata', V6, [V6_DEV], 0, undefined],
-    ['rafs-blob/toc-dev', TOCBOOT, [TOCDEV], 0, undefined],
+    ['rafs-blob/v5-lz4-blob', RAFS.V5_2020_LZ4, [RAFS.BLOB_LZ4], 0, undefined],
+    ['rafs-blob/v6-zstd-blob', RAFS.V6, [RAFS.V6_BLOB], 0, undefined],
+    ['rafs-blob/v6-blobdata', RAFS.V6, [RAFS.V6_DEV], 0, undefined],
+    ['rafs-blob/toc-dev', RAFS.TOC_BOOT, [RAFS.TOC_DEV], 0, undefined],
   ];
   for (const [name, img, extras, mutate, regions] of rafs) {
-    if (!existsSync(N(img)) || extras.some((e) => !existsSync(N(e)))) continue;
+    if (!existsSync(nydusFixture(img)) || extras.some((e) => !existsSync(nydusFixture(e)))) continue;
     add({
-      name, image: file(N(img)), extras: extras.map((e) => file(N(e))), mutate,
+      name, image: file(nydusFixture(img)), extras: extras.map((e) => file(nydusFixture(e))), mutate,
       variants: mutate >= 0 ? counts.rafsBlob : counts.rafs, ...(regions ? { regions } : {}), uniformWeight: 1,
     });
   }
