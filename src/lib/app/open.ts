@@ -15,8 +15,9 @@ import { gunzipChunks } from '../tar/gunzip.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
 import type { ByteSource } from '../io/source.ts';
 import { detectFormat, detectFormatByHead, openImage, type OpenOptions } from '../open.ts';
+import { filesFromTar, loadOci, looksLikeOciArchive } from '../oci/index.ts';
 
-export type InputKind = 'image' | 'tar' | 'dump' | 'folder';
+export type InputKind = 'image' | 'tar' | 'dump' | 'folder' | 'oci';
 
 export interface InputOptions extends OpenOptions {
   /** tar.gz: where content that does not stay in memory goes */
@@ -45,7 +46,8 @@ export async function sniffInput(src: ByteSource): Promise<Exclude<InputKind, 'f
   if (src.size === 0) return null;
   if (await detectFormat(src)) return 'image';
   if (await isGzipDump(src)) return 'dump';
-  if (await looksLikeTarball(src)) return 'tar';
+  // an image archive (oci-archive, docker save) is a tar too: its top-level files tell it apart
+  if (await looksLikeTarball(src)) return (await looksLikeOciArchive(src)) ? 'oci' : 'tar';
   const head = await src.read(0, 1);
   if (head[0] === 0x2f) return 'dump';
   return null;
@@ -81,6 +83,8 @@ export async function openInput(src: ByteSource, opts: InputOptions = {}): Promi
     return { kind, fs: await openImage(src, imageOpts), image: src, tree: null };
   }
   if (kind === 'tar') return treeInput(kind, src, await treeFromTarball(src, opts.spill ? { spill: opts.spill } : {}));
+  // an image archive: its merged tree, every blob checked (src/lib/oci); the default platform / only tag
+  if (kind === 'oci') return treeInput(kind, src, (await loadOci(await filesFromTar(src), opts.spill ? { spill: opts.spill } : {})).tree);
   if (kind === 'dump') {
     const gz = isGzip(src, await src.read(0, Math.min(2, src.size)));
     return treeInput(kind, src, await parseDump(gz ? gunzipChunks(src) : pieces(src), { name: src.name, strict: opts.strictDump ?? false }));

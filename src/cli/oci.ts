@@ -1,0 +1,137 @@
+// `layerscope oci ls|config|history|layers|diff`: an OCI image layout (a folder or an
+// oci-archive tar) or a `docker save` archive, read and checked by src/lib/oci, printed here.
+import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { ParseArgsConfig } from 'node:util';
+import { pathText } from '../lib/app/names.ts';
+import { NotFoundError, UnsupportedError } from '../lib/errors.ts';
+import { walk } from '../lib/fs/path.ts';
+import { tempFileSpill } from '../lib/fs/sources/node.ts';
+import { diffImages } from '../lib/inspect/diff.ts';
+import { configView, filesFromTar, historyView, layersView, loadOci, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
+import { humanBytes, isoTime, modeString, out, sizeOrDev, toJson, UsageError } from './format.ts';
+import { openFile } from './open.ts';
+
+export const OCI_OPTS = {
+  platform: { type: 'string' },
+  ref: { type: 'string' },
+  layer: { type: 'string' },
+  json: { type: 'boolean' },
+  long: { type: 'boolean', short: 'l' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const OCI_USAGE = 'oci ls|config|history|layers|diff IMAGE [IMAGE2] [--platform OS/ARCH[/VARIANT]] [--ref TAG] [--layer N] [-l] [--json]';
+
+/** A folder holding a layout: its files opened on demand (paths are checked by the lib before they get here). */
+export function folderFiles(dir: string): OciFiles {
+  return {
+    name: basename(dir),
+    async get(path) {
+      const p = join(dir, path);
+      const st = await stat(p).catch(() => null);
+      if (!st?.isFile()) return null;
+      return openFile(p);
+    },
+  };
+}
+
+/** The files of IMAGE: a directory is a layout; a file is an image archive (plain tar). */
+export async function ociFiles(path: string): Promise<OciFiles> {
+  const st = await stat(path).catch(() => null);
+  if (!st) throw new NotFoundError(path);
+  if (st.isDirectory()) return folderFiles(path);
+  const src = await openFile(path);
+  const head = await src.read(0, Math.min(4, src.size));
+  if (head[0] === 0x1f && head[1] === 0x8b) throw new UnsupportedError('compressed image archive', `${path} is gzip-compressed: decompress it first (docker save writes a plain tar)`);
+  return filesFromTar(src);
+}
+
+export async function loadOciPath(path: string, v: Record<string, unknown>): Promise<LoadedOci> {
+  return loadOci(await ociFiles(path), {
+    ...(typeof v.platform === 'string' ? { platform: v.platform } : {}),
+    ...(typeof v.ref === 'string' ? { ref: v.ref } : {}),
+    spill: tempFileSpill(),
+  });
+}
+
+const MARK = { added: '+', modified: '~', removed: '-' } as const;
+
+export async function runOci(pos: string[], v: Record<string, unknown>): Promise<number> {
+  const [sub, image, image2] = pos;
+  if (!sub) throw new UsageError('missing the oci subcommand (ls, config, history, layers, diff)');
+  if (!image) throw new UsageError('missing IMAGE');
+  const img = await loadOciPath(image, v);
+  switch (sub) {
+    case 'config': {
+      const c = configView(img.image);
+      if (v.json) return out(toJson(c)), 0;
+      out(`platform:    ${c.platform}`);
+      out(`created:     ${c.created ?? ''}`);
+      if (c.author) out(`author:      ${c.author}`);
+      out(`entrypoint:  ${c.entrypoint ? JSON.stringify(c.entrypoint) : ''}`);
+      out(`cmd:         ${c.cmd ? JSON.stringify(c.cmd) : ''}`);
+      out(`workdir:     ${c.workingDir ?? ''}`);
+      out(`user:        ${c.user ?? ''}`);
+      for (const e of c.env) out(`env:         ${e}`);
+      for (const [k, val] of Object.entries(c.labels)) out(`label:       ${k}=${val}`);
+      for (const p of c.exposedPorts) out(`port:        ${p}`);
+      for (const p of c.volumes) out(`volume:      ${p}`);
+      return 0;
+    }
+    case 'history': {
+      const h = historyView(img.image);
+      if (v.json) return out(toJson(h)), 0;
+      for (const e of h) out(`${e.layer === null ? '     -' : `#${String(e.layer).padStart(4)}`}  ${(e.created ?? '').padEnd(30)} ${e.emptyLayer ? '(empty) ' : ''}${e.createdBy}`);
+      return 0;
+    }
+    case 'layers': {
+      const ls = layersView(img.image, img.layers, img.changes);
+      const eff = img.efficiency;
+      if (v.json) return out(toJson({ image: summary(img), layers: ls, efficiency: eff })), 0;
+      out(`${img.image.kind} ${img.image.name}  ${img.image.platform}  manifest ${img.image.manifestDigest ?? '(none)'}`);
+      for (const l of ls) {
+        out(`#${String(l.index).padStart(3)} ${l.digest.slice(0, 19)} ${l.compression.padEnd(4)} ${humanBytes(l.size).padStart(9)} → ${humanBytes(l.uncompressedSize).padStart(9)}  +${l.added} ~${l.modified} -${l.removed}  ${l.createdBy}`);
+      }
+      out(`efficiency: ${(eff.score * 100).toFixed(4)} %  wasted bytes: ${eff.wastedBytes} (${humanBytes(eff.wastedBytes)})  user size: ${eff.userSizeBytes}`);
+      for (const x of eff.inefficiencies.slice(0, 20)) out(`  ${String(x.count).padStart(3)} × ${humanBytes(x.cumulativeSize).padStart(9)}  ${x.path}`);
+      return 0;
+    }
+    case 'ls': {
+      if (typeof v.layer === 'string') {
+        const n = Number(v.layer);
+        const ch = img.changes[n];
+        if (!Number.isSafeInteger(n) || !ch) throw new UsageError(`--layer ${v.layer}: the image has layers 0 to ${img.changes.length - 1}`);
+        if (v.json) return out(toJson(ch)), 0;
+        for (const c of ch) out(`${MARK[c.change]} ${c.type.padEnd(7)} ${String(c.size).padStart(10)} ${c.path}`);
+        return 0;
+      }
+      const rows = [];
+      for await (const { path, attr } of walk(img.fs)) {
+        if (!path.length) continue;
+        const p = pathText(path);
+        if (v.json) rows.push({ path: p, type: attr.type, mode: attr.mode, uid: attr.uid, gid: attr.gid, size: attr.size, mtime: attr.mtime, nlink: attr.nlink });
+        else if (v.long) out(`${modeString(attr)} ${String(attr.uid).padStart(5)} ${String(attr.gid).padStart(5)} ${sizeOrDev(attr).padStart(10)} ${isoTime(attr.mtime, attr.mtimeNsec)} ${p}`);
+        else out(p);
+      }
+      if (v.json) out(toJson(rows));
+      return 0;
+    }
+    case 'diff': {
+      // two images: their merged trees, file by file (content compared by SHA-256)
+      if (!image2) throw new UsageError('oci diff compares two images: IMAGE IMAGE2');
+      const other = await loadOciPath(image2, v);
+      const d = await diffImages(img.fs, other.fs, { content: true });
+      if (v.json) return out(toJson(d)), 0;
+      for (const e of d.entries) out(`${e.change === 'added' ? '+' : e.change === 'removed' ? '-' : '~'} ${e.path}${e.fields ? `  (${e.fields.join(', ')})` : ''}`);
+      out(`${d.added} added, ${d.removed} removed, ${d.changed} changed, ${d.unchanged} unchanged`);
+      return d.added + d.removed + d.changed ? 2 : 0;
+    }
+    default:
+      throw new UsageError(`unknown oci subcommand ${JSON.stringify(sub)} (ls, config, history, layers, diff)`);
+  }
+}
+
+function summary(img: LoadedOci): Record<string, unknown> {
+  const i = img.image;
+  return { kind: i.kind, name: i.name, platform: i.platform, manifest: i.manifestDigest, config: i.configDigest, refs: i.refs, choices: i.choices, notes: [...i.notes, ...img.tree.notes] };
+}
