@@ -1,37 +1,50 @@
 /**
  * Compressed regular files for the EROFS writer (erofs-composefs-format.md §2.11,
- * erofs-modern-format.md §3), the way mkfs.erofs lays them out without ztailpacking:
+ * erofs-modern-format.md §3), laid out as mkfs.erofs 1.9.3 does:
  *
  * - File data is cut into extents. Each compressed extent is the longest prefix of the remaining
  *   data whose encoded stream fits one pcluster (`pclusterSize` bytes, one block by default),
  *   stored right-aligned in its blocks (0padding, incompat ZERO_PADDING). An extent is kept
  *   compressed only if it covers more bytes than the blocks it occupies; otherwise one block of
- *   raw data is stored instead (a PLAIN, "shifted" pcluster). The last ≤ 1 block of a file is
- *   always stored raw (what mkfs does without ztailpacking).
- * - A file stays compressed only if its pclusters take fewer blocks than the plain file would.
- * - One index entry per 4 KiB lcluster: the lcluster where an extent starts holds its head
+ *   raw data is stored instead (a PLAIN pcluster: "shifted", or "interlaced" = rotated to the
+ *   block offset it has in the file, which mkfs does with -Efragments unless deduplicating).
+ * - The file's last extent (the tail): without -E options, its last ≤ 1 block is stored raw.
+ *   With ztailpacking it is kept inline after the inode's indexes (compressed when that is
+ *   smaller, else raw, if under a block); with fragments it goes to the packed inode — the tail
+ *   that a single encoder call could finish, or the last ≤ 1 block — and a file with nothing
+ *   else becomes a whole-file fragment (map header bit 63). Identical fragments are stored once.
+ * - dedupe: before encoding at a position, pclusters already stored (in this file or an earlier
+ *   one) whose decoded bytes equal the next bytes are referenced instead (crc32c filters, SHA-256
+ *   decides). Such files use full indexes (compact packs derive block addresses by counting).
+ * - A file stays compressed only if its own pclusters take fewer blocks than the plain file would.
+ * - One index entry per lcluster (= block): the lcluster where an extent starts holds its head
  *   (start offset inside the lcluster, block address), the others NONHEAD with the distance back
  *   to the head (delta[0]) and forward to the next head (delta[1]). With big pclusters, the first
  *   NONHEAD after every compressed head carries the block count (CBLKCNT) instead. An EOF
  *   lcluster in which no extent starts gets a PLAIN entry whose offset is the file end.
- * - Indexes are compact (2-byte packs in the middle, 4-byte packs around them) by default, or
- *   full 8-byte entries (COMPRESSED_FULL) on request.
+ * - Indexes are compact (2-byte packs in the middle for lclusters ≤ 4 KiB, 4-byte packs around
+ *   them; 4-byte packs only up to 16 KiB) by default, or full 8-byte entries (COMPRESSED_FULL) on
+ *   request, for 32/64 KiB blocks, deduplicated files and whole-file fragments.
  * - LZ4 with one-block pclusters needs no configuration record; big pclusters and the other
  *   algorithms set COMPR_CFGS (= BIG_PCLUSTER) and write one record after the superblock.
  *
  * Encoders: LZ4 through lz4CompressDestSize ("fill this many bytes"); LZ4HC through
- * lz4hcCompressDestSize below (hash chains, lazy matching); zstd and DEFLATE, which have no
+ * lz4hcCompressDestSize (hash chains, lazy matching); zstd and DEFLATE, which have no
  * destination-size mode, by a short search over input lengths.
  */
 import { deflateSync } from 'fflate';
+import { crc32c } from '../codec/crc32c.ts';
 import { lz4CompressDestSize } from '../codec/lz4-compress.ts';
+import { sha256 } from '../codec/sha256.ts';
 import { zstdCompress, ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from '../codec/zstd-encode.ts';
 import { UnsupportedError } from '../errors.ts';
+import { bytesEqual } from '../fs/types.ts';
 import type { Output } from './writer-output.ts';
 import { roundUp } from './writer-output.ts';
 import {
   EROFS_INODE_COMPRESSED_COMPACT, EROFS_INODE_COMPRESSED_FULL, Z_EROFS_ADVISE_BIG_PCLUSTER_1, Z_EROFS_ADVISE_BIG_PCLUSTER_2,
-  Z_EROFS_ADVISE_COMPACTED_2B, Z_EROFS_COMPRESSION_DEFLATE, Z_EROFS_COMPRESSION_LZ4, Z_EROFS_COMPRESSION_ZSTD, Z_EROFS_LCLUSTER_TYPE_HEAD1,
+  Z_EROFS_ADVISE_COMPACTED_2B, Z_EROFS_ADVISE_FRAGMENT_PCLUSTER, Z_EROFS_ADVISE_INLINE_PCLUSTER, Z_EROFS_ADVISE_INTERLACED_PCLUSTER,
+  Z_EROFS_COMPRESSION_DEFLATE, Z_EROFS_COMPRESSION_LZ4, Z_EROFS_COMPRESSION_ZSTD, Z_EROFS_LCLUSTER_TYPE_HEAD1,
   Z_EROFS_LCLUSTER_TYPE_NONHEAD, Z_EROFS_LCLUSTER_TYPE_PLAIN, Z_EROFS_LEGACY_INDEX_OFFSET, Z_EROFS_LI_D0_CBLKCNT, Z_EROFS_PCLUSTER_MAX_SIZE,
   erofs_compr_cfg_header, z_erofs_deflate_cfgs, z_erofs_lcluster_index, z_erofs_lz4_cfgs, z_erofs_map_header, z_erofs_zstd_cfgs,
 } from './structs.ts';
@@ -45,7 +58,7 @@ export interface ErofsCompression {
   algorithm: ErofsAlgorithm;
   /** lz4hc 1-12 (default 9), deflate 1-9 (default 6), zstd 1-9 (default 3); lz4 has none */
   level?: number;
-  /** largest pcluster in bytes (mkfs -C): a multiple of 4096 up to 1 MiB; default 4096 */
+  /** largest pcluster in bytes (mkfs -C): a multiple of the block size, at most 1 MiB and 2047 blocks; default one block */
   pclusterSize?: number;
   /** index layout: 'compact' (default, as mkfs) or 'full' (COMPRESSED_FULL, as -Elegacy-compress) */
   indexes?: 'compact' | 'full';
@@ -61,25 +74,36 @@ export interface ZConfig {
   algorithm: ErofsAlgorithm;
   algId: number;
   level: number;
+  /** block size = lcluster size, and its log2 */
+  bs: number;
+  bits: number;
   pclusterBlocks: number;
   /** BIG_PCLUSTER_1|2 in every map header and CBLKCNT entries */
   big: boolean;
   /** COMPR_CFGS: available_compr_algs in sb u1 and a config record after the superblock */
   cfgs: boolean;
+  /** compact indexes where the file allows them */
   compact: boolean;
   /** most input one pcluster may cover */
   maxIn: number;
+  ztail: boolean;
+  fragments: boolean;
+  dedupe: boolean;
+  /** raw pclusters rotated to their in-file block offset (advise INTERLACED) */
+  interlaced: boolean;
 }
 
 /** input per pcluster is capped so delta[0] stays below CBLKCNT (0x800 lclusters) and zstd's window small */
 const MAX_IN = 1 << 20;
 const ZSTD_MAX_IN = 256 << 10;
+/** the largest delta[0] an index entry holds (the CBLKCNT bit is above it) */
+const MAX_DELTA = Z_EROFS_LI_D0_CBLKCNT - 1;
 
-export function resolveCompression(c: ErofsCompression): ZConfig {
+export function resolveCompression(c: ErofsCompression, bs = BLOCK_SIZE): ZConfig {
   const algorithm = c.algorithm;
-  const ps = c.pclusterSize ?? BLOCK_SIZE;
-  if (!Number.isInteger(ps) || ps < BLOCK_SIZE || ps % BLOCK_SIZE !== 0 || ps > Z_EROFS_PCLUSTER_MAX_SIZE) {
-    throw new RangeError(`pclusterSize ${ps}: a multiple of ${BLOCK_SIZE} up to ${Z_EROFS_PCLUSTER_MAX_SIZE}`);
+  const ps = c.pclusterSize ?? bs;
+  if (!Number.isInteger(ps) || ps < bs || ps % bs !== 0 || ps > Z_EROFS_PCLUSTER_MAX_SIZE || ps / bs > MAX_DELTA) {
+    throw new RangeError(`pclusterSize ${ps}: a multiple of the ${bs}-byte block up to ${Math.min(Z_EROFS_PCLUSTER_MAX_SIZE, MAX_DELTA * bs)}`);
   }
   const levelIn = (lo: number, hi: number, dflt: number): number => {
     const l = c.level ?? dflt;
@@ -110,10 +134,17 @@ export function resolveCompression(c: ErofsCompression): ZConfig {
     default:
       throw new UnsupportedError('erofs', `compression algorithm ${String(algorithm)} (lz4, lz4hc, deflate, zstd)`);
   }
-  const pclusterBlocks = ps / BLOCK_SIZE;
+  // an extent may start anywhere in its first lcluster: keep its last lcluster within delta[0]'s reach
+  maxIn = Math.min(maxIn, (MAX_DELTA - 1) * bs);
+  const pclusterBlocks = ps / bs;
   // mkfs marks big pclusters on every inode of a non-LZ4 image (COMPR_CFGS is the same bit)
   const cfgs = pclusterBlocks > 1 || algId !== Z_EROFS_COMPRESSION_LZ4;
-  return { algorithm, algId, level, pclusterBlocks, big: cfgs, cfgs, compact: (c.indexes ?? 'compact') === 'compact', maxIn };
+  const fragments = c.fragments ?? false;
+  const dedupe = c.dedupe ?? false;
+  return {
+    algorithm, algId, level, bs, bits: Math.log2(bs), pclusterBlocks, big: cfgs, cfgs, compact: (c.indexes ?? 'compact') === 'compact', maxIn,
+    ztail: c.ztailpacking ?? false, fragments, dedupe, interlaced: fragments && !dedupe,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,6 +158,8 @@ interface Fit {
 /** an encoder state across the pclusters of an image: the last ratio seeds the next search */
 export interface Encoder {
   fit(src: Uint8Array, cap: number): Fit | null;
+  /** forget what earlier calls learnt, so identical files are cut identically (dedupe, fragments) */
+  reset?(): void;
 }
 
 export function makeEncoder(z: ZConfig): Encoder {
@@ -160,6 +193,9 @@ function nonEmpty(f: { compressed: Uint8Array; consumed: number }): Fit | null {
 function searchEncoder(enc: (b: Uint8Array) => Uint8Array): Encoder {
   let ratio = 3;
   return {
+    reset() {
+      ratio = 3;
+    },
     fit(src, cap) {
       let n = Math.min(src.length, Math.max(cap + 1, Math.floor(cap * ratio)));
       let best: Fit | null = null;
@@ -191,32 +227,161 @@ export interface ZExtent {
   start: number;
   len: number;
   raw: boolean;
-  /** first block, relative to the file's first pcluster block, and block count */
+  /** first block, relative to the owner's first pcluster block, and block count */
   pblk: number;
   blocks: number;
+  /** -1: this file's own pcluster; else the node whose pcluster this deduplicated extent reuses */
+  owner: number;
+}
+
+/** The last extent when it is not in a pcluster of its own: inline after the indexes, or a fragment. */
+export interface ZTail {
+  start: number;
+  len: number;
+  inline: boolean;
+  /** inline: stored raw (PLAIN head) rather than encoded (HEAD1) */
+  raw: boolean;
+  /** inline: the bytes stored after the indexes */
+  bytes: Uint8Array;
+  /** fragment: offset in the packed inode's data */
+  fragOff: number;
 }
 
 export interface ZFile {
   extents: ZExtent[];
-  /** every pcluster, back to back (blocks × 4096 bytes) */
+  tail: ZTail | null;
+  /** this file's pclusters, back to back (blocks × block size bytes) */
   data: Uint8Array;
   blocks: number;
+  /** compact indexes (else COMPRESSED_FULL) */
+  compact: boolean;
+  /** raw pclusters are rotated (advise INTERLACED) */
+  interlaced: boolean;
+}
+
+/** a pcluster stored once that later data may reference (dedupe) */
+interface DupEntry {
+  len: number;
+  raw: boolean;
+  owner: number;
+  pblk: number;
+  blocks: number;
+  /** crc32c of the last DUP_PROBE decoded bytes, then the SHA-256 of all of them */
+  endCrc: number;
+  digest: Uint8Array;
+}
+
+/** dedupe looks at extents of at least this many bytes, keyed by the crc32c of their first ones */
+const DUP_PROBE = 64;
+/** candidates kept per key (the newest) */
+const DUP_WAYS = 4;
+
+/**
+ * Image-wide compression state: the encoder, the packed inode's data (fragments, deduplicated by
+ * content) and the dedupe index of stored pclusters.
+ */
+export class ZImage {
+  readonly enc: Encoder;
+  private packed = new Uint8Array(1 << 16);
+  packedSize = 0;
+  private readonly frags = new Map<string, number[]>();
+  private readonly dups = new Map<number, DupEntry[]>();
+  constructor(readonly z: ZConfig) {
+    this.enc = makeEncoder(z);
+  }
+
+  /** offset of `b` in the packed inode's data (an identical earlier fragment is reused) */
+  fragment(b: Uint8Array): number {
+    const key = `${b.length}:${crc32c(b)}`;
+    const known = this.frags.get(key);
+    for (const off of known ?? []) if (bytesEqual(this.packed.subarray(off, off + b.length), b)) return off;
+    if (this.packedSize + b.length > this.packed.length) {
+      const nb = new Uint8Array(Math.max(this.packed.length * 2, this.packedSize + b.length));
+      nb.set(this.packed.subarray(0, this.packedSize));
+      this.packed = nb;
+    }
+    const off = this.packedSize;
+    this.packed.set(b, off);
+    this.packedSize += b.length;
+    if (known) known.push(off);
+    else this.frags.set(key, [off]);
+    return off;
+  }
+
+  packedData(): Uint8Array {
+    return this.packed.subarray(0, this.packedSize);
+  }
+
+  /** a stored pcluster whose decoded bytes start `window` and whose end keeps lclusters apart */
+  findDup(window: Uint8Array, pos: number, size: number): DupEntry | null {
+    if (window.length < DUP_PROBE) return null;
+    const cands = this.dups.get(crc32c(window.subarray(0, DUP_PROBE)));
+    if (!cands) return null;
+    const bs = this.z.bs;
+    for (let k = cands.length - 1; k >= 0; k--) {
+      const c = cands[k]!;
+      if (c.len > window.length) continue;
+      const end = pos + c.len;
+      // the next extent must start in a later lcluster (one head per lcluster)
+      if (end !== size && Math.floor(end / bs) === Math.floor(pos / bs)) continue;
+      if (crc32c(window.subarray(c.len - DUP_PROBE, c.len)) !== c.endCrc) continue;
+      if (bytesEqual(sha256(window.subarray(0, c.len)), c.digest)) return c;
+    }
+    return null;
+  }
+
+  /** pclusters of the file being compressed: usable at once, withdrawn if the file stays plain */
+  private pending: [number, DupEntry][] = [];
+
+  addDup(bytes: Uint8Array, e: Omit<DupEntry, 'len' | 'endCrc' | 'digest'>): void {
+    if (bytes.length < DUP_PROBE) return;
+    const key = crc32c(bytes.subarray(0, DUP_PROBE));
+    const entry: DupEntry = { ...e, len: bytes.length, endCrc: crc32c(bytes.subarray(bytes.length - DUP_PROBE)), digest: sha256(bytes) };
+    this.pending.push([key, entry]);
+    const list = this.dups.get(key);
+    if (!list) this.dups.set(key, [entry]);
+    else {
+      list.push(entry);
+      if (list.length > DUP_WAYS) list.shift();
+    }
+  }
+
+  /** the current file keeps its pclusters (true) or is stored plain (false) */
+  settleDups(keep: boolean): void {
+    if (!keep) {
+      for (const [key, entry] of this.pending) {
+        const list = this.dups.get(key);
+        const at = list ? list.indexOf(entry) : -1;
+        if (at >= 0) list!.splice(at, 1);
+      }
+    }
+    this.pending = [];
+  }
 }
 
 /**
- * Compress one file whose content arrives in pieces (`next`, in order, covering `size` bytes).
- * Returns null when compression would not save a block (the file is then stored plain).
+ * Compress one file (node `node`) whose content arrives in pieces (`next`, in order, covering
+ * `size` bytes). Returns null when compression would not save a block (the file is then stored
+ * plain).
  */
-export async function compressFile(z: ZConfig, enc: Encoder, size: number, next: () => Promise<Uint8Array>): Promise<ZFile | null> {
-  const cap = z.pclusterBlocks * BLOCK_SIZE;
-  const plainBlocks = Math.ceil(size / BLOCK_SIZE);
+export async function compressFile(zi: ZImage, node: number, size: number, next: () => Promise<Uint8Array>): Promise<ZFile | null> {
+  const z = zi.z;
+  const bs = z.bs;
+  const cap = z.pclusterBlocks * bs;
+  const plainBlocks = Math.ceil(size / bs);
   let buf = new Uint8Array(0);
   let bufStart = 0;
   let got = 0;
   const extents: ZExtent[] = [];
   const streams: Uint8Array[] = [];
+  let tail: ZTail | null = null;
   let blocks = 0;
   let pos = 0;
+  let hasRef = false;
+  zi.enc.reset?.();
+  const drain = async () => {
+    while (got < size) got += (await next()).length;
+  };
   while (pos < size) {
     const want = Math.min(size, pos + z.maxIn);
     while (got < want) {
@@ -231,42 +396,89 @@ export async function compressFile(z: ZConfig, enc: Encoder, size: number, next:
     }
     const rem = size - pos;
     const window = buf.subarray(pos - bufStart, want - bufStart);
-    let f: Fit | null = null;
-    if (rem > BLOCK_SIZE) {
-      f = enc.fit(window, cap);
-      if (f && f.consumed <= roundUp(f.stream.length, BLOCK_SIZE)) f = null;
+    const dup = z.dedupe ? zi.findDup(window, pos, size) : null;
+    if (dup) {
+      extents.push({ start: pos, len: dup.len, raw: dup.raw, pblk: dup.pblk, blocks: dup.blocks, owner: dup.owner === node ? -1 : dup.owner });
+      streams.push(new Uint8Array(0));
+      hasRef = true;
+      pos += dup.len;
+      continue;
     }
+    let f: Fit | null = null;
+    if (rem > bs || (z.ztail && !z.fragments)) f = zi.enc.fit(window, cap);
+    const all = f !== null && f.consumed === rem;
+    if (f && f.stream[0] === 0) throw new Error(`EROFS writer bug: ${z.algorithm} stream starts with a zero byte (0padding would eat it)`);
+    if (z.fragments && (rem <= bs || all)) {
+      tail = { start: pos, len: rem, inline: false, raw: false, bytes: new Uint8Array(0), fragOff: zi.fragment(window.subarray(0, rem)) };
+      break;
+    }
+    if (z.ztail && all && f!.stream.length < bs && f!.stream.length < rem) {
+      tail = { start: pos, len: rem, inline: true, raw: false, bytes: f!.stream.slice(), fragOff: 0 };
+      break;
+    }
+    if (z.ztail && rem < bs) {
+      tail = { start: pos, len: rem, inline: true, raw: true, bytes: window.slice(0, rem), fragOff: 0 };
+      break;
+    }
+    if (f && (rem <= bs || f.consumed <= roundUp(f.stream.length, bs))) f = null;
     if (f) {
-      if (f.stream[0] === 0) throw new Error(`EROFS writer bug: ${z.algorithm} stream starts with a zero byte (0padding would eat it)`);
-      const nb = Math.ceil(f.stream.length / BLOCK_SIZE);
-      extents.push({ start: pos, len: f.consumed, raw: false, pblk: blocks, blocks: nb });
+      const nb = Math.ceil(f.stream.length / bs);
+      if (z.dedupe) zi.addDup(window.subarray(0, f.consumed), { raw: false, owner: node, pblk: blocks, blocks: nb });
+      extents.push({ start: pos, len: f.consumed, raw: false, pblk: blocks, blocks: nb, owner: -1 });
       streams.push(f.stream.slice());
       blocks += nb;
       pos += f.consumed;
     } else {
-      const len = Math.min(rem, BLOCK_SIZE);
-      extents.push({ start: pos, len, raw: true, pblk: blocks, blocks: 1 });
+      const len = Math.min(rem, bs);
+      if (z.dedupe) zi.addDup(window.subarray(0, len), { raw: true, owner: node, pblk: blocks, blocks: 1 });
+      extents.push({ start: pos, len, raw: true, pblk: blocks, blocks: 1, owner: -1 });
       streams.push(window.slice(0, len));
       blocks += 1;
       pos += len;
     }
     // give up as soon as the file cannot end up smaller than plain
     if (blocks >= plainBlocks) {
-      while (got < size) {
-        const piece = await next();
-        got += piece.length;
-      }
+      zi.settleDups(false);
+      await drain();
       return null;
     }
   }
-  const data = new Uint8Array(blocks * BLOCK_SIZE);
+  await drain();
+  if (tail && tail.fragOff >= 2 ** 32) throw new UnsupportedError('erofs', 'a packed inode over 4 GiB (64-bit fragment offsets)');
+  const data = new Uint8Array(blocks * bs);
   for (let e = 0; e < extents.length; e++) {
     const x = extents[e]!;
     const s = streams[e]!;
-    // raw data at the start of its block (shifted); encoded streams end at the pcluster end (0padding)
-    data.set(s, x.raw ? x.pblk * BLOCK_SIZE : (x.pblk + x.blocks) * BLOCK_SIZE - s.length);
+    if (s.length === 0) continue; // a reference to a pcluster stored before
+    if (!x.raw) data.set(s, (x.pblk + x.blocks) * bs - s.length); // 0padding: the stream ends at the pcluster end
+    else if (!z.interlaced) data.set(s, x.pblk * bs); // shifted: at the block start
+    else {
+      // interlaced: byte j at block offset (start + j) mod bs
+      const rot = x.start % bs;
+      const at = x.pblk * bs;
+      const first = Math.min(s.length, bs - rot);
+      data.set(s.subarray(0, first), at + rot);
+      data.set(s.subarray(first), at);
+    }
   }
-  return { extents, data, blocks };
+  zi.settleDups(true);
+  const wholeFragment = tail !== null && !tail.inline && tail.start === 0;
+  return { extents, tail, data, blocks, compact: z.compact && z.bits <= 14 && !hasRef && !wholeFragment, interlaced: z.interlaced };
+}
+
+/**
+ * An inline tail that does not fit next to its inode: stored in a one-block pcluster of its own
+ * after the others (raw tails shifted, encoded ones right-aligned), as mkfs drops inline data.
+ */
+export function dropInline(z: ZConfig, f: ZFile): ZFile {
+  const t = f.tail!;
+  const bs = z.bs;
+  const data = new Uint8Array((f.blocks + 1) * bs);
+  data.set(f.data);
+  data.set(t.bytes, t.raw ? f.blocks * bs : (f.blocks + 1) * bs - t.bytes.length);
+  const x: ZExtent = { start: t.start, len: t.len, raw: t.raw, pblk: f.blocks, blocks: 1, owner: -1 };
+  if (t.raw && f.interlaced && t.start % bs !== 0) throw new Error('EROFS writer bug: an interlaced image with an inline tail');
+  return { ...f, extents: [...f.extents, x], tail: null, data, blocks: f.blocks + 1 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,35 +490,43 @@ interface Entries {
   lo: Uint16Array;
   /** NONHEAD: delta[1] */
   d1: Uint32Array;
-  /** heads: block address relative to the file's first pcluster */
+  /** heads: absolute block address (a fragment or inline tail: one past the last own pcluster) */
   pblk: Float64Array;
 }
 
-function lclusterEntries(z: ZConfig, size: number, f: ZFile): Entries {
-  const N = Math.ceil(size / BLOCK_SIZE);
+/** the block address of an extent's pcluster: its owner's first block + pblk */
+export type OwnerAddr = (owner: number) => number;
+
+function lclusterEntries(z: ZConfig, size: number, f: ZFile, blkaddr: number, addrOf: OwnerAddr): Entries {
+  const bs = z.bs;
+  const N = Math.ceil(size / bs);
   const type = new Uint8Array(N).fill(0xff);
   const lo = new Uint16Array(N);
   const d1 = new Uint32Array(N);
   const pblk = new Float64Array(N);
-  for (const x of f.extents) {
-    const lh = Math.floor(x.start / BLOCK_SIZE);
+  const put = (start: number, len: number, raw: boolean, addr: number, blocks: number) => {
+    const lh = Math.floor(start / bs);
     if (type[lh] !== 0xff && type[lh] !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) throw new Error(`EROFS writer bug: two extents start in lcluster ${lh}`);
-    type[lh] = x.raw ? Z_EROFS_LCLUSTER_TYPE_PLAIN : Z_EROFS_LCLUSTER_TYPE_HEAD1;
-    lo[lh] = x.start % BLOCK_SIZE;
-    pblk[lh] = x.pblk;
-    const last = Math.floor((x.start + x.len - 1) / BLOCK_SIZE);
+    type[lh] = raw ? Z_EROFS_LCLUSTER_TYPE_PLAIN : Z_EROFS_LCLUSTER_TYPE_HEAD1;
+    lo[lh] = start % bs;
+    pblk[lh] = addr;
+    const last = Math.floor((start + len - 1) / bs);
     for (let l = lh + 1; l <= last; l++) {
       type[l] = Z_EROFS_LCLUSTER_TYPE_NONHEAD;
       const d0 = l - lh;
-      if (d0 >= Z_EROFS_LI_D0_CBLKCNT) throw new Error(`EROFS writer bug: extent of ${x.len} bytes spans ${d0 + 1} lclusters`);
-      lo[l] = z.big && !x.raw && l === lh + 1 ? Z_EROFS_LI_D0_CBLKCNT | x.blocks : d0;
+      if (d0 > MAX_DELTA) throw new Error(`EROFS writer bug: extent of ${len} bytes spans ${d0 + 1} lclusters`);
+      lo[l] = z.big && !raw && l === lh + 1 ? Z_EROFS_LI_D0_CBLKCNT | blocks : d0;
     }
-  }
+  };
+  for (const x of f.extents) put(x.start, x.len, x.raw, (x.owner === -1 ? blkaddr : addrOf(x.owner)) + x.pblk, x.blocks);
+  // a tail outside the pclusters counts as one more block for the compact base arithmetic
+  const t = f.tail;
+  if (t) put(t.start, t.len, t.inline && t.raw, blkaddr + f.blocks, 1);
   // an EOF lcluster where no extent starts: PLAIN at the file end (never mapped)
-  if (size % BLOCK_SIZE !== 0 && type[N - 1] === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
+  if (size % bs !== 0 && type[N - 1] === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
     type[N - 1] = Z_EROFS_LCLUSTER_TYPE_PLAIN;
-    lo[N - 1] = size % BLOCK_SIZE;
-    pblk[N - 1] = f.blocks;
+    lo[N - 1] = size % bs;
+    pblk[N - 1] = blkaddr + f.blocks + (t ? 1 : 0);
   }
   let nextHead = N;
   for (let l = N - 1; l >= 0; l--) {
@@ -323,38 +543,68 @@ export function mapHeaderOffset(headBytes: number): number {
   return roundUp(headBytes, 8);
 }
 
+/** bits of `lo` in a compact entry (12 at least: lo must hold the CBLKCNT bit) */
+function loBits(z: ZConfig): number {
+  return Math.max(z.bits, 12);
+}
+
 function compactGeometry(z: ZConfig, headBytes: number, N: number): { c4i: number; c2b: number; bytes: number } {
   // inodes start 32-byte aligned, so ebase mod 32 is known before placement
   const ebase = mapHeaderOffset(headBytes) + z_erofs_map_header.size;
   const initial = ((32 - (ebase % 32)) / 4) & 7;
   const c4i = Math.min(initial, N);
-  const c2b = initial < N ? Math.floor((N - initial) / 16) * 16 : 0;
+  // 2-byte packs hold 14 bits an entry: only for lo of 12 bits (lclusters up to 4 KiB)
+  const c2b = loBits(z) === 12 && initial < N ? Math.floor((N - initial) / 16) * 16 : 0;
   const rest = N - c4i - c2b;
   return { c4i, c2b, bytes: roundUp(4 * c4i + 2 * c2b + 4 * rest, 8) };
 }
 
-/** bytes after the inode core and xattrs: padding to 8, the map header, the indexes */
-export function zMetaBytes(z: ZConfig, headBytes: number, size: number): number {
-  const N = Math.ceil(size / BLOCK_SIZE);
-  const idx = z.compact ? compactGeometry(z, headBytes, N).bytes : Z_EROFS_LEGACY_INDEX_OFFSET - z_erofs_map_header.size + N * z_erofs_lcluster_index.size;
-  return mapHeaderOffset(headBytes) - headBytes + z_erofs_map_header.size + idx;
+/** bytes after the inode core and xattrs: padding to 8, the map header, the indexes (not an inline tail) */
+export function zMetaBytes(z: ZConfig, f: ZFile, headBytes: number, size: number): number {
+  const pad = mapHeaderOffset(headBytes) - headBytes;
+  // a whole-file fragment: the header and the 8 reserved bytes of a full index area (as mkfs)
+  if (isWholeFragment(f)) return pad + Z_EROFS_LEGACY_INDEX_OFFSET;
+  const N = Math.ceil(size / z.bs);
+  const idx = f.compact ? compactGeometry(z, headBytes, N).bytes : Z_EROFS_LEGACY_INDEX_OFFSET - z_erofs_map_header.size + N * z_erofs_lcluster_index.size;
+  return pad + z_erofs_map_header.size + idx;
 }
 
-export function zLayout(z: ZConfig): number {
-  return z.compact ? EROFS_INODE_COMPRESSED_COMPACT : EROFS_INODE_COMPRESSED_FULL;
+function isWholeFragment(f: ZFile): boolean {
+  return f.tail !== null && !f.tail.inline && f.tail.start === 0;
 }
 
-/** the map header and indexes (from the map header on) of a file whose pclusters start at `blkaddr` */
-export function encodeZMeta(z: ZConfig, headBytes: number, size: number, f: ZFile, blkaddr: number): Uint8Array {
-  const e = lclusterEntries(z, size, f);
-  const N = e.type.length;
-  const total = zMetaBytes(z, headBytes, size) - (mapHeaderOffset(headBytes) - headBytes);
+export function zLayout(f: ZFile): number {
+  return f.compact ? EROFS_INODE_COMPRESSED_COMPACT : EROFS_INODE_COMPRESSED_FULL;
+}
+
+/**
+ * The map header and indexes (from the map header on, without an inline tail) of a file whose
+ * own pclusters start at `blkaddr`; `addrOf` gives the first block of other files' pclusters.
+ */
+export function encodeZMeta(z: ZConfig, f: ZFile, headBytes: number, size: number, blkaddr: number, addrOf: OwnerAddr): Uint8Array {
+  const total = zMetaBytes(z, f, headBytes, size) - (mapHeaderOffset(headBytes) - headBytes);
   const b = new Uint8Array(total);
   const v = new DataView(b.buffer);
+  const t = f.tail;
+  if (isWholeFragment(f)) {
+    // le64 fragment offset with bit 63 set (h_clusterbits bit 7)
+    v.setUint32(0, t!.fragOff >>> 0, true);
+    v.setUint32(4, (Math.floor(t!.fragOff / 2 ** 32) | 0x80000000) >>> 0, true);
+    return b;
+  }
+  const e = lclusterEntries(z, size, f, blkaddr, addrOf);
+  const N = e.type.length;
   let advise = z.big ? Z_EROFS_ADVISE_BIG_PCLUSTER_1 | Z_EROFS_ADVISE_BIG_PCLUSTER_2 : 0;
-  if (z.compact) advise |= Z_EROFS_ADVISE_COMPACTED_2B;
-  encodeStruct(z_erofs_map_header, { h_reserved1: 0, h_idata_size: 0, h_advise: advise, h_algorithmtype: z.algId, h_clusterbits: 0 }, b);
-  if (!z.compact) {
+  const g = f.compact ? compactGeometry(z, headBytes, N) : null;
+  if (f.compact && loBits(z) === 12) advise |= Z_EROFS_ADVISE_COMPACTED_2B;
+  if (f.interlaced) advise |= Z_EROFS_ADVISE_INTERLACED_PCLUSTER;
+  if (t?.inline) advise |= Z_EROFS_ADVISE_INLINE_PCLUSTER;
+  if (t && !t.inline) advise |= Z_EROFS_ADVISE_FRAGMENT_PCLUSTER;
+  encodeStruct(z_erofs_map_header, { h_reserved1: 0, h_idata_size: t?.inline ? t.bytes.length : 0, h_advise: advise, h_algorithmtype: z.algId, h_clusterbits: 0 }, b);
+  // h_fragmentoff shares the first 4 bytes with h_reserved1 and h_idata_size
+  if (t && !t.inline) v.setUint32(0, t.fragOff >>> 0, true);
+  const tailHead = t ? Math.floor(t.start / z.bs) : -1;
+  if (!g) {
     const F = z_erofs_lcluster_index.f;
     for (let l = 0; l < N; l++) {
       const o = Z_EROFS_LEGACY_INDEX_OFFSET + l * z_erofs_lcluster_index.size;
@@ -364,17 +614,17 @@ export function encodeZMeta(z: ZConfig, headBytes: number, size: number, f: ZFil
         v.setUint16(o + F.di_u.offset + 2, Math.min(e.d1[l]!, 0xffff), true);
       } else {
         v.setUint16(o + F.di_clusterofs.offset, e.lo[l]!, true);
-        v.setUint32(o + F.di_u.offset, blkaddr + e.pblk[l]!, true);
+        // a fragment tail's head holds the high 32 bits of the fragment offset
+        v.setUint32(o + F.di_u.offset, l === tailHead && !t!.inline ? 0 : e.pblk[l]!, true);
       }
     }
     return b;
   }
-  const g = compactGeometry(z, headBytes, N);
   let at = z_erofs_map_header.size;
   let running = blkaddr;
   const packs = (first: number, count: number, vcnt: number) => {
     for (let p = first; p < first + count; p += vcnt) {
-      running = encodePack(z, e, p, Math.min(vcnt, N - p), vcnt, b, v, at, blkaddr, running);
+      running = encodePack(z, e, p, Math.min(vcnt, N - p), vcnt, b, v, at, running);
       at += vcnt === 2 ? 8 : 32;
     }
   };
@@ -390,8 +640,9 @@ export function encodeZMeta(z: ZConfig, headBytes: number, size: number, f: ZFil
  * The base is chosen so the reader's count of blocks before each head in the pack gives that
  * head's block address; every head of the pack is checked against it.
  */
-function encodePack(z: ZConfig, e: Entries, first: number, real: number, vcnt: number, b: Uint8Array, v: DataView, at: number, blkaddr: number, running: number): number {
+function encodePack(z: ZConfig, e: Entries, first: number, real: number, vcnt: number, b: Uint8Array, v: DataView, at: number, running: number): number {
   const bits = vcnt === 2 ? 16 : 14;
+  const lobits = loBits(z);
   const los = new Uint16Array(vcnt);
   const types = new Uint8Array(vcnt);
   for (let i = 0; i < real; i++) {
@@ -399,18 +650,18 @@ function encodePack(z: ZConfig, e: Entries, first: number, real: number, vcnt: n
     types[i] = e.type[l]!;
     if (e.type[l] !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) los[i] = e.lo[l]!;
     else if (e.lo[l]! & Z_EROFS_LI_D0_CBLKCNT) los[i] = e.lo[l]!;
-    else if (i === vcnt - 1) los[i] = Math.min(e.d1[l]!, Z_EROFS_LI_D0_CBLKCNT - 1);
+    else if (i === vcnt - 1) los[i] = Math.min(e.d1[l]!, MAX_DELTA);
     else los[i] = e.lo[l]!;
   }
-  // bit string: entry i at bits [i*bits, (i+1)*bits): lo in the low 12 bits, type above
+  // bit string: entry i at bits [i*bits, (i+1)*bits): lo in the low lobits, type above
   let acc = 0n;
-  for (let i = vcnt - 1; i >= 0; i--) acc = (acc << BigInt(bits)) | BigInt((types[i]! << 12) | los[i]!);
+  for (let i = vcnt - 1; i >= 0; i--) acc = (acc << BigInt(bits)) | BigInt((types[i]! << lobits) | los[i]!);
   const dataBytes = (vcnt * bits) / 8;
   for (let k = 0; k < dataBytes; k++) b[at + k] = Number((acc >> BigInt(8 * k)) & 0xffn);
   let base = -1;
   for (let i = 0; i < real; i++) {
     if (types[i] === Z_EROFS_LCLUSTER_TYPE_NONHEAD) continue;
-    const want = blkaddr + e.pblk[first + i]!;
+    const want = e.pblk[first + i]!;
     const nblk = blocksBefore(z.big, los, types, i);
     if (base < 0) base = want - nblk;
     else if (base + nblk !== want) throw new Error(`EROFS writer bug: compact pack at lcluster ${first}: head ${first + i} at block ${want}, the pack says ${base + nblk}`);

@@ -32,16 +32,17 @@ import type { ByteSource } from '../io/source.ts';
 import { encodeStruct } from '../struct.ts';
 import {
   EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_SB_CHKSUM, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE,
-  EROFS_FEATURE_INCOMPAT_COMPR_CFGS, EROFS_FEATURE_INCOMPAT_ZERO_PADDING,
+  EROFS_FEATURE_INCOMPAT_COMPR_CFGS, EROFS_FEATURE_INCOMPAT_FRAGMENTS, EROFS_FEATURE_INCOMPAT_ZERO_PADDING, EROFS_FEATURE_INCOMPAT_ZTAILPACKING,
   EROFS_INODE_CHUNK_BASED, EROFS_INODE_COMPRESSED_COMPACT, EROFS_INODE_COMPRESSED_FULL, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
   erofs_super_block, erofs_xattr_ibody_header,
 } from './structs.ts';
 import {
-  availableAlgs, cfgRecordBytes, compressFile, emitCfgRecord, encodeZMeta, makeEncoder, mapHeaderOffset, resolveCompression, zLayout, zMetaBytes,
-  type ErofsCompression, type ZConfig, type ZFile,
+  availableAlgs, cfgRecordBytes, compressFile, dropInline, emitCfgRecord, encodeZMeta, mapHeaderOffset, resolveCompression, zLayout, zMetaBytes,
+  ZImage, type ErofsCompression, type ZConfig, type ZFile,
 } from './writer-compress.ts';
+import { BytesSource } from '../io/source.ts';
 import {
-  BLOCK_BITS, BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, emitters,
+  BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, emitters,
   emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount, xattrIndex,
 } from './writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from './writer-output.ts';
@@ -109,7 +110,12 @@ interface Plan {
   buildTimeNsec: number;
   volumeName: Uint8Array;
   checksum: boolean;
+  /** block size and its log2 */
+  bs: number;
+  bits: number;
   chunkBits: number;
+  /** the packed inode's node (fragments), or -1 */
+  packed: number;
   // per node
   ipos: Float64Array;
   nid: Float64Array;
@@ -172,9 +178,9 @@ function describePath(nodes: Node[], i: number): string {
 export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sink): Promise<ErofsResult> {
   const plan = await planErofs(tree, opts);
   const out = new StreamOutput(sink);
-  await emitErofs(plan, new ChecksumHead(out, plan.checksum), opts.readSize ?? DEFAULT_READ);
+  await emitErofs(plan, new ChecksumHead(out, plan.checksum, plan.bs), opts.readSize ?? DEFAULT_READ);
   await out.finish();
-  const size = plan.blocks * BLOCK_SIZE;
+  const size = plan.blocks * plan.bs;
   if (out.pos !== size) throw new Error(`EROFS writer bug: wrote ${out.pos} bytes, planned ${size}`);
   const res: ErofsResult = { size, blocks: plan.blocks, inodes: plan.nodes.length, uuid: plan.uuid, buildTime: plan.buildTime };
   if (plan.chunkBits) {
@@ -186,7 +192,7 @@ export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sin
     const c = { files: 0, bytes: 0, blocks: 0 };
     for (let i = 0; i < plan.nodes.length; i++) {
       const f = plan.zfile[i];
-      if (!f) continue;
+      if (!f || i === plan.packed) continue;
       c.files++;
       c.bytes += plan.size[i]!;
       c.blocks += f.blocks;
@@ -200,7 +206,7 @@ export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sin
 export async function measureErofs(tree: SourceTree, opts: ErofsOptions = {}): Promise<number> {
   const plan = await planErofs(tree, { ...opts, uuid: opts.uuid ?? new Uint8Array(16) });
   const out = new CountingOutput();
-  await emitErofs(plan, new ChecksumHead(out, false), opts.readSize ?? DEFAULT_READ, true);
+  await emitErofs(plan, new ChecksumHead(out, false, plan.bs), opts.readSize ?? DEFAULT_READ, true);
   return out.pos;
 }
 
@@ -316,11 +322,10 @@ function contentOf(nodes: Node[], i: number): ByteSource {
 }
 
 async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
-  if (opts.blockSize !== undefined && opts.blockSize !== BLOCK_SIZE) throw new UnsupportedError('erofs', `block size ${opts.blockSize} (not yet: 4096 only)`);
-  const zc = opts.compression;
-  if (zc && (zc.ztailpacking || zc.fragments || zc.dedupe)) throw new UnsupportedError('erofs', '-E ztailpacking, fragments and dedupe (not yet)');
+  const bs = opts.blockSize ?? BLOCK_SIZE;
+  const bits = Math.log2(bs);
+  if (!Number.isInteger(bits) || bits < 9 || bits > 16) throw new RangeError(`blockSize ${bs}: a power of two from 512 to 65536`);
   const nodes = collect(tree);
-  const N = nodes.length;
   const now = Date.now();
   const buildTime = opts.buildTime ?? Math.floor(now / 1000);
   const buildTimeNsec = opts.buildTimeNsec ?? (opts.buildTime === undefined ? (now % 1000) * 1e6 : 0);
@@ -329,17 +334,18 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   if (opts.chunkSize !== undefined) {
     const cs = opts.chunkSize;
     chunkBits = Math.log2(cs);
-    if (!Number.isInteger(chunkBits) || chunkBits < BLOCK_BITS || chunkBits > BLOCK_BITS + 31) throw new RangeError(`chunkSize ${cs}: a power of two from 4096 to 2^43`);
+    if (!Number.isInteger(chunkBits) || chunkBits < bits || chunkBits > bits + 31) throw new RangeError(`chunkSize ${cs}: a power of two from the block size (${bs}) to 2^${bits + 31}`);
   }
   const readSize = opts.readSize ?? DEFAULT_READ;
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < nodes.length; i++) {
     const s = nodes[i]!.src;
     if (s.type === 'reg' && s.size > 0) contentOf(nodes, i);
   }
   const uniq = chunkBits ? await hashChunks(nodes, chunkBits, opts.dedupe ?? true, readSize) : [];
-  const z = opts.compression ? resolveCompression(opts.compression) : null;
+  const z = opts.compression ? resolveCompression(opts.compression, bs) : null;
   if (z && chunkBits) throw new UnsupportedError('erofs', 'compression and chunk-based files together');
-  const zfile = z ? await compressFiles(nodes, z, readSize) : [];
+  const { zfile, packed } = z ? await compressFiles(nodes, z, readSize, buildTime, buildTimeNsec) : { zfile: [], packed: -1 };
+  const N = nodes.length;
 
   // shared xattrs: pairs used by more than one inode
   const pool = new Map<string, { x: Xattr; count: number; offset: number }>();
@@ -393,7 +399,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   const filter = new Uint32Array(N);
   const sharedOffsets: number[][] = new Array(N);
   const inlineX: Xattr[][] = new Array(N);
-  const meta = new MetaBlocks(EROFS_SUPER_OFFSET + erofs_super_block.size + (z ? cfgRecordBytes(z) : 0));
+  const meta = new MetaBlocks(EROFS_SUPER_OFFSET + erofs_super_block.size + (z ? cfgRecordBytes(z) : 0), bs);
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;
     const s = n.src;
@@ -403,19 +409,19 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     let lay = EROFS_INODE_FLAT_PLAIN;
     let mapBytes = 0;
     if (s.type === 'dir') {
-      const { starts, lastSize } = direntBlocks(n.entNames!);
-      size = (starts.length - 2) * BLOCK_SIZE + lastSize;
+      const { starts, lastSize } = direntBlocks(n.entNames!, bs);
+      size = (starts.length - 2) * bs + lastSize;
       tail = lastSize;
     } else if (s.type === 'symlink') {
       size = s.target!.length;
-      tail = size % BLOCK_SIZE;
+      tail = size % bs;
     } else if (s.type === 'reg') {
       size = s.size;
       if (chunkBits && size > 0) {
         lay = EROFS_INODE_CHUNK_BASED;
         mapBytes = 4 * n.chunkIds!.length;
-      } else if (zfile[i]) lay = zLayout(z!);
-      else tail = size % BLOCK_SIZE;
+      } else if (zfile[i]) lay = zLayout(zfile[i]!);
+      else tail = size % bs;
     }
     const isCompact = s.mtime === buildTime && s.mtimeNsec === buildTimeNsec && s.uid <= 0xffff && s.gid <= 0xffff && n.nlink <= 0xffff && size <= 0xffffffff;
     const isz = inodeCoreSize(isCompact);
@@ -438,10 +444,15 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     if (xattrIcount(xs) > 0xffff) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattrs too large`);
     const head = isz + xs;
     // inline the tail when inode, xattrs and tail fit one block (a tail never crosses a block)
-    const inline = lay !== EROFS_INODE_CHUNK_BASED && tail > 0 && inlineData && head + tail <= BLOCK_SIZE ? tail : 0;
+    const inline = lay !== EROFS_INODE_CHUNK_BASED && tail > 0 && inlineData && head + tail <= bs ? tail : 0;
     if (inline > 0) lay = EROFS_INODE_FLAT_INLINE;
-    const zf = zfile[i] ?? null;
-    if (zf) mapBytes = zMetaBytes(z!, head, size);
+    let zf = zfile[i] ?? null;
+    if (zf) {
+      mapBytes = zMetaBytes(z!, zf, head, size);
+      // an inline pcluster must share a block with its inode and indexes, else it gets a block
+      if (zf.tail?.inline && head + mapBytes + zf.tail.bytes.length > bs) zfile[i] = zf = dropInline(z!, zf);
+      if (zf.tail?.inline) mapBytes += zf.tail.bytes.length;
+    }
     const pos = meta.place(head + (lay === EROFS_INODE_CHUNK_BASED || zf ? mapBytes : inline));
     ipos[i] = pos;
     nid[i] = pos / EROFS_SLOTSIZE;
@@ -451,33 +462,33 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     sizeA[i] = size;
     xsize[i] = xs;
     inlineLen[i] = lay === EROFS_INODE_CHUNK_BASED || zf ? mapBytes : inline;
-    nBlocks[i] = lay === EROFS_INODE_CHUNK_BASED ? 0 : zf ? zf.blocks : Math.ceil((size - inline) / BLOCK_SIZE);
+    nBlocks[i] = lay === EROFS_INODE_CHUNK_BASED ? 0 : zf ? zf.blocks : Math.ceil((size - inline) / bs);
     filter[i] = n.xattrs.length ? ~bits >>> 0 : 0;
     sharedOffsets[i] = offs;
     inlineX[i] = inl;
   }
   const inodesEnd = meta.end();
   if (nid[0]! > 0xffff) throw new Error('EROFS writer bug: root nid does not fit 16 bits');
-  const sharedIds = sharedOffsets.map((offs) => offs.map((o) => ((inodesEnd % BLOCK_SIZE) + o) / 4));
-  const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
+  const sharedIds = sharedOffsets.map((offs) => offs.map((o) => ((inodesEnd % bs) + o) / 4));
+  const dataStart = roundUp(inodesEnd + sharedSize, bs);
   // data blocks in inode order; a unique chunk is placed where it is first used
   const blkaddr = new Float64Array(N);
   const uniqBlk = new Float64Array(uniq.length);
-  let blk = dataStart / BLOCK_SIZE;
+  let blk = dataStart / bs;
   let u = 0;
   for (let i = 0; i < N; i++) {
     blkaddr[i] = nBlocks[i]! > 0 ? blk : 0;
     blk += nBlocks[i]!;
     while (u < uniq.length && uniq[u]!.node === i) {
       uniqBlk[u] = blk;
-      blk += Math.ceil(uniq[u]!.len / BLOCK_SIZE);
+      blk += Math.ceil(uniq[u]!.len / bs);
       u++;
     }
   }
   if (blk > 0xffffffff) throw new UnsupportedError('erofs', `image of ${blk} blocks does not fit 32-bit block addresses`);
   return {
     nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
-    checksum: opts.checksum ?? true, chunkBits, ipos, nid, compact, layout, isize: isizeA, size: sizeA, xsize, inlineLen, nBlocks, blkaddr,
+    checksum: opts.checksum ?? true, bs, bits, chunkBits, packed, ipos, nid, compact, layout, isize: isizeA, size: sizeA, xsize, inlineLen, nBlocks, blkaddr,
     filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr, z, zfile,
   };
 }
@@ -487,9 +498,14 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
  * bytes 1024..4095 with the field zeroed) and lets it through.
  */
 class ChecksumHead implements Output {
-  private head: Uint8Array | null = new Uint8Array(BLOCK_SIZE);
+  private head: Uint8Array | null;
+  /** bytes held back: up to the end of the checksummed range (1024 + bs for blocks ≤ 1 KiB, else bs) */
+  private readonly len: number;
   pos = 0;
-  constructor(private readonly out: Output, private readonly checksum: boolean) {}
+  constructor(private readonly out: Output, private readonly checksum: boolean, bs: number) {
+    this.len = bs <= EROFS_SUPER_OFFSET ? EROFS_SUPER_OFFSET + bs : bs;
+    this.head = new Uint8Array(this.len);
+  }
   private release(): void {
     const h = this.head!;
     this.head = null;
@@ -506,10 +522,10 @@ class ChecksumHead implements Output {
   }
   bytes(b: Uint8Array): void {
     if (this.head) {
-      const n = Math.min(b.length, BLOCK_SIZE - this.pos);
+      const n = Math.min(b.length, this.len - this.pos);
       this.head.set(b.subarray(0, n), this.pos);
       this.pos += n;
-      if (this.pos === BLOCK_SIZE) this.release();
+      if (this.pos === this.len) this.release();
       if (n < b.length) {
         this.out.bytes(b.subarray(n));
         this.pos += b.length - n;
@@ -521,10 +537,10 @@ class ChecksumHead implements Output {
   }
   fill(n: number, byte = 0): void {
     if (this.head) {
-      const k = Math.min(n, BLOCK_SIZE - this.pos);
+      const k = Math.min(n, this.len - this.pos);
       if (byte !== 0) this.head.fill(byte, this.pos, this.pos + k);
       this.pos += k;
-      if (this.pos === BLOCK_SIZE) this.release();
+      if (this.pos === this.len) this.release();
       if (k < n) {
         this.out.fill(n - k, byte);
         this.pos += n - k;
@@ -549,37 +565,43 @@ class ChecksumHead implements Output {
  * block. Records over a block get whole blocks of their own.
  */
 class MetaBlocks {
-  private blocks = 1;
+  private blocks: number;
   /** next free byte of each block (a multiple of 32) */
   private fill: number[] = [];
   /** blocks by free 32-byte slots; entries go stale when a block fills (checked on use) */
-  private readonly bySlots: number[][] = Array.from({ length: BLOCK_SIZE / EROFS_SLOTSIZE + 1 }, () => []);
-  constructor(start: number) {
-    this.fill[0] = roundUp(start, EROFS_SLOTSIZE);
-    this.file(0);
+  private readonly bySlots: number[][];
+  /** metadata starts at byte `start` (after the superblock: in block 2 for 512-byte blocks) */
+  constructor(start: number, private readonly bs: number) {
+    this.bySlots = Array.from({ length: bs / EROFS_SLOTSIZE + 1 }, () => []);
+    const first = Math.floor(start / bs);
+    for (let k = 0; k < first; k++) this.fill[k] = bs;
+    this.fill[first] = roundUp(start % bs, EROFS_SLOTSIZE);
+    this.blocks = first + 1;
+    this.file(first);
   }
   private file(b: number): void {
-    const free = (BLOCK_SIZE - this.fill[b]!) / EROFS_SLOTSIZE;
+    const free = (this.bs - this.fill[b]!) / EROFS_SLOTSIZE;
     if (free > 0) this.bySlots[free]!.push(b);
   }
   place(len: number): number {
+    const bs = this.bs;
     const slots = Math.ceil(len / EROFS_SLOTSIZE);
-    if (len > BLOCK_SIZE) {
+    if (len > bs) {
       const b = this.blocks;
-      const n = Math.ceil(len / BLOCK_SIZE);
+      const n = Math.ceil(len / bs);
       this.blocks += n;
       const last = b + n - 1;
-      this.fill[last] = roundUp(len - (n - 1) * BLOCK_SIZE, EROFS_SLOTSIZE);
-      for (let k = b; k < last; k++) this.fill[k] = BLOCK_SIZE;
+      this.fill[last] = roundUp(len - (n - 1) * bs, EROFS_SLOTSIZE);
+      for (let k = b; k < last; k++) this.fill[k] = bs;
       this.file(last);
-      return b * BLOCK_SIZE;
+      return b * bs;
     }
     for (let f = slots; f < this.bySlots.length; f++) {
       const list = this.bySlots[f]!;
       while (list.length) {
         const b = list.pop()!;
-        if ((BLOCK_SIZE - this.fill[b]!) / EROFS_SLOTSIZE !== f) continue; // stale
-        const pos = b * BLOCK_SIZE + this.fill[b]!;
+        if ((bs - this.fill[b]!) / EROFS_SLOTSIZE !== f) continue; // stale
+        const pos = b * bs + this.fill[b]!;
         this.fill[b] = this.fill[b]! + slots * EROFS_SLOTSIZE;
         this.file(b);
         return pos;
@@ -588,11 +610,11 @@ class MetaBlocks {
     const b = this.blocks++;
     this.fill[b] = slots * EROFS_SLOTSIZE;
     this.file(b);
-    return b * BLOCK_SIZE;
+    return b * bs;
   }
   /** end of the metadata (the last block is only as full as it needs to be) */
   end(): number {
-    return (this.blocks - 1) * BLOCK_SIZE + this.fill[this.blocks - 1]!;
+    return (this.blocks - 1) * this.bs + this.fill[this.blocks - 1]!;
   }
 }
 
@@ -686,7 +708,7 @@ function contentReads(p: Plan, readSize: number): ReadReq[] {
 }
 
 async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = false): Promise<void> {
-  const { nodes } = p;
+  const { nodes, bs } = p;
   const N = nodes.length;
   const ra = measureOnly ? null : new ReadAhead(contentReads(p, readSize));
   out.padTo(EROFS_SUPER_OFFSET);
@@ -695,11 +717,13 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
   if (p.checksum) compat |= EROFS_FEATURE_COMPAT_SB_CHKSUM;
   if (p.hasXattrFilter) compat |= EROFS_FEATURE_COMPAT_XATTR_FILTER;
   encodeStruct(erofs_super_block, {
-    magic: EROFS_MAGIC, checksum: 0, feature_compat: compat, blkszbits: BLOCK_BITS, root_nid: p.nid[0]!, inos: N,
+    magic: EROFS_MAGIC, checksum: 0, feature_compat: compat, blkszbits: p.bits, root_nid: p.nid[0]!, inos: N,
     build_time: p.buildTime, build_time_nsec: p.buildTimeNsec, blocks: p.blocks, meta_blkaddr: 0,
-    xattr_blkaddr: Math.floor(p.inodesEnd / BLOCK_SIZE), uuid: p.uuid, volume_name: p.volumeName,
+    xattr_blkaddr: Math.floor(p.inodesEnd / bs), uuid: p.uuid, volume_name: p.volumeName,
     feature_incompat: (p.chunkBits ? EROFS_FEATURE_INCOMPAT_CHUNKED_FILE : 0) |
-      (p.z ? EROFS_FEATURE_INCOMPAT_ZERO_PADDING | (p.z.cfgs ? EROFS_FEATURE_INCOMPAT_COMPR_CFGS : 0) : 0),
+      (p.z ? EROFS_FEATURE_INCOMPAT_ZERO_PADDING | (p.z.cfgs ? EROFS_FEATURE_INCOMPAT_COMPR_CFGS : 0) : 0) |
+      (p.z?.ztail ? EROFS_FEATURE_INCOMPAT_ZTAILPACKING : 0) | (p.z?.fragments || p.z?.dedupe ? EROFS_FEATURE_INCOMPAT_FRAGMENTS : 0),
+    packed_nid: p.packed >= 0 ? p.nid[p.packed]! : 0,
     // available_compr_algs with COMPR_CFGS; otherwise lz4_max_distance, 0 = the default 64 KiB
     u1: p.z?.cfgs ? availableAlgs(p.z) : 0,
   }, sb);
@@ -721,7 +745,7 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     expectAt(out, p.ipos[i]!, W, () => `${where(i)}: inode start`);
     let iu = 0;
     if (s.type === 'chr' || s.type === 'blk') iu = s.rdev >>> 0;
-    else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) iu = p.chunkBits - BLOCK_BITS;
+    else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) iu = p.chunkBits - p.bits;
     else if (isCompressed(p, i)) iu = p.nBlocks[i]!; // compressed_blocks (informational)
     else iu = p.blkaddr[i]!;
     emitInodeCore(out, {
@@ -749,7 +773,8 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
         const headBytes = p.isize[i]! + p.xsize[i]!;
         out.padTo(p.ipos[i]! + mapHeaderOffset(headBytes));
         expectAt(out, p.ipos[i]! + mapHeaderOffset(headBytes), W, () => `${where(i)}: map header`);
-        out.bytes(encodeZMeta(p.z!, headBytes, p.size[i]!, zf, p.blkaddr[i]!));
+        out.bytes(encodeZMeta(p.z!, zf, headBytes, p.size[i]!, p.blkaddr[i]!, (owner) => p.blkaddr[owner]!));
+        if (zf.tail?.inline) out.bytes(zf.tail.bytes);
       } else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) {
         const big = new Uint8Array(il);
         const v = new DataView(big.buffer);
@@ -757,7 +782,7 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
         for (let c = 0; c < ids.length; c++) v.setUint32(c * 4, p.uniqBlk[ids[c]!]!, true);
         out.bytes(big);
       } else if (s.type === 'dir') {
-        const { starts } = direntBlocks(n.entNames!);
+        const { starts } = direntBlocks(n.entNames!, bs);
         emitDir(out, p, n, starts[starts.length - 2]!, n.entNames!.length);
       } else if (s.type === 'symlink') out.bytes(s.target!.subarray(s.target!.length - il));
       else if (ra) out.bytes(await ra.next());
@@ -780,17 +805,17 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     const s = n.src;
     const nb = p.nBlocks[i]!;
     if (nb > 0) {
-      const start = p.blkaddr[i]! * BLOCK_SIZE;
+      const start = p.blkaddr[i]! * bs;
       const plainBytes = p.size[i]! - p.inlineLen[i]!;
       if (s.type === 'dir') {
-        const { starts } = direntBlocks(n.entNames!);
+        const { starts } = direntBlocks(n.entNames!, bs);
         const blocks = starts.length - 1;
         const stored = p.inlineLen[i]! > 0 ? blocks - 1 : blocks;
         for (let b = 0; b < stored; b++) {
-          expectAt(out, start + b * BLOCK_SIZE, W, () => `${where(i)}: directory block ${b}`);
+          expectAt(out, start + b * bs, W, () => `${where(i)}: directory block ${b}`);
           emitDir(out, p, n, starts[b]!, starts[b + 1]!);
-          expectAt(out, start + b * BLOCK_SIZE + direntBytes(n.entNames!, starts[b]!, starts[b + 1]!), W, () => `${where(i)}: directory block ${b} end`);
-          out.padTo(roundUp(out.pos, BLOCK_SIZE));
+          expectAt(out, start + b * bs + direntBytes(n.entNames!, starts[b]!, starts[b + 1]!), W, () => `${where(i)}: directory block ${b} end`);
+          out.padTo(roundUp(out.pos, bs));
         }
       } else if (p.zfile[i]) {
         expectAt(out, start, W, () => `${where(i)}: pcluster 0`);
@@ -802,22 +827,22 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
         else await copyPieces(out, ra, plainBytes, readSize);
         expectAt(out, start + plainBytes, W, () => `${where(i)}: data end`);
       }
-      out.padTo(roundUp(out.pos, BLOCK_SIZE));
-      expectAt(out, start + nb * BLOCK_SIZE, W, () => `${where(i)}: end of its ${nb} data blocks`);
+      out.padTo(roundUp(out.pos, bs));
+      expectAt(out, start + nb * bs, W, () => `${where(i)}: end of its ${nb} data blocks`);
     }
     while (u < p.uniq.length && p.uniq[u]!.node === i) {
       const run = chunkRun(p, u);
-      const start = p.uniqBlk[u]! * BLOCK_SIZE;
+      const start = p.uniqBlk[u]! * bs;
       expectAt(out, start, W, () => `${where(i)}: chunk ${p.uniq[u]!.index}`);
       if (!ra) out.fill(run.len);
       else await copyPieces(out, ra, run.len, readSize);
       expectAt(out, start + run.len, W, () => `${where(i)}: end of chunks ${p.uniq[u]!.index}..${p.uniq[run.end - 1]!.index}`);
-      out.padTo(roundUp(out.pos, BLOCK_SIZE));
+      out.padTo(roundUp(out.pos, bs));
       u = run.end;
     }
     if ((i & 255) === 255) await out.drain();
   }
-  expectAt(out, p.blocks * BLOCK_SIZE, W, () => 'image end');
+  expectAt(out, p.blocks * bs, W, () => 'image end');
 }
 
 function isCompressed(p: Plan, i: number): boolean {
@@ -825,23 +850,36 @@ function isCompressed(p: Plan, i: number): boolean {
 }
 
 /**
- * Compress every regular file over one block (smaller ones cannot save a block), reading content
- * ahead in `readSize` pieces. Null where the file stays plain.
+ * Compress every regular file over one block (smaller ones cannot save a block; with fragments
+ * every non-empty file, as they may end up in the packed inode), reading content ahead in
+ * `readSize` pieces. Null where the file stays plain. With fragments, the packed inode becomes
+ * one more node (unlinked, 0100644, root-owned, build-time mtime), compressed like the files
+ * but without fragments, inline tails or dedupe of its own.
  */
-async function compressFiles(nodes: Node[], z: ZConfig, readSize: number): Promise<(ZFile | null)[]> {
+async function compressFiles(nodes: Node[], z: ZConfig, readSize: number, buildTime: number, buildTimeNsec: number): Promise<{ zfile: (ZFile | null)[]; packed: number }> {
   const res: (ZFile | null)[] = new Array(nodes.length).fill(null);
   const todo: number[] = [];
   const reqs: ReadReq[] = [];
   for (let i = 0; i < nodes.length; i++) {
     const s = nodes[i]!.src;
-    if (s.type !== 'reg' || s.size <= BLOCK_SIZE) continue;
+    if (s.type !== 'reg' || s.size === 0 || (s.size <= z.bs && !z.fragments)) continue;
     todo.push(i);
     pieces(reqs, contentOf(nodes, i), 0, s.size, readSize);
   }
   const ra = new ReadAhead(reqs);
-  const enc = makeEncoder(z);
-  for (const i of todo) res[i] = await compressFile(z, enc, nodes[i]!.src.size, () => ra.next());
-  return res;
+  const zi = new ZImage(z);
+  for (const i of todo) res[i] = await compressFile(zi, i, nodes[i]!.src.size, () => ra.next());
+  if (zi.packedSize === 0) return { zfile: res, packed: -1 };
+  const data = zi.packedData();
+  const packed = nodes.length;
+  nodes.push({
+    src: { type: 'reg', perm: 0o644, uid: 0, gid: 0, mtime: buildTime, mtimeNsec: buildTimeNsec, size: data.length, rdev: 0, xattrs: [], content: new BytesSource(data, 'packed inode') },
+    parent: 0, name: ENC.encode('(packed inode)'), nlink: 1, entNames: null, entNodes: null, xattrs: [], chunkIds: null,
+  });
+  const own = new ZImage({ ...z, ztail: false, fragments: false, dedupe: false, interlaced: false });
+  let at = 0;
+  res.push(data.length > z.bs ? await compressFile(own, packed, data.length, async () => data.subarray(at, (at = data.length))) : null);
+  return { zfile: res, packed };
 }
 
 function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {
