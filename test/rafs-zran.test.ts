@@ -4,12 +4,25 @@
 // checkpoint; a flipped byte in the gzip layer is caught by `check`, naming file and chunk.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { FormatError } from '../src/lib/errors.ts';
+import { hex } from '../src/lib/bytes.ts';
+import { sha256 } from '../src/lib/codec/sha256.ts';
+import { resolvePath } from '../src/lib/fs/path.ts';
 import { readBlobMeta } from '../src/lib/rafs/blob.ts';
-import { zranChunk, zranContextChunks, zranTable } from '../src/lib/rafs/zran.ts';
+import { checkRafs } from '../src/lib/rafs/analyze.ts';
+import { openRafs } from '../src/lib/rafs/index.ts';
+import { BF } from '../src/lib/rafs/structs.ts';
+import { buildZranRafs, type ZranBuildOptions } from '../src/lib/rafs/builder/zran.ts';
+import { inflateContext, zranChunk, zranContextChunks, zranDict, zranTable } from '../src/lib/rafs/zran.ts';
 import type { RafsBlob } from '../src/lib/rafs/model.ts';
 import { nydusBytes, RAFS } from './helpers/nydus.ts';
+import { tempDir } from './helpers/paths.ts';
+import { compareSnapshots, snapshotDisk, snapshotFs } from './helpers/treecompare.ts';
 
 const ZRAN_META = `${RAFS.ZRAN_DIR}/233c72f2b6b698c07021c4da367cfe2dff4f049efbaa885ca0ff760ea297865a.blob.meta`;
 
@@ -74,4 +87,137 @@ test('a damaged ZRAN blob meta gives a FormatError naming the structure', async 
   put(b, 10 * 24 + 20, 0x15);
   const meta = await readBlobMeta(new BytesSource(b, 'x'), fixtureBlob(), 'cache');
   assert.throws(() => zranChunk(meta, zranTable(meta), 10), (e: unknown) => e instanceof FormatError && /context 21 of 21/.test(e.detail));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Built images (--type targz-ref) over the fixture layers and generated ones
+
+const haveTar = spawnSync('tar', ['--version']).status === 0;
+
+async function buildLayer(gz: Uint8Array, name: string, opts: ZranBuildOptions = {}) {
+  const boot: Uint8Array[] = [];
+  const meta: Uint8Array[] = [];
+  const r = await buildZranRafs(new BytesSource(gz, name), opts, { bootstrap: { write: (c) => void boot.push(c.slice()) }, meta: { write: (c) => void meta.push(c.slice()) } });
+  return { r, boot: new Uint8Array(Buffer.concat(boot)), meta: new Uint8Array(Buffer.concat(meta)) };
+}
+
+/** `tar -xzf` of the layer into a fresh directory */
+function extracted(gz: Uint8Array): string {
+  const d = tempDir('zran-x-');
+  writeFileSync(join(d, 'layer.tar.gz'), gz);
+  mkdirSync(join(d, 'x'));
+  const r = spawnSync('tar', ['-xzf', join(d, 'layer.tar.gz'), '-C', join(d, 'x'), '--no-same-owner']);
+  assert.equal(r.status, 0, String(r.stderr));
+  return join(d, 'x');
+}
+
+/** Open the image with the layer and the RAFS blob, compare with tar -xzf, read every chunk from its own checkpoint. */
+async function checkBuilt(gz: Uint8Array, name: string, opts: ZranBuildOptions = {}) {
+  const b = await buildLayer(gz, name, opts);
+  assert.equal(b.r.blobId, hex(sha256(gz)), 'the data blob is the layer: its id is its sha256');
+  const blobs = b.r.chunks > 0 ? [new BytesSource(gz, 'layer.tar.gz'), new BytesSource(b.meta, b.r.metaBlobId)] : [];
+  const fs = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs });
+  assert.deepEqual(compareSnapshots(snapshotDisk(extracted(gz)), await snapshotFs(fs), { owners: false, dirMtime: false }), [], name);
+  const report = await checkRafs(fs);
+  assert.equal(report.ok, true, JSON.stringify(report).slice(0, 2000));
+  return { ...b, fs, report };
+}
+
+for (const f of ['zran-single-stream.tar.gz', 'zran-two-streams.tar.gz', 'zran-zero-file.tar.gz']) {
+  test(`targz-ref over ${f}: reads back what tar -xzf gives, check is clean`, { skip: !haveTar && 'no tar' }, async () => {
+    const gz = nydusBytes(`${RAFS.ZRAN_DIR}/${f}`);
+    const { r, fs, report } = await checkBuilt(gz, f);
+    if (r.chunks > 0) {
+      const blob = fs.blobs[0]!;
+      assert.equal(blob.compressor, 'gzip');
+      assert.equal(blob.digester, 'sha256');
+      assert.equal(blob.compressedSize, gz.length);
+      assert.equal(blob.features, BF.ALIGNED | BF.CHUNK_INFO_V2 | BF.ZRAN | BF.SEPARATE | BF.CAP_TAR_TOC);
+      assert.ok(report.counts.chunks_checked >= r.chunks, `${report.counts.chunks_checked} chunks checked`);
+    }
+  });
+}
+
+function binaries(size: number, skip = 0): Uint8Array {
+  const out = new Uint8Array(size);
+  let o = 0;
+  let s = 0;
+  for (const n of readdirSync('/usr/bin').sort()) {
+    const p = join('/usr/bin', n);
+    if (!lstatSync(p).isFile()) continue;
+    if (s++ < skip) continue;
+    const b = readFileSync(p);
+    const k = Math.min(b.length, size - o);
+    out.set(b.subarray(0, k), o);
+    o += k;
+    if (o === size) break;
+  }
+  return out;
+}
+
+/** A directory of binaries and text, tarred and gzipped by the system tools (one member, or one per half). */
+function makeLayer(members: 1 | 2): Uint8Array {
+  const d = tempDir('zran-src-');
+  const src = join(d, 'src');
+  mkdirSync(join(src, 'bin'), { recursive: true });
+  mkdirSync(join(src, 'etc'));
+  for (let i = 0; i < 6; i++) writeFileSync(join(src, 'bin', `b${i}`), binaries(300_000 + i * 77_777, i * 3));
+  for (let i = 0; i < 40; i++) writeFileSync(join(src, 'etc', `t${i}`), `line ${i}\n`.repeat(i * 50));
+  writeFileSync(join(src, 'etc', 'dup'), 'line 10\n'.repeat(500));
+  writeFileSync(join(src, 'empty'), '');
+  symlinkSync('bin/b0', join(src, 'link'));
+  if (members === 1) {
+    spawnSync('tar', ['-czf', join(d, 'l.tar.gz'), '-C', src, '.']);
+    return new Uint8Array(readFileSync(join(d, 'l.tar.gz')));
+  }
+  // two members: the first half of the tar, then the rest (nydus' zran-two-streams is made so)
+  const tar = new Uint8Array(spawnSync('tar', ['-cf', '-', '-C', src, '.'], { maxBuffer: 1 << 28 }).stdout);
+  const cut = Math.floor(tar.length / 2 / 512) * 512 + 100;
+  return new Uint8Array(Buffer.concat([gzipSync(tar.subarray(0, cut), { level: 6 }), gzipSync(tar.subarray(cut), { level: 9 })]));
+}
+
+for (const members of [1, 2] as const) {
+  test(`targz-ref over a ${members}-member layer of binaries: several checkpoints, every chunk from its own`, { skip: !haveTar && 'no tar', timeout: 300_000 }, async () => {
+    const gz = makeLayer(members);
+    const { r, fs, meta } = await checkBuilt(gz, `layer${members}.tar.gz`, { chunkSize: 0x10000 });
+    assert.ok(r.contexts >= 2, `${r.contexts} contexts`);
+    assert.ok(r.deduplicated >= 1, 'the duplicated file reuses its chunk');
+    const { meta: bm } = await fs.store.blobDetails(0);
+    const t = zranTable(bm!);
+    assert.equal(t.contexts.length, r.contexts);
+    assert.ok(t.contexts.some((c) => c.ctxBits > 0), 'a checkpoint inside a byte (primed bits)');
+    assert.ok(t.contexts.slice(1).every((c) => c.dictSize === 32768 || c.outOffset < 32768 || members === 2), 'windows of 32 KiB');
+    // every chunk inflated from its own checkpoint alone equals the tar's bytes at that place
+    const tar = new Uint8Array(gunzipSync(gz));
+    let n = 0;
+    for (let i = 0; i < bm!.entryCount; i++) {
+      const z = zranChunk(bm!, t, i);
+      const out = inflateContext(gz.subarray(z.context.inOffset, z.context.inOffset + z.context.inLen), z.context, zranDict(t, z.context));
+      assert.deepEqual(out, tar.subarray(z.context.outOffset, z.context.outOffset + z.context.outLen), `context ${z.context.index}`);
+      n++;
+    }
+    assert.equal(n, r.chunks);
+    assert.ok(meta.length === bm!.headerOffset + 4096);
+  });
+}
+
+test('check names the file and the chunk when one byte of the gzip layer is flipped', { skip: !haveTar && 'no tar', timeout: 300_000 }, async () => {
+  const gz = makeLayer(1);
+  const b = await buildLayer(gz, 'layer.tar.gz', { chunkSize: 0x10000 });
+  const fs0 = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs: [new BytesSource(gz, 'layer.tar.gz'), new BytesSource(b.meta, b.r.metaBlobId)] });
+  // a byte in the middle of a chunk of /bin/b3
+  const ino = (await resolvePath(fs0, '/bin/b3')).ino;
+  const chunks = await fs0.fileChunks(ino);
+  const c = chunks[2]!;
+  const at = c.compressedOffset + (c.compressedSize >> 1);
+  const bad = gz.slice();
+  bad[at]! ^= 0x10;
+  const fs = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs: [new BytesSource(bad, 'layer.tar.gz'), new BytesSource(b.meta, b.r.metaBlobId)] });
+  const r = await checkRafs(fs);
+  assert.equal(r.ok, false);
+  const hit = r.bad_files.find((f) => f.path === '/bin/b3');
+  assert.ok(hit, JSON.stringify(r.bad_files).slice(0, 1000));
+  assert.ok(hit.chunks.some((x) => x.index === c.index), `chunk ${c.index} named: ${JSON.stringify(hit.chunks)}`);
+  // the blob id no longer matches: the layer is not the one the image references
+  assert.notEqual(hex(sha256(bad)), fs.blobs[0]!.blobId);
 });

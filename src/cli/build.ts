@@ -12,6 +12,7 @@ import { buildImage, type BuiltImage, type ImageBuildOptions } from '../lib/app/
 import { UsageError } from './format.ts';
 import { imageOptions, openFile, openPath, type ImageArgs } from './open.ts';
 import { buildTarfs } from '../lib/rafs/builder/tarfs.ts';
+import { buildZranRafs } from '../lib/rafs/builder/zran.ts';
 
 /** A sink writing to a file with plain write(2) calls. */
 export function fileSink(path: string): { write(chunk: Uint8Array): void; close(): void; bytes: number } {
@@ -187,10 +188,49 @@ async function buildTarfsFile(a: BuildArgs): Promise<BuildSummary> {
   }
 }
 
+/**
+ * `--type targz-ref`: the bootstrap, and in --blob-dir the RAFS meta blob named by its SHA-256; the
+ * .tar.gz itself is the data blob (not copied; its SHA-256 is the blob id).
+ */
+async function buildZranFile(a: BuildArgs): Promise<BuildSummary> {
+  if (a.format !== 'rafs-v6') throw new UsageError('--type targz-ref builds RAFS v6 only (as nydus-image)');
+  if (!a.tarfsSource) throw new UsageError('--type targz-ref needs SRC to be a .tar.gz layer');
+  if (!a.blobDir) throw new UsageError('--type targz-ref needs --blob-dir DIR (the RAFS meta blob is written there, named by its sha256)');
+  for (const [k, v] of [['--batch-size', a.batchSize], ['--parent', a.parent], ['--chunk-dict', a.chunkDict], ['--prefetch-list', a.prefetch], ['--encrypt', (a as { encrypt?: boolean }).encrypt]] as const) {
+    if (v !== undefined && v !== 0 && v !== false) throw new UsageError(`--type targz-ref conflicts with ${k}`);
+  }
+  const notes: string[] = [];
+  // as nydus-image: a ref build references gzip chunks and names them by sha256, whatever is asked
+  if (a.compressor !== undefined && a.compressor !== 'gzip') notes.push(`--compressor ${a.compressor} ignored: targz-ref chunks are the layer's gzip stream`);
+  if (a.digester !== undefined && a.digester !== 'sha256') notes.push(`--digester ${a.digester} ignored: targz-ref uses sha256`);
+  const layer = await openFile(a.tarfsSource);
+  mkdirSync(a.blobDir, { recursive: true });
+  const meta: Uint8Array[] = [];
+  const sink = fileSink(a.out);
+  let r: Awaited<ReturnType<typeof buildZranRafs>>;
+  try {
+    r = await buildZranRafs(layer, a.chunkSize !== undefined ? { chunkSize: a.chunkSize } : {}, { bootstrap: sink, meta: { write: (c) => void meta.push(c.slice()) } });
+  } finally {
+    sink.close();
+  }
+  let metaPath: string | null = null;
+  if (r.metaBlobId) {
+    metaPath = join(a.blobDir, r.metaBlobId);
+    const m = fileSink(metaPath);
+    for (const c of meta) m.write(c);
+    m.close();
+  }
+  return {
+    format: a.format, out: a.out, size: r.bootstrapSize, blob: metaPath, blobId: r.blobId, blobSize: r.metaBlobSize, blobIds: r.chunks > 0 ? [r.blobId] : [],
+    zran: { layer: a.tarfsSource, chunks: r.chunks, contexts: r.contexts, deduplicated: r.deduplicated }, notes: [...notes, ...r.notes],
+  };
+}
+
 export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummary> {
   if (a.type !== undefined && a.type !== 'dir-rafs' && a.type !== 'tar-rafs') {
     if (a.type === 'tar-tarfs') return buildTarfsFile(a);
-    throw new UsageError(`--type ${a.type}: Layerscope builds tar-rafs/dir-rafs (the default) and tar-tarfs`);
+    if (a.type === 'targz-ref') return buildZranFile(a);
+    throw new UsageError(`--type ${a.type}: Layerscope builds tar-rafs/dir-rafs (the default), tar-tarfs and targz-ref`);
   }
   if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {
     if (!a.blobDir) throw new UsageError('RAFS builds need --blob-dir DIR (where the data blob is written, named by its id)');

@@ -259,6 +259,7 @@ const commands: Record<string, Command> = {
       '      rafs-*:    --blob-dir DIR [--compressor zstd|lz4_block|none|gzip] [--digester blake3|sha256] [--chunk-size N] [--batch-size N]\n' +
       '                 (defaults as nydus-image 2.4: zstd, blake3, 1 MiB chunks; nydus-image itself no longer builds gzip)\n' +
       '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]\n' +
+      '                 [--type targz-ref]: SRC a .tar.gz layer, referenced as the data blob (ZRAN checkpoints; OUT and a RAFS meta blob in --blob-dir)\n' +
       '                 [--type tar-tarfs]: SRC an uncompressed tar, used as the data blob itself (512-byte blocks; only OUT is written)',
     summary: 'build an image from a directory, tar/tar.gz layer, composefs dump or any image',
     options: {

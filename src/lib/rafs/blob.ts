@@ -335,8 +335,9 @@ export function zranContext(meta: BlobMeta, i: number) {
  * Parse a blob meta: from a data blob at the entry's ci_offset, or from a `<id>.blob.meta` cache file
  * (uncompressed CI padded to 4 KiB, then the header at EOF − 4096).
  */
-export async function readBlobMeta(src: ByteSource, blob: RafsBlob, layout: 'blob' | 'cache' = 'blob'): Promise<BlobMeta> {
-  if (!(!(blob.features & BF.SEPARATE) || layout === 'cache')) fail('rafs.v6.blob', -1, `blob ${blob.blobId}: its CI array lives in a separate RAFS meta blob (SEPARATE feature)`);
+export async function readBlobMeta(src: ByteSource, blob: RafsBlob, layout: 'blob' | 'cache' = 'blob', separate = false): Promise<BlobMeta> {
+  // `separate`: src is the blob's RAFS meta blob (ZRAN / ref builds, rafs/zran.ts findSeparateMeta)
+  if (!(!(blob.features & BF.SEPARATE) || layout === 'cache' || separate)) fail('rafs.v6.blob', -1, `blob ${blob.blobId}: its CI array lives in a separate RAFS meta blob (SEPARATE feature)`);
   if (blob.features & BF.ENCRYPTED) throw new UnsupportedError('rafs encrypted blob meta', `blob ${blob.blobId} is encrypted`);
   const ciOffset = blob.ciOffset ?? 0;
   const ciCsize = blob.ciCompressedSize ?? 0;

@@ -8,6 +8,7 @@ import { bytesEqual } from '../fs/types.ts';
 import { crc32c } from '../codec/crc32c.ts';
 import { BF, BLOB_BATCH_CTX, BLOB_CI_V2, CF, CHUNK_SIZE_MAX, CI2_FLAGS } from './structs.ts';
 import { chunkKey, type ChunkCache } from './chunkcache.ts';
+import { readSeparateMeta, ZranChunks } from './zran.ts';
 import { hex, type RafsBlob, type RafsChunk } from './model.ts';
 import {
   batchContext, ciEntry, decompress, digestOf, readBlobMeta, readDigestArray, readToc, type BlobMeta, type BlobToc,
@@ -141,6 +142,7 @@ export class BlobStore {
   private readonly cache: ChunkCache | undefined;
   private readonly inflight = new Map<string, Promise<Uint8Array>>();
   private readonly details = new Map<number, Promise<BlobDetails>>();
+  private readonly zran = new ZranChunks();
   /** recently inflated batches, "blob:batch:offset" → bytes (at most 4) */
   private readonly batches = new Map<string, Promise<Uint8Array>>();
 
@@ -196,7 +198,9 @@ export class BlobStore {
     if (kind !== 'blob') return { meta: null, toc: null, digests: null };
     const toc = await readToc(source, blob);
     const hasMeta = (blob.ciCompressedSize ?? 0) > 0 || (blob.ciUncompressedSize ?? 0) > 0;
-    const meta = hasMeta ? await readBlobMeta(source, blob) : null;
+    // ZRAN and other ref blobs keep their blob meta in a separate RAFS meta blob (rafs/zran.ts)
+    const others = [...this.unmatched, ...this.bindings.filter((b) => b.index !== index && b.source).map((b) => b.source!)];
+    const meta = !hasMeta ? null : blob.features & BF.SEPARATE ? await readSeparateMeta(blob, others) : await readBlobMeta(source, blob);
     const digests = meta ? await readDigestArray(source, blob, meta, toc) : null;
     return { meta, toc, digests };
   }
@@ -271,7 +275,8 @@ export class BlobStore {
       return source.read(c.uncompressedOffset, c.uncompressedSize);
     }
     if (c.flags & CF.ENCRYPTED || blob.features & BF.ENCRYPTED) throw new UnsupportedError('rafs encrypted chunk', `blob ${blob.blobId} is encrypted`);
-    if (blob.features & BF.ZRAN) throw new UnsupportedError('rafs ZRAN blob', `blob ${blob.blobId} is a gzip layer read through zlib random-access contexts`);
+    // ZRAN: the blob is the gzip layer; the chunk is inflated from its context's checkpoint
+    if (blob.features & BF.ZRAN) return this.zran.read(c, (await this.blobDetails(c.blobIndex)).meta, source);
     // nydus-image 2.4 leaves BATCH out of a batch member's bootstrap row (compressed offset and
     // size 0 there): in a BATCH blob the CI row decides
     if (c.flags & CF.BATCH || blob.features & BF.BATCH) {

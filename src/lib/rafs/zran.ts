@@ -12,15 +12,15 @@
  * When a member of a multi-member gzip ends inside a context, its 8-byte trailer and the next
  * member's header are skipped and inflation goes on with an empty window, as nydus' ZranDecoder does.
  */
-import { fail, FormatError } from '../errors.ts';
+import { fail, FormatError, NotFoundError } from '../errors.ts';
 import type { ByteSource } from '../io/source.ts';
 import { gzipHeaderLength, inflateRaw, WINDOW_SIZE } from '../codec/inflate.ts';
 import { sha256Async } from '../codec/sha256.ts';
 import { decodeStruct } from '../struct.ts';
 import { bytesEqual } from '../fs/types.ts';
 import { BF, BLOB_CI_V2, BLOB_ZRAN_CTX, CHUNK_SIZE_MAX, CI2_FLAGS } from './structs.ts';
-import { ciEntry, type BlobMeta } from './blob.ts';
-import { hex, type RafsBlob } from './model.ts';
+import { ciEntry, readBlobMeta, type BlobMeta } from './blob.ts';
+import { hex, type RafsBlob, type RafsChunk } from './model.ts';
 import { baseName } from './blobstore.ts';
 
 export interface ZranContext {
@@ -175,4 +175,62 @@ export async function findSeparateMeta(blob: Pick<RafsBlob, 'blobMetaDigest' | '
     if (bytesEqual(await sha256Async(await s.read(0, s.size)), d)) return s;
   }
   return null;
+}
+
+/** The blob meta of a SEPARATE blob, from its RAFS meta blob among `candidates` (NotFoundError when absent). */
+export async function readSeparateMeta(blob: RafsBlob, candidates: readonly ByteSource[]): Promise<BlobMeta> {
+  const src = await findSeparateMeta(blob, candidates);
+  if (!src) throw new NotFoundError(`RAFS meta blob ${hex(blob.blobMetaDigest ?? new Uint8Array(32))} (${blob.blobMetaSize ?? 0} bytes) holding the blob meta of blob ${blob.blobId}`);
+  return readBlobMeta(src, blob, 'blob', true);
+}
+
+/**
+ * ZRAN chunk reads for a BlobStore: a chunk's context is inflated from the gzip layer once and the
+ * last few contexts are kept (the chunks of a context are usually read together: one context
+ * inflates 1-2 MiB for chunks that are often a few KiB).
+ */
+export class ZranChunks {
+  private readonly tables = new WeakMap<BlobMeta, ZranTable>();
+  /** per gzip source: "context index" → its output, most recent last (at most KEEP) */
+  private readonly outputs = new WeakMap<ByteSource, Map<number, Promise<Uint8Array>>>();
+  private static readonly KEEP = 4;
+
+  async read(c: RafsChunk, meta: BlobMeta | null, source: ByteSource): Promise<Uint8Array> {
+    if (!(meta !== null)) fail('rafs.chunk', c.compressedOffset, `ZRAN chunk ${c.index}: the blob has no blob meta (CI array) to find its context`);
+    let t = this.tables.get(meta);
+    if (!t) {
+      t = zranTable(meta);
+      this.tables.set(meta, t);
+    }
+    const z = zranChunk(meta, t, c.index);
+    const at = c.index * BLOB_CI_V2.size;
+    const e = ciEntry(meta, c.index);
+    if (!(e.uncompressedSize === c.uncompressedSize && e.uncompressedOffset === c.uncompressedOffset)) fail(BLOB_CI_V2.name, at, `ZRAN chunk ${c.index}: CI row [${e.uncompressedOffset}, +${e.uncompressedSize}), the bootstrap [${c.uncompressedOffset}, +${c.uncompressedSize})`);
+    const out = await this.output(source, z.context, t);
+    return out.slice(z.offset, z.offset + z.size);
+  }
+
+  private output(source: ByteSource, ctx: ZranContext, t: ZranTable): Promise<Uint8Array> {
+    let m = this.outputs.get(source);
+    if (!m) {
+      m = new Map();
+      this.outputs.set(source, m);
+    }
+    let p = m.get(ctx.index);
+    if (p) {
+      m.delete(ctx.index);
+      m.set(ctx.index, p);
+      return p;
+    }
+    p = (async () => {
+      if (!(ctx.inLen <= source.size && ctx.inOffset <= source.size - ctx.inLen)) fail(BLOB_ZRAN_CTX.name, ctx.at, `context ${ctx.index}: gzip bytes [${ctx.inOffset}, +${ctx.inLen}) are outside the ${source.size}-byte layer ${source.name}`);
+      const input = await source.read(ctx.inOffset, ctx.inLen);
+      return inflateContext(input, ctx, zranDict(t, ctx));
+    })();
+    const mm = m;
+    mm.set(ctx.index, p);
+    p.catch(() => mm.delete(ctx.index));
+    while (mm.size > ZranChunks.KEEP) mm.delete(mm.keys().next().value!);
+    return p;
+  }
 }
