@@ -108,6 +108,8 @@ export interface BuildArgs {
   batchSize?: number;
   digester?: string;
   alignedChunk?: boolean;
+  /** RAFS v6: nydus-image `--encrypt` (AES-128-XTS, random key and IV in the bootstrap) */
+  encrypt?: boolean;
   /** RAFS v6: nydus-image `--type`; 'tar-tarfs' builds a tarfs bootstrap over `tarfsSource` (SRC as given) */
   type?: string;
   tarfsSource?: string;
@@ -164,7 +166,7 @@ function buildOptions(a: BuildArgs): ImageBuildOptions {
   if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {
     return {
       format: 'rafs', version: a.format === 'rafs-v5' ? 5 : 6, chunkSize: a.chunkSize, compressor: a.compressor as RafsBuildOptions['compressor'],
-      batchSize: a.batchSize, digester: a.digester as RafsBuildOptions['digester'], ...(a.alignedChunk ? { alignedChunk: true } : {}),
+      batchSize: a.batchSize, digester: a.digester as RafsBuildOptions['digester'], ...(a.alignedChunk ? { alignedChunk: true } : {}), ...(a.encrypt ? { encrypt: true } : {}),
       prefetch: a.prefetch, parent: a.parent, chunkDict: a.chunkDict, onProgress: a.onProgress,
     };
   }
@@ -175,7 +177,7 @@ function buildOptions(a: BuildArgs): ImageBuildOptions {
 async function buildTarfsFile(a: BuildArgs): Promise<BuildSummary> {
   if (a.format !== 'rafs-v6') throw new UsageError('--type tar-tarfs builds RAFS v6 only (as nydus-image)');
   if (!a.tarfsSource) throw new UsageError('--type tar-tarfs needs SRC to be an uncompressed tar file');
-  for (const [k, v] of [['--batch-size', a.batchSize], ['--parent', a.parent], ['--chunk-dict', a.chunkDict], ['--prefetch-list', a.prefetch]] as const) {
+  for (const [k, v] of [['--batch-size', a.batchSize], ['--parent', a.parent], ['--chunk-dict', a.chunkDict], ['--prefetch-list', a.prefetch], ['--encrypt', a.encrypt]] as const) {
     if (v !== undefined && v !== 0) throw new UsageError(`--type tar-tarfs conflicts with ${k}`);
   }
   const tar = await openFile(a.tarfsSource);

@@ -23,7 +23,7 @@ export type ImageBuildOptions =
   | { format: 'composefs'; minVersion?: number; maxVersion?: number; objects?: boolean }
   | {
     format: 'rafs'; version: 5 | 6; chunkSize?: number; compressor?: RafsBuildOptions['compressor']; digester?: RafsBuildOptions['digester'];
-    batchSize?: number; alignedChunk?: boolean; prefetch?: readonly string[]; parent?: RafsFs; chunkDict?: RafsFs;
+    batchSize?: number; alignedChunk?: boolean; prefetch?: readonly string[]; parent?: RafsFs; chunkDict?: RafsFs; encrypt?: boolean;
     onProgress?: RafsBuildOptions['onProgress']; signal?: AbortSignal;
   };
 
@@ -54,6 +54,7 @@ export async function buildImage(tree: SourceTree, o: ImageBuildOptions, sinks: 
     if (o.chunkSize !== undefined) opts.chunkSize = o.chunkSize;
     if (o.compressor !== undefined) opts.compressor = o.compressor;
     if (o.batchSize !== undefined) opts.batchSize = o.batchSize;
+    if (o.encrypt) opts.encrypt = true;
     if (o.digester !== undefined) opts.digester = o.digester;
     if (o.alignedChunk !== undefined) opts.alignedChunk = o.alignedChunk;
     if (o.prefetch !== undefined) opts.prefetch = o.prefetch;

@@ -18,6 +18,7 @@ import {
 } from './structs.ts';
 import { bytesEqual } from '../fs/types.ts';
 import { compressorName, hex, idString, type RafsBlob, type RafsChunk } from './model.ts';
+import { cipherOf, decryptUnit } from './crypt.ts';
 
 /** Largest bootstrap we inflate from a blob (a bootstrap is metadata only; real ones are < 100 MB). */
 export const MAX_INLINE_BOOTSTRAP = 1024 * 1024 * 1024;
@@ -338,14 +339,16 @@ export function zranContext(meta: BlobMeta, i: number) {
 export async function readBlobMeta(src: ByteSource, blob: RafsBlob, layout: 'blob' | 'cache' = 'blob', separate = false): Promise<BlobMeta> {
   // `separate`: src is the blob's RAFS meta blob (ZRAN / ref builds, rafs/zran.ts findSeparateMeta)
   if (!(!(blob.features & BF.SEPARATE) || layout === 'cache' || separate)) fail('rafs.v6.blob', -1, `blob ${blob.blobId}: its CI array lives in a separate RAFS meta blob (SEPARATE feature)`);
-  if (blob.features & BF.ENCRYPTED) throw new UnsupportedError('rafs encrypted blob meta', `blob ${blob.blobId} is encrypted`);
+  // encrypted blobs (rafs/crypt.ts): the CI array and the header are XTS units in the blob; a cache file is plain
+  const cipher = layout === 'blob' ? cipherOf(blob) : null;
   const ciOffset = blob.ciOffset ?? 0;
   const ciCsize = blob.ciCompressedSize ?? 0;
   const ciUsize = blob.ciUncompressedSize ?? 0;
   if (!(ciUsize <= MAX_CI && ciCsize <= MAX_CI)) fail('rafs.v6.blob', -1, `blob ${blob.blobId}: CI array of ${ciUsize} bytes is implausibly large`);
   const headerOffset = layout === 'cache' ? src.size - BLOB_META_HEADER_SIZE : ciOffset + ciCsize;
   if (!(headerOffset >= 0 && headerOffset + BLOB_META_HEADER_SIZE <= src.size)) fail(BLOB_META_HEADER.name, headerOffset, `blob meta header is outside the ${src.size}-byte ${src.name}`);
-  const hb = await src.read(headerOffset, BLOB_META_HEADER_SIZE);
+  const stored = await src.read(headerOffset, BLOB_META_HEADER_SIZE);
+  const hb = cipher ? decryptUnit(cipher, stored, BLOB_META_HEADER.name, headerOffset) : stored;
   const header = decodeHeader(hb);
   if (!(header.s_magic === BLOB_META_MAGIC && header.s_magic2 === BLOB_META_MAGIC)) fail(BLOB_META_HEADER.name, headerOffset, `bad magic 0x${header.s_magic.toString(16)}/0x${header.s_magic2.toString(16)} (want 0xb10bb10b)`);
   const ciCompressor = compressorName(header.s_ci_compressor);
@@ -365,7 +368,8 @@ export async function readBlobMeta(src: ByteSource, blob: RafsBlob, layout: 'blo
     ci = await src.read(0, usize);
   } else {
     if (!(ciOffset + ciCsize <= headerOffset)) fail('rafs.v6.blob', -1, 'CI array overlaps its header');
-    const raw = await src.read(ciOffset, ciCsize);
+    const enc = await src.read(ciOffset, ciCsize);
+    const raw = cipher ? decryptUnit(cipher, enc, 'rafs.blob_meta.ci', ciOffset) : enc;
     ci = header.s_ci_compressor === 0 ? raw : decompress(ciCompressor, raw, usize, 'rafs.blob_meta.ci', ciOffset);
     if (!(ci.length === usize)) fail('rafs.blob_meta.ci', ciOffset, `CI array is ${ci.length} bytes, header says ${usize}`);
   }

@@ -8,6 +8,7 @@ import { bytesEqual } from '../fs/types.ts';
 import { crc32c } from '../codec/crc32c.ts';
 import { BF, BLOB_BATCH_CTX, BLOB_CI_V2, CF, CHUNK_SIZE_MAX, CI2_FLAGS } from './structs.ts';
 import { chunkKey, type ChunkCache } from './chunkcache.ts';
+import { cipherOf, decryptUnit } from './crypt.ts';
 import { readSeparateMeta, ZranChunks } from './zran.ts';
 import { hex, type RafsBlob, type RafsChunk } from './model.ts';
 import {
@@ -274,7 +275,6 @@ export class BlobStore {
         `chunk [${c.uncompressedOffset}, +${c.uncompressedSize}) is outside the ${source.size}-byte uncompressed blob ${source.name}`);
       return source.read(c.uncompressedOffset, c.uncompressedSize);
     }
-    if (c.flags & CF.ENCRYPTED || blob.features & BF.ENCRYPTED) throw new UnsupportedError('rafs encrypted chunk', `blob ${blob.blobId} is encrypted`);
     // ZRAN: the blob is the gzip layer; the chunk is inflated from its context's checkpoint
     if (blob.features & BF.ZRAN) return this.zran.read(c, (await this.blobDetails(c.blobIndex)).meta, source);
     // nydus-image 2.4 leaves BATCH out of a batch member's bootstrap row (compressed offset and
@@ -283,7 +283,10 @@ export class BlobStore {
       const data = await this.fetchBatched(c, blob);
       if (data) return data;
     }
-    const raw = await this.readStored(c);
+    const stored = await this.readStored(c);
+    // encrypted blobs (rafs/crypt.ts): the stored bytes are one XTS unit over the (compressed) chunk
+    const cipher = cipherOf(blob);
+    const raw = cipher ? decryptUnit(cipher, stored, 'rafs.chunk', c.compressedOffset) : stored;
     if (!c.compressed) return decompress('none', raw, c.uncompressedSize, 'rafs.chunk', c.compressedOffset);
     return decompress(blob.compressor, raw, c.uncompressedSize, 'rafs.chunk', c.compressedOffset);
   }
@@ -329,8 +332,11 @@ export class BlobStore {
       const { source } = this.sourceOf(blobIndex);
       check(ctx.compressedSize <= source.size && offset <= source.size - ctx.compressedSize, 'rafs.batch', offset,
         `batch ${index} [${offset}, +${ctx.compressedSize}) is outside the ${source.size}-byte blob ${source.name}`);
-      const raw = await source.read(offset, ctx.compressedSize);
-      const compressed = ctx.compressedSize !== ctx.uncompressedBatchSize;
+      const stored = await source.read(offset, ctx.compressedSize);
+      const cipher = cipherOf(blob);
+      const raw = cipher ? decryptUnit(cipher, stored, 'rafs.batch', offset) : stored;
+      // the context's size is the encrypted one: compressed when what decrypts differs in size
+      const compressed = raw.length !== ctx.uncompressedBatchSize;
       return decompress(compressed ? blob.compressor : 'none', raw, ctx.uncompressedBatchSize, 'rafs.batch', offset);
     })();
     this.batches.set(key, p);

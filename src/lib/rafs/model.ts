@@ -55,6 +55,8 @@ export interface RafsBlob {
   blobMetaSize?: number;
   cipherAlgo?: number;
   cipherIv?: Uint8Array;
+  /** encrypted blobs: the whole 16-byte IV, blob_meta_size's 8 bytes then cipher_iv (rafs/crypt.ts) */
+  cipherIvFull?: Uint8Array;
   // v6 device slot
   deviceBlocks?: number;
   mappedBlkaddr?: number;

@@ -30,6 +30,7 @@ import {
 import { BlobStore, matchBlobs } from './blobstore.ts';
 import { chunkFromCi, ciEntry } from './blob.ts';
 import { readFileRange } from './filedata.ts';
+import { ivFromEntry } from './crypt.ts';
 
 const decodeSb = (b: Uint8Array, at: number) => decodeStruct(erofs_super_block, b, at);
 const decodeExt = (b: Uint8Array, at: number) => decodeStruct(RAFS_V6_EXT_SUPERBLOCK, b, at);
@@ -169,7 +170,9 @@ function parseBlobEntry(b: Uint8Array, at: number, i: number, ext: RafsV6ExtSupe
       if (!(exact ? e.ci_uncompressed_size === e.chunk_count * entry : e.ci_uncompressed_size >= e.chunk_count * entry)) fail(S, at + f.ci_uncompressed_size.offset, `ci_uncompressed_size ${e.ci_uncompressed_size} does not fit ${e.chunk_count} CI v${entry === 16 ? 1 : 2} entries`);
     }
   }
-  for (const k of ['ci_offset', 'ci_compressed_size', 'ci_uncompressed_size', 'blob_meta_size'] as const) {
+  // an encrypted blob's blob_meta_size holds half of its random IV, not a size
+  const encrypted = e.cipher_algo !== 0;
+  for (const k of ['ci_offset', 'ci_compressed_size', 'ci_uncompressed_size', ...(encrypted ? [] : ['blob_meta_size'] as const)] as const) {
     if (!(Number.isSafeInteger(e[k]))) fail(S, at + f[k].offset, `${k} is beyond 2^53`);
   }
   return {
@@ -177,7 +180,7 @@ function parseBlobEntry(b: Uint8Array, at: number, i: number, ext: RafsV6ExtSupe
     compressedSize: e.compressed_size, uncompressedSize: e.uncompressed_size, blobTocSize: e.blob_toc_size,
     blobTocDigest: e.blob_toc_digest.slice(), ciCompressor, ciOffset: e.ci_offset, ciCompressedSize: e.ci_compressed_size,
     ciUncompressedSize: e.ci_uncompressed_size, blobMetaDigest: e.blob_meta_digest.slice(), blobMetaSize: e.blob_meta_size,
-    cipherAlgo: e.cipher_algo, cipherIv: e.cipher_iv.slice(),
+    cipherAlgo: e.cipher_algo, cipherIv: e.cipher_iv.slice(), ...(encrypted ? { cipherIvFull: ivFromEntry(b) } : {}),
   };
 }
 
@@ -241,7 +244,6 @@ export class RafsV6 implements RafsFs {
     if (!(!('needBytes' in parsed))) fail(erofs_super_block.name, EROFS_SUPER_OFFSET, 'superblock needs more than the first 4096 bytes');
     const erofsSb = parsed;
     const tarfs = (ext.s_flags & SF.TARTFS_MODE) !== 0;
-    if (ext.s_flags & SF.ENCRYPTION_ASE_128_XTS) throw new UnsupportedError('rafs v6 encryption', 'encrypted images are not supported');
     const n = sb.extra_devices;
     const slots = parseDeviceTable(erofsSb, await src.read(RAFS_V6_DEVT_OFFSET, n * EROFS_DEVT_SLOT_SIZE));
     const devices: V6Device[] = [];

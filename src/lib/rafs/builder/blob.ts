@@ -32,6 +32,7 @@ import { StreamOutput, type Output, type Sink } from '../../erofs/writer-output.
 import type { ByteSource } from '../../io/source.ts';
 import { encodeStruct } from '../../struct.ts';
 import { digestOf } from '../blob.ts';
+import { CIPHER_AES128XTS, encryptUnit, randomCipher, type BlobCipher } from '../crypt.ts';
 import { hex } from '../model.ts';
 import {
   BF, BLOB_BATCH_CTX, BLOB_CI_V1, BLOB_CI_V2, BLOB_META_HEADER, BLOB_META_HEADER_SIZE, BLOB_META_MAGIC, CF, CI2_FLAGS, COMPRESSORS, TAR_BLOCK, TAR_HEADER, TOC_ENTRY, TOC_FLAGS,
@@ -95,9 +96,10 @@ export function encodeCiV2(out: Uint8Array, at: number, c: ChunkRef): void {
   const compressedOffset = b ? b.compressedOffset : c.compressedOffset;
   const compressedSize = b ? 0 : c.compressedSize;
   if (compressedSize > 0xff_ffff) throw new UnsupportedError('rafs build', `a ${compressedSize}-byte stored chunk does not fit CI v2's 24-bit compressed size (batch blobs need a chunk size below 16 MiB)`);
-  const flags = b
+  const flags = (b
     ? CI2_FLAGS.BATCH | CI2_FLAGS.COMPRESSED
-    : ((c.flags & CF.COMPRESSED ? CI2_FLAGS.COMPRESSED : 0) | (c.flags & CF.HAS_CRC32 ? CI2_FLAGS.HAS_CRC32 : 0));
+    : ((c.flags & CF.COMPRESSED ? CI2_FLAGS.COMPRESSED : 0) | (c.flags & CF.HAS_CRC32 ? CI2_FLAGS.HAS_CRC32 : 0)))
+    | (c.flags & CF.ENCRYPTED ? CI2_FLAGS.ENCRYPTED : 0);
   v.setUint32(at + F.uncompressed_blk.offset, c.uncompressedOffset / 4096, true);
   v.setUint32(at + F.uncomp_info_hi.offset, ((c.uncompressedSize - 1) | (flags << 24)) >>> 0, true);
   v.setUint32(at + F.comp_info_lo.offset, compressedOffset % 0x1_0000_0000 >>> 0, true);
@@ -146,6 +148,8 @@ export interface BlobWriterOptions {
   blobTail: 'meta' | 'toc';
   /** 0 / absent: no batches; else the batch size (v6, validated by resolveOptions) */
   batchSize?: number;
+  /** AES-128-XTS with a random key and IV (v6; rafs/crypt.ts) */
+  encrypt?: boolean;
   readSize?: number;
   signal?: AbortSignal;
   /** chunks found elsewhere (parent, dictionary): digest hex → chunk */
@@ -181,6 +185,8 @@ export class BlobWriter {
   private readonly batchContexts: { compressedSize: number; uncompressedBatchSize: number }[] = [];
   /** bytes of chunk data (padding included), known once finish() ran */
   dataSizeAtFinish = 0;
+  /** the blob's key and IV when encrypting */
+  private readonly cipher: BlobCipher | null;
 
   constructor(sink: Sink, private readonly o: BlobWriterOptions) {
     checkCompressor(o.compressor);
@@ -189,8 +195,10 @@ export class BlobWriter {
     this.out = new HashedOutput(this.stream);
     const features = o.version === 6
       ? BF.ALIGNED | (o.blobTail === 'toc' ? BF.INLINED_CHUNK_DIGEST | BF.HAS_TAR_HEADER | BF.HAS_TOC | BF.CAP_TAR_TOC : 0)
-        | (o.batchSize ? BF.CHUNK_INFO_V2 | BF.BATCH : 0)
+        | (o.batchSize ? BF.CHUNK_INFO_V2 | BF.BATCH : 0) | (o.encrypt ? BF.CHUNK_INFO_V2 | BF.ENCRYPTED : 0)
       : (o.alignedChunk ? BF.ALIGNED : 0);
+    if (o.encrypt && o.version !== 6) throw new UnsupportedError('rafs build', 'encrypted blobs need RAFS v6');
+    this.cipher = o.encrypt ? randomCipher() : null;
     this.blob = { blobId: '', compressor: o.compressor, digester: o.digester, chunkSize: o.chunkSize, features };
   }
 
@@ -240,7 +248,7 @@ export class BlobWriter {
     if (bs > 0 && single && data.length < bs / 2) {
       if (this.batchLength + data.length >= bs) this.flushBatch();
       const c: ChunkRef = {
-        digest, blob: this.blob, flags: this.o.crc32 ? CF.HAS_CRC32 : 0, compressedOffset: 0, compressedSize: 0,
+        digest, blob: this.blob, flags: (this.o.crc32 ? CF.HAS_CRC32 : 0) | (this.cipher ? CF.ENCRYPTED : 0), compressedOffset: 0, compressedSize: 0,
         uncompressedOffset: this.uncompressedEnd, uncompressedSize: data.length, index: this.stored.length, crc32: this.o.crc32 ? crc32c(data) : 0,
         batch: { index: this.batchContexts.length, offset: this.batchLength, compressedOffset: -1 },
       };
@@ -257,10 +265,11 @@ export class BlobWriter {
     this.flushBatch();
     const z = compressChunk(this.o.compressor, data, this.o.gzipLevel);
     if (!z && this.o.compressor !== 'none') this.stats.raw++;
-    const bytes = z ?? data;
+    // nydus write_chunk_data: compress, then encrypt what is stored
+    const bytes = this.cipher ? encryptUnit(this.cipher, z ?? data) : (z ?? data);
     if (this.o.alignedChunk) this.out.padTo(Math.ceil(this.out.pos / 4096) * 4096);
     const c: ChunkRef = {
-      digest, blob: this.blob, flags: (z ? CF.COMPRESSED : 0) | (this.o.crc32 ? CF.HAS_CRC32 : 0),
+      digest, blob: this.blob, flags: (z ? CF.COMPRESSED : 0) | (this.o.crc32 ? CF.HAS_CRC32 : 0) | (this.cipher ? CF.ENCRYPTED : 0),
       compressedOffset: this.out.pos, compressedSize: bytes.length, uncompressedOffset: this.uncompressedEnd, uncompressedSize: data.length,
       index: this.stored.length, crc32: this.o.crc32 ? crc32c(data) : 0,
     };
@@ -283,7 +292,7 @@ export class BlobWriter {
     }
     const z = compressChunk(this.o.compressor, buf, this.o.gzipLevel);
     if (!z && this.o.compressor !== 'none') this.stats.raw += this.batchMembers.length;
-    const bytes = z ?? buf;
+    const bytes = this.cipher ? encryptUnit(this.cipher, z ?? buf) : (z ?? buf);
     if (this.o.alignedChunk) this.out.padTo(Math.ceil(this.out.pos / 4096) * 4096);
     for (const m of this.batchMembers) m.batch!.compressedOffset = this.out.pos;
     this.batchContexts.push({ compressedSize: bytes.length, uncompressedBatchSize: buf.length });
@@ -337,7 +346,7 @@ export class BlobWriter {
       }
       // CI array (v2 rows then the batch contexts when batching): compressed like the data when
       // that shrinks it, lz4_block or zstd (the ToC cannot name gzip)
-      const v2 = this.o.batchSize ? true : false;
+      const v2 = this.o.batchSize || this.o.encrypt ? true : false;
       const rowSize = v2 ? BLOB_CI_V2.size : BLOB_CI_V1.size;
       const contextsAt = n * rowSize;
       const nb = this.batchContexts.length;
@@ -350,7 +359,8 @@ export class BlobWriter {
         this.batchContexts.forEach((bc, i) => encodeStruct(BLOB_BATCH_CTX, { compressed_size: bc.compressedSize, uncompressed_batch_size: bc.uncompressedBatchSize }, ci, contextsAt + i * BLOB_BATCH_CTX.size));
       }
       const ciZ = this.o.compressor === 'lz4_block' || this.o.compressor === 'zstd' ? compressChunk(this.o.compressor, ci) : null;
-      const ciStored = ciZ ?? ci;
+      // encrypted blobs: the (compressed) CI array and the header are XTS units too
+      const ciStored = this.cipher ? encryptUnit(this.cipher, ciZ ?? ci) : (ciZ ?? ci);
       const ciCompressor = ciZ ? COMPRESSORS.indexOf(this.o.compressor) : 0;
       const ciOffset = out.pos;
       b.ciCompressor = COMPRESSORS[ciCompressor];
@@ -363,12 +373,13 @@ export class BlobWriter {
         s_ci_compressed_size: ciStored.length, s_ci_uncompressed_size: ci.length, s_magic2: BLOB_META_MAGIC,
         ...(v2 ? { s_ci_zran_offset: contextsAt, s_ci_zran_size: nb * BLOB_BATCH_CTX.size, s_ci_zran_count: nb } : {}),
       }, hdr);
+      const hdrStored = this.cipher ? encryptUnit(this.cipher, hdr) : hdr;
       out.bytes(ciStored);
-      out.bytes(hdr);
+      out.bytes(hdrStored);
       if (toc) {
-        out.bytes(sectionTarHeader('blob.meta', ciStored.length + BLOB_META_HEADER_SIZE));
+        out.bytes(sectionTarHeader('blob.meta', ciStored.length + hdrStored.length));
         tocEntries.push({ name: 'blob.meta', flags: !ciZ ? TOC_FLAGS.NONE : this.o.compressor === 'zstd' ? TOC_FLAGS.ZSTD : TOC_FLAGS.LZ4_BLOCK, digest: sha256(ci), offset: ciOffset, csize: ciStored.length, usize: ci.length });
-        tocEntries.push({ name: 'blob.meta.header', flags: TOC_FLAGS.NONE, digest: sha256(hdr), offset: ciOffset + ciStored.length, csize: hdr.length, usize: hdr.length });
+        tocEntries.push({ name: 'blob.meta.header', flags: TOC_FLAGS.NONE, digest: sha256(hdr), offset: ciOffset + ciStored.length, csize: hdrStored.length, usize: hdr.length });
         const digests = new Uint8Array(n * 32);
         for (let i = 0; i < n; i++) digests.set(this.stored[i]!.digest, i * 32);
         const digestOffset = out.pos;
@@ -393,10 +404,12 @@ export class BlobWriter {
         b.blobTocSize = 0;
         b.blobTocDigest = new Uint8Array(32);
       }
-      b.blobMetaDigest = new Uint8Array(32);
+      // the key in blob_meta_digest, the IV in blob_meta_size ‖ cipher_iv (rafs/v6.rs RafsV6Blob::from_blob_info)
+      b.blobMetaDigest = this.cipher ? this.cipher.key.slice() : new Uint8Array(32);
       b.blobMetaSize = 0;
-      b.cipherAlgo = 0;
-      b.cipherIv = new Uint8Array(8);
+      b.cipherAlgo = this.cipher ? CIPHER_AES128XTS : 0;
+      b.cipherIv = this.cipher ? this.cipher.iv.slice(8) : new Uint8Array(8);
+      if (this.cipher) b.cipherIvFull = this.cipher.iv.slice();
     }
     b.compressedSize = out.pos;
     b.blobId = hex(out.hash.digest());

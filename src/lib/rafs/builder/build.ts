@@ -25,6 +25,8 @@ export interface ResolvedOptions {
   explicitUidGid: boolean;
   /** 0 = no batch chunks */
   batchSize: number;
+  /** AES-128-XTS for the new blob (absent: no) */
+  encrypt?: boolean;
 }
 
 export function resolveOptions(opts: RafsBuildOptions): ResolvedOptions {
@@ -46,14 +48,16 @@ export function resolveOptions(opts: RafsBuildOptions): ResolvedOptions {
     if (!isPow2(batchSize) || batchSize < CHUNK_SIZE_MIN || batchSize > CHUNK_SIZE_MAX) throw new UnsupportedError('batch size', `${batchSize} is not 0 or a power of two from 4 KiB to 16 MiB`);
     if (batchSize > chunkSize) throw new UnsupportedError('batch size', `batch size ${batchSize} is bigger than the chunk size ${chunkSize}`);
   }
-  return { version, chunkSize, digester, compressor, alignedChunk: opts.alignedChunk ?? false, explicitUidGid: opts.explicitUidGid ?? true, batchSize };
+  const encrypt = opts.encrypt ?? false;
+  if (encrypt && version !== 6) throw new UnsupportedError('encryption', 'encrypted blobs need RAFS v6 (their key and IV live in the v6 blob table)');
+  return { version, chunkSize, digester, compressor, alignedChunk: opts.alignedChunk ?? false, explicitUidGid: opts.explicitUidGid ?? true, batchSize, encrypt };
 }
 
 /** What both writers need besides the tree: compute the blob table, write the bootstrap. */
 export async function writeBootstrap(
   o: ResolvedOptions, tree: BTree, chunks: Map<BNode, ChunkRef[]>, blobs: BlobTable, prefetch: BNode[], sink: Sink,
 ): Promise<number> {
-  const input = { tree, chunks, blobs, chunkSize: o.chunkSize, compressor: o.compressor, digester: o.digester, explicitUidGid: o.explicitUidGid, prefetch };
+  const input = { tree, chunks, blobs, chunkSize: o.chunkSize, compressor: o.compressor, digester: o.digester, explicitUidGid: o.explicitUidGid, prefetch, encrypted: o.encrypt };
   const r = o.version === 6 ? await writeV6(input, sink) : await writeV5(input, sink);
   return r.size;
 }
@@ -125,7 +129,7 @@ export async function buildRafs(tree: SourceTree, opts: RafsBuildOptions, sinks:
   for (const f of order) if (!pre.has(f.inode)) total += f.inode.size;
   const writer = new BlobWriter(sinks.blob, {
     version: o.version, chunkSize: o.chunkSize, digester: o.digester, compressor: o.compressor, gzipLevel: opts.gzipLevel, alignedChunk: o.alignedChunk,
-    crc32: opts.crc32 ?? false, blobTail: opts.blobTail ?? 'toc', batchSize: o.batchSize, readSize: opts.readSize, signal: opts.signal, known,
+    crc32: opts.crc32 ?? false, blobTail: opts.blobTail ?? 'toc', batchSize: o.batchSize, encrypt: o.encrypt, readSize: opts.readSize, signal: opts.signal, known,
   });
   const chunks = new Map<BNode, ChunkRef[]>();
   const progress = { files: 0, bytes: 0, total };

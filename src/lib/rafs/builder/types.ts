@@ -65,6 +65,11 @@ export interface RafsBuildOptions {
    * v6 only. Files of one chunk smaller than half of it are packed into compressed batches (§5.2).
    */
   batchSize?: number;
+  /**
+   * nydus-image `--encrypt` (v6): the new blob's chunks, CI array and blob meta header are
+   * AES-128-XTS encrypted with a random key and IV kept in its blob table entry (rafs/crypt.ts)
+   */
+  encrypt?: boolean;
   /** gzip level (default 6, as flate2's default) */
   gzipLevel?: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9;
   /**

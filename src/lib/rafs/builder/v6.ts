@@ -58,6 +58,8 @@ export interface V6Input {
   blockBits?: 9 | 12;
   /** tarfs (TARTFS_MODE): the root keeps the tar's mtime (its tree was read from the tar) */
   tarfs?: boolean;
+  /** this build encrypts its blob: ENCRYPTION_ASE_128_XTS instead of ENCRYPTION_NONE (nydus ext_sb.set_cipher) */
+  encrypted?: boolean;
 }
 
 interface V6Node {
@@ -206,7 +208,7 @@ export function layoutV6(input: V6Input): V6Layout {
   }
   const chunkRows = [...rows.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]);
   const size = align4k(chunkTableOffset + chunkRows.length * RAFS_CHUNK_INFO.size);
-  let flags = superFlags(input.compressor, input.digester, input.explicitUidGid, hasXattr) | ENCRYPTION_NONE;
+  let flags = superFlags(input.compressor, input.digester, input.explicitUidGid, hasXattr) | (input.encrypted ? SF.ENCRYPTION_ASE_128_XTS : ENCRYPTION_NONE);
   if (nb > 0 && blobs.list.every((b) => (b.features & BF.INLINED_CHUNK_DIGEST) !== 0)) flags |= SF.INLINED_CHUNK_DIGEST;
   if (input.tarfs) flags |= SF.TARTFS_MODE;
   const prefetchNids = prefetchCount ? input.prefetch.map((p) => nodeOf.get(p.primary)!.nid) : [];
@@ -251,6 +253,8 @@ function emitBlock0(out: Output, L: V6Layout): void {
       ci_uncompressed_size: b.ciUncompressedSize ?? 0, blob_toc_digest: b.blobTocDigest ?? new Uint8Array(32), blob_meta_digest: b.blobMetaDigest ?? new Uint8Array(32),
       blob_meta_size: b.blobMetaSize ?? 0, cipher_iv: b.cipherIv ?? new Uint8Array(8), cipher_algo: b.cipherAlgo ?? 0,
     }, bt, i * RAFS_V6_BLOB.size);
+    // an encrypted blob's IV fills blob_meta_size and cipher_iv (16 random bytes, not a number)
+    if (b.cipherIvFull) bt.set(b.cipherIvFull, i * RAFS_V6_BLOB.size + RAFS_V6_BLOB.f.blob_meta_size.offset);
   }
   out.bytes(bt);
   if (L.prefetchNids.length) {
