@@ -444,6 +444,12 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
     }
   }
   await drain();
+  // nothing encoded, shared or in the packed inode: the plain layout holds the same bytes with less metadata
+  const encoded = extents.some((x) => !x.raw) || (tail !== null && !(tail.inline && tail.raw));
+  if (!encoded && !hasRef) {
+    zi.settleDups(false);
+    return null;
+  }
   if (tail && tail.fragOff >= 2 ** 32) throw new UnsupportedError('erofs', 'a packed inode over 4 GiB (64-bit fragment offsets)');
   const data = new Uint8Array(blocks * bs);
   for (let e = 0; e < extents.length; e++) {

@@ -851,7 +851,8 @@ function isCompressed(p: Plan, i: number): boolean {
 
 /**
  * Compress every regular file over one block (smaller ones cannot save a block; with fragments
- * every non-empty file, as they may end up in the packed inode), reading content ahead in
+ * or ztailpacking every non-empty file, which may end up in the packed inode or compressed
+ * inline, as mkfs does), reading content ahead in
  * `readSize` pieces. Null where the file stays plain. With fragments, the packed inode becomes
  * one more node (unlinked, 0100644, root-owned, build-time mtime), compressed like the files
  * but without fragments, inline tails or dedupe of its own.
@@ -862,7 +863,7 @@ async function compressFiles(nodes: Node[], z: ZConfig, readSize: number, buildT
   const reqs: ReadReq[] = [];
   for (let i = 0; i < nodes.length; i++) {
     const s = nodes[i]!.src;
-    if (s.type !== 'reg' || s.size === 0 || (s.size <= z.bs && !z.fragments)) continue;
+    if (s.type !== 'reg' || s.size === 0 || (s.size <= z.bs && !z.fragments && !z.ztail)) continue;
     todo.push(i);
     pieces(reqs, contentOf(nodes, i), 0, s.size, readSize);
   }
