@@ -2,7 +2,7 @@
 // and `extract` restoring the root directory's mode, owner and mtime. Images come from mkfs.erofs.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fixErofsSuperblockChecksum } from './helpers/mktree.ts';
@@ -92,6 +92,33 @@ describe('layerscope ls names', () => {
       assert.ok(names.includes('café'), r.stdout);
       assert.ok(names.includes('bad\\xff'), r.stdout);
       assert.ok(cli(['ls', input, '/', '-l']).stdout.includes(' café\n'));
+    }
+  });
+});
+
+describe('layerscope paths', () => {
+  test('every name of a hardlinked inode: EROFS walked, RAFS v6 from its path table, rendered alike', () => {
+    const tree = join(dir, 'links');
+    mkdirSync(join(tree, 'a'), { recursive: true });
+    writeFileSync(join(tree, 'one'), 'shared\n');
+    linkSync(join(tree, 'one'), join(tree, 'a', 'café'));
+    linkSync(join(tree, 'one'), Buffer.concat([Buffer.from(join(tree, 'a') + '/'), Buffer.from([0x78, 0xfe])]));
+    writeFileSync(join(tree, 'alone'), 'x');
+    const erofs = join(dir, 'links.erofs');
+    const mk = spawnSync('mkfs.erofs', [erofs, tree], { encoding: 'utf8' });
+    assert.equal(mk.status, 0, mk.stderr);
+    const boot = join(dir, 'links.boot');
+    const blobs = join(dir, 'links-blobs');
+    mkdirSync(blobs);
+    const b = cli(['build', '--format', 'rafs-v6', tree, boot, '--blob-dir', blobs]);
+    assert.equal(b.status, 0, b.stderr);
+    for (const args of [[erofs], [boot, '--blob-dir', blobs]]) {
+      const ino = (JSON.parse(cli(['stat', ...args, '/one', '--json']).stdout) as { ino: number }).ino;
+      const r = cli(['paths', args[0]!, String(ino), ...args.slice(1), '--json']);
+      assert.equal(r.status, 0, r.stderr);
+      const p = JSON.parse(r.stdout) as { ino: number; type: string; nlink: number; paths: string[] };
+      assert.deepEqual({ ino: p.ino, type: p.type, nlink: p.nlink }, { ino, type: 'reg', nlink: 3 });
+      assert.deepEqual(p.paths.sort(), ['/a/café', '/a/x\\xfe', '/one'], args[0]);
     }
   });
 });

@@ -4,7 +4,8 @@ import { nydusBytes, nydusExpected, nydusFixture, RAFS } from './helpers/nydus.t
 import { BytesSource } from '../src/lib/io/source.ts';
 import { resolvePath } from '../src/lib/fs/path.ts';
 import { openRafs } from '../src/lib/rafs/index.ts';
-import { checkRafs, chunkUsers, inodePaths, rafsBlobs, rafsPrefetch, type Progress } from '../src/lib/rafs/analyze.ts';
+import { checkRafs, chunkUsers, rafsBlobs, rafsPrefetch, type Progress } from '../src/lib/rafs/analyze.ts';
+import { inodePaths } from '../src/lib/app/records.ts';
 import { imageStats } from '../src/lib/app/stats.ts';
 import { MemoryChunkCache } from '../src/lib/rafs/chunkcache.ts';
 
@@ -173,7 +174,7 @@ test('blobs, prefetch, chunk → files, inode → paths', async () => {
   const byDigest = await chunkUsers(v5, { digest: 'FFF49CF6925F933AE4E834B5D88D25ED06D40F3D70FF9B1916070596BF5649EB' });
   assert.equal((byDigest[0]!.files as unknown[]).length, 3);
   const p = await inodePaths(v5, (await resolvePath(v5, '/normal-file-test/test.sh')).ino);
-  assert.deepEqual((p.paths as string[]).sort(), ['/hardlink-test/foo', '/hardlink-test/test.sh', '/normal-file-test/test.sh']);
+  assert.deepEqual(p.paths.sort(), ['/hardlink-test/foo', '/hardlink-test/test.sh', '/normal-file-test/test.sh']);
 });
 
 test('blobs: a blob with an inlined bootstrap, and a missing one', async () => {

@@ -3,17 +3,18 @@ import './native.ts';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isRafs } from '../lib/app/capabilities.ts';
-import { checkImage } from '../lib/app/check.ts';
-import { nameText, pathText } from '../lib/app/names.ts';
+import { checkFindings, checkImage, checkSummary } from '../lib/app/check.ts';
+import { nameText } from '../lib/app/names.ts';
 import type { OpenedInput } from '../lib/app/open.ts';
+import { entryRecord, inodePaths, listEntries, statRecord } from '../lib/app/records.ts';
 import { imageStats } from '../lib/app/stats.ts';
 import { dumpChunks } from '../lib/composefs/dump.ts';
 import { FormatError, IoError, NotFoundError, UnsupportedError } from '../lib/errors.ts';
-import { readdirAll, resolvePath, walk } from '../lib/fs/path.ts';
-import type { Attr as FsAttr, ReadOnlyFs } from '../lib/fs/types.ts';
+import { resolvePath } from '../lib/fs/path.ts';
+import type { ReadOnlyFs } from '../lib/fs/types.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
 import { compactRafsToFiles, mergeRafsToFile } from '../lib/rafs/builder/node.ts';
-import { chunkUsers, inodePaths, rafsBlobs, rafsPrefetch } from '../lib/rafs/analyze.ts';
+import { chunkUsers, rafsBlobs, rafsPrefetch } from '../lib/rafs/analyze.ts';
 import type { RafsFs } from '../lib/rafs/model.ts';
 import { exportTar } from '../lib/tar/writer.ts';
 import { build, loadSource } from './build.ts';
@@ -98,34 +99,21 @@ const commands: Record<string, Command> = {
     options: { ...IMAGE_OPTS, long: { type: 'boolean', short: 'l' } },
     async run(pos, v) {
       const fs = await open(pos, v);
-      const dir = await resolvePath(fs, pos[1] ?? '/');
-      const print = async ({ name, attr }: { name: Uint8Array; attr: FsAttr }): Promise<void> => {
-        if (!v.long) return out(nameText(name));
-        const link = attr.type === 'symlink' ? ' -> ' + nameText(await fs.readlink(attr.ino)) : '';
-        out(`${modeString(attr)} ${String(attr.nlink).padStart(3)} ${String(attr.uid).padStart(5)} ${String(attr.gid).padStart(5)} ${sizeOrDev(attr).padStart(10)} ${isoTime(attr.mtime, attr.mtimeNsec)} ${nameText(name)}${link}`);
-      };
-      if (!v.json && dir.type === 'dir') {
-        // a page at a time, printed as it comes: memory stays a page, not the directory (a
-        // 300,000-entry dump took 200 MB more holding every row and its pending getattr)
-        for (let off = 0; ;) {
-          const page = await fs.readdir(dir.ino, off, 4096);
-          if (page.length === 0) break;
-          for (const e of page) await print({ name: e.name, attr: await fs.getattr(e.ino) });
-          const next = page[page.length - 1]!.next;
-          if (next <= off) break;
-          off = next;
-        }
-        return 0;
-      }
-      const entries = dir.type === 'dir' ? await readdirAll(fs, dir.ino) : [];
-      const rows = dir.type === 'dir' ? await Promise.all(entries.map(async (e) => ({ name: e.name, attr: await fs.getattr(e.ino) }))) : [{ name: new TextEncoder().encode((pos[1] ?? '').split('/').filter(Boolean).pop() ?? ''), attr: dir }];
+      const entries = listEntries(fs, pos[1] ?? '/');
       if (v.json) {
         const list = [];
-        for (const r of rows) list.push({ name: nameText(r.name), ...r.attr, ...(r.attr.type === 'symlink' ? { target: nameText(await fs.readlink(r.attr.ino)) } : {}) });
+        for await (const e of entries) list.push(await entryRecord(fs, e));
         out(toJson(list));
         return 0;
       }
-      for (const r of rows) await print(r);
+      for await (const { name, attr } of entries) {
+        if (!v.long) {
+          out(nameText(name));
+          continue;
+        }
+        const link = attr.type === 'symlink' ? ' -> ' + nameText(await fs.readlink(attr.ino)) : '';
+        out(`${modeString(attr)} ${String(attr.nlink).padStart(3)} ${String(attr.uid).padStart(5)} ${String(attr.gid).padStart(5)} ${sizeOrDev(attr).padStart(10)} ${isoTime(attr.mtime, attr.mtimeNsec)} ${nameText(name)}${link}`);
+      }
       return 0;
     },
   },
@@ -139,20 +127,11 @@ const commands: Record<string, Command> = {
       if (!paths.length) throw new UsageError('missing PATH');
       const results = [];
       for (const path of paths) {
-        const attr = await resolvePath(fs, path);
-        const xattrs: { name: string; value: string }[] = [];
-        for (const n of await fs.listxattr(attr.ino)) xattrs.push({ name: nameText(n), value: nameText((await fs.getxattr(attr.ino, n)) ?? new Uint8Array()) });
-        const result = {
-          path,
-          ...attr,
-          ...(attr.type === 'symlink' ? { target: nameText(await fs.readlink(attr.ino)) } : {}),
-          xattrs,
-          layout: await fs.inodeDetails(attr.ino),
-        };
-        if (v.json) results.push(result);
+        const r = await statRecord(fs, path);
+        if (v.json) results.push(r);
         else {
           if (paths.length > 1) out('');
-          printTree({ ...result, mode: `${(attr.mode & 0o7777).toString(8).padStart(4, '0')} (${modeString(attr)})`, mtime: isoTime(attr.mtime, attr.mtimeNsec), mtimeNsec: undefined, size: `${attr.size} (${humanBytes(attr.size)})` });
+          printTree({ ...r, mode: `${(r.mode & 0o7777).toString(8).padStart(4, '0')} (${modeString(r)})`, mtime: isoTime(r.mtime, r.mtimeNsec), mtimeNsec: undefined, size: `${r.size} (${humanBytes(r.size)})` });
         }
       }
       if (v.json) out(toJson(paths.length === 1 ? results[0] : results));
@@ -214,19 +193,10 @@ const commands: Record<string, Command> = {
       const c = await checkImage(fs, { data: !v['no-data'], blobIds: !!v['blob-ids'], onProgress: (p) => tick(`${p.phase} ${p.done}${p.total ? `/${p.total}` : ''} entries, ${humanBytes(p.bytes)}`) });
       if (tty) process.stderr.write('\r'.padEnd(81) + '\r');
       if (v.json) out(toJson(c.report));
-      else if (c.kind === 'rafs') {
-        const r = c.report;
-        out(`${r.ok ? 'OK' : 'FAILED'}: ${r.counts.entries} entries, ${r.counts.files} files, ${r.counts.chunks_checked} chunks (${humanBytes(r.counts.uncompressed_bytes)}) verified`);
-        for (const m of r.metadata_issues) out(`metadata: ${toJson(m).replace(/\s+/g, ' ')}`);
-        for (const b of r.blob_issues) out(`blob ${b.blob_index} ${b.blob_id}: ${b.detail}`);
-        for (const b of r.missing_blobs) out(`missing blob ${b.blob_index} ${b.blob_id} (${b.chunks} chunks unchecked)`);
-        for (const x of r.bad_chunks) out(`bad chunk ${x.index} in blob ${x.blob_id} at ${x.compressed_offset} (+${x.compressed_size}): ${x.error}; used by ${x.files.join(', ')}`);
-        for (const f of r.bad_files) out(`bad file ${f.path}: ${f.chunks.map((x) => `chunk ${x.position} (file offset ${x.file_offset}): ${x.error}`).join('; ')}`);
-        for (const u of r.unsupported) out(`not checked: ${u}`);
-      } else {
-        const r = c.report;
-        out(`${r.ok ? 'OK' : 'FAILED'}: ${r.entries} entries, ${r.files} files, ${humanBytes(r.bytes)} read`);
-        for (const e of r.errors) out(`${e.path}: ${e.error}`);
+      else {
+        const s = checkSummary(c);
+        out(`${s.ok ? 'OK' : 'FAILED'}: ${s.entries} entries, ${s.files} files, ${c.kind === 'rafs' ? `${s.chunks} chunks (${humanBytes(s.bytes)}) verified` : `${humanBytes(s.bytes)} read`}`);
+        for (const line of checkFindings(c)) out(line);
       }
       return c.report.ok ? EXIT.ok : EXIT.checkFailed;
     },
@@ -260,7 +230,8 @@ const commands: Record<string, Command> = {
       '                 (defaults as nydus-image 2.4: zstd, blake3, 1 MiB chunks; nydus-image itself no longer builds gzip)\n' +
       '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]\n' +
       '                 [--type targz-ref]: SRC a .tar.gz layer, referenced as the data blob (ZRAN checkpoints; OUT and a RAFS meta blob in --blob-dir)\n' +
-      '                 [--type tar-tarfs]: SRC an uncompressed tar, used as the data blob itself (512-byte blocks; only OUT is written)',
+      '                 [--type tar-tarfs]: SRC an uncompressed tar, used as the data blob itself (512-byte blocks; only OUT is written)\n' +
+      '                 [--encrypt]: v6, AES-128-XTS blob with a random key and IV kept in the bootstrap (as nydus-image --encrypt)',
     summary: 'build an image from a directory, tar/tar.gz layer, composefs dump or any image',
     options: {
       ...IMAGE_OPTS,
@@ -270,7 +241,7 @@ const commands: Record<string, Command> = {
       'print-digest': { type: 'boolean' },
       compressor: { type: 'string' }, digester: { type: 'string' }, 'chunk-size': { type: 'string' }, parent: { type: 'string' },
       'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' }, 'batch-size': { type: 'string' },
-      type: { type: 'string' },
+      type: { type: 'string' }, encrypt: { type: 'boolean' },
     },
     async run(pos, v) {
       const [src, dest] = pos;
@@ -293,6 +264,7 @@ const commands: Record<string, Command> = {
       if (v.digester) args.digester = v.digester as string;
       if (v['aligned-chunk']) args.alignedChunk = true;
       if (v.type) Object.assign(args, { type: v.type as string, tarfsSource: src });
+      if (v.encrypt) args.encrypt = true;
       const related = async (flag: string): Promise<RafsFs | undefined> => {
         if (!v[flag]) return undefined;
         const fs = await openImageFile(v[flag] as string, v as ImageArgs);
@@ -472,20 +444,13 @@ const commands: Record<string, Command> = {
       const fs = await open(pos, v);
       const ino = Number(pos[1]);
       if (!Number.isSafeInteger(ino)) throw new UsageError('INO must be an inode number (see stat)');
-      const r = isRafs(fs) ? await inodePaths(fs, ino) : await genericPaths(fs, ino);
+      const r = await inodePaths(fs, ino);
       if (v.json) out(toJson(r));
       else printTree(r);
       return 0;
     },
   },
 };
-
-async function genericPaths(fs: ReadOnlyFs, ino: number): Promise<Record<string, unknown>> {
-  const attr = await fs.getattr(ino);
-  const paths: string[] = [];
-  for await (const e of walk(fs)) if (e.attr.ino === ino) paths.push(pathText(e.path));
-  return { ino, type: attr.type, size: attr.size, nlink: attr.nlink, paths };
-}
 
 function help(): void {
   out('layerscope — inspect and build EROFS, composefs and Nydus RAFS images\n\nUsage: layerscope COMMAND ...\n');

@@ -74,3 +74,21 @@ export function checkSummary(c: ImageCheck): CheckSummary {
   ];
   return { ok: r.ok, entries: r.counts.entries, files: r.counts.files, bytes: r.counts.uncompressed_bytes, chunks: r.counts.chunks_checked, problems };
 }
+
+/**
+ * The findings of a check, one line each, as `layerscope check` prints them under its summary line
+ * (the page shows checkSummary's problems instead).
+ */
+export function checkFindings(c: ImageCheck): string[] {
+  if (c.kind === 'tree') return c.report.errors.map((e) => `${e.path}: ${e.error}`);
+  const r = c.report;
+  return [
+    // a record on one line: JSON with its indentation folded
+    ...r.metadata_issues.map((m) => `metadata: ${JSON.stringify(m, null, 2).replace(/\s+/g, ' ')}`),
+    ...r.blob_issues.map((b) => `blob ${b.blob_index} ${b.blob_id}: ${b.detail}`),
+    ...r.missing_blobs.map((b) => `missing blob ${b.blob_index} ${b.blob_id} (${b.chunks} chunks unchecked)`),
+    ...r.bad_chunks.map((x) => `bad chunk ${x.index} in blob ${x.blob_id} at ${x.compressed_offset} (+${x.compressed_size}): ${x.error}; used by ${x.files.join(', ')}`),
+    ...r.bad_files.map((f) => `bad file ${f.path}: ${f.chunks.map((x) => `chunk ${x.position} (file offset ${x.file_offset}): ${x.error}`).join('; ')}`),
+    ...r.unsupported.map((u) => `not checked: ${u}`),
+  ];
+}

@@ -1,6 +1,6 @@
 /**
  * Analyses over an open RAFS image, each returning a JSON-ready object: what `nydus-image
- * inspect/check` offer (blobs, prefetch, chunk → files, inode → paths, check) plus full
+ * inspect/check` offer (blobs, prefetch, chunk → files, check) plus full
  * content verification with progress and cancellation.
  */
 import { checkTree } from '../fs/check.ts';
@@ -169,11 +169,6 @@ export async function rafsPrefetch(fs: RafsFs): Promise<Record<string, unknown>>
   }
   const all = entries.length === 1 && entries[0]!.ino === fs.rootIno;
   return { format: fs.format, count: entries.length, prefetch_all: all, entries };
-}
-
-export async function inodePaths(fs: RafsFs, ino: number): Promise<Record<string, unknown>> {
-  const attr = await fs.getattr(ino);
-  return { ino, type: attr.type, size: attr.size, nlink: attr.nlink, paths: (await fs.pathsOf(ino)).map(pathString) };
 }
 
 export interface ChunkQuery {
