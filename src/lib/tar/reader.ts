@@ -67,6 +67,11 @@ export interface TarInput {
 export interface TarReadOptions {
   /** largest PAX or GNU long-name payload accepted (default 16 MiB) */
   maxMetaSize?: number;
+  /**
+   * read on past all-zero blocks to the end of the input (GNU tar -i, tar-rs set_ignore_zeros, as
+   * nydus-image reads layers: concatenated tars are one tree)
+   */
+  ignoreZeros?: boolean;
   signal?: AbortSignal;
 }
 
@@ -403,6 +408,7 @@ export async function* readTar(input: TarInput, opts: TarReadOptions = {}): Asyn
       pos += TAR_BLOCK;
       if (isZeroBlock(block)) {
         if (entryStart >= 0) throw new FormatError('tar.header', entryStart, 'end-of-archive block after extension headers, before their entry');
+        if (opts.ignoreZeros) continue;
         return;
       }
       let sum: number;

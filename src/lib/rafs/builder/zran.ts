@@ -45,9 +45,7 @@ import { buildBTree, type BNode } from './tree.ts';
 import type { BlobRef, ChunkRef, Sink } from './types.ts';
 
 /** RAFS_DEFAULT_CHUNK_SIZE-based limits of ZranContextGenerator::new */
-const MIN_COMP = 512 * 1024;
-const MAX_COMP = 1024 * 1024;
-const MAX_UNCOMP = 2 * 1024 * 1024;
+const LIMITS = { minCompressed: 512 * 1024, maxCompressed: 1024 * 1024, maxUncompressed: 2 * 1024 * 1024 };
 
 export interface ZranBuildOptions {
   /** power of two in [4 KiB, 16 MiB] (default 1 MiB) */
@@ -58,6 +56,13 @@ export interface ZranBuildOptions {
   crc32?: boolean;
   /** largest tar the layer may inflate to (default 2 GiB) */
   maxTarSize?: number;
+  /**
+   * ZranGenerator's set_min_compressed_size / set_max_compressed_size / set_max_uncompressed_size
+   * (default 512 KiB / 1 MiB / 2 MiB, as nydus-image); nydus' own unit tests use 1024 / 2048 / 4096
+   */
+  contextLimits?: { minCompressed: number; maxCompressed: number; maxUncompressed: number };
+  /** compression of the CI data in the RAFS blob (default 'zstd' when smaller, as nydus-image for ref builds) */
+  ciCompressor?: 'zstd' | 'none';
 }
 
 export interface ZranBuildSinks {
@@ -103,6 +108,7 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
   if (!isPow2(chunkSize) || chunkSize < CHUNK_SIZE_MIN || chunkSize > CHUNK_SIZE_MAX) throw new UnsupportedError('chunk size', `${chunkSize} is not a power of two from 4 KiB to 16 MiB`);
   const crc = opts.crc32 ?? true;
   const maxTar = opts.maxTarSize ?? 2 ** 31;
+  const { minCompressed: MIN_COMP, maxCompressed: MAX_COMP, maxUncompressed: MAX_UNCOMP } = opts.contextLimits ?? LIMITS;
   const notes: string[] = [];
   const gz = await layer.read(0, layer.size);
   if (!(gz.length >= 2 && gz[0] === 0x1f && gz[1] === 0x8b)) throw new UnsupportedError('rafs targz-ref build', `${layer.name} is not gzip-compressed (targz-ref references a .tar.gz layer)`);
@@ -111,7 +117,8 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
   const blocks: Block[] = [];
   const { output: tar, members } = gunzipMembers(gz, { maxOutput: maxTar, onBlock: (bit, out, _f, member) => blocks.push({ bit, out, member }) });
   const tarSrc = new BytesSource(tar, `${layer.name} (tar)`);
-  const tree = await treeFromTar(tarSrc);
+  // as nydus-image (tar-rs with ignore_zeros): a layer of concatenated tars is one tree
+  const tree = await treeFromTar(tarSrc, { ignoreZeros: true });
   const t = buildBTree(tree, notes);
 
   // the chunks of every regular file, in tar stream order
@@ -237,7 +244,7 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
     dictAt += c.dict.length;
     dictOff += c.dict.length;
   }
-  const ciZ = n > 0 ? compressChunk('zstd', ci) : null;
+  const ciZ = n > 0 && opts.ciCompressor !== 'none' ? compressChunk('zstd', ci) : null;
   const ciStored = ciZ ?? ci;
   const hdr = new Uint8Array(BLOB_META_HEADER_SIZE);
   encodeStruct(BLOB_META_HEADER, {
