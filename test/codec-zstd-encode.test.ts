@@ -226,3 +226,26 @@ test('it compresses: sizes against zstd -1/-3/-9 on the same inputs', () => {
 test('levels outside 1..9 are refused with UnsupportedError', () => {
   for (const level of [0, 10, 2.5, -1]) assert.throws(() => zstdCompress(text, { level }), UnsupportedError);
 });
+
+test('tables and buffers reused across calls: a run of calls of changing sizes and levels, each frame decodes alone', () => {
+  // a big input leaves positions everywhere in the shared tables; the small inputs after it
+  // (EROFS pclusters, RAFS chunks) must see none of them, nor any bytes of the earlier output
+  const r = rng(77);
+  const sizes = [2 << 20, 4096, 1, 17, 65536, 200_000, 5000, 1 << 20, 12_345, 300];
+  for (const level of [1, 3, 5, 9]) {
+    for (const n of sizes) {
+      const from = n > mixed.length ? binaries : mixed;
+      const at = r() % (from.length - n + 1);
+      const data = from.subarray(at, at + n);
+      assert.equal(data.length, n);
+      const frame = zstdCompress(data, { level });
+      assert.ok(Buffer.from(fzstdDecompress(frame)).equals(Buffer.from(data)), `level ${level}, ${n} bytes at ${at}: fzstd`);
+      assert.ok(Buffer.from(zstdDecompress(frame, data.length)).equals(Buffer.from(data)), `level ${level}, ${n} bytes at ${at}: ours`);
+    }
+  }
+  // the returned frame is the caller's: a later call does not change it
+  const a = zstdCompress(text.subarray(0, 10_000), { level: 3 });
+  const keep = a.slice();
+  zstdCompress(binaries.subarray(0, 10_000), { level: 3 });
+  assert.deepEqual(a, keep);
+});

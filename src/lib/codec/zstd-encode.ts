@@ -38,6 +38,9 @@ const LL_CODE_SMALL = new Uint8Array(64);
 const ML_CODE_SMALL = new Uint8Array(128);
 for (let c = 0; c < LL_BASE.length; c++) for (let v = LL_BASE[c]!; v < 64 && v < LL_BASE[c]! + (1 << LL_EXTRA[c]!); v++) LL_CODE_SMALL[v] = c;
 for (let c = 0; c < ML_BASE.length; c++) for (let v = ML_BASE[c]! - 3; v < 128 && v < ML_BASE[c]! - 3 + (1 << ML_EXTRA[c]!); v++) ML_CODE_SMALL[v] = c;
+// module-local typed copies for the sequence loop: there an imported binding read through tsx's
+// module interop is a getter call per access (10% of level-1 time in a node --cpu-prof profile)
+const LLB = Int32Array.from(LL_BASE), LLX = Uint8Array.from(LL_EXTRA), MLB = Int32Array.from(ML_BASE), MLX = Uint8Array.from(ML_EXTRA);
 
 function highbit(v: number): number {
   return 31 - Math.clz32(v);
@@ -520,11 +523,11 @@ function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
   let yl = initState(tl, llc[i]!), yo = initState(to, ofc[i]!), ym = initState(tm, mlc[i]!);
   for (;;) {
     const lc = llc[i]!, mc = mlc[i]!, oc = ofc[i]!;
-    acc |= (ll[i]! - LL_BASE[lc]!) << nbits;
-    nbits += LL_EXTRA[lc]!;
+    acc |= (ll[i]! - LLB[lc]!) << nbits;
+    nbits += LLX[lc]!;
     while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
-    acc |= (ml[i]! - ML_BASE[mc]!) << nbits;
-    nbits += ML_EXTRA[mc]!;
+    acc |= (ml[i]! - MLB[mc]!) << nbits;
+    nbits += MLX[mc]!;
     while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
     let extra = ofv[i]! - (1 << oc), eb = oc;
     if (eb > 16) {
@@ -705,20 +708,20 @@ function parseDouble(st: MatchState, src: Uint8Array, start: number, end: number
   let ip = start, anchor = start;
   while (ip < limit) {
     const r = st.rep1;
-    const v = read32(dv, ip);
-    const hs = Math.imul(v, HASH_MUL) >>> shiftS, hl = hash8(dv, ip, shiftL);
+    const v = dv.getInt32(ip, true), v4 = dv.getInt32(ip + 4, true);
+    const hs = Math.imul(v, HASH_MUL) >>> shiftS, hl = Math.imul(Math.imul(v, HASH_MUL) ^ v4, 0x85ebca77) >>> shiftL;
     const candS = short[hs]!, candL = long[hl]!;
     short[hs] = ip;
     long[hl] = ip;
     let ml: number, off: number;
-    if (ip + 1 - r >= 0 && read32(dv, ip + 1) === read32(dv, ip + 1 - r)) {
+    if (ip + 1 - r >= 0 && dv.getInt32(ip + 1, true) === dv.getInt32(ip + 1 - r, true)) {
       ml = 4 + matchLen(src, ip + 5, ip + 5 - r, end, dv);
       ip++;
       off = r;
-    } else if (candL >= 0 && read32(dv, candL) === v && read32(dv, candL + 4) === read32(dv, ip + 4)) {
+    } else if (candL >= 0 && dv.getInt32(candL, true) === v && dv.getInt32(candL + 4, true) === v4) {
       ml = 8 + matchLen(src, ip + 8, candL + 8, end, dv);
       off = ip - candL;
-    } else if (candS >= 0 && read32(dv, candS) === v) {
+    } else if (candS >= 0 && dv.getInt32(candS, true) === v) {
       const hl1 = hash8(dv, ip + 1, shiftL), candL1 = long[hl1]!;
       long[hl1] = ip + 1;
       if (candL1 >= 0 && read32(dv, candL1) === read32(dv, ip + 1) && read32(dv, candL1 + 4) === read32(dv, ip + 5)) {
@@ -865,8 +868,10 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
     throw new UnsupportedError('zstd level', `${level} is not an integer from ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}`);
   }
   const n = src.length;
-  const out = new Uint8Array(zstdCompressBound(n));
-  const dv = new DataView(out.buffer);
+  const bound = zstdCompressBound(n);
+  if (bound <= OUT_KEEP && outBuf.length < bound) outBuf = new Uint8Array(Math.min(OUT_KEEP, Math.max(bound, 2 * outBuf.length)));
+  const out = bound <= OUT_KEEP ? outBuf : new Uint8Array(bound);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   dv.setUint32(0, MAGIC, true);
   // Single_Segment: the window is the content, so the Frame_Content_Size field is always present
   let pos = 5;
@@ -891,25 +896,22 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
   out[4] = (fcsFlag << 6) | (1 << 5) | (opts.checksum ? 4 : 0);
 
   if (n === 0) pos = writeBlockHeader(out, pos, true, 0, 0);
-  const p = LEVELS[level]!;
+  const p0 = LEVELS[level]!;
+  // tables no larger than the input needs (as zstd caps hashLog and chainLog by the window): with
+  // them reused across calls, a small input (an EROFS pcluster) clears O(n) entries, not 1-6 MB
+  const fit = n < 2 ? 1 : highbit(n - 1) + 2;
+  const p: Params = fit >= p0.hashLog && fit >= p0.chainLog ? p0 : { ...p0, hashLog: Math.min(p0.hashLog, fit), chainLog: Math.min(p0.chainLog, fit) };
   const st: MatchState = {
     p,
     dv: new DataView(src.buffer, src.byteOffset, src.byteLength),
-    head: new Int32Array(1 << p.hashLog).fill(-1),
-    chain: p.strategy === 0 ? new Int32Array(0) : new Int32Array(1 << p.chainLog).fill(-1),
+    head: table(0, 1 << p.hashLog),
+    chain: p.strategy === 0 ? table(1, 0) : table(1, 1 << p.chainLog),
     ins: 0,
     rep1: 1, rep2: 4, rep3: 8,
   };
-  const seq: SeqBuf = {
-    n: 0,
-    ll: new Int32Array(BLOCK_MAX / 3 + 1),
-    ml: new Int32Array(BLOCK_MAX / 3 + 1),
-    ofv: new Int32Array(BLOCK_MAX / 3 + 1),
-    lits: new Uint8Array(BLOCK_MAX),
-    nLits: 0,
-  };
-  const blockOut = new Uint8Array(BLOCK_MAX * 4);
-  const scratch = new Uint8Array(512);
+  const seq = seqBuf;
+  const blockOut = blockOutBuf;
+  const scratch = scratchBuf;
   for (let b = 0; b < n; b += BLOCK_MAX) {
     const end = Math.min(n, b + BLOCK_MAX);
     const last = end === n;
@@ -947,4 +949,26 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
     pos += 4;
   }
   return out.slice(0, pos);
+}
+
+/** per-call buffers, kept between calls (zstdCompress is synchronous, so one set serves all) */
+const seqBuf: SeqBuf = {
+  n: 0,
+  ll: new Int32Array(BLOCK_MAX / 3 + 1),
+  ml: new Int32Array(BLOCK_MAX / 3 + 1),
+  ofv: new Int32Array(BLOCK_MAX / 3 + 1),
+  lits: new Uint8Array(BLOCK_MAX),
+  nLits: 0,
+};
+const blockOutBuf = new Uint8Array(BLOCK_MAX * 4);
+const scratchBuf = new Uint8Array(512);
+/** the output is built here when it fits (then copied out at its size); larger ones get their own */
+const OUT_KEEP = 2 << 20;
+let outBuf = new Uint8Array(0);
+const tables: Int32Array[] = [new Int32Array(0), new Int32Array(0)];
+
+/** the first `size` entries of reusable table `which`, set to -1 (no position) */
+function table(which: number, size: number): Int32Array {
+  if (tables[which]!.length < size) tables[which] = new Int32Array(size);
+  return tables[which]!.subarray(0, size).fill(-1);
 }
