@@ -246,6 +246,10 @@ export async function readLayer(blob: ByteSource, ref: LayerRef, opts: LayerRead
       b.add(e, content);
     }
     while ((await inner.skip(READ)) > 0) { /* drain: the diff_id covers every byte */ }
+  } catch (e) {
+    // a damaged blob shows first as a bad tar header or gzip stream; its digest says why
+    if (e instanceof FormatError && ref.digest) await damagedBlob(blob, ref.digest, label, e);
+    throw e;
   } finally {
     await inner.close?.();
   }
@@ -269,4 +273,12 @@ export async function readLayer(blob: ByteSource, ref: LayerRef, opts: LayerRead
     ref, compression, tree, entries, explicitDirs, lowerLinks, uncompressedSize: stat.n,
     diffId: `${ref.diffId.alg}:${diffId}`, blobDigest: `${blobAlg}:${blobDigest}`,
   };
+}
+
+/** Throws a digest-mismatch OciError (naming `cause`) when the blob's bytes are not the ones its digest names. */
+async function damagedBlob(blob: ByteSource, want: Digest, label: string, cause: FormatError): Promise<void> {
+  const h = hasherFor(want.alg);
+  for (let off = 0; off < blob.size; off += READ) h.update(await blob.read(off, Math.min(READ, blob.size - off)));
+  const got = hex(h.digest());
+  if (got !== want.hex) throw new OciError('digest-mismatch', 'oci.blob', `${label} blob: its bytes hash to ${want.alg}:${got}, not ${digestText(want)} (reading it stopped at: ${cause.message})`);
 }
