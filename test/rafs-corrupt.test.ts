@@ -105,3 +105,55 @@ test('the RAFS sweeps reached the parsers past open', () => {
   const kinds = new Set(results.flatMap((r) => Object.keys(r.errorKinds)));
   assert.ok(kinds.has('FormatError'));
 });
+
+test('corruption sweep: ZRAN RAFS meta blob (CI rows, contexts, windows, header) under a built targz-ref image', { timeout: 600_000 }, async () => {
+  const { buildZranRafs } = await import('../src/lib/rafs/builder/zran.ts');
+  const { BytesSource } = await import('../src/lib/io/source.ts');
+  const { gzipSync } = await import('node:zlib');
+  const { spawnSync } = await import('node:child_process');
+  const { mkdirSync, readFileSync, writeFileSync } = await import('node:fs');
+  const { tempDir } = await import('./helpers/paths.ts');
+  const { join } = await import('node:path');
+  // a small layer of two gzip members; nydus' unit-test context limits give many checkpoints
+  const d = tempDir('zran-sweep-');
+  mkdirSync(join(d, 'src'));
+  for (const [i, n] of ['ls', 'cp', 'mv', 'tar'].entries()) writeFileSync(join(d, 'src', `f${i}`), readFileSync(`/usr/bin/${n}`).subarray(0, 40_000));
+  writeFileSync(join(d, 'src', 'text'), 'zran sweep\n'.repeat(3000));
+  const tar = new Uint8Array(spawnSync('tar', ['-cf', '-', '-C', join(d, 'src'), '.'], { maxBuffer: 1 << 26 }).stdout);
+  const cut = Math.floor(tar.length / 1024) * 512;
+  // memLevel 1: small deflate blocks, so many block boundaries to start checkpoints at
+  const gz = new Uint8Array(Buffer.concat([gzipSync(tar.subarray(0, cut), { memLevel: 1 }), gzipSync(tar.subarray(cut), { memLevel: 1 })]));
+  const boot: Uint8Array[] = [];
+  const meta: Uint8Array[] = [];
+  const r = await buildZranRafs(new BytesSource(gz, 'layer.tar.gz'), {
+    chunkSize: 0x4000, ciCompressor: 'none', contextLimits: { minCompressed: 1024, maxCompressed: 2048, maxUncompressed: 4096 },
+  }, { bootstrap: { write: (c) => void boot.push(c.slice()) }, meta: { write: (c) => void meta.push(c.slice()) } });
+  const metaBlob = new Uint8Array(Buffer.concat(meta));
+  assert.ok(r.contexts >= 4, `${r.contexts} contexts`);
+  const rows = r.chunks * 24;
+  const ctxEnd = rows + r.contexts * 40;
+  const res = await runCorruptionSweep({
+    label: 'rafs/zran-meta',
+    image: metaBlob,
+    extras: [new Uint8Array(Buffer.concat(boot)), gz],
+    openerModule: `${here}/helpers/zran-sweep.ts`,
+    openerExport: 'openZranWithMeta',
+    variants: PER_IMAGE,
+    seed: 97,
+    regions: [
+      { name: 'CI rows', start: 0, end: rows, weight: 3 },
+      { name: 'ZRAN contexts', start: rows, end: ctxEnd, weight: 6 },
+      { name: 'windows', start: ctxEnd, end: metaBlob.length - 4096, weight: 2 },
+      { name: 'header', start: metaBlob.length - 4096, end: metaBlob.length - 4096 + 64, weight: 2 },
+    ],
+    uniformWeight: 1,
+    timeoutMs: 10_000,
+  });
+  console.log(`# zran-meta: ${res.variants} variants: ${res.clean} clean, ${res.partial} with typed errors, ${res.openRejected} rejected at open; errors ${JSON.stringify(res.errorKinds)}`);
+  assert.deepEqual(res.hangs, [], 'no variant may hang');
+  assert.deepEqual(res.failures, [], 'every failure must be a typed error');
+  assert.equal(res.variants, PER_IMAGE);
+  // the meta blob is read past open (on the first chunk read): damage must show up there
+  assert.ok(res.partial > PER_IMAGE / 3, `${res.partial} variants failed past open`);
+  assert.ok(res.clean > 0, 'some variants hit bytes nothing depends on');
+});
