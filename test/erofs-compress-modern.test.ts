@@ -182,13 +182,14 @@ for (const v of VARIANTS) {
     });
   });
 
-  if (v.opts.compression && (v.opts.compression.algorithm === 'lz4' || v.opts.compression.algorithm === 'lz4hc') && bs === 4096) {
+  if (!v.opts.compression || v.opts.compression.algorithm === 'lz4' || v.opts.compression.algorithm === 'lz4hc') {
     test(`${v.name}: fsck.erofs 1.5 accepts and extracts the image`, async (t) => {
       if (!hasFsck) return t.skip('fsck.erofs not installed');
       const img = await image(v);
       const r = spawnSync('fsck.erofs', [img.path], { encoding: 'utf8' });
       const said = `${r.stdout}${r.stderr}`;
-      if (r.status !== 0 && /unsupported|incompatible/i.test(said)) return t.skip(`fsck.erofs 1.5 predates this layout: ${said.trim().split('\n').pop()}`);
+      // 1.5 knows 4 KiB blocks only and no fragments/dedupe: it says so, and the test records it
+      if (r.status !== 0 && /unsupported|incompatible|isn't supported/i.test(said)) return t.skip(`fsck.erofs 1.5 cannot check this layout: ${said.trim().split('\n').join(' / ')}`);
       assert.equal(r.status, 0, said);
       const dir = join(work, `${v.name}-extract`);
       rmSync(dir, { recursive: true, force: true });
