@@ -13,10 +13,13 @@ import { FormatError } from '../src/lib/errors.ts';
 import { hex } from '../src/lib/bytes.ts';
 import { sha256 } from '../src/lib/codec/sha256.ts';
 import { resolvePath } from '../src/lib/fs/path.ts';
-import { readBlobMeta } from '../src/lib/rafs/blob.ts';
+import { ciEntry, readBlobMeta } from '../src/lib/rafs/blob.ts';
 import { checkRafs } from '../src/lib/rafs/analyze.ts';
 import { openRafs } from '../src/lib/rafs/index.ts';
-import { BF } from '../src/lib/rafs/structs.ts';
+import { BF, CF, CI2_FLAGS } from '../src/lib/rafs/structs.ts';
+import { crc32c } from '../src/lib/codec/crc32c.ts';
+import { walk } from '../src/lib/fs/path.ts';
+import { buildMem, diffTree, openBuilt, randomTree } from './rafs-build-helpers.ts';
 import { buildZranRafs, type ZranBuildOptions } from '../src/lib/rafs/builder/zran.ts';
 import { inflateContext, zranChunk, zranContextChunks, zranDict, zranTable } from '../src/lib/rafs/zran.ts';
 import type { RafsBlob } from '../src/lib/rafs/model.ts';
@@ -240,4 +243,72 @@ test('check names the file and the chunk when one byte of the gzip layer is flip
   assert.ok(hit.chunks.some((x) => x.index === c.index), `chunk ${c.index} named: ${JSON.stringify(hit.chunks)}`);
   // the blob id no longer matches: the layer is not the one the image references
   assert.notEqual(hex(sha256(bad)), fs.blobs[0]!.blobId);
+});
+
+// ---------------------------------------------------------------------------------------------
+// crc32 chunks (chunk flag HAS_CRC32, CRC-32C of the uncompressed chunk: v5/v6 chunk info offset 76,
+// CI v2 `data` low 32 bits). nydus-image 2.4.4 has no option for it: BuildContext::new always sets
+// crc32_algorithm = Crc32Iscsi, so every chunk it builds carries one (our builder: `crc32: true`;
+// targz-ref builds default to it).
+
+/** Offsets of the 80-byte chunk infos in a bootstrap, found by their digests. */
+function chunkInfoOffsets(boot: Uint8Array, digests: Uint8Array[]): number[] {
+  const out: number[] = [];
+  const b = Buffer.from(boot);
+  for (const d of digests) {
+    for (let at = b.indexOf(d); at >= 0; at = b.indexOf(d, at + 1)) out.push(at);
+  }
+  return out;
+}
+
+for (const [label, opts] of [['v5', { version: 5 }], ['v6', { version: 6 }], ['v6 batch', { version: 6, batchSize: 0x4000 }]] as const) {
+  test(`crc32 chunks, ${label}: every chunk carries its CRC-32C, read and verified; check names a file whose CRC disagrees`, async () => {
+    const t = randomTree(21, 0x10000, { files: 30, maxSize: 200_000 });
+    const b = await buildMem(t, { ...opts, chunkSize: 0x10000, crc32: true, compressor: 'zstd' });
+    const fs = await openBuilt(b, [{ id: b.result.blobId!, bytes: b.blob }]);
+    assert.deepEqual(await diffTree(t, fs), []);
+    const r = await checkRafs(fs);
+    assert.equal(r.ok, true, JSON.stringify(r).slice(0, 2000));
+    // every chunk: HAS_CRC32 and the CRC-32C of its bytes (in the bootstrap; v2 CI rows too)
+    const files: { path: string; chunks: Awaited<ReturnType<typeof fs.fileChunks>> }[] = [];
+    for await (const e of walk(fs)) if (e.attr.type === 'reg') files.push({ path: '/' + e.path.map((p) => new TextDecoder().decode(p)).join('/'), chunks: await fs.fileChunks(e.attr.ino) });
+    const { meta } = fs.version === 6 ? await fs.store.blobDetails(0) : { meta: null };
+    let n = 0;
+    for (const f of files) {
+      for (const c of f.chunks) {
+        assert.ok(c.flags & CF.HAS_CRC32, `${f.path}: chunk ${c.index} has no HAS_CRC32`);
+        assert.equal(c.crc32, crc32c(await fs.store.readChunk(c, false)));
+        if (meta && meta.version === 2 && !(ciEntry(meta, c.index).flags & CI2_FLAGS.BATCH)) {
+          const e = ciEntry(meta, c.index);
+          assert.ok(e.flags & CI2_FLAGS.HAS_CRC32);
+          assert.equal(e.dataLo, c.crc32);
+        }
+        n++;
+      }
+    }
+    assert.ok(n > 30, `${n} chunks`);
+    // one chunk's CRC changed in the bootstrap (its digest still matches): check names its file and chunk
+    const victim = files.find((f) => f.chunks.length > 1)!;
+    const c = victim.chunks[1]!;
+    const boot = b.boot.slice();
+    const at = chunkInfoOffsets(boot, [c.digest]);
+    assert.ok(at.length >= 1);
+    for (const a of at) new DataView(boot.buffer).setUint32(a + 76, (c.crc32 ^ 0x100) >>> 0, true);
+    const bad = await openRafs(new BytesSource(boot, 'image.boot'), { blobs: [new BytesSource(b.blob, b.result.blobId!)] });
+    const r2 = await checkRafs(bad);
+    assert.equal(r2.ok, false);
+    const hit = r2.bad_files.find((f) => f.path === victim.path);
+    assert.ok(hit && hit.chunks.some((x) => x.index === c.index && /CRC-32C/.test(x.error)), JSON.stringify(r2.bad_files).slice(0, 1500));
+  });
+}
+
+test('targz-ref bootstrap chunks carry CRC-32C as nydus-image 2.4.4 writes them; crc32: false leaves them out', async () => {
+  const gz = nydusBytes(`${RAFS.ZRAN_DIR}/zran-two-streams.tar.gz`);
+  for (const crc of [true, false]) {
+    const b = await buildLayer(gz, 'l.tar.gz', { crc32: crc });
+    const fs = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs: [new BytesSource(gz, 'l.tar.gz'), new BytesSource(b.meta, b.r.metaBlobId)] });
+    const c = await fs.fileChunks((await resolvePath(fs, '/README.md')).ino);
+    assert.equal((c[0]!.flags & CF.HAS_CRC32) !== 0, crc);
+    assert.equal(c[0]!.crc32, crc ? crc32c(await fs.store.readChunk(c[0]!)) : 0);
+  }
 });
