@@ -5,6 +5,7 @@
 // an opaque directory, hardlinks in a layer and across layers, a fifo, a symlink and a layer tar
 // without end-of-archive blocks (umoci 0.4.7 insert writes it so).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,7 +15,7 @@ import { BytesSource } from '../src/lib/io/source.ts';
 import { filesFromList, filesFromTar, loadOci, OciError, type OciFiles } from '../src/lib/oci/index.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs, type Snapshot } from './helpers/treecompare.ts';
 import { makeTestImage, manifestOf, missingTools, rewrite, run, sh, unpackRootfs, writeBlob } from './helpers/oci.ts';
-import { tempDir } from './helpers/paths.ts';
+import { REPO, tempDir } from './helpers/paths.ts';
 
 const skip = missingTools();
 const work = skip ? '' : tempDir('ls-oci-');
@@ -147,5 +148,12 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     const o = await openInput(src);
     assert.equal(o.kind, 'oci');
     assert.deepEqual(compareSnapshots(ref, await snapshotFs(o.fs)), []);
+  });
+
+  test('layerscope extract of the oci-archive writes what umoci unpack writes', () => {
+    const dest = join(work, 'extracted');
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/layerscope.mjs'), 'extract', join(work, 'a.tar'), dest], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(compareSnapshots(ref, snapshotDisk(dest)), []);
   });
 });
