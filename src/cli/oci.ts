@@ -46,8 +46,9 @@ export async function ociFiles(path: string): Promise<OciFiles> {
   return filesFromTar(src);
 }
 
-export async function loadOciPath(path: string, v: Record<string, unknown>): Promise<LoadedOci> {
+export async function loadOciPath(path: string, v: Record<string, unknown>, content = true): Promise<LoadedOci> {
   return loadOci(await ociFiles(path), {
+    content,
     ...(typeof v.platform === 'string' ? { platform: v.platform } : {}),
     ...(typeof v.ref === 'string' ? { ref: v.ref } : {}),
     spill: tempFileSpill(),
@@ -60,7 +61,8 @@ export async function runOci(pos: string[], v: Record<string, unknown>): Promise
   const [sub, image, image2] = pos;
   if (!sub) throw new UsageError('missing the oci subcommand (ls, config, history, layers, diff)');
   if (!image) throw new UsageError('missing IMAGE');
-  const img = await loadOciPath(image, v);
+  // listing and measuring never read a file: content is hashed as it streams by, and not kept
+  const img = await loadOciPath(image, v, sub === 'diff');
   switch (sub) {
     case 'config': {
       const c = configView(img.image);

@@ -64,6 +64,8 @@ export interface LayerReadOptions {
   maxMemoryFile?: number;
   /** most uncompressed bytes one layer may decode to (default 64 GiB): stops a decompression bomb */
   maxUncompressed?: number;
+  /** false: file content is not kept (views that list and measure, never read) */
+  content?: boolean;
   signal?: AbortSignal;
 }
 
@@ -226,6 +228,10 @@ export async function readLayer(blob: ByteSource, ref: LayerRef, opts: LayerRead
       contentEnds.push([entries.length - 1, e.dataOffset + e.size]);
       let content: ByteSource;
       const cname = `${label}:${comps.map((c) => new TextDecoder().decode(c)).join('/')}`;
+      if (opts.content === false) {
+        b.add(e);
+        continue;
+      }
       if (compression === 'none') content = new SliceSource(blob, e.dataOffset, e.size, cname);
       else if (e.size <= maxFile && e.size <= memory.left) {
         const buf = new Uint8Array(e.size);
