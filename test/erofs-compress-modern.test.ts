@@ -72,7 +72,7 @@ const VARIANTS: Variant[] = [
 const tree = await loadSource(src);
 const BASE = { uuid: '11111111-2222-3333-4444-555555555555', buildTime: 1700000000 };
 
-const images = new Map<string, { path: string; bytes: Uint8Array }>();
+const images = new Map<string, { path: string; bytes: Uint8Array; result: Awaited<ReturnType<typeof buildErofs>> }>();
 async function image(v: Variant) {
   const known = images.get(v.name);
   if (known) return known;
@@ -82,7 +82,7 @@ async function image(v: Variant) {
   assert.equal(bytes.length, r.size);
   const path = join(work, `${v.name}.img`);
   writeFileSync(path, bytes);
-  const img = { path, bytes };
+  const img = { path, bytes, result: r };
   images.set(v.name, img);
   return img;
 }
@@ -99,13 +99,15 @@ async function withFs<T>(bytes: Uint8Array, name: string, f: (fs: ErofsFs) => Pr
 /** every regular file's compression summary, by path */
 async function summaries(fs: ErofsFs): Promise<Map<string, NonNullable<Awaited<ReturnType<typeof compressionSummary>>>>> {
   const out = new Map<string, NonNullable<Awaited<ReturnType<typeof compressionSummary>>>>();
+  const seen = new Set<number>();
   const walk = async (dir: string, ino: number): Promise<void> => {
     for (const e of await fs.readdir(ino)) {
       const name = new TextDecoder().decode(e.name);
       if (name === '.' || name === '..') continue;
       const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
       if (e.type === 'dir') await walk(p, e.ino);
-      else if (e.type === 'reg') {
+      else if (e.type === 'reg' && !seen.has(e.ino)) {
+        seen.add(e.ino); // hardlinks: one inode
         const s = await compressionSummary(fs, e.ino);
         if (s) out.set(p, s);
       }
@@ -150,6 +152,12 @@ for (const v of VARIANTS) {
       assert.ok(sums.size >= (bs > 4096 ? 4 : 12), `only ${sums.size} files stored compressed`);
       for (const s of sums.values()) if (s.extents) assert.equal(s.lclusterSize, bs, 'lcluster = block');
       const incompat = b.readUInt32LE(1024 + 80);
+      const c = img.result.compressed!;
+      assert.equal(c.files, sums.size, 'files stored compressed (build result vs reader)');
+      assert.equal(c.inlineTails, [...sums.values()].filter((s) => s.inlineTail).length, 'inline tails (build result vs reader)');
+      assert.equal(c.fragments, [...sums.values()].filter((s) => s.fragment).length, 'fragments (build result vs reader)');
+      if (v.expect === 'dedupe') assert.ok(c.sharedExtents > 0, 'build result: shared extents');
+      if (v.expect === 'fragments') assert.ok(c.packedBytes > 0 && c.packedBlocks > 0, 'build result: packed inode');
       if (v.expect === 'inline') {
         assert.ok(incompat & 0x10, 'incompat ZTAILPACKING');
         const inline = [...sums.values()].filter((s) => s.inlineTail);

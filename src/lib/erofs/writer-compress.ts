@@ -232,6 +232,8 @@ export interface ZExtent {
   blocks: number;
   /** -1: this file's own pcluster; else the node whose pcluster this deduplicated extent reuses */
   owner: number;
+  /** dedupe: the pcluster was stored before (by this file or `owner`) */
+  ref: boolean;
 }
 
 /** The last extent when it is not in a pcluster of its own: inline after the indexes, or a fragment. */
@@ -398,7 +400,7 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
     const window = buf.subarray(pos - bufStart, want - bufStart);
     const dup = z.dedupe ? zi.findDup(window, pos, size) : null;
     if (dup) {
-      extents.push({ start: pos, len: dup.len, raw: dup.raw, pblk: dup.pblk, blocks: dup.blocks, owner: dup.owner === node ? -1 : dup.owner });
+      extents.push({ start: pos, len: dup.len, raw: dup.raw, pblk: dup.pblk, blocks: dup.blocks, owner: dup.owner === node ? -1 : dup.owner, ref: true });
       streams.push(new Uint8Array(0));
       hasRef = true;
       pos += dup.len;
@@ -424,14 +426,14 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
     if (f) {
       const nb = Math.ceil(f.stream.length / bs);
       if (z.dedupe) zi.addDup(window.subarray(0, f.consumed), { raw: false, owner: node, pblk: blocks, blocks: nb });
-      extents.push({ start: pos, len: f.consumed, raw: false, pblk: blocks, blocks: nb, owner: -1 });
+      extents.push({ start: pos, len: f.consumed, raw: false, pblk: blocks, blocks: nb, owner: -1, ref: false });
       streams.push(f.stream.slice());
       blocks += nb;
       pos += f.consumed;
     } else {
       const len = Math.min(rem, bs);
       if (z.dedupe) zi.addDup(window.subarray(0, len), { raw: true, owner: node, pblk: blocks, blocks: 1 });
-      extents.push({ start: pos, len, raw: true, pblk: blocks, blocks: 1, owner: -1 });
+      extents.push({ start: pos, len, raw: true, pblk: blocks, blocks: 1, owner: -1, ref: false });
       streams.push(window.slice(0, len));
       blocks += 1;
       pos += len;
@@ -455,7 +457,7 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
   for (let e = 0; e < extents.length; e++) {
     const x = extents[e]!;
     const s = streams[e]!;
-    if (s.length === 0) continue; // a reference to a pcluster stored before
+    if (x.ref) continue; // a pcluster stored before
     if (!x.raw) data.set(s, (x.pblk + x.blocks) * bs - s.length); // 0padding: the stream ends at the pcluster end
     else if (!z.interlaced) data.set(s, x.pblk * bs); // shifted: at the block start
     else {
@@ -482,7 +484,7 @@ export function dropInline(z: ZConfig, f: ZFile): ZFile {
   const data = new Uint8Array((f.blocks + 1) * bs);
   data.set(f.data);
   data.set(t.bytes, t.raw ? f.blocks * bs : (f.blocks + 1) * bs - t.bytes.length);
-  const x: ZExtent = { start: t.start, len: t.len, raw: t.raw, pblk: f.blocks, blocks: 1, owner: -1 };
+  const x: ZExtent = { start: t.start, len: t.len, raw: t.raw, pblk: f.blocks, blocks: 1, owner: -1, ref: false };
   if (t.raw && f.interlaced && t.start % bs !== 0) throw new Error('EROFS writer bug: an interlaced image with an inline tail');
   return { ...f, extents: [...f.extents, x], tail: null, data, blocks: f.blocks + 1 };
 }

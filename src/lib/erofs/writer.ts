@@ -1,11 +1,14 @@
 /**
- * Plain EROFS image writer (erofs-composefs-format.md §2): an uncompressed image that
- * `fsck.erofs` 1.5 accepts and the kernel mounts.
+ * EROFS image writer (erofs-composefs-format.md §2, erofs-modern-format.md): plain, chunk-based or
+ * compressed (writer-compress.ts) images, block sizes 512 to 65536, that `fsck.erofs` 1.5 accepts
+ * where it knows the layout and the kernel mounts (up to its page size).
  *
- * Layout: block 0 holds the superblock at 1024, then the inodes (breadth-first from the root, so
- * the root is nid 36 and a directory's children sit together), each followed by its xattrs and its
- * inline tail; then the shared xattr table; then, block aligned, the data in inode order
- * (directory blocks, file blocks, tails that were not inlined, deduplicated chunks).
+ * Layout: the superblock at byte 1024, then the inodes (breadth-first from the root, so a
+ * directory's children sit together) from the superblock's block on, each followed by its xattrs
+ * and its inline tail, chunk map or compression indexes (and inline pcluster); then the shared
+ * xattr table; then, block aligned, the data in inode order (directory blocks, file blocks or
+ * pclusters, tails that were not inlined, deduplicated chunks). With fragments, the packed inode is
+ * the last inode (not linked from any directory) and its pclusters the last data.
  *
  * - Inodes are compact when nothing needs the extended form (mtime = build time, uid/gid/nlink
  *   < 65536, size < 4 GiB).
@@ -16,8 +19,9 @@
  * - `chunkSize` stores regular files CHUNK_BASED with a 4-byte block map; identical chunks (same
  *   length and SHA-256) are stored once. Content is then read twice: hashed before the layout,
  *   copied after.
- * - The superblock checksum covers block 0 after byte 1024, which also holds the first inodes:
- *   block 0 is rendered into a buffer, checksummed, then emitted.
+ * - The superblock checksum covers bytes 1024 to the end of block 0 (to 1024 + bs for blocks of
+ *   1 KiB or less), which also hold the first inodes: that head is rendered into a buffer,
+ *   checksummed, then emitted.
  *
  * The whole layout is computed first; emission then streams front to back, reading file content
  * in large pieces.
@@ -81,8 +85,12 @@ export interface ErofsResult {
   buildTime: number;
   /** chunk mode: chunks written / chunks referenced */
   chunks?: { stored: number; referenced: number };
-  /** compression: regular files stored compressed, their bytes and their pcluster blocks */
-  compressed?: { files: number; bytes: number; blocks: number };
+  /**
+   * compression: regular files stored compressed, their bytes and their own pcluster blocks; of
+   * them, files with an inline tail, files with a fragment (tail or whole); extents reusing another
+   * pcluster (dedupe); the packed inode's data bytes and blocks
+   */
+  compressed?: { files: number; bytes: number; blocks: number; inlineTails: number; fragments: number; sharedExtents: number; packedBytes: number; packedBlocks: number };
 }
 
 const ENC = new TextEncoder();
@@ -189,13 +197,20 @@ export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sin
     res.chunks = { stored: plan.uniq.length, referenced };
   }
   if (plan.z) {
-    const c = { files: 0, bytes: 0, blocks: 0 };
+    const c = { files: 0, bytes: 0, blocks: 0, inlineTails: 0, fragments: 0, sharedExtents: 0, packedBytes: 0, packedBlocks: 0 };
+    if (plan.packed >= 0) {
+      c.packedBytes = plan.size[plan.packed]!;
+      c.packedBlocks = plan.nBlocks[plan.packed]!;
+    }
     for (let i = 0; i < plan.nodes.length; i++) {
       const f = plan.zfile[i];
       if (!f || i === plan.packed) continue;
       c.files++;
       c.bytes += plan.size[i]!;
       c.blocks += f.blocks;
+      if (f.tail?.inline) c.inlineTails++;
+      else if (f.tail) c.fragments++;
+      for (const x of f.extents) if (x.ref) c.sharedExtents++;
     }
     res.compressed = c;
   }
