@@ -9,7 +9,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFile
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { BytesSource } from '../src/lib/io/source.ts';
-import { FormatError } from '../src/lib/errors.ts';
+import { FormatError, NotFoundError } from '../src/lib/errors.ts';
 import { hex } from '../src/lib/bytes.ts';
 import { sha256 } from '../src/lib/codec/sha256.ts';
 import { resolvePath } from '../src/lib/fs/path.ts';
@@ -189,12 +189,10 @@ function makeLayer(members: 1 | 2): Uint8Array {
   writeFileSync(join(src, 'etc', 'dup'), 'line 10\n'.repeat(500));
   writeFileSync(join(src, 'empty'), '');
   symlinkSync('bin/b0', join(src, 'link'));
-  if (members === 1) {
-    spawnSync('tar', ['-czf', join(d, 'l.tar.gz'), '-C', src, '.']);
-    return new Uint8Array(readFileSync(join(d, 'l.tar.gz')));
-  }
+  // the same bytes every run: fixed names order, times and owners, and zlib's gzip (no timestamp)
+  const tar = new Uint8Array(spawnSync('tar', ['-cf', '-', '--sort=name', '--mtime=@1000000000', '--owner=0', '--group=0', '--numeric-owner', '-C', src, '.'], { maxBuffer: 1 << 28 }).stdout);
+  if (members === 1) return new Uint8Array(gzipSync(tar, { level: 6 }));
   // two members: the first half of the tar, then the rest (nydus' zran-two-streams is made so)
-  const tar = new Uint8Array(spawnSync('tar', ['-cf', '-', '-C', src, '.'], { maxBuffer: 1 << 28 }).stdout);
   const cut = Math.floor(tar.length / 2 / 512) * 512 + 100;
   return new Uint8Array(Buffer.concat([gzipSync(tar.subarray(0, cut), { level: 6 }), gzipSync(tar.subarray(cut), { level: 9 })]));
 }
@@ -311,4 +309,24 @@ test('targz-ref bootstrap chunks carry CRC-32C as nydus-image 2.4.4 writes them;
     assert.equal((c[0]!.flags & CF.HAS_CRC32) !== 0, crc);
     assert.equal(c[0]!.crc32, crc ? crc32c(await fs.store.readChunk(c[0]!)) : 0);
   }
+});
+
+test('the blob meta may come from nydusd\'s <blob id>.blob.meta cache file instead of the RAFS meta blob', async () => {
+  const gz = makeLayer(1);
+  const b = await buildLayer(gz, 'layer.tar.gz', { chunkSize: 0x10000 });
+  const fs0 = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs: [new BytesSource(gz, 'layer.tar.gz'), new BytesSource(b.meta, b.r.metaBlobId)] });
+  const { meta } = await fs0.store.blobDetails(0);
+  // the cache layout: uncompressed CI data padded to 4 KiB, then the header (as 233c72f2….blob.meta)
+  const ci = meta!.ci;
+  const cache = new Uint8Array(Math.ceil(ci.length / 4096) * 4096 + 4096);
+  cache.set(ci);
+  cache.set(meta!.headerBytes, cache.length - 4096);
+  const fs = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs: [new BytesSource(gz, 'layer.tar.gz'), new BytesSource(cache, `/cache/${b.r.blobId}.blob.meta`)] });
+  const r = await checkRafs(fs);
+  assert.equal(r.ok, true, JSON.stringify(r).slice(0, 1500));
+  assert.ok(r.counts.chunks_checked >= b.r.chunks);
+  // neither supplied: a typed NotFoundError naming what is missing
+  const none = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs: [new BytesSource(gz, 'layer.tar.gz')] });
+  const c = (await none.fileChunks((await resolvePath(none, '/bin/b0')).ino))[0]!;
+  await assert.rejects(none.store.readChunk(c), (e: unknown) => e instanceof NotFoundError && /RAFS meta blob/.test(e.message));
 });

@@ -201,7 +201,7 @@ export class BlobStore {
     const hasMeta = (blob.ciCompressedSize ?? 0) > 0 || (blob.ciUncompressedSize ?? 0) > 0;
     // ZRAN and other ref blobs keep their blob meta in a separate RAFS meta blob (rafs/zran.ts)
     const others = [...this.unmatched, ...this.bindings.filter((b) => b.index !== index && b.source).map((b) => b.source!)];
-    const meta = !hasMeta ? null : blob.features & BF.SEPARATE ? await readSeparateMeta(blob, others) : await readBlobMeta(source, blob);
+    const meta = !hasMeta ? null : blob.features & (BF.SEPARATE | BF.ZRAN) ? await readSeparateMeta(blob, others) : await readBlobMeta(source, blob);
     const digests = meta ? await readDigestArray(source, blob, meta, toc) : null;
     return { meta, toc, digests };
   }

@@ -177,10 +177,17 @@ export async function findSeparateMeta(blob: Pick<RafsBlob, 'blobMetaDigest' | '
   return null;
 }
 
-/** The blob meta of a SEPARATE blob, from its RAFS meta blob among `candidates` (NotFoundError when absent). */
+/**
+ * The blob meta of a SEPARATE (or ZRAN) blob: from its RAFS meta blob among `candidates`, else from
+ * nydusd's cache file `<blob id>.blob.meta` (uncompressed CI padded to 4 KiB, then the header; ZRAN
+ * images built with an inlined bootstrap have no blob_meta_digest to find a RAFS blob by).
+ * NotFoundError when neither is supplied.
+ */
 export async function readSeparateMeta(blob: RafsBlob, candidates: readonly ByteSource[]): Promise<BlobMeta> {
+  const cache = candidates.find((s) => baseName(s.name) === `${blob.blobId}.blob.meta`);
   const src = await findSeparateMeta(blob, candidates);
-  if (!src) throw new NotFoundError(`RAFS meta blob ${hex(blob.blobMetaDigest ?? new Uint8Array(32))} (${blob.blobMetaSize ?? 0} bytes) holding the blob meta of blob ${blob.blobId}`);
+  if (!src && cache) return readBlobMeta(cache, blob, 'cache');
+  if (!src) throw new NotFoundError(`RAFS meta blob ${hex(blob.blobMetaDigest ?? new Uint8Array(32))} (${blob.blobMetaSize ?? 0} bytes) or ${blob.blobId}.blob.meta, holding the blob meta of blob ${blob.blobId}`);
   return readBlobMeta(src, blob, 'blob', true);
 }
 
