@@ -1,7 +1,7 @@
 // The one name rendering and the one error wire format of the application layer.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { nameOf, nameText, pathText } from '../src/lib/app/names.ts';
+import { childText, componentText, nameOf, nameText, pathText } from '../src/lib/app/names.ts';
 import { fromWire, toWire } from '../src/lib/app/wire.ts';
 import { FormatError, IoError, NotFoundError, UnsupportedError } from '../src/lib/errors.ts';
 
@@ -19,6 +19,13 @@ test('names: valid UTF-8 as is, invalid bytes and control characters as \\xNN, r
   assert.equal(nameText(b(0x7f)), '\\x7f');
   assert.equal(pathText([]), '/');
   assert.equal(pathText([enc('usr'), b(0xff)]), '/usr/\\xff');
+  // in a path, a damaged image's name holding "/" stays one component; NUL is a control character
+  assert.equal(componentText(enc('s/../Z')), 's\\x2f..\\x2fZ');
+  assert.equal(pathText([enc('d'), enc('s/../Z'), b(0x6e, 0, 0xe9)]), '/d/s\\x2f..\\x2fZ/n\\x00\\xe9');
+  assert.equal(childText('/', enc('a/b')), '/a\\x2fb');
+  assert.equal(childText('/d', enc('é')), '/d/é');
+  // a symlink target is not a component: its "/" stays
+  assert.equal(nameText(enc('../a/b')), '../a/b');
 });
 
 test('wire errors: typed errors cross as plain data and come back typed', () => {

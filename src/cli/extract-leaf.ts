@@ -5,7 +5,8 @@
 import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, chmodSync, lutimesSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { IoError, UnsupportedError } from '../lib/errors.ts';
 import { runPlan, type DataPiece } from '../lib/fs/plan.ts';
-import { major, minor, utf8, type Attr } from '../lib/fs/types.ts';
+import { major, minor, type Attr } from '../lib/fs/types.ts';
+import { nameText } from '../lib/app/names.ts';
 import { readFullSync } from '../lib/io/node.ts';
 import { hex } from '../lib/bytes.ts';
 
@@ -123,7 +124,8 @@ export interface LeafCtx {
 }
 
 /** the path as messages show it: below the destination */
-export const displayOf = (ctx: LeafCtx, path: Uint8Array): string => utf8(path.subarray(ctx.destLen));
+/** a path below the destination as reports show it (names rendered by nameText) */
+export const displayOf = (ctx: LeafCtx, path: Uint8Array): string => nameText(path.subarray(ctx.destLen));
 
 export const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 

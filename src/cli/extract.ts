@@ -20,7 +20,8 @@ import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { fromPlainError } from '../lib/errors.ts';
 import { readdirAll } from '../lib/fs/path.ts';
-import { utf8, type Attr, type ReadOnlyFs } from '../lib/fs/types.ts';
+import type { Attr, ReadOnlyFs } from '../lib/fs/types.ts';
+import { childText } from '../lib/app/names.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import {
   asBuffer, displayOf, hex, newReport, openSources, opLine, PIECE, restoreLeaf, sendXattrs, setOwnerMode, setTime, skipEntry, writeFile,
@@ -258,7 +259,8 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
     const listed = now?.readdir(dir.attr.ino) ?? await readdirAll(fs, dir.attr.ino);
     budget.take(listed.length, dir.attr.ino);
     const { kept, refused } = plainEntries(listed);
-    for (const r of refused) skip(childPath(dir.path, safeForMessage(r.entry.name)), r.reason);
+    // a refused name may hold "/": rendered as one component (componentText), never joined as bytes
+    for (const r of refused) ctx.report.skipped.push({ path: childText(displayOf(ctx, dir.path), r.entry.name), reason: r.reason });
     for (const e of kept) {
       const attr = now?.getattr(e.ino) ?? await fs.getattr(e.ino);
       const path = childPath(dir.path, e.name);
@@ -319,13 +321,6 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
   if (job.count) publish(job.take());
   return out;
 }
-
-/** a refused name as the report shows it: NUL and "/" would cut or split it */
-const safeForMessage = (name: Uint8Array): Uint8Array => {
-  const b = Buffer.from(name);
-  for (let i = 0; i < b.length; i++) if (b[i] === 0 || b[i] === 0x2f) b[i] = 0x3f; // '?'
-  return b;
-};
 
 /** A file the reader writes (this thread only); an OS error or an unreadable layout skips it (see skipEntry). */
 async function writeWithReader(ctx: Ctx, rec: LeafRecord<ByteSource>): Promise<void> {

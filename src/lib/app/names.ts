@@ -3,6 +3,8 @@
  * UTF-8 when the bytes are valid UTF-8 and hold no control character, else every valid printable
  * sequence as is and every other byte as `\xNN`. Names are bytes on disk (see fs/types.ts); a
  * rendering that is not the exact decoding carries the raw bytes as hex so nothing is lost.
+ * In a path (pathText, and every message naming an entry) a component shows "/" as `\x2f`: no name
+ * can hold one, and a damaged image's "s/../x" must not read as three components.
  */
 import { hex } from './hex.ts';
 
@@ -76,10 +78,22 @@ export function nameOf(b: Uint8Array): Name {
   return exact !== null ? { text: exact } : { text: nameText(b), hex: hex(b) };
 }
 
-/** An absolute path from its byte components ("/" for none), each rendered by nameText. */
+/** One path component: nameText, with "/" as `\x2f` (see the module comment). */
+export function componentText(b: Uint8Array): string {
+  const t = nameText(b);
+  // nameText leaves a "/" byte as it is, and no escape or multi-byte character it writes holds one
+  return b.includes(0x2f) ? t.replaceAll('/', '\\x2f') : t;
+}
+
+/** An absolute path from its byte components ("/" for none), each rendered by componentText. */
 export function pathText(components: readonly Uint8Array[]): string {
   if (components.length === 0) return '/';
   let s = '';
-  for (const c of components) s += '/' + nameText(c);
+  for (const c of components) s += '/' + componentText(c);
   return s;
+}
+
+/** `dir` (a pathText) and one more component below it. */
+export function childText(dir: string, name: Uint8Array): string {
+  return (dir === '/' ? '/' : dir + '/') + componentText(name);
 }

@@ -1,6 +1,8 @@
 // What a source tree holds and what a layer whites out: the builder's summary of each source.
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from '../fs/whiteout.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
+import { componentText } from './names.ts';
+
 export interface TreeSummary {
   files: number;
   dirs: number;
@@ -69,7 +71,7 @@ export function layerEffects(tree: SourceTree, limit = 200): LayerEffects {
     const here = path || '/';
     if (dir.xattrs.some((x) => OVERLAY_OPAQUE.includes(dec.decode(x.name)) && dec.decode(x.value) === 'y') && out.opaque.length < limit) out.opaque.push(here);
     for (const c of dir.children ?? []) {
-      const name = dec.decode(c.name);
+      const name = componentText(c.name);
       if (name === OPAQUE_WHITEOUT) {
         if (out.opaque.length < limit && !out.opaque.includes(here)) out.opaque.push(here);
       } else if (name.startsWith(WHITEOUT_PREFIX)) {

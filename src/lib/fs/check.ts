@@ -1,7 +1,8 @@
 import { FormatError, isTypedError } from '../errors.ts';
 import { badSymlinkTarget, EntryBudget, plainEntries } from './entries.ts';
 import { readdirAll } from './path.ts';
-import { utf8, type DirEntry, type FileType, type ReadOnlyFs } from './types.ts';
+import type { DirEntry, FileType, ReadOnlyFs } from './types.ts';
+import { childText } from '../app/names.ts';
 
 export interface TreeCheckProgress {
   entries: number;
@@ -58,9 +59,9 @@ export async function checkTree(fs: ReadOnlyFs, opts: { signal?: AbortSignal; on
       continue;
     }
     const { kept, refused } = plainEntries(entries);
-    for (const r of refused) damaged(`${path === '/' ? '/' : path + '/'}${JSON.stringify(utf8(r.entry.name)).slice(1, -1)}`, r.reason);
+    for (const r of refused) damaged(childText(path, r.entry.name), r.reason);
     for (const ent of kept) {
-      const p = (path === '/' ? '/' : path + '/') + utf8(ent.name);
+      const p = childText(path, ent.name);
       report.entries++;
       try {
         const attr = await fs.getattr(ent.ino);

@@ -1,6 +1,7 @@
 import { createSha256 } from '../codec/sha256.ts';
 import { walk } from '../fs/path.ts';
-import { bytesEqual, utf8, type Attr, type ReadOnlyFs } from '../fs/types.ts';
+import { bytesEqual, type Attr, type ReadOnlyFs } from '../fs/types.ts';
+import { pathText } from '../app/names.ts';
 import type { RafsFs } from '../rafs/model.ts';
 import { hex } from '../bytes.ts';
 
@@ -43,7 +44,8 @@ async function snapshot(fs: ReadOnlyFs, signal?: AbortSignal): Promise<Map<strin
     for (const n of names) xs.push(`${hex(n)}=${hex((await fs.getxattr(attr.ino, n)) ?? new Uint8Array())}`);
     const snap: Snap = { attr, xattrs: xs.sort().join(',') };
     if (attr.type === 'symlink') snap.target = await fs.readlink(attr.ino);
-    out.set('/' + path.map(utf8).join('/'), snap);
+    // one rendering for every path shown (a lossy decoding would also pair two different names)
+    out.set(pathText(path), snap);
   }
   return out;
 }

@@ -131,11 +131,8 @@ export function isPow2(n: number): boolean {
   return n > 0 && Number.isInteger(Math.log2(n));
 }
 
-/** Path components to "/a/b" for display and JSON (lossy for non-UTF-8 names). */
-const dec = new TextDecoder('utf-8', { fatal: false });
-export function pathString(comps: readonly Uint8Array[]): string {
-  return '/' + comps.map((c) => dec.decode(c)).join('/');
-}
+/** Path components to "/a/b" for display and JSON: the application layer's one rendering (pathText). */
+export { pathText as pathString } from '../app/names.ts';
 
 /** Chunk as JSON, with the field names of the on-disk chunk info. */
 export function chunkJson(c: RafsChunk, blobs: readonly RafsBlob[], blobIdOf?: (i: number) => string): Record<string, unknown> {
