@@ -304,7 +304,8 @@ export function inflateRaw(src: Uint8Array, opts: InflateOptions): InflateResult
       }
       if (out + len > cap) grow(out + len);
       let from = out - d;
-      if (d >= len) {
+      // copyWithin costs more than a loop for the short matches most streams are made of
+      if (d >= len && len > 32) {
         buf.copyWithin(out, from, from + len);
         out += len;
       } else {
