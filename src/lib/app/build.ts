@@ -11,7 +11,7 @@ import type { ByteSource } from '../io/source.ts';
 import { applyLayer, buildRafs, emptyTree } from '../rafs/builder/index.ts';
 import type { RafsBuildOptions, RafsBuildResult, RafsBuildSinks } from '../rafs/builder/types.ts';
 import type { RafsFs } from '../rafs/model.ts';
-import type { BuildChoice } from './build-choice.ts';
+import { COMPRESSION_LEVELS, type BuildChoice, type ErofsChoice } from './build-choice.ts';
 import { openImage } from '../open.ts';
 import { isRafs } from './capabilities.ts';
 import { hex } from './hex.ts';
@@ -95,8 +95,10 @@ export function choiceOptions(c: BuildChoice, extra: { objects?: boolean; parent
       format: 'erofs',
       ...(e.uuid.trim() ? { uuid: e.uuid.trim() } : {}),
       ...(e.buildTime !== null ? { buildTime: e.buildTime } : {}),
-      ...(e.chunkSize !== null ? { chunkSize: e.chunkSize, dedupe: e.dedupe } : {}),
+      ...(e.chunkSize !== null && e.compression === 'none' ? { chunkSize: e.chunkSize, dedupe: e.dedupe } : {}),
       inlineData: e.inlineData,
+      ...(e.blockSize !== 4096 ? { blockSize: e.blockSize } : {}),
+      ...(e.compression !== 'none' ? { compression: compressionOf(e) } : {}),
     };
   }
   if (c.format === 'composefs') {
@@ -105,7 +107,21 @@ export function choiceOptions(c: BuildChoice, extra: { objects?: boolean; parent
   const r = c.rafs;
   return {
     format: 'rafs', version: r.version, compressor: r.compressor, digester: r.digester, chunkSize: r.chunkSize, alignedChunk: r.alignedChunk,
+    ...(r.batchSize ? { batchSize: r.batchSize } : {}), ...(r.encrypt ? { encrypt: true } : {}),
     ...(r.prefetch.length ? { prefetch: r.prefetch } : {}), ...(extra.parent ? { parent: extra.parent } : {}), ...(extra.signal ? { signal: extra.signal } : {}),
+  };
+}
+
+/** The page's EROFS compression choice as the writer's options (only what differs from mkfs' defaults). */
+export function compressionOf(e: ErofsChoice): ErofsCompression {
+  if (e.compression === 'none') throw new Error('compressionOf: no compression chosen');
+  return {
+    algorithm: e.compression,
+    ...(e.level !== null && COMPRESSION_LEVELS[e.compression] ? { level: e.level } : {}),
+    ...(e.pclusterSize !== null && e.pclusterSize !== e.blockSize ? { pclusterSize: e.pclusterSize } : {}),
+    ...(e.ztailpacking ? { ztailpacking: true } : {}),
+    ...(e.fragments ? { fragments: true } : {}),
+    ...(e.zdedupe ? { dedupe: true } : {}),
   };
 }
 
