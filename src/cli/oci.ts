@@ -11,6 +11,7 @@ import { diffImages } from '../lib/inspect/diff.ts';
 import { configView, filesFromTar, historyView, layersView, loadOci, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
 import { humanBytes, isoTime, modeString, out, sizeOrDev, toJson, UsageError } from './format.ts';
 import { openFile } from './open.ts';
+import { build, type BuildArgs } from './build.ts';
 
 export const OCI_OPTS = {
   platform: { type: 'string' },
@@ -136,4 +137,43 @@ export async function runOci(pos: string[], v: Record<string, unknown>): Promise
 function summary(img: LoadedOci): Record<string, unknown> {
   const i = img.image;
   return { kind: i.kind, name: i.name, platform: i.platform, manifest: i.manifestDigest, config: i.configDigest, refs: i.refs, choices: i.choices, notes: [...i.notes, ...img.tree.notes] };
+}
+
+export const CONVERT_OPTS = {
+  to: { type: 'string' },
+  'digest-store': { type: 'string' },
+  'blob-dir': { type: 'string' },
+  platform: { type: 'string' },
+  ref: { type: 'string' },
+  'build-time': { type: 'string', short: 'T' },
+  uuid: { type: 'string' },
+  json: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const CONVERT_USAGE = 'convert IMAGE --to erofs|composefs|rafs-v6 OUT [--digest-store DIR] [--blob-dir DIR] [-T SECONDS] [--uuid U] [--platform OS/ARCH] [--ref TAG] [--json]';
+
+/**
+ * An OCI image's merged tree (every blob checked, layers stacked) built into one image by the
+ * same writers as `build`: EROFS, composefs (its objects into --digest-store), or one RAFS v6
+ * bootstrap and blob of the whole merged tree (not nydusify's blob per layer).
+ */
+export async function runConvert(pos: string[], v: Record<string, unknown>): Promise<number> {
+  const [image, outPath] = pos;
+  if (!image || !outPath) throw new UsageError('convert IMAGE --to FORMAT OUT');
+  const to = v.to;
+  if (to !== 'erofs' && to !== 'composefs' && to !== 'rafs-v6') throw new UsageError(`--to ${String(to)}: erofs, composefs or rafs-v6`);
+  const img = await loadOciPath(image, v);
+  const a: BuildArgs = { format: to, out: outPath };
+  if (typeof v['digest-store'] === 'string') a.digestStore = v['digest-store'];
+  if (typeof v['blob-dir'] === 'string') a.blobDir = v['blob-dir'];
+  if (typeof v.uuid === 'string') a.uuid = v.uuid;
+  if (typeof v['build-time'] === 'string') {
+    if (!/^\d+$/.test(v['build-time'])) throw new UsageError('-T SECONDS: a whole number');
+    a.buildTime = Number(v['build-time']);
+  }
+  const r = await build(img.tree, a);
+  const result = { image: summary(img), ...r };
+  if (v.json) out(toJson(result));
+  else out(`${to} ${outPath}: ${r.size} bytes from ${img.image.kind} ${img.image.name} (${img.layers.length} layers, ${img.image.platform})${r.digest ? `, digest ${r.digest}` : ''}`);
+  return 0;
 }
