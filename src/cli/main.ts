@@ -21,7 +21,7 @@ import { build, loadSource } from './build.ts';
 import { defaultThreads, extract } from './extract.ts';
 import { humanBytes, isoTime, modeString, out, printTree, sizeOrDev, toJson, UsageError } from './format.ts';
 import { closeAll, openImageFile, openPath, type ImageArgs } from './open.ts';
-import { OCI_OPTS, OCI_USAGE, runOci } from './oci.ts';
+import { CONVERT_OPTS, CONVERT_USAGE, OCI_OPTS, OCI_USAGE, runConvert, runOci } from './oci.ts';
 
 /** Exit statuses (the README's table says the same). */
 export const EXIT = {
@@ -80,6 +80,12 @@ const commands: Record<string, Command> = {
     summary: 'an OCI image layout (folder or tar) or docker save archive: merged files, config, history, layers and dive efficiency, image diff',
     options: OCI_OPTS,
     run: runOci,
+  },
+  convert: {
+    usage: CONVERT_USAGE,
+    summary: 'an OCI image (layout folder or tar, docker save) to one EROFS, composefs or RAFS v6 image of its merged tree',
+    options: CONVERT_OPTS,
+    run: runConvert,
   },
   inspect: {
     usage: 'inspect IMAGE [--json] [--blob FILE]... [--blob-dir DIR] [--device FILE]...',
