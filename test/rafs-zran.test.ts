@@ -330,3 +330,28 @@ test('the blob meta may come from nydusd\'s <blob id>.blob.meta cache file inste
   const c = (await none.fileChunks((await resolvePath(none, '/bin/b0')).ino))[0]!;
   await assert.rejects(none.store.readChunk(c), (e: unknown) => e instanceof NotFoundError && /RAFS meta blob/.test(e.message));
 });
+
+test('CLI: build --format rafs-v6 --type targz-ref LAYER.tar.gz OUT.boot --blob-dir DIR, then check and extract with --blob LAYER.tar.gz', { skip: !haveTar && 'no tar', timeout: 300_000 }, async () => {
+  const { REPO } = await import('./helpers/paths.ts');
+  const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO, 'bin/layerscope.mjs'), ...args], { maxBuffer: 1 << 26, encoding: 'utf8' });
+  const d = tempDir('zran-cli-');
+  const layer = join(d, 'layer.tar.gz');
+  writeFileSync(layer, makeLayer(2));
+  mkdirSync(join(d, 'blobs'));
+  const b = cli(['build', '--format', 'rafs-v6', '--type', 'targz-ref', layer, join(d, 'out.boot'), '--blob-dir', join(d, 'blobs'), '--chunk-size', '65536', '--json']);
+  assert.equal(b.status, 0, b.stderr);
+  const r = JSON.parse(b.stdout) as { blobId: string; blob: string; zran: { contexts: number } };
+  assert.equal(r.blobId, hex(sha256(readFileSync(layer))));
+  assert.ok(r.zran.contexts >= 2);
+  // the RAFS meta blob is named by its sha256
+  assert.equal(hex(sha256(readFileSync(r.blob))), r.blob.split('/').pop());
+  const c = cli(['check', join(d, 'out.boot'), '--blob-dir', join(d, 'blobs'), '--blob', layer]);
+  assert.equal(c.status, 0, c.stdout + c.stderr);
+  const x = cli(['extract', join(d, 'out.boot'), join(d, 'x'), '--blob-dir', join(d, 'blobs'), '--blob', layer]);
+  assert.equal(x.status, 0, x.stderr);
+  assert.deepEqual(compareSnapshots(snapshotDisk(extracted(readFileSync(layer))), snapshotDisk(join(d, 'x')), { owners: false, dirMtime: false }), []);
+  // options a targz-ref build cannot take
+  const bad = cli(['build', '--format', 'rafs-v5', '--type', 'targz-ref', layer, join(d, 'o5.boot'), '--blob-dir', join(d, 'blobs')]);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /RAFS v6 only/);
+});
