@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { folderFiles } from '../src/cli/oci.ts';
 import { NodeFileSource } from '../src/lib/io/node.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
-import { filesFromList, filesFromTar, loadOci, OciError, type OciFiles } from '../src/lib/oci/index.ts';
+import { filesFromList, filesFromTar, isImageLayout, loadOci, OciError, type OciFiles } from '../src/lib/oci/index.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs, type Snapshot } from './helpers/treecompare.ts';
 import { makeTestImage, manifestOf, missingTools, rewrite, run, sh, unpackRootfs, writeBlob } from './helpers/oci.ts';
 import { REPO, tempDir } from './helpers/paths.ts';
@@ -114,6 +114,14 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     add('oci-layout');
     for (const f of readdirSync(join(layout, 'blobs/sha256'))) add(`blobs/sha256/${f}`);
     await mergedEqualsUmoci(filesFromList(list));
+    // the page opens drops through app/open.ts openFiles: a layout is its merged tree there
+    const { openFiles } = await import('../src/lib/app/open.ts');
+    const o = await openFiles(list);
+    assert.equal(o.kind, 'oci');
+    assert.deepEqual(compareSnapshots(ref, await snapshotFs(o.fs)), []);
+    assert.ok(isImageLayout(list.map((f) => f.path)));
+    assert.ok(!isImageLayout(['ext/manifest.json', 'ext/icons/a.png']), 'a web extension folder is no docker save');
+    assert.ok(isImageLayout(['d/manifest.json', 'd/repositories', 'd/abc/layer.tar']));
   });
 
   test('a two-platform index: linux/amd64 by default, the other by --platform, an absent one refused', async () => {

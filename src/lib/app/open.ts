@@ -15,7 +15,7 @@ import { gunzipChunks } from '../tar/gunzip.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
 import type { ByteSource } from '../io/source.ts';
 import { detectFormat, detectFormatByHead, openImage, type OpenOptions } from '../open.ts';
-import { filesFromTar, loadOci, looksLikeOciArchive } from '../oci/index.ts';
+import { filesFromList, filesFromTar, isImageLayout, loadOci, looksLikeOciArchive } from '../oci/index.ts';
 
 export type InputKind = 'image' | 'tar' | 'dump' | 'folder' | 'oci';
 
@@ -135,6 +135,12 @@ export interface FilesOpened extends OpenedInput {
  */
 export async function openFiles(files: InputFile[], opts: InputOptions & { folder?: () => SourceTree } = {}): Promise<FilesOpened> {
   if (files.length === 0) throw new NotFoundError('input: no files given');
+  // a dropped image layout (OCI, docker save unpacked): its merged tree, every blob checked
+  if (isImageLayout(files.map((f) => f.path))) {
+    const list = filesFromList(files);
+    const loaded = await loadOci(list, opts.spill ? { spill: opts.spill } : {});
+    return { ...openFolder(loaded.tree, list.name), kind: 'oci', others: [], objects: 0 };
+  }
   const objects = new Map<string, ByteSource>();
   const rest: InputFile[] = [];
   for (const f of files) {

@@ -80,3 +80,18 @@ export function filesFromList(list: readonly { path: string; source: ByteSource 
   for (const f of norm) files.set(strip ? f.path.slice(f.path.indexOf('/') + 1) : f.path, f.source);
   return { name: strip ? [...tops][0]! : name, get: async (p) => files.get(p) ?? null };
 }
+
+/**
+ * Whether files from a drop are an image layout: index.json with oci-layout, or docker save's
+ * manifest.json, at the top or at the top of the one folder they all sit in.
+ */
+export function isImageLayout(paths: readonly string[]): boolean {
+  const norm = paths.map((p) => p.split('/').filter((c) => c !== '' && c !== '.'));
+  const tops = new Set(norm.map((c) => (c.length > 1 ? c[0] : '')));
+  const prefix = tops.size === 1 && !tops.has('') ? 1 : 0;
+  const top = new Set(norm.filter((c) => c.length === prefix + 1).map((c) => c[prefix]));
+  if (top.has('index.json') && top.has('oci-layout')) return true;
+  // a manifest.json alone is too common (web extensions, app bundles): docker save also writes
+  // `repositories`, or its config as <hex>.json, or (Docker 25) blobs/
+  return top.has('manifest.json') && (top.has('repositories') || [...top].some((n) => /^[0-9a-f]{64}\.json$/.test(n!)) || norm.some((c) => c[prefix] === 'blobs' && c.length > prefix + 1));
+}
