@@ -30,7 +30,7 @@ export interface BuildBenchCase {
   name: string;
   format: 'composefs' | 'erofs' | 'rafs';
   erofsChunk?: string;
-  rafsCompressor?: 'none' | 'lz4_block' | 'gzip';
+  rafsCompressor?: 'none' | 'lz4_block' | 'zstd' | 'gzip';
   rafsDigester?: 'blake3' | 'sha256';
 }
 
@@ -51,6 +51,7 @@ const CASES: BuildBenchCase[] = [
   { name: 'rafs v6 none blake3', format: 'rafs', rafsCompressor: 'none', rafsDigester: 'blake3' },
   { name: 'rafs v6 lz4_block blake3', format: 'rafs', rafsCompressor: 'lz4_block', rafsDigester: 'blake3' },
   { name: 'rafs v6 lz4_block sha256', format: 'rafs', rafsCompressor: 'lz4_block', rafsDigester: 'sha256' },
+  { name: 'rafs v6 zstd blake3', format: 'rafs', rafsCompressor: 'zstd', rafsDigester: 'blake3' },
   { name: 'rafs v6 gzip blake3', format: 'rafs', rafsCompressor: 'gzip', rafsDigester: 'blake3' },
 ];
 

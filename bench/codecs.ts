@@ -11,7 +11,7 @@
  * the same `zstd -3` frame (with its content checksum, which ours verifies and fzstd skips), and on
  * a `--no-check` frame of the same corpus.
  *
- * zstd encode gets Node rows too (zstdEncodeRows): our encoder (zstd-encode.ts) and the `zstd` CLI
+ * zstd encode (zstdEncodeRows): our encoder (zstd-encode.ts, timed in Node and Chromium) and the `zstd` CLI
  * at levels 1, 3 and 9 on the same 8 MiB corpus, each row with its output size against the CLI's at
  * the same level (both without a checksum). Every frame of ours is decoded back before it is timed.
  */
@@ -28,7 +28,7 @@ import { zstdCompress } from '../src/lib/codec/zstd-encode.ts';
 import { gunzipSync as fflateGunzip } from 'fflate';
 import { gunzipSync as zlibGunzip } from 'node:zlib';
 import { gunzipMembers } from '../src/lib/codec/inflate.ts';
-import { measure, runCases, type BenchInputs, type CaseResult } from './browser/cases.ts';
+import { measure, runCases, ZSTD_ENCODE_LEVELS, zstdEncodeCase, type BenchInputs, type CaseResult } from './browser/cases.ts';
 import { median } from './util.ts';
 
 export interface Row {
@@ -149,22 +149,26 @@ function zstdCliEncode(file: string, level: number, size: number): { mbps: numbe
   return { mbps: size / (median(ms) / 1000) / 1e6, bytes };
 }
 
-/** zstd encode in Node, same corpus, same run: ours against the CLI at levels 1, 3 and 9. */
-async function zstdEncodeRows(dir: string, inputs: BenchInputs, log: (s: string) => void): Promise<Row[]> {
+/**
+ * zstd encode, same corpus, same run: ours (timed by runCases in Node and in Chromium) against the
+ * CLI at levels 1, 3 and 9, with output sizes.
+ */
+async function zstdEncodeRows(dir: string, inputs: BenchInputs, node: CaseResult[], chrome: CaseResult[], log: (s: string) => void): Promise<Row[]> {
   const corpus = inputs.corpus, size = corpus.length;
   const rows: Row[] = [];
-  for (const level of [1, 3, 9]) {
+  for (const level of ZSTD_ENCODE_LEVELS) {
     const ours = zstdCompress(corpus, { level });
     if (!Buffer.from(zstdDecompress(ours, size)).equals(Buffer.from(corpus)) || !Buffer.from(fzstdDecompress(ours)).equals(Buffer.from(corpus))) {
       throw new Error(`bench: our zstd level ${level} frame does not decode to the corpus`);
     }
     const cli = zstdCliEncode(join(dir, 'corpus.bin'), level, size);
-    const mbps = await measure(() => zstdCompress(corpus, { level }), size, level >= 9 ? 1 : 3, 250);
+    const mbps = node.find((c) => c.codec === zstdEncodeCase(level))?.mbps ?? await measure(() => zstdCompress(corpus, { level }), size, level >= 9 ? 1 : 3, 250);
+    const inChrome = chrome.find((c) => c.codec === zstdEncodeCase(level))?.mbps ?? null;
     const ratio = ours.length / cli.bytes;
     const a = `zstd -${level} encode: ours, ${ours.length} bytes = ${ratio.toFixed(3)}x zstd's`;
     const b = `zstd -${level} encode: zstd CLI, ${cli.bytes} bytes (${(size / cli.bytes).toFixed(2)}:1)`;
-    log(`${a}: ${mbps.toFixed(1)} MB/s; ${b}: ${cli.mbps.toFixed(1)} MB/s; speed ours / CLI = ${(mbps / cli.mbps).toFixed(3)}`);
-    rows.push({ codec: a, nodeMBps: mbps, chromiumMBps: null }, { codec: b, nodeMBps: cli.mbps, chromiumMBps: null });
+    log(`${a}: ${mbps.toFixed(1)} MB/s (Chromium ${inChrome?.toFixed(1) ?? '-'}); ${b}: ${cli.mbps.toFixed(1)} MB/s; speed ours / CLI = ${(mbps / cli.mbps).toFixed(3)}`);
+    rows.push({ codec: a, nodeMBps: mbps, chromiumMBps: inChrome }, { codec: b, nodeMBps: cli.mbps, chromiumMBps: null });
   }
   return rows;
 }
@@ -248,10 +252,10 @@ export async function runCodecBench(opts: { chromium?: boolean; log?: (s: string
       }
     }
     const zstd = await zstdRows(dir, inputs, (s) => log(`[node] ${s}`));
-    const zstdEncode = await zstdEncodeRows(dir, inputs, (s) => log(`[node] ${s}`));
+    const zstdEncode = await zstdEncodeRows(dir, inputs, node, chrome, (s) => log(`[node] ${s}`));
     const inflate = await inflateRows(inputs, (s) => log(`[node] ${s}`));
     return [
-      ...node.map((r) => ({ codec: r.codec, nodeMBps: r.mbps, chromiumMBps: chrome.find((c) => c.codec === r.codec)?.mbps ?? null })),
+      ...node.filter((r) => !ZSTD_ENCODE_LEVELS.some((l) => r.codec === zstdEncodeCase(l))).map((r) => ({ codec: r.codec, nodeMBps: r.mbps, chromiumMBps: chrome.find((c) => c.codec === r.codec)?.mbps ?? null })),
       ...zstd,
       ...zstdEncode,
       ...inflate,

@@ -1,38 +1,84 @@
-// layerscope build vs mkfs.erofs from the same large tree, same run; composefs build throughput in Node.
+// layerscope build vs the C tools from the same large tree, same run:
+//  - plain EROFS against mkfs.erofs;
+//  - compressed EROFS (`-z lz4hc`, `-z lz4`) against Debian's mkfs.erofs with the same -z, with the
+//    time ratio (ours / mkfs, goal <= 1.0) and the image size ratio (ours / mkfs, goal <= 1.02);
+//  - composefs against C mkcomposefs when MKCOMPOSEFS=path names one (else the row says skipped).
+// The tree is the generated 50k-file, 1.1 GB one (bench/util makeBigTree), or EROFS_BENCH_TREE=dir
+// (for example a scratch copy of /usr/share + /usr/bin). Runs per row: BENCH_RUNS (default 3 for
+// plain and composefs, 1 for compressed; the median is shown). Images are written to bench/out.
 import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_OUT, CLI, makeBigTree, median, sh } from './util.ts';
 
-export interface BuildRow { name: string; layerscopeMs: number; referenceMs: number | null; ratio: number | null; MBps: number; note: string }
+export interface BuildRow { name: string; layerscopeMs: number | null; referenceMs: number | null; timeRatio: number | null; sizeRatio: number | null; MBps: number | null; note: string }
 
-export async function runErofsBuildBench(runs = 3): Promise<BuildRow[]> {
-  const bytes = 1100 << 20;
-  const tree = makeBigTree(join(BENCH_OUT, 'tree-50k'), 50_000, bytes, 2);
+/** apparent bytes of the regular files under `dir` (du -sb --apparent-size) */
+function treeBytes(dir: string): number {
+  const r = sh('du', ['-sb', '--apparent-size', dir]);
+  return Number(r.stdout.split('\t')[0]);
+}
+
+/** time `ours` and `ref` alternately `runs` times; both write to their own file, removed first */
+function timed(runs: number, ours: { out: string; cmd: string; args: string[] }, ref: { out: string; cmd: string; args: string[] }): { a: number; b: number } {
+  const a: number[] = [], b: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    for (const [x, into] of [[ours, a], [ref, b]] as const) {
+      rmSync(x.out, { force: true });
+      const r = sh(x.cmd, x.args);
+      if (r.status !== 0) throw new Error(`${x.cmd} ${x.args.join(' ')} failed: ${r.stderr}`);
+      into.push(r.ms);
+    }
+  }
+  return { a: median(a), b: median(b) };
+}
+
+export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ?? 3)): Promise<BuildRow[]> {
+  const tree = process.env.EROFS_BENCH_TREE ?? makeBigTree(join(BENCH_OUT, 'tree-50k'), 50_000, 1100 << 20, 2);
+  const total = treeBytes(tree) / 1e6;
+  const what = `${(total / 1000).toFixed(2)} GB tree ${tree}`;
   const rows: BuildRow[] = [];
   const ours = join(BENCH_OUT, 'build-ours.erofs');
   const ref = join(BENCH_OUT, 'build-mkfs.erofs');
-  const cfs = join(BENCH_OUT, 'build-ours.cfs');
-  const a: number[] = [], b: number[] = [], c: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    rmSync(ours, { force: true });
-    rmSync(ref, { force: true });
-    rmSync(cfs, { force: true });
-    const r1 = sh(process.execPath, [CLI, 'build', '--format', 'erofs', '-T', '0', tree, ours]);
-    if (r1.status !== 0) throw new Error(`layerscope build failed: ${r1.stderr}`);
-    a.push(r1.ms);
-    const r2 = sh('mkfs.erofs', ['--quiet', '-T0', ref, tree]);
-    if (r2.status !== 0) throw new Error(`mkfs.erofs failed: ${r2.stderr}`);
-    b.push(r2.ms);
-    const r3 = sh(process.execPath, [CLI, 'build', '--format', 'composefs', tree, cfs]);
-    if (r3.status !== 0) throw new Error(`layerscope build composefs failed: ${r3.stderr}`);
-    c.push(r3.ms);
+  const size = (f: string) => statSync(f).size;
+  const fsck = (f: string) => {
+    const check = sh('fsck.erofs', [f]);
+    return check.status === 0 ? 'fsck.erofs accepts our image' : `fsck.erofs REJECTS our image: ${check.stderr.trim()}`;
+  };
+
+  // plain
+  {
+    const t = timed(runs, { out: ours, cmd: process.execPath, args: [CLI, 'build', '--format', 'erofs', '-T', '0', tree, ours] }, { out: ref, cmd: 'mkfs.erofs', args: ['--quiet', '-T0', ref, tree] });
+    rows.push({
+      name: `build erofs (plain), ${what}: ours ${(size(ours) / 1e6).toFixed(0)} MB, mkfs ${(size(ref) / 1e6).toFixed(0)} MB`,
+      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), sizeRatio: +(size(ours) / size(ref)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
+      note: `time ratio = layerscope / mkfs.erofs 1.5; ${fsck(ours)}`,
+    });
   }
-  const check = sh('fsck.erofs', [ours]);
-  const note = check.status === 0 ? 'fsck.erofs accepts our image' : `fsck.erofs REJECTS our image: ${check.stderr}`;
-  const l = median(a), m = median(b), k = median(c);
-  const total = bytes / 1e6;
-  rows.push({ name: `build erofs, 50k files ${(total / 1000).toFixed(1)} GB (ours ${(statSync(ours).size / 1e6).toFixed(0)} MB, mkfs ${(statSync(ref).size / 1e6).toFixed(0)} MB)`, layerscopeMs: l, referenceMs: m, ratio: m / l, MBps: total / (l / 1000), note: `ratio = mkfs.erofs time / layerscope time; ${note}` });
-  rows.push({ name: 'build composefs (fs-verity of every file, Node)', layerscopeMs: k, referenceMs: null, ratio: null, MBps: total / (k / 1000), note: 'no mkcomposefs on this machine; throughput includes hashing all content' });
+  // compressed, as mkfs.erofs -z: one-block pclusters, compact indexes (both tools' defaults)
+  const zRuns = Number(process.env.BENCH_RUNS ?? 1);
+  for (const z of ['lz4hc', 'lz4']) {
+    const t = timed(zRuns, { out: ours, cmd: process.execPath, args: [CLI, 'build', '--format', 'erofs', '-T', '0', '-z', z, tree, ours] }, { out: ref, cmd: 'mkfs.erofs', args: ['--quiet', '-T0', `-z${z}`, ref, tree] });
+    rows.push({
+      name: `build erofs -z ${z}, ${what}: ours ${(size(ours) / 1e6).toFixed(1)} MB, mkfs ${(size(ref) / 1e6).toFixed(1)} MB`,
+      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), sizeRatio: +(size(ours) / size(ref)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
+      note: `goal: time ratio <= 1.0, size ratio <= 1.02 (mkfs.erofs 1.5 -z${z}); ${fsck(ours)}`,
+    });
+  }
+  // composefs against C mkcomposefs
+  const cfs = join(BENCH_OUT, 'build-ours.cfs');
+  const cfsRef = join(BENCH_OUT, 'build-mkcomposefs.cfs');
+  const mk = process.env.MKCOMPOSEFS;
+  if (mk) {
+    const t = timed(runs, { out: cfs, cmd: process.execPath, args: [CLI, 'build', '--format', 'composefs', tree, cfs] }, { out: cfsRef, cmd: mk, args: [tree, cfsRef] });
+    const same = sh('cmp', ['-s', cfs, cfsRef]).status === 0;
+    rows.push({
+      name: `build composefs (fs-verity of every file), ${what}`,
+      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), sizeRatio: +(size(cfs) / size(cfsRef)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
+      note: `time ratio = layerscope / ${mk}; images ${same ? 'byte-identical' : 'DIFFER'}`,
+    });
+  } else {
+    rows.push({ name: 'build composefs vs mkcomposefs', layerscopeMs: null, referenceMs: null, timeRatio: null, sizeRatio: null, MBps: null, note: 'skipped: set MKCOMPOSEFS=/path/to/mkcomposefs' });
+  }
   return rows;
 }
 

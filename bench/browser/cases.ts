@@ -12,6 +12,7 @@ import { lz4Decompress } from '../../src/lib/codec/lz4.ts';
 import { sha256, sha256Async } from '../../src/lib/codec/sha256.ts';
 import { xxh32 } from '../../src/lib/codec/xxh32.ts';
 import { zstdDecompress } from '../../src/lib/codec/zstd.ts';
+import { zstdCompress } from '../../src/lib/codec/zstd-encode.ts';
 
 export interface BenchInputs {
   /** the corpus (8 MiB of a tar of /usr/bin); compressed forms below decode to it */
@@ -49,6 +50,9 @@ export async function measure(fn: () => unknown, bytes: number, runs = 5, window
   return rates[rates.length >> 1]!;
 }
 
+export const ZSTD_ENCODE_LEVELS = [1, 3, 9];
+export const zstdEncodeCase = (level: number): string => `zstd -${level} encode (ours, zstd-encode.ts)`;
+
 interface Case {
   codec: string;
   bytes: number;
@@ -77,6 +81,8 @@ function cases(inp: BenchInputs): Case[] {
     { codec: 'lz4 block decode (lz4 -1, 1 MiB blocks)', bytes: lz4Out, fn: () => { for (const b of inp.lz4Blocks) lz4Decompress(b.src, b.size); } },
     { codec: 'zstd decode (zstd -3, ours)', bytes: inp.corpus.length, fn: () => zstdDecompress(inp.zstd, inp.corpus.length) },
     { codec: 'gzip decode (gzip -6, fflate)', bytes: inp.corpus.length, fn: () => gzipDecompress(inp.gzip, inp.corpus.length) },
+    // the zstd encoder over the whole corpus (bench/codecs.ts puts the zstd CLI beside these)
+    ...ZSTD_ENCODE_LEVELS.map((level) => ({ codec: zstdEncodeCase(level), bytes: inp.corpus.length, fn: () => zstdCompress(inp.corpus, { level }) })),
   ];
 }
 
@@ -87,6 +93,9 @@ export async function runCases(inp: BenchInputs, log: (s: string) => void = () =
   if (!eq(blake3(MiB), nobleBlake3(MiB))) throw new Error('bench: blake3 differs from @noble/hashes');
   if (!eq(zstdDecompress(inp.zstd, inp.corpus.length), inp.corpus)) throw new Error('bench: zstd output differs');
   if (!eq(gzipDecompress(inp.gzip, inp.corpus.length), inp.corpus)) throw new Error('bench: gzip output differs');
+  for (const level of ZSTD_ENCODE_LEVELS) {
+    if (!eq(zstdDecompress(zstdCompress(inp.corpus, { level }), inp.corpus.length), inp.corpus)) throw new Error(`bench: our zstd level ${level} frame does not decode to the corpus`);
+  }
   let o = 0;
   for (const b of inp.lz4Blocks) {
     if (!eq(lz4Decompress(b.src, b.size), inp.corpus.subarray(o, o + b.size))) throw new Error('bench: lz4 output differs');
