@@ -64,6 +64,24 @@ describe('layerscope oci', { skip: skip ?? false }, () => {
     assert.equal(cli(['oci', 'ls', img, '--layer', '9']).status, 1);
   });
 
+  test('ls --csv / --json: the file list with the layer each file came from, --sort size largest first', () => {
+    const more = join(work, 'more');
+    sh(`cp -r ${img} ${more}`);
+    appendLayer(more, 't', makeTar([{ name: 'big', size: 5000 }, { name: 'a,"b"', text: 'quoted' }]), 'gzip');
+    const csv = cli(['oci', 'ls', more, '--csv', '--sort', 'size']);
+    assert.equal(csv.status, 0, csv.stderr);
+    assert.equal(csv.stdout, [
+      'path,type,size,mode,uid,gid,mtime,layer',
+      '/big,reg,5000,0644,0,0,1700000000,3',
+      '"/a,""b""",reg,6,0644,0,0,1700000000,3',
+      '/g,reg,4,0644,0,0,1700000000,0',
+      '',
+    ].join('\r\n'));
+    const rows = JSON.parse(cli(['oci', 'ls', more, '--json']).stdout);
+    assert.deepEqual(rows.map((r: { path: string; layer: number }) => [r.path, r.layer]), [['/g', 0], ['/big', 3], ['/a,"b"', 3]]);
+    assert.equal(cli(['oci', 'ls', more, '--sort', 'colour']).status, 1);
+  });
+
   test('the generic ls and cat take the image archive (its merged tree)', () => {
     const ls = cli(['ls', archive, '/']);
     assert.equal(ls.status, 0, ls.stderr);

@@ -3,13 +3,11 @@
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { pathText } from '../lib/app/names.ts';
 import { NotFoundError, UnsupportedError } from '../lib/errors.ts';
-import { walk } from '../lib/fs/path.ts';
 import { tempFileSpill } from '../lib/fs/sources/node.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
-import { configView, filesFromTar, historyView, layersView, loadOci, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
-import { humanBytes, isoTime, modeString, out, sizeOrDev, toJson, UsageError } from './format.ts';
+import { configView, fileList, filesFromTar, historyView, layersView, loadOci, toCsv, type FileRow, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
+import { humanBytes, out, toJson, UsageError } from './format.ts';
 import { openFile } from './open.ts';
 import { build, type BuildArgs } from './build.ts';
 
@@ -18,10 +16,12 @@ export const OCI_OPTS = {
   ref: { type: 'string' },
   layer: { type: 'string' },
   json: { type: 'boolean' },
+  csv: { type: 'boolean' },
+  sort: { type: 'string' },
   long: { type: 'boolean', short: 'l' },
 } as const satisfies ParseArgsConfig['options'];
 
-export const OCI_USAGE = 'oci ls|config|history|layers|diff IMAGE [IMAGE2] [--platform OS/ARCH[/VARIANT]] [--ref TAG] [--layer N] [-l] [--json]';
+export const OCI_USAGE = 'oci ls|config|history|layers|diff IMAGE [IMAGE2] [--platform OS/ARCH[/VARIANT]] [--ref TAG] [--layer N] [-l] [--sort size|path] [--json|--csv]';
 
 /** A folder holding a layout: its files opened on demand (paths are checked by the lib before they get here). */
 export function folderFiles(dir: string): OciFiles {
@@ -55,6 +55,8 @@ export async function loadOciPath(path: string, v: Record<string, unknown>, cont
     spill: tempFileSpill(),
   });
 }
+
+const COLUMNS: (keyof FileRow)[] = ['path', 'type', 'size', 'mode', 'uid', 'gid', 'mtime', 'layer'];
 
 const MARK = { added: '+', modified: '~', removed: '-' } as const;
 
@@ -108,15 +110,12 @@ export async function runOci(pos: string[], v: Record<string, unknown>): Promise
         for (const c of ch) out(`${MARK[c.change]} ${c.type.padEnd(7)} ${String(c.size).padStart(10)} ${c.path}`);
         return 0;
       }
-      const rows = [];
-      for await (const { path, attr } of walk(img.fs)) {
-        if (!path.length) continue;
-        const p = pathText(path);
-        if (v.json) rows.push({ path: p, type: attr.type, mode: attr.mode, uid: attr.uid, gid: attr.gid, size: attr.size, mtime: attr.mtime, nlink: attr.nlink });
-        else if (v.long) out(`${modeString(attr)} ${String(attr.uid).padStart(5)} ${String(attr.gid).padStart(5)} ${sizeOrDev(attr).padStart(10)} ${isoTime(attr.mtime, attr.mtimeNsec)} ${p}`);
-        else out(p);
-      }
-      if (v.json) out(toJson(rows));
+      const rows = fileList(img.tree, img.layers);
+      if (v.sort === 'size') rows.sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1));
+      else if (v.sort !== undefined && v.sort !== 'path') throw new UsageError(`--sort ${String(v.sort)}: size or path`);
+      if (v.json) return out(toJson(rows)), 0;
+      if (v.csv) return process.stdout.write(toCsv(rows, COLUMNS)), 0;
+      for (const r of rows) out(v.long ? `${r.type.padEnd(7)} ${r.mode} ${String(r.uid).padStart(5)} ${String(r.gid).padStart(5)} ${String(r.size).padStart(10)} ${r.layer === null ? ' ' : r.layer} ${r.path}` : r.path);
       return 0;
     }
     case 'diff': {

@@ -16,7 +16,7 @@ export { filesFromTar, filesFromList, checkedPath, isImageLayout, type OciFiles 
 export { readLayer, pathKey, type ReadLayer, type LayerEntry, type LayerReadOptions } from './layer.ts';
 export { mergeLayers, type LayerChange, type ChangeKind, type MergedImage } from './merge.ts';
 export { efficiency, type Efficiency, type Inefficiency } from './efficiency.ts';
-export { configView, historyView, layersView, type ConfigView, type HistoryView, type LayerView } from './views.ts';
+export { configView, fileList, historyView, layersView, toCsv, type ConfigView, type FileRow, type HistoryView, type LayerView } from './views.ts';
 export { parseDigest, type Digest } from './digest.ts';
 
 export interface LoadedOci {

@@ -5,6 +5,8 @@ import type { OciImage } from './image.ts';
 import type { ReadLayer } from './layer.ts';
 import type { LayerChange } from './merge.ts';
 import type { Compression } from './types.ts';
+import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
+import { utf8 } from '../fs/types.ts';
 
 export interface ConfigView {
   platform: string;
@@ -111,4 +113,45 @@ export function layersView(img: OciImage, layers: readonly ReadLayer[], changes:
       createdBy: hist.find((h) => h.layer === i)?.createdBy ?? '',
     };
   });
+}
+
+export interface FileRow {
+  path: string;
+  type: string;
+  size: number;
+  /** permission bits, octal text ("0644") */
+  mode: string;
+  uid: number;
+  gid: number;
+  mtime: number;
+  /** the layer whose entry this is (the top one that wrote it); null for a directory */
+  layer: number | null;
+}
+
+/** Every path of the merged tree, depth first in directory order, with the layer each file came from. */
+export function fileList(tree: SourceTree, layers: readonly ReadLayer[]): FileRow[] {
+  const from = new Map<SourceInode, number>();
+  layers.forEach((l, i) => {
+    for (const n of inodesOf(l.tree.root)) if (n.type !== 'dir') from.set(n, i);
+  });
+  const rows: FileRow[] = [];
+  const visit = (dir: SourceInode, prefix: string): void => {
+    for (const d of dir.children ?? []) {
+      const n = d.inode;
+      const path = `${prefix}/${utf8(d.name)}`;
+      rows.push({ path, type: n.type, size: n.type === 'reg' ? n.size : 0, mode: (n.perm & 0o7777).toString(8).padStart(4, '0'), uid: n.uid, gid: n.gid, mtime: n.mtime, layer: n.type === 'dir' ? null : from.get(n) ?? null });
+      if (n.type === 'dir') visit(n, path);
+    }
+  };
+  visit(tree.root, '');
+  return rows;
+}
+
+/** Rows as CSV (RFC 4180: a header line, fields with a comma, quote or line break quoted). */
+export function toCsv<T extends object>(rows: readonly T[], columns: readonly (keyof T & string)[]): string {
+  const field = (v: unknown): string => {
+    const s = v === null || v === undefined ? '' : String(v);
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => field(r[c])).join(','))].join('\r\n') + '\r\n';
 }
