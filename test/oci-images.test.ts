@@ -156,6 +156,12 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     const o = await openInput(src);
     assert.equal(o.kind, 'oci');
     assert.deepEqual(compareSnapshots(ref, await snapshotFs(o.fs)), []);
+    // a tar of a folder that merely holds a manifest.json is still a layer
+    const ext = join(work, 'ext');
+    sh(`mkdir -p ${ext}/icons && echo '{}' > ${ext}/manifest.json && echo x > ${ext}/icons/a.png && tar -C ${ext} -cf ${ext}.tar .`);
+    const plain = await NodeFileSource.open(`${ext}.tar`);
+    opened.push(plain);
+    assert.equal((await openInput(plain)).kind, 'tar');
   });
 
   test('layerscope extract of the oci-archive writes what umoci unpack writes', () => {
