@@ -96,6 +96,21 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     assert.deepEqual(o.layers.map((l) => l.compression), ['none', 'none', 'none', 'none']);
   });
 
+  test('Docker media types (schema 2 manifest, rootfs.diff.tar.gzip layers), as a registry client stores them', async () => {
+    const d = join(work, 'dockermt');
+    sh(`cp -r ${layout} ${d}`);
+    rewrite(d, 't', (m) => {
+      m.mediaType = 'application/vnd.docker.distribution.manifest.v2+json';
+      m.config.mediaType = 'application/vnd.docker.container.image.v1+json';
+      for (const l of m.layers) l.mediaType = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+    });
+    const ix = JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'));
+    ix.manifests[0].mediaType = 'application/vnd.docker.distribution.manifest.v2+json';
+    writeFileSync(join(d, 'index.json'), JSON.stringify(ix));
+    const o = await mergedEqualsUmoci(folderFiles(d));
+    assert.deepEqual(o.layers.map((l) => l.compression), ['gzip', 'gzip', 'gzip', 'gzip']);
+  });
+
   test('Docker 25 docker save: an OCI layout with manifest.json beside it, in a tar', async () => {
     const d = join(work, 'docker25');
     mkdirSync(d);
