@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { lz4CompressBlock } from '../src/lib/codec/lz4-compress.ts';
 import { openErofs, type ErofsFs } from '../src/lib/erofs/reader.ts';
 import { FormatError } from '../src/lib/errors.ts';
-import { runPlan, type DataPiece } from '../src/lib/fs/plan.ts';
+import { decodePcluster, runPlan, type DataPiece } from '../src/lib/fs/plan.ts';
+import { zstdCompress } from '../src/lib/codec/zstd-encode.ts';
+import { deflateSync } from 'fflate';
 import { bytes, type Attr } from '../src/lib/fs/types.ts';
 import { BytesSource, type ByteSource } from '../src/lib/io/source.ts';
 import { NodeFileSource } from '../src/lib/io/node.ts';
@@ -119,6 +121,30 @@ test('runPlan: zeros, carried bytes and LZ4 blocks with skips, padding and damag
   const zeros = new BytesSource(new Uint8Array(64), 'zeros');
   assert.throws(() => run([{ ...lz4(0, 10), source: zeros, pos: 0, plen: 64 }]), /only zero padding/);
   assert.throws(() => run([{ ...lz4(0, 10), length: src.length + 1 }]), FormatError);
+});
+
+test('decodePcluster: zero padding skipped, then LZ4 (exact length), deflate or zstd decoded; runPlan decode pieces and the reader use it', () => {
+  const src = new Uint8Array(6000).map((_, i) => (i * 13) % 241);
+  const streams = { lz4: lz4CompressBlock(src)!, deflate: deflateSync(src), zstd: zstdCompress(src) } as const;
+  for (const [algorithm, stream] of Object.entries(streams) as [keyof typeof streams, Uint8Array][]) {
+    // 5 bytes of something else, 7 zeros of padding, the stream, then bytes past the pcluster
+    const stored = new Uint8Array([1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0, ...stream, 6]);
+    const c = { algorithm, zeroPadding: true, dictSize: 0, structure: 'test.pcluster', at: 5 };
+    const out = new Uint8Array(src.length);
+    decodePcluster(c, stored, 5, stored.length - 1, out);
+    assert.deepEqual(out, src, algorithm);
+    // the unpadded stream where it starts; a prefix of the output (not for LZ4: its block decodes whole)
+    const head = new Uint8Array(algorithm === 'lz4' ? src.length : 1000);
+    decodePcluster({ ...c, zeroPadding: false }, stored, 12, stored.length - 1, head);
+    assert.deepEqual(head, src.subarray(0, head.length), `${algorithm} prefix`);
+    assert.throws(() => decodePcluster({ ...c, zeroPadding: false }, stored, 5, stored.length - 1, new Uint8Array(src.length)), FormatError, `${algorithm}: padding not skipped`);
+    assert.throws(() => decodePcluster(c, new Uint8Array(64), 0, 64, out), /only zero padding/);
+    if (algorithm !== 'lz4') {
+      const piece: DataPiece<ByteSource> = { kind: 'decode', algorithm, source: new BytesSource(stored, 'stored'), pos: 5, plen: stored.length - 6, bytes: null, skip: 100, take: 900, zeroPadding: true, dictSize: 0, structure: 'test.pcluster', at: 5 };
+      assert.deepEqual(run([piece], 64), src.subarray(100, 1000), `${algorithm} through runPlan`);
+    }
+  }
+  assert.throws(() => decodePcluster({ algorithm: 'lz4', zeroPadding: false, dictSize: 0, structure: 'test.pcluster', at: 0 }, streams.lz4, 0, streams.lz4.length, new Uint8Array(src.length + 1)), /decodes to 6000 bytes, expected 6001/);
 });
 
 test('runPlan reads blocks stored one after another in one read, at most 128 KiB at a time', () => {

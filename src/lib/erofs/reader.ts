@@ -11,10 +11,9 @@
  * underlying source for big ones) so extracting a whole image does not churn the cache.
  */
 import { fail, FormatError, IoError, NotFoundError, UnsupportedError } from '../errors.ts';
-import { decodePrefix, runPlan, type DataPiece, type DecodeAlgorithm } from '../fs/plan.ts';
+import { decodePcluster, runPlan, type DataPiece, type DecodeAlgorithm } from '../fs/plan.ts';
 import type { Attr, DirEntry, FormatId, FsNow, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual } from '../fs/types.ts';
-import { lz4DecodeBlock } from '../codec/lz4.ts';
 import { CachedSource } from '../io/cache.ts';
 import { Lru } from '../lru.ts';
 import { readInto, type ByteSource } from '../io/source.ts';
@@ -726,10 +725,7 @@ export class ErofsFs implements ReadOnlyFs {
         plan.push({ kind: 'lz4', source: inline ? null : this.raw, pos: s.pa, plen: s.plen, bytes: inline, length: s.length, skip: s.skip, take, zeroPadding, structure: 'erofs.pcluster', at: s.pa });
         continue;
       }
-      const algorithm = DECODE_ALGORITHMS[s.algorithm];
-      if (!algorithm) throw new UnsupportedError('erofs compression', `nid ${i.nid}: ${COMPRESSION_NAMES[s.algorithm] ?? `algorithm ${s.algorithm}`} pclusters are not supported`);
-      const dictSize = algorithm === 'lzma' ? this.sb.algorithmConfig.lzmaDictSize : 0;
-      if (algorithm === 'lzma' && !dictSize) fail('erofs.superblock', EROFS_SUPER_OFFSET, `nid ${i.nid}: an LZMA pcluster, but the image has no LZMA config record`);
+      const { algorithm, dictSize } = this.codingOf(i, s.algorithm);
       plan.push({ kind: 'decode', algorithm, source: inline ? null : this.raw, pos: s.pa, plen: s.plen, bytes: inline, skip: s.skip, take, zeroPadding, dictSize, structure: 'erofs.pcluster', at: s.pa });
     }
     return plan;
@@ -793,11 +789,8 @@ export class ErofsFs implements ReadOnlyFs {
       }
       const stored = p.bytes ?? (keep ? this.metaNow(p.pos, p.plen, p.structure) : this.metaDirect(p.pos, p.plen, p.structure));
       if (!stored) return null;
-      let start = 0;
-      if (p.zeroPadding) while (start < stored.length && stored[start] === 0) start++;
-      if (!(start < stored.length)) fail(p.structure, p.at, 'pcluster holds only zero padding');
       const dest = new Uint8Array(p.skip + p.take);
-      decodePrefix(p.algorithm, stored.subarray(start), dest, p.dictSize, p.structure, p.at + start);
+      decodePcluster(p, stored, 0, stored.length, dest);
       out.push({ kind: 'bytes', bytes: dest.subarray(p.skip) });
     }
     return out;
@@ -823,24 +816,22 @@ export class ErofsFs implements ReadOnlyFs {
     const key = `${s.pa}:${s.plen}:${s.la}:${length}`;
     const hit = this.packedExtents.get(key);
     if (hit) return hit;
+    const coding = s.algorithm === Z_EROFS_COMPRESSION_LZ4 ? { algorithm: 'lz4' as const, dictSize: 0 } : this.codingOf(i, s.algorithm);
     const stored = inline ?? this.metaNow(s.pa, s.plen, 'erofs.pcluster');
     if (!stored) return null;
-    let start = 0;
-    if (zeroPadding) while (start < stored.length && stored[start] === 0) start++;
-    if (!(start < stored.length)) fail('erofs.pcluster', s.pa, 'pcluster holds only zero padding');
     const out = new Uint8Array(length);
-    if (s.algorithm === Z_EROFS_COMPRESSION_LZ4) {
-      const n = lz4DecodeBlock(stored.subarray(start), out, 0, length, 'erofs.pcluster', s.pa + start);
-      if (!(n === length)) fail('erofs.pcluster', s.pa, `pcluster decodes to ${n} bytes, expected ${length}`);
-    } else {
-      const algorithm = typeof s.algorithm === 'number' ? DECODE_ALGORITHMS[s.algorithm] : undefined;
-      if (!algorithm) throw new UnsupportedError('erofs compression', `nid ${i.nid}: ${typeof s.algorithm === 'number' ? COMPRESSION_NAMES[s.algorithm] ?? `algorithm ${s.algorithm}` : s.algorithm} pclusters are not supported`);
-      const dictSize = algorithm === 'lzma' ? this.sb.algorithmConfig.lzmaDictSize : 0;
-      if (algorithm === 'lzma' && !dictSize) fail('erofs.superblock', EROFS_SUPER_OFFSET, `nid ${i.nid}: an LZMA pcluster, but the image has no LZMA config record`);
-      decodePrefix(algorithm, stored.subarray(start), out, dictSize, 'erofs.pcluster', s.pa + start);
-    }
+    decodePcluster({ ...coding, zeroPadding, structure: 'erofs.pcluster', at: s.pa }, stored, 0, stored.length, out);
     this.packedExtents.set(key, out, out.length);
     return out;
+  }
+
+  /** the decoder a pcluster of algorithm id `algorithm` (not LZ4) needs, and LZMA's dictionary size */
+  private codingOf(i: Inode, algorithm: ZAlgorithm): { algorithm: DecodeAlgorithm; dictSize: number } {
+    const name = typeof algorithm === 'number' ? DECODE_ALGORITHMS[algorithm] : undefined;
+    if (!name) throw new UnsupportedError('erofs compression', `nid ${i.nid}: ${typeof algorithm === 'number' ? COMPRESSION_NAMES[algorithm] ?? `algorithm ${algorithm}` : algorithm} pclusters are not supported`);
+    const dictSize = name === 'lzma' ? this.sb.algorithmConfig.lzmaDictSize : 0;
+    if (name === 'lzma' && !dictSize) fail('erofs.superblock', EROFS_SUPER_OFFSET, `nid ${i.nid}: an LZMA pcluster, but the image has no LZMA config record`);
+    return { algorithm: name, dictSize };
   }
 
   /** stored bytes of device `dev` (0: the image), checked to lie inside it */
