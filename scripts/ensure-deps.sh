@@ -7,6 +7,9 @@ command -v setfattr >/dev/null || need+=(attr)
 command -v fsverity >/dev/null || need+=(fsverity)
 command -v lz4 >/dev/null || need+=(lz4)
 command -v zstd >/dev/null || need+=(zstd)
+# OCI images for the oci-* tests (test/helpers/oci.ts): made by umoci, copied between layouts by skopeo
+command -v umoci >/dev/null || need+=(umoci)
+command -v skopeo >/dev/null || need+=(skopeo)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # the kernel oracle (test/helpers/kernel.ts): QEMU, a kernel with erofs, a static busybox for its initramfs
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
