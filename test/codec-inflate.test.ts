@@ -125,6 +125,11 @@ test('gzip files of several members decode as gunzip decodes them; block starts 
   assert.equal(members.length, 4);
   assert.equal(members[3]!.end, gz.length);
   assert.deepEqual([...new Set(starts)], [0, 1, 2, 3]);
+  // a second pass into the first pass's output (what the ZRAN builder does): same bytes, no new buffer
+  const again = gunzipMembers(gz, { maxOutput: 1 << 24, into: output });
+  assert.equal(again.output.buffer, output.buffer);
+  assert.deepEqual(again.output, new Uint8Array(gunzipSync(gz)));
+  assert.throws(() => gunzipMembers(gz, { maxOutput: 1 << 24, into: new Uint8Array(output.length - 1) }), FormatError);
 });
 
 test('the output bound holds: more output than allowed is a FormatError unless told to stop there', () => {

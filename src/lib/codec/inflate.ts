@@ -43,6 +43,11 @@ export interface InflateOptions {
   probeBits?: Float64Array;
   /** structure named in errors (default "deflate") */
   structure?: string;
+  /**
+   * write the output here (after the window, which must then be empty): a second pass over a
+   * stream whose output is already known reuses that buffer instead of allocating another
+   */
+  into?: Uint8Array;
 }
 
 export interface InflateResult {
@@ -144,9 +149,10 @@ export function inflateRaw(src: Uint8Array, opts: InflateOptions): InflateResult
   const np = probes ? probes.length : 0;
 
   // output buffer: the window first, so back-references index one array
-  let cap = dictLen + Math.min(maxOutput, stopAtMax ? maxOutput : Math.max(1 << 16, Math.min(maxOutput, (end - start) * 4)));
-  let buf = new Uint8Array(cap);
-  buf.set(dict.subarray(dict.length - dictLen), 0);
+  if (opts.into && dictLen) throw new Error('inflateRaw: `into` takes no window');
+  let cap = opts.into ? Math.min(opts.into.length, maxOutput) : dictLen + Math.min(maxOutput, stopAtMax ? maxOutput : Math.max(1 << 16, Math.min(maxOutput, (end - start) * 4)));
+  let buf = opts.into ?? new Uint8Array(cap);
+  if (!opts.into) buf.set(dict.subarray(dict.length - dictLen), 0);
   let out = dictLen;
   const outEnd = dictLen + maxOutput;
 
@@ -164,6 +170,7 @@ export function inflateRaw(src: Uint8Array, opts: InflateOptions): InflateResult
   };
   const grow = (need: number) => {
     if (need <= cap) return;
+    if (opts.into) throw new FormatError(structure, Math.floor(bitAt() / 8), `stream decodes to more than the ${cap} bytes given`);
     let n = cap * 2;
     while (n < need) n *= 2;
     n = Math.min(n, outEnd);
@@ -447,6 +454,8 @@ export function gunzipMembers(src: Uint8Array, opts: {
   onBlock?: (bitPos: number, outPos: number, final: boolean, member: number) => void;
   probes?: readonly number[];
   probeBits?: Float64Array;
+  /** decode into this buffer (e.g. the output of an earlier pass over the same file) */
+  into?: Uint8Array;
 }): { output: Uint8Array; members: GzipMember[] } {
   const members: GzipMember[] = [];
   const parts: Uint8Array[] = [];
@@ -466,7 +475,7 @@ export function gunzipMembers(src: Uint8Array, opts: {
     const r = inflateRaw(src, {
       offset: dataOffset, maxOutput: opts.maxOutput - outPos, structure: 'gzip member',
       onBlock: opts.onBlock ? (b, o, f) => opts.onBlock!(b, outPos + o, f, m) : undefined,
-      probes: local, probeBits: localBits,
+      probes: local, probeBits: localBits, ...(opts.into ? { into: opts.into.subarray(outPos) } : {}),
     });
     // a probe at this member's end belongs to its last block, unless the next member starts there
     let k = 0;
@@ -480,6 +489,7 @@ export function gunzipMembers(src: Uint8Array, opts: {
     pi += k;
     at = trailer + 8;
   }
+  if (opts.into) return { output: opts.into.subarray(0, outPos), members };
   const output = parts.length === 1 ? parts[0]! : new Uint8Array(outPos);
   if (parts.length !== 1) {
     let o = 0;

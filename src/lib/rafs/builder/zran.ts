@@ -135,7 +135,8 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
   const uniq = [...new Set(probes)].sort((a, b) => a - b);
   const probeBits = new Float64Array(uniq.length).fill(NaN);
   // pass 2: where zlib has consumed the input when its output ends at each chunk boundary
-  gunzipMembers(gz, { maxOutput: maxTar, probes: uniq, probeBits });
+  // (into the tar itself: the same bytes again, no second tar-sized buffer)
+  gunzipMembers(gz, { maxOutput: maxTar, probes: uniq, probeBits, into: tar });
   const bitAt = new Map<number, number>();
   uniq.forEach((p, i) => {
     if (Number.isNaN(probeBits[i]!)) throw new Error(`builder bug: no input position for output ${p}`);
