@@ -3,7 +3,7 @@
 // blob's BlobFeatures names, that it is encrypted, its batch contexts, and per chunk the flags and
 // the batch context; a tarfs bootstrap opened with its tar shows the tar as its blob.
 import { test, expect, type Page } from '@playwright/test';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,4 +81,53 @@ test('a tarfs bootstrap with its tar: the tar is the blob, files read from it', 
   await expect(blob.getByTestId('blob-encryption')).toContainText('not encrypted');
   await expect(blob).toContainText('layer.tar');
   await page.screenshot({ path: join(SHOTS, 'nydus-03-tarfs-blobs.png') });
+});
+
+function cli(...args: string[]): { status: number; out: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { status: r.status ?? -1, out: r.stdout + r.stderr };
+}
+
+async function download(page: Page, testId: string, to: string): Promise<string> {
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
+  const path = join(work, to);
+  await dl.saveAs(path);
+  return path;
+}
+
+async function build(page: Page): Promise<void> {
+  await page.getByTestId('build-button').click();
+  await expect(page.getByTestId('rafs-output').or(page.getByTestId('error'))).toBeVisible({ timeout: 30_000 });
+  if (await page.getByTestId('error').isVisible()) throw new Error(`build failed: ${await page.getByTestId('error').textContent()}`);
+}
+
+test('Build view: batch size and encryption, then tarfs over the dropped tar; the CLI checks both', async ({ page }) => {
+  await page.goto('/#build');
+  await expect(page.getByTestId('build-view')).toBeVisible();
+  await page.getByTestId('build-file-input').setInputFiles(tarfs.tar);
+  await expect(page.getByTestId('source-summary')).toContainText('files');
+  await page.getByTestId('format-rafs').click();
+  await page.getByTestId('rafs-chunk').selectOption({ label: '128K' });
+  await page.getByTestId('rafs-batch').selectOption({ label: '64K' });
+  await page.getByTestId('rafs-encrypt').check();
+  await expect(page.getByTestId('build-command')).toContainText('--chunk-size 131072 --batch-size 65536 --encrypt');
+  await build(page);
+  const boot = await download(page, 'download-bootstrap', 'page-enc.boot');
+  const blobId = (await page.getByTestId('rafs-blob-id').textContent())!.trim();
+  const blob = await download(page, 'download-blob', blobId);
+  const c1 = cli('check', boot, '--blob', blob, '--json');
+  expect(c1.status, c1.out).toBe(0);
+  const info = JSON.parse(cli('inspect', boot, '--blob', blob, '--json').out) as Record<string, unknown>;
+  expect(JSON.stringify(info)).toContain('ENCRYPTED');
+
+  await page.getByTestId('rafs-encrypt').uncheck();
+  await page.getByTestId('rafs-tarfs').check();
+  await expect(page.getByTestId('rafs-batch')).toBeDisabled();
+  await expect(page.getByTestId('build-command')).toContainText('--type tar-tarfs --blob-dir blobs --chunk-size 131072');
+  await build(page);
+  await expect(page.getByTestId('download-blob')).toHaveCount(0);
+  await page.screenshot({ path: join(SHOTS, 'nydus-04-build-tarfs.png'), fullPage: true });
+  const tboot = await download(page, 'download-bootstrap', 'page-tarfs.boot');
+  const c2 = cli('check', tboot, '--blob', tarfs.tar);
+  expect(c2.status, c2.out).toBe(0);
 });

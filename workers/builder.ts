@@ -19,6 +19,7 @@ import { treeFromBrowserItems, type BrowserItem } from '../src/lib/fs/sources/br
 import { blobSpill } from '../src/lib/fs/sources/tar.ts';
 import type { Sink } from '../src/lib/erofs/writer-output.ts';
 import type { RafsFs } from '../src/lib/rafs/model.ts';
+import { buildTarfs } from '../src/lib/rafs/builder/tarfs.ts';
 
 export type { WireError };
 
@@ -111,6 +112,8 @@ interface Loaded {
   info: SourceInfo;
   /** inodes whose fs-verity digest came with the input (a dump): never cleared */
   givenDigests: Set<SourceInode>;
+  /** a tar source's file: a tarfs build uses it as its data blob */
+  tar?: File;
 }
 
 const sources = new Map<number, Loaded>();
@@ -203,7 +206,7 @@ export const api = {
         id, label, kind, summary: summarizeTree(tree), notes: tree.notes, effects: layerEffects(tree), faithful,
         loadMs: performance.now() - t0,
       };
-      sources.set(id, { tree, info, givenDigests: givenDigests(tree) });
+      sources.set(id, { tree, info, givenDigests: givenDigests(tree), ...(input.kind !== 'items' && kind === 'tar' ? { tar: input.file } : {}) });
       return info;
     });
   },
@@ -307,7 +310,9 @@ export const api = {
         progress.phase = 'writing';
         progress.bytesTotal = layers.length > 1 ? layers.reduce((a, l) => a + summarizeTree(l.tree).bytes, 0) : sum.bytes;
         report(true);
-        const outs = await buildRafsLayers(req, layers.length > 1 ? layers.map((l) => ({ tree: l.tree, label: l.info.label })) : [{ tree, label: layers[0]!.info.label }], signal, (n) => {
+        const outs = c.rafs.tarfs ? [await buildTarfsOut(req, layers, signal, (n) => {
+          outBytes += n;
+        })] : await buildRafsLayers(req, layers.length > 1 ? layers.map((l) => ({ tree: l.tree, label: l.info.label })) : [{ tree, label: layers[0]!.info.label }], signal, (n) => {
           outBytes += n;
         }, (t) => meterTree(t, meter, originals));
         const top = outs[outs.length - 1]!;
@@ -387,6 +392,32 @@ async function buildRafsLayers(
     }
   }
   return outs;
+}
+
+/**
+ * tarfs (nydus-image --type tar-tarfs): the one source, an uncompressed tar, is the data blob as it
+ * is; only the bootstrap is written (src/lib/rafs/builder/tarfs.ts), and the tar is not copied.
+ */
+async function buildTarfsOut(req: BuildRequest, layers: Loaded[], signal: AbortSignal, count: (n: number) => void): Promise<RafsOutput> {
+  const tar = layers.length === 1 ? layers[0]!.tar : undefined;
+  if (!tar) throw new Error('tarfs builds one uncompressed tar source (its bytes become the data blob): drop a single .tar');
+  const dir = req.image.kind === 'dir' ? req.image.handle : null;
+  const bootstrapName = `${rafsBaseName(req)}.boot`;
+  const sink = dir ? await HandleSink.open(await dir.getFileHandle(bootstrapName, { create: true }), signal) : new BlobSink(signal);
+  let r;
+  try {
+    r = await buildTarfs(new BlobSource(tar), { chunkSize: req.choice.rafs.chunkSize, signal }, countedSink(sink, count));
+  } catch (e) {
+    if (sink instanceof HandleSink) await sink.abort();
+    throw e;
+  }
+  const out: RafsOutput = {
+    layer: tar.name, bootstrapName, bootstrapSize: r.bootstrapSize, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds,
+    chunksStored: 0, chunksReferenced: r.stats.chunksReferenced, chunksFromOtherBlobs: 0, notes: r.notes,
+  };
+  if (sink instanceof HandleSink) await sink.close();
+  else out.bootstrap = sink.finish();
+  return out;
 }
 
 function rafsBaseName(req: BuildRequest): string {

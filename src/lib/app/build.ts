@@ -107,7 +107,8 @@ export function choiceOptions(c: BuildChoice, extra: { objects?: boolean; parent
   const r = c.rafs;
   return {
     format: 'rafs', version: r.version, compressor: r.compressor, digester: r.digester, chunkSize: r.chunkSize, alignedChunk: r.alignedChunk,
-    ...(r.batchSize ? { batchSize: r.batchSize } : {}), ...(r.encrypt ? { encrypt: true } : {}),
+    // v6 features; the form keeps their values while v5 is chosen
+    ...(r.version === 6 && r.batchSize ? { batchSize: r.batchSize } : {}), ...(r.version === 6 && r.encrypt ? { encrypt: true } : {}),
     ...(r.prefetch.length ? { prefetch: r.prefetch } : {}), ...(extra.parent ? { parent: extra.parent } : {}), ...(extra.signal ? { signal: extra.signal } : {}),
   };
 }

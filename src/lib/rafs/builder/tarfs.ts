@@ -114,7 +114,7 @@ export async function buildTarfs(tar: ByteSource, opts: TarfsBuildOptions, boots
   const inodes = inodesOf(tree.root).length;
   const stats: BuildStats = {
     version: 6, entries: t.byIndex.length, inodes, files: t.files.length, bytes, chunksReferenced: index, chunksStored: 0, chunksDedupedInBuild: 0,
-    chunksFromOtherBlobs: index, chunksRaw: 0, blobDataSize: 0, blobSize: tar.size, bootstrapSize: size, blobs: 1,
+    chunksFromOtherBlobs: 0, chunksRaw: 0, blobDataSize: 0, blobSize: tar.size, bootstrapSize: size, blobs: 1,
   };
   notes.push(`tarfs: the data blob is ${tar.name} itself (${tar.size} bytes, id ${blobId}); supply it beside the bootstrap`);
   return { bootstrapSize: size, blobSize: tar.size, blobId, blobIds: [blobId], stats, notes };
