@@ -33,6 +33,9 @@ const src = makeTestTree({ dir: join(work, 'src'), small: true });
   for (const n of [511, 513, 1025, 2049, 4097, 8191, 8193, 16385, 65537, 200003]) writeFileSync(join(d, `t${n}`), textBytes(rnd, n));
   copyFileSync(join(d, 't200003'), join(d, 'dup200003'));
   copyFileSync(join(d, 't8193'), join(d, 'dup8193'));
+  // the same text behind 10000 other bytes: extents cut elsewhere until a match inside one (up to
+  // its first block, as mkfs looks back) realigns them
+  writeFileSync(join(d, 'shifted200003'), Buffer.concat([textBytes(rnd, 10000), readFileSync(join(d, 't200003'))]));
   const run = randomBytes(rnd, 65536);
   writeFileSync(join(d, 'repeat'), Buffer.concat([run, textBytes(rnd, 3000), run, run]));
   writeFileSync(join(d, 'mixed'), Buffer.concat([textBytes(rnd, 50000), randomBytes(rnd, 30000), new Uint8Array(70000), textBytes(rnd, 9999)]));
@@ -183,9 +186,17 @@ for (const v of VARIANTS) {
         const a = await pas('/zedge/t200003');
         const c = await pas('/zedge/dup200003');
         assert.ok(a.length >= 2);
-        assert.deepEqual(c.slice(0, a.length - 1), a.slice(0, a.length - 1));
+        // (the copy's last pclusters may differ: a match can cut an extent of the first file back)
+        const cs = new Set(c);
+        assert.ok(a.filter((x) => cs.has(x)).length >= a.length - 2, `copy: ${a.filter((x) => cs.has(x)).length} of ${a.length} pclusters shared`);
         const rep = await pas('/zedge/repeat');
         assert.ok(new Set(rep).size < rep.length, `repeat: ${rep.length} pclusters, ${new Set(rep).size} distinct`);
+        // a copy at another offset shares most pclusters once a match inside an extent realigns it
+        // (whether the 10000-byte shift lands within an extent's look-back depends on the extent
+        // lengths: checked where it does, 4 KiB pclusters of text)
+        const sh = new Set(await pas('/zedge/shifted200003'));
+        const common = a.filter((x) => sh.has(x)).length;
+        if (bs === 4096) assert.ok(common >= a.length / 2, `shifted copy: ${common} of ${a.length} pclusters shared`);
       }
     });
   });

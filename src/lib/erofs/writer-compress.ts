@@ -13,9 +13,12 @@
  *   smaller, else raw, if under a block); with fragments it goes to the packed inode — the tail
  *   that a single encoder call could finish, or the last ≤ 1 block — and a file with nothing
  *   else becomes a whole-file fragment (map header bit 63). Identical fragments are stored once.
- * - dedupe: before encoding at a position, pclusters already stored (in this file or an earlier
- *   one) whose decoded bytes equal the next bytes are referenced instead (crc32c filters, SHA-256
- *   decides). Such files use full indexes (compact packs derive block addresses by counting).
+ * - dedupe (mkfs 1.9.3's rule): before encoding at a position, a stored pcluster (of this file or
+ *   an earlier one) whose decoded bytes start at that position, or up to the previous extent's
+ *   first block before it, is referenced instead: a rolling hash over one block finds candidates,
+ *   SHA-256 of each block decides, and the previous extent is cut back to the match (it and a
+ *   match shorter than its pcluster carry PARTIAL_REF: decode a prefix). Such files use full
+ *   indexes (compact packs derive block addresses by counting and cannot mark partial heads).
  * - A file stays compressed only if its own pclusters take fewer blocks than the plain file would.
  * - One index entry per lcluster (= block): the lcluster where an extent starts holds its head
  *   (start offset inside the lcluster, block address), the others NONHEAD with the distance back
@@ -45,7 +48,7 @@ import {
   EROFS_INODE_COMPRESSED_COMPACT, EROFS_INODE_COMPRESSED_FULL, Z_EROFS_ADVISE_BIG_PCLUSTER_1, Z_EROFS_ADVISE_BIG_PCLUSTER_2,
   Z_EROFS_ADVISE_COMPACTED_2B, Z_EROFS_ADVISE_FRAGMENT_PCLUSTER, Z_EROFS_ADVISE_INLINE_PCLUSTER, Z_EROFS_ADVISE_INTERLACED_PCLUSTER,
   Z_EROFS_COMPRESSION_DEFLATE, Z_EROFS_COMPRESSION_LZ4, Z_EROFS_COMPRESSION_ZSTD, Z_EROFS_LCLUSTER_TYPE_HEAD1,
-  Z_EROFS_LCLUSTER_TYPE_NONHEAD, Z_EROFS_LCLUSTER_TYPE_PLAIN, Z_EROFS_LEGACY_INDEX_OFFSET, Z_EROFS_LI_D0_CBLKCNT, Z_EROFS_PCLUSTER_MAX_SIZE,
+  Z_EROFS_LCLUSTER_TYPE_NONHEAD, Z_EROFS_LCLUSTER_TYPE_PLAIN, Z_EROFS_LEGACY_INDEX_OFFSET, Z_EROFS_LI_D0_CBLKCNT, Z_EROFS_LI_PARTIAL_REF, Z_EROFS_PCLUSTER_MAX_SIZE,
   erofs_compr_cfg_header, z_erofs_deflate_cfgs, z_erofs_lcluster_index, z_erofs_lz4_cfgs, z_erofs_map_header, z_erofs_zstd_cfgs,
 } from './structs.ts';
 import { encodeStruct } from '../struct.ts';
@@ -234,6 +237,8 @@ export interface ZExtent {
   owner: number;
   /** dedupe: the pcluster was stored before (by this file or `owner`) */
   ref: boolean;
+  /** the pcluster decodes to more than this extent (PARTIAL_REF: decode a prefix) */
+  partial: boolean;
 }
 
 /** The last extent when it is not in a pcluster of its own: inline after the indexes, or a fragment. */
@@ -263,20 +268,31 @@ export interface ZFile {
 
 /** a pcluster stored once that later data may reference (dedupe) */
 interface DupEntry {
+  /** decoded bytes of the pcluster */
   len: number;
   raw: boolean;
   owner: number;
   pblk: number;
   blocks: number;
-  /** crc32c of the last DUP_PROBE decoded bytes, then the SHA-256 of all of them */
-  endCrc: number;
-  digest: Uint8Array;
+  /** SHA-256 of each block-sized piece of the decoded bytes (the last one may be shorter) */
+  digests: Uint8Array[];
 }
 
-/** dedupe looks at extents of at least this many bytes, keyed by the crc32c of their first ones */
-const DUP_PROBE = 64;
-/** candidates kept per key (the newest) */
+/** a match: the stored pcluster `entry` decodes to the `len` bytes at file offset `q` (a prefix when shorter) */
+export interface DupMatch {
+  q: number;
+  len: number;
+  entry: DupEntry;
+}
+
+/** candidates kept per rolling hash (the newest) */
 const DUP_WAYS = 4;
+/** positions verified (SHA-256 of a block) per match attempt */
+const VERIFY_BUDGET = 16;
+/** multiplier of the rolling hash (odd) over one block of bytes */
+const ROLL_P = 0x01000193;
+/** a bitmap of the rolling hashes' low bits screens positions before the Map lookup */
+const FILTER_BITS = 24;
 
 /**
  * Image-wide compression state: the encoder, the packed inode's data (fragments, deduplicated by
@@ -290,6 +306,9 @@ export class ZImage {
   private readonly dups = new Map<number, DupEntry[]>();
   constructor(readonly z: ZConfig) {
     this.enc = makeEncoder(z);
+    let p = 1;
+    for (let i = 1; i < z.bs; i++) p = Math.imul(p, ROLL_P) >>> 0;
+    this.powTop = p;
   }
 
   /** offset of `b` in the packed inode's data (an identical earlier fragment is reused) */
@@ -314,20 +333,68 @@ export class ZImage {
     return this.packed.subarray(0, this.packedSize);
   }
 
-  /** a stored pcluster whose decoded bytes start `window` and whose end keeps lclusters apart */
-  findDup(window: Uint8Array, pos: number, size: number): DupEntry | null {
-    if (window.length < DUP_PROBE) return null;
-    const cands = this.dups.get(crc32c(window.subarray(0, DUP_PROBE)));
-    if (!cands) return null;
-    const bs = this.z.bs;
-    for (let k = cands.length - 1; k >= 0; k--) {
-      const c = cands[k]!;
-      if (c.len > window.length) continue;
-      const end = pos + c.len;
-      // the next extent must start in a later lcluster (one head per lcluster)
-      if (end !== size && Math.floor(end / bs) === Math.floor(pos / bs)) continue;
-      if (crc32c(window.subarray(c.len - DUP_PROBE, c.len)) !== c.endCrc) continue;
-      if (bytesEqual(sha256(window.subarray(0, c.len)), c.digest)) return c;
+  private readonly filter = new Uint8Array(1 << (FILTER_BITS - 3));
+  /** P^(W-1) mod 2^32 for the rolling hash over W = bs bytes */
+  private readonly powTop: number;
+  private hashes = new Uint32Array(0);
+
+  private rollInit(b: Uint8Array, at: number): number {
+    let h = 0;
+    for (let i = 0; i < this.z.bs; i++) h = (Math.imul(h, ROLL_P) + b[at + i]!) >>> 0;
+    return h;
+  }
+
+  private filtered(h: number): boolean {
+    const k = h & ((1 << FILTER_BITS) - 1);
+    return (this.filter[k >>> 3]! & (1 << (k & 7))) !== 0;
+  }
+
+  /**
+   * mkfs 1.9.3's dedupe match (lib/dedupe.c): the last position q in [lo, pos] whose next block of
+   * bytes starts a stored pcluster's decoded data (rolling hash, then SHA-256 of the block), with
+   * the match extended block by block while the stored digests agree. It must reach past `pos`
+   * (the previous extent is cut back to q) and pass `ok` (lcluster rules). `data` holds the file's
+   * bytes from offset `base` on.
+   */
+  findDup(data: Uint8Array, base: number, lo: number, pos: number, ok: (m: DupMatch) => boolean): DupMatch | null {
+    const W = this.z.bs;
+    const hi = Math.min(pos, base + data.length - W);
+    // a match must reach past pos, so bytes after pos must be there
+    if (hi < lo || this.dups.size === 0 || base + data.length <= pos) return null;
+    const n = hi - lo + 1;
+    if (this.hashes.length < n) this.hashes = new Uint32Array(Math.max(n, this.hashes.length * 2));
+    const hs = this.hashes;
+    let h = this.rollInit(data, lo - base);
+    hs[0] = h;
+    for (let q = lo + 1; q <= hi; q++) {
+      const i = q - base;
+      h = (Math.imul((h - Math.imul(data[i - 1]!, this.powTop)) >>> 0, ROLL_P) + data[i + W - 1]!) >>> 0;
+      hs[q - lo] = h;
+    }
+    // repetitive data (zeros) matches the first block at every position: the budget bounds the
+    // SHA-256 work of one call (the positions nearest pos are tried first)
+    let budget = VERIFY_BUDGET;
+    for (let q = hi; q >= lo && budget > 0; q--) {
+      const hq = hs[q - lo]!;
+      if (!this.filtered(hq)) continue;
+      const cands = this.dups.get(hq);
+      if (!cands) continue;
+      budget--;
+      let first: Uint8Array | null = null;
+      for (let c = cands.length - 1; c >= 0; c--) {
+        const e = cands[c]!;
+        first ??= sha256(data.subarray(q - base, q - base + W));
+        if (!bytesEqual(first, e.digests[0]!)) continue;
+        let len = Math.min(W, e.len);
+        for (let k = 1; k < e.digests.length; k++) {
+          const piece = Math.min(W, e.len - k * W);
+          const at = q - base + k * W;
+          if (at + piece > data.length || !bytesEqual(sha256(data.subarray(at, at + piece)), e.digests[k]!)) break;
+          len += piece;
+        }
+        const m = { q, len, entry: e };
+        if (q + len > pos && ok(m)) return m;
+      }
     }
     return null;
   }
@@ -335,11 +402,16 @@ export class ZImage {
   /** pclusters of the file being compressed: usable at once, withdrawn if the file stays plain */
   private pending: [number, DupEntry][] = [];
 
-  addDup(bytes: Uint8Array, e: Omit<DupEntry, 'len' | 'endCrc' | 'digest'>): void {
-    if (bytes.length < DUP_PROBE) return;
-    const key = crc32c(bytes.subarray(0, DUP_PROBE));
-    const entry: DupEntry = { ...e, len: bytes.length, endCrc: crc32c(bytes.subarray(bytes.length - DUP_PROBE)), digest: sha256(bytes) };
+  addDup(bytes: Uint8Array, e: Omit<DupEntry, 'len' | 'digests'>): void {
+    const W = this.z.bs;
+    if (bytes.length < W) return;
+    const key = this.rollInit(bytes, 0);
+    const digests: Uint8Array[] = [];
+    for (let o = 0; o < bytes.length; o += W) digests.push(sha256(bytes.subarray(o, Math.min(bytes.length, o + W))));
+    const entry: DupEntry = { ...e, len: bytes.length, digests };
     this.pending.push([key, entry]);
+    const k = key & ((1 << FILTER_BITS) - 1);
+    this.filter[k >>> 3] |= 1 << (k & 7);
     const list = this.dups.get(key);
     if (!list) this.dups.set(key, [entry]);
     else {
@@ -386,25 +458,41 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
   };
   while (pos < size) {
     const want = Math.min(size, pos + z.maxIn);
+    const prev = extents.length ? extents[extents.length - 1]! : null;
+    // keep the bytes from the previous extent's start on: a dedupe match may begin inside it
+    const keepFrom = prev ? prev.start : pos;
     while (got < want) {
       const piece = await next();
-      const keep = buf.subarray(pos - bufStart);
+      const keep = buf.subarray(keepFrom - bufStart);
       const nb = new Uint8Array(keep.length + piece.length);
       nb.set(keep);
       nb.set(piece, keep.length);
       buf = nb;
-      bufStart = pos;
+      bufStart = keepFrom;
       got += piece.length;
     }
     const rem = size - pos;
     const window = buf.subarray(pos - bufStart, want - bufStart);
-    const dup = z.dedupe ? zi.findDup(window, pos, size) : null;
-    if (dup) {
-      extents.push({ start: pos, len: dup.len, raw: dup.raw, pblk: dup.pblk, blocks: dup.blocks, owner: dup.owner === node ? -1 : dup.owner, ref: true });
-      streams.push(new Uint8Array(0));
-      hasRef = true;
-      pos += dup.len;
-      continue;
+    if (z.dedupe) {
+      // as mkfs: a match may start up to the previous extent's first block, which is then cut back
+      const lo = prev && prev.len > bs ? pos - (prev.len - bs) : pos;
+      const m = zi.findDup(buf.subarray(lo - bufStart, want - bufStart), lo, lo, pos, (m) => {
+        // a big pcluster keeps its CBLKCNT entry: its extent spans two lclusters (mkfs' rule)
+        if (m.q < pos && prev!.blocks > 1 && !prev!.raw && (prev!.start % bs) + (m.q - prev!.start) < 2 * bs) return false;
+        return !(m.entry.blocks > 1 && !m.entry.raw && (m.q % bs) + m.len < 2 * bs);
+      });
+      if (m) {
+        if (m.q < pos) {
+          prev!.len = m.q - prev!.start;
+          prev!.partial = true;
+        }
+        const e = m.entry;
+        extents.push({ start: m.q, len: m.len, raw: e.raw, pblk: e.pblk, blocks: e.blocks, owner: e.owner === node ? -1 : e.owner, ref: true, partial: m.len < e.len });
+        streams.push(new Uint8Array(0));
+        hasRef = true;
+        pos = m.q + m.len;
+        continue;
+      }
     }
     let f: Fit | null = null;
     if (rem > bs || (z.ztail && !z.fragments)) f = zi.enc.fit(window, cap);
@@ -426,14 +514,14 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
     if (f) {
       const nb = Math.ceil(f.stream.length / bs);
       if (z.dedupe) zi.addDup(window.subarray(0, f.consumed), { raw: false, owner: node, pblk: blocks, blocks: nb });
-      extents.push({ start: pos, len: f.consumed, raw: false, pblk: blocks, blocks: nb, owner: -1, ref: false });
+      extents.push({ start: pos, len: f.consumed, raw: false, pblk: blocks, blocks: nb, owner: -1, ref: false, partial: false });
       streams.push(f.stream.slice());
       blocks += nb;
       pos += f.consumed;
     } else {
       const len = Math.min(rem, bs);
       if (z.dedupe) zi.addDup(window.subarray(0, len), { raw: true, owner: node, pblk: blocks, blocks: 1 });
-      extents.push({ start: pos, len, raw: true, pblk: blocks, blocks: 1, owner: -1, ref: false });
+      extents.push({ start: pos, len, raw: true, pblk: blocks, blocks: 1, owner: -1, ref: false, partial: false });
       streams.push(window.slice(0, len));
       blocks += 1;
       pos += len;
@@ -484,7 +572,7 @@ export function dropInline(z: ZConfig, f: ZFile): ZFile {
   const data = new Uint8Array((f.blocks + 1) * bs);
   data.set(f.data);
   data.set(t.bytes, t.raw ? f.blocks * bs : (f.blocks + 1) * bs - t.bytes.length);
-  const x: ZExtent = { start: t.start, len: t.len, raw: t.raw, pblk: f.blocks, blocks: 1, owner: -1, ref: false };
+  const x: ZExtent = { start: t.start, len: t.len, raw: t.raw, pblk: f.blocks, blocks: 1, owner: -1, ref: false, partial: false };
   if (t.raw && f.interlaced && t.start % bs !== 0) throw new Error('EROFS writer bug: an interlaced image with an inline tail');
   return { ...f, extents: [...f.extents, x], tail: null, data, blocks: f.blocks + 1 };
 }
@@ -500,6 +588,8 @@ interface Entries {
   d1: Uint32Array;
   /** heads: absolute block address (a fragment or inline tail: one past the last own pcluster) */
   pblk: Float64Array;
+  /** heads: PARTIAL_REF (full indexes only) */
+  partial: Uint8Array;
 }
 
 /** the block address of an extent's pcluster: its owner's first block + pblk */
@@ -512,12 +602,14 @@ function lclusterEntries(z: ZConfig, size: number, f: ZFile, blkaddr: number, ad
   const lo = new Uint16Array(N);
   const d1 = new Uint32Array(N);
   const pblk = new Float64Array(N);
-  const put = (start: number, len: number, raw: boolean, addr: number, blocks: number) => {
+  const partial = new Uint8Array(N);
+  const put = (start: number, len: number, raw: boolean, addr: number, blocks: number, part = false) => {
     const lh = Math.floor(start / bs);
     if (type[lh] !== 0xff && type[lh] !== Z_EROFS_LCLUSTER_TYPE_NONHEAD) throw new Error(`EROFS writer bug: two extents start in lcluster ${lh}`);
     type[lh] = raw ? Z_EROFS_LCLUSTER_TYPE_PLAIN : Z_EROFS_LCLUSTER_TYPE_HEAD1;
     lo[lh] = start % bs;
     pblk[lh] = addr;
+    partial[lh] = part ? 1 : 0;
     const last = Math.floor((start + len - 1) / bs);
     for (let l = lh + 1; l <= last; l++) {
       type[l] = Z_EROFS_LCLUSTER_TYPE_NONHEAD;
@@ -526,7 +618,7 @@ function lclusterEntries(z: ZConfig, size: number, f: ZFile, blkaddr: number, ad
       lo[l] = z.big && !raw && l === lh + 1 ? Z_EROFS_LI_D0_CBLKCNT | blocks : d0;
     }
   };
-  for (const x of f.extents) put(x.start, x.len, x.raw, (x.owner === -1 ? blkaddr : addrOf(x.owner)) + x.pblk, x.blocks);
+  for (const x of f.extents) put(x.start, x.len, x.raw, (x.owner === -1 ? blkaddr : addrOf(x.owner)) + x.pblk, x.blocks, x.partial);
   // a tail outside the pclusters counts as one more block for the compact base arithmetic
   const t = f.tail;
   if (t) put(t.start, t.len, t.inline && t.raw, blkaddr + f.blocks, 1);
@@ -543,7 +635,7 @@ function lclusterEntries(z: ZConfig, size: number, f: ZFile, blkaddr: number, ad
     else nextHead = l;
   }
   if (type[0] === Z_EROFS_LCLUSTER_TYPE_NONHEAD) throw new Error('EROFS writer bug: lcluster 0 is not a head');
-  return { type, lo, d1, pblk };
+  return { type, lo, d1, pblk, partial };
 }
 
 /** offset of the map header from the inode start, for inode core + xattrs of `headBytes` */
@@ -616,7 +708,7 @@ export function encodeZMeta(z: ZConfig, f: ZFile, headBytes: number, size: numbe
     const F = z_erofs_lcluster_index.f;
     for (let l = 0; l < N; l++) {
       const o = Z_EROFS_LEGACY_INDEX_OFFSET + l * z_erofs_lcluster_index.size;
-      v.setUint16(o + F.di_advise.offset, e.type[l]!, true);
+      v.setUint16(o + F.di_advise.offset, e.type[l]! | (e.partial[l] ? Z_EROFS_LI_PARTIAL_REF : 0), true);
       if (e.type[l] === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
         v.setUint16(o + F.di_u.offset, e.lo[l]!, true);
         v.setUint16(o + F.di_u.offset + 2, Math.min(e.d1[l]!, 0xffff), true);
