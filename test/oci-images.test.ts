@@ -29,7 +29,7 @@ async function tarFiles(path: string): Promise<OciFiles> {
   return filesFromTar(src);
 }
 
-async function mergedEqualsUmoci(files: OciFiles, opts: { platform?: string } = {}): Promise<Awaited<ReturnType<typeof loadOci>>> {
+async function mergedEqualsUmoci(files: OciFiles, opts: { platform?: string; ref?: string } = {}): Promise<Awaited<ReturnType<typeof loadOci>>> {
   const o = await loadOci(files, opts);
   assert.deepEqual(compareSnapshots(ref, await snapshotFs(o.fs)), []);
   return o;
@@ -151,6 +151,8 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [
       { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...armManifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
       { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: amdManifest.index.manifests[0].digest, size: amdManifest.index.manifests[0].size, platform: { os: 'linux', architecture: 'amd64' } },
+      // what BuildKit lists beside its images: an attestation manifest, no filesystem (not even read)
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'0'.repeat(64)}`, size: 1, platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest' } },
     ] };
     const ix = writeBlob(mp, Buffer.from(JSON.stringify(index)));
     writeFileSync(join(mp, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', ...ix, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }] }));
@@ -159,9 +161,23 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     assert.deepEqual(amd.image.choices.map((x) => x.platform), ['linux/arm64/v8', 'linux/amd64']);
     const arm = await loadOci(folderFiles(mp), { platform: 'linux/arm64' });
     assert.equal(arm.image.platform, 'linux/arm64/v8');
+    // an arm64 host's default (the CLI passes the host's platform)
+    assert.equal((await loadOci(folderFiles(mp), { defaultPlatform: 'linux/arm64' })).image.platform, 'linux/arm64/v8');
     assert.equal(arm.layers.length, 3);
     assert.ok(!arm.tree.root.children!.some((d) => Buffer.from(d.name).toString() === 'lnk'), 'the arm64 image has no layer four');
     await assert.rejects(loadOci(folderFiles(mp), { platform: 'linux/s390x' }), (e: unknown) => e instanceof OciError && e.code === 'no-manifest' && /linux\/arm64\/v8, linux\/amd64/.test(e.message));
+  });
+
+  test('several tags: none chosen is an error naming them, --ref picks one', async () => {
+    const tags = join(work, 'tags');
+    sh(`cp -r ${layout} ${tags}`);
+    run('umoci', ['new', '--image', `${tags}:empty`]);
+    await assert.rejects(loadOci(folderFiles(tags)), (e: unknown) => e instanceof OciError && e.code === 'no-manifest' && /t, empty|empty, t/.test(e.message));
+    await mergedEqualsUmoci(folderFiles(tags), { ref: 't' });
+    const empty = await loadOci(folderFiles(tags), { ref: 'empty' });
+    assert.equal(empty.layers.length, 0);
+    assert.deepEqual(empty.tree.root.children, []);
+    await assert.rejects(loadOci(folderFiles(tags), { ref: 'nope' }), (e: unknown) => e instanceof OciError && e.code === 'no-manifest');
   });
 
   test('opened as any input: ls/cat/extract take an image archive (app/open.ts sniffs it)', async () => {

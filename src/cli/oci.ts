@@ -52,8 +52,15 @@ export async function loadOciPath(path: string, v: Record<string, unknown>, cont
     content,
     ...(typeof v.platform === 'string' ? { platform: v.platform } : {}),
     ...(typeof v.ref === 'string' ? { ref: v.ref } : {}),
+    defaultPlatform: hostPlatform(),
     spill: tempFileSpill(),
   });
+}
+
+/** linux/ARCH of this machine in the OCI spelling (GOARCH), the default of an index of several platforms */
+export function hostPlatform(): string {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
+  return `linux/${arch}`;
 }
 
 const COLUMNS: (keyof FileRow)[] = ['path', 'type', 'size', 'mode', 'uid', 'gid', 'mtime', 'layer'];

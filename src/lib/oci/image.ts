@@ -57,8 +57,10 @@ export interface OciImage {
 }
 
 export interface OpenOciOptions {
-  /** "os/arch[/variant]"; default: the only one, else linux/amd64 */
+  /** "os/arch[/variant]"; default: the only one, else `defaultPlatform` */
   platform?: string;
+  /** the platform taken from an index of several when none is asked (default linux/amd64; the CLI passes the host's) */
+  defaultPlatform?: string;
   /** a tag: org.opencontainers.image.ref.name (OCI) or a RepoTags entry (docker save) */
   ref?: string;
 }
@@ -125,6 +127,9 @@ async function listManifests(files: OciFiles, index: unknown, structure: string,
     if (desc.mediaType === MT.ociIndex || desc.mediaType === MT.dockerList) {
       if (depth >= MAX_INDEX_DEPTH) throw new OciError('too-large', structure, `indexes nested more than ${MAX_INDEX_DEPTH} deep`);
       await listManifests(files, await blobJson(files, desc, 'oci.index'), 'oci.index', depth + 1, out, r);
+    } else if (desc.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (desc.platform?.os === 'unknown' && desc.platform.architecture === 'unknown')) {
+      // BuildKit's provenance / SBOM attestations: manifests of no filesystem, listed beside the images
+      continue;
     } else if (desc.mediaType === MT.ociManifest || desc.mediaType === MT.dockerManifest || desc.mediaType === undefined) {
       out.push({ desc, ...(desc.platform ? { platform: desc.platform } : {}), ref: r });
     }
@@ -144,7 +149,8 @@ function choose(cands: Candidate[], opts: OpenOciOptions, name: string): Candida
     if (!c.length) throw new OciError('no-manifest', 'oci.index', `${name}: no manifest for platform ${want} (platforms: ${cands.map((x) => platformText(x.platform) || '(unnamed)').join(', ')})`);
   }
   if (c.length > 1) {
-    const def = c.filter((x) => x.platform?.os === 'linux' && x.platform.architecture === 'amd64');
+    const [os, arch] = (opts.defaultPlatform ?? 'linux/amd64').split('/');
+    const def = c.filter((x) => x.platform?.os === os && x.platform.architecture === arch);
     if (want === undefined && def.length >= 1 && new Set(def.map((x) => x.desc.digest)).size === 1) return def[0]!;
     if (new Set(c.map((x) => x.desc.digest)).size === 1) return c[0]!;
     throw new OciError('no-manifest', 'oci.index', `${name}: ${c.length} manifests (${c.map((x) => `${x.ref || '(untagged)'} ${platformText(x.platform) || ''}`.trim()).join(', ')}): choose a platform or a tag`);
