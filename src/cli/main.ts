@@ -18,6 +18,7 @@ import { chunkUsers, rafsBlobs, rafsPrefetch } from '../lib/rafs/analyze.ts';
 import type { RafsFs } from '../lib/rafs/model.ts';
 import { exportTar } from '../lib/tar/writer.ts';
 import { build, loadSource } from './build.ts';
+import { newDir } from '../lib/fs/tree.ts';
 import { defaultThreads, extract } from './extract.ts';
 import { humanBytes, isoTime, modeString, out, printTree, sizeOrDev, toJson, UsageError } from './format.ts';
 import { closeAll, openImageFile, openPath, type ImageArgs } from './open.ts';
@@ -259,7 +260,8 @@ const commands: Record<string, Command> = {
         if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${k} takes a whole number`);
         return n;
       };
-      const tree = await loadSource(src, v as ImageArgs);
+      // --type targz-ref / tar-tarfs read SRC themselves (it is referenced as the blob): no tree to load first
+      const tree = v.type === 'targz-ref' || v.type === 'tar-tarfs' ? { root: newDir(), notes: [] } : await loadSource(src, v as ImageArgs);
       const args: Parameters<typeof build>[1] = { format, out: dest };
       if (v['digest-store']) args.digestStore = v['digest-store'] as string;
       const opt = { minVersion: num('min-version'), maxVersion: num('max-version'), chunkSize: num('chunksize') ?? num('chunk-size'), buildTime: num('build-time') };
@@ -296,7 +298,9 @@ const commands: Record<string, Command> = {
       else if (v['print-digest']) out(r.digest ?? '');
       else {
         out(`${r.format} image ${r.out}: ${humanBytes(r.size)}${r.digest ? `, fs-verity digest ${r.digest}` : ''}`);
-        if (r.blob) out(`data blob ${r.blob}: ${humanBytes(r.blobSize as number)}`);
+        const zran = r.zran as { layer: string; chunks: number; contexts: number } | undefined;
+        if (r.blob) out(`${zran ? 'RAFS meta blob' : 'data blob'} ${r.blob}: ${humanBytes(r.blobSize as number)}`);
+        if (zran) out(`data blob ${zran.layer} (referenced as it is, id ${String(r.blobId)}): ${zran.chunks} chunks, ${zran.contexts} ZRAN contexts`);
         for (const n of (r.notes as string[] | undefined) ?? []) out(`note: ${n}`);
         if (r.objects) out(`object store: ${r.objects.count} objects, ${r.objects.written} written (${humanBytes(r.objects.bytes)})`);
         for (const n of tree.notes) out(`note: ${n}`);
