@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import { folderFiles } from '../src/cli/oci.ts';
 import { NodeFileSource } from '../src/lib/io/node.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
-import { filesFromList, filesFromTar, isImageLayout, loadOci, OciError, type OciFiles } from '../src/lib/oci/index.ts';
+import { filesFromList, filesFromTar, isImageLayout, loadOci, OciError, type LoadOciOptions, type OciFiles } from '../src/lib/oci/index.ts';
+import { UnsupportedError } from '../src/lib/errors.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs, type Snapshot } from './helpers/treecompare.ts';
 import { makeTestImage, manifestOf, missingTools, rewrite, run, sh, unpackRootfs, writeBlob } from './helpers/oci.ts';
 import { REPO, tempDir } from './helpers/paths.ts';
@@ -29,7 +30,7 @@ async function tarFiles(path: string): Promise<OciFiles> {
   return filesFromTar(src);
 }
 
-async function mergedEqualsUmoci(files: OciFiles, opts: { platform?: string; ref?: string } = {}): Promise<Awaited<ReturnType<typeof loadOci>>> {
+async function mergedEqualsUmoci(files: OciFiles, opts: LoadOciOptions = {}): Promise<Awaited<ReturnType<typeof loadOci>>> {
   const o = await loadOci(files, opts);
   assert.deepEqual(compareSnapshots(ref, await snapshotFs(o.fs)), []);
   return o;
@@ -83,6 +84,16 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     run('skopeo', ['copy', '-q', '--dest-compress-format', 'zstd', `oci:${layout}:t`, `oci:${z}:t`]);
     const o = await mergedEqualsUmoci(folderFiles(z));
     assert.deepEqual(o.layers.map((l) => l.ref.mediaType), Array(4).fill('application/vnd.oci.image.layer.v1.tar+zstd'));
+  });
+
+  test('content beyond the memory budget: spilled to a temp file (gzip, zstd), or read again by decompressing (gzip)', async () => {
+    const { tempFileSpill } = await import('../src/lib/fs/sources/node.ts');
+    await mergedEqualsUmoci(folderFiles(layout), { memory: { left: 0 }, spill: tempFileSpill() });
+    await mergedEqualsUmoci(folderFiles(join(work, 'z')), { memory: { left: 0 }, spill: tempFileSpill() });
+    const replayed = await mergedEqualsUmoci(folderFiles(layout), { memory: { left: 0 } });
+    assert.ok(replayed.layers.some((l) => l.compression === 'gzip'));
+    // zstd has no replay: without a spill store it says what is missing
+    await assert.rejects(loadOci(folderFiles(join(work, 'z')), { memory: { left: 0 } }), (e: unknown) => e instanceof UnsupportedError && /beyond the memory budget, and no spill store/.test(e.message));
   });
 
   test('uncompressed layers: skopeo 1.9.3 labels them tar+gzip (refused, clearly); relabelled, they open', async () => {

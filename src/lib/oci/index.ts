@@ -45,6 +45,8 @@ export async function loadOci(files: OciFiles, opts: LoadOciOptions = {}): Promi
     if (ref.digest && blob.size !== ref.size) throw new OciError('size-mismatch', 'oci.blob', `${ref.path} holds ${blob.size} bytes, its descriptor says ${ref.size}`);
     layers.push(await readLayer(blob, ref, { ...opts, memory }));
   }
+  // the spill store's sources may be read only after this (fs/sources/tar.ts ContentSpill)
+  await opts.spill?.finish?.();
   const { tree, changes } = mergeLayers(layers);
   tree.notes.unshift(`${image.kind} ${image.name}${image.refs.length ? ` (${image.refs.join(', ')})` : ''}, ${image.platform || 'no platform'}`);
   return { image, layers, tree, fs: treeFs(tree), changes, efficiency: efficiency(layers.map((l) => l.entries)) };
