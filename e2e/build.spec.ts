@@ -480,3 +480,85 @@ test('an image to convert and a composefs dump: same bytes as the CLI from the s
   const fromDump = await download(page, 'download-image', 'dump-page.cfs');
   expect(readFileSync(fromDump).equals(readFileSync(cliFromDump))).toBe(true);
 });
+
+test('folder drop → compressed EROFS: options, layerscope and mkfs.erofs lines, ratio and histogram, image reads back', async ({ page }) => {
+  test.setTimeout(120_000);
+  // compressible text, a real binary, random bytes (stay plain), small files and a duplicate
+  const src = join(work, 'zsrc');
+  mkdirSync(join(src, 'doc'), { recursive: true });
+  mkdirSync(join(src, 'bin'));
+  const licenses = Buffer.concat(['GPL-3', 'GPL-2', 'LGPL-2.1', 'Apache-2.0', 'Artistic'].map((n) => readFileSync(`/usr/share/common-licenses/${n}`)));
+  writeFileSync(join(src, 'doc/licenses.txt'), licenses);
+  writeFileSync(join(src, 'doc/licenses-copy.txt'), licenses);
+  writeFileSync(join(src, 'doc/words.txt'), Buffer.from('layer image chunk blob inode erofs nydus composefs '.repeat(4000)));
+  writeFileSync(join(src, 'bin/ls'), readFileSync('/usr/bin/ls'));
+  writeFileSync(join(src, 'random.bin'), bytes(200_000, 21));
+  writeFileSync(join(src, 'small.txt'), 'a small file\n');
+  writeFileSync(join(src, 'edge-4097'), licenses.subarray(0, 4097));
+  const logical = [...snapshot(src).files.values()].reduce((a, b) => a + b.length, 0);
+
+  await openBuild(page);
+  await dropFolder(page, src);
+  await expect(page.getByTestId('source-summary')).toContainText('7 files');
+  await page.getByTestId('erofs-uuid').fill('01234567-89ab-cdef-0123-456789abcdef');
+  await page.getByTestId('erofs-time').fill('1700000000');
+  await page.getByTestId('erofs-compression').selectOption('lz4hc');
+  await page.getByTestId('erofs-level').selectOption('12');
+  await page.getByTestId('erofs-pcluster').selectOption({ label: '16K' });
+  await expect(page.getByTestId('erofs-chunk')).toHaveCount(0); // chunks are for uncompressed files
+  await expect(page.getByTestId('build-command')).toHaveText('layerscope build --format erofs -z lz4hc,12 -C 16384 --uuid 01234567-89ab-cdef-0123-456789abcdef -T 1700000000 zsrc/ zsrc.erofs');
+  await expect(page.getByTestId('mkfs-command')).toHaveText('mkfs.erofs -zlz4hc,12 -C16384 -T1700000000 -U01234567-89ab-cdef-0123-456789abcdef zsrc.erofs zsrc/');
+  await shot(page, '20-compressed-options');
+  await build(page);
+  const z = page.getByTestId('build-compression');
+  await expect(z).toBeVisible();
+  const img = await download(page, 'download-image', 'drop-lz4hc.erofs');
+  // the ratio shown is the files' bytes over the downloaded image's size
+  const shown = Number(await z.getAttribute('data-image-ratio'));
+  expect(shown).toBeCloseTo(logical / statSync(img).size, 6);
+  expect(shown).toBeGreaterThan(1.5);
+  await expect(page.getByTestId('compression-ratio')).toHaveText(`${shown.toFixed(2)}×`);
+  await expect(z).toContainText('files stored compressed');
+  // the histogram: one row per ratio bucket, every file counted once, random.bin and small.txt plain
+  const rows = page.getByTestId('zhist-row');
+  expect(await rows.count()).toBe(8);
+  const files = await rows.evaluateAll((r) => r.map((x) => Number(x.getAttribute('data-files'))));
+  expect(files.reduce((a, b) => a + b, 0)).toBe(7);
+  expect(files[0]).toBeGreaterThanOrEqual(2);
+  expect(files.slice(4).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2); // the text files: 2× or more
+  await page.getByTestId('compression-histogram').scrollIntoViewIfNeeded();
+  await shot(page, '21-compressed-done');
+  // Debian's fsck.erofs 1.5 checks and extracts it; the layerscope reader agrees
+  execFileSync('fsck.erofs', [img], { stdio: 'pipe' });
+  expectExtractMatches(img, src, 'lz4hc');
+  expect(cli('check', img).status).toBe(0);
+  // the mkfs.erofs line as shown (with the real folder and output) makes an image of about the same size
+  const ref = join(work, 'mkfs-lz4hc.erofs');
+  const line = (await page.getByTestId('mkfs-command').textContent())!.replace(' zsrc.erofs zsrc/', ` ${ref} ${src}`);
+  execFileSync('sh', ['-c', line], { stdio: 'pipe' });
+  expect(Math.abs(statSync(img).size / statSync(ref).size - 1)).toBeLessThan(0.05);
+
+  // zstd with ztailpacking, fragments and dedupe: built, or the writer's UnsupportedError shown
+  await page.getByTestId('erofs-compression').selectOption('zstd');
+  await expect(page.getByTestId('erofs-level')).toHaveValue(/.*/);
+  await page.getByTestId('erofs-ztailpacking').check();
+  await page.getByTestId('erofs-fragments').check();
+  await page.getByTestId('erofs-zdedupe').check();
+  await expect(page.getByTestId('build-command')).toContainText('-z zstd -C 16384 -E ztailpacking,fragments,dedupe');
+  await expect(page.getByTestId('mkfs-command')).toContainText('-zzstd -C16384 -Eztailpacking,fragments,dedupe');
+  await page.getByTestId('build-button').click();
+  await expect(page.getByTestId('build-result').or(page.getByTestId('error'))).toBeVisible({ timeout: 60_000 });
+  if (await page.getByTestId('error').isVisible()) {
+    await expect(page.getByTestId('error')).toHaveAttribute('data-error-name', 'UnsupportedError');
+    await shot(page, '22-zstd-unsupported');
+  } else {
+    await expect(page.getByTestId('build-compression')).toBeVisible();
+    await page.getByTestId('compression-histogram').scrollIntoViewIfNeeded();
+    await shot(page, '22-zstd-done');
+    const zimg = await download(page, 'download-image', 'drop-zstd.erofs');
+    expect(cli('check', zimg).status).toBe(0);
+    const out = join(work, 'x-zstd');
+    expect(cli('extract', zimg, out).status).toBe(0);
+    for (const [p, b] of snapshot(src).files) expect(readFileSync(join(out, p)).equals(b), `zstd: content of ${p}`).toBe(true);
+  }
+});

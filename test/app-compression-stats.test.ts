@@ -4,6 +4,7 @@
 // compressed files; our own lz4hc build reads back the same way.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -108,4 +109,26 @@ test('our own build -z lz4hc reads back: compressed files found, stored < logica
   assert.ok(s.storedBytes < s.logicalBytes);
   // same algorithm and level as mkfs: within 2% of its stored bytes
   assert.ok(Math.abs(s.storedBytes / ref.storedBytes - 1) < 0.02, `ours ${s.storedBytes}, mkfs ${ref.storedBytes}`);
+});
+
+test('fragments: a file whose tail sits in the packed inode is charged for the pclusters it lies in', async () => {
+  // random bytes cannot compress: with their tail in the packed inode next to well-compressed text
+  // tails, charging the packed inode's average ratio would make them look compressed
+  const d = join(dir, 'frag');
+  mkdirSync(d);
+  writeFileSync(join(d, 'random.bin'), Buffer.concat(Array.from({ length: 6250 }, (_, i) => createHash('sha256').update(`r${i}`).digest())));
+  writeFileSync(join(d, 'licenses.txt'), licenses);
+  writeFileSync(join(d, 'small.txt'), 'small\n');
+  const parts: Uint8Array[] = [];
+  const r = await buildImage(await treeFromDirectory(d), { format: 'erofs', buildTime: 0, compression: { algorithm: 'zstd', pclusterSize: 16384, ztailpacking: true, fragments: true } }, { image: { write(b: Uint8Array) { parts.push(b.slice()); } } });
+  assert.ok(r.format === 'erofs' && (r.erofs.compressed?.fragments ?? 0) >= 2, 'tails went to the packed inode');
+  const img = join(dir, 'frag.img');
+  writeFileSync(img, Buffer.concat(parts));
+  const s = await statsOf(img);
+  assert.equal(s.files, 3);
+  const low = s.histogram.filter((h) => h.hi <= 1.25 && h.label !== 'plain');
+  const random = low.reduce((a, h) => ({ logical: a.logical + h.logicalBytes, stored: a.stored + h.storedBytes }), { logical: 0, stored: 0 });
+  assert.ok(random.logical >= 200_000, 'random.bin is in the < 1.25x bucket');
+  assert.ok(random.stored >= random.logical * 0.99, `random bytes charged ${random.stored} for ${random.logical}`);
+  assert.ok(s.storedBytes <= s.imageSize, `stored ${s.storedBytes} within the image's ${s.imageSize} bytes`);
 });

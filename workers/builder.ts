@@ -12,6 +12,7 @@ import { meterTree, newMeter } from '../src/lib/app/meter.ts';
 import { StreamingBlobSource, streamBlobContents } from '../src/lib/app/stream-source.ts';
 import { layerEffects, summarizeTree, type LayerEffects, type TreeSummary } from '../src/lib/app/tree-summary.ts';
 import type { BuildChoice } from '../src/lib/app/build-choice.ts';
+import { compressionStatsOf, type CompressionStats } from '../src/lib/app/compression-stats.ts';
 import { wired, toWire, type WireError } from '../src/lib/app/wire.ts';
 import { BlobSource, type ByteSource } from '../src/lib/io/source.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../src/lib/fs/tree.ts';
@@ -100,6 +101,10 @@ export interface BuildResult {
   inodes: number;
   /** EROFS chunk mode */
   chunks?: { stored: number; referenced: number };
+  /** compressed EROFS: per-file compression, read back from the image just built */
+  compression?: CompressionStats;
+  /** compressed EROFS: why the read-back figures are missing */
+  compressionError?: string;
   uuid?: string;
   objects?: { count: number; bytes: number; zip?: Blob; written?: number };
   contentBytes: number;
@@ -326,6 +331,16 @@ export const api = {
         handleSink = null;
       }
       if (blobSink && c.format !== 'rafs') result.blob = blobSink.finish();
+      if (c.format === 'erofs' && c.erofs.compression !== 'none') {
+        // the figures come from the image itself, opened with the same reader the inspector uses
+        try {
+          const file = result.blob ?? (req.image.kind === 'handle' ? await req.image.handle.getFile() : null);
+          const stats = file ? await compressionStatsOf(new BlobSource(file, 'built image'), signal) : null;
+          if (stats) result.compression = stats;
+        } catch (e) {
+          result.compressionError = e instanceof Error ? e.message : String(e);
+        }
+      }
       result.elapsedMs = performance.now() - t0;
       return result;
     } catch (e) {

@@ -4,15 +4,18 @@
  * against the bytes stored for it, and a histogram of the per-file ratio.
  *
  * Stored bytes of a file: its own pclusters (encoded or raw, inline tails included), plus for a
- * fragment its share of the packed inode's stored bytes (the fragment's length times the packed
- * inode's stored / logical ratio). A pcluster shared by dedupe counts for every file that maps it.
+ * fragment its share of the packed inode's pclusters it lies in (per pcluster: the bytes of the
+ * fragment in it times that pcluster's stored / decoded ratio). A pcluster shared by dedupe counts
+ * for every file that maps it.
  * Files stored plain (FLAT, inline, chunk-based) count their size: ratio 1.
  */
 import { isCompressedLayout } from '../erofs/inode.ts';
 import type { ErofsFs } from '../erofs/reader.ts';
-import { zExtents } from '../erofs/zmap.ts';
+import { zExtents, type ZExtent } from '../erofs/zmap.ts';
 import { walk } from '../fs/path.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
+import type { ByteSource } from '../io/source.ts';
+import { openImage } from '../open.ts';
 import { erofsOf } from './capabilities.ts';
 
 export interface RatioBucket {
@@ -58,8 +61,8 @@ export async function compressionStats(fs: ReadOnlyFs, imageSize: number, signal
     const lo = EDGES[k]!, hi = EDGES[k + 1]!;
     buckets.push({ label: hi === Infinity ? `≥ ${edgeText(lo)}×` : k === 0 ? `< ${edgeText(hi)}×` : `${edgeText(lo)}–${edgeText(hi)}×`, lo: k === 0 ? 0 : lo, hi, files: 0, logicalBytes: 0, storedBytes: 0 });
   }
-  let packedRatio: number | null = null;
   const seen = new Set<number>();
+  let packed: ZExtent[] | null = null;
   let files = 0, logical = 0, stored = 0, compressed = 0;
   for await (const w of walk(fs)) {
     if (signal?.aborted) throw signal.reason ?? new DOMException('cancelled', 'AbortError');
@@ -71,9 +74,9 @@ export async function compressionStats(fs: ReadOnlyFs, imageSize: number, signal
     if (own) {
       compressed++;
       s = own.pclusters;
-      if (own.fragment > 0) {
-        packedRatio ??= await packedStoredRatio(e);
-        s += Math.round(own.fragment * packedRatio);
+      for (const [from, len] of own.fragments) {
+        packed ??= await packedExtents(e);
+        s += fragmentStored(packed, from, len);
       }
     }
     files++;
@@ -91,23 +94,53 @@ export async function compressionStats(fs: ReadOnlyFs, imageSize: number, signal
   };
 }
 
-/** a compressed file's own stored bytes and its fragment length; null when not compressed */
-async function storedOf(e: ErofsFs, nid: number): Promise<{ pclusters: number; fragment: number } | null> {
+/** compressionStats of an image file (the page: the image it just built), opened by the usual reader */
+export async function compressionStatsOf(image: ByteSource, signal?: AbortSignal): Promise<CompressionStats | null> {
+  return compressionStats(await openImage(image), image.size, signal);
+}
+
+/** a compressed file's own stored bytes, and its fragments ([offset in the packed inode, length]); null when not compressed */
+async function storedOf(e: ErofsFs, nid: number): Promise<{ pclusters: number; fragments: [number, number][] } | null> {
   const i = await e.inode(nid);
   if (!isCompressedLayout(i.layout)) return null;
   const z = await e.zinfo(i);
-  let pclusters = 0, fragment = 0;
+  let pclusters = 0;
+  const fragments: [number, number][] = [];
   for (const x of zExtents(z, Infinity).extents) {
-    if (x.algorithm === 'fragment') fragment += Math.max(0, Math.min(x.end, z.size) - x.la);
+    if (x.algorithm === 'fragment') fragments.push([x.pa, Math.max(0, Math.min(x.end, z.size) - x.la)]);
     else if (x.algorithm !== 'zero') pclusters += x.plen;
   }
-  return { pclusters, fragment };
+  return { pclusters, fragments };
 }
 
-/** stored / logical bytes of the packed inode (fragments' home); 1 when it is stored plain */
-async function packedStoredRatio(e: ErofsFs): Promise<number> {
-  const packed = await e.inode(e.sb.packedNid);
-  if (packed.size === 0) return 1;
-  const own = await storedOf(e, e.sb.packedNid);
-  return own ? own.pclusters / packed.size : 1;
+/** the packed inode's extents, whole (each from its start to the next one's), in order */
+async function packedExtents(e: ErofsFs): Promise<ZExtent[]> {
+  const i = await e.inode(e.sb.packedNid);
+  if (!isCompressedLayout(i.layout)) return [];
+  return zExtents(await e.zinfo(i), Infinity).extents;
+}
+
+/**
+ * The share of [from, from + len) of the packed inode's data in the pclusters it lies in: per
+ * extent, the overlap times the extent's stored / decoded bytes. A plain packed inode (no
+ * extents) stores the fragment as it is.
+ */
+function fragmentStored(packed: ZExtent[], from: number, len: number): number {
+  if (packed.length === 0) return len;
+  const to = from + len;
+  // the first extent ending after `from` (extents are in order and back to back)
+  let lo = 0, hi = packed.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (packed[mid]!.end <= from) lo = mid + 1;
+    else hi = mid;
+  }
+  let stored = 0;
+  for (let k = lo; k < packed.length && packed[k]!.la < to; k++) {
+    const x = packed[k]!;
+    const overlap = Math.min(x.end, to) - Math.max(x.la, from);
+    if (overlap <= 0) continue;
+    stored += x.algorithm === 'zero' ? 0 : (overlap * x.plen) / (x.end - x.la);
+  }
+  return Math.round(stored);
 }
