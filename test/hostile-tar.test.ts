@@ -226,6 +226,15 @@ describe('composefs dumps of 300,000 files', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.split('\n').length - 1, N);
     assertMemory(r, statSync(dump).size, 'ls');
+    // --json is written entry by entry as the directory is read: one valid array, the same entries
+    const j = cli(['ls', dump, '/', '--json']);
+    assertFinished(j, 'ls --json');
+    assert.equal(j.status, 0, j.stderr);
+    const list = JSON.parse(j.stdout) as { name: string; type: string; mode: number; size: number; nlink: number }[];
+    assert.deepEqual(list.map((e) => e.name), r.stdout.split('\n').slice(0, -1));
+    assert.deepEqual(new Set(list.map((e) => e.name)).size, N);
+    assert.ok(list.every((e) => e.type === 'reg' && e.mode === 0o100644 && e.size === 0 && e.nlink === 1), 'every entry is the dump\'s empty 0644 file');
+    assertMemory(j, statSync(dump).size, 'ls --json');
     const x = cli(['stat', dump, `/f${N - 1}`, '--json']);
     assert.equal(x.status, 0, x.stderr);
     const st = JSON.parse(x.stdout) as { xattrs: { name: string; value: string }[] };

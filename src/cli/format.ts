@@ -1,6 +1,7 @@
 import type { Attr, FileType } from '../lib/fs/types.ts';
 import { major, minor } from '../lib/fs/types.ts';
 import type { Bucket } from '../lib/inspect/histogram.ts';
+import { hex } from '../lib/bytes.ts';
 
 const TYPE_CHAR: Record<FileType, string> = { reg: '-', dir: 'd', symlink: 'l', chr: 'c', blk: 'b', fifo: 'p', sock: 's' };
 
@@ -37,7 +38,7 @@ export function humanBytes(n: number): string {
 /** JSON.stringify that renders Uint8Array as hex and survives bigint. */
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => {
-    if (x instanceof Uint8Array) return Buffer.from(x).toString('hex');
+    if (x instanceof Uint8Array) return hex(x);
     if (typeof x === 'bigint') return x.toString();
     return x;
   }, 2);
@@ -50,6 +51,27 @@ export class UsageError extends Error {
 
 /** One line to stdout. */
 export const out = (s: string): void => { process.stdout.write(s + '\n'); };
+
+/** Text to stdout, resolved once the pipe takes more: a long listing to a slow reader is not buffered whole. */
+export function writeOut(s: string): Promise<void> | void {
+  if (!process.stdout.write(s)) return new Promise((resolve) => process.stdout.once('drain', () => resolve()));
+}
+
+/**
+ * A JSON array written to stdout element by element, byte for byte what out(toJson(array)) writes:
+ * memory holds one element, not every element and the text of all of them.
+ */
+export class JsonArrayOut {
+  private count = 0;
+
+  async push(v: unknown): Promise<void> {
+    await writeOut((this.count++ === 0 ? '[\n  ' : ',\n  ') + toJson(v).replaceAll('\n', '\n  '));
+  }
+
+  async end(): Promise<void> {
+    await writeOut(this.count === 0 ? '[]\n' : '\n]\n');
+  }
+}
 
 /** A result as indented `key: value` lines; arrays of histogram buckets as bars. */
 export function printTree(v: unknown, indent = ''): void {
@@ -94,6 +116,6 @@ function printHistogram(buckets: Bucket[], indent: string): void {
 }
 
 function fmtScalar(x: unknown): string {
-  if (x instanceof Uint8Array) return Buffer.from(x).toString('hex');
+  if (x instanceof Uint8Array) return hex(x);
   return String(x);
 }

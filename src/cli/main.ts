@@ -20,7 +20,7 @@ import { exportTar } from '../lib/tar/writer.ts';
 import { build, loadSource } from './build.ts';
 import { newDir } from '../lib/fs/tree.ts';
 import { defaultThreads, extract } from './extract.ts';
-import { humanBytes, isoTime, modeString, out, printTree, sizeOrDev, toJson, UsageError } from './format.ts';
+import { humanBytes, isoTime, JsonArrayOut, modeString, out, printTree, sizeOrDev, toJson, UsageError, writeOut } from './format.ts';
 import { closeAll, openImageFile, openPath, type ImageArgs } from './open.ts';
 import { CONVERT_OPTS, CONVERT_USAGE, OCI_OPTS, OCI_USAGE, runConvert, runOci } from './oci.ts';
 
@@ -106,20 +106,21 @@ const commands: Record<string, Command> = {
     options: { ...IMAGE_OPTS, long: { type: 'boolean', short: 'l' } },
     async run(pos, v) {
       const fs = await open(pos, v);
+      // printed entry by entry as the directory is read a page at a time, text and JSON alike
       const entries = listEntries(fs, pos[1] ?? '/');
       if (v.json) {
-        const list = [];
-        for await (const e of entries) list.push(await entryRecord(fs, e));
-        out(toJson(list));
+        const list = new JsonArrayOut();
+        for await (const e of entries) await list.push(await entryRecord(fs, e));
+        await list.end();
         return 0;
       }
       for await (const { name, attr } of entries) {
         if (!v.long) {
-          out(nameText(name));
+          await writeOut(nameText(name) + '\n');
           continue;
         }
         const link = attr.type === 'symlink' ? ' -> ' + nameText(await fs.readlink(attr.ino)) : '';
-        out(`${modeString(attr)} ${String(attr.nlink).padStart(3)} ${String(attr.uid).padStart(5)} ${String(attr.gid).padStart(5)} ${sizeOrDev(attr).padStart(10)} ${isoTime(attr.mtime, attr.mtimeNsec)} ${nameText(name)}${link}`);
+        await writeOut(`${modeString(attr)} ${String(attr.nlink).padStart(3)} ${String(attr.uid).padStart(5)} ${String(attr.gid).padStart(5)} ${sizeOrDev(attr).padStart(10)} ${isoTime(attr.mtime, attr.mtimeNsec)} ${nameText(name)}${link}\n`);
       }
       return 0;
     },
