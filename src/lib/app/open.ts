@@ -13,7 +13,7 @@ import { treeFs } from '../fs/sources/treefs.ts';
 import { inodesOf, type SourceTree } from '../fs/tree.ts';
 import { gunzipChunks } from '../tar/gunzip.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
-import type { ByteSource } from '../io/source.ts';
+import { chunksOf, type ByteSource } from '../io/source.ts';
 import { detectFormat, detectFormatByHead, openImage, type OpenOptions } from '../open.ts';
 import { filesFromList, filesFromTar, isImageLayout, loadOci, looksLikeOciArchive } from '../oci/index.ts';
 
@@ -71,10 +71,6 @@ async function isGzipDump(src: ByteSource): Promise<boolean> {
   return false;
 }
 
-async function* pieces(src: ByteSource, piece = 1 << 20): AsyncGenerator<Uint8Array> {
-  for (let off = 0; off < src.size; off += piece) yield src.read(off, Math.min(piece, src.size - off));
-}
-
 /** One file: an image (with the blobs, devices, object store and cache of `opts`), a layer or a dump. */
 export async function openInput(src: ByteSource, opts: InputOptions = {}): Promise<OpenedInput> {
   const kind = await sniffInput(src);
@@ -87,7 +83,7 @@ export async function openInput(src: ByteSource, opts: InputOptions = {}): Promi
   if (kind === 'oci') return treeInput(kind, src, (await loadOci(await filesFromTar(src), opts.spill ? { spill: opts.spill } : {})).tree);
   if (kind === 'dump') {
     const gz = isGzip(src, await src.read(0, Math.min(2, src.size)));
-    return treeInput(kind, src, await parseDump(gz ? gunzipChunks(src) : pieces(src), { name: src.name, strict: opts.strictDump ?? false }));
+    return treeInput(kind, src, await parseDump(gz ? gunzipChunks(src) : chunksOf(src), { name: src.name, strict: opts.strictDump ?? false }));
   }
   throw new FormatError('image', 0, `${src.name}: no known magic (not EROFS, composefs or Nydus RAFS), nor a tar or tar.gz layer or a composefs dump`);
 }

@@ -25,6 +25,14 @@ export interface ByteSource {
   close?(): Promise<void>;
 }
 
+/** The whole source, start to end, in reads of `piece` bytes (a stream for a decompressor, a hash, a parser). */
+export async function* chunksOf(src: ByteSource, piece = 1 << 20, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  for (let off = 0; off < src.size; off += piece) {
+    signal?.throwIfAborted();
+    yield src.read(off, Math.min(piece, src.size - off));
+  }
+}
+
 /** `src.readInto` where the source has it, else a read and a copy. */
 export function readInto(src: ByteSource, offset: number, dest: Uint8Array): Promise<void> {
   if (src.readInto) return src.readInto(offset, dest);

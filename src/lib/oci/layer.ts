@@ -5,7 +5,7 @@
 import { Decompress } from 'fzstd';
 import { hex } from '../bytes.ts';
 import { FormatError, UnsupportedError } from '../errors.ts';
-import { BytesSource, SliceSource, type ByteSource } from '../io/source.ts';
+import { BytesSource, chunksOf, SliceSource, type ByteSource } from '../io/source.ts';
 import { GunzipRangeSource, GunzipReplay, gunzipChunks } from '../tar/gunzip.ts';
 import { chunkInput, readTar, type TarEntryType, type TarInput } from '../tar/reader.ts';
 import { tarTreeBuilder, type ContentSpill } from '../fs/sources/tar.ts';
@@ -93,12 +93,6 @@ function hashingSource(src: ByteSource, hasher: { update(b: Uint8Array): unknown
   return s;
 }
 
-async function* rawChunks(src: ByteSource, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-  for (let off = 0; off < src.size; off += READ) {
-    signal?.throwIfAborted();
-    yield src.read(off, Math.min(READ, src.size - off));
-  }
-}
 
 /**
  * zstd as a stream of unknown length: fzstd's streaming decoder (our own decoder wants the output
@@ -165,8 +159,8 @@ export async function readLayer(blob: ByteSource, ref: LayerRef, opts: LayerRead
   const max = opts.maxUncompressed ?? 64 * 2 ** 30;
   let decoded: AsyncIterable<Uint8Array>;
   if (compression === 'gzip') decoded = gunzipChunks(hsrc, opts.signal ? { signal: opts.signal } : {});
-  else if (compression === 'zstd') decoded = zstdChunks(rawChunks(hsrc, opts.signal), label);
-  else decoded = rawChunks(hsrc, opts.signal);
+  else if (compression === 'zstd') decoded = zstdChunks(chunksOf(hsrc, READ, opts.signal), label);
+  else decoded = chunksOf(hsrc, READ, opts.signal);
   const inner = chunkInput(counted(decoded, diffHash, stat, max, label), label);
   // the tar reader closes its input at the end-of-archive blocks; the rest (padding zeros) is part
   // of the diff_id, so the input stays open and is drained after
@@ -284,7 +278,7 @@ export async function readLayer(blob: ByteSource, ref: LayerRef, opts: LayerRead
 /** Throws a digest-mismatch OciError (naming `cause`) when the blob's bytes are not the ones its digest names. */
 async function damagedBlob(blob: ByteSource, want: Digest, label: string, cause: FormatError): Promise<void> {
   const h = hasherFor(want.alg);
-  for (let off = 0; off < blob.size; off += READ) h.update(await blob.read(off, Math.min(READ, blob.size - off)));
+  for await (const b of chunksOf(blob, READ)) h.update(b);
   const got = hex(h.digest());
   if (got !== want.hex) throw new OciError('digest-mismatch', 'oci.blob', `${label} blob: its bytes hash to ${want.alg}:${got}, not ${digestText(want)} (reading it stopped at: ${cause.message})`);
 }
