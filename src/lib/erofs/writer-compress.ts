@@ -344,11 +344,6 @@ export class ZImage {
     return h;
   }
 
-  private filtered(h: number): boolean {
-    const k = h & ((1 << FILTER_BITS) - 1);
-    return (this.filter[k >>> 3]! & (1 << (k & 7))) !== 0;
-  }
-
   /**
    * mkfs 1.9.3's dedupe match (lib/dedupe.c): the last position q in [lo, pos] whose next block of
    * bytes starts a stored pcluster's decoded data (rolling hash, then SHA-256 of the block), with
@@ -364,19 +359,22 @@ export class ZImage {
     const n = hi - lo + 1;
     if (this.hashes.length < n) this.hashes = new Uint32Array(Math.max(n, this.hashes.length * 2));
     const hs = this.hashes;
+    const top = this.powTop;
+    const filter = this.filter;
+    const mask = (1 << FILTER_BITS) - 1;
     let h = this.rollInit(data, lo - base);
     hs[0] = h;
-    for (let q = lo + 1; q <= hi; q++) {
-      const i = q - base;
-      h = (Math.imul((h - Math.imul(data[i - 1]!, this.powTop)) >>> 0, ROLL_P) + data[i + W - 1]!) >>> 0;
-      hs[q - lo] = h;
+    for (let i = lo - base + 1, end = hi - base, k = 1; i <= end; i++, k++) {
+      h = (Math.imul((h - Math.imul(data[i - 1]!, top)) >>> 0, ROLL_P) + data[i + W - 1]!) >>> 0;
+      hs[k] = h;
     }
     // repetitive data (zeros) matches the first block at every position: the budget bounds the
     // SHA-256 work of one call (the positions nearest pos are tried first)
     let budget = VERIFY_BUDGET;
     for (let q = hi; q >= lo && budget > 0; q--) {
       const hq = hs[q - lo]!;
-      if (!this.filtered(hq)) continue;
+      const fk = hq & mask;
+      if ((filter[fk >>> 3]! & (1 << (fk & 7))) === 0) continue;
       const cands = this.dups.get(hq);
       if (!cands) continue;
       budget--;
