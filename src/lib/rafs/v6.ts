@@ -628,6 +628,8 @@ export class RafsV6 implements RafsFs {
       blob_toc_size: b.blobTocSize, ci_compressor: ['none', 'lz4_block', 'gzip', 'zstd'].indexOf(b.ciCompressor ?? 'none'), ci_offset: b.ciOffset,
       ci_compressed_size: b.ciCompressedSize, ci_uncompressed_size: b.ciUncompressedSize, blob_toc_digest: hex(b.blobTocDigest ?? new Uint8Array(32)),
       blob_meta_digest: hex(b.blobMetaDigest ?? new Uint8Array(32)), blob_meta_size: b.blobMetaSize, cipher_iv: hex(b.cipherIv ?? new Uint8Array(8)),
+      // encrypted: blob_meta_size is IV bytes 0..8 (a u64 beyond 2^53 prints inexactly); the exact key and IV
+      ...(b.cipherIvFull ? { cipher_key: hex(b.blobMetaDigest ?? new Uint8Array(32)), cipher_iv_full: hex(b.cipherIvFull) } : {}),
       cipher_algo: b.cipherAlgo, feature_names: flagNames(BLOB_FEATURES, b.features), compressor: b.compressor, digester: b.digester,
       ci_compressor_name: b.ciCompressor, cipher: CIPHERS[b.cipherAlgo ?? 0], device_blocks: b.deviceBlocks, mapped_blkaddr: b.mappedBlkaddr,
       file: bd.source?.name ?? null, matched_by: bd.matchedBy, effective_id: bd.effectiveId, kind: bd.kind,
