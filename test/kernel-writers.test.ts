@@ -20,6 +20,13 @@ const VARIANTS: { name: string; args: string[]; composefs?: boolean }[] = [
   { name: 'erofs', args: ['--format', 'erofs'] },
   { name: 'erofs-chunk4k', args: ['--format', 'erofs', '--chunksize', '4096'] },
   { name: 'erofs-noinline', args: ['--format', 'erofs', '--no-inline'] },
+  // compressed layouts a 6.1 kernel (the oracle's) reads: LZ4 only (zstd needs 6.10, DEFLATE 6.6), 4 KiB blocks
+  // (sub-page blocks need 6.4, compressed 6.8); ztailpacking 5.17, fragments and dedupe 6.1
+  { name: 'erofs-lz4hc', args: ['--format', 'erofs', '-z', 'lz4hc'] },
+  { name: 'erofs-lz4hc-ztail', args: ['--format', 'erofs', '-z', 'lz4hc', '-E', 'ztailpacking'] },
+  { name: 'erofs-lz4hc-C64k-fragments-dedupe', args: ['--format', 'erofs', '-z', 'lz4hc', '-C', '65536', '-E', 'fragments,dedupe'] },
+  { name: 'erofs-lz4-fragments', args: ['--format', 'erofs', '-z', 'lz4', '-E', 'fragments'] },
+  { name: 'erofs-lz4-ztail-dedupe-full', args: ['--format', 'erofs', '-z', 'lz4', '-E', 'ztailpacking,dedupe,legacy-compress'] },
   { name: 'composefs', args: ['--format', 'composefs'], composefs: true },
 ];
 
