@@ -126,7 +126,7 @@ test('tarfs bootstrap: the fields nydus-image 2.4.4 writes for --type tar-tarfs'
   }
 });
 
-test('tarfs: the kernel mounts the bootstrap with the tar as its device and shows the tar\'s tree; our reader agrees', async (t) => {
+test('tarfs: the kernel mounts the bootstrap with the tar as its device and shows the tar\'s tree; our reader and extract agree', async (t) => {
   if (!built) return t.skip('the test tree needs root (mknod, chown, trusted. xattrs)');
   const extracted = join(work, 'x');
   mkdirSync(extracted);
@@ -141,6 +141,10 @@ test('tarfs: the kernel mounts the bootstrap with the tar as its device and show
     await tarSrc.close();
     await bootSrc.close();
   }
+  // extract (its threads copy file data straight out of the tar) gives tar -x's tree too
+  const out = join(work, 'extracted');
+  execFileSync(process.execPath, [CLI, 'extract', built.boot, out, '--blob', built.tar], { stdio: ['ignore', 'ignore', 'pipe'] });
+  assert.deepEqual(compareSnapshots(want, snapshotDisk(out)), [], 'layerscope extract differs from tar -x');
   const loop = spawnSync('losetup', ['-f', '--show', '--read-only', built.tar], { encoding: 'utf8' });
   if (loop.status !== 0) return t.skip(`losetup not permitted here: ${loop.stderr.trim()}`);
   const dev = loop.stdout.trim();
