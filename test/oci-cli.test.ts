@@ -82,6 +82,15 @@ describe('layerscope oci', { skip: skip ?? false }, () => {
     assert.equal(cli(['oci', 'ls', more, '--sort', 'colour']).status, 1);
   });
 
+  test('docker save | gzip: the compressed archive is unpacked once (layers to a temp file)', () => {
+    sh(`gzip -c ${archive} > ${archive}.gz`);
+    const r = cli(['oci', 'ls', `${archive}.gz`, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).map((x: { path: string }) => x.path), ['/g']);
+    sh(`zstd -q -c ${archive} > ${archive}.zst`);
+    assert.equal(cli(['oci', 'ls', `${archive}.zst`]).status, 6);
+  });
+
   test('the generic ls and cat take the image archive (its merged tree)', () => {
     const ls = cli(['ls', archive, '/']);
     assert.equal(ls.status, 0, ls.stderr);

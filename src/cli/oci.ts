@@ -6,7 +6,8 @@ import type { ParseArgsConfig } from 'node:util';
 import { NotFoundError, UnsupportedError } from '../lib/errors.ts';
 import { tempFileSpill } from '../lib/fs/sources/node.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
-import { configView, fileList, filesFromTar, historyView, layersView, loadOci, toCsv, type FileRow, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
+import { sniffCompression } from '../lib/oci/types.ts';
+import { configView, fileList, filesFromTar, filesFromTarGz, historyView, layersView, loadOci, toCsv, type FileRow, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
 import { humanBytes, out, toJson, UsageError } from './format.ts';
 import { openFile } from './open.ts';
 import { build, type BuildArgs } from './build.ts';
@@ -43,7 +44,10 @@ export async function ociFiles(path: string): Promise<OciFiles> {
   if (st.isDirectory()) return folderFiles(path);
   const src = await openFile(path);
   const head = await src.read(0, Math.min(4, src.size));
-  if (head[0] === 0x1f && head[1] === 0x8b) throw new UnsupportedError('compressed image archive', `${path} is gzip-compressed: decompress it first (docker save writes a plain tar)`);
+  const c = sniffCompression(head);
+  // docker save | gzip: unpacked once, the layers into a temp file
+  if (c === 'gzip') return filesFromTarGz(src, tempFileSpill());
+  if (c !== 'none') throw new UnsupportedError('compressed image archive', `${path} is ${c}-compressed: decompress it first (docker save and oci-archive write a plain tar)`);
   return filesFromTar(src);
 }
 

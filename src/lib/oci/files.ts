@@ -2,8 +2,10 @@
 // archive) read by ranges, a dropped folder's files, or a Node folder (the CLI hands in a getter).
 // Every path asked for is checked here first, so no name taken from a manifest can reach a file
 // outside the layout.
-import { SliceSource, type ByteSource } from '../io/source.ts';
-import { readTar, sourceInput } from '../tar/reader.ts';
+import { BytesSource, SliceSource, type ByteSource } from '../io/source.ts';
+import { gunzipChunks } from '../tar/gunzip.ts';
+import { chunkInput, readTar, sourceInput } from '../tar/reader.ts';
+import type { ContentSpill } from '../fs/sources/tar.ts';
 import { splitRawPath } from '../fs/sources/names.ts';
 import { utf8 } from '../fs/types.ts';
 import { OciError } from './errors.ts';
@@ -45,18 +47,8 @@ export async function filesFromTar(src: ByteSource): Promise<OciFiles> {
     if (e.type === 'reg') files.set(path, new SliceSource(src, e.dataOffset, e.size, `${src.name}:${path}`));
     else if (e.type === 'hardlink') links.set(path, splitRawPath(e.linkname).map(utf8).join('/'));
     else if (e.type === 'symlink') {
-      // relative to the link's directory; anything climbing out of the archive stays unresolved
-      const dir = path.split('/').slice(0, -1);
-      const out: string[] = [...dir];
-      let ok = !utf8(e.linkname).startsWith('/');
-      for (const c of utf8(e.linkname).split('/')) {
-        if (c === '' || c === '.') continue;
-        if (c === '..') {
-          if (!out.length) ok = false;
-          out.pop();
-        } else out.push(c);
-      }
-      if (ok) links.set(path, out.join('/'));
+      const t = resolveLink(path, utf8(e.linkname));
+      if (t !== null) links.set(path, t);
     }
   }
   for (const [path, target] of links) {
@@ -64,6 +56,62 @@ export async function filesFromTar(src: ByteSource): Promise<OciFiles> {
     if (t && !files.has(path)) files.set(path, t);
   }
   return { name: src.name, get: async (p) => files.get(p) ?? null };
+}
+
+/** Archive members kept in memory when a compressed archive is unpacked without a spill store (JSON files are small). */
+const MAX_MEMORY_MEMBER = 1 << 20;
+
+/**
+ * A gzip-compressed image archive (`docker save | gzip`): decompressed once, in a stream; each
+ * member kept in memory when small (the JSON files), else in `spill` (a temp file in Node, Blobs
+ * in a browser). Links inside the archive are followed as filesFromTar does.
+ */
+export async function filesFromTarGz(src: ByteSource, spill?: ContentSpill): Promise<OciFiles> {
+  const files = new Map<string, ByteSource>();
+  const links = new Map<string, string>();
+  let n = 0;
+  for await (const rec of readTar(chunkInput(gunzipChunks(src), src.name))) {
+    const e = rec.entry;
+    if (++n > MAX_ARCHIVE_ENTRIES) throw new OciError('too-large', 'oci.archive', `${src.name}: more than ${MAX_ARCHIVE_ENTRIES} entries: not an image archive`, e.headerOffset);
+    const path = splitRawPath(e.path).map(utf8).join('/');
+    if (e.type === 'hardlink') links.set(path, splitRawPath(e.linkname).map(utf8).join('/'));
+    else if (e.type === 'symlink') {
+      const t = resolveLink(path, utf8(e.linkname));
+      if (t !== null) links.set(path, t);
+    } else if (e.type === 'reg') {
+      const name = `${src.name}:${path}`;
+      if (e.size > MAX_MEMORY_MEMBER && spill) files.set(path, await spill.store(e.size, rec.content(), name));
+      else {
+        const buf = new Uint8Array(e.size);
+        let o = 0;
+        for await (const c of rec.content()) {
+          buf.set(c, o);
+          o += c.length;
+        }
+        files.set(path, new BytesSource(buf, name));
+      }
+    }
+  }
+  await spill?.finish?.();
+  for (const [path, target] of links) {
+    const t = files.get(target);
+    if (t && !files.has(path)) files.set(path, t);
+  }
+  return { name: src.name, get: async (p) => files.get(p) ?? null };
+}
+
+/** A symlink's target inside the archive, relative to the link's directory; null when it climbs out or is absolute. */
+function resolveLink(path: string, target: string): string | null {
+  if (target.startsWith('/')) return null;
+  const out = path.split('/').slice(0, -1);
+  for (const c of target.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (!out.length) return null;
+      out.pop();
+    } else out.push(c);
+  }
+  return out.join('/');
 }
 
 /**

@@ -12,7 +12,7 @@ import type { OciFiles } from './files.ts';
 
 export { OciError, type OciErrorCode } from './errors.ts';
 export { openOci, type OciImage, type OpenOciOptions, type LayerRef, type LayoutKind, MAX_JSON_BYTES, MAX_INDEX_ENTRIES, MAX_LAYERS } from './image.ts';
-export { filesFromTar, filesFromList, checkedPath, isImageLayout, type OciFiles } from './files.ts';
+export { filesFromTar, filesFromTarGz, filesFromList, checkedPath, isImageLayout, type OciFiles } from './files.ts';
 export { readLayer, pathKey, type ReadLayer, type LayerEntry, type LayerReadOptions } from './layer.ts';
 export { mergeLayers, type LayerChange, type ChangeKind, type MergedImage } from './merge.ts';
 export { efficiency, type Efficiency, type Inefficiency } from './efficiency.ts';
