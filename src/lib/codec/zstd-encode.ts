@@ -754,82 +754,107 @@ function parseDouble(st: MatchState, src: Uint8Array, start: number, end: number
   return anchor;
 }
 
-/** Levels 4+: hash chains, lazy matching. */
+/*
+ * Levels 4+: hash chains, lazy matching. The finder's state lives in module variables set per
+ * block (lz: ...) instead of closures made per block: insert/find/gain were closures over a dozen
+ * locals, called per position.
+ */
+let lzSt: MatchState = null as unknown as MatchState;
+let lzSrc: Uint8Array = new Uint8Array(0);
+let lzDv: DataView = new DataView(new ArrayBuffer(4));
+let lzHead: Int32Array = new Int32Array(0);
+let lzChain: Int32Array = new Int32Array(0);
+let lzShift = 0, lzChainMask = 0, lzMaxDist = 0, lzDepth = 0, lzEnd = 0;
+let lzBestOff = 0;
+
+/** enter positions up to and including `to` in the hash chains */
+function lzInsert(to: number): void {
+  const dv = lzDv, head = lzHead, chain = lzChain, shift = lzShift, chainMask = lzChainMask;
+  let i = lzSt.ins;
+  while (i <= to) {
+    const h = Math.imul(dv.getInt32(i, true), HASH_MUL) >>> shift;
+    chain[i & chainMask] = head[h]!;
+    head[h] = i;
+    i++;
+  }
+  if (to + 1 > lzSt.ins) lzSt.ins = to + 1;
+}
+
+/** longest match at `at` (with repeat offsets first); sets lzBestOff, returns its length */
+function lzFind(at: number, litLen: number): number {
+  lzInsert(at);
+  const st = lzSt, src = lzSrc, dv = lzDv, chain = lzChain, end = lzEnd, chainMask = lzChainMask;
+  let best = 0;
+  let bestOff = 0;
+  // repeat offsets: rep1 with literals before, rep2/rep3 always
+  for (let k = litLen > 0 ? 0 : 1; k < 3; k++) {
+    const r = k === 0 ? st.rep1 : k === 1 ? st.rep2 : st.rep3;
+    if (r > at) continue;
+    const l = matchLen(src, at, at - r, end, dv);
+    if (l >= 4 && l > best) {
+      best = l;
+      bestOff = r;
+    }
+  }
+  if (best >= 4 && at + best === end) {
+    lzBestOff = bestOff;
+    return best;
+  }
+  // the newest candidate may be any distance back; older links are whole within the chain's span
+  const lim = at - lzMaxDist;
+  let cand = chain[at & chainMask]!;
+  const v = dv.getInt32(at, true);
+  for (let d = lzDepth; d > 0 && cand >= 0; d--) {
+    if (src[cand + best] === src[at + best] && dv.getInt32(cand, true) === v) {
+      const l = 4 + matchLen(src, at + 4, cand + 4, end, dv);
+      if (l > best) {
+        best = l;
+        bestOff = at - cand;
+        if (at + l === end) break;
+      }
+    }
+    if (cand <= lim) break;
+    cand = chain[cand & chainMask]!;
+  }
+  lzBestOff = bestOff;
+  return best;
+}
+
+function lzGain(len: number, off: number, litLen: number): number {
+  const st = lzSt;
+  const rep = (litLen > 0 && off === st.rep1) || off === st.rep2 || off === st.rep3;
+  return len * 4 - (rep ? 0 : highbit(off + 3));
+}
+
 function parseLazy(st: MatchState, src: Uint8Array, start: number, end: number, seq: SeqBuf): number {
-  const dv = st.dv;
-  const { head, chain } = st;
   const p = st.p;
-  const shift = 32 - p.hashLog, chainMask = (1 << p.chainLog) - 1, maxDist = chainMask - 1;
-  const depth = p.depth, lazy = p.lazy, skipLog = p.skipLog;
+  lzSt = st;
+  lzSrc = src;
+  lzDv = st.dv;
+  lzHead = st.head;
+  lzChain = st.chain;
+  lzShift = 32 - p.hashLog;
+  lzChainMask = (1 << p.chainLog) - 1;
+  lzMaxDist = lzChainMask - 1;
+  lzDepth = p.depth;
+  lzEnd = end;
+  const lazy = p.lazy, skipLog = p.skipLog;
   const limit = end - 4;
   let ip = start, anchor = start;
-  let bestOff = 0;
-
-  /** enter positions up to and including `to` */
-  const insert = (to: number) => {
-    let i = st.ins;
-    while (i <= to) {
-      const h = Math.imul(read32(dv, i), HASH_MUL) >>> shift;
-      chain[i & chainMask] = head[h]!;
-      head[h] = i;
-      i++;
-    }
-    if (to + 1 > st.ins) st.ins = to + 1;
-  };
-
-  /** longest match at `at` (with repeat offsets first); sets bestOff, returns its length */
-  const find = (at: number, litLen: number): number => {
-    insert(at);
-    let best = 0;
-    bestOff = 0;
-    // repeat offsets: rep1 with literals before, rep2/rep3 always
-    for (let k = litLen > 0 ? 0 : 1; k < 3; k++) {
-      const r = k === 0 ? st.rep1 : k === 1 ? st.rep2 : st.rep3;
-      if (r > at) continue;
-      const l = matchLen(src, at, at - r, end, dv);
-      if (l >= 4 && l > best) {
-        best = l;
-        bestOff = r;
-      }
-    }
-    if (best >= 4 && at + best === end) return best;
-    // the newest candidate may be any distance back; older links are whole within the chain's span
-    const lim = at - maxDist;
-    let cand = chain[at & chainMask]!;
-    const v = read32(dv, at);
-    for (let d = depth; d > 0 && cand >= 0; d--) {
-      if (src[cand + best] === src[at + best] && read32(dv, cand) === v) {
-        const l = 4 + matchLen(src, at + 4, cand + 4, end, dv);
-        if (l > best) {
-          best = l;
-          bestOff = at - cand;
-          if (at + l === end) break;
-        }
-      }
-      if (cand <= lim) break;
-      cand = chain[cand & chainMask]!;
-    }
-    return best;
-  };
-
-  const gain = (len: number, off: number, litLen: number) => {
-    const rep = (litLen > 0 && off === st.rep1) || off === st.rep2 || off === st.rep3;
-    return len * 4 - (rep ? 0 : highbit(off + 3));
-  };
 
   while (ip < limit) {
-    let ml = find(ip, ip - anchor);
+    let ml = lzFind(ip, ip - anchor);
     if (ml < 4) {
       ip += 1 + ((ip - anchor) >> skipLog);
       continue;
     }
-    let off = bestOff;
+    let off = lzBestOff;
     for (let step = 1; step <= lazy && ip + 1 < limit; step++) {
-      const ml2 = find(ip + 1, ip + 1 - anchor);
-      if (ml2 >= 4 && gain(ml2, bestOff, ip + 1 - anchor) > gain(ml, off, ip - anchor) + (step === 1 ? 4 : 7)) {
+      const ml2 = lzFind(ip + 1, ip + 1 - anchor);
+      if (ml2 >= 4 && lzGain(ml2, lzBestOff, ip + 1 - anchor) > lzGain(ml, off, ip - anchor) + (step === 1 ? 4 : 7)) {
         ip++;
         ml = ml2;
-        off = bestOff;
+        off = lzBestOff;
       } else break;
     }
     while (ip > anchor && ip - off > 0 && src[ip - 1] === src[ip - off - 1]) {
@@ -841,7 +866,11 @@ function parseLazy(st: MatchState, src: Uint8Array, start: number, end: number, 
     anchor = ip;
   }
   // keep the chains whole for the next block (positions that have 4 bytes to hash)
-  if (st.ins < limit) insert(Math.min(limit, src.length - 4));
+  if (st.ins < limit) lzInsert(Math.min(limit, src.length - 4));
+  // do not keep the caller's input alive
+  lzSrc = new Uint8Array(0);
+  lzDv = new DataView(lzSrc.buffer);
+  lzSt = null as unknown as MatchState;
   return anchor;
 }
 
