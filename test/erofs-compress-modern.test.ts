@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { build, loadSource } from '../src/cli/build.ts';
 import { compressionSummary } from '../src/lib/erofs/describe.ts';
 import { openErofs, type ErofsFs } from '../src/lib/erofs/reader.ts';
-import { buildErofs, type ErofsOptions } from '../src/lib/erofs/writer.ts';
+import { buildErofs, measureErofs, type ErofsOptions } from '../src/lib/erofs/writer.ts';
 import { MemorySink } from '../src/lib/erofs/writer-output.ts';
 import { zExtents } from '../src/lib/erofs/zmap.ts';
 import { resolvePath } from '../src/lib/fs/path.ts';
@@ -83,6 +83,8 @@ async function image(v: Variant) {
   const r = await buildErofs(tree, { ...BASE, ...v.opts }, sink);
   const bytes = sink.bytes();
   assert.equal(bytes.length, r.size);
+  // the measuring pass plans the same image
+  assert.equal(await measureErofs(tree, { ...BASE, ...v.opts }), r.size);
   const path = join(work, `${v.name}.img`);
   writeFileSync(path, bytes);
   const img = { path, bytes, result: r };

@@ -667,6 +667,27 @@ export function zMetaBytes(z: ZConfig, f: ZFile, headBytes: number, size: number
   return pad + z_erofs_map_header.size + idx;
 }
 
+/**
+ * Where a reader looks for the inline pcluster, relative to the inode start, derived as the kernel
+ * does (z_erofs_map_blocks_fo: the end of the index pack that holds the last lcluster's entry),
+ * independently of how the indexes were laid out: the writer checks the bytes land there.
+ */
+export function inlinePclusterOffset(z: ZConfig, f: ZFile, headBytes: number, size: number): number {
+  const N = Math.ceil(size / z.bs);
+  const h = mapHeaderOffset(headBytes);
+  if (!f.compact) return h + Z_EROFS_LEGACY_INDEX_OFFSET + N * z_erofs_lcluster_index.size;
+  const ebase = h + z_erofs_map_header.size;
+  const { c4i, c2b } = compactGeometry(z, headBytes, N);
+  const lcn = N - 1;
+  let pos: number;
+  let pack: number;
+  if (lcn < c4i) [pos, pack] = [ebase + 4 * lcn, 8];
+  else if (lcn - c4i < c2b) [pos, pack] = [ebase + 4 * c4i + 2 * (lcn - c4i), 32];
+  else [pos, pack] = [ebase + 4 * c4i + 2 * c2b + 4 * (lcn - c4i - c2b), 8];
+  // packs are aligned to their size in the meta space; inodes start 32-byte aligned
+  return pos - (pos % pack) + pack;
+}
+
 function isWholeFragment(f: ZFile): boolean {
   return f.tail !== null && !f.tail.inline && f.tail.start === 0;
 }

@@ -41,7 +41,7 @@ import {
   erofs_super_block, erofs_xattr_ibody_header,
 } from './structs.ts';
 import {
-  availableAlgs, cfgRecordBytes, compressFile, dropInline, emitCfgRecord, encodeZMeta, mapHeaderOffset, resolveCompression, zLayout, zMetaBytes,
+  availableAlgs, cfgRecordBytes, compressFile, dropInline, emitCfgRecord, encodeZMeta, inlinePclusterOffset, mapHeaderOffset, resolveCompression, zLayout, zMetaBytes,
   ZImage, type ErofsCompression, type ZConfig, type ZFile,
 } from './writer-compress.ts';
 import { BytesSource } from '../io/source.ts';
@@ -789,7 +789,10 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
         out.padTo(p.ipos[i]! + mapHeaderOffset(headBytes));
         expectAt(out, p.ipos[i]! + mapHeaderOffset(headBytes), W, () => `${where(i)}: map header`);
         out.bytes(encodeZMeta(p.z!, zf, headBytes, p.size[i]!, p.blkaddr[i]!, (owner) => p.blkaddr[owner]!));
-        if (zf.tail?.inline) out.bytes(zf.tail.bytes);
+        if (zf.tail?.inline) {
+          expectAt(out, p.ipos[i]! + inlinePclusterOffset(p.z!, zf, headBytes, p.size[i]!), W, () => `${where(i)}: inline pcluster`);
+          out.bytes(zf.tail.bytes);
+        }
       } else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) {
         const big = new Uint8Array(il);
         const v = new DataView(big.buffer);
