@@ -14,6 +14,7 @@ const CLI = join(import.meta.dirname, '..', 'bin', 'layerscope.mjs');
 let work: string;
 let enc: { boot: string; blob: string };
 let tarfs: { boot: string; tar: string };
+let zran: { boot: string; gz: string; meta: string };
 
 test.beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'ls-e2e-nydus-'));
@@ -33,6 +34,13 @@ test.beforeAll(() => {
   mkdirSync(tf);
   execFileSync(process.execPath, [CLI, 'build', '--format', 'rafs-v6', '--type', 'tar-tarfs', tar, join(tf, 'layer.boot'), '--blob-dir', tf]);
   tarfs = { boot: join(tf, 'layer.boot'), tar };
+  // ZRAN (another engineer's reader): the page shows its contexts the same way
+  const z = join(work, 'zran');
+  mkdirSync(z);
+  const gz = join(z, 'layer.tar.gz');
+  writeFileSync(gz, execFileSync('gzip', ['-c', tar]));
+  execFileSync(process.execPath, [CLI, 'build', '--format', 'rafs-v6', '--type', 'targz-ref', gz, join(z, 'layer.boot'), '--blob-dir', z]);
+  zran = { boot: join(z, 'layer.boot'), gz, meta: join(z, readdirSync(z).find((n) => /^[0-9a-f]{64}$/.test(n))!) };
 });
 
 test.afterAll(() => {
@@ -65,6 +73,21 @@ test('an encrypted batch image: chunk flags and batch context, blob features, en
   for (const f of ['CHUNK_INFO_V2', 'BATCH', 'ENCRYPTED', 'HAS_TOC', 'CAP_TAR_TOC']) await expect(blob.getByTestId('blob-features')).toContainText(f);
   await expect(blob.getByTestId('blob-contexts')).toContainText(/\d+ batch contexts?/);
   await page.screenshot({ path: join(SHOTS, 'nydus-02-encrypted-batch-blobs.png') });
+});
+
+test('a ZRAN image (targz-ref): the chunk shows its inflate context, the blob its ZRAN contexts', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('file-input').setInputFiles([zran.boot, zran.gz, zran.meta]);
+  await expect(page.getByTestId('format')).toHaveText(/rafs-v6/i);
+  await entry(page, 'big.bin').click();
+  await expect(page.getByTestId('chunk-row').first()).toBeVisible();
+  await expect(page.getByTestId('chunk-context').first()).toContainText(/ZRAN context \d+: bytes [\d,]+–[\d,]+ of its [\d,]+-byte output; inflate gzip bytes/);
+  await expect(page.getByTestId('content').getByTestId('error')).toHaveCount(0);
+  await page.screenshot({ path: join(SHOTS, 'nydus-05-zran-chunk.png') });
+  await page.getByTestId('tab-blobs').click();
+  const blob = page.getByTestId('blob-row');
+  await expect(blob.getByTestId('blob-features')).toContainText('ZRAN');
+  await expect(blob.getByTestId('blob-contexts')).toContainText(/\d+ ZRAN inflate contexts?/);
 });
 
 test('a tarfs bootstrap with its tar: the tar is the blob, files read from it', async ({ page }) => {
