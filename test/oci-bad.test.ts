@@ -153,6 +153,15 @@ describe('bad OCI input', { skip: skip ?? false }, () => {
     });
   }
 
+  test('a layer with megabytes of zeros after its tar (a decompression bomb): stopped, not decompressed to the end', async () => {
+    const d = copy();
+    // 64 MiB of zeros behind a one-file tar: a few KiB of zstd
+    appendLayer(d, 't', Buffer.concat([makeTar([{ name: 'f', text: 'x' }]), Buffer.alloc(64 << 20)]), 'zstd');
+    const blob = manifestOf(d, 't').manifest.layers[2];
+    assert.ok(blob.size < 64 << 10, `${blob.size} bytes`);
+    await fails(d, 'too-large', /layer 2 .*more than 1048576 bytes after the tar's end-of-archive blocks/);
+  });
+
   test('a hardlink to a file no layer holds', async () => {
     const d = copy();
     appendLayer(d, 't', makeTar([{ name: 'lnk', type: 'hardlink', linkname: 'nowhere' }]), 'gzip');

@@ -75,6 +75,8 @@ export function pathKey(comps: readonly Uint8Array[]): string {
 }
 
 const READ = 1 << 20;
+/** bytes a layer may hold after its end-of-archive blocks (GNU tar pads to 10 KiB records) */
+const MAX_TRAILING = 1 << 20;
 
 /** The blob read start to end, hashed as it goes by. */
 function hashingSource(src: ByteSource, hasher: { update(b: Uint8Array): unknown }): ByteSource & { pos: number } {
@@ -245,7 +247,13 @@ export async function readLayer(blob: ByteSource, ref: LayerRef, opts: LayerRead
       }
       b.add(e, content);
     }
-    while ((await inner.skip(READ)) > 0) { /* drain: the diff_id covers every byte */ }
+    // drain: the diff_id covers every byte. Tar writers end with two zero blocks and at most a
+    // 10 KiB record of padding (GNU tar); megabytes after the end are a decompression bomb behind a
+    // tiny archive, stopped here rather than decompressed and hashed up to maxUncompressed
+    const end = stat.n;
+    while ((await inner.skip(READ)) > 0) {
+      if (stat.n - end > MAX_TRAILING) throw new OciError('too-large', 'oci.layer', `${label}: more than ${MAX_TRAILING} bytes after the tar's end-of-archive blocks`, end);
+    }
   } catch (e) {
     // a damaged blob shows first as a bad tar header or gzip stream; its digest says why
     if (e instanceof FormatError && ref.digest) await damagedBlob(blob, ref.digest, label, e);
