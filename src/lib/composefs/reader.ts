@@ -18,7 +18,7 @@ import { readInto, type ByteSource } from '../io/source.ts';
 import { decodeStruct } from '../struct.ts';
 import { openErofs, type ErofsFs } from '../erofs/reader.ts';
 import { EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN } from '../erofs/structs.ts';
-import { COMPOSEFS_MAGIC, LCFS_EROFS_VERSION, composefs_header } from './structs.ts';
+import { COMPOSEFS_MAGIC, LCFS_EROFS_VERSION, composefs_header, ovl_metacopy } from './structs.ts';
 import type { DumpEntry } from './dump.ts';
 import type { Xattr } from '../fs/tree.ts';
 import { XattrSet, XATTR_VALUE_MAX } from './xattrs.ts';
@@ -48,9 +48,10 @@ const K = {
 
 /** "composefs header magic at byte 0, then EROFS" */
 export function probeComposefs(head: Uint8Array): boolean {
-  if (head.length < 8) return false;
+  const F = composefs_header.f;
+  if (head.length < F.magic.offset + F.magic.size) return false;
   const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  return v.getUint32(0, true) === COMPOSEFS_MAGIC;
+  return v.getUint32(F.magic.offset, true) === COMPOSEFS_MAGIC;
 }
 
 /** What libcomposefs makes of one inode. */
@@ -115,7 +116,7 @@ export class ComposefsFs implements ReadOnlyFs {
         continue;
       }
       if (bytesEqual(name, K.metacopy)) {
-        if (attr.type === 'reg' && value.length === 36) digest = value.slice(4);
+        if (attr.type === 'reg' && value.length === ovl_metacopy.size) digest = value.slice(ovl_metacopy.f.digest.offset);
         continue;
       }
       if (bytesEqual(name, K.escWhiteout) && attr.type === 'reg') {
@@ -371,7 +372,7 @@ export async function openComposefs(src: ByteSource, opts: ComposefsOpenOptions 
   if (src.size < composefs_header.size) throw new FormatError('composefs.header', 0, `${src.name}: ${src.size} bytes is too small for a composefs image`);
   const h = decodeStruct(composefs_header, await src.read(0, composefs_header.size));
   if (h.magic !== COMPOSEFS_MAGIC) throw new FormatError('composefs.header', 0, `magic 0x${h.magic.toString(16)} is not 0xd078629a`);
-  if (h.version !== LCFS_EROFS_VERSION) throw new FormatError('composefs.header', 4, `header version ${h.version} (only ${LCFS_EROFS_VERSION} exists)`);
+  if (h.version !== LCFS_EROFS_VERSION) throw new FormatError(composefs_header.name, composefs_header.f.version.offset, `header version ${h.version} (only ${LCFS_EROFS_VERSION} exists)`);
   const erofsOpts: Parameters<typeof openErofs>[1] = { format: 'composefs' };
   if (opts.cacheBlockSize !== undefined) erofsOpts.cacheBlockSize = opts.cacheBlockSize;
   if (opts.cacheBytes !== undefined) erofsOpts.cacheBytes = opts.cacheBytes;

@@ -5,6 +5,10 @@ import { isMetaboxNid, nidFromHalves } from './superblock.ts';
 
 const S = erofs_dirent.name;
 const DIRENT = erofs_dirent.size;
+/** field offsets inside one dirent (nid is a u64, read as two u32 halves) */
+const NID = erofs_dirent.f.nid.offset;
+const NAMEOFF = erofs_dirent.f.nameoff.offset;
+const FILE_TYPE = erofs_dirent.f.file_type.offset;
 
 /**
  * One directory block, decoded: parallel arrays in on-disk (sorted) order. Names stay in the block's
@@ -47,8 +51,8 @@ export function parseDirBlock(b: Uint8Array, at: number, maxNid: number, maxMeta
   const maxsize = b.length;
   if (!(maxsize >= DIRENT)) fail(S, off(0), `directory block of ${maxsize} bytes holds no dirent`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const nameoff0 = view.getUint16(8, true);
-  if (!(nameoff0 >= DIRENT && nameoff0 % DIRENT === 0 && nameoff0 < maxsize)) fail(S, off(8), `first nameoff ${nameoff0} is invalid for a ${maxsize}-byte block`);
+  const nameoff0 = view.getUint16(NAMEOFF, true);
+  if (!(nameoff0 >= DIRENT && nameoff0 % DIRENT === 0 && nameoff0 < maxsize)) fail(S, off(NAMEOFF), `first nameoff ${nameoff0} is invalid for a ${maxsize}-byte block`);
   const n = nameoff0 / DIRENT;
   const nids: number[] = new Array(n);
   const nameStart = new Uint16Array(n + 1);
@@ -57,24 +61,24 @@ export function parseDirBlock(b: Uint8Array, at: number, maxNid: number, maxMeta
   let prevEnd = nameoff0;
   for (let i = 0; i < n; i++) {
     const e = i * DIRENT;
-    const lo = view.getUint32(e, true);
-    const hi = view.getUint32(e + 4, true);
+    const lo = view.getUint32(e + NID, true);
+    const hi = view.getUint32(e + NID + 4, true);
     // bit 63: an inode in the metabox (in memory, METABOX_NID_BASE + slot)
     const nid = nidFromHalves(hi, lo);
     if (!(nid !== null && (isMetaboxNid(nid) ? nid <= maxMetaboxNid : nid <= maxNid))) fail(S, off(e), `nid ${hi ? `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}` : lo} is past the ${hi & 0x80000000 ? 'metabox' : 'image'} end`);
-    const nameoff = view.getUint16(e + 8, true);
-    if (!(nameoff === prevEnd)) fail(S, off(e + 8), `nameoff ${nameoff} does not follow the previous name end ${prevEnd}`);
+    const nameoff = view.getUint16(e + NAMEOFF, true);
+    if (!(nameoff === prevEnd)) fail(S, off(e + NAMEOFF), `nameoff ${nameoff} does not follow the previous name end ${prevEnd}`);
     let end: number;
     if (i + 1 < n) {
-      end = view.getUint16(e + DIRENT + 8, true);
-      if (!(end > nameoff && end <= maxsize)) fail(S, off(e + DIRENT + 8), `nameoff ${end} is out of order or past the block`);
+      end = view.getUint16(e + DIRENT + NAMEOFF, true);
+      if (!(end > nameoff && end <= maxsize)) fail(S, off(e + DIRENT + NAMEOFF), `nameoff ${end} is out of order or past the block`);
     } else {
-      if (!(nameoff < maxsize)) fail(S, off(e + 8), `last name starts past the block`);
+      if (!(nameoff < maxsize)) fail(S, off(e + NAMEOFF), `last name starts past the block`);
       end = nameoff;
       while (end < maxsize && b[end] !== 0) end++;
     }
     const len = end - nameoff;
-    if (!(len >= 1 && len <= EROFS_NAME_LEN)) fail(S, off(e + 8), `name length ${len} is out of range`);
+    if (!(len >= 1 && len <= EROFS_NAME_LEN)) fail(S, off(e + NAMEOFF), `name length ${len} is out of range`);
     for (let k = nameoff; k < end; k++) {
       const c = b[k]!;
       if (!(c !== 0 && c !== 0x2f)) fail(S, off(k), `name contains ${c ? '"/"' : 'NUL'}`);
@@ -82,8 +86,8 @@ export function parseDirBlock(b: Uint8Array, at: number, maxNid: number, maxMeta
     nameStart[i] = nameoff;
     nameStart[i + 1] = end;
     if (i > 0 && !(compareName(nameAt(blk, i - 1), blk, i) < 0)) fail(S, off(e), 'names are not strictly ascending');
-    const ft = b[e + 10]!;
-    if (!(ft < EROFS_FT_MAX)) fail(S, off(e + 10), `unknown file_type ${ft}`);
+    const ft = b[e + FILE_TYPE]!;
+    if (!(ft < EROFS_FT_MAX)) fail(S, off(e + FILE_TYPE), `unknown file_type ${ft}`);
     nids[i] = nid;
     types[i] = ft;
     prevEnd = end;

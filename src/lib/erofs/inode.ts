@@ -16,6 +16,8 @@ import {
   EROFS_INODE_FLAT_PLAIN,
   EROFS_NULL_ADDR,
   LAYOUT_NAMES,
+  erofs_blockmap_entry,
+  erofs_inode_chunk_index,
   erofs_inode_compact,
   erofs_inode_extended,
   xattrIbodySize,
@@ -94,24 +96,26 @@ export function isCompressedLayout(layout: number): boolean {
  */
 export function parseInode(sb: Superblock, imageSize: number, nid: number, offset: number, b: Uint8Array, metaEnd = imageSize): Inode {
   const S = 'erofs.inode';
-  if (!(b.length >= 32)) fail(S, offset, `inode ${nid} runs past the end of its metadata`);
+  if (!(b.length >= erofs_inode_compact.size)) fail(S, offset, `inode ${nid} runs past the end of its metadata`);
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const format = view.getUint16(0, true);
+  // i_format, i_xattr_icount and i_mode lie at the same offsets in both inode versions
+  const H = erofs_inode_compact.f;
+  const format = view.getUint16(H.i_format.offset, true);
   const extended = (format & 1) === 1;
   if (format & ~EROFS_I_ALL) throw new UnsupportedError('erofs inode', `nid ${nid} at byte ${offset}: i_format 0x${format.toString(16)} uses bits newer than erofs-utils 1.9.3`);
   const layout = (format >> EROFS_I_DATALAYOUT_BIT) & EROFS_I_DATALAYOUT_MASK;
   if (!(layout <= EROFS_INODE_CHUNK_BASED)) fail(S, offset, `nid ${nid}: unknown data layout ${layout}`);
-  const isize = extended ? 64 : 32;
+  const isize = extended ? erofs_inode_extended.size : erofs_inode_compact.size;
   if (!(b.length >= isize)) fail(S, offset, `extended inode ${nid} runs past the end of its metadata`);
-  const xattrIcount = view.getUint16(2, true);
+  const xattrIcount = view.getUint16(H.i_xattr_icount.offset, true);
   const xattrSize = xattrIbodySize(xattrIcount);
-  const mode = view.getUint16(4, true);
+  const mode = view.getUint16(H.i_mode.offset, true);
   const type = fileTypeOfMode(mode);
-  if (!(type !== undefined)) fail(S, offset + 4, `nid ${nid}: i_mode 0o${mode.toString(8)} names no file type`);
+  if (!(type !== undefined)) fail(S, offset + H.i_mode.offset, `nid ${nid}: i_mode 0o${mode.toString(8)} names no file type`);
   let size: number, nlink: number, uid: number, gid: number, mtime: number, mtimeNsec: number;
-  const iu = view.getUint32(erofs_inode_compact.f.i_u.offset, true);
-  const ino = view.getUint32(erofs_inode_compact.f.i_ino.offset, true);
-  const nb = view.getUint16(erofs_inode_compact.f.i_nlink.offset, true);
+  const iu = view.getUint32(H.i_u.offset, true);
+  const ino = view.getUint32(H.i_ino.offset, true);
+  const nb = view.getUint16(H.i_nlink.offset, true);
   const bit4 = (format & EROFS_I_NLINK_1_BIT) !== 0;
   // where i_nb may carry address bits 32-47 (erofs-utils 1.9.3 lib/namei.c)
   let wideAddr: boolean;
@@ -138,7 +142,7 @@ export function parseInode(sb: Superblock, imageSize: number, nid: number, offse
     nlink = wideAddr ? 1 : nb;
   }
   const dataOffset = offset + isize + xattrSize;
-  if (!(dataOffset <= metaEnd)) fail(S, offset + 2, `nid ${nid}: ${xattrSize} bytes of xattrs run past the end of its metadata`);
+  if (!(dataOffset <= metaEnd)) fail(S, offset + H.i_xattr_icount.offset, `nid ${nid}: ${xattrSize} bytes of xattrs run past the end of its metadata`);
   const startBlk = wideAddr ? iu + nb * 0x1_0000_0000 : iu;
   // a hole: all ones under the address mask (48 bits where i_nb counts, else 32)
   const hole = layout === EROFS_INODE_FLAT_PLAIN && iu === EROFS_NULL_ADDR && (!wideAddr || nb === 0xffff);
@@ -184,7 +188,7 @@ function checkDataRanges(sb: Superblock, imageSize: number, metaEnd: number, ino
     if (!(chunkBits - sb.blkszbits <= 31)) fail('erofs.inode_chunk_info', iuOff, `nid ${nid}: chunk of 2^${chunkBits} bytes`);
     const chunkSize = 2 ** chunkBits;
     const indexes = (cf & EROFS_CHUNK_FORMAT_INDEXES) !== 0;
-    const entrySize = indexes ? 8 : 4;
+    const entrySize = indexes ? erofs_inode_chunk_index.size : erofs_blockmap_entry.size;
     const count = Math.ceil(size / chunkSize);
     const mapOffset = Math.ceil(dataOffset / entrySize) * entrySize;
     if (!(mapOffset + count * entrySize <= metaEnd)) fail(S, mapOffset, `nid ${nid}: chunk map of ${count} entries runs past the end of its metadata`);

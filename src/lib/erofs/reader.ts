@@ -46,6 +46,7 @@ import {
   erofs_inode_extended,
   erofs_super_block,
   erofs_super_block_ext,
+  erofs_xattr_entry,
   erofs_xattr_ibody_header,
   z_erofs_map_header,
 } from './structs.ts';
@@ -502,7 +503,7 @@ export class ErofsFs implements ReadOnlyFs {
     const at = c.mapOffset + rel;
     const view = new DataView(map.buffer, map.byteOffset, map.byteLength);
     if (!c.indexes) {
-      const blkaddr = view.getUint32(rel, true);
+      const blkaddr = view.getUint32(rel + erofs_blockmap_entry.f.blkaddr.offset, true);
       return blkaddr === EROFS_NULL_ADDR ? null : { ...this.mapDevice(0, blkaddr), at };
     }
     const lo = view.getUint32(rel + erofs_inode_chunk_index.f.blkaddr.offset, true);
@@ -511,7 +512,7 @@ export class ErofsFs implements ReadOnlyFs {
     if (lo === EROFS_NULL_ADDR && (!c.wide || hi === 0xffff)) return null;
     const blkaddr = lo + hi * 0x1_0000_0000;
     const dev = view.getUint16(rel + erofs_inode_chunk_index.f.device_id.offset, true) & this.sb.deviceIdMask;
-    if (!(dev <= this.sb.extraDevices)) fail(erofs_inode_chunk_index.name, at + 2, `device_id ${dev} but the image has ${this.sb.extraDevices} extra devices`);
+    if (!(dev <= this.sb.extraDevices)) fail(erofs_inode_chunk_index.name, at + erofs_inode_chunk_index.f.device_id.offset, `device_id ${dev} but the image has ${this.sb.extraDevices} extra devices`);
     return { ...this.mapDevice(dev, blkaddr), at };
   }
 
@@ -888,7 +889,7 @@ export class ErofsFs implements ReadOnlyFs {
   private symlinkInode(i: Inode): Inode {
     if (i.type !== 'symlink') throw new NotFoundError(`symlink ${i.nid} (it is a ${i.type})`);
     if (i.dataError) throw i.dataError;
-    if (!(i.size <= PATH_MAX)) fail('erofs.inode', i.offset + 8, `symlink target of ${i.size} bytes is longer than ${PATH_MAX}`);
+    if (!(i.size <= PATH_MAX)) fail('erofs.inode', i.offset + erofs_inode_compact.f.i_size.offset, `symlink target of ${i.size} bytes is longer than ${PATH_MAX}`);
     return i;
   }
 
@@ -1024,9 +1025,9 @@ export class ErofsFs implements ReadOnlyFs {
       const pfx = this.prefixes;
       for (const id of hdr.sharedIds) {
         const off = base + id * 4;
-        const h = this.metaNow(off, 4, 'erofs.xattr_entry');
+        const h = this.metaNow(off, erofs_xattr_entry.size, erofs_xattr_entry.name);
         const e = h && entryHeader(h, 0, off, pfx);
-        const body = e && this.metaNow(off + 4, e.nameLen + e.valueSize, 'erofs.xattr_entry');
+        const body = e && this.metaNow(off + erofs_xattr_entry.size, e.nameLen + e.valueSize, erofs_xattr_entry.name);
         if (!e || !body) return null;
         list.push({ name: fullName(e.nameIndex, body.subarray(0, e.nameLen), pfx), nameIndex: e.nameIndex, value: body.slice(e.nameLen), sharedId: id, offset: off });
       }
@@ -1283,17 +1284,17 @@ export class ErofsFs implements ReadOnlyFs {
       let table: Uint8Array;
       let where: number;
       if (sb.featureCompat & EROFS_FEATURE_COMPAT_PLAIN_XATTR_PFX || (sb.metaboxNid < 0 && !(sb.featureIncompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS && sb.packedNid))) {
-        if (!(start < this.imageSize)) fail(S, at + 1, `xattr prefix table at byte ${start} is past the image end`);
+        if (!(start < this.imageSize)) fail(S, EROFS_SUPER_OFFSET + F.xattr_prefix_start.offset, `xattr prefix table at byte ${start} is past the image end`);
         table = (await this.source.read(start, Math.min(most, this.imageSize - start))).slice();
         where = start;
       } else if (sb.metaboxNid >= 0) {
         const mb = this.metabox!;
-        if (!(start < mb.length)) fail(S, at + 1, `xattr prefix table at byte ${start} is past the ${mb.length}-byte metabox`);
+        if (!(start < mb.length)) fail(S, EROFS_SUPER_OFFSET + F.xattr_prefix_start.offset, `xattr prefix table at byte ${start} is past the ${mb.length}-byte metabox`);
         table = mb.subarray(start, Math.min(mb.length, start + most));
         where = METABOX_OFFSET + start;
       } else {
         const packed = await inodeOf(sb.packedNid, 'packed inode', EROFS_SUPER_OFFSET + F.packed_nid.offset);
-        if (!(start < packed.size)) fail(S, at + 1, `xattr prefix table at byte ${start} is past the ${packed.size}-byte packed inode`);
+        if (!(start < packed.size)) fail(S, EROFS_SUPER_OFFSET + F.xattr_prefix_start.offset, `xattr prefix table at byte ${start} is past the ${packed.size}-byte packed inode`);
         table = await dataOf(packed, start, Math.min(most, packed.size - start));
         where = -1;
       }

@@ -1,4 +1,5 @@
 import { crc32cRaw } from '../codec/crc32c.ts';
+import { hex } from '../bytes.ts';
 import { check, fail, UnsupportedError } from '../errors.ts';
 import { decodeStruct, readU64 } from '../struct.ts';
 import {
@@ -23,6 +24,7 @@ import {
   Z_EROFS_COMPRESSION_LZMA,
   Z_EROFS_COMPRESSION_MAX,
   Z_EROFS_COMPRESSION_ZSTD,
+  erofs_compr_cfg_header,
   erofs_deviceslot,
   erofs_super_block,
   erofs_super_block_ext,
@@ -180,13 +182,14 @@ export function parseSuperblock(head: Uint8Array, imageSize: number): Superblock
   const at = EROFS_SUPER_OFFSET;
   check(imageSize >= at + EROFS_SUPER_SIZE && head.length >= at + EROFS_SUPER_SIZE, S, at, `image of ${imageSize} bytes is too small for a superblock`);
   const v = decodeStruct(erofs_super_block, head, at);
+  const F = erofs_super_block.f;
   check(v.magic === EROFS_MAGIC, S, at, `bad magic 0x${v.magic.toString(16)}`);
   const bits = v.blkszbits;
-  check(bits >= 9 && bits <= 16, S, at + 12, `unsupported blkszbits ${bits}`);
+  check(bits >= 9 && bits <= 16, S, at + F.blkszbits.offset, `unsupported blkszbits ${bits}`);
   const bs = 2 ** bits;
   const sbSize = EROFS_SUPER_SIZE + v.sb_extslots * EROFS_SB_EXTSLOT_SIZE;
-  check(sbSize <= Math.max(bs - at, at), S, at + 13, `sb_extslots ${v.sb_extslots} makes the superblock cross its block`);
-  check(at + sbSize <= imageSize, S, at + 13, `superblock of ${sbSize} bytes runs past the image end`);
+  check(sbSize <= Math.max(bs - at, at), S, at + F.sb_extslots.offset, `sb_extslots ${v.sb_extslots} makes the superblock cross its block`);
+  check(at + sbSize <= imageSize, S, at + F.sb_extslots.offset, `superblock of ${sbSize} bytes runs past the image end`);
 
   const csumLen = bs > at ? bs - at : bs;
   const needed = Math.min(imageSize, Math.max(at + sbSize, at + csumLen, 4096));
@@ -200,17 +203,16 @@ export function parseSuperblock(head: Uint8Array, imageSize: number): Superblock
 
   let computed: number | null = null;
   if (v.feature_compat & EROFS_FEATURE_COMPAT_SB_CHKSUM) {
-    check(at + csumLen <= imageSize, S, at + 4, `checksummed area of ${csumLen} bytes runs past the image end`);
+    check(at + csumLen <= imageSize, S, at + F.checksum.offset, `checksummed area of ${csumLen} bytes runs past the image end`);
     const area = head.slice(at, at + csumLen);
-    area[4] = area[5] = area[6] = area[7] = 0;
+    area.fill(0, F.checksum.offset, F.checksum.offset + F.checksum.size);
     computed = crc32cRaw(0xffffffff, area);
-    check(computed === v.checksum, S, at + 4, `checksum 0x${v.checksum.toString(16)} does not match the computed 0x${computed.toString(16)}`);
+    check(computed === v.checksum, S, at + F.checksum.offset, `checksum 0x${v.checksum.toString(16)} does not match the computed 0x${computed.toString(16)}`);
   }
 
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  const F = erofs_super_block.f;
-  check(view.getUint32(at + 20, true) < 0x200000, S, at + 16, 'inode count does not fit in 53 bits');
-  const inos = readU64(view, at + 16);
+  check(view.getUint32(at + F.inos.offset + 4, true) < 0x200000, S, at + F.inos.offset, 'inode count does not fit in 53 bits');
+  const inos = readU64(view, at + F.inos.offset);
   // bit 63 set would make the packed inode its own metabox slot (erofs-utils refuses it)
   const packedHi = view.getUint32(at + F.packed_nid.offset + 4, true);
   check(packedHi < 0x40000, S, at + F.packed_nid.offset, `packed_nid 0x${packedHi.toString(16)}${view.getUint32(at + F.packed_nid.offset, true).toString(16).padStart(8, '0')} names no primary inode`);
@@ -233,15 +235,15 @@ export function parseSuperblock(head: Uint8Array, imageSize: number): Superblock
 
   let metaboxNid = -1;
   if (incompat & EROFS_FEATURE_INCOMPAT_METABOX) {
-    check(sbSize > EROFS_SUPER_SIZE, S, at + 13, 'metabox needs an extended superblock (sb_extslots >= 1)');
+    check(sbSize > EROFS_SUPER_SIZE, S, at + F.sb_extslots.offset, 'metabox needs an extended superblock (sb_extslots >= 1)');
     const e = at + EROFS_SUPER_SIZE + erofs_super_block_ext.f.metabox_nid.offset;
     const hi = view.getUint32(e + 4, true);
     check(hi < 0x40000, 'erofs.superblock_ext', e, `metabox_nid 0x${hi.toString(16)}${view.getUint32(e, true).toString(16).padStart(8, '0')} names no primary inode`);
     metaboxNid = readU64(view, e);
   }
 
-  check(v.meta_blkaddr * bs < imageSize, S, at + 40, `meta_blkaddr ${v.meta_blkaddr} is past the image end`);
-  check(v.xattr_blkaddr * bs <= imageSize, S, at + 44, `xattr_blkaddr ${v.xattr_blkaddr} is past the image end`);
+  check(v.meta_blkaddr * bs < imageSize, S, at + F.meta_blkaddr.offset, `meta_blkaddr ${v.meta_blkaddr} is past the image end`);
+  check(v.xattr_blkaddr * bs <= imageSize, S, at + F.xattr_blkaddr.offset, `xattr_blkaddr ${v.xattr_blkaddr} is past the image end`);
 
   // compression configs (only with COMPR_CFGS): {le16 size; payload} per available algorithm,
   // each record starting 4-aligned, right after the superblock (its extension slots included)
@@ -257,37 +259,38 @@ export function parseSuperblock(head: Uint8Array, imageSize: number): Superblock
     for (let alg = 0; alg < Z_EROFS_COMPRESSION_MAX; alg++) {
       if (!(availableComprAlgs & (1 << alg))) continue;
       pos = Math.ceil(pos / 4) * 4;
-      check(pos + 2 <= head.length, 'erofs.compr_cfg', pos, 'compression config runs past the superblock area');
-      const size = view.getUint16(pos, true);
-      check(size > 0 && pos + 2 + size <= head.length, 'erofs.compr_cfg', pos, `compression config of ${size} bytes runs past the superblock area`);
+      const body = pos + erofs_compr_cfg_header.size;
+      check(body <= head.length, 'erofs.compr_cfg', pos, 'compression config runs past the superblock area');
+      const size = view.getUint16(pos + erofs_compr_cfg_header.f.size.offset, true);
+      check(size > 0 && body + size <= head.length, 'erofs.compr_cfg', pos, `compression config of ${size} bytes runs past the superblock area`);
       comprCfgs.push({ algorithm: alg, name: COMPRESSION_NAMES[alg] ?? `alg${alg}`, offset: pos, size });
       const rec = (def: { name: string; size: number }): void =>
         check(size >= def.size, def.name, pos, `${COMPRESSION_NAMES[alg]} config of ${size} bytes is shorter than ${def.size}`);
       if (alg === Z_EROFS_COMPRESSION_LZ4) {
         rec(z_erofs_lz4_cfgs);
-        const c = decodeStruct(z_erofs_lz4_cfgs, head, pos + 2);
-        check(c.max_pclusterblks * bs <= MAX_PCLUSTER_BYTES, 'erofs.lz4_cfgs', pos + 4, `max_pclusterblks ${c.max_pclusterblks} exceeds ${MAX_PCLUSTER_BYTES / bs}`);
+        const c = decodeStruct(z_erofs_lz4_cfgs, head, body);
+        check(c.max_pclusterblks * bs <= MAX_PCLUSTER_BYTES, 'erofs.lz4_cfgs', body + z_erofs_lz4_cfgs.f.max_pclusterblks.offset, `max_pclusterblks ${c.max_pclusterblks} exceeds ${MAX_PCLUSTER_BYTES / bs}`);
         lz4MaxDistance = c.max_distance;
         cfg.lz4MaxPclusterBlks = Math.max(1, c.max_pclusterblks);
       } else if (alg === Z_EROFS_COMPRESSION_LZMA) {
         rec(z_erofs_lzma_cfgs);
-        const c = decodeStruct(z_erofs_lzma_cfgs, head, pos + 2);
+        const c = decodeStruct(z_erofs_lzma_cfgs, head, body);
         if (c.format !== 0) throw new UnsupportedError('erofs compression', `LZMA config format ${c.format} (only 0, MicroLZMA, is known)`);
-        check(c.dict_size <= LZMA_MAX_DICT, 'erofs.lzma_cfgs', pos + 2, `dict_size ${c.dict_size} exceeds ${LZMA_MAX_DICT}`);
+        check(c.dict_size <= LZMA_MAX_DICT, 'erofs.lzma_cfgs', body + z_erofs_lzma_cfgs.f.dict_size.offset, `dict_size ${c.dict_size} exceeds ${LZMA_MAX_DICT}`);
         cfg.lzmaDictSize = c.dict_size;
       } else if (alg === Z_EROFS_COMPRESSION_DEFLATE) {
         rec(z_erofs_deflate_cfgs);
-        const c = decodeStruct(z_erofs_deflate_cfgs, head, pos + 2);
-        check(c.windowbits <= 15, 'erofs.deflate_cfgs', pos + 2, `windowbits ${c.windowbits} exceeds 15`);
+        const c = decodeStruct(z_erofs_deflate_cfgs, head, body);
+        check(c.windowbits <= 15, 'erofs.deflate_cfgs', body + z_erofs_deflate_cfgs.f.windowbits.offset, `windowbits ${c.windowbits} exceeds 15`);
         cfg.deflateWindowBits = c.windowbits;
       } else if (alg === Z_EROFS_COMPRESSION_ZSTD) {
         rec(z_erofs_zstd_cfgs);
-        const c = decodeStruct(z_erofs_zstd_cfgs, head, pos + 2);
+        const c = decodeStruct(z_erofs_zstd_cfgs, head, body);
         if (c.format !== 0) throw new UnsupportedError('erofs compression', `zstd config format ${c.format} (only 0 is known)`);
-        check(c.windowlog <= 10, 'erofs.zstd_cfgs', pos + 3, `windowlog ${c.windowlog} makes a window over 1 MiB`);
+        check(c.windowlog <= 10, 'erofs.zstd_cfgs', body + z_erofs_zstd_cfgs.f.windowlog.offset, `windowlog ${c.windowlog} makes a window over 1 MiB`);
         cfg.zstdWindowLog = c.windowlog + 10;
       }
-      pos += 2 + size;
+      pos = body + size;
     }
   } else {
     lz4MaxDistance = v.u1;
@@ -363,6 +366,6 @@ export function parseDeviceTable(sb: Superblock, bytes: Uint8Array): DeviceSlot[
 }
 
 export function uuidString(u: Uint8Array): string {
-  const h = Array.from(u, (b) => b.toString(16).padStart(2, '0')).join('');
+  const h = hex(u);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -27,7 +27,7 @@ export function parseIbodyHeader(area: Uint8Array, at: number): XattrIbody {
   check(area.length >= erofs_xattr_ibody_header.size, S, at, `xattr area of ${area.length} bytes is smaller than its header`);
   const count = area[erofs_xattr_ibody_header.f.h_shared_count.offset]!;
   const inlineStart = erofs_xattr_ibody_header.size + count * 4;
-  check(inlineStart <= area.length, S, at + 4, `${count} shared xattr ids do not fit in the ${area.length}-byte xattr area`);
+  check(inlineStart <= area.length, S, at + erofs_xattr_ibody_header.f.h_shared_count.offset, `${count} shared xattr ids do not fit in the ${area.length}-byte xattr area`);
   const view = new DataView(area.buffer, area.byteOffset, area.byteLength);
   const sharedIds: number[] = [];
   for (let i = 0; i < count; i++) sharedIds.push(view.getUint32(erofs_xattr_ibody_header.size + i * 4, true));
@@ -77,18 +77,19 @@ function prefixOf(nameIndex: number, prefixes: readonly LongPrefix[] | undefined
   if (nameIndex & EROFS_XATTR_LONG_PREFIX) {
     const k = nameIndex & EROFS_XATTR_LONG_PREFIX_MASK;
     const lp = prefixes?.[k];
-    if (!lp) fail(erofs_xattr_entry.name, at + 1, `xattr name index 0x${nameIndex.toString(16)} names long prefix ${k} of ${prefixes?.length ?? 0}`);
+    if (!lp) fail(erofs_xattr_entry.name, at + erofs_xattr_entry.f.e_name_index.offset, `xattr name index 0x${nameIndex.toString(16)} names long prefix ${k} of ${prefixes?.length ?? 0}`);
     return lp.bytes;
   }
-  check(nameIndex < EROFS_XATTR_PREFIXES.length, erofs_xattr_entry.name, at + 1, `unknown xattr name index ${nameIndex}`);
+  check(nameIndex < EROFS_XATTR_PREFIXES.length, erofs_xattr_entry.name, at + erofs_xattr_entry.f.e_name_index.offset, `unknown xattr name index ${nameIndex}`);
   return PREFIX_BYTES[nameIndex]!;
 }
 
 /** Decode an entry header at b[pos]; returns its total (unpadded) length. Checks the name index. */
 export function entryHeader(b: Uint8Array, pos: number, at: number, prefixes?: readonly LongPrefix[]): { nameLen: number; nameIndex: number; valueSize: number } {
-  const nameLen = b[pos]!;
-  const nameIndex = b[pos + 1]!;
-  const valueSize = b[pos + 2]! | (b[pos + 3]! << 8);
+  const E = erofs_xattr_entry.f;
+  const nameLen = b[pos + E.e_name_len.offset]!;
+  const nameIndex = b[pos + E.e_name_index.offset]!;
+  const valueSize = b[pos + E.e_value_size.offset]! | (b[pos + E.e_value_size.offset + 1]! << 8);
   const p = prefixOf(nameIndex, prefixes, at);
   check(nameLen > 0 || p.length > 0, erofs_xattr_entry.name, at, 'empty xattr name');
   return { nameLen, nameIndex, valueSize };
@@ -102,24 +103,30 @@ export function fullName(nameIndex: number, suffix: Uint8Array, prefixes?: reado
   return out;
 }
 
+function allZero(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
 /** Every inline entry of an xattr area (after the shared ids). */
 export function parseInlineEntries(area: Uint8Array, start: number, at: number, prefixes?: readonly LongPrefix[]): Xattr[] {
   const out: Xattr[] = [];
+  const HEAD = erofs_xattr_entry.size;
   let pos = start;
   while (pos < area.length) {
-    check(pos + 4 <= area.length, erofs_xattr_entry.name, at + pos, 'xattr entry header runs past the xattr area');
+    check(pos + HEAD <= area.length, erofs_xattr_entry.name, at + pos, 'xattr entry header runs past the xattr area');
     // an all-zero entry is padding (mkfs.erofs --root-xattr-isize grows the area with zeros)
-    if ((area[pos]! | area[pos + 1]! | area[pos + 2]! | area[pos + 3]!) === 0) {
-      pos += 4;
+    if (allZero(area, pos, pos + HEAD)) {
+      pos += HEAD;
       continue;
     }
     const h = entryHeader(area, pos, at + pos, prefixes);
-    const len = 4 + h.nameLen + h.valueSize;
+    const len = HEAD + h.nameLen + h.valueSize;
     check(pos + len <= area.length, erofs_xattr_entry.name, at + pos, `xattr entry of ${len} bytes runs past the xattr area`);
     out.push({
-      name: fullName(h.nameIndex, area.subarray(pos + 4, pos + 4 + h.nameLen), prefixes),
+      name: fullName(h.nameIndex, area.subarray(pos + HEAD, pos + HEAD + h.nameLen), prefixes),
       nameIndex: h.nameIndex,
-      value: area.slice(pos + 4 + h.nameLen, pos + len),
+      value: area.slice(pos + HEAD + h.nameLen, pos + len),
       sharedId: -1,
       offset: at + pos,
     });

@@ -40,6 +40,7 @@ import {
   Z_EROFS_LI_PARTIAL_REF,
   Z_EROFS_PCLUSTER_MAX_SIZE,
   z_erofs_extent,
+  z_erofs_lcluster_index,
   z_erofs_map_header,
 } from './structs.ts';
 import type { Superblock } from './superblock.ts';
@@ -167,7 +168,7 @@ export function parseZHeader(sb: Superblock, inode: Inode, headerOffset: number 
   const clusterbits = h[F.h_clusterbits.offset]!;
   if (clusterbits >> Z_EROFS_FRAGMENT_INODE_BIT) {
     // the whole file is in the packed inode: the 8 bytes less bit 63 are its offset there
-    if (!(sb.featureIncompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS)) fail(S, headerOffset + 7, `nid ${inode.nid}: whole-file fragment without the fragments feature`);
+    if (!(sb.featureIncompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS)) fail(S, headerOffset + F.h_clusterbits.offset, `nid ${inode.nid}: whole-file fragment without the fragments feature`);
     const hi = view.getUint32(4, true) & 0x7fffffff;
     if (!(hi < 0x200000)) fail(S, headerOffset, `nid ${inode.nid}: fragment offset does not fit in 53 bits`);
     const fragmentOff = view.getUint32(0, true) + hi * 0x1_0000_0000;
@@ -186,7 +187,7 @@ export function parseZHeader(sb: Superblock, inode: Inode, headerOffset: number 
   if (inode.layout === EROFS_INODE_COMPRESSED_FULL && advise & Z_EROFS_ADVISE_EXTENTS) {
     const recsz = 4 << ((advise >> 1) & 3);
     if (inline) throw new UnsupportedError('erofs compression', `nid ${inode.nid}: encoded extents with an inline pcluster (erofs-utils 1.9.3 never combines them)`);
-    if (!(recsz > 8 || lclusterBits <= 40)) fail(S, headerOffset + 7, `nid ${inode.nid}: extents of 2^${lclusterBits} bytes`);
+    if (!(recsz > 8 || lclusterBits <= 40)) fail(S, headerOffset + F.h_clusterbits.offset, `nid ${inode.nid}: extents of 2^${lclusterBits} bytes`);
     // 16/32-byte records: the record count overlays h_reserved1/h_idata_size and the algorithm/clusterbits bytes
     const extentCount = recsz > 8 ? view.getUint32(0, true) + view.getUint16(6, true) * 0x1_0000_0000 : 0;
     return { headerOffset, mode: 'extents', advise, algorithms: [0, 0], lclusterBits, idataSize: 0, fragment, fragmentOff: recsz > 8 ? 0 : fragmentOff, recsz, extentCount };
@@ -200,10 +201,10 @@ export function parseZHeader(sb: Superblock, inode: Inode, headerOffset: number 
   if (inode.layout === EROFS_INODE_COMPRESSED_COMPACT) {
     if (!(!(advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) === !(advise & Z_EROFS_ADVISE_BIG_PCLUSTER_2))) fail(S, headerOffset + F.h_advise.offset, `nid ${inode.nid}: big pcluster head1/head2 flags of compact indexes disagree`);
     // lo fields are max(lb, 12) bits, and a pack's entries 16 (4B) or 14 (2B) bits with the type
-    if (!(lclusterBits <= 14)) fail(S, headerOffset + 7, `nid ${inode.nid}: compact indexes cannot hold ${2 ** lclusterBits}-byte lclusters`);
+    if (!(lclusterBits <= 14)) fail(S, headerOffset + F.h_clusterbits.offset, `nid ${inode.nid}: compact indexes cannot hold ${2 ** lclusterBits}-byte lclusters`);
     if (advise & Z_EROFS_ADVISE_COMPACTED_2B && lclusterBits > 12) throw new UnsupportedError('erofs compression', `nid ${inode.nid}: 2-byte compact indexes with ${2 ** lclusterBits}-byte lclusters`);
     if (lclusterBits !== sb.blkszbits) throw new UnsupportedError('erofs compression', `nid ${inode.nid}: compact indexes with ${2 ** lclusterBits}-byte lclusters in ${sb.blockSize}-byte blocks`);
-  } else if (!(lclusterBits <= 30)) fail(S, headerOffset + 7, `nid ${inode.nid}: lclusters of 2^${lclusterBits} bytes`);
+  } else if (!(lclusterBits <= 30)) fail(S, headerOffset + F.h_clusterbits.offset, `nid ${inode.nid}: lclusters of 2^${lclusterBits} bytes`);
   return { headerOffset, mode: 'index', advise, algorithms, lclusterBits, idataSize, fragment, fragmentOff, recsz: 0, extentCount: 0 };
 }
 
@@ -212,7 +213,7 @@ export function zIndexRange(inode: Inode, hdr: ZHeaderInfo, lclusters: number): 
   const hOff = Math.ceil(inode.dataOffset / 8) * 8;
   if (inode.layout === EROFS_INODE_COMPRESSED_FULL) {
     const start = hOff + Z_EROFS_LEGACY_INDEX_OFFSET;
-    return { start, end: start + lclusters * 8, c4i: 0, c2b: 0 };
+    return { start, end: start + lclusters * z_erofs_lcluster_index.size, c4i: 0, c2b: 0 };
   }
   const ebase = hOff + z_erofs_map_header.size;
   let c4i = ((32 - (ebase % 32)) / 4) | 0;
@@ -342,25 +343,28 @@ function u32(b: Uint8Array, o: number): number {
   return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 }
 
+/** z_erofs_lcluster_index fields; a NONHEAD entry's di_u holds le16 delta[0], delta[1] */
+const LI = z_erofs_lcluster_index.f;
+
 function loadLegacy(z: ZInfo, lcn: number): LRecord {
-  const rel = lcn * 8;
+  const rel = lcn * z_erofs_lcluster_index.size;
   const at = z.indexOffset + rel;
   const b = z.index;
-  const advise = u16(b, rel);
+  const advise = u16(b, rel + LI.di_advise.offset);
   const type = advise & Z_EROFS_LI_LCLUSTER_TYPE_MASK;
-  const r: LRecord = { lcn, type, clusterofs: 0, delta0: 0, delta1: 0, pblk: 0, compressedBlks: 0, partialRef: (advise & Z_EROFS_LI_PARTIAL_REF) !== 0, nextPackOff: at + 8, at };
+  const r: LRecord = { lcn, type, clusterofs: 0, delta0: 0, delta1: 0, pblk: 0, compressedBlks: 0, partialRef: (advise & Z_EROFS_LI_PARTIAL_REF) !== 0, nextPackOff: at + z_erofs_lcluster_index.size, at };
   if (type === Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
     r.clusterofs = z.lclusterSize;
-    r.delta0 = u16(b, rel + 4);
+    r.delta0 = u16(b, rel + LI.di_u.offset);
     if (r.delta0 & Z_EROFS_LI_D0_CBLKCNT) {
       if (!((z.advise & Z_EROFS_ADVISE_BIG_PCLUSTER_1) !== 0)) fail(IDX, at, `nid ${z.nid}: CBLKCNT without big pcluster`);
       r.compressedBlks = r.delta0 & ~Z_EROFS_LI_D0_CBLKCNT;
       r.delta0 = 1;
     }
-    r.delta1 = u16(b, rel + 6);
+    r.delta1 = u16(b, rel + LI.di_u.offset + 2);
   } else {
-    r.clusterofs = u16(b, rel + 2);
-    r.pblk = u32(b, rel + 4);
+    r.clusterofs = u16(b, rel + LI.di_clusterofs.offset);
+    r.pblk = u32(b, rel + LI.di_u.offset);
   }
   return r;
 }
@@ -542,11 +546,14 @@ export function zMap(z: ZInfo, ofs: number): ZExtent {
   return { la, end, fullMapped, headLcn: m.lcn, headType, pa, plen, algorithm, inline, partial: m.partialRef, indexAt: m.at };
 }
 
+/** z_erofs_extent fields: a record holds the first recsz bytes of one */
+const EX = z_erofs_extent.f;
+
 /** encoded extents: record k's logical start */
 function extentStart(z: ZInfo, k: number): number {
   if (z.recsz <= 8) return k * z.lclusterSize;
   const rel = k * z.recsz;
-  return u32(z.index, rel + 12) + (z.recsz === 32 ? u32(z.index, rel + 16) * 0x1_0000_0000 : 0);
+  return u32(z.index, rel + EX.lstart_lo.offset) + (z.recsz === 32 ? u32(z.index, rel + EX.lstart_hi.offset) * 0x1_0000_0000 : 0);
 }
 
 function zMapExtent(z: ZInfo, ofs: number): ZExtent {
@@ -575,16 +582,16 @@ function zMapExtent(z: ZInfo, ofs: number): ZExtent {
   if (!(la <= ofs && ofs < end)) fail(S, at, `nid ${z.nid}: extent ${k} [${la}, ${end}) does not hold byte ${ofs}`);
   const base = { la, end, fullMapped: true, headLcn: k, headType: Z_EROFS_LCLUSTER_TYPE_HEAD1, inline: false, indexAt: at };
   if (z.fragment && k === n - 1) return { ...base, pa: z.fragmentOff, plen: 0, algorithm: 'fragment', partial: false };
-  const raw = u32(z.index, rel);
+  const raw = u32(z.index, rel + EX.plen.offset);
   const plen = raw & Z_EROFS_EXTENT_PLEN_MASK;
   if (plen === 0) return { ...base, pa: 0, plen: 0, algorithm: 'zero', partial: false };
   let pa: number;
   if (z.recsz === 4) pa = z.extPa![k]!;
-  else if (z.recsz === 8) pa = u32(z.index, rel + 4);
+  else if (z.recsz === 8) pa = u32(z.index, rel + EX.pstart_lo.offset);
   else {
-    const hi = u32(z.index, rel + 8);
-    if (!(hi < 0x200000)) fail(S, at + 8, `nid ${z.nid}: pstart does not fit in 53 bits`);
-    pa = u32(z.index, rel + 4) + hi * 0x1_0000_0000;
+    const hi = u32(z.index, rel + EX.pstart_hi.offset);
+    if (!(hi < 0x200000)) fail(S, at + EX.pstart_hi.offset, `nid ${z.nid}: pstart does not fit in 53 bits`);
+    pa = u32(z.index, rel + EX.pstart_lo.offset) + hi * 0x1_0000_0000;
   }
   const fmt = raw >>> Z_EROFS_EXTENT_PLEN_FMT_BIT;
   let algorithm: ZAlgorithm;

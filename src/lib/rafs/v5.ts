@@ -6,7 +6,7 @@ import { fail, FormatError, NotFoundError } from '../errors.ts';
 import { Lru } from '../lru.ts';
 import { BytesSource, type ByteSource } from '../io/source.ts';
 import { CachedSource } from '../io/cache.ts';
-import { decodeStruct } from '../struct.ts';
+import { decodeStruct, readU64 } from '../struct.ts';
 import {
   compareBytes, fileTypeOfMode, bytesEqual,
   type Attr, type DirEntry, type FileType, type ImageInfo, type StatFs,
@@ -14,7 +14,7 @@ import {
 import {
   CHUNK_SIZE_MAX, CHUNK_SIZE_MIN, CF, IF, INODE_FLAGS, RAFS_CHUNK_INFO, RAFS_V5_EXT_BLOB_ENTRY, RAFS_V5_INODE,
   RAFS_V5_MAGIC, RAFS_V5_SB_SIZE, RAFS_V5_SUPERBLOCK, RAFS_V5_VERSION, SF, SUPER_FLAGS, SUPER_FLAGS_KNOWN, BLOB_FEATURES,
-  RAFS_V5_BLOB_ENTRY_HEAD, flagNames, type Compressor, type Digester,
+  RAFS_V5_BLOB_ENTRY_HEAD, RAFS_V5_XATTR_PAIR_HEAD, RAFS_V5_XATTR_TABLE_HEAD, flagNames, type Compressor, type Digester,
 } from './structs.ts';
 import {
   align, chunkJson, hex, isPow2, pathString, throwIfAborted,
@@ -116,11 +116,12 @@ export function parseV5BlobTables(sb: RafsV5Superblock, table: Uint8Array, ext: 
   const digester = digesterOfFlags(sb.s_flags);
   const blobs: RafsBlob[] = [];
   let p = 0;
-  while (table.length - p > 8) {
+  const HEAD = RAFS_V5_BLOB_ENTRY_HEAD.size;
+  while (table.length - p > HEAD) {
     const head = decodeStruct(RAFS_V5_BLOB_ENTRY_HEAD, table, p);
-    let q = p + 8;
+    let q = p + HEAD;
     while (q < table.length && table[q] !== 0) q++;
-    const idBytes = table.subarray(p + 8, q);
+    const idBytes = table.subarray(p + HEAD, q);
     let id = '';
     for (const b of idBytes) id += String.fromCharCode(b);
     if (!(idBytes.length > 0)) fail('rafs.v5.blob_entry', sb.s_blob_table_offset + p, 'empty blob id');
@@ -247,8 +248,9 @@ export class RafsV5 implements RafsFs {
     const symAt = nameAt + align(r.i_name_size, 8);
     let p = symAt + (r.i_symlink_size > 0 ? align(r.i_symlink_size, 8) : 0);
     const hasXattr = (r.i_flags & IF.XATTR) !== 0;
-    if (!(p + (hasXattr ? 8 : 0) <= size)) fail(S, nameAt, `name/symlink of ${r.i_name_size}/${r.i_symlink_size} bytes run past the bootstrap`);
-    const fixed = await this.source.read(nameAt, p + (hasXattr ? 8 : 0) - nameAt);
+    const XT = RAFS_V5_XATTR_TABLE_HEAD;
+    if (!(p + (hasXattr ? XT.size : 0) <= size)) fail(S, nameAt, `name/symlink of ${r.i_name_size}/${r.i_symlink_size} bytes run past the bootstrap`);
+    const fixed = await this.source.read(nameAt, p + (hasXattr ? XT.size : 0) - nameAt);
     const name = fixed.slice(0, r.i_name_size);
     let symlink: Uint8Array | null = null;
     if (type === 'symlink') {
@@ -259,11 +261,11 @@ export class RafsV5 implements RafsFs {
     const xattrOffset = hasXattr ? p : 0;
     if (hasXattr) {
       const tv = new DataView(fixed.buffer, fixed.byteOffset, fixed.byteLength);
-      const total = tv.getUint32(p - nameAt, true) + tv.getUint32(p - nameAt + 4, true) * 2 ** 32;
-      if (!(total <= size - p - 8)) fail('rafs.v5.xattr_table', p, `xattr table of ${total} bytes runs past the bootstrap`);
-      const xb = await this.source.read(p + 8, total);
-      xattrs = parseV5Xattrs(xb, p + 8);
-      p += 8 + align(total, 8);
+      const total = readU64(tv, p - nameAt + XT.f.total.offset);
+      if (!(total <= size - p - XT.size)) fail(XT.name, p, `xattr table of ${total} bytes runs past the bootstrap`);
+      const xb = await this.source.read(p + XT.size, total);
+      xattrs = parseV5Xattrs(xb, p + XT.size);
+      p += XT.size + align(total, 8);
     }
     const chunks: RafsChunk[] = [];
     const chunksOffset = p;
@@ -583,22 +585,24 @@ export class RafsV5 implements RafsFs {
 export function parseV5Xattrs(b: Uint8Array, base: number): V5Xattr[] {
   const out: V5Xattr[] = [];
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const H = RAFS_V5_XATTR_PAIR_HEAD;
   let p = 0;
   while (p < b.length) {
-    if (!(p + 4 <= b.length)) fail('rafs.v5.xattr_pair', base + p, 'truncated pair header');
-    const n = v.getUint32(p, true);
-    if (!(n <= b.length - p - 4)) fail('rafs.v5.xattr_pair', base + p, `pair of ${n} bytes runs past the xattr table`);
-    const pair = b.subarray(p + 4, p + 4 + n);
+    if (!(p + H.size <= b.length)) fail(H.name, base + p, 'truncated pair header');
+    const n = v.getUint32(p + H.f.pair_size.offset, true);
+    if (!(n <= b.length - p - H.size)) fail(H.name, base + p, `pair of ${n} bytes runs past the xattr table`);
+    const pair = b.subarray(p + H.size, p + H.size + n);
     const nul = pair.indexOf(0);
-    if (!(nul > 0)) fail('rafs.v5.xattr_pair', base + p, 'xattr name without a NUL terminator');
+    if (!(nul > 0)) fail(H.name, base + p, 'xattr name without a NUL terminator');
     out.push({ name: pair.slice(0, nul), value: pair.slice(nul + 1) });
-    p += 4 + n;
+    p += H.size + n;
   }
   return out;
 }
 
 export function isV5(head: Uint8Array): boolean {
-  if (head.length < 8) return false;
+  const F = RAFS_V5_SUPERBLOCK.f;
+  if (head.length < F.s_fs_version.offset + F.s_fs_version.size) return false;
   const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
-  return v.getUint32(0, true) === RAFS_V5_MAGIC && v.getUint32(4, true) === RAFS_V5_VERSION;
+  return v.getUint32(F.s_magic.offset, true) === RAFS_V5_MAGIC && v.getUint32(F.s_fs_version.offset, true) === RAFS_V5_VERSION;
 }

@@ -290,8 +290,8 @@ export class RafsV6 implements RafsFs {
     if (!Number.isSafeInteger(nid) || nid < 0) throw new NotFoundError(`nid ${nid}`);
     const offset = this.metaAddr + nid * EROFS_SLOTSIZE;
     const size = this.source.size;
-    if (offset + 32 > size) throw new NotFoundError(`nid ${nid} (offset ${offset} is past the ${size}-byte bootstrap)`);
-    const ino = parseInode(this.erofsSb, size, nid, offset, await this.source.read(offset, Math.min(64, size - offset)));
+    if (offset + erofs_inode_compact.size > size) throw new NotFoundError(`nid ${nid} (offset ${offset} is past the ${size}-byte bootstrap)`);
+    const ino = parseInode(this.erofsSb, size, nid, offset, await this.source.read(offset, Math.min(erofs_inode_extended.size, size - offset)));
     if (ino.dataError) throw ino.dataError; // a bootstrap is metadata only: any bad range is fatal
     const S = ino.extended ? erofs_inode_extended.name : erofs_inode_compact.name;
     const { layout, type } = ino;
@@ -301,7 +301,7 @@ export class RafsV6 implements RafsFs {
     if (type === 'reg') {
       if (layout === EROFS_INODE_CHUNK_BASED) {
         chunkFormat = ino.iu & 0xffff;
-        if (!(ino.chunk?.indexes === true)) fail(S, offset + 16, `chunk format 0x${chunkFormat.toString(16)} is not 8-byte chunk indexes`);
+        if (!(ino.chunk?.indexes === true)) fail(S, offset + erofs_inode_compact.f.i_u.offset, `chunk format 0x${chunkFormat.toString(16)} is not 8-byte chunk indexes`);
         // RAFS writes one index per superblock-sized chunk even when the header advertises bigger kernel chunks
         const count = ino.size === 0 ? 0 : Math.ceil(ino.size / this.chunkSize);
         const at = ino.chunk.mapOffset;
@@ -318,7 +318,7 @@ export class RafsV6 implements RafsFs {
       }
     } else if (type === 'dir' || type === 'symlink') {
       if (!(layout !== EROFS_INODE_CHUNK_BASED)) fail(S, offset, `${type} with a chunk-based layout`);
-      if (type === 'symlink' && !(ino.size > 0 && ino.size <= 4096)) fail(S, offset + 8, `symlink target of ${ino.size} bytes`);
+      if (type === 'symlink' && !(ino.size > 0 && ino.size <= 4096)) fail(S, offset + erofs_inode_compact.f.i_size.offset, `symlink target of ${ino.size} bytes`);
     }
     const out: V6Inode = { ...ino, chunkFormat, chunkAddrs };
     this.inodes.set(nid, out);
@@ -334,14 +334,14 @@ export class RafsV6 implements RafsFs {
     let at: number;
     if (r.layout === EROFS_INODE_FLAT_INLINE && k === nblocks - 1 && r.size % B !== 0) at = r.dataOffset;
     else at = (r.iu + k) * B;
-    if (!(at + len <= this.source.size)) fail(S, r.offset + 16, `data block ${k} at ${at} (+${len}) is outside the ${this.source.size}-byte bootstrap`);
+    if (!(at + len <= this.source.size)) fail(S, r.offset + erofs_inode_compact.f.i_u.offset, `data block ${k} at ${at} (+${len}) is outside the ${this.source.size}-byte bootstrap`);
     return { bytes: await this.source.read(at, len), offset: at };
   }
 
   private async dirents(r: V6Inode): Promise<DirCacheEntry> {
     const hit = this.dirs.get(r.nid);
     if (hit) return hit;
-    if (!(r.size <= this.source.size)) fail(erofs_inode_extended.name, r.offset + 8, `directory of ${r.size} bytes is larger than the image`);
+    if (!(r.size <= this.source.size)) fail(erofs_inode_extended.name, r.offset + erofs_inode_extended.f.i_size.offset, `directory of ${r.size} bytes is larger than the image`);
     const entries: V6Dirent[] = [];
     const all: V6Dirent[] = [];
     let parent = -1;
@@ -386,13 +386,13 @@ export class RafsV6 implements RafsFs {
       const base = this.ext.s_chunk_table_offset;
       const b = await this.source.read(base, size);
       const S = RAFS_CHUNK_INFO.name;
-      for (let i = 0; i < size / 80; i++) {
-        const at = base + i * 80;
-        const c = decodeStruct(RAFS_CHUNK_INFO, b, i * 80);
+      for (let i = 0; i < size / RAFS_CHUNK_INFO.size; i++) {
+        const at = base + i * RAFS_CHUNK_INFO.size;
+        const c = decodeStruct(RAFS_CHUNK_INFO, b, i * RAFS_CHUNK_INFO.size);
         if (!(c.blob_index < this.blobs.length)) fail(S, at + RAFS_CHUNK_INFO.f.blob_index.offset, `blob index ${c.blob_index} is outside the ${this.blobs.length}-entry blob table`);
         if (!(c.uncompressed_size <= this.chunkSize)) fail(S, at + RAFS_CHUNK_INFO.f.uncompressed_size.offset, `chunk of ${c.uncompressed_size} bytes exceeds the chunk size`);
         if (!(c.compressed_size <= CHUNK_SIZE_MAX * 2)) fail(S, at + RAFS_CHUNK_INFO.f.compressed_size.offset, `compressed size ${c.compressed_size} is implausible`);
-        if (!(Number.isSafeInteger(c.compressed_offset) && Number.isSafeInteger(c.uncompressed_offset))) fail(S, at + 48, 'offset beyond 2^53');
+        if (!(Number.isSafeInteger(c.compressed_offset) && Number.isSafeInteger(c.uncompressed_offset))) fail(S, at + RAFS_CHUNK_INFO.f.compressed_offset.offset, 'offset beyond 2^53');
         const chunk: RafsChunk = {
           digest: c.block_id.slice(), blobIndex: c.blob_index, flags: c.flags, compressed: (c.flags & CF.COMPRESSED) !== 0,
           compressedOffset: c.compressed_offset, compressedSize: c.compressed_size, uncompressedOffset: c.uncompressed_offset,
@@ -524,7 +524,7 @@ export class RafsV6 implements RafsFs {
     const start = r.dataOffset - r.xattrSize;
     const area = await this.source.read(start, r.xattrSize);
     const body = parseIbodyHeader(area, start);
-    if (!(body.sharedIds.length === 0)) fail(erofs_xattr_ibody_header.name, start + 4, `${body.sharedIds.length} shared xattrs (RAFS v6 has none)`);
+    if (!(body.sharedIds.length === 0)) fail(erofs_xattr_ibody_header.name, start + erofs_xattr_ibody_header.f.h_shared_count.offset, `${body.sharedIds.length} shared xattrs (RAFS v6 has none)`);
     return parseInlineEntries(area, body.inlineStart, start).map((x) => ({ name: x.name, value: x.value, offset: x.offset }));
   }
 
