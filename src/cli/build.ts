@@ -177,8 +177,9 @@ function buildOptions(a: BuildArgs): ImageBuildOptions {
 async function buildTarfsFile(a: BuildArgs): Promise<BuildSummary> {
   if (a.format !== 'rafs-v6') throw new UsageError('--type tar-tarfs builds RAFS v6 only (as nydus-image)');
   if (!a.tarfsSource) throw new UsageError('--type tar-tarfs needs SRC to be an uncompressed tar file');
-  for (const [k, v] of [['--batch-size', a.batchSize], ['--parent', a.parent], ['--chunk-dict', a.chunkDict], ['--prefetch-list', a.prefetch], ['--encrypt', a.encrypt]] as const) {
-    if (v !== undefined && v !== 0) throw new UsageError(`--type tar-tarfs conflicts with ${k}`);
+  // as nydus-image's own checks for tar-tarfs (src/bin/nydus-image/main.rs)
+  for (const [k, v] of [['--batch-size', a.batchSize], ['--parent', a.parent], ['--chunk-dict', a.chunkDict], ['--prefetch-list', a.prefetch], ['--encrypt', a.encrypt], ['--aligned-chunk', a.alignedChunk]] as const) {
+    if (v !== undefined && v !== 0 && v !== false) throw new UsageError(`--type tar-tarfs conflicts with ${k}`);
   }
   const tar = await openFile(a.tarfsSource);
   const sink = fileSink(a.out);

@@ -123,7 +123,7 @@ export function buildCommand(c: BuildChoice, sources: string[], out: string, obj
     else a.push('--blob-dir', 'blobs', '--compressor', r.compressor, '--digester', r.digester, '--chunk-size', String(r.chunkSize));
     if (r.version === 6 && !r.tarfs && r.batchSize) a.push('--batch-size', String(r.batchSize));
     if (r.version === 6 && !r.tarfs && r.encrypt) a.push('--encrypt');
-    if (r.alignedChunk) a.push('--aligned-chunk');
+    if (r.alignedChunk && !(r.version === 6 && r.tarfs)) a.push('--aligned-chunk');
     if (r.prefetch.length) a.push('--prefetch-list', 'prefetch.txt');
     if (sources.length > 1) a.push('--parent', 'LOWER.boot');
   }
