@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { folderFiles } from '../src/cli/oci.ts';
-import { efficiency, loadOci, type LayerEntry } from '../src/lib/oci/index.ts';
+import { efficiency, imageViews, loadOci, type LayerEntry } from '../src/lib/oci/index.ts';
 import { appendLayer, makeTar, missingTools, newImage } from './helpers/oci.ts';
 import { tempDir } from './helpers/paths.ts';
 
@@ -44,6 +44,11 @@ describe('dive efficiency', { skip: skip ?? false }, () => {
     assert.deepEqual(o.tree.root.children!.map((d) => Buffer.from(d.name).toString()), ['g']);
     assert.deepEqual(o.changes[2]!.map((c) => `${c.change} ${c.path}`), ['removed /d', 'removed /d/x', 'removed /d/y', 'removed /f']);
     assert.deepEqual(o.changes[1]!.map((c) => `${c.change} ${c.path} ${c.size}`), ['modified /f 2500']);
+    // every view as plain data, as a page worker would post it
+    const views = imageViews(o);
+    assert.deepEqual(structuredClone(views), views);
+    assert.equal(views.efficiency.wastedBytes, 3500);
+    assert.deepEqual(views.layers.map((l) => [l.compression, l.contentSize, l.createdBy]), [['gzip', 1600, 'write f, g, d/'], ['zstd', 2500, 'overwrite f'], ['none', 0, 'remove f and d/']]);
   });
 });
 

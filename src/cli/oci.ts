@@ -7,7 +7,7 @@ import { NotFoundError, UnsupportedError } from '../lib/errors.ts';
 import { tempFileSpill } from '../lib/fs/sources/node.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
 import { sniffCompression } from '../lib/oci/types.ts';
-import { configView, fileList, filesFromTar, filesFromTarGz, historyView, layersView, loadOci, toCsv, type FileRow, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
+import { configView, imageSummary, fileList, filesFromTar, filesFromTarGz, historyView, layersView, loadOci, toCsv, type FileRow, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
 import { humanBytes, out, toJson, UsageError } from './format.ts';
 import { openFile } from './open.ts';
 import { build, type BuildArgs } from './build.ts';
@@ -103,7 +103,7 @@ export async function runOci(pos: string[], v: Record<string, unknown>): Promise
     case 'layers': {
       const ls = layersView(img.image, img.layers, img.changes);
       const eff = img.efficiency;
-      if (v.json) return out(toJson({ image: summary(img), layers: ls, efficiency: eff })), 0;
+      if (v.json) return out(toJson({ image: imageSummary(img), layers: ls, efficiency: eff })), 0;
       out(`${img.image.kind} ${img.image.name}  ${img.image.platform}  manifest ${img.image.manifestDigest ?? '(none)'}`);
       for (const l of ls) {
         out(`#${String(l.index).padStart(3)} ${l.digest.slice(0, 19)} ${l.compression.padEnd(4)} ${humanBytes(l.size).padStart(9)} → ${humanBytes(l.uncompressedSize).padStart(9)}  +${l.added} ~${l.modified} -${l.removed}  ${l.createdBy}`);
@@ -144,10 +144,6 @@ export async function runOci(pos: string[], v: Record<string, unknown>): Promise
   }
 }
 
-function summary(img: LoadedOci): Record<string, unknown> {
-  const i = img.image;
-  return { kind: i.kind, name: i.name, platform: i.platform, manifest: i.manifestDigest, config: i.configDigest, refs: i.refs, choices: i.choices, notes: [...i.notes, ...img.tree.notes] };
-}
 
 export const CONVERT_OPTS = {
   to: { type: 'string' },
@@ -182,7 +178,7 @@ export async function runConvert(pos: string[], v: Record<string, unknown>): Pro
     a.buildTime = Number(v['build-time']);
   }
   const r = await build(img.tree, a);
-  const result = { image: summary(img), ...r };
+  const result = { image: imageSummary(img), ...r };
   if (v.json) out(toJson(result));
   else out(`${to} ${outPath}: ${r.size} bytes from ${img.image.kind} ${img.image.name} (${img.layers.length} layers, ${img.image.platform})${r.digest ? `, digest ${r.digest}` : ''}`);
   return 0;

@@ -9,6 +9,7 @@ import { openOci, type OciImage, type OpenOciOptions } from './image.ts';
 import { readLayer, type LayerReadOptions, type ReadLayer } from './layer.ts';
 import { mergeLayers, type LayerChange } from './merge.ts';
 import type { OciFiles } from './files.ts';
+import { configView, historyView, layersView, type ConfigView, type HistoryView, type LayerView } from './views.ts';
 
 export { OciError, type OciErrorCode } from './errors.ts';
 export { openOci, type OciImage, type OpenOciOptions, type LayerRef, type LayoutKind, MAX_JSON_BYTES, MAX_INDEX_ENTRIES, MAX_LAYERS } from './image.ts';
@@ -57,3 +58,26 @@ export async function loadOci(files: OciFiles, opts: LoadOciOptions = {}): Promi
  * manifest.json at its top): the archive is read by headers only, and at most `maxEntries`.
  */
 export { looksLikeOciArchive } from './sniff.ts';
+
+/** What is known of the image as a whole, as plain data (the CLI's --json, a worker's reply). */
+export interface ImageSummary {
+  kind: OciImage['kind'];
+  name: string;
+  platform: string;
+  manifest: string | null;
+  config: string;
+  refs: string[];
+  choices: OciImage['choices'];
+  notes: string[];
+}
+
+export function imageSummary(o: LoadedOci): ImageSummary {
+  const i = o.image;
+  return { kind: i.kind, name: i.name, platform: i.platform, manifest: i.manifestDigest, config: i.configDigest, refs: i.refs, choices: i.choices, notes: [...i.notes, ...o.tree.notes] };
+}
+
+/** Every view of a loaded image at once, structured-clone safe: what a page worker hands its view. */
+export function imageViews(o: LoadedOci): { image: ImageSummary; config: ConfigView; history: HistoryView[]; layers: LayerView[]; changes: LayerChange[][]; efficiency: Efficiency } {
+  return { image: imageSummary(o), config: configView(o.image), history: historyView(o.image), layers: layersView(o.image, o.layers, o.changes), changes: o.changes, efficiency: o.efficiency };
+}
+
