@@ -55,6 +55,7 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     // whiteout removed /etc/b, the cross-layer hardlink is one inode with /data/f1
     const paths = [...ref.entries.keys()].map((k) => Buffer.from(k, 'hex').toString());
     assert.ok(paths.includes('opt/old/z') && !paths.includes('opt/old/x') && !paths.includes('etc/b'));
+    assert.deepEqual(['dev/null1', 'dev/loop9'].map((p) => ref.entries.get(Buffer.from(p).toString('hex'))?.rdev), ['1:3', '7:9']);
     assert.ok(ref.links.some((g) => g.map((k) => Buffer.from(k, 'hex').toString()).join(' ') === 'data/f1 data/f1link lnk/f1again'));
     // the insert layer's tar stops after its last content: noted, and its diff_id still checked
     assert.ok(o.layers[2]!.tree.notes.some((n) => n.includes('no padding or end-of-archive')));

@@ -136,7 +136,7 @@ export function sh(script: string, cwd?: string): string {
 
 /**
  * The test image (tag "t"), four layers:
- *  1. repack: files with an xattr, owners, a mode, a symlink, a fifo, a hardlink pair, fixed mtimes;
+ *  1. repack: files with an xattr, owners, a mode, a symlink, a fifo, devices, a hardlink pair, fixed mtimes;
  *  2. repack: a file overwritten, one removed (a whiteout), a hardlink added to a file of layer 1
  *     (umoci writes the file again beside it), a directory removed;
  *  3. insert --opaque: /opt/old replaced by a directory of its own (an opaque whiteout);
@@ -155,6 +155,7 @@ export function makeTestImage(work: string): string {
     ln etc/a etc/a2
     ln -s ../../etc/a usr/bin/alink
     mkfifo usr/bin/fifo
+    mkdir dev; mknod dev/null1 c 1 3; mknod dev/loop9 b 7 9
     printf secret > private/key; chmod 0600 private/key; chmod 0700 private
     printf g > gone/g
     setfattr -n user.test -v val etc/a
