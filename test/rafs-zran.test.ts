@@ -355,3 +355,151 @@ test('CLI: build --format rafs-v6 --type targz-ref LAYER.tar.gz OUT.boot --blob-
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /RAFS v6 only/);
 });
+
+// ---------------------------------------------------------------------------------------------
+// The checkpoints against zlib itself: a C program drives the system zlib the way nydus 2.4.4's
+// ZranReader does (inflate with Z_BLOCK over 64 KiB input reads, a block boundary recorded with
+// inflateGetDictionary whenever data_type has 0x80, total_in/total_out and the unused bits of the
+// last byte as the position) and applies ZranGenerator's begin_read/end_read rules, reading the
+// layer up to each chunk and then the chunk, as the tarball builder does. Every context (input and
+// output offsets and lengths, primed byte and bits, window length and bytes) and every chunk read
+// (context, offset, size, input position and length) must equal what our builder computes from
+// codec/inflate.ts's block starts and input positions.
+
+const ZLIB_ORACLE = `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <zlib.h>
+#define BUF (64 * 1024)
+#define WIN 32768
+static z_stream s; static FILE *f; static unsigned char input[BUF];
+static uint64_t total_in, total_out; static unsigned char last_byte; static int switched;
+typedef struct { uint64_t in_pos, out_pos; int flags; unsigned char prev; unsigned char bits; } info_t;
+static info_t block_info; static unsigned char block_dict[WIN]; static unsigned block_dict_len;
+static info_t cur_info(void) {
+  info_t i; i.in_pos = total_in; i.out_pos = total_out; i.flags = s.data_type;
+  i.prev = (s.data_type & 7) ? (s.next_in == input ? last_byte : s.next_in[-1]) : 0;
+  i.bits = s.data_type & 7; switched = 0; return i;
+}
+static int zinflate(void) { total_in += s.avail_in; total_out += s.avail_out; int r = inflate(&s, Z_BLOCK); total_in -= s.avail_in; total_out -= s.avail_out; return r; }
+static long zread(unsigned char *buf, unsigned len) {
+  s.next_out = buf; s.avail_out = len;
+  for (;;) {
+    if (s.avail_in == 0) {
+      if (s.next_in > input) last_byte = s.next_in[-1];
+      size_t n = fread(input, 1, BUF, f);
+      if (n == 0) return 0;
+      s.next_in = input; s.avail_in = n;
+    }
+    int r = zinflate();
+    if (r == Z_STREAM_END) { inflateReset(&s); switched = 1; continue; }
+    if (r == Z_OK) {
+      long count = s.next_out - buf;
+      info_t i = cur_info();
+      if (i.flags & 0x80) { uInt l = 0; inflateGetDictionary(&s, block_dict, &l); block_dict_len = l; block_info = i; }
+      if (count == 0) continue;
+      return count;
+    }
+    if (r == Z_BUF_ERROR && s.avail_in == 0) continue;
+    fprintf(stderr, "inflate error %d\\n", r); exit(2);
+  }
+}
+static void read_exact(uint64_t n) {
+  static unsigned char tmp[1 << 20];
+  while (n > 0) { unsigned k = n > sizeof tmp ? sizeof tmp : (unsigned)n; long got = 0;
+    while (got < k) { long r = zread(tmp + got, k - got); if (r <= 0) { fprintf(stderr, "eof\\n"); exit(3); } got += r; } n -= k; }
+}
+typedef struct { uint64_t in_offset, out_offset; uint32_t in_len, out_len, dict_len; unsigned char byte, bits; uint32_t dict_sum; } ctx_t;
+static ctx_t ctxs[1 << 16]; static int nctx = 0, cur = -1; static uint64_t cur_block_start, cur_ci_offset, cur_in_offset;
+static uint64_t min_comp, max_comp, max_uncomp;
+static int new_ctx(void) {
+  ctx_t *c = &ctxs[nctx]; c->in_offset = block_info.in_pos; c->out_offset = block_info.out_pos; c->in_len = c->out_len = 0;
+  c->byte = block_info.prev; c->bits = block_info.bits; c->dict_len = block_dict_len;
+  uint32_t a = 1; for (unsigned i = 0; i < block_dict_len; i++) a = a * 31 + block_dict[i]; c->dict_sum = a;
+  cur_block_start = block_info.in_pos; return nctx++;
+}
+int main(int argc, char **argv) {
+  f = fopen(argv[1], "rb"); uint64_t chunk = strtoull(argv[2], 0, 0);
+  min_comp = strtoull(argv[3], 0, 0); max_comp = strtoull(argv[4], 0, 0); max_uncomp = strtoull(argv[5], 0, 0);
+  memset(&s, 0, sizeof s); inflateInit2(&s, 31); s.next_in = input; s.avail_in = 0;
+  uint64_t pos = 0, S, E;
+  while (scanf("%lu %lu", &S, &E) == 2) {
+    read_exact(S - pos);
+    info_t i = cur_info();
+    int idx;
+    if (cur >= 0) {
+      ctx_t *c = &ctxs[cur]; uint64_t comp = i.in_pos - c->in_offset, unc = i.out_pos - c->out_offset;
+      int first = block_info.in_pos == cur_block_start;
+      int enough = !first && (comp >= max_comp / 2 || unc + chunk >= max_uncomp);
+      if (enough) idx = new_ctx();
+      else if (!first && comp > 2 * (uint64_t)c->in_len && c->in_len > min_comp) idx = new_ctx();
+      else idx = cur;
+    } else idx = new_ctx();
+    cur = idx; cur_ci_offset = i.out_pos; cur_in_offset = i.in_pos;
+    read_exact(E - S); pos = E;
+    info_t e = cur_info(); ctx_t *c = &ctxs[cur];
+    c->out_len = e.out_pos - c->out_offset; c->in_len = e.in_pos - c->in_offset;
+    printf("chunk %d %lu %lu %lu %lu\\n", cur, cur_ci_offset - c->out_offset, E - S, cur_in_offset, e.in_pos - cur_in_offset);
+  }
+  for (int k = 0; k < nctx; k++) { ctx_t *c = &ctxs[k];
+    printf("ctx %lu %lu %u %u %u %u %u %u\\n", c->in_offset, c->out_offset, c->in_len, c->out_len, c->dict_len, c->byte, c->bits, c->dict_sum); }
+  return 0;
+}
+`;
+
+function oracle(): string | null {
+  const d = tempDir('zran-oracle-');
+  writeFileSync(join(d, 'zref.c'), ZLIB_ORACLE);
+  const r = spawnSync('cc', ['-O2', '-o', join(d, 'zref'), join(d, 'zref.c'), '-lz'], { encoding: 'utf8' });
+  return r.status === 0 ? join(d, 'zref') : null;
+}
+const ORACLE = oracle();
+
+function oracleLayers(): [string, Uint8Array][] {
+  const d = tempDir('zran-olayer-');
+  const src = join(d, 'src');
+  mkdirSync(src);
+  for (let i = 0; i < 12; i++) writeFileSync(join(src, `b${String(i).padStart(2, '0')}`), binaries(150_000 + i * 61_111, i * 5));
+  for (let i = 0; i < 30; i++) writeFileSync(join(src, `t${i}`), `text ${i} `.repeat(i * 97));
+  const tar = new Uint8Array(spawnSync('tar', ['-cf', '-', '--sort=name', '--mtime=@1000000000', '--owner=0', '--group=0', '--numeric-owner', '-C', src, '.'], { maxBuffer: 1 << 28 }).stdout);
+  const cuts = [0, Math.floor(tar.length / 3) + 123, Math.floor(tar.length * 2 / 3) + 7, tar.length];
+  return [
+    ['level 1', new Uint8Array(gzipSync(tar, { level: 1 }))],
+    ['level 9', new Uint8Array(gzipSync(tar, { level: 9 }))],
+    ['stored (level 0)', new Uint8Array(gzipSync(tar, { level: 0 }))],
+    ['memLevel 1 (small blocks)', new Uint8Array(gzipSync(tar, { level: 6, memLevel: 1 }))],
+    ['3 members cut inside files', new Uint8Array(Buffer.concat(cuts.slice(1).map((e, i) => gzipSync(tar.subarray(cuts[i]!, e), { level: 6 }))))],
+  ];
+}
+
+test('checkpoints and chunk ranges equal what zlib gives nydus\' ZranReader/ZranGenerator (C oracle over the system zlib)', { skip: (!ORACLE || !haveTar) && 'no C compiler with zlib, or no tar', timeout: 600_000 }, async () => {
+  let contexts = 0;
+  let chunks = 0;
+  let primed = 0;
+  for (const [name, gz] of oracleLayers()) {
+    for (const [chunkSize, limits] of [[0x10000, { minCompressed: 1024, maxCompressed: 2048, maxUncompressed: 4096 }], [0x1000, undefined], [0x100000, undefined]] as const) {
+      const b = await buildLayer(gz, name, { chunkSize, ciCompressor: 'none', ...(limits ? { contextLimits: limits } : {}) });
+      const l = limits ?? { minCompressed: 512 * 1024, maxCompressed: 1024 * 1024, maxUncompressed: 2 * 1024 * 1024 };
+      const f = join(tempDir('zran-o-'), 'l.tar.gz');
+      writeFileSync(f, gz);
+      const input = b.r.reads.map((x) => `${x.tarOffset} ${x.tarOffset + x.size}`).join('\n') + '\n';
+      const r = spawnSync(ORACLE!, [f, String(chunkSize), String(l.minCompressed), String(l.maxCompressed), String(l.maxUncompressed)], { input, maxBuffer: 1 << 28, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout.trim().split('\n').map((x) => x.split(' '));
+      const refReads = lines.filter((x) => x[0] === 'chunk').map((x) => x.slice(1).map(Number));
+      const refCtx = lines.filter((x) => x[0] === 'ctx').map((x) => x.slice(1).map(Number));
+      const label = `${name}, ${chunkSize}-byte chunks${limits ? ', unit-test limits' : ''}`;
+      assert.deepEqual(b.r.reads.map((x) => [x.context, x.offset, x.size, x.inPos, x.inLen]), refReads, `${label}: chunk reads`);
+      // the windows as written to the RAFS blob, hashed as the oracle hashes them
+      const fs = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs: [new BytesSource(gz, 'l.tar.gz'), new BytesSource(b.meta, b.r.metaBlobId)] });
+      const t = zranTable((await fs.store.blobDetails(0)).meta!);
+      const hash = (d: Uint8Array) => d.reduce((a, x) => (Math.imul(a, 31) + x) >>> 0, 1);
+      assert.deepEqual(t.contexts.map((c) => [c.inOffset, c.outOffset, c.inLen, c.outLen, c.dictSize, c.ctxByte, c.ctxBits, hash(zranDict(t, c))]), refCtx, `${label}: contexts`);
+      contexts += t.contexts.length;
+      chunks += refReads.length;
+      primed += t.contexts.filter((c) => c.ctxBits > 0).length;
+    }
+  }
+  assert.ok(contexts > 100 && primed > 50 && chunks > 1000, `${contexts} contexts (${primed} primed), ${chunks} chunk reads compared`);
+});

@@ -93,6 +93,10 @@ export interface ZranBuildResult {
   /** chunks whose digest appeared earlier in the layer (they reference the first one) */
   deduplicated: number;
   tarSize: number;
+  /** every chunk read in tar order (deduplicated ones too), as ZranGenerator::end_read reports it */
+  reads: { context: number; offset: number; size: number; inPos: number; inLen: number; tarOffset: number }[];
+  /** the contexts as written (dictSize: bytes of its window) */
+  contextList: (Omit<ZranContextInfo, 'dict'> & { dictSize: number })[];
   notes: string[];
 }
 
@@ -171,6 +175,7 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
   const chunks = new Map<BNode, ChunkRef[]>();
   let uncompressedEnd = 0;
   let deduplicated = 0;
+  const reads: ZranBuildResult['reads'] = [];
   for (const f of files) {
     const list: ChunkRef[] = [];
     for (let o = 0; o < f.size; o += chunkSize) {
@@ -194,6 +199,7 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
       const inE = inPos(e);
       ctx.outLen = e - ctx.outOffset;
       ctx.inLen = inE - ctx.inOffset;
+      reads.push({ context: cur, offset: s - ctx.outOffset, size: e - s, inPos: inS, inLen: inE - inS, tarOffset: s });
       const data = tar.subarray(s, e);
       const digest = await digestOf('sha256', data);
       const key = hex(digest);
@@ -274,6 +280,6 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
   );
   return {
     bootstrapSize, blobId: blob.blobId, metaBlobId: n > 0 ? hex(metaDigest) : '', metaBlobSize: n > 0 ? metaBlob.length : 0, chunks: n, contexts: contexts.length,
-    deduplicated, tarSize: tar.length, notes,
+    deduplicated, tarSize: tar.length, reads, contextList: contexts.map(({ dict, blockIn: _b, ...c }) => ({ ...c, dictSize: dict.length })), notes,
   };
 }
