@@ -22,7 +22,7 @@ import { COMPOSEFS_MAGIC, LCFS_EROFS_VERSION, composefs_header, ovl_metacopy } f
 import type { DumpEntry } from './dump.ts';
 import type { Xattr } from '../fs/tree.ts';
 import { XattrSet, XATTR_VALUE_MAX } from './xattrs.ts';
-import { startsWith } from '../bytes.ts';
+import { hex, startsWith } from '../bytes.ts';
 
 export interface ComposefsOpenOptions {
   /** resolve a backing path ("xx/yyyy…", as in the redirect xattr without its leading "/") */
@@ -296,7 +296,7 @@ export class ComposefsFs implements ReadOnlyFs {
     d.composefs = {
       storage: c.attr.type !== 'reg' ? 'none' : c.external ? 'backing object' : c.attr.size > 0 ? 'inline' : 'empty',
       payload: c.payload ? DEC.decode(c.payload) : null,
-      fsverityDigest: c.digest ? Array.from(c.digest, (b) => b.toString(16).padStart(2, '0')).join('') : null,
+      fsverityDigest: c.digest ? hex(c.digest) : null,
       whiteout: c.attr.type === 'chr' && c.attr.rdev === 0,
     };
     return d;

@@ -14,6 +14,7 @@ import { fail, FormatError, IoError, NotFoundError, UnsupportedError } from '../
 import { decodePcluster, runPlan, type DataPiece, type DecodeAlgorithm } from '../fs/plan.ts';
 import type { Attr, DirEntry, FormatId, FsNow, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual } from '../fs/types.ts';
+import { hex } from '../bytes.ts';
 import { CachedSource } from '../io/cache.ts';
 import { Lru } from '../lru.ts';
 import { readInto, type ByteSource } from '../io/source.ts';
@@ -1100,7 +1101,7 @@ export class ErofsFs implements ReadOnlyFs {
       devices: sb.devices.map((d) => ({
         id: d.id,
         offset: d.offset,
-        tag: Array.from(d.tag, (b) => b.toString(16).padStart(2, '0')).join('').replace(/(00)+$/, ''),
+        tag: hex(d.tag).replace(/(00)+$/, ''),
         blocks: d.blocks,
         mappedBlkaddr: d.mappedBlkaddr,
         supplied: this.devices[d.id - 1] !== undefined,
