@@ -13,7 +13,7 @@ import { binKey } from '../bytes.ts';
 import { showBytes, splitRawPath, unsafeComponent } from '../fs/sources/names.ts';
 import type { SourceTree } from '../fs/tree.ts';
 import { WHITEOUT_PREFIX_BYTES, OPAQUE_WHITEOUT_BYTES } from '../fs/whiteout.ts';
-import { bytesEqual } from '../fs/types.ts';
+import { bytesEqual, utf8 } from '../fs/types.ts';
 import { startsWith } from '../bytes.ts';
 import { checkDigest, digestText, hasherFor, type Digest } from './digest.ts';
 import { OciError } from './errors.ts';
@@ -222,12 +222,12 @@ export async function readLayer(blob: ByteSource, ref: LayerRef, opts: LayerRead
         continue;
       }
       contentEnds.push([entries.length - 1, e.dataOffset + e.size]);
-      let content: ByteSource;
-      const cname = `${label}:${comps.map((c) => new TextDecoder().decode(c)).join('/')}`;
       if (opts.content === false) {
         b.add(e);
         continue;
       }
+      let content: ByteSource;
+      const cname = `${label}:${comps.map(utf8).join('/')}`;
       if (compression === 'none') content = new SliceSource(blob, e.dataOffset, e.size, cname);
       else if (e.size <= maxFile && e.size <= memory.left) {
         const buf = new Uint8Array(e.size);
