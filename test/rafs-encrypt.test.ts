@@ -228,6 +228,25 @@ test('encrypted sweep: a flipped byte in the chunk data is always caught; anywhe
   assert.ok(flips > 200 && caught > flips / 2, `${caught} of ${flips} flips caught`);
 });
 
+test('encrypted layers: an upper layer onto an encrypted parent (plain or encrypted itself) keeps the parent blob\'s key and IV', async () => {
+  const enc = new TextEncoder();
+  const lower = tree(dir([['a', file(enc.encode('lower a\n'.repeat(500)))], ['shared', file(enc.encode('shared bytes\n'.repeat(900)))]]));
+  const base = await buildMem(lower, { chunkSize: 4096, encrypt: true });
+  const parent = await openBuilt(base, [{ id: base.result.blobId!, bytes: base.blob }]);
+  for (const encrypt of [false, true]) {
+    const upper = tree(dir([['b', file(enc.encode(`upper b ${encrypt}\n`.repeat(300)))]]));
+    const top = await buildMem(upper, { chunkSize: 4096, parent, encrypt });
+    const fs = await openBuilt(top, [{ id: base.result.blobId!, bytes: base.blob }, { id: top.result.blobId!, bytes: top.blob }]);
+    assert.equal(fs.blobs.length, 2);
+    assert.equal(fs.blobs[0]!.cipherAlgo, 1, 'the parent blob entry keeps its cipher');
+    assert.deepEqual(fs.blobs[0]!.cipherIvFull, parent.blobs[0]!.cipherIvFull, 'and its IV, byte for byte');
+    assert.equal(fs.blobs[1]!.cipherAlgo, encrypt ? 1 : 0);
+    const r = await checkRafs(fs);
+    assert.equal(r.ok, true, JSON.stringify(r.bad_chunks.slice(0, 2)));
+    assert.equal(r.counts.chunks_checked, fs.blobs.reduce((a, b) => a + (b.chunkCount ?? 0), 0), 'every chunk of both blobs verified');
+  }
+});
+
 test('crypt: short units are padded to 18 bytes as nydus does, and come back', () => {
   const c = makeCipher(Uint8Array.from({ length: 32 }, (_, i) => i), new Uint8Array(16).fill(7));
   for (const n of [1, 5, 15, 16, 17, 18, 100]) {
