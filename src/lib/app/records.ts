@@ -4,11 +4,9 @@
  */
 import { resolvePath, walk } from '../fs/path.ts';
 import type { Attr, FileType, ReadOnlyFs } from '../fs/types.ts';
+import { MAX_PAGE } from './browse.ts';
 import { isRafs } from './capabilities.ts';
 import { nameText, pathText } from './names.ts';
-
-/** a page of a directory listing: what one readdir call asks for */
-export const LIST_PAGE = 4096;
 
 export interface ListedEntry {
   name: Uint8Array;
@@ -27,7 +25,7 @@ export async function* listEntries(fs: ReadOnlyFs, path: string): AsyncGenerator
     return;
   }
   for (let off = 0; ;) {
-    const page = await fs.readdir(dir.ino, off, LIST_PAGE);
+    const page = await fs.readdir(dir.ino, off, MAX_PAGE);
     if (page.length === 0) return;
     for (const e of page) yield { name: e.name, attr: await fs.getattr(e.ino) };
     const next = page[page.length - 1]!.next;
