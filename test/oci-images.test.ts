@@ -177,6 +177,12 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     assert.equal((await loadOci(folderFiles(mp), { defaultPlatform: 'linux/arm64' })).image.platform, 'linux/arm64/v8');
     assert.equal(arm.layers.length, 3);
     assert.ok(!arm.tree.root.children!.some((d) => Buffer.from(d.name).toString() === 'lnk'), 'the arm64 image has no layer four');
+    // the page's open path takes the platform too
+    const { openFiles } = await import('../src/lib/app/open.ts');
+    const dropped = sh(`cd ${mp} && find . -type f`).trim().split('\n').map((p) => ({ path: `multi/${p.slice(2)}`, source: new BytesSource(readFileSync(join(mp, p)), p) }));
+    const viaPage = await openFiles(dropped, { oci: { platform: 'linux/arm64' } });
+    assert.equal(viaPage.kind, 'oci');
+    assert.ok(!viaPage.tree!.root.children!.some((d) => Buffer.from(d.name).toString() === 'lnk'));
     await assert.rejects(loadOci(folderFiles(mp), { platform: 'linux/s390x' }), (e: unknown) => e instanceof OciError && e.code === 'no-manifest' && /linux\/arm64\/v8, linux\/amd64/.test(e.message));
   });
 

@@ -15,7 +15,7 @@ import { gunzipChunks } from '../tar/gunzip.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
 import { chunksOf, type ByteSource } from '../io/source.ts';
 import { detectFormat, detectFormatByHead, openImage, type OpenOptions } from '../open.ts';
-import { filesFromList, filesFromTar, isImageLayout, loadOci, looksLikeOciArchive } from '../oci/index.ts';
+import { filesFromList, filesFromTar, isImageLayout, loadOci, looksLikeOciArchive, type OpenOciOptions } from '../oci/index.ts';
 
 export type InputKind = 'image' | 'tar' | 'dump' | 'folder' | 'oci';
 
@@ -24,6 +24,8 @@ export interface InputOptions extends OpenOptions {
   spill?: ContentSpill;
   /** composefs dumps: parse as mkcomposefs does with CFS_PARSE_STRICT */
   strictDump?: boolean;
+  /** image archives and layouts: the platform or tag to open (default: the only one, else linux/amd64) */
+  oci?: OpenOciOptions;
 }
 
 export interface OpenedInput {
@@ -75,12 +77,12 @@ async function isGzipDump(src: ByteSource): Promise<boolean> {
 export async function openInput(src: ByteSource, opts: InputOptions = {}): Promise<OpenedInput> {
   const kind = await sniffInput(src);
   if (kind === 'image') {
-    const { spill: _s, strictDump: _d, ...imageOpts } = opts;
+    const { spill: _s, strictDump: _d, oci: _o, ...imageOpts } = opts;
     return { kind, fs: await openImage(src, imageOpts), image: src, tree: null };
   }
   if (kind === 'tar') return treeInput(kind, src, await treeFromTarball(src, opts.spill ? { spill: opts.spill } : {}));
   // an image archive: its merged tree, every blob checked (src/lib/oci); the default platform / only tag
-  if (kind === 'oci') return treeInput(kind, src, (await loadOci(await filesFromTar(src), opts.spill ? { spill: opts.spill } : {})).tree);
+  if (kind === 'oci') return treeInput(kind, src, (await loadOci(await filesFromTar(src), { ...opts.oci, ...(opts.spill ? { spill: opts.spill } : {}) })).tree);
   if (kind === 'dump') {
     const gz = isGzip(src, await src.read(0, Math.min(2, src.size)));
     return treeInput(kind, src, await parseDump(gz ? gunzipChunks(src) : chunksOf(src), { name: src.name, strict: opts.strictDump ?? false }));
@@ -134,7 +136,7 @@ export async function openFiles(files: InputFile[], opts: InputOptions & { folde
   // a dropped image layout (OCI, docker save unpacked): its merged tree, every blob checked
   if (isImageLayout(files.map((f) => f.path))) {
     const list = filesFromList(files);
-    const loaded = await loadOci(list, opts.spill ? { spill: opts.spill } : {});
+    const loaded = await loadOci(list, { ...opts.oci, ...(opts.spill ? { spill: opts.spill } : {}) });
     return { ...openFolder(loaded.tree, list.name), kind: 'oci', others: [], objects: 0 };
   }
   const objects = new Map<string, ByteSource>();
