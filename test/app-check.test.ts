@@ -3,12 +3,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { checkImage, checkSummary } from '../src/lib/app/check.ts';
+import { checkFindings, checkImage, checkSummary } from '../src/lib/app/check.ts';
 import { openInput } from '../src/lib/app/open.ts';
 import { FormatError } from '../src/lib/errors.ts';
 import type { ReadOnlyFs } from '../src/lib/fs/types.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { nydusFixture, RAFS } from './helpers/nydus.ts';
+import { treeFs } from '../src/lib/fs/sources/treefs.ts';
+import { dir, file, treeOf } from './helpers/craft.ts';
 
 async function tarFs(): Promise<ReadOnlyFs> {
   const tar = nydusFixture(`${RAFS.TAR_DIR}/all-entry-type.tar`);
@@ -34,4 +36,17 @@ test('check: a clean tree is ok; typed errors are problems; a bug propagates', a
   assert.match(damaged.problems[0]!.message, /tar\.data at byte 512: bad/);
 
   await assert.rejects(checkImage(failingReads(fs, () => { throw new TypeError('a bug'); })), TypeError);
+});
+
+test('check findings name entries as every path is shown: nameText, a "/" inside a name as \\x2f', async () => {
+  const t = treeOf(dir([['sub', dir([['a/b', file(new Uint8Array(1))]])], ['ok', file(new Uint8Array(1))]]));
+  // a name that is not UTF-8, kept: its read fails
+  t.root.children!.push({ name: new Uint8Array([0x63, 0x61, 0x66, 0xe9]), inode: file(new Uint8Array(2)) });
+  const fs = failingReads(treeFs(t), () => { throw new FormatError('test.data', 7, 'bad'); });
+  const c = await checkImage(fs);
+  const lines = checkFindings(c);
+  assert.ok(lines.includes('/sub/a\\x2fb: FormatError: directory tree at byte -1: name contains "/"'), lines.join('\n'));
+  assert.ok(lines.includes('/caf\\xe9: FormatError: test.data at byte 7: bad'), lines.join('\n'));
+  assert.ok(lines.includes('/ok: FormatError: test.data at byte 7: bad'), lines.join('\n'));
+  assert.deepEqual(checkSummary(c).problems.map((p) => p.path).sort(), ['/caf\\xe9', '/ok', '/sub/a\\x2fb']);
 });
