@@ -23,6 +23,7 @@ import { decryptUnit, encryptUnit, makeCipher } from '../src/lib/rafs/crypt.ts';
 import { walk } from '../src/lib/fs/path.ts';
 import { hex } from '../src/lib/bytes.ts';
 import { isTypedError } from '../src/lib/errors.ts';
+import { runCorruptionSweep } from './helpers/corrupt.ts';
 import { buildMem, diffTree, dir, file, openBuilt, randomTree, tree } from './rafs-build-helpers.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -245,6 +246,35 @@ test('encrypted layers: an upper layer onto an encrypted parent (plain or encryp
     assert.equal(r.ok, true, JSON.stringify(r.bad_chunks.slice(0, 2)));
     assert.equal(r.counts.chunks_checked, fs.blobs.reduce((a, b) => a + (b.chunkCount ?? 0), 0), 'every chunk of both blobs verified');
   }
+});
+
+test('corruption sweep: damaged bootstraps of an encrypted batch image (cipher fields, key, IV, CI fields) give typed errors only', { timeout: 600_000 }, async () => {
+  const b = await buildMem(randomTree(7, 16384, { files: 30, maxSize: 40000 }), { chunkSize: 16384, batchSize: 8192, encrypt: true });
+  const dv = new DataView(b.boot.buffer, b.boot.byteOffset, b.boot.byteLength);
+  const bt = Number(dv.getBigUint64(1152 + 8, true));
+  const f = RAFS_V6_BLOB.f;
+  const chunkTable = Number(dv.getBigUint64(1152 + 24, true));
+  const res = await runCorruptionSweep({
+    label: 'rafs/encrypted',
+    image: b.boot,
+    extras: [b.blob],
+    openerModule: `${import.meta.dirname}/../src/lib/rafs/index.ts`,
+    openerExport: 'openRafs',
+    variants: 150,
+    seed: 1619,
+    regions: [
+      { name: 'ext superblock flags', start: 1152, end: 1160, weight: 1 },
+      { name: 'blob entry: CI fields', start: bt + f.ci_compressor.offset, end: bt + f.blob_toc_digest.offset, weight: 3 },
+      { name: 'blob entry: key, IV, cipher_algo', start: bt + f.blob_meta_digest.offset, end: bt + f.cipher_algo.offset + 4, weight: 5 },
+      { name: 'chunk table', start: chunkTable, end: b.boot.length, weight: 2 },
+    ],
+    uniformWeight: 1,
+    timeoutMs: 10_000,
+  });
+  console.log(`# encrypted: ${res.variants} variants: ${res.clean} clean, ${res.partial} with typed errors, ${res.openRejected} rejected at open; errors ${JSON.stringify(res.errorKinds)}`);
+  assert.deepEqual(res.hangs, [], 'no variant may hang');
+  assert.deepEqual(res.failures, [], 'every failure must be a typed error');
+  assert.ok(res.partial > 0, 'damaged keys and IVs must fail past open (at the first chunk read)');
 });
 
 test('crypt: short units are padded to 18 bytes as nydus does, and come back', () => {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestTree } from './helpers/mktree.ts';
 import { REPO, tempDir } from './helpers/paths.ts';
@@ -20,6 +20,7 @@ import { BF, SF } from '../src/lib/rafs/structs.ts';
 import { buildTarfs } from '../src/lib/rafs/builder/tarfs.ts';
 import { MemorySink } from '../src/lib/erofs/writer-output.ts';
 import { UnsupportedError } from '../src/lib/errors.ts';
+import { runCorruptionSweep } from './helpers/corrupt.ts';
 
 const isRoot = process.getuid?.() === 0;
 const work = tempDir('ls-tarfs-');
@@ -169,6 +170,47 @@ test('tarfs build refuses a gzip tar and a tar whose size is not whole blocks', 
   const gz = new BytesSource(Uint8Array.of(0x1f, 0x8b, 8, 0, ...new Uint8Array(508)), 'x.tar.gz');
   await assert.rejects(buildTarfs(gz, {}, new MemorySink()), UnsupportedError);
   await assert.rejects(buildTarfs(new BytesSource(new Uint8Array(1000), 'odd.tar'), {}, new MemorySink()), /512-byte/);
+});
+
+test('corruption sweep: damaged tarfs bootstraps (512-byte dirent blocks, tar offsets) over their tar give typed errors only', { timeout: 600_000 }, async () => {
+  // no root needed: regular files, a 140-entry directory (several 512-byte dirent blocks), a
+  // symlink longer than a block, a hardlink
+  const d = join(work, 'sweep-src');
+  mkdirSync(join(d, 'many'), { recursive: true });
+  for (let i = 0; i < 140; i++) writeFileSync(join(d, 'many', `entry-${String(i).padStart(3, '0')}`), `${i}\n`.repeat(i));
+  writeFileSync(join(d, 'big'), Buffer.alloc(70_000, 7));
+  symlinkSync('t'.repeat(700), join(d, 'long-link'));
+  linkSync(join(d, 'big'), join(d, 'big-link'));
+  const tarPath = join(work, 'sweep.tar');
+  execFileSync('tar', ['-cf', tarPath, '-C', d, '.']);
+  const tar = new Uint8Array(readFileSync(tarPath));
+  const sink = new MemorySink();
+  await buildTarfs(new BytesSource(tar, 'sweep.tar'), { chunkSize: 0x4000 }, sink);
+  const boot = sink.bytes();
+  const dv = new DataView(boot.buffer, boot.byteOffset, boot.byteLength);
+  const meta = dv.getUint32(1024 + 40, true) * 512;
+  const chunkTable = Number(dv.getBigUint64(1152 + 24, true));
+  const res = await runCorruptionSweep({
+    label: 'rafs/tarfs',
+    image: boot,
+    extras: [tar],
+    openerModule: `${import.meta.dirname}/../src/lib/rafs/index.ts`,
+    openerExport: 'openRafs',
+    variants: 150,
+    seed: 512,
+    regions: [
+      { name: 'superblocks+devslot', start: 1024, end: 1536, weight: 3 },
+      { name: 'blob table', start: 4096, end: 4352, weight: 2 },
+      { name: 'inodes+dirents', start: meta + 4096, end: chunkTable, weight: 6 },
+      { name: 'chunk table', start: chunkTable, end: chunkTable + 80, weight: 1 },
+    ],
+    uniformWeight: 1,
+    timeoutMs: 10_000,
+  });
+  console.log(`# tarfs: ${res.variants} variants: ${res.clean} clean, ${res.partial} with typed errors, ${res.openRejected} rejected at open; errors ${JSON.stringify(res.errorKinds)}`);
+  assert.deepEqual(res.hangs, [], 'no variant may hang');
+  assert.deepEqual(res.failures, [], 'every failure must be a typed error');
+  assert.ok(res.partial > 0 && res.clean > 0 && res.openRejected < res.variants, 'the sweep reached the parsers past open');
 });
 
 test.after(() => rmSync(work, { recursive: true, force: true }));
