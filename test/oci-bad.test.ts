@@ -162,6 +162,25 @@ describe('bad OCI input', { skip: skip ?? false }, () => {
     await fails(d, 'too-large', /layer 2 .*more than 1048576 bytes after the tar's end-of-archive blocks/);
   });
 
+  test('config fields of the wrong JSON type: a bad-json error, never a crash in a view', async () => {
+    const cases: [string, (c: any) => void][] = [
+      ['history step null', (c) => { c.history = [null]; }],
+      ['history created_by a number', (c) => { c.history = [{ created_by: 7 }]; }],
+      ['history empty_layer a string', (c) => { c.history = [{ empty_layer: 'yes' }]; }],
+      ['Env a string', (c) => { c.config = { Env: 'A=1' }; }],
+      ['Cmd a list of numbers', (c) => { c.config = { Cmd: [1, 2] }; }],
+      ['Labels of numbers', (c) => { c.config = { Labels: { a: 1 } }; }],
+      ['config a list', (c) => { c.config = []; }],
+      ['created a number', (c) => { c.created = 5; }],
+      ['diff_ids not a list', (c) => { c.rootfs = { diff_ids: 'x' }; }],
+    ];
+    for (const [what, change] of cases) {
+      const d = copy();
+      rewrite(d, 't', (_m, c) => change(c));
+      await assert.rejects(loadOci(folderFiles(d)), (e: unknown) => e instanceof OciError && e.code === 'bad-json' && /image config/.test(e.message), what);
+    }
+  });
+
   test('a hardlink to a file no layer holds', async () => {
     const d = copy();
     appendLayer(d, 't', makeTar([{ name: 'lnk', type: 'hardlink', linkname: 'nowhere' }]), 'gzip');

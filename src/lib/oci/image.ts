@@ -106,6 +106,13 @@ function descriptor(v: unknown, structure: string): Descriptor {
     throw new OciError('bad-json', structure, `descriptor ${JSON.stringify(v)?.slice(0, 200)} lacks a mediaType, digest or size`);
   }
   parseDigest(v.digest, structure);
+  const p = v.platform;
+  if (p !== undefined && !(isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string' && (p.variant === undefined || typeof p.variant === 'string'))) {
+    throw new OciError('bad-json', structure, `descriptor ${v.digest}: platform ${JSON.stringify(p)?.slice(0, 200)} lacks a string os and architecture`);
+  }
+  if (v.annotations !== undefined && !(isObject(v.annotations) && Object.values(v.annotations).every((x) => typeof x === 'string'))) {
+    throw new OciError('bad-json', structure, `descriptor ${v.digest}: annotations are no map of strings`);
+  }
   return v as unknown as Descriptor;
 }
 
@@ -161,10 +168,32 @@ function choose(cands: Candidate[], opts: OpenOciOptions, name: string): Candida
 
 function checkConfig(v: unknown, structure: string): ImageConfig {
   if (!isObject(v)) throw new OciError('bad-json', structure, 'the image config is no JSON object');
+  const bad = (what: string): never => {
+    throw new OciError('bad-json', structure, `the image config's ${what}`);
+  };
   const rootfs = v.rootfs;
-  if (!isObject(rootfs) || !Array.isArray(rootfs.diff_ids)) throw new OciError('bad-json', structure, 'the image config has no rootfs.diff_ids');
-  if (rootfs.diff_ids.length > MAX_LAYERS) throw new OciError('too-large', structure, `${rootfs.diff_ids.length} diff_ids: more than ${MAX_LAYERS} layers`);
-  if (v.history !== undefined && (!Array.isArray(v.history) || v.history.length > MAX_LAYERS * 4)) throw new OciError('too-large', structure, 'history is no array of a bounded length');
+  if (!isObject(rootfs) || !Array.isArray(rootfs.diff_ids)) bad('rootfs.diff_ids is missing');
+  const diffIds = (rootfs as Record<string, unknown[]>).diff_ids!;
+  if (diffIds.length > MAX_LAYERS) throw new OciError('too-large', structure, `${diffIds.length} diff_ids: more than ${MAX_LAYERS} layers`);
+  for (const k of ['created', 'author', 'architecture', 'os', 'variant'] as const) if (v[k] !== undefined && typeof v[k] !== 'string') bad(`${k} is no string`);
+  if (v.history !== undefined) {
+    if (!Array.isArray(v.history) || v.history.length > MAX_LAYERS * 4) throw new OciError('too-large', structure, 'history is no array of a bounded length');
+    for (const step of v.history as unknown[]) {
+      if (!isObject(step)) bad('history holds a step that is no object');
+      const h = step as Record<string, unknown>;
+      for (const k of ['created', 'created_by', 'author', 'comment'] as const) if (h[k] !== undefined && typeof h[k] !== 'string') bad(`history ${k} is no string`);
+      if (h.empty_layer !== undefined && typeof h.empty_layer !== 'boolean') bad('history empty_layer is no boolean');
+    }
+  }
+  if (v.config !== undefined && v.config !== null) {
+    if (!isObject(v.config)) bad('config is no object');
+    const c = v.config as Record<string, unknown>;
+    const strings = (x: unknown): boolean => Array.isArray(x) && x.every((s) => typeof s === 'string');
+    for (const k of ['User', 'WorkingDir', 'StopSignal'] as const) if (c[k] !== undefined && typeof c[k] !== 'string') bad(`config.${k} is no string`);
+    for (const k of ['Env', 'Entrypoint', 'Cmd'] as const) if (c[k] !== undefined && c[k] !== null && !strings(c[k])) bad(`config.${k} is no list of strings`);
+    for (const k of ['ExposedPorts', 'Volumes'] as const) if (c[k] !== undefined && c[k] !== null && !isObject(c[k])) bad(`config.${k} is no object`);
+    if (c.Labels !== undefined && c.Labels !== null && !(isObject(c.Labels) && Object.values(c.Labels).every((x) => typeof x === 'string'))) bad('config.Labels is no map of strings');
+  }
   return v as ImageConfig;
 }
 
