@@ -15,6 +15,7 @@ import { decodePcluster, runPlan, type DataPiece, type DecodeAlgorithm } from '.
 import type { Attr, DirEntry, FormatId, FsNow, ImageInfo, ReadOnlyFs, StatFs } from '../fs/types.ts';
 import { bytesEqual } from '../fs/types.ts';
 import { hex } from '../bytes.ts';
+import { nameText } from '../app/names.ts';
 import { CachedSource } from '../io/cache.ts';
 import { Lru } from '../lru.ts';
 import { readInto, type ByteSource } from '../io/source.ts';
@@ -1113,7 +1114,6 @@ export class ErofsFs implements ReadOnlyFs {
     const i = await this.inode(ino);
     const bs = this.blockSize;
     const xs = await this.xattrs(ino);
-    const dec = new TextDecoder();
     // offsets in the metabox are shown as metabox byte offsets (inMetabox says so)
     const sh = shownOffset;
     const out: Record<string, unknown> = {
@@ -1139,8 +1139,8 @@ export class ErofsFs implements ReadOnlyFs {
         icount: i.xattrIcount,
         size: i.xattrSize,
         offset: i.xattrSize ? sh(i.offset + i.isize) : null,
-        shared: xs.filter((x) => x.sharedId >= 0).map((x) => ({ id: x.sharedId, offset: sh(x.offset), name: dec.decode(x.name), valueSize: x.value.length })),
-        inline: xs.filter((x) => x.sharedId < 0).map((x) => ({ offset: sh(x.offset), name: dec.decode(x.name), valueSize: x.value.length })),
+        shared: xs.filter((x) => x.sharedId >= 0).map((x) => ({ id: x.sharedId, offset: sh(x.offset), name: nameText(x.name), valueSize: x.value.length })),
+        inline: xs.filter((x) => x.sharedId < 0).map((x) => ({ offset: sh(x.offset), name: nameText(x.name), valueSize: x.value.length })),
       },
     };
     if (i.type === 'chr' || i.type === 'blk' || i.type === 'fifo' || i.type === 'sock') {

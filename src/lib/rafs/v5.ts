@@ -7,6 +7,7 @@ import { Lru } from '../lru.ts';
 import { BytesSource, type ByteSource } from '../io/source.ts';
 import { CachedSource } from '../io/cache.ts';
 import { decodeStruct, readU64 } from '../struct.ts';
+import { nameText } from '../app/names.ts';
 import {
   compareBytes, fileTypeOfMode, bytesEqual,
   type Attr, type DirEntry, type FileType, type ImageInfo, type StatFs,
@@ -488,16 +489,16 @@ export class RafsV5 implements RafsFs {
     for (const idx of await this.entriesOf(ino)) links.push(await this.entryJson(idx));
     const d: Record<string, unknown> = {
       format: 'rafs-v5', ino: r.ino, index: r.index, parent: r.parent, path: links[0]?.path, paths: links.map((l) => l.path),
-      name: new TextDecoder().decode(r.name), type: r.type, mode: (r.mode & 0o7777).toString(8).padStart(4, '0'), st_mode: r.mode,
+      name: nameText(r.name), type: r.type, mode: (r.mode & 0o7777).toString(8).padStart(4, '0'), st_mode: r.mode,
       size: r.size, blocks: r.blocks, nlink: r.nlink, uid: r.uid, gid: r.gid, projid: r.projid, rdev: r.rdev,
       mtime: r.mtime, mtime_nsec: r.mtimeNsec, flags: r.flags, flag_names: flagNames(INODE_FLAGS, r.flags), digest: hex(r.digest),
       inode_offset: r.offset, record_size: r.recordSize, links,
     };
     if (r.type === 'dir') Object.assign(d, { child_index: r.childIndex, child_count: r.childCount });
-    if (r.symlink) d.symlink = new TextDecoder().decode(r.symlink);
+    if (r.symlink) d.symlink = nameText(r.symlink);
     if (r.xattrs) {
       d.xattr_offset = r.xattrOffset;
-      d.xattrs = r.xattrs.map((x) => ({ name: new TextDecoder().decode(x.name), value_hex: hex(x.value), size: x.value.length }));
+      d.xattrs = r.xattrs.map((x) => ({ name: nameText(x.name), value_hex: hex(x.value), size: x.value.length }));
     }
     if (r.type === 'reg') {
       d.chunks_offset = r.chunksOffset;
@@ -569,7 +570,7 @@ export class RafsV5 implements RafsFs {
         }
         if (r.xattrs) for (const x of r.xattrs) {
           if (!XATTR_PREFIXES.some((p) => x.name.length >= p.length && bytesEqual(x.name.subarray(0, p.length), p))) {
-            await report(`xattr ${new TextDecoder().decode(x.name)} has a prefix RAFS does not allow`, r.xattrOffset);
+            await report(`xattr ${nameText(x.name)} has a prefix RAFS does not allow`, r.xattrOffset);
           }
         }
       } catch (e) {

@@ -8,6 +8,7 @@ import { Lru } from '../lru.ts';
 import { BytesSource, type ByteSource } from '../io/source.ts';
 import { CachedSource } from '../io/cache.ts';
 import { decodeStruct } from '../struct.ts';
+import { nameText } from '../app/names.ts';
 import { bytesEqual, compareBytes, type Attr, type DirEntry, type FileType, type ImageInfo, type StatFs } from '../fs/types.ts';
 import {
   EROFS_CHUNK_FORMAT_BLKBITS_MASK, EROFS_DEVT_SLOT_SIZE, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN,
@@ -668,11 +669,11 @@ export class RafsV6 implements RafsFs {
     if (r.type === 'dir') {
       const { all, parent } = await this.dirents(r);
       d.parent_nid = parent;
-      d.dirents = all.slice(0, 4096).map((e) => ({ nid: e.nid, name: new TextDecoder().decode(e.name), file_type: e.fileType, type: FILE_TYPE_NAMES[e.fileType] }));
+      d.dirents = all.slice(0, 4096).map((e) => ({ nid: e.nid, name: nameText(e.name), file_type: e.fileType, type: FILE_TYPE_NAMES[e.fileType] }));
       d.dirent_count = all.length;
     }
-    if (r.type === 'symlink') d.symlink = new TextDecoder().decode(await this.readlink(ino));
-    if (r.xattrSize) d.xattrs = (await this.xattrs(ino)).map((x) => ({ name: new TextDecoder().decode(x.name), value_hex: hex(x.value), size: x.value.length, offset: x.offset }));
+    if (r.type === 'symlink') d.symlink = nameText(await this.readlink(ino));
+    if (r.xattrSize) d.xattrs = (await this.xattrs(ino)).map((x) => ({ name: nameText(x.name), value_hex: hex(x.value), size: x.value.length, offset: x.offset }));
     if (r.type === 'reg') {
       d.chunk_format = r.chunkFormat;
       d.chunk_bits = (r.chunkFormat & EROFS_CHUNK_FORMAT_BLKBITS_MASK) + this.sb.blkszbits;
