@@ -181,3 +181,9 @@ export function makeTestImage(work: string): string {
   ]), 'gzip', 'layer four');
   return layout;
 }
+
+/** The corruption sweep's opener (test/helpers/corrupt.ts): an image archive's merged tree. */
+export async function openOciArchive(src: import('../../src/lib/io/source.ts').ByteSource): Promise<import('../../src/lib/fs/types.ts').ReadOnlyFs> {
+  const { filesFromTar, loadOci } = await import('../../src/lib/oci/index.ts');
+  return (await loadOci(await filesFromTar(src))).fs;
+}
