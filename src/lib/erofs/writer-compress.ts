@@ -19,7 +19,9 @@
  *   SHA-256 of each block decides, and the previous extent is cut back to the match (it and a
  *   match shorter than its pcluster carry PARTIAL_REF: decode a prefix). Such files use full
  *   indexes (compact packs derive block addresses by counting and cannot mark partial heads).
- * - A file stays compressed only if its own pclusters take fewer blocks than the plain file would.
+ * - A file stays compressed only if its own pclusters take fewer blocks than the plain file would
+ *   and something in it is encoded, shared or in the packed inode. With ztailpacking or fragments
+ *   files of a block or less are compressed too (mkfs does: text-100 becomes 71 inline bytes).
  * - One index entry per lcluster (= block): the lcluster where an extent starts holds its head
  *   (start offset inside the lcluster, block address), the others NONHEAD with the distance back
  *   to the head (delta[0]) and forward to the next head (delta[1]). With big pclusters, the first
