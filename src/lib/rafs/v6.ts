@@ -260,7 +260,8 @@ export class RafsV6 implements RafsFs {
     const bt = n > 0 ? await src.read(ext.s_blob_table_offset, ext.s_blob_table_size) : new Uint8Array(0);
     const blobs: RafsBlob[] = [];
     for (let i = 0; i < n; i++) {
-      const b = parseBlobEntry(bt.subarray(i * 256, i * 256 + 256), ext.s_blob_table_offset + i * 256, i, ext, tarfs);
+      const at = i * RAFS_V6_BLOB.size;
+      const b = parseBlobEntry(bt.subarray(at, at + RAFS_V6_BLOB.size), ext.s_blob_table_offset + at, i, ext, tarfs);
       b.deviceBlocks = devices[i]!.blocks;
       b.mappedBlkaddr = devices[i]!.mappedBlkaddr;
       blobs.push(b);
