@@ -4,34 +4,20 @@
 // gzip files of several members; and damaged or cut streams end in a FormatError with bounded
 // output.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, lstatSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { constants, deflateRawSync, gzipSync, gunzipSync } from 'node:zlib';
 import { inflateSync as fflateInflate } from 'fflate';
 import { gunzipMembers, inflateRaw, WINDOW_SIZE } from '../src/lib/codec/inflate.ts';
 import { FormatError } from '../src/lib/errors.ts';
+import { usrBinBytes as binaries } from './helpers/mktree.ts';
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
   return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
 }
 
-/** Binaries from /usr/bin in name order, `size` bytes of them. */
-function binaries(size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const n of readdirSync('/usr/bin').sort()) {
-    const p = join('/usr/bin', n);
-    if (!lstatSync(p).isFile()) continue;
-    const b = readFileSync(p);
-    const k = Math.min(b.length, size - o);
-    out.set(b.subarray(0, k), o);
-    o += k;
-    if (o === size) break;
-  }
-  return out;
-}
 
 function corpus(): [string, Uint8Array][] {
   const r = rng(7);

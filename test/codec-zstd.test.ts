@@ -4,7 +4,7 @@
 // frames, and a sweep of damaged frames that must decode or fail with a typed error.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decompress as fzstdDecompress } from 'fzstd';
@@ -13,6 +13,7 @@ import { zstdDecompress } from '../src/lib/codec/zstd.ts';
 import { zstdDecodeInto, zstdFrameContentSize } from '../src/lib/codec/zstd-decode.ts';
 import { FormatError, UnsupportedError } from '../src/lib/errors.ts';
 import { tempDir } from './helpers/paths.ts';
+import { usrBinBytes as binaries } from './helpers/mktree.ts';
 
 const TMP = tempDir('ls-zstd-');
 
@@ -32,23 +33,6 @@ function zstdFile(data: Uint8Array, args: string[]): Uint8Array {
   const f = join(TMP, `in${fileNo++}`);
   writeFileSync(f, data);
   return new Uint8Array(execFileSync('zstd', [...args, '-q', '-c', f], { maxBuffer: 1 << 30 }));
-}
-
-/** Binaries from /usr/bin in name order, `size` bytes of them. */
-function binaries(size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const name of readdirSync('/usr/bin').sort()) {
-    const p = join('/usr/bin', name);
-    const st = lstatSync(p);
-    if (!st.isFile() || st.size === 0) continue;
-    const b = readFileSync(p);
-    const n = Math.min(b.length, size - o);
-    out.set(b.subarray(0, n), o);
-    o += n;
-    if (o === size) return out;
-  }
-  throw new Error(`/usr/bin holds less than ${size} bytes`);
 }
 
 const WORDS = 'zstd frame block literals sequences huffman offset window checksum the of and a to in is'.split(' ');

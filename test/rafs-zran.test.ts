@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { BytesSource } from '../src/lib/io/source.ts';
@@ -25,6 +25,7 @@ import { inflateContext, zranChunk, zranContextChunks, zranDict, zranTable } fro
 import type { RafsBlob } from '../src/lib/rafs/model.ts';
 import { nydusBytes, RAFS } from './helpers/nydus.ts';
 import { tempDir } from './helpers/paths.ts';
+import { usrBinBytes as binaries } from './helpers/mktree.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs } from './helpers/treecompare.ts';
 
 const ZRAN_META = `${RAFS.ZRAN_DIR}/233c72f2b6b698c07021c4da367cfe2dff4f049efbaa885ca0ff760ea297865a.blob.meta`;
@@ -161,22 +162,6 @@ test('zran-two-streams.tar.gz with nydus\' unit-test limits (1024 / 2048 / 4096,
   assert.equal(meta!.zranSize, 3 * 40 + zranTable(meta!).dicts.length);
 });
 
-function binaries(size: number, skip = 0): Uint8Array {
-  const out = new Uint8Array(size);
-  let o = 0;
-  let s = 0;
-  for (const n of readdirSync('/usr/bin').sort()) {
-    const p = join('/usr/bin', n);
-    if (!lstatSync(p).isFile()) continue;
-    if (s++ < skip) continue;
-    const b = readFileSync(p);
-    const k = Math.min(b.length, size - o);
-    out.set(b.subarray(0, k), o);
-    o += k;
-    if (o === size) break;
-  }
-  return out;
-}
 
 /** A directory of binaries and text, tarred and gzipped by the system tools (one member, or one per half). */
 function makeLayer(members: 1 | 2): Uint8Array {

@@ -2,11 +2,32 @@
 // chown, trusted.* xattrs). Contents come from a seeded PRNG, so two calls make identical trees.
 // Node has no mknod/setxattr/nanosecond lutimes, so those steps go to one python3 process.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32cRaw } from '../../src/lib/codec/crc32c.ts';
 import { tempDir } from './paths.ts';
 import { hexOf } from './hex.ts';
+
+/**
+ * `size` bytes of this machine's /usr/bin programs in name order, skipping the first `skip` files:
+ * real machine code for codec tests (the same bytes on every run on one machine).
+ */
+export function usrBinBytes(size: number, skip = 0): Uint8Array {
+  const out = new Uint8Array(size);
+  let o = 0;
+  let seen = 0;
+  for (const name of readdirSync('/usr/bin').sort()) {
+    const p = join('/usr/bin', name);
+    const st = lstatSync(p);
+    if (!st.isFile() || st.size === 0 || seen++ < skip) continue;
+    const b = readFileSync(p);
+    const n = Math.min(b.length, size - o);
+    out.set(b.subarray(0, n), o);
+    o += n;
+    if (o === size) return out;
+  }
+  throw new Error(`/usr/bin holds less than ${size} bytes`);
+}
 
 /** mulberry32: small, fast, deterministic */
 export function prng(seed: number): () => number {
