@@ -17,7 +17,7 @@
 import { AesXts } from '../codec/aes-xts.ts';
 import { fail, UnsupportedError } from '../errors.ts';
 import type { RafsBlob } from './model.ts';
-import { RAFS_V6_BLOB } from './structs.ts';
+import { BF, RAFS_V6_BLOB } from './structs.ts';
 
 /** crypt::Algorithm::Aes128Xts */
 export const CIPHER_AES128XTS = 1;
@@ -61,7 +61,11 @@ const ciphers = new WeakMap<RafsBlob, BlobCipher>();
 /** The blob's cipher, or null for a plain blob; UnsupportedError for ciphers RAFS does not use. */
 export function cipherOf(blob: RafsBlob): BlobCipher | null {
   const algo = blob.cipherAlgo ?? 0;
-  if (algo === 0) return null;
+  if (algo === 0) {
+    // nydus sets ENCRYPTED exactly when it encrypts: the feature without a cipher cannot be read either way
+    if (blob.features & BF.ENCRYPTED) fail(RAFS_V6_BLOB.name, -1, `blob ${blob.blobId}: ENCRYPTED feature, but cipher_algo 0 (none)`);
+    return null;
+  }
   if (algo !== CIPHER_AES128XTS) throw new UnsupportedError('rafs cipher', `blob ${blob.blobId}: cipher_algo ${algo} (RAFS uses only 1, AES-128-XTS)`);
   let c = ciphers.get(blob);
   if (!c) {
