@@ -109,6 +109,16 @@ describe('layerscope oci', { skip: skip ?? false }, () => {
     assert.match(r.stdout, /1 added, 0 removed, 1 changed/);
   });
 
+  test('diff --layers A,B: one image stacked up to two of its layers', () => {
+    const r = cli(['oci', 'diff', img, '--layers', '0,2']);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stdout, /^- \/f$/m);
+    assert.match(r.stdout, /0 added, 1 removed, 0 changed, 2 unchanged/);
+    const same = cli(['oci', 'diff', img, '--layers', '1,1']);
+    assert.equal(same.status, 0, same.stdout);
+    assert.equal(cli(['oci', 'diff', img, '--layers', '0,7']).status, 1);
+  });
+
   test('a damaged image: exit status 3 and the reason', () => {
     const bad = join(work, 'bad');
     sh(`cp -r ${img} ${bad}`);

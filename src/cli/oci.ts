@@ -7,7 +7,9 @@ import { NotFoundError, UnsupportedError } from '../lib/errors.ts';
 import { tempFileSpill } from '../lib/fs/sources/node.ts';
 import { diffImages } from '../lib/inspect/diff.ts';
 import { sniffCompression } from '../lib/oci/types.ts';
-import { configView, imageSummary, fileList, filesFromTar, filesFromTarGz, historyView, layersView, loadOci, toCsv, type FileRow, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
+import { treeFs } from '../lib/fs/sources/treefs.ts';
+import type { ReadOnlyFs } from '../lib/fs/types.ts';
+import { configView, imageSummary, fileList, filesFromTar, filesFromTarGz, historyView, layersView, loadOci, mergeLayers, toCsv, type FileRow, type LoadedOci, type OciFiles } from '../lib/oci/index.ts';
 import { humanBytes, out, toJson, UsageError } from './format.ts';
 import { openFile } from './open.ts';
 import { build, type BuildArgs } from './build.ts';
@@ -16,13 +18,14 @@ export const OCI_OPTS = {
   platform: { type: 'string' },
   ref: { type: 'string' },
   layer: { type: 'string' },
+  layers: { type: 'string' },
   json: { type: 'boolean' },
   csv: { type: 'boolean' },
   sort: { type: 'string' },
   long: { type: 'boolean', short: 'l' },
 } as const satisfies ParseArgsConfig['options'];
 
-export const OCI_USAGE = 'oci ls|config|history|layers|diff IMAGE [IMAGE2] [--platform OS/ARCH[/VARIANT]] [--ref TAG] [--layer N] [-l] [--sort size|path] [--json|--csv]';
+export const OCI_USAGE = 'oci ls|config|history|layers|diff IMAGE [IMAGE2 | --layers A,B] [--platform OS/ARCH[/VARIANT]] [--ref TAG] [--layer N] [-l] [--sort size|path] [--json|--csv]';
 
 /** A folder holding a layout: its files opened on demand (paths are checked by the lib before they get here). */
 export function folderFiles(dir: string): OciFiles {
@@ -130,10 +133,21 @@ export async function runOci(pos: string[], v: Record<string, unknown>): Promise
       return 0;
     }
     case 'diff': {
-      // two images: their merged trees, file by file (content compared by SHA-256)
-      if (!image2) throw new UsageError('oci diff compares two images: IMAGE IMAGE2');
-      const other = await loadOciPath(image2, v);
-      const d = await diffImages(img.fs, other.fs, { content: true });
+      // two images' merged trees, or one image stacked up to two of its layers (--layers A,B), file
+      // by file (content compared by SHA-256)
+      let a: ReadOnlyFs, b: ReadOnlyFs;
+      if (typeof v.layers === 'string') {
+        const m = /^(\d+),(\d+)$/.exec(v.layers);
+        const n = img.layers.length;
+        if (!m || Number(m[1]) >= n || Number(m[2]) >= n) throw new UsageError(`--layers ${v.layers}: A,B with layers 0 to ${n - 1}`);
+        a = treeFs(mergeLayers(img.layers.slice(0, Number(m[1]) + 1)).tree);
+        b = treeFs(mergeLayers(img.layers.slice(0, Number(m[2]) + 1)).tree);
+      } else {
+        if (!image2) throw new UsageError('oci diff compares two images (IMAGE IMAGE2) or two layers of one (IMAGE --layers A,B)');
+        a = img.fs;
+        b = (await loadOciPath(image2, v)).fs;
+      }
+      const d = await diffImages(a, b, { content: true });
       if (v.json) return out(toJson(d)), 0;
       for (const e of d.entries) out(`${e.change === 'added' ? '+' : e.change === 'removed' ? '-' : '~'} ${e.path}${e.fields ? `  (${e.fields.join(', ')})` : ''}`);
       out(`${d.added} added, ${d.removed} removed, ${d.changed} changed, ${d.unchanged} unchanged`);
