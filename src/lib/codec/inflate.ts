@@ -12,6 +12,7 @@
  * tables, unused codes, distances before the window, lengths past the input) and throws a
  * FormatError naming `structure` and the absolute byte offset of the bad code.
  */
+import { concat } from '../bytes.ts';
 import { FormatError } from '../errors.ts';
 
 /** DEFLATE's window: a checkpoint needs at most this much earlier output. */
@@ -490,13 +491,5 @@ export function gunzipMembers(src: Uint8Array, opts: {
     at = trailer + 8;
   }
   if (opts.into) return { output: opts.into.subarray(0, outPos), members };
-  const output = parts.length === 1 ? parts[0]! : new Uint8Array(outPos);
-  if (parts.length !== 1) {
-    let o = 0;
-    for (const p of parts) {
-      output.set(p, o);
-      o += p.length;
-    }
-  }
-  return { output, members };
+  return { output: parts.length === 1 ? parts[0]! : concat(...parts), members };
 }

@@ -28,6 +28,7 @@
  */
 import { FormatError, UnsupportedError } from '../../errors.ts';
 import { BytesSource, SliceSource, type ByteSource } from '../../io/source.ts';
+import { alignUp, concat } from '../../bytes.ts';
 import { gunzipMembers, WINDOW_SIZE } from '../../codec/inflate.ts';
 import { sha256 } from '../../codec/sha256.ts';
 import { crc32c } from '../../codec/crc32c.ts';
@@ -214,7 +215,7 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
         uncompressedOffset: uncompressedEnd, uncompressedSize: data.length, index: stored.length, crc32: crc ? crc32c(data) : 0,
       };
       if (c.compressedSize > 0xff_ffff) throw new UnsupportedError('rafs targz-ref build', `a chunk spans ${c.compressedSize} gzip bytes, more than CI v2's 24-bit compressed size`);
-      uncompressedEnd += Math.ceil(data.length / 4096) * 4096;
+      uncompressedEnd += alignUp(data.length, 4096);
       seen.set(key, c);
       stored.push({ c, ctx: cur, offset: s - ctx.outOffset });
       list.push(c);
@@ -259,9 +260,7 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
     s_ci_compressed_size: ciStored.length, s_ci_uncompressed_size: ci.length, s_ci_zran_offset: ctxAt,
     s_ci_zran_size: ci.length - ctxAt, s_ci_zran_count: contexts.length, s_magic2: BLOB_META_MAGIC,
   }, hdr);
-  const metaBlob = new Uint8Array(ciStored.length + hdr.length);
-  metaBlob.set(ciStored);
-  metaBlob.set(hdr, ciStored.length);
+  const metaBlob = concat(ciStored, hdr);
   const metaDigest = sha256(metaBlob);
   Object.assign(blob, {
     chunkCount: n, compressedSize: gz.length, uncompressedSize: uncompressedEnd, blobTocSize: 0, blobTocDigest: new Uint8Array(32),
