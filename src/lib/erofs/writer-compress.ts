@@ -11,7 +11,7 @@
  * - The file's last extent (the tail): without -E options, its last ≤ 1 block is stored raw.
  *   With ztailpacking it is kept inline after the inode's indexes (compressed when that is
  *   smaller, else raw, if under a block); with fragments it goes to the packed inode — the tail
- *   that a single encoder call could finish, or the last ≤ 1 block — and a file with nothing
+ *   that a single encoder call could finish, or the last pcluster size or less — and a file with nothing
  *   else becomes a whole-file fragment (map header bit 63). Identical fragments are stored once.
  * - dedupe (mkfs 1.9.3's rule): before encoding at a position, a stored pcluster (of this file or
  *   an earlier one) whose decoded bytes start at that position, or up to the previous extent's
@@ -495,10 +495,12 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
       }
     }
     let f: Fit | null = null;
-    if (rem > bs || (z.ztail && !z.fragments)) f = zi.enc.fit(window, cap);
+    if ((rem > bs && !(z.fragments && rem <= cap)) || (z.ztail && !z.fragments)) f = zi.enc.fit(window, cap);
     const all = f !== null && f.consumed === rem;
     if (f && f.stream[0] === 0) throw new Error(`EROFS writer bug: ${z.algorithm} stream starts with a zero byte (0padding would eat it)`);
-    if (z.fragments && (rem <= bs || all)) {
+    // mkfs: the final pcluster-size or less of input goes to the packed inode (its -C 65536 fixture:
+    // random-96k.bin ends in a 36864-byte fragment), as does a tail one encoder call finished
+    if (z.fragments && (rem <= cap || all)) {
       tail = { start: pos, len: rem, inline: false, raw: false, bytes: new Uint8Array(0), fragOff: zi.fragment(window.subarray(0, rem)) };
       break;
     }
