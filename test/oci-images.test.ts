@@ -71,6 +71,13 @@ describe('OCI images from umoci and skopeo', { skip: skip ?? false }, () => {
     await mergedEqualsUmoci(await tarFiles(tar));
   });
 
+  test('a layout tarred under its folder (tar cf img.tar img/): the folder is the layout', async () => {
+    sh(`tar -C ${work} -cf ${work}/under.tar img`);
+    const files = await tarFiles(join(work, 'under.tar'));
+    assert.match(files.name, /under\.tar:img$/);
+    await mergedEqualsUmoci(files);
+  });
+
   test('skopeo copy to docker-archive: the docker save layout before Docker 25 (<id>.json, symlinked layer.tar)', async () => {
     const tar = join(work, 'd.tar');
     run('skopeo', ['copy', '-q', `oci:${layout}:t`, `docker-archive:${tar}:t:latest`]);

@@ -55,7 +55,7 @@ export async function filesFromTar(src: ByteSource): Promise<OciFiles> {
     const t = files.get(target);
     if (t && !files.has(path)) files.set(path, t);
   }
-  return { name: src.name, get: async (p) => files.get(p) ?? null };
+  return layoutFiles(files, src.name);
 }
 
 /** Archive members kept in memory when a compressed archive is unpacked without a spill store (JSON files are small). */
@@ -97,7 +97,7 @@ export async function filesFromTarGz(src: ByteSource, spill?: ContentSpill): Pro
     const t = files.get(target);
     if (t && !files.has(path)) files.set(path, t);
   }
-  return { name: src.name, get: async (p) => files.get(p) ?? null };
+  return layoutFiles(files, src.name);
 }
 
 /** A symlink's target inside the archive, relative to the link's directory; null when it climbs out or is absolute. */
@@ -120,13 +120,27 @@ function resolveLink(path: string, target: string): string | null {
  * is the layout.
  */
 export function filesFromList(list: readonly { path: string; source: ByteSource }[], name = 'files'): OciFiles {
-  const norm = list.map((f) => ({ path: f.path.split('/').filter((c) => c !== '' && c !== '.').join('/'), source: f.source }));
-  const tops = new Set(norm.map((f) => f.path.split('/')[0]));
-  const atTop = norm.some((f) => f.path === 'index.json' || f.path === 'manifest.json');
-  const strip = !atTop && tops.size === 1 && norm.every((f) => f.path.includes('/'));
   const files = new Map<string, ByteSource>();
-  for (const f of norm) files.set(strip ? f.path.slice(f.path.indexOf('/') + 1) : f.path, f.source);
-  return { name: strip ? [...tops][0]! : name, get: async (p) => files.get(p) ?? null };
+  for (const f of list) files.set(f.path.split('/').filter((c) => c !== '' && c !== '.').join('/'), f.source);
+  return layoutFiles(files, name, (top) => top);
+}
+
+/**
+ * Files by path as a layout: when they all sit in one top folder that is not itself the layout (no
+ * index.json or manifest.json at the top), that folder is the layout (`tar cf img.tar img/`, a drop).
+ */
+function layoutFiles(byPath: Map<string, ByteSource>, name: string, named = (top: string) => `${name}:${top}`): OciFiles {
+  const paths = [...byPath.keys()];
+  const tops = new Set(paths.map((p) => p.split('/')[0]));
+  const atTop = byPath.has('index.json') || byPath.has('manifest.json');
+  let files = byPath;
+  let shown = name;
+  if (!atTop && tops.size === 1 && paths.every((p) => p.includes('/'))) {
+    const top = [...tops][0]!;
+    files = new Map(paths.map((p) => [p.slice(top.length + 1), byPath.get(p)!]));
+    shown = named(top);
+  }
+  return { name: shown, get: async (p) => files.get(p) ?? null };
 }
 
 /**
