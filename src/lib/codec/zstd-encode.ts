@@ -588,7 +588,7 @@ const LEVELS: Params[] = [
   { strategy: 0, hashLog: 15, chainLog: 0, depth: 1, lazy: 0, skipLog: 5 },
   { strategy: 0, hashLog: 16, chainLog: 0, depth: 1, lazy: 0, skipLog: 5 }, // 1
   { strategy: 2, hashLog: 16, chainLog: 16, depth: 1, lazy: 0, skipLog: 6 }, // 2
-  { strategy: 2, hashLog: 17, chainLog: 17, depth: 1, lazy: 0, skipLog: 7 }, // 3
+  { strategy: 2, hashLog: 16, chainLog: 17, depth: 1, lazy: 0, skipLog: 7 }, // 3 (zstd -3's table sizes: 2^16 short, 2^17 long)
   { strategy: 1, hashLog: 17, chainLog: 17, depth: 4, lazy: 1, skipLog: 8 }, // 4
   { strategy: 1, hashLog: 17, chainLog: 17, depth: 16, lazy: 1, skipLog: 8 }, // 5
   { strategy: 1, hashLog: 17, chainLog: 18, depth: 16, lazy: 2, skipLog: 8 }, // 6
