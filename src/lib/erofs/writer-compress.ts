@@ -494,13 +494,16 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
         continue;
       }
     }
+    // the rest of the file goes to the packed inode whole: at most a pcluster, and all in the window
+    // (zstd reads 256 KiB at a time, less than a 1 MiB pcluster)
+    const fragmentRest = z.fragments && rem <= cap && rem <= window.length;
     let f: Fit | null = null;
-    if ((rem > bs && !(z.fragments && rem <= cap)) || (z.ztail && !z.fragments)) f = zi.enc.fit(window, cap);
+    if ((rem > bs && !fragmentRest) || (z.ztail && !z.fragments)) f = zi.enc.fit(window, cap);
     const all = f !== null && f.consumed === rem;
     if (f && f.stream[0] === 0) throw new Error(`EROFS writer bug: ${z.algorithm} stream starts with a zero byte (0padding would eat it)`);
     // mkfs: the final pcluster-size or less of input goes to the packed inode (its -C 65536 fixture:
     // random-96k.bin ends in a 36864-byte fragment), as does a tail one encoder call finished
-    if (z.fragments && (rem <= cap || all)) {
+    if (fragmentRest || (z.fragments && all)) {
       tail = { start: pos, len: rem, inline: false, raw: false, bytes: new Uint8Array(0), fragOff: zi.fragment(window.subarray(0, rem)) };
       break;
     }
