@@ -443,6 +443,8 @@ export interface GzipMember {
   outOffset: number;
   /** byte after its 8-byte trailer */
   end: number;
+  /** absolute bit position right after its final block */
+  finalBit: number;
 }
 
 /**
@@ -484,7 +486,7 @@ export function gunzipMembers(src: Uint8Array, opts: {
     if (!r.ended) throw new FormatError('gzip member', dataOffset, 'the stream ends before its final block');
     const trailer = Math.ceil(r.endBit / 8);
     if (trailer + 8 > src.length) throw new FormatError('gzip trailer', trailer, 'gzip trailer is cut short');
-    members.push({ offset: at, dataOffset, outOffset: outPos, end: trailer + 8 });
+    members.push({ offset: at, dataOffset, outOffset: outPos, end: trailer + 8, finalBit: r.endBit });
     parts.push(r.output);
     outPos += r.output.length;
     pi += k;

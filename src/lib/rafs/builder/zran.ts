@@ -19,9 +19,12 @@
  * inflate has consumed the input when its output buffer ends at the chunk's end (it decodes the
  * next symbol's codes first, or stops at a block end): codec/inflate.ts reports those positions.
  *
- * One deliberate difference: zlib also reports a "block boundary" right after a member's final
- * block (before the trailer); a context started there cannot be inflated (nydus would need the
- * trailer skipped first), so the builder never starts a context there.
+ * One deliberate difference: zlib also stops right after a member's final block (before its
+ * trailer), and nydus may start a context there, which no raw inflate can resume from (it would read
+ * the trailer as a block header). The builder takes that stop into account exactly as nydus does
+ * (same decisions, same context count and chunk offsets) but writes the context as starting at the
+ * next member's data: same output offset, input after the trailer and gzip header, no primed bits,
+ * empty window.
  *
  * The layer is inflated twice in memory (block starts and tar layout first, then input positions
  * at every chunk boundary): memory is the layer plus its tar.
@@ -105,6 +108,8 @@ interface Block {
   bit: number;
   out: number;
   member: number;
+  /** zlib's stop after a member's final block, before its trailer (see the module comment) */
+  trailer?: boolean;
 }
 
 /** Build from the bytes of a .tar.gz layer. */
@@ -121,6 +126,9 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
   // pass 1: the tar, every block start, the members
   const blocks: Block[] = [];
   const { output: tar, members } = gunzipMembers(gz, { maxOutput: maxTar, onBlock: (bit, out, _f, member) => blocks.push({ bit, out, member }) });
+  // zlib (Z_BLOCK) also stops after each member's final block: a boundary for the generator too
+  for (const [k, m] of members.entries()) if (k + 1 < members.length) blocks.push({ bit: m.finalBit, out: members[k + 1]!.outOffset, member: k, trailer: true });
+  blocks.sort((a, b) => a.bit - b.bit);
   const tarSrc = new BytesSource(tar, `${layer.name} (tar)`);
   // as nydus-image (tar-rs with ignore_zeros): a layer of concatenated tars is one tree
   const tree = await treeFromTar(tarSrc, { ignoreZeros: true });
@@ -150,20 +158,27 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
   const inPos = (out: number) => Math.ceil(bitAt.get(out)! / 8);
 
   // the generator (ZranGenerator begin_read / end_read)
-  const contexts: (ZranContextInfo & { blockIn: number })[] = [];
+  // zIn / zInLen: the context's input start and length as zlib counts them, which the decisions use
+  const contexts: (ZranContextInfo & { zIn: number; zInLen: number })[] = [];
   let cur = -1;
   let curBlockStart = -1;
   let bi = 0; // blocks[0, bi) have been passed
   const newContext = (): number => {
     const b = blocks[bi - 1]!;
-    const inOffset = Math.ceil(b.bit / 8);
-    const bits = inOffset * 8 - b.bit;
-    const memberOut = members[b.member]!.outOffset;
-    contexts.push({
-      inOffset, outOffset: b.out, inLen: 0, outLen: 0, ctxByte: bits ? gz[inOffset - 1]! : 0, ctxBits: bits,
-      dict: tar.slice(Math.max(memberOut, b.out - WINDOW_SIZE), b.out), blockIn: inOffset,
-    });
-    curBlockStart = inOffset;
+    const zIn = Math.ceil(b.bit / 8);
+    if (b.trailer) {
+      // nydus would resume at the trailer; the same output starts cleanly at the next member's data
+      const next = members[b.member + 1]!;
+      contexts.push({ inOffset: next.dataOffset, outOffset: b.out, inLen: 0, outLen: 0, ctxByte: 0, ctxBits: 0, dict: new Uint8Array(0), zIn, zInLen: 0 });
+    } else {
+      const bits = zIn * 8 - b.bit;
+      const memberOut = members[b.member]!.outOffset;
+      contexts.push({
+        inOffset: zIn, outOffset: b.out, inLen: 0, outLen: 0, ctxByte: bits ? gz[zIn - 1]! : 0, ctxBits: bits,
+        dict: tar.slice(Math.max(memberOut, b.out - WINDOW_SIZE), b.out), zIn, zInLen: 0,
+      });
+    }
+    curBlockStart = zIn;
     return contexts.length - 1;
   };
 
@@ -189,17 +204,18 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
       if (cur < 0) cur = newContext();
       else {
         const ctx = contexts[cur]!;
-        const comp = inS - ctx.inOffset;
+        const comp = inS - ctx.zIn;
         const uncomp = s - ctx.outOffset;
         const first = Math.ceil(blocks[bi - 1]!.bit / 8) === curBlockStart;
         const enough = !first && (comp >= MAX_COMP / 2 || uncomp + chunkSize >= MAX_UNCOMP);
-        if (enough || (!first && comp > 2 * ctx.inLen && ctx.inLen > MIN_COMP)) cur = newContext();
+        if (enough || (!first && comp > 2 * ctx.zInLen && ctx.zInLen > MIN_COMP)) cur = newContext();
       }
       // end_read
       const ctx = contexts[cur]!;
       const inE = inPos(e);
       ctx.outLen = e - ctx.outOffset;
       ctx.inLen = inE - ctx.inOffset;
+      ctx.zInLen = inE - ctx.zIn;
       reads.push({ context: cur, offset: s - ctx.outOffset, size: e - s, inPos: inS, inLen: inE - inS, tarOffset: s });
       const data = tar.subarray(s, e);
       const digest = await digestOf('sha256', data);
@@ -279,6 +295,6 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
   );
   return {
     bootstrapSize, blobId: blob.blobId, metaBlobId: n > 0 ? hex(metaDigest) : '', metaBlobSize: n > 0 ? metaBlob.length : 0, chunks: n, contexts: contexts.length,
-    deduplicated, tarSize: tar.length, reads, contextList: contexts.map(({ dict, blockIn: _b, ...c }) => ({ ...c, dictSize: dict.length })), notes,
+    deduplicated, tarSize: tar.length, reads, contextList: contexts.map(({ dict, zIn: _z, zInLen: _l, ...c }) => ({ ...c, dictSize: dict.length })), notes,
   };
 }
