@@ -203,7 +203,7 @@ const commands: Record<string, Command> = {
       if (v.json) out(toJson(c.report));
       else {
         const s = checkSummary(c);
-        out(`${s.ok ? 'OK' : 'FAILED'}: ${s.entries} entries, ${s.files} files, ${c.kind === 'rafs' ? `${s.chunks} chunks (${humanBytes(s.bytes)}) verified` : `${humanBytes(s.bytes)} read`}`);
+        out(`${s.ok ? 'OK' : 'FAILED'}: ${s.entries} entries, ${s.files} files, ${c.kind === 'rafs' ? `${s.chunks} chunks (${humanBytes(s.bytes)}) ${s.verification}` : `${humanBytes(s.bytes)} read`}`);
         for (const line of checkFindings(c)) out(line);
       }
       return c.report.ok ? EXIT.ok : EXIT.checkFailed;

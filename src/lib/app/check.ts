@@ -6,7 +6,7 @@
  */
 import { checkTree, type TreeCheckProgress, type TreeCheckReport } from '../fs/check.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
-import { checkRafs, type CheckReport, type Progress } from '../rafs/analyze.ts';
+import { checkRafs, verificationText, type CheckReport, type Progress } from '../rafs/analyze.ts';
 import { isRafs } from './capabilities.ts';
 
 export type ImageCheck = { kind: 'rafs'; report: CheckReport } | { kind: 'tree'; report: TreeCheckReport };
@@ -56,13 +56,18 @@ export interface CheckSummary {
   files: number;
   bytes: number;
   chunks: number;
+  /**
+   * what was done to the chunks, after their count: "verified", or "read, no digests to verify
+   * (tarfs)" when they had nothing to compare against; "read" for other formats (every byte read)
+   */
+  verification: string;
   problems: CheckProblem[];
 }
 
 export function checkSummary(c: ImageCheck): CheckSummary {
   if (c.kind === 'tree') {
     const r = c.report;
-    return { ok: r.ok, entries: r.entries, files: r.files, bytes: r.bytes, chunks: 0, problems: r.errors.map((e) => ({ path: e.path, message: e.error })) };
+    return { ok: r.ok, entries: r.entries, files: r.files, bytes: r.bytes, chunks: 0, verification: 'read', problems: r.errors.map((e) => ({ path: e.path, message: e.error })) };
   }
   const r = c.report;
   const problems: CheckProblem[] = [
@@ -72,7 +77,7 @@ export function checkSummary(c: ImageCheck): CheckSummary {
     ...r.unresolved_files.map((u) => ({ path: u.path, message: u.error })),
     ...r.bad_chunks.map((c) => ({ path: c.files.join(', '), message: `chunk ${c.index} of blob ${c.blob_id} at ${c.compressed_offset}: ${c.error}` })),
   ];
-  return { ok: r.ok, entries: r.counts.entries, files: r.counts.files, bytes: r.counts.uncompressed_bytes, chunks: r.counts.chunks_checked, problems };
+  return { ok: r.ok, entries: r.counts.entries, files: r.counts.files, bytes: r.counts.uncompressed_bytes, chunks: r.counts.chunks_checked, verification: verificationText(r), problems };
 }
 
 /**

@@ -8,7 +8,7 @@ import { FormatError, isTypedError } from '../errors.ts';
 import { bytesEqual, type FileType } from '../fs/types.ts';
 import { walk } from '../fs/path.ts';
 import { describeStruct } from '../struct.ts';
-import { BF, BLOB_FEATURES, BLOB_META_HEADER, CI2_FLAGS, flagNames } from './structs.ts';
+import { BF, BLOB_FEATURES, BLOB_META_HEADER, CF, CI2_FLAGS, flagNames } from './structs.ts';
 import { ciEntry, tarSections } from './blob.ts';
 import { MissingBlobError } from './blobstore.ts';
 import { createSha256 } from '../codec/sha256.ts';
@@ -289,7 +289,22 @@ export interface CheckReport {
   unsupported: string[];
   /** with `blobIds`: informational, ids may legitimately be placeholders or chosen names */
   blob_ids?: BlobIdCheck[];
-  counts: { entries: number; files: number; chunks_checked: number; compressed_bytes: number; uncompressed_bytes: number };
+  /**
+   * chunks_checked: read and decompressed; chunks_verified: of those, the ones whose digest or
+   * CRC-32C was compared (a tarfs chunk has neither: its bytes are read, nothing is verified)
+   */
+  counts: { entries: number; files: number; chunks_checked: number; chunks_verified: number; compressed_bytes: number; uncompressed_bytes: number };
+  /** why chunks were read without anything to verify them against ('tarfs': no digests by design); empty when every chunk was verified */
+  unverified_reasons: string[];
+}
+
+/** What the data pass verified, in words (the CLI's summary line and the page's verify result). */
+export function verificationText(r: Pick<CheckReport, 'counts' | 'unverified_reasons'>): string {
+  const { chunks_checked: read, chunks_verified: verified } = r.counts;
+  const why = r.unverified_reasons.length ? ` (${r.unverified_reasons.join(', ')})` : '';
+  if (verified === read) return 'verified';
+  if (verified === 0) return `read, no digests to verify${why}`;
+  return `read: ${verified} verified, ${read - verified} with no digest to verify${why}`;
 }
 
 /**
@@ -301,8 +316,10 @@ export async function checkRafs(fs: RafsFs, opts: CheckOptions = {}): Promise<Ch
   const { signal, onProgress } = opts;
   const report: CheckReport = {
     format: fs.format, ok: true, metadata_issues: [], blob_issues: [], missing_blobs: [], unresolved_files: [], bad_chunks: [], bad_files: [], unsupported: [],
-    counts: { entries: 0, files: 0, chunks_checked: 0, compressed_bytes: 0, uncompressed_bytes: 0 },
+    counts: { entries: 0, files: 0, chunks_checked: 0, chunks_verified: 0, compressed_bytes: 0, uncompressed_bytes: 0 },
+    unverified_reasons: [],
   };
+  const unverifiedWhy = new Set<string>();
   let n = 0;
   report.metadata_issues = await fs.verifyMetadata(signal, () => {
     if (++n % 256 === 0) onProgress?.({ phase: 'metadata', done: n, total: 0 });
@@ -388,6 +405,9 @@ export async function checkRafs(fs: RafsFs, opts: CheckOptions = {}): Promise<Ch
         done++;
         bytes += c.compressedSize;
         report.counts.chunks_checked++;
+        // the store compares a digest unless it is all zeros, and a CRC-32C when the chunk has one
+        if ((c.flags & CF.HAS_CRC32) !== 0 || c.digest.some((x) => x !== 0)) report.counts.chunks_verified++;
+        else unverifiedWhy.add((fs.blobs[c.blobIndex]?.features ?? 0) & BF.TARFS ? 'tarfs' : 'zero digests');
         report.counts.compressed_bytes += c.compressedSize;
         report.counts.uncompressed_bytes += c.uncompressedSize;
         if (bad) {
@@ -408,6 +428,7 @@ export async function checkRafs(fs: RafsFs, opts: CheckOptions = {}): Promise<Ch
     };
     await Promise.all(Array.from({ length: Math.min(4, Math.max(1, total)) }, worker));
     report.unsupported.push(...unsupported);
+    report.unverified_reasons = [...unverifiedWhy].sort();
     report.bad_files = [...badFiles.entries()].sort((a, b) => a[0] - b[0]).map(([, f]) => f);
     report.bad_chunks.sort((a, b) => a.blob_index - b.blob_index || a.compressed_offset - b.compressed_offset);
   }
