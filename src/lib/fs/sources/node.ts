@@ -289,9 +289,12 @@ function readXattrs(root: Buffer, exe: string): Promise<XattrRun> {
 const shrank = (at: number): string => `short read at ${at}: the file shrank since it was listed`;
 
 /** A file of the listed tree as a ByteSource: range checks here, `read` gets 1 byte or more. */
-function listedFile(path: Buffer, size: number, read: (name: string, offset: number, length: number) => Promise<Uint8Array>): ByteSource {
+function listedFile(
+  path: Buffer, size: number, read: (name: string, offset: number, length: number) => Promise<Uint8Array>,
+  intoSync?: (name: string, offset: number, dest: Uint8Array) => void,
+): ByteSource {
   const name = path.toString();
-  return {
+  const src: ByteSource = {
     size,
     name,
     read(offset: number, length: number): Promise<Uint8Array> {
@@ -303,6 +306,21 @@ function listedFile(path: Buffer, size: number, read: (name: string, offset: num
       return length === 0 ? Promise.resolve(new Uint8Array(0)) : read(name, offset, length);
     },
   };
+  if (intoSync) {
+    src.readIntoSync = (offset, dest) => {
+      checkRange(src, offset, dest.length);
+      if (dest.length) intoSync(name, offset, dest);
+    };
+    src.readInto = (offset, dest) => {
+      try {
+        src.readIntoSync!(offset, dest);
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    };
+  }
+  return src;
 }
 
 interface ContentFiles {
@@ -327,6 +345,10 @@ class SyncFiles implements ContentFiles {
       const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
       readFullSync(fd, buf, offset, name, shrank);
       return buf;
+    }, (name, offset, dest) => {
+      // into the caller's buffer: a builder reusing one read buffer skips an allocation and its
+      // page faults per read (128 MB of /usr/bin in 4 MiB reads: 62-66 ms fresh, 22-45 ms reused)
+      readFullSync(this.fd(path, name), dest, offset, name, shrank);
     });
   }
 

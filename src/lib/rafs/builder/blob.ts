@@ -187,6 +187,8 @@ export class BlobWriter {
   dataSizeAtFinish = 0;
   /** the blob's key and IV when encrypting */
   private readonly cipher: BlobCipher | null;
+  /** content read buffer, reused across reads of sources that can read into one */
+  private readBuf: Uint8Array | null = null;
 
   constructor(sink: Sink, private readonly o: BlobWriterOptions) {
     checkCompressor(o.compressor);
@@ -218,7 +220,16 @@ export class BlobWriter {
     const single = size <= cs;
     for (let off = 0; off < size; off += piece) {
       this.o.signal?.throwIfAborted();
-      const buf = await content.read(off, Math.min(piece, size - off));
+      const n = Math.min(piece, size - off);
+      let buf: Uint8Array;
+      if (content.readIntoSync || content.readInto) {
+        // one reused read buffer (a local file): every use below copies what it keeps (the output
+        // copies, batches slice), and a fresh 4 MiB buffer per read costs an allocation + page faults
+        if (!this.readBuf || this.readBuf.length < n) this.readBuf = new Uint8Array(piece);
+        buf = this.readBuf.subarray(0, n);
+        if (content.readIntoSync) content.readIntoSync(off, buf);
+        else await content.readInto!(off, buf);
+      } else buf = await content.read(off, n);
       for (let p = 0; p < buf.length; p += cs) {
         const data = buf.subarray(p, Math.min(buf.length, p + cs));
         chunks.push(await this.addChunk(data, single));
