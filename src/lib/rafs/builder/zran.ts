@@ -238,7 +238,7 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
     }
     chunks.set(f.node, list);
   }
-  // no checkpoint may start after a member's final block: the generator only starts them at block starts
+  // every context holds at least one chunk's input (a writer bug otherwise)
   for (const [i, c] of contexts.entries()) {
     if (!(c.inLen > 0 || c.outLen === 0)) throw new FormatError('rafs.zran', c.inOffset, `builder: context ${i} is empty`);
   }
