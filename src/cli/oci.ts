@@ -13,6 +13,10 @@ import { configView, imageSummary, fileList, filesFromTar, filesFromTarGz, histo
 import { humanBytes, out, toJson, UsageError } from './format.ts';
 import { openFile } from './open.ts';
 import { build, type BuildArgs } from './build.ts';
+import { convertToNydus } from '../lib/oci/nydus.ts';
+import { folderLayout, tarLayout } from './oci-layout-out.ts';
+import { COMPOSEFS_RS_ID_NOTE, composefsRsTree } from '../lib/oci/composefs.ts';
+import { convertErofsPerLayer } from './convert-per-layer.ts';
 
 export const OCI_OPTS = {
   platform: { type: 'string' },
@@ -168,9 +172,38 @@ export const CONVERT_OPTS = {
   'build-time': { type: 'string', short: 'T' },
   uuid: { type: 'string' },
   json: { type: 'boolean' },
+  compressor: { type: 'string' },
+  'chunk-size': { type: 'string' },
+  'aligned-chunk': { type: 'boolean' },
+  'oci-ref': { type: 'boolean' },
+  'composefs-rs': { type: 'boolean' },
+  'per-layer': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
-export const CONVERT_USAGE = 'convert IMAGE --to erofs|composefs|rafs-v6 OUT [--digest-store DIR] [--blob-dir DIR] [-T SECONDS] [--uuid U] [--platform OS/ARCH] [--ref TAG] [--json]';
+export const CONVERT_USAGE = 'convert IMAGE --to erofs|composefs|rafs-v6|nydus OUT [--digest-store DIR] [--blob-dir DIR] [-T SECONDS] [--uuid U] [--compressor zstd|none|lz4_block] [--chunk-size N] [--aligned-chunk] [--oci-ref] [--composefs-rs] [--per-layer] [--platform OS/ARCH] [--ref TAG] [--json]';
+
+/** `--to nydus`: as nydusify convert, an OCI layout (OUT a new folder, or OUT.tar an oci-archive) */
+async function convertNydus(image: string, outPath: string, v: Record<string, unknown>): Promise<number> {
+  const compressor = v.compressor ?? 'zstd';
+  if (compressor !== 'zstd' && compressor !== 'none' && compressor !== 'lz4_block') throw new UsageError(`--compressor ${String(compressor)}: zstd, none or lz4_block`);
+  let chunkSize: number | undefined;
+  if (typeof v['chunk-size'] === 'string') {
+    chunkSize = /^(0x[0-9a-f]+|\d+)$/i.test(v['chunk-size']) ? Number(v['chunk-size']) : NaN;
+    if (!Number.isSafeInteger(chunkSize)) throw new UsageError(`--chunk-size ${v['chunk-size']}: a number of bytes (a power of two from 4096 to 16 MiB)`);
+  }
+  const img = await loadOciPath(image, v);
+  const sink = outPath.endsWith('.tar') ? await tarLayout(outPath) : await folderLayout(outPath);
+  const r = await convertToNydus(img, sink, {
+    compressor, alignedChunk: v['aligned-chunk'] === true, ociRef: v['oci-ref'] === true,
+    ...(chunkSize !== undefined ? { chunkSize } : {}), ...(typeof v.ref === 'string' ? { ref: v.ref } : {}),
+  });
+  if (v.json) out(toJson({ format: 'nydus', out: outPath, image: imageSummary(img), ...r }));
+  else {
+    out(`nydus ${outPath}: manifest ${r.manifest.digest}, ${r.layers.length} blob layers + bootstrap (${r.bootstrap.bootstrapSize} bytes) from ${img.image.kind} ${img.image.name} (${img.image.platform})`);
+    for (const l of r.layers) out(`  #${l.index} ${l.digest} ${humanBytes(l.size)} (${l.chunks} chunks)`);
+  }
+  return 0;
+}
 
 /**
  * An OCI image's merged tree (every blob checked, layers stacked) built into one image by the
@@ -181,8 +214,13 @@ export async function runConvert(pos: string[], v: Record<string, unknown>): Pro
   const [image, outPath] = pos;
   if (!image || !outPath) throw new UsageError('convert IMAGE --to FORMAT OUT');
   const to = v.to;
-  if (to !== 'erofs' && to !== 'composefs' && to !== 'rafs-v6') throw new UsageError(`--to ${String(to)}: erofs, composefs or rafs-v6`);
+  if (to === 'nydus') return convertNydus(image, outPath, v);
+  if (to !== 'erofs' && to !== 'composefs' && to !== 'rafs-v6') throw new UsageError(`--to ${String(to)}: erofs, composefs, rafs-v6 or nydus`);
   const img = await loadOciPath(image, v);
+  if (v['per-layer']) return convertErofsPerLayer(img, to, outPath, v);
+  // --composefs-rs: the tree as composefs-rs builds it (lib/oci/composefs.ts), its digest printed as an image id
+  const rs = v['composefs-rs'] === true;
+  if (rs && to !== 'composefs') throw new UsageError('--composefs-rs goes with --to composefs');
   const a: BuildArgs = { format: to, out: outPath };
   if (typeof v['digest-store'] === 'string') a.digestStore = v['digest-store'];
   if (typeof v['blob-dir'] === 'string') a.blobDir = v['blob-dir'];
@@ -191,9 +229,10 @@ export async function runConvert(pos: string[], v: Record<string, unknown>): Pro
     if (!/^\d+$/.test(v['build-time'])) throw new UsageError('-T SECONDS: a whole number');
     a.buildTime = Number(v['build-time']);
   }
-  const r = await build(img.tree, a);
-  const result = { image: imageSummary(img), ...r };
+  const r = await build(rs ? composefsRsTree(img.layers) : img.tree, a);
+  const result = { image: imageSummary(img), ...r, ...(rs ? { imageId: r.digest, imageIdIs: COMPOSEFS_RS_ID_NOTE } : {}) };
   if (v.json) out(toJson(result));
   else out(`${to} ${outPath}: ${r.size} bytes from ${img.image.kind} ${img.image.name} (${img.layers.length} layers, ${img.image.platform})${r.digest ? `, digest ${r.digest}` : ''}`);
+  if (rs && !v.json) out(`image id ${r.digest} (${COMPOSEFS_RS_ID_NOTE})`);
   return 0;
 }

@@ -219,7 +219,7 @@ function percentEncode(name: Uint8Array): string {
   return s;
 }
 
-function ustarHeader(name: Uint8Array, typeflag: string, perm: number, uid: number, gid: number, size: number, mtime: number, linkname: Uint8Array, devmajor: number, devminor: number): Uint8Array {
+export function ustarHeader(name: Uint8Array, typeflag: string, perm: number, uid: number, gid: number, size: number, mtime: number, linkname: Uint8Array, devmajor: number, devminor: number): Uint8Array {
   const h = new Uint8Array(TAR_BLOCK);
   const set = (f: { offset: number; size: number }, v: Uint8Array): void => h.set(v.subarray(0, f.size), f.offset);
   set(H.name, name);

@@ -154,6 +154,12 @@ export interface BlobWriterOptions {
   signal?: AbortSignal;
   /** chunks found elsewhere (parent, dictionary): digest hex → chunk */
   known?: Map<string, ChunkRef>;
+  /**
+   * nydus-image `--blob-inline-meta` (v6 with ToC): called once the blob meta and digests are
+   * written, with the blob entry as the inlined bootstrap must record it (INLINED_FS_META, a
+   * placeholder id, the size so far); returns the bootstrap, which goes into the blob before the ToC
+   */
+  inlineBootstrap?: (blob: BlobRef) => Promise<Uint8Array>;
 }
 
 export interface BlobWriterStats {
@@ -198,6 +204,8 @@ export class BlobWriter {
     const features = o.version === 6
       ? BF.ALIGNED | (o.blobTail === 'toc' ? BF.INLINED_CHUNK_DIGEST | BF.HAS_TAR_HEADER | BF.HAS_TOC | BF.CAP_TAR_TOC : 0)
         | (o.batchSize ? BF.CHUNK_INFO_V2 | BF.BATCH : 0) | (o.encrypt ? BF.CHUNK_INFO_V2 | BF.ENCRYPTED : 0)
+        // nydus sets it in the blob meta header as in the entry (BlobContext::new set_inlined_fs_meta)
+        | (o.inlineBootstrap ? BF.INLINED_FS_META : 0)
       : (o.alignedChunk ? BF.ALIGNED : 0);
     if (o.encrypt && o.version !== 6) throw new UnsupportedError('rafs build', 'encrypted blobs need RAFS v6');
     this.cipher = o.encrypt ? randomCipher() : null;
@@ -332,6 +340,15 @@ export class BlobWriter {
     return this.out.drain();
   }
 
+  private metaFields(b: BlobRef): void {
+    // the key in blob_meta_digest, the IV in blob_meta_size ‖ cipher_iv (rafs/v6.rs RafsV6Blob::from_blob_info)
+    b.blobMetaDigest = this.cipher ? this.cipher.key.slice() : new Uint8Array(32);
+    b.blobMetaSize = 0;
+    b.cipherAlgo = this.cipher ? CIPHER_AES128XTS : 0;
+    b.cipherIv = this.cipher ? this.cipher.iv.slice(8) : new Uint8Array(8);
+    if (this.cipher) b.cipherIvFull = this.cipher.iv.slice();
+  }
+
   /** Emit the tail (v6) and flush; the blob's id and sizes are final afterwards. */
   async finish(): Promise<BlobRef | null> {
     if (this.finished) throw new Error('writer bug: BlobWriter.finish called twice');
@@ -400,6 +417,20 @@ export class BlobWriter {
         out.hashing = true;
         out.bytes(sectionTarHeader('blob.digest', digests.length));
         tocEntries.push({ name: 'blob.digest', flags: TOC_FLAGS.NONE, digest: sha256(digests), offset: digestOffset, csize: digests.length, usize: digests.length });
+        if (this.o.inlineBootstrap) {
+          // §5.10: the entry inside the inlined bootstrap has 64 × 'x' as id (the reader names the
+          // blob by its file), no ToC fields, and the size before the bootstrap
+          this.metaFields(b);
+          Object.assign(b, { blobId: 'x'.repeat(64), compressedSize: out.pos, blobTocSize: 0, blobTocDigest: new Uint8Array(32) });
+          const boot = await this.o.inlineBootstrap(b);
+          // zstd when that is smaller (the ToC names zstd or none for it)
+          const z = compressChunk('zstd', boot);
+          const stored = z ?? boot;
+          const bootOffset = out.pos;
+          out.bytes(stored);
+          out.bytes(sectionTarHeader('image.boot', stored.length));
+          tocEntries.push({ name: 'image.boot', flags: z ? TOC_FLAGS.ZSTD : TOC_FLAGS.NONE, digest: sha256(boot), offset: bootOffset, csize: stored.length, usize: boot.length });
+        }
         const tocBytes = new Uint8Array(tocEntries.length * TOC_ENTRY.size + TAR_BLOCK);
         const enc = new TextEncoder();
         tocEntries.forEach((e, i) => {
@@ -415,12 +446,7 @@ export class BlobWriter {
         b.blobTocSize = 0;
         b.blobTocDigest = new Uint8Array(32);
       }
-      // the key in blob_meta_digest, the IV in blob_meta_size ‖ cipher_iv (rafs/v6.rs RafsV6Blob::from_blob_info)
-      b.blobMetaDigest = this.cipher ? this.cipher.key.slice() : new Uint8Array(32);
-      b.blobMetaSize = 0;
-      b.cipherAlgo = this.cipher ? CIPHER_AES128XTS : 0;
-      b.cipherIv = this.cipher ? this.cipher.iv.slice(8) : new Uint8Array(8);
-      if (this.cipher) b.cipherIvFull = this.cipher.iv.slice();
+      this.metaFields(b);
     }
     b.compressedSize = out.pos;
     b.blobId = hex(out.hash.digest());

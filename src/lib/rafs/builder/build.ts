@@ -15,6 +15,7 @@ import { buildBTree, dumpOrder, lookupPath, type BNode, type BTree, type ChunkMa
 import type { BlobRef, BuildStats, ChunkRef, RafsBuildOptions, RafsBuildResult, RafsBuildSinks, RafsVersion, Sink } from './types.ts';
 import { writeV5 } from './v5.ts';
 import { writeV6 } from './v6.ts';
+import { MemorySink } from '../../erofs/writer-output.ts';
 
 export interface ResolvedOptions {
   version: RafsVersion;
@@ -127,11 +128,26 @@ export async function buildRafs(tree: SourceTree, opts: RafsBuildOptions, sinks:
   const order = dumpOrder(t, prefetch);
   let total = 0;
   for (const f of order) if (!pre.has(f.inode)) total += f.inode.size;
+  if (opts.inlineBootstrap && (o.version !== 6 || opts.blobTail === 'meta')) throw new UnsupportedError('rafs build', 'an inlined bootstrap needs RAFS v6 with a ToC (blobTail toc)');
+  const chunks = new Map<BNode, ChunkRef[]>();
+  const otherBlobs = (): void => {
+    // blob table: parent blobs, then other blobs in first-use order, then the new blob
+    for (const f of t.files) for (const c of chunks.get(f) ?? []) if (c.blob !== writer.blob) table.add(c.blob);
+  };
+  let inlined: Uint8Array | null = null;
   const writer = new BlobWriter(sinks.blob, {
     version: o.version, chunkSize: o.chunkSize, digester: o.digester, compressor: o.compressor, gzipLevel: opts.gzipLevel, alignedChunk: o.alignedChunk,
     crc32: opts.crc32 ?? false, blobTail: opts.blobTail ?? 'toc', batchSize: o.batchSize, encrypt: o.encrypt, readSize: opts.readSize, signal: opts.signal, known,
+    ...(opts.inlineBootstrap ? {
+      inlineBootstrap: async (b: BlobRef) => {
+        otherBlobs();
+        table.add(b);
+        const m = new MemorySink();
+        await writeBootstrap(o, t, chunks, table, prefetch, m);
+        return (inlined = m.bytes());
+      },
+    } : {}),
   });
-  const chunks = new Map<BNode, ChunkRef[]>();
   const progress = { files: 0, bytes: 0, total };
   let lastReport = 0;
   opts.onProgress?.({ ...progress });
@@ -153,10 +169,15 @@ export async function buildRafs(tree: SourceTree, opts: RafsBuildOptions, sinks:
   }
   const blob = await writer.finish();
   opts.onProgress?.({ ...progress });
-  // blob table: parent blobs, then other blobs in first-use order, then the new blob
-  for (const f of t.files) for (const c of chunks.get(f) ?? []) if (c.blob !== writer.blob) table.add(c.blob);
+  otherBlobs();
   if (blob) table.add(blob);
-  const bootstrapSize = await writeBootstrap(o, t, chunks, table, prefetch, sinks.bootstrap);
+  let bootstrapSize: number;
+  if (inlined) {
+    // the same bytes as inside the blob (its entry names the blob by a placeholder id)
+    const boot: Uint8Array = inlined;
+    await sinks.bootstrap.write(boot);
+    bootstrapSize = boot.length;
+  } else bootstrapSize = await writeBootstrap(o, t, chunks, table, prefetch, sinks.bootstrap);
   let referenced = 0;
   let bytes = 0;
   for (const f of t.files) {

@@ -6,6 +6,7 @@
  */
 import { UnsupportedError } from '../../errors.ts';
 import type { RafsFs } from '../model.ts';
+import { BF } from '../structs.ts';
 import { writeBootstrap, prefetchNodes, type ResolvedOptions } from './build.ts';
 import { BlobTable } from './common.ts';
 import { applyLayer, emptyTree, loadRafsImage } from './layers.ts';
@@ -19,6 +20,12 @@ export interface MergeOptions {
   prefetch?: readonly string[];
   explicitUidGid?: boolean;
   signal?: AbortSignal;
+  /**
+   * nydus-image merge `--blob-digests` / `--blob-sizes` (as nydusify calls it): per layer, the id
+   * and size its one blob has in the merged table (the layer's digest and size as pushed); null
+   * or absent keeps the layer's own
+   */
+  layerBlobs?: readonly ({ id: string; size: number } | null)[];
 }
 
 export interface MergeResult {
@@ -42,8 +49,16 @@ export async function mergeRafs(layers: readonly RafsFs[], opts: MergeOptions, s
   const table = new BlobTable();
   const pre: ChunkMap = new Map();
   let tree = emptyTree();
-  for (const l of layers) {
+  for (const [i, l] of layers.entries()) {
     const img = await loadRafsImage(l, opts.signal);
+    const named = opts.layerBlobs?.[i];
+    if (named) {
+      if (img.blobs.length !== 1) throw new UnsupportedError('rafs merge', `layer ${i} has ${img.blobs.length} blobs: a blob digest and size name exactly one`);
+      // the chunk refs share this object: they follow
+      Object.assign(img.blobs[0]!, { blobId: named.id, compressedSize: named.size });
+    }
+    // nydus-image merge clears INLINED_FS_META: the merged bootstrap is no blob's own (§5.10)
+    for (const b of img.blobs) b.features &= ~BF.INLINED_FS_META;
     for (const b of img.blobs) table.add(b);
     for (const [k, v] of img.chunks) pre.set(k, v);
     tree = applyLayer(tree, img.tree, opts.whiteoutSpec ?? 'both');

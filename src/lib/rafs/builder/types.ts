@@ -86,6 +86,11 @@ export interface RafsBuildOptions {
   prefetch?: readonly string[];
   /** v6 blob tail: CI + header only ('meta'), or also digest array and ToC as nydus-image ≥ 2.2 (default 'toc') */
   blobTail?: 'meta' | 'toc';
+  /**
+   * nydus-image `--blob-inline-meta` (v6, ToC tail): the bootstrap also goes into the data blob,
+   * before its ToC (§5.10), as nydusify's per-layer builds write it. The bootstrap sink gets the same bytes.
+   */
+  inlineBootstrap?: boolean;
   /** chunk dictionary: an existing image whose chunks are referenced instead of stored again */
   chunkDict?: import('../model.ts').RafsFs;
   /** parent bootstrap: the tree is an upper layer applied onto it (whiteouts interpreted) */

@@ -1,0 +1,317 @@
+// An OCI image converted to Nydus as `nydusify convert` does it (nydus-snapshotter
+// pkg/converter: one `Pack` per layer, then `Merge`): each layer's own tree, whiteouts kept as
+// entries, built into one RAFS v6 data blob (zstd by default, blob meta, chunk digests, ToC, the
+// layer's bootstrap inlined, as `nydus-image create --type tar-rafs --blob-inline-meta --features
+// blob-toc --whiteout-spec none`); the layer bootstraps merged (`nydus-image merge`, OCI whiteouts
+// applied there, each blob named by its layer digest) into one bootstrap, the last layer, a tar.gz
+// holding `image/image.boot`; a new config and manifest with nydus' media types and annotations.
+// Everything goes out through a LayoutSink: blobs are streamed and named when they end.
+import { hex } from '../bytes.ts';
+import { gzipCompress } from '../codec/gzip.ts';
+import { UnsupportedError } from '../errors.ts';
+import { MemorySink, type Sink } from '../erofs/writer-output.ts';
+import { newDir, type SourceDirent, type SourceInode, type SourceTree } from '../fs/tree.ts';
+import { BytesSource } from '../io/source.ts';
+import { buildRafs } from '../rafs/builder/build.ts';
+import { sectionTarHeader } from '../rafs/builder/blob.ts';
+import { mergeRafs } from '../rafs/builder/merge.ts';
+import { openRafs } from '../rafs/index.ts';
+import type { RafsFs } from '../rafs/model.ts';
+import type { Compressor } from '../rafs/structs.ts';
+import { TAR_BLOCK } from '../tar/structs.ts';
+import { ustarHeader } from '../tar/writer.ts';
+import { binKey } from '../bytes.ts';
+import { hasherFor } from './digest.ts';
+import type { LoadedOci } from './index.ts';
+import { pathKey, type ReadLayer } from './layer.ts';
+import { mergeLayers } from './merge.ts';
+import { MT, type Descriptor, type ImageConfig } from './types.ts';
+
+/** nydus-snapshotter pkg/converter/types.go */
+export const NYDUS = {
+  blobMediaType: 'application/vnd.oci.image.layer.nydus.blob.v1',
+  bootstrapMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  configMediaType: 'application/vnd.oci.image.config.v1+json',
+  blobAnnotation: 'containerd.io/snapshot/nydus-blob',
+  bootstrapAnnotation: 'containerd.io/snapshot/nydus-bootstrap',
+  fsVersionAnnotation: 'containerd.io/snapshot/nydus-fs-version',
+  uncompressedAnnotation: 'containerd.io/uncompressed',
+  /** where the merged bootstrap is in the bootstrap layer's tar */
+  bootstrapPath: 'image/image.boot',
+} as const;
+
+/** A blob on its way out: bytes go in as a Sink, the digest (computed here) names it at the end. */
+export interface BlobOut extends Sink {
+  commit(digest: string, size: number): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Where an OCI image layout is written (a folder, a tar, a page's directory handle). */
+export interface LayoutSink {
+  blob(): Promise<BlobOut>;
+  /** a file at the top of the layout (oci-layout, index.json), written last */
+  file(path: string, bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  /** drop what was written (after an error or a cancel) */
+  abort(): Promise<void>;
+}
+
+export interface NydusProgress {
+  stage: 'layer' | 'merge' | 'done';
+  /** the layer being built (stage 'layer') */
+  layer: number;
+  layers: number;
+  /** content bytes of the image chunked so far, and in all */
+  bytes: number;
+  total: number;
+}
+
+export interface NydusConvertOptions {
+  /** chunk compression (default zstd, as nydusify) */
+  compressor?: Extract<Compressor, 'zstd' | 'none' | 'lz4_block'>;
+  /** default 1 MiB */
+  chunkSize?: number;
+  /** every chunk on a 4 KiB boundary in its blob: with compressor none a blob is the EROFS extra device itself */
+  alignedChunk?: boolean;
+  /** nydusify --oci-ref (ZRAN): not done here (see below) */
+  ociRef?: boolean;
+  /** the ref.name annotation of the manifest in index.json (default: the source's first tag) */
+  ref?: string;
+  onProgress?(p: NydusProgress): void;
+  signal?: AbortSignal;
+}
+
+export interface NydusLayerResult {
+  index: number;
+  /** the blob layer's digest ("sha256:…"), = the blob id in the merged bootstrap */
+  digest: string;
+  size: number;
+  /** chunks stored, content bytes of the layer */
+  chunks: number;
+  bytes: number;
+  /** the layer's own bootstrap (also inlined in the blob) */
+  bootstrapSize: number;
+  /** false when the layer holds no file content: its blob is only `bootstrap [image.boot]` */
+  hasData: boolean;
+}
+
+export interface NydusConvertResult {
+  manifest: Descriptor;
+  config: Descriptor;
+  bootstrap: Descriptor & { bootstrapSize: number; diffId: string };
+  layers: NydusLayerResult[];
+  /** the merged bootstrap's blob table, in order (blob ids = layer digests without "sha256:") */
+  blobIds: string[];
+  notes: string[];
+}
+
+const enc = new TextEncoder();
+
+/** The nydus layers' blobs are streamed; sha256 is computed on the way. */
+function hashed(out: BlobOut): Sink & { size: number; digest(): string } {
+  const h = hasherFor('sha256');
+  let size = 0;
+  return {
+    get size() { return size; },
+    async write(chunk) {
+      h.update(chunk);
+      size += chunk.length;
+      await out.write(chunk);
+    },
+    digest: () => `sha256:${hex(h.digest())}`,
+  };
+}
+
+async function putBytes(sink: LayoutSink, bytes: Uint8Array): Promise<{ digest: string; size: number }> {
+  const out = await sink.blob();
+  const h = hashed(out);
+  await h.write(bytes);
+  const d = { digest: h.digest(), size: bytes.length };
+  await out.commit(d.digest, d.size);
+  return d;
+}
+
+function cloneDir(d: SourceInode): SourceInode {
+  return { ...d, xattrs: [...d.xattrs], children: (d.children ?? []).map((c) => ({ ...c, inode: c.inode.type === 'dir' ? cloneDir(c.inode) : c.inode })) };
+}
+
+function copyAttrs(to: SourceInode, from: SourceInode): void {
+  to.perm = from.perm;
+  to.uid = from.uid;
+  to.gid = from.gid;
+  to.mtime = from.mtime;
+  to.mtimeNsec = from.mtimeNsec;
+  to.xattrs = from.xattrs;
+}
+
+function child(dir: SourceInode | undefined, name: Uint8Array): SourceDirent | undefined {
+  const k = binKey(name);
+  return dir?.children?.find((c) => binKey(c.name) === k);
+}
+
+/**
+ * The tree one layer's nydus blob is built from: the layer's own entries, whiteouts kept (the
+ * merge applies them). Two things a tar layer leaves to the layers below, settled against them
+ * here so the merged bootstrap shows what a container runtime shows: a directory the layer only
+ * implies (a parent with no entry of its own) takes the attributes it has below, as containerd
+ * keeps them; a hardlink to a file of a lower layer becomes that file's copy in this layer (RAFS
+ * links only within a layer, as nydus-image's tar builder does).
+ */
+export function nydusLayerTree(layer: ReadLayer, below: SourceTree | null): SourceTree {
+  const root = cloneDir(layer.tree.root);
+  const fix = (dir: SourceInode, low: SourceInode | undefined, comps: Uint8Array[]): void => {
+    if (low?.type === 'dir' && !layer.explicitDirs.has(pathKey(comps))) copyAttrs(dir, low);
+    for (const c of dir.children ?? []) {
+      if (c.inode.type !== 'dir') continue;
+      const l = child(low, c.name)?.inode;
+      fix(c.inode, l?.type === 'dir' ? l : undefined, [...comps, c.name]);
+    }
+  };
+  fix(root, below?.root, []);
+  const lookup = (t: SourceInode | undefined, comps: readonly Uint8Array[]): SourceInode | undefined => {
+    let n = t;
+    for (const c of comps) n = n?.type === 'dir' ? child(n, c)?.inode : undefined;
+    return n;
+  };
+  for (const l of layer.lowerLinks) {
+    const target = lookup(below?.root, l.target);
+    // mergeLayers (run before this by loadOci) already refused links to nothing
+    if (!target || target.type === 'dir') throw new UnsupportedError('nydus layer', `layer ${layer.ref.index}: a hardlink names no file of the layers below`);
+    let dir = root;
+    let low = below?.root;
+    for (const c of l.comps.slice(0, -1)) {
+      low = low?.type === 'dir' ? child(low, c)?.inode : undefined;
+      let d = child(dir, c);
+      if (!d) {
+        const nd = newDir(0o755);
+        if (low?.type === 'dir') copyAttrs(nd, low);
+        d = { name: c, inode: nd };
+        dir.children!.push(d);
+      }
+      dir = d.inode;
+    }
+    const name = l.comps[l.comps.length - 1]!;
+    const k = binKey(name);
+    dir.children = (dir.children ?? []).filter((c) => binKey(c.name) !== k);
+    dir.children.push({ name, inode: target });
+  }
+  return { root, notes: [...layer.tree.notes] };
+}
+
+/** A tar of one directory and one file, as nydus-snapshotter packs the bootstrap (0755 dir, 0444 file). */
+function bootstrapTar(boot: Uint8Array): Uint8Array {
+  const none = new Uint8Array(0);
+  const dirH = ustarHeader(enc.encode('image'), '5', 0o755, 0, 0, 0, 0, none, 0, 0);
+  const fileH = ustarHeader(enc.encode(NYDUS.bootstrapPath), '0', 0o444, 0, 0, boot.length, 0, none, 0, 0);
+  const pad = (TAR_BLOCK - (boot.length % TAR_BLOCK)) % TAR_BLOCK;
+  const out = new Uint8Array(2 * TAR_BLOCK + boot.length + pad + 2 * TAR_BLOCK);
+  out.set(dirH, 0);
+  out.set(fileH, TAR_BLOCK);
+  out.set(boot, 2 * TAR_BLOCK);
+  return out;
+}
+
+/**
+ * Convert a loaded image (loadOci: every blob checked, layers read) to a Nydus image written as an
+ * OCI image layout through `sink`. On error or cancel the sink is aborted.
+ */
+export async function convertToNydus(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptions = {}): Promise<NydusConvertResult> {
+  try {
+    return await convert(img, sink, opts);
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
+}
+
+async function convert(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptions): Promise<NydusConvertResult> {
+  if (opts.ociRef) {
+    throw new UnsupportedError('nydus --oci-ref', 'ZRAN blobs that point into the original gzip layers are not built by the image converter yet (rafs/builder/zran.ts builds one layer, holding its whole tar in memory)');
+  }
+  const compressor = opts.compressor ?? 'zstd';
+  if (!['zstd', 'none', 'lz4_block'].includes(compressor)) throw new UnsupportedError('nydus compressor', `${String(compressor)} (zstd, none or lz4_block)`);
+  const notes: string[] = [];
+  const n = img.layers.length;
+  let total = 0;
+  for (const l of img.layers) for (const e of l.entries) total += e.size;
+  let done = 0;
+  const layerFs: RafsFs[] = [];
+  const results: NydusLayerResult[] = [];
+  for (let i = 0; i < n; i++) {
+    opts.signal?.throwIfAborted();
+    const layer = img.layers[i]!;
+    const below = i === 0 ? null : mergeLayers(img.layers.slice(0, i)).tree;
+    const tree = nydusLayerTree(layer, below);
+    const out = await sink.blob();
+    const blob = hashed(out);
+    const boot = new MemorySink();
+    const base = done;
+    opts.onProgress?.({ stage: 'layer', layer: i, layers: n, bytes: done, total });
+    let r;
+    try {
+      r = await buildRafs(tree, {
+        version: 6, compressor, ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}), alignedChunk: opts.alignedChunk ?? false,
+        inlineBootstrap: true, whiteoutSpec: 'none', ...(opts.signal ? { signal: opts.signal } : {}),
+        onProgress: (p) => opts.onProgress?.({ stage: 'layer', layer: i, layers: n, bytes: base + p.bytes, total }),
+      }, { bootstrap: boot, blob });
+      const bootBytes = boot.bytes();
+      if (r.blobId === null) {
+        // no file content: nothing was written to the blob; the layer still carries its bootstrap,
+        // as a trailing [image.boot] section (§5.1)
+        await blob.write(bootBytes);
+        await blob.write(sectionTarHeader('image.boot', bootBytes.length));
+      }
+      const digest = blob.digest();
+      await out.commit(digest, blob.size);
+      results.push({ index: i, digest, size: blob.size, chunks: r.stats.chunksStored, bytes: r.stats.bytes, bootstrapSize: bootBytes.length, hasData: r.blobId !== null });
+      layerFs.push(await openRafs(new BytesSource(bootBytes, `layer ${i} bootstrap`), {}));
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
+    done = base + layer.entries.reduce((s, e) => s + e.size, 0);
+  }
+
+  opts.onProgress?.({ stage: 'merge', layer: n, layers: n, bytes: done, total });
+  const merged = new MemorySink();
+  const m = await mergeRafs(layerFs, {
+    whiteoutSpec: 'oci', ...(opts.signal ? { signal: opts.signal } : {}),
+    layerBlobs: results.map((l) => (l.hasData ? { id: l.digest.slice('sha256:'.length), size: l.size } : null)),
+  }, merged);
+  notes.push(...m.notes);
+  const bootBytes = merged.bytes();
+  const tar = bootstrapTar(bootBytes);
+  const diffId = `sha256:${hex(hasherFor('sha256').update(tar).digest())}`;
+  const tgz = await putBytes(sink, gzipCompress(tar));
+
+  const layers: Descriptor[] = results.map((l) => ({
+    mediaType: NYDUS.blobMediaType, digest: l.digest, size: l.size,
+    annotations: { [NYDUS.blobAnnotation]: 'true', [NYDUS.uncompressedAnnotation]: l.digest },
+  }));
+  const bootDesc: Descriptor = {
+    mediaType: NYDUS.bootstrapMediaType, ...tgz,
+    annotations: { [NYDUS.uncompressedAnnotation]: diffId, [NYDUS.bootstrapAnnotation]: 'true', [NYDUS.fsVersionAnnotation]: '6' },
+  };
+  layers.push(bootDesc);
+
+  // the source config with the new layers' diff_ids; nydus-snapshotter appends one history entry
+  const config = JSON.parse(JSON.stringify(img.image.config)) as ImageConfig;
+  config.rootfs = { ...(config.rootfs ?? {}), type: 'layers', diff_ids: [...results.map((l) => l.digest), diffId] };
+  if (config.history) config.history.push({ created_by: 'Nydus Converter', comment: 'Nydus Bootstrap Layer' });
+  const configDesc: Descriptor = { mediaType: NYDUS.configMediaType, ...(await putBytes(sink, enc.encode(JSON.stringify(config)))) };
+  const manifest = { schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers };
+  const manifestDesc: Descriptor = { mediaType: MT.ociManifest, ...(await putBytes(sink, enc.encode(JSON.stringify(manifest)))) };
+  const ref = opts.ref ?? img.image.refs[0];
+  const indexEntry: Descriptor = {
+    ...manifestDesc,
+    ...(config.os && config.architecture ? { platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) } } : {}),
+    ...(ref ? { annotations: { 'org.opencontainers.image.ref.name': ref } } : {}),
+  };
+  await sink.file('oci-layout', enc.encode(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
+  await sink.file('index.json', enc.encode(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [indexEntry] })));
+  await sink.close();
+  opts.onProgress?.({ stage: 'done', layer: n, layers: n, bytes: done, total });
+  return {
+    manifest: manifestDesc, config: configDesc, bootstrap: { ...bootDesc, bootstrapSize: bootBytes.length, diffId }, layers: results, blobIds: m.blobIds, notes,
+  };
+}
