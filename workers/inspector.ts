@@ -10,6 +10,8 @@ import { checkImage, checkSummary, type CheckProblem, type CheckProgress, type C
 import { compressionOf, describeImage, isRafs, type CompressionSummary, type StructSection } from '../src/lib/app/capabilities.ts';
 import { nameOf, type Name } from '../src/lib/app/names.ts';
 import { openFiles, openInput, type InputOptions } from '../src/lib/app/open.ts';
+import { layerRows, ociFileExport, ociOverview, type LayerRow, type OciOverview } from '../src/lib/app/oci-view.ts';
+import type { LoadedOci } from '../src/lib/oci/index.ts';
 import { findBytesIn, searchNames, type SearchHit, type SearchResult } from '../src/lib/app/search.ts';
 import { imageStats, type ImageStats } from '../src/lib/app/stats.ts';
 import { wired, wireError, type WireError } from '../src/lib/app/wire.ts';
@@ -25,7 +27,7 @@ import type { ExportTarResult } from '../src/lib/tar/writer.ts';
 import { exportTarBatched } from '../src/lib/app/export.ts';
 import { packDirPage, type PackedDirPage } from './dirpage.ts';
 
-export type { BlobRow, ChunkRow, CompressionSummary, DirPage, DirUsage, Entry, Name, ReadResult, SearchHit, StructSection, WireError, Xattr, ImageStats };
+export type { BlobRow, ChunkRow, CompressionSummary, DirPage, DirUsage, Entry, Name, ReadResult, SearchHit, StructSection, WireError, Xattr, ImageStats, LayerRow, OciOverview };
 export type VerifyProgress = CheckProgress;
 export type VerifyProblem = CheckProblem;
 export type VerifyReport = CheckSummary;
@@ -41,6 +43,8 @@ export interface ImageSummary {
   /** the other inputs given with the image: blobs / extra devices, composefs objects */
   blobs: { name: string; size: number }[];
   objects: number;
+  /** an OCI image (layout or archive): the Image view has its config, history and layers */
+  oci: boolean;
   /** where the bytes come from */
   source: 'file' | 'url' | 'url-whole';
   info: Record<string, unknown>;
@@ -49,6 +53,8 @@ export interface ImageSummary {
 export interface OpenFlags {
   /** for same-origin samples: when the server ignores Range, download the whole (small) file instead */
   allowWholeDownload?: boolean;
+  /** an image index of several platforms: the one to open ("os/arch[/variant]") */
+  platform?: string;
 }
 
 /** A file with the path it had in a dropped folder (structured clone drops expando properties of File). */
@@ -63,6 +69,7 @@ interface Handle {
   fs: ReadOnlyFs;
   image: ByteSource;
   others: ByteSource[];
+  oci: LoadedOci | null;
   /** directory sizes, computed on demand */
   du: Map<number, Promise<DirUsage>>;
 }
@@ -75,6 +82,8 @@ function handle(id: number): Handle {
   if (!h) throw wireError(`image ${id} is not open (closed or never opened)`);
   return h;
 }
+
+const ociOf = (id: number): LoadedOci => handle(id).oci ?? ((): never => { throw wireError(`image ${id} is no OCI image`); })();
 
 const tasks = new Map<string, AbortController>();
 function startTask(token: string): AbortSignal {
@@ -134,7 +143,7 @@ function httpSource(url: string): Promise<ByteSource> {
 }
 
 async function openHandle(input: OpenInput, flags: OpenFlags): Promise<{ h: Omit<Handle, 'du'>; source: ImageSummary['source']; objects: number }> {
-  const opts: InputOptions = { ...cacheOpt(), spill: blobSpill() };
+  const opts: InputOptions = { ...cacheOpt(), spill: blobSpill(), ...(flags.platform ? { oci: { platform: flags.platform } } : {}) };
   if (typeof input === 'string') {
     let src: ByteSource;
     let whole = false;
@@ -150,20 +159,20 @@ async function openHandle(input: OpenInput, flags: OpenFlags): Promise<{ h: Omit
       whole = true;
     }
     const o = await openInput(src, opts);
-    return { h: { fs: o.fs, image: o.image, others: [] }, source: whole ? 'url-whole' : 'url', objects: 0 };
+    return { h: { fs: o.fs, image: o.image, others: [], oci: o.oci ?? null }, source: whole ? 'url-whole' : 'url', objects: 0 };
   }
   if (!Array.isArray(input) && !(input instanceof File)) {
     const [image, ...others] = await Promise.all(input.urls.map(httpSource));
     if (!image) throw wireError('no URL given');
     const o = await openInput(image, { ...opts, blobs: others });
-    return { h: { fs: o.fs, image: o.image, others }, source: 'url', objects: 0 };
+    return { h: { fs: o.fs, image: o.image, others, oci: o.oci ?? null }, source: 'url', objects: 0 };
   }
   const files = (Array.isArray(input) ? input : [input]).map(pathed);
   const o = await openFiles(files.map((f) => ({ path: f.path, source: cached(new BlobSource(f.file, f.file.name)) })), {
     ...opts,
     folder: () => treeFromBrowserItems(files.map((f) => ({ kind: 'file', path: f.path, file: f.file, lastModified: f.file.lastModified })), { via: 'drop' }),
   });
-  return { h: { fs: o.fs, image: o.image, others: o.others }, source: 'file', objects: o.objects };
+  return { h: { fs: o.fs, image: o.image, others: o.others, oci: o.oci ?? null }, source: 'file', objects: o.objects };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,10 +187,15 @@ export const api = {
       images.set(id, { ...h, du: new Map() });
       return {
         id, name: h.image.name, size: h.image.size, format: h.fs.format, rootIno: h.fs.rootIno, root: await h.fs.getattr(h.fs.rootIno),
-        blobs: h.others.map((s) => ({ name: s.name, size: s.size })), objects, source, info: plain(await h.fs.info()) as Record<string, unknown>,
+        blobs: h.others.map((s) => ({ name: s.name, size: s.size })), objects, oci: h.oci !== null, source, info: plain(await h.fs.info()) as Record<string, unknown>,
       };
     });
   },
+
+  /** An OCI image's config, history, layers and efficiency; one layer's entries marked against the layers below; the merged file list as JSON or CSV (app/oci-view.ts). */
+  ociOverview: (id: number): Promise<OciOverview> => wired(async () => ociOverview(ociOf(id))),
+  ociLayer: (id: number, index: number): Promise<LayerRow[]> => wired(async () => layerRows(ociOf(id), index)),
+  ociFiles: (id: number, format: 'json' | 'csv'): Promise<string> => wired(async () => ociFileExport(ociOf(id), format)),
 
   info(id: number): Promise<Record<string, unknown>> {
     return wired(async () => plain(await handle(id).fs.info()) as Record<string, unknown>);

@@ -7,9 +7,10 @@
 // One pane gives exactly the single-image link the page always had.
 import type { ImageSummary, OpenFlags, OpenInput } from '../../workers/inspector.ts';
 import type { Connection } from './inspector.ts';
-import type { ContentMode, View } from './types.ts';
+import type { ContentMode, OciPart, View } from './types.ts';
 
-export const VIEWS: View[] = ['files', 'structure', 'blobs', 'stats', 'tools', 'compare'];
+export const VIEWS: View[] = ['files', 'image', 'structure', 'blobs', 'stats', 'tools', 'compare'];
+const OCI_PARTS: OciPart[] = ['config', 'history', 'layers', 'efficiency'];
 
 /** how an image can be reopened from a link */
 export interface Origin {
@@ -23,6 +24,9 @@ export interface PaneStart {
   tab: View;
   mode: ContentMode | null;
   offset: number;
+  /** the OCI Image view: its part and the layer selected */
+  part?: OciPart;
+  layer?: number | null;
 }
 
 /** one open image, handed from the page to its pane component */
@@ -69,12 +73,16 @@ function paneOf(group: URLSearchParams): LinkedPane | null {
   else return null;
   const v = group.get('view') as View | null;
   const m = group.get('mode');
+  const layer = /^\d{1,4}$/.test(group.get('layer') ?? '') ? Number(group.get('layer')) : null;
   return {
     origin,
     path: group.get('path') ?? '/',
     tab: v && VIEWS.includes(v) ? v : 'files',
     mode: m === 'text' || m === 'hex' || m === 'image' ? m : null,
     offset: Math.max(0, Number(group.get('offset') ?? 0) || 0),
+    // a layer named without a part is the layer view
+    part: OCI_PARTS.find((p) => p === group.get('part')) ?? (layer === null ? 'config' : 'layers'),
+    layer,
   };
 }
 

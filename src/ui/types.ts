@@ -16,5 +16,7 @@ export interface Sample {
 }
 
 /** the top-level views; each is part of the URL */
-export type View = 'files' | 'structure' | 'blobs' | 'stats' | 'tools' | 'compare';
+export type View = 'files' | 'image' | 'structure' | 'blobs' | 'stats' | 'tools' | 'compare';
+/** the OCI Image view's parts (view=image&part=…&layer=N) */
+export type OciPart = 'config' | 'history' | 'layers' | 'efficiency';
 export type ContentMode = 'text' | 'hex' | 'image';

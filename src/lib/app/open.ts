@@ -15,7 +15,7 @@ import { gunzipChunks } from '../tar/gunzip.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
 import { chunksOf, type ByteSource } from '../io/source.ts';
 import { detectFormat, detectFormatByHead, openImage, type OpenOptions } from '../open.ts';
-import { filesFromList, filesFromTar, isImageLayout, loadOci, looksLikeOciArchive, type OpenOciOptions } from '../oci/index.ts';
+import { filesFromList, filesFromTar, isImageLayout, loadOci, looksLikeOciArchive, type LoadedOci, type OpenOciOptions } from '../oci/index.ts';
 
 export type InputKind = 'image' | 'tar' | 'dump' | 'folder' | 'oci';
 
@@ -35,6 +35,8 @@ export interface OpenedInput {
   image: ByteSource;
   /** tar, dump, folder: the tree read (a builder takes it as it is); null for an image */
   tree: SourceTree | null;
+  /** an image archive or layout: the loaded image (config, layers, changes) the Image view shows */
+  oci?: LoadedOci;
 }
 
 /**
@@ -82,7 +84,10 @@ export async function openInput(src: ByteSource, opts: InputOptions = {}): Promi
   }
   if (kind === 'tar') return treeInput(kind, src, await treeFromTarball(src, opts.spill ? { spill: opts.spill } : {}));
   // an image archive: its merged tree, every blob checked (src/lib/oci); the default platform / only tag
-  if (kind === 'oci') return treeInput(kind, src, (await loadOci(await filesFromTar(src), { ...opts.oci, ...(opts.spill ? { spill: opts.spill } : {}) })).tree);
+  if (kind === 'oci') {
+    const oci = await loadOci(await filesFromTar(src), { ...opts.oci, ...(opts.spill ? { spill: opts.spill } : {}) });
+    return { ...treeInput(kind, src, oci.tree), oci };
+  }
   if (kind === 'dump') {
     const gz = isGzip(src, await src.read(0, Math.min(2, src.size)));
     return treeInput(kind, src, await parseDump(gz ? gunzipChunks(src) : chunksOf(src), { name: src.name, strict: opts.strictDump ?? false }));
@@ -137,7 +142,7 @@ export async function openFiles(files: InputFile[], opts: InputOptions & { folde
   if (isImageLayout(files.map((f) => f.path))) {
     const list = filesFromList(files);
     const loaded = await loadOci(list, { ...opts.oci, ...(opts.spill ? { spill: opts.spill } : {}) });
-    return { ...openFolder(loaded.tree, list.name), kind: 'oci', others: [], objects: 0 };
+    return { ...openFolder(loaded.tree, list.name), kind: 'oci', oci: loaded, others: [], objects: 0 };
   }
   const objects = new Map<string, ByteSource>();
   const rest: InputFile[] = [];
