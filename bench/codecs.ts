@@ -15,7 +15,7 @@
  * at levels 1, 3 and 9 on the same 8 MiB corpus, each row with its output size against the CLI's at
  * the same level (both without a checksum). Every frame of ours is decoded back before it is timed.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -137,7 +137,7 @@ async function zstdRows(dir: string, inputs: BenchInputs, log: (s: string) => vo
 }
 
 /** `zstd -L` of `file`, median MB/s of input over 5 runs (its output discarded), and its output size */
-function zstdCliEncode(file: string, level: number, size: number): { mbps: number; bytes: number } {
+function zstdCliEncode(file: string, level: number, size: number): { mbps: number; bytes: number; cpuMBps: number } {
   const args = [`-${level}`, '-q', '--no-check', '-c', file];
   const bytes = execFileSync('zstd', args, { maxBuffer: 64 << 20 }).length;
   const ms: number[] = [];
@@ -146,7 +146,20 @@ function zstdCliEncode(file: string, level: number, size: number): { mbps: numbe
     execFileSync('zstd', args, { stdio: ['ignore', 'ignore', 'inherit'] });
     ms.push(performance.now() - t0);
   }
-  return { mbps: size / (median(ms) / 1000) / 1e6, bytes };
+  // CPU seconds too (user + sys of 3 runs, from /usr/bin/time): on a shared machine wall time
+  // mostly measures the other processes
+  const t = spawnSync('/usr/bin/time', ['-f', '%U %S', 'sh', '-c', `for i in 1 2 3; do zstd ${args.join(' ')} > /dev/null; done`], { encoding: 'utf8' });
+  const [u, sys] = (t.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
+  return { mbps: size / (median(ms) / 1000) / 1e6, bytes, cpuMBps: (3 * size) / ((u ?? NaN) + (sys ?? NaN)) / 1e6 };
+}
+
+/** ours in MB of input per CPU-second of this process (3 calls; 1 at level 9) */
+function oursCpuMBps(data: Uint8Array, level: number): number {
+  const runs = level >= 9 ? 1 : 3;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < runs; i++) zstdCompress(data, { level });
+  const c = process.cpuUsage(c0);
+  return (runs * data.length) / ((c.user + c.system) / 1e6) / 1e6;
 }
 
 /**
@@ -167,7 +180,8 @@ async function zstdEncodeRows(dir: string, inputs: BenchInputs, node: CaseResult
     const ratio = ours.length / cli.bytes;
     const a = `zstd -${level} encode: ours, ${ours.length} bytes = ${ratio.toFixed(3)}x zstd's`;
     const b = `zstd -${level} encode: zstd CLI, ${cli.bytes} bytes (${(size / cli.bytes).toFixed(2)}:1)`;
-    log(`${a}: ${mbps.toFixed(1)} MB/s (Chromium ${inChrome?.toFixed(1) ?? '-'}); ${b}: ${cli.mbps.toFixed(1)} MB/s; speed ours / CLI = ${(mbps / cli.mbps).toFixed(3)}`);
+    const cpu = oursCpuMBps(corpus, level);
+    log(`${a}: ${mbps.toFixed(1)} MB/s (Chromium ${inChrome?.toFixed(1) ?? '-'}); ${b}: ${cli.mbps.toFixed(1)} MB/s; speed ours / CLI = ${(mbps / cli.mbps).toFixed(3)}; per CPU-second: ours ${cpu.toFixed(1)} MB, CLI ${cli.cpuMBps.toFixed(1)} MB (${(cpu / cli.cpuMBps).toFixed(3)})`);
     rows.push({ codec: a, nodeMBps: mbps, chromiumMBps: inChrome }, { codec: b, nodeMBps: cli.mbps, chromiumMBps: null });
   }
   return rows;
