@@ -251,7 +251,7 @@ async function convert(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptio
     try {
       r = await buildRafs(tree, {
         version: 6, compressor, ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}), alignedChunk: opts.alignedChunk ?? false,
-        inlineBootstrap: true, whiteoutSpec: 'none', ...(opts.signal ? { signal: opts.signal } : {}),
+        inlineBootstrap: true, whiteoutSpec: 'oci', ...(opts.signal ? { signal: opts.signal } : {}),
         onProgress: (p) => opts.onProgress?.({ stage: 'layer', layer: i, layers: n, bytes: base + p.bytes, total }),
       }, { bootstrap: boot, blob });
       const bootBytes = boot.bytes();
@@ -282,7 +282,11 @@ async function convert(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptio
   const bootBytes = merged.bytes();
   const tar = bootstrapTar(bootBytes);
   const diffId = `sha256:${hex(hasherFor('sha256').update(tar).digest())}`;
-  const tgz = await putBytes(sink, gzipCompress(tar));
+  const gz = gzipCompress(tar);
+  // MTIME 0 in the gzip header (RFC 1952 §2.3.1; Go's gzip writer leaves it 0 too): the same image
+  // converts to the same layer digest
+  gz.fill(0, 4, 8);
+  const tgz = await putBytes(sink, gz);
 
   const layers: Descriptor[] = results.map((l) => ({
     mediaType: NYDUS.blobMediaType, digest: l.digest, size: l.size,
