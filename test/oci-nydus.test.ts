@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import '../src/lib/formats.ts';
 import { folderFiles } from '../src/cli/oci.ts';
 import { folderLayout } from '../src/cli/oci-layout-out.ts';
@@ -18,7 +18,7 @@ import { checkRafs } from '../src/lib/rafs/analyze.ts';
 import { openRafs, openRafsBlob } from '../src/lib/rafs/index.ts';
 import { BF } from '../src/lib/rafs/structs.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs, type Snapshot } from './helpers/treecompare.ts';
-import { makeTestImage, missingTools, run, sh, unpackRootfs } from './helpers/oci.ts';
+import { appendLayer, makeTar, makeTestImage, missingTools, run, sh, unpackRootfs } from './helpers/oci.ts';
 import { REPO, tempDir } from './helpers/paths.ts';
 
 const skip = missingTools();
@@ -156,38 +156,62 @@ describe('layerscope convert --to nydus', { skip: skip ?? false }, () => {
     assert.deepEqual(compareSnapshots(ref, await snapshotFs(fs)), expectedDiffs(ref));
   });
 
-  test('--compressor none --aligned-chunk: the kernel mounts the merged bootstrap with the blobs as devices', async (t) => {
-    const out = join(work, 'nydus-raw');
-    const r = cli(['convert', layout, '--to', 'nydus', out, '--compressor', 'none', '--aligned-chunk', '--json']);
-    assert.equal(r.status, 0, r.stderr);
-    const j = JSON.parse(r.stdout);
-    const bootPath = join(work, 'merged.boot');
+  /** our reader, then the kernel (loop devices in blob table order), on a --compressor none --aligned-chunk output */
+  async function mountCheck(t: TestContext, out: string, want: Snapshot, diffs: string[]): Promise<void> {
+    const bootPath = join(work, `merged-${Math.random().toString(36).slice(2)}.boot`);
     writeFileSync(bootPath, bootstrapOf(out, work));
-    // our reader first (the same expectations), then the kernel
     const fs = await openRafs(new BytesSource(readFileSync(bootPath), 'image.boot'), { blobs: blobSources(out) });
     assert.equal(fs.compressor, 'none');
-    assert.deepEqual(compareSnapshots(ref, await snapshotFs(fs)), expectedDiffs(ref));
+    assert.deepEqual(compareSnapshots(want, await snapshotFs(fs)), diffs);
     if (process.getuid?.() !== 0) return t.skip('not root: no loop devices or mount');
     const loops: string[] = [];
-    const mnt = join(work, 'mnt');
+    const mnt = join(work, `mnt-${Math.random().toString(36).slice(2)}`);
     mkdirSync(mnt);
     try {
-      // one loop device per blob, in blob table order (= layer order)
-      for (const l of j.layers) {
-        const lo = spawnSync('losetup', ['-f', '--show', '-r', blobFile(out, l.digest)], { encoding: 'utf8' });
+      for (const id of fs.blobs.map((b) => b.blobId)) {
+        const lo = spawnSync('losetup', ['-f', '--show', '-r', blobFile(out, id)], { encoding: 'utf8' });
         if (lo.status !== 0) return t.skip(`losetup failed here: ${lo.stderr.trim()}`);
         loops.push(lo.stdout.trim());
       }
       const m = spawnSync('mount', ['-t', 'erofs', '-o', ['ro', ...loops.map((d) => `device=${d}`)].join(','), bootPath, mnt], { encoding: 'utf8' });
       if (m.status !== 0) return t.skip(`the kernel did not mount it here: ${m.stderr.trim()}`);
       try {
-        assert.deepEqual(compareSnapshots(ref, snapshotDisk(mnt)), expectedDiffs(ref));
+        assert.deepEqual(compareSnapshots(want, snapshotDisk(mnt)), diffs);
       } finally {
         spawnSync('umount', [mnt]);
       }
     } finally {
       for (const d of loops) spawnSync('losetup', ['-d', d]);
     }
+  }
+
+  test('--compressor none --aligned-chunk: the kernel mounts the merged bootstrap with the blobs as devices', async (t) => {
+    const out = join(work, 'nydus-raw');
+    const r = cli(['convert', layout, '--to', 'nydus', out, '--compressor', 'none', '--aligned-chunk', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    await mountCheck(t, out, ref, expectedDiffs(ref));
+  });
+
+  test('a layer of no file content (a whiteout, a directory, a symlink): its blob is its bootstrap alone, the merged table skips it', async (t) => {
+    const img2 = join(work, 'img-empty-top');
+    sh(`cp -r ${layout} ${img2}`);
+    appendLayer(img2, 't', makeTar([
+      { name: 'etc/.wh.c', text: '' },
+      { name: 'emptydir/', type: 'dir', mode: 0o700, mtime: 1650000000 },
+      { name: 'usr/bin/sl', type: 'symlink', linkname: 'alink', mode: 0o777 },
+    ]), 'gzip', 'no content');
+    const want = snapshotDisk(unpackRootfs(img2, 't', join(work, 'ref-empty-top')));
+    assert.ok(want.entries.has(Buffer.from('emptydir').toString('hex')));
+    const out = join(work, 'nydus-empty-top');
+    const r = cli(['convert', img2, '--to', 'nydus', out, '--compressor', 'none', '--aligned-chunk', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual(j.layers.map((l: any) => l.hasData), [true, true, true, true, false]);
+    assert.deepEqual(j.blobIds, j.layers.slice(0, 4).map((l: any) => l.digest.slice(7)));
+    const top = await openRafsBlob(blobSources(out)[4]!);
+    assert.equal(top.origin?.via, 'tar');
+    assert.equal(top.blobs.length, 0);
+    await mountCheck(t, out, want, expectedDiffs(want));
   });
 
   test('progress, and a cancel that leaves no output folder behind', async () => {
