@@ -98,6 +98,26 @@ describe('layerscope oci', { skip: skip ?? false }, () => {
     assert.equal(cli(['cat', archive, '/g']).stdout, 'gee\n');
   });
 
+  test('the generic ls, cat, extract and stats take a layout FOLDER (its merged tree), a plain folder stays a folder', () => {
+    const ls = cli(['ls', img, '/']);
+    assert.equal(ls.status, 0, ls.stderr);
+    // the merged tree: /f was written, overwritten and removed, /g stays
+    assert.deepEqual(ls.stdout.trim().split('\n'), ['g']);
+    assert.equal(cli(['cat', img, '/g']).stdout, 'gee\n');
+    const out = join(work, 'extracted');
+    const x = cli(['extract', img, out]);
+    assert.equal(x.status, 0, x.stderr);
+    assert.equal(readFileSync(join(out, 'g'), 'utf8'), 'gee\n');
+    assert.deepEqual(sh(`ls -A ${out}`).trim().split('\n'), ['g']);
+    const st = cli(['stats', img, '--json']);
+    assert.equal(st.status, 0, st.stderr);
+    assert.equal(JSON.parse(st.stdout).fileBytes, 4);
+    // a folder holding index.json but no oci-layout is no layout: its own files are listed
+    const plain = join(work, 'plain');
+    sh(`mkdir -p ${plain}/blobs && printf '{}' > ${plain}/index.json`);
+    assert.deepEqual(cli(['ls', plain, '/']).stdout.trim().split('\n'), ['blobs', 'index.json']);
+  });
+
   test('diff: two images, file by file', () => {
     const other = join(work, 'other');
     sh(`cp -r ${img} ${other}`);

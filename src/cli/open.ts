@@ -11,6 +11,7 @@ import { CachedSource } from '../lib/io/cache.ts';
 import { NodeFileSource } from '../lib/io/node.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import { openImage } from '../lib/open.ts';
+import { isImageLayout } from '../lib/oci/index.ts';
 
 export interface ImageArgs {
   blob?: string[];
@@ -81,11 +82,27 @@ export async function imageOptions(args: ImageArgs = {}): Promise<InputOptions> 
 }
 
 /**
- * IMAGE as the CLI reads it: a directory is the tree it holds; a file is an image (by magic), a
- * tar/tar.gz layer or a composefs dump (src/lib/app/open.ts decides, by its bytes).
+ * Whether a directory is an image layout (OCI, or docker save unpacked): the lib's rule
+ * (isImageLayout) over its top-level names, `blobs/` standing for its files.
+ */
+async function isLayoutDir(dir: string): Promise<boolean> {
+  const names = await readdir(dir, { withFileTypes: true });
+  return isImageLayout(names.map((d) => (d.isDirectory() ? `${d.name}/x` : d.name)));
+}
+
+/**
+ * IMAGE as the CLI reads it: a directory is an image layout's merged tree (the host's platform
+ * when its index has several) or else the tree it holds; a file is an image (by magic), a
+ * tar/tar.gz layer, an image archive or a composefs dump (src/lib/app/open.ts decides, by its bytes).
  */
 export async function openPath(path: string, args: ImageArgs = {}, extra: InputOptions = {}): Promise<OpenedInput> {
   const st = await stat(path).catch((e: unknown) => missing(e, path));
+  if (st.isDirectory() && (await isLayoutDir(path))) {
+    // imported here: cli/oci.ts imports this module (openFile)
+    const { loadOciPath } = await import('./oci.ts');
+    const oci = await loadOciPath(path, { ...extra.oci });
+    return { ...openFolder(oci.tree, basename(path)), kind: 'oci', oci };
+  }
   if (st.isDirectory()) return openFolder(await treeFromDirectory(path), basename(path));
   return openInput(await openFile(path), { strictDump: strictDumps(args), ...(await imageOptions(args)), ...extra });
 }
