@@ -13,6 +13,8 @@ import { UsageError } from './format.ts';
 import { imageOptions, openFile, openPath, type ImageArgs } from './open.ts';
 import { buildTarfs } from '../lib/rafs/builder/tarfs.ts';
 import { buildZranRafs } from '../lib/rafs/builder/zran.ts';
+import { buildTarIndex } from '../lib/erofs/writer-tar-index.ts';
+import { treeFromTar } from '../lib/fs/sources/tar.ts';
 
 /** A sink writing to a file with plain write(2) calls. */
 export function fileSink(path: string): { write(chunk: Uint8Array): void; close(): void; bytes: number } {
@@ -173,6 +175,28 @@ function buildOptions(a: BuildArgs): ImageBuildOptions {
   throw new UsageError(`unknown --format ${a.format} (composefs, erofs, rafs-v6, rafs-v5)`);
 }
 
+/** `--tar=i` (type 'tar-index'): an EROFS whose file data stays in the tar, device 1; only the image is written. */
+async function buildTarIndexFile(a: BuildArgs): Promise<BuildSummary> {
+  if (a.format !== 'erofs') throw new UsageError('--tar=i builds EROFS only (as mkfs.erofs)');
+  if (!a.tarfsSource) throw new UsageError('--tar=i needs SRC to be an uncompressed tar file');
+  for (const [k, v] of Object.entries({ '-z': a.compression, '-C': a.pclusterSize, '-E': a.extended, '--chunksize': a.chunkSize, '-b': a.blockSize })) {
+    if (v !== undefined) throw new UsageError(`--tar=i conflicts with ${k} (the data stays uncompressed in the tar, in 512-byte blocks)`);
+  }
+  const tar = await openFile(a.tarfsSource);
+  try {
+    const tree = await treeFromTar(tar);
+    const sink = fileSink(a.out);
+    try {
+      const r = await buildTarIndex(tree, tar, sink);
+      return { format: 'erofs', out: a.out, size: r.size, blocks: r.blocks, inodes: r.inodes, files: r.files, device: a.tarfsSource, deviceBlocks: r.deviceBlocks };
+    } finally {
+      sink.close();
+    }
+  } finally {
+    await tar.close?.();
+  }
+}
+
 /** `--type tar-tarfs`: only the bootstrap is written; the tar itself is the data blob (not copied). */
 async function buildTarfsFile(a: BuildArgs): Promise<BuildSummary> {
   if (a.format !== 'rafs-v6') throw new UsageError('--type tar-tarfs builds RAFS v6 only (as nydus-image)');
@@ -232,6 +256,7 @@ async function buildZranFile(a: BuildArgs): Promise<BuildSummary> {
 export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummary> {
   if (a.type !== undefined && a.type !== 'dir-rafs' && a.type !== 'tar-rafs') {
     if (a.type === 'tar-tarfs') return buildTarfsFile(a);
+    if (a.type === 'tar-index') return buildTarIndexFile(a);
     if (a.type === 'targz-ref') return buildZranFile(a);
     throw new UsageError(`--type ${a.type}: Layerscope builds tar-rafs/dir-rafs (the default), tar-tarfs and targz-ref`);
   }

@@ -239,6 +239,7 @@ const commands: Record<string, Command> = {
       '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]\n' +
       '                 [--type targz-ref]: SRC a .tar.gz layer, referenced as the data blob (ZRAN checkpoints; OUT and a RAFS meta blob in --blob-dir)\n' +
       '                 [--type tar-tarfs]: SRC an uncompressed tar, used as the data blob itself (512-byte blocks; only OUT is written)\n' +
+      '                 [--tar=i]: EROFS in tar index mode (mkfs.erofs --tar=i): SRC an uncompressed tar, mounted as device 1 (only OUT is written)\n' +
       '                 [--encrypt]: v6, AES-128-XTS blob with a random key and IV kept in the bootstrap (as nydus-image --encrypt)',
     summary: 'build an image from a directory, tar/tar.gz layer, composefs dump or any image',
     options: {
@@ -249,7 +250,7 @@ const commands: Record<string, Command> = {
       'print-digest': { type: 'boolean' },
       compressor: { type: 'string' }, digester: { type: 'string' }, 'chunk-size': { type: 'string' }, parent: { type: 'string' },
       'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' }, 'batch-size': { type: 'string' },
-      type: { type: 'string' }, encrypt: { type: 'boolean' },
+      type: { type: 'string' }, encrypt: { type: 'boolean' }, tar: { type: 'string' },
     },
     async run(pos, v) {
       const [src, dest] = pos;
@@ -262,7 +263,12 @@ const commands: Record<string, Command> = {
         return n;
       };
       // --type targz-ref / tar-tarfs read SRC themselves (it is referenced as the blob): no tree to load first
-      const tree = v.type === 'targz-ref' || v.type === 'tar-tarfs' ? { root: newDir(), notes: [] } : await loadSource(src, v as ImageArgs);
+      if (v.tar !== undefined) {
+        if (v.tar !== 'i') throw new UsageError(`--tar=${String(v.tar)}: Layerscope builds --tar=i (tar index mode) only; a full EROFS of a tar is --format erofs without --tar`);
+        if (v.type) throw new UsageError('--tar=i conflicts with --type');
+        v.type = 'tar-index';
+      }
+      const tree = v.type === 'targz-ref' || v.type === 'tar-tarfs' || v.type === 'tar-index' ? { root: newDir(), notes: [] } : await loadSource(src, v as ImageArgs);
       const args: Parameters<typeof build>[1] = { format, out: dest };
       if (v['digest-store']) args.digestStore = v['digest-store'] as string;
       const opt = { minVersion: num('min-version'), maxVersion: num('max-version'), chunkSize: num('chunksize') ?? num('chunk-size'), buildTime: num('build-time') };

@@ -217,7 +217,7 @@ export async function runConvert(pos: string[], v: Record<string, unknown>): Pro
   if (to === 'nydus') return convertNydus(image, outPath, v);
   if (to !== 'erofs' && to !== 'composefs' && to !== 'rafs-v6') throw new UsageError(`--to ${String(to)}: erofs, composefs, rafs-v6 or nydus`);
   const img = await loadOciPath(image, v);
-  if (v['per-layer']) return convertErofsPerLayer(img, to, outPath, v);
+  if (v['per-layer']) return convertErofsPerLayer(img, await ociFiles(image), to, outPath, v);
   // --composefs-rs: the tree as composefs-rs builds it (lib/oci/composefs.ts), its digest printed as an image id
   const rs = v['composefs-rs'] === true;
   if (rs && to !== 'composefs') throw new UsageError('--composefs-rs goes with --to composefs');

@@ -121,6 +121,13 @@ async function* zstdChunks(raw: AsyncIterable<Uint8Array>, name: string): AsyncG
   yield* out.splice(0);
 }
 
+/** A layer blob's uncompressed tar bytes, as a stream (gzip, zstd or none, as sniffed). */
+export function uncompressedLayer(blob: ByteSource, compression: Compression, name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+  if (compression === 'gzip') return gunzipChunks(blob, signal ? { signal } : {});
+  if (compression === 'zstd') return zstdChunks(chunksOf(blob, READ, signal), name);
+  return chunksOf(blob, READ, signal);
+}
+
 async function* counted(chunks: AsyncIterable<Uint8Array>, hasher: { update(b: Uint8Array): unknown }, st: { n: number }, max: number, name: string): AsyncGenerator<Uint8Array> {
   for await (const c of chunks) {
     st.n += c.length;

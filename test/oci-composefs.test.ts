@@ -1,0 +1,149 @@
+// `layerscope convert IMAGE --to composefs OUT --digest-store DIR --composefs-rs`: the tree
+// composefs-rs builds of an OCI image (lib/oci/composefs.ts) as a composefs image. The reference is
+// umoci unpack's rootfs of the same image with composefs-rs' documented changes applied by hand here
+// (root attributes from /usr, /run emptied with /usr's mtime, mtimes in whole seconds, entries of a
+// layer applied in tar order so a whiteout also hides what its own layer wrote before it). Read
+// back through our composefs reader and the object store, and mounted by this machine's kernel
+// (EROFS, then overlayfs with the object store as a data-only lower layer). The printed id is
+// checked against `fsverity digest` (fsverity-utils) of the written image.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import '../src/lib/formats.ts';
+import { NodeFileSource } from '../src/lib/io/node.ts';
+import { openImage } from '../src/lib/open.ts';
+import { compareSnapshots, snapshotDisk, snapshotFs, type SnapEntry, type Snapshot } from './helpers/treecompare.ts';
+import { appendLayer, makeTar, makeTestImage, missingTools, unpackRootfs } from './helpers/oci.ts';
+import { REPO, tempDir } from './helpers/paths.ts';
+
+const skip = missingTools();
+const CLI = join(REPO, 'bin/layerscope.mjs');
+const hexName = (s: string): string => Buffer.from(s).toString('hex');
+const key = (...comps: string[]): string => hexName(comps.join('/'));
+
+function cli(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** layer 5: /run with content, a directory whose opaque marker follows one of its own files, a file whited out by a later entry of the same tar */
+const LAYER5 = [
+  { name: 'run/', type: 'dir' as const },
+  { name: 'run/cache/', type: 'dir' as const },
+  { name: 'run/cache/x', text: 'cache' },
+  { name: 'opq/', type: 'dir' as const, mode: 0o750, mtime: 1600000001 },
+  { name: 'opq/early', text: 'written before the opaque marker' },
+  { name: 'opq/.wh..wh..opq', text: '' },
+  { name: 'opq/late', text: 'late' },
+  { name: 'etc/gone-soon', text: 'g' },
+  { name: 'etc/.wh.gone-soon', text: '' },
+];
+
+/** umoci unpack's rootfs of layers 1-4, with layer 5 and composefs-rs' rules applied by hand */
+function expected(ref: Snapshot): Snapshot {
+  const entries = new Map<string, SnapEntry>();
+  for (const [k, e] of ref.entries) entries.set(k, { ...e, mtimeNs: (e.mtimeNs / 1_000_000_000n) * 1_000_000_000n });
+  const usr = entries.get(key('usr'))!;
+  const dir = (mode: number, mtime: number): SnapEntry => ({ type: 'dir', mode: 0o040000 | mode, uid: 0, gid: 0, nlink: 2, size: 0, mtimeNs: BigInt(mtime) * 1_000_000_000n, rdev: '', xattrs: {} });
+  // /run: emptied, /usr's mtime
+  entries.set(key('run'), dir(0o755, Number(usr.mtimeNs / 1_000_000_000n)));
+  // /opq: the opaque marker removed `early`, which came before it in the same tar
+  entries.set(key('opq'), dir(0o750, 1600000001));
+  entries.set(key('opq', 'late'), {
+    type: 'reg', mode: 0o100644, uid: 0, gid: 0, nlink: 1, size: 4, mtimeNs: 1700000000n * 1_000_000_000n, rdev: '', xattrs: {},
+    sha256: createHash('sha256').update('late').digest('hex'),
+  });
+  const root = entries.get('')!;
+  entries.set('', { ...root, mode: usr.mode, uid: usr.uid, gid: usr.gid, mtimeNs: usr.mtimeNs, xattrs: usr.xattrs, nlink: root.nlink + 2 });
+  return { entries, links: ref.links };
+}
+
+describe('convert --to composefs --composefs-rs', { skip: skip ?? false }, () => {
+  const work = skip ? '' : tempDir('ls-oci-composefs-');
+  let layout = '';
+  let want: Snapshot;
+  const out = () => join(work, 'cfs.img');
+  const store = () => join(work, 'objects');
+  let printed = '';
+  before(() => {
+    layout = makeTestImage(work);
+    want = expected(snapshotDisk(unpackRootfs(layout, 't', join(work, 'ref'))));
+    appendLayer(layout, 't', makeTar(LAYER5), 'none', 'layer five');
+    const r = cli(['convert', layout, '--to', 'composefs', out(), '--digest-store', store(), '--composefs-rs']);
+    assert.equal(r.status, 0, r.stderr);
+    printed = r.stdout;
+  });
+  after(() => {
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('the printed image id is fsverity digest of the image, and said not to be cfsctl\'s', () => {
+    const m = /^image id ([0-9a-f]{64}) \((.*)\)$/m.exec(printed);
+    assert.ok(m, printed);
+    assert.match(m[2]!, /NOT the id `cfsctl oci compute-id` prints/);
+    const f = spawnSync('fsverity', ['digest', out()], { encoding: 'utf8' });
+    if (f.status !== 0) return;
+    assert.equal(f.stdout.trim().split(' ')[0], `sha256:${m[1]}`);
+  });
+
+  test('our composefs reader with the object store shows the composefs-rs tree', async () => {
+    const opened: NodeFileSource[] = [];
+    const open = async (p: string): Promise<NodeFileSource> => {
+      const s = await NodeFileSource.open(p);
+      opened.push(s);
+      return s;
+    };
+    try {
+      const fs = await openImage(await open(out()), { objectStore: async (p) => open(join(store(), p)).catch(() => null) });
+      assert.equal(fs.format, 'composefs');
+      assert.deepEqual(compareSnapshots(want, await snapshotFs(fs)), []);
+    } finally {
+      for (const s of opened) await s.close();
+    }
+  });
+
+  test('the kernel mounts it (EROFS, overlayfs with the objects as data-only lower layer) and shows the same tree', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('mounting needs root');
+    const meta = join(work, 'meta');
+    const mnt = join(work, 'mnt');
+    mkdirSync(meta);
+    mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'erofs', '-o', 'ro', out(), meta], { encoding: 'utf8' });
+    if (m.status !== 0) return t.skip(`mount -t erofs refused: ${m.stderr.trim()}`);
+    try {
+      const o = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${meta}::${store()},metacopy=on,redirect_dir=on`, mnt], { encoding: 'utf8' });
+      if (o.status !== 0) return t.skip(`overlayfs with a data-only lower layer refused: ${o.stderr.trim()}`);
+      try {
+        assert.deepEqual(compareSnapshots(want, snapshotDisk(mnt)), []);
+      } finally {
+        spawnSync('umount', [mnt]);
+      }
+    } finally {
+      spawnSync('umount', [meta]);
+    }
+  });
+
+  test('an image without /usr is refused (composefs-rs takes the root\'s attributes from it)', () => {
+    const lay = join(work, 'nousr');
+    spawnSync('umoci', ['init', '--layout', lay]);
+    spawnSync('umoci', ['new', '--image', `${lay}:t`]);
+    appendLayer(lay, 't', makeTar([{ name: 'etc/', type: 'dir' }, { name: 'etc/x', text: 'x' }]), 'none');
+    const r = cli(['convert', lay, '--to', 'composefs', join(work, 'nousr.img'), '--composefs-rs']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /no \/usr directory/);
+    assert.equal(cli(['convert', lay, '--to', 'composefs', join(work, 'nousr2.img')]).status, 0, 'without --composefs-rs the merged tree builds');
+  });
+
+  test('a layer entry whose parent directory is in no layer is refused (composefs-rs makes no implicit directories)', () => {
+    const lay = join(work, 'noparent');
+    spawnSync('umoci', ['init', '--layout', lay]);
+    spawnSync('umoci', ['new', '--image', `${lay}:t`]);
+    appendLayer(lay, 't', makeTar([{ name: 'usr/', type: 'dir' }, { name: 'a/b/c', text: 'c' }]), 'none');
+    const r = cli(['convert', lay, '--to', 'composefs', join(work, 'np.img'), '--composefs-rs']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /"\/a\/b\/c": its parent directory is not in the tree yet/);
+  });
+});
