@@ -16,7 +16,10 @@
  *    at nid 0; directories and symlinks are FLAT_PLAIN blocks after the inode area (mkfs inlines
  *    tails); xattrs are inline entries only (no shared table, no name filter); no superblock
  *    checksum, uuid or build time;
- *  - OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) are kept as the plain files the tar holds.
+ *  - a directory the tar has no entry for gets the tree builder's attributes (fs/sources/tar.ts);
+ *    mkfs.erofs (lib/rebuild.c erofs_rebuild_mkdir) gives it mode 0755 and its parent's owner and mtime.
+ * Same as mkfs.erofs without --aufs: OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) stay the plain
+ * files the tar holds; a hardlink to a file the tar does not hold is an error (mkfs: ENOENT).
  * Files of a tar entry that appears twice are taken from the last entry (the tree's rule).
  */
 import { FormatError, UnsupportedError } from '../errors.ts';
