@@ -10,17 +10,16 @@
  */
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { fsverityDigest } from '../codec/fsverity.ts';
-import { inodesOf, type SourceInode, type SourceTree, type Xattr } from '../fs/tree.ts';
+import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
 import { validateTree } from '../fs/validate.ts';
-import { S_IFCHR, S_IFREG, bytesEqual, modeOfType, type FileType } from '../fs/types.ts';
+import { S_IFCHR, S_IFREG, modeOfType, type FileType } from '../fs/types.ts';
 import {
   EROFS_CHUNK_FORMAT_BLKBITS_MASK, EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_INODE_CHUNK_BASED,
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET, erofs_super_block,
-  erofs_xattr_ibody_header,
 } from '../erofs/structs.ts';
 import {
-  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntBytes, emitDirentsOf,
-  emitInodeCore, emitters, emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount,
+  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, inodeCoreSize,
+  xattrIcount,
 } from '../erofs/writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
 import { encodeStruct } from '../struct.ts';
@@ -29,6 +28,7 @@ import { FsVerityStream, digestToPayload } from './verity.ts';
 import { XattrSet } from './xattrs.ts';
 import { COMPOSEFS_MAGIC, COMPOSEFS_HEADER_SIZE, COMPOSEFS_FLAGS_HAS_ACL, LCFS_EROFS_VERSION, composefs_header } from './structs.ts';
 import { binKey, startsWith } from '../bytes.ts';
+import { emitSharedXattrs, emitXattrArea, planXattrs, sharedIdsAt, type XattrPlan } from '../erofs/writer-xattrs.ts';
 
 /** LCFS_VERSION_MAX of libcomposefs 1.0.x */
 export const COMPOSEFS_VERSION_MAX = 1;
@@ -80,8 +80,6 @@ const K = {
   dotdot: ENC.encode('..'),
 };
 const EMPTY = new Uint8Array(0);
-const NONE: number[] = [];
-const NO_XATTRS: Xattr[] = [];
 const Y = ENC.encode('y');
 const X_ = ENC.encode('x');
 
@@ -133,37 +131,6 @@ interface Node {
 
 class WriteError extends Error {}
 
-/** Distinct (name, value) pairs with use counts; hashed, compared byte for byte. */
-class XattrPool {
-  readonly entries: { x: Xattr; count: number; offset: number }[] = [];
-  /** hash -> entry id, or ids when several pairs share a hash */
-  private readonly byHash = new Map<number, number | number[]>();
-
-  intern(x: Xattr): number {
-    let h = 0x811c9dc5;
-    const { name, value } = x;
-    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name[i]!, 0x01000193);
-    h = Math.imul(h ^ 0x100, 0x01000193);
-    for (let i = 0; i < value.length; i++) h = Math.imul(h ^ value[i]!, 0x01000193);
-    const bucket = this.byHash.get(h);
-    if (bucket !== undefined) {
-      for (const id of typeof bucket === 'number' ? [bucket] : bucket) {
-        const e = this.entries[id]!;
-        if (bytesEqual(e.x.name, name) && bytesEqual(e.x.value, value)) {
-          e.count++;
-          return id;
-        }
-      }
-    }
-    const id = this.entries.length;
-    this.entries.push({ x, count: 1, offset: -1 });
-    if (bucket === undefined) this.byHash.set(h, id);
-    else if (typeof bucket === 'number') this.byHash.set(h, [bucket, id]);
-    else bucket.push(id);
-    return id;
-  }
-}
-
 export async function buildComposefs(tree: SourceTree, opts: ComposefsOptions, sink: Sink): Promise<ComposefsResult> {
   const plan = await planComposefs(tree, opts);
   const hasher = new FsVerityStream();
@@ -193,17 +160,9 @@ interface Plan {
   ipos: Float64Array;
   nBlocks: Uint32Array;
   tail: Uint32Array;
-  xsize: Uint32Array;
   compact: Uint8Array;
-  /** per node: shared xattr ids, then inline xattrs (in sorted key order) */
-  /** per node: offsets of its shared xattrs in the table */
-  sharedOffsets: number[][];
-  inlineX: Xattr[][];
-  filter: Uint32Array;
-  shared: Xattr[];
-  /** offset of each shared xattr in the table */
-  sharedAt: number[];
-  sharedSize: number;
+  /** xattr areas and the shared table (sizes, filters, entries) */
+  xattrs: XattrPlan;
   /** per node: first data block (0 when it has none), handed out in BFS order from dataStart */
   blkaddr: Float64Array;
   inodesEnd: number;
@@ -458,33 +417,14 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
   }
 
   // Shared xattrs: (name, value) pairs used by more than one inode, table in descending order.
-  const pool = new XattrPool();
-  const nodeIds: number[][] = new Array(N);
-  for (let i = 0; i < N; i++) nodeIds[i] = nodes[i]!.xattrs.list.map((x) => pool.intern(x));
-  const sharedEnts = pool.entries.filter((e) => e.count > 1);
-  sharedEnts.sort((a, b) => {
-    const r = compareBytes(b.x.name, a.x.name);
-    if (r !== 0) return r;
-    if (a.x.value.length !== b.x.value.length) return b.x.value.length - a.x.value.length;
-    return compareBytes(b.x.value, a.x.value);
-  });
-  let sharedSize = 0;
-  for (const e of sharedEnts) {
-    e.offset = sharedSize;
-    sharedSize += xattrEntrySize(e.x);
-  }
-  const shared = sharedEnts.map((e) => e.x);
+  const xp = planXattrs(nodes.map((n) => n.xattrs.list), { order: 'composefs' });
 
   // Placement (compute_erofs_inodes).
   const nid = new Float64Array(N);
   const ipos = new Float64Array(N);
   const nBlocks = new Uint32Array(N);
   const tail = new Uint32Array(N);
-  const xsize = new Uint32Array(N);
   const compact = new Uint8Array(N);
-  const filter = new Uint32Array(N);
-  const sharedOffsets: number[][] = new Array(N);
-  const inlineX: Xattr[][] = new Array(N);
   let pos = EROFS_SUPER_OFFSET + erofs_super_block.size;
   let nDataBlocks = 0;
   for (let i = 0; i < N; i++) {
@@ -518,23 +458,7 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
     const sizeForCompact = n.type === 'dir' ? nb * BLOCK_SIZE + tl : n.size;
     const isCompact = n.mtime === minMtime && n.mtimeNsec === minNsec && n.nlink <= 0xffff && n.uid <= 0xffff && n.gid <= 0xffff && sizeForCompact <= 0xffffffff;
     const isize = inodeCoreSize(isCompact);
-    // xattrs: the first 128 shared matches become references, in sorted-key order
-    const list = n.xattrs.list;
-    const offs: number[] = list.length ? [] : NONE;
-    const inl: Xattr[] = list.length ? [] : NO_XATTRS;
-    let inlineBytes = 0;
-    let bits = 0;
-    const ids = nodeIds[i]!;
-    for (let k = 0; k < list.length; k++) {
-      const e = pool.entries[ids[k]!]!;
-      bits |= xattrFilterBit(list[k]!);
-      if (e.count > 1 && offs.length < MAX_SHARED_PER_INODE) offs.push(e.offset);
-      else {
-        inl.push(list[k]!);
-        inlineBytes += xattrEntrySize(list[k]!);
-      }
-    }
-    const xs = xattrAreaSize(offs.length, inlineBytes);
+    const xs = xp.xsize[i]!;
     pos = roundUp(pos, EROFS_SLOTSIZE);
     // keep the inline tail inside one block
     if (n.type === 'symlink') {
@@ -563,16 +487,12 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
     ipos[i] = pos;
     nBlocks[i] = nb;
     tail[i] = tl;
-    xsize[i] = xs;
     compact[i] = isCompact ? 1 : 0;
-    filter[i] = list.length ? ~bits >>> 0 : 0;
-    sharedOffsets[i] = offs;
-    inlineX[i] = inl;
     nDataBlocks += nb;
     pos += isize + xs + tl;
   }
   const inodesEnd = roundUp(pos, EROFS_SLOTSIZE);
-  const dataStart = roundUp(inodesEnd + sharedSize, BLOCK_SIZE);
+  const dataStart = roundUp(inodesEnd + xp.sharedSize, BLOCK_SIZE);
   if (nid[0]! > 0xffff) throw new UnsupportedError('composefs', `root nid ${nid[0]} does not fit 16 bits`);
   const blkaddr = new Float64Array(N);
   let blk = dataStart / BLOCK_SIZE;
@@ -582,8 +502,7 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
     blk += nBlocks[i]!;
   }
   return {
-    version, nodes, hasAcl, minMtime, minNsec, nid, ipos, nBlocks, tail, xsize, compact, sharedOffsets, inlineX, filter,
-    shared, sharedAt: sharedEnts.map((e) => e.offset), sharedSize, blkaddr, inodesEnd, dataStart, nDataBlocks, imageSize: dataStart + nDataBlocks * BLOCK_SIZE,
+    version, nodes, hasAcl, minMtime, minNsec, nid, ipos, nBlocks, tail, compact, xattrs: xp, blkaddr, inodesEnd, dataStart, nDataBlocks, imageSize: dataStart + nDataBlocks * BLOCK_SIZE,
   };
 }
 
@@ -637,25 +556,14 @@ async function emit(p: Plan, out: Output): Promise<void> {
       }
     } else if (n.type === 'symlink') size = nb === 0 ? tl : n.size;
     emitInodeCore(out, {
-      compact: p.compact[i] === 1, layout, xattrIcount: xattrIcount(p.xsize[i]!), mode: n.mode, nlink: n.nlink, size, iu, ino: i,
+      compact: p.compact[i] === 1, layout, xattrIcount: xattrIcount(p.xattrs.xsize[i]!), mode: n.mode, nlink: n.nlink, size, iu, ino: i,
       uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
     });
     const xattrAt = p.ipos[i]! + inodeCoreSize(p.compact[i] === 1);
     expectAt(out, xattrAt, W, () => `${where(i)}: xattr area start`);
-    if (p.xsize[i]! > 0) {
-      // ids count 4-byte units from xattr_blkaddr = inodes_end / 4096
-      const base = p.inodesEnd % BLOCK_SIZE;
-      const ids = p.sharedOffsets[i]!;
-      emitXattrHeader(out, p.filter[i]!, ids.map((o) => (base + o) / 4));
-      let at = xattrAt + erofs_xattr_ibody_header.size + 4 * ids.length;
-      const inl = p.inlineX[i]!;
-      for (let e = 0; e < inl.length; e++) {
-        expectAt(out, at, W, () => `${where(i)}: inline xattr entry ${e}`);
-        emitters.xattrEntry(out, inl[e]!);
-        at += xattrEntrySize(inl[e]!);
-      }
-    }
-    const tailAt = xattrAt + p.xsize[i]!;
+    const xs = p.xattrs.xsize[i]!;
+    if (xs > 0) emitXattrArea(out, xattrAt, p.xattrs.filter[i]!, sharedIdsAt(p.xattrs.sharedOffsets[i]!, p.inodesEnd, BLOCK_SIZE), p.xattrs.inline[i]!, W, () => where(i));
+    const tailAt = xattrAt + xs;
     expectAt(out, tailAt, W, () => `${where(i)}: xattr area end`);
     if (tl > 0) {
       if (n.type === 'dir') {
@@ -669,11 +577,7 @@ async function emit(p: Plan, out: Output): Promise<void> {
     if ((i & 1023) === 1023) await out.drain();
   }
   out.padTo(p.inodesEnd);
-  for (let e = 0; e < p.shared.length; e++) {
-    expectAt(out, p.inodesEnd + p.sharedAt[e]!, W, () => `shared xattr ${e}`);
-    emitters.xattrEntry(out, p.shared[e]!);
-  }
-  expectAt(out, p.inodesEnd + p.sharedSize, W, () => 'shared xattr table end');
+  emitSharedXattrs(out, p.xattrs, p.inodesEnd, W);
   out.padTo(p.dataStart);
 
   for (let i = 0; i < N; i++) {

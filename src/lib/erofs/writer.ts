@@ -38,7 +38,7 @@ import {
   EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_SB_CHKSUM, EROFS_FEATURE_COMPAT_XATTR_FILTER, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE,
   EROFS_FEATURE_INCOMPAT_COMPR_CFGS, EROFS_FEATURE_INCOMPAT_FRAGMENTS, EROFS_FEATURE_INCOMPAT_ZERO_PADDING, EROFS_FEATURE_INCOMPAT_ZTAILPACKING,
   EROFS_INODE_CHUNK_BASED, EROFS_INODE_COMPRESSED_COMPACT, EROFS_INODE_COMPRESSED_FULL, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
-  erofs_super_block, erofs_xattr_ibody_header,
+  erofs_super_block,
 } from './structs.ts';
 import {
   availableAlgs, cfgRecordBytes, compressFile, dropInline, emitCfgRecord, encodeZMeta, inlinePclusterOffset, mapHeaderOffset, resolveCompression, zLayout, zMetaBytes,
@@ -46,10 +46,11 @@ import {
 } from './writer-compress.ts';
 import { BytesSource } from '../io/source.ts';
 import {
-  BLOCK_SIZE, MAX_SHARED_PER_INODE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, emitters,
-  emitXattrHeader, inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIcount, xattrIndex,
+  BLOCK_SIZE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, inodeCoreSize, xattrIcount, xattrIndex,
 } from './writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from './writer-output.ts';
+import { emitSharedXattrs, emitXattrArea, planXattrs, sharedIdsAt, type XattrPlan } from './writer-xattrs.ts';
+import { binKey } from '../bytes.ts';
 
 export interface ErofsOptions {
   /** 16 bytes, or "xxxxxxxx-xxxx-…" (default: random) */
@@ -132,19 +133,13 @@ interface Plan {
   isize: Float64Array;
   /** i_size */
   size: Float64Array;
-  xsize: Uint32Array;
   /** bytes stored inline after the inode (tail or chunk map) */
   inlineLen: Uint32Array;
   /** blocks in the data area and where they start */
   nBlocks: Float64Array;
   blkaddr: Float64Array;
-  filter: Uint32Array;
-  sharedIds: number[][];
-  inlineX: Xattr[][];
-  shared: Xattr[];
-  /** offset of each shared xattr in the table, and the table's size */
-  sharedAt: number[];
-  sharedSize: number;
+  /** xattr areas and the shared table (sizes, filters, entries) */
+  xattrs: XattrPlan;
   /** node indexes in on-disk order of their inodes */
   order: Uint32Array;
   inodesEnd: number;
@@ -153,8 +148,6 @@ interface Plan {
   /** chunk mode: unique chunks (file node, chunk index) and their block addresses */
   uniq: { node: number; index: number; len: number }[];
   uniqBlk: Float64Array;
-  /** some inode has xattrs: the name filter is written (compat XATTR_FILTER) */
-  hasXattrFilter: boolean;
   /** compression settings, and the pclusters of each file stored compressed */
   z: ZConfig | null;
   zfile: (ZFile | null)[];
@@ -362,45 +355,17 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   const { zfile, packed } = z ? await compressFiles(nodes, z, readSize, buildTime, buildTimeNsec) : { zfile: [], packed: -1 };
   const N = nodes.length;
 
-  // shared xattrs: pairs used by more than one inode
-  const pool = new Map<string, { x: Xattr; count: number; offset: number }>();
-  const keyOf = (x: Xattr) => {
-    let k = '';
-    for (const b of x.name) k += String.fromCharCode(b);
-    k += '\u0100';
-    for (const b of x.value) k += String.fromCharCode(b);
-    return k;
-  };
-  const nodeKeys: string[][] = new Array(N);
-  let anyXattr = false;
+  // one value per name (the last wins), sorted by name; pairs used by more than one inode are shared
   for (let i = 0; i < N; i++) {
-    // one value per name (the last wins), sorted by name
     const byName = new Map<string, Xattr>();
     for (const x of nodes[i]!.src.xattrs) {
       if (x.name.length === 0 || x.value.length > 0xffff) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattr name empty or value over 65535 bytes`);
-      byName.set(keyOf({ name: x.name, value: new Uint8Array(0) }), x);
-    }
-    const list = [...byName.values()].sort((a, b) => compareBytes(a.name, b.name));
-    for (const x of list) {
       if (x.name.length - xattrIndex(x.name).prefixLen > 255) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattr name longer than 255 bytes after its prefix`);
+      byName.set(binKey(x.name), x);
     }
-    nodes[i]!.xattrs = list;
-    const keys = list.map(keyOf);
-    nodeKeys[i] = keys;
-    for (let k = 0; k < keys.length; k++) {
-      anyXattr = true;
-      const e = pool.get(keys[k]!);
-      if (e) e.count++;
-      else pool.set(keys[k]!, { x: list[k]!, count: 1, offset: -1 });
-    }
+    nodes[i]!.xattrs = byName.size ? [...byName.values()].sort((a, b) => compareBytes(a.name, b.name)) : [];
   }
-  const sharedEnts = [...pool.values()].filter((e) => e.count > 1);
-  sharedEnts.sort((a, b) => compareBytes(a.x.name, b.x.name) || compareBytes(a.x.value, b.x.value));
-  let sharedSize = 0;
-  for (const e of sharedEnts) {
-    e.offset = sharedSize;
-    sharedSize += xattrEntrySize(e.x);
-  }
+  const xp = planXattrs(nodes.map((n) => n.xattrs), { order: 'mkfs' });
 
   const ipos = new Float64Array(N);
   const nid = new Float64Array(N);
@@ -408,12 +373,8 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   const layout = new Uint8Array(N);
   const isizeA = new Float64Array(N);
   const sizeA = new Float64Array(N);
-  const xsize = new Uint32Array(N);
   const inlineLen = new Uint32Array(N);
   const nBlocks = new Float64Array(N);
-  const filter = new Uint32Array(N);
-  const sharedOffsets: number[][] = new Array(N);
-  const inlineX: Xattr[][] = new Array(N);
   const meta = new MetaBlocks(EROFS_SUPER_OFFSET + erofs_super_block.size + (z ? cfgRecordBytes(z) : 0), bs);
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;
@@ -440,22 +401,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     }
     const isCompact = s.mtime === buildTime && s.mtimeNsec === buildTimeNsec && s.uid <= 0xffff && s.gid <= 0xffff && n.nlink <= 0xffff && size <= 0xffffffff;
     const isz = inodeCoreSize(isCompact);
-    const offs: number[] = [];
-    const inl: Xattr[] = [];
-    let inlineBytes = 0;
-    let bits = 0;
-    const keys = nodeKeys[i]!;
-    for (let k = 0; k < n.xattrs.length; k++) {
-      const x = n.xattrs[k]!;
-      const e = pool.get(keys[k]!)!;
-      bits |= xattrFilterBit(x);
-      if (e.count > 1 && offs.length < MAX_SHARED_PER_INODE) offs.push(e.offset);
-      else {
-        inl.push(x);
-        inlineBytes += xattrEntrySize(x);
-      }
-    }
-    const xs = xattrAreaSize(offs.length, inlineBytes);
+    const xs = xp.xsize[i]!;
     if (xattrIcount(xs) > 0xffff) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattrs too large`);
     const head = isz + xs;
     // inline the tail when inode, xattrs and tail fit one block (a tail never crosses a block)
@@ -475,17 +421,12 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
     layout[i] = lay;
     isizeA[i] = isz;
     sizeA[i] = size;
-    xsize[i] = xs;
     inlineLen[i] = lay === EROFS_INODE_CHUNK_BASED || zf ? mapBytes : inline;
     nBlocks[i] = lay === EROFS_INODE_CHUNK_BASED ? 0 : zf ? zf.blocks : Math.ceil((size - inline) / bs);
-    filter[i] = n.xattrs.length ? ~bits >>> 0 : 0;
-    sharedOffsets[i] = offs;
-    inlineX[i] = inl;
   }
   const inodesEnd = meta.end();
   if (nid[0]! > 0xffff) throw new Error('EROFS writer bug: root nid does not fit 16 bits');
-  const sharedIds = sharedOffsets.map((offs) => offs.map((o) => ((inodesEnd % bs) + o) / 4));
-  const dataStart = roundUp(inodesEnd + sharedSize, bs);
+  const dataStart = roundUp(inodesEnd + xp.sharedSize, bs);
   // data blocks in inode order; a unique chunk is placed where it is first used
   const blkaddr = new Float64Array(N);
   const uniqBlk = new Float64Array(uniq.length);
@@ -503,8 +444,8 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   if (blk > 0xffffffff) throw new UnsupportedError('erofs', `image of ${blk} blocks does not fit 32-bit block addresses`);
   return {
     nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
-    checksum: opts.checksum ?? true, bs, bits, chunkBits, packed, ipos, nid, compact, layout, isize: isizeA, size: sizeA, xsize, inlineLen, nBlocks, blkaddr,
-    filter, sharedIds, inlineX, shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk, hasXattrFilter: anyXattr, z, zfile,
+    checksum: opts.checksum ?? true, bs, bits, chunkBits, packed, ipos, nid, compact, layout, isize: isizeA, size: sizeA, inlineLen, nBlocks, blkaddr,
+    xattrs: xp, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk,  z, zfile,
   };
 }
 
@@ -730,7 +671,8 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
   const sb = new Uint8Array(erofs_super_block.size);
   let compat = EROFS_FEATURE_COMPAT_MTIME;
   if (p.checksum) compat |= EROFS_FEATURE_COMPAT_SB_CHKSUM;
-  if (p.hasXattrFilter) compat |= EROFS_FEATURE_COMPAT_XATTR_FILTER;
+  // some inode has xattrs: the name filter is written
+  if (p.xattrs.any) compat |= EROFS_FEATURE_COMPAT_XATTR_FILTER;
   encodeStruct(erofs_super_block, {
     magic: EROFS_MAGIC, checksum: 0, feature_compat: compat, blkszbits: p.bits, root_nid: p.nid[0]!, inos: N,
     build_time: p.buildTime, build_time_nsec: p.buildTimeNsec, blocks: p.blocks, meta_blkaddr: 0,
@@ -764,28 +706,20 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     else if (isCompressed(p, i)) iu = p.nBlocks[i]!; // compressed_blocks (informational)
     else iu = p.blkaddr[i]!;
     emitInodeCore(out, {
-      compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(p.xsize[i]!), mode: modeOfType(s.type) | (s.perm & 0o7777),
+      compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(p.xattrs.xsize[i]!), mode: modeOfType(s.type) | (s.perm & 0o7777),
       nlink: n.nlink, size: p.size[i]!, iu, ino: i + 1, uid: s.uid, gid: s.gid, mtime: s.mtime, mtimeNsec: s.mtimeNsec,
     });
     const xattrAt = p.ipos[i]! + p.isize[i]!;
     expectAt(out, xattrAt, W, () => `${where(i)}: xattr area start`);
-    if (p.xsize[i]! > 0) {
-      emitXattrHeader(out, p.filter[i]!, p.sharedIds[i]!);
-      let at = xattrAt + erofs_xattr_ibody_header.size + 4 * p.sharedIds[i]!.length;
-      const inl = p.inlineX[i]!;
-      for (let e = 0; e < inl.length; e++) {
-        expectAt(out, at, W, () => `${where(i)}: inline xattr entry ${e}`);
-        emitters.xattrEntry(out, inl[e]!);
-        at += xattrEntrySize(inl[e]!);
-      }
-    }
-    const tailAt = xattrAt + p.xsize[i]!;
+    const xs = p.xattrs.xsize[i]!;
+    if (xs > 0) emitXattrArea(out, xattrAt, p.xattrs.filter[i]!, sharedIdsAt(p.xattrs.sharedOffsets[i]!, p.inodesEnd, bs), p.xattrs.inline[i]!, W, () => where(i));
+    const tailAt = xattrAt + xs;
     expectAt(out, tailAt, W, () => `${where(i)}: xattr area end`);
     const il = p.inlineLen[i]!;
     if (il > 0) {
       const zf = p.zfile[i];
       if (zf) {
-        const headBytes = p.isize[i]! + p.xsize[i]!;
+        const headBytes = p.isize[i]! + xs;
         out.padTo(p.ipos[i]! + mapHeaderOffset(headBytes));
         expectAt(out, p.ipos[i]! + mapHeaderOffset(headBytes), W, () => `${where(i)}: map header`);
         out.bytes(encodeZMeta(p.z!, zf, headBytes, p.size[i]!, p.blkaddr[i]!, (owner) => p.blkaddr[owner]!));
@@ -810,11 +744,7 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     if ((k & 1023) === 1023) await out.drain();
   }
   out.padTo(p.inodesEnd);
-  for (let e = 0; e < p.shared.length; e++) {
-    expectAt(out, p.inodesEnd + p.sharedAt[e]!, W, () => `shared xattr ${e}`);
-    emitters.xattrEntry(out, p.shared[e]!);
-  }
-  expectAt(out, p.inodesEnd + p.sharedSize, W, () => 'shared xattr table end');
+  emitSharedXattrs(out, p.xattrs, p.inodesEnd, W);
   out.padTo(p.dataStart);
 
   let u = 0;

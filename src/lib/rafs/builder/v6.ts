@@ -15,11 +15,11 @@
 import {
   EROFS_CHUNK_FORMAT_INDEXES, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE, EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, EROFS_INODE_CHUNK_BASED,
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, erofs_deviceslot, erofs_inode_chunk_index, erofs_super_block,
-  erofs_xattr_ibody_header,
 } from '../../erofs/structs.ts';
 import {
-  compareBytes, direntBlocks, direntBytes, direntFileType, emitInodeCore, emitters, emitXattrHeader, xattrAreaSize, xattrEntrySize, xattrIcount,
+  compareBytes, direntBlocks, direntBytes, direntFileType, emitInodeCore, emitters, xattrAreaSize, xattrEntrySize, xattrIcount,
 } from '../../erofs/writer-common.ts';
+import { emitXattrArea } from '../../erofs/writer-xattrs.ts';
 import { expectAt, measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
 import { encodeStruct } from '../../struct.ts';
 import {
@@ -302,15 +302,8 @@ function emitInode(out: Output, L: V6Layout, v: V6Node): void {
   });
   const xattrAt = v.offset + INODE;
   expectAt(out, xattrAt, W, () => `${where(v)}: xattr area start`);
-  if (v.xsize) {
-    emitXattrHeader(out, 0, []);
-    let at = xattrAt + erofs_xattr_ibody_header.size;
-    for (let e = 0; e < n.xattrs.length; e++) {
-      expectAt(out, at, W, () => `${where(v)}: inline xattr entry ${e}`);
-      emitters.xattrEntry(out, n.xattrs[e]!);
-      at += xattrEntrySize(n.xattrs[e]!);
-    }
-  }
+  // nydus shares no xattrs and writes no name filter
+  if (v.xsize) emitXattrArea(out, xattrAt, 0, [], n.xattrs, W, () => where(v));
   expectAt(out, xattrAt + v.xsize, W, () => `${where(v)}: xattr area end`);
   if (t === 'reg') {
     const cs = L.input.chunks.get(n) ?? [];
