@@ -106,18 +106,22 @@ async function checkImage(page: Page, shots: string): Promise<void> {
   await expect(rows.nth(2)).toContainText('+1 ~1 −0');
   await expect(rows.nth(3)).toContainText('+0 ~0 −1');
 
-  // layer 2: /etc/f overwritten, /h added, /etc only a parent (its tar holds no entry for it)
+  // layer 2 over the layers below: /etc/f overwritten, /h added, the rest as it was
   await rows.nth(2).click();
+  await expect(page.getByTestId('oci-node')).toHaveCount(6);
   await expect(node(page, '/etc/f')).toHaveAttribute('data-change', 'modified');
   await expect(node(page, '/h')).toHaveAttribute('data-change', 'added');
   await expect(node(page, '/etc')).toHaveAttribute('data-change', 'unchanged');
+  await expect(node(page, '/srv/app.sh')).toHaveAttribute('data-change', 'unchanged');
   const colour = (path: string) => node(page, path).locator('.name').evaluate((e) => getComputedStyle(e).color);
   const [mod, add, same] = [await colour('/etc/f'), await colour('/h'), await colour('/etc')];
   expect(new Set([mod, add, same]).size, `colours ${mod} ${add} ${same}`).toBe(3);
   await page.screenshot({ path: join(SHOTS, `oci-${shots}-layer2.png`) });
+  // changes only: the changed paths and the directories leading to them
   await page.getByTestId('oci-changes-only').check();
-  await expect(node(page, '/etc')).toHaveCount(0);
-  await expect(page.getByTestId('oci-node')).toHaveCount(2);
+  await expect(page.getByTestId('oci-node')).toHaveCount(3);
+  await expect(node(page, '/etc')).toBeVisible();
+  await expect(node(page, '/srv')).toHaveCount(0);
   // layer 3 removes /etc/f: a removal, in red and struck through
   await rows.nth(3).click();
   await expect(node(page, '/etc/f')).toHaveAttribute('data-change', 'removed');
@@ -193,6 +197,14 @@ test('a deep link reopens the Image view on a layer (the archive served over HTT
   await page.getByTestId('oci-part-efficiency').click();
   await expect(page).toHaveURL(/view=image&part=efficiency/);
   await expect(page).not.toHaveURL(/layer=/);
+  // the platform of a two-platform index is in the link too
+  sh(`tar -C ${multi} -cf ${site}/multi.tar .`);
+  await page.goto(`${srv.url}#url=${srv.url}multi.tar&platform=linux/arm64&view=image&part=layers`);
+  await page.reload();
+  await expect(page.getByTestId('oci-layer-row')).toHaveCount(2);
+  await page.getByTestId('oci-platform').selectOption('linux/amd64');
+  await expect(page.getByTestId('oci-layer-row')).toHaveCount(4);
+  await expect(page).toHaveURL(/platform=linux%2Famd64|platform=linux\/amd64/);
 });
 
 test('a two-platform index: amd64 first, the platform picker reopens the arm64 image', async ({ page }) => {

@@ -27,6 +27,8 @@ export interface PaneStart {
   /** the OCI Image view: its part and the layer selected */
   part?: OciPart;
   layer?: number | null;
+  /** an OCI index of several platforms: the one opened */
+  platform?: string;
 }
 
 /** one open image, handed from the page to its pane component */
@@ -83,6 +85,7 @@ function paneOf(group: URLSearchParams): LinkedPane | null {
     // a layer named without a part is the layer view
     part: OCI_PARTS.find((p) => p === group.get('part')) ?? (layer === null ? 'config' : 'layers'),
     layer,
+    ...(/^[\w.-]+\/[\w.-]+(\/[\w.-]+)?$/.test(group.get('platform') ?? '') ? { platform: group.get('platform')! } : {}),
   };
 }
 

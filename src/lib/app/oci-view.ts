@@ -3,7 +3,8 @@
 // added / modified / removed / unchanged against the layers below, and the merged file list as
 // JSON or CSV. The worker hands these on; the page only renders them.
 import { utf8, type FileType } from '../fs/types.ts';
-import { fileList, imageViews, toCsv, type ChangeKind, type FileRow, type LoadedOci } from '../oci/index.ts';
+import type { SourceInode } from '../fs/tree.ts';
+import { fileList, imageViews, mergeLayers, toCsv, type ChangeKind, type FileRow, type LoadedOci } from '../oci/index.ts';
 import { NotFoundError } from '../errors.ts';
 
 /** Most inefficient paths sent to the page (an image rewriting a whole distribution has many); the total is kept. */
@@ -24,38 +25,47 @@ export interface LayerRow {
   type: FileType;
   /** content bytes of a regular file (of the file removed, for a removal) */
   size: number;
-  /** against the layers below; "unchanged": a directory the layer holds (or creates as a parent) whose attributes stay */
+  /** what this layer did to the path, against the layers below; "unchanged": it comes from below as it was */
   change: ChangeKind | 'unchanged';
+  /** a directory with a change somewhere under it (kept by a "changes only" filter, as dive keeps it) */
+  below: boolean;
 }
 
 /**
- * Layer `index` as its tree: every entry of its tar but the whiteout markers, plus every path it
- * removes, each with its change, in path order (the parents before their children).
+ * Layer `index` as dive shows it: the tree of the layers up to it stacked (the whole merged tree for
+ * the top layer), each path marked with what this layer did to it, and the paths it removed put
+ * back in their place; in path order, a parent right before its children.
  */
 export function layerRows(o: LoadedOci, index: number): LayerRow[] {
-  const layer = o.layers[index];
   const changes = o.changes[index];
-  if (!layer || !changes) throw new NotFoundError(`layer ${index}: the image has ${o.layers.length} layers`);
-  const byPath = new Map<string, LayerRow>();
-  for (const e of layer.entries) {
-    if (e.whiteout || e.opaque || !e.comps.length) continue;
-    const path = '/' + e.comps.map(utf8).join('/');
-    byPath.set(path, { path, type: e.type === 'hardlink' ? 'reg' : (e.type as FileType), size: e.size, change: 'unchanged' });
-  }
-  for (const c of changes) byPath.set(c.path, { path: c.path, type: c.type, size: c.size, change: c.change });
-  // implicit parents of an entry (a tar without its directories' entries) show as unchanged directories
-  for (const path of [...byPath.keys()]) {
-    for (let at = path.lastIndexOf('/'); at > 0; at = path.lastIndexOf('/', at - 1)) {
-      const parent = path.slice(0, at);
-      if (byPath.has(parent)) break;
-      byPath.set(parent, { path: parent, type: 'dir', size: 0, change: 'unchanged' });
+  if (!Number.isInteger(index) || !changes) throw new NotFoundError(`layer ${index}: the image has ${o.layers.length} layers`);
+  const change = new Map(changes.map((c) => [c.path, c]));
+  // the same stacking as the image's merge, stopped at this layer (it shares the layers' file inodes, changes none)
+  const tree = index === o.layers.length - 1 ? o.tree : mergeLayers(o.layers.slice(0, index + 1)).tree;
+  const rows: LayerRow[] = [];
+  const visit = (dir: SourceInode, prefix: string): void => {
+    for (const d of dir.children ?? []) {
+      const n = d.inode;
+      const path = `${prefix}/${utf8(d.name)}`;
+      rows.push({ path, type: n.type, size: n.type === 'reg' ? n.size : 0, change: change.get(path)?.change ?? 'unchanged', below: false });
+      if (n.type === 'dir') visit(n, path);
     }
+  };
+  visit(tree.root, '');
+  for (const c of changes) if (c.change === 'removed') rows.push({ path: c.path, type: c.type, size: c.size, change: 'removed', below: false });
+  const rootChange = change.get('/');
+  if (rootChange) rows.push({ path: '/', type: 'dir', size: 0, change: rootChange.change, below: false });
+  const ancestors = new Set<string>();
+  for (const r of rows) {
+    if (r.change === 'unchanged') continue;
+    for (let at = r.path.lastIndexOf('/'); at > 0; at = r.path.lastIndexOf('/', at - 1)) ancestors.add(r.path.slice(0, at));
   }
+  for (const r of rows) r.below = ancestors.has(r.path);
   // "/a/b" sorts before "/a-b" (a parent right before its children): compare component by component
-  const key = (p: string) => p.split('/');
-  return [...byPath.values()].sort((a, b) => {
-    const x = key(a.path);
-    const y = key(b.path);
+  const split = new Map(rows.map((r) => [r, r.path === '/' ? [] : r.path.split('/')]));
+  return rows.sort((a, b) => {
+    const x = split.get(a)!;
+    const y = split.get(b)!;
     for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
     return x.length - y.length;
   });

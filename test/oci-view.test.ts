@@ -1,0 +1,82 @@
+// src/lib/app/oci-view.ts, what the page's Image view receives: a layer's stacked tree marked with
+// what that layer did, dive's filter context (`below`), the file list as CSV / JSON, and the overview
+// with its inefficient-path list capped. Images made with umoci (init, new) and layers appended.
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { layerRows, MAX_INEFFICIENCIES, ociFileExport, ociOverview } from '../src/lib/app/oci-view.ts';
+import { openFiles } from '../src/lib/app/open.ts';
+import { NotFoundError } from '../src/lib/errors.ts';
+import { loadOci, type LoadedOci } from '../src/lib/oci/index.ts';
+import { folderFiles } from '../src/cli/oci.ts';
+import { NodeFileSource } from '../src/lib/io/node.ts';
+import { appendLayer, makeTar, missingTools, newImage, sh } from './helpers/oci.ts';
+import { tempDir } from './helpers/paths.ts';
+
+const skip = missingTools();
+
+describe('app/oci-view', { skip: skip ?? false }, () => {
+  const work = skip ? '' : tempDir('ls-oci-view-');
+  const img = join(work, 'img');
+  let o: LoadedOci;
+  before(async () => {
+    newImage(img, 't');
+    appendLayer(img, 't', makeTar([{ name: 'etc/', type: 'dir' }, { name: 'etc/f', size: 1000 }, { name: 'etc/g', text: 'gee\n' }, { name: 'old/x', text: 'x' }]), 'gzip', 'L0');
+    appendLayer(img, 't', makeTar([{ name: 'etc/f', size: 2500 }, { name: 'h', text: 'h' }, { name: '.wh.old', size: 0 }]), 'zstd', 'L1');
+    appendLayer(img, 't', makeTar([{ name: 'etc/.wh.f', size: 0 }]), 'none', 'L2');
+    o = await loadOci(folderFiles(img));
+  });
+  after(() => void (work && rmSync(work, { recursive: true, force: true })));
+
+  const marks = (i: number) => layerRows(o, i).map((r) => `${r.change[0]}${r.below ? '>' : ' '}${r.path}`);
+
+  test('each layer over the layers below it: added, modified, removed (a removed directory with its content), the rest unchanged', () => {
+    assert.deepEqual(marks(0), ['a>/etc', 'a /etc/f', 'a /etc/g', 'a>/old', 'a /old/x']);
+    assert.deepEqual(marks(1), ['u>/etc', 'm /etc/f', 'u /etc/g', 'a /h', 'r>/old', 'r /old/x']);
+    // the top layer is the image's own merged tree, with /etc/f put back as a removal
+    assert.deepEqual(marks(2), ['u>/etc', 'r /etc/f', 'u /etc/g', 'u /h']);
+    const f = layerRows(o, 1).find((r) => r.path === '/etc/f')!;
+    assert.deepEqual([f.type, f.size], ['reg', 2500]);
+    assert.throws(() => layerRows(o, 3), NotFoundError);
+    assert.throws(() => layerRows(o, -1), NotFoundError);
+  });
+
+  test('the file list as CSV and JSON: the merged tree, each file with the layer it came from', () => {
+    const csv = ociFileExport(o, 'csv').split('\r\n');
+    assert.equal(csv[0], 'path,type,size,mode,uid,gid,mtime,layer');
+    assert.deepEqual(csv.slice(1).filter(Boolean).map((l) => l.split(',').slice(0, 3).concat(l.split(',')[7]!).join(' ')), ['/etc dir 0 ', '/etc/g reg 4 0', '/h reg 1 1']);
+    const json = JSON.parse(ociFileExport(o, 'json')) as { path: string; layer: number | null }[];
+    assert.deepEqual(json.map((r) => [r.path, r.layer]), [['/etc', null], ['/etc/g', 0], ['/h', 1]]);
+  });
+
+  test('overview: config, history, layers and efficiency; the page gets at most MAX_INEFFICIENCIES paths, with the count', async () => {
+    const v = ociOverview(o);
+    assert.deepEqual(v.layers.map((l) => [l.added, l.modified, l.removed]), [[5, 0, 0], [1, 1, 2], [0, 0, 1]]);
+    assert.deepEqual(v.history.map((h) => h.createdBy), ['L0', 'L1', 'L2']);
+    // /etc/f: 1000 + 2500 + 0; /old is a leaf only as L1's whiteout (dive counts the removed
+    // directory's 1 byte there once), so it wastes nothing
+    assert.equal(v.efficiency.wastedBytes, 3500);
+    assert.equal(v.inefficiencyCount, 1);
+    assert.ok(!('changes' in v), 'per-layer changes go one layer at a time');
+    // N + 1 paths written twice: the list is cut, the count is not
+    const big = join(work, 'big');
+    newImage(big, 't');
+    const files = Array.from({ length: MAX_INEFFICIENCIES + 1 }, (_, i) => ({ name: `d/f${i}`, text: 'ab' }));
+    appendLayer(big, 't', makeTar(files), 'gzip');
+    appendLayer(big, 't', makeTar(files), 'gzip');
+    const bv = ociOverview(await loadOci(folderFiles(big)));
+    assert.equal(bv.inefficiencyCount, MAX_INEFFICIENCIES + 1);
+    assert.equal(bv.efficiency.inefficiencies.length, MAX_INEFFICIENCIES);
+    assert.equal(bv.efficiency.wastedBytes, 4 * (MAX_INEFFICIENCIES + 1));
+  });
+
+  test("the page's open path keeps the loaded image of an oci-archive tar", async () => {
+    sh(`tar -C ${img} -cf ${work}/img.tar .`);
+    const src = await NodeFileSource.open(join(work, 'img.tar'));
+    const a = await openFiles([{ path: 'img.tar', source: src }]);
+    assert.equal(a.kind, 'oci');
+    assert.deepEqual(layerRows(a.oci!, 1).map((r) => r.path), layerRows(o, 1).map((r) => r.path));
+    await src.close();
+  });
+});
