@@ -9,6 +9,7 @@ import { runLz4Bench } from './lz4.ts';
 import { runPageOpenBench } from './page-open.ts';
 import { runPageScaleBench } from './page-scale.ts';
 import { runRafsBuildBench } from './rafs-build.ts';
+import { runOciConvertBench } from './oci-convert.ts';
 
 type Bench = () => Promise<object[]>;
 const benches: Record<string, Bench> = {
@@ -20,6 +21,7 @@ const benches: Record<string, Bench> = {
   page: async () => [...(await runPageOpenBench()), ...(await runPageScaleBench())],
   'build-browser': () => runBuildBrowserBench(),
   lz4: async () => { const r = await runLz4Bench(); return [...r.blocks, ...r.destSize]; },
+  'oci-convert': () => runOciConvertBench(),
 };
 
 const want = process.argv.slice(2);

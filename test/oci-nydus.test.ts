@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import '../src/lib/formats.ts';
 import { folderFiles } from '../src/cli/oci.ts';
-import { folderLayout } from '../src/cli/oci-layout-out.ts';
+import { folderLayout, tarLayout } from '../src/cli/oci-layout-out.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { loadOci } from '../src/lib/oci/index.ts';
 import { convertToNydus, type NydusProgress } from '../src/lib/oci/nydus.ts';
@@ -238,6 +238,16 @@ describe('layerscope convert --to nydus', { skip: skip ?? false }, () => {
       },
     }), { name: 'AbortError' });
     assert.equal(existsSync(gone), false);
+    // the same for an oci-archive: the partly written tar is removed
+    const ac2 = new AbortController();
+    const goneTar = join(work, 'cancelled.tar');
+    await assert.rejects(convertToNydus(img, await tarLayout(goneTar), {
+      signal: ac2.signal,
+      onProgress: (p) => {
+        if (p.stage === 'layer' && p.layer === 3) ac2.abort();
+      },
+    }), { name: 'AbortError' });
+    assert.equal(existsSync(goneTar), false);
   });
 
   test('bad input: a clear error, nothing written outside (or at) OUT', () => {
