@@ -89,6 +89,7 @@ async function checkImage(page: Page, shots: string): Promise<void> {
   await expect(page.getByTestId('oci-user')).toHaveText('1000:1000');
   await expect(page.getByTestId('oci-env')).toContainText('PATH=/usr/bin:/bin');
   await expect(page.getByTestId('oci-labels')).toHaveText('team=layerscope');
+  await page.screenshot({ path: join(SHOTS, `oci-${shots}-config.png`) });
 
   await page.getByTestId('oci-part-history').click();
   const hist = page.getByTestId('oci-history-row');
@@ -98,6 +99,7 @@ async function checkImage(page: Page, shots: string): Promise<void> {
   await expect(hist.nth(1)).toContainText('empty');
   await expect(hist.nth(3)).toContainText('#2');
   await expect(hist.nth(3)).toContainText('RUN overwrite /etc/f; add /h');
+  await page.screenshot({ path: join(SHOTS, `oci-${shots}-history.png`) });
 
   await page.getByTestId('oci-part-layers').click();
   const rows = page.getByTestId('oci-layer-row');
