@@ -145,6 +145,20 @@ describe('layerscope convert --to nydus', { skip: skip ?? false }, () => {
     assert.deepEqual(compareSnapshots(ref, await snapshotFs(fs)), expectedDiffs(ref));
   });
 
+  test('from a docker save archive and from zstd layers (skopeo copy): the same merged tree', async () => {
+    const docker = join(work, 'docker.tar');
+    run('skopeo', ['copy', `oci:${layout}:t`, `docker-archive:${docker}:t:latest`]);
+    const zstd = join(work, 'zstd-img');
+    run('skopeo', ['copy', '--dest-compress-format', 'zstd', `oci:${layout}:t`, `oci:${zstd}:t`]);
+    for (const [src, name] of [[docker, 'nydus-from-docker'], [zstd, 'nydus-from-zstd']] as const) {
+      const out = join(work, name);
+      const r = cli(['convert', src, '--to', 'nydus', out, '--json']);
+      assert.equal(r.status, 0, r.stderr);
+      const fs = await openRafs(new BytesSource(bootstrapOf(out, work), 'image.boot'), { blobs: blobSources(out) });
+      assert.deepEqual(compareSnapshots(ref, await snapshotFs(fs)), expectedDiffs(ref), name);
+    }
+  });
+
   test('lz4_block with 4 KiB chunks reads back the same', async () => {
     const out = join(work, 'nydus-lz4');
     const r = cli(['convert', layout, '--to', 'nydus', out, '--compressor', 'lz4_block', '--chunk-size', '4096', '--json']);
