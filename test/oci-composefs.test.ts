@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import '../src/lib/formats.ts';
@@ -18,6 +18,11 @@ import { openImage } from '../src/lib/open.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs, type SnapEntry, type Snapshot } from './helpers/treecompare.ts';
 import { appendLayer, makeTar, makeTestImage, missingTools, unpackRootfs } from './helpers/oci.ts';
 import { REPO, tempDir } from './helpers/paths.ts';
+import { composefsRsImage } from '../src/lib/oci/composefs-rs-erofs.ts';
+import { fsverityDigest } from '../src/lib/codec/fsverity.ts';
+import { newDir, type SourceInode } from '../src/lib/fs/tree.ts';
+import { BytesSource } from '../src/lib/io/source.ts';
+import { hex } from '../src/lib/bytes.ts';
 
 const skip = missingTools();
 const CLI = join(REPO, 'bin/layerscope.mjs');
@@ -61,6 +66,24 @@ function expected(ref: Snapshot): Snapshot {
   return { entries, links: ref.links };
 }
 
+test('composefs-rs layout: the two image digests composefs-rs pins (crates/composefs/tests/mkfs.rs test_erofs_digest_stability)', async () => {
+  const te = (s: string) => Buffer.from(s);
+  const leaf = (type: SourceInode['type'], extra: Partial<SourceInode> = {}): SourceInode => ({ type, perm: 0, uid: 0, gid: 0, mtime: 0, mtimeNsec: 0, size: 0, rdev: 0, xattrs: [], ...extra });
+  const digestOf = async (root: SourceInode) => hex(await fsverityDigest(await composefsRsImage({ root, notes: [] })));
+  assert.equal(await digestOf(newDir(0o755)), '086b702a519b57d6ef5aea6f8b3f2be24355cd1fb835cd80fb4e3d388b24d5a5');
+  const root = newDir(0o755);
+  root.children = [
+    { name: te('fifo'), inode: leaf('fifo') },
+    { name: te('regular-inline'), inode: leaf('reg', { size: 4, content: new BytesSource(te('hihi'), 'hihi') }) },
+    { name: te('regular-external'), inode: leaf('reg', { size: 1234, fsverityDigest: new Uint8Array(32).fill(0x5a) }) },
+    { name: te('chrdev'), inode: leaf('chr', { rdev: 123 }) },
+    { name: te('blkdev'), inode: leaf('blk', { rdev: 123 }) },
+    { name: te('socket'), inode: leaf('sock') },
+    { name: te('symlink'), inode: leaf('symlink', { target: te('/target'), size: 7 }) },
+  ];
+  assert.equal(await digestOf(root), 'a8fcd41f8b313bede69f462f2af0a38d64b99a6333f5df884ea9ab4037fac722');
+});
+
 describe('convert --to composefs --composefs-rs', { skip: skip ?? false }, () => {
   const work = skip ? '' : tempDir('ls-oci-composefs-');
   let layout = '';
@@ -80,10 +103,13 @@ describe('convert --to composefs --composefs-rs', { skip: skip ?? false }, () =>
     rmSync(work, { recursive: true, force: true });
   });
 
-  test('the printed image id is fsverity digest of the image, and said not to be cfsctl\'s', () => {
+  test('the printed image id is fsverity digest of the image written in composefs-rs\' layout', () => {
     const m = /^image id ([0-9a-f]{64}) \((.*)\)$/m.exec(printed);
     assert.ok(m, printed);
-    assert.match(m[2]!, /NOT the id `cfsctl oci compute-id` prints/);
+    assert.match(m[2]!, /composefs-rs' own EROFS layout/);
+    // composefs header version 1, composefs_version 2 (mkcomposefs 1.0.8 writes 0 and 1 or 2 with a build time)
+    const head = readFileSync(out()).subarray(0, 16);
+    assert.deepEqual([...head], [0x9a, 0x62, 0x78, 0xd0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]);
     const f = spawnSync('fsverity', ['digest', out()], { encoding: 'utf8' });
     if (f.status !== 0) return;
     assert.equal(f.stdout.trim().split(' ')[0], `sha256:${m[1]}`);

@@ -16,6 +16,10 @@ import { build, type BuildArgs } from './build.ts';
 import { convertToNydus } from '../lib/oci/nydus.ts';
 import { folderLayout, tarLayout } from './oci-layout-out.ts';
 import { COMPOSEFS_RS_ID_NOTE, composefsRsTree } from '../lib/oci/composefs.ts';
+import { composefsRsImage } from '../lib/oci/composefs-rs-erofs.ts';
+import { fsverityDigest } from '../lib/codec/fsverity.ts';
+import { hex } from '../lib/bytes.ts';
+import { writeFileSync } from 'node:fs';
 import { convertErofsPerLayer } from './convert-per-layer.ts';
 
 export const OCI_OPTS = {
@@ -229,7 +233,15 @@ export async function runConvert(pos: string[], v: Record<string, unknown>): Pro
     if (!/^\d+$/.test(v['build-time'])) throw new UsageError('-T SECONDS: a whole number');
     a.buildTime = Number(v['build-time']);
   }
-  const r = await build(rs ? composefsRsTree(img.layers) : img.tree, a);
+  const tree = rs ? composefsRsTree(img.layers) : img.tree;
+  const r = await build(tree, a);
+  if (rs) {
+    // the objects are in the store; OUT is rewritten in composefs-rs' own layout, whose digest is the id
+    const rsImage = await composefsRsImage(tree);
+    writeFileSync(outPath, rsImage);
+    Object.assign(r, { size: rsImage.length, digest: hex(await fsverityDigest(rsImage)) });
+    delete r.version;
+  }
   const result = { image: imageSummary(img), ...r, ...(rs ? { imageId: r.digest, imageIdIs: COMPOSEFS_RS_ID_NOTE } : {}) };
   if (v.json) out(toJson(result));
   else out(`${to} ${outPath}: ${r.size} bytes from ${img.image.kind} ${img.image.name} (${img.layers.length} layers, ${img.image.platform})${r.digest ? `, digest ${r.digest}` : ''}`);

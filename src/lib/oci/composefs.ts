@@ -27,12 +27,10 @@
 //     objects named by their fs-verity SHA-256 digest — the same threshold our writer uses.
 //
 // The image id composefs-rs prints is the fs-verity SHA-256 digest of the EROFS image its OWN
-// writer (crates/composefs/src/erofs/writer.rs, mkfs_erofs) makes of that tree: composefs header
-// version 1 with composefs_version 2, 4 KiB blocks, FEATURE_COMPAT_MTIME|XATTR_FILTER, no build
-// time, its own inode order and shared-xattr table. That layout is NOT mkcomposefs 1.0.8's, which
-// our writer (lib/composefs/writer.ts) reproduces; Layerscope does not implement composefs-rs's
-// writer. So the digest computed from this tree (composefsRsDigest) is the fs-verity digest of the
-// mkcomposefs-layout image of the composefs-rs tree, and is not equal to `cfsctl oci compute-id`.
+// writer (crates/composefs/src/erofs/writer.rs, mkfs_erofs) makes of that tree, a layout unlike
+// mkcomposefs 1.0.8's (which lib/composefs/writer.ts reproduces): composefsRsImage in
+// ./composefs-rs-erofs.ts writes that layout. It gives the two digests composefs-rs pins in its
+// tests (crates/composefs/tests/mkfs.rs); cfsctl itself was not run (crates.io is unreachable here).
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { binKey, startsWith } from '../bytes.ts';
 import { markHardlinks, showPath } from '../fs/sources/names.ts';
@@ -178,4 +176,4 @@ export function composefsRsTree(layers: readonly ReadLayer[]): SourceTree {
 
 /** What the CLI and README say of the digest of a composefs image built from composefsRsTree. */
 export const COMPOSEFS_RS_ID_NOTE =
-  'fs-verity digest of the mkcomposefs-1.0.8-layout image of the tree built by composefs-rs rules; NOT the id `cfsctl oci compute-id` prints (composefs-rs writes its own EROFS layout)';
+  'fs-verity SHA-256 of OUT, the tree built by composefs-rs rules written in composefs-rs\' own EROFS layout (crates/composefs/src/erofs/writer.rs); the layout matches the digests composefs-rs pins in its tests, cfsctl itself was not run to compare';
