@@ -288,6 +288,14 @@ describe('layerscope convert --to nydus', { skip: skip ?? false }, () => {
     assert.match(r3.stderr, /exists/);
     const r4 = cli(['convert', layout, '--to', 'nydus', join(work, 'out-x'), '--compressor', 'gzip']);
     assert.notEqual(r4.status, 0);
+    // OUT in a folder that does not exist: refused, the parent is not made
+    const r5 = cli(['convert', layout, '--to', 'nydus', join(work, 'no-such', 'out')]);
+    assert.notEqual(r5.status, 0);
+    assert.match(r5.stderr, /parent folder does not exist/);
+    // a chunk size the builder refuses: the folder it had started is removed
+    const r6 = cli(['convert', layout, '--to', 'nydus', join(work, 'out-cs'), '--chunk-size', '1000']);
+    assert.notEqual(r6.status, 0);
+    assert.match(r6.stderr, /chunk size/);
     assert.deepEqual(readdirSync(work).sort(), listBad);
     assert.deepEqual(listBad, [...before, 'bad'].sort());
   });

@@ -19,6 +19,12 @@ async function writeAll(fh: FileHandle, b: Uint8Array, position: number): Promis
 export async function folderLayout(dir: string): Promise<LayoutSink> {
   const st = await stat(dir).catch(() => null);
   if (st && !(st.isDirectory() && (await readdir(dir)).length === 0)) throw new UsageError(`${dir} exists: the output folder must be new or empty`);
+  // OUT itself only (not missing parents: nothing is made outside OUT)
+  if (!st) {
+    await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' ? new UsageError(`${dir}: its parent folder does not exist`) : e;
+    });
+  }
   const blobs = join(dir, 'blobs', 'sha256');
   await mkdir(blobs, { recursive: true });
   let n = 0;
