@@ -152,6 +152,55 @@ describe('convert --to composefs --composefs-rs', { skip: skip ?? false }, () =>
     }
   });
 
+  test('composefs-rs layout with dirent blocks, an inline tail and xattrs shared by 100 files of one content: the kernel and our reader agree', async (t) => {
+    const lay = join(work, 'big');
+    spawnSync('umoci', ['init', '--layout', lay]);
+    spawnSync('umoci', ['new', '--image', `${lay}:t`]);
+    const names = Array.from({ length: 300 }, (_, i) => `usr/share/a-rather-long-file-name-to-fill-dirent-blocks-${String(i).padStart(4, '0')}`);
+    appendLayer(lay, 't', makeTar([
+      { name: 'usr/', type: 'dir' }, { name: 'usr/share/', type: 'dir' },
+      ...names.map((name, i) => ({ name, text: i % 3 ? `small ${i}` : 'big '.repeat(40) })),
+    ]), 'none');
+    const img = join(work, 'big.img');
+    const objs = join(work, 'big-objects');
+    const r = cli(['convert', lay, '--to', 'composefs', img, '--digest-store', objs, '--composefs-rs', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    const f = spawnSync('fsverity', ['digest', img], { encoding: 'utf8' });
+    if (f.status === 0) assert.equal(f.stdout.split(' ')[0], `sha256:${j.imageId}`);
+    const opened: NodeFileSource[] = [];
+    const open = async (p: string): Promise<NodeFileSource> => {
+      const s = await NodeFileSource.open(p);
+      opened.push(s);
+      return s;
+    };
+    let ours: Snapshot;
+    try {
+      ours = await snapshotFs(await openImage(await open(img), { objectStore: async (p) => open(join(objs, p)).catch(() => null) }));
+    } finally {
+      for (const s of opened) await s.close();
+    }
+    assert.equal(ours.entries.size, 303);
+    if (process.getuid?.() !== 0) return t.skip('mounting needs root');
+    const meta = join(work, 'big-meta');
+    const mnt = join(work, 'big-mnt');
+    mkdirSync(meta);
+    mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'erofs', '-o', 'ro', img, meta], { encoding: 'utf8' });
+    if (m.status !== 0) return t.skip(`mount -t erofs refused: ${m.stderr.trim()}`);
+    try {
+      const o = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${meta}::${objs},metacopy=on,redirect_dir=on`, mnt], { encoding: 'utf8' });
+      if (o.status !== 0) return t.skip(`overlayfs refused: ${o.stderr.trim()}`);
+      try {
+        assert.deepEqual(compareSnapshots(ours, snapshotDisk(mnt)), []);
+      } finally {
+        spawnSync('umount', [mnt]);
+      }
+    } finally {
+      spawnSync('umount', [meta]);
+    }
+  });
+
   test('an image without /usr is refused (composefs-rs takes the root\'s attributes from it)', () => {
     const lay = join(work, 'nousr');
     spawnSync('umoci', ['init', '--layout', lay]);
