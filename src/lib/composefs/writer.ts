@@ -18,7 +18,7 @@ import {
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET, erofs_super_block,
 } from '../erofs/structs.ts';
 import {
-  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, inodeCoreSize,
+  BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, compareBytes, direntBlocks, emitDirentsOf, inodeCoreSize,
   xattrIcount,
 } from '../erofs/writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
@@ -28,7 +28,8 @@ import { FsVerityStream, digestToPayload } from './verity.ts';
 import { XattrSet } from './xattrs.ts';
 import { COMPOSEFS_MAGIC, COMPOSEFS_HEADER_SIZE, COMPOSEFS_FLAGS_HAS_ACL, LCFS_EROFS_VERSION, composefs_header } from './structs.ts';
 import { binKey, startsWith } from '../bytes.ts';
-import { emitSharedXattrs, emitXattrArea, planXattrs, sharedIdsAt, type XattrPlan } from '../erofs/writer-xattrs.ts';
+import { assignBlocks, collectInodes, dirLinks, emitDirBlocks, emitInodeHead } from '../erofs/writer-model.ts';
+import { emitSharedXattrs, planXattrs, sharedIdsAt, type XattrPlan } from '../erofs/writer-xattrs.ts';
 
 /** LCFS_VERSION_MAX of libcomposefs 1.0.x */
 export const COMPOSEFS_VERSION_MAX = 1;
@@ -264,8 +265,6 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
   }
 
   const nodes: Node[] = [];
-  const index = new Map<SourceInode, number>();
-  const pendingLinks: { dir: number; ent: number; inode: SourceInode }[] = [];
 
   const newNode = (src: SourceInode, parent: number, name: Uint8Array): number => {
     const i = nodes.length;
@@ -279,7 +278,6 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
       inline: f?.inline ?? null, chunkCount: 0, chunkBits: 0, entNames: null, entNodes: null,
     };
     nodes.push(n);
-    index.set(src, i);
     if (n.xattrs.size > 0x7fff) failAt(nodes, i, 'xattrs exceed 32767 bytes');
     rewrite(i, f);
     return i;
@@ -339,60 +337,32 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
   };
 
   // Breadth-first: a directory's entries (with "." and "..", and the stubs in the root) sorted by
-  // name; every entry that is not a link becomes the next inode.
-  newNode(tree.root, 0, EMPTY);
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i]!;
-    if (n.type !== 'dir' || !n.src) continue;
-    const ents: { name: Uint8Array; inode: SourceInode | null; link: boolean; node: number }[] = [];
-    for (const c of n.src.children ?? []) ents.push({ name: c.name, inode: c.inode, link: !!c.link, node: -1 });
-    ents.push({ name: K.dot, inode: null, link: true, node: i });
-    ents.push({ name: K.dotdot, inode: null, link: true, node: n.parent });
-    let stubs: Uint8Array[] = [];
-    if (i === 0) {
-      const have = new Set(ents.map((e) => binKey(e.name)));
+  // name; every entry that is not a link becomes the next inode, a link waits for its primary name.
+  collectInodes(tree, nodes, {
+    add: newNode,
+    primary: hasPrimary,
+    orphanLink: (dir) => failAt(nodes, dir, 'a hardlink names an inode outside the tree'),
+    extraNames: (dir, has) => {
+      const stubs: Uint8Array[] = [];
+      if (dir !== 0) return stubs;
       for (let b = 0; b < 256; b++) {
         const name = ENC.encode(b.toString(16).padStart(2, '0'));
-        if (!have.has(binKey(name))) stubs.push(name);
+        if (!has.has(binKey(name))) stubs.push(name);
       }
-      for (const name of stubs) ents.push({ name, inode: null, link: false, node: -2 });
-    }
-    // names, duplicates and directory hardlinks were refused by validateTree
-    ents.sort((a, b) => compareBytes(a.name, b.name));
-    const rootSelinux = i === 0 ? n.xattrs.get(K.selinux) : null;
-    for (const e of ents) {
-      if (e.node === -2) {
-        e.node = nodes.length;
-        const stubX = new XattrSet();
-        if (rootSelinux) stubX.set(K.selinux, rootSelinux);
-        nodes.push({
-          src: null, parent: 0, name: e.name, type: 'chr', mode: S_IFCHR | 0o644, uid: n.uid, gid: n.gid, nlink: 1,
-          mtime: n.mtime, mtimeNsec: n.mtimeNsec, size: 0, rdev: 0, xattrs: stubX, target: null, inline: null,
-          chunkCount: 0, chunkBits: 0, entNames: null, entNodes: null,
-        });
-        continue;
-      }
-      if (e.inode === null) continue;
-      const known = index.get(e.inode);
-      if (known !== undefined) e.node = known;
-      else if (e.link && hasPrimary.has(e.inode)) {
-        pendingLinks.push({ dir: i, ent: -1, inode: e.inode });
-        e.node = -3 - (pendingLinks.length - 1);
-      } else {
-        e.node = newNode(e.inode, i, e.name);
-      }
-    }
-    n.entNames = ents.map((e) => e.name);
-    n.entNodes = ents.map((e) => e.node);
-  }
-  for (let p = 0; p < pendingLinks.length; p++) {
-    const pl = pendingLinks[p]!;
-    const target = index.get(pl.inode);
-    if (target === undefined) failAt(nodes, pl.dir, 'a hardlink names an inode outside the tree');
-    const ents = nodes[pl.dir]!.entNodes!;
-    const k = ents.indexOf(-3 - p);
-    ents[k] = target;
-  }
+      return stubs;
+    },
+    addExtra: (dir, name) => {
+      const root = nodes[dir]!;
+      const stubX = new XattrSet();
+      const rootSelinux = root.xattrs.get(K.selinux);
+      if (rootSelinux) stubX.set(K.selinux, rootSelinux);
+      return nodes.push({
+        src: null, parent: 0, name, type: 'chr', mode: S_IFCHR | 0o644, uid: root.uid, gid: root.gid, nlink: 1,
+        mtime: root.mtime, mtimeNsec: root.mtimeNsec, size: 0, rdev: 0, xattrs: stubX, target: null, inline: null,
+        chunkCount: 0, chunkBits: 0, entNames: null, entNodes: null,
+      }) - 1;
+    },
+  });
   // the root's opaque marker is set after the rewrite, unescaped
   setX(0, K.opaque, Y);
 
@@ -402,12 +372,7 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
   let hasAcl = false;
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;
-    if (n.type === 'dir') {
-      let links = 2;
-      for (const t of n.entNodes!) if (t >= 0 && nodes[t]!.type === 'dir' && t !== i && t !== n.parent) links++;
-      // "." and ".." of the root both name the root: count only real subdirectories
-      n.nlink = links;
-    }
+    if (n.type === 'dir') n.nlink = dirLinks(nodes, i, (t) => nodes[t]!.type === 'dir');
     if (n.mtime < minMtime || (n.mtime === minMtime && n.mtimeNsec < minNsec)) {
       minMtime = n.mtime;
       minNsec = n.mtimeNsec;
@@ -495,12 +460,7 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
   const dataStart = roundUp(inodesEnd + xp.sharedSize, BLOCK_SIZE);
   if (nid[0]! > 0xffff) throw new UnsupportedError('composefs', `root nid ${nid[0]} does not fit 16 bits`);
   const blkaddr = new Float64Array(N);
-  let blk = dataStart / BLOCK_SIZE;
-  for (let i = 0; i < N; i++) {
-    if (nBlocks[i]! === 0) continue;
-    blkaddr[i] = blk;
-    blk += nBlocks[i]!;
-  }
+  assignBlocks(nBlocks, dataStart / BLOCK_SIZE, blkaddr);
   return {
     version, nodes, hasAcl, minMtime, minNsec, nid, ipos, nBlocks, tail, compact, xattrs: xp, blkaddr, inodesEnd, dataStart, nDataBlocks, imageSize: dataStart + nDataBlocks * BLOCK_SIZE,
   };
@@ -534,11 +494,11 @@ async function emit(p: Plan, out: Output): Promise<void> {
   const where = (i: number) => `inode ${i} (nid ${p.nid[i]!}, ${JSON.stringify(describe(nodes, i))})`;
 
   const ff4 = new Uint8Array(4).fill(0xff);
+  const NO_IDS: number[] = [];
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;
     // pad only from the checked end of the previous inode to this one's planned start
     out.padTo(p.ipos[i]!);
-    expectAt(out, p.ipos[i]!, W, () => `${where(i)}: inode start`);
     const nb = p.nBlocks[i]!;
     const tl = p.tail[i]!;
     let iu = 0;
@@ -555,16 +515,14 @@ async function emit(p: Plan, out: Output): Promise<void> {
         iu = ((iu & 0xffff0000) | (n.chunkBits - BLOCK_BITS)) >>> 0;
       }
     } else if (n.type === 'symlink') size = nb === 0 ? tl : n.size;
-    emitInodeCore(out, {
-      compact: p.compact[i] === 1, layout, xattrIcount: xattrIcount(p.xattrs.xsize[i]!), mode: n.mode, nlink: n.nlink, size, iu, ino: i,
-      uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
-    });
-    const xattrAt = p.ipos[i]! + inodeCoreSize(p.compact[i] === 1);
-    expectAt(out, xattrAt, W, () => `${where(i)}: xattr area start`);
     const xs = p.xattrs.xsize[i]!;
-    if (xs > 0) emitXattrArea(out, xattrAt, p.xattrs.filter[i]!, sharedIdsAt(p.xattrs.sharedOffsets[i]!, p.inodesEnd, BLOCK_SIZE), p.xattrs.inline[i]!, W, () => where(i));
-    const tailAt = xattrAt + xs;
-    expectAt(out, tailAt, W, () => `${where(i)}: xattr area end`);
+    const tailAt = emitInodeHead(out, p.ipos[i]!, {
+      compact: p.compact[i] === 1, layout, xattrIcount: xattrIcount(xs), mode: n.mode, nlink: n.nlink, size, iu, ino: i,
+      uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
+    }, inodeCoreSize(p.compact[i] === 1), {
+      // ids count 4-byte units from xattr_blkaddr = inodes_end / 4096
+      size: xs, filter: p.xattrs.filter[i]!, sharedIds: xs ? sharedIdsAt(p.xattrs.sharedOffsets[i]!, p.inodesEnd, BLOCK_SIZE) : NO_IDS, inline: p.xattrs.inline[i]!,
+    }, W, () => where(i));
     if (tl > 0) {
       if (n.type === 'dir') {
         const { starts } = direntBlocks(n.entNames!);
@@ -590,12 +548,7 @@ async function emit(p: Plan, out: Output): Promise<void> {
       const full = starts.length - 2;
       // the last block, when not inlined, becomes a full block too
       const stored = full < nb ? full + 1 : full;
-      for (let b = 0; b < stored; b++) {
-        expectAt(out, start + b * BLOCK_SIZE, W, () => `${where(i)}: directory block ${b}`);
-        emitDir(out, p, n, starts[b]!, starts[b + 1]!);
-        expectAt(out, start + b * BLOCK_SIZE + direntBytes(n.entNames!, starts[b]!, starts[b + 1]!), W, () => `${where(i)}: directory block ${b} end`);
-        out.padTo(roundUp(out.pos, BLOCK_SIZE));
-      }
+      emitDirBlocks(out, start, BLOCK_SIZE, n.entNames!, n.entNodes!, starts, stored, p.nid, (t) => nodes[t]!.type, W, () => where(i));
     } else {
       expectAt(out, start, W, () => `${where(i)}: data block 0`);
       let len: number;

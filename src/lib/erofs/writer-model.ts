@@ -1,0 +1,168 @@
+/**
+ * The inode model the EROFS writers share (plain EROFS, composefs): collecting a source tree into
+ * inodes breadth-first with hardlinks grouped, directory entries with "." and "..", directory link
+ * counts, data blocks handed out in inode order, and the emission of an inode's head (core and
+ * xattr area) and of directory blocks with their layout checks.
+ *
+ * Each writer keeps its own node type (what it needs per inode) and what is specific to it:
+ * composefs its overlay rewrite, whiteout stubs and placement rule; plain EROFS compression,
+ * chunks and best-fit placement.
+ */
+import { binKey } from '../bytes.ts';
+import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
+import type { FileType } from '../fs/types.ts';
+import { compareBytes, direntBytes, emitDirentsOf, emitInodeCore, type InodeCore } from './writer-common.ts';
+import { expectAt, roundUp, type Output } from './writer-output.ts';
+import { emitXattrArea } from './writer-xattrs.ts';
+
+const ENC = new TextEncoder();
+export const DOT = ENC.encode('.');
+export const DOTDOT = ENC.encode('..');
+
+/** What the model needs of a writer's node. */
+export interface ModelNode {
+  /** null for inodes the writer makes up (composefs whiteout stubs, the packed inode) */
+  src: SourceInode | null;
+  /** node index of the parent directory (the root's is 0) */
+  parent: number;
+  /** the name it was collected under */
+  name: Uint8Array;
+  /** directories: entries sorted by name (with "." and ".."), and the node each names */
+  entNames: Uint8Array[] | null;
+  entNodes: number[] | null;
+}
+
+export interface CollectSpec {
+  /** make the writer's node for `src` and push it; returns its index */
+  add(src: SourceInode, parent: number, name: Uint8Array): number;
+  /**
+   * inodes with a primary (non-link) dirent: a link entry met first waits for it, so the inode
+   * sits at its primary name in the breadth-first order (composefs); absent: at the first name met
+   */
+  primary?: ReadonlySet<SourceInode>;
+  /** a link whose inode was never reached (only with `primary`) */
+  orphanLink?(dir: number): never;
+  /** names of entries to add to directory `dir`, given the binKeys of the names it has (composefs: the root's stubs) */
+  extraNames?(dir: number, has: ReadonlySet<string>): Uint8Array[];
+  /** make the node of such an entry and push it; returns its index */
+  addExtra?(dir: number, name: Uint8Array): number;
+}
+
+/**
+ * Breadth-first collection from the root (node 0): each directory's entries sorted by name, every
+ * entry naming an inode not seen yet becomes the next node. Names, duplicates and directory
+ * hardlinks must have been refused before (validateTree).
+ */
+export function collectInodes<N extends ModelNode>(tree: SourceTree, nodes: N[], spec: CollectSpec): void {
+  const index = new Map<SourceInode, number>();
+  const pending: SourceInode[] = [];
+  const pendingAt: number[] = [];
+  index.set(tree.root, spec.add(tree.root, 0, new Uint8Array(0)));
+  for (let i = 0; i < nodes.length; i++) {
+    const n = nodes[i]!;
+    if (n.src?.type !== 'dir') continue;
+    const ents: { name: Uint8Array; inode: SourceInode | null; link: boolean; node: number }[] = [];
+    for (const c of n.src.children ?? []) ents.push({ name: c.name, inode: c.inode, link: !!c.link, node: -1 });
+    ents.push({ name: DOT, inode: null, link: true, node: i }, { name: DOTDOT, inode: null, link: true, node: n.parent });
+    if (spec.extraNames) {
+      const extra = spec.extraNames(i, new Set(ents.map((e) => binKey(e.name))));
+      for (const name of extra) ents.push({ name, inode: null, link: false, node: -2 });
+    }
+    ents.sort((a, b) => compareBytes(a.name, b.name));
+    for (const e of ents) {
+      if (e.node === -2) {
+        e.node = spec.addExtra!(i, e.name);
+        continue;
+      }
+      if (e.inode === null) continue;
+      const known = index.get(e.inode);
+      if (known !== undefined) e.node = known;
+      else if (e.link && spec.primary?.has(e.inode)) {
+        // resolved once every node exists
+        e.node = -3 - pending.length;
+        pending.push(e.inode);
+        pendingAt.push(i);
+      } else {
+        const k = spec.add(e.inode, i, e.name);
+        index.set(e.inode, k);
+        e.node = k;
+      }
+    }
+    n.entNames = ents.map((e) => e.name);
+    n.entNodes = ents.map((e) => e.node);
+  }
+  for (let p = 0; p < pending.length; p++) {
+    const target = index.get(pending[p]!);
+    if (target === undefined) {
+      spec.orphanLink?.(pendingAt[p]!);
+      throw new Error(`a hardlink in directory node ${pendingAt[p]!} names an inode outside the tree`);
+    }
+    const ents = nodes[pendingAt[p]!]!.entNodes!;
+    ents[ents.indexOf(-3 - p)] = target;
+  }
+}
+
+/** A directory's st_nlink: 2 plus its subdirectories ("." and ".." not counted). */
+export function dirLinks(nodes: readonly ModelNode[], i: number, isDir: (node: number) => boolean): number {
+  const n = nodes[i]!;
+  let links = 2;
+  const ents = n.entNodes!;
+  for (let k = 0; k < ents.length; k++) {
+    const t = ents[k]!;
+    if (t !== i && t !== n.parent && isDir(t)) links++;
+  }
+  return links;
+}
+
+/**
+ * Data blocks in node order from block `first`: blkaddr[i] is node i's first block (0 when it
+ * has none). Returns the block after the last.
+ */
+export function assignBlocks(nBlocks: ArrayLike<number>, first: number, blkaddr: Float64Array): number {
+  let blk = first;
+  for (let i = 0; i < nBlocks.length; i++) {
+    const nb = nBlocks[i]!;
+    blkaddr[i] = nb > 0 ? blk : 0;
+    blk += nb;
+  }
+  return blk;
+}
+
+/** One inode's xattr area as planned: size (0 = none), name filter, shared ids, inline entries. */
+export interface XattrArea {
+  size: number;
+  filter: number;
+  sharedIds: readonly number[];
+  inline: readonly Xattr[];
+}
+
+/**
+ * An inode's head at `at`: the core, then its xattr area, each checked where it starts and the
+ * area where it ends. Returns where the inline tail starts.
+ */
+export function emitInodeHead(out: Output, at: number, core: InodeCore, coreSize: number, x: XattrArea, writer: string, where: () => string): number {
+  expectAt(out, at, writer, () => `${where()}: inode start`);
+  emitInodeCore(out, core);
+  const xattrAt = at + coreSize;
+  expectAt(out, xattrAt, writer, () => `${where()}: xattr area start`);
+  if (x.size > 0) emitXattrArea(out, xattrAt, x.filter, x.sharedIds, x.inline, writer, where);
+  const tailAt = xattrAt + x.size;
+  expectAt(out, tailAt, writer, () => `${where()}: xattr area end`);
+  return tailAt;
+}
+
+/**
+ * Directory blocks [0, count) of a directory at byte `start`: block b holds the entries
+ * [starts[b], starts[b+1]), each block checked where it starts and ends and padded to `bs`.
+ */
+export function emitDirBlocks(
+  out: Output, start: number, bs: number, names: readonly Uint8Array[], targets: ArrayLike<number>, starts: readonly number[], count: number,
+  nids: ArrayLike<number>, typeOf: (node: number) => FileType, writer: string, where: () => string,
+): void {
+  for (let b = 0; b < count; b++) {
+    expectAt(out, start + b * bs, writer, () => `${where()}: directory block ${b}`);
+    emitDirentsOf(out, names, targets, nids, typeOf, starts[b]!, starts[b + 1]!);
+    expectAt(out, start + b * bs + direntBytes(names, starts[b]!, starts[b + 1]!), writer, () => `${where()}: directory block ${b} end`);
+    out.padTo(roundUp(out.pos, bs));
+  }
+}
