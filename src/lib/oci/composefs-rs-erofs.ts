@@ -306,6 +306,10 @@ export async function composefsRsImage(tree: SourceTree): Promise<Uint8Array> {
   }
 }
 
+/**
+ * One xattr entry with the prefix index already chosen: writer-common's emitXattrEntry picks the
+ * index itself by mkcomposefs' table, which has no "lustre." (composefs-rs gives it index 5).
+ */
 function emitEntry(out: Output, x: XAttr): void {
   const h = new Uint8Array(4);
   h[0] = x.suffix.length;
