@@ -13,6 +13,8 @@ import { folderFiles } from '../src/cli/oci.ts';
 import { NodeFileSource } from '../src/lib/io/node.ts';
 import { appendLayer, makeTar, missingTools, newImage, sh } from './helpers/oci.ts';
 import { tempDir } from './helpers/paths.ts';
+import { api } from '../workers/inspector.ts';
+import { readFileSync } from 'node:fs';
 
 const skip = missingTools();
 
@@ -78,5 +80,23 @@ describe('app/oci-view', { skip: skip ?? false }, () => {
     assert.equal(a.kind, 'oci');
     assert.deepEqual(layerRows(a.oci!, 1).map((r) => r.path), layerRows(o, 1).map((r) => r.path));
     await src.close();
+  });
+
+  test('the page worker: an archive File opens as an OCI image with its views; a platform flag that is not there is refused', async () => {
+    const file = new File([readFileSync(join(work, 'img.tar'))], 'img.tar');
+    const s = await api.open(file);
+    assert.equal(s.oci, true);
+    assert.deepEqual((await api.ociOverview(s.id)).layers.map((l) => l.createdBy), ['L0', 'L1', 'L2']);
+    assert.deepEqual((await api.ociLayer(s.id, 2)).map((r) => r.path), ['/etc', '/etc/f', '/etc/g', '/h']);
+    assert.match(await api.ociFiles(s.id, 'csv'), /^\/h,reg,1,/m);
+    // failures cross the worker boundary as WireErrors (plain objects)
+    await assert.rejects(api.ociLayer(s.id, 9), { name: 'NotFoundError', message: /layer 9: the image has 3 layers/ });
+    await api.close(s.id);
+    await assert.rejects(api.open(file, { platform: 'linux/s390x' }), { message: /s390x/ });
+    // a plain layer is no image: no Image view
+    const layer = await api.open(new File([makeTar([{ name: 'a', text: 'a' }])], 'layer.tar'));
+    assert.equal(layer.oci, false);
+    await assert.rejects(api.ociOverview(layer.id), { message: /no OCI image/ });
+    await api.close(layer.id);
   });
 });
