@@ -12,8 +12,8 @@ import '../src/lib/formats.ts';
 import { folderFiles } from '../src/cli/oci.ts';
 import { folderLayout, tarLayout } from '../src/cli/oci-layout-out.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
-import { loadOci } from '../src/lib/oci/index.ts';
-import { convertToNydus, type NydusProgress } from '../src/lib/oci/nydus.ts';
+import { filesFromTar, loadOci } from '../src/lib/oci/index.ts';
+import { convertToNydus, openNydusLayout, type NydusProgress } from '../src/lib/oci/nydus.ts';
 import { checkRafs } from '../src/lib/rafs/analyze.ts';
 import { openRafs, openRafsBlob } from '../src/lib/rafs/index.ts';
 import { BF } from '../src/lib/rafs/structs.ts';
@@ -130,6 +130,10 @@ describe('layerscope convert --to nydus', { skip: skip ?? false }, () => {
     const c = await checkRafs(fs);
     assert.equal(c.ok, true, JSON.stringify(c).slice(0, 1500));
     assert.deepEqual(compareSnapshots(ref, await snapshotFs(fs)), expectedDiffs(ref));
+    // the same through openNydusLayout: the layout itself opened as the filesystem it holds
+    const lfs = await openNydusLayout(folderFiles(out));
+    assert.deepEqual(lfs.blobs.map((x) => x.blobId), j.layers.map((l: any) => l.digest.slice(7)));
+    assert.deepEqual(compareSnapshots(ref, await snapshotFs(lfs)), expectedDiffs(ref));
   });
 
   test('to an oci-archive tar: skopeo reads it, and it holds the same image as the folder', async () => {
@@ -137,6 +141,8 @@ describe('layerscope convert --to nydus', { skip: skip ?? false }, () => {
     const r = cli(['convert', layout, '--to', 'nydus', out, '--json']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(run('skopeo', ['inspect', `oci-archive:${out}`])).Digest, JSON.parse(r.stdout).manifest.digest);
+    const afs = await openNydusLayout(await filesFromTar(new BytesSource(readFileSync(out), 'nydus.tar')));
+    assert.deepEqual(compareSnapshots(ref, await snapshotFs(afs)), expectedDiffs(ref));
     const copied = join(work, 'from-archive');
     run('skopeo', ['copy', `oci-archive:${out}`, `oci:${copied}`]);
     // the conversion is deterministic: the folder run wrote the same manifest
@@ -262,6 +268,17 @@ describe('layerscope convert --to nydus', { skip: skip ?? false }, () => {
       },
     }), { name: 'AbortError' });
     assert.equal(existsSync(goneTar), false);
+  });
+
+  test('openNydusLayout: a bootstrap layer whose bytes do not match its digest, or a plain OCI image, is a clear error', async () => {
+    const out = join(work, 'nydus-tampered');
+    assert.equal(cli(['convert', layout, '--to', 'nydus', out]).status, 0);
+    await assert.rejects(openNydusLayout(folderFiles(layout)), /no nydus bootstrap layer/);
+    const f = blobFile(out, manifestOf(out).layers.at(-1).digest);
+    const b = readFileSync(f);
+    b[20] ^= 1;
+    writeFileSync(f, b);
+    await assert.rejects(openNydusLayout(folderFiles(out)), (e: Error & { code?: string }) => e.code === 'digest-mismatch');
   });
 
   test('bad input: a clear error, nothing written outside (or at) OUT', () => {

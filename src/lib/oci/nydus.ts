@@ -11,7 +11,7 @@ import { gzipCompress } from '../codec/gzip.ts';
 import { UnsupportedError } from '../errors.ts';
 import { MemorySink, type Sink } from '../erofs/writer-output.ts';
 import { newDir, type SourceDirent, type SourceInode, type SourceTree } from '../fs/tree.ts';
-import { BytesSource } from '../io/source.ts';
+import { BytesSource, SliceSource } from '../io/source.ts';
 import { buildRafs } from '../rafs/builder/build.ts';
 import { sectionTarHeader } from '../rafs/builder/blob.ts';
 import { mergeRafs } from '../rafs/builder/merge.ts';
@@ -21,7 +21,12 @@ import type { Compressor } from '../rafs/structs.ts';
 import { TAR_BLOCK } from '../tar/structs.ts';
 import { ustarHeader } from '../tar/writer.ts';
 import { binKey } from '../bytes.ts';
-import { hasherFor } from './digest.ts';
+import { blobPath, hasherFor, parseDigest, readVerified } from './digest.ts';
+import { OciError } from './errors.ts';
+import type { OciFiles } from './files.ts';
+import { gunzipChunks } from '../tar/gunzip.ts';
+import { chunkInput, readTar } from '../tar/reader.ts';
+import type { ByteSource } from '../io/source.ts';
 import type { LoadedOci } from './index.ts';
 import { pathKey, type ReadLayer } from './layer.ts';
 import { mergeLayers } from './merge.ts';
@@ -318,4 +323,69 @@ async function convert(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptio
   return {
     manifest: manifestDesc, config: configDesc, bootstrap: { ...bootDesc, bootstrapSize: bootBytes.length, diffId }, layers: results, blobIds: m.blobIds, notes,
   };
+}
+
+/** Largest merged bootstrap taken out of a bootstrap layer (real ones are a few MiB). */
+const MAX_BOOTSTRAP = 256 << 20;
+const MAX_JSON = 4 << 20;
+
+/**
+ * A Nydus image written as an OCI layout (ours, or nydusify's pulled with skopeo) opened as the
+ * filesystem it holds: the manifest's last layer annotated nydus-bootstrap gives image/image.boot,
+ * the nydus-blob layers are the data blobs (named by their digests, which are the blob ids).
+ * Manifest and bootstrap layer are checked against their digests; blobs are checked chunk by chunk
+ * as they are read.
+ */
+export async function openNydusLayout(files: OciFiles, opts: { signal?: AbortSignal } = {}): Promise<RafsFs> {
+  const json = async (path: string, digest: string | null, what: string): Promise<any> => {
+    const f = await files.get(path);
+    if (!f) throw new OciError('missing-blob', 'oci.nydus', `${files.name}: ${what} ${path} is not in the layout`);
+    const bytes = await readVerified(f, digest ? parseDigest(digest, 'oci.nydus') : null, 'oci.nydus', MAX_JSON);
+    try {
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } catch (e) {
+      throw new OciError('bad-json', 'oci.nydus', `${files.name}: ${what}: ${(e as Error).message}`);
+    }
+  };
+  const index = await json('index.json', null, 'index.json');
+  const m0 = Array.isArray(index?.manifests) && index.manifests.length === 1 ? index.manifests[0] : null;
+  if (!m0 || typeof m0.digest !== 'string') throw new OciError('no-manifest', 'oci.nydus', `${files.name}: index.json lists ${Array.isArray(index?.manifests) ? index.manifests.length : 'no'} manifests, one expected`);
+  const manifest = await json(blobPath(parseDigest(m0.digest, 'oci.nydus')), m0.digest, 'manifest');
+  const layers: Descriptor[] = Array.isArray(manifest?.layers) ? manifest.layers : [];
+  const boot = layers.at(-1);
+  if (!boot || boot.annotations?.[NYDUS.bootstrapAnnotation] !== 'true') throw new OciError('bad-json', 'oci.nydus', `${files.name}: the last layer is no nydus bootstrap layer (annotation ${NYDUS.bootstrapAnnotation})`);
+  const bootDigest = parseDigest(boot.digest, 'oci.nydus');
+  const bootBlob = await files.get(blobPath(bootDigest));
+  if (!bootBlob) throw new OciError('missing-blob', 'oci.nydus', `${files.name}: bootstrap layer ${boot.digest} is not in the layout`);
+  const tgz = await readVerified(bootBlob, bootDigest, 'oci.nydus', MAX_BOOTSTRAP);
+  let image: Uint8Array | null = null;
+  let total = 0;
+  async function* bounded(): AsyncGenerator<Uint8Array> {
+    for await (const c of gunzipChunks(new BytesSource(tgz, bootBlob!.name), opts.signal ? { signal: opts.signal } : {})) {
+      total += c.length;
+      if (total > MAX_BOOTSTRAP + (1 << 20)) throw new OciError('too-large', 'oci.nydus', `${files.name}: the bootstrap layer inflates to more than ${MAX_BOOTSTRAP} bytes`);
+      yield c;
+    }
+  }
+  for await (const rec of readTar(chunkInput(bounded(), `${boot.digest} (tar)`), opts.signal ? { signal: opts.signal } : {})) {
+    if (new TextDecoder().decode(rec.entry.path).replace(/^\.\//, '') !== NYDUS.bootstrapPath || rec.entry.type !== 'reg') continue;
+    const out = new Uint8Array(rec.entry.size);
+    let o = 0;
+    for await (const c of rec.content()) {
+      out.set(c, o);
+      o += c.length;
+    }
+    image = out;
+    break;
+  }
+  if (!image) throw new OciError('missing-blob', 'oci.nydus', `${files.name}: the bootstrap layer holds no ${NYDUS.bootstrapPath}`);
+  const blobs: ByteSource[] = [];
+  for (const l of layers.slice(0, -1)) {
+    if (l.annotations?.[NYDUS.blobAnnotation] !== 'true') continue;
+    const d = parseDigest(l.digest, 'oci.nydus');
+    const f = await files.get(blobPath(d));
+    // a blob the layout lacks shows as a missing blob when a file needs it
+    if (f) blobs.push(new SliceSource(f, 0, f.size, d.hex));
+  }
+  return openRafs(new BytesSource(image, `${files.name}:${NYDUS.bootstrapPath}`), { blobs });
 }
