@@ -2,6 +2,7 @@
 import * as crypto from 'node:crypto';
 import { createHash, type Hash } from 'node:crypto';
 import { useNativeSha256, type CloneableHasher } from '../lib/codec/sha256.ts';
+import { registerCompressPool } from './compress-pool.ts';
 
 function wrap(h: Hash): CloneableHasher {
   const api: CloneableHasher = {
@@ -21,3 +22,5 @@ export function registerNativeSha256(): void {
   useNativeSha256(() => wrap(createHash('sha256')), oneShot);
 }
 registerNativeSha256();
+// RAFS chunk compression on worker threads when LAYERSCOPE_COMPRESS_THREADS asks for it (compress-pool.ts)
+registerCompressPool();

@@ -64,6 +64,31 @@ export function compressChunk(alg: Compressor, data: Uint8Array, gzipLevel: 1 | 
   }
 }
 
+/**
+ * Compresses chunks off the calling thread (the CLI's worker threads, src/cli/compress-pool.ts):
+ * results must equal compressChunk's, so a blob is byte-identical with or without a pool. Jobs
+ * finish in any order; the writer stores them in the order they were added.
+ */
+export interface ChunkCompressPool {
+  /** jobs worth having in flight at once (a few per thread) */
+  readonly width: number;
+  /** `data` is the writer's own copy, which it stores itself when compression does not shrink it: not to be detached */
+  compress(alg: Compressor, data: Uint8Array, gzipLevel: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | undefined): Promise<Uint8Array | null>;
+}
+
+let registeredPool: ChunkCompressPool | null = null;
+
+/** A runtime with threads registers its pool here (the CLI); the core never starts threads itself. */
+export function useChunkCompressPool(pool: ChunkCompressPool | null): void {
+  registeredPool = pool;
+}
+
+/**
+ * New data the writer compresses on its own thread before it hands chunks to a pool: a small build
+ * finishes before the pool's threads would have started (and pays no copies for them).
+ */
+const POOL_AFTER = 8 << 20;
+
 /** A 512-byte GNU tar header for a blob section (§5.8). */
 export function sectionTarHeader(name: string, size: number): Uint8Array {
   const b = new Uint8Array(TAR_BLOCK);
@@ -154,6 +179,8 @@ export interface BlobWriterOptions {
   signal?: AbortSignal;
   /** chunks found elsewhere (parent, dictionary): digest hex → chunk */
   known?: Map<string, ChunkRef>;
+  /** compress on other threads: absent = the registered pool (useChunkCompressPool), null = none */
+  pool?: ChunkCompressPool | null;
   /**
    * nydus-image `--blob-inline-meta` (v6 with ToC): called once the blob meta and digests are
    * written, with the blob entry as the inlined bootstrap must record it (INLINED_FS_META, a
@@ -195,6 +222,9 @@ export class BlobWriter {
   private readonly cipher: BlobCipher | null;
   /** content read buffer, reused across reads of sources that can read into one */
   private readBuf: Uint8Array | null = null;
+  private readonly pool: ChunkCompressPool | null;
+  /** chunks handed to the pool, not yet written: their refs are filled in when written, in this order */
+  private readonly pending: { c: ChunkRef; data: Uint8Array; job: Promise<Uint8Array | null> }[] = [];
 
   constructor(sink: Sink, private readonly o: BlobWriterOptions) {
     checkCompressor(o.compressor);
@@ -209,6 +239,7 @@ export class BlobWriter {
       : (o.alignedChunk ? BF.ALIGNED : 0);
     if (o.encrypt && o.version !== 6) throw new UnsupportedError('rafs build', 'encrypted blobs need RAFS v6');
     this.cipher = o.encrypt ? randomCipher() : null;
+    this.pool = o.compressor === 'none' ? null : o.pool === undefined ? registeredPool : o.pool;
     this.blob = { blobId: '', compressor: o.compressor, digester: o.digester, chunkSize: o.chunkSize, features };
   }
 
@@ -265,7 +296,10 @@ export class BlobWriter {
     const aligned = this.o.version === 6 || this.o.alignedChunk;
     const bs = this.o.batchSize ?? 0;
     if (bs > 0 && single && data.length < bs / 2) {
-      if (this.batchLength + data.length >= bs) this.flushBatch();
+      if (this.batchLength + data.length >= bs) {
+        await this.settle();
+        this.flushBatch();
+      }
       const c: ChunkRef = {
         digest, blob: this.blob, flags: (this.o.crc32 ? CF.HAS_CRC32 : 0) | (this.cipher ? CF.ENCRYPTED : 0), compressedOffset: 0, compressedSize: 0,
         uncompressedOffset: this.uncompressedEnd, uncompressedSize: data.length, index: this.stored.length, crc32: this.o.crc32 ? crc32c(data) : 0,
@@ -281,23 +315,54 @@ export class BlobWriter {
       this.stats.stored++;
       return c;
     }
-    this.flushBatch();
-    const z = compressChunk(this.o.compressor, data, this.o.gzipLevel);
+    if (this.batchLength) {
+      await this.settle();
+      this.flushBatch();
+    }
+    // offsets, size and the COMPRESSED flag are set when the chunk is written
+    const c: ChunkRef = {
+      digest, blob: this.blob, flags: (this.o.crc32 ? CF.HAS_CRC32 : 0) | (this.cipher ? CF.ENCRYPTED : 0),
+      compressedOffset: 0, compressedSize: 0, uncompressedOffset: this.uncompressedEnd, uncompressedSize: data.length,
+      index: this.stored.length, crc32: this.o.crc32 ? crc32c(data) : 0,
+    };
+    this.uncompressedEnd += aligned ? Math.ceil(data.length / 4096) * 4096 : data.length;
+    this.stored.push(c);
+    this.seen.set(key, c);
+    this.stats.stored++;
+    if (this.pool && c.uncompressedOffset >= POOL_AFTER) {
+      // the read buffer is reused: the pool gets a copy
+      const copy = data.slice();
+      const job = this.pool.compress(this.o.compressor, copy, this.o.gzipLevel);
+      job.catch(() => {}); // awaited in order by settle; not an unhandled rejection meanwhile
+      this.pending.push({ c, data: copy, job });
+      while (this.pending.length >= this.pool.width) await this.writeNext();
+      return c;
+    }
+    await this.settle();
+    this.writeChunk(c, data, compressChunk(this.o.compressor, data, this.o.gzipLevel));
+    return c;
+  }
+
+  /** Store one chunk: compressed form `z` when it shrank (else raw), encrypted when encrypting. */
+  private writeChunk(c: ChunkRef, data: Uint8Array, z: Uint8Array | null): void {
     if (!z && this.o.compressor !== 'none') this.stats.raw++;
     // nydus write_chunk_data: compress, then encrypt what is stored
     const bytes = this.cipher ? encryptUnit(this.cipher, z ?? data) : (z ?? data);
     if (this.o.alignedChunk) this.out.padTo(Math.ceil(this.out.pos / 4096) * 4096);
-    const c: ChunkRef = {
-      digest, blob: this.blob, flags: (z ? CF.COMPRESSED : 0) | (this.o.crc32 ? CF.HAS_CRC32 : 0) | (this.cipher ? CF.ENCRYPTED : 0),
-      compressedOffset: this.out.pos, compressedSize: bytes.length, uncompressedOffset: this.uncompressedEnd, uncompressedSize: data.length,
-      index: this.stored.length, crc32: this.o.crc32 ? crc32c(data) : 0,
-    };
-    this.uncompressedEnd += aligned ? Math.ceil(data.length / 4096) * 4096 : data.length;
+    if (z) c.flags |= CF.COMPRESSED;
+    c.compressedOffset = this.out.pos;
+    c.compressedSize = bytes.length;
     this.out.bytes(bytes);
-    this.stored.push(c);
-    this.seen.set(key, c);
-    this.stats.stored++;
-    return c;
+  }
+
+  private async writeNext(): Promise<void> {
+    const p = this.pending.shift()!;
+    this.writeChunk(p.c, p.data, await p.job);
+  }
+
+  /** Write every chunk still with the pool, in the order they were added. */
+  private async settle(): Promise<void> {
+    while (this.pending.length) await this.writeNext();
   }
 
   /** Write the open batch as one compressed unit (raw when compression does not shrink it) and record its context. */
@@ -324,6 +389,7 @@ export class BlobWriter {
   /** Chunk bytes copied verbatim from another blob (compaction): same flags/sizes, new offsets. */
   addRawChunk(src: ChunkRef, bytes: Uint8Array): ChunkRef {
     if (src.batch) throw new UnsupportedError('rafs build', 'a batch member cannot be copied as a chunk of its own');
+    if (this.pending.length) throw new Error('writer bug: addRawChunk while chunks are with the compress pool');
     this.flushBatch();
     if (this.o.alignedChunk) this.out.padTo(Math.ceil(this.out.pos / 4096) * 4096);
     const aligned = this.o.version === 6 || this.o.alignedChunk;
@@ -353,6 +419,7 @@ export class BlobWriter {
   async finish(): Promise<BlobRef | null> {
     if (this.finished) throw new Error('writer bug: BlobWriter.finish called twice');
     this.finished = true;
+    await this.settle();
     this.flushBatch();
     const n = this.stored.length;
     if (n === 0) {
