@@ -201,6 +201,22 @@ describe('convert --to composefs --composefs-rs', { skip: skip ?? false }, () =>
     }
   });
 
+  test('CFSCTL=path: cfsctl (composefs-rs) computes the same image id for a SHA-256 repository', (t) => {
+    const cfsctl = process.env.CFSCTL;
+    if (!cfsctl) return t.skip('set CFSCTL to a cfsctl binary built from containers/composefs-rs to compare with it');
+    const m = /^image id ([0-9a-f]{64}) /m.exec(printed);
+    assert.ok(m, printed);
+    const repo = join(work, 'cfs-repo');
+    const run = (args: string[]): string => {
+      const r = spawnSync(cfsctl, args, { encoding: 'utf8' });
+      assert.equal(r.status, 0, `cfsctl ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    run(['init', '--algorithm', 'fsverity-sha256-12', '--insecure', repo]);
+    run(['--repo', repo, 'oci', 'pull', `oci:${layout}:t`, 't']);
+    assert.equal(run(['--repo', repo, 'oci', 'compute-id', 't']).trim(), m[1]);
+  });
+
   test('an image without /usr is refused (composefs-rs takes the root\'s attributes from it)', () => {
     const lay = join(work, 'nousr');
     spawnSync('umoci', ['init', '--layout', lay]);

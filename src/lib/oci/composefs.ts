@@ -31,6 +31,8 @@
 // mkcomposefs 1.0.8's (which lib/composefs/writer.ts reproduces): composefsRsImage in
 // ./composefs-rs-erofs.ts writes that layout. It gives the two digests composefs-rs pins in its
 // tests (crates/composefs/tests/mkfs.rs); cfsctl itself was not run (crates.io is unreachable here).
+// Objects and ids are SHA-256 fs-verity digests: what a repository made with `cfsctl init
+// --algorithm fsverity-sha256-12` holds (cfsctl's default at 54d248f is fsverity-sha512-12).
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { binKey, startsWith } from '../bytes.ts';
 import { markHardlinks, showPath } from '../fs/sources/names.ts';
@@ -176,4 +178,4 @@ export function composefsRsTree(layers: readonly ReadLayer[]): SourceTree {
 
 /** What the CLI and README say of the digest of a composefs image built from composefsRsTree. */
 export const COMPOSEFS_RS_ID_NOTE =
-  'fs-verity SHA-256 of OUT, the tree built by composefs-rs rules written in composefs-rs\' own EROFS layout (crates/composefs/src/erofs/writer.rs); the layout matches the digests composefs-rs pins in its tests, cfsctl itself was not run to compare';
+  'fs-verity SHA-256 of OUT, the tree built by composefs-rs rules written in composefs-rs\' own EROFS layout (crates/composefs/src/erofs/writer.rs); SHA-256 objects and id, as a cfsctl repository made with --algorithm fsverity-sha256-12 (its default is sha512); the layout matches the digests composefs-rs pins in its tests, cfsctl itself was not run to compare';
