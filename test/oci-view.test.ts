@@ -83,7 +83,7 @@ describe('app/oci-view', { skip: skip ?? false }, () => {
   });
 
   test('the page worker: an archive File opens as an OCI image with its views; a platform flag that is not there is refused', async () => {
-    const file = new File([readFileSync(join(work, 'img.tar'))], 'img.tar');
+    const file = new File([new Uint8Array(readFileSync(join(work, 'img.tar')))], 'img.tar');
     const s = await api.open(file);
     assert.equal(s.oci, true);
     assert.deepEqual((await api.ociOverview(s.id)).layers.map((l) => l.createdBy), ['L0', 'L1', 'L2']);
@@ -94,7 +94,7 @@ describe('app/oci-view', { skip: skip ?? false }, () => {
     await api.close(s.id);
     await assert.rejects(api.open(file, { platform: 'linux/s390x' }), { message: /s390x/ });
     // a plain layer is no image: no Image view
-    const layer = await api.open(new File([makeTar([{ name: 'a', text: 'a' }])], 'layer.tar'));
+    const layer = await api.open(new File([new Uint8Array(makeTar([{ name: 'a', text: 'a' }]))], 'layer.tar'));
     assert.equal(layer.oci, false);
     await assert.rejects(api.ociOverview(layer.id), { message: /no OCI image/ });
     await api.close(layer.id);
