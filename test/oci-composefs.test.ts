@@ -168,6 +168,9 @@ describe('convert --to composefs --composefs-rs', { skip: skip ?? false }, () =>
     const j = JSON.parse(r.stdout);
     const f = spawnSync('fsverity', ['digest', img], { encoding: 'utf8' });
     if (f.status === 0) assert.equal(f.stdout.split(' ')[0], `sha256:${j.imageId}`);
+    // erofs-utils' fsck (composefs-rs' own test_fsck runs it on its images too)
+    const fsck = spawnSync('fsck.erofs', [img], { encoding: 'utf8' });
+    if (!fsck.error) assert.equal(fsck.status, 0, `fsck.erofs: ${fsck.stderr}`);
     const opened: NodeFileSource[] = [];
     const open = async (p: string): Promise<NodeFileSource> => {
       const s = await NodeFileSource.open(p);
