@@ -13,12 +13,9 @@ import { configView, imageSummary, fileList, filesFromTar, filesFromTarGz, histo
 import { humanBytes, out, toJson, UsageError } from './format.ts';
 import { openFile } from './open.ts';
 import { build, type BuildArgs } from './build.ts';
-import { convertToNydus } from '../lib/oci/nydus.ts';
+import { composefsRsOutput, convertNydus as convertNydusLayout, mergedTree } from '../lib/app/convert.ts';
 import { folderLayout, tarLayout } from './oci-layout-out.ts';
-import { COMPOSEFS_RS_ID_NOTE, composefsRsTree } from '../lib/oci/composefs.ts';
-import { composefsRsImage } from '../lib/oci/composefs-rs-erofs.ts';
-import { fsverityDigest } from '../lib/codec/fsverity.ts';
-import { hex } from '../lib/bytes.ts';
+import { COMPOSEFS_RS_ID_NOTE } from '../lib/oci/composefs.ts';
 import { writeFileSync } from 'node:fs';
 import { convertErofsPerLayer } from './convert-per-layer.ts';
 
@@ -182,9 +179,10 @@ export const CONVERT_OPTS = {
   'oci-ref': { type: 'boolean' },
   'composefs-rs': { type: 'boolean' },
   'per-layer': { type: 'boolean' },
+  aufs: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
-export const CONVERT_USAGE = 'convert IMAGE --to erofs|composefs|rafs-v6|nydus OUT [--digest-store DIR] [--blob-dir DIR] [-T SECONDS] [--uuid U] [--compressor zstd|none|lz4_block] [--chunk-size N] [--aligned-chunk] [--oci-ref] [--composefs-rs] [--per-layer] [--platform OS/ARCH] [--ref TAG] [--json]';
+export const CONVERT_USAGE = 'convert IMAGE --to erofs|composefs|rafs-v6|nydus OUT [--digest-store DIR] [--blob-dir DIR] [-T SECONDS] [--uuid U] [--compressor zstd|none|lz4_block] [--chunk-size N] [--aligned-chunk] [--oci-ref] [--composefs-rs] [--per-layer [--aufs]] [--platform OS/ARCH] [--ref TAG] [--json]';
 
 /** `--to nydus`: as nydusify convert, an OCI layout (OUT a new folder, or OUT.tar an oci-archive) */
 async function convertNydus(image: string, outPath: string, v: Record<string, unknown>): Promise<number> {
@@ -197,10 +195,10 @@ async function convertNydus(image: string, outPath: string, v: Record<string, un
   }
   const img = await loadOciPath(image, v);
   const sink = outPath.endsWith('.tar') ? await tarLayout(outPath) : await folderLayout(outPath);
-  const r = await convertToNydus(img, sink, {
-    compressor, alignedChunk: v['aligned-chunk'] === true, ociRef: v['oci-ref'] === true,
-    ...(chunkSize !== undefined ? { chunkSize } : {}), ...(typeof v.ref === 'string' ? { ref: v.ref } : {}),
-  });
+  const r = await convertNydusLayout(img, {
+    to: 'nydus', compressor, alignedChunk: v['aligned-chunk'] === true, ociRef: v['oci-ref'] === true,
+    chunkSize: chunkSize ?? null, ...(typeof v.ref === 'string' ? { ref: v.ref } : {}),
+  }, sink);
   if (v.json) out(toJson({ format: 'nydus', out: outPath, image: imageSummary(img), ...r }));
   else {
     out(`nydus ${outPath}: manifest ${r.manifest.digest}, ${r.layers.length} blob layers + bootstrap (${r.bootstrap.bootstrapSize} bytes) from ${img.image.kind} ${img.image.name} (${img.image.platform})`);
@@ -233,13 +231,13 @@ export async function runConvert(pos: string[], v: Record<string, unknown>): Pro
     if (!/^\d+$/.test(v['build-time'])) throw new UsageError('-T SECONDS: a whole number');
     a.buildTime = Number(v['build-time']);
   }
-  const tree = rs ? composefsRsTree(img.layers) : img.tree;
+  const tree = mergedTree(img, rs);
   const r = await build(tree, a);
   if (rs) {
     // the objects are in the store; OUT is rewritten in composefs-rs' own layout, whose digest is the id
-    const rsImage = await composefsRsImage(tree);
-    writeFileSync(outPath, rsImage);
-    Object.assign(r, { size: rsImage.length, digest: hex(await fsverityDigest(rsImage)) });
+    const o = await composefsRsOutput(tree);
+    writeFileSync(outPath, o.image);
+    Object.assign(r, { size: o.image.length, digest: o.imageId });
     delete r.version;
   }
   const result = { image: imageSummary(img), ...r, ...(rs ? { imageId: r.digest, imageIdIs: COMPOSEFS_RS_ID_NOTE } : {}) };
