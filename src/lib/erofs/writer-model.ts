@@ -116,14 +116,16 @@ export function dirLinks(nodes: readonly ModelNode[], i: number, isDir: (node: n
 
 /**
  * Data blocks in node order from block `first`: blkaddr[i] is node i's first block (0 when it
- * has none). Returns the block after the last.
+ * has none); `after` may place more of node i's data behind them (plain EROFS: its unique chunks)
+ * and returns the next free block. Returns the block after the last.
  */
-export function assignBlocks(nBlocks: ArrayLike<number>, first: number, blkaddr: Float64Array): number {
+export function assignBlocks(nBlocks: ArrayLike<number>, first: number, blkaddr: Float64Array, after?: (node: number, blk: number) => number): number {
   let blk = first;
   for (let i = 0; i < nBlocks.length; i++) {
     const nb = nBlocks[i]!;
     blkaddr[i] = nb > 0 ? blk : 0;
     blk += nb;
+    if (after) blk = after(i, blk);
   }
   return blk;
 }

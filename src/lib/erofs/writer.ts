@@ -31,7 +31,7 @@ import { webCryptoSubtle, plainBufferView, sha256 } from '../codec/sha256.ts';
 import { UnsupportedError } from '../errors.ts';
 import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
 import { validateTree } from '../fs/validate.ts';
-import { bytesEqual, modeOfType } from '../fs/types.ts';
+import { modeOfType } from '../fs/types.ts';
 import type { ByteSource } from '../io/source.ts';
 import { encodeStruct } from '../struct.ts';
 import {
@@ -46,10 +46,11 @@ import {
 } from './writer-compress.ts';
 import { BytesSource } from '../io/source.ts';
 import {
-  BLOCK_SIZE, compareBytes, direntBlocks, direntBytes, emitDirentsOf, emitInodeCore, inodeCoreSize, xattrIcount, xattrIndex,
+  BLOCK_SIZE, compareBytes, direntBlocks, emitDirentsOf, inodeCoreSize, xattrIcount, xattrIndex,
 } from './writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from './writer-output.ts';
-import { emitSharedXattrs, emitXattrArea, planXattrs, sharedIdsAt, type XattrPlan } from './writer-xattrs.ts';
+import { assignBlocks, collectInodes, dirLinks, emitDirBlocks, emitInodeHead } from './writer-model.ts';
+import { emitSharedXattrs, planXattrs, sharedIdsAt, type XattrPlan } from './writer-xattrs.ts';
 import { binKey } from '../bytes.ts';
 
 export interface ErofsOptions {
@@ -95,8 +96,6 @@ export interface ErofsResult {
 }
 
 const ENC = new TextEncoder();
-const DOT = ENC.encode('.');
-const DOTDOT = ENC.encode('..');
 const DEFAULT_READ = 4 << 20;
 
 interface Node {
@@ -222,41 +221,18 @@ export async function measureErofs(tree: SourceTree, opts: ErofsOptions = {}): P
 function collect(tree: SourceTree): Node[] {
   validateTree(tree);
   const nodes: Node[] = [];
-  const index = new Map<SourceInode, number>();
-  const add = (src: SourceInode, parent: number, name: Uint8Array): number => {
-    const i = nodes.length;
-    nodes.push({ src, parent, name, nlink: 0, entNames: null, entNodes: null, xattrs: src.xattrs, chunkIds: null });
-    index.set(src, i);
-    return i;
-  };
-  add(tree.root, 0, new Uint8Array(0));
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i]!;
-    if (n.src.type !== 'dir') continue;
-    const ents = (n.src.children ?? []).map((c) => ({ name: c.name, inode: c.inode as SourceInode | null, node: -1 }));
-    ents.push({ name: DOT, inode: null, node: i }, { name: DOTDOT, inode: null, node: n.parent });
-    ents.sort((a, b) => compareBytes(a.name, b.name));
-    // names, duplicates and directory hardlinks were refused by validateTree
-    for (let k = 0; k < ents.length; k++) {
-      const e = ents[k]!;
-      if (!e.inode) continue;
-      const known = index.get(e.inode);
-      e.node = known ?? add(e.inode, i, e.name);
-    }
-    n.entNames = ents.map((e) => e.name);
-    n.entNodes = ents.map((e) => e.node);
-  }
+  collectInodes(tree, nodes, {
+    add: (src, parent, name) => nodes.push({ src, parent, name, nlink: 0, entNames: null, entNodes: null, xattrs: src.xattrs, chunkIds: null }) - 1,
+  });
   // nlink: names of a file; 2 + subdirectories for a directory
+  const isDir = (t: number) => nodes[t]!.src.type === 'dir';
   for (let i = 0; i < nodes.length; i++) {
     const n = nodes[i]!;
     if (!n.entNodes) continue;
-    n.nlink = 2;
+    n.nlink = dirLinks(nodes, i, isDir);
     for (let k = 0; k < n.entNodes.length; k++) {
       const t = n.entNodes[k]!;
-      const nm = n.entNames![k]!;
-      if (bytesEqual(nm, DOT) || bytesEqual(nm, DOTDOT)) continue;
-      if (nodes[t]!.src.type === 'dir') n.nlink++;
-      else nodes[t]!.nlink++;
+      if (t !== i && t !== n.parent && !isDir(t)) nodes[t]!.nlink++;
     }
   }
   return nodes;
@@ -430,17 +406,14 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   // data blocks in inode order; a unique chunk is placed where it is first used
   const blkaddr = new Float64Array(N);
   const uniqBlk = new Float64Array(uniq.length);
-  let blk = dataStart / bs;
   let u = 0;
-  for (let i = 0; i < N; i++) {
-    blkaddr[i] = nBlocks[i]! > 0 ? blk : 0;
-    blk += nBlocks[i]!;
-    while (u < uniq.length && uniq[u]!.node === i) {
-      uniqBlk[u] = blk;
-      blk += Math.ceil(uniq[u]!.len / bs);
-      u++;
+  const blk = assignBlocks(nBlocks, dataStart / bs, blkaddr, (i, at) => {
+    for (; u < uniq.length && uniq[u]!.node === i; u++) {
+      uniqBlk[u] = at;
+      at += Math.ceil(uniq[u]!.len / bs);
     }
-  }
+    return at;
+  });
   if (blk > 0xffffffff) throw new UnsupportedError('erofs', `image of ${blk} blocks does not fit 32-bit block addresses`);
   return {
     nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
@@ -691,6 +664,7 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     emitCfgRecord(out, p.z);
     expectAt(out, EROFS_SUPER_OFFSET + erofs_super_block.size + cfgRecordBytes(p.z), W, () => 'compression configuration end');
   }
+  const NO_IDS: number[] = [];
   const where = (i: number) => `inode ${i + 1} (nid ${p.nid[i]!}, ${JSON.stringify(describePath(nodes, i))})`;
 
   for (let k = 0; k < N; k++) {
@@ -699,22 +673,18 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     const s = n.src;
     // pad only from the checked end of the previous record to this one's planned start
     out.padTo(p.ipos[i]!);
-    expectAt(out, p.ipos[i]!, W, () => `${where(i)}: inode start`);
     let iu = 0;
     if (s.type === 'chr' || s.type === 'blk') iu = s.rdev >>> 0;
     else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) iu = p.chunkBits - p.bits;
     else if (isCompressed(p, i)) iu = p.nBlocks[i]!; // compressed_blocks (informational)
     else iu = p.blkaddr[i]!;
-    emitInodeCore(out, {
-      compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(p.xattrs.xsize[i]!), mode: modeOfType(s.type) | (s.perm & 0o7777),
-      nlink: n.nlink, size: p.size[i]!, iu, ino: i + 1, uid: s.uid, gid: s.gid, mtime: s.mtime, mtimeNsec: s.mtimeNsec,
-    });
-    const xattrAt = p.ipos[i]! + p.isize[i]!;
-    expectAt(out, xattrAt, W, () => `${where(i)}: xattr area start`);
     const xs = p.xattrs.xsize[i]!;
-    if (xs > 0) emitXattrArea(out, xattrAt, p.xattrs.filter[i]!, sharedIdsAt(p.xattrs.sharedOffsets[i]!, p.inodesEnd, bs), p.xattrs.inline[i]!, W, () => where(i));
-    const tailAt = xattrAt + xs;
-    expectAt(out, tailAt, W, () => `${where(i)}: xattr area end`);
+    const tailAt = emitInodeHead(out, p.ipos[i]!, {
+      compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(xs), mode: modeOfType(s.type) | (s.perm & 0o7777),
+      nlink: n.nlink, size: p.size[i]!, iu, ino: i + 1, uid: s.uid, gid: s.gid, mtime: s.mtime, mtimeNsec: s.mtimeNsec,
+    }, p.isize[i]!, {
+      size: xs, filter: p.xattrs.filter[i]!, sharedIds: xs ? sharedIdsAt(p.xattrs.sharedOffsets[i]!, p.inodesEnd, bs) : NO_IDS, inline: p.xattrs.inline[i]!,
+    }, W, () => where(i));
     const il = p.inlineLen[i]!;
     if (il > 0) {
       const zf = p.zfile[i];
@@ -759,12 +729,7 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
         const { starts } = direntBlocks(n.entNames!, bs);
         const blocks = starts.length - 1;
         const stored = p.inlineLen[i]! > 0 ? blocks - 1 : blocks;
-        for (let b = 0; b < stored; b++) {
-          expectAt(out, start + b * bs, W, () => `${where(i)}: directory block ${b}`);
-          emitDir(out, p, n, starts[b]!, starts[b + 1]!);
-          expectAt(out, start + b * bs + direntBytes(n.entNames!, starts[b]!, starts[b + 1]!), W, () => `${where(i)}: directory block ${b} end`);
-          out.padTo(roundUp(out.pos, bs));
-        }
+        emitDirBlocks(out, start, bs, n.entNames!, n.entNodes!, starts, stored, p.nid, (t) => nodes[t]!.src.type, W, () => where(i));
       } else if (p.zfile[i]) {
         expectAt(out, start, W, () => `${where(i)}: pcluster 0`);
         out.bytes(p.zfile[i]!.data);
