@@ -196,6 +196,8 @@ test('a deep link reopens the Image view on a layer (the archive served over HTT
   await expect(page).toHaveURL(/view=image&part=layers&layer=2/);
   await page.reload();
   await expect(node(page, '/h')).toHaveAttribute('data-change', 'added');
+  // the same view from a terminal
+  await expect(page.getByTestId('cli-line')).toHaveText('layerscope oci ls img-docker.tar --layer 2');
   await page.getByTestId('oci-part-efficiency').click();
   await expect(page).toHaveURL(/view=image&part=efficiency/);
   await expect(page).not.toHaveURL(/layer=/);

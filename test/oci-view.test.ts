@@ -14,6 +14,7 @@ import { NodeFileSource } from '../src/lib/io/node.ts';
 import { appendLayer, makeTar, missingTools, newImage, sh } from './helpers/oci.ts';
 import { tempDir } from './helpers/paths.ts';
 import { api } from '../workers/inspector.ts';
+import { cliCommand } from '../src/lib/inspect/command.ts';
 import { readFileSync } from 'node:fs';
 
 const skip = missingTools();
@@ -80,6 +81,15 @@ describe('app/oci-view', { skip: skip ?? false }, () => {
     assert.equal(a.kind, 'oci');
     assert.deepEqual(layerRows(a.oci!, 1).map((r) => r.path), layerRows(o, 1).map((r) => r.path));
     await src.close();
+  });
+
+  test('the Image view\'s command line: config, history, layers, one layer (oci ls --layer N), efficiency, the platform', () => {
+    const line = (part: 'config' | 'history' | 'layers' | 'efficiency', layer: number | null = null, platform?: string) => cliCommand('oci', { image: 'img.tar', oci: { part, layer, ...(platform ? { platform } : {}) } });
+    assert.equal(line('config'), 'layerscope oci config img.tar');
+    assert.equal(line('history'), 'layerscope oci history img.tar');
+    assert.equal(line('layers'), 'layerscope oci layers img.tar');
+    assert.equal(line('layers', 2), 'layerscope oci ls img.tar --layer 2');
+    assert.equal(line('efficiency', 2, 'linux/arm64'), 'layerscope oci layers img.tar --platform linux/arm64');
   });
 
   test('the page worker: an archive File opens as an OCI image with its views; a platform flag that is not there is refused', async () => {

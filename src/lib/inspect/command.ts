@@ -2,7 +2,7 @@
  * The `layerscope` command line equivalent to what the page shows, so a view can be repeated in a
  * terminal. Arguments are quoted for a POSIX shell only when they need it.
  */
-export type CliView = 'files' | 'stat' | 'cat' | 'inspect' | 'extract' | 'diff';
+export type CliView = 'files' | 'stat' | 'cat' | 'inspect' | 'extract' | 'diff' | 'oci';
 
 export function shellQuote(s: string): string {
   if (s !== '' && /^[\w@%+=:,./-]+$/.test(s)) return s;
@@ -19,6 +19,8 @@ export interface CliInput {
   isDir?: boolean;
   /** diff: the image compared with */
   other?: string;
+  /** oci: the page's Image view part, its layer, the platform opened */
+  oci?: { part: 'config' | 'history' | 'layers' | 'efficiency'; layer: number | null; platform?: string };
 }
 
 export function cliCommand(view: CliView, x: CliInput): string {
@@ -38,6 +40,13 @@ export function cliCommand(view: CliView, x: CliInput): string {
     case 'diff':
       args = ['diff', x.image, x.other ?? 'OTHER'];
       break;
+    case 'oci': {
+      const o = x.oci ?? { part: 'config', layer: null };
+      // one layer's changes are `oci ls --layer N`; `oci layers` prints the efficiency too
+      args = o.part === 'layers' && o.layer !== null ? ['oci', 'ls', x.image, '--layer', String(o.layer)] : ['oci', o.part === 'efficiency' ? 'layers' : o.part, x.image];
+      if (o.platform) args.push('--platform', o.platform);
+      break;
+    }
     case 'extract':
       args = ['extract', x.image, 'out', ...(path !== '/' ? ['--path', path] : [])];
       break;
