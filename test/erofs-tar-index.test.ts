@@ -16,7 +16,7 @@ import { decodeStruct } from '../src/lib/struct.ts';
 import { erofs_deviceslot, erofs_super_block, EROFS_FEATURE_INCOMPAT_CHUNKED_FILE, EROFS_FEATURE_INCOMPAT_DEVICE_TABLE } from '../src/lib/erofs/structs.ts';
 import { FIXTURES, REPO, tempDir } from './helpers/paths.ts';
 import { compareSnapshots, snapshotDisk } from './helpers/treecompare.ts';
-import { appendLayer, makeTar, missingTools, newImage, repack, sh } from './helpers/oci.ts';
+import { appendLayer, makeTar, missingTools, newImage, repack, sh, unpackRootfs } from './helpers/oci.ts';
 
 const DIR = join(FIXTURES, 'erofs-modern');
 const TAR = join(DIR, 'tree.tar');
@@ -123,15 +123,17 @@ test('build --tar=i refuses what it cannot index', { skip: skipFixture }, () => 
 });
 
 const skipOci = missingTools();
+let layout = '';
 test('convert --to erofs --per-layer: each layer\'s image mounts over its tar and shows tar -x of it', { skip: skipOci ?? false }, (t) => {
-  const layout = join(work, 'img');
+  layout = join(work, 'img');
   newImage(layout, 't');
   repack(layout, 't', work, (r) => sh(`
     mkdir -p etc usr/bin; printf hello > etc/a; head -c 9000 /dev/urandom > usr/bin/big; ln etc/a etc/a2
     ln -s ../etc/a usr/bin/l; setfattr -n user.k -v v etc/a; mkfifo usr/fifo; chown 7:8 usr/bin/big
   `, r), 'one');
   repack(layout, 't', work, (r) => sh('printf again > etc/a; rm usr/bin/l; mkdir -p var; printf 1 > var/one', r), 'two');
-  appendLayer(layout, 't', makeTar([{ name: 'opt/', type: 'dir' }, { name: 'opt/x', size: 5000 }, { name: 'etc/.wh.a2', text: '' }]), 'zstd', 'three');
+  appendLayer(layout, 't', makeTar([{ name: 'opt/', type: 'dir' }, { name: 'opt/x', size: 5000 }, { name: 'etc/.wh.a2', text: '' },
+    { name: 'usr/', type: 'dir', mtime: 1650000000 }, { name: 'usr/.wh..wh..opq', text: '' }, { name: 'usr/only', text: 'only' }]), 'gzip', 'three');
   const out = join(work, 'per-layer');
   const r = cli(['convert', layout, '--to', 'erofs', '--per-layer', out, '--json']);
   assert.equal(r.status, 0, r.stderr);
@@ -154,5 +156,54 @@ test('convert --to erofs --per-layer: each layer\'s image mounts over its tar an
     });
     assert.deepEqual(diffs, [], `layer ${l.index}`);
     assert.ok(want.entries.size > 2, `layer ${l.index}: ${want.entries.size} entries`);
+  }
+});
+
+test('convert --per-layer --aufs: the layer images stacked by overlayfs show umoci unpack\'s rootfs', { skip: skipOci ?? false }, (t) => {
+  if (!layout) return t.skip('the per-layer test made no image');
+  if (process.getuid?.() !== 0) return t.skip('mounting needs root');
+  const want = snapshotDisk(unpackRootfs(layout, 't', join(work, 'ref')));
+  const out = join(work, 'per-layer-aufs');
+  const r = cli(['convert', layout, '--to', 'erofs', '--per-layer', '--aufs', out, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const layers = JSON.parse(r.stdout).layers as { tar: string; erofs: string }[];
+  const loops: string[] = [];
+  const mnts: string[] = [];
+  const top = join(work, 'stack');
+  mkdirSync(top);
+  try {
+    for (const [i, l] of layers.entries()) {
+      const loop = spawnSync('losetup', ['-f', '--show', '--read-only', l.tar], { encoding: 'utf8' });
+      if (loop.status !== 0) return t.skip(`losetup refused: ${loop.stderr.trim()}`);
+      loops.push(loop.stdout.trim());
+      const mnt = join(work, `aufs-${i}`);
+      mkdirSync(mnt);
+      const m = spawnSync('mount', ['-t', 'erofs', '-o', `ro,device=${loops[i]}`, l.erofs, mnt], { encoding: 'utf8' });
+      if (m.status !== 0) return t.skip(`mount -t erofs refused: ${m.stderr.trim()}`);
+      mnts.push(mnt);
+    }
+    const o = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[...mnts].reverse().join(':')}`, top], { encoding: 'utf8' });
+    if (o.status !== 0) return t.skip(`overlayfs refused: ${o.stderr.trim()}`);
+    try {
+      const seen = snapshotDisk(top);
+      assert.ok(!seen.entries.has(Buffer.from('usr/bin').toString('hex')), 'the opaque usr/ hides usr/bin');
+      assert.ok(seen.entries.has(Buffer.from('usr/only').toString('hex')));
+      // overlayfs takes a directory's attributes from the highest layer holding it, and a layer's
+      // tar may only imply a directory (umoci lists changed paths): those attributes are the tar
+      // reader's there, umoci keeps the lower layer's. And overlayfs reports a lower file's own
+      // link count: etc/a is linked to etc/a2 in layer 2, whited out in layer 3, so it shows 2
+      // where umoci's rootfs has 1. Everything else must agree exactly.
+      const diffs = compareSnapshots(want, seen).filter((d) => {
+        if (d === '/etc/a: nlink 1 != 2') return false;
+        const m = /^(\/[^:]*): (mtime|mode|uid|gid) /.exec(d);
+        return !(m && want.entries.get(Buffer.from(m[1]!.slice(1)).toString('hex'))?.type === 'dir');
+      });
+      assert.deepEqual(diffs, []);
+    } finally {
+      spawnSync('umount', [top]);
+    }
+  } finally {
+    for (const m of mnts) spawnSync('umount', [m]);
+    for (const l of loops) spawnSync('losetup', ['-d', l]);
   }
 });

@@ -112,6 +112,8 @@ export interface BuildArgs {
   alignedChunk?: boolean;
   /** RAFS v6: nydus-image `--encrypt` (AES-128-XTS, random key and IV in the bootstrap) */
   encrypt?: boolean;
+  /** EROFS --tar=i: mkfs.erofs --aufs, OCI whiteouts as overlayfs whiteouts */
+  aufs?: boolean;
   /** RAFS v6: nydus-image `--type`; 'tar-tarfs' builds a tarfs bootstrap over `tarfsSource` (SRC as given) */
   type?: string;
   tarfsSource?: string;
@@ -187,7 +189,7 @@ async function buildTarIndexFile(a: BuildArgs): Promise<BuildSummary> {
     const tree = await treeFromTar(tar);
     const sink = fileSink(a.out);
     try {
-      const r = await buildTarIndex(tree, tar, sink);
+      const r = await buildTarIndex(tree, tar, sink, { aufs: a.aufs === true });
       return { format: 'erofs', out: a.out, size: r.size, blocks: r.blocks, inodes: r.inodes, files: r.files, device: a.tarfsSource, deviceBlocks: r.deviceBlocks };
     } finally {
       sink.close();

@@ -53,7 +53,7 @@ export async function convertErofsPerLayer(img: LoadedOci, files: OciFiles, to: 
         if (e instanceof FormatError) throw new FormatError(e.structure, e.offset, `layer ${l.ref.index} (${tarPath}): ${e.detail}`);
         throw e;
       });
-      const r = await buildTarIndex(tree, tar, es);
+      const r = await buildTarIndex(tree, tar, es, { aufs: v.aufs === true });
       layers.push({ index: l.ref.index, diffId: l.diffId, tar: tarPath, tarSize: tar.size, tarPadded: padded, erofs: erofsPath, ...r });
     } finally {
       es.close();

@@ -239,7 +239,7 @@ const commands: Record<string, Command> = {
       '                 [--parent BOOT] [--chunk-dict BOOT] [--prefetch-list FILE] [--aligned-chunk]\n' +
       '                 [--type targz-ref]: SRC a .tar.gz layer, referenced as the data blob (ZRAN checkpoints; OUT and a RAFS meta blob in --blob-dir)\n' +
       '                 [--type tar-tarfs]: SRC an uncompressed tar, used as the data blob itself (512-byte blocks; only OUT is written)\n' +
-      '                 [--tar=i]: EROFS in tar index mode (mkfs.erofs --tar=i): SRC an uncompressed tar, mounted as device 1 (only OUT is written)\n' +
+      '                 [--tar=i [--aufs]]: EROFS in tar index mode (mkfs.erofs --tar=i): SRC an uncompressed tar, mounted as device 1 (only OUT is written); --aufs: OCI whiteouts as overlayfs ones\n' +
       '                 [--encrypt]: v6, AES-128-XTS blob with a random key and IV kept in the bootstrap (as nydus-image --encrypt)',
     summary: 'build an image from a directory, tar/tar.gz layer, composefs dump or any image',
     options: {
@@ -250,7 +250,7 @@ const commands: Record<string, Command> = {
       'print-digest': { type: 'boolean' },
       compressor: { type: 'string' }, digester: { type: 'string' }, 'chunk-size': { type: 'string' }, parent: { type: 'string' },
       'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' }, 'batch-size': { type: 'string' },
-      type: { type: 'string' }, encrypt: { type: 'boolean' }, tar: { type: 'string' },
+      type: { type: 'string' }, encrypt: { type: 'boolean' }, tar: { type: 'string' }, aufs: { type: 'boolean' },
     },
     async run(pos, v) {
       const [src, dest] = pos;
@@ -267,7 +267,7 @@ const commands: Record<string, Command> = {
         if (v.tar !== 'i') throw new UsageError(`--tar=${String(v.tar)}: Layerscope builds --tar=i (tar index mode) only; a full EROFS of a tar is --format erofs without --tar`);
         if (v.type) throw new UsageError('--tar=i conflicts with --type');
         v.type = 'tar-index';
-      }
+      } else if (v.aufs) throw new UsageError('--aufs goes with --tar=i');
       const tree = v.type === 'targz-ref' || v.type === 'tar-tarfs' || v.type === 'tar-index' ? { root: newDir(), notes: [] } : await loadSource(src, v as ImageArgs);
       const args: Parameters<typeof build>[1] = { format, out: dest };
       if (v['digest-store']) args.digestStore = v['digest-store'] as string;
@@ -280,6 +280,7 @@ const commands: Record<string, Command> = {
       if (v['aligned-chunk']) args.alignedChunk = true;
       if (v.type) Object.assign(args, { type: v.type as string, tarfsSource: src });
       if (v.encrypt) args.encrypt = true;
+      if (v.aufs) args.aufs = true;
       const related = async (flag: string): Promise<RafsFs | undefined> => {
         if (!v[flag]) return undefined;
         const fs = await openImageFile(v[flag] as string, v as ImageArgs);

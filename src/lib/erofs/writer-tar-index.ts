@@ -19,7 +19,11 @@
  *  - a directory the tar has no entry for gets the tree builder's attributes (fs/sources/tar.ts);
  *    mkfs.erofs (lib/rebuild.c erofs_rebuild_mkdir) gives it mode 0755 and its parent's owner and mtime.
  * Same as mkfs.erofs without --aufs: OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`) stay the plain
- * files the tar holds; a hardlink to a file the tar does not hold is an error (mkfs: ENOENT).
+ * files the tar holds; with `aufs` (mkfs.erofs --aufs, lib/tar.c + lib/rebuild.c) they become what
+ * overlayfs reads as a lower layer's: `.wh.NAME` a character device 0:0 named NAME (permission bits 0,
+ * owner and mtime of the whiteout entry) and `trusted.overlay.origin` (empty) on its directory;
+ * `.wh..wh..opq` the `trusted.overlay.opaque` = "y" xattr on its directory. A hardlink to a file
+ * the tar does not hold is an error (mkfs: ENOENT).
  * Files of a tar entry that appears twice are taken from the last entry (the tree's rule).
  */
 import { FormatError, UnsupportedError } from '../errors.ts';
@@ -37,6 +41,9 @@ import {
   inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrIcount,
 } from './writer-common.ts';
 import { measureThenWrite, type Output, type Sink } from './writer-output.ts';
+import { binKey, startsWith } from '../bytes.ts';
+import { bytes, bytesEqual } from '../fs/types.ts';
+import { OPAQUE_WHITEOUT_BYTES, WHITEOUT_PREFIX_BYTES } from '../fs/whiteout.ts';
 
 const BS = 512;
 const BITS = 9;
@@ -83,7 +90,8 @@ interface Plan {
  * Builds the tar index image of `tree`, whose regular files must be slices of `tar` (treeFromTar
  * makes such a tree).
  */
-export async function buildTarIndex(tree: SourceTree, tar: ByteSource, sink: Sink): Promise<TarIndexResult> {
+export async function buildTarIndex(tree: SourceTree, tar: ByteSource, sink: Sink, opts: { aufs?: boolean } = {}): Promise<TarIndexResult> {
+  if (opts.aufs) aufsWhiteouts(tree.root);
   if (tar.size % BS !== 0) throw new FormatError('tar', tar.size, `${tar.name}: ${tar.size} bytes is not a whole number of 512-byte tar blocks`);
   if (tar.size / BS > 0xffff_ffff) throw new UnsupportedError('tar index build', `${tar.name}: more than 2^32 blocks needs the 48BIT format, not written here`);
   const nodes = inodesOf(tree.root);
@@ -198,3 +206,37 @@ export async function buildTarIndex(tree: SourceTree, tar: ByteSource, sink: Sin
   return { size: blocks * BS, blocks, inodes: nodes.length, deviceBlocks, files: plans.filter((p) => p.tarOff >= 0).length };
 }
 
+
+const OVL_OPAQUE = bytes('trusted.overlay.opaque');
+const OVL_ORIGIN = bytes('trusted.overlay.origin');
+
+/** mkfs.erofs --aufs: OCI whiteouts as overlayfs whiteouts (in place; the tree is the caller's own). */
+function aufsWhiteouts(root: SourceInode): void {
+  const stack = [root];
+  const seen = new Set<SourceInode>();
+  while (stack.length) {
+    const dir = stack.pop()!;
+    if (seen.has(dir)) continue;
+    seen.add(dir);
+    const kids = new Map<string, { name: Uint8Array; inode: SourceInode }>();
+    let opaque = false;
+    let whiteouts = false;
+    for (const c of dir.children ?? []) {
+      if (bytesEqual(c.name, OPAQUE_WHITEOUT_BYTES)) opaque = true;
+      else if (startsWith(c.name, WHITEOUT_PREFIX_BYTES)) {
+        const name = c.name.subarray(WHITEOUT_PREFIX_BYTES.length);
+        kids.delete(binKey(name));
+        kids.set(binKey(name), { name, inode: { type: 'chr', perm: 0, uid: c.inode.uid, gid: c.inode.gid, mtime: c.inode.mtime, mtimeNsec: c.inode.mtimeNsec, size: 0, rdev: 0, xattrs: [] } });
+        whiteouts = true;
+      } else {
+        kids.delete(binKey(c.name));
+        kids.set(binKey(c.name), c);
+        if (c.inode.type === 'dir') stack.push(c.inode);
+      }
+    }
+    dir.children = [...kids.values()];
+    const drop = (n: Uint8Array) => dir.xattrs.filter((x) => !bytesEqual(x.name, n));
+    if (opaque) dir.xattrs = [...drop(OVL_OPAQUE), { name: OVL_OPAQUE, value: bytes('y') }];
+    if (whiteouts) dir.xattrs = [...drop(OVL_ORIGIN), { name: OVL_ORIGIN, value: new Uint8Array(0) }];
+  }
+}
