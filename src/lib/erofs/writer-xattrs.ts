@@ -21,8 +21,10 @@ export type SharedOrder = 'mkfs' | 'composefs';
 
 export interface XattrSharing {
   order: SharedOrder;
-  /** a pair used by at least this many inodes is shared (both tools: 2); Infinity = never share (RAFS v6) */
+  /** a pair used by at least this many inodes is shared (both tools: 2); Infinity = never share (nydus) */
   minUses?: number;
+  /** write h_name_filter (default true; nydus writes 0) */
+  nameFilter?: boolean;
 }
 
 export interface XattrPlan {
@@ -86,13 +88,15 @@ function sharedCompare(order: SharedOrder): (a: Xattr, b: Xattr) => number {
 export function planXattrs(lists: readonly (readonly Xattr[])[], sharing: XattrSharing): XattrPlan {
   const N = lists.length;
   const minUses = sharing.minUses ?? 2;
+  const share = minUses !== Infinity;
+  const withFilter = sharing.nameFilter ?? true;
   const pool = new XattrPool();
   const ids: number[][] = new Array(N);
   let any = false;
   for (let i = 0; i < N; i++) {
     const list = lists[i]!;
     if (list.length) any = true;
-    ids[i] = list.length ? list.map((x) => pool.intern(x)) : NONE;
+    ids[i] = list.length && share ? list.map((x) => pool.intern(x)) : NONE;
   }
   const sharedEnts = pool.entries.filter((e) => e.count >= minUses);
   const cmp = sharedCompare(sharing.order);
@@ -120,16 +124,16 @@ export function planXattrs(lists: readonly (readonly Xattr[])[], sharing: XattrS
     const nodeIds = ids[i]!;
     for (let k = 0; k < list.length; k++) {
       const x = list[k]!;
-      const e = pool.entries[nodeIds[k]!]!;
-      bits |= xattrFilterBit(x);
-      if (e.offset >= 0 && offs.length < MAX_SHARED_PER_INODE) offs.push(e.offset);
+      if (withFilter) bits |= xattrFilterBit(x);
+      const offset = share ? pool.entries[nodeIds[k]!]!.offset : -1;
+      if (offset >= 0 && offs.length < MAX_SHARED_PER_INODE) offs.push(offset);
       else {
         inl.push(x);
         inlineBytes += xattrEntrySize(x);
       }
     }
     xsize[i] = xattrAreaSize(offs.length, inlineBytes);
-    filter[i] = ~bits >>> 0;
+    filter[i] = withFilter ? ~bits >>> 0 : 0;
     sharedOffsets[i] = offs;
     inline[i] = inl;
   }

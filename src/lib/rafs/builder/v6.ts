@@ -17,9 +17,10 @@ import {
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, erofs_deviceslot, erofs_inode_chunk_index, erofs_super_block,
 } from '../../erofs/structs.ts';
 import {
-  compareBytes, direntBlocks, direntBytes, direntFileType, emitInodeCore, emitters, xattrAreaSize, xattrEntrySize, xattrIcount,
+  compareBytes, direntBlocks, direntBytes, direntFileType, emitters, xattrIcount,
 } from '../../erofs/writer-common.ts';
-import { emitXattrArea } from '../../erofs/writer-xattrs.ts';
+import { assignBlocks, emitInodeHead } from '../../erofs/writer-model.ts';
+import { planXattrs } from '../../erofs/writer-xattrs.ts';
 import { expectAt, measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
 import { encodeStruct } from '../../struct.ts';
 import {
@@ -105,12 +106,6 @@ function dirEntries(n: BNode): { names: Uint8Array[]; targets: BNode[] } {
   return { names: all.map((e) => e[0]), targets: all.map((e) => e[1]) };
 }
 
-function xsizeOf(n: BNode): number {
-  let inline = 0;
-  for (const x of n.xattrs) inline += xattrEntrySize(x);
-  return xattrAreaSize(0, inline);
-}
-
 function contiguous(chunks: ChunkRef[], chunkSize: number): boolean {
   for (let i = 1; i < chunks.length; i++) {
     if (chunks[i]!.blob !== chunks[0]!.blob || chunks[i]!.uncompressedOffset !== chunks[i - 1]!.uncompressedOffset + chunkSize) return false;
@@ -131,11 +126,13 @@ export function layoutV6(input: V6Input): V6Layout {
   const nodes: V6Node[] = [];
   const nodeOf = new Map<BNode, V6Node>();
   const chunkBitsBase = Math.log2(chunkSize);
-  let hasXattr = false;
-  for (const n of tree.byIndex) {
-    if (n.primary !== n) continue;
-    const xsize = xsizeOf(n);
-    if (xsize) hasXattr = true;
+  // nydus shares no xattrs and writes no name filter: every entry inline, in the tree's order
+  const primaries = tree.byIndex.filter((n) => n.primary === n);
+  const xp = planXattrs(primaries.map((n) => n.xattrs), { order: 'mkfs', minUses: Infinity, nameFilter: false });
+  const hasXattr = xp.any;
+  for (let k = 0; k < primaries.length; k++) {
+    const n = primaries[k]!;
+    const xsize = xp.xsize[k]!;
     const v: V6Node = { n, offset: 0, nid: 0, layout: EROFS_INODE_FLAT_PLAIN, xsize, size: 0, nBlocks: 0, blkaddr: 0, inlineLen: 0, chunkBits: 0 };
     let head = INODE + xsize;
     const t = n.inode.type;
@@ -186,13 +183,9 @@ export function layoutV6(input: V6Input): V6Layout {
     nodeOf.set(n, v);
   }
   const dataStart = alignUp(cur, B);
-  let blk = dataStart / B;
-  for (const v of nodes) {
-    if (v.nBlocks > 0) {
-      v.blkaddr = blk;
-      blk += v.nBlocks;
-    }
-  }
+  const blkaddr = new Float64Array(nodes.length);
+  const blk = assignBlocks(nodes.map((v) => v.nBlocks), dataStart / B, blkaddr);
+  nodes.forEach((v, k) => (v.blkaddr = blkaddr[k]!));
   // the chunk table starts on a 4 KiB boundary whatever the block size (nydus v6_align_to_4k)
   const chunkTableOffset = align4k(blk * B);
   // distinct chunks, sorted by (digest, blob index + 1)
@@ -278,6 +271,7 @@ function emitDirBlocks(out: Output, L: V6Layout, v: V6Node, from: number, to: nu
 }
 
 const W = 'RAFS v6';
+const NO_IDS: number[] = [];
 function where(v: V6Node): string {
   const comps: string[] = [];
   for (let n: BNode | null = v.n; n && n.parent; n = n.parent) comps.push(new TextDecoder().decode(n.name));
@@ -287,7 +281,6 @@ function where(v: V6Node): string {
 function emitInode(out: Output, L: V6Layout, v: V6Node): void {
   const n = v.n;
   const B = L.B;
-  expectAt(out, v.offset, W, () => `${where(v)}: inode start`);
   const { explicitUidGid } = L.input;
   let iu = 0;
   const t = n.inode.type;
@@ -296,15 +289,10 @@ function emitInode(out: Output, L: V6Layout, v: V6Node): void {
   else if (v.nBlocks > 0) iu = v.blkaddr;
   // tarfs: tar-rs gives whole seconds (the ustar field), nydus writes nsec 0
   const m = L.input.tarfs ? { s: n.inode.mtime, ns: 0 } : mtimeOf(n);
-  emitInodeCore(out, {
+  const tailAt = emitInodeHead(out, v.offset, {
     compact: false, layout: v.layout, xattrIcount: xattrIcount(v.xsize), mode: modeOf(n), nlink: n.nlink, size: v.size, iu, ino: n.index,
     uid: explicitUidGid ? n.inode.uid : 0, gid: explicitUidGid ? n.inode.gid : 0, mtime: m.s, mtimeNsec: m.ns,
-  });
-  const xattrAt = v.offset + INODE;
-  expectAt(out, xattrAt, W, () => `${where(v)}: xattr area start`);
-  // nydus shares no xattrs and writes no name filter
-  if (v.xsize) emitXattrArea(out, xattrAt, 0, [], n.xattrs, W, () => where(v));
-  expectAt(out, xattrAt + v.xsize, W, () => `${where(v)}: xattr area end`);
+  }, INODE, { size: v.xsize, filter: 0, sharedIds: NO_IDS, inline: n.xattrs }, W, () => where(v));
   if (t === 'reg') {
     const cs = L.input.chunks.get(n) ?? [];
     out.padTo(Math.ceil(out.pos / 8) * 8);
@@ -321,7 +309,7 @@ function emitInode(out: Output, L: V6Layout, v: V6Node): void {
     if (t === 'dir') emitDirBlocks(out, L, v, v.starts!.length - 2, v.starts!.length - 1, false);
     else out.bytes(symlinkTarget(n).subarray(v.nBlocks * B));
   }
-  expectAt(out, xattrAt + v.xsize + v.inlineLen, W, () => `${where(v)}: inline data end`);
+  expectAt(out, tailAt + v.inlineLen, W, () => `${where(v)}: inline data end`);
 }
 
 export function emitV6(out: Output, L: V6Layout): void {
