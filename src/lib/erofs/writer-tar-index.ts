@@ -28,9 +28,9 @@
  */
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
-import { compareBytes, modeOfType } from '../fs/types.ts';
+import { bytes, bytesEqual, compareBytes, modeOfType } from '../fs/types.ts';
 import { SliceSource, type ByteSource } from '../io/source.ts';
-import { alignUp } from '../bytes.ts';
+import { alignUp, binKey, startsWith } from '../bytes.ts';
 import { encodeStruct } from '../struct.ts';
 import {
   EROFS_CHUNK_FORMAT_INDEXES, EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_PLAIN,
@@ -41,8 +41,6 @@ import {
   inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrIcount,
 } from './writer-common.ts';
 import { measureThenWrite, type Output, type Sink } from './writer-output.ts';
-import { binKey, startsWith } from '../bytes.ts';
-import { bytes, bytesEqual } from '../fs/types.ts';
 import { OPAQUE_WHITEOUT_BYTES, WHITEOUT_PREFIX_BYTES } from '../fs/whiteout.ts';
 
 const BS = 512;

@@ -25,7 +25,7 @@
 import { xxh32 } from '../codec/xxh32.ts';
 import { fsverityDigest } from '../codec/fsverity.ts';
 import { digestToPayload } from '../composefs/verity.ts';
-import { startsWith, alignUp } from '../bytes.ts';
+import { alignUp, hex, startsWith } from '../bytes.ts';
 import { UnsupportedError } from '../errors.ts';
 import type { SourceInode, SourceTree } from '../fs/tree.ts';
 import { bytes, compareBytes, modeOfType, type FileType } from '../fs/types.ts';
@@ -52,7 +52,7 @@ interface XAttr {
   value: Uint8Array;
 }
 
-const xattrKey = (x: XAttr): string => `${x.prefix}:${Buffer.from(x.suffix).toString('hex')}:${Buffer.from(x.value).toString('hex')}`;
+const xattrKey = (x: XAttr): string => `${x.prefix}:${hex(x.suffix)}:${hex(x.value)}`;
 const compareXattr = (a: XAttr, b: XAttr): number => a.prefix - b.prefix || compareBytes(a.suffix, b.suffix) || compareBytes(a.value, b.value);
 const xattrBytes = (x: XAttr): number => alignUp(4 + x.suffix.length + x.value.length, 4);
 
