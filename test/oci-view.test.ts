@@ -15,7 +15,8 @@ import { appendLayer, makeTar, missingTools, newImage, sh } from './helpers/oci.
 import { tempDir } from './helpers/paths.ts';
 import { api } from '../workers/inspector.ts';
 import { cliCommand } from '../src/lib/inspect/command.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 
 const skip = missingTools();
 
@@ -81,6 +82,22 @@ describe('app/oci-view', { skip: skip ?? false }, () => {
     assert.equal(a.kind, 'oci');
     assert.deepEqual(layerRows(a.oci!, 1).map((r) => r.path), layerRows(o, 1).map((r) => r.path));
     await src.close();
+  });
+
+  test('docker save | gzip and a gzip oci-archive open as the image on the page\'s path; a gzip layer stays a layer', async () => {
+    // docker-archive takes no zstd layers: recompressed to gzip first
+    sh(`skopeo copy -q --dest-compress-format gzip oci:${img}:t oci:${work}/gz:t && skopeo copy -q oci:${work}/gz:t docker-archive:${work}/docker.tar:x/y:z && gzip -kf ${work}/docker.tar && gzip -kf ${work}/img.tar`);
+    for (const name of ['docker.tar.gz', 'img.tar.gz']) {
+      const src = await NodeFileSource.open(join(work, name));
+      const a = await openFiles([{ path: name, source: src }]);
+      assert.equal(a.kind, 'oci', name);
+      assert.deepEqual(layerRows(a.oci!, 2).map((r) => `${r.change[0]}${r.path}`), ['u/etc', 'r/etc/f', 'u/etc/g', 'u/h'], name);
+      await src.close();
+    }
+    writeFileSync(join(work, 'layer.tar.gz'), gzipSync(makeTar([{ name: 'usr/', type: 'dir' }, { name: 'usr/manifest.json', text: '{}' }, { name: 'index.json', text: '{}' }])));
+    const layer = await NodeFileSource.open(join(work, 'layer.tar.gz'));
+    assert.equal((await openFiles([{ path: 'layer.tar.gz', source: layer }])).kind, 'tar');
+    await layer.close();
   });
 
   test('the Image view\'s command line: config, history, layers, one layer (oci ls --layer N), efficiency, the platform', () => {

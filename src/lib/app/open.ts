@@ -15,7 +15,10 @@ import { gunzipChunks } from '../tar/gunzip.ts';
 import type { ReadOnlyFs } from '../fs/types.ts';
 import { chunksOf, type ByteSource } from '../io/source.ts';
 import { detectFormat, detectFormatByHead, openImage, type OpenOptions } from '../open.ts';
-import { filesFromList, filesFromTar, isImageLayout, loadOci, looksLikeOciArchive, type LoadedOci, type OpenOciOptions } from '../oci/index.ts';
+import { readTar, chunkInput } from '../tar/reader.ts';
+import { splitRawPath } from '../fs/sources/names.ts';
+import { utf8 } from '../fs/types.ts';
+import { filesFromList, filesFromTar, filesFromTarGz, isImageLayout, loadOci, looksLikeOciArchive, type LoadedOci, type OpenOciOptions } from '../oci/index.ts';
 
 export type InputKind = 'image' | 'tar' | 'dump' | 'folder' | 'oci';
 
@@ -51,7 +54,7 @@ export async function sniffInput(src: ByteSource): Promise<Exclude<InputKind, 'f
   if (await detectFormat(src)) return 'image';
   if (await isGzipDump(src)) return 'dump';
   // an image archive (oci-archive, docker save) is a tar too: its top-level files tell it apart
-  if (await looksLikeTarball(src)) return (await looksLikeOciArchive(src)) ? 'oci' : 'tar';
+  if (await looksLikeTarball(src)) return (await looksLikeOciArchive(src)) || (await isGzipImageArchive(src)) ? 'oci' : 'tar';
   const head = await src.read(0, 1);
   if (head[0] === 0x2f) return 'dump';
   return null;
@@ -75,6 +78,32 @@ async function isGzipDump(src: ByteSource): Promise<boolean> {
   return false;
 }
 
+/**
+ * What an image archive's first file is: a layout file, a blob, a layer tar named by its digest
+ * (skopeo's docker-archive) or a legacy docker save layer folder's file; the digest-named ones
+ * also under one top folder (`tar cf img.tar img/`). A layer tar starting with one of these names
+ * is not expected (one that does is refused as an image without a layout, not opened as a layer).
+ */
+const ARCHIVE_HEAD = /^(?:index\.json|manifest\.json|repositories|(?:[^/]+\/)?(?:oci-layout|blobs\/sha256\/[0-9a-f]{64}|[0-9a-f]{64}(?:\.json|\.tar|\/(?:layer\.tar|json|VERSION))))$/;
+
+/**
+ * `docker save | gzip`: a gzip stream whose first file is an image archive's (ARCHIVE_HEAD). Only
+ * the stream's start is decompressed; the whole is unpacked once it is opened (filesFromTarGz).
+ */
+async function isGzipImageArchive(src: ByteSource): Promise<boolean> {
+  if (!isGzip(src, await src.read(0, Math.min(2, src.size)))) return false;
+  try {
+    for await (const { entry } of readTar(chunkInput(gunzipChunks(src, { readSize: 64 << 10 }), src.name))) {
+      if (entry.type === 'dir') continue;
+      return ARCHIVE_HEAD.test(splitRawPath(entry.path).map(utf8).join('/'));
+    }
+  } catch (e) {
+    if (e instanceof FormatError) return false;
+    throw e;
+  }
+  return false;
+}
+
 /** One file: an image (with the blobs, devices, object store and cache of `opts`), a layer or a dump. */
 export async function openInput(src: ByteSource, opts: InputOptions = {}): Promise<OpenedInput> {
   const kind = await sniffInput(src);
@@ -85,7 +114,10 @@ export async function openInput(src: ByteSource, opts: InputOptions = {}): Promi
   if (kind === 'tar') return treeInput(kind, src, await treeFromTarball(src, opts.spill ? { spill: opts.spill } : {}));
   // an image archive: its merged tree, every blob checked (src/lib/oci); the default platform / only tag
   if (kind === 'oci') {
-    const oci = await loadOci(await filesFromTar(src), { ...opts.oci, ...(opts.spill ? { spill: opts.spill } : {}) });
+    // a gzip archive is unpacked once, big members to the spill store (the same one the layers use: the page's and the CLI's keep taking stores)
+    const gz = isGzip(src, await src.read(0, Math.min(2, src.size)));
+    const files = gz ? await filesFromTarGz(src, opts.spill) : await filesFromTar(src);
+    const oci = await loadOci(files, { ...opts.oci, ...(opts.spill ? { spill: opts.spill } : {}) });
     return { ...treeInput(kind, src, oci.tree), oci };
   }
   if (kind === 'dump') {
