@@ -270,6 +270,32 @@ describe('layerscope convert --to nydus', { skip: skip ?? false }, () => {
     assert.equal(existsSync(goneTar), false);
   });
 
+  test('layerscope ls|cat|extract|stats open a converted layout (folder and oci-archive) as its filesystem', () => {
+    const dir = join(work, 'cli-nydus');
+    const tar = join(work, 'cli-nydus.tar');
+    assert.equal(cli(['convert', layout, '--to', 'nydus', dir]).status, 0);
+    assert.equal(cli(['convert', layout, '--to', 'nydus', tar]).status, 0);
+    const plain = cli(['ls', layout]);
+    assert.equal(plain.status, 0, plain.stderr);
+    for (const out of [dir, tar]) {
+      // the same top-level names as the source image's merged tree (RAFS lists them sorted)
+      const ls = cli(['ls', out]);
+      assert.equal(ls.status, 0, ls.stderr);
+      assert.deepEqual(ls.stdout.split('\n').sort(), plain.stdout.split('\n').sort());
+      const cat = cli(['cat', out, '/etc/a']);
+      assert.equal(cat.status, 0, cat.stderr);
+      assert.equal(cat.stdout, readFileSync(join(work, 'ref', 'rootfs', 'etc', 'a'), 'utf8'));
+      const st = cli(['stats', out, '--json']);
+      assert.equal(st.status, 0, st.stderr);
+      assert.equal(JSON.parse(st.stdout).format, 'rafs-v6');
+      // extracted, it is umoci unpack's rootfs but for what RAFS changes (expectedDiffs)
+      const x = join(work, `x-${out.endsWith('.tar') ? 'tar' : 'dir'}`);
+      const ex = cli(['extract', out, x]);
+      assert.equal(ex.status, 0, ex.stderr);
+      assert.deepEqual(compareSnapshots(ref, snapshotDisk(x)), expectedDiffs(ref));
+    }
+  });
+
   test('openNydusLayout: a bootstrap layer whose bytes do not match its digest, or a plain OCI image, is a clear error', async () => {
     const out = join(work, 'nydus-tampered');
     assert.equal(cli(['convert', layout, '--to', 'nydus', out]).status, 0);

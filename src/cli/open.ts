@@ -11,7 +11,8 @@ import { CachedSource } from '../lib/io/cache.ts';
 import { NodeFileSource } from '../lib/io/node.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import { openImage } from '../lib/open.ts';
-import { isImageLayout } from '../lib/oci/index.ts';
+import { isImageLayout, OciError } from '../lib/oci/index.ts';
+import { NYDUS as NYDUS_MT, openNydusLayout } from '../lib/oci/nydus.ts';
 
 export interface ImageArgs {
   blob?: string[];
@@ -100,11 +101,30 @@ export async function openPath(path: string, args: ImageArgs = {}, extra: InputO
   if (st.isDirectory() && (await isLayoutDir(path))) {
     // imported here: cli/oci.ts imports this module (openFile)
     const { loadOciPath } = await import('./oci.ts');
-    const oci = await loadOciPath(path, { ...extra.oci });
+    const oci = await loadOciPath(path, { ...extra.oci }).catch((e: unknown) => nydusOr(e));
+    if (oci === null) return openNydusPath(path);
     return { ...openFolder(oci.tree, basename(path)), kind: 'oci', oci };
   }
   if (st.isDirectory()) return openFolder(await treeFromDirectory(path), basename(path));
-  return openInput(await openFile(path), { strictDump: strictDumps(args), ...(await imageOptions(args)), ...extra });
+  const opened = await openInput(await openFile(path), { strictDump: strictDumps(args), ...(await imageOptions(args)), ...extra }).catch((e: unknown) => nydusOr(e));
+  return opened ?? openNydusPath(path);
+}
+
+/**
+ * A layout (folder or oci-archive) that the OCI loader refuses for its Nydus blob layers is a
+ * Nydus image (`convert --to nydus`, nydusify): the plain loader runs first, so plain images pay
+ * nothing for this. null: it is one.
+ */
+function nydusOr(e: unknown): null {
+  if (e instanceof OciError && e.message.includes(NYDUS_MT.blobMediaType)) return null;
+  throw e;
+}
+
+/** A Nydus layout as its filesystem: the merged bootstrap with the layers' blobs (openNydusLayout). */
+async function openNydusPath(path: string): Promise<OpenedInput> {
+  const { ociFiles } = await import('./oci.ts');
+  const fs = await openNydusLayout(await ociFiles(path));
+  return { kind: 'image', fs, image: fs.source, tree: null };
 }
 
 export async function openImageFile(path: string, args: ImageArgs = {}): Promise<ReadOnlyFs> {
