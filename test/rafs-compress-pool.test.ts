@@ -1,7 +1,8 @@
 // Chunk compression on other threads (blob.ts ChunkCompressPool, the CLI's src/cli/compress-pool.ts):
 // jobs finish in any order, the writer stores them in the order they were added, so a blob and its
 // bootstrap are byte-identical with and without a pool. A pool that answers out of order (random
-// delays) and the real worker threads are both held to the single-thread build.
+// delays) and the real worker threads are both held to the single-thread build. Likewise the read-ahead
+// of sources that only read asynchronously (the page's Files): BlobWriter.prefetch / addFile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ import { compressChunk, useChunkCompressPool, type ChunkCompressPool } from '../
 import { MemorySink } from '../src/lib/erofs/writer-output.ts';
 import type { RafsBuildOptions } from '../src/lib/rafs/builder/types.ts';
 import { NodeCompressPool } from '../src/cli/compress-pool.ts';
+import type { SourceInode, SourceTree } from '../src/lib/fs/tree.ts';
+import type { ByteSource } from '../src/lib/io/source.ts';
 
 const work = tempDir('ls-cpool-');
 const rnd = prng(16);
@@ -25,12 +28,37 @@ for (let d = 0; d < 3; d++) {
   for (let i = 0; i < 40; i++) writeFileSync(join(work, `d${d}`, `small${i}`), textBytes(rnd, 100 + Math.floor(rnd() * 30_000)));
 }
 
-async function build(opts: RafsBuildOptions): Promise<{ boot: Uint8Array; blob: Uint8Array; id: string | null }> {
+/** Every file's content as a source that only reads asynchronously, answering after a random delay, and counting reads. */
+function asyncOnly(tree: SourceTree): { reads: number } {
+  const r = prng(9);
+  const stat = { reads: 0 };
+  const walk = (d: SourceInode) => {
+    for (const c of d.children ?? []) {
+      if (c.inode.type === 'dir') walk(c.inode);
+      else if (c.inode.content) {
+        const inner = c.inode.content;
+        const src: ByteSource = {
+          size: inner.size, name: inner.name,
+          read: (off, n) => {
+            stat.reads++;
+            return new Promise((ok, fail) => setTimeout(() => inner.read(off, n).then((b) => ok(b.slice()), fail), Math.floor(r() * 3)));
+          },
+        };
+        c.inode.content = src;
+      }
+    }
+  };
+  walk(tree.root);
+  return stat;
+}
+
+async function build(opts: RafsBuildOptions, async = false): Promise<{ boot: Uint8Array; blob: Uint8Array; id: string | null; reads: number }> {
   const tree = await treeFromDirectory(work, { xattrs: false });
+  const stat = async ? asyncOnly(tree) : { reads: 0 };
   const boot = new MemorySink();
   const blob = new MemorySink();
   const r = await buildRafs(tree, opts, { bootstrap: boot, blob });
-  return { boot: boot.bytes(), blob: blob.bytes(), id: r.blobId };
+  return { boot: boot.bytes(), blob: blob.bytes(), id: r.blobId, reads: stat.reads };
 }
 
 /** compressChunk after a random delay: answers come back out of order */
@@ -70,6 +98,18 @@ test('a pool answering out of order: blob and bootstrap byte-identical to the si
     } finally {
       useChunkCompressPool(null);
     }
+  }
+});
+
+test('sources that only read asynchronously (read-ahead of the next piece and the next file): the same image', async () => {
+  useChunkCompressPool(null);
+  for (const c of [{ compressor: 'zstd', chunkSize: 0x1_0000, readSize: 0x2_0000 }, { compressor: 'none', batchSize: 0x1_0000 }] as RafsBuildOptions[]) {
+    const plain = await build(c);
+    const ahead = await build(c, true);
+    assert.ok(ahead.reads > 100, `${ahead.reads} async reads`);
+    assert.equal(ahead.id, plain.id, `${JSON.stringify(c)}: blob id`);
+    assert.ok(Buffer.from(ahead.blob).equals(Buffer.from(plain.blob)), `${JSON.stringify(c)}: blob bytes`);
+    assert.ok(Buffer.from(ahead.boot).equals(Buffer.from(plain.boot)), `${JSON.stringify(c)}: bootstrap bytes`);
   }
 });
 

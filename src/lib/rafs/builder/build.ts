@@ -151,13 +151,17 @@ export async function buildRafs(tree: SourceTree, opts: RafsBuildOptions, sinks:
   const progress = { files: 0, bytes: 0, total };
   let lastReport = 0;
   opts.onProgress?.({ ...progress });
-  for (const f of order) {
+  for (let i = 0; i < order.length; i++) {
+    const f = order[i]!;
     opts.signal?.throwIfAborted();
     const p = pre.get(f.inode);
     if (p) {
       chunks.set(f, p);
       continue;
     }
+    // read-ahead of the next file's first piece (async sources only; BlobWriter.prefetch)
+    const nf = order[i + 1];
+    if (nf && !pre.has(nf.inode)) writer.prefetch(nf.inode.content, nf.inode.size);
     chunks.set(f, await writer.addFile(f.inode.content, f.inode.size, (n) => {
       progress.bytes += n;
       if (opts.onProgress && progress.bytes - lastReport >= 1 << 20) {
