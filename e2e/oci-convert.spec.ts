@@ -1,0 +1,167 @@
+// Converting an OCI image in the page (Image view → Convert…, workers/converter.ts) in Chromium:
+// a real folder drop of an umoci layout (whiteout, layers appended as a builder writes them),
+// converted to Nydus and downloaded as an oci-archive; the CLI opens the download
+// (`layerscope ls|extract`), it holds the image's merged tree, and it is byte for byte what
+// `layerscope convert --to nydus OUT.tar` writes. A cancel mid-way leaves no result and no download.
+import { test, expect } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { appendLayer, makeTar, missingTools, newImage, repack, sh, unpackRootfs } from '../test/helpers/oci.ts';
+import { compareSnapshots, snapshotDisk } from '../test/helpers/treecompare.ts';
+import { REPO, tempDir } from '../test/helpers/paths.ts';
+import { dropPaths } from './helpers/drop.ts';
+import { failOnPageErrors } from './helpers/page-errors.ts';
+
+const SHOTS = join(import.meta.dirname, 'screenshots');
+const CLI = join(REPO, 'bin/layerscope.mjs');
+const skip = missingTools();
+
+failOnPageErrors(test);
+test.skip(!!skip, skip ?? '');
+
+function cli(args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+let work = '';
+let layout = '';
+let big = '';
+
+test.beforeAll(() => {
+  if (skip) return;
+  work = tempDir('ls-e2e-oci-convert-');
+  layout = join(work, 'img');
+  newImage(layout, 't');
+  repack(layout, 't', work, (r) => sh('mkdir -p etc srv; printf "gee\\n" > etc/g; printf "echo hi\\n" > srv/app.sh; chmod 0755 srv/app.sh', r), 'COPY app.sh /srv/');
+  appendLayer(layout, 't', makeTar([{ name: 'etc/f', size: 1000 }, { name: 'opt', type: 'dir' }, { name: 'opt/data', size: 300000 }]), 'gzip', 'RUN write /etc/f');
+  appendLayer(layout, 't', makeTar([{ name: 'etc/f', size: 2500 }, { name: 'h', text: 'h' }]), 'gzip', 'RUN overwrite /etc/f; add /h');
+  appendLayer(layout, 't', makeTar([{ name: 'etc/.wh.f', size: 0 }]), 'none', 'RUN rm /etc/f');
+  // big enough that a cancel lands mid-way: three layers of 12 MB of random bytes
+  big = join(work, 'big');
+  newImage(big, 'b');
+  for (let i = 0; i < 3; i++) repack(big, 'b', work, (r) => sh(`head -c 12000000 /dev/urandom > big${i}`, r), `RUN big${i}`);
+});
+
+test.afterAll(() => void (work && rmSync(work, { recursive: true, force: true })));
+
+async function openConvert(page: import('@playwright/test').Page, path: string): Promise<void> {
+  await page.goto('/');
+  await dropPaths(page, [path]);
+  await page.getByTestId('tab-image').click();
+  await page.getByTestId('oci-convert-toggle').click();
+  await expect(page.getByTestId('oci-convert')).toBeVisible();
+}
+
+test('a dropped layout converted to Nydus: the downloaded oci-archive opens with the CLI, holds the merged tree, equals the CLI conversion', async ({ page }) => {
+  await openConvert(page, layout);
+  await page.screenshot({ path: join(SHOTS, 'oci-convert-form.png') });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('convert-start').click()]);
+  expect(download.suggestedFilename()).toBe('img-nydus.tar');
+  const got = join(work, 'page-nydus.tar');
+  await download.saveAs(got);
+  await expect(page.getByTestId('convert-result')).toBeVisible();
+  await expect(page.getByTestId('convert-layers').locator('tbody tr')).toHaveCount(4);
+  await expect(page.getByTestId('convert-command')).toHaveText('layerscope convert img --to nydus img-nydus.tar');
+  await page.screenshot({ path: join(SHOTS, 'oci-convert-result.png'), fullPage: true });
+
+  // the CLI: the same conversion, byte for byte (mtime 0 in tar and gzip headers; same writers)
+  const mine = join(work, 'cli-nydus.tar');
+  const c = cli(['convert', layout, '--to', 'nydus', mine, '--json']);
+  expect(c.status, c.stderr).toBe(0);
+  const manifest = JSON.parse(c.stdout).manifest.digest as string;
+  await expect(page.getByTestId('convert-manifest')).toContainText(manifest);
+  expect(readFileSync(got).equals(readFileSync(mine))).toBe(true);
+
+  // the download opens as the image's filesystem: its tree is umoci unpack's rootfs but for the
+  // root's mtime, which nydus sets to 0
+  const ls = cli(['ls', got]);
+  expect(ls.status, ls.stderr).toBe(0);
+  expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(['etc', 'h', 'opt', 'srv']);
+  const x = join(work, 'x');
+  const ex = cli(['extract', got, x]);
+  expect(ex.status, ex.stderr).toBe(0);
+  const ref = snapshotDisk(unpackRootfs(layout, 't', join(work, 'ref')));
+  expect(compareSnapshots(ref, snapshotDisk(x))).toEqual([`/: mtime ${ref.entries.get('')!.mtimeNs} != 0`]);
+});
+
+test('a cancel mid-way leaves no result and downloads nothing', async ({ page }) => {
+  await openConvert(page, big);
+  let downloads = 0;
+  page.on('download', () => void downloads++);
+  await page.getByTestId('convert-start').click();
+  await expect(page.getByTestId('convert-progress')).toContainText('layer 2 of 3', { timeout: 30_000 });
+  await page.screenshot({ path: join(SHOTS, 'oci-convert-progress.png') });
+  await page.getByTestId('convert-cancel').click();
+  await expect(page.getByTestId('convert-error')).toHaveText('Cancelled: nothing was kept.');
+  await expect(page.getByTestId('convert-result')).toHaveCount(0);
+  await expect(page.getByTestId('convert-start')).toBeVisible();
+  expect(downloads).toBe(0);
+});
+
+test('streamed outputs: a save-picker file and a picked folder (OPFS handles stand in for the pickers) hold the CLI conversion; composefs and EROFS of the merged tree', async ({ page }) => {
+  // the pickers answer with Origin Private File System handles: real FileSystemFileHandle /
+  // FileSystemDirectoryHandle objects, written by the worker as a user's picked file would be
+  await page.addInitScript(() => {
+    const w = window as unknown as Record<string, unknown>;
+    w.showSaveFilePicker = async (o: { suggestedName?: string }) => (await navigator.storage.getDirectory()).getFileHandle(o.suggestedName ?? 'out', { create: true });
+    w.showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });
+  });
+  await openConvert(page, layout);
+  const mine = join(work, 'cli-nydus-2.tar');
+  expect(cli(['convert', layout, '--to', 'nydus', mine]).status).toBe(0);
+  const want = readFileSync(mine);
+
+  await page.getByTestId('convert-output').selectOption('file');
+  await page.getByTestId('convert-start').click();
+  await expect(page.getByTestId('convert-result')).toContainText('saved img-nydus.tar');
+  const saved = await page.evaluate(async () => Array.from(new Uint8Array(await (await (await (await navigator.storage.getDirectory()).getFileHandle('img-nydus.tar')).getFile()).arrayBuffer())));
+  expect(Buffer.from(saved).equals(want)).toBe(true);
+
+  await page.getByTestId('convert-output').selectOption('dir');
+  await page.getByTestId('convert-start').click();
+  await expect(page.getByTestId('convert-result')).toContainText('written to the folder picked');
+  // the folder: the files of the CLI's archive, each with the same bytes
+  const folder = await page.evaluate(async () => {
+    const out: Record<string, string> = {};
+    const walk = async (d: FileSystemDirectoryHandle, at: string): Promise<void> => {
+      for await (const [name, h] of (d as unknown as { entries(): AsyncIterable<[string, FileSystemHandle]> }).entries()) {
+        if (h.kind === 'directory') await walk(h as FileSystemDirectoryHandle, `${at}${name}/`);
+        else {
+          const b = new Uint8Array(await (await (h as FileSystemFileHandle).getFile()).arrayBuffer());
+          out[`${at}${name}`] = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', b))).map((x) => x.toString(16).padStart(2, '0')).join('');
+        }
+      }
+    };
+    await walk(await (await navigator.storage.getDirectory()).getDirectoryHandle('picked'), '');
+    return out;
+  });
+  const x = join(work, 'cli-nydus-2');
+  sh(`mkdir -p ${x} && tar -xf ${mine} -C ${x}`);
+  const listed = sh(`cd ${x} && find . -type f | sed 's|^./||' | sort | xargs sha256sum`).trim().split('\n').map((l) => l.split(/\s+/)).map(([h, p]) => [p!, h!]);
+  expect(Object.entries(folder).sort()).toEqual(listed.sort());
+
+  // composefs of the merged tree, downloaded: the CLI's image, byte for byte (same writer, same tree)
+  await page.getByTestId('convert-target').selectOption('composefs');
+  await page.getByTestId('convert-output').selectOption('download');
+  const [cfs] = await Promise.all([page.waitForEvent('download'), page.getByTestId('convert-start').click()]);
+  const gotCfs = join(work, 'page.cfs');
+  await cfs.saveAs(gotCfs);
+  const wantCfs = join(work, 'cli.cfs');
+  const c = cli(['convert', layout, '--to', 'composefs', wantCfs, '--digest-store', join(work, 'objects'), '--json']);
+  expect(c.status, c.stderr).toBe(0);
+  expect(readFileSync(gotCfs).equals(readFileSync(wantCfs))).toBe(true);
+  await expect(page.getByTestId('convert-digest')).toHaveText(JSON.parse(c.stdout).digest);
+  await expect(page.getByTestId('convert-command')).toHaveText('layerscope convert img --to composefs --digest-store objects img.cfs');
+  await page.screenshot({ path: join(SHOTS, 'oci-convert-composefs.png'), fullPage: true });
+
+  // EROFS: the CLI opens the page's image and lists the merged tree
+  await page.getByTestId('convert-target').selectOption('erofs');
+  const [ero] = await Promise.all([page.waitForEvent('download'), page.getByTestId('convert-start').click()]);
+  const gotErofs = join(work, 'page.erofs');
+  await ero.saveAs(gotErofs);
+  const ls = cli(['ls', gotErofs]);
+  expect(ls.status, ls.stderr).toBe(0);
+  expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(['etc', 'h', 'opt', 'srv']);
+});
