@@ -165,3 +165,34 @@ test('streamed outputs: a save-picker file and a picked folder (OPFS handles sta
   expect(ls.status, ls.stderr).toBe(0);
   expect(ls.stdout.split('\n').filter(Boolean).sort()).toEqual(['etc', 'h', 'opt', 'srv']);
 });
+
+test('a picked folder: a cancel mid-way leaves it empty; a folder that holds files is refused and kept as it was', async ({ page }) => {
+  await page.addInitScript(() => {
+    (window as unknown as Record<string, unknown>).showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle((window as unknown as { pickName?: string }).pickName ?? 'out', { create: true });
+  });
+  await openConvert(page, big);
+  const names = (dir: string) => page.evaluate(async (d) => {
+    const out: string[] = [];
+    const h = await (await navigator.storage.getDirectory()).getDirectoryHandle(d);
+    for await (const k of (h as unknown as { keys(): AsyncIterable<string> }).keys()) out.push(k);
+    return out.sort();
+  }, dir);
+  await page.getByTestId('convert-output').selectOption('dir');
+  await page.getByTestId('convert-start').click();
+  await expect(page.getByTestId('convert-progress')).toContainText('layer 2 of 3', { timeout: 30_000 });
+  await page.getByTestId('convert-cancel').click();
+  await expect(page.getByTestId('convert-error')).toHaveText('Cancelled: nothing was kept.');
+  expect(await names('out')).toEqual([]);
+
+  // a folder with a file of the user's in it
+  await page.evaluate(async () => {
+    const d = await (await navigator.storage.getDirectory()).getDirectoryHandle('full', { create: true });
+    const w = await (await d.getFileHandle('mine.txt', { create: true })).createWritable();
+    await w.write('keep me');
+    await w.close();
+    (window as unknown as { pickName?: string }).pickName = 'full';
+  });
+  await page.getByTestId('convert-start').click();
+  await expect(page.getByTestId('convert-error')).toContainText('the folder full holds mine.txt');
+  expect(await names('full')).toEqual(['mine.txt']);
+});

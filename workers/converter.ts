@@ -95,8 +95,19 @@ function handleFile(w: Writable, signal: AbortSignal): PositionalFile {
   };
 }
 
+/**
+ * A picked output folder must be empty (as the CLI's OUT): a cancel removes what was written, and
+ * nothing of the user's may be overwritten or removed with it.
+ */
+async function mustBeEmpty(root: FileSystemDirectoryHandle): Promise<void> {
+  for await (const name of (root as unknown as { keys(): AsyncIterable<string> }).keys()) {
+    throw { name: 'UsageError', message: `the folder ${root.name} holds ${name}: pick a new or empty folder for the output` } satisfies WireError;
+  }
+}
+
 /** An OCI layout into a picked folder: blobs to partial files, renamed (moved) to their digest. */
 async function dirLayout(root: FileSystemDirectoryHandle, signal: AbortSignal): Promise<LayoutSink> {
+  await mustBeEmpty(root);
   const made: string[] = [];
   const blobs = await (await root.getDirectoryHandle('blobs', { create: true })).getDirectoryHandle('sha256', { create: true });
   let n = 0;
@@ -201,6 +212,7 @@ const api = {
         // one image: into memory, a picked file, or IMAGE + objects/ in a picked folder
         const o = req.output;
         const parts: Uint8Array<ArrayBuffer>[] = [];
+        if (o.kind === 'dir') await mustBeEmpty(o.handle);
         const w = o.kind === 'handle' ? await writable(o.handle) : o.kind === 'dir' ? await writable(await o.handle.getFileHandle(req.outName, { create: true })) : null;
         try {
           const r = await convertMerged(img, c, { write: (b) => (w ? w.write(b) : void parts.push(b.slice() as Uint8Array<ArrayBuffer>)) }, { signal });
@@ -226,6 +238,10 @@ const api = {
           };
         } catch (e) {
           if (w) await w.abort().catch(() => {});
+          if (o.kind === 'dir') {
+            await o.handle.removeEntry(req.outName).catch(() => {});
+            await o.handle.removeEntry('objects', { recursive: true }).catch(() => {});
+          }
           throw e;
         }
       } catch (e) {
