@@ -19,7 +19,7 @@ import {
 } from '../erofs/structs.ts';
 import {
   BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, compareBytes, direntBlocks, emitDirentsOf, inodeCoreSize,
-  xattrIcount,
+  xattrIcount, type InodeCore,
 } from '../erofs/writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
 import { encodeStruct } from '../struct.ts';
@@ -28,8 +28,8 @@ import { FsVerityStream, digestToPayload } from './verity.ts';
 import { XattrSet } from './xattrs.ts';
 import { COMPOSEFS_MAGIC, COMPOSEFS_HEADER_SIZE, COMPOSEFS_FLAGS_HAS_ACL, LCFS_EROFS_VERSION, composefs_header } from './structs.ts';
 import { binKey, startsWith } from '../bytes.ts';
-import { assignBlocks, collectInodes, dirLinks, emitDirBlocks, emitInodeHead } from '../erofs/writer-model.ts';
-import { emitSharedXattrs, planXattrs, sharedIdsAt, type XattrPlan } from '../erofs/writer-xattrs.ts';
+import { assignBlocks, collectInodes, dirLinks, emitDirBlocks, emitInodeArea } from '../erofs/writer-model.ts';
+import { planXattrs, type XattrPlan } from '../erofs/writer-xattrs.ts';
 
 /** LCFS_VERSION_MAX of libcomposefs 1.0.x */
 export const COMPOSEFS_VERSION_MAX = 1;
@@ -494,11 +494,8 @@ async function emit(p: Plan, out: Output): Promise<void> {
   const where = (i: number) => `inode ${i} (nid ${p.nid[i]!}, ${JSON.stringify(describe(nodes, i))})`;
 
   const ff4 = new Uint8Array(4).fill(0xff);
-  const NO_IDS: number[] = [];
-  for (let i = 0; i < N; i++) {
+  const core = (i: number): InodeCore => {
     const n = nodes[i]!;
-    // pad only from the checked end of the previous inode to this one's planned start
-    out.padTo(p.ipos[i]!);
     const nb = p.nBlocks[i]!;
     const tl = p.tail[i]!;
     let iu = 0;
@@ -515,28 +512,26 @@ async function emit(p: Plan, out: Output): Promise<void> {
         iu = ((iu & 0xffff0000) | (n.chunkBits - BLOCK_BITS)) >>> 0;
       }
     } else if (n.type === 'symlink') size = nb === 0 ? tl : n.size;
-    const xs = p.xattrs.xsize[i]!;
-    const tailAt = emitInodeHead(out, p.ipos[i]!, {
-      compact: p.compact[i] === 1, layout, xattrIcount: xattrIcount(xs), mode: n.mode, nlink: n.nlink, size, iu, ino: i,
+    return {
+      compact: p.compact[i] === 1, layout, xattrIcount: xattrIcount(p.xattrs.xsize[i]!), mode: n.mode, nlink: n.nlink, size, iu, ino: i,
       uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
-    }, inodeCoreSize(p.compact[i] === 1), {
-      // ids count 4-byte units from xattr_blkaddr = inodes_end / 4096
-      size: xs, filter: p.xattrs.filter[i]!, sharedIds: xs ? sharedIdsAt(p.xattrs.sharedOffsets[i]!, p.inodesEnd, BLOCK_SIZE) : NO_IDS, inline: p.xattrs.inline[i]!,
-    }, W, () => where(i));
-    if (tl > 0) {
-      if (n.type === 'dir') {
-        const { starts } = direntBlocks(n.entNames!);
-        emitDir(out, p, n, starts[starts.length - 2]!, n.entNames!.length);
-      } else if (n.type === 'symlink') out.bytes(n.target!);
-      else if (n.inline !== null) out.bytes(n.inline.subarray(n.inline.length - tl));
-      else for (let k = 0; k < n.chunkCount; k++) out.bytes(ff4);
-    }
-    expectAt(out, tailAt + tl, W, () => `${where(i)}: inline data end`);
-    if ((i & 1023) === 1023) await out.drain();
-  }
-  out.padTo(p.inodesEnd);
-  emitSharedXattrs(out, p.xattrs, p.inodesEnd, W);
-  out.padTo(p.dataStart);
+    };
+  };
+  const tail = (i: number): void => {
+    const n = nodes[i]!;
+    const tl = p.tail[i]!;
+    if (n.type === 'dir') {
+      const { starts } = direntBlocks(n.entNames!);
+      emitDir(out, p, n, starts[starts.length - 2]!, n.entNames!.length);
+    } else if (n.type === 'symlink') out.bytes(n.target!);
+    else if (n.inline !== null) out.bytes(n.inline.subarray(n.inline.length - tl));
+    else for (let k = 0; k < n.chunkCount; k++) out.bytes(ff4);
+  };
+  // shared xattr ids count 4-byte units from xattr_blkaddr = inodes_end / 4096; inodes in index order
+  await emitInodeArea(out, {
+    order: Uint32Array.from({ length: N }, (_, k) => k), ipos: p.ipos, coreSize: (i) => inodeCoreSize(p.compact[i] === 1), tailLen: p.tail,
+    xattrs: p.xattrs, inodesEnd: p.inodesEnd, dataStart: p.dataStart, bs: BLOCK_SIZE,
+  }, core, tail, W, where);
 
   for (let i = 0; i < N; i++) {
     const n = nodes[i]!;

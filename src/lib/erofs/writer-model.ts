@@ -13,7 +13,7 @@ import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
 import type { FileType } from '../fs/types.ts';
 import { compareBytes, direntBytes, emitDirentsOf, emitInodeCore, type InodeCore } from './writer-common.ts';
 import { expectAt, roundUp, type Output } from './writer-output.ts';
-import { emitXattrArea } from './writer-xattrs.ts';
+import { emitSharedXattrs, emitXattrArea, sharedIdsAt, type XattrPlan } from './writer-xattrs.ts';
 
 const ENC = new TextEncoder();
 export const DOT = ENC.encode('.');
@@ -167,4 +167,55 @@ export function emitDirBlocks(
     expectAt(out, start + b * bs + direntBytes(names, starts[b]!, starts[b + 1]!), writer, () => `${where()}: directory block ${b} end`);
     out.padTo(roundUp(out.pos, bs));
   }
+}
+
+/** Where the measuring pass put every inode record, and what each record holds besides its core. */
+export interface InodeRecords {
+  /** node indexes in on-disk order */
+  order: ArrayLike<number>;
+  /** byte offset of each node's record */
+  ipos: ArrayLike<number>;
+  /** bytes of each node's core (32 compact, 64 extended) */
+  coreSize: (node: number) => number;
+  /** bytes stored after the xattr area (inline tail, chunk map, compression indexes) */
+  tailLen: ArrayLike<number>;
+  xattrs: XattrPlan;
+  /** end of the inode area = start of the shared xattr table */
+  inodesEnd: number;
+  /** first data block's byte offset */
+  dataStart: number;
+  /** block size (shared xattr ids count from the table's block) */
+  bs: number;
+}
+
+const NO_IDS: number[] = [];
+
+/**
+ * The inode area as planned: each record (core, xattr area, then what `tail` writes, which must
+ * be `tailLen` bytes) at its planned offset, the shared xattr table after the last, padding to the
+ * data area. `tail` may return a promise (content read ahead); the sink is drained every 1024
+ * records.
+ */
+export async function emitInodeArea(
+  out: Output, r: InodeRecords, core: (node: number) => InodeCore, tail: (node: number, at: number) => void | Promise<void>, writer: string, where: (node: number) => string,
+): Promise<void> {
+  const { xattrs: xp } = r;
+  for (let k = 0; k < r.order.length; k++) {
+    const i = r.order[k]!;
+    // pad only from the checked end of the previous record to this one's planned start
+    out.padTo(r.ipos[i]!);
+    const xs = xp.xsize[i]!;
+    const tailAt = emitInodeHead(out, r.ipos[i]!, core(i), r.coreSize(i), {
+      size: xs, filter: xp.filter[i]!, sharedIds: xs ? sharedIdsAt(xp.sharedOffsets[i]!, r.inodesEnd, r.bs) : NO_IDS, inline: xp.inline[i]!,
+    }, writer, () => where(i));
+    if (r.tailLen[i]! > 0) {
+      const done = tail(i, tailAt);
+      if (done) await done;
+    }
+    expectAt(out, tailAt + r.tailLen[i]!, writer, () => `${where(i)}: inline data end`);
+    if ((k & 1023) === 1023) await out.drain();
+  }
+  out.padTo(r.inodesEnd);
+  emitSharedXattrs(out, xp, r.inodesEnd, writer);
+  out.padTo(r.dataStart);
 }

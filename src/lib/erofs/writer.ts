@@ -46,11 +46,11 @@ import {
 } from './writer-compress.ts';
 import { BytesSource } from '../io/source.ts';
 import {
-  BLOCK_SIZE, compareBytes, direntBlocks, emitDirentsOf, inodeCoreSize, xattrIcount, xattrIndex,
+  BLOCK_SIZE, compareBytes, direntBlocks, emitDirentsOf, inodeCoreSize, xattrIcount, xattrIndex, type InodeCore,
 } from './writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from './writer-output.ts';
-import { assignBlocks, collectInodes, dirLinks, emitDirBlocks, emitInodeHead } from './writer-model.ts';
-import { emitSharedXattrs, planXattrs, sharedIdsAt, type XattrPlan } from './writer-xattrs.ts';
+import { assignBlocks, collectInodes, dirLinks, emitDirBlocks, emitInodeArea } from './writer-model.ts';
+import { planXattrs, type XattrPlan } from './writer-xattrs.ts';
 import { binKey } from '../bytes.ts';
 
 export interface ErofsOptions {
@@ -664,58 +664,51 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     emitCfgRecord(out, p.z);
     expectAt(out, EROFS_SUPER_OFFSET + erofs_super_block.size + cfgRecordBytes(p.z), W, () => 'compression configuration end');
   }
-  const NO_IDS: number[] = [];
   const where = (i: number) => `inode ${i + 1} (nid ${p.nid[i]!}, ${JSON.stringify(describePath(nodes, i))})`;
 
-  for (let k = 0; k < N; k++) {
-    const i = p.order[k]!;
+  const core = (i: number): InodeCore => {
     const n = nodes[i]!;
     const s = n.src;
-    // pad only from the checked end of the previous record to this one's planned start
-    out.padTo(p.ipos[i]!);
     let iu = 0;
     if (s.type === 'chr' || s.type === 'blk') iu = s.rdev >>> 0;
     else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) iu = p.chunkBits - p.bits;
     else if (isCompressed(p, i)) iu = p.nBlocks[i]!; // compressed_blocks (informational)
     else iu = p.blkaddr[i]!;
-    const xs = p.xattrs.xsize[i]!;
-    const tailAt = emitInodeHead(out, p.ipos[i]!, {
-      compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(xs), mode: modeOfType(s.type) | (s.perm & 0o7777),
+    return {
+      compact: p.compact[i] === 1, layout: p.layout[i]!, xattrIcount: xattrIcount(p.xattrs.xsize[i]!), mode: modeOfType(s.type) | (s.perm & 0o7777),
       nlink: n.nlink, size: p.size[i]!, iu, ino: i + 1, uid: s.uid, gid: s.gid, mtime: s.mtime, mtimeNsec: s.mtimeNsec,
-    }, p.isize[i]!, {
-      size: xs, filter: p.xattrs.filter[i]!, sharedIds: xs ? sharedIdsAt(p.xattrs.sharedOffsets[i]!, p.inodesEnd, bs) : NO_IDS, inline: p.xattrs.inline[i]!,
-    }, W, () => where(i));
+    };
+  };
+  const tail = (i: number): void | Promise<void> => {
+    const n = nodes[i]!;
+    const s = n.src;
     const il = p.inlineLen[i]!;
-    if (il > 0) {
-      const zf = p.zfile[i];
-      if (zf) {
-        const headBytes = p.isize[i]! + xs;
-        out.padTo(p.ipos[i]! + mapHeaderOffset(headBytes));
-        expectAt(out, p.ipos[i]! + mapHeaderOffset(headBytes), W, () => `${where(i)}: map header`);
-        out.bytes(encodeZMeta(p.z!, zf, headBytes, p.size[i]!, p.blkaddr[i]!, (owner) => p.blkaddr[owner]!));
-        if (zf.tail?.inline) {
-          expectAt(out, p.ipos[i]! + inlinePclusterOffset(p.z!, zf, headBytes, p.size[i]!), W, () => `${where(i)}: inline pcluster`);
-          out.bytes(zf.tail.bytes);
-        }
-      } else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) {
-        const big = new Uint8Array(il);
-        const v = new DataView(big.buffer);
-        const ids = n.chunkIds!;
-        for (let c = 0; c < ids.length; c++) v.setUint32(c * 4, p.uniqBlk[ids[c]!]!, true);
-        out.bytes(big);
-      } else if (s.type === 'dir') {
-        const { starts } = direntBlocks(n.entNames!, bs);
-        emitDir(out, p, n, starts[starts.length - 2]!, n.entNames!.length);
-      } else if (s.type === 'symlink') out.bytes(s.target!.subarray(s.target!.length - il));
-      else if (ra) out.bytes(await ra.next());
-      else out.fill(il);
-    }
-    expectAt(out, tailAt + il, W, () => `${where(i)}: inline data end`);
-    if ((k & 1023) === 1023) await out.drain();
-  }
-  out.padTo(p.inodesEnd);
-  emitSharedXattrs(out, p.xattrs, p.inodesEnd, W);
-  out.padTo(p.dataStart);
+    const zf = p.zfile[i];
+    if (zf) {
+      const headBytes = p.isize[i]! + p.xattrs.xsize[i]!;
+      out.padTo(p.ipos[i]! + mapHeaderOffset(headBytes));
+      expectAt(out, p.ipos[i]! + mapHeaderOffset(headBytes), W, () => `${where(i)}: map header`);
+      out.bytes(encodeZMeta(p.z!, zf, headBytes, p.size[i]!, p.blkaddr[i]!, (owner) => p.blkaddr[owner]!));
+      if (zf.tail?.inline) {
+        expectAt(out, p.ipos[i]! + inlinePclusterOffset(p.z!, zf, headBytes, p.size[i]!), W, () => `${where(i)}: inline pcluster`);
+        out.bytes(zf.tail.bytes);
+      }
+    } else if (p.layout[i] === EROFS_INODE_CHUNK_BASED) {
+      const big = new Uint8Array(il);
+      const v = new DataView(big.buffer);
+      const ids = n.chunkIds!;
+      for (let c = 0; c < ids.length; c++) v.setUint32(c * 4, p.uniqBlk[ids[c]!]!, true);
+      out.bytes(big);
+    } else if (s.type === 'dir') {
+      const { starts } = direntBlocks(n.entNames!, bs);
+      emitDir(out, p, n, starts[starts.length - 2]!, n.entNames!.length);
+    } else if (s.type === 'symlink') out.bytes(s.target!.subarray(s.target!.length - il));
+    else if (ra) return ra.next().then((b) => out.bytes(b));
+    else out.fill(il);
+  };
+  await emitInodeArea(out, {
+    order: p.order, ipos: p.ipos, coreSize: (i) => p.isize[i]!, tailLen: p.inlineLen, xattrs: p.xattrs, inodesEnd: p.inodesEnd, dataStart: p.dataStart, bs,
+  }, core, tail, W, where);
 
   let u = 0;
   for (let i = 0; i < N; i++) {
