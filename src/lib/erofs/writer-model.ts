@@ -191,31 +191,47 @@ export interface InodeRecords {
 const NO_IDS: number[] = [];
 
 /**
- * The inode area as planned: each record (core, xattr area, then what `tail` writes, which must
- * be `tailLen` bytes) at its planned offset, the shared xattr table after the last, padding to the
- * data area. `tail` may return a promise (content read ahead); the sink is drained every 1024
- * records.
+ * One record as planned: padding from the previous record's checked end to its offset, core,
+ * xattr area, then what `tail` writes (it must be `tailLen` bytes; it may return a promise when
+ * content is read ahead), checked where it ends.
+ */
+export function emitInodeRecord(
+  out: Output, r: InodeRecords, i: number, core: InodeCore, tail: (node: number, at: number) => void | Promise<void>, writer: string, where: (node: number) => string,
+): void | Promise<void> {
+  const { xattrs: xp } = r;
+  out.padTo(r.ipos[i]!);
+  const xs = xp.xsize[i]!;
+  const tailAt = emitInodeHead(out, r.ipos[i]!, core, r.coreSize(i), {
+    size: xs, filter: xp.filter[i]!, sharedIds: xs ? sharedIdsAt(xp.sharedOffsets[i]!, r.inodesEnd, r.bs) : NO_IDS, inline: xp.inline[i]!,
+  }, writer, () => where(i));
+  const len = r.tailLen[i]!;
+  const end = () => expectAt(out, tailAt + len, writer, () => `${where(i)}: inline data end`);
+  if (len > 0) {
+    const done = tail(i, tailAt);
+    if (done) return done.then(end);
+  }
+  end();
+}
+
+/**
+ * The inode area as planned: every record in on-disk order (emitInodeRecord), the shared xattr
+ * table after the last, padding to the data area; the sink is drained every 1024 records.
  */
 export async function emitInodeArea(
   out: Output, r: InodeRecords, core: (node: number) => InodeCore, tail: (node: number, at: number) => void | Promise<void>, writer: string, where: (node: number) => string,
 ): Promise<void> {
-  const { xattrs: xp } = r;
   for (let k = 0; k < r.order.length; k++) {
     const i = r.order[k]!;
-    // pad only from the checked end of the previous record to this one's planned start
-    out.padTo(r.ipos[i]!);
-    const xs = xp.xsize[i]!;
-    const tailAt = emitInodeHead(out, r.ipos[i]!, core(i), r.coreSize(i), {
-      size: xs, filter: xp.filter[i]!, sharedIds: xs ? sharedIdsAt(xp.sharedOffsets[i]!, r.inodesEnd, r.bs) : NO_IDS, inline: xp.inline[i]!,
-    }, writer, () => where(i));
-    if (r.tailLen[i]! > 0) {
-      const done = tail(i, tailAt);
-      if (done) await done;
-    }
-    expectAt(out, tailAt + r.tailLen[i]!, writer, () => `${where(i)}: inline data end`);
+    const done = emitInodeRecord(out, r, i, core(i), tail, writer, where);
+    if (done) await done;
     if ((k & 1023) === 1023) await out.drain();
   }
+  emitInodeAreaEnd(out, r, writer);
+}
+
+/** After the last record: the shared xattr table and the padding to the data area. */
+export function emitInodeAreaEnd(out: Output, r: InodeRecords, writer: string): void {
   out.padTo(r.inodesEnd);
-  emitSharedXattrs(out, xp, r.inodesEnd, writer);
+  emitSharedXattrs(out, r.xattrs, r.inodesEnd, writer);
   out.padTo(r.dataStart);
 }

@@ -17,9 +17,9 @@ import {
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, erofs_deviceslot, erofs_inode_chunk_index, erofs_super_block,
 } from '../../erofs/structs.ts';
 import {
-  compareBytes, direntBlocks, direntBytes, direntFileType, emitters, xattrIcount,
+  compareBytes, direntBlocks, direntBytes, direntFileType, emitters, xattrIcount, type InodeCore,
 } from '../../erofs/writer-common.ts';
-import { assignBlocks, emitInodeHead } from '../../erofs/writer-model.ts';
+import { assignBlocks, emitInodeAreaEnd, emitInodeRecord, type InodeRecords } from '../../erofs/writer-model.ts';
 import { planXattrs } from '../../erofs/writer-xattrs.ts';
 import { expectAt, measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
 import { encodeStruct } from '../../struct.ts';
@@ -89,6 +89,8 @@ export interface V6Layout {
   B: number;
   nodes: V6Node[];
   nodeOf: Map<BNode, V6Node>;
+  /** inode records as placed, in emission order (index k = nodes[k]) */
+  records: InodeRecords;
   blobTableOffset: number;
   prefetchOffset: number;
   prefetchNids: number[];
@@ -183,6 +185,11 @@ export function layoutV6(input: V6Input): V6Layout {
     nodeOf.set(n, v);
   }
   const dataStart = alignUp(cur, B);
+  // the record the emission follows (nothing shared: the xattr "table" is empty)
+  const records: InodeRecords = {
+    order: Uint32Array.from({ length: nodes.length }, (_, k) => k), ipos: nodes.map((v) => v.offset), coreSize: () => INODE,
+    tailLen: nodes.map((v) => v.inlineLen), xattrs: xp, inodesEnd: cur, dataStart, bs: B,
+  };
   const blkaddr = new Float64Array(nodes.length);
   const blk = assignBlocks(nodes.map((v) => v.nBlocks), dataStart / B, blkaddr);
   nodes.forEach((v, k) => (v.blkaddr = blkaddr[k]!));
@@ -205,7 +212,7 @@ export function layoutV6(input: V6Input): V6Layout {
   if (nb > 0 && blobs.list.every((b) => (b.features & BF.INLINED_CHUNK_DIGEST) !== 0)) flags |= SF.INLINED_CHUNK_DIGEST;
   if (input.tarfs) flags |= SF.TARTFS_MODE;
   const prefetchNids = prefetchCount ? input.prefetch.map((p) => nodeOf.get(p.primary)!.nid) : [];
-  return { input, B, nodes, nodeOf, blobTableOffset, prefetchOffset, prefetchNids, metaAddr, dataStart, chunkTableOffset, chunkRows, size, flags };
+  return { input, B, nodes, nodeOf, records, blobTableOffset, prefetchOffset, prefetchNids, metaAddr, dataStart, chunkTableOffset, chunkRows, size, flags };
 }
 
 function emitBlock0(out: Output, L: V6Layout): void {
@@ -271,28 +278,33 @@ function emitDirBlocks(out: Output, L: V6Layout, v: V6Node, from: number, to: nu
 }
 
 const W = 'RAFS v6';
-const NO_IDS: number[] = [];
 function where(v: V6Node): string {
   const comps: string[] = [];
   for (let n: BNode | null = v.n; n && n.parent; n = n.parent) comps.push(new TextDecoder().decode(n.name));
   return `inode ${v.n.index} (nid ${v.nid}, ${JSON.stringify('/' + comps.reverse().join('/'))})`;
 }
 
-function emitInode(out: Output, L: V6Layout, v: V6Node): void {
+function coreOf(L: V6Layout, v: V6Node): InodeCore {
   const n = v.n;
-  const B = L.B;
   const { explicitUidGid } = L.input;
   let iu = 0;
   const t = n.inode.type;
-  if (t === 'reg') iu = EROFS_CHUNK_FORMAT_INDEXES | (v.chunkBits - Math.log2(B));
+  if (t === 'reg') iu = EROFS_CHUNK_FORMAT_INDEXES | (v.chunkBits - Math.log2(L.B));
   else if (t === 'chr' || t === 'blk') iu = n.inode.rdev;
   else if (v.nBlocks > 0) iu = v.blkaddr;
   // tarfs: tar-rs gives whole seconds (the ustar field), nydus writes nsec 0
   const m = L.input.tarfs ? { s: n.inode.mtime, ns: 0 } : mtimeOf(n);
-  const tailAt = emitInodeHead(out, v.offset, {
+  return {
     compact: false, layout: v.layout, xattrIcount: xattrIcount(v.xsize), mode: modeOf(n), nlink: n.nlink, size: v.size, iu, ino: n.index,
     uid: explicitUidGid ? n.inode.uid : 0, gid: explicitUidGid ? n.inode.gid : 0, mtime: m.s, mtimeNsec: m.ns,
-  }, INODE, { size: v.xsize, filter: 0, sharedIds: NO_IDS, inline: n.xattrs }, W, () => where(v));
+  };
+}
+
+/** what follows the xattr area: 8-aligned chunk indexes, or the inline directory block / symlink tail */
+function emitTail(out: Output, L: V6Layout, v: V6Node): void {
+  const n = v.n;
+  const B = L.B;
+  const t = n.inode.type;
   if (t === 'reg') {
     const cs = L.input.chunks.get(n) ?? [];
     out.padTo(Math.ceil(out.pos / 8) * 8);
@@ -309,18 +321,15 @@ function emitInode(out: Output, L: V6Layout, v: V6Node): void {
     if (t === 'dir') emitDirBlocks(out, L, v, v.starts!.length - 2, v.starts!.length - 1, false);
     else out.bytes(symlinkTarget(n).subarray(v.nBlocks * B));
   }
-  expectAt(out, tailAt + v.inlineLen, W, () => `${where(v)}: inline data end`);
 }
 
 export function emitV6(out: Output, L: V6Layout): void {
   const B = L.B;
   emitBlock0(out, L);
   out.padTo(L.metaAddr + 4096);
-  for (const v of L.nodes) {
-    out.padTo(v.offset);
-    emitInode(out, L, v);
-  }
-  out.padTo(L.dataStart);
+  const whereK = (k: number) => where(L.nodes[k]!);
+  for (let k = 0; k < L.nodes.length; k++) emitInodeRecord(out, L.records, k, coreOf(L, L.nodes[k]!), () => emitTail(out, L, L.nodes[k]!), W, whereK);
+  emitInodeAreaEnd(out, L.records, W);
   for (const v of L.nodes) {
     if (v.nBlocks === 0) continue;
     expectAt(out, v.blkaddr * B, W, () => `${where(v)}: data block 0`);
