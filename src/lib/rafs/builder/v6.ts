@@ -17,9 +17,10 @@ import {
   EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, erofs_deviceslot, erofs_inode_chunk_index, erofs_super_block,
 } from '../../erofs/structs.ts';
 import {
-  compareBytes, direntBlocks, direntBytes, direntFileType, emitters, xattrIcount, type InodeCore,
+  compareBytes, direntBlocks, emitDirentsOf, xattrIcount, type InodeCore,
 } from '../../erofs/writer-common.ts';
-import { assignBlocks, emitInodeAreaEnd, emitInodeRecord, type InodeRecords } from '../../erofs/writer-model.ts';
+import type { FileType } from '../../fs/types.ts';
+import { assignBlocks, emitDirBlocks, emitInodeAreaEnd, emitInodeRecord, type InodeRecords } from '../../erofs/writer-model.ts';
 import { planXattrs } from '../../erofs/writer-xattrs.ts';
 import { expectAt, measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
 import { encodeStruct } from '../../struct.ts';
@@ -265,16 +266,10 @@ function emitBlock0(out: Output, L: V6Layout): void {
   }
 }
 
-function emitDirBlocks(out: Output, L: V6Layout, v: V6Node, from: number, to: number, padFull: boolean): void {
-  const B = L.B;
-  const nids = v.targets!.map((t) => L.nodeOf.get(t.primary)!.nid);
-  const types = v.targets!.map((t) => direntFileType(t.inode.type));
-  for (let k = from; k < to; k++) {
-    const start = out.pos;
-    emitters.direntBlock(out, v.names!, nids, types, v.starts![k]!, v.starts![k + 1]!);
-    expectAt(out, start + direntBytes(v.names!, v.starts![k]!, v.starts![k + 1]!), W, () => `${where(v)}: directory block ${k} end`);
-    if (padFull) out.padTo(start + B);
-  }
+/** a directory's entries as the shared emitters take them: entry k names "node" k, whose nid and type are the entry's */
+function dirTargets(L: V6Layout, v: V6Node): { targets: Uint32Array; nids: number[]; typeOf: (k: number) => FileType } {
+  const ts = v.targets!;
+  return { targets: Uint32Array.from({ length: ts.length }, (_, k) => k), nids: ts.map((t) => L.nodeOf.get(t.primary)!.nid), typeOf: (k) => ts[k]!.inode.type };
 }
 
 const W = 'RAFS v6';
@@ -318,7 +313,12 @@ function emitTail(out: Output, L: V6Layout, v: V6Node): void {
     });
     out.bytes(b);
   } else if (v.layout === EROFS_INODE_FLAT_INLINE) {
-    if (t === 'dir') emitDirBlocks(out, L, v, v.starts!.length - 2, v.starts!.length - 1, false);
+    if (t === 'dir') {
+      // the last block, inline
+      const d = dirTargets(L, v);
+      const first = v.starts![v.starts!.length - 2]!;
+      emitDirentsOf(out, v.names!, d.targets, d.nids, d.typeOf, first, v.names!.length);
+    }
     else out.bytes(symlinkTarget(n).subarray(v.nBlocks * B));
   }
 }
@@ -333,8 +333,10 @@ export function emitV6(out: Output, L: V6Layout): void {
   for (const v of L.nodes) {
     if (v.nBlocks === 0) continue;
     expectAt(out, v.blkaddr * B, W, () => `${where(v)}: data block 0`);
-    if (v.n.inode.type === 'dir') emitDirBlocks(out, L, v, 0, v.nBlocks, true);
-    else {
+    if (v.n.inode.type === 'dir') {
+      const d = dirTargets(L, v);
+      emitDirBlocks(out, v.blkaddr * B, B, v.names!, d.targets, v.starts!, v.nBlocks, d.nids, d.typeOf, W, () => where(v));
+    } else {
       const tgt = symlinkTarget(v.n).subarray(0, v.nBlocks * B);
       out.bytes(tgt);
       expectAt(out, v.blkaddr * B + tgt.length, W, () => `${where(v)}: data end`);
