@@ -1,6 +1,7 @@
 /**
- * Pieces both EROFS writers share (plain EROFS and composefs): xattr entries and the name filter,
- * directory blocks, inode cores. Field offsets come from structs.ts; hot paths write through a
+ * Leaf emitters every EROFS writer shares (plain EROFS, composefs, RAFS v6, the tar index): xattr
+ * entries and the name filter, directory blocks, inode cores. The xattr planning is in
+ * writer-xattrs.ts, the inode model and record emission in writer-model.ts. Field offsets come from structs.ts; hot paths write through a
  * DataView with those offsets instead of building objects.
  */
 import { xxh32 } from '../codec/xxh32.ts';

@@ -1,12 +1,15 @@
 /**
- * The inode model the EROFS writers share (plain EROFS, composefs): collecting a source tree into
- * inodes breadth-first with hardlinks grouped, directory entries with "." and "..", directory link
- * counts, data blocks handed out in inode order, and the emission of an inode's head (core and
- * xattr area) and of directory blocks with their layout checks.
+ * The image model the EROFS writers share (plain EROFS, composefs, RAFS v6): collecting a source
+ * tree into inodes breadth-first with hardlinks grouped, directory entries with "." and "..",
+ * directory link counts, data blocks handed out in inode order, and the record the planning
+ * (measuring) pass leaves (InodeRecords: where each inode record lands, how long its tail is, the
+ * xattr plan, where the inode area ends and data starts), which the writing pass follows
+ * (emitInodeRecord / emitInodeArea, emitDirBlocks), checking every piece where it lands.
  *
- * Each writer keeps its own node type (what it needs per inode) and what is specific to it:
- * composefs its overlay rewrite, whiteout stubs and placement rule; plain EROFS compression,
- * chunks and best-fit placement.
+ * Each writer keeps its own node type and what is specific to it: composefs its overlay rewrite,
+ * whiteout stubs, version rules and placement rule; plain EROFS compression, chunks and best-fit
+ * placement; RAFS v6 the nydus inode order and hardlink rule (rafs/builder/tree.ts, shared with
+ * v5), chunk indexes into blobs and device slots.
  */
 import { binKey } from '../bytes.ts';
 import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
