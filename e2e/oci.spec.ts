@@ -152,6 +152,9 @@ test('a dropped OCI layout folder: config, history, layers, coloured layer trees
   await page.goto('/');
   await dropPaths(page, [layout]);
   await expect(page.getByTestId('tab-image')).toBeVisible();
+  // the title says what was opened: an OCI image, its platform and layers (not the merged tree's size)
+  await expect(page.getByTestId('format')).toHaveText('OCI');
+  await expect(page.getByTestId('image-title')).toContainText(/linux\/amd64 · 4 layers · /);
   await checkImage(page, 'layout');
 
   await openImageView(page);

@@ -45,6 +45,8 @@ export interface ImageSummary {
   objects: number;
   /** an OCI image (layout or archive): the Image view has its config, history and layers */
   oci: boolean;
+  /** for an OCI image: what its title line says (the merged tree's own size means little there) */
+  ociTitle?: { platform: string; layers: number; compressed: number };
   /** where the bytes come from */
   source: 'file' | 'url' | 'url-whole';
   info: Record<string, unknown>;
@@ -188,6 +190,7 @@ export const api = {
       return {
         id, name: h.image.name, size: h.image.size, format: h.fs.format, rootIno: h.fs.rootIno, root: await h.fs.getattr(h.fs.rootIno),
         blobs: h.others.map((s) => ({ name: s.name, size: s.size })), objects, oci: h.oci !== null, source, info: plain(await h.fs.info()) as Record<string, unknown>,
+        ...(h.oci ? { ociTitle: { platform: h.oci.image.platform, layers: h.oci.image.layers.length, compressed: h.oci.image.layers.reduce((n, l) => n + l.size, 0) } } : {}),
       };
     });
   },
