@@ -33,7 +33,8 @@ export interface MergedImage {
 
 type Kids = Map<string, SourceDirent>;
 
-function copyDirAttrs(to: SourceInode, from: SourceInode): void {
+/** a directory's own metadata (mode, owner, mtime, xattrs) from another: what an upper layer's directory entry sets */
+export function copyDirAttrs(to: SourceInode, from: SourceInode): void {
   to.perm = from.perm;
   to.uid = from.uid;
   to.gid = from.gid;

@@ -29,7 +29,7 @@ import { chunkInput, readTar } from '../tar/reader.ts';
 import type { ByteSource } from '../io/source.ts';
 import type { LoadedOci } from './index.ts';
 import { pathKey, type ReadLayer } from './layer.ts';
-import { mergeLayers } from './merge.ts';
+import { copyDirAttrs, mergeLayers } from './merge.ts';
 import { MT, type Descriptor, type ImageConfig } from './types.ts';
 
 /** nydus-snapshotter pkg/converter/types.go */
@@ -140,15 +140,6 @@ function cloneDir(d: SourceInode): SourceInode {
   return { ...d, xattrs: [...d.xattrs], children: (d.children ?? []).map((c) => ({ ...c, inode: c.inode.type === 'dir' ? cloneDir(c.inode) : c.inode })) };
 }
 
-function copyAttrs(to: SourceInode, from: SourceInode): void {
-  to.perm = from.perm;
-  to.uid = from.uid;
-  to.gid = from.gid;
-  to.mtime = from.mtime;
-  to.mtimeNsec = from.mtimeNsec;
-  to.xattrs = from.xattrs;
-}
-
 function child(dir: SourceInode | undefined, name: Uint8Array): SourceDirent | undefined {
   const k = binKey(name);
   return dir?.children?.find((c) => binKey(c.name) === k);
@@ -165,7 +156,7 @@ function child(dir: SourceInode | undefined, name: Uint8Array): SourceDirent | u
 export function nydusLayerTree(layer: ReadLayer, below: SourceTree | null): SourceTree {
   const root = cloneDir(layer.tree.root);
   const fix = (dir: SourceInode, low: SourceInode | undefined, comps: Uint8Array[]): void => {
-    if (low?.type === 'dir' && !layer.explicitDirs.has(pathKey(comps))) copyAttrs(dir, low);
+    if (low?.type === 'dir' && !layer.explicitDirs.has(pathKey(comps))) copyDirAttrs(dir, low);
     for (const c of dir.children ?? []) {
       if (c.inode.type !== 'dir') continue;
       const l = child(low, c.name)?.inode;
@@ -189,7 +180,7 @@ export function nydusLayerTree(layer: ReadLayer, below: SourceTree | null): Sour
       let d = child(dir, c);
       if (!d) {
         const nd = newDir(0o755);
-        if (low?.type === 'dir') copyAttrs(nd, low);
+        if (low?.type === 'dir') copyDirAttrs(nd, low);
         d = { name: c, inode: nd };
         dir.children!.push(d);
       }
