@@ -137,12 +137,11 @@ export async function runRafsBuildBrowserBench(opts: { mb?: number; runs?: numbe
   })));
   const rows = await runBuildBrowserBench({ mb: opts.mb ?? 100, files: 500, runs: opts.runs ?? 1, cases });
   console.log('RAFS v6 build in Chromium (the page, dropped folder, builder worker) and Node (native SHA-256), same generated tree');
-  console.table(rows);
   return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const mb = process.argv.find((a) => a.startsWith('--mb='))?.slice(5);
-  if (process.argv.includes('--browser')) await runRafsBuildBrowserBench(mb ? { mb: Number(mb) } : {});
+  if (process.argv.includes('--browser')) console.table(await runRafsBuildBrowserBench(mb ? { mb: Number(mb) } : {}));
   else await runRafsBuildBench(mb ? { bytes: Number(mb) << 20 } : {});
 }

@@ -8,7 +8,7 @@ import { runRafsVerifyBench } from './rafs-verify.ts';
 import { runLz4Bench } from './lz4.ts';
 import { runPageOpenBench } from './page-open.ts';
 import { runPageScaleBench } from './page-scale.ts';
-import { runRafsBuildBench } from './rafs-build.ts';
+import { runRafsBuildBench, runRafsBuildBrowserBench } from './rafs-build.ts';
 import { runOciConvertBench } from './oci-convert.ts';
 
 type Bench = () => Promise<object[]>;
@@ -18,6 +18,8 @@ const benches: Record<string, Bench> = {
   'rafs-verify': () => runRafsVerifyBench(),
   codecs: () => runCodecBench(),
   'rafs-build': () => runRafsBuildBench(),
+  // the same RAFS v6 cases built by the page's builder worker in Chromium, beside Node on that tree
+  'rafs-build-browser': () => runRafsBuildBrowserBench(),
   page: async () => [...(await runPageOpenBench()), ...(await runPageScaleBench())],
   'build-browser': () => runBuildBrowserBench(),
   lz4: async () => { const r = await runLz4Bench(); return [...r.blocks, ...r.destSize]; },
