@@ -1,4 +1,5 @@
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { copyFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackingObject } from '../lib/composefs/objects.ts';
 import type { ErofsAlgorithm, ErofsCompression } from '../lib/erofs/writer.ts';
@@ -133,23 +134,45 @@ export interface BuildSummary {
 }
 
 
-/** Copies each backing object into DIR/xx/yyyy… unless it is already there (the store is content-addressed). */
+/**
+ * Copies each backing object into DIR/xx/yyyy… unless it is already there (the store is content-addressed).
+ * An object read from a local file is copied by the kernel (copyFile: copy_file_range or a reflink, as
+ * mkcomposefs does), four at once on libuv's pool; before, each was read into JS and written back with
+ * writeSync: 3.1 s of a 5.6 s build of a 530 MB tree (1.8 s in write, 1.0 s reading again).
+ */
 async function writeObjectStore(objects: readonly BackingObject[], dir: string): Promise<{ count: number; written: number; bytes: number }> {
   let written = 0, bytes = 0;
-  for (const o of objects) {
+  const made = new Set<string>();
+  const store = async (o: BackingObject): Promise<void> => {
     const p = join(dir, o.payload);
-    if (existsSync(p)) continue;
-    mkdirSync(join(dir, o.payload.slice(0, 2)), { recursive: true });
-    const sink = fileSink(p + '.tmp');
-    try {
-      for (let off = 0; off < o.size; off += 4 << 20) sink.write(await o.content.read(off, Math.min(4 << 20, o.size - off)));
-    } finally {
-      sink.close();
+    if (existsSync(p)) return;
+    const sub = o.payload.slice(0, 2);
+    if (!made.has(sub)) {
+      mkdirSync(join(dir, sub), { recursive: true });
+      made.add(sub);
     }
-    renameSync(p + '.tmp', p);
+    if (o.content.path !== undefined) {
+      await copyFile(o.content.path, p + '.tmp', constants.COPYFILE_FICLONE);
+      // the object must hold the bytes that were hashed: a file that changed size since is refused
+      const st = await stat(p + '.tmp');
+      if (st.size !== o.size) throw new Error(`${o.content.name}: ${st.size} bytes now, ${o.size} when hashed`);
+    } else {
+      const sink = fileSink(p + '.tmp');
+      try {
+        for (let off = 0; off < o.size; off += 4 << 20) sink.write(await o.content.read(off, Math.min(4 << 20, o.size - off)));
+      } finally {
+        sink.close();
+      }
+    }
+    await rename(p + '.tmp', p);
     written++;
     bytes += o.size;
-  }
+  };
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < objects.length) await store(objects[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(4, objects.length) }, worker));
   return { count: objects.length, written, bytes };
 }
 

@@ -297,6 +297,8 @@ function listedFile(
   const src: ByteSource = {
     size,
     name,
+    // a path that round-trips (valid UTF-8) lets a copier hand the file to the kernel (copy_file_range)
+    ...(Buffer.from(name).equals(path) ? { path: name } : {}),
     read(offset: number, length: number): Promise<Uint8Array> {
       try {
         checkRange(this, offset, length);
