@@ -26,7 +26,7 @@ import { inflateContext, zranChunk, zranContextChunks, zranDict, zranTable } fro
 import type { RafsBlob } from '../src/lib/rafs/model.ts';
 import { nydusBytes, RAFS } from './helpers/nydus.ts';
 import { tempDir } from './helpers/paths.ts';
-import { usrBinBytes as binaries } from './helpers/mktree.ts';
+import { makeTestTree, usrBinBytes as binaries } from './helpers/mktree.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs } from './helpers/treecompare.ts';
 
 const ZRAN_META = `${RAFS.ZRAN_DIR}/233c72f2b6b698c07021c4da367cfe2dff4f049efbaa885ca0ff760ea297865a.blob.meta`;
@@ -513,4 +513,43 @@ test('checkpoints and chunk ranges equal what zlib gives nydus\' ZranReader/Zran
   }
   assert.ok(contexts > 100 && primed > 50 && chunks > 1000, `${contexts} contexts (${primed} primed), ${chunks} chunk reads compared`);
   assert.ok(trailerCheckpoints >= 1, 'the layer made for it shows the final-block checkpoint case');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Every file type: the test tree (devices, fifos, hardlinks, symlinks, PAX xattrs, big ids) as a
+// gzip layer, referenced by a targz-ref image; our reader and `layerscope extract` give what
+// `tar -x` gives. Times are whole seconds first, as in the tarfs test: a layer's ustar mtime is.
+
+test('targz-ref over a layer of every file type: the reader and extract give tar -x\'s tree', { skip: (process.getuid?.() !== 0 || !haveTar) && 'the test tree needs root (mknod, chown, trusted. xattrs) and tar', timeout: 300_000 }, async () => {
+  const d = tempDir('zran-all-');
+  const src = makeTestTree({ dir: join(d, 'src'), small: true });
+  const py = String.raw`
+import os, sys
+for d, dirs, files in os.walk(sys.argv[1], topdown=False):
+    for n in dirs + files + ['']:
+        p = os.path.join(d, n) if n else d
+        s = os.lstat(p).st_mtime_ns // 10**9 * 10**9
+        os.utime(p, ns=(s, s), follow_symlinks=False)
+`;
+  assert.equal(spawnSync('python3', ['-c', py, src]).status, 0);
+  const tar = join(d, 'layer.tar');
+  spawnSync('tar', ['--format=pax', '--xattrs', '--xattrs-include=*', '--numeric-owner', '-cf', tar, '-C', src, '.'], { stdio: 'ignore' });
+  const gz = new Uint8Array(gzipSync(readFileSync(tar), { level: 6 }));
+  writeFileSync(join(d, 'layer.tar.gz'), gz);
+  const want = join(d, 'want');
+  mkdirSync(want);
+  assert.equal(spawnSync('tar', ['--warning=no-timestamp', '--xattrs', '--xattrs-include=*', '--numeric-owner', '--same-owner', '-p', '-xf', tar, '-C', want]).status, 0);
+  const b = await buildLayer(gz, 'layer.tar.gz', { chunkSize: 0x10000 });
+  const fs = await openRafs(new BytesSource(b.boot, 'image.boot'), { blobs: [new BytesSource(gz, 'layer.tar.gz'), new BytesSource(b.meta, b.r.metaBlobId)] });
+  // the one difference: the root's mtime, which RAFS builds force to 0 (rafs/builder/common.ts mtimeOf; tarfs alone keeps the tar's)
+  const rootMtime = /^\/: mtime \d+ != 0$/;
+  assert.deepEqual(compareSnapshots(snapshotDisk(want), await snapshotFs(fs)).filter((l) => !rootMtime.test(l)), [], 'our reader differs from tar -x');
+  assert.equal((await checkRafs(fs)).ok, true);
+  // the CLI: build, then extract with the layer as the blob
+  const blobs = join(d, 'blobs');
+  const r = spawnSync(process.execPath, [join((await import('./helpers/paths.ts')).REPO, 'bin/layerscope.mjs'), 'build', '--format', 'rafs-v6', '--type', 'targz-ref', join(d, 'layer.tar.gz'), join(d, 'out.boot'), '--blob-dir', blobs], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const x = spawnSync(process.execPath, [join((await import('./helpers/paths.ts')).REPO, 'bin/layerscope.mjs'), 'extract', join(d, 'out.boot'), join(d, 'x'), '--blob-dir', blobs, '--blob', join(d, 'layer.tar.gz')], { encoding: 'utf8' });
+  assert.equal(x.status, 0, x.stderr);
+  assert.deepEqual(compareSnapshots(snapshotDisk(want), snapshotDisk(join(d, 'x'))).filter((l) => !rootMtime.test(l)), [], 'layerscope extract differs from tar -x');
 });
