@@ -89,6 +89,8 @@ export interface BuildArgs {
   out: string;
   digestStore?: string;
   minVersion?: number;
+  /** composefs: keep (default) or split hardlinks (ComposefsOptions.hardlinks) */
+  hardlinks?: string;
   maxVersion?: number;
   chunkSize?: number;
   uuid?: string;
@@ -179,7 +181,11 @@ async function writeObjectStore(objects: readonly BackingObject[], dir: string):
 /** argv-shaped build arguments as the application layer's build options. */
 function buildOptions(a: BuildArgs): ImageBuildOptions {
   if (a.format === 'composefs') {
-    return { format: 'composefs', minVersion: a.minVersion, maxVersion: a.maxVersion, objects: a.digestStore !== undefined && a.digestStore !== '' };
+    if (a.hardlinks !== undefined && a.hardlinks !== 'keep' && a.hardlinks !== 'split') throw new UsageError(`--hardlinks ${a.hardlinks}: keep or split`);
+    return {
+      format: 'composefs', minVersion: a.minVersion, maxVersion: a.maxVersion, objects: a.digestStore !== undefined && a.digestStore !== '',
+      ...(a.hardlinks ? { hardlinks: a.hardlinks } : {}),
+    };
   }
   if (a.format === 'erofs') {
     const o: ImageBuildOptions = { format: 'erofs', chunkSize: a.chunkSize, uuid: a.uuid, buildTime: a.buildTime, inlineData: a.inlineData };

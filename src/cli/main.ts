@@ -230,7 +230,8 @@ const commands: Record<string, Command> = {
   },
   build: {
     usage: 'build --format composefs|erofs|rafs-v6|rafs-v5 SRC OUT [--json]\n' +
-      '      composefs: [--digest-store DIR] [--min-version N] [--max-version N] [--print-digest]\n' +
+      '      composefs: [--digest-store DIR] [--min-version N] [--max-version N] [--print-digest] [--hardlinks keep|split]\n' +
+      '                 --hardlinks split: one inode per name, nlink 1 (mkcomposefs 1.0.8 from a directory); keep (default): shared inode, real link count\n' +
       '      SRC a composefs dump (or .dump.gz): lenient as mkcomposefs; --strict or CFS_PARSE_STRICT in the environment: strict\n' +
       '      erofs:     [--chunksize N] [--uuid U] [-T SECONDS] [--no-inline] [-z lz4|lz4hc[,LEVEL]|deflate[,LEVEL]|zstd[,LEVEL]] [-C PCLUSTER_BYTES]\n' +
       '                 [-b BLOCK_BYTES] [-E ztailpacking,fragments,dedupe,legacy-compress]\n' +
@@ -247,7 +248,7 @@ const commands: Record<string, Command> = {
       format: { type: 'string' }, 'digest-store': { type: 'string' }, 'min-version': { type: 'string' }, 'max-version': { type: 'string' },
       chunksize: { type: 'string' }, uuid: { type: 'string' }, 'build-time': { type: 'string', short: 'T' }, 'no-inline': { type: 'boolean' },
       z: { type: 'string', short: 'z' }, C: { type: 'string', short: 'C' }, E: { type: 'string', short: 'E', multiple: true }, b: { type: 'string', short: 'b' },
-      'print-digest': { type: 'boolean' },
+      'print-digest': { type: 'boolean' }, hardlinks: { type: 'string' },
       compressor: { type: 'string' }, digester: { type: 'string' }, 'chunk-size': { type: 'string' }, parent: { type: 'string' },
       'chunk-dict': { type: 'string' }, 'prefetch-list': { type: 'string' }, 'aligned-chunk': { type: 'boolean' }, 'batch-size': { type: 'string' },
       type: { type: 'string' }, encrypt: { type: 'boolean' }, tar: { type: 'string' }, aufs: { type: 'boolean' },
@@ -271,6 +272,7 @@ const commands: Record<string, Command> = {
       const tree = v.type === 'targz-ref' || v.type === 'tar-tarfs' || v.type === 'tar-index' ? { root: newDir(), notes: [] } : await loadSource(src, v as ImageArgs);
       const args: Parameters<typeof build>[1] = { format, out: dest };
       if (v['digest-store']) args.digestStore = v['digest-store'] as string;
+      if (v.hardlinks !== undefined) args.hardlinks = v.hardlinks as string;
       const opt = { minVersion: num('min-version'), maxVersion: num('max-version'), chunkSize: num('chunksize') ?? num('chunk-size'), buildTime: num('build-time') };
       if (v['blob-dir']) args.blobDir = v['blob-dir'] as string;
       if (v.compressor) args.compressor = v.compressor as string;

@@ -20,7 +20,7 @@ import { hex } from './hex.ts';
 export type ImageBuildOptions =
   | { format: 'erofs'; chunkSize?: number; dedupe?: boolean; uuid?: string; buildTime?: number; inlineData?: boolean; compression?: ErofsCompression; blockSize?: number }
   /** objects: hash the backing objects first and return them (for an object store) */
-  | { format: 'composefs'; minVersion?: number; maxVersion?: number; objects?: boolean }
+  | { format: 'composefs'; minVersion?: number; maxVersion?: number; objects?: boolean; hardlinks?: 'keep' | 'split' }
   | {
     format: 'rafs'; version: 5 | 6; chunkSize?: number; compressor?: RafsBuildOptions['compressor']; digester?: RafsBuildOptions['digester'];
     batchSize?: number; alignedChunk?: boolean; prefetch?: readonly string[]; parent?: RafsFs; chunkDict?: RafsFs; encrypt?: boolean;
@@ -83,6 +83,7 @@ export async function buildImage(tree: SourceTree, o: ImageBuildOptions, sinks: 
   const opts: ComposefsOptions = {};
   if (o.minVersion !== undefined) opts.minVersion = o.minVersion;
   if (o.maxVersion !== undefined) opts.maxVersion = o.maxVersion;
+  if (o.hardlinks !== undefined) opts.hardlinks = o.hardlinks;
   const r = await buildComposefs(tree, opts, await imageSink(sinks));
   return { format: 'composefs', composefs: r, digest: hex(r.digest), ...(objects ? { objects } : {}) };
 }

@@ -48,6 +48,13 @@ export interface ComposefsOptions {
    * as backing objects above it (default 64, as mkcomposefs does for a directory)
    */
   inlineMax?: number;
+  /**
+   * 'keep' (default): a hardlinked file is one inode with every name and its link count, so the
+   * mounted image shows what the source has (same st_ino, st_nlink 3 for /usr/bin/bunzip2's three
+   * names). 'split': one inode per name with st_nlink 1, which is what mkcomposefs 1.0.8 writes
+   * from a directory (lcfs_build never looks at st_ino/st_nlink): byte-identical images with it.
+   */
+  hardlinks?: 'keep' | 'split';
 }
 
 export interface ComposefsResult {
@@ -233,6 +240,7 @@ async function prepareFiles(tree: SourceTree, inlineMax: number): Promise<Map<So
 
 async function planComposefs(tree: SourceTree, opts: ComposefsOptions): Promise<Plan> {
   const range = versionRange(opts);
+  if (opts.hardlinks === 'split') tree = splitHardlinks(tree);
   validateTree(tree);
   const prep = await prepareFiles(tree, opts.inlineMax ?? DEFAULT_INLINE_MAX);
   try {
@@ -241,6 +249,22 @@ async function planComposefs(tree: SourceTree, opts: ComposefsOptions): Promise<
     if (e instanceof WriteError) throw new UnsupportedError('composefs', e.message);
     throw e;
   }
+}
+
+/**
+ * The tree with every name of a non-directory its own inode (a shallow copy, nlink 1). A digest already
+ * in the inode (objectsOf ran first, as with --digest-store) carries over to every copy; otherwise
+ * each name is hashed on its own, as mkcomposefs does.
+ */
+export function splitHardlinks(tree: SourceTree): SourceTree {
+  const walk = (d: SourceInode): SourceInode => ({
+    ...d,
+    children: d.children?.map((c) => ({
+      name: c.name,
+      inode: c.inode.type === 'dir' ? walk(c.inode) : { ...c.inode, nlink: 1 },
+    })),
+  });
+  return { root: walk(tree.root), notes: tree.notes };
 }
 
 function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map<SourceInode, FilePrep>): Plan {
