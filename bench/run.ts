@@ -4,6 +4,7 @@ import { runBuildBrowserBench } from './build-browser.ts';
 import { runCodecBench } from './codecs.ts';
 import { runErofsBuildBench } from './erofs-build.ts';
 import { runErofsExtractBench } from './erofs-extract.ts';
+import { runErofsExtractKernelBench } from './erofs-extract-kernel.ts';
 import { runRafsVerifyBench } from './rafs-verify.ts';
 import { runLz4Bench } from './lz4.ts';
 import { runPageOpenBench } from './page-open.ts';
@@ -14,6 +15,7 @@ import { runOciConvertBench } from './oci-convert.ts';
 type Bench = () => Promise<object[]>;
 const benches: Record<string, Bench> = {
   extract: () => runErofsExtractBench(),
+  'extract-kernel': () => runErofsExtractKernelBench(),
   build: () => runErofsBuildBench(),
   'rafs-verify': () => runRafsVerifyBench(),
   codecs: () => runCodecBench(),
