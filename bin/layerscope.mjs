@@ -16,6 +16,8 @@ const bundle = join(cacheDir, 'cli.mjs');
 const workerBundle = join(cacheDir, 'extract-worker.mjs');
 // RAFS builds compress chunks on threads that load this one (src/cli/compress-pool.ts)
 const compressBundle = join(cacheDir, 'compress-worker.mjs');
+// composefs builds hash files on threads that load this one (src/cli/verity-pool.ts)
+const verityBundle = join(cacheDir, 'verity-worker.mjs');
 
 /** newest modification time of the TypeScript under `dir` */
 function newest(dir) {
@@ -38,7 +40,7 @@ const mtime = (p) => {
 
 async function bundled() {
   try {
-    const built = Math.min(mtime(bundle), mtime(workerBundle), mtime(compressBundle));
+    const built = Math.min(mtime(bundle), mtime(workerBundle), mtime(compressBundle), mtime(verityBundle));
     if (built > 0 && built >= Math.max(newest(join(root, 'src/cli')), newest(join(root, 'src/lib')), mtime(join(root, 'package-lock.json')))) return bundle;
     const { build } = await import('esbuild');
     // several CLIs may start at once (tests): each builds into its own directory and renames the
@@ -46,13 +48,14 @@ async function bundled() {
     const tmp = `${cacheDir}.${process.pid}.tmp`;
     mkdirSync(tmp, { recursive: true });
     await build({
-      entryPoints: { cli: entry, 'extract-worker': join(root, 'src/cli/extract-worker.ts'), 'compress-worker': join(root, 'src/cli/compress-worker.ts') },
+      entryPoints: { cli: entry, 'extract-worker': join(root, 'src/cli/extract-worker.ts'), 'compress-worker': join(root, 'src/cli/compress-worker.ts'), 'verity-worker': join(root, 'src/cli/verity-worker.ts') },
       bundle: true, platform: 'node', format: 'esm', target: 'node20', outdir: tmp, outExtension: { '.js': '.mjs' }, logLevel: 'silent',
       banner: { js: "import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" },
     });
     mkdirSync(cacheDir, { recursive: true });
     renameSync(join(tmp, 'extract-worker.mjs'), workerBundle);
     renameSync(join(tmp, 'compress-worker.mjs'), compressBundle);
+    renameSync(join(tmp, 'verity-worker.mjs'), verityBundle);
     renameSync(join(tmp, 'cli.mjs'), bundle);
     rmSync(tmp, { recursive: true, force: true });
     return bundle;

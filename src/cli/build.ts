@@ -11,6 +11,7 @@ import type { RafsFs } from '../lib/rafs/model.ts';
 import { openInput, sourceTreeOf } from '../lib/app/open.ts';
 import { buildImage, type BuiltImage, type ImageBuildOptions } from '../lib/app/build.ts';
 import { UsageError } from './format.ts';
+import { withVerityPool } from './verity-pool.ts';
 import { imageOptions, openFile, openPath, type ImageArgs } from './open.ts';
 import { buildTarfs } from '../lib/rafs/builder/tarfs.ts';
 import { buildZranRafs } from '../lib/rafs/builder/zran.ts';
@@ -18,10 +19,12 @@ import { buildTarIndex } from '../lib/erofs/writer-tar-index.ts';
 import { treeFromTar } from '../lib/fs/sources/tar.ts';
 
 /** A sink writing to a file with plain write(2) calls. */
-export function fileSink(path: string): { write(chunk: Uint8Array): void; close(): void; bytes: number } {
+export function fileSink(path: string): { write(chunk: Uint8Array): void; close(): void; bytes: number; readonly releases: true } {
   const fd = openSync(path, 'w', 0o644);
   const sink = {
     bytes: 0,
+    // writeSync is done with the chunk when it returns: the writer may fill it again (Sink.releases)
+    releases: true as const,
     write(chunk: Uint8Array) {
       for (let w = 0; w < chunk.length; ) w += writeSync(fd, chunk, w, chunk.length - w);
       sink.bytes += chunk.length;
@@ -315,11 +318,13 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
     if (a.format === 'erofs') sink = fileSink(a.out);
     const o = buildOptions(a);
     const image = sink ?? (() => (sink = fileSink(a.out)));
-    const built = await buildImage(tree, o, { image }, {
+    const run = () => buildImage(tree, o, { image }, {
       async objectsHashed(list) {
         if (a.digestStore) objects = await writeObjectStore(list, a.digestStore);
       },
     });
+    // composefs: fs-verity of every file, large ones on worker threads (verity-pool.ts)
+    const built = a.format === 'composefs' ? await withVerityPool(run) : await run();
     if (built.format === 'composefs') {
       const r = built.composefs;
       return { format: 'composefs', out: a.out, size: r.size, version: r.version, inodes: r.inodes, digest: built.digest, ...(objects ? { objects } : {}) };

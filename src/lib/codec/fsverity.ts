@@ -93,6 +93,21 @@ export class MerkleTree {
   }
 }
 
+let fileDigester: ((path: string, size: number) => Promise<Uint8Array>) | null = null;
+/**
+ * Files smaller than this are hashed on the calling thread: a thread round trip costs more than
+ * reading and hashing a few blocks.
+ */
+const OFFLOAD_MIN = 64 << 10;
+
+/**
+ * A runtime that can digest a local file on other threads (the CLI's verity-pool.ts) registers it
+ * here; `fsverityDigest` then hands it every source of OFFLOAD_MIN bytes or more that has a `path`.
+ */
+export function useFileDigester(digester: ((path: string, size: number) => Promise<Uint8Array>) | null): void {
+  fileDigester = digester;
+}
+
 /** The data blocks of one read: full blocks as views, a short last block copied and zero padded. */
 function dataBlocks(piece: Uint8Array): Uint8Array[] {
   const blocks: Uint8Array[] = [];
@@ -121,6 +136,7 @@ export function fsverityDigestSync(data: Uint8Array): Uint8Array {
  */
 export async function fsverityDigest(src: ByteSource | Uint8Array): Promise<Uint8Array> {
   const size = src instanceof Uint8Array ? src.length : src.size;
+  if (fileDigester && !(src instanceof Uint8Array) && src.path !== undefined && size >= OFFLOAD_MIN) return fileDigester(src.path, size);
   const read = src instanceof Uint8Array
     ? async (o: number, n: number) => src.subarray(o, o + n)
     : (o: number, n: number) => src.read(o, n);

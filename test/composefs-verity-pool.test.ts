@@ -1,0 +1,71 @@
+// The CLI's fs-verity worker pool (src/cli/verity-pool.ts) against `fsverity digest` (fsverity-utils)
+// and against the build's own thread: same digests, same composefs image, errors reported.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { VerityPool } from '../src/cli/verity-pool.ts';
+import { hex } from '../src/lib/bytes.ts';
+import { REPO } from './helpers/paths.ts';
+
+const CLI = join(REPO, 'bin/layerscope.mjs');
+const tmp = mkdtempSync(join(tmpdir(), 'ls-verity-pool-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+// sizes around the 64 KiB hand-off and the 1 MiB read piece, one with a second Merkle level
+const src = join(tmp, 'src');
+mkdirSync(src);
+const sizes = [65535, 65536, 65537, (1 << 20) - 1, (1 << 20) + 4097, 3 * (1 << 20) + 5];
+let seed = 7;
+for (const [k, size] of sizes.entries()) {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+  writeFileSync(join(src, `f${k}`), b);
+}
+writeFileSync(join(src, 'small'), 'below the hand-off, hashed on the build thread, above the 64-byte inline limit.....\n');
+
+describe('fs-verity worker pool', () => {
+  test('digests equal `fsverity digest` for every file', async (t) => {
+    const probe = spawnSync('fsverity', ['--version']);
+    if (probe.error) return t.skip('fsverity (fsverity-utils) is not installed');
+    const pool = new VerityPool(2);
+    try {
+      const got = await Promise.all(sizes.map((size, k) => pool.digest(join(src, `f${k}`), size)));
+      for (const [k] of sizes.entries()) {
+        const r = spawnSync('fsverity', ['digest', join(src, `f${k}`)], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(`sha256:${hex(got[k]!)}`, r.stdout.split(' ')[0], `f${k}`);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('a file shorter than listed is an error, not a digest', async () => {
+    const pool = new VerityPool(1);
+    try {
+      await assert.rejects(pool.digest(join(src, 'f0'), 65535 + 10), /short read at 65535/);
+      await assert.rejects(pool.digest(join(src, 'missing'), 70000), /ENOENT/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('the CLI builds the same composefs image and object store with and without the pool', () => {
+    const out: Buffer[] = [];
+    for (const threads of ['0', '2']) {
+      const image = join(tmp, `t${threads}.cfs`), store = join(tmp, `t${threads}-store`);
+      const r = spawnSync(process.execPath, [CLI, 'build', '--format', 'composefs', src, image, '--digest-store', store], {
+        encoding: 'utf8', env: { ...process.env, LAYERSCOPE_VERITY_THREADS: threads },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      out.push(readFileSync(image));
+    }
+    assert.deepEqual(out[0], out[1]);
+    assert.equal(spawnSync('diff', ['-r', join(tmp, 't0-store'), join(tmp, 't2-store')]).status, 0);
+    const objects = spawnSync('find', [join(tmp, 't2-store'), '-type', 'f'], { encoding: 'utf8' }).stdout.trim().split('\n');
+    assert.equal(objects.length, sizes.length + 1);
+  });
+});
