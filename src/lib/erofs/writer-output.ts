@@ -9,6 +9,11 @@
 /** Where image bytes go: each chunk is handed over once and never touched again by the writer. */
 export interface Sink {
   write(chunk: Uint8Array): void | Promise<void>;
+  /**
+   * The sink keeps no reference to a chunk once `write` has returned (or its promise resolved),
+   * e.g. a synchronous write(2): the output may then fill the same buffer again.
+   */
+  readonly releases?: boolean;
 }
 
 export interface Output {
@@ -20,6 +25,11 @@ export interface Output {
    * read for this write only). Saves copying every content byte once more.
    */
   give?(b: Uint8Array): void;
+  /**
+   * `len` bytes that `read(dest, off)` puts straight into the output's buffers (`dest` receives
+   * bytes off..off+dest.length of the piece), saving a buffer and a copy per read.
+   */
+  into?(len: number, read: (dest: Uint8Array, off: number) => void): void;
   /** `n` copies of `byte` (0 unless given) */
   fill(n: number, byte?: number): void;
   /** zero bytes up to absolute offset `to` (which must not be behind `pos`) */
@@ -69,6 +79,9 @@ export class StreamOutput extends BaseOutput {
   /** the chain of tap + sink writes, in order */
   private chain: Promise<void> = Promise.resolve();
   private failed: unknown = null;
+  /** written full chunks, zeroed again, to fill next when the sink releases them (`Sink.releases`) */
+  private readonly free: Uint8Array[] = [];
+  private readonly recycle: boolean;
 
   constructor(
     private readonly sink: Sink,
@@ -79,6 +92,9 @@ export class StreamOutput extends BaseOutput {
     this.tap = opts.tap;
     this.maxInFlight = opts.inFlight ?? 16 * this.chunkSize;
     this.buf = new Uint8Array(this.chunkSize);
+    // reusing written chunks spares a fresh zeroed 1 MiB (page faults, GC) per MiB of image; with
+    // a tap (fs-verity hashing) chunks are left alone
+    this.recycle = sink.releases === true && !this.tap;
   }
 
   private flushBuf(): void {
@@ -86,17 +102,17 @@ export class StreamOutput extends BaseOutput {
     let chunk: Uint8Array;
     if (this.used === this.buf.length) {
       chunk = this.buf;
-      this.buf = new Uint8Array(this.chunkSize);
+      this.buf = this.free.pop() ?? new Uint8Array(this.chunkSize);
     } else {
       // a partial buffer (before a given piece) is copied out and reused: fills rely on zeros
       chunk = this.buf.slice(0, this.used);
       this.buf.fill(0, 0, this.used);
     }
     this.used = 0;
-    this.enqueue(chunk);
+    this.enqueue(chunk, chunk.length === this.chunkSize);
   }
 
-  private enqueue(chunk: Uint8Array): void {
+  private enqueue(chunk: Uint8Array, own = false): void {
     this.inFlight += chunk.length;
     this.chain = this.chain.then(async () => {
       if (this.failed) return;
@@ -107,6 +123,8 @@ export class StreamOutput extends BaseOutput {
         this.failed = e;
       } finally {
         this.inFlight -= chunk.length;
+        // as many as can be in flight (drain lets inFlight pass maxInFlight by one piece)
+        if (own && this.recycle && this.free.length * this.chunkSize <= this.maxInFlight) this.free.push(chunk.fill(0));
       }
     });
   }
@@ -129,6 +147,18 @@ export class StreamOutput extends BaseOutput {
     this.flushBuf();
     this.enqueue(b);
     this.pos += b.length;
+  }
+
+  into(len: number, read: (dest: Uint8Array, off: number) => void): void {
+    let off = 0;
+    while (off < len) {
+      const n = Math.min(len - off, this.buf.length - this.used);
+      read(this.buf.subarray(this.used, this.used + n), off);
+      this.used += n;
+      off += n;
+      if (this.used === this.buf.length) this.flushBuf();
+    }
+    this.pos += len;
   }
 
   fill(n: number, byte = 0): void {

@@ -444,6 +444,15 @@ class ChecksumHead implements Output {
     }
     this.out.bytes(h);
   }
+  into(len: number, read: (dest: Uint8Array, off: number) => void): void {
+    if (this.head || !this.out.into) {
+      const b = new Uint8Array(len);
+      read(b, 0);
+      return this.bytes(b);
+    }
+    this.out.into(len, read);
+    this.pos += len;
+  }
   give(b: Uint8Array): void {
     if (this.head || !this.out.give) return this.bytes(b);
     this.out.give(b);
@@ -585,6 +594,20 @@ class ReadAhead {
       this.started++;
     }
   }
+  /** the next piece, emitted to `out`: a synchronous source reads straight into out's buffers */
+  async emitNext(out: Output): Promise<void> {
+    const r = this.reqs[this.consumed]!;
+    if (this.promises[this.consumed] === undefined && out.into) {
+      this.consumed++;
+      out.into(r.len, (dest, off) => r.src.readIntoSync!(r.start + off, dest));
+      this.fill();
+      return;
+    }
+    // each piece was read for this write alone (ReadAhead keeps no reference) unless it is the shared buffer
+    const piece = await this.next();
+    if (out.give && !this.reuse) out.give(piece);
+    else out.bytes(piece);
+  }
   async next(): Promise<Uint8Array> {
     const i = this.consumed++;
     const r = this.reqs[i]!;
@@ -612,10 +635,7 @@ function pieces(reqs: ReadReq[], src: ByteSource, start: number, len: number, re
 
 async function copyPieces(out: Output, ra: ReadAhead, len: number, readSize: number): Promise<void> {
   for (let o = 0; o < len; o += readSize) {
-    // each piece was read for this write alone (ReadAhead keeps no reference)
-    const piece = await ra.next();
-    if (out.give) out.give(piece);
-    else out.bytes(piece);
+    await ra.emitNext(out);
     await out.drain();
   }
 }
@@ -657,7 +677,8 @@ function contentReads(p: Plan, readSize: number): ReadReq[] {
 async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = false): Promise<void> {
   const { nodes, bs } = p;
   const N = nodes.length;
-  const ra = measureOnly ? null : new ReadAhead(contentReads(p, readSize));
+  // local files are read when their piece is emitted, straight into the output's chunks (see ReadAhead)
+  const ra = measureOnly ? null : new ReadAhead(contentReads(p, readSize), undefined, undefined, out.into !== undefined);
   out.padTo(EROFS_SUPER_OFFSET);
   const sb = new Uint8Array(erofs_super_block.size);
   let compat = EROFS_FEATURE_COMPAT_MTIME;
