@@ -92,6 +92,16 @@ export function lz4EncodeBlock(src: Uint8Array): Uint8Array {
  * or dstCapacity 0 (then `compressed` is empty, not even a token fits).
  */
 export function lz4CompressDestSize(src: Uint8Array, dstCapacity: number): { compressed: Uint8Array; consumed: number } {
+  const f = lz4CompressDestSizeShared(src, dstCapacity);
+  return { compressed: f.compressed.slice(), consumed: f.consumed };
+}
+
+/**
+ * lz4CompressDestSize whose `compressed` is a view of a buffer the next call overwrites, for a
+ * caller that copies it at once (the EROFS writer puts each stream into its pcluster): a fresh
+ * copy per 4 KiB pcluster was 0.4 s of a 5.7 s \`build -z lz4\` (530 MB tree, self time).
+ */
+export function lz4CompressDestSizeShared(src: Uint8Array, dstCapacity: number): { compressed: Uint8Array; consumed: number } {
   checkInput(src);
   if (!Number.isInteger(dstCapacity) || dstCapacity < 0) throw new RangeError(`lz4CompressDestSize: bad capacity ${dstCapacity}`);
   const n = src.length;
@@ -100,14 +110,14 @@ export function lz4CompressDestSize(src: Uint8Array, dstCapacity: number): { com
   if (dstCapacity >= bound) {
     const out = scratchFor(bound);
     const len = compress(src, out, bound, MODE_UNLIMITED);
-    return { compressed: out.slice(0, len), consumed: n };
+    return { compressed: out.subarray(0, len), consumed: n };
   }
   // dstCapacity bytes never decode to more than 255 * dstCapacity, so the rest of a long input
   // (say, the remainder of a file) is never looked at: work per call stays O(dstCapacity)
   const prefix = n > 256 * dstCapacity + 64 ? src.subarray(0, 256 * dstCapacity + 64) : src;
   const out = scratchFor(dstCapacity);
   const len = compress(prefix, out, dstCapacity, MODE_FILL);
-  return { compressed: out.slice(0, len), consumed: lastConsumed };
+  return { compressed: out.subarray(0, len), consumed: lastConsumed };
 }
 
 function checkInput(src: Uint8Array): void {

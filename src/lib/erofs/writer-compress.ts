@@ -39,7 +39,7 @@
  */
 import { deflateSync } from 'fflate';
 import { crc32c } from '../codec/crc32c.ts';
-import { lz4CompressDestSize } from '../codec/lz4-compress.ts';
+import { lz4CompressDestSizeShared } from '../codec/lz4-compress.ts';
 import { sha256 } from '../codec/sha256.ts';
 import { zstdCompress, ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from '../codec/zstd-encode.ts';
 import { UnsupportedError } from '../errors.ts';
@@ -170,7 +170,8 @@ export interface Encoder {
 export function makeEncoder(z: ZConfig): Encoder {
   switch (z.algorithm) {
     case 'lz4':
-      return { fit: (src, cap) => nonEmpty(lz4CompressDestSize(src, cap)) };
+      // a view of the encoder's buffer: compressFile copies each stream before the next fit
+      return { fit: (src, cap) => nonEmpty(lz4CompressDestSizeShared(src, cap)) };
     case 'lz4hc':
       return { fit: (src, cap) => nonEmpty(lz4hcCompressDestSize(src, cap, z.level)) };
     case 'zstd':
