@@ -1,73 +1,28 @@
 // Node-only: RAFS chunk compression on worker threads, registered with the blob writer
 // (useChunkCompressPool). The zstd encoder is ~70-90% of a zstd RAFS build's time (bench/rafs-build.ts),
 // one thread at a time; the pool runs it on every core while the main thread reads and hashes.
-import { Worker } from 'node:worker_threads';
 import { useChunkCompressPool, type ChunkCompressPool } from '../lib/rafs/builder/blob.ts';
 import type { Compressor } from '../lib/rafs/structs.ts';
-import type { CompressDone, CompressJob } from './compress-worker.ts';
-
-/** compress-worker next to this module: the bundle's sibling (bin/layerscope.mjs builds it), or the TypeScript through tsx. */
-function startWorker(): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith('.ts')) return new Worker(new URL('./compress-worker.mjs', self));
-  const api = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./compress-worker.ts', self).href;
-  return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
-}
+import type { CompressJob } from './compress-worker.ts';
+import { ThreadPool } from './thread-pool.ts';
 
 export class NodeCompressPool implements ChunkCompressPool {
   readonly width: number;
-  private readonly workers: { w: Worker; busy: number }[] = [];
-  private readonly waiting = new Map<number, { ok(z: Uint8Array | null): void; fail(e: Error): void }>();
-  private nextId = 0;
-  private failed: Error | null = null;
+  private readonly pool: ThreadPool<Omit<CompressJob, 'id'>, { z: Uint8Array | null }>;
 
   constructor(readonly threads: number) {
     this.width = 2 * threads;
+    this.pool = new ThreadPool(threads, 'compress-worker', 'compress thread');
   }
 
-  private start(): void {
-    for (let i = 0; i < this.threads; i++) {
-      const w = startWorker();
-      const slot = { w, busy: 0 };
-      w.on('message', (m: CompressDone) => {
-        const p = this.waiting.get(m.id);
-        this.waiting.delete(m.id);
-        if (--slot.busy === 0) w.unref();
-        if ('error' in m) p?.fail(new Error(`compress thread: ${m.error}`));
-        else p?.ok(m.z);
-      });
-      w.on('error', (e) => this.fail(e));
-      w.on('exit', (code) => { if (code !== 0) this.fail(new Error(`compress thread exited with ${code}`)); });
-      // an idle pool does not keep the process alive
-      w.unref();
-      this.workers.push(slot);
-    }
-  }
-
-  private fail(e: Error): void {
-    this.failed ??= e;
-    for (const p of this.waiting.values()) p.fail(e);
-    this.waiting.clear();
-  }
-
-  compress(alg: Compressor, data: Uint8Array, level: CompressJob['level']): Promise<Uint8Array | null> {
-    if (this.failed) return Promise.reject(this.failed);
-    if (!this.workers.length) this.start();
-    let slot = this.workers[0]!;
-    for (const s of this.workers) if (s.busy < slot.busy) slot = s;
-    const id = this.nextId++;
-    if (slot.busy++ === 0) slot.w.ref();
-    return new Promise((ok, fail) => {
-      this.waiting.set(id, { ok, fail });
-      // copied, not transferred: the writer stores `data` itself when compression does not shrink it
-      slot.w.postMessage({ id, alg, data, level } satisfies CompressJob);
-    });
+  /** copied, not transferred: the writer stores `data` itself when compression does not shrink it */
+  async compress(alg: Compressor, data: Uint8Array, level: CompressJob['level']): Promise<Uint8Array | null> {
+    return (await this.pool.run({ alg, data, level })).z;
   }
 
   /** Stop the threads (tests; the CLI lets them go with the process). */
-  async close(): Promise<void> {
-    await Promise.all(this.workers.splice(0).map((s) => s.w.terminate()));
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }
 
