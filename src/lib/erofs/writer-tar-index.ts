@@ -33,7 +33,8 @@ import { SliceSource, type ByteSource } from '../io/source.ts';
 import { alignUp, binKey, startsWith } from '../bytes.ts';
 import { encodeStruct } from '../struct.ts';
 import {
-  EROFS_CHUNK_FORMAT_INDEXES, EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_PLAIN,
+  EROFS_CHUNK_FORMAT_INDEXES, EROFS_DEVT_SLOT_SIZE, EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_PLAIN,
+  EROFS_MAGIC, EROFS_SUPER_OFFSET,
   erofs_deviceslot, erofs_inode_chunk_index, erofs_super_block,
 } from './structs.ts';
 import {
@@ -45,10 +46,8 @@ import { OPAQUE_WHITEOUT_BYTES, WHITEOUT_PREFIX_BYTES } from '../fs/whiteout.ts'
 
 const BS = 512;
 const BITS = 9;
-const SB_OFFSET = 1024;
 /** the device slot right after the 128-byte superblock: byte 1152 = slot offset 9 × 128 */
 const DEVT_SLOTOFF = 9;
-const EROFS_MAGIC = 0xe0f5e1e2;
 
 export interface TarIndexResult {
   /** image bytes written (metadata only) */
@@ -124,7 +123,7 @@ export async function buildTarIndex(tree: SourceTree, tar: ByteSource, sink: Sin
   });
 
   // inode area from block 3 (superblock at 1024, device slot at 1152..1279)
-  const metaBlk = Math.ceil((DEVT_SLOTOFF * 128 + erofs_deviceslot.size) / BS);
+  const metaBlk = Math.ceil((DEVT_SLOTOFF * EROFS_DEVT_SLOT_SIZE + erofs_deviceslot.size) / BS);
   let at = metaBlk * BS;
   for (const p of plans) {
     p.at = at;
@@ -144,14 +143,14 @@ export async function buildTarIndex(tree: SourceTree, tar: ByteSource, sink: Sin
   const deviceBlocks = tar.size / BS;
 
   const emit = (out: Output): void => {
-    out.fill(SB_OFFSET);
+    out.fill(EROFS_SUPER_OFFSET);
     const sb = new Uint8Array(erofs_super_block.size);
     encodeStruct(erofs_super_block, {
       magic: EROFS_MAGIC, blkszbits: BITS, root_nid: 0, inos: nodes.length, blocks, meta_blkaddr: metaBlk,
       feature_incompat: EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, extra_devices: 1, devt_slotoff: DEVT_SLOTOFF,
     }, sb);
     out.bytes(sb);
-    out.padTo(DEVT_SLOTOFF * 128);
+    out.padTo(DEVT_SLOTOFF * EROFS_DEVT_SLOT_SIZE);
     const slot = new Uint8Array(erofs_deviceslot.size);
     encodeStruct(erofs_deviceslot, { blocks: deviceBlocks, mapped_blkaddr: blocks }, slot);
     out.bytes(slot);

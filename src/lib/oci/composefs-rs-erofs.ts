@@ -30,21 +30,21 @@ import { UnsupportedError } from '../errors.ts';
 import type { SourceInode, SourceTree } from '../fs/tree.ts';
 import { bytes, compareBytes, modeOfType, type FileType } from '../fs/types.ts';
 import { encodeStruct } from '../struct.ts';
-import { erofs_super_block, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN } from '../erofs/structs.ts';
+import {
+  erofs_inode_extended, erofs_super_block, erofs_xattr_ibody_header, EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_XATTR_FILTER,
+  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC,
+} from '../erofs/structs.ts';
+import { COMPOSEFS_MAGIC } from '../composefs/structs.ts';
 import { DIRENT_SIZE, direntFileType, emitDirentBlock, emitInodeCore, emitXattrHeader, XATTR_FILTER_SEED } from '../erofs/writer-common.ts';
 import { measureThenWrite, MemorySink, type Output } from '../erofs/writer-output.ts';
 import { COMPOSEFS_RS_INLINE_MAX } from './composefs.ts';
 
 const BLOCK = 4096;
-const COMPOSEFS_MAGIC = 0xd078629a;
-const EROFS_MAGIC = 0xe0f5e1e2;
-const FEATURE_COMPAT_MTIME = 2;
-const FEATURE_COMPAT_XATTR_FILTER = 4;
 /** composefs-rs XATTR_PREFIXES, index = e_name_index (lustre. has one here, unlike mkcomposefs) */
 const PREFIXES = ['', 'user.', 'system.posix_acl_access', 'system.posix_acl_default', 'trusted.', 'lustre.', 'security.'].map(bytes);
 const OVERLAY = bytes('trusted.overlay.');
-const INODE_SIZE = 64;
-const XATTR_HEADER = 12;
+const INODE_SIZE = erofs_inode_extended.size;
+const XATTR_HEADER = erofs_xattr_ibody_header.size;
 
 interface XAttr {
   prefix: number;
@@ -250,7 +250,7 @@ export async function composefsRsImage(tree: SourceTree): Promise<Uint8Array> {
     out.padTo(1024);
     const sb = new Uint8Array(erofs_super_block.size);
     encodeStruct(erofs_super_block, {
-      magic: EROFS_MAGIC, feature_compat: FEATURE_COMPAT_MTIME | FEATURE_COMPAT_XATTR_FILTER, blkszbits: 12, root_nid: nid(0), inos: nodes.length, blocks: end / BLOCK,
+      magic: EROFS_MAGIC, feature_compat: EROFS_FEATURE_COMPAT_MTIME | EROFS_FEATURE_COMPAT_XATTR_FILTER, blkszbits: 12, root_nid: nid(0), inos: nodes.length, blocks: end / BLOCK,
     }, sb);
     out.bytes(sb);
     nodes.forEach((n, i) => {
