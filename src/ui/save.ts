@@ -42,7 +42,13 @@ export async function saveStream(
   await produce(async (b) => {
     parts.push(b as Uint8Array<ArrayBuffer>);
   });
-  const url = URL.createObjectURL(new Blob(parts, { type }));
+  downloadBlob(new Blob(parts, { type }), name);
+  return 'download';
+}
+
+/** Hand `blob` to the browser's downloads as `name` (the object URL is revoked a minute later). */
+export function downloadBlob(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
   a.href = url;
   a.download = name;
@@ -50,5 +56,4 @@ export async function saveStream(
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
-  return 'download';
 }
