@@ -91,7 +91,9 @@ test('a cancel mid-way leaves no result and downloads nothing', async ({ page })
   let downloads = 0;
   page.on('download', () => void downloads++);
   await page.getByTestId('convert-start').click();
-  await expect(page.getByTestId('convert-progress')).toContainText('layer 2 of 3', { timeout: 30_000 });
+  // mid-way: a layer of the three is being converted. Not "layer 2" itself: on a busy machine the
+  // progress line can go from layer 1 to layer 3 between two looks (seen with both cores loaded)
+  await expect(page.getByTestId('convert-progress')).toContainText(/layer [12] of 3/, { timeout: 30_000 });
   await page.screenshot({ path: join(SHOTS, 'oci-convert-progress.png') });
   await page.getByTestId('convert-cancel').click();
   await expect(page.getByTestId('convert-error')).toHaveText('Cancelled: nothing was kept.');
@@ -179,7 +181,9 @@ test('a picked folder: a cancel mid-way leaves it empty; a folder that holds fil
   }, dir);
   await page.getByTestId('convert-output').selectOption('dir');
   await page.getByTestId('convert-start').click();
-  await expect(page.getByTestId('convert-progress')).toContainText('layer 2 of 3', { timeout: 30_000 });
+  // mid-way: a layer of the three is being converted. Not "layer 2" itself: on a busy machine the
+  // progress line can go from layer 1 to layer 3 between two looks (seen with both cores loaded)
+  await expect(page.getByTestId('convert-progress')).toContainText(/layer [12] of 3/, { timeout: 30_000 });
   await page.getByTestId('convert-cancel').click();
   await expect(page.getByTestId('convert-error')).toHaveText('Cancelled: nothing was kept.');
   expect(await names('out')).toEqual([]);
