@@ -1,7 +1,8 @@
 // Converting a loaded OCI image, once for the CLI (`layerscope convert`, src/cli/oci.ts) and the
 // page (workers/converter.ts): to Nydus as nydusify does (lib/oci/nydus.ts, an OCI layout through a
 // LayoutSink), or the merged tree to one EROFS / composefs image (the build writers of
-// app/build.ts; composefs-rs' own layout and image id with `composefsRs`). Where the bytes go is the
+// app/build.ts; composefs-rs' own layout and image id with `composefsRs`), or one tar index EROFS
+// per layer (app/convert-per-layer.ts). Where the bytes go is the
 // caller's business; the page's equivalent command line is made here too.
 import { UnsupportedError } from '../errors.ts';
 import type { BackingObject } from '../composefs/objects.ts';
@@ -14,6 +15,7 @@ import { composefsRsImage } from '../oci/composefs-rs-erofs.ts';
 import type { LoadedOci } from '../oci/index.ts';
 import { convertToNydus, type LayoutSink, type NydusConvertResult, type NydusProgress } from '../oci/nydus.ts';
 import { buildImage } from './build.ts';
+import type { PerLayerChoice } from './convert-per-layer.ts';
 
 export type NydusCompressor = 'zstd' | 'none' | 'lz4_block';
 
@@ -33,7 +35,7 @@ export interface MergedChoice {
   composefsRs: boolean;
 }
 
-export type ConvertChoice = NydusChoice | MergedChoice;
+export type ConvertChoice = NydusChoice | MergedChoice | PerLayerChoice;
 
 export interface ConvertRun {
   onProgress?(p: NydusProgress): void;
@@ -121,8 +123,11 @@ const quote = (s: string): string => (/^[\w./:@%+=-]+$/.test(s) ? s : `'${s.repl
 
 /** The `layerscope convert` command line that does what the page did. */
 export function convertCommand(image: string, c: ConvertChoice, out: string, platform?: string): string {
-  const a = ['layerscope', 'convert', image, '--to', c.to];
-  if (c.to === 'nydus') {
+  const a = ['layerscope', 'convert', image, '--to', c.to === 'erofs-per-layer' ? 'erofs' : c.to];
+  if (c.to === 'erofs-per-layer') {
+    a.push('--per-layer');
+    if (c.aufs) a.push('--aufs');
+  } else if (c.to === 'nydus') {
     if (c.compressor !== 'zstd') a.push('--compressor', c.compressor);
     if (c.chunkSize !== null) a.push('--chunk-size', `0x${c.chunkSize.toString(16)}`);
     if (c.alignedChunk) a.push('--aligned-chunk');
