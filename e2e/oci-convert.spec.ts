@@ -3,9 +3,12 @@
 // converted to Nydus and downloaded as an oci-archive; the CLI opens the download
 // (`layerscope ls|extract`), it holds the image's merged tree, and it is byte for byte what
 // `layerscope convert --to nydus OUT.tar` writes. A cancel mid-way leaves no result and no download.
+// One EROFS per layer in tar index mode: the downloaded tar of the pairs and a picked folder hold the
+// files `layerscope convert --to erofs --per-layer OUTDIR` writes, byte for byte; the kernel mounts a
+// page-made layer image over its page-made tar and shows the layer's files.
 import { test, expect } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { appendLayer, makeTar, missingTools, newImage, repack, sh, unpackRootfs } from '../test/helpers/oci.ts';
 import { compareSnapshots, snapshotDisk } from '../test/helpers/treecompare.ts';
@@ -199,4 +202,80 @@ test('a picked folder: a cancel mid-way leaves it empty; a folder that holds fil
   await page.getByTestId('convert-start').click();
   await expect(page.getByTestId('convert-error')).toContainText('the folder full holds mine.txt');
   expect(await names('full')).toEqual(['mine.txt']);
+});
+
+/** `sha256sum` of every file under `dir`, as [relative path, hex] sorted */
+const sums = (dir: string): string[][] => sh(`cd ${dir} && find . -type f | sed 's|^./||' | sort | xargs sha256sum`).trim().split('\n').map((l) => l.split(/\s+/)).map(([h, p]) => [p!, h!]).sort();
+
+test('one EROFS per layer over its tar: the download and a picked folder hold the CLI\'s files; the kernel mounts one over its tar', async ({ page }) => {
+  await page.addInitScript(() => {
+    (window as unknown as Record<string, unknown>).showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('per-layer', { create: true });
+  });
+  await openConvert(page, layout);
+  const cliOut = join(work, 'cli-per-layer');
+  const c = cli(['convert', layout, '--to', 'erofs', '--per-layer', cliOut, '--json']);
+  expect(c.status, c.stderr).toBe(0);
+  const want = sums(cliOut);
+  expect(want.map(([p]) => p)).toEqual(['layer-0.erofs', 'layer-0.tar', 'layer-1.erofs', 'layer-1.tar', 'layer-2.erofs', 'layer-2.tar', 'layer-3.erofs', 'layer-3.tar']);
+
+  // downloaded: one tar of the pairs, which tar -x turns into the CLI's OUTDIR
+  await page.getByTestId('convert-target').selectOption('erofs-per-layer');
+  await page.screenshot({ path: join(SHOTS, 'oci-convert-per-layer-form.png') });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('convert-start').click()]);
+  expect(download.suggestedFilename()).toBe('img-per-layer.tar');
+  const got = join(work, 'page-per-layer.tar');
+  await download.saveAs(got);
+  await expect(page.getByTestId('convert-per-layer').locator('tbody tr')).toHaveCount(4);
+  await expect(page.getByTestId('convert-command')).toHaveText('layerscope convert img --to erofs --per-layer img-per-layer.tar');
+  await page.screenshot({ path: join(SHOTS, 'oci-convert-per-layer-result.png'), fullPage: true });
+  const x = join(work, 'page-per-layer');
+  mkdirSync(x);
+  sh(`tar -xf ${got} -C ${x}`);
+  expect(sums(x)).toEqual(want);
+  // the member list is exactly the pairs, in layer order
+  expect(sh(`tar -tf ${got}`).trim().split('\n')).toEqual(['layer-0.tar', 'layer-0.erofs', 'layer-1.tar', 'layer-1.erofs', 'layer-2.tar', 'layer-2.erofs', 'layer-3.tar', 'layer-3.erofs']);
+
+  // into a picked folder (an OPFS handle stands in for the picker): the same files
+  await page.getByTestId('convert-output').selectOption('dir');
+  await page.getByTestId('convert-start').click();
+  await expect(page.getByTestId('convert-result')).toContainText('written to the folder per-layer');
+  const folder = await page.evaluate(async () => {
+    const out: string[][] = [];
+    const d = await (await navigator.storage.getDirectory()).getDirectoryHandle('per-layer');
+    for await (const [name, h] of (d as unknown as { entries(): AsyncIterable<[string, FileSystemFileHandle]> }).entries()) {
+      const b = new Uint8Array(await (await h.getFile()).arrayBuffer());
+      out.push([name, Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', b))).map((v) => v.toString(16).padStart(2, '0')).join('')]);
+    }
+    return out.sort();
+  });
+  expect(folder).toEqual(want);
+
+  // our reader opens a page-made layer image with its page-made tar as device 1
+  const ls = cli(['ls', join(x, 'layer-1.erofs'), '--device', join(x, 'layer-1.tar'), '/etc']);
+  expect(ls.status, ls.stderr).toBe(0);
+  expect(ls.stdout.split('\n').filter(Boolean)).toEqual(['f']);
+  const cat = sh(`node ${CLI} cat ${join(x, 'layer-1.erofs')} /opt/data --device ${join(x, 'layer-1.tar')} | sha256sum`);
+  expect(cat).toBe(sh(`tar -xOf ${join(x, 'layer-1.tar')} opt/data | sha256sum`));
+
+  // the kernel: layer 1's image over its tar on a loop device shows tar -x of that tar
+  if (process.getuid?.() !== 0) return test.info().annotations.push({ type: 'skipped', description: 'mounting needs root' });
+  const loop = spawnSync('losetup', ['-f', '--show', '--read-only', join(x, 'layer-1.tar')], { encoding: 'utf8' });
+  if (loop.status !== 0) return test.info().annotations.push({ type: 'skipped', description: `losetup refused: ${loop.stderr.trim()}` });
+  const mnt = join(work, 'mnt-layer-1');
+  mkdirSync(mnt);
+  try {
+    const m = spawnSync('mount', ['-t', 'erofs', '-o', `ro,device=${loop.stdout.trim()}`, join(x, 'layer-1.erofs'), mnt], { encoding: 'utf8' });
+    if (m.status !== 0) return test.info().annotations.push({ type: 'skipped', description: `mount -t erofs refused: ${m.stderr.trim()}` });
+    try {
+      const ref = join(work, 'tarx-layer-1');
+      mkdirSync(ref);
+      sh(`tar -xf ${join(x, 'layer-1.tar')} -C ${ref}`);
+      expect(sums(mnt)).toEqual(sums(ref));
+      expect(sums(mnt).map(([p]) => p)).toEqual(['etc/f', 'opt/data']);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  } finally {
+    spawnSync('losetup', ['-d', loop.stdout.trim()]);
+  }
 });

@@ -1,12 +1,14 @@
 /**
  * The converter worker: re-opens a dropped OCI image (its File objects, structured-cloned here; a
  * layout's files or one archive) and converts it through src/lib/app/convert.ts, streaming the
- * output to a save-picker file, a picked folder, or a Blob for a download. Progress goes to the
+ * output to a save-picker file, a picked folder, or a Blob for a download (per layer: a picked
+ * folder of layer-N.tar / layer-N.erofs pairs, or one tar of them). Progress goes to the
  * page through a Comlink proxy; `cancel()` aborts the running conversion, and what was written
  * is removed.
  */
 import * as Comlink from 'comlink';
 import { convertCommand, convertMerged, convertNydus, type ConvertChoice, type MergedResult } from '../src/lib/app/convert.ts';
+import { archiveEnd, archiveMember, convertPerLayer, type PerLayerResult, type PerLayerStore } from '../src/lib/app/convert-per-layer.ts';
 import { wired, type WireError } from '../src/lib/app/wire.ts';
 import { blobSpill } from '../src/lib/fs/sources/tar.ts';
 import { CachedSource } from '../src/lib/io/cache.ts';
@@ -45,10 +47,12 @@ export interface ConvertResult {
   blob?: Blob;
   nydus?: NydusConvertResult;
   merged?: Omit<MergedResult, 'objects'> & { objects: number; objectBytes: number; objectsWritten: number };
+  /** one tar index EROFS per layer, beside the layer's tar (names as in the folder or the tar) */
+  perLayer?: PerLayerResult[];
 }
 
 type Writable = {
-  write(d: Uint8Array | { type: 'write'; position: number; data: Uint8Array }): Promise<void>;
+  write(d: Uint8Array | Blob | { type: 'write'; position: number; data: Uint8Array }): Promise<void>;
   close(): Promise<void>;
   abort(): Promise<void>;
 };
@@ -160,18 +164,117 @@ async function dirLayout(root: FileSystemDirectoryHandle, signal: AbortSignal): 
   };
 }
 
-async function openImage(input: ConvertInput, platform: string | undefined, signal: AbortSignal): Promise<LoadedOci> {
+const src = (f: Blob, name: string): ByteSource => new CachedSource(new BlobSource(f, name), 64 * 1024, 32 * 1024 * 1024);
+
+/**
+ * The per-layer pairs into a picked folder (empty, as the CLI's OUTDIR): each tar is written there
+ * and read back from there for its index. `abort` removes every file written.
+ */
+async function folderPerLayer(root: FileSystemDirectoryHandle, signal: AbortSignal): Promise<PerLayerStore & { abort(): Promise<void> }> {
+  await mustBeEmpty(root);
+  const made: string[] = [];
+  const create = async (name: string): Promise<{ h: FileSystemFileHandle; w: Writable }> => {
+    const h = await root.getFileHandle(name, { create: true });
+    made.push(name);
+    return { h, w: await writable(h) };
+  };
+  return {
+    where: (name) => name,
+    async tar(name) {
+      const { h, w } = await create(name);
+      let open = true;
+      return {
+        async write(c) {
+          signal.throwIfAborted();
+          await w.write(c);
+        },
+        async end() {
+          if (open) await w.close();
+          open = false;
+        },
+        source: async () => src(await h.getFile(), name),
+      };
+    },
+    async image(name) {
+      const { w } = await create(name);
+      return {
+        async write(c) {
+          signal.throwIfAborted();
+          await w.write(c);
+        },
+        close: () => w.close(),
+      };
+    },
+    async abort() {
+      for (const name of made) await root.removeEntry(name).catch(() => {});
+    },
+  };
+}
+
+/**
+ * The per-layer pairs as members of one tar, appended through `put` (a picked file, or parts of a
+ * download). A layer's tar is kept in a Blob first (the browser pages big blobs to disk): its size
+ * goes into the member header, and the index is built over it.
+ */
+function archivePerLayer(put: (part: Uint8Array | Blob) => Promise<void>, signal: AbortSignal): PerLayerStore {
+  const member = async (name: string, b: Blob): Promise<void> => {
+    const m = archiveMember(name, b.size);
+    await put(m.header);
+    await put(b);
+    await put(m.padding);
+  };
+  return {
+    where: (name) => name,
+    async tar(name) {
+      let blob = new Blob([]);
+      let parts: Uint8Array<ArrayBuffer>[] = [];
+      let pending = 0;
+      const flush = (): void => {
+        blob = new Blob([blob, ...parts]);
+        parts = [];
+        pending = 0;
+      };
+      return {
+        write(c) {
+          signal.throwIfAborted();
+          // the decompressor may fill its buffer again once this returns
+          parts.push(c.slice() as Uint8Array<ArrayBuffer>);
+          pending += c.length;
+          if (pending >= 16 << 20) flush();
+        },
+        end: async () => flush(),
+        async source() {
+          // the tar is whole and its diff_id checked: it goes out now, before its image
+          await member(name, blob);
+          return src(blob, name);
+        },
+      };
+    },
+    async image(name) {
+      const parts: Uint8Array<ArrayBuffer>[] = [];
+      return {
+        write(c) {
+          signal.throwIfAborted();
+          parts.push(c as Uint8Array<ArrayBuffer>);
+        },
+        // (closed after a failed build too: the whole output is dropped then)
+        close: () => member(name, new Blob(parts)),
+      };
+    },
+  };
+}
+
+async function openImage(input: ConvertInput, platform: string | undefined, signal: AbortSignal, content: boolean): Promise<{ img: LoadedOci; files: OciFiles }> {
   let files: OciFiles;
-  const src = (f: File): ByteSource => new CachedSource(new BlobSource(f, f.name), 64 * 1024, 32 * 1024 * 1024);
   if (input.length === 1 && !input[0]!.path.includes('/')) {
-    const one = src(input[0]!.file);
+    const one = src(input[0]!.file, input[0]!.file.name);
     const c = sniffCompression(await one.read(0, Math.min(4, one.size)));
     files = c === 'gzip' ? await filesFromTarGz(one, blobSpill()) : await filesFromTar(one);
   } else {
-    files = filesFromList(input.map((f) => ({ path: f.path, source: src(f.file) })));
+    files = filesFromList(input.map((f) => ({ path: f.path, source: src(f.file, f.file.name) })));
   }
   signal.throwIfAborted();
-  return loadOci(files, { content: true, spill: blobSpill(), ...(platform ? { platform } : {}) });
+  return { img: await loadOci(files, { content, spill: blobSpill(), ...(platform ? { platform } : {}) }), files };
 }
 
 let running: AbortController | null = null;
@@ -200,8 +303,38 @@ const api = {
       const t0 = performance.now();
       const command = convertCommand(req.imageName, req.choice, req.outName, req.platform);
       try {
-        const img = await openImage(req.input, req.platform, signal);
         const c = req.choice;
+        // per layer, the layer tars are read again from the blobs: the merged tree needs no content
+        const { img, files } = await openImage(req.input, req.platform, signal, c.to !== 'erofs-per-layer');
+        if (c.to === 'erofs-per-layer') {
+          const o = req.output;
+          const run = { aufs: c.aufs, signal, onProgress: report };
+          if (o.kind === 'dir') {
+            const store = await folderPerLayer(o.handle, signal);
+            try {
+              return { command, ms: performance.now() - t0, perLayer: await convertPerLayer(img, files, store, run) };
+            } catch (e) {
+              await store.abort();
+              throw e;
+            }
+          }
+          const parts: (Uint8Array<ArrayBuffer> | Blob)[] = [];
+          const w = o.kind === 'handle' ? await writable(o.handle) : null;
+          const put = async (p: Uint8Array | Blob): Promise<void> => {
+            signal.throwIfAborted();
+            if (w) await w.write(p);
+            else parts.push(p as Uint8Array<ArrayBuffer> | Blob);
+          };
+          try {
+            const perLayer = await convertPerLayer(img, files, archivePerLayer(put, signal), run);
+            await put(archiveEnd());
+            if (w) await w.close();
+            return { command, ms: performance.now() - t0, perLayer, ...(w ? {} : { blob: new Blob(parts, { type: 'application/x-tar' }) }) };
+          } catch (e) {
+            if (w) await w.abort().catch(() => {});
+            throw e;
+          }
+        }
         if (c.to === 'nydus') {
           const o = req.output;
           const mem = o.kind === 'blob' ? memoryFile(signal) : null;
