@@ -21,6 +21,7 @@ import { buildComposefs } from '../src/lib/composefs/writer.ts';
 import { buildErofs } from '../src/lib/erofs/writer.ts';
 import { buildRafs } from '../src/lib/rafs/builder/build.ts';
 import type { Sink } from '../src/lib/erofs/writer-output.ts';
+import type { Page } from 'playwright-core';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(BENCH_OUT, 'build-browser-dist');
@@ -70,23 +71,43 @@ function serve(dir: string): Promise<Server> {
   return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
-async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, log: (s: string) => void): Promise<Map<string, { ms: number; bytes: number; out: number }>> {
+/**
+ * The harness every Chromium bench uses: the production page (vite build into bench/out), served
+ * on 127.0.0.1, opened at `hash` in Debian's Chromium by Playwright; `fn` drives it.
+ */
+export async function withBenchPage<T>(hash: string, log: (s: string) => void, fn: (page: Page) => Promise<T>, opts: { minify?: boolean } = {}): Promise<T> {
   const { build } = await import('vite');
-  await build({ root: ROOT, logLevel: 'warn', build: { outDir: DIST, emptyOutDir: true, sourcemap: false } });
+  // minify false: a CPU profile of the page names our functions
+  await build({ root: ROOT, logLevel: 'warn', build: { outDir: DIST, emptyOutDir: true, sourcemap: false, ...(opts.minify === false ? { minify: false } : {}) } });
   const { chromium } = await import('playwright-core');
   const server = await serve(DIST);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
-  const out = new Map<string, { ms: number; bytes: number; out: number }>();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (e) => log(`[chromium] page error: ${e.message}`));
-    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/#build`);
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/${hash}`);
+    return await fn(page);
+  } finally {
+    await browser.close();
+    await new Promise((ok) => server.close(ok));
+  }
+}
+
+/** A real drop of files or folders from disk at (x, y) (CDP Input.dispatchDragEvent, as e2e/helpers/drop.ts). */
+export async function dropFiles(page: Page, files: string[], at: { x: number; y: number }): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files, dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+  await cdp.detach();
+}
+
+async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, log: (s: string) => void): Promise<Map<string, { ms: number; bytes: number; out: number }>> {
+  const out = new Map<string, { ms: number; bytes: number; out: number }>();
+  await withBenchPage('#build', log, async (page) => {
     const drop = page.getByTestId('build-drop');
     await drop.waitFor();
     const box = (await drop.boundingBox())!;
-    const cdp = await page.context().newCDPSession(page);
-    const data = { items: [], files: [tree], dragOperationsMask: 1 };
-    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, x: box.x + box.width / 2, y: box.y + box.height / 2, data });
+    await dropFiles(page, [tree], { x: box.x + box.width / 2, y: box.y + box.height / 2 });
     await page.getByTestId('source-summary').waitFor({ timeout: 120_000 });
     log(`[chromium] source: ${await page.getByTestId('source-summary').textContent()}`);
     // where the time goes: reading the dropped files alone, then reading + WebCrypto SHA-256 per 4 KiB
@@ -120,10 +141,7 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
       }
       out.set(c.name, { ms: median(times), bytes, out: size });
     }
-  } finally {
-    await browser.close();
-    await new Promise((ok) => server.close(ok));
-  }
+  });
   return out;
 }
 

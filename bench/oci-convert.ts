@@ -8,19 +8,26 @@
  * Reference in the same run: `skopeo copy --dest-compress-format zstd` of the same image (inflate
  * every layer and compress it with zstd: the bulk of the same work, by Go with all cores; wall and
  * CPU from /usr/bin/time). nydusify / nydus-image are not installed here.
- * Run alone: `node --import tsx bench/oci-convert.ts [--mb=500] [--layers=10]`; `npm run bench -- oci-convert`.
+ * Chromium (the page, in the same run): the image folder is dropped for real on the production
+ * page (bench/build-browser.ts withBenchPage), Image view → Convert…, to Nydus with the
+ * download output, i.e. the page's converter worker (workers/converter.ts) builds the oci-archive
+ * in memory; wall = the Convert click to the result shown, CPU = Chromium's processes (children of
+ * this one). Checked: the page's manifest digest equals Node's for the same compressor (the layout
+ * is byte-identical: the manifest names every blob by digest).
+ * Run alone: `node --import tsx bench/oci-convert.ts [--mb=500] [--layers=10] [--no-chromium] [--profile=PREFIX]`; `npm run bench -- oci-convert`.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import '../src/cli/native.ts';
 import { folderFiles } from '../src/cli/oci.ts';
 import { folderLayout } from '../src/cli/oci-layout-out.ts';
+import { useNativeSha256 } from '../src/lib/codec/sha256.ts';
 import { tempFileSpill } from '../src/lib/fs/sources/node.ts';
 import { loadOci } from '../src/lib/oci/index.ts';
 import { convertToNydus } from '../src/lib/oci/nydus.ts';
 import { BENCH_OUT, SCRATCH, fresh } from './util.ts';
+import { dropFiles, withBenchPage } from './build-browser.ts';
 
 export interface OciConvertRow {
   tool: string;
@@ -33,8 +40,14 @@ export interface OciConvertRow {
   cpuSeconds: number;
   /** uncompressed MB per wall second */
   MBps: number;
+  /** MB/s over the skopeo reference's MB/s */
+  xSkopeo: number | null;
+  /** Chromium rows: MB/s over Node's MB/s for the same compressor */
+  xNode: number | null;
   outMB: number;
 }
+
+type Compressor = 'zstd' | 'none';
 
 const MB = 1 << 20;
 const sha256File = (p: string): string => createHash('sha256').update(readFileSync(p)).digest('hex');
@@ -136,22 +149,180 @@ function dirBytes(dir: string): number {
 
 const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
-export async function runOciConvertBench(opts: { mb?: number; layers?: number } = {}): Promise<OciConvertRow[]> {
+/** User + system CPU seconds of this process's descendants now running (here: Chromium's processes). */
+function childrenCpuSeconds(): number {
+  const tick = 100; // USER_HZ on Linux
+  const parent = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // fields after "(comm)": state ppid … utime(14) stime(15), 1-based over the whole line
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      parent.set(Number(d), Number(f[1]));
+      cpu.set(Number(d), (Number(f[11]) + Number(f[12])) / tick);
+    } catch {
+      // gone since readdir
+    }
+  }
+  let sum = 0;
+  for (const [pid, s] of cpu) {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === process.pid) {
+        sum += s;
+        break;
+      }
+    }
+  }
+  return sum;
+}
+
+interface PageRun {
+  compressor: Compressor;
+  seconds: number;
+  cpuSeconds: number;
+  /** the converter worker's own figure (ConvertResult.ms, shown as "… s") */
+  pageSeconds: number;
+  manifest: string;
+  outBytes: number;
+}
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+
+/**
+ * `--profile=PREFIX`: a V8 CPU profile of the converter worker (CDP Profiler, reached through the
+ * page's auto-attached worker session) and of the page's main thread, per conversion, written as
+ * PREFIX-<compressor>-{worker,page}.cpuprofile (open in Chromium's DevTools), with the top self
+ * times printed. Profiling costs time: figures of a profiled run are not the bench's.
+ */
+async function workerProfiler(page: import('playwright-core').Page, log: (s: string) => void): Promise<{ start(): Promise<void>; stop(prefix: string): Promise<void> }> {
+  const cdp = await page.context().newCDPSession(page);
+  let worker: string | null = null;
+  let next = 1;
+  const waiting = new Map<number, (r: unknown) => void>();
+  cdp.on('Target.attachedToTarget', (e: { sessionId: string; targetInfo: { type: string; url: string } }) => {
+    if (e.targetInfo.type === 'worker' && e.targetInfo.url.includes('converter')) worker = e.sessionId;
+  });
+  cdp.on('Target.receivedMessageFromTarget', (e: { sessionId: string; message: string }) => {
+    const m = JSON.parse(e.message) as { id?: number; result?: unknown; error?: unknown };
+    if (m.id !== undefined && waiting.has(m.id)) {
+      waiting.get(m.id)!(m.error ? Promise.reject(new Error(JSON.stringify(m.error))) : m.result);
+      waiting.delete(m.id);
+    }
+  });
+  const inWorker = (method: string, params: object = {}): Promise<unknown> => new Promise((ok) => {
+    const id = next++;
+    waiting.set(id, ok);
+    void cdp.send('Target.sendMessageToTarget', { sessionId: worker!, message: JSON.stringify({ id, method, params }) });
+  });
+  await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+  const top = (p: CpuProfile, what: string): void => {
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    const self = new Map<string, number>();
+    const file = new Map<string, number>();
+    for (let i = 0; i < p.samples.length; i++) {
+      const n = byId.get(p.samples[i]!)!;
+      const dt = (p.timeDeltas[i + 1] ?? 0) / 1000;
+      const f = n.callFrame;
+      const k = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\//, '')}:${f.lineNumber + 1}`;
+      self.set(k, (self.get(k) ?? 0) + dt);
+      const fk = f.url.replace(/^.*\//, '') || f.functionName;
+      file.set(fk, (file.get(fk) ?? 0) + dt);
+    }
+    const total = (p.endTime - p.startTime) / 1000;
+    log(`[profile] ${what}: ${(total / 1000).toFixed(1)} s profiled; self ms by function:`);
+    for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) log(`  ${v.toFixed(0).padStart(7)}  ${k}`);
+    log(`[profile] ${what}: self ms by script:`);
+    for (const [k, v] of [...file].sort((a, b) => b[1] - a[1]).slice(0, 12)) log(`  ${v.toFixed(0).padStart(7)}  ${k}`);
+  };
+  return {
+    async start() {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.start');
+      // the worker starts at the first Convert click; later runs reuse it
+      for (let i = 0; i < 200 && !worker; i++) await new Promise((ok) => setTimeout(ok, 10));
+      if (!worker) throw new Error('profile: no converter worker attached');
+      await inWorker('Profiler.enable');
+      await inWorker('Profiler.setSamplingInterval', { interval: 200 });
+      await inWorker('Profiler.start');
+    },
+    async stop(prefix) {
+      const w = ((await inWorker('Profiler.stop')) as { profile: CpuProfile }).profile;
+      const pg = (await cdp.send('Profiler.stop')).profile as unknown as CpuProfile;
+      writeFileSync(`${prefix}-worker.cpuprofile`, JSON.stringify(w));
+      writeFileSync(`${prefix}-page.cpuprofile`, JSON.stringify(pg));
+      top(w, 'converter worker');
+      top(pg, 'page main thread');
+    },
+  };
+}
+
+/** The page converts the dropped image folder to Nydus once per compressor (download output). */
+async function inChromium(dir: string, compressors: Compressor[], log: (s: string) => void, profile?: string): Promise<PageRun[]> {
+  return withBenchPage('', log, async (page) => {
+    page.setDefaultTimeout(900_000);
+    const prof = profile ? await workerProfiler(page, log) : null;
+    await dropFiles(page, [dir], { x: 640, y: 300 });
+    await page.getByTestId('tab-image').click();
+    await page.getByTestId('oci-convert-toggle').click();
+    const runs: PageRun[] = [];
+    for (const compressor of compressors) {
+      await page.getByTestId('convert-compressor').selectOption(compressor);
+      const c0 = childrenCpuSeconds();
+      const t0 = performance.now();
+      const clicked = page.getByTestId('convert-start').click();
+      if (prof) {
+        await clicked;
+        await prof.start();
+      }
+      const [download] = await Promise.all([page.waitForEvent('download'), clicked]);
+      if (prof) await prof.stop(`${profile}-${compressor}`);
+      const res = page.getByTestId('convert-result');
+      await res.or(page.getByTestId('convert-error')).waitFor();
+      const seconds = (performance.now() - t0) / 1000;
+      const cpuSeconds = childrenCpuSeconds() - c0;
+      if (await page.getByTestId('convert-error').isVisible()) throw new Error(`page nydus ${compressor}: ${await page.getByTestId('convert-error').textContent()}`);
+      const manifest = /sha256:[0-9a-f]{64}/.exec((await page.getByTestId('convert-manifest').textContent()) ?? '')?.[0] ?? '';
+      const pageSeconds = Number(/· ([\d.]+) s/.exec((await res.locator('.faint').first().textContent()) ?? '')?.[1]);
+      const path = await download.path();
+      const outBytes = statSync(path).size;
+      await download.delete();
+      log(`[chromium] nydus ${compressor}: ${seconds.toFixed(1)} s wall (page: ${pageSeconds} s), ${cpuSeconds.toFixed(1)} s CPU, manifest ${manifest}`);
+      runs.push({ compressor, seconds, cpuSeconds, pageSeconds, manifest, outBytes });
+    }
+    return runs;
+  }, profile ? { minify: false } : {});
+}
+
+export async function runOciConvertBench(opts: { mb?: number; layers?: number; chromium?: boolean; profile?: string; log?: (s: string) => void } = {}): Promise<OciConvertRow[]> {
+  const log = opts.log ?? ((s: string) => console.error(s));
   const layers = opts.layers ?? 10;
   const img = makeImage(opts.mb ?? 500, layers);
-  const base = { layers, tarMB: round(img.tarBytes / MB, 1), gzipMB: round(img.gzipBytes / MB, 1) };
+  const base = { layers, tarMB: round(img.tarBytes / MB, 1), gzipMB: round(img.gzipBytes / MB, 1), xSkopeo: null, xNode: null };
   const rows: OciConvertRow[] = [];
-  for (const compressor of ['zstd', 'none'] as const) {
-    const out = join(SCRATCH, `oci-convert-nydus-${compressor}`);
-    rmSync(out, { recursive: true, force: true });
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    const loaded = await loadOci(folderFiles(img.dir), { spill: tempFileSpill() });
-    await convertToNydus(loaded, await folderLayout(out), { compressor });
-    const cpu = process.cpuUsage(c0);
-    const s = (performance.now() - t0) / 1000;
-    rows.push({ tool: `layerscope nydus ${compressor}`, ...base, seconds: round(s), cpuSeconds: round((cpu.user + cpu.system) / 1e6), MBps: round(img.tarBytes / MB / s, 1), outMB: round(dirBytes(out) / MB, 1) });
-    rmSync(out, { recursive: true, force: true });
+  const manifests = new Map<Compressor, string>();
+  // the Node rows are the CLI's, with its native SHA-256, for their own run only (imported for the
+  // whole process it would relabel the codecs bench's pure-JS rows)
+  const { registerNativeSha256 } = await import('../src/cli/native.ts');
+  registerNativeSha256();
+  try {
+    for (const compressor of ['zstd', 'none'] as const) {
+      const out = join(SCRATCH, `oci-convert-nydus-${compressor}`);
+      rmSync(out, { recursive: true, force: true });
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      const loaded = await loadOci(folderFiles(img.dir), { spill: tempFileSpill() });
+      const r = await convertToNydus(loaded, await folderLayout(out), { compressor });
+      manifests.set(compressor, r.manifest.digest);
+      const cpu = process.cpuUsage(c0);
+      const s = (performance.now() - t0) / 1000;
+      rows.push({ tool: `layerscope nydus ${compressor}`, ...base, seconds: round(s), cpuSeconds: round((cpu.user + cpu.system) / 1e6), MBps: round(img.tarBytes / MB / s, 1), outMB: round(dirBytes(out) / MB, 1) });
+      rmSync(out, { recursive: true, force: true });
+    }
+  } finally {
+    useNativeSha256(null);
   }
   const out = join(SCRATCH, 'oci-convert-skopeo-zstd');
   rmSync(out, { recursive: true, force: true });
@@ -160,15 +331,28 @@ export async function runOciConvertBench(opts: { mb?: number; layers?: number } 
   const s = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`skopeo: ${r.stderr}`);
   const [u, sy] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
-  rows.push({ tool: 'skopeo copy → zstd (reference)', ...base, seconds: round(s), cpuSeconds: round(u! + sy!), MBps: round(img.tarBytes / MB / s, 1), outMB: round(dirBytes(out) / MB, 1) });
+  const skopeo: OciConvertRow = { tool: 'skopeo copy → zstd (reference)', ...base, seconds: round(s), cpuSeconds: round(u! + sy!), MBps: round(img.tarBytes / MB / s, 1), outMB: round(dirBytes(out) / MB, 1) };
   rmSync(out, { recursive: true, force: true });
+  if (opts.chromium !== false) {
+    for (const p of await inChromium(img.dir, ['zstd', 'none'], log, opts.profile)) {
+      // the page's output must be the CLI's: same manifest digest, hence the same blobs
+      if (p.manifest !== manifests.get(p.compressor)) throw new Error(`oci-convert: the page's nydus ${p.compressor} manifest ${p.manifest} is not Node's ${manifests.get(p.compressor)}`);
+      const node = rows.find((r) => r.tool === `layerscope nydus ${p.compressor}`)!;
+      const MBps = round(img.tarBytes / MB / p.seconds, 1);
+      rows.push({ tool: `page (Chromium) nydus ${p.compressor}`, ...base, seconds: round(p.seconds), cpuSeconds: round(p.cpuSeconds), MBps, xNode: round(MBps / node.MBps), outMB: round(p.outBytes / MB, 1) });
+    }
+  }
+  for (const r of rows) r.xSkopeo = round(r.MBps / skopeo.MBps);
+  rows.push(skopeo);
   return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const arg = (k: string): number | undefined => {
-    const a = process.argv.find((x) => x.startsWith(`--${k}=`));
-    return a ? Number(a.slice(k.length + 3)) : undefined;
-  };
-  console.table(await runOciConvertBench({ ...(arg('mb') ? { mb: arg('mb')! } : {}), ...(arg('layers') ? { layers: arg('layers')! } : {}) }));
+  const str = (k: string): string | undefined => process.argv.find((x) => x.startsWith(`--${k}=`))?.slice(k.length + 3);
+  const arg = (k: string): number | undefined => (str(k) ? Number(str(k)) : undefined);
+  const profile = str('profile');
+  console.table(await runOciConvertBench({
+    ...(arg('mb') ? { mb: arg('mb')! } : {}), ...(arg('layers') ? { layers: arg('layers')! } : {}),
+    chromium: !process.argv.includes('--no-chromium'), ...(profile ? { profile } : {}),
+  }));
 }
