@@ -1,19 +1,19 @@
 import { closeSync, constants, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { copyFile, rename, stat } from 'node:fs/promises';
+import { copyFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackingObject } from '../lib/composefs/objects.ts';
 import type { ErofsAlgorithm, ErofsCompression } from '../lib/erofs/writer.ts';
 import type { SourceTree } from '../lib/fs/tree.ts';
 import type { ByteSource } from '../lib/io/source.ts';
-import { rafsFileSinks } from '../lib/rafs/builder/node.ts';
+import { FileSink } from '../lib/rafs/builder/node.ts';
 import type { RafsBuildOptions } from '../lib/rafs/builder/types.ts';
 import type { RafsFs } from '../lib/rafs/model.ts';
 import { openInput, sourceTreeOf } from '../lib/app/open.ts';
-import { buildImage, type BuiltImage, type ImageBuildOptions } from '../lib/app/build.ts';
+import { buildImage, type ImageBuildOptions } from '../lib/app/build.ts';
+import { buildRafsLayers, buildTarfsLayer, type LayerFiles, type OutputFile } from '../lib/app/build-layers.ts';
 import { UsageError } from './format.ts';
 import { withVerityPool } from './verity-pool.ts';
 import { imageOptions, openFile, openPath, type ImageArgs } from './open.ts';
-import { buildTarfs } from '../lib/rafs/builder/tarfs.ts';
 import { buildZranRafs } from '../lib/rafs/builder/zran.ts';
 import { buildTarIndex } from '../lib/erofs/writer-tar-index.ts';
 import { treeFromTar } from '../lib/fs/sources/tar.ts';
@@ -32,6 +32,34 @@ export function fileSink(path: string): { write(chunk: Uint8Array): void; close(
     close() { closeSync(fd); },
   };
   return sink;
+}
+
+/** fileSink as an OutputFile: closed once (an abort after a failed close must not close the descriptor number again). */
+function outputFile(path: string): ReturnType<typeof fileSink> & OutputFile {
+  const f = fileSink(path);
+  const closeFd = f.close;
+  let open = true;
+  f.close = () => {
+    if (!open) return;
+    open = false;
+    closeFd();
+  };
+  return Object.assign(f, { abort: f.close });
+}
+
+/** RAFS outputs as files: bootstraps at their paths, blobs in `blobDir` (named by id once written); fsync'd on close. */
+function rafsFiles(blobDir: string): LayerFiles<FileSink & OutputFile> {
+  const file = (path: string) => {
+    const f = new FileSink(path);
+    return Object.assign(f, { abort: () => f.close() });
+  };
+  return {
+    bootstrap: file,
+    blob: (temp) => file(join(blobDir, `${temp}-${process.pid}`)),
+    keep: (f, id) => rename(f.path, join(blobDir, id)),
+    remove: (f) => rm(f.path, { force: true }),
+    read: (f) => openFile(f.path),
+  };
 }
 
 const ALGORITHMS: readonly ErofsAlgorithm[] = ['lz4', 'lz4hc', 'deflate', 'zstd'];
@@ -240,13 +268,9 @@ async function buildTarfsFile(a: BuildArgs): Promise<BuildSummary> {
     if (v !== undefined && v !== 0 && v !== false) throw new UsageError(`--type tar-tarfs conflicts with ${k}`);
   }
   const tar = await openFile(a.tarfsSource);
-  const sink = fileSink(a.out);
-  try {
-    const r = await buildTarfs(tar, a.chunkSize !== undefined ? { chunkSize: a.chunkSize } : {}, sink);
-    return { format: a.format, out: a.out, size: r.bootstrapSize, blob: a.tarfsSource, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds, stats: r.stats, notes: r.notes };
-  } finally {
-    sink.close();
-  }
+  const files = { bootstrap: outputFile, remove: () => rm(a.out, { force: true }) };
+  const { result: r } = await buildTarfsLayer(tar, a.tarfsSource, a.out, a.chunkSize !== undefined ? { chunkSize: a.chunkSize } : {}, files);
+  return { format: a.format, out: a.out, size: r.bootstrapSize, blob: a.tarfsSource, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds, stats: r.stats, notes: r.notes };
 }
 
 /**
@@ -297,18 +321,11 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
   if (a.format === 'rafs-v6' || a.format === 'rafs-v5') {
     if (!a.blobDir) throw new UsageError('RAFS builds need --blob-dir DIR (where the data blob is written, named by its id)');
     const o = buildOptions(a);
+    if (o.format !== 'rafs') throw new Error('RAFS arguments gave no RAFS options');
     mkdirSync(a.blobDir, { recursive: true });
-    const files = rafsFileSinks(a.out, a.blobDir);
-    let built: BuiltImage, blobPath: string | null;
-    try {
-      built = await buildImage(tree, o, files.sinks);
-      blobPath = files.commit(built.format === 'rafs' ? built.rafs.blobId : null);
-    } catch (e) {
-      files.abort();
-      throw e;
-    }
-    if (built.format !== 'rafs') throw new Error('a RAFS build gave no RAFS result');
-    const r = built.rafs;
+    // one layer, through the page's layer loop (src/lib/app/build-layers.ts), onto --parent when given
+    const r = (await buildRafsLayers([{ tree, label: a.out, bootstrapName: a.out }], o, rafsFiles(a.blobDir)))[0]!.result;
+    const blobPath = r.blobId ? join(a.blobDir, r.blobId) : null;
     return { format: a.format, out: a.out, size: r.bootstrapSize, blob: blobPath, blobId: r.blobId, blobSize: r.blobSize, blobIds: r.blobIds, stats: r.stats, notes: r.notes };
   }
   let sink: ReturnType<typeof fileSink> | undefined;

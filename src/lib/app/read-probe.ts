@@ -1,0 +1,48 @@
+// Diagnostics for the build benchmark (bench/build-browser.ts, through workers/builder.ts): read
+// every regular file of a source tree once, with no build, to tell reading from hashing apart.
+import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
+import { BlobSource, type ByteSource } from '../io/source.ts';
+import { StreamingBlobSource } from './stream-source.ts';
+
+/**
+ * Every file of `tree` read in `piece`-byte reads (`piece` 0: through the Blob's own stream, for
+ * comparison with sliced reads), `concurrency` files at once, each 4 KiB block optionally SHA-256'd
+ * with WebCrypto. `originals` gives a file's unmetered source where a build wrapped it.
+ */
+export async function probeReads(
+  tree: SourceTree, originals: WeakMap<SourceInode, ByteSource>, piece = 4 << 20, hash = false, concurrency = 1,
+): Promise<{ bytes: number; ms: number }> {
+  const files: ByteSource[] = [];
+  for (const n of inodesOf(tree.root)) {
+    const src = originals.get(n) ?? n.content;
+    if (n.type === 'reg' && src) files.push(src);
+  }
+  const t0 = performance.now();
+  let bytes = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      if (piece === 0 && (f instanceof BlobSource || f instanceof StreamingBlobSource)) {
+        const r = f.blob.stream().getReader();
+        for (;;) {
+          const { done, value } = await r.read();
+          if (done) break;
+          bytes += value.length;
+        }
+        continue;
+      }
+      for (let o = 0; o < f.size; o += piece) {
+        const b = await f.read(o, Math.min(piece, f.size - o));
+        bytes += b.length;
+        if (hash) {
+          const ps: Promise<ArrayBuffer>[] = [];
+          for (let k = 0; k < b.length; k += 4096) ps.push(crypto.subtle.digest('SHA-256', b.subarray(k, Math.min(b.length, k + 4096)) as Uint8Array<ArrayBuffer>));
+          await Promise.all(ps);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { bytes, ms: performance.now() - t0 };
+}
