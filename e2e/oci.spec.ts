@@ -3,19 +3,21 @@
 // same image (skopeo copy … docker-archive:). Config, history, layers, each layer's tree coloured
 // added / modified / removed, dive's efficiency computed by hand here, the file list exported, a
 // deep link that reopens a layer, the platform picker of a two-platform index, and a page that keeps
-// drawing frames while a 12-layer image opens.
+// drawing frames while a 12-layer image opens. An OCI image opens on its Image tab, a plain tar layer
+// on Files; a layer of 20,020 paths (GNU tar) scrolls virtually to its last row.
 import { test, expect, type Page } from '@playwright/test';
 import { readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appendLayer, makeTar, manifestOf, missingTools, newImage, repack, rewrite, run, sh, writeBlob } from '../test/helpers/oci.ts';
 import { tempDir } from '../test/helpers/paths.ts';
 import { dropPaths } from './helpers/drop.ts';
-import { fmt, startHeartbeat, stopHeartbeat } from './helpers/heartbeat.ts';
+import { fmt, screenshotBetweenBeats, startHeartbeat, stopHeartbeat } from './helpers/heartbeat.ts';
 import { failOnPageErrors } from './helpers/page-errors.ts';
 import { serveStatic, type StaticServer } from './helpers/static-server.ts';
 
 const SHOTS = join(import.meta.dirname, 'screenshots');
-const DIST = join(import.meta.dirname, '..', 'dist');
+/** the built page (LAYERSCOPE_DIST: a build of one's own, served by a private preview) */
+const DIST = process.env.LAYERSCOPE_DIST ?? join(import.meta.dirname, '..', 'dist');
 /** a frame gap this long is a freeze a user notices (the bound e2e/scale.spec.ts uses) */
 const FREEZE = 1000;
 const skip = missingTools();
@@ -28,6 +30,8 @@ let layout = '';
 let dockerTar = '';
 let multi = '';
 let many = '';
+let wide = '';
+let plainTar = '';
 let srv: StaticServer | null = null;
 
 test.beforeAll(() => {
@@ -63,6 +67,19 @@ test.beforeAll(() => {
   many = join(work, 'many');
   newImage(many, 'm');
   for (let i = 0; i < 12; i++) appendLayer(many, 'm', makeTar(Array.from({ length: 300 }, (_, j) => ({ name: `d${i % 3}/f${j}`, size: 200 + i * 10 + j }))), i % 2 ? 'zstd' : 'gzip', `RUN layer ${i}`);
+
+  // a layer of 20,020 paths (20 directories of 1,000 empty files, GNU tar): 10 MB of tar headers, 60 KB gzipped
+  wide = join(work, 'wide');
+  newImage(wide, 'w');
+  const files = join(work, 'wide-root');
+  sh(`mkdir -p ${files} && cd ${files} && for d in $(seq -w 0 19); do mkdir d$d; (cd d$d && seq -f f%04g 0 999 | xargs touch); done`);
+  // (no "./" entry: a layer changing the root's attributes gets a "/" row after its others)
+  sh(`cd ${files} && tar --sort=name --owner=0 --group=0 --numeric-owner -cf ${work}/wide.tar d*`);
+  appendLayer(wide, 'w', readFileSync(join(work, 'wide.tar')), 'gzip', 'RUN touch 20000 files');
+
+  // a plain layer tar (no image around it): the Files view, as ever
+  plainTar = join(work, 'layer.tar');
+  writeFileSync(plainTar, makeTar([{ name: 'etc/', type: 'dir' }, { name: 'etc/hosts', text: '127.0.0.1 localhost\n' }]));
 });
 
 test.afterAll(() => void (work && rmSync(work, { recursive: true, force: true })));
@@ -152,6 +169,10 @@ test('a dropped OCI layout folder: config, history, layers, coloured layer trees
   await page.goto('/');
   await dropPaths(page, [layout]);
   await expect(page.getByTestId('tab-image')).toBeVisible();
+  // an image opens on its Image view
+  await expect(page.getByTestId('tab-image')).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByTestId('oci-config')).toBeVisible();
+  await page.screenshot({ path: join(SHOTS, 'oci-layout-opened.png') });
   // the title says what was opened: an OCI image, its platform and layers (not the merged tree's size)
   await expect(page.getByTestId('format')).toHaveText('OCI');
   await expect(page.getByTestId('image-title')).toContainText(/linux\/amd64 · 4 layers · /);
@@ -176,7 +197,8 @@ test('a dropped OCI layout folder: config, history, layers, coloured layer trees
 test('a picked docker save tar (skopeo docker-archive) shows the same image', async ({ page }) => {
   await page.goto('/');
   await page.getByTestId('file-input').setInputFiles(dockerTar);
-  await expect(page.getByTestId('tab-image')).toBeVisible();
+  await expect(page.getByTestId('tab-image')).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByTestId('oci-config')).toBeVisible();
   await checkImage(page, 'docker');
   await openImageView(page);
   // skopeo wrote the layers uncompressed, as docker save does (the layout's are gzip)
@@ -238,4 +260,53 @@ test('a 12-layer image opens without freezing the page', async ({ page }) => {
   console.log(`12 layers × 300 files: ${fmt(b)}`);
   expect(b.max, fmt(b)).toBeLessThan(FREEZE);
   await page.screenshot({ path: join(SHOTS, 'oci-many-layer11.png') });
+});
+
+test('a plain layer tar opens on Files (no Image tab); an oci-archive tar opens on Image', async ({ page }) => {
+  await page.goto('/');
+  await page.getByTestId('file-input').setInputFiles(plainTar);
+  await expect(page.getByTestId('tab-files')).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.locator('[data-testid=entry][data-name="etc"]')).toBeVisible();
+  await expect(page.getByTestId('tab-image')).toHaveCount(0);
+  const archive = join(work, 'img-oci-archive.tar');
+  run('skopeo', ['copy', '-q', `oci:${layout}:t`, `oci-archive:${archive}:t`]);
+  await page.goto('/');
+  await page.getByTestId('file-input').setInputFiles(archive);
+  await expect(page.getByTestId('tab-image')).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.getByTestId('oci-entrypoint')).toHaveText('["/srv/app.sh"]');
+});
+
+test('a layer of 20,020 paths: the tree scrolls virtually to its last row, a window of rows in the DOM, no freeze', async ({ page }) => {
+  await page.goto('/');
+  await startHeartbeat(page);
+  await dropPaths(page, [wide]);
+  await expect(page.getByTestId('tab-image')).toHaveAttribute('aria-pressed', 'true');
+  await page.getByTestId('oci-part-layers').click();
+  await page.getByTestId('oci-layer-row').nth(0).click();
+  const tree = page.getByTestId('oci-layer-tree');
+  // the root's 20 directories and their 20,000 files
+  await expect(tree).toHaveAttribute('data-rows', '20020');
+  await expect(node(page, '/d00/f0000')).toBeVisible();
+  const drawn = () => page.getByTestId('oci-node').count();
+  const atTop = await drawn();
+  expect(atTop).toBeGreaterThan(10);
+  expect(atTop).toBeLessThan(100);
+  await screenshotBetweenBeats(page, join(SHOTS, 'oci-wide-top.png'));
+  // scrolled through in steps, as a wheel would, then to the end
+  for (let i = 1; i <= 10; i++) await tree.evaluate((el, f) => void (el.scrollTop = el.scrollHeight * f), i / 10);
+  await tree.evaluate((el) => void (el.scrollTop = el.scrollHeight));
+  // (the page scrolls too, to the tree's end)
+  await tree.evaluate((el) => el.scrollIntoView({ block: 'end' }));
+  await expect(node(page, '/d19/f0999')).toBeVisible();
+  await expect(node(page, '/d19/f0999')).toBeInViewport();
+  expect(await drawn()).toBeLessThan(100);
+  // the last row is the tree's last: nothing is drawn after it
+  expect(await page.getByTestId('oci-node').last().getAttribute('data-path')).toBe('/d19/f0999');
+  await screenshotBetweenBeats(page, join(SHOTS, 'oci-wide-end.png'));
+  // back to the middle: the rows there are drawn again
+  await tree.evaluate((el) => void (el.scrollTop = el.scrollHeight / 2));
+  await expect(node(page, '/d09/f0999').or(node(page, '/d10/f0000'))).not.toHaveCount(0);
+  const b = await stopHeartbeat(page);
+  console.log(`a layer of 20,020 paths, opened and scrolled: ${fmt(b)}`);
+  expect(b.max, fmt(b)).toBeLessThan(FREEZE);
 });
