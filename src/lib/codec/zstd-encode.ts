@@ -91,15 +91,33 @@ interface FseCTable {
   /** per symbol: bits to emit when the state is at or above thr, one fewer below */
   nb0: Int32Array;
   thr: Int32Array;
+  /** per symbol: (nb0 << 16) - thr, so the bits to emit from state y are (y + delta) >> 16 without a compare */
+  delta: Int32Array;
   /** per symbol: index into next of the symbol's first decoder state, minus its count */
   startOff: Int32Array;
   /** decoder state + tableSize, per symbol in the order of their nextState values */
   next: Int32Array;
 }
 
-function buildCTable(norm: ArrayLike<number>, maxSym: number, log: number): FseCTable {
+/** Arrays for an FSE table of up to `syms` symbols and 2^maxLog states, filled by buildCTable. */
+function newCTable(syms: number, maxLog: number): FseCTable {
+  const n = syms + 1;
+  return { log: 0, nb0: new Int32Array(n), thr: new Int32Array(n), startOff: new Int32Array(n), next: new Int32Array(1 << maxLog), delta: new Int32Array(n) };
+}
+
+// buildCTable's work arrays. The tables it fills are made once too (newCTable): with a `new` inside
+// it, buildCTable (always inlined into writeLiterals and writeSequences, so rarely run by the
+// interpreter) had no feedback for the construct, and the optimized caller deopted on it once per
+// block: 152 deopts in 6 level-3 calls on 8 MiB (--trace-deopt-verbose), each block's rest then
+// interpreted.
+const ctSymbolAt = new Uint8Array(1 << Math.max(LL_MAX_LOG, ML_MAX_LOG, OF_MAX_LOG));
+const ctCum = new Int32Array(64);
+
+/** Fill `t` with the encoding table of a normalized distribution (values up to maxSym, 1 << log states). */
+function buildCTable(norm: ArrayLike<number>, maxSym: number, log: number, t: FseCTable): FseCTable {
   const size = 1 << log, mask = size - 1;
-  const symbolAt = new Uint8Array(size);
+  const symbolAt = ctSymbolAt, cum = ctCum;
+  const { nb0, thr, startOff, next, delta } = t;
   let high = size - 1;
   for (let s = 0; s <= maxSym; s++) if (norm[s] === -1) symbolAt[high--] = s;
   const step = (size >> 1) + (size >> 3) + 3;
@@ -111,8 +129,7 @@ function buildCTable(norm: ArrayLike<number>, maxSym: number, log: number): FseC
       do pos = (pos + step) & mask; while (pos > high);
     }
   }
-  const nb0 = new Int32Array(maxSym + 1), thr = new Int32Array(maxSym + 1), startOff = new Int32Array(maxSym + 1);
-  const cum = new Int32Array(maxSym + 2);
+  cum[0] = 0;
   for (let s = 0; s <= maxSym; s++) {
     const c = norm[s] === -1 ? 1 : norm[s]!;
     cum[s + 1] = cum[s]! + c;
@@ -120,12 +137,13 @@ function buildCTable(norm: ArrayLike<number>, maxSym: number, log: number): FseC
       nb0[s] = log - highbit(c);
       thr[s] = c << nb0[s]!;
       startOff[s] = cum[s]! - c;
+      delta[s] = (nb0[s]! << 16) - thr[s]!;
     }
   }
-  const next = new Int32Array(size);
-  const fill = cum.slice(0, maxSym + 1);
-  for (let u = 0; u < size; u++) next[fill[symbolAt[u]!]!++] = u + size;
-  return { log, nb0, thr, startOff, next };
+  // cum becomes each symbol's next free slot in `next`
+  for (let u = 0; u < size; u++) next[cum[symbolAt[u]!]!++] = u + size;
+  t.log = log;
+  return t;
 }
 
 /** A state (decoder state + tableSize) that decodes `s`, with the most bits to read after it. */
@@ -133,9 +151,11 @@ function initState(t: FseCTable, s: number): number {
   return t.next[t.startOff[s]! + (t.thr[s]! >> t.nb0[s]!)]!;
 }
 
-const PREDEF_LL = buildCTable(LL_DEFAULT, 35, 6);
-const PREDEF_ML = buildCTable(ML_DEFAULT, 52, 6);
-const PREDEF_OF = buildCTable(OF_DEFAULT, 28, 5);
+const PREDEF_LL = buildCTable(LL_DEFAULT, 35, 6, newCTable(35, 6));
+const PREDEF_ML = buildCTable(ML_DEFAULT, 52, 6, newCTable(52, 6));
+const PREDEF_OF = buildCTable(OF_DEFAULT, 28, 5, newCTable(28, 5));
+/** the tables of the block being written: literal lengths, offsets, match lengths, Huffman weights */
+const CT_LL = newCTable(35, LL_MAX_LOG), CT_OF = newCTable(31, OF_MAX_LOG), CT_ML = newCTable(52, ML_MAX_LOG), CT_W = newCTable(12, 6);
 
 /** Normalize counts to sum 1 << log, each present symbol at least 1; null when impossible. */
 function normalize(count: Int32Array, maxSym: number, total: number, log: number): Int32Array | null {
@@ -315,7 +335,7 @@ function writeWeightsFse(w: Uint8Array, n: number, out: Uint8Array, pos: number)
   if (!norm) return -1;
   const start = pos;
   pos = writeFseDesc(out, pos, norm, log);
-  const t = buildCTable(norm, norm.length - 1, log);
+  const t = buildCTable(norm, norm.length - 1, log, CT_W);
   const bw = new BitOut(out, pos);
   const st = [0, 0];
   st[(n - 1) & 1] = initState(t, w[n - 1]!);
@@ -332,8 +352,14 @@ function writeWeightsFse(w: Uint8Array, n: number, out: Uint8Array, pos: number)
   return bw.close() - start;
 }
 
-function writeHuffStream(lits: Uint8Array, from: number, to: number, code: Uint16Array, len: Uint8Array, out: Uint8Array, pos: number): number {
-  // two codes (at most 22 bits) go in before whole bytes are taken out
+/**
+ * One Huffman stream of lits[from..to), last literal first. `odv` views `out`, which has room for a
+ * 4-byte store past the stream's end. The bit writer is inline and flushes without a loop, as in
+ * writeSequences; its end too (a BitOut there was code the first, on-stack-replaced call had not
+ * reached: 146-257 deopts per 12 calls, --trace-deopt).
+ */
+function writeHuffStream(lits: Uint8Array, from: number, to: number, code: Uint16Array, len: Uint8Array, odv: DataView, pos: number): number {
+  // two codes (at most 22 bits) go in between flushes, so acc holds at most 29
   let acc = 0, n = 0, i = to - 1;
   for (; i > from; i -= 2) {
     const a = lits[i]!, b = lits[i - 1]!;
@@ -341,17 +367,17 @@ function writeHuffStream(lits: Uint8Array, from: number, to: number, code: Uint1
     n += len[a]!;
     acc |= code[b]! << n;
     n += len[b]!;
-    while (n >= 8) {
-      out[pos++] = acc & 255;
-      acc >>>= 8;
-      n -= 8;
-    }
+    odv.setInt32(pos, acc, true); pos += n >> 3; acc >>>= n & 24; n &= 7;
   }
-  const bw = new BitOut(out, pos);
-  bw.acc = acc;
-  bw.n = n;
-  if (i === from) bw.add(code[lits[i]!]!, len[lits[i]!]!);
-  return bw.close();
+  if (i === from) {
+    acc |= code[lits[i]!]! << n;
+    n += len[lits[i]!]!;
+  }
+  // end mark
+  acc |= 1 << n;
+  n++;
+  odv.setInt32(pos, acc, true);
+  return pos + ((n + 7) >> 3);
 }
 
 function writeRawLiteralsHeader(out: Uint8Array, pos: number, type: number, n: number): number {
@@ -367,12 +393,22 @@ function writeRawLiteralsHeader(out: Uint8Array, pos: number, type: number, n: n
   return pos;
 }
 
+/**
+ * Histogram of lits[0..n). A function of its own so writeLiterals has no long loop: when that loop
+ * was in it, the first call was replaced on stack inside it, and the code after the loop (no type
+ * feedback yet) deopted once per block: 28 deopts in 6 level-3 calls on 8 MiB (--trace-deopt).
+ */
+function countBytes(lits: Uint8Array, n: number): Int32Array {
+  const count = new Int32Array(256);
+  for (let i = 0; i < n; i++) count[lits[i]!]!++;
+  return count;
+}
+
 /** Literals section (§3.1.1.3.1); returns the new position. */
 function writeLiterals(lits: Uint8Array, n: number, out: Uint8Array, pos: number, scratch: Uint8Array): number {
   if (n === 0) return writeRawLiteralsHeader(out, pos, 0, 0);
-  const count = new Int32Array(256);
+  const count = countBytes(lits, n);
   let maxSym = 0, distinct = 0;
-  for (let i = 0; i < n; i++) count[lits[i]!]!++;
   for (let s = 0; s < 256; s++) if (count[s]! > 0) { maxSym = s; distinct++; }
   if (distinct === 1) {
     pos = writeRawLiteralsHeader(out, pos, 1, n);
@@ -413,14 +449,15 @@ function writeLiterals(lits: Uint8Array, n: number, out: Uint8Array, pos: number
   let p = pos + hdr;
   out.set(scratch.subarray(0, q), p);
   p += q;
-  if (single) p = writeHuffStream(lits, 0, n, code, len, out, p);
+  const odv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  if (single) p = writeHuffStream(lits, 0, n, code, len, odv, p);
   else {
     const seg = (n + 3) >> 2;
     const jump = p;
     p += 6;
     for (let k = 0; k < 4; k++) {
       const before = p;
-      p = writeHuffStream(lits, k * seg, Math.min(n, (k + 1) * seg), code, len, out, p);
+      p = writeHuffStream(lits, k * seg, Math.min(n, (k + 1) * seg), code, len, odv, p);
       if (k < 3) {
         const sz = p - before;
         if (sz > 0xffff) return raw();
@@ -463,18 +500,24 @@ interface SeqBuf {
   nLits: number;
 }
 
+/** Histogram of codes[0..n) (values up to maxCode); its own function for the reason of countBytes */
+function countCodes(codes: Uint8Array, n: number, maxCode: number): Int32Array {
+  const count = new Int32Array(maxCode + 1);
+  for (let i = 0; i < n; i++) count[codes[i]!]!++;
+  return count;
+}
+
 interface Choice { mode: number; table: FseCTable; desc: Uint8Array | null; rle: number }
 
-function chooseTable(codes: Uint8Array, n: number, maxCode: number, predef: FseCTable, predefNorm: number[], predefLog: number, maxLog: number): Choice {
-  const count = new Int32Array(maxCode + 1);
+function chooseTable(codes: Uint8Array, n: number, maxCode: number, predef: FseCTable, predefNorm: number[], predefLog: number, maxLog: number, into: FseCTable): Choice {
+  const count = countCodes(codes, n, maxCode);
   let maxSym = 0, distinct = 0;
-  for (let i = 0; i < n; i++) count[codes[i]!]!++;
   for (let s = 0; s <= maxCode; s++) if (count[s]! > 0) { maxSym = s; distinct++; }
   if (distinct === 1 && n > 2) {
     // RLE mode: a one-state table that reads no bits
     const one = new Int32Array(maxSym + 1);
     one[maxSym] = 1;
-    return { mode: 1, table: buildCTable(one, maxSym, 0), desc: null, rle: maxSym };
+    return { mode: 1, table: buildCTable(one, maxSym, 0, into), desc: null, rle: maxSym };
   }
   const predefCost = tableCost(count, maxSym, predefNorm, predefLog);
   const log = tableLog(n, maxSym, maxLog);
@@ -483,7 +526,7 @@ function chooseTable(codes: Uint8Array, n: number, maxCode: number, predef: FseC
     const tmp = new Uint8Array(512);
     const size = writeFseDesc(tmp, 0, norm, log);
     const cost = tableCost(count, maxSym, norm, log) + size * 8;
-    if (cost < predefCost) return { mode: 2, table: buildCTable(norm, maxSym, log), desc: tmp.slice(0, size), rle: 0 };
+    if (cost < predefCost) return { mode: 2, table: buildCTable(norm, maxSym, log, into), desc: tmp.slice(0, size), rle: 0 };
   }
   if (predefCost === Infinity) throw new Error('zstd encoder: no table for the sequence codes');
   return { mode: 0, table: predef, desc: null, rle: 0 };
@@ -508,9 +551,9 @@ function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
     mlc[i] = mlCode(ml[i]! - 3);
     ofc[i] = highbit(ofv[i]!);
   }
-  const cl = chooseTable(llc, n, 35, PREDEF_LL, LL_DEFAULT, 6, LL_MAX_LOG);
-  const co = chooseTable(ofc, n, 31, PREDEF_OF, OF_DEFAULT, 5, OF_MAX_LOG);
-  const cm = chooseTable(mlc, n, 52, PREDEF_ML, ML_DEFAULT, 6, ML_MAX_LOG);
+  const cl = chooseTable(llc, n, 35, PREDEF_LL, LL_DEFAULT, 6, LL_MAX_LOG, CT_LL);
+  const co = chooseTable(ofc, n, 31, PREDEF_OF, OF_DEFAULT, 5, OF_MAX_LOG, CT_OF);
+  const cm = chooseTable(mlc, n, 52, PREDEF_ML, ML_DEFAULT, 6, ML_MAX_LOG, CT_ML);
   out[pos++] = (cl.mode << 6) | (co.mode << 4) | (cm.mode << 2);
   for (const c of [cl, co, cm]) {
     if (c.mode === 1) out[pos++] = c.rle;
@@ -520,10 +563,14 @@ function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
     }
   }
   const tl = cl.table, to = co.table, tm = cm.table;
-  const lNb0 = tl.nb0, lThr = tl.thr, lStart = tl.startOff, lNext = tl.next;
-  const mNb0 = tm.nb0, mThr = tm.thr, mStart = tm.startOff, mNext = tm.next;
-  const oNb0 = to.nb0, oThr = to.thr, oStart = to.startOff, oNext = to.next;
-  // the bit writer on locals: acc holds n < 8 bits between writes, a write adds at most 24
+  const lDelta = tl.delta, lStart = tl.startOff, lNext = tl.next;
+  const mDelta = tm.delta, mStart = tm.startOff, mNext = tm.next;
+  const oDelta = to.delta, oStart = to.startOff, oNext = to.next;
+  // The bit writer on locals, flushed without a loop or a branch: a 32-bit store of the
+  // accumulator, then its whole bytes dropped (out has room past the end for the store). Between
+  // flushes at most 24 bits go in, so acc never holds more than 31. Byte-loop flushes
+  // (while (nbits >= 8)) were 60 ns per sequence, measured in the level-1 split.
+  const odv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let acc = 0, nbits = 0, p = pos;
   let i = n - 1;
   let yl = initState(tl, llc[i]!), yo = initState(to, ofc[i]!), ym = initState(tm, mlc[i]!);
@@ -531,46 +578,54 @@ function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
     const lc = llc[i]!, mc = mlc[i]!, oc = ofc[i]!;
     acc |= (ll[i]! - LLB[lc]!) << nbits;
     nbits += LLX[lc]!;
-    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    odv.setInt32(p, acc, true); p += nbits >> 3; acc >>>= nbits & 24; nbits &= 7;
     acc |= (ml[i]! - MLB[mc]!) << nbits;
     nbits += MLX[mc]!;
-    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    odv.setInt32(p, acc, true); p += nbits >> 3; acc >>>= nbits & 24; nbits &= 7;
     let extra = ofv[i]! - (1 << oc), eb = oc;
-    if (eb > 16) {
+    if (eb > 24) {
       acc |= (extra & 0xffff) << nbits;
       nbits += 16;
-      while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+      odv.setInt32(p, acc, true); p += nbits >> 3; acc >>>= nbits & 24; nbits &= 7;
       extra >>>= 16;
       eb -= 16;
     }
     acc |= extra << nbits;
     nbits += eb;
-    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    odv.setInt32(p, acc, true); p += nbits >> 3; acc >>>= nbits & 24; nbits &= 7;
     if (--i < 0) break;
-    let s = ofc[i]!, nb = oNb0[s]! - (yo < oThr[s]! ? 1 : 0);
+    // states: offset (<= 8 bits) and match length (<= 9) together, then literal length (<= 9)
+    let s = ofc[i]!, nb = (yo + oDelta[s]!) >> 16;
     acc |= (yo & ((1 << nb) - 1)) << nbits;
     nbits += nb;
     yo = oNext[oStart[s]! + (yo >> nb)]!;
     s = mlc[i]!;
-    nb = mNb0[s]! - (ym < mThr[s]! ? 1 : 0);
+    nb = (ym + mDelta[s]!) >> 16;
     acc |= (ym & ((1 << nb) - 1)) << nbits;
     nbits += nb;
     ym = mNext[mStart[s]! + (ym >> nb)]!;
-    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    odv.setInt32(p, acc, true); p += nbits >> 3; acc >>>= nbits & 24; nbits &= 7;
     s = llc[i]!;
-    nb = lNb0[s]! - (yl < lThr[s]! ? 1 : 0);
+    nb = (yl + lDelta[s]!) >> 16;
     acc |= (yl & ((1 << nb) - 1)) << nbits;
     nbits += nb;
     yl = lNext[lStart[s]! + (yl >> nb)]!;
-    while (nbits >= 8) { out[p++] = acc & 255; acc >>>= 8; nbits -= 8; }
+    odv.setInt32(p, acc, true); p += nbits >> 3; acc >>>= nbits & 24; nbits &= 7;
   }
-  const bw = new BitOut(out, p);
-  bw.acc = acc;
-  bw.n = nbits;
-  bw.add(ym - (1 << tm.log), tm.log);
-  bw.add(yo - (1 << to.log), to.log);
-  bw.add(yl - (1 << tl.log), tl.log);
-  return bw.close();
+  // the initial states (<= 27 bits with acc's <= 7) and the end mark, written here rather than
+  // with a BitOut: code after the loop that the first (on-stack-replaced) call never reached
+  // had no type feedback, and that optimized code deopted there once per block
+  acc |= (ym - (1 << tm.log)) << nbits;
+  nbits += tm.log;
+  acc |= (yo - (1 << to.log)) << nbits;
+  nbits += to.log;
+  odv.setInt32(p, acc, true); p += nbits >> 3; acc >>>= nbits & 24; nbits &= 7;
+  acc |= (yl - (1 << tl.log)) << nbits;
+  nbits += tl.log;
+  acc |= 1 << nbits;
+  nbits++;
+  odv.setInt32(p, acc, true);
+  return p + ((nbits + 7) >> 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -599,8 +654,8 @@ const LEVELS: Params[] = [
   { strategy: 1, hashLog: 17, chainLog: 17, depth: 16, lazy: 1, skipLog: 8 }, // 5
   { strategy: 1, hashLog: 17, chainLog: 18, depth: 16, lazy: 2, skipLog: 8 }, // 6
   { strategy: 1, hashLog: 18, chainLog: 18, depth: 32, lazy: 2, skipLog: 8 }, // 7
-  { strategy: 1, hashLog: 18, chainLog: 19, depth: 64, lazy: 2, skipLog: 8 }, // 8
-  { strategy: 1, hashLog: 19, chainLog: 20, depth: 128, lazy: 2, skipLog: 8 }, // 9
+  { strategy: 1, hashLog: 18, chainLog: 19, depth: 32, lazy: 2, skipLog: 8 }, // 8
+  { strategy: 1, hashLog: 19, chainLog: 20, depth: 32, lazy: 2, skipLog: 8 }, // 9
 ];
 
 interface MatchState {
@@ -896,6 +951,31 @@ export function zstdCompressBound(n: number): number {
   return 4 + 1 + 8 + 4 + 3 + n + 3 * Math.ceil(n / BLOCK_MAX);
 }
 
+/*
+ * Warm-up before the first large input. On a large first call V8 replaces the running code on stack
+ * (OSR) inside the first long loop of a function (the histogram in writeSequences, the Huffman
+ * stream loop), before the code after that loop, or the functions it calls, ever ran: that
+ * optimized code had no type feedback there and deopted, and the next calls entered the same cached
+ * OSR code and deopted again at the same spot, once per block or per stream, the rest of the call
+ * then interpreted (node 20 --trace-deopt: 450-750 deopts per 12 calls at levels 1 and 3 on 8 MiB).
+ * A few small inputs first (short loops, no OSR) run every path in the interpreter, so the
+ * optimized code has the feedback. They are compressed 8 times per level: V8 gives a function its
+ * feedback vector only after several calls.
+ */
+const WARM_UP_FROM = 1 << 16;
+let warmedUp = false;
+function warmUp(): void {
+  const words = ['zstd ', 'block ', 'literal ', 'sequence ', 'offset ', 'match ', 'the ', 'of ', 'EROFS ', 'RAFS ', '0123', '\n'];
+  const sample = new Uint8Array(3000);
+  let x = 12345, o = 0;
+  while (o < sample.length) {
+    x = (Math.imul(x, 1103515245) + 12345) | 0;
+    const w = words[(x >>> 16) % words.length]!;
+    for (let k = 0; k < w.length && o < sample.length; k++) sample[o++] = w.charCodeAt(k) ^ ((x >>> 8) & 3 ? 0 : 1);
+  }
+  for (const level of [1, 3, 6]) for (let i = 0; i < 8; i++) zstdCompress(sample, { level });
+}
+
 /** Compress `src` into one zstd frame. */
 export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uint8Array {
   const level = opts.level ?? ZSTD_DEFAULT_LEVEL;
@@ -903,6 +983,10 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
     throw new UnsupportedError('zstd level', `${level} is not an integer from ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}`);
   }
   const n = src.length;
+  if (!warmedUp && n >= WARM_UP_FROM) {
+    warmedUp = true;
+    warmUp();
+  }
   const bound = zstdCompressBound(n);
   if (bound <= OUT_KEEP && outBuf.length < bound) outBuf = new Uint8Array(Math.min(OUT_KEEP, Math.max(bound, 2 * outBuf.length)));
   const out = bound <= OUT_KEEP ? outBuf : new Uint8Array(bound);
