@@ -17,40 +17,22 @@ import { imageStats, type ImageStats } from '../src/lib/app/stats.ts';
 import { wired, wireError, type WireError } from '../src/lib/app/wire.ts';
 import { treeFromBrowserItems } from '../src/lib/fs/sources/browser.ts';
 import { blobSpill } from '../src/lib/fs/sources/tar.ts';
-import type { Attr, FormatId, ReadOnlyFs } from '../src/lib/fs/types.ts';
+import type { Attr } from '../src/lib/fs/types.ts';
 import { diffImages, type ImageDiff } from '../src/lib/inspect/diff.ts';
 import { CachedSource } from '../src/lib/io/cache.ts';
-import { HttpSource } from '../src/lib/io/http.ts';
-import { BlobSource, BytesSource, type ByteSource } from '../src/lib/io/source.ts';
+import { BlobSource, type ByteSource } from '../src/lib/io/source.ts';
+import { urlSource } from '../src/lib/app/url-source.ts';
 import { openIdbChunkCache, type PersistentChunkCache } from '../src/lib/rafs/chunkcache-idb.ts';
 import type { ExportTarResult } from '../src/lib/tar/writer.ts';
 import { exportTarBatched } from '../src/lib/app/export.ts';
 import { packDirPage, type PackedDirPage } from './dirpage.ts';
+import { imageSummary, type ImageSummary, type OpenedImage } from '../src/lib/app/image-summary.ts';
+import { Tasks, throttled } from '../src/lib/app/tasks.ts';
 
-export type { BlobRow, ChunkRow, CompressionSummary, DirPage, DirUsage, Entry, Name, ReadResult, SearchHit, StructSection, WireError, Xattr, ImageStats, LayerRow, OciOverview };
+export type { ImageSummary, BlobRow, ChunkRow, CompressionSummary, DirPage, DirUsage, Entry, Name, ReadResult, SearchHit, StructSection, WireError, Xattr, ImageStats, LayerRow, OciOverview };
 export type VerifyProgress = CheckProgress;
 export type VerifyProblem = CheckProblem;
 export type VerifyReport = CheckSummary;
-
-export interface ImageSummary {
-  id: number;
-  /** file name or URL of the image itself */
-  name: string;
-  size: number;
-  format: FormatId;
-  rootIno: number;
-  root: Attr;
-  /** the other inputs given with the image: blobs / extra devices, composefs objects */
-  blobs: { name: string; size: number }[];
-  objects: number;
-  /** an OCI image (layout or archive): the Image view has its config, history and layers */
-  oci: boolean;
-  /** for an OCI image: what its title line says (the merged tree's own size means little there) */
-  ociTitle?: { platform: string; layers: number; compressed: number };
-  /** where the bytes come from */
-  source: 'file' | 'url' | 'url-whole';
-  info: Record<string, unknown>;
-}
 
 export interface OpenFlags {
   /** for same-origin samples: when the server ignores Range, download the whole (small) file instead */
@@ -67,11 +49,7 @@ export interface PathedFile {
 /** `urls`: an image and its blobs / extra devices over HTTP (samples with blobs) */
 export type OpenInput = File | (File | PathedFile)[] | string | { urls: string[] };
 
-interface Handle {
-  fs: ReadOnlyFs;
-  image: ByteSource;
-  others: ByteSource[];
-  oci: LoadedOci | null;
+interface Handle extends OpenedImage {
   /** directory sizes, computed on demand */
   du: Map<number, Promise<DirUsage>>;
 }
@@ -87,33 +65,8 @@ function handle(id: number): Handle {
 
 const ociOf = (id: number): LoadedOci => handle(id).oci ?? ((): never => { throw wireError(`image ${id} is no OCI image`); })();
 
-const tasks = new Map<string, AbortController>();
-function startTask(token: string): AbortSignal {
-  tasks.get(token)?.abort();
-  const c = new AbortController();
-  tasks.set(token, c);
-  return c.signal;
-}
-/** runs `f` as the task `token` (a new task of the same token cancels the old one) */
-async function task<T>(token: string, f: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const signal = startTask(token);
-  try {
-    return await f(signal);
-  } finally {
-    if (tasks.get(token)?.signal === signal) tasks.delete(token);
-  }
-}
-
-/** at most one progress message per 80 ms */
-function throttled<A extends unknown[]>(f: (...a: A) => void): (...a: A) => void {
-  let last = 0;
-  return (...a) => {
-    const now = Date.now();
-    if (now - last < 80) return;
-    last = now;
-    f(...a);
-  };
-}
+/** cancellable tasks by token (a new task of the same token cancels the old one) */
+const tasks = new Tasks();
 
 // ---------------------------------------------------------------------------------------------
 // byte sources of the page's inputs
@@ -138,33 +91,21 @@ function pathed(f: File | PathedFile): PathedFile {
   return f instanceof File ? { file: f, path: f.webkitRelativePath || f.name } : f;
 }
 
-function httpSource(url: string): Promise<ByteSource> {
-  const abs = new URL(url, self.location.href).href;
+/** a URL (relative to the page) as a byte source; `allowWhole`: see OpenFlags.allowWholeDownload */
+function httpSource(url: string, allowWhole = false): ReturnType<typeof urlSource> {
   // a bound wrapper: HttpSource calls this.fetchFn(…), and a bare `fetch` called that way is an Illegal invocation
-  return HttpSource.open(abs, (input, init) => fetch(input, init)).then(cached);
+  return urlSource(new URL(url, self.location.href).href, (input, init) => fetch(input, init), { allowWhole, cache: cached });
 }
 
 async function openHandle(input: OpenInput, flags: OpenFlags): Promise<{ h: Omit<Handle, 'du'>; source: ImageSummary['source']; objects: number }> {
   const opts: InputOptions = { ...cacheOpt(), spill: blobSpill(), ...(flags.platform ? { oci: { platform: flags.platform } } : {}) };
   if (typeof input === 'string') {
-    let src: ByteSource;
-    let whole = false;
-    try {
-      src = await httpSource(input);
-    } catch (e) {
-      if (!flags.allowWholeDownload) throw e;
-      // a static host without Range support: samples are small, so fetch them whole
-      const abs = new URL(input, self.location.href).href;
-      const res = await fetch(abs);
-      if (!res.ok) throw wireError(`${abs}: HTTP ${res.status} ${res.statusText}`, 'IoError');
-      src = new BytesSource(new Uint8Array(await res.arrayBuffer()), abs.split('/').pop() || abs);
-      whole = true;
-    }
-    const o = await openInput(src, opts);
+    const { source, whole } = await httpSource(input, flags.allowWholeDownload);
+    const o = await openInput(source, opts);
     return { h: { fs: o.fs, image: o.image, others: [], oci: o.oci ?? null }, source: whole ? 'url-whole' : 'url', objects: 0 };
   }
   if (!Array.isArray(input) && !(input instanceof File)) {
-    const [image, ...others] = await Promise.all(input.urls.map(httpSource));
+    const [image, ...others] = await Promise.all(input.urls.map(async (u) => (await httpSource(u)).source));
     if (!image) throw wireError('no URL given');
     const o = await openInput(image, { ...opts, blobs: others });
     return { h: { fs: o.fs, image: o.image, others, oci: o.oci ?? null }, source: 'url', objects: 0 };
@@ -187,11 +128,7 @@ export const api = {
       const { h, source, objects } = await openHandle(input, flags);
       const id = nextId++;
       images.set(id, { ...h, du: new Map() });
-      return {
-        id, name: h.image.name, size: h.image.size, format: h.fs.format, rootIno: h.fs.rootIno, root: await h.fs.getattr(h.fs.rootIno),
-        blobs: h.others.map((s) => ({ name: s.name, size: s.size })), objects, oci: h.oci !== null, source, info: plain(await h.fs.info()) as Record<string, unknown>,
-        ...(h.oci ? { ociTitle: { platform: h.oci.image.platform, layers: h.oci.image.layers.length, compressed: h.oci.image.layers.reduce((n, l) => n + l.size, 0) } } : {}),
-      };
+      return imageSummary(id, h, source, objects);
     });
   },
 
@@ -273,20 +210,20 @@ export const api = {
   findBytes(id: number, ino: number | null, needle: Uint8Array, from: number, token: string): Promise<number> {
     return wired(() => {
       const h = handle(id);
-      return task(token, (signal) => findBytesIn(h.fs, h.image, ino, needle, from, signal));
+      return tasks.run(token, (signal) => findBytesIn(h.fs, h.image, ino, needle, from, signal));
     });
   },
 
   /** Cancel a running search / verify / export / stats by its token. */
   cancel(token: string): void {
-    tasks.get(token)?.abort(new DOMException('cancelled', 'AbortError'));
+    tasks.cancel(token);
   },
 
   /** Every path whose name (or whole path, when the query has '/') matches, streamed in batches to `onBatch`. */
   search(id: number, query: string, token: string, onBatch: (hits: SearchHit[], scanned: number) => void, limit = 10_000): Promise<SearchResult> {
     return wired(() => {
       const { fs } = handle(id);
-      return task(token, (signal) => searchNames(fs, query, onBatch, { limit, signal }));
+      return tasks.run(token, (signal) => searchNames(fs, query, onBatch, { limit, signal }));
     });
   },
 
@@ -347,7 +284,7 @@ export const api = {
   stats(id: number, token: string, onProgress: (scanned: number) => void): Promise<ImageStats> {
     return wired(() => {
       const h = handle(id);
-      return task(token, (signal) => imageStats(h.fs, h.image, { signal, onProgress }));
+      return tasks.run(token, (signal) => imageStats(h.fs, h.image, { signal, onProgress }));
     });
   },
 
@@ -356,7 +293,7 @@ export const api = {
     return wired(() => {
       const a = handle(idA).fs;
       const b = handle(idB).fs;
-      return token ? task(token, (signal) => diffImages(a, b, { signal })) : diffImages(a, b);
+      return token ? tasks.run(token, (signal) => diffImages(a, b, { signal })) : diffImages(a, b);
     });
   },
 
@@ -364,7 +301,7 @@ export const api = {
   verify(id: number, token: string, onProgress: (p: VerifyProgress) => void): Promise<VerifyReport> {
     return wired(() => {
       const { fs } = handle(id);
-      return task(token, async (signal) => checkSummary(await checkImage(fs, { signal, onProgress: throttled(onProgress) })));
+      return tasks.run(token, async (signal) => checkSummary(await checkImage(fs, { signal, onProgress: throttled(onProgress) })));
     });
   },
 
@@ -375,7 +312,7 @@ export const api = {
   exportTar(id: number, ino: number, name: string | null, token: string, write: (chunk: Uint8Array) => Promise<void>, onProgress: (entries: number, bytes: number) => void): Promise<ExportTarResult> {
     return wired(() => {
       const { fs } = handle(id);
-      return task(token, (signal) =>
+      return tasks.run(token, (signal) =>
         exportTarBatched(fs, ino, (chunk) => write(Comlink.transfer(chunk, [chunk.buffer])), { signal, name, onProgress: throttled(onProgress) }));
     });
   },
