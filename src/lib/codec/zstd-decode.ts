@@ -38,16 +38,22 @@ const KIND_MAX_SYMBOL = [LL_MAX_SYMBOL, OF_MAX_SYMBOL, ML_MAX_SYMBOL];
 const KIND_MAX_LOG = [9, 8, 9];
 
 /**
- * A sequence decoding table: per state, `info` = nbBits | extraBits << 8 | nextStateBase << 16 and
- * `base` = the value baseline of the state's code (literal length, match length, or 1 << offset code).
+ * A sequence decoding table of one kind: per state u, e[2u] = nbBits | extraBits << 8 |
+ * nextStateBase << 16 and e[2u + 1] = the value baseline of the state's code (literal length, match
+ * length, or 1 << offset code). States are numbered in one space for all three kinds (each kind from
+ * SEQ_STATE_AT[kind], so nextStateBase includes it): `sequences` copies a block's three tables into
+ * the one array seqTab and reads all of them from it.
  */
 interface SeqTable {
-  info: Int32Array;
-  base: Int32Array;
+  e: Int32Array;
   log: number;
 }
 
-const newSeqTable = (log: number): SeqTable => ({ info: new Int32Array(1 << log), base: new Int32Array(1 << log), log });
+/** first state of each kind in the common state space: LL 512 states, OF 256, ML 512 */
+const SEQ_STATE_AT = [0, 512, 768];
+const seqTab = new Int32Array(2 * 1280);
+
+const newSeqTable = (log: number): SeqTable => ({ e: new Int32Array(2 << log), log });
 
 // ---- scratch, reused by every call (decoding is synchronous, so never shared between two calls)
 
@@ -207,8 +213,8 @@ function fillSeqTable(t: SeqTable, kind: number, log: number): void {
   const size = 1 << log;
   for (let u = 0; u < size; u++) {
     const s = fseSym[u]!;
-    t.info[u] = fseNb[u]! | (codeExtra(kind, s) << 8) | (fseNext[u]! << 16);
-    t.base[u] = codeBase(kind, s);
+    t.e[2 * u] = fseNb[u]! | (codeExtra(kind, s) << 8) | ((SEQ_STATE_AT[kind]! + fseNext[u]!) << 16);
+    t.e[2 * u + 1] = codeBase(kind, s);
   }
   t.log = log;
 }
@@ -460,8 +466,8 @@ function seqTable(st: State, kind: number, mode: number, buf: Uint8Array, p: num
     const s = buf[p]!;
     if (s > KIND_MAX_SYMBOL[kind]!) fail(st, at + p, `${what}: RLE symbol ${s} beyond ${KIND_MAX_SYMBOL[kind]}`);
     const t = dynTables[kind]!;
-    t.info[0] = codeExtra(kind, s) << 8;
-    t.base[0] = codeBase(kind, s);
+    t.e[0] = (codeExtra(kind, s) << 8) | (SEQ_STATE_AT[kind]! << 16);
+    t.e[1] = codeBase(kind, s);
     t.log = 0;
     st.tables[kind] = t;
     return p + 1;
@@ -603,32 +609,37 @@ let seqLitPos = 0;
  * position `pos` just below its end marker): literals from lit[lp..litEnd), matches from out itself.
  * Returns the new op and leaves the literal position in seqLitPos and the repeat offsets in st.
  * The hot loop of the decoder: bit reads are written out (one 4-byte load per group of fields when
- * they fit in it), tables are plain arrays in locals, and nothing is called but fail().
+ * they fit in it), the three tables are one typed array (seqTab), and nothing is called but fail().
  */
 function sequences(
   st: State, buf: Uint8Array, bv: DataView, a: number, pos: number, nbSeq: number, llT: SeqTable, ofT: SeqTable, mlT: SeqTable,
   lit: Uint8Array, lp: number, litEnd: number, out: Uint8Array, op: number, lim: number, frameStart: number, at: number, boundDetail: string,
 ): number {
-  const llInfo = llT.info, llBase = llT.base, ofInfo = ofT.info, ofBase = ofT.base, mlInfo = mlT.info, mlBase = mlT.base;
+  const T = seqTab;
+  T.set(llT.e, 2 * SEQ_STATE_AT[LL]!);
+  T.set(ofT.e, 2 * SEQ_STATE_AT[OF]!);
+  T.set(mlT.e, 2 * SEQ_STATE_AT[ML]!);
   const outV = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const litV = new DataView(lit.buffer, lit.byteOffset, lit.byteLength);
   const outLen = out.length, litLen = lit.length;
+  // Everything in the loop stays int32: states, bit positions, lengths and offsets (a double there
+  // made V8 carry the states as doubles with a conversion check per table lookup), and the loop
+  // calls nothing (no copyWithin / set / subarray; fail() is never reached on valid data), so V8
+  // keeps the typed arrays' maps and lengths checked once instead of reloading them per access.
   // initial states: literal lengths, offsets, match lengths, from the top of the stream down
-  const initBits = llT.log + ofT.log + mlT.log; // <= 26
-  pos -= initBits;
+  const llLog = llT.log, ofLog = ofT.log, mlLog = mlT.log;
+  pos -= llLog + ofLog + mlLog;
   if (pos < 0) fail(st, at + a, 'sequences: bitstream shorter than the initial states');
-  let i = a + (pos >> 3);
-  // up to 26 bits: a fifth byte, in a double (exact below 2^33)
-  let init = (bv.getInt32(i, true) >>> (pos & 7)) + buf[i + 4]! * 2 ** (32 - (pos & 7));
-  init %= 2 ** initBits;
-  let mlS = init % (1 << mlT.log);
-  init = Math.floor(init / (1 << mlT.log));
-  let ofS = init % (1 << ofT.log);
-  let llS = Math.floor(init / (1 << ofT.log));
+  let i = a + ((pos + mlLog + ofLog) >> 3);
+  let llS = SEQ_STATE_AT[LL]! + ((bv.getInt32(i, true) >>> ((pos + mlLog + ofLog) & 7)) & ((1 << llLog) - 1));
+  i = a + ((pos + mlLog) >> 3);
+  let ofS = SEQ_STATE_AT[OF]! + ((bv.getInt32(i, true) >>> ((pos + mlLog) & 7)) & ((1 << ofLog) - 1));
+  i = a + (pos >> 3);
+  let mlS = SEQ_STATE_AT[ML]! + ((bv.getInt32(i, true) >>> (pos & 7)) & ((1 << mlLog) - 1));
   let w = 0;
   let rep1 = st.rep1, rep2 = st.rep2, rep3 = st.rep3;
   for (let s = 0; s < nbSeq; s++) {
-    const ofI = ofInfo[ofS]!, mlI = mlInfo[mlS]!, llI = llInfo[llS]!;
+    const ofI = T[ofS << 1]!, mlI = T[mlS << 1]!, llI = T[llS << 1]!;
     const ofN = (ofI >>> 8) & 0xff, mlN = (mlI >>> 8) & 0xff, llN = (llI >>> 8) & 0xff;
     // extra bits: offset (highest), match length, literal length (lowest)
     let offVal: number, ml: number, ll: number;
@@ -637,12 +648,13 @@ function sequences(
       pos -= xN;
       i = a + (pos >> 3);
       w = bv.getInt32(i, true) >> (pos & 7);
-      ll = llBase[llS]! + (w & ((1 << llN) - 1));
+      ll = T[(llS << 1) + 1]! + (w & ((1 << llN) - 1));
       w >>>= llN;
-      ml = mlBase[mlS]! + (w & ((1 << mlN) - 1));
-      offVal = ofBase[ofS]! + ((w >>> mlN) & ((1 << ofN) - 1));
+      ml = T[(mlS << 1) + 1]! + (w & ((1 << mlN) - 1));
+      offVal = T[(ofS << 1) + 1]! + ((w >>> mlN) & ((1 << ofN) - 1));
     } else {
-      // offset bits (up to 30) in two reads, then the lengths (up to 16 bits each) one by one
+      // offset bits (up to 30) in two reads, then the lengths (up to 16 bits each) one by one;
+      // the sum stays below 2^31
       let n = ofN > 24 ? ofN - 24 : 0;
       pos -= n;
       i = a + (pos >> 3);
@@ -650,33 +662,36 @@ function sequences(
       n = ofN - n;
       pos -= n;
       i = a + (pos >> 3);
-      offVal = ofBase[ofS]! + hi * (1 << n) + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << n) - 1));
+      offVal = T[(ofS << 1) + 1]! + ((hi << n) | ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << n) - 1)));
       pos -= mlN;
       i = a + (pos >> 3);
-      ml = mlBase[mlS]! + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << mlN) - 1));
+      ml = T[(mlS << 1) + 1]! + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << mlN) - 1));
       pos -= llN;
       i = a + (pos >> 3);
-      ll = llBase[llS]! + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << llN) - 1));
+      ll = T[(llS << 1) + 1]! + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << llN) - 1));
     }
     if (s + 1 < nbSeq) {
       // state updates: literal lengths (highest), match lengths, offsets (lowest); at most 26 bits
       const llB = llI & 0xff, mlB = mlI & 0xff, ofB = ofI & 0xff;
       const uN = llB + mlB + ofB;
-      pos -= uN;
-      i = a + (pos >> 3);
-      w = bv.getInt32(i, true) >> (pos & 7);
       if (uN <= 25) {
+        pos -= uN;
+        i = a + (pos >> 3);
+        w = bv.getInt32(i, true) >> (pos & 7);
         ofS = (ofI >>> 16) + (w & ((1 << ofB) - 1));
         w >>>= ofB;
         mlS = (mlI >>> 16) + (w & ((1 << mlB) - 1));
         llS = (llI >>> 16) + ((w >>> mlB) & ((1 << llB) - 1));
       } else {
-        // 26 bits (9 + 9 + 8): a fifth byte, in a double
-        let d = (bv.getInt32(i, true) >>> (pos & 7)) + buf[i + 4]! * 2 ** (32 - (pos & 7));
-        ofS = (ofI >>> 16) + (d % (1 << ofB));
-        d = Math.floor(d / (1 << ofB));
-        mlS = (mlI >>> 16) + (d % (1 << mlB));
-        llS = (llI >>> 16) + (Math.floor(d / (1 << mlB)) % (1 << llB));
+        // 26 bits (9 + 9 + 8): the lengths' 18 bits, then the offset's 8
+        pos -= llB + mlB;
+        i = a + (pos >> 3);
+        w = bv.getInt32(i, true) >> (pos & 7);
+        mlS = (mlI >>> 16) + (w & ((1 << mlB) - 1));
+        llS = (llI >>> 16) + ((w >>> mlB) & ((1 << llB) - 1));
+        pos -= ofB;
+        i = a + (pos >> 3);
+        ofS = (ofI >>> 16) + ((bv.getInt32(i, true) >> (pos & 7)) & ((1 << ofB) - 1));
       }
     }
     if (pos < 0) fail(st, at + a, `sequences: bitstream ends in sequence ${s} of ${nbSeq}`);
@@ -712,55 +727,53 @@ function sequences(
 
     if (ll > litEnd - lp) fail(st, at + a, `sequences: sequence ${s} takes ${ll} literals, ${litEnd - lp} left`);
     if (ll + ml > lim - op) fail(st, at + a, `sequences: sequence ${s} would ${boundDetail}`);
-    // Copies run in 4-byte words and may write up to 15 bytes past the sequence (never past
-    // out.length): the next literals / match / block overwrite them.
-    if (ll <= 16 && lp + 16 <= litLen && op + 16 <= outLen) {
+    // Literals and matches are copied in 4-byte words and may write up to 15 bytes past the
+    // sequence (never past out.length): the next literals / match / block overwrite them.
+    if (lp + ll + 8 <= litLen && op + ll + 8 <= outLen) {
       outV.setInt32(op, litV.getInt32(lp, true), true);
       outV.setInt32(op + 4, litV.getInt32(lp + 4, true), true);
-      if (ll > 8) {
-        outV.setInt32(op + 8, litV.getInt32(lp + 8, true), true);
-        outV.setInt32(op + 12, litV.getInt32(lp + 12, true), true);
+      for (let k = 8; k < ll; k += 8) {
+        outV.setInt32(op + k, litV.getInt32(lp + k, true), true);
+        outV.setInt32(op + k + 4, litV.getInt32(lp + k + 4, true), true);
       }
-    } else if (ll <= 32) {
-      for (let k = 0; k < ll; k++) out[op + k] = lit[lp + k]!;
     } else {
-      out.set(lit.subarray(lp, lp + ll), op);
+      for (let k = 0; k < ll; k++) out[op + k] = lit[lp + k]!;
     }
     op += ll;
     lp += ll;
     if (off > op - frameStart) fail(st, at + a, `sequences: offset ${off} in sequence ${s} reaches before the frame's ${op - frameStart} decoded bytes`);
     const m = op - off;
-    if (off >= 4 && ml <= 16 && op + 16 <= outLen) {
-      // with off >= 4 every word read lies below the word being written, so overlaps repeat correctly
-      outV.setInt32(op, outV.getInt32(m, true), true);
-      outV.setInt32(op + 4, outV.getInt32(m + 4, true), true);
-      if (ml > 8) {
-        outV.setInt32(op + 8, outV.getInt32(m + 8, true), true);
-        outV.setInt32(op + 12, outV.getInt32(m + 12, true), true);
-      }
-      op += ml;
-    } else if (off >= 4 && ml <= 256 && op + ml + 4 <= outLen) {
-      for (let k = 0; k < ml; k += 4) outV.setInt32(op + k, outV.getInt32(m + k, true), true);
-      op += ml;
-    } else if (off >= ml) {
-      out.copyWithin(op, m, m + ml);
-      op += ml;
-    } else if (ml <= 64) {
-      // overlapping: byte by byte repeats the last `off` bytes, as the format means
-      for (let k = 0; k < ml; k++) out[op + k] = out[m + k]!;
-      op += ml;
-    } else {
-      // long match over a short period: copy in runs that double, each reading bytes already written
-      let left = ml;
-      let dist = off;
-      while (left > 0) {
-        const c = left < dist ? left : dist;
-        out.copyWithin(op, op - dist, op - dist + c);
-        op += c;
-        left -= c;
-        dist += c;
-      }
+    const mEnd = op + ml;
+    if (mEnd + 16 > outLen) {
+      // at the end of the output: byte by byte (which also repeats overlaps as the format means)
+      for (; op < mEnd; op++) out[op] = out[op - off]!;
+      continue;
     }
+    if (off < 4) {
+      // a period of 1-3 bytes: the first `d` bytes one by one, where d is the period's smallest
+      // multiple of at least 4; from there on, words copied from d bytes back repeat it
+      const d = off === 3 ? 6 : 4;
+      for (let k = 0; k < d; k++) out[op + k] = out[m + k]!;
+      for (let k = d; k < ml; k += 4) outV.setInt32(op + k, outV.getInt32(op + k - d, true), true);
+      op = mEnd;
+      continue;
+    }
+    // With a distance of 4 or more every word read lies below the word being written, so overlaps
+    // repeat correctly. 16 bytes at a time: always the first four words (a branch on ml > 8
+    // mispredicted, ml averages ~11 here), then the rest; copyWithin was tried for long matches
+    // but any call in this loop slows every sequence (see above), and matches over 256 bytes are
+    // ~0.04% of sequences.
+    outV.setInt32(op, outV.getInt32(m, true), true);
+    outV.setInt32(op + 4, outV.getInt32(m + 4, true), true);
+    outV.setInt32(op + 8, outV.getInt32(m + 8, true), true);
+    outV.setInt32(op + 12, outV.getInt32(m + 12, true), true);
+    for (let k = 16; k < ml; k += 16) {
+      outV.setInt32(op + k, outV.getInt32(m + k, true), true);
+      outV.setInt32(op + k + 4, outV.getInt32(m + k + 4, true), true);
+      outV.setInt32(op + k + 8, outV.getInt32(m + k + 8, true), true);
+      outV.setInt32(op + k + 12, outV.getInt32(m + k + 12, true), true);
+    }
+    op = mEnd;
   }
   if (pos !== 0) fail(st, at + a, `sequences: ${pos} bits left over after the last sequence`);
   st.rep1 = rep1;

@@ -1,0 +1,110 @@
+// The copy paths of our zstd decoder's sequence loop (src/lib/codec/zstd-decode.ts), each on frames
+// the zstd CLI makes: matches with a period of 1-3 bytes (copied byte-wise, then in words from a
+// multiple of the period), matches and literal runs around the 8/16-byte word-copy steps, long
+// matches (the loop copies any length in words, no copyWithin), offsets near the window size, and
+// matches that end at the very end of the output (byte copies there, as nothing may be written past
+// out.length). Every frame is decoded into an output of exactly its content size.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
+import { zstdDecompress } from '../src/lib/codec/zstd.ts';
+import { zstdDecodeInto } from '../src/lib/codec/zstd-decode.ts';
+
+/** `zstd args` of data through stdin */
+function cli(data: Uint8Array, args: string[]): Uint8Array {
+  return new Uint8Array(execFileSync('zstd', [...args, '-q', '-c'], { input: data, maxBuffer: 1 << 28 }));
+}
+
+/** Deterministic noise (xorshift32), different for each seed. */
+function noise(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = (seed * 2654435761) >>> 0 || 7;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    b[i] = x & 255;
+  }
+  return b;
+}
+
+function join(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** `count` bytes repeating `pattern` */
+function periodic(pattern: Uint8Array, count: number): Uint8Array {
+  const out = new Uint8Array(count);
+  for (let i = 0; i < count; i++) out[i] = pattern[i % pattern.length]!;
+  return out;
+}
+
+function roundTrip(data: Uint8Array, args: string[], what: string): void {
+  const frame = cli(data, args);
+  const got = zstdDecompress(frame, data.length, what);
+  if (!Buffer.from(got).equals(Buffer.from(data))) {
+    let i = 0;
+    while (got[i] === data[i]) i++;
+    assert.fail(`${what} (${args.join(' ')}): first difference at byte ${i} of ${data.length}`);
+  }
+}
+
+const LEVELS = [['-1'], ['-19'], ['--fast=3']];
+
+test('periods of 1-3 bytes, runs of every length class, in the middle and at the end of the output', () => {
+  let seed = 1;
+  for (const period of [1, 2, 3, 4, 5, 7]) {
+    // every run length in one frame, between noise
+    const middle: Uint8Array[] = [];
+    for (const len of [4, 5, 6, 7, 8, 9, 15, 16, 17, 19, 31, 32, 33, 100, 257, 5000, 70000]) {
+      middle.push(noise(40, seed++), periodic(noise(period, seed++), period + len));
+    }
+    for (const args of LEVELS) roundTrip(join(middle), args, `period ${period}, runs in the middle`);
+    // a frame per run that ends the output
+    for (const len of [4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 5000]) {
+      roundTrip(join([noise(40, seed++), periodic(noise(period, seed++), period + len)]), ['-19'], `period ${period}, run ${len} at the end`);
+    }
+  }
+});
+
+test('long matches around the word-copy steps and far beyond them', () => {
+  let seed = 100;
+  for (const len of [12, 16, 17, 24, 31, 32, 33, 64, 255, 256, 257, 1000, 4096, 65536, 200000]) {
+    const r = noise(len, seed++);
+    // the repeat at distance len, then again after a literal run, then at the output's end
+    const data = join([r, r, noise(37, seed++), r.subarray(0, len - 1), noise(3, seed++), r]);
+    for (const args of LEVELS) roundTrip(data, args, `match of ${len}`);
+  }
+});
+
+test('literal runs of 1-40 bytes between short matches', () => {
+  const word = noise(24, 7);
+  const parts: Uint8Array[] = [];
+  for (let ll = 1; ll <= 40; ll++) parts.push(noise(ll, 1000 + ll), word.subarray(0, 4 + (ll % 20)));
+  const data = join(parts);
+  for (const args of LEVELS) roundTrip(data, args, 'literal runs');
+});
+
+test('offsets near the window size (1 MiB window)', () => {
+  const first = noise((1 << 20) - 300, 5);
+  const data = join([first, first.subarray(0, 40000), noise(100, 6), first.subarray(200, 70000)]);
+  for (const args of [['-3', '--zstd=wlog=20'], ['-19', '--zstd=wlog=20']]) roundTrip(data, args, 'window-sized offsets');
+});
+
+test('small frames: every output size from 1 to 48 bytes of a short-period pattern', () => {
+  for (let n = 1; n <= 48; n++) {
+    for (const pat of [[9], [1, 2, 3], [5, 6, 7, 8, 9]]) {
+      const data = periodic(Uint8Array.from(pat), n);
+      const frame = cli(data, ['-19']);
+      assert.ok(Buffer.from(zstdDecompress(frame, n)).equals(Buffer.from(data)), `${n} bytes of period ${pat.length}`);
+      // and twice in a row (frames concatenated) into a larger output
+      const out = new Uint8Array(2 * n + 64);
+      assert.equal(zstdDecodeInto(join([frame, frame]), out), 2 * n);
+      assert.ok(Buffer.from(out.subarray(0, n)).equals(Buffer.from(data)) && Buffer.from(out.subarray(n, 2 * n)).equals(Buffer.from(data)), `${n} bytes of period ${pat.length}, twice`);
+    }
+  }
+});
