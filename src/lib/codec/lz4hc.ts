@@ -74,16 +74,24 @@ function find(p: number): number {
     chain[q & WINDOW_MASK] = head[h]!;
     head[h] = g + q;
   }
-  if (nextInsert < p) nextInsert = p;
   const seq = dv.getInt32(p, true);
-  let c = head[Math.imul(seq, HASH_PRIME) >>> HASH_SHIFT]!;
+  const hp = Math.imul(seq, HASH_PRIME) >>> HASH_SHIFT;
+  let c = head[hp]!;
+  // p goes into the chains now, with the hash just computed (the walk below has read its head):
+  // every position searched is the next one inserted, so this saves a load and a hash per find
+  chain[p & WINDOW_MASK] = c;
+  head[hp] = g + p;
+  nextInsert = p + 1;
   let best = MINMATCH - 1;
   bestOff = 0;
   const lowest = Math.max(g, g + p - MAX_DISTANCE);
   const limit = matchEndLimit - p;
+  // a candidate can only beat `best` if its bytes best-3..best match too: one 32-bit compare
+  // against the hoisted `atBest` rejects most candidates before the prefix check
+  let atBest = seq;
   for (let k = attempts; k > 0 && c >= lowest; k--) {
     const cp = c - g;
-    if (src[cp + best] === src[p + best] && dv.getInt32(cp, true) === seq) {
+    if (dv.getInt32(cp + best - 3, true) === atBest && dv.getInt32(cp, true) === seq) {
       let len = MINMATCH;
       for (;;) {
         if (len + 4 > limit) {
@@ -101,6 +109,7 @@ function find(p: number): number {
         best = len;
         bestOff = p - cp;
         if (len >= limit) break;
+        atBest = dv.getInt32(p + best - 3, true);
       }
     }
     c = chain[cp & WINDOW_MASK]!;
@@ -119,6 +128,16 @@ function writeLen(o: Uint8Array, op: number, len: number): number {
 }
 
 export function lz4hcCompressDestSize(src: Uint8Array, cap: number, level: number): { compressed: Uint8Array; consumed: number } {
+  const f = lz4hcCompressDestSizeShared(src, cap, level);
+  return { compressed: f.compressed.slice(), consumed: f.consumed };
+}
+
+/**
+ * lz4hcCompressDestSize whose `compressed` is a view of a buffer the next call overwrites, for a
+ * caller that copies it at once (the EROFS writer puts each stream into its pcluster), as
+ * lz4CompressDestSizeShared: saves a fresh 4 KiB array per pcluster.
+ */
+export function lz4hcCompressDestSizeShared(src: Uint8Array, cap: number, level: number): { compressed: Uint8Array; consumed: number } {
   const n = src.length;
   if (n === 0 || cap === 0) return { compressed: new Uint8Array(0), consumed: 0 };
   if (gen + n + 2 * (MAX_DISTANCE + 1) > 0x3fffffff) {
@@ -201,5 +220,5 @@ export function lz4hcCompressDestSize(src: Uint8Array, cap: number, level: numbe
   o.set(src.subarray(anchor, anchor + lit), op);
   op += lit;
   cur = new Uint8Array(0); // do not keep the caller's buffer alive
-  return { compressed: o.slice(0, op), consumed: anchor + lit };
+  return { compressed: o.subarray(0, op), consumed: anchor + lit };
 }

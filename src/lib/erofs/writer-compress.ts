@@ -34,7 +34,7 @@
  *   algorithms set COMPR_CFGS (= BIG_PCLUSTER) and write one record after the superblock.
  *
  * Encoders: LZ4 through lz4CompressDestSize ("fill this many bytes"); LZ4HC through
- * lz4hcCompressDestSize (hash chains, lazy matching); zstd and DEFLATE, which have no
+ * lz4hcCompressDestSizeShared (hash chains, lazy matching); zstd and DEFLATE, which have no
  * destination-size mode, by a short search over input lengths.
  */
 import { deflateSync } from 'fflate';
@@ -55,7 +55,7 @@ import {
 } from './structs.ts';
 import { encodeStruct } from '../struct.ts';
 import { BLOCK_SIZE } from './writer-common.ts';
-import { lz4hcCompressDestSize, LZ4HC_DEFAULT_LEVEL, LZ4HC_MAX_LEVEL, LZ4HC_MIN_LEVEL } from '../codec/lz4hc.ts';
+import { lz4hcCompressDestSizeShared, LZ4HC_DEFAULT_LEVEL, LZ4HC_MAX_LEVEL, LZ4HC_MIN_LEVEL } from '../codec/lz4hc.ts';
 
 export type ErofsAlgorithm = 'lz4' | 'lz4hc' | 'deflate' | 'zstd';
 
@@ -173,7 +173,8 @@ export function makeEncoder(z: ZConfig): Encoder {
       // a view of the encoder's buffer: compressFile copies each stream before the next fit
       return { fit: (src, cap) => nonEmpty(lz4CompressDestSizeShared(src, cap)) };
     case 'lz4hc':
-      return { fit: (src, cap) => nonEmpty(lz4hcCompressDestSize(src, cap, z.level)) };
+      // a view too (lz4hcCompressDestSizeShared)
+      return { fit: (src, cap) => nonEmpty(lz4hcCompressDestSizeShared(src, cap, z.level)) };
     case 'zstd':
       return searchEncoder((b) => zstdCompress(b, { level: z.level }));
     case 'deflate':
