@@ -287,6 +287,7 @@ test('a layer of 20,020 paths: the tree scrolls virtually to its last row, a win
   // the root's 20 directories and their 20,000 files
   await expect(tree).toHaveAttribute('data-rows', '20020');
   await expect(node(page, '/d00/f0000')).toBeVisible();
+  await expect(page.getByTestId('oci-tree-where')).toHaveText('in / · row 1 of 20,020');
   const drawn = () => page.getByTestId('oci-node').count();
   const atTop = await drawn();
   expect(atTop).toBeGreaterThan(10);
@@ -299,6 +300,8 @@ test('a layer of 20,020 paths: the tree scrolls virtually to its last row, a win
   await tree.evaluate((el) => el.scrollIntoView({ block: 'end' }));
   await expect(node(page, '/d19/f0999')).toBeVisible();
   await expect(node(page, '/d19/f0999')).toBeInViewport();
+  // deep in the tree, the directory the rows are in is named above them
+  await expect(page.getByTestId('oci-tree-where')).toContainText('in /d19 · row 19,');
   expect(await drawn()).toBeLessThan(100);
   // the last row is the tree's last: nothing is drawn after it
   expect(await page.getByTestId('oci-node').last().getAttribute('data-path')).toBe('/d19/f0999');
