@@ -720,25 +720,25 @@ function parseFast(st: MatchState, src: Uint8Array, start: number, end: number, 
   const dv = st.dv;
   const { head } = st;
   const shift = 32 - st.p.hashLog, skipLog = st.p.skipLog;
-  const limit = end - 4;
+  const limit = end - 8;
   let ip = start, anchor = start;
   while (ip < limit) {
     // repeat offset one byte ahead
     const r = st.rep1;
     if (ip + 1 - r >= 0 && read32(dv, ip + 1) === read32(dv, ip + 1 - r)) {
       const ml = 4 + matchLen(src, ip + 5, ip + 5 - r, end, dv);
-      head[Math.imul(read32(dv, ip), HASH_MUL) >>> shift] = ip;
+      head[hash6(dv, ip, shift)] = ip;
       emit(st, seq, src, anchor, ip + 1 - anchor, r, ml);
       ip += 1 + ml;
       anchor = ip;
       continue;
     }
-    const v = read32(dv, ip);
-    const h = Math.imul(v, HASH_MUL) >>> shift;
+    const v = read32(dv, ip), w = dv.getUint16(ip + 4, true);
+    const h = Math.imul(Math.imul(v, HASH_MUL) ^ w, 0x85ebca77) >>> shift;
     let cand = head[h]!;
     head[h] = ip;
-    if (cand >= 0 && read32(dv, cand) === v) {
-      let ml = 4 + matchLen(src, ip + 4, cand + 4, end, dv);
+    if (cand >= 0 && read32(dv, cand) === v && dv.getUint16(cand + 4, true) === w) {
+      let ml = 6 + matchLen(src, ip + 6, cand + 6, end, dv);
       while (ip > anchor && cand > 0 && src[ip - 1] === src[cand - 1]) {
         ip--;
         cand--;
@@ -747,10 +747,18 @@ function parseFast(st: MatchState, src: Uint8Array, start: number, end: number, 
       emit(st, seq, src, anchor, ip - anchor, ip - cand, ml);
       ip += ml;
       anchor = ip;
-      if (ip - 2 < limit) head[Math.imul(read32(dv, ip - 2), HASH_MUL) >>> shift] = ip - 2;
+      if (ip - 2 < limit) head[hash6(dv, ip - 2, shift)] = ip - 2;
     } else ip += 1 + ((ip - anchor) >> skipLog);
   }
   return anchor;
+}
+
+function hash6(dv: DataView, i: number, shift: number): number {
+  return Math.imul(Math.imul(read32(dv, i), HASH_MUL) ^ dv.getUint16(i + 4, true), 0x85ebca77) >>> shift;
+}
+
+function hash5(dv: DataView, i: number, shift: number): number {
+  return Math.imul(Math.imul(read32(dv, i), HASH_MUL) ^ dv.getUint8(i + 4), 0x85ebca77) >>> shift;
 }
 
 function hash8(dv: DataView, i: number, shift: number): number {
@@ -770,7 +778,7 @@ function parseDouble(st: MatchState, src: Uint8Array, start: number, end: number
   while (ip < limit) {
     const r = st.rep1;
     const v = dv.getInt32(ip, true), v4 = dv.getInt32(ip + 4, true);
-    const hs = Math.imul(v, HASH_MUL) >>> shiftS, hl = Math.imul(Math.imul(v, HASH_MUL) ^ v4, 0x85ebca77) >>> shiftL;
+    const hs = Math.imul(Math.imul(v, HASH_MUL) ^ (v4 & 255), 0x85ebca77) >>> shiftS, hl = Math.imul(Math.imul(v, HASH_MUL) ^ v4, 0x85ebca77) >>> shiftL;
     const candS = short[hs]!, candL = long[hl]!;
     short[hs] = ip;
     long[hl] = ip;
@@ -808,8 +816,20 @@ function parseDouble(st: MatchState, src: Uint8Array, start: number, end: number
     if (ip < limit) {
       long[hash8(dv, matchStart + 2, shiftL)] = matchStart + 2;
       long[hash8(dv, ip - 2, shiftL)] = ip - 2;
-      short[Math.imul(read32(dv, ip - 2), HASH_MUL) >>> shiftS] = ip - 2;
-      short[Math.imul(read32(dv, ip - 1), HASH_MUL) >>> shiftS] = ip - 1;
+      short[hash5(dv, ip - 2, shiftS)] = ip - 2;
+      short[hash5(dv, ip - 1, shiftS)] = ip - 1;
+      // the second repeat offset straight after a match (as zstd's double-fast does): a match
+      // with no literals and no search
+      for (;;) {
+        const r2 = st.rep2;
+        if (ip >= limit || ip - r2 < 0 || dv.getInt32(ip, true) !== dv.getInt32(ip - r2, true)) break;
+        const ml2 = 4 + matchLen(src, ip + 4, ip + 4 - r2, end, dv);
+        short[hash5(dv, ip, shiftS)] = ip;
+        long[hash8(dv, ip, shiftL)] = ip;
+        emit(st, seq, src, ip, 0, r2, ml2);
+        ip += ml2;
+        anchor = ip;
+      }
     }
   }
   return anchor;
