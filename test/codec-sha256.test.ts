@@ -42,3 +42,19 @@ test('sha256Async falls back to pure JS without crypto.subtle', async () => {
     Object.defineProperty(globalThis, 'crypto', saved);
   }
 });
+
+test('createSha256 (pure JS): a clone goes on alone, digest() leaves the hasher usable, every split across block edges agrees', () => {
+  const d = randomBytes(300, 3);
+  const h = createSha256();
+  h.update(d.subarray(0, 100));
+  const c = h.clone();
+  assert.equal(hex(h.digest()), nodeSha(d.subarray(0, 100)), 'digest of the prefix');
+  h.update(d.subarray(100));
+  c.update(d.subarray(100, 200));
+  assert.equal(hex(h.digest()), nodeSha(d), 'after a digest, the hasher went on');
+  assert.equal(hex(c.digest()), nodeSha(d.subarray(0, 200)), 'the clone saw only its own updates');
+  for (let cut = 0; cut <= 130; cut++) {
+    const s = createSha256().update(d.subarray(0, cut)).update(d.subarray(cut, 150)).update(d.subarray(150));
+    assert.equal(hex(s.digest()), nodeSha(d), `split at ${cut}`);
+  }
+});

@@ -4,6 +4,7 @@
  * No `node:` imports here.
  */
 import { blake3 as nobleBlake3 } from '@noble/hashes/blake3.js';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { blake3, createBlake3 } from '../../src/lib/codec/blake3.ts';
 import { crc32 } from '../../src/lib/codec/crc32.ts';
 import { fsverityDigest, fsverityDigestSync } from '../../src/lib/codec/fsverity.ts';
@@ -72,7 +73,8 @@ function cases(inp: BenchInputs): Case[] {
     },
     { codec: 'blake3 ours, 4 KiB inputs', bytes: MiB.length, fn: () => { for (let o = 0; o < MiB.length; o += 4096) blake3(MiB.subarray(o, o + 4096)); } },
     { codec: 'blake3 @noble/hashes, 1 MiB', bytes: MiB.length, fn: () => nobleBlake3(MiB) },
-    { codec: 'sha256 @noble/hashes, 1 MiB', bytes: MiB.length, fn: () => sha256(MiB) },
+    { codec: 'sha256 ours (sha256.ts), 1 MiB', bytes: MiB.length, fn: () => sha256(MiB) },
+    { codec: 'sha256 @noble/hashes, 1 MiB', bytes: MiB.length, fn: () => nobleSha256(MiB) },
     { codec: 'sha256 WebCrypto (sha256Async), 1 MiB', bytes: MiB.length, fn: () => sha256Async(MiB) },
     { codec: 'fs-verity async (WebCrypto), 8 MiB', bytes: fv.length, fn: () => fsverityDigest(fv) },
     { codec: 'fs-verity sync (noble), 1 MiB', bytes: MiB.length, fn: () => fsverityDigestSync(MiB) },
@@ -91,6 +93,7 @@ export async function runCases(inp: BenchInputs, log: (s: string) => void = () =
   const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
   const MiB = inp.corpus.subarray(0, 1 << 20);
   if (!eq(blake3(MiB), nobleBlake3(MiB))) throw new Error('bench: blake3 differs from @noble/hashes');
+  if (!eq(sha256(MiB), nobleSha256(MiB))) throw new Error('bench: sha256 differs from @noble/hashes');
   if (!eq(zstdDecompress(inp.zstd, inp.corpus.length), inp.corpus)) throw new Error('bench: zstd output differs');
   if (!eq(gzipDecompress(inp.gzip, inp.corpus.length), inp.corpus)) throw new Error('bench: gzip output differs');
   for (const level of ZSTD_ENCODE_LEVELS) {
