@@ -249,6 +249,14 @@ test('one EROFS per layer over its tar: the download and a picked folder hold th
     return out.sort();
   });
   expect(folder).toEqual(want);
+  // that folder again: it holds files now, so it is refused and kept as it is
+  await page.getByTestId('convert-start').click();
+  await expect(page.getByTestId('convert-error')).toContainText('the folder per-layer holds layer-');
+  expect(await page.evaluate(async () => {
+    const names: string[] = [];
+    for await (const k of ((await (await navigator.storage.getDirectory()).getDirectoryHandle('per-layer')) as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(k);
+    return names.length;
+  })).toBe(8);
 
   // our reader opens a page-made layer image with its page-made tar as device 1
   const ls = cli(['ls', join(x, 'layer-1.erofs'), '--device', join(x, 'layer-1.tar'), '/etc']);
