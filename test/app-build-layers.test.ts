@@ -16,6 +16,7 @@ import { resolveChain } from '../src/lib/app/browse.ts';
 import { buildRafsLayers, blobTempName, rafsBootstrapNames, type LayerFiles, type OutputFile } from '../src/lib/app/build-layers.ts';
 import { defaultChoice } from '../src/lib/app/build-choice.ts';
 import { zipObjects } from '../src/lib/app/object-store.ts';
+import { BlobFile } from '../src/lib/app/blob-file.ts';
 import { MemorySink } from '../src/lib/erofs/writer-output.ts';
 import { treeFromTar } from '../src/lib/fs/sources/tar.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
@@ -211,4 +212,16 @@ test('composefs objects: the zip holds each object under its payload path (unzip
   const sink = new MemorySink();
   await zipObjects([{ payload: payload!, content: new BytesSource(big), size: big.length }], sink);
   assert.equal(sha(sink.bytes()), sha(readFileSync(z)));
+});
+
+test('BlobFile: parts folded into the Blob as they come keep their order; a cancelled build stops at the next write', async () => {
+  const ctl = new AbortController();
+  const f = new BlobFile('x', { signal: ctl.signal, foldAt: 5, type: 'application/zip' });
+  const enc = new TextEncoder();
+  for (const s of ['abc', 'defg', 'h', 'ijklmnop', 'q']) f.write(enc.encode(s));
+  const b = f.finish();
+  assert.equal(b.type, 'application/zip');
+  assert.equal(await b.text(), 'abcdefghijklmnopq');
+  ctl.abort();
+  assert.throws(() => f.write(enc.encode('r')), { name: 'AbortError' });
 });

@@ -10,6 +10,7 @@ import { givenDigests } from '../src/lib/app/build.ts';
 import { runBuild, type BuildLayer, type BuildProgress, type BuildReport } from '../src/lib/app/build-job.ts';
 import type { LayerFiles, OutputFile, RafsLayerOutput } from '../src/lib/app/build-layers.ts';
 import type { ObjectFiles } from '../src/lib/app/object-store.ts';
+import { BlobFile } from '../src/lib/app/blob-file.ts';
 import { openInput, sourceTreeOf, type InputKind } from '../src/lib/app/open.ts';
 import { streamBlobContents } from '../src/lib/app/stream-source.ts';
 import { probeReads } from '../src/lib/app/read-probe.ts';
@@ -91,33 +92,6 @@ async function treeOf(input: SourceInput): Promise<{ tree: SourceTree; label: st
   return { tree: await sourceTreeOf(o, 'skip'), label: input.file.name, faithful: true, kind: o.kind };
 }
 
-/** An output file in a Blob: parts are folded into the Blob every 32 MiB so the browser can page them out. */
-class BlobFile implements OutputFile {
-  private blob = new Blob([]);
-  private parts: Uint8Array<ArrayBuffer>[] = [];
-  private pending = 0;
-  constructor(readonly name: string, private readonly signal: AbortSignal, private readonly type = 'application/octet-stream') {}
-  write(chunk: Uint8Array): void {
-    this.signal.throwIfAborted();
-    this.parts.push(chunk as Uint8Array<ArrayBuffer>);
-    this.pending += chunk.length;
-    if (this.pending >= 32 << 20) this.fold();
-  }
-  private fold(): void {
-    this.blob = new Blob([this.blob, ...this.parts], { type: this.type });
-    this.parts = [];
-    this.pending = 0;
-  }
-  close(): void {
-    this.fold();
-  }
-  abort(): void {}
-  finish(): Blob {
-    this.fold();
-    return this.blob;
-  }
-}
-
 interface Writable {
   write(b: Uint8Array): Promise<void>;
   close(): Promise<void>;
@@ -146,8 +120,8 @@ class HandleFile implements OutputFile {
 /** RAFS files in Blobs (a download each); names matter only for messages */
 function blobLayerFiles(signal: AbortSignal): LayerFiles<BlobFile> {
   return {
-    bootstrap: (name) => new BlobFile(name, signal),
-    blob: (name) => new BlobFile(name, signal),
+    bootstrap: (name) => new BlobFile(name, { signal }),
+    blob: (name) => new BlobFile(name, { signal }),
     keep() {},
     remove() {},
     read: (f) => new BlobSource(f.finish(), f.name),
@@ -235,9 +209,9 @@ export const api = {
     try {
       const layers = req.layers.map((id) => sources.get(id) ?? ((): never => { throw new Error(`source ${id} is gone; drop it again`); })());
       const target = req.image;
-      const zip = req.objects.kind === 'zip' ? new BlobFile('objects.zip', signal, 'application/zip') : null;
+      const zip = req.objects.kind === 'zip' ? new BlobFile('objects.zip', { signal, type: 'application/zip' }) : null;
       const r = await runBuild<BlobFile | HandleFile>({ layers, choice: req.choice, signal, onProgress, originals, ...(req.rafsName !== undefined ? { rafsName: req.rafsName } : {}) }, {
-        image: () => (target.kind === 'handle' ? HandleFile.open(target.handle, signal) : new BlobFile('image', signal)),
+        image: () => (target.kind === 'handle' ? HandleFile.open(target.handle, signal) : new BlobFile('image', { signal })),
         readImage: async (f) => (f instanceof BlobFile ? new BlobSource(f.finish(), 'built image') : new BlobSource(await f.h.getFile(), 'built image')),
         layers: (target.kind === 'dir' ? dirLayerFiles(target.handle, signal) : blobLayerFiles(signal)) as LayerFiles<BlobFile | HandleFile>,
         objects: zip ? { kind: 'zip', sink: zip } : req.objects.kind === 'dir' ? { kind: 'store', files: dirObjectFiles(req.objects.handle, signal) } : { kind: 'none' },
