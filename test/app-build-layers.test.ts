@@ -225,3 +225,16 @@ test('BlobFile: parts folded into the Blob as they come keep their order; a canc
   ctl.abort();
   assert.throws(() => f.write(enc.encode('r')), { name: 'AbortError' });
 });
+
+test('builder worker: a RAFS build cancelled before its first write leaves nothing in the folder, and the next build works', async () => {
+  const id = (await api.load({ kind: 'file', file: new File([readFileSync(L2)], 'l2.tar') })).id;
+  const d = new MemoryDirHandle('out', true);
+  const req = { layers: [id], choice: rafsChoice(), image: { kind: 'dir' as const, handle: d as unknown as FileSystemDirectoryHandle }, objects: { kind: 'none' } as const, rafsName: 'img.boot' };
+  // build() runs until its first await (opening the bootstrap file), so the cancel lands before any byte is written
+  const run = api.build(req, () => {});
+  assert.equal(api.cancel(), true);
+  await assert.rejects(run, { name: 'AbortError', message: 'The build was cancelled' });
+  assert.deepEqual([...d.files().keys()], []);
+  const r = await api.build(req, () => {});
+  assert.deepEqual([...d.files().keys()].sort(), ['img.boot', r.rafs![0]!.blobId!].sort());
+});
