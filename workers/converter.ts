@@ -9,6 +9,7 @@
 import * as Comlink from 'comlink';
 import { convertCommand, convertMerged, convertNydus, type ConvertChoice, type MergedResult } from '../src/lib/app/convert.ts';
 import { archiveEnd, archiveMember, convertPerLayer, type PerLayerResult, type PerLayerStore } from '../src/lib/app/convert-per-layer.ts';
+import { BlobFile } from '../src/lib/app/blob-file.ts';
 import { wired, type WireError } from '../src/lib/app/wire.ts';
 import { blobSpill } from '../src/lib/fs/sources/tar.ts';
 import { CachedSource } from '../src/lib/io/cache.ts';
@@ -226,39 +227,25 @@ function archivePerLayer(put: (part: Uint8Array | Blob) => Promise<void>, signal
   return {
     where: (name) => name,
     async tar(name) {
-      let blob = new Blob([]);
-      let parts: Uint8Array<ArrayBuffer>[] = [];
-      let pending = 0;
-      const flush = (): void => {
-        blob = new Blob([blob, ...parts]);
-        parts = [];
-        pending = 0;
-      };
+      const f = new BlobFile(name, { signal });
       return {
-        write(c) {
-          signal.throwIfAborted();
-          // the decompressor may fill its buffer again once this returns
-          parts.push(c.slice() as Uint8Array<ArrayBuffer>);
-          pending += c.length;
-          if (pending >= 16 << 20) flush();
-        },
-        end: async () => flush(),
+        // the decompressor may fill its buffer again once this returns
+        write: (c) => f.write(c.slice()),
+        end: async () => f.close(),
         async source() {
           // the tar is whole and its diff_id checked: it goes out now, before its image
+          const blob = f.finish();
           await member(name, blob);
           return src(blob, name);
         },
       };
     },
     async image(name) {
-      const parts: Uint8Array<ArrayBuffer>[] = [];
+      const f = new BlobFile(name, { signal });
       return {
-        write(c) {
-          signal.throwIfAborted();
-          parts.push(c as Uint8Array<ArrayBuffer>);
-        },
+        write: (c) => f.write(c),
         // (closed after a failed build too: the whole output is dropped then)
-        close: () => member(name, new Blob(parts)),
+        close: () => member(name, f.finish()),
       };
     },
   };
