@@ -45,14 +45,6 @@ const LLB = Int32Array.from(LL_BASE), LLX = Uint8Array.from(LL_EXTRA), MLB = Int
 function highbit(v: number): number {
   return 31 - Math.clz32(v);
 }
-function llCode(ll: number): number {
-  return ll < 64 ? LL_CODE_SMALL[ll]! : highbit(ll) + 19;
-}
-/** code of a match length minus 3 */
-function mlCode(mlBase: number): number {
-  return mlBase < 128 ? ML_CODE_SMALL[mlBase]! : highbit(mlBase) + 36;
-}
-
 /** Little-endian bit writer: bits fill each byte from its lowest bit. */
 class BitOut {
   acc = 0;
@@ -498,19 +490,18 @@ interface SeqBuf {
   ofv: Int32Array;
   lits: Uint8Array;
   nLits: number;
-}
-
-/** Histogram of codes[0..n) (values up to maxCode); its own function for the reason of countBytes */
-function countCodes(codes: Uint8Array, n: number, maxCode: number): Int32Array {
-  const count = new Int32Array(maxCode + 1);
-  for (let i = 0; i < n; i++) count[codes[i]!]!++;
-  return count;
+  /** the codes of ll, ml and ofv, and how often each occurs in the block */
+  llc: Uint8Array;
+  mlc: Uint8Array;
+  ofc: Uint8Array;
+  llCount: Int32Array;
+  mlCount: Int32Array;
+  ofCount: Int32Array;
 }
 
 interface Choice { mode: number; table: FseCTable; desc: Uint8Array | null; rle: number }
 
-function chooseTable(codes: Uint8Array, n: number, maxCode: number, predef: FseCTable, predefNorm: number[], predefLog: number, maxLog: number, into: FseCTable): Choice {
-  const count = countCodes(codes, n, maxCode);
+function chooseTable(count: Int32Array, n: number, maxCode: number, predef: FseCTable, predefNorm: number[], predefLog: number, maxLog: number, into: FseCTable): Choice {
   let maxSym = 0, distinct = 0;
   for (let s = 0; s <= maxCode; s++) if (count[s]! > 0) { maxSym = s; distinct++; }
   if (distinct === 1 && n > 2) {
@@ -544,16 +535,10 @@ function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
     out[pos++] = (n - 0x7f00) >> 8;
   }
   if (n === 0) return pos;
-  const llc = new Uint8Array(n), mlc = new Uint8Array(n), ofc = new Uint8Array(n);
-  const { ll, ml, ofv } = seq;
-  for (let i = 0; i < n; i++) {
-    llc[i] = llCode(ll[i]!);
-    mlc[i] = mlCode(ml[i]! - 3);
-    ofc[i] = highbit(ofv[i]!);
-  }
-  const cl = chooseTable(llc, n, 35, PREDEF_LL, LL_DEFAULT, 6, LL_MAX_LOG, CT_LL);
-  const co = chooseTable(ofc, n, 31, PREDEF_OF, OF_DEFAULT, 5, OF_MAX_LOG, CT_OF);
-  const cm = chooseTable(mlc, n, 52, PREDEF_ML, ML_DEFAULT, 6, ML_MAX_LOG, CT_ML);
+  const { ll, ml, ofv, llc, mlc, ofc } = seq;
+  const cl = chooseTable(seq.llCount, n, 35, PREDEF_LL, LL_DEFAULT, 6, LL_MAX_LOG, CT_LL);
+  const co = chooseTable(seq.ofCount, n, 31, PREDEF_OF, OF_DEFAULT, 5, OF_MAX_LOG, CT_OF);
+  const cm = chooseTable(seq.mlCount, n, 52, PREDEF_ML, ML_DEFAULT, 6, ML_MAX_LOG, CT_ML);
   out[pos++] = (cl.mode << 6) | (co.mode << 4) | (cm.mode << 2);
   for (const c of [cl, co, cm]) {
     if (c.mode === 1) out[pos++] = c.rle;
@@ -711,6 +696,16 @@ function emit(st: MatchState, seq: SeqBuf, src: Uint8Array, anchor: number, litL
   seq.ll[i] = litLen;
   seq.ml[i] = ml;
   seq.ofv[i] = v;
+  // the codes and their histograms here, not in a pass of their own over the block's sequences
+  const lc = litLen < 64 ? LL_CODE_SMALL[litLen]! : highbit(litLen) + 19;
+  const mb = ml - 3, mc = mb < 128 ? ML_CODE_SMALL[mb]! : highbit(mb) + 36;
+  const oc = 31 - Math.clz32(v);
+  seq.llc[i] = lc;
+  seq.mlc[i] = mc;
+  seq.ofc[i] = oc;
+  seq.llCount[lc]!++;
+  seq.mlCount[mc]!++;
+  seq.ofCount[oc]!++;
 }
 
 const HASH_MUL = 0x9e3779b1 | 0;
@@ -1066,6 +1061,9 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
     const reps = [st.rep1, st.rep2, st.rep3];
     seq.n = 0;
     seq.nLits = 0;
+    seq.llCount.fill(0);
+    seq.mlCount.fill(0);
+    seq.ofCount.fill(0);
     const anchor = p.strategy === 0 ? parseFast(st, src, b, end, seq) : p.strategy === 1 ? parseLazy(st, src, b, end, seq) : parseDouble(st, src, b, end, seq);
     seq.lits.set(src.subarray(anchor, end), seq.nLits);
     seq.nLits += end - anchor;
@@ -1098,6 +1096,12 @@ const seqBuf: SeqBuf = {
   ofv: new Int32Array(BLOCK_MAX / 3 + 1),
   lits: new Uint8Array(BLOCK_MAX),
   nLits: 0,
+  llc: new Uint8Array(BLOCK_MAX / 3 + 1),
+  mlc: new Uint8Array(BLOCK_MAX / 3 + 1),
+  ofc: new Uint8Array(BLOCK_MAX / 3 + 1),
+  llCount: new Int32Array(36),
+  mlCount: new Int32Array(53),
+  ofCount: new Int32Array(32),
 };
 const blockOutBuf = new Uint8Array(BLOCK_MAX * 4);
 const scratchBuf = new Uint8Array(512);
