@@ -46,6 +46,8 @@ export interface OciConvertRow {
   xSkopeo: number | null;
   /** Chromium rows: MB/s over Node's MB/s for the same compressor */
   xNode: number | null;
+  /** Chromium rows: CPU seconds over Node's for the same compressor (wall is the shared machine's load too) */
+  cpuXNode: number | null;
   outMB: number;
 }
 
@@ -331,7 +333,7 @@ export async function runOciConvertBench(opts: { mb?: number; layers?: number; c
   const log = opts.log ?? ((s: string) => console.error(s));
   const layers = opts.layers ?? 10;
   const img = makeImage(opts.mb ?? 500, layers);
-  const base = { layers, tarMB: round(img.tarBytes / MB, 1), gzipMB: round(img.gzipBytes / MB, 1), xSkopeo: null, xNode: null };
+  const base = { layers, tarMB: round(img.tarBytes / MB, 1), gzipMB: round(img.gzipBytes / MB, 1), xSkopeo: null, xNode: null, cpuXNode: null };
   const rows: OciConvertRow[] = [];
   const manifests = new Map<Compressor, string>();
   // Chromium first: Vite bundles the sources seconds after this process imported them
@@ -375,7 +377,7 @@ export async function runOciConvertBench(opts: { mb?: number; layers?: number; c
     const MBps = round(img.tarBytes / MB / p.seconds, 1);
     rows.push({
       tool: `page (Chromium) nydus ${p.compressor}${same ? '' : ' (unchecked: sources changed)'}`, ...base, seconds: round(p.seconds), cpuSeconds: round(p.cpuSeconds),
-      MBps, xNode: round(MBps / node.MBps), outMB: round(p.outBytes / MB, 1),
+      MBps, xNode: round(MBps / node.MBps), cpuXNode: round(p.cpuSeconds / node.cpuSeconds), outMB: round(p.outBytes / MB, 1),
     });
   }
   for (const r of rows) r.xSkopeo = round(r.MBps / skopeo.MBps);
