@@ -227,13 +227,13 @@ interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: numb
  * PREFIX-<compressor>-{worker,page}.cpuprofile (open in Chromium's DevTools), with the top self
  * times printed. Profiling costs time: figures of a profiled run are not the bench's.
  */
-async function workerProfiler(page: import('playwright-core').Page, log: (s: string) => void): Promise<{ start(): Promise<void>; stop(prefix: string): Promise<void> }> {
+export async function workerProfiler(page: import('playwright-core').Page, log: (s: string) => void, workerUrl = 'converter'): Promise<{ start(): Promise<void>; stop(prefix: string): Promise<void> }> {
   const cdp = await page.context().newCDPSession(page);
   let worker: string | null = null;
   let next = 1;
   const waiting = new Map<number, (r: unknown) => void>();
   cdp.on('Target.attachedToTarget', (e: { sessionId: string; targetInfo: { type: string; url: string } }) => {
-    if (e.targetInfo.type === 'worker' && e.targetInfo.url.includes('converter')) worker = e.sessionId;
+    if (e.targetInfo.type === 'worker' && e.targetInfo.url.includes(workerUrl)) worker = e.sessionId;
   });
   cdp.on('Target.receivedMessageFromTarget', (e: { sessionId: string; message: string }) => {
     const m = JSON.parse(e.message) as { id?: number; result?: unknown; error?: unknown };
@@ -273,7 +273,7 @@ async function workerProfiler(page: import('playwright-core').Page, log: (s: str
       await cdp.send('Profiler.start');
       // the worker starts at the first Convert click; later runs reuse it
       for (let i = 0; i < 200 && !worker; i++) await new Promise((ok) => setTimeout(ok, 10));
-      if (!worker) throw new Error('profile: no converter worker attached');
+      if (!worker) throw new Error(`profile: no ${workerUrl} worker attached`);
       await inWorker('Profiler.enable');
       await inWorker('Profiler.setSamplingInterval', { interval: 200 });
       await inWorker('Profiler.start');
@@ -283,7 +283,7 @@ async function workerProfiler(page: import('playwright-core').Page, log: (s: str
       const pg = (await cdp.send('Profiler.stop')).profile as unknown as CpuProfile;
       writeFileSync(`${prefix}-worker.cpuprofile`, JSON.stringify(w));
       writeFileSync(`${prefix}-page.cpuprofile`, JSON.stringify(pg));
-      top(w, 'converter worker');
+      top(w, `${workerUrl} worker`);
       top(pg, 'page main thread');
     },
   };
