@@ -5,7 +5,8 @@
 // `layerscope convert --to nydus OUT.tar` writes. A cancel mid-way leaves no result and no download.
 // One EROFS per layer in tar index mode: the downloaded tar of the pairs and a picked folder hold the
 // files `layerscope convert --to erofs --per-layer OUTDIR` writes, byte for byte; the kernel mounts a
-// page-made layer image over its page-made tar and shows the layer's files.
+// page-made layer image over its page-made tar and shows the layer's files; a layer it cannot index
+// (a hardlink into a lower layer) fails with its number and leaves the picked folder empty.
 import { test, expect } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -286,4 +287,32 @@ test('one EROFS per layer over its tar: the download and a picked folder hold th
   } finally {
     spawnSync('losetup', ['-d', loop.stdout.trim()]);
   }
+});
+
+test('per layer into a picked folder: a layer the tar index cannot take fails with its number, and the folder is emptied', async ({ page }) => {
+  // layer 1 hardlinks a file of layer 0: the image opens (the merge resolves it), but layer 1's tar
+  // alone names nothing for the link, so its index is refused (mkfs.erofs --tar=i fails on it too)
+  // after layer 0's pair and layer 1's tar were written to the folder
+  const hl = join(work, 'hardlink');
+  newImage(hl, 'h');
+  appendLayer(hl, 'h', makeTar([{ name: 'etc/a', text: 'a' }]), 'gzip', 'one');
+  appendLayer(hl, 'h', makeTar([{ name: 'etc/b', type: 'hardlink', linkname: 'etc/a' }]), 'gzip', 'two');
+  const c = cli(['convert', hl, '--to', 'erofs', '--per-layer', join(work, 'hardlink-out')]);
+  expect(c.status).toBe(3);
+  expect(c.stderr).toContain('layer 1 (');
+  await page.addInitScript(() => {
+    (window as unknown as Record<string, unknown>).showDirectoryPicker = async () => (await navigator.storage.getDirectory()).getDirectoryHandle('pl-fail', { create: true });
+  });
+  await openConvert(page, hl);
+  await page.getByTestId('convert-target').selectOption('erofs-per-layer');
+  await page.getByTestId('convert-output').selectOption('dir');
+  await page.getByTestId('convert-start').click();
+  await expect(page.getByTestId('convert-error')).toContainText('layer 1 (layer-1.tar): hardlink "etc/b" names "etc/a", which is not an earlier entry of the archive');
+  await expect(page.getByTestId('convert-result')).toHaveCount(0);
+  expect(await page.evaluate(async () => {
+    const names: string[] = [];
+    for await (const k of ((await (await navigator.storage.getDirectory()).getDirectoryHandle('pl-fail')) as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(k);
+    return names;
+  })).toEqual([]);
+  await page.screenshot({ path: join(SHOTS, 'oci-convert-per-layer-error.png') });
 });
