@@ -12,6 +12,7 @@ import { gzipDecompress } from '../../src/lib/codec/gzip.ts';
 import { lz4Decompress } from '../../src/lib/codec/lz4.ts';
 import { sha256, sha256Async } from '../../src/lib/codec/sha256.ts';
 import { xxh32 } from '../../src/lib/codec/xxh32.ts';
+import { decompress as fzstdDecompress } from 'fzstd';
 import { zstdDecompress } from '../../src/lib/codec/zstd.ts';
 import { zstdCompress } from '../../src/lib/codec/zstd-encode.ts';
 
@@ -82,6 +83,8 @@ function cases(inp: BenchInputs): Case[] {
     { codec: 'xxh32, 1 MiB', bytes: MiB.length, fn: () => xxh32(MiB) },
     { codec: 'lz4 block decode (lz4 -1, 1 MiB blocks)', bytes: lz4Out, fn: () => { for (const b of inp.lz4Blocks) lz4Decompress(b.src, b.size); } },
     { codec: 'zstd decode (zstd -3, ours)', bytes: inp.corpus.length, fn: () => zstdDecompress(inp.zstd, inp.corpus.length) },
+    // fzstd beside ours in the same run (Chromium included): the issue-14 target is 3x fzstd there
+    { codec: 'zstd decode (zstd -3, fzstd)', bytes: inp.corpus.length, fn: () => fzstdDecompress(inp.zstd) },
     { codec: 'gzip decode (gzip -6, fflate)', bytes: inp.corpus.length, fn: () => gzipDecompress(inp.gzip, inp.corpus.length) },
     // the zstd encoder over the whole corpus (bench/codecs.ts puts the zstd CLI beside these)
     ...ZSTD_ENCODE_LEVELS.map((level) => ({ codec: zstdEncodeCase(level), bytes: inp.corpus.length, fn: () => zstdCompress(inp.corpus, { level }) })),

@@ -394,40 +394,43 @@ function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: numb
   let o1 = 0, o2 = seg, o3 = 2 * seg, o4 = 3 * seg;
   // fast part: two symbols per stream per round while every stream has the bits for them; the
   // fourth stream is the shortest, so it bounds the round count for all four
+  // One 4-byte load gives both symbols of a stream: the 2 * maxBits (<= 22) bits below its
+  // position start at most 7 bits into the load
   const safe = 2 * maxBits;
+  const shift = maxBits;
   while (regen - o4 >= 2 && p1 >= safe && p2 >= safe && p3 >= safe && p4 >= safe) {
-    let x = p1 - maxBits, i = a1 + (x >> 3);
-    let t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    lit[o1++] = t >> 8;
-    p1 -= t & 15;
-    x = p2 - maxBits; i = a2 + (x >> 3);
-    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    lit[o2++] = t >> 8;
-    p2 -= t & 15;
-    x = p3 - maxBits; i = a3 + (x >> 3);
-    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    lit[o3++] = t >> 8;
-    p3 -= t & 15;
-    x = p4 - maxBits; i = a4 + (x >> 3);
-    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    lit[o4++] = t >> 8;
-    p4 -= t & 15;
-    x = p1 - maxBits; i = a1 + (x >> 3);
-    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    lit[o1++] = t >> 8;
-    p1 -= t & 15;
-    x = p2 - maxBits; i = a2 + (x >> 3);
-    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    lit[o2++] = t >> 8;
-    p2 -= t & 15;
-    x = p3 - maxBits; i = a3 + (x >> 3);
-    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    lit[o3++] = t >> 8;
-    p3 -= t & 15;
-    x = p4 - maxBits; i = a4 + (x >> 3);
-    t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    lit[o4++] = t >> 8;
-    p4 -= t & 15;
+    let x = p1 - safe;
+    let w = bv.getInt32(a1 + (x >> 3), true) >>> (x & 7);
+    let t = table[(w >>> shift) & mask]!;
+    let u = table[(w >>> (shift - (t & 15))) & mask]!;
+    lit[o1] = t >> 8;
+    lit[o1 + 1] = u >> 8;
+    o1 += 2;
+    p1 -= (t & 15) + (u & 15);
+    x = p2 - safe;
+    w = bv.getInt32(a2 + (x >> 3), true) >>> (x & 7);
+    t = table[(w >>> shift) & mask]!;
+    u = table[(w >>> (shift - (t & 15))) & mask]!;
+    lit[o2] = t >> 8;
+    lit[o2 + 1] = u >> 8;
+    o2 += 2;
+    p2 -= (t & 15) + (u & 15);
+    x = p3 - safe;
+    w = bv.getInt32(a3 + (x >> 3), true) >>> (x & 7);
+    t = table[(w >>> shift) & mask]!;
+    u = table[(w >>> (shift - (t & 15))) & mask]!;
+    lit[o3] = t >> 8;
+    lit[o3 + 1] = u >> 8;
+    o3 += 2;
+    p3 -= (t & 15) + (u & 15);
+    x = p4 - safe;
+    w = bv.getInt32(a4 + (x >> 3), true) >>> (x & 7);
+    t = table[(w >>> shift) & mask]!;
+    u = table[(w >>> (shift - (t & 15))) & mask]!;
+    lit[o4] = t >> 8;
+    lit[o4 + 1] = u >> 8;
+    o4 += 2;
+    p4 -= (t & 15) + (u & 15);
   }
   huffmanTail(st, buf, bv, a1, p1, o1, seg, maxBits, at);
   huffmanTail(st, buf, bv, a2, p2, o2, 2 * seg, maxBits, at);
@@ -621,7 +624,7 @@ function sequences(
   T.set(mlT.e, 2 * SEQ_STATE_AT[ML]!);
   const outV = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const litV = new DataView(lit.buffer, lit.byteOffset, lit.byteLength);
-  const outLen = out.length, litLen = lit.length;
+  const outLen = out.length;
   // Everything in the loop stays int32: states, bit positions, lengths and offsets (a double there
   // made V8 carry the states as doubles with a conversion check per table lookup), and the loop
   // calls nothing (no copyWithin / set / subarray; fail() is never reached on valid data), so V8
@@ -727,28 +730,30 @@ function sequences(
 
     if (ll > litEnd - lp) fail(st, at + a, `sequences: sequence ${s} takes ${ll} literals, ${litEnd - lp} left`);
     if (ll + ml > lim - op) fail(st, at + a, `sequences: sequence ${s} would ${boundDetail}`);
-    // Literals and matches are copied in 4-byte words and may write up to 15 bytes past the
-    // sequence (never past out.length): the next literals / match / block overwrite them.
-    if (lp + ll + 8 <= litLen && op + ll + 8 <= outLen) {
-      outV.setInt32(op, litV.getInt32(lp, true), true);
-      outV.setInt32(op + 4, litV.getInt32(lp + 4, true), true);
-      for (let k = 8; k < ll; k += 8) {
-        outV.setInt32(op + k, litV.getInt32(lp + k, true), true);
-        outV.setInt32(op + k + 4, litV.getInt32(lp + k + 4, true), true);
-      }
-    } else {
+    if (off > op + ll - frameStart) fail(st, at + a, `sequences: offset ${off} in sequence ${s} reaches before the frame's ${op + ll - frameStart} decoded bytes`);
+    if (op + ll + ml + 16 > outLen) {
+      // within 16 bytes of the output's end: byte by byte (which repeats overlaps as the format means)
       for (let k = 0; k < ll; k++) out[op + k] = lit[lp + k]!;
+      op += ll;
+      lp += ll;
+      for (const mEnd = op + ml; op < mEnd; op++) out[op] = out[op - off]!;
+      continue;
+    }
+    // Literals and matches are copied in 4-byte words and may write up to 15 bytes past the
+    // sequence (the check above keeps that inside out): the next literals / match / block
+    // overwrite them. Literals may be read up to 7 bytes past litEnd: every literals buffer has
+    // PAD bytes after its end (litBuf; a block read in place has PAD bytes after it in src, and
+    // blockCopy has them too).
+    outV.setInt32(op, litV.getInt32(lp, true), true);
+    outV.setInt32(op + 4, litV.getInt32(lp + 4, true), true);
+    for (let k = 8; k < ll; k += 8) {
+      outV.setInt32(op + k, litV.getInt32(lp + k, true), true);
+      outV.setInt32(op + k + 4, litV.getInt32(lp + k + 4, true), true);
     }
     op += ll;
     lp += ll;
-    if (off > op - frameStart) fail(st, at + a, `sequences: offset ${off} in sequence ${s} reaches before the frame's ${op - frameStart} decoded bytes`);
     const m = op - off;
     const mEnd = op + ml;
-    if (mEnd + 16 > outLen) {
-      // at the end of the output: byte by byte (which also repeats overlaps as the format means)
-      for (; op < mEnd; op++) out[op] = out[op - off]!;
-      continue;
-    }
     if (off < 4) {
       // a period of 1-3 bytes: the first `d` bytes one by one, where d is the period's smallest
       // multiple of at least 4; from there on, words copied from d bytes back repeat it
