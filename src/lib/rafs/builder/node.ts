@@ -3,14 +3,18 @@
  * `merge`, `compact`): file sinks, and blobs named by their id in the blob dir (written to a
  * temporary name first: the id is known only once the blob is complete).
  */
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceTree } from '../../fs/tree.ts';
 import type { RafsFs } from '../model.ts';
-import { buildRafs } from './build.ts';
+import { BytesSource } from '../../io/source.ts';
+import type { ImageBuildOptions } from '../../app/build.ts';
+import { buildRafsLayers, type LayerFiles, type OutputFile } from '../../app/build-layers.ts';
 import { compactRafs, type CompactOptions, type CompactResult } from './compact.ts';
 import { mergeRafs, type MergeOptions, type MergeResult } from './merge.ts';
-import type { RafsBuildOptions, RafsBuildResult, RafsBuildSinks, Sink } from './types.ts';
+import type { RafsBuildResult, Sink } from './types.ts';
+
+type RafsLayerOptions = Extract<ImageBuildOptions, { format: 'rafs' }>;
 
 export class FileSink implements Sink {
   private fd: number;
@@ -37,43 +41,33 @@ function tempBlob(dir: string): FileSink {
 }
 
 /**
- * Sinks into `bootstrapPath` and a temporary blob in `blobDir`; `commit` names the blob by its id
- * (or removes it when nothing was stored), `abort` removes it.
+ * RAFS layer files on disk for the one layer loop (src/lib/app/build-layers.ts): bootstraps at
+ * their paths, blobs written in `blobDir` under a temporary name, then renamed to their id.
  */
-export function rafsFileSinks(bootstrapPath: string, blobDir: string): { sinks: RafsBuildSinks; commit(blobId: string | null): string | null; abort(): void } {
-  const boot = new FileSink(bootstrapPath);
-  const blob = tempBlob(blobDir);
+export function rafsLayerFiles(blobDir: string): LayerFiles<FileSink & OutputFile> {
+  const file = (path: string): FileSink & OutputFile => {
+    const f = new FileSink(path);
+    return Object.assign(f, { abort: () => f.close() });
+  };
   return {
-    sinks: { bootstrap: boot, blob },
-    commit(blobId) {
-      boot.close();
-      blob.close();
-      if (!blobId) {
-        unlinkSync(blob.path);
-        return null;
-      }
-      const blobPath = join(blobDir, blobId);
-      renameSync(blob.path, blobPath);
-      return blobPath;
-    },
-    abort() {
-      boot.close();
-      blob.close();
-      try { unlinkSync(blob.path); } catch { /* already gone */ }
-    },
+    bootstrap: file,
+    blob: (temp) => file(join(blobDir, `${temp}-${process.pid}-${seq++}`)),
+    keep: (f, id) => renameSync(f.path, join(blobDir, id)),
+    remove: (f) => rmSync(f.path, { force: true }),
+    read: (f) => new BytesSource(new Uint8Array(readFileSync(f.path)), f.path),
   };
 }
 
-/** Build to `bootstrapPath`; the new blob lands in `blobDir` named by its id (none when nothing was stored). */
-export async function buildRafsToFiles(tree: SourceTree, opts: RafsBuildOptions, bootstrapPath: string, blobDir: string): Promise<RafsBuildResult & { blobPath: string | null }> {
-  const files = rafsFileSinks(bootstrapPath, blobDir);
-  try {
-    const r = await buildRafs(tree, opts, files.sinks);
-    return { ...r, blobPath: files.commit(r.blobId) };
-  } catch (e) {
-    files.abort();
-    throw e;
-  }
+/**
+ * Build to `bootstrapPath` through the page's and CLI's layer loop (buildRafsLayers); the new blob
+ * lands in `blobDir` named by its id (none when nothing was stored). A failed build leaves neither file.
+ */
+export async function buildRafsToFiles(
+  tree: SourceTree, opts: Omit<RafsLayerOptions, 'format' | 'version'> & { version?: 5 | 6 }, bootstrapPath: string, blobDir: string,
+): Promise<RafsBuildResult & { blobPath: string | null }> {
+  const [layer] = await buildRafsLayers([{ tree, label: bootstrapPath, bootstrapName: bootstrapPath }], { ...opts, format: 'rafs', version: opts.version ?? 6 }, rafsLayerFiles(blobDir));
+  const r = layer!.result;
+  return { ...r, blobPath: r.blobId ? join(blobDir, r.blobId) : null };
 }
 
 export async function mergeRafsToFile(layers: readonly RafsFs[], opts: MergeOptions, bootstrapPath: string): Promise<MergeResult> {
