@@ -7,8 +7,9 @@
  * repeat offsets. No dictionaries.
  *
  * Level 1 uses a single hash table probed greedily (skipping faster through data that does not
- * match); levels 2-3 a 4-byte and an 8-byte hash table, greedy; levels 4-9 hash chains, searched
- * deeper with each level, and lazy matching (one or two positions ahead).
+ * match); levels 2-3 a 5-byte and an 8-byte hash table, greedy; levels 4-9 rows of recent
+ * positions per hash (tagged, longer rows with each level), and lazy matching (one or two positions
+ * ahead).
  *
  * Every bitstream the decoder reads backwards is written forwards here with the symbols in reverse
  * order, so the last symbol written is the first one read.
@@ -617,12 +618,13 @@ function writeSequences(seq: SeqBuf, out: Uint8Array, pos: number): number {
 // Match finding
 
 interface Params {
-  /** 0: single hash table, greedy; 1: hash chains, lazy; 2: a 4-byte and an 8-byte hash table, greedy */
+  /** 0: single hash table, greedy; 1: rows of recent positions per hash, lazy; 2: a 5-byte and an 8-byte hash table, greedy */
   strategy: 0 | 1 | 2;
+  /** log2 entries of the (short) hash table; strategy 1: of all rows' entries together */
   hashLog: number;
-  /** hash chain links (strategy 1) or the 8-byte hash table (strategy 2), log2 entries */
+  /** the 8-byte hash table (strategy 2), log2 entries; unused otherwise */
   chainLog: number;
-  /** chain candidates tried per position */
+  /** strategy 1: entries per row (a power of 2), so at most depth - 1 candidates per search */
   depth: number;
   /** positions looked ahead for a better match (0-2) */
   lazy: number;
@@ -640,12 +642,13 @@ const LEVELS: Params[] = [
   // table and candidate loads (cache misses); half the short table was 5-10% faster for 0.3% more
   // output on the 8 MiB bench corpus and on 4 MiB of text
   { strategy: 2, hashLog: 15, chainLog: 17, depth: 1, lazy: 0, skipLog: 7 }, // 3
-  { strategy: 1, hashLog: 17, chainLog: 17, depth: 4, lazy: 1, skipLog: 8 }, // 4
-  { strategy: 1, hashLog: 17, chainLog: 17, depth: 16, lazy: 1, skipLog: 8 }, // 5
-  { strategy: 1, hashLog: 17, chainLog: 18, depth: 16, lazy: 2, skipLog: 8 }, // 6
-  { strategy: 1, hashLog: 18, chainLog: 18, depth: 32, lazy: 2, skipLog: 8 }, // 7
-  { strategy: 1, hashLog: 18, chainLog: 19, depth: 32, lazy: 2, skipLog: 8 }, // 8
-  { strategy: 1, hashLog: 19, chainLog: 20, depth: 32, lazy: 2, skipLog: 8 }, // 9
+  // 4-9: rows of `depth` entries, 2^hashLog entries in all
+  { strategy: 1, hashLog: 17, chainLog: 0, depth: 4, lazy: 1, skipLog: 8 }, // 4
+  { strategy: 1, hashLog: 17, chainLog: 0, depth: 16, lazy: 1, skipLog: 8 }, // 5
+  { strategy: 1, hashLog: 18, chainLog: 0, depth: 16, lazy: 2, skipLog: 8 }, // 6
+  { strategy: 1, hashLog: 18, chainLog: 0, depth: 32, lazy: 2, skipLog: 8 }, // 7
+  { strategy: 1, hashLog: 19, chainLog: 0, depth: 32, lazy: 2, skipLog: 8 }, // 8
+  { strategy: 1, hashLog: 20, chainLog: 0, depth: 32, lazy: 2, skipLog: 8 }, // 9
 ];
 
 interface MatchState {
@@ -654,7 +657,10 @@ interface MatchState {
   dv: DataView;
   head: Int32Array;
   chain: Int32Array;
-  /** next position to enter in the hash chains */
+  /** strategy 1: a tag per entry of head, and each row's newest slot */
+  tags: Uint8Array;
+  rowHead: Uint8Array;
+  /** next position to enter in the rows (strategy 1) */
   ins: number;
   rep1: number;
   rep2: number;
@@ -836,26 +842,40 @@ function parseDouble(st: MatchState, src: Uint8Array, start: number, end: number
 }
 
 /*
- * Levels 4+: hash chains, lazy matching. The finder's state lives in module variables set per
+ * Levels 4+: rows, lazy matching. The finder's state lives in module variables set per
  * block (lz: ...) instead of closures made per block: insert/find/gain were closures over a dozen
  * locals, called per position.
  */
 let lzSt: MatchState = null as unknown as MatchState;
 let lzSrc: Uint8Array = new Uint8Array(0);
 let lzDv: DataView = new DataView(new ArrayBuffer(4));
-let lzHead: Int32Array = new Int32Array(0);
-let lzChain: Int32Array = new Int32Array(0);
-let lzShift = 0, lzChainMask = 0, lzMaxDist = 0, lzDepth = 0, lzEnd = 0;
+let lzEntries: Int32Array = new Int32Array(0);
+let lzTags: Uint8Array = new Uint8Array(0);
+let lzRowHead: Uint8Array = new Uint8Array(0);
+let lzRowShift = 0, lzTagShift = 0, lzRowLog = 0, lzRowMask = 0, lzEnd = 0;
 let lzBestOff = 0;
 
-/** enter positions up to and including `to` in the hash chains */
+/*
+ * Rows, not chains: each 4-byte hash has a row of the last `depth` positions (a power of 2) with an
+ * 8-bit tag each from more bits of the hash; a search reads one row and its tags, and only
+ * candidates whose tag matches touch the input. With hash chains, level 9's time was 77% on two
+ * lines (node --cpu-prof line ticks): the chain link load and the first byte at each candidate,
+ * both cache misses, 15 candidates per search.
+ */
+
+/** enter positions up to and including `to` in the rows */
 function lzInsert(to: number): void {
-  const dv = lzDv, head = lzHead, chain = lzChain, shift = lzShift, chainMask = lzChainMask;
+  const dv = lzDv, entries = lzEntries, tags = lzTags, heads = lzRowHead;
+  const rowShift = lzRowShift, tagShift = lzTagShift, rowLog = lzRowLog, rowMask = lzRowMask;
   let i = lzSt.ins;
   while (i <= to) {
-    const h = Math.imul(dv.getInt32(i, true), HASH_MUL) >>> shift;
-    chain[i & chainMask] = head[h]!;
-    head[h] = i;
+    const h = Math.imul(dv.getInt32(i, true), HASH_MUL);
+    const row = h >>> rowShift;
+    const slot = (heads[row]! - 1) & rowMask;
+    heads[row] = slot;
+    const e = (row << rowLog) | slot;
+    entries[e] = i;
+    tags[e] = h >>> tagShift; // a Uint8Array keeps the low 8 bits
     i++;
   }
   if (to + 1 > lzSt.ins) lzSt.ins = to + 1;
@@ -864,7 +884,7 @@ function lzInsert(to: number): void {
 /** longest match at `at` (with repeat offsets first); sets lzBestOff, returns its length */
 function lzFind(at: number, litLen: number): number {
   lzInsert(at);
-  const st = lzSt, src = lzSrc, dv = lzDv, chain = lzChain, end = lzEnd, chainMask = lzChainMask;
+  const st = lzSt, src = lzSrc, dv = lzDv, end = lzEnd;
   let best = 0;
   let bestOff = 0;
   // repeat offsets: rep1 with literals before, rep2/rep3 always
@@ -881,11 +901,17 @@ function lzFind(at: number, litLen: number): number {
     lzBestOff = bestOff;
     return best;
   }
-  // the newest candidate may be any distance back; older links are whole within the chain's span
-  const lim = at - lzMaxDist;
-  let cand = chain[at & chainMask]!;
+  const entries = lzEntries, tags = lzTags, rowMask = lzRowMask;
   const v = dv.getInt32(at, true);
-  for (let d = lzDepth; d > 0 && cand >= 0; d--) {
+  const h = Math.imul(v, HASH_MUL);
+  const row = h >>> lzRowShift, tag = (h >>> lzTagShift) & 255;
+  const base = row << lzRowLog, head = lzRowHead[row]!;
+  // slot `head` is `at` itself; the others newest first, then the never-written ones (-1)
+  for (let k = 1; k <= rowMask; k++) {
+    const e = base | ((head + k) & rowMask);
+    if (tags[e] !== tag) continue;
+    const cand = entries[e]!;
+    if (cand < 0) break;
     if (src[cand + best] === src[at + best] && dv.getInt32(cand, true) === v) {
       const l = 4 + matchLen(src, at + 4, cand + 4, end, dv);
       if (l > best) {
@@ -894,8 +920,6 @@ function lzFind(at: number, litLen: number): number {
         if (at + l === end) break;
       }
     }
-    if (cand <= lim) break;
-    cand = chain[cand & chainMask]!;
   }
   lzBestOff = bestOff;
   return best;
@@ -912,12 +936,15 @@ function parseLazy(st: MatchState, src: Uint8Array, start: number, end: number, 
   lzSt = st;
   lzSrc = src;
   lzDv = st.dv;
-  lzHead = st.head;
-  lzChain = st.chain;
-  lzShift = 32 - p.hashLog;
-  lzChainMask = (1 << p.chainLog) - 1;
-  lzMaxDist = lzChainMask - 1;
-  lzDepth = p.depth;
+  lzEntries = st.head;
+  lzTags = st.tags;
+  lzRowHead = st.rowHead;
+  lzRowLog = highbit(p.depth);
+  lzRowMask = p.depth - 1;
+  // p.hashLog >= lzRowLog + 1 (zstdCompress), so there are 2 rows or more and the shifts are < 32
+  const rowsLog = p.hashLog - lzRowLog;
+  lzRowShift = 32 - rowsLog;
+  lzTagShift = 24 - rowsLog;
   lzEnd = end;
   const lazy = p.lazy, skipLog = p.skipLog;
   const limit = end - 4;
@@ -1039,12 +1066,16 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
   // tables no larger than the input needs (as zstd caps hashLog and chainLog by the window): with
   // them reused across calls, a small input (an EROFS pcluster) clears O(n) entries, not 1-6 MB
   const fit = n < 2 ? 1 : highbit(n - 1) + 2;
-  const p: Params = fit >= p0.hashLog && fit >= p0.chainLog ? p0 : { ...p0, hashLog: Math.min(p0.hashLog, fit), chainLog: Math.min(p0.chainLog, fit) };
+  let p: Params = fit >= p0.hashLog && fit >= p0.chainLog ? p0 : { ...p0, hashLog: Math.min(p0.hashLog, fit), chainLog: Math.min(p0.chainLog, fit) };
+  // rows: at least 2 of them
+  if (p.strategy === 1 && p.hashLog <= highbit(p.depth)) p = { ...p, hashLog: highbit(p.depth) + 1 };
   const st: MatchState = {
     p,
     dv: new DataView(src.buffer, src.byteOffset, src.byteLength),
     head: table(0, 1 << p.hashLog),
-    chain: p.strategy === 0 ? table(1, 0) : table(1, 1 << p.chainLog),
+    chain: p.strategy === 2 ? table(1, 1 << p.chainLog) : table(1, 0),
+    tags: p.strategy === 1 ? byteTable(0, 1 << p.hashLog) : byteTable(0, 0),
+    rowHead: p.strategy === 1 ? byteTable(1, 1 << (p.hashLog - highbit(p.depth))) : byteTable(1, 0),
     ins: 0,
     rep1: 1, rep2: 4, rep3: 8,
   };
@@ -1114,6 +1145,14 @@ const scratchBuf = new Uint8Array(512);
 const OUT_KEEP = 2 << 20;
 let outBuf = new Uint8Array(0);
 const tables: Int32Array[] = [new Int32Array(0), new Int32Array(0)];
+
+const byteTables: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+
+/** the first `size` bytes of reusable byte table `which`, zeroed */
+function byteTable(which: number, size: number): Uint8Array {
+  if (byteTables[which]!.length < size) byteTables[which] = new Uint8Array(size);
+  return byteTables[which]!.subarray(0, size).fill(0);
+}
 
 /** the first `size` entries of reusable table `which`, set to -1 (no position) */
 function table(which: number, size: number): Int32Array {
