@@ -135,7 +135,10 @@ test('batch: one flipped byte in an uncompressed batch names exactly the file it
     const bad = b.blob.slice();
     const ctx = batchContext(meta!, victim.batch);
     if (compressor === 'none') bad[victim.start + Math.floor(victim.size / 2)]! ^= 0x01;
-    else bad[victim.batchStart + Math.floor(ctx.compressedSize / 2)]! ^= 0x01;
+    // the zstd frame's magic: the whole batch fails to decode. (A flip mid-frame may decode to other
+    // bytes of some members only, since nydus' frames carry no checksum: which ones depends on the
+    // encoder's output, so that is no stable assertion.)
+    else bad[victim.batchStart]! ^= 0x01;
     const fs2 = await openBuilt(b, [{ id: b.result.blobId!, bytes: bad }]);
     const r = await checkRafs(fs2);
     assert.equal(r.ok, false);
@@ -150,6 +153,7 @@ test('batch: one flipped byte in an uncompressed batch names exactly the file it
       }
       assert.ok(named.includes(victim.path));
       for (const p of named) assert.ok(inBatch.includes(p), `${p} is not in batch ${victim.batch}`);
+      for (const p of inBatch) assert.ok(named.includes(p), `${p} of batch ${victim.batch} is not named`);
     }
   }
 });
