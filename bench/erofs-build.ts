@@ -5,8 +5,9 @@
 //  - composefs against C mkcomposefs when MKCOMPOSEFS=path names one (else the row says skipped).
 // The tree is the generated 50k-file, 1.1 GB one (bench/util makeBigTree), or EROFS_BENCH_TREE=dir
 // (for example a scratch copy of /usr/share + /usr/bin). Each row gives wall-clock and CPU-time
-// (user + sys) ratios ours / reference. Runs per row: BENCH_RUNS (default 3 for
-// plain and composefs, 1 for compressed; the median is shown). Images are written to bench/out.
+// (user + sys) ratios ours / reference, and both peak RSS figures (MB, ours / reference). Runs per
+// row: BENCH_RUNS (default 3 for plain and composefs, 1 for compressed; the median is shown).
+// Images are written to bench/out.
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_OUT, CLI, makeBigTree, median, sh } from './util.ts';
@@ -15,6 +16,8 @@ export interface BuildRow {
   name: string; layerscopeMs: number | null; referenceMs: number | null; timeRatio: number | null;
   /** ours / reference in CPU seconds (user + sys): on a shared machine wall time also measures the other processes */
   cpuRatio: number | null;
+  /** peak resident set, MB (GNU time %M), ours / reference: -z holds the compressed data until it is written */
+  rssMB?: string;
   sizeRatio: number | null; MBps: number | null; note: string;
 }
 
@@ -28,20 +31,21 @@ function treeBytes(dir: string): number {
  * time `ours` and `ref` alternately `runs` times (wall and CPU, through /usr/bin/time); both write
  * to their own file, removed first. Medians.
  */
-function timed(runs: number, ours: { out: string; cmd: string; args: string[] }, ref: { out: string; cmd: string; args: string[] }): { a: number; b: number; cpuA: number; cpuB: number } {
-  const a: number[] = [], b: number[] = [], ca: number[] = [], cb: number[] = [];
+function timed(runs: number, ours: { out: string; cmd: string; args: string[] }, ref: { out: string; cmd: string; args: string[] }): { a: number; b: number; cpuA: number; cpuB: number; rss: string } {
+  const a: number[] = [], b: number[] = [], ca: number[] = [], cb: number[] = [], ra: number[] = [], rb: number[] = [];
   const cpuFile = join(BENCH_OUT, 'build-cpu.txt');
   for (let i = 0; i < runs; i++) {
-    for (const [x, into, cpu] of [[ours, a, ca], [ref, b, cb]] as const) {
+    for (const [x, into, cpu, rss] of [[ours, a, ca, ra], [ref, b, cb, rb]] as const) {
       rmSync(x.out, { force: true });
-      const r = sh('/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, x.cmd, ...x.args]);
+      const r = sh('/usr/bin/time', ['-f', '%U %S %M', '-o', cpuFile, x.cmd, ...x.args]);
       if (r.status !== 0) throw new Error(`${x.cmd} ${x.args.join(' ')} failed: ${r.stderr}`);
       into.push(r.ms);
-      const [u, sys] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      const [u, sys, kb] = readFileSync(cpuFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
       cpu.push((u! + sys!) * 1000);
+      rss.push(kb! / 1024);
     }
   }
-  return { a: median(a), b: median(b), cpuA: median(ca), cpuB: median(cb) };
+  return { a: median(a), b: median(b), cpuA: median(ca), cpuB: median(cb), rss: `${median(ra).toFixed(0)} / ${median(rb).toFixed(0)}` };
 }
 
 export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ?? 3)): Promise<BuildRow[]> {
@@ -62,7 +66,7 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
     const t = timed(runs, { out: ours, cmd: process.execPath, args: [CLI, 'build', '--format', 'erofs', '-T', '0', tree, ours] }, { out: ref, cmd: 'mkfs.erofs', args: ['--quiet', '-T0', ref, tree] });
     rows.push({
       name: `build erofs (plain), ${what}: ours ${(size(ours) / 1e6).toFixed(0)} MB, mkfs ${(size(ref) / 1e6).toFixed(0)} MB`,
-      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), sizeRatio: +(size(ours) / size(ref)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
+      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), rssMB: t.rss, sizeRatio: +(size(ours) / size(ref)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
       note: `time ratio = layerscope / mkfs.erofs 1.5; ${fsck(ours)}`,
     });
   }
@@ -72,7 +76,7 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
     const t = timed(zRuns, { out: ours, cmd: process.execPath, args: [CLI, 'build', '--format', 'erofs', '-T', '0', '-z', z, tree, ours] }, { out: ref, cmd: 'mkfs.erofs', args: ['--quiet', '-T0', `-z${z}`, ref, tree] });
     rows.push({
       name: `build erofs -z ${z}, ${what}: ours ${(size(ours) / 1e6).toFixed(1)} MB, mkfs ${(size(ref) / 1e6).toFixed(1)} MB`,
-      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), sizeRatio: +(size(ours) / size(ref)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
+      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), rssMB: t.rss, sizeRatio: +(size(ours) / size(ref)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
       note: `goal: time ratio <= 1.0, size ratio <= 1.02 (mkfs.erofs 1.5 -z${z}); ${fsck(ours)}`,
     });
   }
@@ -85,7 +89,7 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
     const same = sh('cmp', ['-s', cfs, cfsRef]).status === 0;
     rows.push({
       name: `build composefs (fs-verity of every file), ${what}`,
-      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), sizeRatio: +(size(cfs) / size(cfsRef)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
+      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), rssMB: t.rss, sizeRatio: +(size(cfs) / size(cfsRef)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
       note: `time ratio = layerscope / ${mk}; images ${same ? 'byte-identical' : 'DIFFER'}`,
     });
   } else {
