@@ -323,3 +323,13 @@ test('chunks with HAS_CRC32 are checked against CRC-32C of the uncompressed byte
   assert.match((await store.checkChunk(wrong))!.error, /CRC-32C/);
   assert.equal(await store.checkChunk({ ...wrong, flags: 0 }), null);
 });
+
+test('gzip chunks are reproducible: the header MTIME is 0 (flate2 GzEncoder, as nydus-image writes), gunzip gives the input back', () => {
+  const input = new TextEncoder().encode('layerscope '.repeat(500));
+  const z = gzipCompress(input);
+  assert.deepEqual([...z.subarray(0, 3)], [0x1f, 0x8b, 8]);
+  assert.equal(new DataView(z.buffer, z.byteOffset).getUint32(4, true), 0);
+  const r = spawnSync('gzip', ['-dc'], { input: z });
+  assert.equal(r.status, 0);
+  assert.deepEqual(new Uint8Array(r.stdout), input);
+});

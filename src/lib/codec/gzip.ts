@@ -38,6 +38,8 @@ export function gzipDecompress(src: Uint8Array, expectedSize: number, structure 
   return out;
 }
 
+/** gzip with MTIME 0 in the header (as flate2's GzEncoder writes it for nydus-image): fflate writes the
+ *  current time otherwise, so the same tree built in another second gave another blob id and digest. */
 export function gzipCompress(src: Uint8Array, level: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 = 6): Uint8Array {
-  return gzipSync(src, { level });
+  return gzipSync(src, { level, mtime: 0 });
 }
