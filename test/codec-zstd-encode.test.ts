@@ -195,6 +195,22 @@ test('16 MiB input (multi-block frames) at levels 1, 3 and 9', () => {
   }
 });
 
+test('past 16 MiB (levels 2-3 then keep plain positions in their tables, not 24-bit ones with hash tags)', () => {
+  // the 16 MiB input, then 64 KiB of text (top bits flipped, so nothing before matches it) twice:
+  // every match in the tail is to a position past 2^24, which a 24-bit table entry would have cut
+  const x = text.slice(0, 64 << 10).map((b) => b ^ 0x80);
+  const over = new Uint8Array(big.length + 2 * x.length);
+  over.set(big);
+  over.set(x, big.length);
+  over.set(x, big.length + x.length);
+  for (const level of [2, 3]) {
+    const frame = zstdCompress(over, { level });
+    assertDecodes(frame, over, `16 MiB + 2 x 64 KiB level ${level}`);
+    const base = zstdCompress(big, { level }).length;
+    assert.ok(frame.length < base + x.length / 2, `level ${level}: the 128 KiB tail took ${frame.length - base} bytes`);
+  }
+});
+
 test('the checksum is XXH64 of the content: zstd -d rejects a frame whose checksum is changed', () => {
   const frame = zstdCompress(text, { level: 3, checksum: true });
   const bad = frame.slice();
