@@ -198,7 +198,7 @@ async function convertNydus(image: string, outPath: string, v: Record<string, un
   const r = await convertNydusLayout(img, {
     to: 'nydus', compressor, alignedChunk: v['aligned-chunk'] === true, ociRef: v['oci-ref'] === true,
     chunkSize: chunkSize ?? null, ...(typeof v.ref === 'string' ? { ref: v.ref } : {}),
-  }, sink);
+  }, sink, v['oci-ref'] === true ? { files: await ociFiles(image) } : {});
   if (v.json) out(toJson({ format: 'nydus', out: outPath, image: imageSummary(img), ...r }));
   else {
     out(`nydus ${outPath}: manifest ${r.manifest.digest}, ${r.layers.length} blob layers + bootstrap (${r.bootstrap.bootstrapSize} bytes) from ${img.image.kind} ${img.image.name} (${img.image.platform})`);

@@ -13,6 +13,7 @@ import { hex } from '../bytes.ts';
 import { COMPOSEFS_RS_ID_NOTE, composefsRsTree } from '../oci/composefs.ts';
 import { composefsRsImage } from '../oci/composefs-rs-erofs.ts';
 import type { LoadedOci } from '../oci/index.ts';
+import type { OciFiles } from '../oci/files.ts';
 import { convertToNydus, type LayoutSink, type NydusConvertResult, type NydusProgress } from '../oci/nydus.ts';
 import { buildImage } from './build.ts';
 import type { PerLayerChoice } from './convert-per-layer.ts';
@@ -40,6 +41,8 @@ export type ConvertChoice = NydusChoice | MergedChoice | PerLayerChoice;
 export interface ConvertRun {
   onProgress?(p: NydusProgress): void;
   signal?: AbortSignal;
+  /** the source layout: --oci-ref reads the gzip layers from it */
+  files?: OciFiles;
 }
 
 export const NYDUS_COMPRESSORS: readonly NydusCompressor[] = ['zstd', 'none', 'lz4_block'];
@@ -54,7 +57,7 @@ export function convertNydus(img: LoadedOci, c: NydusChoice, sink: LayoutSink, r
   return convertToNydus(img, sink, {
     compressor: c.compressor, alignedChunk: c.alignedChunk, ociRef: c.ociRef === true,
     ...(c.chunkSize !== null ? { chunkSize: c.chunkSize } : {}), ...(c.ref !== undefined ? { ref: c.ref } : {}),
-    ...(run.onProgress ? { onProgress: run.onProgress } : {}), ...(run.signal ? { signal: run.signal } : {}),
+    ...(run.onProgress ? { onProgress: run.onProgress } : {}), ...(run.signal ? { signal: run.signal } : {}), ...(run.files ? { files: run.files } : {}),
   });
 }
 

@@ -13,10 +13,11 @@ import { MemorySink, type Sink } from '../erofs/writer-output.ts';
 import { newDir, type SourceDirent, type SourceInode, type SourceTree } from '../fs/tree.ts';
 import { BytesSource, SliceSource } from '../io/source.ts';
 import { buildRafs } from '../rafs/builder/build.ts';
+import { buildZranRafs } from '../rafs/builder/zran.ts';
 import { sectionTarHeader } from '../rafs/builder/blob.ts';
 import { mergeRafs } from '../rafs/builder/merge.ts';
 import { openRafs } from '../rafs/index.ts';
-import type { RafsFs } from '../rafs/model.ts';
+import { fromHex, type RafsFs } from '../rafs/model.ts';
 import type { Compressor } from '../rafs/structs.ts';
 import { TAR_BLOCK } from '../tar/structs.ts';
 import { ustarHeader } from '../tar/writer.ts';
@@ -41,6 +42,8 @@ export const NYDUS = {
   bootstrapAnnotation: 'containerd.io/snapshot/nydus-bootstrap',
   fsVersionAnnotation: 'containerd.io/snapshot/nydus-fs-version',
   uncompressedAnnotation: 'containerd.io/uncompressed',
+  /** --oci-ref: on a blob layer, the digest of the gzip layer it references (pkg/label NydusRefLayer) */
+  refAnnotation: 'containerd.io/snapshot/nydus-ref',
   /** where the merged bootstrap is in the bootstrap layer's tar */
   bootstrapPath: 'image/image.boot',
 } as const;
@@ -78,8 +81,15 @@ export interface NydusConvertOptions {
   chunkSize?: number;
   /** every chunk on a 4 KiB boundary in its blob: with compressor none a blob is the EROFS extra device itself */
   alignedChunk?: boolean;
-  /** nydusify --oci-ref (ZRAN): not done here (see below) */
+  /**
+   * nydusify --oci-ref (ZRAN): each blob layer is a RAFS blob (CI rows, inflate contexts, the
+   * layer's bootstrap, a ToC) whose chunks point into the original gzip layer; needs `files`
+   */
   ociRef?: boolean;
+  /** the source layout, where --oci-ref reads the gzip layers (and copies them into the output) */
+  files?: OciFiles;
+  /** --oci-ref: largest tar a layer may inflate to (default OCI_REF_MAX_TAR); the builder holds the gzip layer and its tar in memory */
+  maxRefTar?: number;
   /** the ref.name annotation of the manifest in index.json (default: the source's first tag) */
   ref?: string;
   onProgress?(p: NydusProgress): void;
@@ -98,6 +108,8 @@ export interface NydusLayerResult {
   bootstrapSize: number;
   /** false when the layer holds no file content: its blob is only `bootstrap [image.boot]` */
   hasData: boolean;
+  /** --oci-ref: the original gzip layer's digest, which the chunks point into */
+  ref?: string;
 }
 
 export interface NydusConvertResult {
@@ -220,16 +232,82 @@ export async function convertToNydus(img: LoadedOci, sink: LayoutSink, opts: Nyd
   }
 }
 
-async function convert(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptions): Promise<NydusConvertResult> {
-  if (opts.ociRef) {
-    throw new UnsupportedError('nydus --oci-ref', 'ZRAN blobs that point into the original gzip layers are not built by the image converter yet (rafs/builder/zran.ts builds one layer, holding its whole tar in memory)');
+/**
+ * Largest tar an --oci-ref layer may inflate to: rafs/builder/zran.ts holds the gzip layer and its
+ * whole tar in memory (checkpoints need the inflated bytes before each boundary), so a bigger layer
+ * is refused before anything is read rather than allocated.
+ */
+export const OCI_REF_MAX_TAR = 1 << 30;
+
+/**
+ * --oci-ref, as nydus-snapshotter's Pack (OCIRef) runs `nydus-image create --type targz-ref
+ * --blob-inline-meta --features blob-toc` on each gzip layer: the blob layer is the RAFS blob (no
+ * file data: chunks are ZRAN references into the gzip layer, blob id = the layer's digest), with the
+ * layer's bootstrap inlined. nydus-image builds from the tar alone, so a layer whose hardlink names
+ * a lower layer's file is refused (as by nydus-image), and a directory the tar only implies gets
+ * the builder's default attributes, not the lower layer's.
+ */
+async function refLayers(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptions, total: number): Promise<{ results: NydusLayerResult[]; layerFs: RafsFs[]; done: number }> {
+  const files = opts.files;
+  if (!files) throw new UnsupportedError('nydus --oci-ref', 'the source layout is needed to read the gzip layers');
+  const limit = opts.maxRefTar ?? OCI_REF_MAX_TAR;
+  const n = img.layers.length;
+  for (const l of img.layers) {
+    const i = l.ref.index;
+    if (l.compression !== 'gzip') throw new UnsupportedError('nydus --oci-ref', `layer ${i} is ${l.compression === 'none' ? 'an uncompressed tar' : l.compression}: OCI-ref (ZRAN) chunks point into gzip layers only`);
+    if (l.uncompressedSize > limit) throw new UnsupportedError('nydus --oci-ref', `layer ${i} inflates to ${l.uncompressedSize} bytes, over the ${limit}-byte limit of the ZRAN builder (it holds the gzip layer and its tar in memory)`);
+    if (l.lowerLinks.length > 0) throw new UnsupportedError('nydus --oci-ref', `layer ${i}: a hardlink names a file of a lower layer, which a targz-ref build of the layer's tar alone cannot link (convert without --oci-ref)`);
   }
+  const results: NydusLayerResult[] = [];
+  const layerFs: RafsFs[] = [];
+  let done = 0;
+  for (let i = 0; i < n; i++) {
+    opts.signal?.throwIfAborted();
+    const layer = img.layers[i]!;
+    opts.onProgress?.({ stage: 'layer', layer: i, layers: n, bytes: done, total });
+    const gz = await files.get(layer.ref.path);
+    if (!gz) throw new OciError('missing-blob', 'oci.blob', `${files.name}: layer ${i} blob ${layer.ref.path} is not in the image`);
+    const out = await sink.blob();
+    const blob = hashed(out);
+    const boot = new MemorySink();
+    try {
+      const r = await buildZranRafs(gz, { maxTarSize: limit, inlineMeta: true, ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}) }, { bootstrap: boot, meta: blob });
+      const digest = blob.digest();
+      await out.commit(digest, blob.size);
+      if (`sha256:${r.blobId}` !== layer.blobDigest) throw new OciError('digest-mismatch', 'oci.blob', `layer ${i}: the gzip blob hashes to sha256:${r.blobId}, it was loaded as ${layer.blobDigest}`);
+      const fs = await openRafs(new BytesSource(boot.bytes(), `layer ${i} bootstrap`), {});
+      // nydus-image merge --blob-digests/--blob-sizes/--blob-toc-digests on a SEPARATE (ZRAN) blob:
+      // the blob keeps the gzip layer's id, its meta is the pushed RAFS blob (digest, size, ToC digest;
+      // nydusify passes no --blob-toc-sizes, so blob_toc_size stays the layer bootstrap's 0)
+      if (r.chunks > 0) Object.assign(fs.blobs[0]!, { blobMetaDigest: fromHex(parseDigest(digest, 'oci.nydus').hex), blobMetaSize: blob.size, blobTocDigest: r.toc!.digest });
+      layerFs.push(fs);
+      results.push({ index: i, digest, size: blob.size, chunks: r.chunks, bytes: layer.entries.reduce((s, e) => s + e.size, 0), bootstrapSize: r.bootstrapSize, hasData: r.chunks > 0, ref: layer.blobDigest });
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
+    // the chunks' data: the original gzip layer, copied as it is (nydusify leaves it in the registry)
+    const copy = await sink.blob();
+    const c = hashed(copy);
+    try {
+      for (let o = 0; o < gz.size; o += 8 << 20) await c.write(await gz.read(o, Math.min(8 << 20, gz.size - o)));
+      await copy.commit(c.digest(), c.size);
+    } catch (e) {
+      await copy.abort();
+      throw e;
+    }
+    done += results[i]!.bytes;
+    opts.onProgress?.({ stage: 'layer', layer: i, layers: n, bytes: done, total });
+  }
+  return { results, layerFs, done };
+}
+
+async function convert(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptions): Promise<NydusConvertResult> {
+  if (opts.ociRef) return finish(img, sink, opts, await refLayers(img, sink, opts, totalBytes(img)), totalBytes(img));
   const compressor = opts.compressor ?? 'zstd';
   if (!['zstd', 'none', 'lz4_block'].includes(compressor)) throw new UnsupportedError('nydus compressor', `${String(compressor)} (zstd, none or lz4_block)`);
-  const notes: string[] = [];
   const n = img.layers.length;
-  let total = 0;
-  for (const l of img.layers) for (const e of l.entries) total += e.size;
+  const total = totalBytes(img);
   let done = 0;
   const layerFs: RafsFs[] = [];
   const results: NydusLayerResult[] = [];
@@ -267,12 +345,26 @@ async function convert(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptio
     }
     done = base + layer.entries.reduce((s, e) => s + e.size, 0);
   }
+  return finish(img, sink, opts, { results, layerFs, done }, total);
+}
 
+function totalBytes(img: LoadedOci): number {
+  let total = 0;
+  for (const l of img.layers) for (const e of l.entries) total += e.size;
+  return total;
+}
+
+/** The merged bootstrap layer, config, manifest and index after the blob layers. */
+async function finish(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptions, built: { results: NydusLayerResult[]; layerFs: RafsFs[]; done: number }, total: number): Promise<NydusConvertResult> {
+  const { results, layerFs, done } = built;
+  const n = img.layers.length;
+  const notes: string[] = [];
   opts.onProgress?.({ stage: 'merge', layer: n, layers: n, bytes: done, total });
   const merged = new MemorySink();
   const m = await mergeRafs(layerFs, {
     whiteoutSpec: 'oci', ...(opts.signal ? { signal: opts.signal } : {}),
-    layerBlobs: results.map((l) => (l.hasData ? { id: l.digest.slice('sha256:'.length), size: l.size } : null)),
+    // --oci-ref: the blobs keep the gzip layers' ids (their RAFS blobs were named above)
+    ...(opts.ociRef ? {} : { layerBlobs: results.map((l) => (l.hasData ? { id: l.digest.slice('sha256:'.length), size: l.size } : null)) }),
   }, merged);
   notes.push(...m.notes);
   const bootBytes = merged.bytes();
@@ -286,7 +378,7 @@ async function convert(img: LoadedOci, sink: LayoutSink, opts: NydusConvertOptio
 
   const layers: Descriptor[] = results.map((l) => ({
     mediaType: NYDUS.blobMediaType, digest: l.digest, size: l.size,
-    annotations: { [NYDUS.blobAnnotation]: 'true', [NYDUS.uncompressedAnnotation]: l.digest },
+    annotations: { [NYDUS.blobAnnotation]: 'true', [NYDUS.uncompressedAnnotation]: l.digest, ...(l.ref ? { [NYDUS.refAnnotation]: l.ref } : {}) },
   }));
   const bootDesc: Descriptor = {
     mediaType: NYDUS.bootstrapMediaType, ...tgz,
@@ -377,6 +469,13 @@ export async function openNydusLayout(files: OciFiles, opts: { signal?: AbortSig
     const f = await files.get(blobPath(d));
     // a blob the layout lacks shows as a missing blob when a file needs it
     if (f) blobs.push(new SliceSource(f, 0, f.size, d.hex));
+    // --oci-ref: the gzip layer the RAFS blob's chunks point into, when the layout holds it
+    const ref = l.annotations?.[NYDUS.refAnnotation];
+    if (typeof ref === 'string') {
+      const r = parseDigest(ref, 'oci.nydus');
+      const g = await files.get(blobPath(r));
+      if (g) blobs.push(new SliceSource(g, 0, g.size, r.hex));
+    }
   }
   return openRafs(new BytesSource(image, `${files.name}:${NYDUS.bootstrapPath}`), { blobs });
 }

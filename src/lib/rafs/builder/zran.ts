@@ -40,9 +40,9 @@ import { encodeStruct } from '../../struct.ts';
 import { digestOf } from '../blob.ts';
 import { hex, isPow2 } from '../model.ts';
 import {
-  BF, BLOB_CI_V2, BLOB_META_HEADER, BLOB_META_HEADER_SIZE, BLOB_META_MAGIC, BLOB_ZRAN_CTX, CF, CHUNK_SIZE_MAX, CHUNK_SIZE_MIN, CI2_FLAGS, COMPRESSORS,
+  BF, BLOB_CI_V2, BLOB_META_HEADER, BLOB_META_HEADER_SIZE, BLOB_META_MAGIC, BLOB_ZRAN_CTX, CF, CHUNK_SIZE_MAX, CHUNK_SIZE_MIN, CI2_FLAGS, COMPRESSORS, TAR_BLOCK, TOC_ENTRY, TOC_FLAGS,
 } from '../structs.ts';
-import { compressChunk, encodeCiV2 } from './blob.ts';
+import { compressChunk, encodeCiV2, sectionTarHeader } from './blob.ts';
 import { BlobTable } from './common.ts';
 import { resolveOptions, writeBootstrap } from './build.ts';
 import { buildBTree, type BNode } from './tree.ts';
@@ -67,6 +67,14 @@ export interface ZranBuildOptions {
   contextLimits?: { minCompressed: number; maxCompressed: number; maxUncompressed: number };
   /** compression of the CI data in the RAFS blob (default 'zstd' when smaller, as nydus-image for ref builds) */
   ciCompressor?: 'zstd' | 'none';
+  /**
+   * The RAFS blob as nydus-snapshotter's Pack asks for it in OCI-ref mode (`create --type targz-ref
+   * --blob-inline-meta --features blob-toc`): after the CI and header, the sections `blob.meta`, the
+   * layer's bootstrap as `image.boot`, and the ToC `rafs.blob.toc`, each with its reverse-tar
+   * header, so the RAFS blob is a nydus blob layer (sections read from EOF back, §5.8). The
+   * bootstrap still goes to `sinks.bootstrap` too. Default false: the bare meta blob (`-D DIR`).
+   */
+  inlineMeta?: boolean;
 }
 
 export interface ZranBuildSinks {
@@ -92,6 +100,8 @@ export interface ZranBuildResult {
   /** SHA-256 of the RAFS blob (its file name in the blob dir) */
   metaBlobId: string;
   metaBlobSize: number;
+  /** with inlineMeta: the ToC section (entries and its tar header) as it ends the RAFS blob */
+  toc?: { size: number; digest: Uint8Array };
   chunks: number;
   contexts: number;
   /** chunks whose digest appeared earlier in the layer (they reference the first one) */
@@ -289,12 +299,40 @@ export async function buildZranRafs(layer: ByteSource, opts: ZranBuildOptions, s
     await sinks.meta.write(metaBlob);
     table.add(blob);
   } else notes.push('the layer has no file content: no blob and no RAFS blob');
+  const bootParts: Uint8Array[] = [];
+  const bootSink: Sink = opts.inlineMeta ? { write: async (b) => { bootParts.push(b.slice()); await sinks.bootstrap.write(b); } } : sinks.bootstrap;
   const bootstrapSize = await writeBootstrap(
     { ...resolveOptions({ version: 6, chunkSize, digester: 'sha256', compressor: 'gzip', explicitUidGid: opts.explicitUidGid ?? true }), alignedChunk: true },
-    t, chunks, table, [], sinks.bootstrap,
+    t, chunks, table, [], bootSink,
   );
+  let metaSize = n > 0 ? metaBlob.length : 0;
+  let toc: ZranBuildResult['toc'];
+  if (opts.inlineMeta) {
+    // the sections after the meta blob; a content-less layer's RAFS blob is its bootstrap alone
+    const boot = concat(...bootParts);
+    const entries: { name: string; digest: Uint8Array; offset: number; size: number; usize: number; flags: number }[] = [];
+    const parts: Uint8Array[] = [];
+    let at = metaSize;
+    if (n > 0) {
+      parts.push(sectionTarHeader('blob.meta', metaBlob.length));
+      entries.push({ name: 'blob.meta', digest: sha256(ci), offset: 0, size: ciStored.length, usize: ci.length, flags: ciZ ? TOC_FLAGS.ZSTD : TOC_FLAGS.NONE });
+      entries.push({ name: 'blob.meta.header', digest: sha256(hdr), offset: ciStored.length, size: hdr.length, usize: hdr.length, flags: TOC_FLAGS.NONE });
+      at += TAR_BLOCK;
+    }
+    entries.push({ name: 'image.boot', digest: sha256(boot), offset: at, size: boot.length, usize: boot.length, flags: TOC_FLAGS.NONE });
+    parts.push(boot, sectionTarHeader('image.boot', boot.length));
+    const tocBytes = new Uint8Array(entries.length * TOC_ENTRY.size + TAR_BLOCK);
+    entries.forEach((e, i) => encodeStruct(TOC_ENTRY, {
+      flags: e.flags, name: new TextEncoder().encode(e.name), uncompressed_digest: e.digest, compressed_offset: e.offset, compressed_size: e.size, uncompressed_size: e.usize,
+    }, tocBytes, i * TOC_ENTRY.size));
+    tocBytes.set(sectionTarHeader('rafs.blob.toc', entries.length * TOC_ENTRY.size), entries.length * TOC_ENTRY.size);
+    parts.push(tocBytes);
+    for (const p of parts) await sinks.meta.write(p);
+    metaSize += parts.reduce((s, p) => s + p.length, 0);
+    toc = { size: tocBytes.length, digest: sha256(tocBytes) };
+  }
   return {
-    bootstrapSize, blobId: blob.blobId, metaBlobId: n > 0 ? hex(metaDigest) : '', metaBlobSize: n > 0 ? metaBlob.length : 0, chunks: n, contexts: contexts.length,
+    bootstrapSize, blobId: blob.blobId, metaBlobId: n > 0 ? hex(metaDigest) : '', metaBlobSize: metaSize, ...(toc ? { toc } : {}), chunks: n, contexts: contexts.length,
     deduplicated, tarSize: tar.length, reads, contextList: contexts.map(({ dict, zIn: _z, zInLen: _l, ...c }) => ({ ...c, dictSize: dict.length })), notes,
   };
 }
