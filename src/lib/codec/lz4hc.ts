@@ -43,6 +43,7 @@ const head = new Int32Array(1 << HASH_BITS);
 const chain = new Int32Array(WINDOW_MASK + 1);
 let gen = 0;
 let out = new Uint8Array(0);
+let outDv = new DataView(out.buffer);
 /** state of the current call, shared by find() */
 let cur: Uint8Array = new Uint8Array(0);
 let curDv: DataView = new DataView(new ArrayBuffer(4));
@@ -151,10 +152,15 @@ export function lz4hcCompressDestSizeShared(src: Uint8Array, cap: number, level:
   gen += MAX_DISTANCE + 1; // every position of earlier calls is now out of reach
   curG = gen;
   gen += n;
-  if (out.length < cap + 16) out = new Uint8Array(cap + 16);
+  if (out.length < cap + 16) {
+    out = new Uint8Array(cap + 16);
+    outDv = new DataView(out.buffer);
+  }
   const o = out;
+  const odv = outDv;
+  const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
   cur = src;
-  curDv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  curDv = dv;
   nextInsert = 0;
   attempts = level <= 1 ? 1 : 1 << Math.min(level - 1, 12);
   matchEndLimit = n - LASTLITERALS;
@@ -211,7 +217,9 @@ export function lz4hcCompressDestSizeShared(src: Uint8Array, cap: number, level:
     o[tok] = (Math.min(lit, 15) << 4) | Math.min(len - MINMATCH, 15);
     if (lit >= 15) op = writeLen(o, op, lit);
     if (lit > 32) o.set(src.subarray(anchor, ip), op);
-    else for (let i = 0; i < lit; i++) o[op + i] = src[anchor + i]!;
+    // 4 bytes at a time, up to 3 past the run: what follows is written over them, `out` has 16
+    // spare bytes past cap, and ip <= n - 12 for the reads (4% of the encoder's time, byte by byte)
+    else for (let i = 0; i < lit; i += 4) odv.setInt32(op + i, dv.getInt32(anchor + i, true), true);
     op += lit;
     o[op++] = off & 255;
     o[op++] = off >>> 8;
