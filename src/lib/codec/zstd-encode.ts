@@ -725,7 +725,10 @@ const HASH_MUL = 0x9e3779b1 | 0;
 function parseFast(st: MatchState, src: Uint8Array, start: number, end: number, seq: SeqBuf): number {
   const dv = st.dv;
   const { head } = st;
-  const shift = 32 - st.p.hashLog, skipLog = st.p.skipLog;
+  const shift = 32 - st.p.hashLog, skipLog = st.p.skipLog, tagShift = shift - 8;
+  // tagged entries as in parseDouble (8 hash bits above a 24-bit position) up to 16 MiB
+  const tagged = src.length <= 1 << 24;
+  const hi = tagged ? 0xff000000 | 0 : 0, pos = tagged ? 0xffffff : -1;
   const limit = end - 8;
   let ip = start, anchor = start;
   while (ip < limit) {
@@ -733,17 +736,19 @@ function parseFast(st: MatchState, src: Uint8Array, start: number, end: number, 
     const r = st.rep1;
     if (ip + 1 - r >= 0 && read32(dv, ip + 1) === read32(dv, ip + 1 - r)) {
       const ml = 4 + matchLen(src, ip + 5, ip + 5 - r, end, dv);
-      head[hash6(dv, ip, shift)] = ip;
+      const m = mix6(dv, ip);
+      head[m >>> shift] = ip | ((m >>> tagShift) << 24 & hi);
       emit(st, seq, src, anchor, ip + 1 - anchor, r, ml);
       ip += 1 + ml;
       anchor = ip;
       continue;
     }
     const v = read32(dv, ip), w = dv.getUint16(ip + 4, true);
-    const h = Math.imul(Math.imul(v, HASH_MUL) ^ w, 0x85ebca77) >>> shift;
-    let cand = head[h]!;
-    head[h] = ip;
-    if (cand >= 0 && read32(dv, cand) === v && dv.getUint16(cand + 4, true) === w) {
+    const m = Math.imul(Math.imul(v, HASH_MUL) ^ w, 0x85ebca77), h = m >>> shift, want = (m >>> tagShift) << 24 & hi;
+    const e = head[h]!;
+    head[h] = ip | want;
+    let cand = e & pos;
+    if (((e ^ want) & hi) === 0 && cand >= 0 && cand < ip && read32(dv, cand) === v && dv.getUint16(cand + 4, true) === w) {
       let ml = 6 + matchLen(src, ip + 6, cand + 6, end, dv);
       while (ip > anchor && cand > 0 && src[ip - 1] === src[cand - 1]) {
         ip--;
@@ -753,14 +758,17 @@ function parseFast(st: MatchState, src: Uint8Array, start: number, end: number, 
       emit(st, seq, src, anchor, ip - anchor, ip - cand, ml);
       ip += ml;
       anchor = ip;
-      if (ip - 2 < limit) head[hash6(dv, ip - 2, shift)] = ip - 2;
+      if (ip - 2 < limit) {
+        const m2 = mix6(dv, ip - 2);
+        head[m2 >>> shift] = (ip - 2) | ((m2 >>> tagShift) << 24 & hi);
+      }
     } else ip += 1 + ((ip - anchor) >> skipLog);
   }
   return anchor;
 }
 
-function hash6(dv: DataView, i: number, shift: number): number {
-  return Math.imul(Math.imul(read32(dv, i), HASH_MUL) ^ dv.getUint16(i + 4, true), 0x85ebca77) >>> shift;
+function mix6(dv: DataView, i: number): number {
+  return Math.imul(Math.imul(read32(dv, i), HASH_MUL) ^ dv.getUint16(i + 4, true), 0x85ebca77);
 }
 
 /** the 32-bit mixes whose top bits index the 5-byte and 8-byte tables (the next 8 bits are tags) */
