@@ -326,7 +326,7 @@ const api = {
           const o = req.output;
           const mem = o.kind === 'blob' ? memoryFile(signal) : null;
           const sink = o.kind === 'dir' ? await dirLayout(o.handle, signal) : await tarLayoutSink(o.kind === 'handle' ? handleFile(await writable(o.handle), signal) : mem!);
-          const nydus = await convertNydus(img, c, sink, { onProgress: report, signal });
+          const nydus = await convertNydus(img, c, sink, { onProgress: report, signal, files });
           return { command, ms: performance.now() - t0, nydus, ...(mem ? { blob: mem.blob() } : {}) };
         }
         // one image: into memory, a picked file, or IMAGE + objects/ in a picked folder

@@ -134,6 +134,7 @@ export function convertCommand(image: string, c: ConvertChoice, out: string, pla
     if (c.compressor !== 'zstd') a.push('--compressor', c.compressor);
     if (c.chunkSize !== null) a.push('--chunk-size', `0x${c.chunkSize.toString(16)}`);
     if (c.alignedChunk) a.push('--aligned-chunk');
+    if (c.ociRef) a.push('--oci-ref');
     if (c.ref !== undefined) a.push('--ref', c.ref);
   } else {
     if (c.composefsRs) a.push('--composefs-rs');
