@@ -3,25 +3,19 @@
 // convert --to nydus --oci-ref OUT.tar` writes, and the CLI opens it (the RAFS blobs' chunks read from
 // the gzip layers it carries) with umoci unpack's tree.
 import { test, expect } from '@playwright/test';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { appendLayer, makeTar, missingTools, newImage, repack, sh, unpackRootfs } from '../test/helpers/oci.ts';
 import { compareSnapshots, snapshotDisk } from '../test/helpers/treecompare.ts';
-import { REPO, tempDir } from '../test/helpers/paths.ts';
+import { cli } from '../test/helpers/cli.ts';
+import { tempDir } from '../test/helpers/paths.ts';
 import { dropPaths } from './helpers/drop.ts';
 import { failOnPageErrors } from './helpers/page-errors.ts';
 
-const CLI = join(REPO, 'bin/layerscope.mjs');
 const skip = missingTools();
 
 failOnPageErrors(test);
 test.skip(!!skip, skip ?? '');
-
-function cli(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 let work = '';
 let layout = '';

@@ -5,7 +5,6 @@
 // and the RAFS blobs gives umoci unpack's rootfs back, every chunk inflated from its checkpoint;
 // check verifies every chunk and catches a flipped byte in a gzip layer.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,18 +17,13 @@ import { checkRafs } from '../src/lib/rafs/analyze.ts';
 import { BF } from '../src/lib/rafs/structs.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs, type Snapshot } from './helpers/treecompare.ts';
 import { appendLayer, makeTar, missingTools, newImage, repack, run, sh, unpackRootfs } from './helpers/oci.ts';
-import { REPO, tempDir } from './helpers/paths.ts';
+import { cli } from './helpers/cli.ts';
+import { tempDir } from './helpers/paths.ts';
 
 const skip = missingTools();
-const CLI = join(REPO, 'bin/layerscope.mjs');
 const blobFile = (layout: string, digest: string): string => join(layout, 'blobs', 'sha256', digest.replace(/^sha256:/, ''));
 const json = (p: string): any => JSON.parse(readFileSync(p, 'utf8'));
 const manifestOf = (layout: string): any => json(blobFile(layout, json(join(layout, 'index.json')).manifests[0].digest));
-
-function cli(args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('convert --to nydus --oci-ref', { skip: skip ?? false }, () => {
   const work = skip ? '' : tempDir('ls-oci-nydus-ref-');
