@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const BENCH_OUT = resolve(import.meta.dirname, 'out');
@@ -24,6 +25,24 @@ export function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): { 
   const ms = performance.now() - t0;
   if (r.error) throw r.error;
   return { ms, stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
+}
+
+/**
+ * `sh` through /usr/bin/time: also the command's CPU milliseconds (user + sys of it and the
+ * threads and children it waited for). On a machine other jobs share, CPU time moves far less
+ * than wall time from run to run.
+ */
+export function shCpu(cmd: string, args: string[]): ReturnType<typeof sh> & { cpuMs: number } {
+  const file = join(BENCH_OUT, `cpu-${process.pid}.txt`);
+  const r = sh('/usr/bin/time', ['-f', '%U %S', '-o', file, cmd, ...args]);
+  const [u, s] = readFileSync(file, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  rmSync(file, { force: true });
+  return { ...r, cpuMs: (u! + s!) * 1000 };
+}
+
+/** the 1-minute load average, as "load 3.1" (what else ran beside a measurement) */
+export function load(): string {
+  return `load ${loadavg()[0]!.toFixed(1)}`;
 }
 
 /** Run `fn` n times, return the median of the measured milliseconds. */
