@@ -22,6 +22,7 @@ import { buildErofs } from '../src/lib/erofs/writer.ts';
 import { buildRafs } from '../src/lib/rafs/builder/build.ts';
 import type { Sink } from '../src/lib/erofs/writer-output.ts';
 import type { Page } from 'playwright-core';
+import { childrenCpuSeconds, workerProfiler } from './oci-convert.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(BENCH_OUT, 'build-browser-dist');
@@ -33,6 +34,10 @@ export interface BuildBenchCase {
   erofsChunk?: string;
   rafsCompressor?: 'none' | 'lz4_block' | 'zstd' | 'gzip';
   rafsDigester?: 'blake3' | 'sha256';
+  /** composefs: the backing objects zipped into a Blob too (the page's default object output) */
+  objectsZip?: boolean;
+  /** composefs: hashed by the builder's pool of hashing workers (workers/verity-pool.ts, off in the page) */
+  pool?: boolean;
 }
 
 export interface BuildBenchRow {
@@ -42,11 +47,16 @@ export interface BuildBenchRow {
   nodeMBps: number | null;
   /** chromium / node */
   ratio: number | null;
+  /** content MB per CPU-second (Chromium: all its processes; Node: this process), medians: the shared machine's load moves wall times */
+  chromiumMBperCpuS: number | null;
+  nodeMBperCpuS: number | null;
   outputMB: number | null;
 }
 
 const CASES: BuildBenchCase[] = [
   { name: 'composefs (fs-verity)', format: 'composefs' },
+  { name: 'composefs + objects zip', format: 'composefs', objectsZip: true },
+  { name: 'composefs, hashing pool', format: 'composefs', pool: true },
   { name: 'erofs plain', format: 'erofs' },
   { name: 'erofs chunk 1M (sha256 dedupe)', format: 'erofs', erofsChunk: '1M' },
   { name: 'rafs v6 none blake3', format: 'rafs', rafsCompressor: 'none', rafsDigester: 'blake3' },
@@ -101,9 +111,10 @@ export async function dropFiles(page: Page, files: string[], at: { x: number; y:
   await cdp.detach();
 }
 
-async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, log: (s: string) => void): Promise<Map<string, { ms: number; bytes: number; out: number }>> {
-  const out = new Map<string, { ms: number; bytes: number; out: number }>();
+async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, log: (s: string) => void, profile?: string): Promise<Map<string, { ms: number; bytes: number; out: number; cpuS: number }>> {
+  const out = new Map<string, { ms: number; bytes: number; out: number; cpuS: number }>();
   await withBenchPage('#build', log, async (page) => {
+    const prof = profile ? await workerProfiler(page, log, 'builder') : null;
     const drop = page.getByTestId('build-drop');
     await drop.waitFor();
     const box = (await drop.boundingBox())!;
@@ -113,35 +124,44 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
     // where the time goes: reading the dropped files alone, then reading + WebCrypto SHA-256 per 4 KiB
     const w = page.workers().find((x) => x.url().includes('builder'));
     if (w) {
-      for (const [piece, hash, conc] of [[0, false, 1], [16 << 20, false, 1], [4 << 20, false, 1], [1 << 20, false, 1], [4 << 20, false, 4], [1 << 20, true, 1], [1 << 20, true, 4]] as const) {
-        const r = await w.evaluate(([p, h, c]) => (globalThis as unknown as { layerscopeBuilderProbe(id: number, p: number, h: boolean, c: number): Promise<{ bytes: number; ms: number }> }).layerscopeBuilderProbe(1, p, h, c), [piece, hash, conc] as const);
-        log(`[chromium] probe: read ${piece ? `${piece >> 20} MiB pieces` : 'Blob.stream()'}${hash ? ' + sha256/4K' : ''}, ${conc} at once: ${(r.bytes / 1e6 / (r.ms / 1000)).toFixed(0)} MB/s`);
+      for (const [piece, hash, conc] of [[0, false, 1], [16 << 20, false, 1], [4 << 20, false, 1], [1 << 20, false, 1], [4 << 20, false, 4], [1 << 20, 'webcrypto', 1], [1 << 20, 'webcrypto', 4], [4 << 20, 'js', 1]] as const) {
+        const cpu0 = childrenCpuSeconds();
+        const r = await w.evaluate(([p, h, c]) => (globalThis as unknown as { layerscopeBuilderProbe(id: number, p: number, h: boolean | string, c: number): Promise<{ bytes: number; ms: number }> }).layerscopeBuilderProbe(1, p, h, c), [piece, hash, conc] as const);
+        const cpu = childrenCpuSeconds() - cpu0;
+        log(`[chromium] probe: read ${piece ? `${piece >> 20} MiB pieces` : 'Blob.stream()'}${hash ? ` + ${hash} sha256/4K` : ''}, ${conc} at once: ${(r.bytes / 1e6 / (r.ms / 1000)).toFixed(0)} MB/s, ${(r.bytes / 1e6 / cpu).toFixed(0)} MB/CPU-s`);
       }
     }
-    for (const c of cases) {
-      await page.getByTestId(`format-${c.format}`).click();
-      if (c.format === 'composefs') await page.getByTestId('objects-output').selectOption('none');
-      if (c.format === 'erofs') await page.getByTestId('erofs-chunk').selectOption({ label: c.erofsChunk ?? 'none (plain files)' });
-      if (c.format === 'rafs') {
-        await page.getByTestId('rafs-compressor').selectOption(c.rafsCompressor!);
-        await page.getByTestId('rafs-digester').selectOption(c.rafsDigester!);
-      }
-      const times: number[] = [];
-      let bytes = 0;
-      let size = 0;
-      for (let r = 0; r < runs; r++) {
+    // rounds of every case in turn (not every run of one case, then the next): on the shared VM
+    // the order alone moved a case's figures by a third
+    const seen = new Map<string, { times: number[]; cpus: number[]; bytes: number; size: number }>();
+    for (let r = 0; r < runs; r++) {
+      for (const c of cases) {
+        await w?.evaluate((on) => void ((globalThis as { layerscopeVerityPool?: boolean }).layerscopeVerityPool = on), c.pool === true);
+        await page.getByTestId(`format-${c.format}`).click();
+        if (c.format === 'composefs') await page.getByTestId('objects-output').selectOption(c.objectsZip ? 'zip' : 'none');
+        if (c.format === 'erofs') await page.getByTestId('erofs-chunk').selectOption({ label: c.erofsChunk ?? 'none (plain files)' });
+        if (c.format === 'rafs') {
+          await page.getByTestId('rafs-compressor').selectOption(c.rafsCompressor!);
+          await page.getByTestId('rafs-digester').selectOption(c.rafsDigester!);
+        }
+        const m = seen.get(c.name) ?? { times: [], cpus: [], bytes: 0, size: 0 };
+        seen.set(c.name, m);
+        await prof?.start();
+        const cpu0 = childrenCpuSeconds();
         await page.getByTestId('build-button').click();
         const res = page.getByTestId('build-result');
         await res.or(page.getByTestId('error')).waitFor({ timeout: 600_000 });
         if (await page.getByTestId('error').isVisible()) throw new Error(`${c.name}: ${await page.getByTestId('error').textContent()}`);
-        times.push(Number(await res.getAttribute('data-elapsed-ms')));
-        bytes = Number(await res.getAttribute('data-content-bytes'));
-        size = Number(await res.getAttribute('data-size'));
-        log(`[chromium] ${c.name}: ${(bytes / 1e6 / (times[times.length - 1]! / 1000)).toFixed(1)} MB/s`);
+        m.cpus.push(childrenCpuSeconds() - cpu0);
+        await prof?.stop(`${profile}-${c.name.replace(/[^a-z0-9]+/gi, '_')}-${r}`);
+        m.times.push(Number(await res.getAttribute('data-elapsed-ms')));
+        m.bytes = Number(await res.getAttribute('data-content-bytes'));
+        m.size = Number(await res.getAttribute('data-size'));
+        log(`[chromium] ${c.name}: ${(m.bytes / 1e6 / (m.times[m.times.length - 1]! / 1000)).toFixed(1)} MB/s, ${m.cpus[m.cpus.length - 1]!.toFixed(2)} CPU-s`);
       }
-      out.set(c.name, { ms: median(times), bytes, out: size });
     }
-  });
+    for (const [name, m] of seen) out.set(name, { ms: median(m.times), bytes: m.bytes, out: m.size, cpuS: median(m.cpus) });
+  }, profile ? { minify: false } : {});
   return out;
 }
 
@@ -154,7 +174,7 @@ function countingSink(): Sink & { n: number } {
  * The Node figures are the CLI's: its native SHA-256 is registered for the run and switched off
  * after (other benches in the same process time the pure-JS and WebCrypto paths).
  */
-async function inNode(dir: string, c: BuildBenchCase): Promise<{ ms: number; bytes: number; out: number }> {
+async function inNode(dir: string, c: BuildBenchCase): Promise<{ ms: number; bytes: number; out: number; cpuS: number }> {
   const { registerNativeSha256 } = await import('../src/cli/native.ts');
   registerNativeSha256();
   try {
@@ -164,7 +184,7 @@ async function inNode(dir: string, c: BuildBenchCase): Promise<{ ms: number; byt
   }
 }
 
-async function inNodeTimed(dir: string, c: BuildBenchCase): Promise<{ ms: number; bytes: number; out: number }> {
+async function inNodeTimed(dir: string, c: BuildBenchCase): Promise<{ ms: number; bytes: number; out: number; cpuS: number }> {
   const tree: SourceTree = await treeFromDirectory(dir);
   let bytes = 0;
   const stack = [tree.root];
@@ -175,13 +195,16 @@ async function inNodeTimed(dir: string, c: BuildBenchCase): Promise<{ ms: number
   }
   const sink = countingSink();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   if (c.format === 'composefs') await buildComposefs(tree, {}, sink);
   else if (c.format === 'erofs') await buildErofs(tree, c.erofsChunk ? { chunkSize: 1 << 20 } : {}, sink);
   else await buildRafs(tree, { compressor: c.rafsCompressor!, digester: c.rafsDigester! }, { bootstrap: countingSink(), blob: sink });
-  return { ms: performance.now() - t0, bytes, out: sink.n };
+  const cpu = process.cpuUsage(cpu0);
+  return { ms: performance.now() - t0, bytes, out: sink.n, cpuS: (cpu.user + cpu.system) / 1e6 };
 }
 
-export async function runBuildBrowserBench(opts: { mb?: number; files?: number; runs?: number; cases?: BuildBenchCase[]; log?: (s: string) => void; node?: boolean } = {}): Promise<BuildBenchRow[]> {
+/** `profile`: a CPU profile of the builder worker per Chromium run (bench/oci-convert.ts workerProfiler), PREFIX-<case>-<run>-worker.cpuprofile; a profiled run's figures are not the bench's */
+export async function runBuildBrowserBench(opts: { mb?: number; files?: number; runs?: number; cases?: BuildBenchCase[]; log?: (s: string) => void; node?: boolean; profile?: string } = {}): Promise<BuildBenchRow[]> {
   const log = opts.log ?? ((s: string) => console.error(s));
   const mb = opts.mb ?? 400;
   const files = opts.files ?? 2000;
@@ -190,13 +213,13 @@ export async function runBuildBrowserBench(opts: { mb?: number; files?: number; 
   const dir = join(BENCH_OUT, `build-browser-tree-${mb}`);
   log(`making ${files} files, ~${mb} MB in ${dir} (reused when present)`);
   makeBigTree(dir, files, mb * 1e6, 7);
-  const chrome = await inChromium(dir, cases, runs, log);
+  const chrome = await inChromium(dir, cases, runs, log, opts.profile);
   const rows: BuildBenchRow[] = [];
   for (const c of cases) {
-    const node: { ms: number; bytes: number; out: number }[] = [];
+    const node: { ms: number; bytes: number; out: number; cpuS: number }[] = [];
     if (opts.node === false) {
       const ch = chrome.get(c.name)!;
-      rows.push({ case: c.name, contentMB: Math.round(ch.bytes / 1e6), chromiumMBps: Math.round(ch.bytes / 1e6 / (ch.ms / 1000)), nodeMBps: null, ratio: null, outputMB: null });
+      rows.push({ case: c.name, contentMB: Math.round(ch.bytes / 1e6), chromiumMBps: Math.round(ch.bytes / 1e6 / (ch.ms / 1000)), nodeMBps: null, ratio: null, chromiumMBperCpuS: Math.round(ch.bytes / 1e6 / ch.cpuS), nodeMBperCpuS: null, outputMB: null });
       continue;
     }
     for (let r = 0; r < runs; r++) node.push(await inNode(dir, c));
@@ -208,6 +231,7 @@ export async function runBuildBrowserBench(opts: { mb?: number; files?: number; 
     rows.push({
       case: c.name, contentMB: Math.round(n.bytes / 1e6), chromiumMBps: chromiumMBps === null ? null : Math.round(chromiumMBps), nodeMBps: Math.round(nodeMBps),
       ratio: chromiumMBps === null ? null : Math.round((chromiumMBps / nodeMBps) * 100) / 100, outputMB: Math.round(n.out / 1e6),
+      chromiumMBperCpuS: ch ? Math.round(ch.bytes / 1e6 / ch.cpuS) : null, nodeMBperCpuS: Math.round(n.bytes / 1e6 / median(node.map((x) => x.cpuS))),
     });
     log(`[node] ${c.name}: ${nodeMBps.toFixed(1)} MB/s`);
   }
@@ -220,6 +244,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const only = arg('cases');
   const rows = await runBuildBrowserBench({
     node: !process.argv.includes('--chromium-only'),
+    ...(arg('profile') ? { profile: arg('profile')! } : {}),
     ...(only ? { cases: CASES.filter((c) => only.split(',').some((o) => c.name.startsWith(o))) } : {}),
     mb: Number(arg('mb') ?? (quick ? 100 : 400)), runs: Number(arg('runs') ?? (quick ? 1 : 2)),
     ...(quick && !only ? { cases: CASES.filter((c) => !c.rafsCompressor || c.rafsCompressor === 'lz4_block') } : {}),

@@ -174,7 +174,7 @@ function sourceFingerprint(): string {
 const SOURCES_AT_IMPORT = sourceFingerprint();
 
 /** User + system CPU seconds of this process's descendants now running (here: Chromium's processes). */
-function childrenCpuSeconds(): number {
+export function childrenCpuSeconds(): number {
   const tick = 100; // USER_HZ on Linux
   const parent = new Map<number, number>();
   const cpu = new Map<number, number>();

@@ -3,14 +3,16 @@
 import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
 import { BlobSource, type ByteSource } from '../io/source.ts';
 import { StreamingBlobSource } from './stream-source.ts';
+import { sha256 } from '../codec/sha256.ts';
 
 /**
  * Every file of `tree` read in `piece`-byte reads (`piece` 0: through the Blob's own stream, for
  * comparison with sliced reads), `concurrency` files at once, each 4 KiB block optionally SHA-256'd
- * with WebCrypto. `originals` gives a file's unmetered source where a build wrapped it.
+ * with WebCrypto (`hash` true or 'webcrypto') or with our JS SHA-256 ('js', as the hashing pool's
+ * workers do). `originals` gives a file's unmetered source where a build wrapped it.
  */
 export async function probeReads(
-  tree: SourceTree, originals: WeakMap<SourceInode, ByteSource>, piece = 4 << 20, hash = false, concurrency = 1,
+  tree: SourceTree, originals: WeakMap<SourceInode, ByteSource>, piece = 4 << 20, hash: boolean | 'webcrypto' | 'js' = false, concurrency = 1,
 ): Promise<{ bytes: number; ms: number }> {
   const files: ByteSource[] = [];
   for (const n of inodesOf(tree.root)) {
@@ -35,7 +37,9 @@ export async function probeReads(
       for (let o = 0; o < f.size; o += piece) {
         const b = await f.read(o, Math.min(piece, f.size - o));
         bytes += b.length;
-        if (hash) {
+        if (hash === 'js') {
+          for (let k = 0; k < b.length; k += 4096) sha256(b.subarray(k, Math.min(b.length, k + 4096)));
+        } else if (hash) {
           const ps: Promise<ArrayBuffer>[] = [];
           for (let k = 0; k < b.length; k += 4096) ps.push(crypto.subtle.digest('SHA-256', b.subarray(k, Math.min(b.length, k + 4096)) as Uint8Array<ArrayBuffer>));
           await Promise.all(ps);

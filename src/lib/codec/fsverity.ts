@@ -123,11 +123,35 @@ function dataBlocks(piece: Uint8Array): Uint8Array[] {
 
 /** fs-verity digest (SHA-256, 4 KiB blocks) of a small in-memory file, pure JS. */
 export function fsverityDigestSync(data: Uint8Array): Uint8Array {
-  const tree = new MerkleTree(data.length, sha256);
-  for (let o = 0; o < data.length; o += READ) {
-    for (const b of dataBlocks(data.subarray(o, Math.min(o + READ, data.length)))) tree.addSync(0, sha256(b));
+  return fsverityDigestOfReads(data.length, (o, n) => data.subarray(o, o + n));
+}
+
+/**
+ * fs-verity digest of `size` bytes fetched by synchronous `read`s of `piece` bytes (a multiple of
+ * 4096), hashed with the synchronous SHA-256 (pure JS unless a native one is registered). A page's
+ * hashing worker (workers/verity.ts) reads File slices with FileReaderSync through this.
+ */
+export function fsverityDigestOfReads(size: number, read: (offset: number, length: number) => Uint8Array, piece = READ): Uint8Array {
+  if (piece <= 0 || piece % BLOCK !== 0) throw new RangeError(`fs-verity: read size ${piece} is not a multiple of ${BLOCK}`);
+  const tree = new MerkleTree(size, sha256);
+  for (let o = 0; o < size; o += piece) {
+    const n = Math.min(piece, size - o);
+    const b = read(o, n);
+    if (b.length !== n) throw new RangeError(`fs-verity: short read, ${b.length} of ${n} bytes at ${o}`);
+    for (const blk of dataBlocks(b)) tree.addSync(0, sha256(blk));
   }
-  return sha256(fsverityDescriptor(data.length, tree.root));
+  return sha256(fsverityDescriptor(size, tree.root));
+}
+
+let sourceDigester: ((src: ByteSource) => Promise<Uint8Array> | null) | null = null;
+
+/**
+ * A runtime that can digest a source elsewhere (the page's builder worker: a pool of hashing
+ * workers reading the dropped File themselves) registers it here; `fsverityDigest` offers it every
+ * source first and hashes here when it returns null.
+ */
+export function useSourceDigester(digester: ((src: ByteSource) => Promise<Uint8Array> | null) | null): void {
+  sourceDigester = digester;
 }
 
 /**
@@ -137,6 +161,8 @@ export function fsverityDigestSync(data: Uint8Array): Uint8Array {
 export async function fsverityDigest(src: ByteSource | Uint8Array): Promise<Uint8Array> {
   const size = src instanceof Uint8Array ? src.length : src.size;
   if (fileDigester && !(src instanceof Uint8Array) && src.path !== undefined && size >= OFFLOAD_MIN) return fileDigester(src.path, size);
+  const elsewhere = sourceDigester && !(src instanceof Uint8Array) ? sourceDigester(src) : null;
+  if (elsewhere) return elsewhere;
   const read = src instanceof Uint8Array
     ? async (o: number, n: number) => src.subarray(o, o + n)
     : (o: number, n: number) => src.read(o, n);
