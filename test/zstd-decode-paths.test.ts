@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { zstdDecompress } from '../src/lib/codec/zstd.ts';
-import { zstdDecodeInto } from '../src/lib/codec/zstd-decode.ts';
+import { ZSTD_WARM_UP_FRAMES, zstdDecodeInto, zstdDecodeWarmUp } from '../src/lib/codec/zstd-decode.ts';
 
 /** `zstd args` of data through stdin */
 function cli(data: Uint8Array, args: string[]): Uint8Array {
@@ -107,4 +107,44 @@ test('small frames: every output size from 1 to 48 bytes of a short-period patte
       assert.ok(Buffer.from(out.subarray(0, n)).equals(Buffer.from(data)) && Buffer.from(out.subarray(n, 2 * n)).equals(Buffer.from(data)), `${n} bytes of period ${pat.length}, twice`);
     }
   }
+});
+
+/** The warm-up sample of zstd-decode.ts: words mixed with binary runs, deterministic. */
+function warmUpSample(n: number): Uint8Array {
+  const words = ['zstd ', 'block ', 'literal ', 'sequence ', 'offset ', 'match ', 'the ', 'of ', 'EROFS ', 'RAFS ', '0123', '\n'];
+  const s = new Uint8Array(n);
+  let x = 12345, o = 0;
+  while (o < n) {
+    x = (Math.imul(x, 1103515245) + 12345) | 0;
+    const r = (x >>> 24) & 7;
+    if (r < 6) {
+      const w = words[(x >>> 16) % words.length]!;
+      for (let k = 0; k < w.length && o < n; k++) s[o++] = w.charCodeAt(k);
+    } else if (r < 7 && x & 0x300) {
+      for (let k = 0; k < 8 && o < n; k++) {
+        x = (Math.imul(x, 1103515245) + 12345) | 0;
+        s[o++] = (x >>> 16) & 255;
+      }
+    } else {
+      const v = x >>> 12;
+      for (let k = 0; k < 4 && o < n; k++) s[o++] = (v >>> (8 * k)) & 255;
+    }
+  }
+  return s;
+}
+
+test('warm-up frames: the zstd CLI and our decoder both give the sample they were made from', () => {
+  const want = [warmUpSample(3000), warmUpSample(3000), warmUpSample(200)];
+  assert.equal(ZSTD_WARM_UP_FRAMES.length, want.length);
+  ZSTD_WARM_UP_FRAMES.forEach((b64, i) => {
+    const frame = new Uint8Array(Buffer.from(b64, 'base64'));
+    assert.deepEqual(new Uint8Array(execFileSync('zstd', ['-d', '-q', '-c'], { input: frame })), want[i], `frame ${i}, zstd -d`);
+    const out = new Uint8Array(want[i]!.length);
+    assert.equal(zstdDecodeInto(frame, out), out.length);
+    assert.deepEqual(out, want[i], `frame ${i}, ours`);
+  });
+  // and the warm-up itself runs (a throw here would surface in a caller's first large decode)
+  zstdDecodeWarmUp();
+  const big = periodic(new TextEncoder().encode('warm-up then a large frame '), 1 << 17);
+  assert.deepEqual(zstdDecodeInto(cli(big, ['-3']), new Uint8Array(big.length)), big.length);
 });

@@ -885,6 +885,81 @@ function decodeFrame(st: State, src: Uint8Array, p: number, out: Uint8Array, op:
   frameEndOp = op;
 }
 
+/*
+ * Warm-up before the first large output, as zstd-encode.ts does before its first large input (see
+ * the comment above its warmUp()). On a large first call V8 replaces the running code on stack (OSR)
+ * inside the first long loop of a function (huffman4's 4-stream loop, the sequence loop), before
+ * the code after that loop (huffmanTail, the checks after the sequences) ever ran: that optimized
+ * code has no type feedback there and deopts, and the next blocks enter the same OSR code and
+ * deopt again ("Insufficient type feedback", node 20 --trace-deopt on the 8 MiB bench corpus, 12
+ * calls: huffman4 4 times, sequences 12 times, decodeFseWeights once). Small frames first (short
+ * loops, no OSR) run every path in the interpreter so the optimized code has the feedback; each is
+ * decoded 10 times because V8 allocates a function's feedback vector only after 8 calls.
+ * The frames: a 3000-byte sample of words mixed with binary runs (the generator is in
+ * test/zstd-decode-paths.test.ts, which checks these frames against it) by `zstd -3` (checksum),
+ * `zstd -19 --no-check`, and its first 200 bytes by `zstd -1` (one Huffman stream).
+ */
+/** base64 zstd frames; exported for the test that checks them */
+export const ZSTD_WARM_UP_FRAMES = [
+  'KLUv/WS4Cg0vANQ6RVJPRlMgQnAKAFFmDQB0aGUgc2VxdWVuY2UgHVra5awbHl95bP0Q/xmvYGJsb2NrIHpzdGQdAitGeHM68gr/' +
+    'dQkAMDEyM29mIIVwAgBtYXRjaCBvZmZzZXSCZAQAUkFGUyCd8vf/CgC2Yi7fPPk1/ZQoygl8RLMCbGl0ZXJhbCBteQsAb2Ygb2Yg' +
+    'Sv0NAOR2AfFqAADmh0ycBOfSNsnq9Hn2hqDrCmDyCQBiEtUNy7N3FaR2BAA6aLqO23QIRm9mBv0EANn9DQD6JPLS/BiH+8F1BwAK' +
+    'rvsLACZzCAo9EHz3eNZ/4hGRKX6TlcsSV85a8dQWGNfxopRxxCqsakj8AgDHrTI4Ah8FOwqtewp0+QoACiC+l2PTkvyv34yXI0Vi' +
+    '690HAncBAApvZiDK7j8c6eQKaAqcfb3XWwnU50Q/SozEoZDW7PsAsHEDAGo2KeZw31V33ERtQ7upCBdvZiBhcNktyRJyW6X9CQBv' +
+    'Zm9mXnL1CUi2WNEKGXsGAOj2AgAKRGIyDBSnrz8TzhOGy1egR7Z1DQBFtDbViP7SJ38EAHnoBwAQ+wUKY/ECAIiiE9m/Qu+34e0G' +
+    'AH3wBQAK6C2oTVCd5phvZiAj/gEecg4AzvQHffYOb2Y0/wsAjROt9RyhAZRs9Yr1KnqR9Qps6AYAJfMNAIFFID3DZxSIPmAOAKb5' +
+    'vngDAApl/wkAG/0Nb+cON+gJAAFzDgAKb2Ygwf4PAAptOaFu35REFOEAfJ3jOtNh78NT0E+WH+5NvfNWcAcA2vIPAP7E0ZtFJ7Si' +
+    'R2kOTPYHAPbhBG9mIIBwBQD2ZQUKf/kBTX9wjKsvfPq6cQT124z5LLjmfgpH+gqu+wkA7VRX66CXY0GW6A0ATVlo5pK8XKsKBfEG' +
+    'YPAAE/8A7vIN33YLABRkDwD1CiykaxZWnXtmvR2Xg6hWP/wKAEtxgHcNAAoeihqFgQ/r5m9m6RS1ic9cU9h0CAAw8QNMFVfFF8SI' +
+    'igoK79kR1VBGEuwq6AwAD20GANtzCwvxCACBfgMAEa3G9hr7gJHgPk6OY3n3a5B4AQBH5QgAiYxYI+0YRbr7DAC8YQQAxfsKAGx4' +
+    'BQA6+gMAS38LAPceKwvtn8hDCkBXZXMr9jW/BEJAtu6xDB9vZjVwD5zjTgQpOiHvBxAraahcmWDwh0Xx8LTIJwApQUZvac3pdHAd' +
+    'PelWodIKB/0I8AaCegyO+QUACNGzJyeQvrNuqd4A5JNrmNjvAABQ7TNEt3fe/id3BgBzZXGBDqgRjmFIRGyCFKSpdCEEEUXCYjIf' +
+    'EYAkz0FXtUkHgbgOC9ngd0O9MTtw0iYvY2jnFCMdxVoLm+iNMF7G+FBAMxVi0QHcAJUAOJIkJUi0QvLwvc4tQ+dHGA667YRX+O/U' +
+    'sYjQv016nnbq7X+8dxPj64e7f5QHwlI3ZPfluVg5K67bbtJuJ7bV0Y3t1Fyr4NC82xASk9EZav8+NF3vR5AXz3pejpTtMD01Q7V4' +
+    '4RNBK6M/BiY/iMd287bzZMpew5NMwt/zrdvgSuzuxmqazfg0CjQK3JQg5xwsMfZxBtAlrcvBkel8R00LWVt6w7UxoBPvgPDWW1UL' +
+    'BtckV2I5PCQqUYRiV0/4laIdYeXhH589sjcWZ0lDqUIaJzbD3hN8nHn8TBSg2uB9nSt4g67mUCNKnWlwt0VAlGPTPIgfLWJc8IZw' +
+    'RxpWcGMaxO88WD3X5KgVpLUW2KWEoMXbLZ3+x7ZPGQj/J2OiOCZa9s5XNcvMZMcwPY6h265Zni6HUQHb4qmHT1cXZEynDLRZpE/X' +
+    'AjaXprJVelEfl8Tz9gy9rcHIWgQh5Wo9ZRi/1o1xKzzWKYbbpcfJ9C0ltDRNctSTpYneSKDm/DYKR55dtngAkX6Ein4DeN0lNCEP' +
+    'z3dsES+frVIvbUpBZzWu2s/VXmo/wCJjEp7DcwFsHl+zTx2IHUwS+HvqAxXWybANSHLXHEIsaE+tCpVaw2GGZ7OLYI6vS6i6aIls' +
+    'cZ5quyuVMZhYBQM1Kq8qtcfaRw==',
+  'KLUv/WC4Cv0sAAZ54RkwuA4ugPLXuRULaxketUQVIQQoEBSNHDoF2gDbANcAt1AOtYeFcyODDct0v23gcQw3vUEe5B+Mc/a/QI11' +
+    'fI+CfHfbQ1z408sJgAzSiANNv2g+fW0ygg20NsHXQevXt7F6aki9b7fu6VmYXWh6Y9He8/9h2gBrzT+hfMjeZfYP3MjsY1lo9zSw' +
+    'sQBQn7g6rYhh+Uu4DTKK1ujvz8G3HXeWPp3rLu2e7+oys39tpWWR/QB8nr3LrIVlReXX1c77bZp8G1BJQAZXWv7NLrZlNqaF1Vlx' +
+    'zlA+5nalcaHpPDyVYb9vld3Vzu55+/0r7Sd0Kf0ez2NnAkJa+gneY4YAkRjemw+A/+DcReFbrqD79iugaQCYdyg+OyYZXZ5E/4Fs' +
+    'uU9grUyKzbMq/CDJ9wO0t/o/MM7wC6LdPp0uZNeczxcm9EdtNAgSqlbv4fYhp9MSAoFFy6f/Ad/RnwCuQjdqVKjujWb16+WUVGgO' +
+    'syfC+KwJA8zTHjKfYjYnZPzzCEzYFzjz/OPVv4KRrn9DOT7QvXUq4FS5xv6rb5bGyLmm7T8AW0CBMbXWT0fiH3InOSHvVqKqvf99' +
+    'eNrv4Tb7moGNABmWzdgfQC4UpkniemYoqQ1MIdGrPRXUC3Z5Fn4a/U9gqzsj+j15ztMlXmJGahec45OE2KRJ7/0XuCD+wRpywvb1' +
+    'P3/4PxvrE2gPZFahEj5/SRn9hGjEna1ESGqoJutfH+fsxYP6uedSk/A/Ym/6mal4XErmH57OCCCcrv8D9+8/gK/7dOXvgu+irwAW' +
+    'JBka8sOo62r+F7aHfwH+iTvV6HoDESmXqRU7i5eG2THuK0P4GCKXRc6Q9X/BnLX/CnmAX4+OUYBOKL/49fN7/wXaVD9AeOVXwMLh' +
+    'g/BqvbH/2P0E7o9PEN333oNvJN5+AWf3/CdgCzE/ZiP1abFO+h87WFGssPkfY5aBqgqGhIDq/oHwwI/wdtd/gmyD8oJ+N/JJ+iYD' +
+    'L20LZga0M/JDZEOztX/2srEWqy7BShgKsDloRuhHzI1/Af+ygfB5ParDQ199+S7J36F0+h7ZR+uDEg3wf0BH9AXEaf5A29jvx18/' +
+    'PQv1I4yb/lBYd0T99f1v4Bz0AdoExcDdtgKPcJIH68YtvmE3G77AnN030D44yBN/ArKFjxBNUu0AlOTbIIzd+/G5TrxCRRR9AW2V' +
+    'b5AWzFSF2ycKId1l9hyBA6gxDkGMiJwUlDSVDiEIQkESJs9uMRAIdUiZnLY1AzgHw0r0wmAI4jqOyp6FXGnYu70otTbdMaN7bFlj' +
+    'YbFIgAHKeLhLQk6oEefE+Hh9ohl6UpRSOZCQJ4jIf12/AyGojVQiwt3HhD6lE2ZfRKmWp6nLRV+WQdzRkQSxBPH+pxqI/jwxOSzd' +
+    'yV5EMvq9FSU2gwm7rS+eVrzMREyE43QOCKk+FJWZqQSW2L2+ktN93RNcwhyBCm1CYmd3vgAaiE4SAK2e6LKRo0S6fETbWHDnAiSn' +
+    'RyGA8rZcA3BY2tETGv397EWKq+91kE6EGMqII6s8k5WNkszcfOMlUIEU386UfKarYKPYbjwOzgyH/lqPVwtwFoi/llOH+NQtg8aW' +
+    'nZcaiVnaR1yKIRjsuiYofZr3HDhUeSZzLX63o6ef7d4uRPojsM2/cMUP5EwU7C7BphwOqkX/wBCyFHClaYtLG9A49NEQLT79EEMW' +
+    'HlB32SKLfmoJHXizJ3DFZKo+j0KnX7GwpWyXLsGXYCCKTvnlS7iXe075b0MrgKYNT2d5Mx1H9GRBUBY5qZGfF4qOJ2B+MJ7bCNFH' +
+    '5BR9AfV/DyN1vrl1qcqV2UH3167Tjy37qMWAJSZmJOAaAIf/2OzTDmTOTWgvsFVUockC09X2F+mtob8Grc8NUhxpnmqciS7AHNgq' +
+    'rmlbeZvaRYAAhKurgbKq42eCCiHUKMeq',
+  'KLUv/STIJQUAlAhFUk9GUyBCcAoAUWYNAHRoZSBzZXF1ZW5jZSAdWtrlrBseX3ls/RD/Ga9gYmxvY2sgenN0ZB0CK0Z4czryCv91' +
+    'CQAwMTIzb2YghXACAG1hdGNoIDAxMjNvZmZzZXSCZAQAUkFGU53y9/8KALZiLt88+TX9lCjKCXxEswJsaXRlcmFsIG15CwBvZgkA' +
+    'PhNrthDKAaaOqwGWFkxMGQ7KCKNikgEp3TiF',
+];
+const WARM_UP_FROM = 1 << 16;
+let warmedUp = false;
+
+/** Decodes the warm-up frames (once per process; later calls return at once). Exported for tests. */
+export function zstdDecodeWarmUp(): void {
+  if (warmedUp) return;
+  warmedUp = true;
+  const out = new Uint8Array(3000);
+  for (const b64 of ZSTD_WARM_UP_FRAMES) {
+    const frame = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    for (let i = 0; i < 10; i++) zstdDecodeInto(frame, out, 'zstd warm-up frame');
+  }
+}
+
 /**
  * Decodes every frame in `src` (zstd frames and skippable frames, concatenated) into `out`; returns
  * the number of bytes decoded, n. Never writes past out.length: data that would produce more throws a
@@ -896,6 +971,7 @@ export function zstdDecodeInto(src: Uint8Array, out: Uint8Array, structure = 'zs
   const st: State = { structure, base: offset < 0 ? 0 : offset, srcView: new DataView(src.buffer, src.byteOffset, src.byteLength), hufBits: 0, tables: [null, null, null], rep1: 1, rep2: 4, rep3: 8 };
   if (out.length > 0x7fffffff) throw new UnsupportedError('zstd', `output of ${out.length} bytes (2 GiB at most)`);
   if (src.length === 0) fail(st, st.base, 'input is empty: no frame');
+  if (!warmedUp && out.length >= WARM_UP_FROM) zstdDecodeWarmUp();
   let p = 0;
   let op = 0;
   // each iteration consumes at least 8 input bytes
