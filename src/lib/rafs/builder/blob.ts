@@ -22,7 +22,7 @@
  * bootstrap's chunk info of a batch member keeps compressed offset and size 0 and no BATCH flag.
  */
 import { headerSum } from '../../tar/structs.ts';
-import { createSha256, sha256 } from '../../codec/sha256.ts';
+import { createSha256, sha256, type CloneableHasher } from '../../codec/sha256.ts';
 import { crc32c } from '../../codec/crc32c.ts';
 import { gzipCompress } from '../../codec/gzip.ts';
 import { lz4CompressBlock } from '../../codec/lz4-compress.ts';
@@ -133,23 +133,42 @@ export function encodeCiV2(out: Uint8Array, at: number, c: ChunkRef): void {
   v.setUint32(at + F.data_hi.offset, b ? b.index : 0, true);
 }
 
-/** Output that feeds what it emits to a SHA-256 unless `hashing` is off (the digest array). */
+/**
+ * Output that feeds what it emits to two SHA-256 states: `hash`, the blob id (every byte but the
+ * digest array, emitted through `unhashed`), and the whole file (an OCI layer's digest, which a
+ * sink may take: WholeSha256Sink). Both are one state up to the digest array, where `whole` forks
+ * off as a clone, so the bytes before it (the chunk data: nearly all of a blob) are hashed once.
+ */
 class HashedOutput implements Output {
-  hashing = true;
   readonly hash = createSha256();
+  /** the whole file's hash once it differs from `hash` (from the digest array on) */
+  private forked: CloneableHasher | null = null;
   private static readonly ZERO = new Uint8Array(64 * 1024);
   constructor(private readonly inner: Output) {}
   get pos(): number {
     return this.inner.pos;
   }
   bytes(b: Uint8Array): void {
-    if (this.hashing) this.hash.update(b);
+    this.hash.update(b);
+    this.forked?.update(b);
     this.inner.bytes(b);
   }
+  /** bytes of the file that the blob id leaves out (§5.12: the digest array) */
+  unhashed(b: Uint8Array): void {
+    this.forked ??= this.hash.clone();
+    this.forked.update(b);
+    this.inner.bytes(b);
+  }
+  /** the state over every byte emitted (a copy: digest() may end a native hasher) */
+  whole(): CloneableHasher {
+    return (this.forked ?? this.hash).clone();
+  }
   fill(n: number, byte = 0): void {
-    if (this.hashing) {
-      const z = byte === 0 ? HashedOutput.ZERO : new Uint8Array(HashedOutput.ZERO.length).fill(byte);
-      for (let left = n; left > 0; left -= z.length) this.hash.update(left >= z.length ? z : z.subarray(0, left));
+    const z = byte === 0 ? HashedOutput.ZERO : new Uint8Array(HashedOutput.ZERO.length).fill(byte);
+    for (let left = n; left > 0; left -= z.length) {
+      const part = left >= z.length ? z : z.subarray(0, left);
+      this.hash.update(part);
+      this.forked?.update(part);
     }
     this.inner.fill(n, byte);
   }
@@ -160,6 +179,21 @@ class HashedOutput implements Output {
   drain(): Promise<void> {
     return this.inner.drain();
   }
+}
+
+/**
+ * A blob sink that wants the SHA-256 of the whole blob file (nydus blob layers are named by it:
+ * src/lib/oci/nydus.ts). The writer hashes every byte for the blob id anyway, and the two differ
+ * only from the digest array on, so instead of the sink hashing the blob a second time the writer
+ * hands it a hasher that has seen every byte the sink received, once finish() has flushed them all
+ * (not called when the blob is empty: the sink then received nothing).
+ */
+export interface WholeSha256Sink extends Sink {
+  wholeSha256(h: CloneableHasher): void;
+}
+
+function wantsWholeSha256(s: Sink): s is WholeSha256Sink {
+  return typeof (s as Partial<WholeSha256Sink>).wholeSha256 === 'function';
 }
 
 export interface BlobWriterOptions {
@@ -228,7 +262,7 @@ export class BlobWriter {
   /** chunks handed to the pool, not yet written: their refs are filled in when written, in this order */
   private readonly pending: { c: ChunkRef; data: Uint8Array; job: Promise<Uint8Array | null> }[] = [];
 
-  constructor(sink: Sink, private readonly o: BlobWriterOptions) {
+  constructor(private readonly sink: Sink, private readonly o: BlobWriterOptions) {
     checkCompressor(o.compressor);
     if (o.batchSize && o.version !== 6) throw new UnsupportedError('rafs build', 'batch chunks need RAFS v6 (CI v2 blob meta)');
     this.stream = new StreamOutput(sink);
@@ -512,9 +546,7 @@ export class BlobWriter {
         for (let i = 0; i < n; i++) digests.set(this.stored[i]!.digest, i * 32);
         const digestOffset = out.pos;
         // nydus-image writes the digest array past its blob hasher (§5.12)
-        out.hashing = false;
-        out.bytes(digests);
-        out.hashing = true;
+        out.unhashed(digests);
         out.bytes(sectionTarHeader('blob.digest', digests.length));
         tocEntries.push({ name: 'blob.digest', flags: TOC_FLAGS.NONE, digest: sha256(digests), offset: digestOffset, csize: digests.length, usize: digests.length });
         if (this.o.inlineBootstrap) {
@@ -549,8 +581,10 @@ export class BlobWriter {
       this.metaFields(b);
     }
     b.compressedSize = out.pos;
+    const whole = wantsWholeSha256(this.sink) ? out.whole() : null;
     b.blobId = hex(out.hash.digest());
     await this.stream.finish();
+    if (whole) (this.sink as WholeSha256Sink).wholeSha256(whole);
     return b;
   }
 }
