@@ -72,6 +72,12 @@ export interface TarReadOptions {
    * nydus-image reads layers: concatenated tars are one tree)
    */
   ignoreZeros?: boolean;
+  /**
+   * The input ended exactly where the last member's content does: no padding to 512 bytes, no
+   * end-of-archive blocks (umoci 0.4.7 `insert` writes its layers so; see unpaddedEnd). The archive
+   * is read as complete; `at` is its length.
+   */
+  onUnpaddedEnd?(at: number): void;
   signal?: AbortSignal;
 }
 
@@ -368,9 +374,10 @@ const UNSUPPORTED: Record<string, string> = {
 
 /**
  * Read every entry. Extension headers are folded into the entry they precede; a 'V' volume label
- * is skipped. The archive ends at the first all-zero block (GNU tar writes two) or at the end of
- * the input on a block boundary; a partial block, content cut short or extension headers with no
- * entry after them are FormatErrors.
+ * is skipped. The archive ends at the first all-zero block (GNU tar writes two), at the end of
+ * the input on a block boundary, or right after a member's content with no padding (unpaddedEnd);
+ * a partial block, content or padding cut short or extension headers with no entry after them are
+ * FormatErrors.
  */
 export async function* readTar(input: TarInput, opts: TarReadOptions = {}): AsyncGenerator<TarRecord> {
   const maxMeta = opts.maxMetaSize ?? DEFAULT_MAX_META;
@@ -559,11 +566,31 @@ export async function* readTar(input: TarInput, opts: TarReadOptions = {}): Asyn
       yield { entry, content };
       valid = false;
       await skipExact(dataSize - consumed, 'tar.data', dataOffset + consumed);
-      await skipExact(pad(dataSize), 'tar.data', dataOffset + dataSize);
+      const padding = pad(dataSize);
+      const present = padding ? await input.skip(padding) : 0;
+      pos += present;
+      if (unpaddedEnd(padding, present)) {
+        opts.onUnpaddedEnd?.(pos);
+        return;
+      }
+      if (present !== padding) throw new FormatError('tar.data', dataOffset + dataSize, `archive truncated: ${present} of ${padding} bytes present`);
     }
   } finally {
     await input.close?.();
   }
+}
+
+/**
+ * The one rule for an archive without its tail: after a member's content, an input that ends
+ * before any byte of the padding is a complete archive (umoci 0.4.7 `insert` ends its layer tars
+ * right after the last file's data, and `umoci unpack` takes them; GNU tar says "Unexpected EOF").
+ * Anything else cut short stays an error: content missing bytes, padding partly there, a partial
+ * header. A tar cut exactly at a member's end cannot be told from one written so: callers say so
+ * (TarReadOptions.onUnpaddedEnd).
+ * `present`: bytes of the padding the input still had.
+ */
+export function unpaddedEnd(padding: number, present: number): boolean {
+  return padding > 0 && present === 0;
 }
 
 const utf8dec = new TextDecoder('utf-8', { fatal: false });
