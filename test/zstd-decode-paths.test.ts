@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { zstdDecompress } from '../src/lib/codec/zstd.ts';
 import { ZSTD_WARM_UP_FRAMES, zstdDecodeInto, zstdDecodeWarmUp } from '../src/lib/codec/zstd-decode.ts';
+import { FormatError } from '../src/lib/errors.ts';
 
 /** `zstd args` of data through stdin */
 function cli(data: Uint8Array, args: string[]): Uint8Array {
@@ -147,4 +148,67 @@ test('warm-up frames: the zstd CLI and our decoder both give the sample they wer
   zstdDecodeWarmUp();
   const big = periodic(new TextEncoder().encode('warm-up then a large frame '), 1 << 17);
   assert.deepEqual(zstdDecodeInto(cli(big, ['-3']), new Uint8Array(big.length)), big.length);
+});
+
+/** `n` bytes over an alphabet of `k` symbols, symbol i about twice as likely as i + 1 when `skew` */
+function alphabet(n: number, k: number, skew: boolean, seed: number): Uint8Array {
+  const r = noise(n, seed);
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    if (skew) {
+      // geometric: count the trailing one bits of a noise byte pair, capped at k - 1
+      let v = r[i]! | (r[(i * 7 + 3) % n]! << 8) | 0x10000;
+      while (v & 1 && s < k - 1) { s++; v >>= 1; }
+    } else {
+      s = r[i]! % k;
+    }
+    b[i] = 33 + s;
+  }
+  return b;
+}
+
+test('literal-heavy blocks: the two-symbols-per-lookup Huffman path (4-stream sections of 8 KiB and more)', () => {
+  // uniform 64 symbols (6-bit codes: pairs fill the 12-bit index), uniform 200 (8-bit codes: one
+  // symbol per lookup), skewed 20 (1-11-bit codes, pairs and singles mixed); sizes give every
+  // remainder of the literal count mod 4 and sections around the 8 KiB threshold
+  let cases = 0;
+  for (const [k, skew] of [[64, false], [200, false], [20, true]] as const) {
+    for (const n of [8190, 8195, 9001, 20002, 131072 + 5003, 300001]) {
+      const data = alphabet(n, k, skew, n + k);
+      for (const args of [['-1', '--no-check'], ['-3']]) {
+        const frame = cli(data, args);
+        const out = new Uint8Array(n);
+        assert.equal(zstdDecodeInto(frame, out), n, `k ${k} n ${n} ${args}`);
+        assert.ok(Buffer.from(out).equals(Buffer.from(data)), `k ${k} skew ${skew} n ${n} zstd ${args.join(' ')}`);
+        cases++;
+      }
+    }
+  }
+  assert.equal(cases, 36);
+});
+
+test('literal-heavy blocks, damaged: flips in the Huffman streams decode or fail with a FormatError, never past the bound', () => {
+  // 20 symbols, uniform: 4- and 5-bit codes, one 4-stream section of 39980 literals (zstd -3)
+  const data = alphabet(40000, 20, false, 9);
+  const frame = cli(data, ['-3', '--no-check']);
+  const r = noise(4000, 77);
+  let failed = 0;
+  for (let iter = 0; iter < 1000; iter++) {
+    const bad = frame.slice();
+    // bits in the literal section (after the frame and block headers, before the sequences)
+    const p = 20 + (((r[iter * 2]! << 8) | r[iter * 2 + 1]!) % (frame.length - 40));
+    bad[p]! ^= 1 << (r[(iter * 3) % 4000]! & 7);
+    const backing = new Uint8Array(data.length + 64).fill(0x5a);
+    try {
+      zstdDecodeInto(bad, backing.subarray(0, data.length));
+    } catch (e) {
+      if (!(e instanceof FormatError)) throw e;
+      failed++;
+    }
+    for (let k = data.length; k < backing.length; k++) assert.equal(backing[k], 0x5a, `flip at ${p}: wrote past the bound`);
+  }
+  // a flip that turns one code into another of the same length decodes to other literals; 87 of
+  // 1000 fail here
+  assert.ok(failed > 40, `some flips fail (${failed} of 1000)`);
 });
