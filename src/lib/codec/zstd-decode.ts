@@ -10,7 +10,7 @@
  * input bytes already checked or by the output bound.
  *
  * Hot paths: Huffman literals decode four streams interleaved with a table lookup per symbol (two
- * symbols per lookup when a section has 8 KiB of literals or more);
+ * symbols per lookup when a section has 8 KiB of literals or more and short codes);
  * sequences are decoded and executed in one loop with all state in locals. Backward bitstreams are
  * read by bit position with 4-byte loads; to keep those loads in bounds without a check per read, a
  * compressed block is read in place only when at least PAD bytes surround it in `src`, otherwise it
@@ -302,6 +302,15 @@ function readHuffmanTree(st: State, buf: Uint8Array, p: number, end: number, at:
   // canonical order: by increasing weight, then by symbol; weight w takes 2^(w-1) cells
   rankStart.fill(0);
   for (let s = 0; s < nSymbols; s++) rankStart[weights[s]!]++;
+  // how often a lookup of hufTable2 would give two symbols: code lengths l1 + l2 <= HUF2_BITS,
+  // a code of length l taking 2^-l of the probability
+  let pairs = 0;
+  for (let w1 = 1; w1 <= maxBits; w1++) {
+    for (let w2 = 1; w2 <= maxBits; w2++) {
+      if (2 * maxBits + 2 - w1 - w2 <= HUF2_BITS) pairs += rankStart[w1]! * rankStart[w2]! * 2 ** (w1 + w2 - 2 * maxBits - 2);
+    }
+  }
+  hufPairsLikely = pairs >= HUF2_MIN_PAIRS;
   let next = 0;
   for (let w = 1; w <= maxBits; w++) {
     const c = rankStart[w]!;
@@ -414,7 +423,7 @@ function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: numb
   // position start at most 7 bits into the load
   const safe = 2 * maxBits;
   const shift = maxBits;
-  if (regen >= huf2From) {
+  if (forceHuf2 || (regen >= HUF2_FROM && hufPairsLikely)) {
     if (!hufTable2Valid) buildHufTable2(maxBits);
     // Two lookups of hufTable2 per stream per round, 2-4 symbols; each lookup stores two bytes
     // (the second is garbage when its count is 1, and the next store overwrites it), so a stream
@@ -509,8 +518,15 @@ function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: numb
  * can: building hufTable2 (4096 entries, once per tree) pays off only over many literals.
  */
 const HUF2_FROM = 1 << 13;
-/** HUF2_FROM, but 0 while the warm-up runs (its frames are small), so both loops get type feedback */
-let huf2From = HUF2_FROM;
+/**
+ * Below this share of two-symbol lookups (binaries: codes of 7-11 bits) building hufTable2 costs more
+ * than it saves (the build was 2% of the bench corpus's decode profile, where the share is low).
+ */
+const HUF2_MIN_PAIRS = 0.25;
+/** the share of two-symbol lookups of the current tree is at least HUF2_MIN_PAIRS */
+let hufPairsLikely = false;
+/** true while the warm-up runs (its frames are small), so both loops get type feedback */
+let forceHuf2 = false;
 
 /** Fills hufTable2 from hufTable (see there). */
 function buildHufTable2(maxBits: number): void {
@@ -982,7 +998,7 @@ function decodeFrame(st: State, src: Uint8Array, p: number, out: Uint8Array, op:
  * calls: huffman4 4 times, sequences 12 times, decodeFseWeights once). Small frames first (short
  * loops, no OSR) run every path in the interpreter so the optimized code has the feedback; each is
  * decoded 10 times because V8 allocates a function's feedback vector only after 8 calls, once with
- * the two-symbol Huffman loop forced on (huf2From = 0) and once without.
+ * the two-symbol Huffman loop forced on (forceHuf2) and once without.
  * The frames: a 3000-byte sample of words mixed with binary runs (the generator is in
  * test/zstd-decode-paths.test.ts, which checks these frames against it) by `zstd -3` (checksum),
  * `zstd -19 --no-check`, and its first 200 bytes by `zstd -1` (one Huffman stream).
@@ -1043,15 +1059,15 @@ export function zstdDecodeWarmUp(): void {
   warmedUp = true;
   const out = new Uint8Array(3000);
   try {
-    for (const from of [0, HUF2_FROM]) {
-      huf2From = from;
+    for (const force of [true, false]) {
+      forceHuf2 = force;
       for (const b64 of ZSTD_WARM_UP_FRAMES) {
         const frame = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
         for (let i = 0; i < 10; i++) zstdDecodeInto(frame, out, 'zstd warm-up frame');
       }
     }
   } finally {
-    huf2From = HUF2_FROM;
+    forceHuf2 = false;
   }
 }
 
