@@ -20,6 +20,7 @@ import { chunkInput, readTar, sourceInput, type TarInput } from '../src/lib/tar/
 import { compareSnapshots, snapshotDisk, snapshotFs } from './helpers/treecompare.ts';
 import { manifestOf, missingTools, run, unpackRootfs } from './helpers/oci.ts';
 import { tempDir } from './helpers/paths.ts';
+import { cli } from './helpers/cli.ts';
 
 const skip = missingTools();
 const CONTENT = 'hello umoci 14';
@@ -69,6 +70,18 @@ describe('umoci 0.4.7 insert layer (no padding, no end blocks)', { skip: skip ??
     for (const input of [sourceInput(new BytesSource(tar, 'layer.tar')), chunkInput(once(tar), 'layer.tar')]) {
       assert.deepEqual(await readAll(input), { paths: ['f14'], contents: [CONTENT], unpadded: [tar.length] });
     }
+  });
+
+  test('layerscope ls of the bare layer tar lists the file; of the tar cut a byte short, says truncated', () => {
+    const path = join(work, 'layer.tar');
+    writeFileSync(path, tar);
+    const ok = cli(['ls', path]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(ok.stdout.trim(), 'f14');
+    writeFileSync(path, tar.subarray(0, tar.length - 1));
+    const bad = cli(['ls', path]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /truncated/);
   });
 
   test('cut anywhere else, it is still refused', async () => {
