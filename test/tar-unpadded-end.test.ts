@@ -126,7 +126,7 @@ describe('umoci 0.4.7 insert layer (no padding, no end blocks)', { skip: skip ??
   // next block header (past the context's input: "stream ends in the middle of a block"). zlib
   // returns with the output full. The fix is in the codec (not this engineer's file): stop before
   // a block header when stopAtMax and the output is full; checked on a patched copy, it reads.
-  test('the ZRAN-built image reads the file back through the gzip layer', { todo: 'codec/inflate.ts stopAtMax reads a block header past a full output' }, async () => {
+  test('the ZRAN-built image reads the file back through the gzip layer', async () => {
     const { r, boot, meta } = await zran();
     const fs = await openRafs(new BytesSource(boot, 'image.boot'), { blobs: [new BytesSource(gz, 'layer.tar.gz'), new BytesSource(meta, r.metaBlobId)] });
     const a = await fs.lookup(fs.rootIno, Buffer.from('f14'));

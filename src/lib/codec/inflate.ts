@@ -189,6 +189,9 @@ export function inflateRaw(src: Uint8Array, opts: InflateOptions): InflateResult
   let final = false;
   let full = false;
   while (!final && !full) {
+    // the output is complete at a block's end: the next block header may lie past the given range
+    // (a ZRAN chunk of Go's gzip ends with the tar, exactly where a deflate block ends)
+    if (stopAtMax && out >= outEnd) break;
     while (bc < 3) {
       bb |= (pos < end ? src[pos]! : 0) << bc;
       pos++;
