@@ -10,6 +10,7 @@ import { openErofs } from '../src/lib/erofs/reader.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { walk } from '../src/lib/fs/path.ts';
 import { FIXTURES, REPO, tempDir } from './helpers/paths.ts';
+import { concat } from '../src/lib/bytes.ts';
 
 // The oracle is liblzma through python3: `lzma.compress(FORMAT_RAW, FILTER_LZMA1)` for raw LZMA1
 // (liblzma always ends those with an end marker), and liblzma's own MicroLZMA encoder (the one
@@ -99,16 +100,6 @@ function randomBytes(n: number, seed: number): Uint8Array {
   return b;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** real text: this repository's TypeScript sources */
 const TEXT: Uint8Array = (() => {
   const parts: Uint8Array[] = [];
@@ -120,7 +111,7 @@ const TEXT: Uint8Array = (() => {
     parts.push(b);
     total += b.length;
   }
-  return concat(parts).subarray(0, 400_000);
+  return concat(...parts).subarray(0, 400_000);
 })();
 
 /** real machine code: a slice of the node binary running this test */
@@ -147,7 +138,7 @@ function mixed(n: number, seed: number): Uint8Array {
     parts.push(s.subarray(at, at + len));
     total += len;
   }
-  return concat(parts);
+  return concat(...parts);
 }
 
 const MIXED_48K = mixed(48 << 10, 7);
@@ -282,7 +273,7 @@ test('edge inputs: empty, one byte, noise, runs, zeros, short strings', { timeou
     ['repetitive', REPETITIVE],
     ['zeros', ZEROS],
     ...[2, 3, 5, 17, 100, 273, 274, 275, 1000].map((n): [string, Uint8Array] => [`${n} text bytes`, TEXT.subarray(5000, 5000 + n)]),
-    ['one byte then zeros', concat([new Uint8Array([7]), new Uint8Array(100_000)])],
+    ['one byte then zeros', concat(new Uint8Array([7]), new Uint8Array(100_000))],
   ];
   const jobs: Job[] = [];
   for (const [, data] of inputs) {
@@ -436,7 +427,7 @@ test('corrupt input fails with FormatError at the right place', () => {
     }
   }
   // a trailing byte after a complete MicroLZMA stream: fine for a partial decode, not for an exact one
-  const longer = concat([micro!, new Uint8Array([0x55])]);
+  const longer = concat(micro!, new Uint8Array([0x55]));
   assert.equal(microLzmaDecode(longer, new Uint8Array(20_000), 1 << 20), micro!.length);
   throwsFormat(() => microLzmaDecode(longer, new Uint8Array(20_000), 1 << 20, { exact: true }), /1 input bytes left/, 'micro with a trailing byte');
   // a code of 0xffffffff can not start a stream
@@ -616,7 +607,7 @@ test('damaged streams either decode or fail with FormatError, never writing past
         d[next() % Math.min(8, d.length)] ^= 1 << (next() % 8);
       } else {
         const at = next() % d.length;
-        m = concat([d.subarray(0, at), randomBytes(next() % 64, next()), d.subarray(at)]);
+        m = concat(d.subarray(0, at), randomBytes(next() % 64, next()), d.subarray(at));
       }
       // a declared size near the real one, or anything up to twice it
       const n = k % 3 === 0 ? j.data.length : next() % (2 * j.data.length + 2);

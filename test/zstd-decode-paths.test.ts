@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { zstdDecompress } from '../src/lib/codec/zstd.ts';
 import { ZSTD_WARM_UP_FRAMES, zstdDecodeInto, zstdDecodeWarmUp } from '../src/lib/codec/zstd-decode.ts';
 import { FormatError } from '../src/lib/errors.ts';
+import { concat } from '../src/lib/bytes.ts';
 
 /** `zstd args` of data through stdin */
 function cli(data: Uint8Array, args: string[]): Uint8Array {
@@ -27,15 +28,6 @@ function noise(n: number, seed: number): Uint8Array {
   return b;
 }
 
-function join(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** `count` bytes repeating `pattern` */
 function periodic(pattern: Uint8Array, count: number): Uint8Array {
@@ -64,10 +56,10 @@ test('periods of 1-3 bytes, runs of every length class, in the middle and at the
     for (const len of [4, 5, 6, 7, 8, 9, 15, 16, 17, 19, 31, 32, 33, 100, 257, 5000, 70000]) {
       middle.push(noise(40, seed++), periodic(noise(period, seed++), period + len));
     }
-    for (const args of LEVELS) roundTrip(join(middle), args, `period ${period}, runs in the middle`);
+    for (const args of LEVELS) roundTrip(concat(...middle), args, `period ${period}, runs in the middle`);
     // a frame per run that ends the output
     for (const len of [4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 5000]) {
-      roundTrip(join([noise(40, seed++), periodic(noise(period, seed++), period + len)]), ['-19'], `period ${period}, run ${len} at the end`);
+      roundTrip(concat(noise(40, seed++), periodic(noise(period, seed++), period + len)), ['-19'], `period ${period}, run ${len} at the end`);
     }
   }
 });
@@ -77,7 +69,7 @@ test('long matches around the word-copy steps and far beyond them', () => {
   for (const len of [12, 16, 17, 24, 31, 32, 33, 64, 255, 256, 257, 1000, 4096, 65536, 200000]) {
     const r = noise(len, seed++);
     // the repeat at distance len, then again after a literal run, then at the output's end
-    const data = join([r, r, noise(37, seed++), r.subarray(0, len - 1), noise(3, seed++), r]);
+    const data = concat(r, r, noise(37, seed++), r.subarray(0, len - 1), noise(3, seed++), r);
     for (const args of LEVELS) roundTrip(data, args, `match of ${len}`);
   }
 });
@@ -86,13 +78,13 @@ test('literal runs of 1-40 bytes between short matches', () => {
   const word = noise(24, 7);
   const parts: Uint8Array[] = [];
   for (let ll = 1; ll <= 40; ll++) parts.push(noise(ll, 1000 + ll), word.subarray(0, 4 + (ll % 20)));
-  const data = join(parts);
+  const data = concat(...parts);
   for (const args of LEVELS) roundTrip(data, args, 'literal runs');
 });
 
 test('offsets near the window size (1 MiB window)', () => {
   const first = noise((1 << 20) - 300, 5);
-  const data = join([first, first.subarray(0, 40000), noise(100, 6), first.subarray(200, 70000)]);
+  const data = concat(first, first.subarray(0, 40000), noise(100, 6), first.subarray(200, 70000));
   for (const args of [['-3', '--zstd=wlog=20'], ['-19', '--zstd=wlog=20']]) roundTrip(data, args, 'window-sized offsets');
 });
 
@@ -104,7 +96,7 @@ test('small frames: every output size from 1 to 48 bytes of a short-period patte
       assert.ok(Buffer.from(zstdDecompress(frame, n)).equals(Buffer.from(data)), `${n} bytes of period ${pat.length}`);
       // and twice in a row (frames concatenated) into a larger output
       const out = new Uint8Array(2 * n + 64);
-      assert.equal(zstdDecodeInto(join([frame, frame]), out), 2 * n);
+      assert.equal(zstdDecodeInto(concat(frame, frame), out), 2 * n);
       assert.ok(Buffer.from(out.subarray(0, n)).equals(Buffer.from(data)) && Buffer.from(out.subarray(n, 2 * n)).equals(Buffer.from(data)), `${n} bytes of period ${pat.length}, twice`);
     }
   }
