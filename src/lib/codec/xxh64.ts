@@ -107,6 +107,13 @@ function stripes(w: Int32Array, j: number, n: number, st: Int32Array): void {
   st[0] = v1h; st[1] = v1l; st[2] = v2h; st[3] = v2l; st[4] = v3h; st[5] = v3l; st[6] = v4h; st[7] = v4l;
 }
 
+// A few one-stripe calls at load, so every element access in `stripes` has type feedback before
+// its first long call (V8 allocates a function's feedback only after several calls). Without them
+// the first call (say a whole 8 MiB zstd frame's content) is compiled on-stack while the stores
+// after its loop have never run; leaving the loop then deopts ("insufficient type feedback for
+// generic keyed access"), on every later call too (node --trace-deopt).
+for (let k = 0, w = new Int32Array(8); k < 16; k++) stripes(w, 0, 1, w);
+
 /** All whole stripes of data[0 .. 32 * n), aligned in place or through `chunk`. */
 function allStripes(data: Uint8Array, n: number, st: Int32Array): void {
   if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0) {
