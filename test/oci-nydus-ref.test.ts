@@ -51,8 +51,8 @@ describe('convert --to nydus --oci-ref', { skip: skip ?? false }, () => {
       rm -r gone
       printf world > etc/c
     `, r), 'layer two');
-    // the opaque directory by hand: umoci insert's layer tar ends right after its last file's data
-    // (no padding, no end blocks), which the tar-only ZRAN builder refuses as truncated
+    // the opaque directory by hand (written when the ZRAN builder still refused umoci insert's layer
+    // tars, which end right after the last file's data; test/tar-unpadded-end.test.ts covers those now)
     appendLayer(layout, 't', makeTar([
       { name: 'opt/old/', type: 'dir', mode: 0o755, mtime: 1600000000 },
       { name: 'opt/old/.wh..wh..opq', text: '' },
