@@ -37,6 +37,8 @@ test('OCI-ref (ZRAN): the downloaded oci-archive equals the CLI conversion and o
   await page.getByTestId('tab-image').click();
   await page.getByTestId('oci-convert-toggle').click();
   await page.getByTestId('convert-oci-ref').check();
+  // OCI-ref chunks stay gzip: the compressor choice does not apply
+  await expect(page.getByTestId('convert-compressor')).toBeDisabled();
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('convert-start').click()]);
   const got = join(work, 'page-ref.tar');
   await download.saveAs(got);
