@@ -10,6 +10,7 @@ import * as Comlink from 'comlink';
 import { convertCommand, convertMerged, convertNydus, type ConvertChoice, type MergedResult } from '../src/lib/app/convert.ts';
 import { archiveEnd, archiveMember, convertPerLayer, type PerLayerResult, type PerLayerStore } from '../src/lib/app/convert-per-layer.ts';
 import { BlobFile } from '../src/lib/app/blob-file.ts';
+import { throttled } from '../src/lib/app/throttle.ts';
 import { wired, type WireError } from '../src/lib/app/wire.ts';
 import { blobSpill } from '../src/lib/fs/sources/tar.ts';
 import { CachedSource } from '../src/lib/io/cache.ts';
@@ -276,16 +277,10 @@ const api = {
     const ctl = new AbortController();
     running = ctl;
     const signal = ctl.signal;
-    let last = 0;
-    let lastLayer = -1;
-    const report = (p: ConvertProgress): void => {
-      // at most one message per 80 ms, but every new layer and stage is told
-      const now = Date.now();
-      if (p.stage === 'layer' && p.layer === lastLayer && now - last < 80) return;
-      last = now;
-      lastLayer = p.stage === 'layer' ? p.layer : -1;
-      onProgress(p);
-    };
+    // at most one message per 80 ms, but every new layer and stage is told
+    const report = throttled((p: ConvertProgress) => onProgress(p), {
+      force: ([p], prev) => p.stage !== 'layer' || prev?.[0].stage !== 'layer' || prev[0].layer !== p.layer,
+    });
     return wired(async () => {
       const t0 = performance.now();
       const command = convertCommand(req.imageName, req.choice, req.outName, req.platform);
@@ -368,6 +363,7 @@ const api = {
         if (signal.aborted) throw { name: 'AbortError', message: 'The conversion was cancelled' } satisfies WireError;
         throw e;
       } finally {
+        if (!signal.aborted) report.flush();
         if (running === ctl) running = null;
       }
     });

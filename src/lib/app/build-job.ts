@@ -15,6 +15,7 @@ import { BlobSource } from '../io/source.ts';
 import { StreamingBlobSource } from './stream-source.ts';
 import { storeObjects, zipObjects, type ObjectFiles } from './object-store.ts';
 import { summarizeTree } from './tree-summary.ts';
+import { throttled } from './throttle.ts';
 
 export interface BuildProgress {
   phase: 'preparing' | 'hashing' | 'writing' | 'objects' | 'finishing';
@@ -89,24 +90,20 @@ export interface BuildReport<F> {
   notes: string[];
 }
 
-/** Progress reports at most every 100 ms, unless forced (a phase change). */
+/** Progress reports at most every 100 ms, forced on a phase change (throttle.ts). */
 function reporter(job: BuildJob, t0: number) {
   const progress: BuildProgress = { phase: 'preparing', files: 0, filesTotal: 0, bytes: 0, bytesTotal: 0, out: 0, elapsedMs: 0 };
-  let last = 0;
-  const meter = newMeter(job.signal, () => report());
-  function report(force = false): void {
-    const now = performance.now();
-    if (!force && now - last < 100) return;
-    last = now;
+  const report = throttled(() => {
     progress.files = meter.files;
     progress.bytes = meter.bytes;
-    progress.elapsedMs = now - t0;
+    progress.elapsedMs = performance.now() - t0;
     job.onProgress({ ...progress });
-  }
+  }, { ms: 100 });
+  const meter = newMeter(job.signal, () => report());
   const phase = (p: BuildProgress['phase'], bytesTotal?: number): void => {
     progress.phase = p;
     if (bytesTotal !== undefined) progress.bytesTotal = bytesTotal;
-    report(true);
+    report.now();
   };
   return { progress, meter, report, phase, output: (n: number) => void (progress.out += n) };
 }

@@ -1,5 +1,4 @@
-// Cancellable work behind a worker boundary (workers/inspector.ts): tasks by token, and progress
-// callbacks throttled so a fast loop does not flood the page with messages.
+// Cancellable work behind a worker boundary (workers/inspector.ts): tasks by token.
 
 /** Running tasks by token; a new task of a token cancels the one running under it. */
 export class Tasks {
@@ -22,13 +21,5 @@ export class Tasks {
   }
 }
 
-/** `f` called at most once per `ms` milliseconds; calls in between are dropped. */
-export function throttled<A extends unknown[]>(f: (...a: A) => void, ms = 80): (...a: A) => void {
-  let last = 0;
-  return (...a) => {
-    const now = Date.now();
-    if (now - last < ms) return;
-    last = now;
-    f(...a);
-  };
-}
+// the inspector's progress callbacks are throttled (one worker message per call): throttle.ts
+export { throttled } from './throttle.ts';
