@@ -46,7 +46,6 @@ function read32(b: Uint8Array, i: number): number {
 const lanes = new Int32Array(8);
 
 const P1LU = P1L >>> 0, P2LU = P2L >>> 0;
-const TWO_M32 = 2 ** -32;
 
 /**
  * High 32 bits of the unsigned product a * b (b given as unsigned), knowing its low half
@@ -54,7 +53,8 @@ const TWO_M32 = 2 ** -32;
  * away the low half it rounds to the exact multiple of 2^32. Cheaper than 16-bit limbs.
  */
 function mulHi(a: number, bU: number, lo: number): number {
-  return (((a >>> 0) * bU - (lo >>> 0)) * TWO_M32 + 0.5) | 0;
+  // 2^-32 as a literal, not a module const (see stripes)
+  return (((a >>> 0) * bU - (lo >>> 0)) * 2.3283064365386963e-10 + 0.5) | 0;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -67,42 +67,45 @@ const chunk = new Int32Array(CHUNK_WORDS);
  * loop: every 64-bit step is written out on int32 locals.
  */
 function stripes(w: Int32Array, j: number, n: number, st: Int32Array): void {
+  // the primes as locals: a bundler (esbuild, the CLI bundle) turns module consts into `var`s, which
+  // V8 reloads and type-checks on every use in the loop (perf annotate showed the checks)
+  const P1L_ = P1L, P1H_ = P1H, P2L_ = P2L, P2H_ = P2H, P1LU_ = P1LU, P2LU_ = P2LU;
   let v1h = st[0]!, v1l = st[1]!, v2h = st[2]!, v2l = st[3]!, v3h = st[4]!, v3l = st[5]!, v4h = st[6]!, v4l = st[7]!;
   let il = 0, ih = 0, mh = 0, ml = 0, l = 0, h = 0, rh = 0, rl = 0;
   const end = j + 8 * n;
   for (; j < end; j += 8) {
       il = w[j + 0]!; ih = w[j + 1]!;
-      ml = Math.imul(il, P2L);
-      mh = (mulHi(il, P2LU, ml) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
+      ml = Math.imul(il, P2L_);
+      mh = (mulHi(il, P2LU_, ml) + Math.imul(il, P2H_) + Math.imul(ih, P2L_)) | 0;
       l = (v1l + ml) | 0;
       h = (v1h + mh + (((v1l & ml) | ((v1l | ml) & ~l)) >>> 31)) | 0;
       rh = (h << 31) | (l >>> 1); rl = (l << 31) | (h >>> 1);
-      v1l = Math.imul(rl, P1L);
-      v1h = (mulHi(rl, P1LU, v1l) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+      v1l = Math.imul(rl, P1L_);
+      v1h = (mulHi(rl, P1LU_, v1l) + Math.imul(rl, P1H_) + Math.imul(rh, P1L_)) | 0;
       il = w[j + 2]!; ih = w[j + 3]!;
-      ml = Math.imul(il, P2L);
-      mh = (mulHi(il, P2LU, ml) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
+      ml = Math.imul(il, P2L_);
+      mh = (mulHi(il, P2LU_, ml) + Math.imul(il, P2H_) + Math.imul(ih, P2L_)) | 0;
       l = (v2l + ml) | 0;
       h = (v2h + mh + (((v2l & ml) | ((v2l | ml) & ~l)) >>> 31)) | 0;
       rh = (h << 31) | (l >>> 1); rl = (l << 31) | (h >>> 1);
-      v2l = Math.imul(rl, P1L);
-      v2h = (mulHi(rl, P1LU, v2l) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+      v2l = Math.imul(rl, P1L_);
+      v2h = (mulHi(rl, P1LU_, v2l) + Math.imul(rl, P1H_) + Math.imul(rh, P1L_)) | 0;
       il = w[j + 4]!; ih = w[j + 5]!;
-      ml = Math.imul(il, P2L);
-      mh = (mulHi(il, P2LU, ml) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
+      ml = Math.imul(il, P2L_);
+      mh = (mulHi(il, P2LU_, ml) + Math.imul(il, P2H_) + Math.imul(ih, P2L_)) | 0;
       l = (v3l + ml) | 0;
       h = (v3h + mh + (((v3l & ml) | ((v3l | ml) & ~l)) >>> 31)) | 0;
       rh = (h << 31) | (l >>> 1); rl = (l << 31) | (h >>> 1);
-      v3l = Math.imul(rl, P1L);
-      v3h = (mulHi(rl, P1LU, v3l) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+      v3l = Math.imul(rl, P1L_);
+      v3h = (mulHi(rl, P1LU_, v3l) + Math.imul(rl, P1H_) + Math.imul(rh, P1L_)) | 0;
       il = w[j + 6]!; ih = w[j + 7]!;
-      ml = Math.imul(il, P2L);
-      mh = (mulHi(il, P2LU, ml) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
+      ml = Math.imul(il, P2L_);
+      mh = (mulHi(il, P2LU_, ml) + Math.imul(il, P2H_) + Math.imul(ih, P2L_)) | 0;
       l = (v4l + ml) | 0;
       h = (v4h + mh + (((v4l & ml) | ((v4l | ml) & ~l)) >>> 31)) | 0;
       rh = (h << 31) | (l >>> 1); rl = (l << 31) | (h >>> 1);
-      v4l = Math.imul(rl, P1L);
-      v4h = (mulHi(rl, P1LU, v4l) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+      v4l = Math.imul(rl, P1L_);
+      v4h = (mulHi(rl, P1LU_, v4l) + Math.imul(rl, P1H_) + Math.imul(rh, P1L_)) | 0;
   }
   st[0] = v1h; st[1] = v1l; st[2] = v2h; st[3] = v2l; st[4] = v3h; st[5] = v3l; st[6] = v4h; st[7] = v4l;
 }
