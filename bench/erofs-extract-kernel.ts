@@ -33,7 +33,7 @@ const UUID = '11111111-2222-3333-4444-555555555555';
 interface ImageSpec { label: string; file: string; make: () => { status: number; stderr: string } }
 
 /** MKFS_EROFS when it names a mkfs.erofs with -zlzma: its version line, or why it cannot be used */
-function newerMkfs(): { path: string; version: string } | { skip: string } {
+export function newerMkfs(): { path: string; version: string } | { skip: string } {
   const path = process.env.MKFS_EROFS;
   const want = 'set MKFS_EROFS=/path/to/mkfs.erofs (mkfs.erofs ≥1.6 with lzma)';
   if (!path) return { skip: `skipped: ${want}` };
