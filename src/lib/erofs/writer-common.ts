@@ -38,22 +38,39 @@ function scratch(n: number): Uint8Array {
  * one table (EROFS_XATTR_PREFIXES); "lustre." and unknown prefixes store the full name (index 0)
  */
 const PREFIX_ORDER = [EROFS_XATTR_INDEX_USER, EROFS_XATTR_INDEX_POSIX_ACL_ACCESS, EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT, EROFS_XATTR_INDEX_TRUSTED, EROFS_XATTR_INDEX_SECURITY];
-const PREFIXES: readonly (readonly [Uint8Array, number])[] = PREFIX_ORDER.map((index) => [PREFIX_BYTES[index]!, index] as const);
+const prefixTable = (indexes: readonly number[]): readonly (readonly [Uint8Array, number])[] => indexes.map((index) => [PREFIX_BYTES[index]!, index] as const);
+const PREFIXES = prefixTable(PREFIX_ORDER);
 
 /** e_name_index and the length of the prefix it stands for */
 export function xattrIndex(name: Uint8Array): { index: number; prefixLen: number } {
-  for (const [p, index] of PREFIXES) if (startsWith(name, p)) return { index, prefixLen: p.length };
+  return indexIn(PREFIXES, name);
+}
+
+function indexIn(table: readonly (readonly [Uint8Array, number])[], name: Uint8Array): { index: number; prefixLen: number } {
+  for (const [p, index] of table) if (startsWith(name, p)) return { index, prefixLen: p.length };
   return { index: 0, prefixLen: 0 };
 }
 
-export function xattrEntrySize(x: Xattr): number {
-  const { prefixLen } = xattrIndex(x.name);
+/**
+ * A writer's prefix table: which e_name_index a name is stored under. Every writer but
+ * composefs-rs uses libcomposefs' (xattrIndex, the default of the functions below).
+ */
+export type XattrIndexer = (name: Uint8Array) => { index: number; prefixLen: number };
+
+/** The table trying the prefixes of `indexes` (EROFS_XATTR_PREFIXES indexes) in that order; a name matching none keeps index 0. */
+export function prefixIndexer(indexes: readonly number[]): XattrIndexer {
+  const table = prefixTable(indexes);
+  return (name) => indexIn(table, name);
+}
+
+export function xattrEntrySize(x: Xattr, ix: XattrIndexer = xattrIndex): number {
+  const { prefixLen } = ix(x.name);
   return (erofs_xattr_entry.size + x.name.length - prefixLen + x.value.length + 3) & ~3;
 }
 
 /** one bit of h_name_filter (set = "may be present" before the final inversion) */
-export function xattrFilterBit(x: Xattr): number {
-  const { index, prefixLen } = xattrIndex(x.name);
+export function xattrFilterBit(x: Xattr, ix: XattrIndexer = xattrIndex): number {
+  const { index, prefixLen } = ix(x.name);
   return 1 << (xxh32(x.name.subarray(prefixLen), XATTR_FILTER_SEED + index) & 31);
 }
 
@@ -61,8 +78,8 @@ const XE_NAME_LEN = erofs_xattr_entry.f.e_name_len.offset;
 const XE_INDEX = erofs_xattr_entry.f.e_name_index.offset;
 const XE_VALUE_SIZE = erofs_xattr_entry.f.e_value_size.offset;
 
-export function emitXattrEntry(out: Output, x: Xattr): void {
-  const { index, prefixLen } = xattrIndex(x.name);
+export function emitXattrEntry(out: Output, x: Xattr, ix: XattrIndexer = xattrIndex): void {
+  const { index, prefixLen } = ix(x.name);
   const suffix = x.name.subarray(prefixLen);
   const h = scratch(erofs_xattr_entry.size);
   h[XE_NAME_LEN] = suffix.length;

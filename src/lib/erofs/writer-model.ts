@@ -17,6 +17,7 @@ import type { FileType } from '../fs/types.ts';
 import { compareBytes, direntBytes, emitDirentsOf, emitInodeCore, type InodeCore } from './writer-common.ts';
 import { expectAt, roundUp, type Output } from './writer-output.ts';
 import { emitSharedXattrs, emitXattrArea, sharedIdsAt, type XattrPlan } from './writer-xattrs.ts';
+import type { XattrIndexer } from './writer-common.ts';
 
 const ENC = new TextEncoder();
 export const DOT = ENC.encode('.');
@@ -105,6 +106,13 @@ export function collectInodes<N extends ModelNode>(tree: SourceTree, nodes: N[],
   }
 }
 
+/** The path a node was collected under, "/a/b" (for layout-check messages). */
+export function nodePath(nodes: readonly ModelNode[], i: number): string {
+  const comps: string[] = [];
+  for (let k = i; k !== 0; k = nodes[k]!.parent) comps.push(new TextDecoder().decode(nodes[k]!.name));
+  return '/' + comps.reverse().join('/');
+}
+
 /** A directory's st_nlink: 2 plus its subdirectories ("." and ".." not counted). */
 export function dirLinks(nodes: readonly ModelNode[], i: number, isDir: (node: number) => boolean): number {
   const n = nodes[i]!;
@@ -118,13 +126,34 @@ export function dirLinks(nodes: readonly ModelNode[], i: number, isDir: (node: n
 }
 
 /**
- * Data blocks in node order from block `first`: blkaddr[i] is node i's first block (0 when it
- * has none); `after` may place more of node i's data behind them (plain EROFS: its unique chunks)
- * and returns the next free block. Returns the block after the last.
+ * Every node's st_nlink: a directory's by dirLinks, any other's the number of names it has.
  */
-export function assignBlocks(nBlocks: ArrayLike<number>, first: number, blkaddr: Float64Array, after?: (node: number, blk: number) => number): number {
+export function linkCounts(nodes: readonly ModelNode[], isDir: (node: number) => boolean): Uint32Array {
+  const nlink = new Uint32Array(nodes.length);
+  for (let i = 0; i < nodes.length; i++) {
+    const ents = nodes[i]!.entNodes;
+    if (!ents) continue;
+    nlink[i] = dirLinks(nodes, i, isDir);
+    for (let k = 0; k < ents.length; k++) {
+      const t = ents[k]!;
+      if (!isDir(t)) nlink[t]!++;
+    }
+  }
+  return nlink;
+}
+
+/**
+ * Data blocks in node order (or in `order`, node indexes in on-disk order, when the writer lays
+ * out its inodes in another order: composefs-rs, the tar index) from block `first`: blkaddr[i] is
+ * node i's first block (0 when it has none); `after` may place more of node i's data behind them
+ * (plain EROFS: its unique chunks) and returns the next free block. Returns the block after the last.
+ */
+export function assignBlocks(
+  nBlocks: ArrayLike<number>, first: number, blkaddr: Float64Array, after?: (node: number, blk: number) => number, order?: ArrayLike<number>,
+): number {
   let blk = first;
-  for (let i = 0; i < nBlocks.length; i++) {
+  for (let k = 0; k < nBlocks.length; k++) {
+    const i = order ? order[k]! : k;
     const nb = nBlocks[i]!;
     blkaddr[i] = nb > 0 ? blk : 0;
     blk += nb;
@@ -139,6 +168,8 @@ export interface XattrArea {
   filter: number;
   sharedIds: readonly number[];
   inline: readonly Xattr[];
+  /** the writer's prefix table (default libcomposefs') */
+  indexer?: XattrIndexer;
 }
 
 /**
@@ -150,7 +181,7 @@ export function emitInodeHead(out: Output, at: number, core: InodeCore, coreSize
   emitInodeCore(out, core);
   const xattrAt = at + coreSize;
   expectAt(out, xattrAt, writer, () => `${where()}: xattr area start`);
-  if (x.size > 0) emitXattrArea(out, xattrAt, x.filter, x.sharedIds, x.inline, writer, where);
+  if (x.size > 0) emitXattrArea(out, xattrAt, x.filter, x.sharedIds, x.inline, writer, where, x.indexer);
   const tailAt = xattrAt + x.size;
   expectAt(out, tailAt, writer, () => `${where()}: xattr area end`);
   return tailAt;
@@ -189,6 +220,8 @@ export interface InodeRecords {
   dataStart: number;
   /** block size (shared xattr ids count from the table's block) */
   bs: number;
+  /** the byte xattr_blkaddr points to, when not the block holding the table (composefs-rs: 0) */
+  xattrFrom?: number;
 }
 
 const NO_IDS: number[] = [];
@@ -205,7 +238,8 @@ export function emitInodeRecord(
   out.padTo(r.ipos[i]!);
   const xs = xp.xsize[i]!;
   const tailAt = emitInodeHead(out, r.ipos[i]!, core, r.coreSize(i), {
-    size: xs, filter: xp.filter[i]!, sharedIds: xs ? sharedIdsAt(xp.sharedOffsets[i]!, r.inodesEnd, r.bs) : NO_IDS, inline: xp.inline[i]!,
+    size: xs, filter: xp.filter[i]!, sharedIds: xs ? sharedIdsAt(xp.sharedOffsets[i]!, r.inodesEnd, r.bs, r.xattrFrom) : NO_IDS, inline: xp.inline[i]!,
+    indexer: xp.indexer,
   }, writer, () => where(i));
   const len = r.tailLen[i]!;
   const end = () => expectAt(out, tailAt + len, writer, () => `${where(i)}: inline data end`);

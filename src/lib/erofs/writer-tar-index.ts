@@ -25,29 +25,37 @@
  * `.wh..wh..opq` the `trusted.overlay.opaque` = "y" xattr on its directory. A hardlink to a file
  * the tar does not hold is an error (mkfs: ENOENT).
  * Files of a tar entry that appears twice are taken from the last entry (the tree's rule).
+ *
+ * Built on the shared image model (writer-model.ts: collection, link counts, xattr plan, inode
+ * records, directory blocks); what is its own here: the on-disk inode order (depth first in the
+ * tar's order, inodesOf), the placement (every record extended, chunk index 8-aligned after the
+ * xattrs, directory and symlink data in blocks), tar data addressed in device-1 blocks, and the
+ * superblock with its device slot.
  */
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
-import { bytes, bytesEqual, compareBytes, modeOfType } from '../fs/types.ts';
+import { bytes, bytesEqual, modeOfType } from '../fs/types.ts';
+import { validateTree } from '../fs/validate.ts';
 import { SliceSource, type ByteSource } from '../io/source.ts';
 import { alignUp, binKey, startsWith } from '../bytes.ts';
 import { encodeStruct } from '../struct.ts';
 import {
   EROFS_CHUNK_FORMAT_INDEXES, EROFS_DEVT_SLOT_SIZE, EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_PLAIN,
-  EROFS_MAGIC, EROFS_SUPER_OFFSET,
+  EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
   erofs_deviceslot, erofs_inode_chunk_index, erofs_super_block,
 } from './structs.ts';
-import {
-  direntBlocks, emitDirentBlock, direntFileType, emitInodeCore, emitXattrEntry, emitXattrHeader,
-  inodeCoreSize, xattrAreaSize, xattrEntrySize, xattrIcount,
-} from './writer-common.ts';
-import { measureThenWrite, type Output, type Sink } from './writer-output.ts';
+import { direntBlocks, inodeCoreSize, xattrIcount, type InodeCore } from './writer-common.ts';
+import { assignBlocks, collectInodes, emitDirBlocks, emitInodeAreaEnd, emitInodeRecord, linkCounts, nodePath, type InodeRecords, type ModelNode } from './writer-model.ts';
+import { expectAt, measureThenWrite, type Output, type Sink } from './writer-output.ts';
+import { planXattrs } from './writer-xattrs.ts';
 import { OPAQUE_WHITEOUT_BYTES, WHITEOUT_PREFIX_BYTES } from '../fs/whiteout.ts';
 
 const BS = 512;
 const BITS = 9;
 /** the device slot right after the 128-byte superblock: byte 1152 = slot offset 9 × 128 */
 const DEVT_SLOTOFF = 9;
+const W = 'tar index';
+const INODE = inodeCoreSize(false);
 
 export interface TarIndexResult {
   /** image bytes written (metadata only) */
@@ -68,19 +76,8 @@ function tarOffset(n: SourceInode, tar: ByteSource): number {
   return c.start;
 }
 
-interface Plan {
-  node: SourceInode;
-  /** byte offset of the inode in the image */
-  at: number;
-  xattrBytes: number;
-  /** directories: sorted names and target plan indexes (".", ".." included) */
-  names?: Uint8Array[];
-  targets?: number[];
-  /** directories and symlinks: data size and first block */
-  dataSize: number;
-  startBlk: number;
-  tarOff: number;
-  nlink: number;
+interface Node extends ModelNode {
+  src: SourceInode;
 }
 
 /**
@@ -91,62 +88,96 @@ export async function buildTarIndex(tree: SourceTree, tar: ByteSource, sink: Sin
   if (opts.aufs) aufsWhiteouts(tree.root);
   if (tar.size % BS !== 0) throw new FormatError('tar', tar.size, `${tar.name}: ${tar.size} bytes is not a whole number of 512-byte tar blocks`);
   if (tar.size / BS > 0xffff_ffff) throw new UnsupportedError('tar index build', `${tar.name}: more than 2^32 blocks needs the 48BIT format, not written here`);
-  const nodes = inodesOf(tree.root);
-  const index = new Map<SourceInode, number>(nodes.map((n, i) => [n, i]));
-  const links = new Uint32Array(nodes.length);
-  const parentOf = new Map<SourceInode, SourceInode>([[tree.root, tree.root]]);
-  for (const n of nodes) {
-    if (n.type !== 'dir') continue;
-    for (const d of n.children ?? []) {
-      if (d.inode.type === 'dir') {
-        if (parentOf.has(d.inode)) throw new FormatError('tree', -1, 'a directory is reached twice');
-        parentOf.set(d.inode, n);
-      } else links[index.get(d.inode)!]! += 1;
-    }
-  }
-  const plans: Plan[] = nodes.map((node, i) => {
-    const xattrBytes = xattrAreaSize(0, node.xattrs.reduce((s, x) => s + xattrEntrySize(x), 0));
-    const p: Plan = { node, at: 0, xattrBytes, dataSize: 0, startBlk: 0, tarOff: -1, nlink: node.type === 'dir' ? 2 : links[i]! };
-    if (node.type === 'dir') {
-      const kids = [...(node.children ?? [])].sort((a, b) => compareBytes(a.name, b.name));
-      const dot = new Uint8Array([0x2e]);
-      const dotdot = new Uint8Array([0x2e, 0x2e]);
-      const all = [{ name: dot, inode: node }, { name: dotdot, inode: parentOf.get(node)! }, ...kids].sort((a, b) => compareBytes(a.name, b.name));
-      p.names = all.map((d) => d.name);
-      p.targets = all.map((d) => index.get(d.inode)!);
-      p.nlink = 2 + kids.filter((d) => d.inode.type === 'dir').length;
-      const { starts, lastSize } = direntBlocks(p.names, BS);
-      p.dataSize = (starts.length - 2) * BS + lastSize;
-    } else if (node.type === 'symlink') p.dataSize = node.target?.length ?? 0;
-    else if (node.type === 'reg' && node.size > 0) p.tarOff = tarOffset(node, tar);
-    return p;
+  validateTree(tree);
+  const nodes: Node[] = [];
+  const nodeOf = new Map<SourceInode, number>();
+  collectInodes(tree, nodes, {
+    add: (src, parent, name) => {
+      const k = nodes.push({ src, parent, name, entNames: null, entNodes: null }) - 1;
+      nodeOf.set(src, k);
+      return k;
+    },
   });
+  const N = nodes.length;
+  const isDir = (t: number) => nodes[t]!.src.type === 'dir';
+  const nlink = linkCounts(nodes, isDir);
+  // on disk depth first in the tar's order (nid 0 = the root); ino = place in that order + 1
+  const order = Uint32Array.from(inodesOf(tree.root), (n) => nodeOf.get(n)!);
+  const rank = new Uint32Array(N);
+  for (let k = 0; k < N; k++) rank[order[k]!] = k;
+  // inline entries only, in the tree's order: no shared table, no name filter
+  const xp = planXattrs(nodes.map((n) => n.src.xattrs), { order: 'mkfs', minUses: Infinity, nameFilter: false });
 
-  // inode area from block 3 (superblock at 1024, device slot at 1152..1279)
+  const dataSize = new Float64Array(N);
+  const nBlocks = new Uint32Array(N);
+  const tarOff = new Float64Array(N).fill(-1);
+  const dirStarts: (number[] | null)[] = new Array(N).fill(null);
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!.src;
+    if (n.type === 'dir') {
+      const { starts, lastSize } = direntBlocks(nodes[i]!.entNames!, BS);
+      dirStarts[i] = starts;
+      dataSize[i] = (starts.length - 2) * BS + lastSize;
+    } else if (n.type === 'symlink') dataSize[i] = n.target!.length;
+    else if (n.type === 'reg' && n.size > 0) tarOff[i] = tarOffset(n, tar);
+    nBlocks[i] = Math.ceil(dataSize[i]! / BS);
+  }
+
+  // inode area from block 3 (superblock at 1024, device slot at 1152..1279); a chunk-based
+  // file's one index follows its xattrs 8-aligned
   const metaBlk = Math.ceil((DEVT_SLOTOFF * EROFS_DEVT_SLOT_SIZE + erofs_deviceslot.size) / BS);
+  const ipos = new Float64Array(N);
+  const tailLen = new Uint32Array(N);
   let at = metaBlk * BS;
-  for (const p of plans) {
-    p.at = at;
-    let end = at + inodeCoreSize(false) + p.xattrBytes;
-    if (p.tarOff >= 0) end = alignUp(end, 8) + erofs_inode_chunk_index.size;
-    at = alignUp(end, 32);
+  for (let k = 0; k < N; k++) {
+    const i = order[k]!;
+    ipos[i] = at;
+    let end = at + INODE + xp.xsize[i]!;
+    if (tarOff[i]! >= 0) {
+      tailLen[i] = alignUp(end, 8) - end + erofs_inode_chunk_index.size;
+      end += tailLen[i]!;
+    }
+    at = alignUp(end, EROFS_SLOTSIZE);
   }
-  let blk = Math.ceil(at / BS);
-  for (const p of plans) {
-    if (p.dataSize === 0) continue;
-    p.startBlk = blk;
-    blk += Math.ceil(p.dataSize / BS);
-  }
-  const blocks = blk;
-  const nidOf = (i: number): number => (plans[i]!.at - metaBlk * BS) / 32;
-  if (nidOf(0) !== 0) throw new Error('tar-index writer: the root is not at nid 0');
+  const dataStart = alignUp(at, BS);
+  const records: InodeRecords = { order, ipos, coreSize: () => INODE, tailLen, xattrs: xp, inodesEnd: at, dataStart, bs: BS };
+  const blkaddr = new Float64Array(N);
+  const blocks = assignBlocks(nBlocks, dataStart / BS, blkaddr, undefined, order);
+  const nid = Float64Array.from(ipos, (p) => (p - metaBlk * BS) / EROFS_SLOTSIZE);
+  if (nid[0] !== 0) throw new Error('tar-index writer: the root is not at nid 0');
   const deviceBlocks = tar.size / BS;
+  const where = (i: number) => `inode ${rank[i]! + 1} (nid ${nid[i]!}, ${JSON.stringify(nodePath(nodes, i))})`;
+
+  const core = (i: number): InodeCore => {
+    const n = nodes[i]!.src;
+    let layout = EROFS_INODE_FLAT_PLAIN;
+    let iu = 0;
+    if (n.type === 'dir' || n.type === 'symlink') iu = blkaddr[i]!;
+    else if (n.type === 'chr' || n.type === 'blk') iu = n.rdev;
+    else if (tarOff[i]! >= 0) {
+      layout = EROFS_INODE_CHUNK_BASED;
+      // one chunk covers the whole file
+      iu = EROFS_CHUNK_FORMAT_INDEXES | (Math.max(BITS, Math.ceil(Math.log2(n.size))) - BITS);
+    }
+    const size = n.type === 'dir' || n.type === 'symlink' ? dataSize[i]! : n.type === 'reg' ? n.size : 0;
+    return {
+      compact: false, layout, xattrIcount: xattrIcount(xp.xsize[i]!), mode: modeOfType(n.type) | n.perm, nlink: nlink[i]!, size, iu,
+      ino: rank[i]! + 1, uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
+    };
+  };
+  const ci = new Uint8Array(erofs_inode_chunk_index.size);
+  /** the chunk index: the file's data in the tar, in blocks of device 1 */
+  const tail = (out: Output) => (i: number): void => {
+    out.padTo(alignUp(out.pos, 8));
+    encodeStruct(erofs_inode_chunk_index, { device_id: 1, blkaddr: tarOff[i]! / BS }, ci);
+    out.bytes(ci);
+  };
 
   const emit = (out: Output): void => {
     out.fill(EROFS_SUPER_OFFSET);
     const sb = new Uint8Array(erofs_super_block.size);
     encodeStruct(erofs_super_block, {
-      magic: EROFS_MAGIC, blkszbits: BITS, root_nid: 0, inos: nodes.length, blocks, meta_blkaddr: metaBlk,
+      magic: EROFS_MAGIC, blkszbits: BITS, root_nid: 0, inos: N, blocks, meta_blkaddr: metaBlk,
       feature_incompat: EROFS_FEATURE_INCOMPAT_DEVICE_TABLE, extra_devices: 1, devt_slotoff: DEVT_SLOTOFF,
     }, sb);
     out.bytes(sb);
@@ -154,53 +185,36 @@ export async function buildTarIndex(tree: SourceTree, tar: ByteSource, sink: Sin
     const slot = new Uint8Array(erofs_deviceslot.size);
     encodeStruct(erofs_deviceslot, { blocks: deviceBlocks, mapped_blkaddr: blocks }, slot);
     out.bytes(slot);
+    expectAt(out, DEVT_SLOTOFF * EROFS_DEVT_SLOT_SIZE + erofs_deviceslot.size, W, () => 'device slot end');
 
-    nodes.forEach((n, i) => {
-      const p = plans[i]!;
-      out.padTo(p.at);
-      let layout = EROFS_INODE_FLAT_PLAIN;
-      let iu = 0;
-      if (n.type === 'dir' || n.type === 'symlink') iu = p.dataSize ? p.startBlk : 0;
-      else if (n.type === 'chr' || n.type === 'blk') iu = n.rdev;
-      else if (p.tarOff >= 0) {
-        layout = EROFS_INODE_CHUNK_BASED;
-        const chunkBits = Math.max(BITS, Math.ceil(Math.log2(n.size)));
-        iu = EROFS_CHUNK_FORMAT_INDEXES | (chunkBits - BITS);
-      }
-      const size = n.type === 'dir' || n.type === 'symlink' ? p.dataSize : n.type === 'reg' ? n.size : 0;
-      emitInodeCore(out, {
-        compact: false, layout, xattrIcount: xattrIcount(p.xattrBytes), mode: modeOfType(n.type) | n.perm, nlink: p.nlink, size, iu,
-        ino: i + 1, uid: n.uid, gid: n.gid, mtime: n.mtime, mtimeNsec: n.mtimeNsec,
-      });
-      if (p.xattrBytes) {
-        emitXattrHeader(out, 0, []);
-        for (const x of n.xattrs) emitXattrEntry(out, x);
-      }
-      if (p.tarOff >= 0) {
-        out.padTo(alignUp(out.pos, 8));
-        const ci = new Uint8Array(erofs_inode_chunk_index.size);
-        encodeStruct(erofs_inode_chunk_index, { device_id: 1, blkaddr: p.tarOff / BS }, ci);
-        out.bytes(ci);
-      }
-    });
-
-    for (const p of plans) {
-      if (p.dataSize === 0) continue;
-      out.padTo(p.startBlk * BS);
-      if (p.names) {
-        const { starts } = direntBlocks(p.names, BS);
-        const nids = p.targets!.map(nidOf);
-        const types = p.targets!.map((t) => direntFileType(nodes[t]!.type));
-        for (let b = 0; b + 1 < starts.length; b++) {
-          out.padTo(p.startBlk * BS + b * BS);
-          emitDirentBlock(out, p.names, nids, types, starts[b]!, starts[b + 1]!);
-        }
-      } else out.bytes(p.node.target!);
+    const emitTail = tail(out);
+    for (let k = 0; k < N; k++) {
+      const i = order[k]!;
+      emitInodeRecord(out, records, i, core(i), emitTail, W, where);
     }
-    out.padTo(blocks * BS);
+    emitInodeAreaEnd(out, records, W);
+
+    // directory and symlink data, in inode order
+    for (let k = 0; k < N; k++) {
+      const i = order[k]!;
+      const nb = nBlocks[i]!;
+      if (nb === 0) continue;
+      const start = blkaddr[i]! * BS;
+      const n = nodes[i]!;
+      if (n.src.type === 'dir') emitDirBlocks(out, start, BS, n.entNames!, n.entNodes!, dirStarts[i]!, nb, nid, (t) => nodes[t]!.src.type, W, () => where(i));
+      else {
+        expectAt(out, start, W, () => `${where(i)}: data block 0`);
+        out.bytes(n.src.target!);
+        out.padTo(alignUp(out.pos, BS));
+      }
+      expectAt(out, start + nb * BS, W, () => `${where(i)}: end of its ${nb} data blocks`);
+    }
+    expectAt(out, blocks * BS, W, () => 'image end');
   };
   await measureThenWrite(emit, blocks * BS, sink, 'tar index image');
-  return { size: blocks * BS, blocks, inodes: nodes.length, deviceBlocks, files: plans.filter((p) => p.tarOff >= 0).length };
+  let files = 0;
+  for (let i = 0; i < N; i++) if (tarOff[i]! >= 0) files++;
+  return { size: blocks * BS, blocks, inodes: N, deviceBlocks, files };
 }
 
 

@@ -10,7 +10,7 @@
 import type { Xattr } from '../fs/tree.ts';
 import { bytesEqual, compareBytes } from '../fs/types.ts';
 import { erofs_xattr_ibody_header } from './structs.ts';
-import { MAX_SHARED_PER_INODE, emitters, emitXattrHeader, xattrAreaSize, xattrEntrySize, xattrFilterBit } from './writer-common.ts';
+import { MAX_SHARED_PER_INODE, emitters, emitXattrHeader, xattrAreaSize, xattrEntrySize, xattrFilterBit, xattrIndex, type XattrIndexer } from './writer-common.ts';
 import { expectAt, type Output } from './writer-output.ts';
 
 /**
@@ -20,11 +20,16 @@ import { expectAt, type Output } from './writer-output.ts';
 export type SharedOrder = 'mkfs' | 'composefs';
 
 export interface XattrSharing {
-  order: SharedOrder;
+  /** a named order, or the writer's own comparator (composefs-rs: by prefix index, suffix, value) */
+  order: SharedOrder | ((a: Xattr, b: Xattr) => number);
   /** a pair used by at least this many inodes is shared (both tools: 2); Infinity = never share (nydus) */
   minUses?: number;
   /** write h_name_filter (default true; nydus writes 0) */
   nameFilter?: boolean;
+  /** shared references one inode may hold, the rest inline (default MAX_SHARED_PER_INODE; composefs-rs has no cap) */
+  maxShared?: number;
+  /** the prefix table entries are stored under (default xattrIndex, libcomposefs'; composefs-rs has its own) */
+  indexer?: XattrIndexer;
 }
 
 export interface XattrPlan {
@@ -39,6 +44,8 @@ export interface XattrPlan {
   inline: Xattr[][];
   /** some inode has xattrs */
   any: boolean;
+  /** the prefix table of every entry, inline or shared */
+  indexer: XattrIndexer;
 }
 
 /** Distinct (name, value) pairs with use counts; hashed, compared byte for byte. */
@@ -75,7 +82,8 @@ class XattrPool {
 const NONE: number[] = [];
 const NO_XATTRS: Xattr[] = [];
 
-function sharedCompare(order: SharedOrder): (a: Xattr, b: Xattr) => number {
+function sharedCompare(order: XattrSharing['order']): (a: Xattr, b: Xattr) => number {
+  if (typeof order === 'function') return order;
   if (order === 'mkfs') return (a, b) => compareBytes(a.name, b.name) || compareBytes(a.value, b.value);
   return (a, b) => compareBytes(b.name, a.name) || b.value.length - a.value.length || compareBytes(b.value, a.value);
 }
@@ -90,6 +98,8 @@ export function planXattrs(lists: readonly (readonly Xattr[])[], sharing: XattrS
   const minUses = sharing.minUses ?? 2;
   const share = minUses !== Infinity;
   const withFilter = sharing.nameFilter ?? true;
+  const maxShared = sharing.maxShared ?? MAX_SHARED_PER_INODE;
+  const ix = sharing.indexer ?? xattrIndex;
   const pool = new XattrPool();
   const ids: number[][] = new Array(N);
   let any = false;
@@ -104,7 +114,7 @@ export function planXattrs(lists: readonly (readonly Xattr[])[], sharing: XattrS
   let sharedSize = 0;
   for (const e of sharedEnts) {
     e.offset = sharedSize;
-    sharedSize += xattrEntrySize(e.x);
+    sharedSize += xattrEntrySize(e.x, ix);
   }
   const xsize = new Uint32Array(N);
   const filter = new Uint32Array(N);
@@ -124,12 +134,12 @@ export function planXattrs(lists: readonly (readonly Xattr[])[], sharing: XattrS
     const nodeIds = ids[i]!;
     for (let k = 0; k < list.length; k++) {
       const x = list[k]!;
-      if (withFilter) bits |= xattrFilterBit(x);
+      if (withFilter) bits |= xattrFilterBit(x, ix);
       const offset = share ? pool.entries[nodeIds[k]!]!.offset : -1;
-      if (offset >= 0 && offs.length < MAX_SHARED_PER_INODE) offs.push(offset);
+      if (offset >= 0 && offs.length < maxShared) offs.push(offset);
       else {
         inl.push(x);
-        inlineBytes += xattrEntrySize(x);
+        inlineBytes += xattrEntrySize(x, ix);
       }
     }
     xsize[i] = xattrAreaSize(offs.length, inlineBytes);
@@ -137,12 +147,15 @@ export function planXattrs(lists: readonly (readonly Xattr[])[], sharing: XattrS
     sharedOffsets[i] = offs;
     inline[i] = inl;
   }
-  return { shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, xsize, filter, sharedOffsets, inline, any };
+  return { shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, xsize, filter, sharedOffsets, inline, any, indexer: ix };
 }
 
-/** shared ids of an inode whose table starts at byte `tableAt` (ids count 4-byte units from xattr_blkaddr) */
-export function sharedIdsAt(offsets: readonly number[], tableAt: number, bs: number): number[] {
-  const base = tableAt % bs;
+/**
+ * shared ids of an inode whose table starts at byte `tableAt`: ids count 4-byte units from
+ * xattr_blkaddr, the block holding the table unless `from` gives its byte (composefs-rs: 0)
+ */
+export function sharedIdsAt(offsets: readonly number[], tableAt: number, bs: number, from = tableAt - (tableAt % bs)): number[] {
+  const base = tableAt - from;
   return offsets.map((o) => (base + o) / 4);
 }
 
@@ -150,13 +163,15 @@ export function sharedIdsAt(offsets: readonly number[], tableAt: number, bs: num
  * One inode's xattr area at `at` (right after its core): header with the filter and shared ids,
  * then the inline entries, each checked where it starts. The caller checks the area's end.
  */
-export function emitXattrArea(out: Output, at: number, filter: number, sharedIds: readonly number[], inline: readonly Xattr[], writer: string, where: () => string): void {
+export function emitXattrArea(
+  out: Output, at: number, filter: number, sharedIds: readonly number[], inline: readonly Xattr[], writer: string, where: () => string, ix: XattrIndexer = xattrIndex,
+): void {
   emitXattrHeader(out, filter, sharedIds);
   let pos = at + erofs_xattr_ibody_header.size + 4 * sharedIds.length;
   for (let e = 0; e < inline.length; e++) {
     expectAt(out, pos, writer, () => `${where()}: inline xattr entry ${e}`);
-    emitters.xattrEntry(out, inline[e]!);
-    pos += xattrEntrySize(inline[e]!);
+    emitters.xattrEntry(out, inline[e]!, ix);
+    pos += xattrEntrySize(inline[e]!, ix);
   }
 }
 
@@ -164,7 +179,7 @@ export function emitXattrArea(out: Output, at: number, filter: number, sharedIds
 export function emitSharedXattrs(out: Output, p: XattrPlan, tableAt: number, writer: string): void {
   for (let e = 0; e < p.shared.length; e++) {
     expectAt(out, tableAt + p.sharedAt[e]!, writer, () => `shared xattr ${e}`);
-    emitters.xattrEntry(out, p.shared[e]!);
+    emitters.xattrEntry(out, p.shared[e]!, p.indexer);
   }
   expectAt(out, tableAt + p.sharedSize, writer, () => 'shared xattr table end');
 }
