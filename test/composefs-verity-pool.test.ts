@@ -14,7 +14,7 @@ const CLI = join(REPO, 'bin/layerscope.mjs');
 const tmp = mkdtempSync(join(tmpdir(), 'ls-verity-pool-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-// sizes around the 64 KiB hand-off and the 1 MiB read piece, one with a second Merkle level
+// sizes around 64 KiB and the 1 MiB read piece, one with a second Merkle level
 const src = join(tmp, 'src');
 mkdirSync(src);
 const sizes = [65535, 65536, 65537, (1 << 20) - 1, (1 << 20) + 4097, 3 * (1 << 20) + 5];
@@ -24,7 +24,7 @@ for (const [k, size] of sizes.entries()) {
   for (let i = 0; i < size; i++) b[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
   writeFileSync(join(src, `f${k}`), b);
 }
-writeFileSync(join(src, 'small'), 'below the hand-off, hashed on the build thread, above the 64-byte inline limit.....\n');
+writeFileSync(join(src, 'small'), 'a small file, batched with others into one thread message; above the 64-byte inline limit\n');
 
 describe('fs-verity worker pool', () => {
   test('digests equal `fsverity digest` for every file', async (t) => {
@@ -48,6 +48,34 @@ describe('fs-verity worker pool', () => {
     try {
       await assert.rejects(pool.digest(join(src, 'f0'), 65535 + 10), /short read at 65535/);
       await assert.rejects(pool.digest(join(src, 'missing'), 70000), /ENOENT/);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('small files asked for at once go in one batch; a failing file fails alone', async (t) => {
+    const probe = spawnSync('fsverity', ['--version']);
+    if (probe.error) return t.skip('fsverity (fsverity-utils) is not installed');
+    const small = [1, 65, 4095, 4096, 4097, 8192 + 3];
+    const dir = join(tmp, 'small');
+    mkdirSync(dir);
+    for (const [k, size] of small.entries()) writeFileSync(join(dir, `s${k}`), Buffer.alloc(size, 0x41 + k));
+    const pool = new VerityPool(1);
+    try {
+      const asks = small.map((size, k) => pool.digest(join(dir, `s${k}`), size));
+      // a missing file in the middle of the batch, and one listed longer than it is
+      const missing = pool.digest(join(dir, 'missing'), 100);
+      const longer = pool.digest(join(dir, 's1'), 66);
+      asks.push(pool.digest(join(dir, 's0'), 1));
+      await assert.rejects(missing, /ENOENT/);
+      await assert.rejects(longer, /short read at 65/);
+      const got = await Promise.all(asks);
+      for (const [k] of small.entries()) {
+        const r = spawnSync('fsverity', ['digest', join(dir, `s${k}`)], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(`sha256:${hex(got[k]!)}`, r.stdout.split(' ')[0], `s${k}`);
+      }
+      assert.deepEqual(got[small.length], got[0]);
     } finally {
       await pool.close();
     }

@@ -1,36 +1,42 @@
-// A verity-pool thread (src/cli/verity-pool.ts): the fs-verity digest of one local file, read and
-// hashed here with the same core function (and Node's SHA-256) the build uses on its own thread.
+// A verity-pool thread (src/cli/verity-pool.ts): the fs-verity digests of a batch of local files,
+// read and hashed here with the core's synchronous digest (and Node's SHA-256, src/cli/native.ts).
 import { closeSync, openSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import './native.ts';
-import { fsverityDigest } from '../lib/codec/fsverity.ts';
+import { fsverityDigestOfReads } from '../lib/codec/fsverity.ts';
 import { readFullSync } from '../lib/io/node.ts';
 
-export interface VerityJob { id: number; path: string; size: number }
-export type VerityDone = { id: number; digest: Uint8Array } | { id: number; error: string };
+export interface VerityBatch { id: number; paths: string[]; sizes: number[] }
+/** `digests`: 32 bytes per file, in order; `errors[i]` set where file i failed (its digest is zeros) */
+export type VerityBatchDone = { id: number; digests: Uint8Array; errors?: (string | null)[] };
 
 const shrank = (at: number): string => `short read at ${at}: the file shrank since it was listed`;
-/** one read buffer per thread: filled and hashed with no wait in between */
-const piece = new Uint8Array(1 << 20);
+/** bytes read at once (the core's default), into one buffer per thread */
+const PIECE = 1 << 20;
+const piece = new Uint8Array(PIECE);
 
-parentPort!.on('message', async (m: VerityJob) => {
-  let fd = -1;
+function digestFile(path: string, size: number): Uint8Array {
+  const fd = openSync(path, 'r');
   try {
-    fd = openSync(m.path, 'r');
-    const f = fd;
-    const digest = await fsverityDigest({
-      size: m.size,
-      name: m.path,
-      read: async (offset, length) => {
-        const buf = length <= piece.length ? piece.subarray(0, length) : new Uint8Array(length);
-        readFullSync(f, buf, offset, m.path, shrank);
-        return buf;
-      },
-    });
-    parentPort!.postMessage({ id: m.id, digest } satisfies VerityDone);
-  } catch (e) {
-    parentPort!.postMessage({ id: m.id, error: e instanceof Error ? e.message : String(e) } satisfies VerityDone);
+    return fsverityDigestOfReads(size, (offset, length) => {
+      const buf = piece.subarray(0, length);
+      readFullSync(fd, buf, offset, path, shrank);
+      return buf;
+    }, PIECE);
   } finally {
-    if (fd >= 0) closeSync(fd);
+    closeSync(fd);
   }
+}
+
+parentPort!.on('message', (m: VerityBatch) => {
+  const digests = new Uint8Array(32 * m.paths.length);
+  let errors: (string | null)[] | undefined;
+  for (let i = 0; i < m.paths.length; i++) {
+    try {
+      digests.set(digestFile(m.paths[i]!, m.sizes[i]!), 32 * i);
+    } catch (e) {
+      (errors ??= m.paths.map(() => null))[i] = e instanceof Error ? e.message : String(e);
+    }
+  }
+  parentPort!.postMessage({ id: m.id, digests, ...(errors ? { errors } : {}) } satisfies VerityBatchDone, [digests.buffer]);
 });

@@ -94,18 +94,39 @@ export class MerkleTree {
 }
 
 let fileDigester: ((path: string, size: number) => Promise<Uint8Array>) | null = null;
-/**
- * Files smaller than this are hashed on the calling thread: a thread round trip costs more than
- * reading and hashing a few blocks.
- */
-const OFFLOAD_MIN = 64 << 10;
 
 /**
  * A runtime that can digest a local file on other threads (the CLI's verity-pool.ts) registers it
- * here; `fsverityDigest` then hands it every source of OFFLOAD_MIN bytes or more that has a `path`.
+ * here; `fsverityDigest` and `fsverityDigests` then hand it every non-empty source that has a `path`.
  */
 export function useFileDigester(digester: ((path: string, size: number) => Promise<Uint8Array>) | null): void {
   fileDigester = digester;
+}
+
+/**
+ * fs-verity digests of many sources, in order. Those a registered file digester takes are all
+ * asked for at once (the CLI's pool batches small files into one thread message: one message per
+ * file was most of its cost); the others are streamed on this thread `concurrency` at a time, so
+ * memory stays at a few 1 MiB reads.
+ */
+export async function fsverityDigests(srcs: readonly ByteSource[], concurrency = 4): Promise<Uint8Array[]> {
+  const out = new Array<Uint8Array>(srcs.length);
+  const away: Promise<void>[] = [];
+  const here: number[] = [];
+  for (let i = 0; i < srcs.length; i++) {
+    const s = srcs[i]!;
+    if (fileDigester && s.path !== undefined && s.size > 0) away.push(fileDigester(s.path, s.size).then((d) => void (out[i] = d)));
+    else here.push(i);
+  }
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < here.length) {
+      const i = here[next++]!;
+      out[i] = await fsverityDigest(srcs[i]!);
+    }
+  };
+  await Promise.all([...away, ...Array.from({ length: Math.min(Math.max(1, concurrency), here.length) }, worker)]);
+  return out;
 }
 
 /** The data blocks of one read: full blocks as views, a short last block copied and zero padded. */
@@ -160,7 +181,7 @@ export function useSourceDigester(digester: ((src: ByteSource) => Promise<Uint8A
  */
 export async function fsverityDigest(src: ByteSource | Uint8Array): Promise<Uint8Array> {
   const size = src instanceof Uint8Array ? src.length : src.size;
-  if (fileDigester && !(src instanceof Uint8Array) && src.path !== undefined && size >= OFFLOAD_MIN) return fileDigester(src.path, size);
+  if (fileDigester && !(src instanceof Uint8Array) && src.path !== undefined && size > 0) return fileDigester(src.path, size);
   const elsewhere = sourceDigester && !(src instanceof Uint8Array) ? sourceDigester(src) : null;
   if (elsewhere) return elsewhere;
   const read = src instanceof Uint8Array

@@ -3,7 +3,7 @@
  * --digest-store`): every regular file the image does not inline is stored as
  * `<store>/xx/yyyy…`, named by the fs-verity digest of its content.
  */
-import { fsverityDigest } from '../codec/fsverity.ts';
+import { fsverityDigests } from '../codec/fsverity.ts';
 import { inodesOf, type SourceTree } from '../fs/tree.ts';
 import type { ByteSource } from '../io/source.ts';
 import { DEFAULT_INLINE_MAX } from './writer.ts';
@@ -21,7 +21,7 @@ export interface BackingObject {
 export interface ObjectsOptions {
   /** same as ComposefsOptions.inlineMax: files up to this size stay in the image (default 64) */
   inlineMax?: number;
-  /** digests computed at once (default 4) */
+  /** digests streamed on this thread at once (default 4; a registered file digester takes all at once) */
   concurrency?: number;
 }
 
@@ -32,14 +32,9 @@ export interface ObjectsOptions {
 export async function objectsOf(tree: SourceTree, opts: ObjectsOptions = {}): Promise<BackingObject[]> {
   const inlineMax = opts.inlineMax ?? DEFAULT_INLINE_MAX;
   const files = inodesOf(tree.root).filter((n) => n.type === 'reg' && n.size > 0 && n.content && !(n.inline ?? n.size <= inlineMax));
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const n = files[next++]!;
-      if (!n.fsverityDigest) n.fsverityDigest = await fsverityDigest(n.content!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 4, files.length)) }, worker));
+  const missing = files.filter((n) => !n.fsverityDigest);
+  const digests = await fsverityDigests(missing.map((n) => n.content!), opts.concurrency ?? 4);
+  missing.forEach((n, i) => (n.fsverityDigest = digests[i]!));
   const out: BackingObject[] = [];
   const byPayload = new Set<string>();
   const dec = new TextDecoder();

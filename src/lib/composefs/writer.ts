@@ -9,7 +9,7 @@
  * (header, superblock, inodes with their inline tails, shared xattr table, data blocks).
  */
 import { FormatError, UnsupportedError } from '../errors.ts';
-import { fsverityDigest } from '../codec/fsverity.ts';
+import { fsverityDigests } from '../codec/fsverity.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
 import { validateTree } from '../fs/validate.ts';
 import { S_IFCHR, S_IFREG, modeOfType, type FileType } from '../fs/types.ts';
@@ -215,26 +215,35 @@ function versionRange(opts: ComposefsOptions): { min: number; max: number } {
 async function prepareFiles(tree: SourceTree, inlineMax: number): Promise<Map<SourceInode, FilePrep>> {
   const prep = new Map<SourceInode, FilePrep>();
   const todo = inodesOf(tree.root).filter((n) => n.type === 'reg' && n.size > 0);
-  // a few reads in flight at once: sources may be slow (HTTP, Blob) but each read is large
+  const inline: SourceInode[] = [];
+  const hash: SourceInode[] = [];
+  for (const n of todo) {
+    const wantInline = n.inline ?? (n.content !== undefined && n.size <= inlineMax);
+    if (wantInline) {
+      if (!n.content) throw new UnsupportedError('composefs', 'a file marked inline has no content');
+      if (n.size > INLINE_CONTENT_MAX) throw new UnsupportedError('composefs', `inline content size ${n.size} exceeds maximum ${INLINE_CONTENT_MAX}`);
+      inline.push(n);
+    } else if (!n.fsverityDigest && n.content) hash.push(n);
+  }
+  // a few inline reads in flight at once: sources may be slow (HTTP, Blob)
   let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      const n = todo[next++]!;
-      const wantInline = n.inline ?? (n.content !== undefined && n.size <= inlineMax);
-      if (wantInline) {
-        if (!n.content) throw new UnsupportedError('composefs', 'a file marked inline has no content');
-        if (n.size > INLINE_CONTENT_MAX) throw new UnsupportedError('composefs', `inline content size ${n.size} exceeds maximum ${INLINE_CONTENT_MAX}`);
-        prep.set(n, { inline: await n.content.read(0, n.size), digest: null, payload: null });
-        continue;
-      }
-      let digest = n.fsverityDigest ?? null;
-      if (!digest && n.content) digest = await fsverityDigest(n.content);
-      let payload = n.payload ?? null;
-      if (!payload && n.content && digest) payload = ENC.encode(digestToPayload(digest));
-      prep.set(n, { inline: null, digest, payload });
+  const reader = async () => {
+    while (next < inline.length) {
+      const n = inline[next++]!;
+      prep.set(n, { inline: await n.content!.read(0, n.size), digest: null, payload: null });
     }
   };
-  await Promise.all(Array.from({ length: Math.min(4, todo.length) }, worker));
+  const [digests] = await Promise.all([fsverityDigests(hash.map((n) => n.content!)), ...Array.from({ length: Math.min(4, inline.length) }, reader)]);
+  const hashed = new Map<SourceInode, Uint8Array>();
+  hash.forEach((n, i) => hashed.set(n, digests[i]!));
+  // in tree order, as before: the layout does not depend on the map's order, but keep it stable
+  for (const n of todo) {
+    if (prep.has(n)) continue;
+    const digest = n.fsverityDigest ?? hashed.get(n) ?? null;
+    let payload = n.payload ?? null;
+    if (!payload && n.content && digest) payload = ENC.encode(digestToPayload(digest));
+    prep.set(n, { inline: null, digest, payload });
+  }
   return prep;
 }
 
