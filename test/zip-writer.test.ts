@@ -64,7 +64,7 @@ function unzipT(path: string): string | null {
   return execFileSync('unzip', ['-tq', path], { encoding: 'utf8', maxBuffer: 64 << 20 });
 }
 
-async function zipOf(entries: { e: ZipEntry; data: Uint8Array[] }[], opts: { forceZip64?: boolean } = {}): Promise<Uint8Array> {
+async function zipOf(entries: { e: ZipEntry; data: Uint8Array[] }[], opts: { zip64Limits?: { bytes: number; entries: number } } = {}): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   const w = new ZipWriter({ write: (c) => void parts.push(c) }, opts);
   for (const { e, data } of entries) await w.add(e, data);
@@ -123,8 +123,8 @@ test('zip: byte for byte what fflate Zip + ZipPassThrough (the page writer befor
   assert.deepEqual(await zipOf(SAMPLE), concat(...chunks));
 });
 
-test('zip: forced ZIP64 (extra fields in local and central headers, 8-byte data descriptors, ZIP64 end records) reads back in Python and unzip', async () => {
-  const z = await zipOf(SAMPLE, { forceZip64: true });
+test('zip: ZIP64 everywhere (extra fields in local and central headers, 8-byte data descriptors, ZIP64 end records) reads back in Python and unzip', async () => {
+  const z = await zipOf(SAMPLE, { zip64Limits: { bytes: 0, entries: 0 } });
   const path = join(work, 'forced64.zip');
   writeFileSync(path, z);
   const r = python(path);
@@ -150,6 +150,38 @@ test('zip: forced ZIP64 (extra fields in local and central headers, 8-byte data 
   assert.deepEqual([v.getUint16(end + 8, true), v.getUint16(end + 10, true), v.getUint32(end + 12, true), v.getUint32(end + 16, true)], [0xffff, 0xffff, 0xffffffff, 0xffffffff]);
   assert.equal(v.getUint32(end - 20, true), 0x07064b50);
   assert.equal(Number(v.getBigUint64(end - 12, true)), end - 20 - 56);
+  const t = unzipT(path);
+  if (t !== null) assert.match(t, /No errors detected/);
+});
+
+test('zip: ZIP64 only where a limit is passed (lowered to 5,000 bytes and 3 entries): a big entry, then offsets past the limit, the entry count; Python reads the mix', async () => {
+  const z = await zipOf(SAMPLE, { zip64Limits: { bytes: 5000, entries: 3 } });
+  const path = join(work, 'mixed64.zip');
+  writeFileSync(path, z);
+  const r = python(path);
+  assert.equal(r.bad, null);
+  assert.equal(r.count, SAMPLE.length);
+  assert.deepEqual(r.entries.map((e) => [e.name, e.size, e.crc === e.zcrc]), SAMPLE.map((s) => [s.e.name, s.e.size, true]));
+  const le = (n: number): string => Buffer.from(new BigUint64Array([BigInt(n)]).buffer).toString('hex');
+  // the 70,000-byte entry at offset 0: ZIP64 local header and 8-byte descriptor, sizes (not the offset) in the central extra field
+  const [first, ...rest] = r.entries;
+  assert.equal(first!.local_zip64, true);
+  assert.equal(first!.cd_extra, `01001000${le(70000)}${le(70000)}`);
+  assert.deepEqual(first!.desc, [0x08074b50, first!.crc, 70000, 70000]);
+  // the small ones after it, past the limit: only their offset in the central extra field; their
+  // local headers carry a ZIP64 extra field too (without it unzip warns about the UTF-8 name)
+  let offset = 30 + first!.name.length + 20 + 70000 + 24;
+  for (const e of rest) {
+    assert.equal(e.local_zip64, true);
+    assert.deepEqual(e.desc, [0x08074b50, e.crc, e.size, e.size]);
+    assert.equal(e.cd_extra, `01000800${le(offset)}`, e.name);
+    assert.equal(e.version, 45);
+    offset += 30 + Buffer.byteLength(e.name) + 20 + e.size + 24;
+  }
+  // the end: the count and the directory's offset say "see ZIP64", its size (< 5,000) is plain
+  const v = new DataView(z.buffer, z.byteOffset, z.byteLength);
+  const end = z.length - 22;
+  assert.deepEqual([v.getUint16(end + 10, true), v.getUint32(end + 12, true), v.getUint32(end + 16, true)], [0xffff, end - 76 - offset, 0xffffffff]);
   const t = unzipT(path);
   if (t !== null) assert.match(t, /No errors detected/);
 });

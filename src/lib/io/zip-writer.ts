@@ -140,7 +140,9 @@ function zip64Extra(values: readonly number[]): Uint8Array {
 
 /**
  * Stored entries into `sink`, one after the other: `add` each, then `end` (the central directory).
- * `forceZip64` writes the ZIP64 fields and records even where the plain ones would hold (tests).
+ * `zip64Limits` (tests) lowers the byte and entry counts from which ZIP64 fields are written (the
+ * plain fields then hold 0xffffffff / 0xffff): ZIP64 is valid at any size, so the archive stays
+ * readable, and small inputs reach every path a 4 GiB one would. 0 and 0 write ZIP64 everywhere.
  */
 export class ZipWriter {
   private offset = 0;
@@ -148,7 +150,12 @@ export class ZipWriter {
   private busy = false;
   private ended = false;
 
-  constructor(private readonly sink: Sink, private readonly opts: { forceZip64?: boolean } = {}) {}
+  /** from these, a size / offset (`bytes`) or an entry count (`entries`) goes to the ZIP64 fields */
+  private readonly big: { bytes: number; entries: number };
+
+  constructor(private readonly sink: Sink, opts: { zip64Limits?: { bytes: number; entries: number } } = {}) {
+    this.big = opts.zip64Limits ?? { bytes: U32_MAX, entries: U16_MAX };
+  }
 
   private async put(b: Uint8Array): Promise<void> {
     await this.sink.write(b);
@@ -163,8 +170,11 @@ export class ZipWriter {
     if (name.length > U16_MAX) throw new RangeError(`zip: a ${name.length}-byte name does not fit the 16-bit name length`);
     this.busy = true;
     try {
-      const force = this.opts.forceZip64 === true;
-      const zip64Local = force || entry.size >= U32_MAX;
+      // past the limit, an entry's offset goes to a ZIP64 extra field of its central record; its
+      // local header gets one too (sizes 0, 8-byte data descriptor): Info-ZIP UnZip 6.00 reports a
+      // "mismatching local filename" for a UTF-8 name whose central record alone has one
+      // (test/zip-writer.test.ts, limits lowered); ZIP64 may be used at any size (APPNOTE 4.3.9.2)
+      const zip64Local = entry.size >= this.big.bytes || this.offset >= this.big.bytes;
       // a non-ASCII name is flagged UTF-8 (else readers take it as code page 437)
       const flags = FLAG_DESCRIPTOR | (name.some((c) => c >= 0x80) ? FLAG_UTF8 : 0);
       const { date, time } = dosDateTime(entry.mtime);
@@ -202,15 +212,15 @@ export class ZipWriter {
   async end(): Promise<void> {
     if (this.busy || this.ended) throw new Error(this.ended ? 'zip: end twice' : 'zip: end while an entry is written');
     this.ended = true;
-    const force = this.opts.forceZip64 === true;
+    const { bytes: big32, entries: big16 } = this.big;
     const cdOffset = this.offset;
     const parts: Uint8Array[] = [];
     let cdSize = 0;
     let pending = 0;
     for (const e of this.entries) {
       // only the fields that do not fit go to the ZIP64 extra field, in APPNOTE's order
-      const bigSize = force || e.size >= U32_MAX;
-      const bigOffset = force || e.offset >= U32_MAX;
+      const bigSize = e.size >= big32;
+      const bigOffset = e.offset >= big32;
       const big = [...(bigSize ? [e.size, e.size] : []), ...(bigOffset ? [e.offset] : [])];
       const extra = big.length ? zip64Extra(big) : new Uint8Array(0);
       const rec = new Uint8Array(ZIP_CENTRAL_HEADER.size + e.name.length + extra.length);
@@ -235,7 +245,7 @@ export class ZipWriter {
     }
     if (parts.length) await this.put(concat(...parts));
     const count = this.entries.length;
-    const zip64 = force || count >= U16_MAX || cdSize >= U32_MAX || cdOffset >= U32_MAX;
+    const zip64 = count >= big16 || cdSize >= big32 || cdOffset >= big32;
     if (zip64) {
       const rec = new Uint8Array(ZIP64_END.size + ZIP64_LOCATOR.size);
       const at = this.offset;
@@ -247,11 +257,11 @@ export class ZipWriter {
       await this.put(rec);
     }
     const end = new Uint8Array(ZIP_END.size);
-    const n16 = zip64 && (force || count >= U16_MAX) ? U16_MAX : count;
+    const n16 = count >= big16 ? U16_MAX : count;
     encodeStruct(ZIP_END, {
       signature: 0x06054b50, disk: 0, cd_disk: 0, entries_on_disk: n16, entries: n16,
-      cd_size: zip64 && (force || cdSize >= U32_MAX) ? U32_MAX : cdSize,
-      cd_offset: zip64 && (force || cdOffset >= U32_MAX) ? U32_MAX : cdOffset, comment_length: 0,
+      cd_size: cdSize >= big32 ? U32_MAX : cdSize,
+      cd_offset: cdOffset >= big32 ? U32_MAX : cdOffset, comment_length: 0,
     }, end);
     await this.put(end);
   }
