@@ -20,225 +20,199 @@
 //    too, else it is inline (FLAT_INLINE); inline data never crosses a block: when it would (the
 //    test counts an exact fit as crossing), zeros are added so the inode starts near the next block;
 //  - after the shared xattrs, zeros to a 4 KiB boundary, then the directory blocks in inode order.
+// Built on the shared image model (erofs/writer-model.ts: collection, link counts, xattr plan with
+// this writer's prefix table, order and no per-inode cap, inode records, directory blocks); the
+// order, placement and inline rules above and the xattr rewrite stay here.
 // Checked against the two digests composefs-rs pins in crates/composefs/tests/mkfs.rs
 // (test_erofs_digest_stability), see test/oci-composefs.test.ts.
-import { xxh32 } from '../codec/xxh32.ts';
 import { fsverityDigest } from '../codec/fsverity.ts';
 import { digestToPayload } from '../composefs/verity.ts';
-import { alignUp, hex, startsWith } from '../bytes.ts';
+import { alignUp, startsWith } from '../bytes.ts';
 import { UnsupportedError } from '../errors.ts';
-import type { SourceInode, SourceTree } from '../fs/tree.ts';
-import { bytes, compareBytes, modeOfType, type FileType } from '../fs/types.ts';
+import type { SourceInode, SourceTree, Xattr } from '../fs/tree.ts';
+import { bytes, compareBytes, modeOfType } from '../fs/types.ts';
+import { validateTree } from '../fs/validate.ts';
 import { encodeStruct } from '../struct.ts';
 import {
-  erofs_inode_extended, erofs_super_block, erofs_xattr_ibody_header, EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_XATTR_FILTER,
-  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC,
+  erofs_inode_extended, erofs_super_block, EROFS_FEATURE_COMPAT_MTIME, EROFS_FEATURE_COMPAT_XATTR_FILTER,
+  EROFS_INODE_CHUNK_BASED, EROFS_INODE_FLAT_INLINE, EROFS_INODE_FLAT_PLAIN, EROFS_MAGIC, EROFS_SLOTSIZE, EROFS_SUPER_OFFSET,
+  EROFS_XATTR_INDEX_LUSTRE, EROFS_XATTR_INDEX_POSIX_ACL_ACCESS, EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT, EROFS_XATTR_INDEX_SECURITY,
+  EROFS_XATTR_INDEX_TRUSTED, EROFS_XATTR_INDEX_USER,
 } from '../erofs/structs.ts';
 import { COMPOSEFS_MAGIC } from '../composefs/structs.ts';
-import { DIRENT_SIZE, direntFileType, emitDirentBlock, emitInodeCore, emitXattrHeader, XATTR_FILTER_SEED } from '../erofs/writer-common.ts';
-import { measureThenWrite, MemorySink, type Output } from '../erofs/writer-output.ts';
+import { direntBlocks, direntBytes, emitDirentsOf, prefixIndexer, xattrIcount, type InodeCore } from '../erofs/writer-common.ts';
+import { assignBlocks, collectInodes, emitDirBlocks, emitInodeAreaEnd, emitInodeRecord, linkCounts, nodePath, type InodeRecords, type ModelNode } from '../erofs/writer-model.ts';
+import { expectAt, measureThenWrite, MemorySink, type Output } from '../erofs/writer-output.ts';
+import { planXattrs } from '../erofs/writer-xattrs.ts';
 import { COMPOSEFS_RS_INLINE_MAX } from './composefs.ts';
 
 const BLOCK = 4096;
-/** composefs-rs XATTR_PREFIXES, index = e_name_index (lustre. has one here, unlike mkcomposefs) */
-const PREFIXES = ['', 'user.', 'system.posix_acl_access', 'system.posix_acl_default', 'trusted.', 'lustre.', 'security.'].map(bytes);
+const W = 'composefs-rs';
+const INODE = erofs_inode_extended.size;
+/** composefs-rs XATTR_PREFIXES, tried from the highest index down ("lustre." has one here, unlike mkcomposefs) */
+const IX = prefixIndexer([
+  EROFS_XATTR_INDEX_SECURITY, EROFS_XATTR_INDEX_LUSTRE, EROFS_XATTR_INDEX_TRUSTED, EROFS_XATTR_INDEX_POSIX_ACL_DEFAULT,
+  EROFS_XATTR_INDEX_POSIX_ACL_ACCESS, EROFS_XATTR_INDEX_USER,
+]);
 const OVERLAY = bytes('trusted.overlay.');
-const INODE_SIZE = erofs_inode_extended.size;
-const XATTR_HEADER = erofs_xattr_ibody_header.size;
+const METACOPY = bytes('trusted.overlay.metacopy');
+const REDIRECT = bytes('trusted.overlay.redirect');
+const FF4 = new Uint8Array(4).fill(0xff);
 
-interface XAttr {
-  prefix: number;
-  suffix: Uint8Array;
-  value: Uint8Array;
+/** the shared table's order: prefix index, then suffix, then value */
+function sharedOrder(a: Xattr, b: Xattr): number {
+  const ia = IX(a.name);
+  const ib = IX(b.name);
+  return ia.index - ib.index || compareBytes(a.name.subarray(ia.prefixLen), b.name.subarray(ib.prefixLen)) || compareBytes(a.value, b.value);
 }
 
-const xattrKey = (x: XAttr): string => `${x.prefix}:${hex(x.suffix)}:${hex(x.value)}`;
-const compareXattr = (a: XAttr, b: XAttr): number => a.prefix - b.prefix || compareBytes(a.suffix, b.suffix) || compareBytes(a.value, b.value);
-const xattrBytes = (x: XAttr): number => alignUp(4 + x.suffix.length + x.value.length, 4);
+/** trusted.overlay.X escaped as trusted.overlay.overlay.X (overlayfs then shows it as trusted.overlay.X) */
+function escaped(x: Xattr): Xattr {
+  if (!startsWith(x.name, OVERLAY)) return x;
+  return { name: new Uint8Array([...OVERLAY, ...bytes('overlay.'), ...x.name.subarray(OVERLAY.length)]), value: x.value };
+}
 
-interface Node {
+interface Node extends ModelNode {
   src: SourceInode;
-  type: FileType;
-  local: XAttr[];
-  shared: number[];
-  filter: number;
-  nlink: number;
-  /** directories: sorted dirent names, target node indexes, blocks as [first, end) entry ranges, inline range */
-  names?: Uint8Array[];
-  targets?: number[];
-  blocks?: [number, number][];
-  inline?: [number, number];
-  size: number;
-  layout: number;
-  /** regular inline content or symlink target */
-  data?: Uint8Array;
-  external: boolean;
 }
 
-function addXattr(n: Node, name: Uint8Array, value: Uint8Array): void {
-  for (let idx = PREFIXES.length - 1; idx >= 0; idx--) {
-    const p = PREFIXES[idx]!;
-    if (!startsWith(name, p)) continue;
-    const suffix = name.subarray(p.length);
-    n.filter |= 1 << (xxh32(suffix, XATTR_FILTER_SEED + idx) % 32);
-    n.local.push({ prefix: idx, suffix, value });
-    return;
+/**
+ * On-disk order: depth-first pre-order from the root, a directory's entries in name order (each
+ * subdirectory's subtree before the next entry), a hardlinked leaf at its first name.
+ */
+function preorder(nodes: readonly Node[]): Uint32Array {
+  const order = new Uint32Array(nodes.length);
+  const seen = new Uint8Array(nodes.length);
+  const stack = [0];
+  let k = 0;
+  while (stack.length) {
+    const i = stack.pop()!;
+    if (seen[i]) continue;
+    seen[i] = 1;
+    order[k++] = i;
+    const n = nodes[i]!;
+    const ents = n.entNodes;
+    if (!ents) continue;
+    for (let e = ents.length - 1; e >= 0; e--) if (ents[e] !== i && ents[e] !== n.parent) stack.push(ents[e]!);
   }
-}
-
-function xattrSize(n: Node): number {
-  if (n.filter === 0) return 0;
-  return XATTR_HEADER + 4 * n.shared.length + n.local.reduce((s, x) => s + xattrBytes(x), 0);
+  return order;
 }
 
 /** The composefs-rs EROFS image of `tree` (regular files above 64 bytes are external objects). */
 export async function composefsRsImage(tree: SourceTree): Promise<Uint8Array> {
+  validateTree(tree);
   const nodes: Node[] = [];
-  const leafIndex = new Map<SourceInode, number>();
-  const refs = new Map<SourceInode, number>();
-  const countRefs = (d: SourceInode): void => {
-    for (const c of d.children ?? []) {
-      if (c.inode.type === 'dir') countRefs(c.inode);
-      else refs.set(c.inode, (refs.get(c.inode) ?? 0) + 1);
-    }
-  };
-  countRefs(tree.root);
+  collectInodes(tree, nodes, { add: (src, parent, name) => nodes.push({ src, parent, name, entNames: null, entNodes: null }) - 1 });
+  const N = nodes.length;
+  const isDir = (t: number) => nodes[t]!.src.type === 'dir';
+  const nlink = linkCounts(nodes, isDir);
+  const order = preorder(nodes);
 
-  const push = async (src: SourceInode): Promise<number> => {
-    const n: Node = { src, type: src.type, local: [], shared: [], filter: 0, nlink: 0, size: 0, layout: EROFS_INODE_FLAT_PLAIN, external: false };
+  // each inode's size, layout, inline data (regular content, symlink target) and directory blocks;
+  // an external file's metacopy and redirect come before the tree's xattrs (sorted by name)
+  const size = new Float64Array(N);
+  const layout = new Uint8Array(N);
+  const external = new Uint8Array(N);
+  const data: (Uint8Array | null)[] = new Array(N).fill(null);
+  const dirStarts: (number[] | null)[] = new Array(N).fill(null);
+  const nBlocks = new Uint32Array(N);
+  const tailLen = new Uint32Array(N);
+  const lists: Xattr[][] = new Array(N);
+  for (let i = 0; i < N; i++) {
+    const n = nodes[i]!;
+    const src = n.src;
+    const list: Xattr[] = [];
+    layout[i] = EROFS_INODE_FLAT_PLAIN;
     if (src.type === 'reg') {
-      n.size = src.size;
+      size[i] = src.size;
       if (src.size > COMPOSEFS_RS_INLINE_MAX) {
-        n.external = true;
-        n.layout = EROFS_INODE_CHUNK_BASED;
+        external[i] = 1;
+        layout[i] = EROFS_INODE_CHUNK_BASED;
         let digest = src.fsverityDigest;
         if (!digest) {
           if (!src.content) throw new UnsupportedError('composefs-rs image', 'a file above 64 bytes has neither content nor an fs-verity digest');
           digest = await fsverityDigest(src.content);
         }
+        // overlayfs metacopy: version 0, length, flags 0, digest algorithm 1 (sha256), digest
         const metacopy = new Uint8Array(4 + digest.length);
         metacopy.set([0, metacopy.length, 0, 1]);
         metacopy.set(digest, 4);
-        addXattr(n, bytes('trusted.overlay.metacopy'), metacopy);
-        addXattr(n, bytes('trusted.overlay.redirect'), bytes('/' + digestToPayload(digest)));
+        list.push({ name: METACOPY, value: metacopy }, { name: REDIRECT, value: bytes('/' + digestToPayload(digest)) });
+        // one null block map entry
+        tailLen[i] = 4;
       } else if (src.size > 0) {
         if (!src.content) throw new UnsupportedError('composefs-rs image', 'an inline file has no content');
-        n.data = await src.content.read(0, src.size);
-        n.layout = EROFS_INODE_FLAT_INLINE;
+        data[i] = await src.content.read(0, src.size);
+        layout[i] = EROFS_INODE_FLAT_INLINE;
       }
     } else if (src.type === 'symlink') {
-      n.data = src.target ?? new Uint8Array(0);
-      n.size = n.data.length;
-      n.layout = EROFS_INODE_FLAT_INLINE;
-    }
-    for (const x of [...src.xattrs].sort((a, b) => compareBytes(a.name, b.name))) {
-      const name = startsWith(x.name, OVERLAY) ? new Uint8Array([...OVERLAY, ...bytes('overlay.'), ...x.name.subarray(OVERLAY.length)]) : x.name;
-      addXattr(n, name, x.value);
-    }
-    nodes.push(n);
-    return nodes.length - 1;
-  };
-
-  const collectDir = async (dir: SourceInode, parent: number): Promise<number> => {
-    const me = await push(dir);
-    const kids = [...(dir.children ?? [])].sort((a, b) => compareBytes(a.name, b.name));
-    const ents: { name: Uint8Array; target: number }[] = [];
-    for (const k of kids) {
-      let t: number;
-      if (k.inode.type === 'dir') t = await collectDir(k.inode, me);
-      else {
-        const nl = refs.get(k.inode)!;
-        const seen = nl > 1 ? leafIndex.get(k.inode) : undefined;
-        if (seen !== undefined) t = seen;
-        else {
-          t = await push(k.inode);
-          nodes[t]!.nlink = nl;
-          if (nl > 1) leafIndex.set(k.inode, t);
-        }
+      data[i] = src.target ?? new Uint8Array(0);
+      size[i] = data[i]!.length;
+      layout[i] = EROFS_INODE_FLAT_INLINE;
+    } else if (src.type === 'dir') {
+      // blocks of up to 4096 bytes of dirents; a last block above 2048 bytes is a block too, else inline
+      const names = n.entNames!;
+      const { starts, lastSize } = direntBlocks(names, BLOCK);
+      dirStarts[i] = starts;
+      const inline = lastSize <= 2048;
+      nBlocks[i] = inline ? starts.length - 2 : starts.length - 1;
+      if (inline) {
+        tailLen[i] = direntBytes(names, starts[starts.length - 2]!, names.length);
+        layout[i] = EROFS_INODE_FLAT_INLINE;
       }
-      ents.push({ name: k.name, target: t });
+      size[i] = BLOCK * nBlocks[i]! + tailLen[i]!;
     }
-    const self = parent < 0 ? me : parent;
-    ents.push({ name: bytes('.'), target: me }, { name: bytes('..'), target: self });
-    ents.sort((a, b) => compareBytes(a.name, b.name));
-    const n = nodes[me]!;
-    n.names = ents.map((e) => e.name);
-    n.targets = ents.map((e) => e.target);
-    n.nlink = ents.filter((e) => nodes[e.target]!.type === 'dir').length;
-    // blocks of up to 4096 bytes of dirents; a tail above 2048 bytes is a block too
-    const blocks: [number, number][] = [];
-    let first = 0;
-    let used = 0;
-    for (let i = 0; i < ents.length; i++) {
-      const len = DIRENT_SIZE + ents[i]!.name.length;
-      used += len;
-      if (used > BLOCK) {
-        blocks.push([first, i]);
-        first = i;
-        used = len;
-      }
+    if (data[i]) tailLen[i] = data[i]!.length;
+    for (const x of [...src.xattrs].sort((a, b) => compareBytes(a.name, b.name))) list.push(escaped(x));
+    lists[i] = list;
+  }
+  // a (name, value) pair used twice or more goes to the shared table; no cap per inode
+  const xp = planXattrs(lists, { order: sharedOrder, indexer: IX, maxShared: Infinity });
+
+  // placement in on-disk order: inline data never crosses a block (an exact fit counts as crossing)
+  const ipos = new Float64Array(N);
+  let pos = EROFS_SUPER_OFFSET + erofs_super_block.size;
+  for (let k = 0; k < N; k++) {
+    const i = order[k]!;
+    const head = INODE + xp.xsize[i]!;
+    pos = alignUp(pos, EROFS_SLOTSIZE);
+    if (layout[i] === EROFS_INODE_FLAT_INLINE) {
+      const endOfMeta = pos + head - 1;
+      const inlineEnd = pos + head + (size[i]! % BLOCK);
+      if (Math.floor(endOfMeta / BLOCK) !== Math.floor(inlineEnd / BLOCK)) pos = alignUp(pos + (BLOCK - (endOfMeta % BLOCK)), EROFS_SLOTSIZE);
     }
-    if (used > 2048) {
-      blocks.push([first, ents.length]);
-      first = ents.length;
-      used = 0;
-    }
-    n.blocks = blocks;
-    n.inline = [first, ents.length];
-    n.size = BLOCK * blocks.length + used;
-    n.layout = first === ents.length ? EROFS_INODE_FLAT_PLAIN : EROFS_INODE_FLAT_INLINE;
-    return me;
+    ipos[i] = pos;
+    pos = alignUp(pos + head + tailLen[i]!, EROFS_SLOTSIZE);
+  }
+  // shared xattrs after the last inode, directory blocks from the next 4 KiB boundary
+  const dataStart = alignUp(pos + xp.sharedSize, BLOCK);
+  const records: InodeRecords = { order, ipos, coreSize: () => INODE, tailLen, xattrs: xp, inodesEnd: pos, dataStart, bs: BLOCK, xattrFrom: 0 };
+  const blkaddr = new Float64Array(N);
+  const end = assignBlocks(nBlocks, dataStart / BLOCK, blkaddr, undefined, order) * BLOCK;
+  const nid = Float64Array.from(ipos, (p) => p / EROFS_SLOTSIZE);
+  if (nid[0]! > 0xffff) throw new Error('composefs-rs layout: root nid above 65535');
+  const where = (i: number) => `inode ${i} (nid ${nid[i]!}, ${JSON.stringify(nodePath(nodes, i))})`;
+  const typeOf = (t: number) => nodes[t]!.src.type;
+
+  const core = (i: number): InodeCore => {
+    const src = nodes[i]!.src;
+    let iu = 0;
+    if (src.type === 'dir') iu = blkaddr[i]!;
+    else if (external[i]) iu = 31;
+    else if (src.type === 'chr' || src.type === 'blk') iu = src.rdev;
+    return {
+      compact: false, layout: layout[i]!, xattrIcount: xattrIcount(xp.xsize[i]!), mode: modeOfType(src.type) | src.perm,
+      nlink: nlink[i]!, size: size[i]!, iu, ino: nid[i]!, uid: src.uid, gid: src.gid, mtime: src.mtime, mtimeNsec: 0,
+    };
   };
-  await collectDir(tree.root, -1);
-
-  // share (prefix, suffix, value) triples used more than once
-  const counts = new Map<string, { x: XAttr; n: number }>();
-  for (const n of nodes) for (const x of n.local) {
-    const k = xattrKey(x);
-    const c = counts.get(k);
-    if (c) c.n++;
-    else counts.set(k, { x, n: 1 });
-  }
-  const shared = [...counts.values()].filter((c) => c.n > 1).map((c) => c.x).sort(compareXattr);
-  const sharedIdx = new Map(shared.map((x, i) => [xattrKey(x), i]));
-  for (const n of nodes) {
-    n.local = n.local.filter((x) => {
-      const i = sharedIdx.get(xattrKey(x));
-      if (i === undefined) return true;
-      n.shared.push(i);
-      return false;
-    });
-  }
-
-  // layout: inode offsets (with composefs-rs' padding rule), shared xattrs, then directory blocks
-  const inodeAt: number[] = [];
-  let pos = 1024 + erofs_super_block.size;
-  for (const n of nodes) {
-    pos = alignUp(pos, 32);
-    if (n.layout === EROFS_INODE_FLAT_INLINE) {
-      const inlineStart = pos + INODE_SIZE + xattrSize(n);
-      const endOfMeta = inlineStart - 1;
-      const inlineEnd = inlineStart + (n.size % BLOCK);
-      if (Math.floor(endOfMeta / BLOCK) !== Math.floor(inlineEnd / BLOCK)) pos = alignUp(pos + (BLOCK - (endOfMeta % BLOCK)), 32);
-    }
-    inodeAt.push(pos);
-    pos += INODE_SIZE + xattrSize(n) + inlineBytes(n);
-    pos = alignUp(pos, 32);
-  }
-  const sharedAt: number[] = [];
-  for (const x of shared) {
-    sharedAt.push(pos);
-    pos += xattrBytes(x);
-  }
-  pos = alignUp(pos, BLOCK);
-  const blockAt: number[] = [];
-  for (const n of nodes) {
-    blockAt.push(pos);
-    pos += (n.blocks?.length ?? 0) * BLOCK;
-  }
-  const end = pos;
-  const nid = (i: number): number => inodeAt[i]! / 32;
-  if (nid(0) > 0xffff) throw new Error('composefs-rs layout: root nid above 65535');
+  const tail = (out: Output) => (i: number): void => {
+    const n = nodes[i]!;
+    if (n.src.type === 'dir') {
+      const starts = dirStarts[i]!;
+      emitDirentsOf(out, n.entNames!, n.entNodes!, nid, typeOf, starts[starts.length - 2]!, n.entNames!.length);
+    } else if (external[i]) out.bytes(FF4);
+    else out.bytes(data[i]!);
+  };
 
   const emit = (out: Output): void => {
     const hdr = new Uint8Array(32);
@@ -247,77 +221,28 @@ export async function composefsRsImage(tree: SourceTree): Promise<Uint8Array> {
     hv.setUint32(4, 1, true);
     hv.setUint32(12, 2, true);
     out.bytes(hdr);
-    out.padTo(1024);
+    out.padTo(EROFS_SUPER_OFFSET);
     const sb = new Uint8Array(erofs_super_block.size);
     encodeStruct(erofs_super_block, {
-      magic: EROFS_MAGIC, feature_compat: EROFS_FEATURE_COMPAT_MTIME | EROFS_FEATURE_COMPAT_XATTR_FILTER, blkszbits: 12, root_nid: nid(0), inos: nodes.length, blocks: end / BLOCK,
+      magic: EROFS_MAGIC, feature_compat: EROFS_FEATURE_COMPAT_MTIME | EROFS_FEATURE_COMPAT_XATTR_FILTER, blkszbits: 12, root_nid: nid[0]!, inos: N, blocks: end / BLOCK,
     }, sb);
     out.bytes(sb);
-    nodes.forEach((n, i) => {
-      out.padTo(inodeAt[i]!);
-      const xs = xattrSize(n);
-      let iu = 0;
-      if (n.type === 'dir') iu = n.blocks!.length ? blockAt[i]! / BLOCK : 0;
-      else if (n.external) iu = 31;
-      else if (n.type === 'chr' || n.type === 'blk') iu = n.src.rdev;
-      emitInodeCore(out, {
-        compact: false, layout: n.layout, xattrIcount: xs === 0 ? 0 : 1 + (xs - XATTR_HEADER) / 4, mode: modeOfType(n.type) | n.src.perm,
-        nlink: n.nlink, size: n.size, iu, ino: nid(i), uid: n.src.uid, gid: n.src.gid, mtime: n.src.mtime, mtimeNsec: 0,
-      });
-      if (xs) {
-        emitXattrHeader(out, ~n.filter >>> 0, n.shared.map((s) => sharedAt[s]! / 4));
-        for (const x of n.local) emitEntry(out, x);
-      }
-      if (n.type === 'dir') {
-        const [a, b] = n.inline!;
-        if (a < b) emitDirents(out, n, a, b, nid);
-      } else if (n.external) out.bytes(new Uint8Array([0xff, 0xff, 0xff, 0xff]));
-      else if (n.data) out.bytes(n.data);
-    });
-    out.padTo(alignUp(out.pos, 32));
-    for (const x of shared) emitEntry(out, x);
-    out.padTo(alignUp(out.pos, BLOCK));
-    nodes.forEach((n, i) => {
-      for (const [k, [a, b]] of (n.blocks ?? []).entries()) {
-        out.padTo(blockAt[i]! + k * BLOCK);
-        emitDirents(out, n, a, b, nid);
-      }
-    });
-    out.padTo(end);
+    const emitTail = tail(out);
+    for (let k = 0; k < N; k++) {
+      const i = order[k]!;
+      emitInodeRecord(out, records, i, core(i), emitTail, W, where);
+    }
+    emitInodeAreaEnd(out, records, W);
+    for (let k = 0; k < N; k++) {
+      const i = order[k]!;
+      const nb = nBlocks[i]!;
+      if (nb === 0) continue;
+      const n = nodes[i]!;
+      emitDirBlocks(out, blkaddr[i]! * BLOCK, BLOCK, n.entNames!, n.entNodes!, dirStarts[i]!, nb, nid, typeOf, W, () => where(i));
+    }
+    expectAt(out, end, W, () => 'image end');
   };
   const sink = new MemorySink();
   await measureThenWrite(emit, end, sink, 'composefs-rs image');
   return sink.bytes();
-
-  function inlineBytes(n: Node): number {
-    if (n.type === 'dir') {
-      const [a, b] = n.inline!;
-      let s = 0;
-      for (let k = a; k < b; k++) s += DIRENT_SIZE + n.names![k]!.length;
-      return s;
-    }
-    if (n.external) return 4;
-    return n.data?.length ?? 0;
-  }
-  function emitDirents(out: Output, n: Node, a: number, b: number, nidOf: (i: number) => number): void {
-    const nids = n.targets!.map(nidOf);
-    const types = n.targets!.map((t) => direntFileType(nodes[t]!.type));
-    emitDirentBlock(out, n.names!, nids, types, a, b);
-  }
-}
-
-/**
- * One xattr entry with the prefix index already chosen: writer-common's emitXattrEntry picks the
- * index itself by mkcomposefs' table, which has no "lustre." (composefs-rs gives it index 5).
- */
-function emitEntry(out: Output, x: XAttr): void {
-  const h = new Uint8Array(4);
-  h[0] = x.suffix.length;
-  h[1] = x.prefix;
-  h[2] = x.value.length & 0xff;
-  h[3] = x.value.length >>> 8;
-  out.bytes(h);
-  out.bytes(x.suffix);
-  out.bytes(x.value);
-  out.fill(xattrBytes(x) - (4 + x.suffix.length + x.value.length));
 }
