@@ -183,15 +183,17 @@ function readFseDescription(st: State, buf: Uint8Array, p: number, end: number, 
  * fseSym / fseNb / fseNext. The counts must sum to 1 << log (readFseDescription checked it).
  */
 function buildFse(nSymbols: number, log: number): void {
+  // module arrays as locals: a bundle (esbuild) makes module consts `var`s, reloaded and checked per use
+  const nrm = norm, sym = fseSym, next = symbolNext, nbs = fseNb, nst = fseNext;
   const size = 1 << log;
   let high = size - 1;
   for (let s = 0; s < nSymbols; s++) {
-    const c = norm[s]!;
+    const c = nrm[s]!;
     if (c === -1) {
-      fseSym[high--] = s;
-      symbolNext[s] = 1;
+      sym[high--] = s;
+      next[s] = 1;
     } else {
-      symbolNext[s] = c;
+      next[s] = c;
     }
   }
   // spread the symbols over the cells not taken by "less than 1" ones; step is odd, so with the
@@ -200,18 +202,17 @@ function buildFse(nSymbols: number, log: number): void {
   const step = (size >> 1) + (size >> 3) + 3;
   let pos = 0;
   for (let s = 0; s < nSymbols; s++) {
-    const c = norm[s]!;
+    const c = nrm[s]!;
     for (let i = 0; i < c; i++) {
-      fseSym[pos] = s;
+      sym[pos] = s;
       do pos = (pos + step) & mask; while (pos > high);
     }
   }
   for (let u = 0; u < size; u++) {
-    const s = fseSym[u]!;
-    const x = symbolNext[s]!++;
-    const nb = log - highBit(x);
-    fseNb[u] = nb;
-    fseNext[u] = (x << nb) - size;
+    const x = next[sym[u]!]!++;
+    const nb = log - (31 - Math.clz32(x));
+    nbs[u] = nb;
+    nst[u] = (x << nb) - size;
   }
 }
 
@@ -226,10 +227,12 @@ function codeExtra(kind: number, s: number): number {
 /** Converts the FSE table in fseSym/fseNb/fseNext into a sequence table of `kind`. */
 function fillSeqTable(t: SeqTable, kind: number, log: number): void {
   const size = 1 << log;
+  const e = t.e, sym = fseSym, nbs = fseNb, nst = fseNext, at = SEQ_STATE_AT[kind]!;
+  const base = kind === LL ? LL_BASE : kind === ML ? ML_BASE : null, extra = kind === LL ? LL_EXTRA : kind === ML ? ML_EXTRA : null;
   for (let u = 0; u < size; u++) {
-    const s = fseSym[u]!;
-    t.e[2 * u] = fseNb[u]! | (codeExtra(kind, s) << 8) | ((SEQ_STATE_AT[kind]! + fseNext[u]!) << 16);
-    t.e[2 * u + 1] = codeBase(kind, s);
+    const s = sym[u]!;
+    e[2 * u] = nbs[u]! | ((extra ? extra[s]! : s) << 8) | ((at + nst[u]!) << 16);
+    e[2 * u + 1] = base ? base[s]! : 1 << s;
   }
   t.log = log;
 }
@@ -544,11 +547,12 @@ function buildHufTable2(maxBits: number): void {
 /** The rest of one stream of huffman4, one symbol at a time; the stream must end exactly. */
 function huffmanTail(st: State, buf: Uint8Array, bv: DataView, a: number, pos: number, o: number, oEnd: number, maxBits: number, at: number): void {
   const mask = (1 << maxBits) - 1;
+  const table = hufTable, lit = litBuf;
   while (o < oEnd) {
     const x = pos - maxBits;
     const i = a + (x >> 3);
-    const t = hufTable[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
-    litBuf[o++] = t >> 8;
+    const t = table[(bv.getInt32(i, true) >>> (x & 7)) & mask]!;
+    lit[o++] = t >> 8;
     pos -= t & 15;
     if (pos < 0) fail(st, at + a, 'Huffman literals: stream ends before its literals');
   }
