@@ -112,7 +112,7 @@ export class JobWriter {
 
   /**
    * False (and nothing added) when the record's plan reads a source that is not a local file, or
-   * does not make exactly the file's size: a worker could not run it.
+   * does not make exactly the file's size (a part's length): a worker could not run it.
    */
   add(rec: LeafRecord<ByteSource>): boolean {
     if (rec.plan) {
@@ -122,7 +122,7 @@ export class JobWriter {
         const src = p.kind === 'copy' || p.kind === 'lz4' || p.kind === 'decode' ? p.source : null;
         if (src && !src.path) return false;
       }
-      if (total !== rec.attr.size) return false;
+      if (total !== (rec.part ? rec.part.length : rec.attr.size)) return false;
     }
     const a = rec.attr;
     this.u8(TYPE_CODE.get(a.type)!);
@@ -146,6 +146,12 @@ export class JobWriter {
     else {
       this.u32(rec.plan.length);
       for (const p of rec.plan) this.piece(p);
+    }
+    if (!rec.part) this.u32(NONE);
+    else {
+      this.u32(rec.part.slot);
+      this.f64(rec.part.offset);
+      this.f64(rec.part.length);
     }
     this.count++;
     return true;
@@ -278,6 +284,7 @@ export function* readJob(job: EncodedJob): Generator<LeafRecord> {
         }
       }
     }
-    yield { path, attr, link, xattrs, plan };
+    const slot = u32();
+    yield { path, attr, link, xattrs, plan, part: slot === NONE ? null : { slot, offset: f64(), length: f64() } };
   }
 }

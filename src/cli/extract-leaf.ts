@@ -20,12 +20,14 @@ export interface ExtractReport {
   bytes: number;
   /** threads that took part (restored at least one entry) */
   threads: number;
+  /** files written in parts by all threads (see FilePart) */
+  split: number;
   /** entries not restored, with the reason (unsafe names, unsupported types) */
   skipped: { path: string; reason: string }[];
   warnings: string[];
 }
 
-export const newReport = (): ExtractReport => ({ entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, threads: 1, skipped: [], warnings: [] });
+export const newReport = (): ExtractReport => ({ entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, threads: 1, split: 0, skipped: [], warnings: [] });
 
 /** An entry to restore, as plain data (it is posted to worker threads, see extract-job.ts). */
 export interface LeafRecord<S = string> {
@@ -37,7 +39,27 @@ export interface LeafRecord<S = string> {
   xattrs: Uint8Array[] | null;
   /** a regular file's bytes (sources named by path once posted); null: only the reader can make them */
   plan: DataPiece<S>[] | null;
+  /** set when `plan` makes only this part of the file (see FilePart) */
+  part?: FilePart | null;
 }
+
+/**
+ * One part of a large file that all threads write: the walk creates the file (mode PART_MODE) and
+ * publishes its parts as separate jobs; each part is written at its offset through a descriptor of
+ * its own (pwrite), since pclusters decode independently. A shared counter per file (LeafCtx.parts,
+ * slot `slot`) holds the parts not yet written: whoever takes it to zero gives the file its times,
+ * owner, mode and xattrs.
+ */
+export interface FilePart {
+  slot: number;
+  offset: number;
+  length: number;
+}
+
+/** the mode a split file is created with by the walk; its own is set once its last part is written */
+export const PART_MODE = 0o600;
+/** set in a part counter once a part failed: the others are not written, the last one removes the file */
+export const PART_FAILED = 1 << 30;
 
 // small enough to stay in the CPU cache between the read that fills it and the write that empties it
 export const PIECE = 256 << 10;
@@ -121,6 +143,8 @@ export interface LeafCtx {
   piece: Uint8Array;
   /** LZ4 blocks that do not decode into `piece` whole */
   scratch: Uint8Array;
+  /** the split files' part counters, shared by all threads (see FilePart); null: no file is split */
+  parts: Int32Array | null;
 }
 
 /** the path as messages show it: below the destination */
@@ -202,23 +226,12 @@ export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: num
       closeSync(fd);
       throw new IoError(displayOf(ctx, path), `image data ends at ${written} of ${attr.size} bytes`);
     }
-    ctx.report.bytes += written;
-    try {
-      // by descriptor: no second path lookup (owners, modes and xattrs do not touch the mtime)
-      if (attr.mtimeNsec === 0) futimesSync(fd, attr.mtime, attr.mtime);
-      setOwnerModeFd(ctx, fd, attr, mode);
-    } finally {
-      closeSync(fd);
-    }
-    sendXattrs(ctx, path, rec.xattrs);
-    if (attr.mtimeNsec !== 0) setTime(ctx, path, attr);
+    finishFile(ctx, rec, path, fd, mode);
   };
   // a file that cannot be filled is not left half-written under its name
   const abandon = (e: unknown): never => {
     closeSync(fd);
-    try {
-      unlinkSync(path);
-    } catch { /* the report names the first error */ }
+    unlinkQuiet(path);
     ctx.report.files--;
     throw e;
   };
@@ -232,11 +245,26 @@ export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: num
   return r.then(finish, abandon);
 }
 
-/** a file's bytes from its plan */
-function fillFromPlan(ctx: LeafCtx, plan: DataPiece<string>[], fd: number): number {
+/** A written file's times, owner, mode and xattrs; `fd` (created with mode `created`) is closed. */
+function finishFile(ctx: LeafCtx, rec: LeafRecord<unknown>, path: Buffer, fd: number, created: number): void {
+  const attr = rec.attr;
+  ctx.report.bytes += attr.size;
+  try {
+    // by descriptor: no second path lookup (owners, modes and xattrs do not touch the mtime)
+    if (attr.mtimeNsec === 0) futimesSync(fd, attr.mtime, attr.mtime);
+    setOwnerModeFd(ctx, fd, attr, created);
+  } finally {
+    closeSync(fd);
+  }
+  sendXattrs(ctx, path, rec.xattrs);
+  if (attr.mtimeNsec !== 0) setTime(ctx, path, attr);
+}
+
+/** bytes from a plan, written at `at` and on (pwrite: the parts of a split file are written side by side) */
+function fillFromPlan(ctx: LeafCtx, plan: DataPiece<string>[], fd: number, at: number): number {
   let written = 0;
   const write = (b: Uint8Array): void => {
-    for (let w = 0; w < b.length; ) w += writeSync(fd, b, w, b.length - w);
+    for (let w = 0; w < b.length; ) w += writeSync(fd, b, w, b.length - w, at + written + w);
     written += b.length;
   };
   ctx.scratch = runPlan(plan, { readAt: ctx.sources.readAt, write }, ctx.piece, ctx.scratch);
@@ -248,11 +276,61 @@ function fillFromPlan(ctx: LeafCtx, plan: DataPiece<string>[], fd: number): numb
  * (see skipEntry) leaves the entry out and is reported with it.
  */
 export function restoreLeaf(ctx: LeafCtx, rec: LeafRecord): void {
+  if (rec.part) return restorePart(ctx, rec, rec.part);
   try {
     restoreLeafOrThrow(ctx, rec);
   } catch (e) {
     skipEntry(ctx, rec.path, e);
   }
+}
+
+/**
+ * A part of a split file (see FilePart). The file counts as one entry, by whoever finishes it; a
+ * failed part is reported once (the first), and the file is removed, not left half-written.
+ */
+function restorePart(ctx: LeafCtx, rec: LeafRecord, part: FilePart): void {
+  const parts = ctx.parts!;
+  const path = asBuffer(rec.path);
+  let fd = -1;
+  try {
+    if (!(Atomics.load(parts, part.slot) & PART_FAILED)) {
+      // no O_CREAT: the walk made it; O_NOFOLLOW as everywhere
+      fd = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+      const n = fillFromPlan(ctx, rec.plan!, fd, part.offset);
+      if (n !== part.length) throw new IoError(displayOf(ctx, path), `image data ends at ${part.offset + n} of ${rec.attr.size} bytes`);
+    }
+  } catch (e) {
+    if (fd >= 0) closeSync(fd);
+    return failParts(ctx, parts, part.slot, path, e, 1);
+  }
+  const left = Atomics.sub(parts, part.slot, 1) - 1;
+  if (left === 0) {
+    ctx.report.entries++;
+    ctx.report.files++;
+    finishFile(ctx, rec, path, fd, PART_MODE);
+    return;
+  }
+  if (fd >= 0) closeSync(fd);
+  if (left === PART_FAILED) unlinkQuiet(path);
+}
+
+/**
+ * `undone` parts of a split file will not be written (`e` says why): the file is marked failed and
+ * reported (the first failure only; skipEntry rethrows what is not an entry's problem), and removed
+ * by whoever gives up its last part.
+ */
+export function failParts(ctx: LeafCtx, parts: Int32Array, slot: number, path: Buffer, e: unknown, undone: number): void {
+  try {
+    if (!(Atomics.or(parts, slot, PART_FAILED) & PART_FAILED)) skipEntry(ctx, path, e);
+  } finally {
+    if (Atomics.sub(parts, slot, undone) - undone === PART_FAILED) unlinkQuiet(path);
+  }
+}
+
+function unlinkQuiet(path: Buffer): void {
+  try {
+    unlinkSync(path);
+  } catch { /* the report names the first error */ }
 }
 
 function restoreLeafOrThrow(ctx: LeafCtx, rec: LeafRecord): void {
@@ -266,7 +344,7 @@ function restoreLeafOrThrow(ctx: LeafCtx, rec: LeafRecord): void {
     case 'reg': {
       const plan = rec.plan;
       if (!plan) throw new Error('restoreLeaf: a file without a plan (the reader must write it)');
-      writeFile(ctx, rec, (fd) => fillFromPlan(ctx, plan, fd));
+      writeFile(ctx, rec, (fd) => fillFromPlan(ctx, plan, fd, 0));
       return;
     }
     case 'symlink': {

@@ -13,6 +13,8 @@ export interface WorkerInit {
   destLen: number;
   /** [0]: next job; [1 + w]: worker w is 0 starting, 1 claiming, 2 called off; [1 + workers]: workers holding a first job */
   shared: Int32Array;
+  /** the split files' part counters (LeafCtx.parts) */
+  parts: Int32Array;
   index: number;
   workers: number;
   everyThread: boolean;
@@ -58,7 +60,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
       const ops = collectOps();
       const ctx: LeafCtx = {
         owners: init.owners, uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, isRoot: process.getuid?.() === 0,
-        ops: init.python ? ops : null, report: newReport(), destLen: init.destLen, sources, piece: new Uint8Array(PIECE), scratch: new Uint8Array(0),
+        ops: init.python ? ops : null, report: newReport(), destLen: init.destLen, sources, piece: new Uint8Array(PIECE), scratch: new Uint8Array(0), parts: init.parts,
       };
       let done = 0;
       for (;;) {

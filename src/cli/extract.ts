@@ -12,7 +12,7 @@
 // Entries without a plan (a format that cannot make one) and hardlinked entries (each group is
 // written once) are restored here with the reader.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants, linkSync, mkdirSync, readdirSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, linkSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -24,7 +24,7 @@ import type { Attr, ReadOnlyFs } from '../lib/fs/types.ts';
 import { childText } from '../lib/app/names.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import {
-  asBuffer, displayOf, hex, newReport, openSources, opLine, PIECE, restoreLeaf, sendXattrs, setOwnerMode, setTime, skipEntry, writeFile,
+  asBuffer, displayOf, failParts, hex, newReport, openSources, opLine, PART_FAILED, PART_MODE, PIECE, restoreLeaf, sendXattrs, setOwnerMode, setTime, skipEntry, writeFile,
   type ExtractReport, type LeafCtx, type LeafRecord, type Op, type OpSink,
 } from './extract-leaf.ts';
 import { badSymlinkTarget, EntryBudget, PATH_MAX, plainEntries } from '../lib/fs/entries.ts';
@@ -51,12 +51,29 @@ export interface ExtractOptions {
    * something (tests use it; by default a slow-starting worker may find nothing left).
    */
   everyThread?: boolean;
+  /**
+   * Bytes in a part of a split file (default PART_BYTES); with workers, files of twice this or
+   * more are split. Tests set it small to split the files of small images.
+   */
+  partBytes?: number;
 }
 
 /** a file whose plan would be this big is written by the reader instead (a plan is held whole) */
 const PLAN_MAX_BYTES = 64 << 20;
 /** entries in a job: a big directory is shared out among the threads */
 const JOB_ENTRIES = 64;
+/** a job is published once its files hold this many bytes, so that jobs weigh about the same */
+const JOB_BYTES = 1 << 20;
+/**
+ * With workers, a file of this many parts or more is split: its parts are jobs of their own, which
+ * all threads write side by side (see FilePart). Whole, a large file kept one thread busy while
+ * the others had nothing left: 4 LZMA files of 26-28 MB took 6.6 CPU-s on one worker with 2 threads.
+ */
+const SPLIT_PARTS = 2;
+/** a split file's part: its plan is made on its own, so a split file has no PLAN_MAX_BYTES */
+const PART_BYTES = 1 << 20;
+/** files split in one run (one shared counter each); later large files are written whole */
+const PART_SLOTS = 4096;
 /** jobs sent to the workers at a time while the walk goes on */
 const PUBLISH_BATCH = 8;
 /** jobs published and not yet claimed before this thread restores one itself: bounds the records held */
@@ -171,6 +188,8 @@ function startHelper(python: string): Helper {
 interface Ctx extends LeafCtx {
   fs: ReadOnlyFs;
   xattrs: boolean;
+  /** see ExtractOptions.partBytes */
+  partBytes: number;
 }
 
 /** A directory made by the walk; its attributes are restored at the end. */
@@ -248,6 +267,13 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
   const seen = new Set<number>([root.ino]);
   const pending: MadeDir[] = [out.dirs[0]!];
   const job = new JobWriter();
+  /** file bytes in the job so far */
+  let jobBytes = 0;
+  const publishJob = (): void => {
+    publish(job.take());
+    jobBytes = 0;
+  };
+  let nextSlot = 0;
   const budget = EntryBudget.of(ctx.fs);
   // a local image answers at once: the walk then awaits nothing (see FsNow)
   const fs = ctx.fs;
@@ -296,30 +322,79 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
         skip(path, badLink);
         continue;
       }
+      // xattrsOf, without its await when the reader answers at once
+      const xattrs = ctx.xattrs && ctx.ops ? nonEmpty(now?.xattrs(attr.ino) ?? await xattrsAwaited(ctx, attr.ino)) : null;
+      const planned = attr.type === 'reg' && attr.nlink === 1 && fs.dataPlan;
+      // a part count must stay below PART_FAILED (2^30): files of 2^49 bytes and more are written whole
+      if (planned && ctx.parts && attr.size >= SPLIT_PARTS * ctx.partBytes && attr.size / ctx.partBytes < PART_FAILED && nextSlot < ctx.parts.length) {
+        if (await splitFile(ctx, { path, attr, link, plan: null, xattrs }, nextSlot, job, publishJob)) {
+          nextSlot++;
+          ctx.report.split++;
+          continue;
+        }
+      }
       let plan: DataPiece[] | null = null;
       try {
         // hardlinked files are written by this thread, with the reader
-        plan = attr.type === 'reg' && attr.nlink === 1 && fs.dataPlan && attr.size <= PLAN_MAX_BYTES ? now?.dataPlan(attr.ino, 0, attr.size) ?? await fs.dataPlan(attr.ino, 0, attr.size) : null;
+        plan = planned && attr.size <= PLAN_MAX_BYTES ? now?.dataPlan(attr.ino, 0, attr.size) ?? await fs.dataPlan!(attr.ino, 0, attr.size) : null;
       } catch (err) {
         // a layout this build cannot read yet: that file is skipped, the rest extracted
         skipEntry(ctx, path, err);
         continue;
       }
-      const rec: LeafRecord<ByteSource> = {
-        path, attr, link, plan,
-        // xattrsOf, without its await when the reader answers at once
-        xattrs: ctx.xattrs && ctx.ops ? nonEmpty(now?.xattrs(attr.ino) ?? await xattrsAwaited(ctx, attr.ino)) : null,
-      };
+      const rec: LeafRecord<ByteSource> = { path, attr, link, plan, xattrs };
       if (attr.nlink > 1) out.linked.push(rec);
       // a plan over sources a worker cannot open is left to the reader too
       else if (attr.type === 'reg' && !(rec.plan && job.add(rec))) out.unplanned.push(rec);
       else if (attr.type !== 'reg') job.add(rec);
-      if (job.count >= JOB_ENTRIES) publish(job.take());
+      else jobBytes += attr.size;
+      if (job.count >= JOB_ENTRIES || jobBytes >= JOB_BYTES) publishJob();
     }
     for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
   }
-  if (job.count) publish(job.take());
+  if (job.count) publishJob();
   return out;
+}
+
+/**
+ * A large file as parts (see FilePart), each published in a job of its own (`publishJob`), the
+ * file created here first. False when its plan reads a source a worker cannot open: nothing is
+ * left of it, and it is written whole like any file. The part counter of `slot` is set before
+ * the first part is published.
+ */
+async function splitFile(ctx: Ctx, rec: LeafRecord<ByteSource>, slot: number, job: JobWriter, publishJob: () => void): Promise<boolean> {
+  const { attr } = rec;
+  const path = asBuffer(rec.path);
+  const counters = ctx.parts!;
+  const n = Math.ceil(attr.size / ctx.partBytes);
+  try {
+    // as writeFile: never an existing entry, never through a symlink
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, PART_MODE));
+  } catch (e) {
+    skipEntry(ctx, path, e);
+    return true;
+  }
+  Atomics.store(counters, slot, n);
+  for (let i = 0; i < n; i++) {
+    const offset = i * ctx.partBytes;
+    const length = Math.min(ctx.partBytes, attr.size - offset);
+    let plan: DataPiece[];
+    try {
+      plan = ctx.fs.now?.dataPlan(attr.ino, offset, length) ?? await ctx.fs.dataPlan!(attr.ino, offset, length);
+    } catch (e) {
+      // as a whole file's plan: a layout this build cannot read skips the file, a damaged image stops
+      failParts(ctx, counters, slot, path, e, n - i);
+      return true;
+    }
+    if (!job.add({ ...rec, plan, part: { slot, offset, length } })) {
+      if (i > 0) throw new Error(`extract: part ${i} of ${displayOf(ctx, path)} reads a source its first part did not`);
+      unlinkSync(path);
+      Atomics.store(counters, slot, 0);
+      return false;
+    }
+    publishJob();
+  }
+  return true;
 }
 
 /** A file the reader writes (this thread only); an OS error or an unreadable layout skips it (see skipEntry). */
@@ -456,9 +531,13 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
   const sources = openSources();
   const ctx: Ctx = {
     fs, owners: opts.owners ?? uid === 0, xattrs: opts.xattrs ?? true, uid, gid, isRoot: uid === 0,
-    ops: helper, report, destLen: dest.length, sources, piece: new Uint8Array(PIECE), scratch: new Uint8Array(0),
+    ops: helper, report, destLen: dest.length, sources, piece: new Uint8Array(PIECE), scratch: new Uint8Array(0), parts: null,
+    partBytes: Math.max(1, Math.floor(opts.partBytes ?? PART_BYTES)),
   };
   const nWorkers = fs.dataPlan ? Math.max(0, Math.floor(opts.threads ?? 1) - 1) : 0;
+  // one thread gains nothing from splitting files
+  const parts = nWorkers > 0 ? new Int32Array(new SharedArrayBuffer(4 * PART_SLOTS)) : null;
+  ctx.parts = parts;
   const shared = new Int32Array(new SharedArrayBuffer(4 * (2 + nWorkers)));
   const workers: ({ w: Worker } & ReturnType<typeof watch>)[] = [];
   // modes are given exactly at creation (workers share the process umask); restored at the end
@@ -466,7 +545,7 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
   try {
     // started first: a worker starts up while this thread walks
     for (let i = 0; i < nWorkers; i++) {
-      const w = startWorker({ owners: ctx.owners, python: !!python, destLen: dest.length, shared, index: i, workers: nWorkers, everyThread: !!opts.everyThread });
+      const w = startWorker({ owners: ctx.owners, python: !!python, destLen: dest.length, shared, parts: parts!, index: i, workers: nWorkers, everyThread: !!opts.everyThread });
       workers.push({ w, ...watch(w) });
     }
     let allStarted = !opts.everyThread || nWorkers === 0;
