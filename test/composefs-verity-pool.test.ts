@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { VerityPool } from '../src/cli/verity-pool.ts';
+import { fsverityDigests, useFileDigester } from '../src/lib/codec/fsverity.ts';
+import { treeFromDirectory } from '../src/lib/fs/sources/node.ts';
+import { inodesOf } from '../src/lib/fs/tree.ts';
 import { hex } from '../src/lib/bytes.ts';
 import { REPO } from './helpers/paths.ts';
 
@@ -78,6 +81,26 @@ describe('fs-verity worker pool', () => {
       assert.deepEqual(got[small.length], got[0]);
     } finally {
       await pool.close();
+    }
+  });
+
+  test('files announced by the walk are digested once, ahead; a changed size is asked again', async () => {
+    const calls: string[] = [];
+    const fake = async (path: string, size: number) => (calls.push(`${path}:${size}`), new Uint8Array(32).fill(size & 0xff));
+    useFileDigester(fake, { minSize: 65 });
+    try {
+      const tree = await treeFromDirectory(src, { xattrs: false });
+      const files = inodesOf(tree.root).filter((n) => n.type === 'reg');
+      // every file of 65 bytes or more was asked for during the walk, none twice
+      assert.equal(calls.length, files.length);
+      const got = await fsverityDigests(files.map((n) => n.content!));
+      assert.equal(calls.length, files.length);
+      assert.deepEqual(got.map((d) => d[0]), files.map((n) => n.size & 0xff));
+      const f0 = files.find((n) => n.size === 65535)!.content!;
+      await fsverityDigests([{ ...f0, size: 65534 }]);
+      assert.equal(calls.at(-1), `${f0.path}:65534`);
+    } finally {
+      useFileDigester(null);
     }
   });
 

@@ -74,11 +74,32 @@ export function verityThreads(env: NodeJS.ProcessEnv = process.env): number {
   return Math.min(4, availableParallelism());
 }
 
-/** Runs `fn` with local files digested on the pool (when it has threads), unregistered after. */
-export async function withVerityPool<T>(fn: () => Promise<T>, threads = verityThreads()): Promise<T> {
-  if (threads === 0) return fn();
+/** the pool registered by startVerityPool, until withVerityPool's build ends */
+let started: VerityPool | null = null;
+
+/**
+ * Registers a pool before the source tree is listed, so files are hashed as the walk finds them
+ * (codec/fsverity.ts announceFile; files of `minSize` bytes or more) and the build that follows
+ * (withVerityPool) mostly collects digests. The walk and the hashing then overlap instead of
+ * running one after the other.
+ */
+export function startVerityPool(minSize: number, threads = verityThreads()): void {
+  if (threads === 0 || started) return;
   const pool = new VerityPool(threads);
-  useFileDigester((path, size) => pool.digest(path, size));
+  started = pool;
+  useFileDigester((path, size) => pool.digest(path, size), { minSize });
+}
+
+/** Runs `fn` with local files digested on the pool (when it has threads; the started one if any), unregistered after. */
+export async function withVerityPool<T>(fn: () => Promise<T>, threads = verityThreads()): Promise<T> {
+  let pool = started;
+  started = null;
+  if (!pool) {
+    if (threads === 0) return fn();
+    const made = new VerityPool(threads);
+    useFileDigester((path, size) => made.digest(path, size));
+    pool = made;
+  }
   try {
     return await fn();
   } finally {

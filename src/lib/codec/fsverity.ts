@@ -94,13 +94,35 @@ export class MerkleTree {
 }
 
 let fileDigester: ((path: string, size: number) => Promise<Uint8Array>) | null = null;
+/** digests asked for while the tree was listed (announceFile), by path; null: not asked ahead */
+let early: Map<string, { size: number; digest: Promise<Uint8Array> }> | null = null;
+let earlyMin = 0;
 
 /**
  * A runtime that can digest a local file on other threads (the CLI's verity-pool.ts) registers it
  * here; `fsverityDigest` and `fsverityDigests` then hand it every non-empty source that has a `path`.
+ * With `ahead` (the smallest size worth it), files a directory walker announces (announceFile) are
+ * handed over at once, so hashing runs while the rest of the tree is still being listed.
  */
-export function useFileDigester(digester: ((path: string, size: number) => Promise<Uint8Array>) | null): void {
+export function useFileDigester(digester: ((path: string, size: number) => Promise<Uint8Array>) | null, ahead?: { minSize: number }): void {
   fileDigester = digester;
+  early = digester && ahead ? new Map() : null;
+  earlyMin = Math.max(1, ahead?.minSize ?? 1);
+}
+
+/** A directory walker's word that `src` is a file of the tree: digested ahead when registered so. */
+export function announceFile(src: ByteSource): void {
+  if (!early || !fileDigester || src.path === undefined || src.size < earlyMin || early.has(src.path)) return;
+  const digest = fileDigester(src.path, src.size);
+  // a file the build then leaves out (inline, failed build) must not be an unhandled rejection
+  digest.catch(() => {});
+  early.set(src.path, { size: src.size, digest });
+}
+
+/** The registered digester's digest of a file: the one asked ahead when it was announced with this size. */
+function digestFile(path: string, size: number): Promise<Uint8Array> {
+  const e = early?.get(path);
+  return e && e.size === size ? e.digest : fileDigester!(path, size);
 }
 
 /**
@@ -115,7 +137,7 @@ export async function fsverityDigests(srcs: readonly ByteSource[], concurrency =
   const here: number[] = [];
   for (let i = 0; i < srcs.length; i++) {
     const s = srcs[i]!;
-    if (fileDigester && s.path !== undefined && s.size > 0) away.push(fileDigester(s.path, s.size).then((d) => void (out[i] = d)));
+    if (fileDigester && s.path !== undefined && s.size > 0) away.push(digestFile(s.path, s.size).then((d) => void (out[i] = d)));
     else here.push(i);
   }
   let next = 0;
@@ -181,7 +203,7 @@ export function useSourceDigester(digester: ((src: ByteSource) => Promise<Uint8A
  */
 export async function fsverityDigest(src: ByteSource | Uint8Array): Promise<Uint8Array> {
   const size = src instanceof Uint8Array ? src.length : src.size;
-  if (fileDigester && !(src instanceof Uint8Array) && src.path !== undefined && size > 0) return fileDigester(src.path, size);
+  if (fileDigester && !(src instanceof Uint8Array) && src.path !== undefined && size > 0) return digestFile(src.path, size);
   const elsewhere = sourceDigester && !(src instanceof Uint8Array) ? sourceDigester(src) : null;
   if (elsewhere) return elsewhere;
   const read = src instanceof Uint8Array

@@ -10,6 +10,7 @@
  */
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { fsverityDigests } from '../codec/fsverity.ts';
+import { hasNativeSha256 } from '../codec/sha256.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
 import { validateTree } from '../fs/validate.ts';
 import { S_IFCHR, S_IFREG, modeOfType, type FileType } from '../fs/types.ts';
@@ -142,7 +143,9 @@ class WriteError extends Error {}
 export async function buildComposefs(tree: SourceTree, opts: ComposefsOptions, sink: Sink): Promise<ComposefsResult> {
   const plan = await planComposefs(tree, opts);
   const hasher = new FsVerityStream();
-  const out = new StreamOutput(sink, { tap: (c) => hasher.updateAsync(c) });
+  // a native SHA-256 (Node) hashes the image's blocks synchronously: WebCrypto's promise per 4 KiB
+  // block was 64 of the writer's 1217 ms (CPU profile, 39.9k-inode tree)
+  const out = new StreamOutput(sink, { tap: hasNativeSha256() ? (c) => hasher.update(c) : (c) => hasher.updateAsync(c) });
   await emit(plan, out);
   await out.finish();
   if (out.pos !== plan.imageSize) throw new Error(`composefs writer bug: wrote ${out.pos} bytes, planned ${plan.imageSize}`);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FormatError, IoError } from '../../errors.ts';
 import { readFull, readFullSync } from '../../io/node.ts';
+import { announceFile } from '../../codec/fsverity.ts';
 import { checkRange, type ByteSource } from '../../io/source.ts';
 import type { SourceInode, SourceTree, Xattr } from '../tree.ts';
 import { compareBytes, fileTypeOfMode, makedev } from '../types.ts';
@@ -79,7 +80,11 @@ export async function treeFromDirectory(path: string, opts: DirectoryTreeOptions
       rdev: type === 'chr' || type === 'blk' ? linuxRdev(st.rdev) : 0, xattrs: [],
     };
     if (type === 'dir') inode.children = [];
-    if (type === 'reg') inode.content = pool.source(p, inode.size);
+    if (type === 'reg') {
+      inode.content = pool.source(p, inode.size);
+      // a composefs build in the CLI hashes files while the walk goes on (cli/verity-pool.ts)
+      announceFile(inode.content);
+    }
     if (type === 'sock') counts.sockets++;
     if (linked) byDevIno.set(key, inode);
     return inode;
