@@ -104,6 +104,41 @@ test('files too small to split are written whole; one thread never splits', asyn
   }
 });
 
+test('a part that fails (ENOSPC on a small tmpfs) leaves no half-written file and is reported once', async (t) => {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return t.skip('mounting a tmpfs needs root on Linux');
+  const sink = new MemorySink();
+  await buildErofs(tree, { uuid: '11111111-2222-3333-4444-555555555555', buildTime: 1700000000 }, sink);
+  const img = join(work, 'enospc.erofs');
+  writeFileSync(img, sink.bytes());
+  const mnt = join(work, 'enospc-mnt');
+  mkdirSync(mnt, { recursive: true });
+  // room for one large file, not both
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mnt], { encoding: 'utf8' });
+  if (m.status !== 0) return t.skip(`mount -t tmpfs refused: ${m.stderr.trim()}`);
+  try {
+    const out = join(mnt, 'x');
+    const fs = await openImageFile(img);
+    let report;
+    try {
+      report = await extract(fs, out, { threads: 2, everyThread: true });
+    } finally {
+      await fs.close?.();
+    }
+    assert.ok(report.skipped.length >= 1, 'something did not fit');
+    const paths = report.skipped.map((s) => s.path);
+    assert.equal(new Set(paths).size, paths.length, `each file reported once: ${paths.join(', ')}`);
+    for (const s of report.skipped) {
+      assert.match(s.reason, /^ENOSPC/);
+      assert.ok(!existsSync(join(out, s.path)), `${s.path} was removed`);
+    }
+    // what was written is whole
+    const diffs = compareTrees(src, out, { mtime: false }).filter((d) => !paths.some((p) => d.startsWith(`/${p.replace(/^\//, '')}: missing`)));
+    assert.deepEqual(diffs.filter((d) => !/^\/(sub)?: /.test(d)), []);
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+});
+
 // mkfs.erofs 1.9.3's images with the kernel's manifest of each (see the fixtures' README)
 const MODERN = join(FIXTURES, 'erofs-modern');
 const FIXTURE_NAMES = ['lzma', 'lzma-C128k', 'lzma-C128k-ztail-allfrag-dedupe', 'metabox-lzma', 'deflate', 'zstd-19-C256k', 'zstd-ztail-fragments', 'lz4hc-all-fragments'];

@@ -10,7 +10,9 @@
 // and filling files is almost all system-call time, which the kernel runs side by side on
 // separate cores; parsing stays in one thread, so only one thread loads and compiles the reader.
 // Entries without a plan (a format that cannot make one) and hardlinked entries (each group is
-// written once) are restored here with the reader.
+// written once) are restored here with the reader. A large file is cut into parts, each a job of
+// its own, so that one file does not keep one thread busy while the others have nothing left
+// (splitFile, FilePart in extract-leaf.ts).
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { accessSync, closeSync, constants, linkSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
