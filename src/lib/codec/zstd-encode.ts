@@ -1051,24 +1051,59 @@ function warmUp(): void {
   for (const level of [1, 3, 6]) for (let i = 0; i < 8; i++) zstdCompress(sample, { level });
 }
 
-/** Compress `src` into one zstd frame. */
-export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uint8Array {
+/** The match finder's state for `src`, its tables sized for the first `n` bytes (level checked by the caller). */
+function newMatchState(src: Uint8Array, n: number, level: number): MatchState {
+  const p0 = LEVELS[level]!;
+  // tables no larger than the input needs (as zstd caps hashLog and chainLog by the window): with
+  // them reused across calls, a small input (an EROFS pcluster) clears O(n) entries, not 1-6 MB
+  const fit = n < 2 ? 1 : highbit(n - 1) + 2;
+  let p: Params = fit >= p0.hashLog && fit >= p0.chainLog ? p0 : { ...p0, hashLog: Math.min(p0.hashLog, fit), chainLog: Math.min(p0.chainLog, fit) };
+  // rows: at least 2 of them
+  if (p.strategy === 1 && p.hashLog <= highbit(p.depth)) p = { ...p, hashLog: highbit(p.depth) + 1 };
+  return {
+    p,
+    dv: new DataView(src.buffer, src.byteOffset, src.byteLength),
+    head: table(0, 1 << p.hashLog),
+    chain: p.strategy === 2 ? table(1, 1 << p.chainLog) : table(1, 0),
+    tags: p.strategy === 1 ? byteTable(0, 1 << p.hashLog) : byteTable(0, 0),
+    rowHead: p.strategy === 1 ? byteTable(1, 1 << (p.hashLog - highbit(p.depth))) : byteTable(1, 0),
+    ins: 0,
+    rep1: 1, rep2: 4, rep3: 8,
+  };
+}
+
+/** Sequences and literals of src[b..end) into `seq` (the block's last literals appended). */
+function parseBlock(st: MatchState, src: Uint8Array, b: number, end: number, seq: SeqBuf): void {
+  seq.n = 0;
+  seq.nLits = 0;
+  seq.llCount.fill(0);
+  seq.mlCount.fill(0);
+  seq.ofCount.fill(0);
+  const s = st.p.strategy;
+  const anchor = s === 0 ? parseFast(st, src, b, end, seq) : s === 1 ? parseLazy(st, src, b, end, seq) : parseDouble(st, src, b, end, seq);
+  seq.lits.set(src.subarray(anchor, end), seq.nLits);
+  seq.nLits += end - anchor;
+}
+
+function checkLevel(opts: ZstdEncodeOptions): number {
   const level = opts.level ?? ZSTD_DEFAULT_LEVEL;
   if (!Number.isInteger(level) || level < ZSTD_MIN_LEVEL || level > ZSTD_MAX_LEVEL) {
     throw new UnsupportedError('zstd level', `${level} is not an integer from ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}`);
   }
-  const n = src.length;
-  if (!warmedUp && n >= WARM_UP_FROM) {
-    warmedUp = true;
-    warmUp();
-  }
-  const bound = zstdCompressBound(n);
-  if (bound <= OUT_KEEP && outBuf.length < bound) outBuf = new Uint8Array(Math.min(OUT_KEEP, Math.max(bound, 2 * outBuf.length)));
-  const out = bound <= OUT_KEEP ? outBuf : new Uint8Array(bound);
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  dv.setUint32(0, MAGIC, true);
+  return level;
+}
+
+/** Bytes of the frame header (magic, descriptor, content size) for `n` bytes of content. */
+function frameHeaderSize(n: number): number {
+  return 5 + (n < 256 ? 1 : n < 65536 + 256 ? 2 : n < 2 ** 32 ? 4 : 8);
+}
+
+/** Magic and frame header for `n` bytes of content at `pos`; returns the position after it. */
+function writeFrameHeader(out: Uint8Array, dv: DataView, pos: number, n: number, checksum: boolean): number {
+  dv.setUint32(pos, MAGIC, true);
+  const fhd = pos + 4;
+  pos += 5;
   // Single_Segment: the window is the content, so the Frame_Content_Size field is always present
-  let pos = 5;
   let fcsFlag: number;
   if (n < 256) {
     fcsFlag = 0;
@@ -1087,26 +1122,25 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
     dv.setUint32(pos + 4, Math.floor(n / 2 ** 32), true);
     pos += 8;
   }
-  out[4] = (fcsFlag << 6) | (1 << 5) | (opts.checksum ? 4 : 0);
+  out[fhd] = (fcsFlag << 6) | (1 << 5) | (checksum ? 4 : 0);
+  return pos;
+}
 
+/** Compress `src` into one zstd frame. */
+export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uint8Array {
+  const level = checkLevel(opts);
+  const n = src.length;
+  if (!warmedUp && n >= WARM_UP_FROM) {
+    warmedUp = true;
+    warmUp();
+  }
+  const bound = zstdCompressBound(n);
+  if (bound <= OUT_KEEP && outBuf.length < bound) outBuf = new Uint8Array(Math.min(OUT_KEEP, Math.max(bound, 2 * outBuf.length)));
+  const out = bound <= OUT_KEEP ? outBuf : new Uint8Array(bound);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let pos = writeFrameHeader(out, dv, 0, n, opts.checksum === true);
   if (n === 0) pos = writeBlockHeader(out, pos, true, 0, 0);
-  const p0 = LEVELS[level]!;
-  // tables no larger than the input needs (as zstd caps hashLog and chainLog by the window): with
-  // them reused across calls, a small input (an EROFS pcluster) clears O(n) entries, not 1-6 MB
-  const fit = n < 2 ? 1 : highbit(n - 1) + 2;
-  let p: Params = fit >= p0.hashLog && fit >= p0.chainLog ? p0 : { ...p0, hashLog: Math.min(p0.hashLog, fit), chainLog: Math.min(p0.chainLog, fit) };
-  // rows: at least 2 of them
-  if (p.strategy === 1 && p.hashLog <= highbit(p.depth)) p = { ...p, hashLog: highbit(p.depth) + 1 };
-  const st: MatchState = {
-    p,
-    dv: new DataView(src.buffer, src.byteOffset, src.byteLength),
-    head: table(0, 1 << p.hashLog),
-    chain: p.strategy === 2 ? table(1, 1 << p.chainLog) : table(1, 0),
-    tags: p.strategy === 1 ? byteTable(0, 1 << p.hashLog) : byteTable(0, 0),
-    rowHead: p.strategy === 1 ? byteTable(1, 1 << (p.hashLog - highbit(p.depth))) : byteTable(1, 0),
-    ins: 0,
-    rep1: 1, rep2: 4, rep3: 8,
-  };
+  const st = newMatchState(src, n, level);
   const seq = seqBuf;
   const blockOut = blockOutBuf;
   const scratch = scratchBuf;
@@ -1123,14 +1157,7 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
       continue;
     }
     const reps = [st.rep1, st.rep2, st.rep3];
-    seq.n = 0;
-    seq.nLits = 0;
-    seq.llCount.fill(0);
-    seq.mlCount.fill(0);
-    seq.ofCount.fill(0);
-    const anchor = p.strategy === 0 ? parseFast(st, src, b, end, seq) : p.strategy === 1 ? parseLazy(st, src, b, end, seq) : parseDouble(st, src, b, end, seq);
-    seq.lits.set(src.subarray(anchor, end), seq.nLits);
-    seq.nLits += end - anchor;
+    parseBlock(st, src, b, end, seq);
     let q = writeLiterals(seq.lits, seq.nLits, blockOut, 0, scratch);
     q = writeSequences(seq, blockOut, q);
     if (q < size) {
@@ -1186,4 +1213,353 @@ function byteTable(which: number, size: number): Uint8Array {
 function table(which: number, size: number): Int32Array {
   if (tables[which]!.length < size) tables[which] = new Int32Array(size);
   return tables[which]!.subarray(0, size).fill(-1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Destination size
+
+export interface ZstdDestSize {
+  /** one frame of at most `cap` bytes (empty when consumed is 0) */
+  compressed: Uint8Array;
+  /** the length of the prefix of `src` it holds */
+  consumed: number;
+}
+
+/** blocks are built from here on: room in front for the largest frame header of a content below 4 GiB */
+const BODY_AT = 9;
+/**
+ * Input of the first block per byte of room: the guess of the compression ratio, 25% over. Too
+ * high, and input past what fits is parsed for nothing; too low, and a second block follows with a
+ * header, literals header and tables of its own.
+ */
+const FIRST_RATIO = 4;
+const RATIO_MARGIN = 1.25;
+/** trial encodings of the cut block at most */
+const CUT_TRIALS = 10;
+let destBuf = new Uint8Array(0);
+/** the cut block's sequences: content bytes (P) and literals (L) before each */
+let cutP = new Int32Array(BLOCK_MAX / 3 + 2);
+let cutL = new Int32Array(BLOCK_MAX / 3 + 2);
+let bestBlock = new Uint8Array(0);
+/** set by encodeCut: the content it encoded (at most the content asked for) */
+let cutContent = 0;
+/** trial encodings made (for measurements) */
+export let cutTrials = 0;
+
+/**
+ * Compress the longest prefix of `src` that fits: one frame (header, blocks, the checksum if asked)
+ * of at most `cap` bytes, with that prefix's length as its content size (the zstd counterpart of
+ * LZ4_compress_destSize, for EROFS pclusters).
+ *
+ * Blocks are encoded in order, each from an input guessed from the room left and the ratio so far;
+ * a block that fits is kept. The first block that does not fit is cut and ends the frame: its
+ * sequences are already found, so only its entropy coding is redone, for a prefix of them (the
+ * last one's match shortened, or literals after it), at most CUT_TRIALS times, each length
+ * interpolated from the sizes seen; a raw or RLE block is taken when it holds more.
+ * consumed 0 (and no frame) when not even one byte fits, or src is empty.
+ */
+export function zstdCompressDestSize(src: Uint8Array, cap: number, opts: ZstdEncodeOptions = {}): ZstdDestSize {
+  const level = checkLevel(opts);
+  if (!Number.isInteger(cap) || cap < 0) throw new RangeError(`zstdCompressDestSize: bad capacity ${cap}`);
+  const chk = opts.checksum ? 4 : 0;
+  const n = src.length;
+  // the smallest frame: a 1-byte content size, a block header and one byte (raw or RLE)
+  if (n === 0 || cap < frameHeaderSize(1) + 3 + 1 + chk) return { compressed: new Uint8Array(0), consumed: 0 };
+  if (!warmedUp && n >= WARM_UP_FROM) {
+    warmedUp = true;
+    warmUp();
+  }
+  // room past the end for the 4-byte stores of the bit writers is not needed here (blocks are
+  // built in blockOutBuf), only for the checksum
+  if (destBuf.length < BODY_AT + cap + 4) destBuf = new Uint8Array(BODY_AT + cap + 4);
+  const out = destBuf;
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  // the match tables sized for the first block's input (clearing tables for all of src, 256 KiB
+  // in EROFS, took longer than a 4 KiB pcluster's parse); later blocks only see more collisions
+  const st = newMatchState(src, Math.min(n, BLOCK_MAX, Math.ceil(cap * FIRST_RATIO * RATIO_MARGIN) + 64), level);
+  const seq = seqBuf, blockOut = blockOutBuf, scratch = scratchBuf;
+  /** the body's end may reach this when the content is c bytes */
+  const budget = BODY_AT + cap - chk;
+  let pos = BODY_AT, consumed = 0, lastHdr = -1;
+  let ratio = FIRST_RATIO;
+  while (consumed < n) {
+    const b = consumed;
+    const room = budget - frameHeaderSize(b + 1) - pos - 3;
+    if (room < 1) break;
+    let len = Math.min(BLOCK_MAX, n - b, Math.ceil(room * ratio * RATIO_MARGIN) + 64);
+    let same = b + 1;
+    const first = src[b]!;
+    while (same < b + len && src[same] === first) same++;
+    // a run of one byte costs one byte of payload however long: take all of it (to the block size)
+    if (same === b + len) {
+      const most = Math.min(n, b + BLOCK_MAX);
+      while (same < most && src[same] === first) same++;
+      len = same - b;
+    }
+    const end = b + len;
+    const limit = budget - frameHeaderSize(end);
+    let qFull = -1;
+    if (same === end && len > 16) {
+      if (pos + 4 <= limit) {
+        lastHdr = pos;
+        pos = writeBlockHeader(out, pos, false, 1, len);
+        out[pos++] = first;
+        consumed = end;
+        ratio = Math.max(ratio, len / 4);
+        continue;
+      }
+    } else {
+      const reps = [st.rep1, st.rep2, st.rep3];
+      parseBlock(st, src, b, end, seq);
+      // skip encoding the whole block when the estimate says it is well past the room (it is cut
+      // anyway) or incompressible (a raw cut)
+      estimateCosts(seq.n);
+      const est = estimate(len, seq.n) + estOverhead;
+      if (est > len * 0.97) qFull = len;
+      else if (est > (limit - pos - 3) * 1.15) qFull = -2;
+      let q = qFull;
+      if (qFull === -1) {
+        q = writeLiterals(seq.lits, seq.nLits, blockOut, 0, scratch);
+        q = writeSequences(seq, blockOut, q);
+        qFull = q;
+      }
+      if (q >= 0 && pos + 3 + Math.min(q, len) <= limit) {
+        lastHdr = pos;
+        if (q < len) {
+          pos = writeBlockHeader(out, pos, false, 2, q);
+          out.set(blockOut.subarray(0, q), pos);
+          pos += q;
+        } else {
+          [st.rep1, st.rep2, st.rep3] = reps as [number, number, number];
+          pos = writeBlockHeader(out, pos, false, 0, len);
+          out.set(src.subarray(b, end), pos);
+          pos += len;
+        }
+        consumed = end;
+        ratio = len / (3 + Math.min(q, len));
+        continue;
+      }
+    }
+    // this block does not fit whole: the longest prefix of it that does ends the frame
+    const at = pos;
+    pos = cutBlock(src, b, len, qFull, out, pos, budget);
+    if (pos > at) {
+      lastHdr = at;
+      consumed = b + cutContent;
+    }
+    break;
+  }
+  if (consumed === 0) return { compressed: new Uint8Array(0), consumed: 0 };
+  out[lastHdr] = out[lastHdr]! | 1;
+  const start = BODY_AT - frameHeaderSize(consumed);
+  writeFrameHeader(out, dv, start, consumed, chk > 0);
+  if (chk) {
+    dv.setUint32(pos, xxh64Parts(src.subarray(0, consumed))[1] >>> 0, true);
+    pos += 4;
+  }
+  if (pos - start > cap) throw new Error(`zstd encoder bug: a ${pos - start}-byte frame for a ${cap}-byte capacity`);
+  return { compressed: out.slice(start, pos), consumed };
+}
+
+/** content sizes below which the frame header is 6, 7 and 9 bytes (beyond: never reached here) */
+const FCS_EDGES = [256, 65536 + 256, 2 ** 32];
+
+/**
+ * The last block: the longest prefix of src[b..b+len) whose block fits the body ending at most at
+ * `budget` minus the frame header (which grows with the content). seqBuf holds the block's
+ * sequences (and estimateCosts has run) unless `qFull` is -1 (a run of one byte, not parsed); else
+ * `qFull` is the whole block's compressed size, -2 when not encoded, `len` when incompressible. Writes the block at `pos` and returns its end (pos when nothing fits); its content
+ * length in cutContent.
+ */
+function cutBlock(src: Uint8Array, b: number, len: number, qFull: number, out: Uint8Array, pos: number, budget: number): number {
+  /** the most content up to `want` whose payload of `payload(c)` bytes fits: per header size */
+  const limitAt = (c: number) => budget - frameHeaderSize(b + c) - pos - 3;
+  // raw: c bytes of payload
+  let rawC = 0;
+  for (const edge of FCS_EDGES) {
+    const c = Math.min(len, edge - 1 - b, limitAt(Math.max(1, edge - 1 - b)));
+    if (c > rawC && c <= limitAt(c)) rawC = c;
+  }
+  // RLE: one byte of payload
+  let run = 1;
+  while (run < len && src[b + run] === src[b]) run++;
+  let rleC = 0;
+  for (const edge of FCS_EDGES) {
+    const c = Math.min(run, edge - 1 - b);
+    if (c > rleC && limitAt(c) >= 1) rleC = c;
+  }
+  // compressed: a prefix of the parsed sequences
+  let compC = 0, compQ = 0;
+  if (qFull !== -1 && qFull < len) {
+    const N = seqBuf.n;
+    let lo = Math.max(rawC, rleC), hi = len;
+    // the estimate's error, taken as constant near the cut (the tables and headers it leaves out)
+    let delta = qFull >= 0 ? qFull - estimate(len, N) : estOverhead;
+    for (let trial = 0; trial < CUT_TRIALS; trial++) {
+      const tol = Math.max(4, lo >> 9);
+      if (hi - lo <= tol) break;
+      const target = limitAt(lo + 1) - delta;
+      // the longest content in (lo, hi) whose estimate is within target (the estimate grows with c)
+      let l = lo + 1, h = hi - 1;
+      if (estimate(l, N) > target) h = l;
+      while (l < h) {
+        const m = (l + h + 1) >> 1;
+        if (estimate(m, N) <= target) l = m;
+        else h = m - 1;
+      }
+      const c = l;
+      const q = encodeCut(c, N);
+      cutTrials++;
+      const got = cutContent;
+      const fits = q <= limitAt(got) && q < got;
+      if (fits) {
+        if (got > compC) {
+          compC = got;
+          compQ = q;
+          if (bestBlock.length < q) bestBlock = new Uint8Array(Math.max(q, 2 * bestBlock.length));
+          bestBlock.set(blockOutBuf.subarray(0, q));
+        }
+        lo = Math.max(lo, got);
+        // a byte or less left: a longer cut could gain a literal or two at most
+        if (limitAt(got) - q <= 1) break;
+      } else hi = c;
+      delta = q - estimate(got, N);
+    }
+  }
+  const best = Math.max(rawC, rleC, compC);
+  cutContent = best;
+  if (best === 0) return pos;
+  if (best === compC) {
+    pos = writeBlockHeader(out, pos, true, 2, compQ);
+    out.set(bestBlock.subarray(0, compQ), pos);
+    return pos + compQ;
+  }
+  if (best === rleC) {
+    pos = writeBlockHeader(out, pos, true, 1, rleC);
+    out[pos] = src[b]!;
+    return pos + 1;
+  }
+  pos = writeBlockHeader(out, pos, true, 0, rawC);
+  out.set(src.subarray(b, b + rawC), pos);
+  return pos + rawC;
+}
+
+/** estimated bits of each literal byte value and each code (with its extra bits) in the block being cut */
+const estLit = new Float64Array(256), estLL = new Float64Array(36), estML = new Float64Array(53), estOF = new Float64Array(32);
+/** estimated bits of the sequences before each one (their literals included) */
+let estB = new Float64Array(BLOCK_MAX / 3 + 2);
+let estOverhead = 0;
+
+/**
+ * Entropy estimates from the whole block's statistics (seqBuf): -log2 of each symbol's frequency,
+ * plus a code's extra bits; and their prefix sums per sequence. One pass, against a trial encoding
+ * (a Huffman tree, FSE tables, the streams) per length tried.
+ */
+function estimateCosts(N: number): void {
+  const seq = seqBuf;
+  if (cutP.length < N + 1) {
+    cutP = new Int32Array(N + 1);
+    cutL = new Int32Array(N + 1);
+  }
+  cutP[0] = 0;
+  cutL[0] = 0;
+  for (let i = 0; i < N; i++) {
+    cutL[i + 1] = cutL[i]! + seq.ll[i]!;
+    cutP[i + 1] = cutP[i]! + seq.ll[i]! + seq.ml[i]!;
+  }
+  const count = countBytes(seq.lits, seq.nLits);
+  const nl = Math.max(1, seq.nLits);
+  let distinct = 0;
+  for (let s = 0; s < 256; s++) {
+    if (count[s]! > 0) distinct++;
+    estLit[s] = count[s]! > 0 ? Math.min(HUF_MAX_BITS, Math.log2(nl / count[s]!)) : HUF_MAX_BITS;
+  }
+  // a guess of what the estimate leaves out, until a trial measures it: the Huffman tree's weights
+  // (FSE-coded, about 3 bits a symbol), section headers, sequence table descriptions
+  estOverhead = (distinct * 3) / 8 + 16;
+  const ns = Math.max(1, N);
+  for (let c = 0; c < 36; c++) estLL[c] = LLX[c]! + (seq.llCount[c]! > 0 ? Math.log2(ns / seq.llCount[c]!) : 9);
+  for (let c = 0; c < 53; c++) estML[c] = MLX[c]! + (seq.mlCount[c]! > 0 ? Math.log2(ns / seq.mlCount[c]!) : 9);
+  for (let c = 0; c < 32; c++) estOF[c] = c + (seq.ofCount[c]! > 0 ? Math.log2(ns / seq.ofCount[c]!) : 8);
+  if (estB.length < N + 1) estB = new Float64Array(N + 1);
+  estB[0] = 0;
+  const lits = seq.lits;
+  for (let i = 0, o = 0; i < N; i++) {
+    let bits = estLL[seq.llc[i]!]! + estML[seq.mlc[i]!]! + estOF[seq.ofc[i]!]!;
+    for (const e = o + seq.ll[i]!; o < e; o++) bits += estLit[lits[o]!]!;
+    estB[i + 1] = estB[i]! + bits;
+  }
+}
+
+/** estimated bytes of the block cut to `c` bytes of content (as encodeCut cuts it), tables left out */
+function estimate(c: number, N: number): number {
+  const seq = seqBuf;
+  let lo = 0, hi = N;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (cutP[mid]! <= c) lo = mid;
+    else hi = mid - 1;
+  }
+  const k = lo;
+  let bits = estB[k]!;
+  const rest = c - cutP[k]!;
+  const ll = k < N ? seq.ll[k]! : rest;
+  const lits = seq.lits;
+  for (let o = cutL[k]!, e = o + Math.min(rest, ll); o < e; o++) bits += estLit[lits[o]!]!;
+  if (k < N && rest >= ll + 3) bits += estLL[seq.llc[k]!]! + estML[seq.mlc[k]!]! + estOF[seq.ofc[k]!]!;
+  return bits / 8;
+}
+
+/**
+ * Encode into blockOutBuf the parsed block (seqBuf, N sequences, prefix sums in cutP/cutL) cut to
+ * at most `c` bytes of content: the sequences that end by then, then either the next one with its
+ * match shortened (3 bytes or more of it) or literals. Returns the payload size; the content
+ * encoded (c, or 1-2 bytes less when neither fits exactly) in cutContent.
+ */
+function encodeCut(c: number, N: number): number {
+  const seq = seqBuf;
+  // k: the sequences that end at or before c
+  let lo = 0, hi = N;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (cutP[mid]! <= c) lo = mid;
+    else hi = mid - 1;
+  }
+  const k = lo;
+  const rest = c - cutP[k]!;
+  let nSeq = k, nLits = cutL[k]! + rest, content = c;
+  const savedMl = k < N ? seq.ml[k]! : 0, savedMlc = k < N ? seq.mlc[k]! : 0;
+  if (k < N) {
+    const ll = seq.ll[k]!;
+    if (rest >= ll + 3) {
+      // sequence k with a shorter match: its offset code (a repeat or not) stays valid
+      nSeq = k + 1;
+      nLits = cutL[k]! + ll;
+      const ml = rest - ll, mb = ml - 3;
+      seq.ml[k] = ml;
+      seq.mlc[k] = mb < 128 ? ML_CODE_SMALL[mb]! : highbit(mb) + 36;
+    } else if (rest > ll) {
+      nLits = cutL[k]! + ll;
+      content = cutP[k]! + ll;
+    }
+  }
+  seq.llCount.fill(0);
+  seq.mlCount.fill(0);
+  seq.ofCount.fill(0);
+  for (let i = 0; i < nSeq; i++) {
+    seq.llCount[seq.llc[i]!]!++;
+    seq.mlCount[seq.mlc[i]!]!++;
+    seq.ofCount[seq.ofc[i]!]!++;
+  }
+  const nAll = seq.n;
+  seq.n = nSeq;
+  let q = writeLiterals(seq.lits, nLits, blockOutBuf, 0, scratchBuf);
+  q = writeSequences(seq, blockOutBuf, q);
+  seq.n = nAll;
+  if (k < N) {
+    seq.ml[k] = savedMl;
+    seq.mlc[k] = savedMlc;
+  }
+  cutContent = content;
+  return q;
 }
