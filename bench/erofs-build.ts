@@ -10,7 +10,8 @@
 // Images are written to bench/out.
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BENCH_OUT, CLI, makeBigTree, median, sh } from './util.ts';
+import { BENCH_OUT, CLI, load, makeBigTree, median, sh } from './util.ts';
+import { erofsCompressThreads } from '../src/cli/compress-pool.ts';
 
 export interface BuildRow {
   name: string; layerscopeMs: number | null; referenceMs: number | null; timeRatio: number | null;
@@ -72,13 +73,18 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
   }
   // compressed, as mkfs.erofs -z: one-block pclusters, compact indexes (both tools' defaults)
   const zRuns = Number(process.env.BENCH_RUNS ?? 1);
+  // compress threads: the CLI's default (src/cli/compress-pool.ts), or each of BENCH_Z_THREADS=0,2
+  // (passed as LAYERSCOPE_COMPRESS_THREADS); mkfs.erofs 1.5 compresses on one thread
+  const zThreads = process.env.BENCH_Z_THREADS ? process.env.BENCH_Z_THREADS.split(',').map(Number) : [erofsCompressThreads()];
   for (const z of ['lz4hc', 'lz4']) {
-    const t = timed(zRuns, { out: ours, cmd: process.execPath, args: [CLI, 'build', '--format', 'erofs', '-T', '0', '-z', z, tree, ours] }, { out: ref, cmd: 'mkfs.erofs', args: ['--quiet', '-T0', `-z${z}`, ref, tree] });
-    rows.push({
-      name: `build erofs -z ${z}, ${what}: ours ${(size(ours) / 1e6).toFixed(1)} MB, mkfs ${(size(ref) / 1e6).toFixed(1)} MB`,
-      layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), rssMB: t.rss, sizeRatio: +(size(ours) / size(ref)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
-      note: `goal: time ratio <= 1.0, size ratio <= 1.02 (mkfs.erofs 1.5 -z${z}); ${fsck(ours)}`,
-    });
+    for (const n of zThreads) {
+      const t = timed(zRuns, { out: ours, cmd: 'env', args: [`LAYERSCOPE_COMPRESS_THREADS=${n}`, process.execPath, CLI, 'build', '--format', 'erofs', '-T', '0', '-z', z, tree, ours] }, { out: ref, cmd: 'mkfs.erofs', args: ['--quiet', '-T0', `-z${z}`, ref, tree] });
+      rows.push({
+        name: `build erofs -z ${z}, ${n} compress threads, ${what}: ours ${(size(ours) / 1e6).toFixed(1)} MB, mkfs ${(size(ref) / 1e6).toFixed(1)} MB`,
+        layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), rssMB: t.rss, sizeRatio: +(size(ours) / size(ref)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
+        note: `wall ratio ${(t.a / t.b).toFixed(3)}, CPU ratio ${(t.cpuA / t.cpuB).toFixed(3)} with ${n} compress threads (${load()}); goal: time ratio <= 1.0, size ratio <= 1.02 (mkfs.erofs 1.5 -z${z}); ${fsck(ours)}`,
+      });
+    }
   }
   // composefs against C mkcomposefs
   const cfs = join(BENCH_OUT, 'build-ours.cfs');

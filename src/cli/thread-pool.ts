@@ -5,6 +5,17 @@ import { Worker } from 'node:worker_threads';
 
 /** what a worker posts back: its job's id, and its result or the error's message */
 export type ThreadReply<R> = ({ id: number } & R) | { id: number; error: string };
+/** a message a worker posts about a job still running (it does not settle the job) */
+export interface ThreadNote { id: number; note: number }
+
+export interface SubmitOptions {
+  /** buffers handed over to the thread instead of copied */
+  transfer?: ArrayBuffer[];
+  /** the job's share of a thread's work (default 1): a job goes to the thread with the least outstanding */
+  weight?: number;
+  /** called with each ThreadNote the job's thread posts */
+  onNote?: (n: number) => void;
+}
 
 /** `name`-worker next to this module: the bundle's sibling (bin/layerscope.mjs builds it), or the TypeScript through tsx. */
 function startWorker(name: string): Worker {
@@ -15,9 +26,17 @@ function startWorker(name: string): Worker {
   return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
 }
 
+interface Slot {
+  w: Worker;
+  /** jobs outstanding (the thread keeps the process alive while any is) */
+  busy: number;
+  /** their weight */
+  load: number;
+}
+
 export class ThreadPool<J extends object, R extends object> {
-  private readonly workers: { w: Worker; busy: number }[] = [];
-  private readonly waiting = new Map<number, { ok(r: R): void; fail(e: Error): void }>();
+  private readonly workers: Slot[] = [];
+  private readonly waiting = new Map<number, { ok(r: R): void; fail(e: Error): void; slot: Slot; weight: number; onNote?: (n: number) => void }>();
   private nextId = 0;
   private failed: Error | null = null;
 
@@ -27,10 +46,15 @@ export class ThreadPool<J extends object, R extends object> {
   private start(): void {
     for (let i = 0; i < this.threads; i++) {
       const w = startWorker(this.worker);
-      const slot = { w, busy: 0 };
-      w.on('message', (m: ThreadReply<R>) => {
+      const slot: Slot = { w, busy: 0, load: 0 };
+      w.on('message', (m: ThreadReply<R> | ThreadNote) => {
         const p = this.waiting.get(m.id);
+        if ('note' in m) {
+          p?.onNote?.(m.note);
+          return;
+        }
         this.waiting.delete(m.id);
+        if (p) slot.load -= p.weight;
         if (--slot.busy === 0) w.unref();
         if ('error' in m) p?.fail(new Error(`${this.label}: ${m.error}`));
         else p?.ok(m as R);
@@ -51,16 +75,33 @@ export class ThreadPool<J extends object, R extends object> {
 
   /** run one job on the least busy thread (its data is copied, not transferred) */
   run(job: J): Promise<R> {
-    if (this.failed) return Promise.reject(this.failed);
-    if (!this.workers.length) this.start();
-    let slot = this.workers[0]!;
-    for (const s of this.workers) if (s.busy < slot.busy) slot = s;
+    return this.submit(job).result;
+  }
+
+  /** run one job on the thread with the least outstanding weight; `id` addresses follow-up messages (post) */
+  submit(job: J, o: SubmitOptions = {}): { id: number; result: Promise<R> } {
     const id = this.nextId++;
+    if (this.failed) return { id, result: Promise.reject(this.failed) };
+    if (!this.workers.length) this.start();
+    const weight = o.weight ?? 1;
+    let slot = this.workers[0]!;
+    for (const s of this.workers) if (s.load < slot.load) slot = s;
     if (slot.busy++ === 0) slot.w.ref();
-    return new Promise((ok, fail) => {
-      this.waiting.set(id, { ok, fail });
-      slot.w.postMessage({ ...job, id });
+    slot.load += weight;
+    const result = new Promise<R>((ok, fail) => {
+      this.waiting.set(id, { ok, fail, slot, weight, onNote: o.onNote });
+      slot.w.postMessage({ ...job, id }, o.transfer ?? []);
     });
+    return { id, result };
+  }
+
+  /** one more message to the thread running job `id` (ignored once the job has settled) */
+  post(id: number, msg: object, transfer: ArrayBuffer[] = [], weight = 0): void {
+    const p = this.waiting.get(id);
+    if (!p) return;
+    p.weight += weight;
+    p.slot.load += weight;
+    p.slot.w.postMessage({ ...msg, id }, transfer);
   }
 
   /** Stop the threads (tests; the CLI lets them go with the process). */

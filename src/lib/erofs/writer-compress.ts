@@ -592,6 +592,73 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
   return { extents, tail, data: own, blocks, compact: z.compact && z.bits <= 14 && !hasRef && !wholeFragment, interlaced: z.interlaced };
 }
 
+/** a file handed to a pool thread: its node (dedupe owner; unused there) and its size */
+export interface ZPoolFile {
+  node: number;
+  size: number;
+}
+
+/**
+ * Compresses whole files off the calling thread (the CLI's worker threads, src/cli/compress-pool.ts).
+ * Only for builds without dedupe or fragments: then a file's pclusters depend on its own bytes and
+ * the config alone (compressFile resets the encoder per file; the LZ4/LZ4HC encoders put earlier
+ * calls out of reach), so the image is byte-identical to the one-thread build's. mkfs.erofs 1.9
+ * keeps those two on its main thread too.
+ */
+export interface ZFilePool {
+  readonly threads: number;
+  /**
+   * Compress `files` on one thread with compressRun. `bytes` holds their content back to back and
+   * is handed over (the caller keeps no reference; the pool may detach it); when shorter than the
+   * sizes, the rest of the last file follows through `more`, and `taken` reports the length of each
+   * such piece once the thread holds it (the caller bounds the bytes in flight).
+   */
+  begin(z: ZConfig, files: ZPoolFile[], bytes: Uint8Array, taken: (n: number) => void): ZPoolJob;
+}
+
+export interface ZPoolJob {
+  /** the next piece of the last file (handed over too) */
+  more(bytes: Uint8Array): void;
+  /** compressFile's result per file, in the order given */
+  readonly result: Promise<(ZFile | null)[]>;
+}
+
+let registeredZPool: ZFilePool | null = null;
+
+/** A runtime with threads registers its pool here (the CLI); the core never starts threads itself. */
+export function useZFilePool(pool: ZFilePool | null): void {
+  registeredZPool = pool;
+}
+
+export function zFilePool(): ZFilePool | null {
+  return registeredZPool;
+}
+
+/**
+ * A pool thread's side of ZFilePool.begin: compress `files` whose content is `bytes` back to back,
+ * the last one continued by `more()` pieces when `bytes` ends early.
+ */
+export async function compressRun(zi: ZImage, files: readonly ZPoolFile[], bytes: Uint8Array, more: () => Promise<Uint8Array>): Promise<(ZFile | null)[]> {
+  if (zi.z.dedupe || zi.z.fragments) throw new Error('EROFS writer bug: dedupe or fragments on a pool thread');
+  const out: (ZFile | null)[] = [];
+  let at = 0;
+  for (const f of files) {
+    let left = f.size;
+    const next = async (): Promise<Uint8Array> => {
+      let b: Uint8Array;
+      if (at < bytes.length) {
+        b = bytes.subarray(at, at + Math.min(left, bytes.length - at));
+        at += b.length;
+      } else b = await more();
+      if (b.length === 0 || b.length > left) throw new Error(`EROFS writer bug: a ${b.length}-byte piece for ${left} bytes left of node ${f.node}`);
+      left -= b.length;
+      return b;
+    };
+    out.push(await compressFile(zi, f.node, f.size, next));
+  }
+  return out;
+}
+
 /**
  * An inline tail that does not fit next to its inode: stored in a one-block pcluster of its own
  * after the others (raw tails shifted, encoded ones right-aligned), as mkfs drops inline data.

@@ -42,7 +42,7 @@ import {
 } from './structs.ts';
 import {
   availableAlgs, cfgRecordBytes, compressFile, dropInline, emitCfgRecord, encodeZMeta, inlinePclusterOffset, mapHeaderOffset, resolveCompression, zLayout, zMetaBytes,
-  ZImage, type ErofsCompression, type ZConfig, type ZFile,
+  ZImage, zFilePool, type ErofsCompression, type ZConfig, type ZFile, type ZFilePool, type ZPoolFile,
 } from './writer-compress.ts';
 import { BytesSource } from '../io/source.ts';
 import {
@@ -75,6 +75,11 @@ export interface ErofsOptions {
   compression?: ErofsCompression;
   /** block size (mkfs -b): a power of two from 512 to 65536, default 4096 */
   blockSize?: number;
+  /**
+   * compress files on these threads (not with dedupe or fragments): absent = the registered pool
+   * (useZFilePool) once the files to compress add up to POOL_MIN_BYTES, null = none
+   */
+  compressPool?: ZFilePool | null;
 }
 
 export type { ErofsCompression, ErofsAlgorithm } from './writer-compress.ts';
@@ -90,9 +95,10 @@ export interface ErofsResult {
   /**
    * compression: regular files stored compressed, their bytes and their own pcluster blocks; of
    * them, files with an inline tail, files with a fragment (tail or whole); extents reusing another
-   * pcluster (dedupe); the packed inode's data bytes and blocks
+   * pcluster (dedupe); the packed inode's data bytes and blocks; the threads that compressed files
+   * (a ZFilePool's; 0: the build's own thread)
    */
-  compressed?: { files: number; bytes: number; blocks: number; inlineTails: number; fragments: number; sharedExtents: number; packedBytes: number; packedBlocks: number };
+  compressed?: { files: number; bytes: number; blocks: number; inlineTails: number; fragments: number; sharedExtents: number; packedBytes: number; packedBlocks: number; threads?: number };
 }
 
 const ENC = new TextEncoder();
@@ -150,6 +156,8 @@ interface Plan {
   /** compression settings, and the pclusters of each file stored compressed */
   z: ZConfig | null;
   zfile: (ZFile | null)[];
+  /** threads the files were compressed on (0: this one) */
+  zThreads: number;
 }
 
 function parseUuid(u: Uint8Array | string | undefined): Uint8Array {
@@ -189,7 +197,7 @@ export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sin
     res.chunks = { stored: plan.uniq.length, referenced };
   }
   if (plan.z) {
-    const c = { files: 0, bytes: 0, blocks: 0, inlineTails: 0, fragments: 0, sharedExtents: 0, packedBytes: 0, packedBlocks: 0 };
+    const c = { files: 0, bytes: 0, blocks: 0, inlineTails: 0, fragments: 0, sharedExtents: 0, packedBytes: 0, packedBlocks: 0, threads: plan.zThreads };
     if (plan.packed >= 0) {
       c.packedBytes = plan.size[plan.packed]!;
       c.packedBlocks = plan.nBlocks[plan.packed]!;
@@ -328,7 +336,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   const uniq = chunkBits ? await hashChunks(nodes, chunkBits, opts.dedupe ?? true, readSize) : [];
   const z = opts.compression ? resolveCompression(opts.compression, bs) : null;
   if (z && chunkBits) throw new UnsupportedError('erofs', 'compression and chunk-based files together');
-  const { zfile, packed } = z ? await compressFiles(nodes, z, readSize, buildTime, buildTimeNsec) : { zfile: [], packed: -1 };
+  const { zfile, packed, threads: zThreads } = z ? await compressFiles(nodes, z, readSize, buildTime, buildTimeNsec, opts.compressPool) : { zfile: [], packed: -1, threads: 0 };
   const N = nodes.length;
 
   // one value per name (the last wins), sorted by name; pairs used by more than one inode are shared
@@ -418,7 +426,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   return {
     nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
     checksum: opts.checksum ?? true, bs, bits, chunkBits, packed, ipos, nid, compact, layout, isize: isizeA, size: sizeA, inlineLen, nBlocks, blkaddr,
-    xattrs: xp, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk,  z, zfile,
+    xattrs: xp, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk,  z, zfile, zThreads,
   };
 }
 
@@ -626,6 +634,18 @@ class ReadAhead {
     this.fill();
     return b;
   }
+  /** the next piece into `dest` (its exact length): a synchronous source reads straight into it */
+  async nextInto(dest: Uint8Array): Promise<void> {
+    const r = this.reqs[this.consumed]!;
+    if (dest.length !== r.len) throw new Error(`EROFS writer bug: a ${dest.length}-byte buffer for a ${r.len}-byte read`);
+    if (this.promises[this.consumed] !== undefined) {
+      dest.set(await this.next());
+      return;
+    }
+    this.consumed++;
+    r.src.readIntoSync!(r.start, dest);
+    this.fill();
+  }
 }
 
 /** requests for [start, start+len) in pieces of at most readSize */
@@ -802,21 +822,33 @@ function isCompressed(p: Plan, i: number): boolean {
  * one more node (unlinked, 0100644, root-owned, build-time mtime), compressed like the files
  * but without fragments, inline tails or dedupe of its own.
  */
-async function compressFiles(nodes: Node[], z: ZConfig, readSize: number, buildTime: number, buildTimeNsec: number): Promise<{ zfile: (ZFile | null)[]; packed: number }> {
+async function compressFiles(
+  nodes: Node[], z: ZConfig, readSize: number, buildTime: number, buildTimeNsec: number, poolOpt: ZFilePool | null | undefined,
+): Promise<{ zfile: (ZFile | null)[]; packed: number; threads: number }> {
   const res: (ZFile | null)[] = new Array(nodes.length).fill(null);
   const todo: number[] = [];
   const reqs: ReadReq[] = [];
+  let total = 0;
+  const pool = z.dedupe || z.fragments ? null : poolOpt === undefined ? zFilePool() : poolOpt;
+  // on a pool, a thread's messages carry up to POOL_BATCH bytes: big files go in pieces of that size
+  const piece = pool ? Math.min(readSize, POOL_BATCH) : readSize;
   for (let i = 0; i < nodes.length; i++) {
     const s = nodes[i]!.src;
     if (s.type !== 'reg' || s.size === 0 || (s.size <= z.bs && !z.fragments && !z.ztail)) continue;
     todo.push(i);
-    pieces(reqs, contentOf(nodes, i), 0, s.size, readSize);
+    total += s.size;
+    pieces(reqs, contentOf(nodes, i), 0, s.size, piece);
   }
   // compressFile copies each piece into its window before it asks for the next
   const ra = new ReadAhead(reqs, undefined, undefined, true);
+  if (pool && (poolOpt !== undefined || total >= POOL_MIN_BYTES)) {
+    // without fragments there is no packed inode
+    await compressOnPool(nodes, todo, z, pool, ra, piece, res);
+    return { zfile: res, packed: -1, threads: pool.threads };
+  }
   const zi = new ZImage(z);
   for (const i of todo) res[i] = await compressFile(zi, i, nodes[i]!.src.size, () => ra.next());
-  if (zi.packedSize === 0) return { zfile: res, packed: -1 };
+  if (zi.packedSize === 0) return { zfile: res, packed: -1, threads: 0 };
   const data = zi.packedData();
   const packed = nodes.length;
   nodes.push({
@@ -826,7 +858,102 @@ async function compressFiles(nodes: Node[], z: ZConfig, readSize: number, buildT
   const own = new ZImage({ ...z, ztail: false, fragments: false, dedupe: false, interlaced: false });
   let at = 0;
   res.push(data.length > z.bs ? await compressFile(own, packed, data.length, async () => data.subarray(at, (at = data.length))) : null);
-  return { zfile: res, packed };
+  return { zfile: res, packed, threads: 0 };
+}
+
+/**
+ * Content to compress before the registered pool is used: a smaller build finishes before threads
+ * would have started (~0.1 s each).
+ */
+const POOL_MIN_BYTES = 8 << 20;
+/** most content bytes in one message to a pool thread (small files are batched up to it) */
+const POOL_BATCH = 1 << 20;
+/** content bytes handed to the threads and not yet taken or compressed, per thread */
+const POOL_INFLIGHT = 4 << 20;
+
+/**
+ * compressFiles on a pool: the files in order, small ones batched per message, big ones streamed in
+ * `piece`-byte messages to the thread that has their start; each message's buffer is read into
+ * and then handed over (no second copy). The bytes handed over and not yet done with are bounded,
+ * so memory does not grow with the tree; `res` is filled by node, so the order threads finish in
+ * does not matter.
+ */
+async function compressOnPool(nodes: Node[], todo: number[], z: ZConfig, pool: ZFilePool, ra: ReadAhead, piece: number, res: (ZFile | null)[]): Promise<void> {
+  const limit = Math.max(pool.threads, 1) * POOL_INFLIGHT;
+  let inflight = 0;
+  let failed: { e: unknown } | null = null;
+  let wake: (() => void) | null = null;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  /** wait until `n` more bytes fit (or nothing is in flight) */
+  const room = async (n: number): Promise<void> => {
+    while (!failed && inflight > 0 && inflight + n > limit) await new Promise<void>((r) => (wake = r));
+    if (failed) throw failed.e;
+  };
+  const taken = (n: number): void => {
+    inflight -= n;
+    notify();
+  };
+  const done: Promise<void>[] = [];
+  const send = (files: ZPoolFile[], bytes: Uint8Array): ReturnType<ZFilePool['begin']> => {
+    const first = bytes.length;
+    inflight += first;
+    const job = pool.begin(z, files, bytes, taken);
+    done.push(job.result.then(
+      (zs) => {
+        for (let k = 0; k < files.length; k++) res[files[k]!.node] = zs[k] ?? null;
+        taken(first);
+      },
+      (e: unknown) => {
+        failed ??= { e };
+        notify();
+      },
+    ));
+    return job;
+  };
+  let t = 0;
+  while (t < todo.length) {
+    const i = todo[t]!;
+    const size = nodes[i]!.src.size;
+    if (size > piece) {
+      // a big file: its first piece starts the job, the rest follow to the same thread
+      t++;
+      await room(piece);
+      const b = new Uint8Array(piece);
+      await ra.nextInto(b);
+      const job = send([{ node: i, size }], b);
+      for (let o = piece; o < size; o += piece) {
+        const len = Math.min(piece, size - o);
+        await room(len);
+        const m = new Uint8Array(len);
+        await ra.nextInto(m);
+        inflight += len;
+        job.more(m);
+      }
+      continue;
+    }
+    // small files: as many consecutive ones as fit one message (their reads are one piece each)
+    let bytes = 0;
+    let e = t;
+    while (e < todo.length && nodes[todo[e]!]!.src.size <= piece && bytes + nodes[todo[e]!]!.src.size <= piece) bytes += nodes[todo[e++]!]!.src.size;
+    await room(bytes);
+    const b = new Uint8Array(bytes);
+    const files: ZPoolFile[] = [];
+    let at = 0;
+    for (; t < e; t++) {
+      const n = todo[t]!;
+      const s = nodes[n]!.src.size;
+      await ra.nextInto(b.subarray(at, at + s));
+      at += s;
+      files.push({ node: n, size: s });
+    }
+    send(files, b);
+  }
+  await Promise.all(done);
+  if (failed) throw (failed as { e: unknown }).e;
 }
 
 function emitDir(out: Output, p: Plan, n: Node, first: number, end: number): void {
