@@ -157,13 +157,24 @@ const D_NID = erofs_dirent.f.nid.offset;
 const D_NAMEOFF = erofs_dirent.f.nameoff.offset;
 const D_TYPE = erofs_dirent.f.file_type.offset;
 
+let ENT_NIDS = new Float64Array(1024);
+let ENT_TYPES = new Uint8Array(1024);
+
 /**
  * The dirents [first, end) of a planned directory: entry k names node `targets[k]`, whose nid is
  * `nids[targets[k]]` and whose file type `typeOf(targets[k])` gives.
  */
 export function emitDirentsOf(out: Output, names: readonly Uint8Array[], targets: ArrayLike<number>, nids: ArrayLike<number>, typeOf: (node: number) => FileType, first: number, end: number): void {
-  const entNids = new Float64Array(end);
-  const types = new Uint8Array(end);
+  // scratch indexed like the entries, grown and reused: fresh arrays of `end` entries for every
+  // block cost O(entries²/block) on big directories in small blocks (tar index of a tar of
+  // /usr/share/{doc,man}, 30k entries, 512-byte blocks: build CPU median 399 ms with them, 242 ms
+  // with the scratch; load average 11 on 2 cores)
+  if (ENT_NIDS.length < end) {
+    ENT_NIDS = new Float64Array(Math.max(end, 2 * ENT_NIDS.length));
+    ENT_TYPES = new Uint8Array(ENT_NIDS.length);
+  }
+  const entNids = ENT_NIDS;
+  const types = ENT_TYPES;
   for (let k = first; k < end; k++) {
     const t = targets[k]!;
     entNids[k] = nids[t]!;
