@@ -9,8 +9,8 @@
 // restore them with system calls alone; this thread joins them once its walk is done. Creating
 // and filling files is almost all system-call time, which the kernel runs side by side on
 // separate cores; parsing stays in one thread, so only one thread loads and compiles the reader.
-// Entries without a plan (a format that cannot make one) and hardlinked entries (each group is
-// written once) are restored here with the reader. A large file is cut into parts, each a job of
+// Entries without a plan (a format that cannot make one) are restored here with the reader; a
+// hardlinked file is written once, as any file, and its other names are linked to it here at the end. A large file is cut into parts, each a job of
 // its own, so that one file does not keep one thread busy while the others have nothing left
 // (splitFile, FilePart in extract-leaf.ts).
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
@@ -244,8 +244,13 @@ async function xattrsAwaited(ctx: Ctx, ino: number): Promise<Uint8Array[]> {
 /** What the walk found besides the jobs it published. */
 interface Walked {
   dirs: MadeDir[];
-  /** hardlinked entries, in tree order: written by this thread at the end */
+  /**
+   * hardlinked entries, in tree order: restored by this thread at the end (a special file or
+   * symlink: its first entry made, the others linked to it; a file: linked to linkTargets')
+   */
   linked: LeafRecord<ByteSource>[];
+  /** a hardlinked file's first entry, written as any file (by any thread): inode → its path */
+  linkTargets: Map<number, Buffer>;
   /** files without a plan: written by this thread with the reader */
   unplanned: LeafRecord<ByteSource>[];
 }
@@ -264,7 +269,7 @@ interface Walked {
  * entries it lists against what the image can hold (EntryBudget).
  */
 async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJob) => void): Promise<Walked> {
-  const out: Walked = { dirs: [{ path: dest, attr: root }], linked: [], unplanned: [] };
+  const out: Walked = { dirs: [{ path: dest, attr: root }], linked: [], linkTargets: new Map(), unplanned: [] };
   if (root.type !== 'dir') return out;
   const seen = new Set<number>([root.ino]);
   const pending: MadeDir[] = [out.dirs[0]!];
@@ -324,20 +329,27 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
         skip(path, badLink);
         continue;
       }
+      const linkOnly = attr.type === 'reg' && out.linkTargets.has(attr.ino);
       // xattrsOf, without its await when the reader answers at once
-      const xattrs = ctx.xattrs && ctx.ops ? nonEmpty(now?.xattrs(attr.ino) ?? await xattrsAwaited(ctx, attr.ino)) : null;
-      const planned = attr.type === 'reg' && attr.nlink === 1 && fs.dataPlan;
+      const xattrs = ctx.xattrs && ctx.ops && !linkOnly ? nonEmpty(now?.xattrs(attr.ino) ?? await xattrsAwaited(ctx, attr.ino)) : null;
+      if (attr.nlink > 1 && (linkOnly || attr.type !== 'reg')) {
+        out.linked.push({ path, attr, link, plan: null, xattrs });
+        continue;
+      }
+      // a hardlinked file's first entry too: its other entries are linked to it once all threads are
+      // done (written by the reader on this thread after the workers were done, it was a serial tail)
+      const planned = attr.type === 'reg' && fs.dataPlan;
       // a part count must stay below PART_FAILED (2^30): files of 2^49 bytes and more are written whole
       if (planned && ctx.parts && attr.size >= SPLIT_PARTS * ctx.partBytes && attr.size / ctx.partBytes < PART_FAILED && nextSlot < ctx.parts.length) {
         if (await splitFile(ctx, { path, attr, link, plan: null, xattrs }, nextSlot, job, publishJob)) {
           nextSlot++;
           ctx.report.split++;
+          if (attr.nlink > 1) out.linkTargets.set(attr.ino, path);
           continue;
         }
       }
       let plan: DataPiece[] | null = null;
       try {
-        // hardlinked files are written by this thread, with the reader
         plan = planned && attr.size <= PLAN_MAX_BYTES ? now?.dataPlan(attr.ino, 0, attr.size) ?? await fs.dataPlan!(attr.ino, 0, attr.size) : null;
       } catch (err) {
         // a layout this build cannot read yet: that file is skipped, the rest extracted
@@ -345,9 +357,9 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
         continue;
       }
       const rec: LeafRecord<ByteSource> = { path, attr, link, plan, xattrs };
-      if (attr.nlink > 1) out.linked.push(rec);
+      if (attr.nlink > 1) out.linkTargets.set(attr.ino, path);
       // a plan over sources a worker cannot open is left to the reader too
-      else if (attr.type === 'reg' && !(rec.plan && job.add(rec))) out.unplanned.push(rec);
+      if (attr.type === 'reg' && !(rec.plan && job.add(rec))) out.unplanned.push(rec);
       else if (attr.type !== 'reg') job.add(rec);
       else jobBytes += attr.size;
       if (job.count >= JOB_ENTRIES || jobBytes >= JOB_BYTES) publishJob();
@@ -424,8 +436,8 @@ function writeWithReaderOrThrow(ctx: Ctx, rec: LeafRecord<ByteSource>): Promise<
 }
 
 /** Hardlink groups in tree order: the first entry met is written, the others link to it. */
-async function restoreLinked(ctx: Ctx, linked: LeafRecord<ByteSource>[], helper: Helper | null): Promise<void> {
-  const firstPathOf = new Map<number, Buffer>();
+async function restoreLinked(ctx: Ctx, linked: LeafRecord<ByteSource>[], targets: Map<number, Buffer>, helper: Helper | null): Promise<void> {
+  const firstPathOf = new Map<number, Buffer>(targets);
   for (const rec of linked) {
     const path = asBuffer(rec.path);
     const first = firstPathOf.get(rec.attr.ino);
@@ -594,7 +606,7 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
       if (r.touchesDirs) helper!.touchesDirs = true;
     }
 
-    await restoreLinked(ctx, walked.linked, helper);
+    await restoreLinked(ctx, walked.linked, walked.linkTargets, helper);
     await restoreDirAttrs(ctx, walked.dirs);
     report.skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   } finally {
