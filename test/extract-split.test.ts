@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extract } from '../src/cli/extract.ts';
+import { cutPlan, extract } from '../src/cli/extract.ts';
+import { pieceLength, type DataPiece } from '../src/lib/fs/plan.ts';
+import { BytesSource } from '../src/lib/io/source.ts';
 import { openImageFile } from '../src/cli/open.ts';
 import { loadSource } from '../src/cli/build.ts';
 import { buildErofs, type ErofsOptions } from '../src/lib/erofs/writer.ts';
@@ -142,6 +144,32 @@ test('a part that fails (ENOSPC on a small tmpfs) leaves no half-written file an
   } finally {
     spawnSync('umount', [mnt]);
   }
+});
+
+test('cutPlan: parts of at least partBytes (but the last) that follow each other; compressed pieces whole, stored runs cut anywhere', () => {
+  const source = new BytesSource(new Uint8Array(1 << 16), 'img');
+  const dec = (take: number): DataPiece => ({ kind: 'decode', algorithm: 'lzma', source, pos: 0, plen: 100, bytes: null, skip: 0, take, zeroPadding: true, dictSize: 4096, structure: 's', at: 0 });
+  const plan: DataPiece[] = [
+    { kind: 'copy', source, pos: 1000, len: 2500 },
+    dec(700), dec(1500), dec(300),
+    { kind: 'zero', len: 1200 },
+    { kind: 'bytes', bytes: new Uint8Array(900).map((_, i) => i) },
+  ];
+  const parts = cutPlan(plan, 5000, 1000);
+  let at = 5000;
+  for (const [i, part] of parts.entries()) {
+    assert.equal(part.offset, at, `part ${i} starts where the one before ended`);
+    assert.equal(part.plan.reduce((n, p) => n + pieceLength(p), 0), part.length);
+    if (i < parts.length - 1) assert.ok(part.length >= 1000, `part ${i}: ${part.length} bytes`);
+    at += part.length;
+  }
+  assert.equal(at - 5000, 2500 + 700 + 1500 + 300 + 1200 + 900);
+  const all = parts.flatMap((p) => p.plan);
+  // every decode piece once and whole (no pcluster decoded for two parts)
+  assert.deepEqual(all.filter((p) => p.kind === 'decode'), plan.slice(1, 4));
+  // the stored run cut at 1000 and 2000, reading on where the part before stopped
+  assert.deepEqual(all.filter((p) => p.kind === 'copy').map((p) => p.kind === 'copy' && [p.pos, p.len]), [[1000, 1000], [2000, 1000], [3000, 500]]);
+  assert.deepEqual(Buffer.concat(all.flatMap((p) => (p.kind === 'bytes' ? [p.bytes] : []))), Buffer.from(new Uint8Array(900).map((_, i) => i)));
 });
 
 // mkfs.erofs 1.9.3's images with the kernel's manifest of each (see the fixtures' README)

@@ -47,8 +47,8 @@ export interface LeafRecord<S = string> {
  * One part of a large file that all threads write: the walk creates the file (mode PART_MODE) and
  * publishes its parts as separate jobs; each part is written at its offset through a descriptor of
  * its own (pwrite), since pclusters decode independently. A shared counter per file (LeafCtx.parts,
- * slot `slot`) holds the parts not yet written: whoever takes it to zero gives the file its times,
- * owner, mode and xattrs.
+ * slot `slot`) holds the parts not yet written, plus one the walk holds while it publishes them:
+ * whoever takes it to zero gives the file its times, owner, mode and xattrs.
  */
 export interface FilePart {
   slot: number;
@@ -303,11 +303,21 @@ function restorePart(ctx: LeafCtx, rec: LeafRecord, part: FilePart): void {
     if (fd >= 0) closeSync(fd);
     return failParts(ctx, parts, part.slot, path, e, 1);
   }
-  const left = Atomics.sub(parts, part.slot, 1) - 1;
+  partDone(ctx, rec, part.slot, path, fd);
+}
+
+/**
+ * One count of a split file's counter is let go (a part written, or the walk done publishing
+ * parts; `fd` a descriptor of the file or -1): whoever lets go of the last one finishes the file,
+ * or removes it if a part failed.
+ */
+export function partDone(ctx: LeafCtx, rec: LeafRecord<unknown>, slot: number, path: Buffer, fd: number): void {
+  const left = Atomics.sub(ctx.parts!, slot, 1) - 1;
   if (left === 0) {
     ctx.report.entries++;
     ctx.report.files++;
-    finishFile(ctx, rec, path, fd, PART_MODE);
+    // the walk, when every part was written before it let go: the file is opened once more
+    finishFile(ctx, rec, path, fd >= 0 ? fd : openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW), PART_MODE);
     return;
   }
   if (fd >= 0) closeSync(fd);

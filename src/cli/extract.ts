@@ -26,11 +26,11 @@ import type { Attr, ReadOnlyFs } from '../lib/fs/types.ts';
 import { childText } from '../lib/app/names.ts';
 import type { ByteSource } from '../lib/io/source.ts';
 import {
-  asBuffer, displayOf, failParts, hex, newReport, openSources, opLine, PART_FAILED, PART_MODE, PIECE, restoreLeaf, sendXattrs, setOwnerMode, setTime, skipEntry, writeFile,
+  asBuffer, displayOf, failParts, hex, partDone, newReport, openSources, opLine, PART_FAILED, PART_MODE, PIECE, restoreLeaf, sendXattrs, setOwnerMode, setTime, skipEntry, writeFile,
   type ExtractReport, type LeafCtx, type LeafRecord, type Op, type OpSink,
 } from './extract-leaf.ts';
 import { badSymlinkTarget, EntryBudget, PATH_MAX, plainEntries } from '../lib/fs/entries.ts';
-import type { DataPiece } from '../lib/fs/plan.ts';
+import { pieceLength, type DataPiece } from '../lib/fs/plan.ts';
 import { finishJob, JobWriter, readJob, type EncodedJob } from './extract-job.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerResult } from './extract-worker.ts';
 
@@ -72,7 +72,10 @@ const JOB_BYTES = 1 << 20;
  * the others had nothing left: 4 LZMA files of 26-28 MB took 6.6 CPU-s on one worker with 2 threads.
  */
 const SPLIT_PARTS = 2;
-/** a split file's part: its plan is made on its own, so a split file has no PLAN_MAX_BYTES */
+/**
+ * Output bytes in a split file's part (at least, but for the last: a compressed piece is not cut).
+ * A split file is planned PLAN_MAX_BYTES at a time, so it has no size limit.
+ */
 const PART_BYTES = 1 << 20;
 /** files split in one run (one shared counter each); later large files are written whole */
 const PART_SLOTS = 4096;
@@ -373,14 +376,12 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
 /**
  * A large file as parts (see FilePart), each published in a job of its own (`publishJob`), the
  * file created here first. False when its plan reads a source a worker cannot open: nothing is
- * left of it, and it is written whole like any file. The part counter of `slot` is set before
- * the first part is published.
+ * left of it, and it is written whole like any file.
  */
 async function splitFile(ctx: Ctx, rec: LeafRecord<ByteSource>, slot: number, job: JobWriter, publishJob: () => void): Promise<boolean> {
   const { attr } = rec;
   const path = asBuffer(rec.path);
   const counters = ctx.parts!;
-  const n = Math.ceil(attr.size / ctx.partBytes);
   try {
     // as writeFile: never an existing entry, never through a symlink
     closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, PART_MODE));
@@ -388,27 +389,82 @@ async function splitFile(ctx: Ctx, rec: LeafRecord<ByteSource>, slot: number, jo
     skipEntry(ctx, path, e);
     return true;
   }
-  Atomics.store(counters, slot, n);
-  for (let i = 0; i < n; i++) {
-    const offset = i * ctx.partBytes;
-    const length = Math.min(ctx.partBytes, attr.size - offset);
+  // this thread's count, let go once every part is published: no part finishes the file before
+  Atomics.store(counters, slot, 1);
+  for (let at = 0; at < attr.size; at += PLAN_MAX_BYTES) {
+    const size = Math.min(PLAN_MAX_BYTES, attr.size - at);
     let plan: DataPiece[];
     try {
-      plan = ctx.fs.now?.dataPlan(attr.ino, offset, length) ?? await ctx.fs.dataPlan!(attr.ino, offset, length);
+      plan = ctx.fs.now?.dataPlan(attr.ino, at, size) ?? await ctx.fs.dataPlan!(attr.ino, at, size);
     } catch (e) {
       // as a whole file's plan: a layout this build cannot read skips the file, a damaged image stops
-      failParts(ctx, counters, slot, path, e, n - i);
+      failParts(ctx, counters, slot, path, e, 1);
       return true;
     }
-    if (!job.add({ ...rec, plan, part: { slot, offset, length } })) {
-      if (i > 0) throw new Error(`extract: part ${i} of ${displayOf(ctx, path)} reads a source its first part did not`);
-      unlinkSync(path);
-      Atomics.store(counters, slot, 0);
-      return false;
+    for (const part of cutPlan(plan, at, ctx.partBytes)) {
+      Atomics.add(counters, slot, 1);
+      if (!job.add({ ...rec, plan: part.plan, part: { slot, offset: part.offset, length: part.length } })) {
+        if (part.offset > 0) throw new Error(`extract: a part of ${displayOf(ctx, path)} reads a source its first part did not`);
+        unlinkSync(path);
+        Atomics.store(counters, slot, 0);
+        return false;
+      }
+      publishJob();
     }
-    publishJob();
   }
+  partDone(ctx, rec, slot, path, -1);
   return true;
+}
+
+/**
+ * `plan` (the bytes from `start` on) cut into parts of `partBytes` or a little more, each with the
+ * offset it starts at. A compressed piece is never cut, so that no pcluster is decoded for two
+ * parts (cutting file ranges instead, a 256 KiB pcluster across each 1 MiB boundary was decoded
+ * twice: up to a quarter more work); stored bytes and zeros are cut anywhere.
+ */
+export function cutPlan(plan: DataPiece[], start: number, partBytes: number): { offset: number; length: number; plan: DataPiece[] }[] {
+  const parts: { offset: number; length: number; plan: DataPiece[] }[] = [];
+  let cur: DataPiece[] = [];
+  let offset = start;
+  let len = 0;
+  const emit = (): void => {
+    parts.push({ offset, length: len, plan: cur });
+    offset += len;
+    cur = [];
+    len = 0;
+  };
+  for (let p of plan) {
+    for (;;) {
+      const n = pieceLength(p);
+      const room = partBytes - len;
+      if (n > room && (p.kind === 'copy' || p.kind === 'zero' || p.kind === 'bytes')) {
+        const [head, tail] = cutPiece(p, room);
+        cur.push(head);
+        len += room;
+        emit();
+        p = tail;
+        continue;
+      }
+      cur.push(p);
+      len += n;
+      if (len >= partBytes) emit();
+      break;
+    }
+  }
+  if (cur.length) emit();
+  return parts;
+}
+
+/** a stored, zero or carried piece as its first `n` bytes and the rest */
+function cutPiece(p: DataPiece & { kind: 'copy' | 'zero' | 'bytes' }, n: number): [DataPiece, DataPiece] {
+  switch (p.kind) {
+    case 'copy':
+      return [{ ...p, len: n }, { ...p, pos: p.pos + n, len: p.len - n }];
+    case 'zero':
+      return [{ kind: 'zero', len: n }, { kind: 'zero', len: p.len - n }];
+    case 'bytes':
+      return [{ kind: 'bytes', bytes: p.bytes.subarray(0, n) }, { kind: 'bytes', bytes: p.bytes.subarray(n) }];
+  }
 }
 
 /** A file the reader writes (this thread only); an OS error or an unreadable layout skips it (see skipEntry). */
