@@ -36,8 +36,6 @@ export interface BuildBenchCase {
   rafsDigester?: 'blake3' | 'sha256';
   /** composefs: the backing objects zipped into a Blob too (the page's default object output) */
   objectsZip?: boolean;
-  /** composefs: hashed by the builder's pool of hashing workers (workers/verity-pool.ts, off in the page) */
-  pool?: boolean;
 }
 
 export interface BuildBenchRow {
@@ -56,7 +54,6 @@ export interface BuildBenchRow {
 const CASES: BuildBenchCase[] = [
   { name: 'composefs (fs-verity)', format: 'composefs' },
   { name: 'composefs + objects zip', format: 'composefs', objectsZip: true },
-  { name: 'composefs, hashing pool', format: 'composefs', pool: true },
   { name: 'erofs plain', format: 'erofs' },
   { name: 'erofs chunk 1M (sha256 dedupe)', format: 'erofs', erofsChunk: '1M' },
   { name: 'rafs v6 none blake3', format: 'rafs', rafsCompressor: 'none', rafsDigester: 'blake3' },
@@ -136,7 +133,6 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
     const seen = new Map<string, { times: number[]; cpus: number[]; bytes: number; size: number }>();
     for (let r = 0; r < runs; r++) {
       for (const c of cases) {
-        await w?.evaluate((on) => void ((globalThis as { layerscopeVerityPool?: boolean }).layerscopeVerityPool = on), c.pool === true);
         await page.getByTestId(`format-${c.format}`).click();
         if (c.format === 'composefs') await page.getByTestId('objects-output').selectOption(c.objectsZip ? 'zip' : 'none');
         if (c.format === 'erofs') await page.getByTestId('erofs-chunk').selectOption({ label: c.erofsChunk ?? 'none (plain files)' });

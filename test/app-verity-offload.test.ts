@@ -1,21 +1,15 @@
-// The page's composefs hashing moved off the builder worker's thread (workers/verity-pool.ts):
-// the synchronous streamed digest those workers run, the offload hook of a build (its digests are
-// the image's, its failure is the build's), and the objects zip's CRC-32 (ours instead of fflate's).
+// The synchronous streamed fs-verity digest (the CLI's hashing threads run it, src/cli/verity-worker.ts;
+// the page's pool of hashing workers that also did was removed: it did not pay on 2 cores) and the
+// objects zip's CRC-32 (ours instead of fflate's).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createHash } from 'node:crypto';
-import { fsverityDigestOfReads, fsverityDigestSync } from '../src/lib/codec/fsverity.ts';
-import { runBuild, type BuildIo } from '../src/lib/app/build-job.ts';
-import { defaultChoice } from '../src/lib/app/build-choice.ts';
-import { BlobFile } from '../src/lib/app/blob-file.ts';
+import { fsverityDigestOfReads } from '../src/lib/codec/fsverity.ts';
 import { zipObjects } from '../src/lib/app/object-store.ts';
 import { MemorySink } from '../src/lib/erofs/writer-output.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
-import { treeFromBrowserItems } from '../src/lib/fs/sources/browser.ts';
-import { streamBlobContents } from '../src/lib/app/stream-source.ts';
 import { hex } from '../src/lib/bytes.ts';
 import { tempDir } from './helpers/paths.ts';
 
@@ -31,7 +25,7 @@ function fill(n: number, seed: number): Uint8Array {
 
 const noFsverity = spawnSync('fsverity', ['--version'], { stdio: 'ignore' }).status === 0 ? false : 'fsverity (fsverity-utils) not installed';
 
-test('fsverityDigestOfReads (the hashing workers\' digest) equals `fsverity digest` at block edges, for any read size', { skip: noFsverity }, () => {
+test('fsverityDigestOfReads (the CLI hashing threads\' digest) equals `fsverity digest` at block edges, for any read size', { skip: noFsverity }, () => {
   const dir = tempDir('verity-reads');
   for (const size of [1, 4095, 4096, 4097, 128 * 4096, 128 * 4096 + 1, (1 << 20) + 5000]) {
     const data = fill(size, size);
@@ -47,53 +41,6 @@ test('fsverityDigestOfReads (the hashing workers\' digest) equals `fsverity dige
   }
   assert.throws(() => fsverityDigestOfReads(10, (o, n) => new Uint8Array(n), 1000), RangeError);
   assert.throws(() => fsverityDigestOfReads(5000, (o, n) => new Uint8Array(n - 1), 4096), /short read/);
-});
-
-function droppedTree(files: Record<string, Uint8Array>) {
-  const tree = treeFromBrowserItems(Object.entries(files).map(([path, b]) => ({ kind: 'file' as const, path, file: new Blob([b as Uint8Array<ArrayBuffer>]), lastModified: 1_700_000_000_000 })), { via: 'drop' });
-  streamBlobContents(tree.root);
-  return tree;
-}
-
-const FILES = { 'a/big': fill(300_000, 1), 'a/small': fill(5000, 2), 'b/tiny': fill(10, 3), 'b/same': fill(300_000, 1), 'empty': new Uint8Array(0) };
-
-async function build(verity?: BuildIo<BlobFile>['verity']) {
-  const ctl = new AbortController();
-  const c = defaultChoice();
-  c.format = 'composefs';
-  let bytes = 0;
-  const io: BuildIo<BlobFile> = {
-    image: () => new BlobFile('image', { signal: ctl.signal }),
-    readImage: async () => null,
-    layers: null as unknown as BuildIo<BlobFile>['layers'],
-    objects: { kind: 'none' },
-    ...(verity ? { verity } : {}),
-  };
-  const tree = droppedTree(FILES);
-  const r = await runBuild({ layers: [{ tree, label: 'drop', givenDigests: new Set() }], choice: c, signal: ctl.signal, onProgress: (p) => void (bytes = p.bytes), originals: new WeakMap() }, io);
-  return { r, image: new Uint8Array(await r.image!.finish().arrayBuffer()), bytes };
-}
-
-test('a composefs build with its hashing offloaded writes the same image; every non-inline file went to the offload and counts in the progress', async () => {
-  const plain = await build();
-  const asked: number[] = [];
-  const off = await build(async (blob, _signal, onRead) => {
-    asked.push(blob.size);
-    onRead(blob.size >> 1); // a hashing worker's report half way
-    return fsverityDigestSync(new Uint8Array(await blob.arrayBuffer()));
-  });
-  assert.equal(createHash('sha256').update(off.image).digest('hex'), createHash('sha256').update(plain.image).digest('hex'));
-  assert.equal(off.r.digest, plain.r.digest);
-  // files over the 64-byte inline limit: big, small, same (10 bytes and the empty file stay inline)
-  assert.deepEqual(asked.sort((a, b) => a - b), [5000, 300_000, 300_000]);
-  // progress: the offloaded files once each (half-way reports not counted twice) and the inline file the writer read
-  assert.equal(off.bytes, 300_000 + 5000 + 300_000 + 10);
-
-  // a wrong digest from the offload is what the image gets (so the e2e equality with the CLI checks the pool)
-  const wrong = await build(async () => new Uint8Array(32).fill(7));
-  assert.notEqual(wrong.r.digest, plain.r.digest);
-  // and its failure is the build's
-  await assert.rejects(build(async () => { throw new Error('worker gone'); }), /worker gone/);
 });
 
 test('zipObjects: every entry\'s CRC-32 checks out (python zipfile.testzip), across 4 MiB pieces and for empty objects', async () => {

@@ -21,7 +21,6 @@ import { BlobSource, type ByteSource } from '../src/lib/io/source.ts';
 import type { SourceInode, SourceTree } from '../src/lib/fs/tree.ts';
 import { treeFromBrowserItems, type BrowserItem } from '../src/lib/fs/sources/browser.ts';
 import { blobSpill } from '../src/lib/fs/sources/tar.ts';
-import { VerityPool } from './verity-pool.ts';
 
 export type { BuildProgress, WireError };
 
@@ -79,14 +78,6 @@ const sources = new Map<number, BuildLayer>();
 const originals = new WeakMap<SourceInode, ByteSource>();
 let nextId = 1;
 let running: AbortController | null = null;
-/**
- * composefs: fs-verity hashing workers, one per core up to 4, made at the first build that uses
- * them. Off unless `layerscopeVerityPool` is set (the bench does): on the 2-core bench VM it did
- * not pay (bench/build-browser.ts, 342 MB, 3 interleaved rounds, medians: 128 MB/s and 3.55
- * CPU-s with it, 151 MB/s and 3.41 CPU-s without), so the page hashes on this thread.
- */
-let pool: VerityPool | null = null;
-const verityPool = (): VerityPool => (pool ??= new VerityPool(Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2))));
 
 /** A source's tree, by the application layer's one way of opening inputs. */
 async function treeOf(input: SourceInput): Promise<{ tree: SourceTree; label: string; faithful: boolean; kind: SourceInfo['kind'] }> {
@@ -224,8 +215,6 @@ export const api = {
         readImage: async (f) => (f instanceof BlobFile ? new BlobSource(f.finish(), 'built image') : new BlobSource(await f.h.getFile(), 'built image')),
         layers: (target.kind === 'dir' ? dirLayerFiles(target.handle, signal) : blobLayerFiles(signal)) as LayerFiles<BlobFile | HandleFile>,
         objects: zip ? { kind: 'zip', sink: zip } : req.objects.kind === 'dir' ? { kind: 'store', files: dirObjectFiles(req.objects.handle, signal) } : { kind: 'none' },
-        // Node (tests import this module) has no Worker global
-        ...(typeof Worker === 'function' && (globalThis as { layerscopeVerityPool?: boolean }).layerscopeVerityPool ? { verity: (blob: Blob, s: AbortSignal, onRead: (n: number) => void) => verityPool().digest(blob, s, onRead) } : {}),
       });
       const { image, rafs, objects, ...rest } = r;
       const result: BuildResult = rest;

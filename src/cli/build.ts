@@ -340,7 +340,7 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
         if (a.digestStore) objects = await writeObjectStore(list, a.digestStore);
       },
     });
-    // composefs: fs-verity of every file, large ones on worker threads (verity-pool.ts)
+    // composefs: fs-verity of every file on worker threads (verity-pool.ts), started by main.ts before the walk
     const built = a.format === 'composefs' ? await withVerityPool(run) : await run();
     if (built.format === 'composefs') {
       const r = built.composefs;

@@ -9,10 +9,7 @@ import { applyLayers, buildImage, choiceOptions, forgetDigests } from './build.t
 import type { BuildChoice } from './build-choice.ts';
 import { buildRafsLayers, buildTarfsLayer, countedSink, rafsBaseName, rafsBootstrapNames, type BuiltLayer, type LayerFiles, type OutputFile } from './build-layers.ts';
 import { compressionStatsOf, type CompressionStats } from './compression-stats.ts';
-import { MeteredSource, meterTree, newMeter } from './meter.ts';
-import { useSourceDigester } from '../codec/fsverity.ts';
-import { BlobSource } from '../io/source.ts';
-import { StreamingBlobSource } from './stream-source.ts';
+import { meterTree, newMeter } from './meter.ts';
 import { storeObjects, zipObjects, type ObjectFiles } from './object-store.ts';
 import { summarizeTree } from './tree-summary.ts';
 import { throttled } from './throttle.ts';
@@ -60,11 +57,6 @@ export interface BuildIo<F extends OutputFile> {
   layers: LayerFiles<F>;
   /** composefs: where the backing objects go */
   objects: { kind: 'none' } | { kind: 'zip'; sink: Sink } | { kind: 'store'; files: ObjectFiles<F> };
-  /**
-   * composefs: the fs-verity digest of a file's Blob computed elsewhere (the page: a pool of
-   * hashing workers, workers/verity-pool.ts); without it every file is hashed on this thread
-   */
-  verity?(blob: Blob, signal: AbortSignal, onRead: (bytes: number) => void): Promise<Uint8Array>;
 }
 
 export interface BuildReport<F> {
@@ -106,31 +98,6 @@ function reporter(job: BuildJob, t0: number) {
     report.now();
   };
   return { progress, meter, report, phase, output: (n: number) => void (progress.out += n) };
-}
-
-/**
- * A file's digest computed by `verity` from its Blob when it has one (a dropped file), counted into
- * the build's progress once done (the hashing worker reads the File itself, not through the meter).
- */
-function offloaded(verity: NonNullable<BuildIo<OutputFile>['verity']>, r: ReturnType<typeof reporter>, signal: AbortSignal) {
-  return (src: ByteSource): Promise<Uint8Array> | null => {
-    const inner = src instanceof MeteredSource ? src.inner : src;
-    const blob = inner instanceof BlobSource || inner instanceof StreamingBlobSource ? inner.blob : null;
-    if (!blob) return null;
-    signal.throwIfAborted();
-    let counted = 0;
-    const count = (read: number): void => {
-      r.meter.bytes += read - counted;
-      counted = read;
-      r.report();
-    };
-    return verity(blob, signal, count).then((d) => {
-      r.meter.bytes += src.size - counted;
-      r.meter.files++;
-      r.report();
-      return d;
-    });
-  };
 }
 
 export async function runBuild<F extends OutputFile>(job: BuildJob, io: BuildIo<F>): Promise<BuildReport<F>> {
@@ -183,14 +150,10 @@ export async function runBuild<F extends OutputFile>(job: BuildJob, io: BuildIo<
       };
     } else {
       r.phase('hashing', sum.bytes);
-      const verity = io.verity;
-      if (verity) useSourceDigester(offloaded(verity, r, signal));
-      let b: Awaited<ReturnType<typeof buildImage>>;
-      try {
-        b = await buildImage(tree, choiceOptions(c, { objects: true }), { image }, { objectsHashed: () => r.phase('writing') });
-      } finally {
-        if (verity) useSourceDigester(null);
-      }
+      // hashed on this thread: a pool of hashing workers (one per core up to 4, each reading its
+      // own File) made the build slower on the 2-core bench VM (bench/build-browser.ts, 342 MB, 3
+      // interleaved rounds, medians: 128 MB/s and 3.55 CPU-s with it, 151 MB/s and 3.41 without)
+      const b = await buildImage(tree, choiceOptions(c, { objects: true }), { image }, { objectsHashed: () => r.phase('writing') });
       if (b.format !== 'composefs') throw new Error(`a composefs build gave a ${b.format} result`);
       const objects = b.objects ?? [];
       report = { format: 'composefs', size: b.composefs.size, digest: b.digest, inodes: b.composefs.inodes, contentBytes: sum.bytes, elapsedMs: 0, notes };

@@ -190,8 +190,8 @@ export function fsverityDigestSync(data: Uint8Array): Uint8Array {
 
 /**
  * fs-verity digest of `size` bytes fetched by synchronous `read`s of `piece` bytes (a multiple of
- * 4096), hashed with the synchronous SHA-256 (pure JS unless a native one is registered). A page's
- * hashing worker (workers/verity.ts) reads File slices with FileReaderSync through this.
+ * 4096), hashed with the synchronous SHA-256 (pure JS unless a native one is registered). The CLI's
+ * hashing threads (src/cli/verity-worker.ts) read local files with readSync through this.
  */
 export function fsverityDigestOfReads(size: number, read: (offset: number, length: number) => Uint8Array, piece = READ): Uint8Array {
   if (piece <= 0 || piece % BLOCK !== 0) throw new RangeError(`fs-verity: read size ${piece} is not a multiple of ${BLOCK}`);
@@ -205,17 +205,6 @@ export function fsverityDigestOfReads(size: number, read: (offset: number, lengt
   return sha256(fsverityDescriptor(size, tree.root));
 }
 
-let sourceDigester: ((src: ByteSource) => Promise<Uint8Array> | null) | null = null;
-
-/**
- * A runtime that can digest a source elsewhere (the page's builder worker: a pool of hashing
- * workers reading the dropped File themselves) registers it here; `fsverityDigest` offers it every
- * source first and hashes here when it returns null.
- */
-export function useSourceDigester(digester: ((src: ByteSource) => Promise<Uint8Array> | null) | null): void {
-  sourceDigester = digester;
-}
-
 /**
  * fs-verity digest of a file, streamed from `src` 1 MiB at a time (the next read overlaps the
  * hashing of the current one). Uses WebCrypto when present, else the pure-JS SHA-256.
@@ -223,8 +212,6 @@ export function useSourceDigester(digester: ((src: ByteSource) => Promise<Uint8A
 export async function fsverityDigest(src: ByteSource | Uint8Array): Promise<Uint8Array> {
   const size = src instanceof Uint8Array ? src.length : src.size;
   if (fileDigester && !(src instanceof Uint8Array) && src.path !== undefined && size > 0) return digestFile(src.path, size);
-  const elsewhere = sourceDigester && !(src instanceof Uint8Array) ? sourceDigester(src) : null;
-  if (elsewhere) return elsewhere;
   const read = src instanceof Uint8Array
     ? async (o: number, n: number) => src.subarray(o, o + n)
     : (o: number, n: number) => src.read(o, n);
