@@ -37,7 +37,8 @@ function timed(runs: number, ours: { out: string; cmd: string; args: string[] },
   const cpuFile = join(BENCH_OUT, 'build-cpu.txt');
   for (let i = 0; i < runs; i++) {
     for (const [x, into, cpu, rss] of [[ours, a, ca, ra], [ref, b, cb, rb]] as const) {
-      rmSync(x.out, { force: true });
+      // recursive: an output may be a directory (composefs --digest-store)
+      rmSync(x.out, { force: true, recursive: true });
       const r = sh('/usr/bin/time', ['-f', '%U %S %M', '-o', cpuFile, x.cmd, ...x.args]);
       if (r.status !== 0) throw new Error(`${x.cmd} ${x.args.join(' ')} failed: ${r.stderr}`);
       into.push(r.ms);
@@ -97,6 +98,17 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
       name: `build composefs (fs-verity of every file), ${what}`,
       layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), rssMB: t.rss, sizeRatio: +(size(cfs) / size(cfsRef)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
       note: `time ratio = layerscope / ${mk}; images ${same ? 'byte-identical' : 'DIFFER'}`,
+    });
+    // the same with the object store filled (every file over 64 bytes copied, as mkcomposefs
+    // --digest-store does with copy_file_range): `out` is the store, emptied before each run
+    const store = join(BENCH_OUT, 'build-ours-objects'), storeRef = join(BENCH_OUT, 'build-mkcomposefs-objects');
+    const s = timed(runs, { out: store, cmd: process.execPath, args: [CLI, 'build', '--format', 'composefs', '--digest-store', store, tree, cfs] }, { out: storeRef, cmd: mk, args: [`--digest-store=${storeRef}`, tree, cfsRef] });
+    const sameStore = sh('diff', ['-rq', store, storeRef]).status === 0;
+    for (const d of [store, storeRef]) rmSync(d, { recursive: true, force: true });
+    rows.push({
+      name: `build composefs --digest-store, ${what}`,
+      layerscopeMs: Math.round(s.a), referenceMs: Math.round(s.b), timeRatio: +(s.a / s.b).toFixed(3), cpuRatio: +(s.cpuA / s.cpuB).toFixed(3), rssMB: s.rss, sizeRatio: +(size(cfs) / size(cfsRef)).toFixed(4), MBps: +(total / (s.a / 1000)).toFixed(1),
+      note: `time ratio = layerscope / ${mk} --digest-store; object stores ${sameStore ? 'identical' : 'DIFFER'}`,
     });
   } else {
     rows.push({ name: 'build composefs vs mkcomposefs', layerscopeMs: null, referenceMs: null, timeRatio: null, cpuRatio: null, sizeRatio: null, MBps: null, note: 'skipped: set MKCOMPOSEFS=/path/to/mkcomposefs' });
