@@ -9,7 +9,13 @@
  * Input: the first ~64 MiB of regular files of /usr/bin (real binaries), read through
  * treeFromDirectory. `--browser`: the same RAFS v6 cases built by the page in Chromium
  * (bench/build-browser.ts drops a generated tree on the Build view; Node runs the same tree there).
- * Run alone: `node --import tsx bench/rafs-build.ts [--mb=64] [--browser]`; `npm run bench -- rafs-build`.
+ * Run alone: `node --import tsx bench/rafs-build.ts [--mb=64] [--browser] [--ab=ROUNDS]`; `npm run bench -- rafs-build`.
+ * `--ab=N`: only v6 zstd/blake3 and lz4_block/blake3, each built on the build's thread and on the
+ * CLI's compress pool alternately, N rounds; wall and CPU MB/s side by side (medians), so the pool's
+ * gain and its CPU cost come from the same minutes of a shared machine. Through tsx each pool thread
+ * compiles its TypeScript first (~0.5 s CPU: 25 MB of zstd took 1.76 s CPU on 2 threads against
+ * 0.56 s without); the bundled CLI's threads load a built worker, so for the CLI's cost time
+ * `LAYERSCOPE_COMPRESS_THREADS=0|2 node bin/layerscope.mjs build --format rafs-v6 ...` instead.
  * No reference tool: nydus-image is not installed here.
  */
 import { treeFromDirectory } from '../src/lib/fs/sources/node.ts';
@@ -19,7 +25,7 @@ import { useNativeSha256 } from '../src/lib/codec/sha256.ts';
 import { registerNativeSha256 } from '../src/cli/native.ts';
 import { NodeCompressPool } from '../src/cli/compress-pool.ts';
 import { useChunkCompressPool } from '../src/lib/rafs/builder/blob.ts';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import type { RafsBuildOptions } from '../src/lib/rafs/builder/types.ts';
 
 export interface RafsBenchRow {
@@ -129,6 +135,50 @@ export async function runRafsBuildBench(opts: { dir?: string; bytes?: number } =
   return rows;
 }
 
+/** `--ab`: the pool against the build's own thread, interleaved; medians of `rounds` runs. */
+export async function runRafsPoolAb(opts: { dir?: string; bytes?: number; rounds?: number; threads?: number } = {}) {
+  const tree = trim(await treeFromDirectory(opts.dir ?? '/usr/bin', { xattrs: false }), opts.bytes ?? 64 << 20);
+  const total = contentBytes(tree) / 1e6;
+  const threads = opts.threads ?? Math.min(4, availableParallelism());
+  registerNativeSha256();
+  useChunkCompressPool(null);
+  await buildRafs(tree, { compressor: 'lz4_block' }, { bootstrap: { write() {} }, blob: { write() {} } });
+  const runs = new Map<string, { wall: number[]; cpu: number[]; load: number[] }>();
+  try {
+    for (let r = 0; r < (opts.rounds ?? 3); r++) {
+      for (const compressor of ['zstd', 'lz4_block'] as const) {
+        for (const n of [0, threads]) {
+          // a fresh pool per build, as each CLI run starts its own threads
+          const pool = n ? new NodeCompressPool(n) : null;
+          useChunkCompressPool(pool);
+          const t0 = performance.now();
+          const cpu0 = process.cpuUsage();
+          await buildRafs(tree, { version: 6, compressor, digester: 'blake3' }, { bootstrap: { write() {} }, blob: { write() {} } });
+          const s = (performance.now() - t0) / 1000;
+          const cu = process.cpuUsage(cpu0);
+          await pool?.close();
+          const key = `${compressor} ${n}`;
+          const e = runs.get(key) ?? { wall: [], cpu: [], load: [] };
+          e.wall.push(s);
+          e.cpu.push((cu.user + cu.system) / 1e6);
+          e.load.push(loadavg()[0]!);
+          runs.set(key, e);
+        }
+      }
+    }
+  } finally {
+    useChunkCompressPool(null);
+  }
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const rows = [...runs].map(([k, e]) => {
+    const [compressor, n] = k.split(' ');
+    return { compressor, threads: Number(n), contentMB: +total.toFixed(1), wallS: +med(e.wall).toFixed(2), cpuS: +med(e.cpu).toFixed(2), MBps: +(total / med(e.wall)).toFixed(1), cpuMBps: +(total / med(e.cpu)).toFixed(1), runs: e.wall.length, load: `${Math.min(...e.load).toFixed(1)}-${Math.max(...e.load).toFixed(1)}` };
+  });
+  console.log(`RAFS v6 /blake3, compress pool (${threads} threads) against none, interleaved, Node ${process.version}, ${total.toFixed(1)} MB of /usr/bin, sinks discard`);
+  console.table(rows);
+  return rows;
+}
+
 /** The RAFS v6 rows of bench/build-browser.ts: the page's builder worker in Chromium, and Node on the same generated tree. */
 export async function runRafsBuildBrowserBench(opts: { mb?: number; runs?: number } = {}) {
   const { runBuildBrowserBench } = await import('./build-browser.ts');
@@ -142,6 +192,8 @@ export async function runRafsBuildBrowserBench(opts: { mb?: number; runs?: numbe
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const mb = process.argv.find((a) => a.startsWith('--mb='))?.slice(5);
+  const ab = process.argv.find((a) => a.startsWith('--ab='))?.slice(5);
   if (process.argv.includes('--browser')) console.table(await runRafsBuildBrowserBench(mb ? { mb: Number(mb) } : {}));
+  else if (ab) await runRafsPoolAb({ rounds: Number(ab), ...(mb ? { bytes: Number(mb) << 20 } : {}) });
   else await runRafsBuildBench(mb ? { bytes: Number(mb) << 20 } : {});
 }

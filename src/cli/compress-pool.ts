@@ -64,11 +64,16 @@ export function erofsCompressThreads(): number {
 
 /**
  * The CLI's pools, registered with both writers (threads start at the first job).
- * RAFS: opt-in for now: LAYERSCOPE_COMPRESS_THREADS=N compresses on N threads (unset or 0: on the
- * build's own thread). Not the default because no gain could be measured yet: on the shared
- * 2-core machine it was written on (load average 12-14), 55 MB of /usr/bin to zstd took 9.7 / 6.2 s
- * with 2 threads against 11.7 / 4.7 s without, and 2.5 s CPU against 1.6 s (each thread starts
- * cold: ~0.2 s to its first chunk). Same blob either way (test/rafs-compress-pool.test.ts).
+ * RAFS: opt-in: LAYERSCOPE_COMPRESS_THREADS=N compresses on N threads (unset or 0: on the build's
+ * own thread). Not the default because it costs much CPU for no measured wall gain on the 2-core
+ * machine it was measured on (re-measured through the bundled CLI, v6 /blake3, 0 and 2 threads
+ * interleaved, load average 10-12): zstd, 100 MB of /usr/bin: 2.2-2.6 s CPU and 4.4-8.1 s wall on
+ * the build's thread, 3.5-3.6 s and 8.0-9.6 s with 2; lz4_block: 1.2-1.5 / 4.2-5.2 s against
+ * 1.9 / 5.3-6.1 s; zstd, all 325 MB of /usr/bin: 5.8-6.4 / 19-23 s against 8.5-8.9 / 22-27 s
+ * (per thread, /proc/self/task, 2 threads: the build's 1.55 s, compress threads 2.9 + 2.7 s, V8's
+ * helpers 1.2 s: the compress threads alone take nearly the whole one-thread build's CPU, as each
+ * JIT-compiles the encoder anew and two busy cores run slower here). Same blob either way
+ * (test/rafs-compress-pool.test.ts).
  * EROFS: erofsCompressThreads.
  */
 export function registerCompressPool(): NodeCompressPool | null {
