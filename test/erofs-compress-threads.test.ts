@@ -19,6 +19,8 @@ import { BytesSource } from '../src/lib/io/source.ts';
 import { REPO, tempDir } from './helpers/paths.ts';
 import { makeTestTree, prng, randomBytes, textBytes } from './helpers/mktree.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs } from './helpers/treecompare.ts';
+import { mountedDiffs } from './helpers/fsck.ts';
+import { hostManifest } from './helpers/kernel.ts';
 
 const work = tempDir('ls-erofs-zthreads-');
 const src = makeTestTree({ dir: join(work, 'src') });
@@ -175,6 +177,7 @@ test('a failing pool fails the build with its error', async () => {
   await assert.rejects(image({ compression: { algorithm: 'lz4' }, compressPool: broken }), /pool broke/);
 });
 
+let threaded: Uint8Array | null = null;
 test("the CLI's worker threads: the same bytes as one thread", async () => {
   const pool = new NodeCompressPool(2);
   try {
@@ -182,10 +185,28 @@ test("the CLI's worker threads: the same bytes as one thread", async () => {
       const one = await image({ compression: c, compressPool: null });
       const many = await image({ compression: c, compressPool: pool });
       assert.ok(Buffer.from(many).equals(Buffer.from(one)), JSON.stringify(c));
+      threaded ??= many;
     }
   } finally {
     await pool.close();
   }
+});
+
+test('the image compressed on worker threads: the kernel mounts it and shows the source tree', async (t) => {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return t.skip('mounting needs root on Linux');
+  assert.ok(threaded, 'built by the test before');
+  const img = join(work, 'threaded.img');
+  writeFileSync(img, threaded);
+  const mnt = join(work, 'threaded-mnt');
+  mkdirSync(mnt, { recursive: true });
+  const r = spawnSync('mount', ['-t', 'erofs', '-o', 'ro', img, mnt], { encoding: 'utf8' });
+  if (r.status !== 0) return t.skip(`mount -t erofs refused: ${(r.stderr || r.error?.message || '').trim()}`);
+  const want = hostManifest(src);
+  if (!want) {
+    spawnSync('umount', [mnt]);
+    return t.skip('no lsx helper on this host (gcc, libc6-dev)');
+  }
+  assert.deepEqual(mountedDiffs(mnt, want, 100), []);
 });
 
 test('the bundled CLI with LAYERSCOPE_COMPRESS_THREADS=2 and =0: the same image', () => {
