@@ -13,6 +13,9 @@
  *
  * Every bitstream the decoder reads backwards is written forwards here with the symbols in reverse
  * order, so the last symbol written is the first one read.
+ *
+ * zstdCompressDestSize is the destination-size mode (for EROFS pclusters): the longest prefix whose
+ * frame fits a capacity, the last block cut at a prefix of its sequences.
  */
 import { LL_BASE, LL_DEFAULT, LL_EXTRA, ML_BASE, ML_DEFAULT, ML_EXTRA, OF_DEFAULT } from './zstd-tables.ts';
 import { UnsupportedError } from '../errors.ts';
@@ -1247,7 +1250,7 @@ let bestBlock = new Uint8Array(0);
 let cutSlack = 1;
 /** set by encodeCut: the content it encoded (at most the content asked for) */
 let cutContent = 0;
-/** trial encodings made (for measurements) */
+/** trial encodings of cut blocks made so far in this process (for measurements) */
 export let cutTrials = 0;
 
 /**
