@@ -204,3 +204,26 @@ test('literal-heavy blocks, damaged: flips in the Huffman streams decode or fail
   // 1000 fail here
   assert.ok(failed > 40, `some flips fail (${failed} of 1000)`);
 });
+
+test('literal-only blocks decode straight into the output: exact bytes, nothing written before or after, mixed with blocks of sequences', () => {
+  // uniform 7-bit noise: Huffman-coded literal-only blocks (no match is worth it), then repeated
+  // text (blocks of sequences, litBuf path), then noise again (a treeless or new-tree literal-only
+  // block after sequences); decoded into a window of a larger buffer with guard bytes around it
+  const noise7 = noise(300_000, 5).map((b) => b & 127);
+  const text = periodic(new TextEncoder().encode('literal-only blocks then sequences '), 200_000);
+  const data = concat(noise7, text, noise7.subarray(0, 150_000));
+  let cases = 0;
+  for (const args of [['-3'], ['-1', '--no-check'], ['-19']]) {
+    const frame = cli(data, args);
+    const backing = new Uint8Array(data.length + 64).fill(0xa5);
+    const out = backing.subarray(32, 32 + data.length);
+    assert.equal(zstdDecodeInto(frame, out), data.length, `zstd ${args.join(' ')}`);
+    assert.ok(Buffer.from(out).equals(Buffer.from(data)), `zstd ${args.join(' ')}: bytes`);
+    for (let k = 0; k < 32; k++) {
+      assert.equal(backing[k], 0xa5, `zstd ${args.join(' ')}: wrote before the output`);
+      assert.equal(backing[32 + data.length + k], 0xa5, `zstd ${args.join(' ')}: wrote after the output`);
+    }
+    cases++;
+  }
+  assert.equal(cases, 3);
+});

@@ -373,14 +373,14 @@ function decodeFseWeights(st: State, buf: Uint8Array, p: number, end: number, at
 }
 
 /**
- * Decodes `count` literals from the single Huffman stream buf[a..e) into litBuf[o..). Table entries
+ * Decodes `count` literals from the single Huffman stream buf[a..e) into dst[o..). Table entries
  * are symbol << 8 | nbBits for the next maxBits bits.
  */
-function huffmanStream(st: State, buf: Uint8Array, bv: DataView, a: number, e: number, o: number, count: number, maxBits: number, at: number): void {
+function huffmanStream(st: State, buf: Uint8Array, bv: DataView, a: number, e: number, o: number, count: number, maxBits: number, at: number, dst: Uint8Array): void {
   let pos = streamStart(st, buf, a, e, at, 'Huffman literals');
   const mask = (1 << maxBits) - 1;
   const oEnd = o + count;
-  const table = hufTable, lit = litBuf;
+  const table = hufTable, lit = dst;
   // fast part: enough bits left for 4 symbols
   const safe = 4 * maxBits;
   while (oEnd - o >= 4 && pos >= safe) {
@@ -403,8 +403,8 @@ function huffmanStream(st: State, buf: Uint8Array, bv: DataView, a: number, e: n
   if (pos !== 0) fail(st, at + a, `Huffman literals: ${pos} bits left over in the stream`);
 }
 
-/** Four Huffman streams (jump table + streams) in buf[p..end), `regen` literals into litBuf. */
-function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: number, regen: number, maxBits: number, at: number): void {
+/** Four Huffman streams (jump table + streams) in buf[p..end), `regen` literals into dst[base..). */
+function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: number, regen: number, maxBits: number, at: number, dst: Uint8Array, base: number): void {
   if (end - p < 10) fail(st, at + p, 'Huffman literals: 4-stream section shorter than its jump table');
   const a1 = p + 6;
   const a2 = a1 + (buf[p]! | (buf[p + 1]! << 8));
@@ -418,8 +418,9 @@ function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: numb
   let p3 = streamStart(st, buf, a3, a4, at, 'Huffman literals stream 3');
   let p4 = streamStart(st, buf, a4, end, at, 'Huffman literals stream 4');
   const mask = (1 << maxBits) - 1;
-  const table = hufTable, lit = litBuf;
-  let o1 = 0, o2 = seg, o3 = 2 * seg, o4 = 3 * seg;
+  const table = hufTable, lit = dst;
+  const end1 = base + seg, end2 = base + 2 * seg, end3 = base + 3 * seg, end4 = base + regen;
+  let o1 = base, o2 = end1, o3 = end2, o4 = end3;
   // fast part: two symbols per stream per round while every stream has the bits for them; the
   // fourth stream is the shortest, so it bounds the round count for all four
   // One 4-byte load gives both symbols of a stream: the 2 * maxBits (<= 22) bits below its
@@ -435,7 +436,7 @@ function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: numb
     const t2 = hufTable2;
     const safe2 = 2 * HUF2_BITS, shift2 = HUF2_BITS, mask2 = (1 << HUF2_BITS) - 1;
     const litV = new DataView(lit.buffer, lit.byteOffset, lit.byteLength);
-    const e1 = seg - 4, e2 = 2 * seg - 4, e3 = 3 * seg - 4, e4 = regen - 4;
+    const e1 = end1 - 4, e2 = end2 - 4, e3 = end3 - 4, e4 = end4 - 4;
     while (o1 <= e1 && o2 <= e2 && o3 <= e3 && o4 <= e4 && p1 >= safe2 && p2 >= safe2 && p3 >= safe2 && p4 >= safe2) {
       // all loads of a round before its stores: a DataView store makes V8 reload and check every
       // typed array and DataView used after it (their maps, lengths and data pointers), and when the
@@ -479,7 +480,7 @@ function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: numb
     }
   }
   // (after the loop above the streams are no longer in step: this loop checks only stream 4)
-  else while (regen - o4 >= 2 && p1 >= safe && p2 >= safe && p3 >= safe && p4 >= safe) {
+  else while (end4 - o4 >= 2 && p1 >= safe && p2 >= safe && p3 >= safe && p4 >= safe) {
     // loads first, then stores (see the loop above)
     let x = p1 - safe;
     let w = bv.getInt32(a1 + (x >> 3), true) >>> (x & 7);
@@ -514,10 +515,10 @@ function huffman4(st: State, buf: Uint8Array, bv: DataView, p: number, end: numb
     o3 += 2;
     o4 += 2;
   }
-  huffmanTail(st, buf, bv, a1, p1, o1, seg, maxBits, at);
-  huffmanTail(st, buf, bv, a2, p2, o2, 2 * seg, maxBits, at);
-  huffmanTail(st, buf, bv, a3, p3, o3, 3 * seg, maxBits, at);
-  huffmanTail(st, buf, bv, a4, p4, o4, regen, maxBits, at);
+  huffmanTail(st, buf, bv, a1, p1, o1, end1, maxBits, at, lit);
+  huffmanTail(st, buf, bv, a2, p2, o2, end2, maxBits, at, lit);
+  huffmanTail(st, buf, bv, a3, p3, o3, end3, maxBits, at, lit);
+  huffmanTail(st, buf, bv, a4, p4, o4, end4, maxBits, at, lit);
 }
 
 /**
@@ -549,9 +550,9 @@ function buildHufTable2(maxBits: number): void {
 }
 
 /** The rest of one stream of huffman4, one symbol at a time; the stream must end exactly. */
-function huffmanTail(st: State, buf: Uint8Array, bv: DataView, a: number, pos: number, o: number, oEnd: number, maxBits: number, at: number): void {
+function huffmanTail(st: State, buf: Uint8Array, bv: DataView, a: number, pos: number, o: number, oEnd: number, maxBits: number, at: number, dst: Uint8Array): void {
   const mask = (1 << maxBits) - 1;
-  const table = hufTable, lit = litBuf;
+  const table = hufTable, lit = dst;
   while (o < oEnd) {
     const x = pos - maxBits;
     const i = a + (x >> 3);
@@ -663,8 +664,13 @@ function decodeBlock(st: State, buf: Uint8Array, bv: DataView, bs: number, be: n
     const cEnd = p + comp;
     if (ltype === 2) p = readHuffmanTree(st, buf, p, cEnd, at);
     else if (!st.hufBits) fail(st, at + bs, 'treeless literals with no previous Huffman table in the frame');
-    if (sf === 0) huffmanStream(st, buf, bv, p, cEnd, 0, regen, st.hufBits, at);
-    else huffman4(st, buf, bv, p, cEnd, regen, st.hufBits, at);
+    // A block of literals only (an empty sequences section right after them) decodes its literals
+    // straight into the output, not through litBuf and a copy (the literals then are the block)
+    const direct = cEnd + 1 === be && buf[cEnd] === 0 && regen <= lim - op;
+    const dst = direct ? out : litBuf, base = direct ? op : 0;
+    if (sf === 0) huffmanStream(st, buf, bv, p, cEnd, base, regen, st.hufBits, at, dst);
+    else huffman4(st, buf, bv, p, cEnd, regen, st.hufBits, at, dst, base);
+    if (direct) return op + regen;
     lit = litBuf;
     lp = 0;
     q = cEnd;
