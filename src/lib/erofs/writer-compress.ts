@@ -617,7 +617,7 @@ export interface ZFilePool {
 }
 
 export interface ZPoolJob {
-  /** the next piece of the last file (handed over too) */
+  /** the next piece of the last file (handed over too); an empty one ends the job with an error (the caller gave up) */
   more(bytes: Uint8Array): void;
   /** compressFile's result per file, in the order given */
   readonly result: Promise<(ZFile | null)[]>;

@@ -915,42 +915,50 @@ async function compressOnPool(nodes: Node[], todo: number[], z: ZConfig, pool: Z
     return job;
   };
   let t = 0;
-  while (t < todo.length) {
-    const i = todo[t]!;
-    const size = nodes[i]!.src.size;
-    if (size > piece) {
-      // a big file: its first piece starts the job, the rest follow to the same thread
-      t++;
-      await room(piece);
-      const b = new Uint8Array(piece);
-      await ra.nextInto(b);
-      const job = send([{ node: i, size }], b);
-      for (let o = piece; o < size; o += piece) {
-        const len = Math.min(piece, size - o);
-        await room(len);
-        const m = new Uint8Array(len);
-        await ra.nextInto(m);
-        inflight += len;
-        job.more(m);
+  /** a big file's job still waiting for pieces: ended if this thread gives up (a read failed), else its thread waits forever */
+  let streaming: ReturnType<ZFilePool['begin']> | null = null;
+  try {
+    while (t < todo.length) {
+      const i = todo[t]!;
+      const size = nodes[i]!.src.size;
+      if (size > piece) {
+        // a big file: its first piece starts the job, the rest follow to the same thread
+        t++;
+        await room(piece);
+        const b = new Uint8Array(piece);
+        await ra.nextInto(b);
+        streaming = send([{ node: i, size }], b);
+        for (let o = piece; o < size; o += piece) {
+          const len = Math.min(piece, size - o);
+          await room(len);
+          const m = new Uint8Array(len);
+          await ra.nextInto(m);
+          inflight += len;
+          streaming.more(m);
+        }
+        streaming = null;
+        continue;
       }
-      continue;
+      // small files: as many consecutive ones as fit one message (their reads are one piece each)
+      let bytes = 0;
+      let e = t;
+      while (e < todo.length && nodes[todo[e]!]!.src.size <= piece && bytes + nodes[todo[e]!]!.src.size <= piece) bytes += nodes[todo[e++]!]!.src.size;
+      await room(bytes);
+      const b = new Uint8Array(bytes);
+      const files: ZPoolFile[] = [];
+      let at = 0;
+      for (; t < e; t++) {
+        const n = todo[t]!;
+        const s = nodes[n]!.src.size;
+        await ra.nextInto(b.subarray(at, at + s));
+        at += s;
+        files.push({ node: n, size: s });
+      }
+      send(files, b);
     }
-    // small files: as many consecutive ones as fit one message (their reads are one piece each)
-    let bytes = 0;
-    let e = t;
-    while (e < todo.length && nodes[todo[e]!]!.src.size <= piece && bytes + nodes[todo[e]!]!.src.size <= piece) bytes += nodes[todo[e++]!]!.src.size;
-    await room(bytes);
-    const b = new Uint8Array(bytes);
-    const files: ZPoolFile[] = [];
-    let at = 0;
-    for (; t < e; t++) {
-      const n = todo[t]!;
-      const s = nodes[n]!.src.size;
-      await ra.nextInto(b.subarray(at, at + s));
-      at += s;
-      files.push({ node: n, size: s });
-    }
-    send(files, b);
+  } catch (e) {
+    (streaming as ReturnType<ZFilePool['begin']> | null)?.more(new Uint8Array(0));
+    throw e;
   }
   await Promise.all(done);
   if (failed) throw (failed as { e: unknown }).e;
