@@ -51,10 +51,11 @@ function threadsFromEnv(): number | undefined {
  * Threads for EROFS `-z` builds: LAYERSCOPE_COMPRESS_THREADS=N (0 = the build's own thread), else one
  * per core up to 4, none on one core (a thread there only adds its start and the messages).
  * Measured (`-z lz4hc`, /tmp/q7-small: 508 MB, 8,077 files compressed; 2 cores, load average
- * 11-13; /usr/bin/time and per-thread /proc/self/task CPU): 2 threads cost 13.0-14.3 s CPU against
- * 11.3-12.7 s on one thread (+12%: the build's thread 2.1 s, the compress threads 4.9 + 5.2 s, V8's
- * helpers 0.35 s more), so the wall time on an idle machine is bounded by ~6 s against ~12.5 s;
- * under that load the wall times were 35-68 s against 29-49 s (noise). Same image either way
+ * 9-13; five interleaved rounds, /usr/bin/time user+sys): 2 threads cost 14.1-15.6 s CPU (median
+ * 14.9) against 12.4-13.8 s (13.1) on one thread, +14%; per thread (/proc/self/task): the build's
+ * 2.1 s, the compress threads 4.9 + 5.2 s, V8's helpers 0.35 s more, so on an idle machine the
+ * wall time is bounded by ~7.5 s against ~13 s. Under that load the wall times were noise (15-68 s
+ * either way). `-z lz4`: 6.5 s against 5.9 s CPU (one round). Same image either way
  * (test/erofs-compress-threads.test.ts).
  */
 export function erofsCompressThreads(): number {
