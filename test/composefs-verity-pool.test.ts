@@ -112,11 +112,18 @@ describe('fs-verity worker pool', () => {
         encoding: 'utf8', env: { ...process.env, LAYERSCOPE_VERITY_THREADS: threads },
       });
       assert.equal(r.status, 0, r.stderr);
+      // every object written and counted, with or without the hashing threads
+      assert.match(r.stdout, new RegExp(`object store: ${sizes.length + 1} objects, ${sizes.length + 1} written`));
       out.push(readFileSync(image));
+      // a second build finds every object in place
+      const again = spawnSync(process.execPath, [CLI, 'build', '--format', 'composefs', src, image, '--digest-store', store], {
+        encoding: 'utf8', env: { ...process.env, LAYERSCOPE_VERITY_THREADS: threads },
+      });
+      assert.match(again.stdout, /object store: \d+ objects, 0 written/);
     }
     assert.deepEqual(out[0], out[1]);
     assert.equal(spawnSync('diff', ['-r', join(tmp, 't0-store'), join(tmp, 't2-store')]).status, 0);
     const objects = spawnSync('find', [join(tmp, 't2-store'), '-type', 'f'], { encoding: 'utf8' }).stdout.trim().split('\n');
-    assert.equal(objects.length, sizes.length + 1);
+    assert.equal(objects.length, sizes.length + 1, 'no temporary copies left');
   });
 });
