@@ -45,9 +45,11 @@ export class VerityPool {
   private send(): void {
     const wants = this.batch;
     if (!wants.length) return;
+    // weighed by bytes, so a thread queued a large file gets the next batches of small ones
+    const weight = Math.max(1, this.bytes);
     this.batch = [];
     this.bytes = 0;
-    this.pool.run({ paths: wants.map((w) => w.path), sizes: wants.map((w) => w.size) }).then((r) => {
+    this.pool.submit({ paths: wants.map((w) => w.path), sizes: wants.map((w) => w.size) }, { weight }).result.then((r) => {
       wants.forEach((w, i) => {
         const error = r.errors?.[i];
         if (error) w.fail(new Error(`fs-verity thread: ${error}`));
