@@ -55,8 +55,11 @@ function threadsFromEnv(): number | undefined {
  * 14.9) against 12.4-13.8 s (13.1) on one thread, +14%; per thread (/proc/self/task): the build's
  * 2.1 s, the compress threads 4.9 + 5.2 s, V8's helpers 0.35 s more, so on an idle machine the
  * wall time is bounded by ~7.5 s against ~13 s. Under that load the wall times were noise (15-68 s
- * either way). `-z lz4`: 6.5 s against 5.9 s CPU (one round). Same image either way
- * (test/erofs-compress-threads.test.ts).
+ * either way); at load 2.2-3.4 (one core mostly taken by others), three rounds: wall 8.8 / 11.9 /
+ * 15.0 s against 12.3 / 10.5 / 12.3 s (mkfs.erofs 1.5: 11.4 s). /tmp/q7-tree (1.05 GB), load 2.0-2.6,
+ * two rounds: wall 21.8 / 24.6 s against 25.6 / 24.4 s, CPU 30.9 / 31.4 s against 27.0 / 26.5 s
+ * (mkfs.erofs 1.5: 21.4 / 20.6 s wall, 20.7 / 20.0 s CPU). `-z lz4`: 6.5 s against 5.9 s CPU (one
+ * round). Same image either way (test/erofs-compress-threads.test.ts).
  */
 export function erofsCompressThreads(): number {
   const cores = availableParallelism();
