@@ -206,4 +206,33 @@ describe('treeFromDirectory', () => {
     assert.equal(m.get(hexOf('tox'))!.type, 'symlink');
     assert.equal(m.has(hexOf('tox/y')), false);
   });
+
+  it('names in byte order (not UTF-16 order), exact bytes, a content path only for valid UTF-8; the synchronous walk reads a hardlink through the path it meets first', async () => {
+    const d = join(tempDir('ls-order-'), 'o');
+    mkdirSync(d);
+    // U+1F600 (f0 9f 98 80) sorts after U+FFFD (ef bf bd) by bytes but before it by UTF-16 code
+    // units (d83d < fffd); ff and 80 are not UTF-8; c3 a9 is é
+    const names = [[0xf0, 0x9f, 0x98, 0x80], [0xef, 0xbf, 0xbd], [0xff], [0x80, 0x41], [0xc3, 0xa9], [0x5a], [0x61], [0x61, 0x00 + 0x20]].map((b) => Buffer.from(b));
+    for (const n of names) writeFileSync(Buffer.concat([Buffer.from(d + '/'), n]), n);
+    mkdirSync(join(d, 'sub'));
+    linkSync(Buffer.concat([Buffer.from(d + '/'), names[0]!]), join(d, 'sub', 'zlink'));
+    const emoji = (kids: { name: Uint8Array; inode: SourceInode }[]) => kids.find((c) => hexOf(c.name) === 'f09f9880')!.inode;
+    for (const concurrency of [0, 3]) {
+      const t = await treeFromDirectory(d, { concurrency, xattrs: false });
+      const kids = t.root.children!;
+      const want = [...names, Buffer.from('sub')].sort(Buffer.compare);
+      assert.deepEqual(kids.map((c) => hexOf(c.name)), want.map((b) => hexOf(b)), `concurrency ${concurrency}: order`);
+      for (const c of kids) {
+        assert.ok(!Buffer.isBuffer(c.name), 'names are plain Uint8Arrays');
+        if (c.inode.type !== 'reg') continue;
+        assert.deepEqual(Buffer.from(await c.inode.content!.read(0, c.inode.size)), Buffer.from(c.name));
+        const utf8 = Buffer.from(Buffer.from(c.name).toString()).equals(c.name);
+        assert.equal(c.inode.content!.path !== undefined, utf8, `${hexOf(c.name)}: path only for valid UTF-8`);
+      }
+      // the synchronous walk meets names last-first (the order of the job walk it replaced, so the
+      // images stay byte-identical): the emoji name (f0..) before 'sub', so the shared inode's content
+      // reads (and is announced) through the emoji path, not 'sub/zlink'
+      if (concurrency === 0) assert.equal(emoji(kids).content!.name, Buffer.concat([Buffer.from(d + '/'), names[0]!]).toString(), 'first path of the hardlink');
+    }
+  });
 });

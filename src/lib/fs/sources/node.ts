@@ -4,6 +4,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, type BigIntS
 import { lstat, mkdtemp, open, readdir, readlink, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { isUtf8 } from 'node:buffer';
 import { FormatError, IoError } from '../../errors.ts';
 import { readFull, readFullSync } from '../../io/node.ts';
 import { announceFile } from '../../codec/fsverity.ts';
@@ -94,36 +95,83 @@ export async function treeFromDirectory(path: string, opts: DirectoryTreeOptions
   paths.push(rootPath);
   inodes.push(root);
 
-  // bounded-concurrency walk: a job lists one directory or lstats one entry
-  type Job = { kind: 'dir'; path: Buffer; inode: SourceInode } | { kind: 'entry'; path: Buffer; name: Buffer; parent: SourceInode; slot: number };
-  const jobs: Job[] = [{ kind: 'dir', path: rootPath, inode: root }];
-  const run = async (job: Job): Promise<void> => {
-    opts.signal?.throwIfAborted();
-    if (job.kind === 'dir') {
-      const names = await sys.readdir(job.path);
-      names.sort(compareBytes);
-      job.inode.children = new Array(names.length);
-      names.forEach((name, slot) => jobs.push({ kind: 'entry', path: Buffer.concat([job.path, SLASH, name]), name, parent: job.inode, slot }));
-      return;
-    }
-    const st = await sys.lstat(job.path);
-    const inode = inodeFor(st, job.path);
+  /** the inode of `name` in a listed directory: lstat, symlink target, its slot in the parent */
+  const entry = (name: Buffer, parent: SourceInode, slot: number, st: BigIntStats, p: Buffer): SourceInode => {
+    const inode = inodeFor(st, p);
     counts.entries++;
-    job.parent.children![job.slot] = { name: new Uint8Array(job.name), inode };
-    paths.push(job.path);
+    parent.children![slot] = { name: new Uint8Array(name), inode };
+    paths.push(p);
     inodes.push(inode);
-    if (inode.type === 'symlink' && !inode.target) {
-      inode.target = await sys.readlink(job.path);
-      inode.size = inode.target.length;
-    }
-    if (inode.type === 'dir') jobs.push({ kind: 'dir', path: job.path, inode });
+    return inode;
   };
+
   if (concurrency === 0) {
-    while (jobs.length) {
-      for (let i = 0; i < 1000 && jobs.length; i++) await run(jobs.pop()!);
-      await new Promise((r) => setImmediate(r));
+    // Depth first with an explicit stack and no promise per entry: the job walk it replaced awaited
+    // every lstat and made a job object, a Buffer name and a few closures per entry. Walk CPU time
+    // (user+sys, xattrs off, medians of interleaved runs, load ~2.3): /tmp/q7-small (39.7k
+    // entries) 435 -> 326 ms, /usr/share (57.6k) 573 -> 400 ms, with this walk, latin1 names and
+    // the ListedFile classes; lstat alone is ~110 ms and readdir ~40 ms of that. Same visiting
+    // order as the job walk (last name first, a directory listed as soon as it is met), so a
+    // hardlink keeps the same first path and files are announced in the same order. A yield to
+    // the event loop every 1000 entries, as before.
+    // Names are listed as latin1 strings: one char per byte, so they round-trip to the exact bytes,
+    // sort in byte order with the default string comparison (char codes 0-255), and V8 makes a
+    // one-byte string where `encoding: 'buffer'` makes a Buffer with its own backing store per name
+    // (readdir of /tmp/q7-small's 2067 directories: 36-50 ms vs 51-82 ms CPU).
+    type Open = { path: Buffer; names: string[]; inode: SourceInode; next: number };
+    const list = (path: Buffer, inode: SourceInode): Open => {
+      const names = sync(path, 'cannot list directory', () => readdirSync(path, { encoding: 'latin1' }));
+      names.sort();
+      inode.children = new Array(names.length);
+      return { path, names, inode, next: names.length - 1 };
+    };
+    const stack: Open[] = [list(rootPath, root)];
+    let sinceYield = 0;
+    while (stack.length) {
+      const d = stack[stack.length - 1]!;
+      if (d.next < 0) {
+        stack.pop();
+        continue;
+      }
+      if (++sinceYield === 1000) {
+        sinceYield = 0;
+        await new Promise((r) => setImmediate(r));
+      }
+      opts.signal?.throwIfAborted();
+      const slot = d.next--;
+      const name = d.names[slot]!;
+      const at = d.path.length + 1;
+      const p = Buffer.allocUnsafe(at + name.length);
+      d.path.copy(p, 0);
+      p[at - 1] = 0x2f;
+      p.write(name, at, 'latin1');
+      const inode = entry(p.subarray(at), d.inode, slot, syncCalls.lstat(p) as BigIntStats, p);
+      if (inode.type === 'symlink' && !inode.target) {
+        inode.target = syncCalls.readlink(p) as Uint8Array;
+        inode.size = inode.target.length;
+      }
+      if (inode.type === 'dir') stack.push(list(p, inode));
     }
   } else {
+    // bounded-concurrency walk for slow filesystems: a job lists one directory or lstats one entry
+    type Job = { kind: 'dir'; path: Buffer; inode: SourceInode } | { kind: 'entry'; path: Buffer; name: Buffer; parent: SourceInode; slot: number };
+    const jobs: Job[] = [{ kind: 'dir', path: rootPath, inode: root }];
+    const run = async (job: Job): Promise<void> => {
+      opts.signal?.throwIfAborted();
+      if (job.kind === 'dir') {
+        const names = await sys.readdir(job.path);
+        names.sort(compareBytes);
+        job.inode.children = new Array(names.length);
+        names.forEach((name, slot) => jobs.push({ kind: 'entry', path: Buffer.concat([job.path, SLASH, name]), name, parent: job.inode, slot }));
+        return;
+      }
+      const inode = entry(job.name, job.parent, job.slot, await sys.lstat(job.path), job.path);
+      if (inode.type === 'symlink' && !inode.target) {
+        inode.target = await sys.readlink(job.path);
+        inode.size = inode.target.length;
+      }
+      if (inode.type === 'dir') jobs.push({ kind: 'dir', path: job.path, inode });
+    };
     await new Promise<void>((done, fail) => {
       let active = 0;
       let failed = false;
@@ -293,41 +341,28 @@ function readXattrs(root: Buffer, exe: string): Promise<XattrRun> {
 
 const shrank = (at: number): string => `short read at ${at}: the file shrank since it was listed`;
 
-/** A file of the listed tree as a ByteSource: range checks here, `read` gets 1 byte or more. */
-function listedFile(
-  path: Buffer, size: number, read: (name: string, offset: number, length: number) => Promise<Uint8Array>,
-  intoSync?: (name: string, offset: number, dest: Uint8Array) => void,
-): ByteSource {
-  const name = path.toString();
-  const src: ByteSource = {
-    size,
-    name,
+/**
+ * A file of the listed tree as a ByteSource: range checks here, `readAt` gets 1 byte or more.
+ * Classes with the methods on the prototype, not an object of closures per file: a walk makes one
+ * per regular file, and the closures were garbage for the collector (see the walk's comment).
+ */
+abstract class ListedFile implements ByteSource {
+  readonly name: string;
+  declare readonly path?: string;
+  constructor(readonly file: Buffer, readonly size: number) {
+    this.name = file.toString();
     // a path that round-trips (valid UTF-8) lets a copier hand the file to the kernel (copy_file_range)
-    ...(Buffer.from(name).equals(path) ? { path: name } : {}),
-    read(offset: number, length: number): Promise<Uint8Array> {
-      try {
-        checkRange(this, offset, length);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      return length === 0 ? Promise.resolve(new Uint8Array(0)) : read(name, offset, length);
-    },
-  };
-  if (intoSync) {
-    src.readIntoSync = (offset, dest) => {
-      checkRange(src, offset, dest.length);
-      if (dest.length) intoSync(name, offset, dest);
-    };
-    src.readInto = (offset, dest) => {
-      try {
-        src.readIntoSync!(offset, dest);
-        return Promise.resolve();
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    };
+    if (isUtf8(file)) (this as { path?: string }).path = this.name;
   }
-  return src;
+  protected abstract readAt(offset: number, length: number): Promise<Uint8Array>;
+  read(offset: number, length: number): Promise<Uint8Array> {
+    try {
+      checkRange(this, offset, length);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return length === 0 ? Promise.resolve(new Uint8Array(0)) : this.readAt(offset, length);
+  }
 }
 
 interface ContentFiles {
@@ -345,21 +380,10 @@ class SyncFiles implements ContentFiles {
   private idleTimer: ReturnType<typeof setTimeout> | null = null;
 
   source(path: Buffer, size: number): ByteSource {
-    return listedFile(path, size, async (name, offset, length) => {
-      const fd = this.fd(path, name);
-      // every byte is overwritten below: no zero-fill; unpooled so the result owns its buffer
-      const raw = Buffer.allocUnsafeSlow(length);
-      const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
-      readFullSync(fd, buf, offset, name, shrank);
-      return buf;
-    }, (name, offset, dest) => {
-      // into the caller's buffer: a builder reusing one read buffer skips an allocation and its
-      // page faults per read (128 MB of /usr/bin in 4 MiB reads: 62-66 ms fresh, 22-45 ms reused)
-      readFullSync(this.fd(path, name), dest, offset, name, shrank);
-    });
+    return new SyncFile(path, size, this);
   }
 
-  private fd(path: Buffer, name: string): number {
+  fd(path: Buffer, name: string): number {
     const key = path.toString('latin1');
     if (this.last?.key === key) return this.last.fd;
     this.closeLast();
@@ -388,6 +412,35 @@ class SyncFiles implements ContentFiles {
   }
 }
 
+class SyncFile extends ListedFile {
+  constructor(file: Buffer, size: number, private readonly files: SyncFiles) {
+    super(file, size);
+  }
+  protected async readAt(offset: number, length: number): Promise<Uint8Array> {
+    // every byte is overwritten below: no zero-fill; unpooled so the result owns its buffer
+    const raw = Buffer.allocUnsafeSlow(length);
+    const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
+    readFullSync(this.files.fd(this.file, this.name), buf, offset, this.name, shrank);
+    return buf;
+  }
+  /**
+   * into the caller's buffer: a builder reusing one read buffer skips an allocation and its page
+   * faults per read (128 MB of /usr/bin in 4 MiB reads: 62-66 ms fresh, 22-45 ms reused)
+   */
+  readIntoSync(offset: number, dest: Uint8Array): void {
+    checkRange(this, offset, dest.length);
+    if (dest.length) readFullSync(this.files.fd(this.file, this.name), dest, offset, this.name, shrank);
+  }
+  readInto(offset: number, dest: Uint8Array): Promise<void> {
+    try {
+      this.readIntoSync(offset, dest);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+}
+
 /**
  * Open file handles shared by every lazy source of a tree, least recently used closed first.
  * A handle in use by a read is never closed under it.
@@ -399,14 +452,10 @@ class FdPool implements ContentFiles {
   constructor(private readonly max: number) {}
 
   source(path: Buffer, size: number): ByteSource {
-    return listedFile(path, size, (name, offset, length) => this.use(path, async (fh) => {
-      const buf = new Uint8Array(length);
-      await readFull(fh, buf, offset, name, shrank);
-      return buf;
-    }));
+    return new PooledFile(path, size, this);
   }
 
-  private async use<T>(path: Buffer, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+  async use<T>(path: Buffer, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
     const key = path.toString('latin1');
     let e: { fh: Promise<FileHandle>; users: number };
     for (;;) {
@@ -465,6 +514,19 @@ class FdPool implements ContentFiles {
       return true;
     }
     return false;
+  }
+}
+
+class PooledFile extends ListedFile {
+  constructor(file: Buffer, size: number, private readonly files: FdPool) {
+    super(file, size);
+  }
+  protected readAt(offset: number, length: number): Promise<Uint8Array> {
+    return this.files.use(this.file, async (fh) => {
+      const buf = new Uint8Array(length);
+      await readFull(fh, buf, offset, this.name, shrank);
+      return buf;
+    });
   }
 }
 
