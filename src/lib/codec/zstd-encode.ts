@@ -1129,6 +1129,27 @@ function writeFrameHeader(out: Uint8Array, dv: DataView, pos: number, n: number,
   return pos;
 }
 
+
+/**
+ * A parsed block of src[b, end) whose compressed body is blockOut[0, q): written compressed when that
+ * is smaller, else raw, with the repeat offsets put back to `reps` (a raw block leaves the
+ * decoder's as they were). Returns the position after it.
+ */
+function writeParsedBlock(
+  out: Uint8Array, pos: number, last: boolean, blockOut: Uint8Array, q: number,
+  st: { rep1: number; rep2: number; rep3: number }, reps: number[], src: Uint8Array, b: number, end: number,
+): number {
+  const size = end - b;
+  if (q < size) {
+    pos = writeBlockHeader(out, pos, last, 2, q);
+    out.set(blockOut.subarray(0, q), pos);
+    return pos + q;
+  }
+  [st.rep1, st.rep2, st.rep3] = reps as [number, number, number];
+  pos = writeBlockHeader(out, pos, last, 0, size);
+  out.set(src.subarray(b, end), pos);
+  return pos + size;
+}
 /** Compress `src` into one zstd frame. */
 export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uint8Array {
   const level = checkLevel(opts);
@@ -1163,17 +1184,7 @@ export function zstdCompress(src: Uint8Array, opts: ZstdEncodeOptions = {}): Uin
     parseBlock(st, src, b, end, seq);
     let q = writeLiterals(seq.lits, seq.nLits, blockOut, 0, scratch);
     q = writeSequences(seq, blockOut, q);
-    if (q < size) {
-      pos = writeBlockHeader(out, pos, last, 2, q);
-      out.set(blockOut.subarray(0, q), pos);
-      pos += q;
-    } else {
-      // raw block: the decoder's repeat offsets stay as they were
-      [st.rep1, st.rep2, st.rep3] = reps as [number, number, number];
-      pos = writeBlockHeader(out, pos, last, 0, size);
-      out.set(src.subarray(b, end), pos);
-      pos += size;
-    }
+    pos = writeParsedBlock(out, pos, last, blockOut, q, st, reps, src, b, end);
   }
   if (opts.checksum) {
     dv.setUint32(pos, xxh64Parts(src)[1] >>> 0, true);
@@ -1333,16 +1344,7 @@ export function zstdCompressDestSize(src: Uint8Array, cap: number, opts: ZstdEnc
       }
       if (q >= 0 && pos + 3 + Math.min(q, len) <= limit) {
         lastHdr = pos;
-        if (q < len) {
-          pos = writeBlockHeader(out, pos, false, 2, q);
-          out.set(blockOut.subarray(0, q), pos);
-          pos += q;
-        } else {
-          [st.rep1, st.rep2, st.rep3] = reps as [number, number, number];
-          pos = writeBlockHeader(out, pos, false, 0, len);
-          out.set(src.subarray(b, end), pos);
-          pos += len;
-        }
+        pos = writeParsedBlock(out, pos, false, blockOut, q, st, reps, src, b, end);
         consumed = end;
         ratio = len / (3 + Math.min(q, len));
         continue;
