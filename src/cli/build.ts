@@ -15,6 +15,7 @@ import { UsageError } from './format.ts';
 import { withVerityPool } from './verity-pool.ts';
 import { imageOptions, openFile, openPath, type ImageArgs } from './open.ts';
 import { buildZranRafs } from '../lib/rafs/builder/zran.ts';
+import { useTempZDataStore, zstoreDir } from './zstore.ts';
 import { buildTarIndex } from '../lib/erofs/writer-tar-index.ts';
 import { treeFromTar } from '../lib/fs/sources/tar.ts';
 
@@ -333,6 +334,8 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
   try {
     // EROFS opens its output first; composefs once the object store is filled
     if (a.format === 'erofs') sink = fileSink(a.out);
+    // compressed pclusters wait for the write in a temporary file, not in memory (src/cli/zstore.ts)
+    if (a.format === 'erofs' && a.compression !== undefined) useTempZDataStore(zstoreDir(a.out));
     const o = buildOptions(a);
     const image = sink ?? (() => (sink = fileSink(a.out)));
     const run = () => buildImage(tree, o, { image }, {
@@ -354,5 +357,6 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
     };
   } finally {
     sink?.close();
+    useTempZDataStore(null);
   }
 }

@@ -40,7 +40,7 @@ async function runFiles(m: ZFilesJob): Promise<void> {
     const transfer = new Set<ArrayBuffer>();
     for (const f of files) {
       if (!f) continue;
-      transfer.add(f.data.buffer as ArrayBuffer);
+      if (f.data) transfer.add(f.data.buffer as ArrayBuffer);
       if (f.tail) transfer.add(f.tail.bytes.buffer as ArrayBuffer);
     }
     port.postMessage({ id: m.id, files } satisfies ZFilesDone, [...transfer]);

@@ -264,8 +264,18 @@ export interface ZTail {
 export interface ZFile {
   extents: ZExtent[];
   tail: ZTail | null;
-  /** this file's pclusters, back to back (blocks × block size bytes) */
-  data: Uint8Array;
+  /**
+   * this file's pclusters, back to back, as compressFile made them; null once handed to the
+   * build's ZDataStore (`stored`, `dataLen`)
+   */
+  data: Uint8Array | null;
+  /** the ZDataStore handle of the pclusters, -1 while `data` holds them (or there are none) */
+  stored: number;
+  /** bytes of pclusters in `data` or the store (a multiple of the block size) */
+  dataLen: number;
+  /** one more block after them: an inline tail dropInline moved out of the inode */
+  extra: Uint8Array | null;
+  /** blocks of pclusters, `extra` included */
   blocks: number;
   /** compact indexes (else COMPRESSED_FULL) */
   compact: boolean;
@@ -592,7 +602,7 @@ export async function compressFile(zi: ZImage, node: number, size: number, next:
   const own = data.slice(0, blocks * bs);
   zi.settleDups(true);
   const wholeFragment = tail !== null && !tail.inline && tail.start === 0;
-  return { extents, tail, data: own, blocks, compact: z.compact && z.bits <= 14 && !hasRef && !wholeFragment, interlaced: z.interlaced };
+  return { extents, tail, data: own, stored: -1, dataLen: own.length, extra: null, blocks, compact: z.compact && z.bits <= 14 && !hasRef && !wholeFragment, interlaced: z.interlaced };
 }
 
 /** a file handed to a pool thread: its node (dedupe owner; unused there) and its size */
@@ -669,12 +679,67 @@ export async function compressRun(zi: ZImage, files: readonly ZPoolFile[], bytes
 export function dropInline(z: ZConfig, f: ZFile): ZFile {
   const t = f.tail!;
   const bs = z.bs;
-  const data = new Uint8Array((f.blocks + 1) * bs);
-  data.set(f.data);
-  data.set(t.bytes, t.raw ? f.blocks * bs : (f.blocks + 1) * bs - t.bytes.length);
+  // the new block goes after the others without touching them (they may be in a ZDataStore)
+  if (f.extra) throw new Error('EROFS writer bug: a second inline tail dropped');
+  const extra = new Uint8Array(bs);
+  extra.set(t.bytes, t.raw ? 0 : bs - t.bytes.length);
   const x: ZExtent = { start: t.start, len: t.len, raw: t.raw, pblk: f.blocks, blocks: 1, owner: -1, ref: false, partial: false };
   if (t.raw && f.interlaced && t.start % bs !== 0) throw new Error('EROFS writer bug: an interlaced image with an inline tail');
-  return { ...f, extents: [...f.extents, x], tail: null, data, blocks: f.blocks + 1 };
+  return { ...f, extents: [...f.extents, x], tail: null, extra, blocks: f.blocks + 1 };
+}
+
+/**
+ * Where a build keeps the compressed pclusters between compressing a file (planning, where only
+ * their length counts) and writing them (emit, in file order). The default keeps them in memory;
+ * the CLI registers one backed by a temporary file (src/cli/zstore.ts), as the whole compressed
+ * image would otherwise sit in memory until it is written.
+ */
+export interface ZDataStore {
+  /** keep `data` (the store may copy it or keep the reference); returns its handle */
+  put(data: Uint8Array): number;
+  /** the `length` bytes put under `handle` (a buffer the caller may keep) */
+  get(handle: number, length: number): Uint8Array | Promise<Uint8Array>;
+  /** the build is over (written or failed): let go of everything */
+  close(): void;
+}
+
+/** ZDataStore in memory: the references themselves */
+export class MemoryZDataStore implements ZDataStore {
+  private kept: (Uint8Array | null)[] = [];
+  put(data: Uint8Array): number {
+    this.kept.push(data);
+    return this.kept.length - 1;
+  }
+  get(handle: number, length: number): Uint8Array {
+    const d = this.kept[handle];
+    if (!d || d.length !== length) throw new Error(`EROFS writer bug: stored pclusters ${handle} missing or not ${length} bytes`);
+    return d;
+  }
+  close(): void {
+    this.kept = [];
+  }
+}
+
+let registeredZStore: (() => ZDataStore) | null = null;
+
+/** A runtime with files registers a store maker here (the CLI); null = in memory. */
+export function useZDataStore(make: (() => ZDataStore) | null): void {
+  registeredZStore = make;
+}
+
+/** a new store for one build: the registered kind, else in memory */
+export function newZDataStore(): ZDataStore {
+  return registeredZStore ? registeredZStore() : new MemoryZDataStore();
+}
+
+/** hand `f`'s pclusters to `store` (from then on the file holds their handle and length only) */
+export function storeZFile(store: ZDataStore, f: ZFile | null): ZFile | null {
+  if (f?.data) {
+    if (f.data.length > 0) f.stored = store.put(f.data);
+    f.dataLen = f.data.length;
+    f.data = null;
+  }
+  return f;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ import {
 } from './structs.ts';
 import {
   availableAlgs, cfgRecordBytes, compressFile, dropInline, emitCfgRecord, encodeZMeta, inlinePclusterOffset, mapHeaderOffset, resolveCompression, zLayout, zMetaBytes,
-  ZImage, zFilePool, type ErofsCompression, type ZConfig, type ZFile, type ZFilePool, type ZPoolFile,
+  newZDataStore, storeZFile, ZImage, zFilePool, type ErofsCompression, type ZDataStore, type ZConfig, type ZFile, type ZFilePool, type ZPoolFile,
 } from './writer-compress.ts';
 import { BytesSource } from '../io/source.ts';
 import {
@@ -80,6 +80,11 @@ export interface ErofsOptions {
    * (useZFilePool) once the files to compress add up to POOL_MIN_BYTES, null = none
    */
   compressPool?: ZFilePool | null;
+  /**
+   * where compressed pclusters wait from planning to writing: a new store per build, closed at its
+   * end (also on failure); absent = the registered kind (useZDataStore), else in memory
+   */
+  zstore?: () => ZDataStore;
 }
 
 export type { ErofsCompression, ErofsAlgorithm } from './writer-compress.ts';
@@ -156,6 +161,8 @@ interface Plan {
   /** compression settings, and the pclusters of each file stored compressed */
   z: ZConfig | null;
   zfile: (ZFile | null)[];
+  /** holds the zfile pclusters (ZFile.stored) */
+  zstore: ZDataStore;
   /** threads the files were compressed on (0: this one) */
   zThreads: number;
 }
@@ -184,10 +191,16 @@ function describePath(nodes: Node[], i: number): string {
 }
 
 export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sink): Promise<ErofsResult> {
-  const plan = await planErofs(tree, opts);
+  const zstore = opts.zstore ? opts.zstore() : newZDataStore();
+  let plan: Plan;
   const out = new StreamOutput(sink);
-  await emitErofs(plan, new ChecksumHead(out, plan.checksum, plan.bs), opts.readSize ?? DEFAULT_READ);
-  await out.finish();
+  try {
+    plan = await planErofs(tree, opts, zstore);
+    await emitErofs(plan, new ChecksumHead(out, plan.checksum, plan.bs), opts.readSize ?? DEFAULT_READ);
+    await out.finish();
+  } finally {
+    zstore.close();
+  }
   const size = plan.blocks * plan.bs;
   if (out.pos !== size) throw new Error(`EROFS writer bug: wrote ${out.pos} bytes, planned ${size}`);
   const res: ErofsResult = { size, blocks: plan.blocks, inodes: plan.nodes.length, uuid: plan.uuid, buildTime: plan.buildTime };
@@ -219,10 +232,22 @@ export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sin
 
 /** Image size without writing (the measuring pass; content is still hashed in chunk mode). */
 export async function measureErofs(tree: SourceTree, opts: ErofsOptions = {}): Promise<number> {
-  const plan = await planErofs(tree, { ...opts, uuid: opts.uuid ?? new Uint8Array(16) });
-  const out = new CountingOutput();
-  await emitErofs(plan, new ChecksumHead(out, false, plan.bs), opts.readSize ?? DEFAULT_READ, true);
-  return out.pos;
+  // the pclusters are never read back here (the measuring pass counts their lengths): dropped as made
+  const zstore: ZDataStore = {
+    put: () => 0,
+    get: () => {
+      throw new Error('EROFS writer bug: the measuring pass read pclusters');
+    },
+    close: () => {},
+  };
+  try {
+    const plan = await planErofs(tree, { ...opts, uuid: opts.uuid ?? new Uint8Array(16) }, zstore);
+    const out = new CountingOutput();
+    await emitErofs(plan, new ChecksumHead(out, false, plan.bs), opts.readSize ?? DEFAULT_READ, true);
+    return out.pos;
+  } finally {
+    zstore.close();
+  }
 }
 
 /** Collect the tree breadth-first; hardlinks (one SourceInode under several names) become one inode. */
@@ -313,7 +338,7 @@ function contentOf(nodes: Node[], i: number): ByteSource {
   return src.content;
 }
 
-async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
+async function planErofs(tree: SourceTree, opts: ErofsOptions, zstore: ZDataStore): Promise<Plan> {
   const bs = opts.blockSize ?? BLOCK_SIZE;
   const bits = Math.log2(bs);
   if (!Number.isInteger(bits) || bits < 9 || bits > 16) throw new RangeError(`blockSize ${bs}: a power of two from 512 to 65536`);
@@ -336,7 +361,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   const uniq = chunkBits ? await hashChunks(nodes, chunkBits, opts.dedupe ?? true, readSize) : [];
   const z = opts.compression ? resolveCompression(opts.compression, bs) : null;
   if (z && chunkBits) throw new UnsupportedError('erofs', 'compression and chunk-based files together');
-  const { zfile, packed, threads: zThreads } = z ? await compressFiles(nodes, z, readSize, buildTime, buildTimeNsec, opts.compressPool) : { zfile: [], packed: -1, threads: 0 };
+  const { zfile, packed, threads: zThreads } = z ? await compressFiles(nodes, z, readSize, buildTime, buildTimeNsec, opts.compressPool, zstore) : { zfile: [], packed: -1, threads: 0 };
   const N = nodes.length;
 
   // one value per name (the last wins), sorted by name; pairs used by more than one inode are shared
@@ -426,7 +451,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions): Promise<Plan> {
   return {
     nodes, uuid: parseUuid(opts.uuid), buildTime, buildTimeNsec, volumeName: ENC.encode(opts.volumeName ?? '').subarray(0, 16),
     checksum: opts.checksum ?? true, bs, bits, chunkBits, packed, ipos, nid, compact, layout, isize: isizeA, size: sizeA, inlineLen, nBlocks, blkaddr,
-    xattrs: xp, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk,  z, zfile, zThreads,
+    xattrs: xp, order: Uint32Array.from({ length: N }, (_, k) => k).sort((a, b) => ipos[a]! - ipos[b]!), inodesEnd, dataStart, blocks: blk, uniq, uniqBlk,  z, zfile, zstore, zThreads,
   };
 }
 
@@ -783,8 +808,15 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
         const stored = p.inlineLen[i]! > 0 ? blocks - 1 : blocks;
         emitDirBlocks(out, start, bs, n.entNames!, n.entNodes!, starts, stored, p.nid, (t) => nodes[t]!.src.type, W, () => where(i));
       } else if (p.zfile[i]) {
+        const zf = p.zfile[i]!;
         expectAt(out, start, W, () => `${where(i)}: pcluster 0`);
-        out.bytes(p.zfile[i]!.data);
+        if (zf.data) out.bytes(zf.data);
+        else if (measureOnly) out.fill(zf.dataLen); // the measuring pass needs the length only
+        else if (zf.stored >= 0) {
+          const b = p.zstore.get(zf.stored, zf.dataLen);
+          out.bytes(b instanceof Uint8Array ? b : await b);
+        }
+        if (zf.extra) out.bytes(zf.extra);
       } else {
         expectAt(out, start, W, () => `${where(i)}: data block 0`);
         if (s.type === 'symlink') out.bytes(s.target!.subarray(0, plainBytes));
@@ -823,7 +855,7 @@ function isCompressed(p: Plan, i: number): boolean {
  * but without fragments, inline tails or dedupe of its own.
  */
 async function compressFiles(
-  nodes: Node[], z: ZConfig, readSize: number, buildTime: number, buildTimeNsec: number, poolOpt: ZFilePool | null | undefined,
+  nodes: Node[], z: ZConfig, readSize: number, buildTime: number, buildTimeNsec: number, poolOpt: ZFilePool | null | undefined, store: ZDataStore,
 ): Promise<{ zfile: (ZFile | null)[]; packed: number; threads: number }> {
   const res: (ZFile | null)[] = new Array(nodes.length).fill(null);
   const todo: number[] = [];
@@ -843,11 +875,12 @@ async function compressFiles(
   const ra = new ReadAhead(reqs, undefined, undefined, true);
   if (pool && (poolOpt !== undefined || total >= POOL_MIN_BYTES)) {
     // without fragments there is no packed inode
-    await compressOnPool(nodes, todo, z, pool, ra, piece, res);
+    await compressOnPool(nodes, todo, z, pool, ra, piece, res, store);
     return { zfile: res, packed: -1, threads: pool.threads };
   }
   const zi = new ZImage(z);
-  for (const i of todo) res[i] = await compressFile(zi, i, nodes[i]!.src.size, () => ra.next());
+  // each file's pclusters go to the store as soon as they are made (planning needs their length only)
+  for (const i of todo) res[i] = storeZFile(store, await compressFile(zi, i, nodes[i]!.src.size, () => ra.next()));
   if (zi.packedSize === 0) return { zfile: res, packed: -1, threads: 0 };
   const data = zi.packedData();
   const packed = nodes.length;
@@ -857,7 +890,7 @@ async function compressFiles(
   });
   const own = new ZImage({ ...z, ztail: false, fragments: false, dedupe: false, interlaced: false });
   let at = 0;
-  res.push(data.length > z.bs ? await compressFile(own, packed, data.length, async () => data.subarray(at, (at = data.length))) : null);
+  res.push(data.length > z.bs ? storeZFile(store, await compressFile(own, packed, data.length, async () => data.subarray(at, (at = data.length)))) : null);
   return { zfile: res, packed, threads: 0 };
 }
 
@@ -878,7 +911,9 @@ const POOL_INFLIGHT = 4 << 20;
  * so memory does not grow with the tree; `res` is filled by node, so the order threads finish in
  * does not matter.
  */
-async function compressOnPool(nodes: Node[], todo: number[], z: ZConfig, pool: ZFilePool, ra: ReadAhead, piece: number, res: (ZFile | null)[]): Promise<void> {
+async function compressOnPool(
+  nodes: Node[], todo: number[], z: ZConfig, pool: ZFilePool, ra: ReadAhead, piece: number, res: (ZFile | null)[], store: ZDataStore,
+): Promise<void> {
   const limit = Math.max(pool.threads, 1) * POOL_INFLIGHT;
   let inflight = 0;
   let failed: { e: unknown } | null = null;
@@ -904,7 +939,7 @@ async function compressOnPool(nodes: Node[], todo: number[], z: ZConfig, pool: Z
     const job = pool.begin(z, files, bytes, taken);
     done.push(job.result.then(
       (zs) => {
-        for (let k = 0; k < files.length; k++) res[files[k]!.node] = zs[k] ?? null;
+        for (let k = 0; k < files.length; k++) res[files[k]!.node] = storeZFile(store, zs[k] ?? null);
         taken(first);
       },
       (e: unknown) => {
