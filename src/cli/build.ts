@@ -334,8 +334,9 @@ export async function build(tree: SourceTree, a: BuildArgs): Promise<BuildSummar
   try {
     // EROFS opens its output first; composefs once the object store is filled
     if (a.format === 'erofs') sink = fileSink(a.out);
-    // compressed pclusters wait for the write in a temporary file, not in memory (src/cli/zstore.ts)
-    if (a.format === 'erofs' && a.compression !== undefined) useTempZDataStore(zstoreDir(a.out));
+    // compressed pclusters wait for the write in a temporary file, not in memory (src/cli/zstore.ts);
+    // LAYERSCOPE_ZSTORE=memory keeps them in memory (A/B measurements)
+    if (a.format === 'erofs' && a.compression !== undefined && process.env.LAYERSCOPE_ZSTORE !== 'memory') useTempZDataStore(zstoreDir(a.out));
     const o = buildOptions(a);
     const image = sink ?? (() => (sink = fileSink(a.out)));
     const run = () => buildImage(tree, o, { image }, {
