@@ -213,9 +213,13 @@ test('a job carries records to a worker unchanged, and refuses plans a worker ca
       { kind: 'decode', algorithm: 'zstd', source: null, pos: 0, plen: 2, bytes: bytes('qq'), skip: 0, take: 3, zeroPadding: false, dictSize: 0, structure: 'erofs.pcluster', at: 8 },
       { kind: 'decode', algorithm: 'deflate', source: file, pos: 9, plen: 5, bytes: null, skip: 1, take: 2, zeroPadding: true, dictSize: 0, structure: 'erofs.pcluster', at: 9 },
     ] },
+    // one part of a split file: its plan makes `part.length` bytes at `part.offset`
+    { path: bytes('/d/big'), attr: attr('reg', 3 << 20, 7), link: null, xattrs: null, part: { slot: 4095, offset: 2 ** 33 + 4096, length: 8 },
+      plan: [{ kind: 'copy', source: file, pos: 2 ** 34, len: 5 }, { kind: 'zero', len: 3 }] },
   ];
   const w = new JobWriter();
   for (const r of recs) assert.equal(w.add(r), true);
+  assert.equal(w.add({ ...recs[recs.length - 1]!, part: { slot: 1, offset: 0, length: 9 } }), false, 'a part plan one byte short');
   assert.equal(w.add({ ...recs[0]!, plan: [{ kind: 'copy', source: new BytesSource(new Uint8Array(3)), pos: 0, len: 3 }] }), false, 'an in-memory source');
   assert.equal(w.add({ ...recs[0]!, attr: attr('reg', 14, 2) }), false, 'a plan one byte short');
   const job = w.take();
@@ -223,7 +227,8 @@ test('a job carries records to a worker unchanged, and refuses plans a worker ca
   const back = [...readJob(structuredClone(job))];
   const named = (s: ByteSource | null) => (s === null ? null : s.path!);
   assert.deepEqual(back.map((r) => ({ ...r, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'bytes' || ((p.kind === 'lz4' || p.kind === 'decode') && p.bytes) ? { ...p, bytes: Buffer.from(p.bytes!) } : p)) ?? null })),
-    recs.map((r) => ({ ...r, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'copy' ? { ...p, source: named(p.source) } : p.kind === 'lz4' || p.kind === 'decode' ? { ...p, source: named(p.source), bytes: p.bytes && Buffer.from(p.bytes) } : p.kind === 'bytes' ? { ...p, bytes: Buffer.from(p.bytes) } : p)) ?? null })));
+    // a record without a part comes back with part null (the wire always says)
+    recs.map((r) => ({ ...r, part: r.part ?? null, path: Buffer.from(r.path), link: r.link && Buffer.from(r.link), xattrs: r.xattrs?.map((x) => Buffer.from(x)) ?? null, plan: r.plan?.map((p) => (p.kind === 'copy' ? { ...p, source: named(p.source) } : p.kind === 'lz4' || p.kind === 'decode' ? { ...p, source: named(p.source), bytes: p.bytes && Buffer.from(p.bytes) } : p.kind === 'bytes' ? { ...p, bytes: Buffer.from(p.bytes) } : p)) ?? null })));
 });
 
 // mkfs.erofs 1.9.3 images whose pclusters are MicroLZMA, DEFLATE and zstd: a worker gets their plans through a job
