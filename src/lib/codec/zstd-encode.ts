@@ -1502,16 +1502,21 @@ function estimateCosts(N: number): void {
   }
 }
 
-/** estimated bytes of the block cut to `c` bytes of content (as encodeCut cuts it), tables left out */
-function estimate(c: number, N: number): number {
-  const seq = seqBuf;
+/** how many of the block's N sequences end at or before `c` bytes of content (cutP: their prefix sums) */
+function sequencesEndingBy(c: number, N: number): number {
   let lo = 0, hi = N;
   while (lo < hi) {
     const mid = (lo + hi + 1) >> 1;
     if (cutP[mid]! <= c) lo = mid;
     else hi = mid - 1;
   }
-  const k = lo;
+  return lo;
+}
+
+/** estimated bytes of the block cut to `c` bytes of content (as encodeCut cuts it), tables left out */
+function estimate(c: number, N: number): number {
+  const seq = seqBuf;
+  const k = sequencesEndingBy(c, N);
   let bits = estB[k]!;
   const rest = c - cutP[k]!;
   const ll = k < N ? seq.ll[k]! : rest;
@@ -1529,14 +1534,7 @@ function estimate(c: number, N: number): number {
  */
 function encodeCut(c: number, N: number): number {
   const seq = seqBuf;
-  // k: the sequences that end at or before c
-  let lo = 0, hi = N;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (cutP[mid]! <= c) lo = mid;
-    else hi = mid - 1;
-  }
-  const k = lo;
+  const k = sequencesEndingBy(c, N);
   const rest = c - cutP[k]!;
   let nSeq = k, nLits = cutL[k]! + rest, content = c;
   const savedMl = k < N ? seq.ml[k]! : 0, savedMlc = k < N ? seq.mlc[k]! : 0;
