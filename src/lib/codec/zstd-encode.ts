@@ -1245,7 +1245,7 @@ const BODY_AT = 9;
  * Input of the first block per byte of room: the guess of the compression ratio, 25% over. Too
  * high, and input past what fits is parsed for nothing; too low, and a second block follows with a
  * header, literals header and tables of its own. 3 rather than 4: 8-25% less CPU on 4 KiB
- * pclusters of /usr/share/locale and /usr/bin files (level 3, .scratch/r7-harness.ts), the same
+ * pclusters of /usr/share/locale and /usr/bin files (level 3, CPU time of this function on the same pclusters, commit ece002e), the same
  * stored blocks (832 against 831 of 4 KiB).
  */
 const FIRST_RATIO = 3;
