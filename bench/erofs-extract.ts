@@ -7,6 +7,8 @@
 // reads neither LZMA nor DEFLATE nor zstd, so those rows need an fsck.erofs 1.6 or later built
 // outside this repository, and say so when skipped. EXTRACT_ROWS=lzma,zstd runs only the rows
 // whose label holds one of those words; BENCH_RUNS sets the runs per row (default 3, medians).
+// EXTRACT_TREE=/usr/share makes the images from that directory instead of the generated 20k-file tree
+// (the issue's disk figure was taken on /usr/share); its images are named after the directory.
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { newerMkfs } from './erofs-extract-kernel.ts';
@@ -43,11 +45,15 @@ function newerFsck(algs: string[]): { path: string; version: string } | { skip: 
 interface Spec { label: string; img: string; make: () => { status: number; stderr: string }; fsck: string; fsckName: string }
 
 export async function runErofsExtractBench(runs = Number(process.env.BENCH_RUNS ?? 3)): Promise<Row[]> {
-  const tree = makeBigTree(join(BENCH_OUT, 'tree-20k'), 20_000, 520 << 20);
+  const given = process.env.EXTRACT_TREE;
+  const tree = given ?? makeBigTree(join(BENCH_OUT, 'tree-20k'), 20_000, 520 << 20);
+  // images of a given tree are kept apart from the generated tree's (they are made once and reused)
+  const tag = given ? `-${given.replace(/[^0-9A-Za-z]+/g, '_')}` : '';
+  const files = given ? `${sh('find', [given]).stdout.split('\n').filter(Boolean).length} entries of ${given}` : '20k files';
   const rows: Row[] = [];
   const specs: Spec[] = [];
   for (const [label, opts] of [['uncompressed', []], ['lz4hc', ['-zlz4hc']]] as const) {
-    const img = join(BENCH_OUT, `big-${label}.erofs`);
+    const img = join(BENCH_OUT, `big-${label}${tag}.erofs`);
     specs.push({ label, img, make: () => sh('mkfs.erofs', ['-T0', '-U', UUID, ...opts, img, tree]), fsck: 'fsck.erofs', fsckName: 'fsck.erofs' });
   }
   const algs = ['lzma', 'deflate', 'zstd'];
@@ -60,7 +66,7 @@ export async function runErofsExtractBench(runs = Number(process.env.BENCH_RUNS 
     // the image the extract-kernel bench makes (same name, same options)
     const ver = mk.version.replace(/[^0-9A-Za-z.]+/g, '_');
     for (const alg of algs) {
-      const img = join(BENCH_OUT, `big-${alg}-mkfs-${ver}.erofs`);
+      const img = join(BENCH_OUT, `big-${alg}-mkfs-${ver}${tag}.erofs`);
       specs.push({ label: `${alg} (mkfs.erofs ${mk.version})`, img, make: () => sh(mk.path, ['--quiet', '-T0', '-U', UUID, `-z${alg}`, img, tree]), fsck: fk.path, fsckName: `fsck.erofs ${fk.version}` });
     }
   }
@@ -123,7 +129,7 @@ export async function runErofsExtractBench(runs = Number(process.env.BENCH_RUNS 
       for (const [k, [label2]] of variants.entries()) {
         const l = median(ours[k]!);
         rows.push({
-          name: `extract${label2} ${label} → ${where} (${(statSync(img).size / 1e6).toFixed(0)} MB image, 20k files)`,
+          name: `extract${label2} ${label} → ${where} (${(statSync(img).size / 1e6).toFixed(0)} MB image, ${files})`,
           layerscopeMs: Math.round(l), referenceMs: Math.round(f), ratio: +(f / l).toFixed(3),
           layerscopeCpuMs: Math.round(median(oursCpu[k]!)), referenceCpuMs: Math.round(median(refCpu)),
           note: `ratio = ${fsckName} time / layerscope time (>1: we are faster); both extract into ${base}${onDisk ? ' (sync before each run, and its own sync timed after it)' : ''}; medians of ${runs}; trees compared with diff -r; 1-min load ${loads.join('/')}`,
