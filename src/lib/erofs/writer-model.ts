@@ -4,7 +4,8 @@
  * directory link counts, data blocks handed out in inode order, and the record the planning
  * (measuring) pass leaves (InodeRecords: where each inode record lands, how long its tail is, the
  * xattr plan, where the inode area ends and data starts), which the writing pass follows
- * (emitInodeRecord / emitInodeArea, emitDirBlocks), checking every piece where it lands.
+ * (emitInodeRecord / emitInodeArea or emitInodeAreaSync, emitDirBlocks), checking every piece
+ * where it lands.
  *
  * Each writer keeps its own node type and what is specific to it: composefs its overlay rewrite,
  * whiteout stubs, version rules and placement rule; plain EROFS compression, chunks and best-fit
@@ -262,6 +263,20 @@ export async function emitInodeArea(
     const done = emitInodeRecord(out, r, i, core(i), tail, writer, where);
     if (done) await done;
     if ((k & 1023) === 1023) await out.drain();
+  }
+  emitInodeAreaEnd(out, r, writer);
+}
+
+/**
+ * The same, synchronously, for writers whose tails are all in hand (the tar index, composefs-rs:
+ * small images written by measureThenWrite in one go, nothing read ahead, no sink to drain).
+ */
+export function emitInodeAreaSync(
+  out: Output, r: InodeRecords, core: (node: number) => InodeCore, tail: (node: number, at: number) => void, writer: string, where: (node: number) => string,
+): void {
+  for (let k = 0; k < r.order.length; k++) {
+    const i = r.order[k]!;
+    emitInodeRecord(out, r, i, core(i), tail, writer, where);
   }
   emitInodeAreaEnd(out, r, writer);
 }

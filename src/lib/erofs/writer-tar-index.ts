@@ -45,7 +45,7 @@ import {
   erofs_deviceslot, erofs_inode_chunk_index, erofs_super_block,
 } from './structs.ts';
 import { direntBlocks, inodeCoreSize, xattrIcount, type InodeCore } from './writer-common.ts';
-import { assignBlocks, collectInodes, emitDirBlocks, emitInodeAreaEnd, emitInodeRecord, linkCounts, nodePath, type InodeRecords, type ModelNode } from './writer-model.ts';
+import { assignBlocks, collectInodes, emitDirBlocks, emitInodeAreaSync, linkCounts, nodePath, type InodeRecords, type ModelNode } from './writer-model.ts';
 import { expectAt, measureThenWrite, type Output, type Sink } from './writer-output.ts';
 import { planXattrs } from './writer-xattrs.ts';
 import { OPAQUE_WHITEOUT_BYTES, WHITEOUT_PREFIX_BYTES } from '../fs/whiteout.ts';
@@ -187,12 +187,7 @@ export async function buildTarIndex(tree: SourceTree, tar: ByteSource, sink: Sin
     out.bytes(slot);
     expectAt(out, DEVT_SLOTOFF * EROFS_DEVT_SLOT_SIZE + erofs_deviceslot.size, W, () => 'device slot end');
 
-    const emitTail = tail(out);
-    for (let k = 0; k < N; k++) {
-      const i = order[k]!;
-      emitInodeRecord(out, records, i, core(i), emitTail, W, where);
-    }
-    emitInodeAreaEnd(out, records, W);
+    emitInodeAreaSync(out, records, core, tail(out), W, where);
 
     // directory and symlink data, in inode order
     for (let k = 0; k < N; k++) {

@@ -41,7 +41,7 @@ import {
 } from '../erofs/structs.ts';
 import { COMPOSEFS_MAGIC } from '../composefs/structs.ts';
 import { direntBlocks, direntBytes, emitDirentsOf, prefixIndexer, xattrIcount, type InodeCore } from '../erofs/writer-common.ts';
-import { assignBlocks, collectInodes, emitDirBlocks, emitInodeAreaEnd, emitInodeRecord, linkCounts, nodePath, type InodeRecords, type ModelNode } from '../erofs/writer-model.ts';
+import { assignBlocks, collectInodes, emitDirBlocks, emitInodeAreaSync, linkCounts, nodePath, type InodeRecords, type ModelNode } from '../erofs/writer-model.ts';
 import { expectAt, measureThenWrite, MemorySink, type Output } from '../erofs/writer-output.ts';
 import { planXattrs } from '../erofs/writer-xattrs.ts';
 import { COMPOSEFS_RS_INLINE_MAX } from './composefs.ts';
@@ -227,12 +227,7 @@ export async function composefsRsImage(tree: SourceTree): Promise<Uint8Array> {
       magic: EROFS_MAGIC, feature_compat: EROFS_FEATURE_COMPAT_MTIME | EROFS_FEATURE_COMPAT_XATTR_FILTER, blkszbits: 12, root_nid: nid[0]!, inos: N, blocks: end / BLOCK,
     }, sb);
     out.bytes(sb);
-    const emitTail = tail(out);
-    for (let k = 0; k < N; k++) {
-      const i = order[k]!;
-      emitInodeRecord(out, records, i, core(i), emitTail, W, where);
-    }
-    emitInodeAreaEnd(out, records, W);
+    emitInodeAreaSync(out, records, core, tail(out), W, where);
     for (let k = 0; k < N; k++) {
       const i = order[k]!;
       const nb = nBlocks[i]!;
