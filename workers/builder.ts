@@ -14,6 +14,7 @@ import { BlobFile } from '../src/lib/app/blob-file.ts';
 import { openInput, sourceTreeOf, type InputKind } from '../src/lib/app/open.ts';
 import { streamBlobContents } from '../src/lib/app/stream-source.ts';
 import { probeReads } from '../src/lib/app/read-probe.ts';
+import { compressWorkerCount, PortZFilePool, type ZPort } from '../src/lib/app/build-zpool.ts';
 import { layerEffects, summarizeTree, type LayerEffects, type TreeSummary } from '../src/lib/app/tree-summary.ts';
 import type { BuildChoice } from '../src/lib/app/build-choice.ts';
 import { wired, toWire, type WireError } from '../src/lib/app/wire.ts';
@@ -176,6 +177,37 @@ async function renameInDir(dir: FileSystemDirectoryHandle, h: FileSystemFileHand
 
 const PIECE = 4 << 20;
 
+/** compression workers for EROFS -z builds (null: as many as compressWorkerCount gives); the bench sets it */
+let zWorkers: number | null = null;
+let zPool: PortZFilePool | null = null;
+
+/** the compression workers (nested workers, started at the first job and kept for later builds), or null for this thread */
+function compressPool(): PortZFilePool | null {
+  const n = zWorkers ?? compressWorkerCount(navigator.hardwareConcurrency);
+  if (zPool && zPool.threads !== n) {
+    zPool.close();
+    zPool = null;
+  }
+  if (n > 0) zPool ??= new PortZFilePool(n, compressWorker);
+  return zPool;
+}
+
+function compressWorker(i: number): ZPort {
+  const w = new Worker(new URL('./compress.ts', import.meta.url), { type: 'module', name: `compress-${i}` });
+  return {
+    post: (m, transfer) => w.postMessage(m, transfer),
+    listen(onReply, onFail) {
+      w.addEventListener('message', (e) => onReply(e.data));
+      w.addEventListener('error', (e) => {
+        e.preventDefault();
+        onFail(e.message || 'it failed to start');
+      });
+      w.addEventListener('messageerror', () => onFail('a message could not be read'));
+    },
+    close: () => w.terminate(),
+  };
+}
+
 export const api = {
   async load(input: SourceInput): Promise<SourceInfo> {
     const t0 = performance.now();
@@ -212,6 +244,7 @@ export const api = {
       const zip = req.objects.kind === 'zip' ? new BlobFile('objects.zip', { signal, type: 'application/zip' }) : null;
       const r = await runBuild<BlobFile | HandleFile>({ layers, choice: req.choice, signal, onProgress, originals, ...(req.rafsName !== undefined ? { rafsName: req.rafsName } : {}) }, {
         image: () => (target.kind === 'handle' ? HandleFile.open(target.handle, signal) : new BlobFile('image', { signal })),
+        compressPool,
         readImage: async (f) => (f instanceof BlobFile ? new BlobSource(f.finish(), 'built image') : new BlobSource(await f.h.getFile(), 'built image')),
         layers: (target.kind === 'dir' ? dirLayerFiles(target.handle, signal) : blobLayerFiles(signal)) as LayerFiles<BlobFile | HandleFile>,
         objects: zip ? { kind: 'zip', sink: zip } : req.objects.kind === 'dir' ? { kind: 'store', files: dirObjectFiles(req.objects.handle, signal) } : { kind: 'none' },
@@ -249,4 +282,6 @@ export type BuilderApi = typeof api;
 if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined') {
   Comlink.expose(api);
   (globalThis as unknown as { layerscopeBuilderProbe?: typeof probeRead }).layerscopeBuilderProbe = probeRead;
+  // the bench's 0-vs-N compression worker rows
+  (globalThis as unknown as { layerscopeCompressWorkers?: (n: number | null) => void }).layerscopeCompressWorkers = (n) => void (zWorkers = n);
 }

@@ -5,6 +5,7 @@
 import type { SourceInode, SourceTree } from '../fs/tree.ts';
 import type { ByteSource } from '../io/source.ts';
 import type { Sink } from '../erofs/writer-output.ts';
+import type { ZFilePool } from '../erofs/writer-compress.ts';
 import { applyLayers, buildImage, choiceOptions, forgetDigests } from './build.ts';
 import type { BuildChoice } from './build-choice.ts';
 import { buildRafsLayers, buildTarfsLayer, countedSink, rafsBaseName, rafsBootstrapNames, type BuiltLayer, type LayerFiles, type OutputFile } from './build-layers.ts';
@@ -55,6 +56,8 @@ export interface BuildIo<F extends OutputFile> {
   readImage(image: F): Promise<ByteSource | null>;
   /** RAFS: the bootstraps and blobs */
   layers: LayerFiles<F>;
+  /** compressed EROFS: the pool to compress files on (the page's compression workers), null = this thread */
+  compressPool?: () => ZFilePool | null;
   /** composefs: where the backing objects go */
   objects: { kind: 'none' } | { kind: 'zip'; sink: Sink } | { kind: 'store'; files: ObjectFiles<F> };
 }
@@ -73,6 +76,8 @@ export interface BuildReport<F> {
   chunks?: { stored: number; referenced: number };
   /** compressed EROFS: per-file compression, read back from the image just built */
   compression?: CompressionStats;
+  /** compressed EROFS: the workers files were compressed on (0: the build's own thread) */
+  compressWorkers?: number;
   /** compressed EROFS: why the read-back figures are missing */
   compressionError?: string;
   uuid?: string;
@@ -142,11 +147,14 @@ export async function runBuild<F extends OutputFile>(job: BuildJob, io: BuildIo<
     if (c.format === 'erofs') {
       const chunked = c.erofs.chunkSize !== null;
       r.phase(chunked ? 'hashing' : 'writing', sum.bytes * (chunked ? 2 : 1));
-      const b = await buildImage(tree, choiceOptions(c), { image });
+      const opts = choiceOptions(c);
+      if (opts.format === 'erofs' && opts.compression && io.compressPool) opts.compressPool = io.compressPool();
+      const b = await buildImage(tree, opts, { image });
       if (b.format !== 'erofs') throw new Error(`an erofs build gave a ${b.format} result`);
       report = {
         format: 'erofs', size: b.erofs.size, inodes: b.erofs.inodes, uuid: b.uuid, contentBytes: sum.bytes, elapsedMs: 0, notes,
         ...(b.erofs.chunks ? { chunks: b.erofs.chunks } : {}),
+        ...(b.erofs.compressed ? { compressWorkers: b.erofs.compressed.threads ?? 0 } : {}),
       };
     } else {
       r.phase('hashing', sum.bytes);
