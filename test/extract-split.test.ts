@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cutPlan, extract } from '../src/cli/extract.ts';
+import { cutPlan, extract, type ExtractOptions } from '../src/cli/extract.ts';
 import { pieceLength, type DataPiece } from '../src/lib/fs/plan.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { openImageFile } from '../src/cli/open.ts';
@@ -52,6 +52,25 @@ function mountUnavailable(img: string, mnt: string): string | null {
   return null;
 }
 
+/** our writer's image of `tree` as the file `work/NAME.erofs` */
+async function writeImage(name: string, opts: ErofsOptions = {}): Promise<string> {
+  const sink = new MemorySink();
+  await buildErofs(tree, { uuid: '11111111-2222-3333-4444-555555555555', buildTime: 1700000000, ...opts }, sink);
+  const img = join(work, `${name}.erofs`);
+  writeFileSync(img, sink.bytes());
+  return img;
+}
+
+/** `image` extracted into `out`, the image closed whatever happens */
+async function extractImage(image: string, out: string, opts: ExtractOptions) {
+  const fs = await openImageFile(image);
+  try {
+    return await extract(fs, out, opts);
+  } finally {
+    await fs.close?.();
+  }
+}
+
 const VARIANTS: { name: string; opts: ErofsOptions }[] = [
   { name: 'zstd-C64k', opts: { compression: { algorithm: 'zstd', pclusterSize: 65536 } } },
   { name: 'deflate', opts: { compression: { algorithm: 'deflate' } } },
@@ -60,18 +79,9 @@ const VARIANTS: { name: string; opts: ErofsOptions }[] = [
 
 for (const v of VARIANTS) {
   test(`${v.name}: a 3 MiB and a 2.5 MiB file written in parts by two threads equal the source and the kernel's view`, async (t) => {
-    const sink = new MemorySink();
-    await buildErofs(tree, { uuid: '11111111-2222-3333-4444-555555555555', buildTime: 1700000000, ...v.opts }, sink);
-    const img = join(work, `${v.name}.erofs`);
-    writeFileSync(img, sink.bytes());
+    const img = await writeImage(v.name, v.opts);
     const out = join(work, `${v.name}-x`);
-    const fs = await openImageFile(img);
-    let report;
-    try {
-      report = await extract(fs, out, { threads: 2, everyThread: true });
-    } finally {
-      await fs.close?.();
-    }
+    const report = await extractImage(img, out, { threads: 2, everyThread: true });
     assert.deepEqual(report.skipped, []);
     assert.equal(report.split, 2, 'both large files were split');
     assert.equal(report.threads, 2, 'both threads restored something');
@@ -92,30 +102,19 @@ for (const v of VARIANTS) {
 }
 
 test('files too small to split are written whole; one thread never splits', async () => {
-  const sink = new MemorySink();
-  await buildErofs(tree, { uuid: '11111111-2222-3333-4444-555555555555', buildTime: 1700000000 }, sink);
-  const img = join(work, 'whole.erofs');
-  writeFileSync(img, sink.bytes());
+  const img = await writeImage('whole');
   for (const [threads, partBytes, split] of [[2, 2 << 20, 0], [1, 4096, 0], [2, 1_500_000, 1]] as const) {
     const out = join(work, `whole-x-${threads}-${partBytes}`);
-    const fs = await openImageFile(img);
-    try {
-      const report = await extract(fs, out, { threads, everyThread: true, partBytes });
-      // 3 MiB + 17 is two parts of 2 MiB or more; 2.5 MiB is not
-      assert.equal(report.split, split, `threads ${threads}, parts of ${partBytes} bytes`);
-    } finally {
-      await fs.close?.();
-    }
+    const report = await extractImage(img, out, { threads, everyThread: true, partBytes });
+    // 3 MiB + 17 is two parts of 2 MiB or more; 2.5 MiB is not
+    assert.equal(report.split, split, `threads ${threads}, parts of ${partBytes} bytes`);
     assert.deepEqual(compareTrees(src, out), []);
   }
 });
 
 test('a part that fails (ENOSPC on a small tmpfs) leaves no half-written file and is reported once', async (t) => {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return t.skip('mounting a tmpfs needs root on Linux');
-  const sink = new MemorySink();
-  await buildErofs(tree, { uuid: '11111111-2222-3333-4444-555555555555', buildTime: 1700000000 }, sink);
-  const img = join(work, 'enospc.erofs');
-  writeFileSync(img, sink.bytes());
+  const img = await writeImage('enospc');
   const mnt = join(work, 'enospc-mnt');
   mkdirSync(mnt, { recursive: true });
   // room for one large file, not both
@@ -123,13 +122,7 @@ test('a part that fails (ENOSPC on a small tmpfs) leaves no half-written file an
   if (m.status !== 0) return t.skip(`mount -t tmpfs refused: ${m.stderr.trim()}`);
   try {
     const out = join(mnt, 'x');
-    const fs = await openImageFile(img);
-    let report;
-    try {
-      report = await extract(fs, out, { threads: 2, everyThread: true });
-    } finally {
-      await fs.close?.();
-    }
+    const report = await extractImage(img, out, { threads: 2, everyThread: true });
     assert.ok(report.skipped.length >= 1, 'something did not fit');
     const paths = report.skipped.map((s) => s.path);
     assert.equal(new Set(paths).size, paths.length, `each file reported once: ${paths.join(', ')}`);
@@ -182,13 +175,7 @@ for (const name of FIXTURE_NAMES) {
   const skip = !existsSync(image) ? `no fixture ${image}` : !python ? 'python3 (manifest.py, compare.py) is not installed' : false;
   test(`erofs-modern ${name} split into 4 KiB parts over two threads: extract matches the kernel's manifest`, { skip }, async () => {
     const out = join(work, `modern-${name}`);
-    const fs = await openImageFile(image);
-    let report;
-    try {
-      report = await extract(fs, out, { threads: 2, everyThread: true, partBytes: 4096 });
-    } finally {
-      await fs.close?.();
-    }
+    const report = await extractImage(image, out, { threads: 2, everyThread: true, partBytes: 4096 });
     assert.ok(report.split > 10, `${report.split} files split`);
     assert.equal(report.threads, 2);
     const m = spawnSync('python3', [join(MODERN, 'manifest.py'), out], { encoding: 'utf8', maxBuffer: 1 << 26 });
