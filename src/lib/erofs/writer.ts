@@ -49,7 +49,7 @@ import {
   BLOCK_SIZE, compareBytes, direntBlocks, emitDirentsOf, inodeCoreSize, xattrIcount, xattrIndex, type InodeCore,
 } from './writer-common.ts';
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from './writer-output.ts';
-import { assignBlocks, collectInodes, dirLinks, emitDirBlocks, emitInodeArea } from './writer-model.ts';
+import { assignBlocks, collectInodes, emitDirBlocks, emitInodeArea, linkCounts, nodePath } from './writer-model.ts';
 import { planXattrs, type XattrPlan } from './writer-xattrs.ts';
 import { binKey } from '../bytes.ts';
 
@@ -184,12 +184,6 @@ function parseUuid(u: Uint8Array | string | undefined): Uint8Array {
   return Uint8Array.from({ length: 16 }, (_, i) => parseInt(h.slice(2 * i, 2 * i + 2), 16));
 }
 
-function describePath(nodes: Node[], i: number): string {
-  const comps: string[] = [];
-  for (let k = i; k !== 0; k = nodes[k]!.parent) comps.push(new TextDecoder().decode(nodes[k]!.name));
-  return '/' + comps.reverse().join('/');
-}
-
 export async function buildErofs(tree: SourceTree, opts: ErofsOptions, sink: Sink): Promise<ErofsResult> {
   const zstore = opts.zstore ? opts.zstore() : newZDataStore();
   let plan: Plan;
@@ -258,16 +252,8 @@ function collect(tree: SourceTree): Node[] {
     add: (src, parent, name) => nodes.push({ src, parent, name, nlink: 0, entNames: null, entNodes: null, xattrs: src.xattrs, chunkIds: null }) - 1,
   });
   // nlink: names of a file; 2 + subdirectories for a directory
-  const isDir = (t: number) => nodes[t]!.src.type === 'dir';
-  for (let i = 0; i < nodes.length; i++) {
-    const n = nodes[i]!;
-    if (!n.entNodes) continue;
-    n.nlink = dirLinks(nodes, i, isDir);
-    for (let k = 0; k < n.entNodes.length; k++) {
-      const t = n.entNodes[k]!;
-      if (t !== i && t !== n.parent && !isDir(t)) nodes[t]!.nlink++;
-    }
-  }
+  const nlink = linkCounts(nodes, (t) => nodes[t]!.src.type === 'dir');
+  for (let i = 0; i < nodes.length; i++) nodes[i]!.nlink = nlink[i]!;
   return nodes;
 }
 
@@ -333,8 +319,8 @@ async function hashChunks(nodes: Node[], chunkBits: number, dedupe: boolean, rea
 
 function contentOf(nodes: Node[], i: number): ByteSource {
   const src = nodes[i]!.src;
-  if (!src.content) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: no content for a ${src.size}-byte file`);
-  if (src.content.size !== src.size) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: content has ${src.content.size} bytes, the file ${src.size}`);
+  if (!src.content) throw new UnsupportedError('erofs', `${nodePath(nodes, i)}: no content for a ${src.size}-byte file`);
+  if (src.content.size !== src.size) throw new UnsupportedError('erofs', `${nodePath(nodes, i)}: content has ${src.content.size} bytes, the file ${src.size}`);
   return src.content;
 }
 
@@ -368,8 +354,8 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions, zstore: ZDataStor
   for (let i = 0; i < N; i++) {
     const byName = new Map<string, Xattr>();
     for (const x of nodes[i]!.src.xattrs) {
-      if (x.name.length === 0 || x.value.length > 0xffff) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattr name empty or value over 65535 bytes`);
-      if (x.name.length - xattrIndex(x.name).prefixLen > 255) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattr name longer than 255 bytes after its prefix`);
+      if (x.name.length === 0 || x.value.length > 0xffff) throw new UnsupportedError('erofs', `${nodePath(nodes, i)}: xattr name empty or value over 65535 bytes`);
+      if (x.name.length - xattrIndex(x.name).prefixLen > 255) throw new UnsupportedError('erofs', `${nodePath(nodes, i)}: xattr name longer than 255 bytes after its prefix`);
       byName.set(binKey(x.name), x);
     }
     nodes[i]!.xattrs = byName.size ? [...byName.values()].sort((a, b) => compareBytes(a.name, b.name)) : [];
@@ -411,7 +397,7 @@ async function planErofs(tree: SourceTree, opts: ErofsOptions, zstore: ZDataStor
     const isCompact = s.mtime === buildTime && s.mtimeNsec === buildTimeNsec && s.uid <= 0xffff && s.gid <= 0xffff && n.nlink <= 0xffff && size <= 0xffffffff;
     const isz = inodeCoreSize(isCompact);
     const xs = xp.xsize[i]!;
-    if (xattrIcount(xs) > 0xffff) throw new UnsupportedError('erofs', `${describePath(nodes, i)}: xattrs too large`);
+    if (xattrIcount(xs) > 0xffff) throw new UnsupportedError('erofs', `${nodePath(nodes, i)}: xattrs too large`);
     const head = isz + xs;
     // inline the tail when inode, xattrs and tail fit one block (a tail never crosses a block)
     const inline = lay !== EROFS_INODE_CHUNK_BASED && tail > 0 && inlineData && head + tail <= bs ? tail : 0;
@@ -748,7 +734,7 @@ async function emitErofs(p: Plan, out: Output, readSize: number, measureOnly = f
     emitCfgRecord(out, p.z);
     expectAt(out, EROFS_SUPER_OFFSET + erofs_super_block.size + cfgRecordBytes(p.z), W, () => 'compression configuration end');
   }
-  const where = (i: number) => `inode ${i + 1} (nid ${p.nid[i]!}, ${JSON.stringify(describePath(nodes, i))})`;
+  const where = (i: number) => `inode ${i + 1} (nid ${p.nid[i]!}, ${JSON.stringify(nodePath(nodes, i))})`;
 
   const core = (i: number): InodeCore => {
     const n = nodes[i]!;
