@@ -9,7 +9,7 @@
  * `S` names a source: a ByteSource where the plan is made, its file path once it is handed to
  * another thread.
  */
-import { Inflate, inflateSync } from 'fflate';
+import { inflateFast } from '../codec/inflate-fast.ts';
 import { lz4DecodeBlock, lz4DecodeRange } from '../codec/lz4.ts';
 import { microLzmaDecode } from '../codec/lzma.ts';
 import { zstdDecodeInto, zstdFrameContentSize } from '../codec/zstd-decode.ts';
@@ -54,32 +54,6 @@ export function pieceLength(p: DataPiece<unknown>): number {
   }
 }
 
-/** Compressed bytes handed to the streaming inflater at a time (see inflatePrefix). */
-const INFLATE_STEP = 4 << 10;
-
-/**
- * The first out.length bytes of a raw DEFLATE stream that may hold more, through fflate's
- * streaming inflater fed a step at a time: it stops as soon as out is full, so a stream that
- * expands far past what is wanted costs at most a step's output more.
- */
-function inflatePrefix(src: Uint8Array, out: Uint8Array, structure: string, at: number): void {
-  let n = 0;
-  const FULL = new Error('full');
-  const inflater = new Inflate((chunk) => {
-    const k = Math.min(chunk.length, out.length - n);
-    out.set(chunk.subarray(0, k), n);
-    n += k;
-    if (n === out.length) throw FULL;
-  });
-  try {
-    for (let p = 0; p < src.length; p += INFLATE_STEP) inflater.push(src.subarray(p, Math.min(src.length, p + INFLATE_STEP)), p + INFLATE_STEP >= src.length);
-  } catch (e) {
-    if (e === FULL) return;
-    throw new FormatError(structure, at, `deflate: ${(e as Error).message}`);
-  }
-  if (n < out.length) throw new FormatError(structure, at, `deflate stream decodes to ${n} bytes, ${out.length} expected`);
-}
-
 /** largest zstd frame decoded whole to give a prefix of it (the kernel's Z_EROFS_PCLUSTER_MAX_DSIZE) */
 const ZSTD_PREFIX_MAX = 12 << 20;
 
@@ -95,16 +69,9 @@ export function decodePrefix(algorithm: DecodeAlgorithm, src: Uint8Array, out: U
     return;
   }
   if (algorithm === 'deflate') {
-    let got: Uint8Array;
-    try {
-      // writes past out are dropped by the typed array, so this never grows memory; a stored
-      // block that does not fit throws, and the step-wise inflater takes over
-      got = inflateSync(src, { out });
-    } catch (e) {
-      if (e instanceof RangeError) return inflatePrefix(src, out, structure, at);
-      throw new FormatError(structure, at, `deflate: ${(e as Error).message}`);
-    }
-    if (got.length < out.length) fail(structure, at, `deflate stream decodes to ${got.length} bytes, ${out.length} expected`);
+    // stops once out is full: the stream may go on (a partial extent, a deduplicated pcluster)
+    const r = inflateFast(src, out, { stopAtMax: true, structure, base: at });
+    if (r.end < out.length) fail(structure, at, `deflate stream decodes to ${r.end} bytes, ${out.length} expected`);
     return;
   }
   const fcs = zstdFrameContentSize(src);
