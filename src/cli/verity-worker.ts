@@ -6,7 +6,8 @@ import './native.ts';
 import { fsverityDigestOfReads } from '../lib/codec/fsverity.ts';
 import { readFullSync } from '../lib/io/node.ts';
 
-export interface VerityBatch { id: number; paths: string[]; sizes: number[] }
+/** `paths`: the batch's paths joined by NUL (one string to clone), `sizes` in the same order */
+export interface VerityBatch { id: number; paths: string; sizes: Float64Array }
 /** `digests`: 32 bytes per file, in order; `errors[i]` set where file i failed (its digest is zeros) */
 export type VerityBatchDone = { id: number; digests: Uint8Array; errors?: (string | null)[] };
 
@@ -29,13 +30,14 @@ function digestFile(path: string, size: number): Uint8Array {
 }
 
 parentPort!.on('message', (m: VerityBatch) => {
-  const digests = new Uint8Array(32 * m.paths.length);
+  const paths = m.paths.split('\0');
+  const digests = new Uint8Array(32 * paths.length);
   let errors: (string | null)[] | undefined;
-  for (let i = 0; i < m.paths.length; i++) {
+  for (let i = 0; i < paths.length; i++) {
     try {
-      digests.set(digestFile(m.paths[i]!, m.sizes[i]!), 32 * i);
+      digests.set(digestFile(paths[i]!, m.sizes[i]!), 32 * i);
     } catch (e) {
-      (errors ??= m.paths.map(() => null))[i] = e instanceof Error ? e.message : String(e);
+      (errors ??= paths.map(() => null))[i] = e instanceof Error ? e.message : String(e);
     }
   }
   parentPort!.postMessage({ id: m.id, digests, ...(errors ? { errors } : {}) } satisfies VerityBatchDone, [digests.buffer]);

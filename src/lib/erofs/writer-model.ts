@@ -47,8 +47,11 @@ export interface CollectSpec {
   primary?: ReadonlySet<SourceInode>;
   /** a link whose inode was never reached (only with `primary`) */
   orphanLink?(dir: number): never;
-  /** names of entries to add to directory `dir`, given the binKeys of the names it has (composefs: the root's stubs) */
-  extraNames?(dir: number, has: ReadonlySet<string>): Uint8Array[];
+  /**
+   * names of entries to add to directory `dir`, given the binKeys of the names it has (composefs: the
+   * root's stubs); `has` builds the set when called (every directory's was ~58k keys for the root's 256 stubs)
+   */
+  extraNames?(dir: number, has: () => ReadonlySet<string>): Uint8Array[];
   /** make the node of such an entry and push it; returns its index */
   addExtra?(dir: number, name: Uint8Array): number;
 }
@@ -70,7 +73,7 @@ export function collectInodes<N extends ModelNode>(tree: SourceTree, nodes: N[],
     for (const c of n.src.children ?? []) ents.push({ name: c.name, inode: c.inode, link: !!c.link, node: -1 });
     ents.push({ name: DOT, inode: null, link: true, node: i }, { name: DOTDOT, inode: null, link: true, node: n.parent });
     if (spec.extraNames) {
-      const extra = spec.extraNames(i, new Set(ents.map((e) => binKey(e.name))));
+      const extra = spec.extraNames(i, () => new Set(ents.map((e) => binKey(e.name))));
       for (const name of extra) ents.push({ name, inode: null, link: false, node: -2 });
     }
     ents.sort((a, b) => compareBytes(a.name, b.name));

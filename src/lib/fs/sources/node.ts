@@ -96,10 +96,10 @@ export async function treeFromDirectory(path: string, opts: DirectoryTreeOptions
   inodes.push(root);
 
   /** the inode of `name` in a listed directory: lstat, symlink target, its slot in the parent */
-  const entry = (name: Buffer, parent: SourceInode, slot: number, st: BigIntStats, p: Buffer): SourceInode => {
+  const entry = (name: Uint8Array, parent: SourceInode, slot: number, st: BigIntStats, p: Buffer): SourceInode => {
     const inode = inodeFor(st, p);
     counts.entries++;
-    parent.children![slot] = { name: new Uint8Array(name), inode };
+    parent.children![slot] = { name, inode };
     paths.push(p);
     inodes.push(inode);
     return inode;
@@ -145,7 +145,8 @@ export async function treeFromDirectory(path: string, opts: DirectoryTreeOptions
       d.path.copy(p, 0);
       p[at - 1] = 0x2f;
       p.write(name, at, 'latin1');
-      const inode = entry(p.subarray(at), d.inode, slot, syncCalls.lstat(p) as BigIntStats, p);
+      // the name is a plain view of the path's bytes, not a copy: a copy was an ArrayBuffer per entry
+      const inode = entry(new Uint8Array(p.buffer, p.byteOffset + at, name.length), d.inode, slot, syncCalls.lstat(p) as BigIntStats, p);
       if (inode.type === 'symlink' && !inode.target) {
         inode.target = syncCalls.readlink(p) as Uint8Array;
         inode.size = inode.target.length;
@@ -165,7 +166,7 @@ export async function treeFromDirectory(path: string, opts: DirectoryTreeOptions
         names.forEach((name, slot) => jobs.push({ kind: 'entry', path: Buffer.concat([job.path, SLASH, name]), name, parent: job.inode, slot }));
         return;
       }
-      const inode = entry(job.name, job.parent, job.slot, await sys.lstat(job.path), job.path);
+      const inode = entry(new Uint8Array(job.name), job.parent, job.slot, await sys.lstat(job.path), job.path);
       if (inode.type === 'symlink' && !inode.target) {
         inode.target = await sys.readlink(job.path);
         inode.size = inode.target.length;
