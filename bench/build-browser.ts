@@ -23,6 +23,10 @@ import { buildRafs } from '../src/lib/rafs/builder/build.ts';
 import type { Sink } from '../src/lib/erofs/writer-output.ts';
 import type { Page } from 'playwright-core';
 import { childrenCpuSeconds, workerProfiler } from './oci-convert.ts';
+import { loadavg } from 'node:os';
+import { NodeCompressPool } from '../src/cli/compress-pool.ts';
+
+const load = (): string => `load ${loadavg()[0]!.toFixed(1)}`;
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DIST = join(BENCH_OUT, 'build-browser-dist');
@@ -32,6 +36,9 @@ export interface BuildBenchCase {
   name: string;
   format: 'composefs' | 'erofs' | 'rafs';
   erofsChunk?: string;
+  /** EROFS -z (default level): files compressed on `compressWorkers` workers (page) / threads (Node), 0 = the build's own */
+  erofsCompression?: 'lz4hc';
+  compressWorkers?: number;
   rafsCompressor?: 'none' | 'lz4_block' | 'zstd' | 'gzip';
   rafsDigester?: 'blake3' | 'sha256';
   /** composefs: the backing objects zipped into a Blob too (the page's default object output) */
@@ -56,6 +63,8 @@ const CASES: BuildBenchCase[] = [
   { name: 'composefs + objects zip', format: 'composefs', objectsZip: true },
   { name: 'erofs plain', format: 'erofs' },
   { name: 'erofs chunk 1M (sha256 dedupe)', format: 'erofs', erofsChunk: '1M' },
+  { name: 'erofs -z lz4hc, 0 compress workers', format: 'erofs', erofsCompression: 'lz4hc', compressWorkers: 0 },
+  { name: 'erofs -z lz4hc, 2 compress workers', format: 'erofs', erofsCompression: 'lz4hc', compressWorkers: 2 },
   { name: 'rafs v6 none blake3', format: 'rafs', rafsCompressor: 'none', rafsDigester: 'blake3' },
   { name: 'rafs v6 lz4_block blake3', format: 'rafs', rafsCompressor: 'lz4_block', rafsDigester: 'blake3' },
   { name: 'rafs v6 lz4_block sha256', format: 'rafs', rafsCompressor: 'lz4_block', rafsDigester: 'sha256' },
@@ -121,7 +130,19 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
     // where the time goes: reading the dropped files alone, then reading + WebCrypto SHA-256 per 4 KiB
     const w = page.workers().find((x) => x.url().includes('builder'));
     if (w) {
-      for (const [piece, hash, conc] of [[0, false, 1], [16 << 20, false, 1], [4 << 20, false, 1], [1 << 20, false, 1], [4 << 20, false, 4], [1 << 20, 'webcrypto', 1], [1 << 20, 'webcrypto', 4], [4 << 20, 'js', 1]] as const) {
+      // reads of the dropped files on 1 and 2 nested workers at once (each its own files) against the builder's own Blob.stream() read, interleaved rounds
+      for (let round = 0; round < 3; round++) {
+        for (const n of [0, 1, 2]) {
+          const cpu0 = childrenCpuSeconds();
+          const r = n === 0
+            ? await w.evaluate(() => (globalThis as unknown as { layerscopeBuilderProbe(id: number, p: number): Promise<{ bytes: number; ms: number }> }).layerscopeBuilderProbe(1, 0))
+            : await w.evaluate((k) => (globalThis as unknown as { layerscopeBuilderProbeWorkers(id: number, n: number): Promise<{ bytes: number; ms: number }> }).layerscopeBuilderProbeWorkers(1, k), n);
+          const cpu = childrenCpuSeconds() - cpu0;
+          log(`[chromium] read probe round ${round + 1}: Blob.stream() ${n ? `on ${n} nested worker${n > 1 ? 's at once' : ''}` : 'on the builder worker'}: ${(r.bytes / 1e6 / (r.ms / 1000)).toFixed(0)} MB/s, ${(r.bytes / 1e6 / cpu).toFixed(0)} MB/CPU-s (${(r.bytes / 1e6).toFixed(0)} MB, ${cpu.toFixed(2)} CPU-s, ${load()})`);
+        }
+      }
+      // BENCH_SPLIT_PROBES_ONLY=1: only the rounds above (the other probes were measured before, commit aeacee9)
+      for (const [piece, hash, conc] of process.env.BENCH_SPLIT_PROBES_ONLY ? [] : [[0, false, 1], [16 << 20, false, 1], [4 << 20, false, 1], [1 << 20, false, 1], [4 << 20, false, 4], [1 << 20, 'webcrypto', 1], [1 << 20, 'webcrypto', 4], [4 << 20, 'js', 1]] as const) {
         const cpu0 = childrenCpuSeconds();
         const r = await w.evaluate(([p, h, c]) => (globalThis as unknown as { layerscopeBuilderProbe(id: number, p: number, h: boolean | string, c: number): Promise<{ bytes: number; ms: number }> }).layerscopeBuilderProbe(1, p, h, c), [piece, hash, conc] as const);
         const cpu = childrenCpuSeconds() - cpu0;
@@ -135,7 +156,12 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
       for (const c of cases) {
         await page.getByTestId(`format-${c.format}`).click();
         if (c.format === 'composefs') await page.getByTestId('objects-output').selectOption(c.objectsZip ? 'zip' : 'none');
-        if (c.format === 'erofs') await page.getByTestId('erofs-chunk').selectOption({ label: c.erofsChunk ?? 'none (plain files)' });
+        if (c.format === 'erofs') {
+          await page.getByTestId('erofs-compression').selectOption(c.erofsCompression ?? 'none');
+          if (!c.erofsCompression) await page.getByTestId('erofs-chunk').selectOption({ label: c.erofsChunk ?? 'none (plain files)' });
+          // null: the page's own choice (compressWorkerCount)
+          await w?.evaluate((n) => (globalThis as unknown as { layerscopeCompressWorkers(n: number | null): void }).layerscopeCompressWorkers(n), c.compressWorkers ?? null);
+        }
         if (c.format === 'rafs') {
           await page.getByTestId('rafs-compressor').selectOption(c.rafsCompressor!);
           await page.getByTestId('rafs-digester').selectOption(c.rafsDigester!);
@@ -153,7 +179,8 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
         m.times.push(Number(await res.getAttribute('data-elapsed-ms')));
         m.bytes = Number(await res.getAttribute('data-content-bytes'));
         m.size = Number(await res.getAttribute('data-size'));
-        log(`[chromium] ${c.name}: ${(m.bytes / 1e6 / (m.times[m.times.length - 1]! / 1000)).toFixed(1)} MB/s, ${m.cpus[m.cpus.length - 1]!.toFixed(2)} CPU-s`);
+        const workers = await page.getByTestId('compress-workers').getAttribute('data-workers').catch(() => null);
+        log(`[chromium] ${c.name}: ${(m.bytes / 1e6 / (m.times[m.times.length - 1]! / 1000)).toFixed(1)} MB/s, ${m.cpus[m.cpus.length - 1]!.toFixed(2)} CPU-s${workers !== null && c.erofsCompression ? ` (compressed on ${workers} workers)` : ''}, ${load()}`);
       }
     }
     for (const [name, m] of seen) out.set(name, { ms: median(m.times), bytes: m.bytes, out: m.size, cpuS: median(m.cpus) });
@@ -193,7 +220,14 @@ async function inNodeTimed(dir: string, c: BuildBenchCase): Promise<{ ms: number
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   if (c.format === 'composefs') await buildComposefs(tree, {}, sink);
-  else if (c.format === 'erofs') await buildErofs(tree, c.erofsChunk ? { chunkSize: 1 << 20 } : {}, sink);
+  else if (c.format === 'erofs' && c.erofsCompression) {
+    const pool = c.compressWorkers ? new NodeCompressPool(c.compressWorkers) : null;
+    try {
+      await buildErofs(tree, { compression: { algorithm: c.erofsCompression }, compressPool: pool }, sink);
+    } finally {
+      await pool?.close();
+    }
+  } else if (c.format === 'erofs') await buildErofs(tree, c.erofsChunk ? { chunkSize: 1 << 20 } : {}, sink);
   else await buildRafs(tree, { compressor: c.rafsCompressor!, digester: c.rafsDigester! }, { bootstrap: countingSink(), blob: sink });
   const cpu = process.cpuUsage(cpu0);
   return { ms: performance.now() - t0, bytes, out: sink.n, cpuS: (cpu.user + cpu.system) / 1e6 };
@@ -229,7 +263,7 @@ export async function runBuildBrowserBench(opts: { mb?: number; files?: number; 
       ratio: chromiumMBps === null ? null : Math.round((chromiumMBps / nodeMBps) * 100) / 100, outputMB: Math.round(n.out / 1e6),
       chromiumMBperCpuS: ch ? Math.round(ch.bytes / 1e6 / ch.cpuS) : null, nodeMBperCpuS: Math.round(n.bytes / 1e6 / median(node.map((x) => x.cpuS))),
     });
-    log(`[node] ${c.name}: ${nodeMBps.toFixed(1)} MB/s`);
+    log(`[node] ${c.name}: ${nodeMBps.toFixed(1)} MB/s, ${median(node.map((x) => x.cpuS)).toFixed(2)} CPU-s, ${load()}`);
   }
   return rows;
 }

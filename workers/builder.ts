@@ -13,7 +13,7 @@ import type { ObjectFiles } from '../src/lib/app/object-store.ts';
 import { BlobFile } from '../src/lib/app/blob-file.ts';
 import { openInput, sourceTreeOf, type InputKind } from '../src/lib/app/open.ts';
 import { streamBlobContents } from '../src/lib/app/stream-source.ts';
-import { probeReads } from '../src/lib/app/read-probe.ts';
+import { fileBlobs, probeReads, splitBySize } from '../src/lib/app/read-probe.ts';
 import { compressWorkerCount, PortZFilePool, type ZPort } from '../src/lib/app/build-zpool.ts';
 import { layerEffects, summarizeTree, type LayerEffects, type TreeSummary } from '../src/lib/app/tree-summary.ts';
 import type { BuildChoice } from '../src/lib/app/build-choice.ts';
@@ -277,11 +277,38 @@ async function probeRead(id: number, piece = 4 << 20, hash: boolean | 'webcrypto
   return probeReads(s.tree, originals, piece, hash, concurrency);
 }
 
+/**
+ * Diagnostics for the benchmark: one source's files dealt to `n` nested workers by size, each
+ * reading its share through Blob.stream() at the same time (workers/read-probe.ts); timed from the
+ * first post to the last result, the workers already started.
+ */
+async function probeReadWorkers(id: number, n: number): Promise<{ bytes: number; ms: number; each: { bytes: number; ms: number }[] }> {
+  const s = sources.get(id);
+  if (!s) throw new Error(`no source ${id}`);
+  const groups = splitBySize(fileBlobs(s.tree, originals), n);
+  const ws = await Promise.all(groups.map(() => new Promise<Worker>((ok, fail) => {
+    const w = new Worker(new URL('./read-probe.ts', import.meta.url), { type: 'module', name: 'read-probe' });
+    w.onmessage = () => ok(w);
+    w.onerror = (e) => fail(new Error(e.message || 'the read probe worker failed to start'));
+  })));
+  try {
+    const t0 = performance.now();
+    const each = await Promise.all(ws.map((w, i) => new Promise<{ bytes: number; ms: number }>((ok) => {
+      w.onmessage = (e: MessageEvent<{ bytes: number; ms: number }>) => ok(e.data);
+      w.postMessage(groups[i]);
+    })));
+    return { bytes: each.reduce((a, r) => a + r.bytes, 0), ms: performance.now() - t0, each };
+  } finally {
+    for (const w of ws) w.terminate();
+  }
+}
+
 export type BuilderApi = typeof api;
 // only in a worker: Node imports this module for its `api` (tests) and has no worker scope
 if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined') {
   Comlink.expose(api);
   (globalThis as unknown as { layerscopeBuilderProbe?: typeof probeRead }).layerscopeBuilderProbe = probeRead;
+  (globalThis as unknown as { layerscopeBuilderProbeWorkers?: typeof probeReadWorkers }).layerscopeBuilderProbeWorkers = probeReadWorkers;
   // the bench's 0-vs-N compression worker rows
   (globalThis as unknown as { layerscopeCompressWorkers?: (n: number | null) => void }).layerscopeCompressWorkers = (n) => void (zWorkers = n);
 }

@@ -26,12 +26,7 @@ export async function probeReads(
     while (next < files.length) {
       const f = files[next++]!;
       if (piece === 0 && (f instanceof BlobSource || f instanceof StreamingBlobSource)) {
-        const r = f.blob.stream().getReader();
-        for (;;) {
-          const { done, value } = await r.read();
-          if (done) break;
-          bytes += value.length;
-        }
+        bytes += await streamBytes(f.blob);
         continue;
       }
       for (let o = 0; o < f.size; o += piece) {
@@ -49,4 +44,36 @@ export async function probeReads(
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return { bytes, ms: performance.now() - t0 };
+}
+
+/** a Blob read through its own stream, the bytes counted and dropped (also the split read probe's workers, workers/read-probe.ts) */
+export async function streamBytes(blob: Blob): Promise<number> {
+  const r = blob.stream().getReader();
+  let n = 0;
+  for (;;) {
+    const { done, value } = await r.read();
+    if (done) return n;
+    n += value.length;
+  }
+}
+
+/** the Blobs behind the regular files of `tree` (dropped Files), for reads on other workers */
+export function fileBlobs(tree: SourceTree, originals: WeakMap<SourceInode, ByteSource>): Blob[] {
+  const out: Blob[] = [];
+  for (const n of inodesOf(tree.root)) {
+    const src = originals.get(n) ?? n.content;
+    if (n.type === 'reg' && (src instanceof BlobSource || src instanceof StreamingBlobSource)) out.push(src.blob);
+  }
+  return out;
+}
+
+/** `blobs` dealt to `n` groups of about equal bytes (largest first, each to the lightest group) */
+export function splitBySize(blobs: readonly Blob[], n: number): Blob[][] {
+  const groups = Array.from({ length: n }, () => ({ blobs: [] as Blob[], bytes: 0 }));
+  for (const b of [...blobs].sort((x, y) => y.size - x.size)) {
+    const g = groups.reduce((a, x) => (x.bytes < a.bytes ? x : a));
+    g.blobs.push(b);
+    g.bytes += b.size;
+  }
+  return groups.map((g) => g.blobs);
 }
