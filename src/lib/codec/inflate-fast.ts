@@ -231,7 +231,7 @@ function truncated(b: Bits): never {
 }
 
 function fail(b: Bits, what: string): never {
-  throw new FormatError(b.structure, b.base + Math.max(0, Math.floor((b.pos * 8 - b.bc) / 8)), what);
+  throw new FormatError(b.structure, b.base + Math.min(b.end, Math.max(0, Math.floor((b.pos * 8 - b.bc) / 8))), what);
 }
 
 /** `n` (≤ 24) bits from the reader, truncation checked */
