@@ -218,7 +218,9 @@ export async function runConvert(pos: string[], v: Record<string, unknown>): Pro
   const to = v.to;
   if (to === 'nydus') return convertNydus(image, outPath, v);
   if (to !== 'erofs' && to !== 'composefs' && to !== 'rafs-v6') throw new UsageError(`--to ${String(to)}: erofs, composefs, rafs-v6 or nydus`);
-  const img = await loadOciPath(image, v);
+  // --per-layer reads each layer's tar again itself: the merged tree's file content is not kept
+  // (it was: up to 256 MiB in memory, the rest in a temporary file, all unused)
+  const img = await loadOciPath(image, v, v['per-layer'] !== true);
   if (v['per-layer']) return convertErofsPerLayer(img, await ociFiles(image), to, outPath, v);
   // --composefs-rs: the tree as composefs-rs builds it (lib/oci/composefs.ts), its digest printed as an image id
   const rs = v['composefs-rs'] === true;
