@@ -1,7 +1,8 @@
 // The page compresses EROFS `-z` files on its compression workers (nested workers started by the
-// builder worker, src/lib/app/build-zpool.ts), as the CLI does on worker threads: a folder dropped
-// for real (CDP Input.dispatchDragEvent) and built as -z lz4hc and -z zstd gives the bytes
-// `layerscope build` writes from the same folder, and the kernel mounts the image.
+// builder worker, src/lib/app/build-zpool.ts), as the CLI does on worker threads, once there are
+// 8 MiB of files to compress: a folder dropped for real (CDP Input.dispatchDragEvent) and built as
+// -z lz4hc and -z zstd gives the bytes `layerscope build` writes from the same folder, and the
+// kernel mounts the image.
 import { test, expect, type Page } from '@playwright/test';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, lstatSync, utimesSync, writeFileSync } from 'node:fs';
@@ -51,10 +52,13 @@ test.beforeAll(() => {
   mkdirSync(join(src, 'etc/many'), { recursive: true });
   const licenses = Buffer.concat(['GPL-3', 'GPL-2', 'LGPL-2.1', 'Apache-2.0', 'Artistic'].map((n) => readFileSync(`/usr/share/common-licenses/${n}`)));
   writeFileSync(join(src, 'doc/licenses.txt'), licenses);
-  // over the pool's 1 MiB message: streamed to one worker in pieces
-  const big: Buffer[] = [];
-  for (let i = 0; big.reduce((a, b) => a + b.length, 0) < 3 << 20; i++) big.push(Buffer.from(`${i} `), licenses.subarray((i * 7919) % 50_000, ((i * 7919) % 50_000) + 20_000));
-  writeFileSync(join(src, 'doc/big-3m.txt'), Buffer.concat(big));
+  // over the pool's 1 MiB message: streamed to one worker in pieces; together over the 8 MiB of
+  // content below which the writer keeps compressing on its own thread (POOL_MIN_BYTES)
+  for (const k of [1, 2, 3]) {
+    const big: Buffer[] = [];
+    for (let i = 0, n = 0; n < 3 << 20; i++, n += big[big.length - 1]!.length) big.push(Buffer.from(`${k}.${i} `), licenses.subarray((i * 7919 * k) % 50_000, ((i * 7919 * k) % 50_000) + 20_000));
+    writeFileSync(join(src, `doc/big-${k}.txt`), Buffer.concat(big));
+  }
   writeFileSync(join(src, 'bin/ls'), readFileSync('/usr/bin/ls'));
   writeFileSync(join(src, 'random.bin'), noise(300_000, 21));
   // small files: batched, many to one message
@@ -114,7 +118,7 @@ test('folder drop → -z lz4hc and -z zstd on the compression workers: the CLI\'
   const workers = cores > 1 ? Math.min(4, cores) : 0;
   const box = (await page.getByTestId('build-drop').boundingBox())!;
   await dropPaths(page, [src], { x: box.x + box.width / 2, y: box.y + box.height / 2 });
-  await expect(page.getByTestId('source-summary')).toContainText('65 files');
+  await expect(page.getByTestId('source-summary')).toContainText('67 files');
   await page.getByTestId('erofs-uuid').fill('01234567-89ab-cdef-0123-456789abcdef');
   await page.getByTestId('erofs-time').fill('1700000000');
 

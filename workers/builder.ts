@@ -15,6 +15,7 @@ import { openInput, sourceTreeOf, type InputKind } from '../src/lib/app/open.ts'
 import { streamBlobContents } from '../src/lib/app/stream-source.ts';
 import { fileBlobs, probeReads, splitBySize } from '../src/lib/app/read-probe.ts';
 import { compressWorkerCount, PortZFilePool, type ZPort } from '../src/lib/app/build-zpool.ts';
+import { useZFilePool } from '../src/lib/erofs/writer-compress.ts';
 import { layerEffects, summarizeTree, type LayerEffects, type TreeSummary } from '../src/lib/app/tree-summary.ts';
 import type { BuildChoice } from '../src/lib/app/build-choice.ts';
 import { wired, toWire, type WireError } from '../src/lib/app/wire.ts';
@@ -241,10 +242,11 @@ export const api = {
     try {
       const layers = req.layers.map((id) => sources.get(id) ?? ((): never => { throw new Error(`source ${id} is gone; drop it again`); })());
       const target = req.image;
+      // EROFS -z: the writer uses the registered pool once the files to compress add up to 8 MiB, as the CLI's threads
+      useZFilePool(compressPool());
       const zip = req.objects.kind === 'zip' ? new BlobFile('objects.zip', { signal, type: 'application/zip' }) : null;
       const r = await runBuild<BlobFile | HandleFile>({ layers, choice: req.choice, signal, onProgress, originals, ...(req.rafsName !== undefined ? { rafsName: req.rafsName } : {}) }, {
         image: () => (target.kind === 'handle' ? HandleFile.open(target.handle, signal) : new BlobFile('image', { signal })),
-        compressPool,
         readImage: async (f) => (f instanceof BlobFile ? new BlobSource(f.finish(), 'built image') : new BlobSource(await f.h.getFile(), 'built image')),
         layers: (target.kind === 'dir' ? dirLayerFiles(target.handle, signal) : blobLayerFiles(signal)) as LayerFiles<BlobFile | HandleFile>,
         objects: zip ? { kind: 'zip', sink: zip } : req.objects.kind === 'dir' ? { kind: 'store', files: dirObjectFiles(req.objects.handle, signal) } : { kind: 'none' },

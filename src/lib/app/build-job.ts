@@ -5,7 +5,6 @@
 import type { SourceInode, SourceTree } from '../fs/tree.ts';
 import type { ByteSource } from '../io/source.ts';
 import type { Sink } from '../erofs/writer-output.ts';
-import type { ZFilePool } from '../erofs/writer-compress.ts';
 import { applyLayers, buildImage, choiceOptions, forgetDigests } from './build.ts';
 import type { BuildChoice } from './build-choice.ts';
 import { buildRafsLayers, buildTarfsLayer, countedSink, rafsBaseName, rafsBootstrapNames, type BuiltLayer, type LayerFiles, type OutputFile } from './build-layers.ts';
@@ -56,8 +55,6 @@ export interface BuildIo<F extends OutputFile> {
   readImage(image: F): Promise<ByteSource | null>;
   /** RAFS: the bootstraps and blobs */
   layers: LayerFiles<F>;
-  /** compressed EROFS: the pool to compress files on (the page's compression workers), null = this thread */
-  compressPool?: () => ZFilePool | null;
   /** composefs: where the backing objects go */
   objects: { kind: 'none' } | { kind: 'zip'; sink: Sink } | { kind: 'store'; files: ObjectFiles<F> };
 }
@@ -147,9 +144,7 @@ export async function runBuild<F extends OutputFile>(job: BuildJob, io: BuildIo<
     if (c.format === 'erofs') {
       const chunked = c.erofs.chunkSize !== null;
       r.phase(chunked ? 'hashing' : 'writing', sum.bytes * (chunked ? 2 : 1));
-      const opts = choiceOptions(c);
-      if (opts.format === 'erofs' && opts.compression && io.compressPool) opts.compressPool = io.compressPool();
-      const b = await buildImage(tree, opts, { image });
+      const b = await buildImage(tree, choiceOptions(c), { image });
       if (b.format !== 'erofs') throw new Error(`an erofs build gave a ${b.format} result`);
       report = {
         format: 'erofs', size: b.erofs.size, inodes: b.erofs.inodes, uuid: b.uuid, contentBytes: sum.bytes, elapsedMs: 0, notes,

@@ -5,7 +5,6 @@ import '../formats.ts';
 import { objectsOf, type BackingObject } from '../composefs/objects.ts';
 import { buildComposefs, type ComposefsOptions, type ComposefsResult } from '../composefs/writer.ts';
 import { buildErofs, type ErofsCompression, type ErofsOptions, type ErofsResult } from '../erofs/writer.ts';
-import type { ZFilePool } from '../erofs/writer-compress.ts';
 import type { Sink } from '../erofs/writer-output.ts';
 import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
 import type { ByteSource } from '../io/source.ts';
@@ -19,11 +18,7 @@ import { hex } from './hex.ts';
 
 /** One build's options, format-neutral; unset fields keep each writer's default. */
 export type ImageBuildOptions =
-  | {
-    format: 'erofs'; chunkSize?: number; dedupe?: boolean; uuid?: string; buildTime?: number; inlineData?: boolean; compression?: ErofsCompression; blockSize?: number;
-    /** compressed files on these threads (the page's compression workers); absent: the registered pool (the CLI's) */
-    compressPool?: ZFilePool | null;
-  }
+  | { format: 'erofs'; chunkSize?: number; dedupe?: boolean; uuid?: string; buildTime?: number; inlineData?: boolean; compression?: ErofsCompression; blockSize?: number }
   /** objects: hash the backing objects first and return them (for an object store) */
   | { format: 'composefs'; minVersion?: number; maxVersion?: number; objects?: boolean; hardlinks?: 'keep' | 'split' }
   | {
@@ -79,7 +74,6 @@ export async function buildImage(tree: SourceTree, o: ImageBuildOptions, sinks: 
     if (o.inlineData !== undefined) opts.inlineData = o.inlineData;
     if (o.compression !== undefined) opts.compression = o.compression;
     if (o.blockSize !== undefined) opts.blockSize = o.blockSize;
-    if (o.compressPool !== undefined) opts.compressPool = o.compressPool;
     const r = await buildErofs(tree, opts, await imageSink(sinks));
     return { format: 'erofs', erofs: r, uuid: uuidText(r.uuid) };
   }
