@@ -104,8 +104,8 @@ test('a cancel mid-way rejects with the abort; every tar and image opened was en
 test('convert --per-layer keeps none of the merged tree\'s file content: a layer file over 8 MiB needs no temporary spill file', { skip: skip ?? false }, () => {
   // loading the image with content kept a compressed layer's files of 8 MiB or less in memory (up
   // to 256 MiB) and spilled larger ones into a temporary file, none of it used: with TMPDIR
-  // pointing nowhere that run failed in mkdtemp (ENOENT), and peak RSS was 380-386 MB where it is
-  // now 163-166 MB (three umoci layers, 297 MiB of tar; see the commit)
+  // pointing nowhere that run failed in mkdtemp (ENOENT); peak RSS 380-408 MB -> 161-192 MB over
+  // three umoci gzip layers of 297 MiB of tar (commit bd1afd2 and the next)
   const big = join(work, 'big');
   newImage(big, 't');
   appendLayer(big, 't', makeTar([{ name: 'big.bin', size: (8 << 20) + 1 }, { name: 'small', text: 's' }]), 'gzip', 'big');
