@@ -184,7 +184,8 @@ let zPool: PortZFilePool | null = null;
 
 /** the compression workers (nested workers, started at the first job and kept for later builds), or null for this thread */
 function compressPool(): PortZFilePool | null {
-  const n = zWorkers ?? compressWorkerCount(navigator.hardwareConcurrency);
+  // Node (test/app-build-layers) has no navigator before Node 21: no workers there
+  const n = zWorkers ?? compressWorkerCount(globalThis.navigator?.hardwareConcurrency);
   if (zPool && zPool.threads !== n) {
     zPool.close();
     zPool = null;
