@@ -114,6 +114,9 @@ export function buildTable(lens: Uint8Array, off: number, n: number, results: In
   let next = size; // where the next subtable goes
   let curPrefix = -1;
   let subStart = 0;
+  // codes of up to tableBits bits are written once each into the first 2^l entries, which are
+  // doubled (copyWithin) before the longer codes go in: a code of l bits owns every 2^l-th entry
+  let filled = 1;
   for (let i = 0; i < total; i++) {
     const s = sorted[i]!;
     const l = lens[off + s]!;
@@ -125,8 +128,10 @@ export function buildTable(lens: Uint8Array, off: number, n: number, results: In
     const r = ((REV8[code & 0xff]! << 8) | REV8[code >>> 8]!) >>> (16 - l);
     const entry = results[s]! | l;
     if (l <= tableBits) {
-      for (let k = r; k < size; k += 1 << l) table[k] = entry;
+      for (; filled < 1 << l; filled <<= 1) table.copyWithin(filled, 0, filled);
+      table[r] = entry;
     } else {
+      for (; filled < size; filled <<= 1) table.copyWithin(filled, 0, filled);
       const prefix = r & mask;
       if (prefix !== curPrefix) {
         // a new subtable: as many index bits as the codes sharing this prefix need
@@ -143,7 +148,6 @@ export function buildTable(lens: Uint8Array, off: number, n: number, results: In
         next += 1 << cur;
         table[prefix] = E_SUB | (subStart << 16) | (cur << 4) | tableBits;
         curPrefix = prefix;
-        table.fill(E_BAD, subStart, next);
       }
       const sub = (table[prefix]! >>> 4) & 15;
       for (let k = r >>> tableBits; k < 1 << sub; k += 1 << (l - tableBits)) table[subStart + k] = entry;
@@ -151,6 +155,7 @@ export function buildTable(lens: Uint8Array, off: number, n: number, results: In
     count[l]!--;
     code++;
   }
+  for (; filled < size; filled <<= 1) table.copyWithin(filled, 0, filled);
   return left > 0 ? CODE_SPARSE : CODE_COMPLETE;
 }
 
