@@ -25,7 +25,7 @@ import {
 import { CountingOutput, StreamOutput, expectAt, roundUp, type Output, type Sink } from '../erofs/writer-output.ts';
 import { encodeStruct } from '../struct.ts';
 import { dumpLineOf, INLINE_CONTENT_MAX } from './dump.ts';
-import { FsVerityStream, digestToPayload } from './verity.ts';
+import { FsVerityStream } from './verity.ts';
 import { XattrSet } from './xattrs.ts';
 import { COMPOSEFS_MAGIC, COMPOSEFS_HEADER_SIZE, COMPOSEFS_FLAGS_HAS_ACL, LCFS_EROFS_VERSION, composefs_header } from './structs.ts';
 import { binKey, startsWith } from '../bytes.ts';
@@ -108,7 +108,40 @@ export function chunking(size: number): { chunkBits: number; chunkCount: number 
 interface FilePrep {
   inline: Uint8Array | null;
   digest: Uint8Array | null;
-  payload: Uint8Array | null;
+  /** trusted.overlay.redirect's value: "/" and the payload (null: none, or an empty payload) */
+  redirect: Uint8Array | null;
+}
+
+/**
+ * Small byte arrays carved out of shared 64 KiB buffers. An external file's redirect (66 bytes)
+ * was an ArrayBuffer of its own, and so was the payload it was copied from (V8 keeps typed arrays
+ * above 64 bytes outside its heap): two per file, 100k for the 1.05 GB bench tree.
+ */
+class Slab {
+  private buf = new Uint8Array(0);
+  private used = 0;
+  take(n: number): Uint8Array {
+    if (this.used + n > this.buf.length) {
+      this.buf = new Uint8Array(Math.max(1 << 16, n));
+      this.used = 0;
+    }
+    return this.buf.subarray(this.used, (this.used += n));
+  }
+}
+
+const HEX = ENC.encode('0123456789abcdef');
+
+/** "/xx/yyyy…": the redirect of a file stored under its digest (verity.ts digestToPayload, with the slash) */
+function redirectOf(digest: Uint8Array, slab: Slab): Uint8Array {
+  const v = slab.take(2 + 2 * digest.length);
+  v[0] = 0x2f;
+  let o = 1;
+  for (let i = 0; i < digest.length; i++) {
+    if (i === 1) v[o++] = 0x2f;
+    v[o++] = HEX[digest[i]! >> 4]!;
+    v[o++] = HEX[digest[i]! & 15]!;
+  }
+  return v;
 }
 
 /** One inode of the image, in breadth-first order. */
@@ -233,19 +266,26 @@ async function prepareFiles(tree: SourceTree, inlineMax: number): Promise<Map<So
   const reader = async () => {
     while (next < inline.length) {
       const n = inline[next++]!;
-      prep.set(n, { inline: await n.content!.read(0, n.size), digest: null, payload: null });
+      prep.set(n, { inline: await n.content!.read(0, n.size), digest: null, redirect: null });
     }
   };
   const [digests] = await Promise.all([fsverityDigests(hash.map((n) => n.content!)), ...Array.from({ length: Math.min(4, inline.length) }, reader)]);
   const hashed = new Map<SourceInode, Uint8Array>();
   hash.forEach((n, i) => hashed.set(n, digests[i]!));
   // in tree order, as before: the layout does not depend on the map's order, but keep it stable
+  const slab = new Slab();
   for (const n of todo) {
     if (prep.has(n)) continue;
     const digest = n.fsverityDigest ?? hashed.get(n) ?? null;
-    let payload = n.payload ?? null;
-    if (!payload && n.content && digest) payload = ENC.encode(digestToPayload(digest));
-    prep.set(n, { inline: null, digest, payload });
+    let redirect: Uint8Array | null = null;
+    if (n.payload) {
+      if (n.payload.length > 0) {
+        redirect = slab.take(n.payload.length + 1);
+        redirect[0] = 0x2f;
+        redirect.set(n.payload, 1);
+      }
+    } else if (n.content && digest) redirect = redirectOf(digest, slab);
+    prep.set(n, { inline: null, digest, redirect });
   }
   return prep;
 }
@@ -316,6 +356,7 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
   }
 
   const nodes: Node[] = [];
+  const slab = new Slab();
 
   const newNode = (src: SourceInode, parent: number, name: Uint8Array): number => {
     const i = nodes.length;
@@ -356,21 +397,15 @@ function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map
       if (chunkCount > MAX_CHUNKS || n.size > 2 ** 53) failAt(nodes, i, 'File too large');
       n.chunkBits = chunkBits;
       n.chunkCount = chunkCount;
-      let meta = EMPTY;
+      let meta: Uint8Array = EMPTY;
       if (f?.digest) {
-        meta = new Uint8Array(4 + 32);
+        meta = slab.take(4 + 32);
         meta[1] = meta.length;
         meta[3] = 1; // FS_VERITY_HASH_ALG_SHA256
         meta.set(f.digest, 4);
       }
       setX(i, K.metacopy, meta);
-      if (f?.payload && f.payload.length > 0) {
-        const p = f.payload;
-        const v = new Uint8Array(p.length + 1);
-        v[0] = 0x2f;
-        v.set(p, 1);
-        setX(i, K.redirect, v);
-      }
+      if (f?.redirect) setX(i, K.redirect, f.redirect);
     }
     if (n.type === 'chr' && n.rdev === 0) {
       n.size = 0;
