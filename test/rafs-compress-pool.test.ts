@@ -1,7 +1,8 @@
 // Chunk compression on other threads (blob.ts ChunkCompressPool, the CLI's src/cli/compress-pool.ts):
 // jobs finish in any order, the writer stores them in the order they were added, so a blob and its
 // bootstrap are byte-identical with and without a pool. A pool that answers out of order (random
-// delays) and the real worker threads are both held to the single-thread build. Likewise the read-ahead
+// delays), one too slow to keep up (the writer then compresses chunks itself) and the real worker
+// threads are all held to the single-thread build. Likewise the read-ahead
 // of sources that only read asynchronously (the page's Files): BlobWriter.prefetch / addFile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,6 +111,40 @@ test('sources that only read asynchronously (read-ahead of the next piece and th
     assert.equal(ahead.id, plain.id, `${JSON.stringify(c)}: blob id`);
     assert.ok(Buffer.from(ahead.blob).equals(Buffer.from(plain.blob)), `${JSON.stringify(c)}: blob bytes`);
     assert.ok(Buffer.from(ahead.boot).equals(Buffer.from(plain.boot)), `${JSON.stringify(c)}: bootstrap bytes`);
+  }
+});
+
+test('a full pool: the writer compresses the next chunks itself instead of waiting, and the bytes stay the same', async () => {
+  const c: RafsBuildOptions = { compressor: 'zstd', chunkSize: 0x4_0000 };
+  useChunkCompressPool(null);
+  const plain = await build(c);
+  const counting = (width: number, delay: number) => {
+    const pool = {
+      width, calls: 0,
+      compress(alg: Parameters<typeof compressChunk>[0], data: Uint8Array, level: Parameters<typeof compressChunk>[2]) {
+        pool.calls++;
+        return new Promise<Uint8Array | null>((ok) => setTimeout(() => ok(compressChunk(alg, data, level)), delay));
+      },
+    };
+    return pool;
+  };
+  // never full: every chunk past the writer's first 8 MiB goes to the pool
+  const wide = counting(1000, 0);
+  useChunkCompressPool(wide);
+  try {
+    const all = await build(c);
+    assert.ok(Buffer.from(all.blob).equals(Buffer.from(plain.blob)), 'blob bytes (wide pool)');
+    // one slow job at a time: most chunks are compressed by the writer while the pool's job waits
+    const slow = counting(1, 40);
+    useChunkCompressPool(slow);
+    const pooled = await build(c);
+    assert.ok(wide.calls > 10, `${wide.calls} chunks past the first 8 MiB`);
+    assert.ok(slow.calls > 0 && slow.calls < wide.calls / 2, `the slow pool got ${slow.calls} of ${wide.calls} chunks`);
+    assert.equal(pooled.id, plain.id);
+    assert.ok(Buffer.from(pooled.blob).equals(Buffer.from(plain.blob)), 'blob bytes');
+    assert.ok(Buffer.from(pooled.boot).equals(Buffer.from(plain.boot)), 'bootstrap bytes');
+  } finally {
+    useChunkCompressPool(null);
   }
 });
 

@@ -259,8 +259,13 @@ export class BlobWriter {
   private readonly pool: ChunkCompressPool | null;
   /** the first piece of the file that comes next, being read while this one is hashed (async sources) */
   private ahead: { content: ByteSource; n: number; p: Promise<Uint8Array> } | null = null;
-  /** chunks handed to the pool, not yet written: their refs are filled in when written, in this order */
-  private readonly pending: { c: ChunkRef; data: Uint8Array; job: Promise<Uint8Array | null> }[] = [];
+  /**
+   * chunks handed to the pool (or compressed here while the pool was full), not yet written: their
+   * refs are filled in when written, in this order; `done` once `job` has settled
+   */
+  private readonly pending: { c: ChunkRef; data: Uint8Array; job: Promise<Uint8Array | null>; done: boolean }[] = [];
+  /** jobs with the pool not yet settled */
+  private inPool = 0;
 
   constructor(private readonly sink: Sink, private readonly o: BlobWriterOptions) {
     checkCompressor(o.compressor);
@@ -397,12 +402,27 @@ export class BlobWriter {
     this.seen.set(key, c);
     this.stats.stored++;
     if (this.pool && c.uncompressedOffset >= POOL_AFTER) {
-      // the read buffer is reused: the pool gets a copy
+      // what the pool has finished at the head of the queue is written now
+      while (this.pending.length && this.pending[0]!.done) await this.writeNext();
+      // the read buffer is reused: the pool (or the queue) gets a copy
       const copy = data.slice();
+      if (this.inPool >= this.pool.width && this.pending.length < 4 * this.pool.width) {
+        // the pool is full: compress this one here rather than wait idle for it (the CLI runs one
+        // thread fewer than cores, so this thread is the last core's compressor); at most 4 chunks
+        // per job the pool may have waiting, so memory stays bounded when the pool is slow
+        this.pending.push({ c, data: copy, job: Promise.resolve(compressChunk(this.o.compressor, copy, this.o.gzipLevel)), done: true });
+        return c;
+      }
+      while (this.inPool >= this.pool.width) await this.writeNext();
       const job = this.pool.compress(this.o.compressor, copy, this.o.gzipLevel);
-      job.catch(() => {}); // awaited in order by settle; not an unhandled rejection meanwhile
-      this.pending.push({ c, data: copy, job });
-      while (this.pending.length >= this.pool.width) await this.writeNext();
+      const entry = { c, data: copy, job, done: false };
+      this.inPool++;
+      const settled = () => {
+        entry.done = true;
+        this.inPool--;
+      };
+      job.then(settled, settled); // a rejection is awaited in order by writeNext; not unhandled meanwhile
+      this.pending.push(entry);
       return c;
     }
     await this.settle();
