@@ -2,6 +2,7 @@
 import * as crypto from 'node:crypto';
 import { createHash, type Hash } from 'node:crypto';
 import { useNativeSha256, type CloneableHasher } from '../lib/codec/sha256.ts';
+import { useBlockHashLatin1 } from '../lib/codec/fsverity.ts';
 import { registerCompressPool } from './compress-pool.ts';
 
 function wrap(h: Hash): CloneableHasher {
@@ -17,9 +18,12 @@ function wrap(h: Hash): CloneableHasher {
 const oneShot = typeof (crypto as { hash?: unknown }).hash === 'function'
   ? (d: Uint8Array) => (crypto as unknown as { hash(alg: string, d: Uint8Array, enc: 'buffer'): Buffer }).hash('sha256', d, 'buffer')
   : null;
+const hashFn = (crypto as unknown as { hash?(alg: string, d: Uint8Array, enc: 'latin1'): string }).hash;
 /** What importing this module does; exported so a benchmark can switch it back on after turning it off. */
 export function registerNativeSha256(): void {
   useNativeSha256(() => wrap(createHash('sha256')), oneShot);
+  // fs-verity data blocks: the digest as a latin1 string, no Buffer per block (codec/fsverity.ts)
+  useBlockHashLatin1(hashFn ? (d) => hashFn('sha256', d, 'latin1') : null);
 }
 registerNativeSha256();
 // RAFS chunk compression on worker threads when LAYERSCOPE_COMPRESS_THREADS asks for it (compress-pool.ts)

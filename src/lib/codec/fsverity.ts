@@ -81,6 +81,29 @@ export class MerkleTree {
     }
   }
 
+  /**
+   * A data block's hash given as 32 latin1 chars, synchronously (hashBlock must be sync): a native
+   * hash's string result costs no buffer per block (see useBlockHashLatin1).
+   */
+  addSyncLatin1(hash: string): void {
+    if (this.counts.length === 1) {
+      const root = new Uint8Array(HASH);
+      for (let k = 0; k < HASH; k++) root[k] = hash.charCodeAt(k);
+      this.root = root;
+      return;
+    }
+    const buf = this.pending[0]!;
+    const at = this.fill[0]! * HASH;
+    for (let k = 0; k < HASH; k++) buf[at + k] = hash.charCodeAt(k);
+    const fill = ++this.fill[0]!;
+    const seen = ++this.seen[0]!;
+    if (fill === HASHES_PER_BLOCK || seen === this.counts[0]) {
+      buf.fill(0, fill * HASH);
+      this.fill[0] = 0;
+      this.addSync(1, this.hashBlock(buf) as Uint8Array);
+    }
+  }
+
   /** Same as add, all synchronous (hashBlock must be sync). */
   addSync(level: number, hash: Uint8Array): void {
     if (level === this.counts.length - 1) {
@@ -219,6 +242,18 @@ function dataBlocks(piece: Uint8Array): Uint8Array[] {
   return blocks;
 }
 
+let blockHashLatin1: ((block: Uint8Array) => string) | null = null;
+
+/**
+ * A native SHA-256 whose digest comes back as a 32-char latin1 string (Node's crypto.hash with
+ * 'latin1' output) hashes the data blocks of the synchronous digests: a string is made in V8's
+ * heap where a Buffer result has a backing store of its own. 256 blocks of 4 KiB, 200 rounds:
+ * 2.8-3.0 µs a block vs 3.8-4.1 with the Buffer result (copied into the tree either way).
+ */
+export function useBlockHashLatin1(fn: ((block: Uint8Array) => string) | null): void {
+  blockHashLatin1 = fn;
+}
+
 /** MerkleTree's pending blocks for fsverityDigestOfReads, one per level (reused: it runs synchronously) */
 const syncScratch: Uint8Array[] = [];
 
@@ -232,6 +267,17 @@ const lastBlock = new Uint8Array(BLOCK);
  */
 function hashDataBlocksSync(tree: MerkleTree, piece: Uint8Array): void {
   let o = 0;
+  // only with the native SHA-256 registered too (turning it off means pure JS throughout)
+  const latin1 = hasNativeSha256() ? blockHashLatin1 : null;
+  if (latin1) {
+    for (; o + BLOCK <= piece.length; o += BLOCK) tree.addSyncLatin1(latin1(piece.subarray(o, o + BLOCK)));
+    if (o < piece.length) {
+      lastBlock.set(piece.subarray(o));
+      lastBlock.fill(0, piece.length - o);
+      tree.addSyncLatin1(latin1(lastBlock));
+    }
+    return;
+  }
   for (; o + BLOCK <= piece.length; o += BLOCK) tree.addSync(0, sha256(piece.subarray(o, o + BLOCK)));
   if (o < piece.length) {
     lastBlock.set(piece.subarray(o));
