@@ -40,12 +40,13 @@ const CODELEN_BITS = 7;
 export const LITLEN_ENOUGH = 1334;
 export const DIST_ENOUGH = 402;
 
-const LEN_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
-const LEN_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-const DIST_BASE = [1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577];
-const DIST_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+/** RFC 1951 §3.2.5: length and distance bases and extra bits, by symbol − 257 and by distance symbol */
+export const LEN_BASE = new Uint16Array([3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]);
+export const LEN_EXTRA = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]);
+export const DIST_BASE = new Uint16Array([1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577]);
+export const DIST_EXTRA = new Uint8Array([0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13]);
 /** order of the code length code lengths in a dynamic block header */
-const CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+export const CL_ORDER = new Uint8Array([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]);
 
 /** what each symbol decodes to (entries without their codeword length) */
 const LITLEN_RESULTS = new Int32Array(288);
@@ -159,21 +160,7 @@ export function buildTable(lens: Uint8Array, off: number, n: number, results: In
   return left > 0 ? CODE_SPARSE : CODE_COMPLETE;
 }
 
-// fixed Huffman tables (RFC 1951 §3.2.6), built once
-const FIXED_LIT = new Int32Array(1 << LITLEN_BITS);
-const FIXED_DIST = new Int32Array(1 << DIST_BITS);
-{
-  const l = new Uint8Array(288 + 32);
-  l.fill(8, 0, 144);
-  l.fill(9, 144, 256);
-  l.fill(7, 256, 280);
-  l.fill(8, 280, 288);
-  l.fill(5, 288, 320);
-  buildTable(l, 0, 288, LITLEN_RESULTS, FIXED_LIT, LITLEN_BITS);
-  buildTable(l, 288, 32, DIST_RESULTS, FIXED_DIST, DIST_BITS);
-}
-
-/** Fixed-code lengths for codec/inflate.ts (288 literal/length, then 32 distance). */
+/** Fixed-code lengths (RFC 1951 §3.2.6): 288 literal/length, then 32 distance. */
 export function fixedLengths(): Uint8Array {
   const l = new Uint8Array(320);
   l.fill(8, 0, 144);
@@ -183,6 +170,12 @@ export function fixedLengths(): Uint8Array {
   l.fill(5, 288, 320);
   return l;
 }
+
+// fixed Huffman tables, built once
+const FIXED_LIT = new Int32Array(1 << LITLEN_BITS);
+const FIXED_DIST = new Int32Array(1 << DIST_BITS);
+buildTable(fixedLengths(), 0, 288, LITLEN_RESULTS, FIXED_LIT, LITLEN_BITS);
+buildTable(fixedLengths(), 288, 32, DIST_RESULTS, FIXED_DIST, DIST_BITS);
 
 // dynamic block tables, reused by every call (decoding is synchronous)
 const DYN_LIT = new Int32Array(LITLEN_ENOUGH);
@@ -482,7 +475,7 @@ export function inflateFast(src: Uint8Array, out: Uint8Array, opts: FastInflateO
         bb = (bb >>> (dx)) | 0;
         bc -= dx;
       }
-      if (dist > o) { b.pos = pos; b.bb = bb; b.bc = bc; fail(b, `distance ${dist} reaches before the start of the output (${o} bytes available)`); }
+      if (dist > o) { b.pos = pos; b.bb = bb; b.bc = bc; fail(b, `distance ${dist} reaches before the start of the window (${o} bytes available)`); }
       if (len > outEnd - o) {
         if (!stopAtMax) { b.pos = pos; b.bb = bb; b.bc = bc; fail(b, `stream decodes to more than ${outEnd - start} bytes`); }
         len = outEnd - o;
