@@ -11,7 +11,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { BENCH_OUT, makeBigTree, median } from './util.ts';
 import { useNativeSha256 } from '../src/lib/codec/sha256.ts';
@@ -109,6 +109,53 @@ export async function withBenchPage<T>(hash: string, log: (s: string) => void, f
   }
 }
 
+/**
+ * CPU seconds of every thread of this process's descendants (Chromium), by pid/tid, named
+ * `process type:thread name`: with one reader the busiest thread bounds the read rate on an idle
+ * machine (bytes / its CPU-s), whatever the load while measuring.
+ */
+function chromiumThreads(): Map<string, { name: string; cpu: number }> {
+  const stat = (path: string): { comm: string; f: string[] } | null => {
+    try {
+      const st = readFileSync(path, 'utf8');
+      // fields after "(comm)": state ppid … utime(14) stime(15), 1-based over the whole line
+      return { comm: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), f: st.slice(st.lastIndexOf(')') + 2).split(' ') };
+    } catch {
+      return null; // gone since readdir
+    }
+  };
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) if (/^\d+$/.test(d)) parent.set(Number(d), Number(stat(`/proc/${d}/stat`)?.f[1] ?? 0));
+  const out = new Map<string, { name: string; cpu: number }>();
+  for (const pid of parent.keys()) {
+    let p = parent.get(pid);
+    while (p !== undefined && p > 1 && p !== process.pid) p = parent.get(p);
+    if (p !== process.pid) continue;
+    let type = 'browser';
+    try {
+      type = /--type=([a-z-]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'latin1'))?.[1] ?? 'browser';
+    } catch {
+      continue;
+    }
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const t = stat(`/proc/${pid}/task/${tid}/stat`);
+      if (t) out.set(`${pid}/${tid}`, { name: `${type}:${t.comm}`, cpu: (Number(t.f[11]) + Number(t.f[12])) / 100 });
+    }
+  }
+  return out;
+}
+
+/** the `n` threads that used the most CPU between two chromiumThreads() snapshots */
+function busiestThreads(before: Map<string, { name: string; cpu: number }>, after: Map<string, { name: string; cpu: number }>, n = 4): string {
+  return [...after].map(([k, t]) => ({ name: t.name, cpu: t.cpu - (before.get(k)?.cpu ?? 0) })).sort((a, b) => b.cpu - a.cpu).slice(0, n).map((t) => `${t.name} ${t.cpu.toFixed(2)}`).join(', ');
+}
+
 /** A real drop of files or folders from disk at (x, y) (CDP Input.dispatchDragEvent, as e2e/helpers/drop.ts). */
 export async function dropFiles(page: Page, files: string[], at: { x: number; y: number }): Promise<void> {
   const cdp = await page.context().newCDPSession(page);
@@ -134,11 +181,13 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
       for (let round = 0; round < 3; round++) {
         for (const n of [0, 1, 2]) {
           const cpu0 = childrenCpuSeconds();
+          const th0 = chromiumThreads();
           const r = n === 0
             ? await w.evaluate(() => (globalThis as unknown as { layerscopeBuilderProbe(id: number, p: number): Promise<{ bytes: number; ms: number }> }).layerscopeBuilderProbe(1, 0))
             : await w.evaluate((k) => (globalThis as unknown as { layerscopeBuilderProbeWorkers(id: number, n: number): Promise<{ bytes: number; ms: number }> }).layerscopeBuilderProbeWorkers(1, k), n);
           const cpu = childrenCpuSeconds() - cpu0;
-          log(`[chromium] read probe round ${round + 1}: Blob.stream() ${n ? `on ${n} nested worker${n > 1 ? 's at once' : ''}` : 'on the builder worker'}: ${(r.bytes / 1e6 / (r.ms / 1000)).toFixed(0)} MB/s, ${(r.bytes / 1e6 / cpu).toFixed(0)} MB/CPU-s (${(r.bytes / 1e6).toFixed(0)} MB, ${cpu.toFixed(2)} CPU-s, ${load()})`);
+          const busiest = busiestThreads(th0, chromiumThreads());
+          log(`[chromium] read probe round ${round + 1}: Blob.stream() ${n ? `on ${n} nested worker${n > 1 ? 's at once' : ''}` : 'on the builder worker'}: ${(r.bytes / 1e6 / (r.ms / 1000)).toFixed(0)} MB/s, ${(r.bytes / 1e6 / cpu).toFixed(0)} MB/CPU-s (${(r.bytes / 1e6).toFixed(0)} MB, ${cpu.toFixed(2)} CPU-s, ${load()}); busiest threads (CPU-s): ${busiest}`);
         }
       }
       // BENCH_SPLIT_PROBES_ONLY=1: only the rounds above (the other probes were measured before, commit aeacee9)
@@ -170,17 +219,19 @@ async function inChromium(tree: string, cases: BuildBenchCase[], runs: number, l
         seen.set(c.name, m);
         await prof?.start();
         const cpu0 = childrenCpuSeconds();
+        const th0 = chromiumThreads();
         await page.getByTestId('build-button').click();
         const res = page.getByTestId('build-result');
         await res.or(page.getByTestId('error')).waitFor({ timeout: 600_000 });
         if (await page.getByTestId('error').isVisible()) throw new Error(`${c.name}: ${await page.getByTestId('error').textContent()}`);
         m.cpus.push(childrenCpuSeconds() - cpu0);
+        const busiest = busiestThreads(th0, chromiumThreads());
         await prof?.stop(`${profile}-${c.name.replace(/[^a-z0-9]+/gi, '_')}-${r}`);
         m.times.push(Number(await res.getAttribute('data-elapsed-ms')));
         m.bytes = Number(await res.getAttribute('data-content-bytes'));
         m.size = Number(await res.getAttribute('data-size'));
         const workers = await page.getByTestId('compress-workers').getAttribute('data-workers').catch(() => null);
-        log(`[chromium] ${c.name}: ${(m.bytes / 1e6 / (m.times[m.times.length - 1]! / 1000)).toFixed(1)} MB/s, ${m.cpus[m.cpus.length - 1]!.toFixed(2)} CPU-s${workers !== null && c.erofsCompression ? ` (compressed on ${workers} workers)` : ''}, ${load()}`);
+        log(`[chromium] ${c.name}: ${(m.bytes / 1e6 / (m.times[m.times.length - 1]! / 1000)).toFixed(1)} MB/s, ${m.cpus[m.cpus.length - 1]!.toFixed(2)} CPU-s${workers !== null && c.erofsCompression ? ` (compressed on ${workers} workers)` : ''}, ${load()}; busiest threads (CPU-s): ${busiest}`);
       }
     }
     for (const [name, m] of seen) out.set(name, { ms: median(m.times), bytes: m.bytes, out: m.size, cpuS: median(m.cpus) });
