@@ -283,27 +283,27 @@ async function probeRead(id: number, piece = 4 << 20, hash: boolean | 'webcrypto
 /**
  * Diagnostics for the benchmark: one source's files dealt to `n` nested workers by size, each
  * reading its share through Blob.stream() at the same time (workers/read-probe.ts); timed from the
- * first post to the last result, the workers already started.
+ * first post to the last result, the workers already started. They are stopped at the next call,
+ * so the bench's per-thread CPU figures still see their threads.
  */
+let readers: Worker[] = [];
 async function probeReadWorkers(id: number, n: number): Promise<{ bytes: number; ms: number; each: { bytes: number; ms: number }[] }> {
   const s = sources.get(id);
   if (!s) throw new Error(`no source ${id}`);
   const groups = splitBySize(fileBlobs(s.tree, originals), n);
+  for (const w of readers.splice(0)) w.terminate();
   const ws = await Promise.all(groups.map(() => new Promise<Worker>((ok, fail) => {
     const w = new Worker(new URL('./read-probe.ts', import.meta.url), { type: 'module', name: 'read-probe' });
     w.onmessage = () => ok(w);
     w.onerror = (e) => fail(new Error(e.message || 'the read probe worker failed to start'));
   })));
-  try {
-    const t0 = performance.now();
-    const each = await Promise.all(ws.map((w, i) => new Promise<{ bytes: number; ms: number }>((ok) => {
-      w.onmessage = (e: MessageEvent<{ bytes: number; ms: number }>) => ok(e.data);
-      w.postMessage(groups[i]);
-    })));
-    return { bytes: each.reduce((a, r) => a + r.bytes, 0), ms: performance.now() - t0, each };
-  } finally {
-    for (const w of ws) w.terminate();
-  }
+  readers = ws;
+  const t0 = performance.now();
+  const each = await Promise.all(ws.map((w, i) => new Promise<{ bytes: number; ms: number }>((ok) => {
+    w.onmessage = (e: MessageEvent<{ bytes: number; ms: number }>) => ok(e.data);
+    w.postMessage(groups[i]);
+  })));
+  return { bytes: each.reduce((a, r) => a + r.bytes, 0), ms: performance.now() - t0, each };
 }
 
 export type BuilderApi = typeof api;
