@@ -182,7 +182,15 @@ const PIECE = 4 << 20;
 let zWorkers: number | null = null;
 let zPool: PortZFilePool | null = null;
 
-/** the compression workers (nested workers, started at the first job and kept for later builds), or null for this thread */
+/**
+ * The compression workers (nested workers, started at the first job and kept for later builds), or
+ * null for this thread. Measured (bench/build-browser.ts, 342 MB tree, 2 cores, load 16-19, two
+ * interleaved rounds, Chromium's CPU by thread from /proc): -z lz4hc on the builder alone 12.7-13.8
+ * CPU-s, its thread 7.4-7.9; on 2 workers 14.5-14.8 CPU-s (+10%), busiest thread 2.9-3.3. The
+ * busiest thread bounds an idle machine's wall time when cores are spare (342 MB / 7.6 s ≈ 45 MB/s
+ * against / 3.1 s ≈ 110 MB/s); on 2 cores the total bounds both at ~45-47 MB/s. Same image either
+ * way (e2e/build-zpool.spec.ts).
+ */
 function compressPool(): PortZFilePool | null {
   // Node (test/app-build-layers) has no navigator before Node 21: no workers there
   const n = zWorkers ?? compressWorkerCount(globalThis.navigator?.hardwareConcurrency);
