@@ -1,6 +1,7 @@
 /**
  * Codec throughput in Node and in Debian Chromium, same cases (bench/browser/cases.ts) on the same
- * bytes. Run alone: `node --import tsx bench/codecs.ts` (add `--node-only` to skip Chromium);
+ * bytes. Run alone: `node --import tsx bench/codecs.ts` (add `--node-only` to skip Chromium,
+ * `--zstd-only` for the zstd decode rows alone);
  * `npm run bench` calls runCodecBench().
  *
  * Inputs are made fresh in a temp dir: 8 MiB of a tar of /usr/bin (binaries), its raw LZ4 blocks
@@ -16,7 +17,7 @@
  * the same level (both without a checksum). Every frame of ours is decoded back before it is timed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,10 +26,10 @@ import { pathToFileURL } from 'node:url';
 import { decompress as fzstdDecompress } from 'fzstd';
 import { zstdDecompress } from '../src/lib/codec/zstd.ts';
 import { zstdCompress } from '../src/lib/codec/zstd-encode.ts';
-import { gunzipSync as fflateGunzip } from 'fflate';
-import { gunzipSync as zlibGunzip } from 'node:zlib';
+import { deflateSync as fflateDeflate, gunzipSync as fflateGunzip } from 'fflate';
+import { gunzipSync as zlibGunzip, inflateRawSync as zlibInflateRaw } from 'node:zlib';
 import { gunzipMembers } from '../src/lib/codec/inflate.ts';
-import { measure, runCases, ZSTD_ENCODE_LEVELS, zstdEncodeCase, type BenchInputs, type CaseResult } from './browser/cases.ts';
+import { INFLATE_CASES, measure, runCases, ZSTD_ENCODE_LEVELS, zstdEncodeCase, type BenchInputs, type CaseResult } from './browser/cases.ts';
 import { median } from './util.ts';
 
 export interface Row {
@@ -111,28 +112,159 @@ function zstdCliMBps(file: string, size: number): number {
   return (copies * size) / (median(ms) / 1000) / 1e6;
 }
 
+/** `zstd -d` of `file` in MB of output per CPU-second (user + sys of 3 runs of 16 copies, /usr/bin/time) */
+function zstdCliCpuMBps(file: string, size: number): number {
+  const t = spawnSync('/usr/bin/time', ['-f', '%U %S', 'sh', '-c', `for i in 1 2 3; do zstd -d -q -c ${Array.from({ length: 16 }, () => `'${file}'`).join(' ')} > /dev/null; done`], { encoding: 'utf8' });
+  const [u, sys] = (t.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number);
+  return (3 * 16 * size) / ((u ?? NaN) + (sys ?? NaN)) / 1e6;
+}
+
 /**
- * zstd decode in Node, same frame, same run: ours (zstdDecompress, checksum verified), fzstd
- * (`decompress`, no checksum check) and the CLI; then a `--no-check` frame for ours and fzstd.
+ * MB of output per CPU-second of this process for each decoder, in interleaved rounds (ours, fzstd,
+ * ours, ...) so both see the same machine load: the median of 7 rounds of 3 calls each.
  */
-async function zstdRows(dir: string, inputs: BenchInputs, log: (s: string) => void): Promise<Row[]> {
+function cpuMBps(fns: (() => unknown)[], size: number): number[] {
+  const rates: number[][] = fns.map(() => []);
+  for (const f of fns) f();
+  for (let r = 0; r < 7; r++) {
+    fns.forEach((f, i) => {
+      const c0 = process.cpuUsage();
+      for (let k = 0; k < 3; k++) f();
+      const c = process.cpuUsage(c0);
+      rates[i]!.push((3 * size) / ((c.user + c.system) / 1e6) / 1e6);
+    });
+  }
+  return rates.map(median);
+}
+
+/**
+ * zstd decode in Chromium: ours (zstdDecompress) and fzstd on the checked and the `--no-check` frame,
+ * bundled by esbuild into a blank page (so this needs no page of its own). Wall MB/s from
+ * performance.now() in the page, and MB per CPU-second of the renderer processes (utime + stime
+ * from /proc, 10 ms ticks: each window decodes 12 x 8 MiB), medians of 5 interleaved rounds.
+ */
+async function zstdChromium(inputs: BenchInputs, noCheck: Uint8Array, log: (s: string) => void): Promise<{ wall: number[]; cpu: number[] } | null> {
+  if (!existsSync(CHROMIUM)) return null;
+  const { build } = await import('esbuild');
+  const repo = resolve(HERE, '..');
+  const bundled = await build({
+    stdin: {
+      // the page's code lives here, not in page.evaluate callbacks: tsx would wrap their inner
+      // functions in a helper the page does not have
+      contents: `import { zstdDecompress } from './src/lib/codec/zstd.ts'; import { decompress } from 'fzstd';
+        let frames: Uint8Array[] = [], size = 0;
+        const get = async (p: string) => new Uint8Array(await (await fetch(p)).arrayBuffer());
+        (globalThis as any).Z = {
+          async load(): Promise<boolean> {
+            const corpus = await get('/corpus');
+            frames = [await get('/c.zst'), await get('/n.zst')];
+            size = corpus.length;
+            const same = (a: Uint8Array) => a.length === size && a.every((x, i) => x === corpus[i]);
+            return frames.every((f) => same(zstdDecompress(f, size)) && same(decompress(f)));
+          },
+          /** case c: 0 ours / 1 fzstd on the checked frame, 2 / 3 on the --no-check frame; ms of n calls */
+          run(c: number, n: number): number {
+            const f = frames[c >> 1]!;
+            const t0 = performance.now();
+            for (let k = 0; k < n; k++) if (c & 1) decompress(f); else zstdDecompress(f, size);
+            return performance.now() - t0;
+          },
+        };`,
+      resolveDir: repo, loader: 'ts', sourcefile: 'zstd-bench-page.ts',
+    },
+    bundle: true, format: 'esm', platform: 'browser', minify: true, write: false, logLevel: 'silent',
+  });
+  const script = bundled.outputFiles[0]!.text;
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const page = await browser.newPage();
+    const files: Record<string, Uint8Array> = { '/c.zst': inputs.zstd, '/n.zst': noCheck, '/corpus': inputs.corpus };
+    await page.route('http://zstd.bench/**', (r) => {
+      const path = new URL(r.request().url()).pathname;
+      return r.fulfill(path === '/' ? { body: '<!doctype html><title>zstd</title>', contentType: 'text/html' } : { body: Buffer.from(files[path]!), contentType: 'application/octet-stream' });
+    });
+    await page.goto('http://zstd.bench/');
+    await page.addScriptTag({ type: 'module', content: script });
+    await page.waitForFunction(() => 'Z' in globalThis);
+    const ok = await page.evaluate(() => (globalThis as unknown as { Z: { load(): Promise<boolean> } }).Z.load());
+    if (!ok) throw new Error('bench: zstd decoders in Chromium disagree with the corpus');
+    // the renderers of this browser: its processes of type renderer, found from this process down
+    /** the fields of /proc/PID/stat after the command name (state is [0], ppid [1], utime [11]) */
+    const stat = (pid: string) => {
+      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return st.slice(st.lastIndexOf(')') + 2).split(' ');
+    };
+    const renderers = readdirSync('/proc').filter((d) => {
+      if (!/^\d+$/.test(d)) return false;
+      try {
+        if (!readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('--type=renderer')) return false;
+        for (let p = d, k = 0; k < 6 && p !== '0'; k++) if ((p = stat(p)[1]!) === String(process.pid)) return true;
+      } catch {
+        // the process ended
+      }
+      return false;
+    });
+    const cpuSeconds = () => renderers.reduce((t, d) => t + (Number(stat(d)[11]) + Number(stat(d)[12])) / 100, 0);
+    // cases: [ours checked, fzstd checked, ours --no-check, fzstd --no-check]
+    const calls = 12, wall: number[][] = [[], [], [], []], cpu: number[][] = [[], [], [], []];
+    for (let r = 0; r < 6; r++) {
+      for (let c = 0; c < 4; c++) {
+        const c0 = cpuSeconds();
+        const ms = await page.evaluate(([c, n]) => (globalThis as unknown as { Z: { run(c: number, n: number): number } }).Z.run(c, n), [c, r === 0 ? 2 : calls] as const);
+        if (r === 0) continue; // warm-up round
+        const bytes = calls * inputs.corpus.length;
+        wall[c]!.push(bytes / (ms / 1000) / 1e6);
+        cpu[c]!.push(bytes / (cpuSeconds() - c0) / 1e6);
+      }
+    }
+    log(`Chromium renderer CPU time (${renderers.length} processes)`);
+    return { wall: wall.map(median), cpu: cpu.map(median) };
+  } finally {
+    await browser.close();
+  }
+}
+
+/**
+ * zstd decode, same frames, same run: ours (zstdDecompress, checksum verified), fzstd (`decompress`,
+ * no checksum check) and the CLI, then a `--no-check` frame for ours and fzstd; in Node and (unless
+ * chromium is false) in Chromium. Wall MB/s in the table; MB per CPU-second logged beside them, as
+ * wall time on a shared machine mostly measures the other processes.
+ */
+async function zstdRows(dir: string, inputs: BenchInputs, chromium: boolean, log: (s: string) => void): Promise<Row[]> {
   const size = inputs.corpus.length;
   const noCheck = new Uint8Array(execFileSync('zstd', ['-3', '-q', '--no-check', '-c', join(dir, 'corpus.bin')], { maxBuffer: 64 << 20 }));
+  writeFileSync(join(dir, 'corpus-nocheck.zst'), noCheck);
   const same = (a: Uint8Array) => Buffer.from(a).equals(Buffer.from(inputs.corpus));
   for (const f of [inputs.zstd, noCheck]) {
     if (!same(zstdDecompress(f, size)) || !same(fzstdDecompress(f))) throw new Error('bench: zstd decoders disagree with the corpus');
   }
+  const wall = [
+    await measure(() => zstdDecompress(inputs.zstd, size), size),
+    await measure(() => fzstdDecompress(inputs.zstd), size),
+    await measure(() => zstdDecompress(noCheck, size), size),
+    await measure(() => fzstdDecompress(noCheck), size),
+  ];
+  const cpu = cpuMBps([() => zstdDecompress(inputs.zstd, size), () => fzstdDecompress(inputs.zstd), () => zstdDecompress(noCheck, size), () => fzstdDecompress(noCheck)], size);
+  const cliWall = [zstdCliMBps(join(dir, 'corpus.zst'), size), zstdCliMBps(join(dir, 'corpus-nocheck.zst'), size)];
+  const cliCpu = [zstdCliCpuMBps(join(dir, 'corpus.zst'), size), zstdCliCpuMBps(join(dir, 'corpus-nocheck.zst'), size)];
+  const ch = chromium ? await zstdChromium(inputs, noCheck, (s) => log(`[chromium] ${s}`)) : null;
+  const f = (x: number) => x.toFixed(0);
+  const names = ['zstd -3 decode: ours (zstd-decode.ts)', 'zstd -3 decode: fzstd', 'zstd -3 --no-check decode: ours', 'zstd -3 --no-check decode: fzstd'];
   const rows: Row[] = [];
-  const row = (codec: string, mbps: number) => {
-    log(`${codec}: ${mbps.toFixed(1)} MB/s`);
-    rows.push({ codec, nodeMBps: mbps, chromiumMBps: null });
-  };
-  row('zstd -3 decode: ours (zstd-decode.ts)', await measure(() => zstdDecompress(inputs.zstd, size), size));
-  row('zstd -3 decode: fzstd', await measure(() => fzstdDecompress(inputs.zstd), size));
-  row('zstd -3 decode: zstd -d (CLI)', zstdCliMBps(join(dir, 'corpus.zst'), size));
-  row('zstd -3 --no-check decode: ours', await measure(() => zstdDecompress(noCheck, size), size));
-  row('zstd -3 --no-check decode: fzstd', await measure(() => fzstdDecompress(noCheck), size));
-  log(`zstd decode: ours / fzstd = ${(rows[0]!.nodeMBps! / rows[1]!.nodeMBps!).toFixed(2)}x (checked frame), ${(rows[3]!.nodeMBps! / rows[4]!.nodeMBps!).toFixed(2)}x (--no-check)`);
+  names.forEach((codec, i) => {
+    log(`${codec}: Node ${f(wall[i]!)} MB/s, ${f(cpu[i]!)} per CPU-s${ch ? `; Chromium ${f(ch.wall[i]!)} MB/s, ${f(ch.cpu[i]!)} per CPU-s` : ''}`);
+    rows.push({ codec, nodeMBps: wall[i]!, chromiumMBps: ch?.wall[i] ?? null });
+    if (i === 1 || i === 3) {
+      const cli = i >> 1;
+      const name = `zstd -3 ${cli ? '--no-check ' : ''}decode: zstd -d (CLI)`;
+      log(`${name}: ${f(cliWall[cli]!)} MB/s, ${f(cliCpu[cli]!)} per CPU-s`);
+      rows.push({ codec: name, nodeMBps: cliWall[cli]!, chromiumMBps: null });
+    }
+  });
+  const ratio = (a: number[], i: number) => (a[i]! / a[i + 1]!).toFixed(2);
+  log(`zstd decode: ours / fzstd, Node CPU time ${ratio(cpu, 0)}x (checked frame), ${ratio(cpu, 2)}x (--no-check)` +
+    (ch ? `; Chromium CPU time ${ratio(ch.cpu, 0)}x, ${ratio(ch.cpu, 2)}x` : ''));
   return rows;
 }
 
@@ -188,10 +320,11 @@ async function zstdEncodeRows(dir: string, inputs: BenchInputs, node: CaseResult
 }
 
 /**
- * Inflate in Node, same `gzip -6` file, same run: ours (codec/inflate.ts, the decoder that can start
- * mid-stream for ZRAN), fflate's gunzipSync and node:zlib (C zlib).
+ * Inflate in Node, same `gzip -6` file, same run: ours (codec/inflate.ts gunzipMembers, which runs
+ * inflate-fast.ts when no probes are asked for), fflate's gunzipSync and node:zlib (C zlib); then
+ * node:zlib beside the inflate-fast/fflate cases of cases.ts (Node and Chromium).
  */
-async function inflateRows(inputs: BenchInputs, log: (s: string) => void): Promise<Row[]> {
+async function inflateRows(inputs: BenchInputs, node: CaseResult[], chrome: CaseResult[], log: (s: string) => void): Promise<Row[]> {
   const size = inputs.corpus.length;
   if (!Buffer.from(gunzipMembers(inputs.gzip, { maxOutput: size }).output).equals(Buffer.from(inputs.corpus))) throw new Error('bench: our inflate disagrees with the corpus');
   const rows: Row[] = [];
@@ -203,6 +336,17 @@ async function inflateRows(inputs: BenchInputs, log: (s: string) => void): Promi
   row('gzip -6 inflate: fflate', await measure(() => fflateGunzip(inputs.gzip), size));
   row('gzip -6 inflate: node:zlib', await measure(() => zlibGunzip(inputs.gzip), size));
   log(`inflate: ours / fflate = ${(rows[0]!.nodeMBps! / rows[1]!.nodeMBps!).toFixed(2)}x, ours / zlib = ${(rows[0]!.nodeMBps! / rows[2]!.nodeMBps!).toFixed(2)}x`);
+  // node:zlib beside inflate-fast.ts's cases (timed by runCases in Node and Chromium): the same
+  // gzip body, and the 4 KiB streams cases.ts makes with fflate
+  const body = inputs.gzip.subarray(10, inputs.gzip.length - 8);
+  row(`deflate decode (gzip -6 body, 8 MiB, node:zlib inflateRawSync)`, await measure(() => zlibInflateRaw(body), size));
+  const small: Uint8Array[] = [];
+  for (let o = 0; o < 2 << 20; o += 4096) small.push(fflateDeflate(inputs.corpus.subarray(o, o + 4096), { level: 9 }));
+  row(`deflate decode (512 streams of 4 KiB, node:zlib inflateRawSync)`, await measure(() => { for (const z of small) zlibInflateRaw(z); }, 2 << 20));
+  const rate = (rs: CaseResult[], c: string) => rs.find((r) => r.codec === c)?.mbps ?? NaN;
+  for (const [name, rs] of [['Node', node], ['Chromium', chrome]] as const) {
+    if (rs.length) log(`inflate-fast / fflate (${name}): 8 MiB stream ${(rate(rs, INFLATE_CASES.oursBig) / rate(rs, INFLATE_CASES.fflateBig)).toFixed(2)}x, 4 KiB streams ${(rate(rs, INFLATE_CASES.oursSmall) / rate(rs, INFLATE_CASES.fflateSmall)).toFixed(2)}x`);
+  }
   return rows;
 }
 
@@ -265,9 +409,9 @@ export async function runCodecBench(opts: { chromium?: boolean; log?: (s: string
         log(`codec bench: no Chromium at ${CHROMIUM}, browser column left empty`);
       }
     }
-    const zstd = await zstdRows(dir, inputs, (s) => log(`[node] ${s}`));
+    const zstd = await zstdRows(dir, inputs, opts.chromium !== false, (s) => log(`[zstd] ${s}`));
     const zstdEncode = await zstdEncodeRows(dir, inputs, node, chrome, (s) => log(`[node] ${s}`));
-    const inflate = await inflateRows(inputs, (s) => log(`[node] ${s}`));
+    const inflate = await inflateRows(inputs, node, chrome, (s) => log(`[node] ${s}`));
     return [
       ...node.filter((r) => !ZSTD_ENCODE_LEVELS.some((l) => r.codec === zstdEncodeCase(l))).map((r) => ({ codec: r.codec, nodeMBps: r.mbps, chromiumMBps: chrome.find((c) => c.codec === r.codec)?.mbps ?? null })),
       ...zstd,
@@ -287,7 +431,18 @@ export function formatCodecTable(rows: Row[]): string {
   return lines.join('\n');
 }
 
+/** only the zstd decode rows (`--zstd-only`): the same inputs, none of the other codecs */
+async function runZstdDecodeBench(chromium: boolean): Promise<Row[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'ls-codec-bench-'));
+  try {
+    return await zstdRows(dir, makeInputs(dir), chromium, (s) => console.error(`[zstd] ${s}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const rows = await runCodecBench({ chromium: !process.argv.includes('--node-only') });
+  const chromium = !process.argv.includes('--node-only');
+  const rows = process.argv.includes('--zstd-only') ? await runZstdDecodeBench(chromium) : await runCodecBench({ chromium });
   console.log(formatCodecTable(rows));
 }
