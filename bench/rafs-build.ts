@@ -23,9 +23,9 @@ import type { SourceInode, SourceTree } from '../src/lib/fs/tree.ts';
 import { buildRafs } from '../src/lib/rafs/builder/build.ts';
 import { useNativeSha256 } from '../src/lib/codec/sha256.ts';
 import { registerNativeSha256 } from '../src/cli/native.ts';
-import { NodeCompressPool } from '../src/cli/compress-pool.ts';
+import { NodeCompressPool, rafsCompressThreads } from '../src/cli/compress-pool.ts';
 import { useChunkCompressPool } from '../src/lib/rafs/builder/blob.ts';
-import { availableParallelism, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import type { RafsBuildOptions } from '../src/lib/rafs/builder/types.ts';
 
 export interface RafsBenchRow {
@@ -90,8 +90,8 @@ export async function runRafsBuildBench(opts: { dir?: string; bytes?: number } =
   }
   cases.push({ version: 5, compressor: 'none', digester: 'blake3' }, { version: 5, compressor: 'lz4_block', digester: 'blake3' });
   cases.push({ version: 6, compressor: 'none', digester: 'blake3', js: true }, { version: 6, compressor: 'zstd', digester: 'blake3', js: true });
-  // the CLI's compress pool (src/cli/compress-pool.ts, LAYERSCOPE_COMPRESS_THREADS): one thread per core, at most 4
-  const threads = Math.min(4, availableParallelism());
+  // the CLI's compress pool (src/cli/compress-pool.ts, LAYERSCOPE_COMPRESS_THREADS): cores - 1 threads, at most 4, and this one
+  const threads = Math.max(1, rafsCompressThreads());
   for (const compressor of ['lz4_block', 'zstd'] as const) cases.push({ version: 6, compressor, digester: 'blake3', threads });
   registerNativeSha256();
   useChunkCompressPool(null);
@@ -139,7 +139,7 @@ export async function runRafsBuildBench(opts: { dir?: string; bytes?: number } =
 export async function runRafsPoolAb(opts: { dir?: string; bytes?: number; rounds?: number; threads?: number } = {}) {
   const tree = trim(await treeFromDirectory(opts.dir ?? '/usr/bin', { xattrs: false }), opts.bytes ?? 64 << 20);
   const total = contentBytes(tree) / 1e6;
-  const threads = opts.threads ?? Math.min(4, availableParallelism());
+  const threads = opts.threads ?? Math.max(1, rafsCompressThreads());
   registerNativeSha256();
   useChunkCompressPool(null);
   await buildRafs(tree, { compressor: 'lz4_block' }, { bootstrap: { write() {} }, blob: { write() {} } });

@@ -26,6 +26,22 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
     return ((await this.pool.run({ alg, data, level })) as { z: Uint8Array | null }).z;
   }
 
+  /**
+   * Start every thread with one small job of `alg`: each loads its module and warms its encoder
+   * (zstd-encode's warm-up and JIT: ~0.15 s CPU per thread) while the writer compresses its
+   * first chunks itself.
+   */
+  prepare(alg: Compressor, level: CompressJob['level']): void {
+    // 128 KiB of text-like bytes: long enough for the encoders' warm-up (zstd: from 64 KiB)
+    const sample = new Uint8Array(128 << 10);
+    let x = 1;
+    for (let i = 0; i < sample.length; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) | 0;
+      sample[i] = 97 + ((x >>> 16) % 23);
+    }
+    for (let i = 0; i < this.threads; i++) this.pool.run({ alg, data: sample, level }).catch(() => {});
+  }
+
   /** EROFS files (ZFilePool): `bytes` and every `more` piece are transferred, weighted by their length */
   begin(z: ZConfig, files: ZPoolFile[], bytes: Uint8Array, taken: (n: number) => void): ZPoolJob {
     const { id, result } = this.pool.submit({ kind: 'zfiles', z, files, bytes }, { transfer: [bytes.buffer as ArrayBuffer], weight: bytes.length, onNote: taken });
@@ -67,21 +83,27 @@ export function erofsCompressThreads(): number {
 }
 
 /**
- * The CLI's pools, registered with both writers (threads start at the first job).
- * RAFS: opt-in: LAYERSCOPE_COMPRESS_THREADS=N compresses on N threads (unset or 0: on the build's
- * own thread). Not the default because it costs much CPU for no measured wall gain on the 2-core
- * machine it was measured on (re-measured through the bundled CLI, v6 /blake3, 0 and 2 threads
- * interleaved, load average 10-12): zstd, 100 MB of /usr/bin: 2.2-2.6 s CPU and 4.4-8.1 s wall on
- * the build's thread, 3.5-3.6 s and 8.0-9.6 s with 2; lz4_block: 1.2-1.5 / 4.2-5.2 s against
- * 1.9 / 5.3-6.1 s; zstd, all 325 MB of /usr/bin: 5.8-6.4 / 19-23 s against 8.5-8.9 / 22-27 s
- * (per thread, /proc/self/task, 2 threads: the build's 1.55 s, compress threads 2.9 + 2.7 s, V8's
- * helpers 1.2 s: the compress threads alone take nearly the whole one-thread build's CPU, as each
- * JIT-compiles the encoder anew and two busy cores run slower here). Same blob either way
+ * Threads for RAFS builds: LAYERSCOPE_COMPRESS_THREADS=N (0 = the build's own thread), else one
+ * fewer than cores, at most 4: the build's thread compresses chunks itself whenever the pool is
+ * full (blob.ts), so it is the last core's compressor. Measured through the bundled CLI, rafs-v6
+ * zstd/blake3, output to disk, 0/1/2 threads interleaved on 2 cores (the runs in their own
+ * autogroup at nice -20, so the wall times approximate an idle machine; load average 16-18 from
+ * other work): all of /usr/bin (326 MB): wall 5.55-5.79 s with none, 4.21-4.37 s with 1, 4.21-5.01 s
+ * with 2; CPU 5.1-5.3 / 6.1-6.3 / 6.6-7.0 s. 67 MB of /usr/bin: wall 1.30-1.35 / 1.27-1.31 /
+ * 1.41 s, CPU 1.40 / 1.90-1.95 / 2.18-2.29 s: each thread JIT-compiles and warms the encoder
+ * (~0.15 s), which a 67 MB build does not earn back. Same blob either way
  * (test/rafs-compress-pool.test.ts).
- * EROFS: erofsCompressThreads.
+ */
+export function rafsCompressThreads(): number {
+  return threadsFromEnv() ?? Math.max(0, Math.min(4, availableParallelism() - 1));
+}
+
+/**
+ * The CLI's pools, registered with both writers (threads start at the first job, or when a RAFS
+ * blob writer announces its chunks: prepare). RAFS: rafsCompressThreads; EROFS: erofsCompressThreads.
  */
 export function registerCompressPool(): NodeCompressPool | null {
-  const rafs = threadsFromEnv() ?? 0;
+  const rafs = rafsCompressThreads();
   const erofs = erofsCompressThreads();
   const pool = rafs > 0 ? new NodeCompressPool(rafs) : null;
   useChunkCompressPool(pool);
