@@ -26,5 +26,5 @@ export function registerNativeSha256(): void {
   useBlockHashLatin1(hashFn ? (d) => hashFn('sha256', d, 'latin1') : null);
 }
 registerNativeSha256();
-// RAFS chunk compression on worker threads when LAYERSCOPE_COMPRESS_THREADS asks for it (compress-pool.ts)
+// RAFS chunk and EROFS -z compression on worker threads (compress-pool.ts; LAYERSCOPE_COMPRESS_THREADS)
 registerCompressPool();
