@@ -9,13 +9,15 @@
  * Input: the first ~64 MiB of regular files of /usr/bin (real binaries), read through
  * treeFromDirectory. `--browser`: the same RAFS v6 cases built by the page in Chromium
  * (bench/build-browser.ts drops a generated tree on the Build view; Node runs the same tree there).
- * Run alone: `node --import tsx bench/rafs-build.ts [--mb=64] [--browser] [--ab=ROUNDS]`; `npm run bench -- rafs-build`.
+ * Run alone: `node --import tsx bench/rafs-build.ts [--mb=64] [--browser] [--ab=ROUNDS]
+ * [--cli=ROUNDS [--dir=DIR] [--compressor=C]]`; `npm run bench -- rafs-build`.
  * `--ab=N`: only v6 zstd/blake3 and lz4_block/blake3, each built on the build's thread and on the
  * CLI's compress pool alternately, N rounds; wall and CPU MB/s side by side (medians), so the pool's
  * gain and its CPU cost come from the same minutes of a shared machine. Through tsx each pool thread
  * compiles its TypeScript first (~0.5 s CPU: 25 MB of zstd took 1.76 s CPU on 2 threads against
- * 0.56 s without); the bundled CLI's threads load a built worker, so for the CLI's cost time
- * `LAYERSCOPE_COMPRESS_THREADS=0|2 node bin/layerscope.mjs build --format rafs-v6 ...` instead.
+ * 0.56 s without); the bundled CLI's threads load a built worker, so for the CLI's cost use
+ * `--cli=N` (runRafsCliAb). The pool rows use the CLI's default thread count (rafsCompressThreads,
+ * at least 1).
  * No reference tool: nydus-image is not installed here.
  */
 import { treeFromDirectory } from '../src/lib/fs/sources/node.ts';
@@ -25,7 +27,11 @@ import { useNativeSha256 } from '../src/lib/codec/sha256.ts';
 import { registerNativeSha256 } from '../src/cli/native.ts';
 import { NodeCompressPool, rafsCompressThreads } from '../src/cli/compress-pool.ts';
 import { useChunkCompressPool } from '../src/lib/rafs/builder/blob.ts';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RafsBuildOptions } from '../src/lib/rafs/builder/types.ts';
 
 export interface RafsBenchRow {
@@ -179,6 +185,43 @@ export async function runRafsPoolAb(opts: { dir?: string; bytes?: number; rounds
   return rows;
 }
 
+/**
+ * `--cli=N`: the bundled CLI (`node bin/layerscope.mjs build --format rafs-v6 DIR OUT --blob-dir B
+ * --compressor C`, output to a temp dir) at LAYERSCOPE_COMPRESS_THREADS 0, 1 and 2 (and the
+ * default, unset), interleaved, N rounds; wall and CPU (user+sys of the process and its threads,
+ * /usr/bin/time) per run. This is the cost of a real build: the pool's threads load the built
+ * worker bundle, not TypeScript through tsx as in the in-process rows.
+ */
+export function runRafsCliAb(opts: { dir?: string; rounds?: number; compressor?: string } = {}) {
+  const dir = opts.dir ?? '/usr/bin';
+  const compressor = opts.compressor ?? 'zstd';
+  const bin = fileURLToPath(new URL('../bin/layerscope.mjs', import.meta.url));
+  const work = mkdtempSync(join(tmpdir(), 'ls-rafs-cli-'));
+  const rows: { threads: string; wallS: number; cpuS: number; load: string }[] = [];
+  try {
+    // builds the CLI's bundle if a source changed, outside the timed runs
+    spawnSync(process.execPath, [bin, '--help'], { stdio: 'ignore' });
+    for (let r = 0; r < (opts.rounds ?? 3); r++) {
+      for (const t of ['0', '1', '2', 'default']) {
+        rmSync(join(work, 'blobs'), { recursive: true, force: true });
+        const env = { ...process.env };
+        if (t === 'default') delete env.LAYERSCOPE_COMPRESS_THREADS;
+        else env.LAYERSCOPE_COMPRESS_THREADS = t;
+        const load = loadavg()[0]!.toFixed(1);
+        const p = spawnSync('/usr/bin/time', ['-f', '%e %U %S', process.execPath, bin, 'build', '--format', 'rafs-v6', dir, join(work, 'boot'), '--blob-dir', join(work, 'blobs'), '--compressor', compressor], { env, encoding: 'utf8' });
+        if (p.status !== 0) throw new Error(`rafs-build --cli: ${p.stderr}`);
+        const [e, u, s] = p.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+        rows.push({ threads: t, wallS: e!, cpuS: +(u! + s!).toFixed(2), load });
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`RAFS v6 ${compressor}/blake3 through the bundled CLI, ${dir}, LAYERSCOPE_COMPRESS_THREADS interleaved, Node ${process.version}, ${availableParallelism()} cores`);
+  console.table(rows);
+  return rows;
+}
+
 /** The RAFS v6 rows of bench/build-browser.ts: the page's builder worker in Chromium, and Node on the same generated tree. */
 export async function runRafsBuildBrowserBench(opts: { mb?: number; runs?: number } = {}) {
   const { runBuildBrowserBench } = await import('./build-browser.ts');
@@ -193,7 +236,10 @@ export async function runRafsBuildBrowserBench(opts: { mb?: number; runs?: numbe
 if (import.meta.url === `file://${process.argv[1]}`) {
   const mb = process.argv.find((a) => a.startsWith('--mb='))?.slice(5);
   const ab = process.argv.find((a) => a.startsWith('--ab='))?.slice(5);
-  if (process.argv.includes('--browser')) console.table(await runRafsBuildBrowserBench(mb ? { mb: Number(mb) } : {}));
+  const cli = process.argv.find((a) => a.startsWith('--cli='))?.slice(6);
+  const dir = process.argv.find((a) => a.startsWith('--dir='))?.slice(6);
+  if (cli) runRafsCliAb({ rounds: Number(cli), dir, compressor: process.argv.find((a) => a.startsWith('--compressor='))?.slice(13) });
+  else if (process.argv.includes('--browser')) console.table(await runRafsBuildBrowserBench(mb ? { mb: Number(mb) } : {}));
   else if (ab) await runRafsPoolAb({ rounds: Number(ab), ...(mb ? { bytes: Number(mb) << 20 } : {}) });
   else await runRafsBuildBench(mb ? { bytes: Number(mb) << 20 } : {});
 }
