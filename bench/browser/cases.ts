@@ -9,6 +9,8 @@ import { blake3, createBlake3 } from '../../src/lib/codec/blake3.ts';
 import { crc32 } from '../../src/lib/codec/crc32.ts';
 import { fsverityDigest, fsverityDigestSync } from '../../src/lib/codec/fsverity.ts';
 import { gzipDecompress } from '../../src/lib/codec/gzip.ts';
+import { inflateFast } from '../../src/lib/codec/inflate-fast.ts';
+import { deflateSync as fflateDeflate, inflateSync as fflateInflate } from 'fflate';
 import { lz4Decompress } from '../../src/lib/codec/lz4.ts';
 import { sha256, sha256Async } from '../../src/lib/codec/sha256.ts';
 import { xxh32 } from '../../src/lib/codec/xxh32.ts';
@@ -61,10 +63,32 @@ interface Case {
   fn: () => unknown;
 }
 
+/** the raw DEFLATE stream of a `gzip -n` file (10-byte header, 8-byte trailer) */
+const gzipBody = (gz: Uint8Array): Uint8Array => gz.subarray(10, gz.length - 8);
+
+/** EROFS -zdeflate-like pclusters: 2 MiB of the corpus in independent streams of 4 KiB output each */
+function smallStreams(inp: BenchInputs): { z: Uint8Array; out: Uint8Array }[] {
+  const src = inp.corpus.subarray(0, 2 << 20);
+  const r: { z: Uint8Array; out: Uint8Array }[] = [];
+  for (let o = 0; o < src.length; o += 4096) r.push({ z: fflateDeflate(src.subarray(o, o + 4096), { level: 9 }), out: new Uint8Array(Math.min(4096, src.length - o)) });
+  return r;
+}
+
+export const INFLATE_CASES = {
+  oursBig: 'deflate decode (gzip -6 body, 8 MiB, ours inflate-fast.ts)',
+  fflateBig: 'deflate decode (gzip -6 body, 8 MiB, fflate inflateSync)',
+  oursSmall: 'deflate decode (512 streams of 4 KiB, ours inflate-fast.ts)',
+  fflateSmall: 'deflate decode (512 streams of 4 KiB, fflate inflateSync)',
+};
+
 function cases(inp: BenchInputs): Case[] {
   const MiB = inp.corpus.subarray(0, 1 << 20);
   const fv = inp.corpus.subarray(0, 8 << 20);
   const lz4Out = inp.lz4Blocks.reduce((s, b) => s + b.size, 0);
+  const body = gzipBody(inp.gzip);
+  const bigOut = new Uint8Array(inp.corpus.length);
+  const small = smallStreams(inp);
+  const smallOut = small.reduce((s, x) => s + x.out.length, 0);
   return [
     { codec: 'blake3 ours, 1 MiB', bytes: MiB.length, fn: () => blake3(MiB) },
     { codec: 'blake3 ours, 1 MiB unaligned (offset 1)', bytes: MiB.length - 1, fn: () => blake3(inp.corpus.subarray(1, 1 << 20)) },
@@ -86,6 +110,11 @@ function cases(inp: BenchInputs): Case[] {
     // fzstd beside ours in the same run (Chromium included): the issue-14 target is 3x fzstd there
     { codec: 'zstd decode (zstd -3, fzstd)', bytes: inp.corpus.length, fn: () => fzstdDecompress(inp.zstd) },
     { codec: 'gzip decode (gzip -6, fflate)', bytes: inp.corpus.length, fn: () => gzipDecompress(inp.gzip, inp.corpus.length) },
+    // the EROFS -zdeflate decoder against fflate, one big stream and pcluster-sized ones (fflate writes into the same buffers)
+    { codec: INFLATE_CASES.oursBig, bytes: bigOut.length, fn: () => inflateFast(body, bigOut) },
+    { codec: INFLATE_CASES.fflateBig, bytes: bigOut.length, fn: () => fflateInflate(body, { out: bigOut }) },
+    { codec: INFLATE_CASES.oursSmall, bytes: smallOut, fn: () => { for (const x of small) inflateFast(x.z, x.out); } },
+    { codec: INFLATE_CASES.fflateSmall, bytes: smallOut, fn: () => { for (const x of small) fflateInflate(x.z, { out: x.out }); } },
     // the zstd encoder over the whole corpus (bench/codecs.ts puts the zstd CLI beside these)
     ...ZSTD_ENCODE_LEVELS.map((level) => ({ codec: zstdEncodeCase(level), bytes: inp.corpus.length, fn: () => zstdCompress(inp.corpus, { level }) })),
   ];
@@ -99,6 +128,8 @@ export async function runCases(inp: BenchInputs, log: (s: string) => void = () =
   if (!eq(sha256(MiB), nobleSha256(MiB))) throw new Error('bench: sha256 differs from @noble/hashes');
   if (!eq(zstdDecompress(inp.zstd, inp.corpus.length), inp.corpus)) throw new Error('bench: zstd output differs');
   if (!eq(gzipDecompress(inp.gzip, inp.corpus.length), inp.corpus)) throw new Error('bench: gzip output differs');
+  const inflated = new Uint8Array(inp.corpus.length);
+  if (inflateFast(gzipBody(inp.gzip), inflated).end !== inflated.length || !eq(inflated, inp.corpus)) throw new Error('bench: inflate-fast output differs');
   for (const level of ZSTD_ENCODE_LEVELS) {
     if (!eq(zstdDecompress(zstdCompress(inp.corpus, { level }), inp.corpus.length), inp.corpus)) throw new Error(`bench: our zstd level ${level} frame does not decode to the corpus`);
   }
