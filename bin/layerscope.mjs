@@ -38,9 +38,12 @@ function newest(dir) {
  * CPU time, 8 MiB corpus). This puts `const` back on each top-level `var` declaration (acorn parse of
  * the bundle) whose names all have an initializer, are declared once at top level, are never an
  * assignment, update or for-in/of target anywhere in the bundle (by name, whatever the scope: safe
- * side), and are not referenced before the declaration's end (so no temporal dead zone can be hit
- * where `var` read undefined). Returns the code and how many declarations it changed. Without acorn
- * (it comes with svelte) the bundle stays as esbuild wrote it.
+ * side), and are not referenced before the declaration's end. Most came from `const` (or `let`,
+ * `class`) in the sources, where the temporal dead zone is the same; a function defined after such a
+ * declaration but called before it at load would throw instead of reading undefined, which module
+ * evaluation shows at the first start (test/cli-bundle-const runs the rebuilt bundle). Returns the
+ * code and how many declarations it changed. Without acorn (it comes with svelte) the bundle stays as
+ * esbuild wrote it. The parse adds 0.6-2.8 s to a rebuild on this busy machine (1 MB bundle).
  */
 async function constify(code) {
   let parse;

@@ -6,7 +6,8 @@
 // decoders' constants are `const` while a binding they reassign stayed `var`.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, utimesSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cli } from './helpers/cli.ts';
@@ -22,7 +23,8 @@ test('the rebuilt bundle has its constants as const and extracts zstd, deflate a
   for (const name of ['zstd-19-C256k', 'zstd-ztail-fragments', 'deflate', 'lzma']) {
     const image = join(FIXTURES, `${name}.erofs`);
     const out = join(dir, name);
-    const r = cli(['extract', image, out]);
+    // two threads: the extract worker bundle is loaded too
+    const r = cli(['extract', image, out, '--threads', '2']);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     let files = 0;
     for (const line of readFileSync(`${image}.manifest.jsonl`, 'utf8').split('\n')) {
@@ -34,6 +36,19 @@ test('the rebuilt bundle has its constants as const and extracts zstd, deflate a
       files++;
     }
     assert.ok(files > 0, `${name}: no files in the manifest`);
+  }
+  // the other two worker bundles load when a build hashes or compresses on threads
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'big'), Buffer.alloc(300 << 10, 'layerscope '));
+  const env = { ...process.env, LAYERSCOPE_COMPRESS_THREADS: '2', LAYERSCOPE_VERITY_THREADS: '2' };
+  const builds = [
+    ['build', '--format', 'rafs-v6', src, join(dir, 'rafs.boot'), '--blob-dir', join(dir, 'blobs')],
+    ['build', '--format', 'composefs', src, join(dir, 'cfs.img'), '--digest-store', join(dir, 'objects')],
+  ];
+  for (const args of builds) {
+    const b = spawnSync(process.execPath, [join(REPO, 'bin/layerscope.mjs'), ...args], { encoding: 'utf8', env });
+    assert.equal(b.status, 0, b.stderr + b.stdout);
   }
   const bundle = readFileSync(join(CACHE, 'cli.mjs'), 'utf8');
   // the zstd decoder's module constants and tables (esbuild may add a digit to a name it renamed)
