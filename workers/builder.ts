@@ -194,7 +194,7 @@ let zPool: PortZFilePool | null = null;
 function compressPool(): PortZFilePool | null {
   // Node (test/app-build-layers) has no navigator before Node 21: no workers there
   const n = zWorkers ?? compressWorkerCount(globalThis.navigator?.hardwareConcurrency);
-  if (zPool && zPool.threads !== n) {
+  if (zPool && (zPool.threads !== n || zPool.broken)) {
     zPool.close();
     zPool = null;
   }

@@ -79,8 +79,8 @@ interface Waiting { ok(files: (ZFile | null)[]): void; fail(e: Error): void; por
 /**
  * ZFilePool over ports made by `open` (the page: nested dedicated workers), started at the first
  * job and kept for later builds. A job goes to the port with the fewest content bytes outstanding;
- * a failed port fails every job waiting, and the pool stays failed (a worker that could not start
- * will not start on the next try either). The bytes in flight are bounded by the writer
+ * a failed port fails every job waiting and every later one (`broken`: the owner starts a new pool
+ * for the next build). The bytes in flight are bounded by the writer
  * (compressOnPool), per thread, as on the CLI's pool.
  */
 export class PortZFilePool implements ZFilePool {
@@ -118,6 +118,11 @@ export class PortZFilePool implements ZFilePool {
     this.failed ??= e;
     for (const w of this.waiting.values()) w.fail(e);
     this.waiting.clear();
+  }
+
+  /** a port failed: this pool only fails jobs now */
+  get broken(): boolean {
+    return this.failed !== null;
   }
 
   /** stop the threads; jobs still waiting fail */
