@@ -63,8 +63,12 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
     return check.status === 0 ? 'fsck.erofs accepts our image' : `fsck.erofs REJECTS our image: ${check.stderr.trim()}`;
   };
 
+  // BENCH_BUILD_ROWS=erofs,erofs-z,composefs picks row groups (default all): the composefs rows alone
+  // take a minute where the compressed ones take many
+  const only = process.env.BENCH_BUILD_ROWS?.split(',');
+  const want = (g: string) => !only || only.includes(g);
   // plain
-  {
+  if (want('erofs')) {
     const t = timed(runs, { out: ours, cmd: process.execPath, args: [CLI, 'build', '--format', 'erofs', '-T', '0', tree, ours] }, { out: ref, cmd: 'mkfs.erofs', args: ['--quiet', '-T0', ref, tree] });
     rows.push({
       name: `build erofs (plain), ${what}: ours ${(size(ours) / 1e6).toFixed(0)} MB, mkfs ${(size(ref) / 1e6).toFixed(0)} MB`,
@@ -77,7 +81,7 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
   // compress threads: the CLI's default (src/cli/compress-pool.ts), or each of BENCH_Z_THREADS=0,2
   // (passed as LAYERSCOPE_COMPRESS_THREADS); mkfs.erofs 1.5 compresses on one thread
   const zThreads = process.env.BENCH_Z_THREADS ? process.env.BENCH_Z_THREADS.split(',').map(Number) : [erofsCompressThreads()];
-  for (const z of ['lz4hc', 'lz4']) {
+  for (const z of want('erofs-z') ? ['lz4hc', 'lz4'] : []) {
     for (const n of zThreads) {
       const t = timed(zRuns, { out: ours, cmd: 'env', args: [`LAYERSCOPE_COMPRESS_THREADS=${n}`, process.execPath, CLI, 'build', '--format', 'erofs', '-T', '0', '-z', z, tree, ours] }, { out: ref, cmd: 'mkfs.erofs', args: ['--quiet', '-T0', `-z${z}`, ref, tree] });
       rows.push({
@@ -91,7 +95,7 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
   const cfs = join(BENCH_OUT, 'build-ours.cfs');
   const cfsRef = join(BENCH_OUT, 'build-mkcomposefs.cfs');
   const mk = process.env.MKCOMPOSEFS;
-  if (mk) {
+  if (mk && want('composefs')) {
     // mkcomposefs 1.0.8 gives each name of a hardlinked file an inode of its own (nlink 1) when it reads
     // a directory; ours keeps the shared inode by default: `--hardlinks split` builds the same image
     const split = ['--hardlinks', 'split'];
@@ -100,7 +104,7 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
     rows.push({
       name: `build composefs (fs-verity of every file), ${what}`,
       layerscopeMs: Math.round(t.a), referenceMs: Math.round(t.b), timeRatio: +(t.a / t.b).toFixed(3), cpuRatio: +(t.cpuA / t.cpuB).toFixed(3), rssMB: t.rss, sizeRatio: +(size(cfs) / size(cfsRef)).toFixed(4), MBps: +(total / (t.a / 1000)).toFixed(1),
-      note: `time ratio = layerscope / ${mk}; images ${same ? 'byte-identical' : 'DIFFER'}`,
+      note: `time ratio = layerscope / ${mk}; images ${same ? 'byte-identical' : 'DIFFER'} (${load()})`,
     });
     // the same with the object store filled (every file over 64 bytes copied, as mkcomposefs
     // --digest-store does with copy_file_range): `out` is the store, emptied before each run
@@ -113,7 +117,7 @@ export async function runErofsBuildBench(runs = Number(process.env.BENCH_RUNS ??
       layerscopeMs: Math.round(s.a), referenceMs: Math.round(s.b), timeRatio: +(s.a / s.b).toFixed(3), cpuRatio: +(s.cpuA / s.cpuB).toFixed(3), rssMB: s.rss, sizeRatio: +(size(cfs) / size(cfsRef)).toFixed(4), MBps: +(total / (s.a / 1000)).toFixed(1),
       note: `time ratio = layerscope / ${mk} --digest-store; object stores ${sameStore ? 'identical' : 'DIFFER'}`,
     });
-  } else {
+  } else if (want('composefs')) {
     rows.push({ name: 'build composefs vs mkcomposefs', layerscopeMs: null, referenceMs: null, timeRatio: null, cpuRatio: null, sizeRatio: null, MBps: null, note: 'skipped: set MKCOMPOSEFS=/path/to/mkcomposefs' });
   }
   return rows;
