@@ -2,11 +2,15 @@
  * Build throughput of the page: a generated tree (default ~400 MB, 2000 files) is dropped for real
  * (CDP Input.dispatchDragEvent) on the Build view of the production page in Chromium, and built
  * there by the builder worker as composefs (fs-verity hashing of every file dominates), EROFS
- * (plain and 1 MiB chunks) and Nydus RAFS v6 per compressor; the same builds then run in Node on
- * the same tree (treeFromDirectory, counting sinks). MB/s = content bytes / build time, median of
- * `runs`. The page builds into in-memory Blobs (download mode).
+ * (plain, 1 MiB chunks, -z lz4hc on 0 and 2 compression workers) and Nydus RAFS v6 per compressor;
+ * the same builds then run in Node on the same tree (treeFromDirectory, counting sinks; -z rows on 0
+ * and 2 NodeCompressPool threads). MB/s = content bytes / build time, median of `runs`. The page
+ * builds into in-memory Blobs (download mode). Before the builds, read probes (three interleaved
+ * rounds: the dropped files through Blob.stream() on the builder, on 1 nested worker, on 2 at once)
+ * and every figure with Chromium's CPU time, its 4 busiest threads and the load average.
  *
- * Run alone: `node --import tsx bench/build-browser.ts [--mb=400] [--runs=2] [--quick]`;
+ * Run alone: `node --import tsx bench/build-browser.ts [--mb=400] [--runs=2] [--quick] [--cases=PREFIX,…]
+ * [--chromium-only]` (BENCH_SPLIT_PROBES_ONLY=1: of the probes only the rounds above);
  * `npm run bench` may call runBuildBrowserBench().
  */
 import { createServer, type Server } from 'node:http';
