@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decompress as fzstdDecompress } from 'fzstd';
-import { xxh64, xxh64Parts } from '../src/lib/codec/xxh64.ts';
+import { useBigIntLanes, xxh64, xxh64Parts } from '../src/lib/codec/xxh64.ts';
 import { zstdDecompress } from '../src/lib/codec/zstd.ts';
 import { zstdDecodeInto, zstdFrameContentSize } from '../src/lib/codec/zstd-decode.ts';
 import { FormatError, UnsupportedError } from '../src/lib/errors.ts';
@@ -136,7 +136,12 @@ function xxh64Reference(data: Uint8Array, seed = 0n): bigint {
   return h;
 }
 
-test('xxh64: published values and a BigInt reference over every length class, seed and alignment', () => {
+// both stripe loops: int32 halves (the default, and Node's) and BigInt lanes (Chromium 156+)
+for (const big of [false, true]) {
+const lanes = big ? ' (BigInt lanes)' : '';
+test(`xxh64${lanes}: published values and a BigInt reference over every length class, seed and alignment`, (t) => {
+  useBigIntLanes(big);
+  t.after(() => useBigIntLanes(false));
   const enc = new TextEncoder();
   // the xxHash reference values: XXH64("", 0) and XXH64("abc", 0)
   assert.equal(xxh64(enc.encode('')), 0xef46db3751d8e999n);
@@ -145,7 +150,8 @@ test('xxh64: published values and a BigInt reference over every length class, se
   const buf = random(70000, 3);
   for (let i = 0; i < 300; i++) {
     const len = i < 100 ? i : r() % (i < 290 ? 2000 : 70000 - 4);
-    const off = r() % 4;
+    // offsets 0-8: both loops read 8-byte-aligned data in place and copy the rest in chunks
+    const off = r() % 9;
     const data = buf.subarray(off, off + len);
     const seed = i % 3 === 0 ? 0n : BigInt(r()) << BigInt(r() % 33);
     assert.equal(xxh64(data, seed), xxh64Reference(data, seed), `len ${len} offset ${off} seed ${seed}`);
@@ -153,14 +159,23 @@ test('xxh64: published values and a BigInt reference over every length class, se
   assert.equal(xxh64(buf, -1n), xxh64(buf, (1n << 64n) - 1n), 'the seed is taken modulo 2^64');
 });
 
-test('xxh64: the low half matches the content checksum zstd writes', () => {
-  for (const len of [0, 1, 7, 31, 32, 33, 1000, 65536 + 13]) {
+test(`xxh64${lanes}: the low half matches the content checksum zstd writes, and our decoder checks it`, (t) => {
+  useBigIntLanes(big);
+  t.after(() => useBigIntLanes(false));
+  for (const len of [0, 1, 7, 31, 32, 33, 1000, 65536 + 13, 600000]) {
     const data = random(len, len + 1);
     const frame = zstdPipe(data, ['-1', '--check']);
     const want = new DataView(frame.buffer, frame.byteOffset).getUint32(frame.length - 4, true);
     assert.equal(xxh64Parts(data)[1], want, `len ${len}`);
+    assert.deepEqual(zstdDecompress(frame, len), data);
+    if (len > 0) {
+      const bad = frame.slice();
+      bad[bad.length - 1]! ^= 1;
+      assert.throws(() => zstdDecompress(bad, len), FormatError, `len ${len}: a wrong checksum is refused`);
+    }
   }
 });
+}
 
 // ---- frames the CLI makes
 

@@ -117,8 +117,70 @@ function stripes(w: Int32Array, j: number, n: number, st: Int32Array): void {
 // generic keyed access"), on every later call too (node --trace-deopt).
 for (let k = 0, w = new Int32Array(8); k < 16; k++) stripes(w, 0, 1, w);
 
-/** All whole stripes of data[0 .. 32 * n), aligned in place or through `chunk`. */
+/**
+ * The stripe loop on 64-bit BigInt lanes, for engines that compile `BigInt.asUintN(64, ...)`
+ * arithmetic to machine integers. Chromium 156 does: 8 MiB of stripes in 2.3-2.7 GB/s against
+ * 0.9-1.5 GB/s for `stripes` in the same page (wall time, load 10). Node 20's V8 allocates a BigInt
+ * per operation (~220 MB/s), so `stripes` stays the default (see useBigIntLanes).
+ */
+function stripesBig(w: BigUint64Array, j: number, n: number, st: Int32Array): void {
+  const p1 = 0x9e3779b185ebca87n, p2 = 0xc2b2ae3d27d4eb4fn;
+  let v1 = (BigInt(st[0]! >>> 0) << 32n) | BigInt(st[1]! >>> 0), v2 = (BigInt(st[2]! >>> 0) << 32n) | BigInt(st[3]! >>> 0);
+  let v3 = (BigInt(st[4]! >>> 0) << 32n) | BigInt(st[5]! >>> 0), v4 = (BigInt(st[6]! >>> 0) << 32n) | BigInt(st[7]! >>> 0);
+  const end = j + 4 * n;
+  for (; j < end; j += 4) {
+    v1 = BigInt.asUintN(64, v1 + w[j]! * p2);
+    v1 = BigInt.asUintN(64, ((v1 << 31n) | (v1 >> 33n)) * p1);
+    v2 = BigInt.asUintN(64, v2 + w[j + 1]! * p2);
+    v2 = BigInt.asUintN(64, ((v2 << 31n) | (v2 >> 33n)) * p1);
+    v3 = BigInt.asUintN(64, v3 + w[j + 2]! * p2);
+    v3 = BigInt.asUintN(64, ((v3 << 31n) | (v3 >> 33n)) * p1);
+    v4 = BigInt.asUintN(64, v4 + w[j + 3]! * p2);
+    v4 = BigInt.asUintN(64, ((v4 << 31n) | (v4 >> 33n)) * p1);
+  }
+  st[0] = Number(v1 >> 32n) | 0; st[1] = Number(BigInt.asUintN(32, v1)) | 0;
+  st[2] = Number(v2 >> 32n) | 0; st[3] = Number(BigInt.asUintN(32, v2)) | 0;
+  st[4] = Number(v3 >> 32n) | 0; st[5] = Number(BigInt.asUintN(32, v3)) | 0;
+  st[6] = Number(v4 >> 32n) | 0; st[7] = Number(BigInt.asUintN(32, v4)) | 0;
+}
+
+/**
+ * Whether the stripes run on BigInt lanes: in Chromium 156 and later (the version measured; older
+ * ones and other engines were not), never in Node. Both loops give the same hash.
+ */
+function bigIntLanesFast(): boolean {
+  const g = globalThis as { process?: { versions?: { node?: string } }; navigator?: { userAgent?: string } };
+  if (g.process?.versions?.node || typeof BigUint64Array === 'undefined' || !LITTLE_ENDIAN) return false;
+  const m = /Chrom(?:e|ium)\/(\d+)/.exec(g.navigator?.userAgent ?? '');
+  return m !== null && Number(m[1]) >= 156;
+}
+let bigLanes = false;
+const chunkBig = new BigUint64Array(chunk.buffer);
+
+/** Chooses the BigInt stripe loop (true) or the int32 one; exported for tests, which run both. */
+export function useBigIntLanes(on: boolean): void {
+  bigLanes = on && LITTLE_ENDIAN;
+  // type feedback before the first long call, as for `stripes` below
+  if (bigLanes) for (let k = 0, w = new BigUint64Array(4), st = new Int32Array(8); k < 16; k++) stripesBig(w, 0, 1, st);
+}
+
+useBigIntLanes(bigIntLanesFast());
+
+/** All whole stripes of data[0 .. 32 * n), aligned in place or through `chunk` (or chunkBig). */
 function allStripes(data: Uint8Array, n: number, st: Int32Array): void {
+  if (bigLanes) {
+    if ((data.byteOffset & 7) === 0) {
+      stripesBig(new BigUint64Array(data.buffer, data.byteOffset, n * 4), 0, n, st);
+      return;
+    }
+    const per = CHUNK_WORDS / 8;
+    for (let s = 0; s < n; s += per) {
+      const m = Math.min(per, n - s);
+      for (let k = 0, p = s * 32; k < m * 8; k++, p += 4) chunk[k] = read32(data, p);
+      stripesBig(chunkBig, 0, m, st);
+    }
+    return;
+  }
   if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0) {
     stripes(new Int32Array(data.buffer, data.byteOffset, n * 8), 0, n, st);
     return;
