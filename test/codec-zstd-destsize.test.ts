@@ -138,7 +138,7 @@ test('consumes about as much as the longest prefix whole-frame compression fits 
   }
 });
 
-test('one byte under the whole input\'s frame: a shorter prefix, within the capacity', () => {
+test('one byte under the whole input\'s frame: a shorter prefix (or all of it in a smaller frame), within the capacity', () => {
   for (const [name, data] of corpus) {
     for (const level of [1, 3, 9]) {
       for (const size of [3000, 20_000, 150_000]) {
@@ -148,7 +148,10 @@ test('one byte under the whole input\'s frame: a shorter prefix, within the capa
         assert.equal(whole.consumed, size, `${name} ${size} level ${level}: all of it fits 1 MiB`);
         const cap = whole.compressed.length - 1;
         const r = zstdCompressDestSize(d, cap, { level });
-        assert.ok(r.compressed.length <= cap && r.consumed < size && r.consumed > 0, `${name} ${size} level ${level}: ${r.consumed} in ${r.compressed.length} of ${cap}`);
+        // a shorter prefix, or all of it in a smaller frame: the capacity cuts the first block
+        // shorter, and two blocks (each with its own tables) can cost less than one (text 20000
+        // level 1 with this repository's sources of the day: 20000 bytes in 3813 of 3924)
+        assert.ok(r.compressed.length <= cap && r.consumed > 0 && (r.consumed < size || r.compressed.length < whole.compressed.length), `${name} ${size} level ${level}: ${r.consumed} in ${r.compressed.length} of ${cap}`);
         assertDecodes([r.compressed], [d.subarray(0, r.consumed)], `${name} ${size} level ${level} cap ${cap}`);
       }
     }

@@ -656,11 +656,11 @@ const LEVELS: Params[] = [
   { strategy: 2, hashLog: 16, chainLog: 16, depth: 1, lazy: 0, skipLog: 6 }, // 2
   // 3: a 2^15-entry short table (zstd -3 has 2^16): a line-level profile put 28% of the time on the
   // table and candidate loads (cache misses); half the short table was 5-10% faster for 0.3% more
-  // output on the 8 MiB bench corpus and on 4 MiB of text. The long table 2^16 entries (zstd -3 has
-  // 2^17), so both fit a 1 MiB L2 with the input: on RAFS' 1 MiB chunks of 67 MB of /usr/bin the
-  // level-3 encoder took 0.85 s CPU against 0.92-1.02 s with 2^17 (sum of per-chunk minima over 5
-  // rounds, load 12-15), for 0.5% more output (1.5% over zstd -3's 1 MiB frames)
-  { strategy: 2, hashLog: 15, chainLog: 16, depth: 1, lazy: 0, skipLog: 7 }, // 3
+  // output on the 8 MiB bench corpus and on 4 MiB of text. A 2^16-entry long table was tried on
+  // RAFS' 1 MiB chunks of 67 MB of /usr/bin: 0.85 s CPU against 0.92-1.02 s at load 12-15, but
+  // 0.79-0.84 s against 0.81-0.85 s with the runs given priority (own autogroup, nice -20): the
+  // gain was other processes' cache pressure, not worth its 0.5% more output
+  { strategy: 2, hashLog: 15, chainLog: 17, depth: 1, lazy: 0, skipLog: 7 }, // 3
   // 4-9: rows of `depth` entries, 2^hashLog entries in all
   { strategy: 1, hashLog: 17, chainLog: 0, depth: 4, lazy: 1, skipLog: 8 }, // 4
   { strategy: 1, hashLog: 17, chainLog: 0, depth: 16, lazy: 1, skipLog: 8 }, // 5
@@ -1058,8 +1058,9 @@ export function zstdCompressBound(n: number): number {
  * optimized code has the feedback. They are compressed 8 times: V8 gives a function its feedback
  * vector only after several calls. Only the match finder of the level asked for is warmed (the
  * entropy stage is shared by all): each of the CLI's compress threads pays its warm-up, and warming
- * levels 1, 3 and 6 cost 94-99 ms CPU where level 3 alone costs ~35 ms (first 64 KiB call,
- * bundled, node 20).
+ * levels 1, 3 and 6 cost 94-99 ms CPU where level 3 alone costs 42-61 ms (the first 64 KiB call,
+ * bundled, node 20); over a thread's first 8 MiB the saving is smaller, 0.25-0.34 s against
+ * 0.28-0.36 s, as part of the compiling only moves to the first large call.
  */
 const WARM_UP_FROM = 1 << 16;
 /** match finder strategies (Params.strategy) warmed up so far */
