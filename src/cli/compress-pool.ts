@@ -1,7 +1,8 @@
 // Node-only: RAFS chunk and EROFS file compression on worker threads, registered with the blob
 // writer (useChunkCompressPool) and the EROFS writer (useZFilePool). The zstd encoder is ~70-90% of a
 // zstd RAFS build's time (bench/rafs-build.ts), the LZ4HC encoder most of a `-z lz4hc` build's, one
-// thread at a time; the pool runs them on every core while the main thread reads and hashes.
+// thread at a time; the pool runs them on the other cores while the main thread reads, hashes and
+// (RAFS, when the pool is full) compresses too.
 import { availableParallelism } from 'node:os';
 import { useZFilePool, type ZConfig, type ZFile, type ZFilePool, type ZPoolFile, type ZPoolJob } from '../lib/erofs/writer-compress.ts';
 import { useChunkCompressPool, type ChunkCompressPool } from '../lib/rafs/builder/blob.ts';
