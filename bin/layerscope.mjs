@@ -42,7 +42,7 @@ function newest(dir) {
  * `class`) in the sources, where the temporal dead zone is the same; a function defined after such a
  * declaration but called before it at load would throw instead of reading undefined, which module
  * evaluation shows at the first start (test/cli-bundle-const runs the rebuilt bundle). Returns the
- * code and how many declarations it changed. Without acorn (it comes with svelte) the bundle stays as
+ * code and how many declarations it changed. Without acorn (a devDependency) the bundle stays as
  * esbuild wrote it. The parse adds 0.6-2.8 s to a rebuild on this busy machine (1 MB bundle).
  */
 async function constify(code) {
