@@ -94,7 +94,8 @@ const sorted = new Uint16Array(288);
  * for CODE_COMPLETE and CODE_SPARSE.
  */
 export function buildTable(lens: Uint8Array, off: number, n: number, results: Int32Array, table: Int32Array, tableBits: number): number {
-  count.fill(0);
+  // loops, not fill(): a typed array's fill is a call into the runtime, dearer than a few stores
+  for (let l = 0; l < 16; l++) count[l] = 0;
   for (let i = 0; i < n; i++) count[lens[off + i]!]!++;
   count[0] = 0;
   let max = 15;
@@ -115,35 +116,36 @@ export function buildTable(lens: Uint8Array, off: number, n: number, results: In
   }
   offs[1] = 0;
   for (let l = 1; l < 15; l++) offs[l + 1] = offs[l]! + count[l]!;
-  const total = offs[15]! + count[15]!;
   for (let s = 0; s < n; s++) {
     const l = lens[off + s]!;
     if (l !== 0) sorted[offs[l]!++] = s;
   }
   const mask = size - 1;
-  let code = 0; // canonical, MSB first
-  let prevLen = 0;
+  let code = 0; // canonical, MSB first: the first code of each length follows the last one shorter
   let next = size; // where the next subtable goes
   let curPrefix = -1;
   let subStart = 0;
   // codes of up to tableBits bits are written once each into the first 2^l entries, which are
-  // doubled (copyWithin) before the longer codes go in: a code of l bits owns every 2^l-th entry
+  // doubled (copyWithin) before the longer codes go in: a code of l bits owns every 2^l-th entry.
+  // One loop per length over its run of `sorted` (no length lookup or change test per symbol).
   let filled = 1;
-  for (let i = 0; i < total; i++) {
-    const s = sorted[i]!;
-    const l = lens[off + s]!;
-    if (l !== prevLen) {
-      code <<= l - prevLen;
-      prevLen = l;
-    }
-    // codes arrive MSB first: reverse to index by the LSB-first bit buffer
-    const r = ((REV8[code & 0xff]! << 8) | REV8[code >>> 8]!) >>> (16 - l);
-    const entry = results[s]! | l;
+  for (let l = 1, i = 0; l <= max; l++, code <<= 1) {
+    const stop = i + count[l]!;
+    if (i === stop) continue;
     if (l <= tableBits) {
       for (; filled < 1 << l; filled <<= 1) table.copyWithin(filled, 0, filled);
-      table[r] = entry;
-    } else {
-      for (; filled < size; filled <<= 1) table.copyWithin(filled, 0, filled);
+      for (; i < stop; i++, code++) {
+        const s = sorted[i]!;
+        // codes arrive MSB first: reverse to index by the LSB-first bit buffer
+        table[((REV8[code & 0xff]! << 8) | REV8[code >>> 8]!) >>> (16 - l)] = results[s]! | l;
+      }
+      continue;
+    }
+    for (; filled < size; filled <<= 1) table.copyWithin(filled, 0, filled);
+    for (; i < stop; i++, code++) {
+      const s = sorted[i]!;
+      const r = ((REV8[code & 0xff]! << 8) | REV8[code >>> 8]!) >>> (16 - l);
+      const entry = results[s]! | l;
       const prefix = r & mask;
       if (prefix !== curPrefix) {
         // a new subtable: as many index bits as the codes sharing this prefix need
@@ -163,9 +165,9 @@ export function buildTable(lens: Uint8Array, off: number, n: number, results: In
       }
       const sub = (table[prefix]! >>> 4) & 15;
       for (let k = r >>> tableBits; k < 1 << sub; k += 1 << (l - tableBits)) table[subStart + k] = entry;
+      // the codes still to place: the subtable sizing above counts only those
+      count[l]!--;
     }
-    count[l]!--;
-    code++;
   }
   for (; filled < size; filled <<= 1) table.copyWithin(filled, 0, filled);
   return left > 0 ? CODE_SPARSE : CODE_COMPLETE;
@@ -275,7 +277,7 @@ function readDynamic(b: Bits): void {
   const hclen = take(b, 4) + 4;
   if (hlit > 286) fail(b, `${hlit} literal/length codes (at most 286)`);
   if (hdist > 30) fail(b, `${hdist} distance codes (at most 30)`);
-  CL_LENS.fill(0);
+  for (let i = 0; i < 19; i++) CL_LENS[i] = 0;
   for (let i = 0; i < hclen; i++) CL_LENS[CL_ORDER[i]!] = take(b, 3);
   const st = buildTable(CL_LENS, 0, 19, SYMBOL_RESULTS, CL_TABLE, CODELEN_BITS);
   if (st === CODE_OVERSUBSCRIBED) fail(b, 'over-subscribed code length code');
@@ -329,8 +331,7 @@ function readDynamic(b: Bits): void {
       b.pos = pos; b.bb = bb; b.bc = bc;
       fail(b, `code length repeat runs past the ${n} codes`);
     }
-    LENS.fill(val, i, i + rep);
-    i += rep;
+    for (const stop = i + rep; i < stop; i++) LENS[i] = val;
   }
   b.pos = pos;
   b.bb = bb;
