@@ -11,7 +11,7 @@
 import { FormatError, UnsupportedError } from '../errors.ts';
 import { fsverityDigests } from '../codec/fsverity.ts';
 import { hasNativeSha256 } from '../codec/sha256.ts';
-import { inodesOf, type SourceInode, type SourceTree } from '../fs/tree.ts';
+import { inodesOf, type SourceInode, type SourceTree, type Xattr } from '../fs/tree.ts';
 import { validateTree } from '../fs/validate.ts';
 import { S_IFCHR, S_IFREG, modeOfType, type FileType } from '../fs/types.ts';
 import {
@@ -30,7 +30,7 @@ import { XattrSet } from './xattrs.ts';
 import { COMPOSEFS_MAGIC, COMPOSEFS_HEADER_SIZE, COMPOSEFS_FLAGS_HAS_ACL, LCFS_EROFS_VERSION, composefs_header } from './structs.ts';
 import { binKey, startsWith } from '../bytes.ts';
 import { assignBlocks, collectInodes, dirLinks, emitDirBlocks, emitInodeArea } from '../erofs/writer-model.ts';
-import { planXattrs, type XattrPlan } from '../erofs/writer-xattrs.ts';
+import { XattrPlanner, type XattrPlan } from '../erofs/writer-xattrs.ts';
 
 /** LCFS_VERSION_MAX of libcomposefs 1.0.x */
 export const COMPOSEFS_VERSION_MAX = 1;
@@ -130,10 +130,20 @@ class Slab {
 }
 
 const HEX = ENC.encode('0123456789abcdef');
+/** an fs-verity SHA-256 digest */
+const DIGEST_SIZE = 32;
 
 /** "/xx/yyyy…": the redirect of a file stored under its digest (verity.ts digestToPayload, with the slash) */
 function redirectOf(digest: Uint8Array, slab: Slab): Uint8Array {
-  const v = slab.take(2 + 2 * digest.length);
+  return writeRedirect(digest, slab.take(redirectSize(digest.length)));
+}
+
+function redirectSize(digestLength: number): number {
+  return 2 + 2 * digestLength;
+}
+
+/** the redirect of `digest` into `v` (redirectSize bytes) */
+function writeRedirect(digest: Uint8Array, v: Uint8Array): Uint8Array {
   v[0] = 0x2f;
   let o = 1;
   for (let i = 0; i < digest.length; i++) {
@@ -249,22 +259,33 @@ function versionRange(opts: ComposefsOptions): { min: number; max: number } {
 }
 
 /**
- * What the layout needs of the regular files, in two steps: `inlined` settles once the contents
- * stored in the image are in `prep`, `hashed` once every other file's digest and redirect are. The
- * layout collects the inodes between the two (see layout), while the hashing threads finish.
+ * What the layout needs of the regular files. `prep` holds every file that is not hashed here once
+ * `inlined` settles (inline contents, and digests or payloads the source already gives); the files
+ * hashed here are numbered in `hashed` (inode -> index) and their digests come in `digests`. The
+ * layout plans those files with placeholders of their final size and fills them in (see layout).
  */
-function prepareFiles(tree: SourceTree, inlineMax: number): { prep: Map<SourceInode, FilePrep>; inlined: Promise<unknown>; hashed: Promise<void> } {
+function prepareFiles(tree: SourceTree, inlineMax: number): {
+  prep: Map<SourceInode, FilePrep>; inlined: Promise<unknown>; hashed: Map<SourceInode, number>; digests: Promise<Uint8Array[]>;
+} {
   const prep = new Map<SourceInode, FilePrep>();
   const todo = inodesOf(tree.root).filter((n) => n.type === 'reg' && n.size > 0);
   const inline: SourceInode[] = [];
   const hash: SourceInode[] = [];
+  const hashed = new Map<SourceInode, number>();
+  const slab = new Slab();
   for (const n of todo) {
     const wantInline = n.inline ?? (n.content !== undefined && n.size <= inlineMax);
     if (wantInline) {
       if (!n.content) throw new UnsupportedError('composefs', 'a file marked inline has no content');
       if (n.size > INLINE_CONTENT_MAX) throw new UnsupportedError('composefs', `inline content size ${n.size} exceeds maximum ${INLINE_CONTENT_MAX}`);
       inline.push(n);
-    } else if (!n.fsverityDigest && n.content) hash.push(n);
+    } else if (!n.fsverityDigest && n.content) {
+      hashed.set(n, hash.length);
+      hash.push(n);
+    } else {
+      const digest = n.fsverityDigest ?? null;
+      prep.set(n, { inline: null, digest, redirect: n.payload ? payloadRedirect(n.payload, slab) : n.content && digest ? redirectOf(digest, slab) : null });
+    }
   }
   // a few inline reads in flight at once: sources may be slow (HTTP, Blob)
   let next = 0;
@@ -275,30 +296,19 @@ function prepareFiles(tree: SourceTree, inlineMax: number): { prep: Map<SourceIn
     }
   };
   const inlined = Promise.all(Array.from({ length: Math.min(4, inline.length) }, reader));
-  const hashed = Promise.all([fsverityDigests(hash.map((n) => n.content!)), inlined]).then(([digests]) => external(digests));
+  const digests = Promise.all([fsverityDigests(hash.map((n) => n.content!)), inlined]).then(([d]) => d);
   // a failed read or digest is reported where it is awaited, not also as an unhandled rejection
-  hashed.catch(() => {});
-  return { prep, inlined, hashed };
+  digests.catch(() => {});
+  return { prep, inlined, hashed, digests };
+}
 
-  function external(digests: Uint8Array[]): void {
-  const hashedBy = new Map<SourceInode, Uint8Array>();
-  hash.forEach((n, i) => hashedBy.set(n, digests[i]!));
-  // in tree order, as before: the layout does not depend on the map's order, but keep it stable
-  const slab = new Slab();
-  for (const n of todo) {
-    if (prep.has(n)) continue;
-    const digest = n.fsverityDigest ?? hashedBy.get(n) ?? null;
-    let redirect: Uint8Array | null = null;
-    if (n.payload) {
-      if (n.payload.length > 0) {
-        redirect = slab.take(n.payload.length + 1);
-        redirect[0] = 0x2f;
-        redirect.set(n.payload, 1);
-      }
-    } else if (n.content && digest) redirect = redirectOf(digest, slab);
-    prep.set(n, { inline: null, digest, redirect });
-  }
-  }
+/** "/" and the payload (null for an empty payload) */
+function payloadRedirect(payload: Uint8Array, slab: Slab): Uint8Array | null {
+  if (payload.length === 0) return null;
+  const r = slab.take(payload.length + 1);
+  r[0] = 0x2f;
+  r.set(payload, 1);
+  return r;
 }
 
 async function planComposefs(tree: SourceTree, opts: ComposefsOptions): Promise<Plan> {
@@ -308,7 +318,7 @@ async function planComposefs(tree: SourceTree, opts: ComposefsOptions): Promise<
   const files = prepareFiles(tree, opts.inlineMax ?? DEFAULT_INLINE_MAX);
   await files.inlined;
   try {
-    return await layout(tree, range, files.prep, files.hashed);
+    return await layout(tree, range, files.prep, files.hashed, files.digests);
   } catch (e) {
     if (e instanceof WriteError) throw new UnsupportedError('composefs', e.message);
     throw e;
@@ -353,7 +363,9 @@ export function splitHardlinks(tree: SourceTree): SourceTree {
  * tree, load ~4: the build's thread sat idle ~0.2 s waiting for digests and then ran the layout
  * ~0.6 s alone, the hashing threads idle.
  */
-async function layout(tree: SourceTree, range: { min: number; max: number }, prep: Map<SourceInode, FilePrep>, hashed: Promise<void>): Promise<Plan> {
+async function layout(
+  tree: SourceTree, range: { min: number; max: number }, prep: Map<SourceInode, FilePrep>, hashed: Map<SourceInode, number>, digests: Promise<Uint8Array[]>,
+): Promise<Plan> {
   // Inodes that have a primary (non-link) name, and how many names every inode has.
   const hasPrimary = new Set<SourceInode>();
   const nameCount = new Map<SourceInode, number>();
@@ -400,15 +412,16 @@ async function layout(tree: SourceTree, range: { min: number; max: number }, pre
 
   /** external files: their metacopy and redirect xattrs wait for the digests */
   const external: number[] = [];
+  /** trusted.overlay.metacopy's value: empty, or the header and the digest (filled in later when null) */
+  const metacopyOf = (digest: Uint8Array | null): Uint8Array => {
+    const meta = slab.take(4 + DIGEST_SIZE);
+    meta[1] = meta.length;
+    meta[3] = 1; // FS_VERITY_HASH_ALG_SHA256
+    if (digest) meta.set(digest, 4);
+    return meta;
+  };
   const backing = (i: number, f: FilePrep | undefined): void => {
-    let meta: Uint8Array = EMPTY;
-    if (f?.digest) {
-      meta = slab.take(4 + 32);
-      meta[1] = meta.length;
-      meta[3] = 1; // FS_VERITY_HASH_ALG_SHA256
-      meta.set(f.digest, 4);
-    }
-    setX(i, K.metacopy, meta);
+    setX(i, K.metacopy, f?.digest ? metacopyOf(f.digest) : EMPTY);
     if (f?.redirect) setX(i, K.redirect, f.redirect);
   };
 
@@ -479,10 +492,18 @@ async function layout(tree: SourceTree, range: { min: number; max: number }, pre
   });
   // the root's opaque marker is set after the rewrite, unescaped
   setX(0, K.opaque, Y);
-  await hashed;
-  for (const i of external) backing(i, prep.get(nodes[i]!.src!));
 
+  // Everything is known here but the digests of the files hashed for this image: link counts, the
+  // oldest mtime, sorted xattr lists and their interning for the shared table run while the hashing
+  // threads finish. Those files get their metacopy and redirect now as placeholders of their final
+  // size (the digest's length is fixed), added to the planner as late pairs; once the digests are in,
+  // only their bytes are written and the plan (what is shared: same content, same pairs) and the
+  // placement run.
   const N = nodes.length;
+  const isExternal = new Uint8Array(N);
+  for (const i of external) isExternal[i] = 1;
+  const planner = new XattrPlanner(N, { order: 'composefs' });
+  const byName = (a: Xattr, b: Xattr) => compareBytes(a.name, b.name);
   let minMtime = nodes[0]!.mtime;
   let minNsec = nodes[0]!.mtimeNsec;
   let hasAcl = false;
@@ -493,13 +514,48 @@ async function layout(tree: SourceTree, range: { min: number; max: number }, pre
       minMtime = n.mtime;
       minNsec = n.mtimeNsec;
     }
-    n.xattrs.list.sort((a, b) => compareBytes(a.name, b.name));
     if (!hasAcl && (n.xattrs.indexOf(K.aclAccess) >= 0 || n.xattrs.indexOf(K.aclDefault) >= 0)) hasAcl = true;
+    if (isExternal[i] === 1) continue;
+    n.xattrs.list.sort(byName);
+    planner.add(i, n.xattrs.list);
   }
-
+  // per file still hashing: its digest's index, metacopy value, redirect value (or null)
+  const pendingDigest: number[] = [];
+  const pendingMeta: Uint8Array[] = [];
+  const pendingRedirect: (Uint8Array | null)[] = [];
+  const late: number[] = [];
+  for (const i of external) {
+    const src = nodes[i]!.src!;
+    const k = hashed.get(src);
+    const list = nodes[i]!.xattrs.list;
+    if (k === undefined) {
+      backing(i, prep.get(src));
+      list.sort(byName);
+      planner.add(i, list);
+      continue;
+    }
+    const meta = metacopyOf(null);
+    const redirect = src.payload ? payloadRedirect(src.payload, slab) : slab.take(redirectSize(DIGEST_SIZE));
+    setX(i, K.metacopy, meta);
+    if (redirect) setX(i, K.redirect, redirect);
+    list.sort(byName);
+    late.length = 0;
+    for (let x = 0; x < list.length; x++) if (list[x]!.value === meta || list[x]!.value === redirect) late.push(x);
+    planner.add(i, list, late);
+    pendingDigest.push(k);
+    pendingMeta.push(meta);
+    pendingRedirect.push(src.payload ? null : redirect);
+  }
+  const got = await digests;
+  for (let p = 0; p < pendingDigest.length; p++) {
+    const d = got[pendingDigest[p]!]!;
+    if (d.length !== DIGEST_SIZE) throw new Error(`composefs writer bug: a ${d.length}-byte fs-verity digest`);
+    pendingMeta[p]!.set(d, 4);
+    const r = pendingRedirect[p];
+    if (r) writeRedirect(d, r);
+  }
   // Shared xattrs: (name, value) pairs used by more than one inode, table in descending order.
-  const xp = planXattrs(nodes.map((n) => n.xattrs.list), { order: 'composefs' });
-
+  const xp = planner.plan();
   // Placement (compute_erofs_inodes).
   const nid = new Float64Array(N);
   const ipos = new Float64Array(N);
