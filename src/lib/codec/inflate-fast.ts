@@ -349,6 +349,8 @@ function readDynamic(b: Bits): void {
 /**
  * Inflate the raw DEFLATE stream at src[offset] into out[start, ...). Throws FormatError on a bad
  * or truncated stream, and (unless stopAtMax) when it decodes to more than out holds.
+ * Bytes of out past the returned end may be written too (at most 3, see the match copy); nothing
+ * past out.length ever is.
  */
 export function inflateFast(src: Uint8Array, out: Uint8Array, opts: FastInflateOptions = {}): FastInflateResult {
   const structure = opts.structure ?? 'deflate';
@@ -362,6 +364,7 @@ export function inflateFast(src: Uint8Array, out: Uint8Array, opts: FastInflateO
   if (!(primeBits >= 0 && primeBits <= 7)) throw new FormatError(structure, base + offset, `${primeBits} primed bits (0-7)`);
   if (!(start >= 0 && start <= out.length)) throw new RangeError(`inflateFast: start ${start} is outside the ${out.length}-byte output`);
   const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  const ov = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const outEnd = out.length;
   const endBits = end * 8;
   // the word refill reads src[pos, pos + 4); an iteration refills at most three times, 3 bytes each
@@ -519,7 +522,19 @@ export function inflateFast(src: Uint8Array, out: Uint8Array, opts: FastInflateO
         full = true;
       }
       let f = o - dist;
-      if (dist >= len) {
+      if (dist >= 4 && len <= 16 && o + len + 3 <= outEnd) {
+        // short matches a word at a time: each word read lies before the write (dist >= 4), so an
+        // overlapping match repeats as LZ77 says; up to 3 bytes past the match are written, inside
+        // out, and the output that follows overwrites them (whole bench pclusters, 3607 streams
+        // of 4.8 KiB: 24.1-27.1 -> 21.7-25.2 us a stream, CPU time, load 9)
+        const stop = o + len;
+        do {
+          ov.setUint32(o, ov.getUint32(f, true), true);
+          o += 4;
+          f += 4;
+        } while (o < stop);
+        o = stop;
+      } else if (dist >= len) {
         // copyWithin costs more than a loop for the short matches most streams are made of
         if (len > 16) {
           out.copyWithin(o, f, f + len);
