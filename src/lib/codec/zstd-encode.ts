@@ -661,7 +661,17 @@ const LEVELS: Params[] = [
   // output on the 8 MiB bench corpus and on 4 MiB of text. A 2^16-entry long table was tried on
   // RAFS' 1 MiB chunks of 67 MB of /usr/bin: 0.85 s CPU against 0.92-1.02 s at load 12-15, but
   // 0.79-0.84 s against 0.81-0.85 s with the runs given priority (own autogroup, nice -20): the
-  // gain was other processes' cache pressure, not worth its 0.5% more output
+  // gain was other processes' cache pressure, not worth its 0.5% more output.
+  // Variants on those chunks, rotated chunk by chunk in one process (the first to run on a chunk
+  // pays its cache misses; CPU time, own autogroup nice -20, load 8.5-9.5), sizes against zstd -3
+  // on /usr/bin / an 8 MiB tar of /usr/bin and /usr/lib / 8 MiB of /usr/share/doc and
+  // /usr/include text: this one 77.9 MB/CPU-s, 1.010/1.008/1.002x. That is ~170 ns per sequence
+  // (4.9M of them, 13.6 bytes apart, 29% literals), and no table shape moves it much: long table
+  // 2^16 79.7 (+2%; 1.015/1.015/1.003x); tables 2^14/2^16 81.1 (+4%; 1.022x on /usr/bin); skipLog
+  // 5 78.0 (+0%; 1.017/1.010/1.021x); skipLog 4 about +7% for 1.046/1.023/1.038x; one table of
+  // 2-entry buckets per 5-byte hash (2^16 entries, one load per position where this makes two;
+  // skipLog 6) 82.4 (+6%; 1.015/1.037/1.006x: the tar loses the long table's matches); no
+  // short-table inserts after a match: 2.4x slower on the text (its matches come later)
   { strategy: 2, hashLog: 15, chainLog: 17, depth: 1, lazy: 0, skipLog: 7 }, // 3
   // 4-9: rows of `depth` entries, 2^hashLog entries in all
   { strategy: 1, hashLog: 17, chainLog: 0, depth: 4, lazy: 1, skipLog: 8 }, // 4
