@@ -239,9 +239,7 @@ export class XattrPlanner {
       inline[i] = inl;
     }
     return {
-      shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, xsize, filter: this.filter, sharedOffsets, inline, any: this.any,
-      // emission looks every entry's prefix up again (size check and entry): the names seen here are cached
-      indexer: (name) => this.info(name),
+      shared: sharedEnts.map((e) => e.x), sharedAt: sharedEnts.map((e) => e.offset), sharedSize, xsize, filter: this.filter, sharedOffsets, inline, any: this.any, indexer: this.ix,
     };
   }
 }
