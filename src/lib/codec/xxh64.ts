@@ -168,28 +168,21 @@ useBigIntLanes(bigIntLanesFast());
 
 /** All whole stripes of data[0 .. 32 * n), aligned in place or through `chunk` (or chunkBig). */
 function allStripes(data: Uint8Array, n: number, st: Int32Array): void {
-  if (bigLanes) {
-    if ((data.byteOffset & 7) === 0) {
-      stripesBig(new BigUint64Array(data.buffer, data.byteOffset, n * 4), 0, n, st);
-      return;
-    }
-    const per = CHUNK_WORDS / 8;
-    for (let s = 0; s < n; s += per) {
-      const m = Math.min(per, n - s);
-      for (let k = 0, p = s * 32; k < m * 8; k++, p += 4) chunk[k] = read32(data, p);
-      stripesBig(chunkBig, 0, m, st);
-    }
+  if (bigLanes && (data.byteOffset & 7) === 0) {
+    stripesBig(new BigUint64Array(data.buffer, data.byteOffset, n * 4), 0, n, st);
     return;
   }
-  if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0) {
+  if (!bigLanes && LITTLE_ENDIAN && (data.byteOffset & 3) === 0) {
     stripes(new Int32Array(data.buffer, data.byteOffset, n * 8), 0, n, st);
     return;
   }
+  // unaligned (or big-endian): through the chunk, which chunkBig views too
   const per = CHUNK_WORDS / 8;
   for (let s = 0; s < n; s += per) {
     const m = Math.min(per, n - s);
     for (let k = 0, p = s * 32; k < m * 8; k++, p += 4) chunk[k] = read32(data, p);
-    stripes(chunk, 0, m, st);
+    if (bigLanes) stripesBig(chunkBig, 0, m, st);
+    else stripes(chunk, 0, m, st);
   }
 }
 
