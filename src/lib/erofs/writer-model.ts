@@ -272,7 +272,8 @@ export async function emitInodeArea(
 
 /**
  * The same, synchronously, for writers whose tails are all in hand (the tar index, composefs-rs:
- * small images written by measureThenWrite in one go, nothing read ahead, no sink to drain).
+ * small images written by measureThenWrite in one go, nothing read ahead, no sink to drain; the
+ * RAFS v6 bootstrap, whose metadata is written in one synchronous pass).
  */
 export function emitInodeAreaSync(
   out: Output, r: InodeRecords, core: (node: number) => InodeCore, tail: (node: number, at: number) => void, writer: string, where: (node: number) => string,

@@ -20,7 +20,7 @@ import {
   compareBytes, direntBlocks, emitDirentsOf, xattrIcount, type InodeCore,
 } from '../../erofs/writer-common.ts';
 import type { FileType } from '../../fs/types.ts';
-import { assignBlocks, emitDirBlocks, emitInodeAreaEnd, emitInodeRecord, type InodeRecords } from '../../erofs/writer-model.ts';
+import { assignBlocks, emitDirBlocks, emitInodeAreaSync, type InodeRecords } from '../../erofs/writer-model.ts';
 import { planXattrs } from '../../erofs/writer-xattrs.ts';
 import { expectAt, measureThenWrite, type Output, type Sink } from '../../erofs/writer-output.ts';
 import { encodeStruct } from '../../struct.ts';
@@ -328,8 +328,7 @@ export function emitV6(out: Output, L: V6Layout): void {
   emitBlock0(out, L);
   out.padTo(L.metaAddr + 4096);
   const whereK = (k: number) => where(L.nodes[k]!);
-  for (let k = 0; k < L.nodes.length; k++) emitInodeRecord(out, L.records, k, coreOf(L, L.nodes[k]!), () => emitTail(out, L, L.nodes[k]!), W, whereK);
-  emitInodeAreaEnd(out, L.records, W);
+  emitInodeAreaSync(out, L.records, (k) => coreOf(L, L.nodes[k]!), (k) => emitTail(out, L, L.nodes[k]!), W, whereK);
   for (const v of L.nodes) {
     if (v.nBlocks === 0) continue;
     expectAt(out, v.blkaddr * B, W, () => `${where(v)}: data block 0`);
