@@ -536,40 +536,69 @@ class PooledFile extends ListedFile {
 
 /**
  * Spill .tar.gz content to one temporary file. The file is unlinked as soon as it is open, so it
- * disappears when the process ends; its space is held only while the tree is in use.
+ * disappears when the process ends; its space is held only while the tree is in use. Its owner
+ * calls close() when the tree built on it is no longer read (try/finally: success and error alike);
+ * a store that fails (short content, a write error, an abort of the decompression) closes it at
+ * once, since the build that called it fails with it. Either way the descriptor is closed here and
+ * not left to the garbage collector (which warns, DEP0137) or the process exit.
  */
-export function tempFileSpill(dir = tmpdir()): ContentSpill {
+export function tempFileSpill(dir = tmpdir()): ContentSpill & { close(): Promise<void> } {
   let state: Promise<{ fh: FileHandle }> | null = null;
   let end = 0;
+  let closed = false;
   const init = async (): Promise<{ fh: FileHandle }> => {
     const d = await mkdtemp(join(dir, 'layerscope-spill-'));
-    const p = join(d, 'content');
-    const fh = await open(p, 'w+');
-    await rm(d, { recursive: true, force: true });
-    return { fh };
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(join(d, 'content'), 'w+');
+      await rm(d, { recursive: true, force: true });
+      return { fh };
+    } catch (e) {
+      await fh?.close().catch(() => {});
+      await rm(d, { recursive: true, force: true }).catch(() => {});
+      throw e;
+    }
+  };
+  const close = async (): Promise<void> => {
+    closed = true;
+    const s = state;
+    state = null;
+    // a failed init left nothing open; FileHandle.close waits for the handle's pending reads
+    if (s) await s.then(({ fh }) => fh.close(), () => {});
+  };
+  const gone = (name: string): never => {
+    throw new IoError(name, `the spill file in ${dir} was closed`);
   };
   return {
     description: `a temporary file in ${dir}`,
+    close,
     async store(size, chunks, name) {
+      if (closed) gone(name);
       state ??= init();
       const { fh } = await state;
       const start = end;
       let got = 0;
-      for await (const c of chunks) {
-        let w = 0;
-        while (w < c.length) {
-          const { bytesWritten } = await fh.write(c, w, c.length - w, start + got + w);
-          w += bytesWritten;
+      try {
+        for await (const c of chunks) {
+          let w = 0;
+          while (w < c.length) {
+            const { bytesWritten } = await fh.write(c, w, c.length - w, start + got + w);
+            w += bytesWritten;
+          }
+          got += c.length;
         }
-        got += c.length;
+        if (got !== size) throw new FormatError('tar.data', -1, `${name}: ${got} of ${size} content bytes`);
+      } catch (e) {
+        await close();
+        throw e;
       }
-      if (got !== size) throw new FormatError('tar.data', -1, `${name}: ${got} of ${size} content bytes`);
       end += size;
       const src: ByteSource = {
         size,
         name,
         async read(offset: number, length: number): Promise<Uint8Array> {
           checkRange(src, offset, length);
+          if (closed) gone(name);
           const buf = new Uint8Array(length);
           await readFull(fh, buf, start + offset, name, (at) => `short read of the spill file at ${at}`);
           return buf;
