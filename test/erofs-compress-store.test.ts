@@ -16,9 +16,9 @@ import { openErofs } from '../src/lib/erofs/reader.ts';
 import { buildErofs, measureErofs, type ErofsOptions } from '../src/lib/erofs/writer.ts';
 import { MemoryZDataStore, newZDataStore, type ZDataStore } from '../src/lib/erofs/writer-compress.ts';
 import { MemorySink } from '../src/lib/erofs/writer-output.ts';
-import { BytesSource, type ByteSource } from '../src/lib/io/source.ts';
-import type { SourceInode } from '../src/lib/fs/tree.ts';
+import { BytesSource } from '../src/lib/io/source.ts';
 import { tempDir } from './helpers/paths.ts';
+import { failReadsMidFile } from './helpers/failing-reads.ts';
 import { makeTestTree, prng, randomBytes, textBytes } from './helpers/mktree.ts';
 
 const work = tempDir('ls-erofs-zstore-');
@@ -168,19 +168,7 @@ test('a pool of threads: results stored as they arrive, the same image', async (
 
 test('a build failing half-way closes and leaves no temporary file', async () => {
   const broken = await loadSource(src);
-  let wrapped = 0;
-  const walk = (d: SourceInode): void => {
-    for (const c of d.children ?? []) {
-      if (c.inode.type === 'dir') walk(c.inode);
-      else if (c.inode.content && c.inode.size > 1 << 20) {
-        const inner = c.inode.content;
-        wrapped++;
-        c.inode.content = { size: inner.size, name: inner.name, read: (off, n) => (off >= 1 << 20 ? Promise.reject(new Error('disk gone')) : inner.read(off, n)) } satisfies ByteSource;
-      }
-    }
-  };
-  walk(broken.root);
-  assert.ok(wrapped > 0, 'a file over 1 MiB to break');
+  assert.ok(failReadsMidFile(broken.root, { minSize: 1 << 20, failAt: 1 << 20 }) > 0, 'a file over 1 MiB to break');
   for (const compressPool of [null, undefined]) {
     const w = watched();
     await assert.rejects(buildErofs(broken, { ...BASE, compression: { algorithm: 'lz4' }, compressPool, readSize: 1 << 18, zstore: w.make }, new MemorySink()), /disk gone/);

@@ -15,9 +15,9 @@ import { openErofs } from '../src/lib/erofs/reader.ts';
 import { buildErofs, type ErofsCompression, type ErofsOptions } from '../src/lib/erofs/writer.ts';
 import { compressRun, resolveCompression, ZImage, type ZConfig, type ZFile, type ZFilePool, type ZPoolFile } from '../src/lib/erofs/writer-compress.ts';
 import { MemorySink } from '../src/lib/erofs/writer-output.ts';
-import { BytesSource, type ByteSource } from '../src/lib/io/source.ts';
-import type { SourceInode } from '../src/lib/fs/tree.ts';
+import { BytesSource } from '../src/lib/io/source.ts';
 import { REPO, tempDir } from './helpers/paths.ts';
+import { failReadsMidFile } from './helpers/failing-reads.ts';
 import { makeTestTree, prng, randomBytes, textBytes } from './helpers/mktree.ts';
 import { compareSnapshots, snapshotDisk, snapshotFs } from './helpers/treecompare.ts';
 import { mountedDiffs } from './helpers/fsck.ts';
@@ -197,19 +197,7 @@ test('a read failing in the middle of a big file fails the build and frees its t
   const pool = new NodeCompressPool(1);
   try {
     const broken = await loadSource(src);
-    let wrapped = 0;
-    const walk = (d: SourceInode) => {
-      for (const c of d.children ?? []) {
-        if (c.inode.type === 'dir') walk(c.inode);
-        else if (c.inode.content && c.inode.size > 2 << 20) {
-          const inner = c.inode.content;
-          wrapped++;
-          c.inode.content = { size: inner.size, name: inner.name, read: (off, n) => (off >= 1 << 20 ? Promise.reject(new Error('disk gone')) : inner.read(off, n)) } satisfies ByteSource;
-        }
-      }
-    };
-    walk(broken.root);
-    assert.ok(wrapped > 0, 'a file over 2 MiB to break');
+    assert.ok(failReadsMidFile(broken.root, { minSize: 2 << 20, failAt: 1 << 20 }) > 0, 'a file over 2 MiB to break');
     await assert.rejects(buildErofs(broken, { ...OPTS, compression: { algorithm: 'lz4' } , compressPool: pool }, new MemorySink()), /disk gone/);
     // the one thread is free again: a job left waiting for pieces would hold it for good
     const one = await image({ compression: { algorithm: 'lz4' }, compressPool: null });
