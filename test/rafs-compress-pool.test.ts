@@ -148,6 +148,50 @@ test('a full pool: the writer compresses the next chunks itself instead of waiti
   }
 });
 
+test('a pool with ready(): chunks go to it once it is ready, before the first 8 MiB; never ready, none do; the bytes stay the same', async () => {
+  const c: RafsBuildOptions = { compressor: 'zstd', chunkSize: 0x4_0000 };
+  useChunkCompressPool(null);
+  const plain = await build(c);
+  const readyAfter = (turns: number) => {
+    const pool = {
+      width: 1000, calls: 0, prepared: 0, isReady: false,
+      compress(alg: Parameters<typeof compressChunk>[0], data: Uint8Array, level: Parameters<typeof compressChunk>[2]) {
+        pool.calls++;
+        return Promise.resolve(compressChunk(alg, data, level));
+      },
+      prepare() {
+        pool.prepared++;
+        // ready after a few macrotask turns (as a thread's warm-up reply): the writer has to yield to see it
+        const tick = (n: number) => (n === 0 ? (pool.isReady = true) : setImmediate(() => tick(n - 1)));
+        if (turns >= 0) tick(turns);
+      },
+      ready: () => pool.isReady,
+    };
+    return pool;
+  };
+  // without ready(): the chunks past the first 8 MiB
+  const wide = { width: 1000, calls: 0, compress: (a: Parameters<typeof compressChunk>[0], d: Uint8Array, l: Parameters<typeof compressChunk>[2]) => (wide.calls++, Promise.resolve(compressChunk(a, d, l))) };
+  try {
+    useChunkCompressPool(wide);
+    await build(c);
+    const soon = readyAfter(3);
+    useChunkCompressPool(soon);
+    const pooled = await build(c);
+    assert.equal(soon.prepared, 1);
+    assert.ok(soon.calls > wide.calls + 8, `ready pool: ${soon.calls} chunks, ${wide.calls} past 8 MiB`);
+    assert.equal(pooled.id, plain.id);
+    assert.ok(Buffer.from(pooled.blob).equals(Buffer.from(plain.blob)), 'blob bytes (ready pool)');
+    assert.ok(Buffer.from(pooled.boot).equals(Buffer.from(plain.boot)), 'bootstrap bytes (ready pool)');
+    const never = readyAfter(-1);
+    useChunkCompressPool(never);
+    const alone = await build(c);
+    assert.equal(never.calls, 0);
+    assert.ok(Buffer.from(alone.blob).equals(Buffer.from(plain.blob)), 'blob bytes (never ready)');
+  } finally {
+    useChunkCompressPool(null);
+  }
+});
+
 test('a failing pool fails the build with its error', async () => {
   useChunkCompressPool({ width: 3, compress: () => Promise.reject(new Error('pool broke')) });
   try {

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { useZFilePool, type ZConfig, type ZFile, type ZFilePool, type ZPoolFile, type ZPoolJob } from '../lib/erofs/writer-compress.ts';
 import { useChunkCompressPool, type ChunkCompressPool } from '../lib/rafs/builder/blob.ts';
-import type { Compressor } from '../lib/rafs/structs.ts';
+import { COMPRESSORS, type Compressor } from '../lib/rafs/structs.ts';
 import type { CompressJob, ZFilesJob, ZMore } from './compress-worker.ts';
 import { ThreadPool } from './thread-pool.ts';
 
@@ -27,20 +27,26 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
     return ((await this.pool.run({ alg, data, level })) as { z: Uint8Array | null }).z;
   }
 
+  /** per `alg/level`: threads whose warm-up has settled (prepare) */
+  private readonly warmed = new Map<string, number>();
+
   /**
-   * Start every thread with one small job of `alg`: each loads its module and warms its encoder
-   * (zstd-encode's warm-up and JIT: ~0.15 s CPU per thread) while the writer compresses its
-   * first chunks itself.
+   * Start every thread with a warm-up job for `alg`: each loads its module and runs its encoder on a
+   * sample (compress-worker.ts warmUp) until V8 has optimized it, while the writer compresses its
+   * first chunks itself. Once per `alg` and level; the CLI calls it before the source is listed
+   * (warmRafsCompressPool), the blob writer again at its first MiB (a no-op then).
    */
   prepare(alg: Compressor, level: CompressJob['level']): void {
-    // 128 KiB of text-like bytes: long enough for the encoders' warm-up (zstd: from 64 KiB)
-    const sample = new Uint8Array(128 << 10);
-    let x = 1;
-    for (let i = 0; i < sample.length; i++) {
-      x = (Math.imul(x, 1103515245) + 12345) | 0;
-      sample[i] = 97 + ((x >>> 16) % 23);
-    }
-    for (let i = 0; i < this.threads; i++) this.pool.run({ alg, data: sample, level }).catch(() => {});
+    const key = `${alg}/${level ?? ''}`;
+    if (this.warmed.has(key)) return;
+    this.warmed.set(key, 0);
+    const settled = () => this.warmed.set(key, this.warmed.get(key)! + 1);
+    for (let i = 0; i < this.threads; i++) this.pool.run({ alg, data: new Uint8Array(0), level, warm: true }).then(settled, settled);
+  }
+
+  /** every thread has finished its warm-up for `alg` (the writer hands chunks over from then on) */
+  ready(alg: Compressor, level: CompressJob['level']): boolean {
+    return (this.warmed.get(`${alg}/${level ?? ''}`) ?? 0) >= this.threads;
   }
 
   /** EROFS files (ZFilePool): `bytes` and every `more` piece are transferred, weighted by their length */
@@ -107,7 +113,21 @@ export function registerCompressPool(): NodeCompressPool | null {
   const rafs = rafsCompressThreads();
   const erofs = erofsCompressThreads();
   const pool = rafs > 0 ? new NodeCompressPool(rafs) : null;
+  rafsPool = pool;
   useChunkCompressPool(pool);
   useZFilePool(erofs === rafs ? pool : erofs > 0 ? new NodeCompressPool(erofs) : null);
   return pool;
+}
+
+let rafsPool: NodeCompressPool | null = null;
+
+/**
+ * A RAFS build with `compressor` (the CLI's --compressor; zstd when absent) is about to list its
+ * source: start and warm the pool's threads now, so they are ready by the first chunks instead of
+ * starting at the writer's first MiB. Names that are not a chunk compressor are left to the build
+ * to refuse.
+ */
+export function warmRafsCompressPool(compressor: string | undefined): void {
+  const alg = (compressor ?? 'zstd') as Compressor;
+  if (alg !== 'none' && COMPRESSORS.includes(alg)) rafsPool?.prepare(alg, undefined);
 }

@@ -19,6 +19,7 @@ import type { RafsFs } from '../lib/rafs/model.ts';
 import { exportTar } from '../lib/tar/writer.ts';
 import { build, loadSource } from './build.ts';
 import { startVerityPool } from './verity-pool.ts';
+import { warmRafsCompressPool } from './compress-pool.ts';
 import { DEFAULT_INLINE_MAX } from '../lib/composefs/writer.ts';
 import { newDir } from '../lib/fs/tree.ts';
 import { defaultThreads, extract } from './extract.ts';
@@ -273,6 +274,8 @@ const commands: Record<string, Command> = {
       } else if (v.aufs) throw new UsageError('--aufs goes with --tar=i');
       // composefs: files are hashed on threads while SRC is listed (inline ones, up to 64 bytes, are not)
       if (format === 'composefs' && !v.type) startVerityPool(DEFAULT_INLINE_MAX + 1);
+      // RAFS: the compress threads start and warm up while SRC is listed (compress-pool.ts)
+      if (format.startsWith('rafs') && !v.type) warmRafsCompressPool(v.compressor as string | undefined);
       const tree = v.type === 'targz-ref' || v.type === 'tar-tarfs' || v.type === 'tar-index' ? { root: newDir(), notes: [] } : await loadSource(src, v as ImageArgs);
       const args: Parameters<typeof build>[1] = { format, out: dest };
       if (v['digest-store']) args.digestStore = v['digest-store'] as string;

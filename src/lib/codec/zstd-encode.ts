@@ -1103,9 +1103,12 @@ function newMatchState(src: Uint8Array, n: number, level: number): MatchState {
   // tables no larger than the input needs (as zstd caps hashLog and chainLog by the window): with
   // them reused across calls, a small input (an EROFS pcluster) clears O(n) entries, not 1-6 MB
   const fit = n < 2 ? 1 : highbit(n - 1) + 2;
-  let p: Params = fit >= p0.hashLog && fit >= p0.chainLog ? p0 : { ...p0, hashLog: Math.min(p0.hashLog, fit), chainLog: Math.min(p0.chainLog, fit) };
   // rows: at least 2 of them
-  if (p.strategy === 1 && p.hashLog <= highbit(p.depth)) p = { ...p, hashLog: highbit(p.depth) + 1 };
+  const hashLog = p0.strategy === 1 ? Math.max(Math.min(p0.hashLog, fit), highbit(p0.depth) + 1) : Math.min(p0.hashLog, fit);
+  // always a copy from this one literal, so every call's Params has one hidden class: LEVELS' own
+  // objects and spread copies had two, and the finders, optimized on one, deoptimized ("wrong map")
+  // and recompiled at the first input of the other size class (node --trace-deopt)
+  const p: Params = { strategy: p0.strategy, hashLog, chainLog: Math.min(p0.chainLog, fit), depth: p0.depth, lazy: p0.lazy, skipLog: p0.skipLog };
   return {
     p,
     dv: new DataView(src.buffer, src.byteOffset, src.byteLength),

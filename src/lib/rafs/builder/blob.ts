@@ -76,6 +76,12 @@ export interface ChunkCompressPool {
   compress(alg: Compressor, data: Uint8Array, gzipLevel: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | undefined): Promise<Uint8Array | null>;
   /** chunks of `alg` will follow: start the threads and warm their encoder now (called once, not awaited) */
   prepare?(alg: Compressor, gzipLevel: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | undefined): void;
+  /**
+   * the prepared threads are warm: the writer hands chunks over from the moment this is true (it
+   * yields to the event loop once per MiB until then, so the threads' replies get through), and
+   * from its first POOL_AFTER bytes with a pool that has no ready()
+   */
+  ready?(alg: Compressor, gzipLevel: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | undefined): boolean;
 }
 
 let registeredPool: ChunkCompressPool | null = null;
@@ -86,8 +92,8 @@ export function useChunkCompressPool(pool: ChunkCompressPool | null): void {
 }
 
 /**
- * New data the writer compresses on its own thread before it hands chunks to a pool: a small build
- * finishes before the pool's threads would have started (and pays no copies for them).
+ * New data the writer compresses on its own thread before it hands chunks to a pool without ready():
+ * a small build finishes before the pool's threads would have started (and pays no copies for them).
  */
 const POOL_AFTER = 8 << 20;
 
@@ -275,6 +281,8 @@ export class BlobWriter {
   private inPool = 0;
   /** the pool has been told chunks will follow (prepare) */
   private prepared = false;
+  /** new data since the writer last yielded to the event loop while waiting for the pool to be ready */
+  private sinceTurn = 0;
 
   constructor(private readonly sink: Sink, private readonly o: BlobWriterOptions) {
     checkCompressor(o.compressor);
@@ -411,12 +419,23 @@ export class BlobWriter {
     this.seen.set(key, c);
     this.stats.stored++;
     if (this.pool && !this.prepared && c.uncompressedOffset >= POOL_AFTER / 8) {
-      // the pool's threads start and JIT-compile their encoder while this one does the rest of the
-      // first 8 MiB: when they started at the first job, this thread waited ~0.1-0.2 s for them
+      // the pool's threads start and JIT-compile their encoder while this one compresses on (the
+      // CLI starts them earlier still, while the source is listed: then this is a no-op); when they
+      // started at the first job, this thread waited ~0.1-0.2 s for them
       this.prepared = true;
       this.pool.prepare?.(this.o.compressor, this.o.gzipLevel);
     }
-    if (this.pool && c.uncompressedOffset >= POOL_AFTER) {
+    let usePool = false;
+    if (this.pool?.ready && this.prepared) {
+      usePool = this.pool.ready(this.o.compressor, this.o.gzipLevel);
+      if (!usePool && (this.sinceTurn += data.length) >= 1 << 20) {
+        // the threads' warm-up replies are macrotasks and local files are read synchronously
+        this.sinceTurn = 0;
+        await nextTurn();
+        usePool = this.pool.ready(this.o.compressor, this.o.gzipLevel);
+      }
+    } else usePool = this.pool !== null && c.uncompressedOffset >= POOL_AFTER;
+    if (this.pool && usePool) {
       // the pool's replies are macrotasks, and local files are read synchronously: without a turn
       // of the event loop here a full pool would look full for a whole file (its threads idle while
       // this one compressed nearly every chunk: 0.38 s CPU on the pool's thread, 1.10 s here)
