@@ -162,3 +162,36 @@ test('damaged and cut streams: a FormatError or bytes within the bound, never an
   // raw DEFLATE has no checksum: a flipped bit in a literal decodes to a wrong byte, silently
   assert.ok(errors > 50, `${errors} damaged streams rejected`);
 });
+
+test('dynamic headers: the probing decoder and the fast one (one reader) agree on every flipped or cut header', () => {
+  // every bit of the first 48 bytes (a dynamic block's header and its code lengths) flipped, and
+  // every cut in them: with probes (inflateRaw's own loop) and without (inflate-fast.ts) the same
+  // error at the same offset, or the same bytes ending at the same bit
+  const data = binaries(16 * 1024);
+  const run = (z: Uint8Array, probing: boolean): string => {
+    try {
+      const r = probing ? inflateRaw(z, { maxOutput: data.length + 64, probes: [0], probeBits: new Float64Array(1) }) : inflateRaw(z, { maxOutput: data.length + 64 });
+      return `ok ${r.output.length} ${Buffer.from(r.output).toString('base64').slice(0, 64)} end ${r.endBit} ${r.ended}`;
+    } catch (e) {
+      assert.ok(e instanceof FormatError, String(e));
+      return `error at ${e.offset}: ${e.detail}`;
+    }
+  };
+  let dynamic = 0;
+  let errors = 0;
+  for (const level of [1, 6, 9]) {
+    const z = new Uint8Array(deflateRawSync(data, { level }));
+    if (((z[0]! >>> 1) & 3) !== 2) continue;
+    dynamic++;
+    for (let bit = 0; bit < 48 * 8; bit++) {
+      const d = z.slice();
+      d[bit >>> 3]! ^= 1 << (bit & 7);
+      const fast = run(d, false);
+      assert.equal(run(d, true), fast, `level ${level}, bit ${bit} flipped`);
+      if (fast.startsWith('error')) errors++;
+    }
+    for (let cut = 0; cut < 48; cut++) assert.equal(run(z.subarray(0, cut), true), run(z.subarray(0, cut), false), `level ${level}, cut at ${cut}`);
+  }
+  assert.equal(dynamic, 3, 'zlib starts each stream with a dynamic block');
+  assert.ok(errors > 100, `${errors} damaged headers rejected`);
+});

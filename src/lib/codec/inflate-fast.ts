@@ -232,8 +232,12 @@ export interface FastInflateResult {
   ended: boolean;
 }
 
-/** Header reads (per block, not per symbol): the bit reader's state in an object */
-interface Bits {
+/**
+ * Header reads (per block, not per symbol): the bit reader's state in an object. `pos * 8 - bc` is
+ * the exact bit position consumed; codec/inflate.ts's probing decoder hands its reader over in one
+ * of these for a dynamic header and continues from that position (its block and probe reports).
+ */
+export interface Bits {
   src: Uint8Array;
   pos: number;
   bb: number;
@@ -276,8 +280,13 @@ function refillSlow(b: Bits): void {
   if (b.pos > b.end + 4 && b.pos * 8 - b.bc > b.end * 8) truncated(b);
 }
 
-/** A dynamic block's header (after its 3 type bits): fills DYN_LIT and DYN_DIST. */
-function readDynamic(b: Bits): void {
+/**
+ * A dynamic block's header (after its 3 type bits): its literal/length and distance codes into
+ * `lit` (LITLEN_BITS main bits, LITLEN_ENOUGH entries) and `dist` (DIST_BITS, DIST_ENOUGH), entries
+ * from `litResults` and `distResults` (this file's decode entries, or SYMBOL_RESULTS for the symbols
+ * codec/inflate.ts decodes). The one reader of dynamic headers: the fast and the probing decoder.
+ */
+export function readDynamic(b: Bits, litResults: Int32Array, distResults: Int32Array, lit: Int32Array, dist: Int32Array): void {
   const hlit = take(b, 5) + 257;
   const hdist = take(b, 5) + 1;
   const hclen = take(b, 4) + 4;
@@ -344,10 +353,10 @@ function readDynamic(b: Bits): void {
   b.bc = bc;
   if (pos * 8 - bc > end * 8) truncated(b);
   if (LENS[256] === 0) fail(b, 'no end-of-block code');
-  const ls = buildTable(LENS, 0, hlit, LITLEN_RESULTS, DYN_LIT, LITLEN_BITS);
+  const ls = buildTable(LENS, 0, hlit, litResults, lit, LITLEN_BITS);
   if (ls === CODE_OVERSUBSCRIBED) fail(b, 'over-subscribed literal/length code');
   if (ls === CODE_INCOMPLETE) fail(b, 'incomplete literal/length code');
-  const ds = buildTable(LENS, hlit, hdist, DIST_RESULTS, DYN_DIST, DIST_BITS);
+  const ds = buildTable(LENS, hlit, hdist, distResults, dist, DIST_BITS);
   if (ds === CODE_OVERSUBSCRIBED) fail(b, 'over-subscribed distance code');
   if (ds === CODE_INCOMPLETE) fail(b, 'incomplete distance code');
 }
@@ -416,7 +425,7 @@ export function inflateFast(src: Uint8Array, out: Uint8Array, opts: FastInflateO
       lt = FIXED_LIT;
       dt = FIXED_DIST;
     } else if (type === 2) {
-      readDynamic(b);
+      readDynamic(b, LITLEN_RESULTS, DIST_RESULTS, DYN_LIT, DYN_DIST);
       lt = DYN_LIT;
       dt = DYN_DIST;
     } else {

@@ -15,8 +15,8 @@
 import { concat } from '../bytes.ts';
 import { FormatError } from '../errors.ts';
 import {
-  buildTable, CL_ORDER, CODE_COMPLETE, CODE_INCOMPLETE, CODE_OVERSUBSCRIBED, DIST_BASE, DIST_BITS, DIST_ENOUGH, DIST_EXTRA, E_BAD, E_SUB, fixedLengths,
-  inflateFast, LEN_BASE, LEN_EXTRA, LITLEN_BITS, LITLEN_ENOUGH, SYMBOL_RESULTS,
+  buildTable, DIST_BASE, DIST_BITS, DIST_ENOUGH, DIST_EXTRA, E_BAD, E_SUB, fixedLengths, inflateFast, LEN_BASE, LEN_EXTRA, LITLEN_BITS, LITLEN_ENOUGH,
+  readDynamic as readDynamicHeader, SYMBOL_RESULTS, type Bits,
 } from './inflate-fast.ts';
 
 /** DEFLATE's window: a checkpoint needs at most this much earlier output. */
@@ -145,6 +145,9 @@ export function inflateRaw(src: Uint8Array, opts: InflateOptions): InflateResult
     while (pi < np && (inclusive ? probes![pi]! <= rel : probes![pi]! < rel)) probeBits![pi++] = bitAt();
   };
 
+  // dynamic blocks' tables, made at the first one and rebuilt by each
+  let dynLit: Huffman | undefined;
+  let dynDist: Huffman | undefined;
   let final = false;
   let full = false;
   while (!final && !full) {
@@ -283,85 +286,18 @@ export function inflateRaw(src: Uint8Array, opts: InflateOptions): InflateResult
   return { output: buf.subarray(dictLen, out), endBit: bitAt(), ended: final && !full };
 
   function readDynamic(): [Huffman, Huffman] {
-    const need = (n: number) => {
-      while (bc < n) {
-        bb |= (pos < end ? src[pos]! : 0) << bc;
-        pos++;
-        bc += 8;
-      }
-      if (bitAt() + n > endBits) truncated();
-    };
-    need(14);
-    const hlit = (bb & 31) + 257;
-    const hdist = ((bb >>> 5) & 31) + 1;
-    const hclen = ((bb >>> 10) & 15) + 4;
-    bb >>>= 14;
-    bc -= 14;
-    if (hlit > 286) bad(`${hlit} literal/length codes (at most 286)`);
-    if (hdist > 30) bad(`${hdist} distance codes (at most 30)`);
-    const cl = new Uint8Array(19);
-    for (let i = 0; i < hclen; i++) {
-      need(3);
-      cl[CL_ORDER[i]!] = bb & 7;
-      bb >>>= 3;
-      bc -= 3;
-    }
-    const clh: Huffman = { table: new Int32Array(1 << 7), bits: 7 };
-    const cs = buildTable(cl, 0, 19, SYMBOL_RESULTS, clh.table, 7);
-    if (cs === CODE_OVERSUBSCRIBED) bad('over-subscribed code length code');
-    if (cs !== CODE_COMPLETE) bad('incomplete code length code');
-    const lengths = new Uint8Array(hlit + hdist);
-    for (let i = 0; i < hlit + hdist;) {
-      while (bc < 16) {
-        bb |= (pos < end ? src[pos]! : 0) << bc;
-        pos++;
-        bc += 8;
-      }
-      const e = lookup(clh, bb);
-      const l = e & 15;
-      if (bitAt() + l > endBits) truncated();
-      bb >>>= l;
-      bc -= l;
-      const sym = e >>> 16;
-      if (sym < 16) {
-        lengths[i++] = sym;
-        continue;
-      }
-      let rep: number;
-      let val = 0;
-      if (sym === 16) {
-        if (i === 0) bad('repeat of a previous code length with none before it');
-        need(2);
-        val = lengths[i - 1]!;
-        rep = 3 + (bb & 3);
-        bb >>>= 2;
-        bc -= 2;
-      } else if (sym === 17) {
-        need(3);
-        rep = 3 + (bb & 7);
-        bb >>>= 3;
-        bc -= 3;
-      } else {
-        need(7);
-        rep = 11 + (bb & 127);
-        bb >>>= 7;
-        bc -= 7;
-      }
-      if (i + rep > hlit + hdist) bad(`code length repeat runs past the ${hlit + hdist} codes`);
-      lengths.fill(val, i, i + rep);
-      i += rep;
-    }
-    if (lengths[256] === 0) bad('no end-of-block code');
-    // zlib's rules: over-subscribed and incomplete codes are errors, save one 1-bit code or no distance code
-    const lh: Huffman = { table: new Int32Array(LITLEN_ENOUGH), bits: LITLEN_BITS };
-    const ls = buildTable(lengths, 0, hlit, SYMBOL_RESULTS, lh.table, LITLEN_BITS);
-    if (ls === CODE_OVERSUBSCRIBED) bad('over-subscribed literal/length code');
-    if (ls === CODE_INCOMPLETE) bad('incomplete literal/length code');
-    const dh: Huffman = { table: new Int32Array(DIST_ENOUGH), bits: DIST_BITS };
-    const ds = buildTable(lengths, hlit, hdist, SYMBOL_RESULTS, dh.table, DIST_BITS);
-    if (ds === CODE_OVERSUBSCRIBED) bad('over-subscribed distance code');
-    if (ds === CODE_INCOMPLETE) bad('incomplete distance code');
-    return [lh, dh];
+    // inflate-fast.ts's header reader, on this reader's state: it returns the exact bit position
+    // after the header, from which the block's codes (and the probes) go on. `bb | 0`: this loop's
+    // `>>>=` leaves numbers above 2^31, which would turn the shared Bits shape's field into a double
+    // for the fast decoder too
+    const b: Bits = { src, pos, bb: bb | 0, bc, end, structure, base: 0 };
+    dynLit ??= { table: new Int32Array(LITLEN_ENOUGH), bits: LITLEN_BITS };
+    dynDist ??= { table: new Int32Array(DIST_ENOUGH), bits: DIST_BITS };
+    readDynamicHeader(b, SYMBOL_RESULTS, SYMBOL_RESULTS, dynLit.table, dynDist.table);
+    pos = b.pos;
+    bb = b.bb;
+    bc = b.bc;
+    return [dynLit, dynDist];
   }
 }
 
