@@ -192,6 +192,57 @@ test('a pool with ready(): chunks go to it once it is ready, before the first 8 
   }
 });
 
+test('a pool whose jobs can be taken back (submit): the writer compresses what the thread has not started, the bytes stay the same', async () => {
+  for (const c of [{ compressor: 'zstd', chunkSize: 0x4_0000 }, { compressor: 'zstd', chunkSize: 0x1_0000, batchSize: 0x8000 }] as RafsBuildOptions[]) {
+    useChunkCompressPool(null);
+    const plain = await build(c);
+    // one "thread": starts the oldest job not taken back every 2 ms (FIFO)
+    const queue: { cell: { state: number }; run(): void; skip(): void }[] = [];
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const kick = () => {
+      timer ??= setTimeout(() => {
+        timer = null;
+        // the ones taken back are answered at once, as compress-worker.ts does
+        while (queue.length && queue[0]!.cell.state !== 0) queue.shift()!.skip();
+        const j = queue.shift();
+        if (!j) return;
+        j.cell.state = 1;
+        pool.started++;
+        j.run();
+        if (queue.length) kick();
+      }, 2);
+    };
+    const pool = {
+      width: 2, started: 0, taken: 0,
+      compress(): Promise<Uint8Array | null> {
+        throw new Error('the writer uses submit when the pool has it');
+      },
+      prepare() {},
+      ready: () => true,
+      submit(alg: Parameters<typeof compressChunk>[0], data: Uint8Array, level: Parameters<typeof compressChunk>[2]) {
+        const cell = { state: 0 };
+        const result = new Promise<Uint8Array | null>((ok) => queue.push({ cell, run: () => ok(compressChunk(alg, data, level)), skip: () => ok(null) }));
+        kick();
+        return {
+          result,
+          started: () => cell.state === 1,
+          takeBack: () => (cell.state === 0 ? ((cell.state = 2), pool.taken++, true) : false),
+        };
+      },
+    };
+    useChunkCompressPool(pool);
+    try {
+      const pooled = await build(c);
+      assert.ok(pool.started > 3 && pool.taken > 3, `${JSON.stringify(c)}: the thread compressed ${pool.started}, the writer took back ${pool.taken}`);
+      assert.equal(pooled.id, plain.id, `${JSON.stringify(c)}: blob id`);
+      assert.ok(Buffer.from(pooled.blob).equals(Buffer.from(plain.blob)), `${JSON.stringify(c)}: blob bytes`);
+      assert.ok(Buffer.from(pooled.boot).equals(Buffer.from(plain.boot)), `${JSON.stringify(c)}: bootstrap bytes`);
+    } finally {
+      useChunkCompressPool(null);
+    }
+  }
+});
+
 test('a failing pool fails the build with its error', async () => {
   useChunkCompressPool({ width: 3, compress: () => Promise.reject(new Error('pool broke')) });
   try {

@@ -5,13 +5,16 @@
 // (RAFS, when the pool is full) compresses too.
 import { availableParallelism } from 'node:os';
 import { useZFilePool, type ZConfig, type ZFile, type ZFilePool, type ZPoolFile, type ZPoolJob } from '../lib/erofs/writer-compress.ts';
-import { useChunkCompressPool, type ChunkCompressPool } from '../lib/rafs/builder/blob.ts';
+import { useChunkCompressPool, type ChunkCompressPool, type ChunkJob } from '../lib/rafs/builder/blob.ts';
 import { COMPRESSORS, type Compressor } from '../lib/rafs/structs.ts';
 import type { CompressJob, ZFilesJob, ZMore } from './compress-worker.ts';
 import { ThreadPool } from './thread-pool.ts';
 
 type Job = Omit<CompressJob, 'id'> | Omit<ZFilesJob, 'id'>;
 type Done = { z: Uint8Array | null } | { files: (ZFile | null)[] };
+
+/** claim cells of NodeCompressPool.submit's jobs */
+const CLAIM_CELLS = 1 << 16;
 
 export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
   readonly width: number;
@@ -25,6 +28,24 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
   /** copied, not transferred: the writer stores `data` itself when compression does not shrink it */
   async compress(alg: Compressor, data: Uint8Array, level: CompressJob['level']): Promise<Uint8Array | null> {
     return ((await this.pool.run({ alg, data, level })) as { z: Uint8Array | null }).z;
+  }
+
+  /** one cell per job (CompressJob.claims), reused after CLAIM_CELLS jobs: far more than a writer keeps in flight */
+  private readonly claims = new Int32Array(new SharedArrayBuffer(4 * CLAIM_CELLS));
+  private nextCell = 0;
+
+  /** compress() that the writer can take back until the thread starts it (ChunkCompressPool.submit) */
+  submit(alg: Compressor, data: Uint8Array, level: CompressJob['level']): ChunkJob {
+    const slot = this.nextCell;
+    this.nextCell = (slot + 1) % CLAIM_CELLS;
+    const claims = this.claims;
+    Atomics.store(claims, slot, 0);
+    const result = this.pool.run({ alg, data, level, claims, slot }).then((r) => (r as { z: Uint8Array | null }).z);
+    return {
+      result,
+      started: () => Atomics.load(claims, slot) === 1,
+      takeBack: () => Atomics.compareExchange(claims, slot, 0, 2) === 0,
+    };
   }
 
   /** per `alg/level`: threads whose warm-up has settled (prepare) */

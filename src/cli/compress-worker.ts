@@ -10,6 +10,9 @@ export interface CompressJob {
   id: number; alg: Compressor; data: Uint8Array; level: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | undefined;
   /** no data: warm this thread's encoder up (warmUp; compress-pool prepare) */
   warm?: boolean;
+  /** a job that can be taken back: its cell claims[slot] goes 0 -> 1 when this thread starts it, 0 -> 2 when the writer takes it back */
+  claims?: Int32Array;
+  slot?: number;
 }
 export type CompressDone = { id: number; z: Uint8Array | null } | { id: number; error: string };
 
@@ -78,6 +81,11 @@ port.on('message', (m: CompressJob | ZFilesJob | ZMore) => {
   }
   if (m.warm) {
     warmUp(m.alg, m.level);
+    port.postMessage({ id: m.id, z: null } satisfies CompressDone);
+    return;
+  }
+  // taken back by the writer (compressed there): answered without compressing
+  if (m.claims && Atomics.compareExchange(m.claims, m.slot!, 0, 1) !== 0) {
     port.postMessage({ id: m.id, z: null } satisfies CompressDone);
     return;
   }

@@ -82,6 +82,24 @@ export interface ChunkCompressPool {
    * from its first POOL_AFTER bytes with a pool that has no ready()
    */
   ready?(alg: Compressor, gzipLevel: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | undefined): boolean;
+  /**
+   * compress() as a job the writer can take back until a thread starts it. With it the writer hands
+   * every chunk over as it is read and, while the threads have more than a few MiB not yet started,
+   * takes back the oldest and compresses it itself (stealing): the threads never wait for this one
+   * to hand them work, and at the end this one takes back what they have not started instead of
+   * waiting for their queue to drain.
+   */
+  submit?(alg: Compressor, data: Uint8Array, gzipLevel: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | undefined): ChunkJob;
+}
+
+/** A chunk handed to a pool's thread that can be taken back until the thread starts it (ChunkCompressPool.submit). */
+export interface ChunkJob {
+  /** compress()'s result; null as well once taken back */
+  readonly result: Promise<Uint8Array | null>;
+  /** a thread has started it: it can no longer be taken back */
+  started(): boolean;
+  /** true: no thread will compress it, the caller does */
+  takeBack(): boolean;
 }
 
 let registeredPool: ChunkCompressPool | null = null;
@@ -96,6 +114,14 @@ export function useChunkCompressPool(pool: ChunkCompressPool | null): void {
  * a small build finishes before the pool's threads would have started (and pays no copies for them).
  */
 const POOL_AFTER = 8 << 20;
+
+/**
+ * Stealing (ChunkCompressPool.submit): bytes per job slot (width) the threads keep waiting for them,
+ * so they have work while this thread compresses a chunk it took back, and the most bytes per job
+ * slot read but not yet written.
+ */
+const STEAL_AHEAD = 1 << 20;
+const STEAL_LIMIT = 8 << 20;
 
 /** one turn of the event loop (setImmediate where there is one: setTimeout waits 1 ms or more) */
 function nextTurn(): Promise<void> {
@@ -276,7 +302,9 @@ export class BlobWriter {
    * chunks handed to the pool (or compressed here while the pool was full), not yet written: their
    * refs are filled in when written, in this order; `done` once `job` has settled
    */
-  private readonly pending: { c: ChunkRef; data: Uint8Array; job: Promise<Uint8Array | null>; done: boolean }[] = [];
+  private readonly pending: { c: ChunkRef; data: Uint8Array; job: Promise<Uint8Array | null>; done: boolean; handle?: ChunkJob }[] = [];
+  /** bytes of `pending` */
+  private pendingBytes = 0;
   /** jobs with the pool not yet settled */
   private inPool = 0;
   /** the pool has been told chunks will follow (prepare) */
@@ -435,6 +463,10 @@ export class BlobWriter {
         usePool = this.pool.ready(this.o.compressor, this.o.gzipLevel);
       }
     } else usePool = this.pool !== null && c.uncompressedOffset >= POOL_AFTER;
+    if (this.pool && usePool && this.pool.submit) {
+      await this.addStolen(c, data, this.pool);
+      return c;
+    }
     if (this.pool && usePool) {
       // the pool's replies are macrotasks, and local files are read synchronously: without a turn
       // of the event loop here a full pool would look full for a whole file (its threads idle while
@@ -449,6 +481,7 @@ export class BlobWriter {
         // thread fewer than cores, so this thread is the last core's compressor); at most 4 chunks
         // per job the pool may have waiting, so memory stays bounded when the pool is slow
         this.pending.push({ c, data: copy, job: Promise.resolve(compressChunk(this.o.compressor, copy, this.o.gzipLevel)), done: true });
+        this.pendingBytes += copy.length;
         return c;
       }
       while (this.inPool >= this.pool.width) await this.writeNext();
@@ -461,11 +494,62 @@ export class BlobWriter {
       };
       job.then(settled, settled); // a rejection is awaited in order by writeNext; not unhandled meanwhile
       this.pending.push(entry);
+      this.pendingBytes += copy.length;
       return c;
     }
     await this.settle();
     this.writeChunk(c, data, compressChunk(this.o.compressor, data, this.o.gzipLevel));
     return c;
+  }
+
+  /**
+   * Hand one chunk to a pool that lets jobs be taken back (submit), then take back and compress the
+   * oldest not yet started while the threads have more than STEAL_AHEAD bytes per job slot waiting.
+   */
+  private async addStolen(c: ChunkRef, data: Uint8Array, pool: ChunkCompressPool): Promise<void> {
+    // what the threads have finished at the head of the queue is written now
+    while (this.pending.length && this.pending[0]!.done) await this.writeNext();
+    // the read buffer is reused: the pool gets a copy
+    const copy = data.slice();
+    const handle = pool.submit!(this.o.compressor, copy, this.o.gzipLevel);
+    const entry = { c, data: copy, job: handle.result, done: false, handle };
+    const settled = () => {
+      entry.done = true;
+    };
+    handle.result.then(settled, settled); // a rejection is awaited in order by writeNext
+    this.pending.push(entry);
+    this.pendingBytes += copy.length;
+    const ahead = STEAL_AHEAD * pool.width;
+    if (this.waitingBytes() > ahead) this.takeBackOldest();
+    // memory: at most STEAL_LIMIT bytes per job slot between reading and writing
+    while (this.pendingBytes > STEAL_LIMIT * pool.width && this.pending.length > 1) {
+      if (!this.takeBackOldest()) await this.writeNext();
+      while (this.pending.length && this.pending[0]!.done) await this.writeNext();
+    }
+    // the threads' replies are macrotasks and local files are read synchronously: one turn per MiB
+    if ((this.sinceTurn += data.length) >= 1 << 20) {
+      this.sinceTurn = 0;
+      await nextTurn();
+    }
+  }
+
+  /** bytes handed to the pool that no thread has started */
+  private waitingBytes(): number {
+    let n = 0;
+    for (const p of this.pending) if (!p.done && p.handle && !p.handle.started()) n += p.data.length;
+    return n;
+  }
+
+  /** Take back the oldest job no thread has started and compress it here; false when there is none. */
+  private takeBackOldest(): boolean {
+    for (const p of this.pending) {
+      if (!p.done && p.handle && p.handle.takeBack()) {
+        p.job = Promise.resolve(compressChunk(this.o.compressor, p.data, this.o.gzipLevel));
+        p.done = true;
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Store one chunk: compressed form `z` when it shrank (else raw), encrypted when encrypting. */
@@ -482,11 +566,14 @@ export class BlobWriter {
 
   private async writeNext(): Promise<void> {
     const p = this.pending.shift()!;
+    this.pendingBytes -= p.data.length;
     this.writeChunk(p.c, p.data, await p.job);
   }
 
   /** Write every chunk still with the pool, in the order they were added. */
   private async settle(): Promise<void> {
+    // what no thread has started is compressed here rather than waited for
+    while (this.takeBackOldest());
     while (this.pending.length) await this.writeNext();
   }
 
