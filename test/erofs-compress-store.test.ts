@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build, loadSource } from '../src/cli/build.ts';
 import { NodeCompressPool } from '../src/cli/compress-pool.ts';
@@ -19,6 +19,7 @@ import { MemorySink } from '../src/lib/erofs/writer-output.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { tempDir } from './helpers/paths.ts';
 import { failReadsMidFile } from './helpers/failing-reads.ts';
+import { openFds } from './helpers/fds.ts';
 import { makeTestTree, prng, randomBytes, textBytes } from './helpers/mktree.ts';
 
 const work = tempDir('ls-erofs-zstore-');
@@ -72,18 +73,7 @@ function watched(): { make: () => ZDataStore; puts: number; bytes: number; gets:
 }
 
 /** descriptors of this process open on a store file (deleted or not) */
-function openStoreFds(): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const l = readlinkSync(`/proc/self/fd/${fd}`);
-      if (l.includes('.layerscope-zdata-')) out.push(l);
-    } catch {
-      // closed while listing
-    }
-  }
-  return out;
-}
+const openStoreFds = (): string[] => openFds((l) => l.includes('.layerscope-zdata-'));
 
 function assertNoStoreLeft(): void {
   assert.deepEqual(readdirSync(storeDir), [], 'no temporary file left in the store directory');

@@ -2,7 +2,7 @@
 // when a store fails (truncated gzip, an abort), not when the garbage collector or the exit does.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { tempFileSpill } from '../src/lib/fs/sources/node.ts';
@@ -11,19 +11,10 @@ import { inodesOf } from '../src/lib/fs/tree.ts';
 import { BytesSource } from '../src/lib/io/source.ts';
 import { tempDir } from './helpers/paths.ts';
 import { usrBinBytes } from './helpers/mktree.ts';
+import { openFds } from './helpers/fds.ts';
 
 /** descriptors of this process open on a file under `dir` (the spill file is unlinked: "... (deleted)") */
-function fdsUnder(dir: string): number {
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir)) n++;
-    } catch {
-      // the descriptor readdir itself used is gone by now
-    }
-  }
-  return n;
-}
+const fdsUnder = (dir: string): number => openFds((l) => l.startsWith(dir)).length;
 
 describe('tempFileSpill closes its file', { skip: process.platform !== 'linux' && 'counts descriptors in /proc/self/fd' }, () => {
   const work = tempDir('ls-spill-fd-');
