@@ -36,6 +36,21 @@ const enum Kind { Copy, Zero, Bytes, Lz4, Decode }
 
 const ALGORITHMS: readonly DecodeAlgorithm[] = ['lzma', 'deflate', 'zstd'];
 
+/**
+ * Whether restoreLeaf can run the record's plan (true without a plan): every source it reads is a
+ * local file (named by path), and it makes exactly the file's size (a part's length).
+ */
+export function runnable(rec: LeafRecord<ByteSource>): boolean {
+  if (!rec.plan) return true;
+  let total = 0;
+  for (const p of rec.plan) {
+    total += pieceLength(p);
+    const src = p.kind === 'copy' || p.kind === 'lz4' || p.kind === 'decode' ? p.source : null;
+    if (src && !src.path) return false;
+  }
+  return total === (rec.part ? rec.part.length : rec.attr.size);
+}
+
 /** Appends records to the job that begins at `start` of the current arena. */
 export class JobWriter {
   // Set twice on purpose (here and in the constructor): V8 treats a field stored only once as a
@@ -115,15 +130,7 @@ export class JobWriter {
    * does not make exactly the file's size (a part's length): a worker could not run it.
    */
   add(rec: LeafRecord<ByteSource>): boolean {
-    if (rec.plan) {
-      let total = 0;
-      for (const p of rec.plan) {
-        total += pieceLength(p);
-        const src = p.kind === 'copy' || p.kind === 'lz4' || p.kind === 'decode' ? p.source : null;
-        if (src && !src.path) return false;
-      }
-      if (total !== (rec.part ? rec.part.length : rec.attr.size)) return false;
-    }
+    if (!runnable(rec)) return false;
     const a = rec.attr;
     this.u8(TYPE_CODE.get(a.type)!);
     this.f64(a.ino);

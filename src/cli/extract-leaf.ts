@@ -29,6 +29,12 @@ export interface ExtractReport {
 
 export const newReport = (): ExtractReport => ({ entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, specials: 0, bytes: 0, threads: 1, split: 0, skipped: [], warnings: [] });
 
+/**
+ * Where a plan's stored bytes are: a file path once posted to a worker, else the reader's source
+ * (restored on the thread that walked, it names a local file: see runnable in extract-job.ts).
+ */
+export type PlanSource = string | { readonly path?: string };
+
 /** An entry to restore, as plain data (it is posted to worker threads, see extract-job.ts). */
 export interface LeafRecord<S = string> {
   path: Uint8Array;
@@ -209,40 +215,54 @@ export function sendXattrs(ctx: LeafCtx, path: Buffer, xattrs: Uint8Array[] | nu
 
 /**
  * A regular file: created, filled by `fill` (given its descriptor; it returns the bytes written),
- * then given its times, owner, mode and xattrs. `fill` may be async (the reader's path on the main
- * thread); with a plan it is not, and nothing here waits.
+ * then given its times, owner, mode and xattrs. For the reader's path on the main thread, whose
+ * `fill` is async; a plan goes through writePlanned.
  */
-export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: number) => number): void;
-export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: number) => Promise<number>): Promise<void>;
-export function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: number) => number | Promise<number>): void | Promise<void> {
+export async function writeFile(ctx: LeafCtx, rec: LeafRecord<unknown>, fill: (fd: number) => Promise<number>): Promise<void> {
   const path = asBuffer(rec.path);
-  const attr = rec.attr;
-  const mode = attr.mode & 0o7777;
-  ctx.report.files++;
-  // O_EXCL and O_NOFOLLOW: never an existing entry, never through a symlink
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
-  const finish = (written: number): void => {
-    if (written !== attr.size) {
-      closeSync(fd);
-      throw new IoError(displayOf(ctx, path), `image data ends at ${written} of ${attr.size} bytes`);
-    }
-    finishFile(ctx, rec, path, fd, mode);
-  };
-  // a file that cannot be filled is not left half-written under its name
-  const abandon = (e: unknown): never => {
-    closeSync(fd);
-    unlinkQuiet(path);
-    ctx.report.files--;
-    throw e;
-  };
-  let r: number | Promise<number>;
+  const fd = createFile(ctx, path, rec.attr);
+  let written: number;
   try {
-    r = fill(fd);
+    written = await fill(fd);
   } catch (e) {
-    return abandon(e);
+    return abandonFile(ctx, path, fd, e);
   }
-  if (typeof r === 'number') return finish(r);
-  return r.then(finish, abandon);
+  finishWritten(ctx, rec, path, fd, written);
+}
+
+/** A regular file from its plan, all at once (no closure per file: see fillFromPlan). */
+function writePlanned(ctx: LeafCtx, rec: LeafRecord<PlanSource>, plan: DataPiece<PlanSource>[]): void {
+  const path = asBuffer(rec.path);
+  const fd = createFile(ctx, path, rec.attr);
+  let written: number;
+  try {
+    written = fillFromPlan(ctx, plan, fd, 0);
+  } catch (e) {
+    return abandonFile(ctx, path, fd, e);
+  }
+  finishWritten(ctx, rec, path, fd, written);
+}
+
+/** the file's descriptor, made with its mode; O_EXCL and O_NOFOLLOW: never an existing entry, never through a symlink */
+function createFile(ctx: LeafCtx, path: Buffer, attr: Attr): number {
+  ctx.report.files++;
+  return openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, attr.mode & 0o7777);
+}
+
+/** a file that cannot be filled is not left half-written under its name: `e` is rethrown */
+function abandonFile(ctx: LeafCtx, path: Buffer, fd: number, e: unknown): never {
+  closeSync(fd);
+  unlinkQuiet(path);
+  ctx.report.files--;
+  throw e;
+}
+
+function finishWritten(ctx: LeafCtx, rec: LeafRecord<unknown>, path: Buffer, fd: number, written: number): void {
+  if (written !== rec.attr.size) {
+    closeSync(fd);
+    throw new IoError(displayOf(ctx, path), `image data ends at ${written} of ${rec.attr.size} bytes`);
+  }
+  finishFile(ctx, rec, path, fd, rec.attr.mode & 0o7777);
 }
 
 /** A written file's times, owner, mode and xattrs; `fd` (created with mode `created`) is closed. */
@@ -260,14 +280,56 @@ function finishFile(ctx: LeafCtx, rec: LeafRecord<unknown>, path: Buffer, fd: nu
   if (attr.mtimeNsec !== 0) setTime(ctx, path, attr);
 }
 
-/** bytes from a plan, written at `at` and on (pwrite: the parts of a split file are written side by side) */
-function fillFromPlan(ctx: LeafCtx, plan: DataPiece<string>[], fd: number, at: number): number {
+/** `n` bytes of `b` written at `at` of the file (pwrite: the parts of a split file are written side by side) */
+function writeAt(fd: number, b: Uint8Array, n: number, at: number): void {
+  for (let w = 0; w < n; ) w += writeSync(fd, b, w, n - w, at + w);
+}
+
+const sourcePath = (s: PlanSource): string => (typeof s === 'string' ? s : s.path!);
+
+/**
+ * bytes from a plan, written at `at` and on. A plan of stored bytes, carried bytes and zeros that
+ * fits the piece buffer (almost every file of an uncompressed image: its blocks and its inline
+ * tail) is gathered there and written at once, here; others go through runPlan, whose set-up per
+ * call (closures, views) cost more than such a file's bytes.
+ */
+function fillFromPlan(ctx: LeafCtx, plan: DataPiece<PlanSource>[], fd: number, at: number): number {
+  const buf = ctx.piece;
+  let n = 0;
+  for (const p of plan) {
+    if (p.kind === 'copy' || p.kind === 'zero') n += p.len;
+    else if (p.kind === 'bytes') n += p.bytes.length;
+    else n = Infinity;
+  }
+  if (n <= buf.length) {
+    // a file that is one carried piece (an inline file) is written from it
+    if (plan.length === 1 && plan[0]!.kind === 'bytes') {
+      writeAt(fd, plan[0]!.bytes, n, at);
+      return n;
+    }
+    let fill = 0;
+    for (const p of plan) {
+      if (p.kind === 'copy') {
+        ctx.sources.readAt(sourcePath(p.source), p.pos, buf.subarray(fill, fill + p.len));
+        fill += p.len;
+      } else if (p.kind === 'bytes') {
+        buf.set(p.bytes, fill);
+        fill += p.bytes.length;
+      } else if (p.kind === 'zero') {
+        buf.fill(0, fill, fill + p.len);
+        fill += p.len;
+      }
+    }
+    writeAt(fd, buf, fill, at);
+    return fill;
+  }
   let written = 0;
   const write = (b: Uint8Array): void => {
-    for (let w = 0; w < b.length; ) w += writeSync(fd, b, w, b.length - w, at + written + w);
+    writeAt(fd, b, b.length, at + written);
     written += b.length;
   };
-  ctx.scratch = runPlan(plan, { readAt: ctx.sources.readAt, write }, ctx.piece, ctx.scratch);
+  const readAt = (s: PlanSource, pos: number, dest: Uint8Array): void => ctx.sources.readAt(sourcePath(s), pos, dest);
+  ctx.scratch = runPlan(plan, { readAt, write }, ctx.piece, ctx.scratch);
   return written;
 }
 
@@ -275,7 +337,7 @@ function fillFromPlan(ctx: LeafCtx, plan: DataPiece<string>[], fd: number, at: n
  * Any entry but a directory, from its record; a regular file must have a plan. An OS error
  * (see skipEntry) leaves the entry out and is reported with it.
  */
-export function restoreLeaf(ctx: LeafCtx, rec: LeafRecord): void {
+export function restoreLeaf(ctx: LeafCtx, rec: LeafRecord<PlanSource>): void {
   if (rec.part) return restorePart(ctx, rec, rec.part);
   try {
     restoreLeafOrThrow(ctx, rec);
@@ -288,7 +350,7 @@ export function restoreLeaf(ctx: LeafCtx, rec: LeafRecord): void {
  * A part of a split file (see FilePart). The file counts as one entry, by whoever finishes it; a
  * failed part is reported once (the first), and the file is removed, not left half-written.
  */
-function restorePart(ctx: LeafCtx, rec: LeafRecord, part: FilePart): void {
+function restorePart(ctx: LeafCtx, rec: LeafRecord<PlanSource>, part: FilePart): void {
   const parts = ctx.parts!;
   const path = asBuffer(rec.path);
   let fd = -1;
@@ -343,7 +405,7 @@ function unlinkQuiet(path: Buffer): void {
   } catch { /* the report names the first error */ }
 }
 
-function restoreLeafOrThrow(ctx: LeafCtx, rec: LeafRecord): void {
+function restoreLeafOrThrow(ctx: LeafCtx, rec: LeafRecord<PlanSource>): void {
   const report = ctx.report;
   const attr = rec.attr;
   const path = asBuffer(rec.path);
@@ -354,7 +416,7 @@ function restoreLeafOrThrow(ctx: LeafCtx, rec: LeafRecord): void {
     case 'reg': {
       const plan = rec.plan;
       if (!plan) throw new Error('restoreLeaf: a file without a plan (the reader must write it)');
-      writeFile(ctx, rec, (fd) => fillFromPlan(ctx, plan, fd, 0));
+      writePlanned(ctx, rec, plan);
       return;
     }
     case 'symlink': {

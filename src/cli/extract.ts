@@ -31,7 +31,7 @@ import {
 } from './extract-leaf.ts';
 import { badSymlinkTarget, EntryBudget, PATH_MAX, plainEntries } from '../lib/fs/entries.ts';
 import { pieceLength, type DataPiece } from '../lib/fs/plan.ts';
-import { finishJob, JobWriter, readJob, type EncodedJob } from './extract-job.ts';
+import { finishJob, JobWriter, readJob, runnable, type EncodedJob } from './extract-job.ts';
 import type { FromWorker, ToWorker, WorkerInit, WorkerResult } from './extract-worker.ts';
 
 export type { ExtractReport } from './extract-leaf.ts';
@@ -271,7 +271,7 @@ interface Walked {
  * entered again; a path longer than PATH_MAX is skipped with its subtree; the walk counts the
  * entries it lists against what the image can hold (EntryBudget).
  */
-async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJob) => void): Promise<Walked> {
+async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: ((job: EncodedJob) => void) | null): Promise<Walked> {
   const out: Walked = { dirs: [{ path: dest, attr: root }], linked: [], linkTargets: new Map(), unplanned: [] };
   if (root.type !== 'dir') return out;
   const seen = new Set<number>([root.ino]);
@@ -279,8 +279,10 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
   const job = new JobWriter();
   /** file bytes in the job so far */
   let jobBytes = 0;
+  // no publish: no worker, so this thread restores each entry as it meets it
+  const direct = !publish;
   const publishJob = (): void => {
-    publish(job.take());
+    publish!(job.take());
     jobBytes = 0;
   };
   let nextSlot = 0;
@@ -361,6 +363,12 @@ async function walk(ctx: Ctx, root: Attr, dest: Buffer, publish: (job: EncodedJo
       }
       const rec: LeafRecord<ByteSource> = { path, attr, link, plan, xattrs };
       if (attr.nlink > 1) out.linkTargets.set(attr.ino, path);
+      if (direct) {
+        // restored here and now: no job to encode and read back (~45 ms of 1.7 CPU-s, /usr/share)
+        if (attr.type === 'reg' && !(rec.plan && runnable(rec))) out.unplanned.push(rec);
+        else restoreLeaf(ctx, rec);
+        continue;
+      }
       // a plan over sources a worker cannot open is left to the reader too
       if (attr.type === 'reg' && !(rec.plan && job.add(rec))) out.unplanned.push(rec);
       else if (attr.type !== 'reg') job.add(rec);
@@ -632,12 +640,8 @@ export async function extract(fs: ReadOnlyFs, destDir: string, opts: ExtractOpti
       if (unsent.length) for (const { w } of workers) w.postMessage({ jobs: unsent } satisfies ToWorker);
       unsent = [];
     };
-    const walked = await walk(ctx, root, dest, (job) => {
+    const walked = await walk(ctx, root, dest, nWorkers === 0 ? null : (job) => {
       q.jobs.push(job);
-      if (nWorkers === 0) {
-        restoreJob(ctx, q, claim(q));
-        return;
-      }
       unsent.push(job);
       if (unsent.length >= PUBLISH_BATCH) flush();
       // claimed jobs are the workers' now (they hold their own copies)
