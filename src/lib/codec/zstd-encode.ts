@@ -1094,7 +1094,28 @@ function warmUp(level: number): void {
     const w = words[(x >>> 16) % words.length]!;
     for (let k = 0; k < w.length && o < sample.length; k++) sample[o++] = w.charCodeAt(k) ^ ((x >>> 8) & 3 ? 0 : 1);
   }
-  for (let i = 0; i < 8; i++) zstdCompress(sample, { level });
+  // the other shapes of block the entropy stage meets, so none of its branches is first taken in
+  // optimized code (each such "insufficient type feedback" deopt recompiled writeSequences,
+  // writeLiterals, chooseTable or huffLengths, 30-70 ms of compiling apiece): under 128 sequences;
+  // under 64 literals; long runs of incompressible literals (raw literals) ending in a long match
+  const tiny = sample.subarray(0, 160), least = sample.subarray(0, 40);
+  const noise = new Uint8Array(1400);
+  for (let i = 0; i < 1000; i++) noise[i] = (x = (Math.imul(x, 1103515245) + 12345) | 0) >>> 24;
+  noise.copyWithin(1000, 200, 600);
+  // and Huffman code lengths past HUF_MAX_BITS, limited (counts halving from symbol to symbol).
+  // The CLI's RAFS build of 67 MB of /usr/bin (zstd, one compress thread; node --trace-deopt): 13
+  // such deopts in its two threads before, 4 after (writeLiterals when the Huffman literals come out
+  // no smaller, the second loop of huffLengths' limiting), 78 -> 66 compiles; CPU time 1.62-1.67 ->
+  // 1.51-1.59 s over four interleaved runs (own autogroup at nice -20, load 5.9-6.0)
+  const skew = new Int32Array(256);
+  for (let k = 0; k < 20; k++) skew[k * 3] = 1 << (20 - k);
+  for (let i = 0; i < 8; i++) {
+    zstdCompress(sample, { level });
+    zstdCompress(tiny, { level });
+    zstdCompress(least, { level });
+    zstdCompress(noise, { level });
+    huffLengths(skew, 57);
+  }
 }
 
 /** The match finder's state for `src`, its tables sized for the first `n` bytes (level checked by the caller). */
