@@ -504,6 +504,19 @@ async function layout(
   for (const i of external) isExternal[i] = 1;
   const planner = new XattrPlanner(N, { order: 'composefs' });
   const byName = (a: Xattr, b: Xattr) => compareBytes(a.name, b.name);
+  // most lists hold 0-2 pairs (an external file: metacopy and redirect); Array.prototype.sort
+  // allocates its work state on every call, 42.6 of the build thread's 429 MB allocated on the
+  // 1.05 GB bench tree (sampling heap profile, collected objects included)
+  const sortByName = (list: Xattr[]): void => {
+    if (list.length === 2) {
+      const a = list[0]!;
+      const b = list[1]!;
+      if (byName(a, b) > 0) {
+        list[0] = b;
+        list[1] = a;
+      }
+    } else if (list.length > 2) list.sort(byName);
+  };
   let minMtime = nodes[0]!.mtime;
   let minNsec = nodes[0]!.mtimeNsec;
   let hasAcl = false;
@@ -516,7 +529,7 @@ async function layout(
     }
     if (!hasAcl && (n.xattrs.indexOf(K.aclAccess) >= 0 || n.xattrs.indexOf(K.aclDefault) >= 0)) hasAcl = true;
     if (isExternal[i] === 1) continue;
-    n.xattrs.list.sort(byName);
+    sortByName(n.xattrs.list);
     planner.add(i, n.xattrs.list);
   }
   // per file still hashing: its digest's index, metacopy value, redirect value (or null)
@@ -530,7 +543,7 @@ async function layout(
     const list = nodes[i]!.xattrs.list;
     if (k === undefined) {
       backing(i, prep.get(src));
-      list.sort(byName);
+      sortByName(list);
       planner.add(i, list);
       continue;
     }
@@ -538,7 +551,7 @@ async function layout(
     const redirect = src.payload ? payloadRedirect(src.payload, slab) : slab.take(redirectSize(DIGEST_SIZE));
     setX(i, K.metacopy, meta);
     if (redirect) setX(i, K.redirect, redirect);
-    list.sort(byName);
+    sortByName(list);
     late.length = 0;
     for (let x = 0; x < list.length; x++) if (list[x]!.value === meta || list[x]!.value === redirect) late.push(x);
     planner.add(i, list, late);
