@@ -2,7 +2,7 @@
 // writer (useChunkCompressPool) and the EROFS writer (useZFilePool). The zstd encoder is ~70-90% of a
 // zstd RAFS build's time (bench/rafs-build.ts), the LZ4HC encoder most of a `-z lz4hc` build's, one
 // thread at a time; the pool runs them on the other cores while the main thread reads, hashes and
-// (RAFS, when the pool is full) compresses too.
+// (RAFS: the chunks it takes back from the threads' queue, submit) compresses too.
 import { availableParallelism } from 'node:os';
 import { useZFilePool, type ZConfig, type ZFile, type ZFilePool, type ZPoolFile, type ZPoolJob } from '../lib/erofs/writer-compress.ts';
 import { useChunkCompressPool, type ChunkCompressPool, type ChunkJob } from '../lib/rafs/builder/blob.ts';
@@ -120,7 +120,11 @@ export function erofsCompressThreads(): number {
  * with 2; CPU 5.1-5.3 / 6.1-6.3 / 6.6-7.0 s. 67 MB of /usr/bin: wall 1.30-1.35 / 1.27-1.31 /
  * 1.41 s, CPU 1.40 / 1.90-1.95 / 2.18-2.29 s: each thread JIT-compiles and warms the encoder
  * (~0.15 s), which a 67 MB build does not earn back. Same blob either way
- * (test/rafs-compress-pool.test.ts).
+ * (test/rafs-compress-pool.test.ts). Since the threads start and warm up while the CLI lists SRC
+ * (warmRafsCompressPool) and the writer takes back the jobs they have not started (submit), 1 thread,
+ * frozen bundles of before/after interleaved (own autogroup at nice -20, load 7.3-8.0): 67 MB
+ * wall 1.18-1.35 -> 0.88-1.02 s, CPU 1.77-1.89 -> 1.47-1.59 s; all of /usr/bin wall 3.64-4.68 ->
+ * 3.09-3.23 s, CPU 6.25-6.63 -> 5.65-5.90 s.
  */
 export function rafsCompressThreads(): number {
   return threadsFromEnv() ?? Math.max(0, Math.min(4, availableParallelism() - 1));
