@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, test } from 'node:test';
 import { archiveEnd, archiveMember, convertPerLayer, type PerLayerStore } from '../src/lib/app/convert-per-layer.ts';
 import { BytesSource, type ByteSource } from '../src/lib/io/source.ts';
@@ -119,10 +120,27 @@ test('a layer blob changed since the image was loaded: refused by its diff_id, n
   const img = await loadOciPath(image(), {}, false);
   const files = await ociFiles(layout);
   const l1 = img.layers[1]!.ref.path;
-  // layer 1's blob swapped for layer 0's: both gzip, a well-formed tar, the wrong one
-  const swapped: OciFiles = { name: files.name, get: (p) => files.get(p === l1 ? img.layers[0]!.ref.path : p) };
+  // layer 1's blob swapped for another gzip of its tar, one byte changed: the same size, other bytes
+  const blob = (await files.get(l1))!;
+  const tar = gunzipSync(await blob.read(0, blob.size));
+  tar[tar.length >> 1]! ^= 1;
+  const changed = new BytesSource(gzipSync(tar), 'changed');
+  const swapped: OciFiles = { name: files.name, get: async (p) => (p === l1 ? changed : files.get(p)) };
   const store = memoryStore();
   await assert.rejects(convertPerLayer(img, swapped, store), (e: Error) => e instanceof OciError && e.code === 'diff-id-mismatch' && /layer 1: its tar hashes to sha256:[0-9a-f]{64} this time, not sha256:/.test(e.message));
   assert.deepEqual([...store.open], []);
   assert.ok(store.files.has('layer-0.erofs') && !store.files.has('layer-1.erofs'));
+});
+
+test('a layer blob changed since the image was loaded into one that decompresses to more: stopped at the size it had, not written out', { skip: skip ?? false }, async () => {
+  const img = await loadOciPath(image(), {}, false);
+  const files = await ociFiles(layout);
+  const l1 = img.layers[1]!;
+  // layer 1's blob swapped for 32 MiB of zeros in gzip (32 KiB): no diff_id can fail before its end
+  const bomb = new BytesSource(gzipSync(new Uint8Array(32 << 20)), 'bomb');
+  const swapped: OciFiles = { name: files.name, get: async (p) => (p === l1.ref.path ? bomb : files.get(p)) };
+  const store = memoryStore();
+  await assert.rejects(convertPerLayer(img, swapped, store), (e: Error) => e instanceof OciError && e.code === 'too-large' && new RegExp(`layer 1: decompresses to more than the ${l1.uncompressedSize} bytes`).test(e.message));
+  assert.deepEqual([...store.open], []);
+  assert.ok(store.files.get('layer-1.tar')!.length <= l1.uncompressedSize, `${store.files.get('layer-1.tar')!.length} bytes written`);
 });

@@ -79,9 +79,13 @@ export async function convertPerLayer(img: LoadedOci, files: OciFiles, store: Pe
     let padded = 0;
     try {
       for await (const c of uncompressedLayer(blob, l.compression, l.ref.path, run.signal)) {
+        size += c.length;
+        // the first read (loadOci) held the layer to its decompression cap and counted its bytes:
+        // a blob changed since then that decompresses to more is stopped here, not written out in
+        // full before its diff_id fails
+        if (size > l.uncompressedSize) throw new OciError('too-large', 'oci.layer', `layer ${l.ref.index}: decompresses to more than the ${l.uncompressedSize} bytes it did when the image was loaded`);
         h.update(c);
         await out.write(c);
-        size += c.length;
         bytes += c.length;
         tell('layer', at);
       }
