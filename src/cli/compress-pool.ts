@@ -34,6 +34,28 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
   private readonly claims = new Int32Array(new SharedArrayBuffer(4 * CLAIM_CELLS));
   private nextCell = 0;
 
+  /** released chunk buffers by size class (bytes of their SharedArrayBuffer) */
+  private readonly spare = new Map<number, Uint8Array[]>();
+
+  /**
+   * A chunk buffer in shared memory (ChunkCompressPool.buffer): the job message then shares it
+   * instead of copying it, and the thread reads it in place. Size classes are powers of 2 from 64 KiB.
+   */
+  buffer(n: number): Uint8Array {
+    const size = Math.max(1 << 16, 2 ** Math.ceil(Math.log2(Math.max(n, 1))));
+    const b = this.spare.get(size)?.pop() ?? new Uint8Array(new SharedArrayBuffer(size));
+    return b.subarray(0, n);
+  }
+
+  release(b: Uint8Array): void {
+    if (!(b.buffer instanceof SharedArrayBuffer)) return;
+    const size = b.buffer.byteLength;
+    const list = this.spare.get(size) ?? [];
+    // the writer keeps at most a few dozen chunks between reading and writing
+    if (list.length < 64) list.push(new Uint8Array(b.buffer));
+    this.spare.set(size, list);
+  }
+
   /** compress() that the writer can take back until the thread starts it (ChunkCompressPool.submit) */
   submit(alg: Compressor, data: Uint8Array, level: CompressJob['level']): ChunkJob {
     const slot = this.nextCell;

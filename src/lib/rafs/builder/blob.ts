@@ -90,6 +90,12 @@ export interface ChunkCompressPool {
    * waiting for their queue to drain.
    */
   submit?(alg: Compressor, data: Uint8Array, gzipLevel: 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | undefined): ChunkJob;
+  /**
+   * `n` bytes for a chunk to submit, in memory the threads read without a copy (shared); the writer
+   * hands it back (release) once the chunk is written. Absent: the writer copies into a fresh array.
+   */
+  buffer?(n: number): Uint8Array;
+  release?(b: Uint8Array): void;
 }
 
 /** A chunk handed to a pool's thread that can be taken back until the thread starts it (ChunkCompressPool.submit). */
@@ -509,8 +515,9 @@ export class BlobWriter {
   private async addStolen(c: ChunkRef, data: Uint8Array, pool: ChunkCompressPool): Promise<void> {
     // what the threads have finished at the head of the queue is written now
     while (this.pending.length && this.pending[0]!.done) await this.writeNext();
-    // the read buffer is reused: the pool gets a copy
-    const copy = data.slice();
+    // the read buffer is reused: the pool gets a copy (in its shared memory when it has some)
+    const copy = pool.buffer ? pool.buffer(data.length) : new Uint8Array(data.length);
+    copy.set(data);
     const handle = pool.submit!(this.o.compressor, copy, this.o.gzipLevel);
     const entry = { c, data: copy, job: handle.result, done: false, handle };
     const settled = () => {
@@ -568,6 +575,8 @@ export class BlobWriter {
     const p = this.pending.shift()!;
     this.pendingBytes -= p.data.length;
     this.writeChunk(p.c, p.data, await p.job);
+    // written (the output copies what it keeps): a stolen-path buffer goes back to the pool
+    if (p.handle) this.pool!.release?.(p.data);
   }
 
   /** Write every chunk still with the pool, in the order they were added. */
