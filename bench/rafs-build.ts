@@ -29,7 +29,7 @@ import { NodeCompressPool, rafsCompressThreads } from '../src/cli/compress-pool.
 import { useChunkCompressPool } from '../src/lib/rafs/builder/blob.ts';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RafsBuildOptions } from '../src/lib/rafs/builder/types.ts';
@@ -185,6 +185,28 @@ export async function runRafsPoolAb(opts: { dir?: string; bytes?: number; rounds
   return rows;
 }
 
+/** bytes of the regular files under `dir` (each inode once), as the build reads them */
+function dirContentBytes(dir: string): number {
+  const seen = new Set<string>();
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        const st = lstatSync(p);
+        const key = `${st.dev}:${st.ino}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          n += st.size;
+        }
+      }
+    }
+  };
+  walk(dir);
+  return n;
+}
+
 /**
  * `--cli=N`: the bundled CLI (`node bin/layerscope.mjs build --format rafs-v6 DIR OUT --blob-dir B
  * --compressor C`, output to a temp dir) at LAYERSCOPE_COMPRESS_THREADS 0, 1 and 2 (and the
@@ -197,7 +219,8 @@ export function runRafsCliAb(opts: { dir?: string; rounds?: number; compressor?:
   const compressor = opts.compressor ?? 'zstd';
   const bin = fileURLToPath(new URL('../bin/layerscope.mjs', import.meta.url));
   const work = mkdtempSync(join(tmpdir(), 'ls-rafs-cli-'));
-  const rows: { threads: string; wallS: number; cpuS: number; load: string }[] = [];
+  const rows: { threads: string; wallS: number; cpuS: number; MBps: number; load: string }[] = [];
+  const mb = dirContentBytes(dir) / 1e6;
   try {
     // builds the CLI's bundle if a source changed, outside the timed runs
     spawnSync(process.execPath, [bin, '--help'], { stdio: 'ignore' });
@@ -211,13 +234,13 @@ export function runRafsCliAb(opts: { dir?: string; rounds?: number; compressor?:
         const p = spawnSync('/usr/bin/time', ['-f', '%e %U %S', process.execPath, bin, 'build', '--format', 'rafs-v6', dir, join(work, 'boot'), '--blob-dir', join(work, 'blobs'), '--compressor', compressor], { env, encoding: 'utf8' });
         if (p.status !== 0) throw new Error(`rafs-build --cli: ${p.stderr}`);
         const [e, u, s] = p.stderr.trim().split('\n').pop()!.split(' ').map(Number);
-        rows.push({ threads: t, wallS: e!, cpuS: +(u! + s!).toFixed(2), load });
+        rows.push({ threads: t, wallS: e!, cpuS: +(u! + s!).toFixed(2), MBps: +(mb / e!).toFixed(1), load });
       }
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  console.log(`RAFS v6 ${compressor}/blake3 through the bundled CLI, ${dir}, LAYERSCOPE_COMPRESS_THREADS interleaved, Node ${process.version}, ${availableParallelism()} cores`);
+  console.log(`RAFS v6 ${compressor}/blake3 through the bundled CLI, ${dir} (${mb.toFixed(1)} MB of file content; MBps = that / wall), LAYERSCOPE_COMPRESS_THREADS interleaved, Node ${process.version}, ${availableParallelism()} cores`);
   console.table(rows);
   return rows;
 }
