@@ -9,16 +9,16 @@ import { useFileDigester, type DigestTicket } from '../lib/codec/fsverity.ts';
 import type { VerityBatch, VerityBatchDone } from './verity-worker.ts';
 import { ThreadPool } from './thread-pool.ts';
 
-/** a batch is sent once it holds this many bytes or files (a larger file goes alone) */
+/**
+ * a batch is sent once it holds this many bytes or files (a larger file goes alone). Every batch
+ * goes to a thread as soon as it is full: holding back all but 2, 8, 16 or 32 per thread (handed out
+ * as threads answer, so both finish together) left the threads idle between batches while the build's
+ * thread ran the layout without reading their answers: 0.9-1.2 s idle per thread with 2, 0.6-1.9 s
+ * (sum of both) with 16-32, 0.7-1.0 s all at once (1.05 GB bench tree, load 4-5, gaps between one
+ * batch's end and the next one's start); all at once, one thread ends 50-340 ms after the other.
+ */
 const BATCH_BYTES = 4 << 20;
 const BATCH_FILES = 256;
-/**
- * batches handed to each thread at a time; the others wait here and go to the first thread that
- * hands one back. All at once (the walk lists the tree in ~0.5 s, the hashing takes seconds) fixed
- * each thread's share by bytes up front, and one thread finished 190-340 ms after the other
- * (1.05 GB bench tree, load ~4): per-file costs and the scheduler do not follow the bytes.
- */
-const IN_FLIGHT = 2;
 
 interface Want extends DigestTicket { readonly path: string }
 
@@ -34,9 +34,6 @@ export class VerityPool {
   private readonly pool: ThreadPool<Omit<VerityBatch, 'id'>, Omit<VerityBatchDone, 'id'>>;
   private batch: Batch | null = null;
   private flushing = false;
-  /** full batches not yet handed to a thread, oldest first, and how many the threads hold */
-  private readonly queue: Batch[] = [];
-  private inFlight = 0;
 
   constructor(readonly threads: number) {
     this.pool = new ThreadPool(threads, 'verity-worker', 'fs-verity thread');
@@ -77,28 +74,13 @@ export class VerityPool {
     const b = this.batch;
     if (!b) return;
     this.batch = null;
-    this.queue.push(b);
-    this.pump();
-  }
-
-  /** hands queued batches to the threads, up to IN_FLIGHT per thread */
-  private pump(): void {
-    while (this.inFlight < IN_FLIGHT * this.threads && this.queue.length) {
-      this.inFlight++;
-      this.submit(this.queue.shift()!);
-    }
-  }
-
-  private submit(b: Batch): void {
     const { wants } = b;
     const sizes = new Float64Array(wants.length);
     for (let i = 0; i < wants.length; i++) sizes[i] = wants[i]!.size;
     // one string for the batch's paths (a path has no NUL): one string to clone instead of 256;
-    // weighed by bytes, so a thread holding a large file gets the next batches of small ones
+    // weighed by bytes, so a thread queued a large file gets the next batches of small ones
     const job = { paths: wants.map((w) => w.path).join('\0'), sizes };
     this.pool.submit(job, { weight: Math.max(1, b.bytes), transfer: [sizes.buffer] }).result.then((r) => {
-      this.inFlight--;
-      this.pump();
       for (let i = 0; i < wants.length; i++) {
         const w = wants[i]!;
         const error = r.errors?.[i];
@@ -107,8 +89,6 @@ export class VerityPool {
       }
       b.settle();
     }, (e: Error) => {
-      this.inFlight--;
-      this.pump();
       for (const w of wants) w.error = e;
       b.settle();
     });

@@ -1,7 +1,6 @@
-// The CLI's fs-verity pool (src/cli/verity-pool.ts) holds back batches beyond IN_FLIGHT per thread
-// and hands them out as threads answer: every digest of a tree asked for at once still comes back
-// right (checked against the core's pure-JS digest), errors stay with their file, and the pool
-// answers in any order. fsverityDigestOfReadsInto (a one-block file skips the Merkle tree, the
+// The CLI's fs-verity pool (src/cli/verity-pool.ts) with many batches on 2 threads: every digest of
+// a tree asked for at once comes back right (checked against the core's pure-JS digest) and in
+// place, and an error stays with its file. fsverityDigestOfReadsInto (a one-block file skips the Merkle tree, the
 // descriptor is reused) is checked with and without the native SHA-256 against `fsverity digest`.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,7 +14,7 @@ import { fsverityDigestOfReadsInto, fsverityDigestSync } from '../src/lib/codec/
 import { useNativeSha256 } from '../src/lib/codec/sha256.ts';
 import { hex } from '../src/lib/bytes.ts';
 
-const tmp = mkdtempSync(join(tmpdir(), 'ls-verity-queue-'));
+const tmp = mkdtempSync(join(tmpdir(), 'ls-verity-batches-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function content(k: number, size: number): Uint8Array {
@@ -28,7 +27,7 @@ function content(k: number, size: number): Uint8Array {
   return b;
 }
 
-test('1300 files asked at once on 2 threads (6 batches of up to 256 files, 4 handed out at a time): every digest right, a missing file fails alone', { timeout: 120_000 }, async () => {
+test('1300 files asked at once on 2 threads (6 batches of up to 256 files): every digest right, a missing file fails alone', { timeout: 120_000 }, async () => {
   const dir = join(tmp, 'many');
   mkdirSync(dir);
   const sizes = Array.from({ length: 1300 }, (_, k) => [1, 100, 4095, 4096, 4097, 9000, 70_000][k % 7]!);
@@ -45,7 +44,7 @@ test('1300 files asked at once on 2 threads (6 batches of up to 256 files, 4 han
     await assert.rejects(missing, /ENOENT/);
     const got = await Promise.all(asks);
     for (const [k] of sizes.entries()) assert.equal(hex(got[k]!), want[k], `f${k} (${sizes[k]} bytes)`);
-    // the pool still answers after its queue drained
+    // the pool still answers after its threads went idle
     assert.equal(hex(await pool.digest(join(dir, 'f5'), sizes[5]!)), want[5]);
   } finally {
     await pool.close();
