@@ -42,6 +42,8 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
    * instead of copying it, and the thread reads it in place. Size classes are powers of 2 from 64 KiB.
    */
   buffer(n: number): Uint8Array {
+    // small chunks: a plain copy (the message's copy of it is cheap; a 64 KiB shared buffer is not)
+    if (n < 1 << 15) return new Uint8Array(n);
     const size = Math.max(1 << 16, 2 ** Math.ceil(Math.log2(Math.max(n, 1))));
     const b = this.spare.get(size)?.pop() ?? new Uint8Array(new SharedArrayBuffer(size));
     return b.subarray(0, n);
