@@ -6,7 +6,8 @@
 // This thread walks the image: it makes every directory and turns every other entry into a record
 // (extract-leaf.ts) that holds all its restoring needs, a file's bytes as a data plan (where they
 // are stored, how they decode). Records are published a job at a time to worker threads, which
-// restore them with system calls alone; this thread joins them once its walk is done. Creating
+// restore them with system calls alone; this thread joins them once its walk is done (with no
+// worker, it restores each record as soon as it is made, no job in between). Creating
 // and filling files is almost all system-call time, which the kernel runs side by side on
 // separate cores; parsing stays in one thread, so only one thread loads and compiles the reader.
 // Entries without a plan (a format that cannot make one) are restored here with the reader; a
