@@ -64,7 +64,8 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
     this.nextCell = (slot + 1) % CLAIM_CELLS;
     const claims = this.claims;
     Atomics.store(claims, slot, 0);
-    const result = this.pool.run({ alg, data, level, claims, slot }).then((r) => (r as { z: Uint8Array | null }).z);
+    // the cells go to each thread once: with its warm-up, else with the jobs until the pool is warm
+    const result = this.pool.run(this.claimsSent() ? { alg, data, level, slot } : { alg, data, level, claims, slot }).then((r) => (r as { z: Uint8Array | null }).z);
     return {
       result,
       started: () => Atomics.load(claims, slot) === 1,
@@ -86,7 +87,14 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
     if (this.warmed.has(key)) return;
     this.warmed.set(key, 0);
     const settled = () => this.warmed.set(key, this.warmed.get(key)! + 1);
-    for (let i = 0; i < this.threads; i++) this.pool.run({ alg, data: new Uint8Array(0), level, warm: true }).then(settled, settled);
+    // each thread takes one (the least busy gets the next job); the claim cells go with it
+    for (let i = 0; i < this.threads; i++) this.pool.run({ alg, data: new Uint8Array(0), level, warm: true, claims: this.claims }).then(() => { this.warmedThreads++; settled(); }, settled);
+  }
+
+  /** threads that have run a warm-up job, so hold the claim cells */
+  private warmedThreads = 0;
+  private claimsSent(): boolean {
+    return this.warmedThreads >= this.threads;
   }
 
   /** every thread has finished its warm-up for `alg` (the writer hands chunks over from then on) */
