@@ -88,7 +88,10 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
     this.warmed.set(key, 0);
     const settled = () => this.warmed.set(key, this.warmed.get(key)! + 1);
     // each thread takes one (the least busy gets the next job); the claim cells go with it
-    for (let i = 0; i < this.threads; i++) this.pool.run({ alg, data: new Uint8Array(0), level, warm: true, claims: this.claims }).then(() => { this.warmedThreads++; settled(); }, settled);
+    // (not keeping the process alive: a small build ends before the warm-up, and need not wait for it)
+    for (let i = 0; i < this.threads; i++) {
+      this.pool.run({ alg, data: new Uint8Array(0), level, warm: true, claims: this.claims }, { keepAlive: false }).then(() => { this.warmedThreads++; settled(); }, settled);
+    }
   }
 
   /** threads that have run a warm-up job, so hold the claim cells */

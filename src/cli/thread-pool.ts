@@ -15,6 +15,8 @@ export interface SubmitOptions {
   weight?: number;
   /** called with each ThreadNote the job's thread posts */
   onNote?: (n: number) => void;
+  /** false: the job does not keep the process alive (a warm-up the process may exit without) */
+  keepAlive?: boolean;
 }
 
 /** `name`-worker next to this module: the bundle's sibling (bin/layerscope.mjs builds it), or the TypeScript through tsx. */
@@ -36,7 +38,7 @@ interface Slot {
 
 export class ThreadPool<J extends object, R extends object> {
   private readonly workers: Slot[] = [];
-  private readonly waiting = new Map<number, { ok(r: R): void; fail(e: Error): void; slot: Slot; weight: number; onNote?: (n: number) => void }>();
+  private readonly waiting = new Map<number, { ok(r: R): void; fail(e: Error): void; slot: Slot; weight: number; onNote?: (n: number) => void; hold: boolean }>();
   private nextId = 0;
   private failed: Error | null = null;
 
@@ -55,7 +57,7 @@ export class ThreadPool<J extends object, R extends object> {
         }
         this.waiting.delete(m.id);
         if (p) slot.load -= p.weight;
-        if (--slot.busy === 0) w.unref();
+        if (p?.hold !== false && --slot.busy === 0) w.unref();
         if ('error' in m) p?.fail(new Error(`${this.label}: ${m.error}`));
         else p?.ok(m as R);
       });
@@ -74,8 +76,8 @@ export class ThreadPool<J extends object, R extends object> {
   }
 
   /** run one job on the least busy thread (its data is copied, not transferred) */
-  run(job: J): Promise<R> {
-    return this.submit(job).result;
+  run(job: J, o: SubmitOptions = {}): Promise<R> {
+    return this.submit(job, o).result;
   }
 
   /** run one job on the thread with the least outstanding weight; `id` addresses follow-up messages (post) */
@@ -86,10 +88,11 @@ export class ThreadPool<J extends object, R extends object> {
     const weight = o.weight ?? 1;
     let slot = this.workers[0]!;
     for (const s of this.workers) if (s.load < slot.load) slot = s;
-    if (slot.busy++ === 0) slot.w.ref();
+    const hold = o.keepAlive !== false;
+    if (hold && slot.busy++ === 0) slot.w.ref();
     slot.load += weight;
     const result = new Promise<R>((ok, fail) => {
-      this.waiting.set(id, { ok, fail, slot, weight, onNote: o.onNote });
+      this.waiting.set(id, { ok, fail, slot, weight, onNote: o.onNote, hold });
       slot.w.postMessage({ ...job, id }, o.transfer ?? []);
     });
     return { id, result };
