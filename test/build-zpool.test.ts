@@ -1,7 +1,7 @@
 // The page's side of the EROFS compression pool (src/lib/app/build-zpool.ts PortZFilePool) over ports
 // whose far end is the same zFilesServer the page's workers and the CLI's threads run, with every
-// message structured-cloned and its buffers transferred (the sender's copy is detached, as across a
-// real worker boundary) and delivered after a random delay, in order on each port and direction (as
+// message structured-cloned (copied, as across a real worker boundary: the pool transfers nothing,
+// see zFilesServer) and delivered after a random delay, in order on each port and direction (as
 // postMessage keeps it), so the two ports' replies come back in any order against each other.
 // The image must be the one-thread build's, byte for byte; a failing port fails the build and the pool.
 import { test } from 'node:test';
@@ -35,9 +35,9 @@ async function image(opts: ErofsOptions): Promise<Uint8Array> {
   return sink.bytes();
 }
 
-/** a message as a worker boundary delivers it: cloned, its listed buffers moved (detached here) */
-function cross<T>(m: T, transfer: ArrayBuffer[]): T {
-  return structuredClone(m, { transfer });
+/** a message as a worker boundary delivers it: cloned */
+function cross<T>(m: T): T {
+  return structuredClone(m);
 }
 
 interface FakePorts {
@@ -67,13 +67,13 @@ function fakePorts(seed: number): FakePorts {
       let onFail: (message: string) => void = () => {};
       const toPort = line();
       const toPool = line();
-      const serve = zFilesServer((m, transfer) => {
-        const c = cross(m, transfer);
+      const serve = zFilesServer((m) => {
+        const c = cross(m);
         toPool(() => onReply(c));
       });
       return {
-        post(m: ZFilesJob | ZMore, transfer: ArrayBuffer[]) {
-          const c = cross(m, transfer);
+        post(m: ZFilesJob | ZMore) {
+          const c = cross(m);
           if (c.kind === 'zfiles') {
             ports.jobs[i]!++;
             if (fail.has(i)) {

@@ -205,7 +205,7 @@ function compressPool(): PortZFilePool | null {
 function compressWorker(i: number): ZPort {
   const w = new Worker(new URL('./compress.ts', import.meta.url), { type: 'module', name: `compress-${i}` });
   return {
-    post: (m, transfer) => w.postMessage(m, transfer),
+    post: (m) => w.postMessage(m),
     listen(onReply, onFail) {
       w.addEventListener('message', (e) => onReply(e.data));
       w.addEventListener('error', (e) => {

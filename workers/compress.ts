@@ -5,6 +5,6 @@
  */
 import { zFilesServer, type ZFilesJob, type ZMore } from '../src/lib/app/build-zpool.ts';
 
-// a dedicated worker's postMessage(message, { transfer }) (the DOM typings name the window's)
-const serve = zFilesServer((m, transfer) => postMessage(m, { transfer }));
+// a dedicated worker's postMessage(message) (the DOM typings name the window's, which wants a target origin)
+const serve = zFilesServer((m) => postMessage(m, {}));
 addEventListener('message', (e: MessageEvent<ZFilesJob | ZMore>) => serve(e.data));

@@ -105,11 +105,11 @@ export class NodeCompressPool implements ChunkCompressPool, ZFilePool {
     return (this.warmed.get(`${alg}/${level ?? ''}`) ?? 0) >= this.threads;
   }
 
-  /** EROFS files (ZFilePool): `bytes` and every `more` piece are transferred, weighted by their length */
+  /** EROFS files (ZFilePool): `bytes` and every `more` piece are copied (see zFilesServer), weighted by their length */
   begin(z: ZConfig, files: ZPoolFile[], bytes: Uint8Array, taken: (n: number) => void): ZPoolJob {
-    const { id, result } = this.pool.submit({ kind: 'zfiles', z, files, bytes }, { transfer: [bytes.buffer as ArrayBuffer], weight: bytes.length, onNote: taken });
+    const { id, result } = this.pool.submit({ kind: 'zfiles', z, files, bytes }, { weight: bytes.length, onNote: taken });
     return {
-      more: (b) => this.pool.post(id, { kind: 'zmore', bytes: b } satisfies Omit<ZMore, 'id'>, [b.buffer as ArrayBuffer], b.length),
+      more: (b) => this.pool.post(id, { kind: 'zmore', bytes: b } satisfies Omit<ZMore, 'id'>, b.length),
       result: result.then((r) => (r as { files: (ZFile | null)[] }).files),
     };
   }

@@ -24,7 +24,7 @@ export type CompressDone = { id: number; z: Uint8Array | null } | { id: number; 
 export type { ZFilesJob, ZMore, ZFilesDone } from '../lib/app/build-zpool.ts';
 
 const port = parentPort!;
-const serveZFiles = zFilesServer((m, transfer) => port.postMessage(m, transfer));
+const serveZFiles = zFilesServer((m) => port.postMessage(m));
 
 /**
  * Bytes like the chunks a build compresses, for the warm-up: text, machine-code-like bytes (a few

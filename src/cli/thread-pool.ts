@@ -8,9 +8,10 @@ export type ThreadReply<R> = ({ id: number } & R) | { id: number; error: string 
 /** a message a worker posts about a job still running (it does not settle the job) */
 export interface ThreadNote { id: number; note: number }
 
+// Job data and replies are copied, never transferred: the first ArrayBuffer detached in a thread
+// invalidates V8's array-buffer-detaching protector and deoptimizes the code that relied on it (see
+// src/lib/app/build-zpool.ts zFilesServer for the measurement; b95fb13 for the RAFS threads).
 export interface SubmitOptions {
-  /** buffers handed over to the thread instead of copied */
-  transfer?: ArrayBuffer[];
   /** the job's share of a thread's work (default 1): a job goes to the thread with the least outstanding */
   weight?: number;
   /** called with each ThreadNote the job's thread posts */
@@ -75,7 +76,7 @@ export class ThreadPool<J extends object, R extends object> {
     this.waiting.clear();
   }
 
-  /** run one job on the least busy thread (its data is copied, not transferred) */
+  /** run one job on the least busy thread */
   run(job: J, o: SubmitOptions = {}): Promise<R> {
     return this.submit(job, o).result;
   }
@@ -93,18 +94,18 @@ export class ThreadPool<J extends object, R extends object> {
     slot.load += weight;
     const result = new Promise<R>((ok, fail) => {
       this.waiting.set(id, { ok, fail, slot, weight, onNote: o.onNote, hold });
-      slot.w.postMessage({ ...job, id }, o.transfer ?? []);
+      slot.w.postMessage({ ...job, id });
     });
     return { id, result };
   }
 
   /** one more message to the thread running job `id` (ignored once the job has settled) */
-  post(id: number, msg: object, transfer: ArrayBuffer[] = [], weight = 0): void {
+  post(id: number, msg: object, weight = 0): void {
     const p = this.waiting.get(id);
     if (!p) return;
     p.weight += weight;
     p.slot.load += weight;
-    p.slot.w.postMessage({ ...msg, id }, transfer);
+    p.slot.w.postMessage({ ...msg, id });
   }
 
   /** Stop the threads (tests; the CLI lets them go with the process). */

@@ -80,7 +80,7 @@ export class VerityPool {
     // one string for the batch's paths (a path has no NUL): one string to clone instead of 256;
     // weighed by bytes, so a thread queued a large file gets the next batches of small ones
     const job = { paths: wants.map((w) => w.path).join('\0'), sizes };
-    this.pool.submit(job, { weight: Math.max(1, b.bytes), transfer: [sizes.buffer] }).result.then((r) => {
+    this.pool.submit(job, { weight: Math.max(1, b.bytes) }).result.then((r) => {
       for (let i = 0; i < wants.length; i++) {
         const w = wants[i]!;
         const error = r.errors?.[i];

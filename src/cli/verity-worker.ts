@@ -48,5 +48,5 @@ parentPort!.on('message', (m: VerityBatch) => {
       (errors ??= paths.map(() => null))[i] = e instanceof Error ? e.message : String(e);
     }
   }
-  parentPort!.postMessage({ id: m.id, digests, ...(errors ? { errors } : {}) } satisfies VerityBatchDone, [digests.buffer]);
+  parentPort!.postMessage({ id: m.id, digests, ...(errors ? { errors } : {}) } satisfies VerityBatchDone);
 });

@@ -13,10 +13,19 @@ export type ZFilesDone = { id: number; note: number } | { id: number; files: (ZF
 
 /**
  * The compressing thread's side: returns the handler of its ZFilesJob / ZMore messages; replies go
- * out through `post` with the buffers to hand over. Jobs run one after another in arrival order,
- * with one ZImage (encoder and reused buffers) per configuration.
+ * out through `post`. Jobs run one after another in arrival order, with one ZImage (encoder and
+ * reused buffers) per configuration.
+ *
+ * Messages both ways are copied, never transferred: the first ArrayBuffer detached in a thread
+ * invalidates V8's array-buffer-detaching protector, which deoptimizes the optimized code that
+ * relied on it (the encoders, on the compressing side; the writer, on the sending side) and leaves
+ * typed-array accesses with detach checks from then on (b95fb13 found it on the RAFS threads).
+ * Measured here, bundled CLI, 67 MB of /usr/bin, LAYERSCOPE_COMPRESS_THREADS=1, 3 interleaved runs,
+ * load 2-4: -z zstd 3.89-4.18 CPU-s / 3.37-3.64 s wall with transfers both ways, 3.46-4.13 / 2.97-3.58
+ * with replies copied, 3.38-3.54 / 2.91-3.03 with both copied; -z lz4hc 2.02-2.10 / 1.86-1.95 ->
+ * 1.95-2.04 / 1.74-1.80. Images byte-identical. A copy of a 1 MiB piece costs ~0.1 ms.
  */
-export function zFilesServer(post: (m: ZFilesDone, transfer: ArrayBuffer[]) => void): (m: ZFilesJob | ZMore) => void {
+export function zFilesServer(post: (m: ZFilesDone) => void): (m: ZFilesJob | ZMore) => void {
   const images = new Map<string, ZImage>();
   /** pieces of streamed files not yet taken, and a job waiting for its next one */
   const streams = new Map<number, { queue: Uint8Array[]; waiter: ((b: Uint8Array) => void) | null }>();
@@ -30,20 +39,13 @@ export function zFilesServer(post: (m: ZFilesDone, transfer: ArrayBuffer[]) => v
       if (!zi) images.set(key, (zi = new ZImage(m.z)));
       const more = async (): Promise<Uint8Array> => {
         const b = s.queue.shift() ?? (await new Promise<Uint8Array>((ok) => (s.waiter = ok)));
-        post({ id: m.id, note: b.length }, []);
+        post({ id: m.id, note: b.length });
         return b;
       };
-      const files = await compressRun(zi, m.files, m.bytes, more);
-      // each ZFile's data and inline tail are copies of their own (compressFile), so handing them over detaches nothing the image keeps
-      const transfer = new Set<ArrayBuffer>();
-      for (const f of files) {
-        if (!f) continue;
-        if (f.data) transfer.add(f.data.buffer as ArrayBuffer);
-        if (f.tail) transfer.add(f.tail.bytes.buffer as ArrayBuffer);
-      }
-      post({ id: m.id, files }, [...transfer]);
+      // each ZFile's data and inline tail are copies of their own (compressFile): the clone copies only them
+      post({ id: m.id, files: await compressRun(zi, m.files, m.bytes, more) });
     } catch (e) {
-      post({ id: m.id, error: e instanceof Error ? e.message : String(e) }, []);
+      post({ id: m.id, error: e instanceof Error ? e.message : String(e) });
     } finally {
       streams.delete(m.id);
     }
@@ -67,7 +69,8 @@ export function zFilesServer(post: (m: ZFilesDone, transfer: ArrayBuffer[]) => v
 
 /** one compressing thread as the pool sees it: messages out, and its replies and failure in */
 export interface ZPort {
-  post(m: ZFilesJob | ZMore, transfer: ArrayBuffer[]): void;
+  /** copies `m` across (see zFilesServer: nothing is transferred) */
+  post(m: ZFilesJob | ZMore): void;
   /** called once, right after the port is made */
   listen(onReply: (m: ZFilesDone) => void, onFail: (message: string) => void): void;
   /** stop the thread */
@@ -141,14 +144,14 @@ export class PortZFilePool implements ZFilePool {
       this.waiting.set(id, { ok, fail, port, weight: bytes.length, taken });
     });
     this.load[port]! += bytes.length;
-    this.ports[port]!.post({ id, kind: 'zfiles', z, files, bytes }, [bytes.buffer as ArrayBuffer]);
+    this.ports[port]!.post({ id, kind: 'zfiles', z, files, bytes });
     return {
       more: (b) => {
         const w = this.waiting.get(id);
         if (!w) return;
         w.weight += b.length;
         this.load[port]! += b.length;
-        this.ports[port]!.post({ id, kind: 'zmore', bytes: b }, [b.buffer as ArrayBuffer]);
+        this.ports[port]!.post({ id, kind: 'zmore', bytes: b });
       },
       result,
     };
