@@ -35,7 +35,7 @@ function plain(e: Entry): e is Entry & { attr: Attr } {
     u32ok(a.mode) && u32ok(a.nlink) && u32ok(a.uid) && u32ok(a.gid) && u32ok(a.rdev) && u32ok(a.mtimeNsec);
 }
 
-/** Worker side: the page as columns; the typed arrays are meant to be transferred. */
+/** Worker side: the page as columns (typed arrays: one cheap structured clone instead of 500 objects). */
 export function packDirPage(page: DirPage): PackedDirPage {
   const n = page.entries.length;
   const names = new Array<string>(n);
