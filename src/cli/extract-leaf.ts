@@ -175,18 +175,33 @@ export function setTime(ctx: LeafCtx, path: Buffer, attr: Attr): void {
  * follows a symlink, so it is never called on one.
  */
 export function setOwnerMode(ctx: LeafCtx, path: Buffer, attr: Attr, created: number): void {
-  const chown = ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid);
+  const chown = chownWanted(ctx, path, attr);
   if (chown) lchownSync(path, attr.uid, attr.gid);
   const mode = attr.mode & 0o7777;
   if (attr.type !== 'symlink' && (mode !== created || (chown && (mode & 0o6000)))) chmodSync(path, mode);
 }
 
 /** a regular file's owner and mode, through the descriptor that created it (no path is looked up again) */
-function setOwnerModeFd(ctx: LeafCtx, fd: number, attr: Attr, created: number): void {
-  const chown = ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid);
+function setOwnerModeFd(ctx: LeafCtx, path: Buffer, fd: number, attr: Attr, created: number): void {
+  const chown = chownWanted(ctx, path, attr);
   if (chown) fchownSync(fd, attr.uid, attr.gid);
   const mode = attr.mode & 0o7777;
   if (mode !== created || (chown && (mode & 0o6000))) fchmodSync(fd, mode);
+}
+
+/** the largest id chown sets: (uid_t)-1 means "leave it unchanged" */
+const MAX_ID = 0xfffffffe;
+const settableId = (id: number): boolean => Number.isInteger(id) && id >= 0 && id <= MAX_ID;
+
+/**
+ * Whether the entry's owner is to be set. A tar may carry ids no Linux id can hold (base-256 and PAX
+ * allow 2^40 or negatives): such an entry keeps the extracting user's owner, and a warning names it.
+ */
+function chownWanted(ctx: LeafCtx, path: Uint8Array, attr: Attr): boolean {
+  if (!ctx.owners || (attr.uid === ctx.uid && attr.gid === ctx.gid)) return false;
+  if (settableId(attr.uid) && settableId(attr.gid)) return true;
+  ctx.report.warnings.push(`${displayOf(ctx, path)}: owner ${attr.uid}:${attr.gid} is outside the ids Linux can set (0-${MAX_ID}); left as the extracting user's`);
+  return false;
 }
 
 /** An error of the system call restoring one entry (EEXIST, ENAMETOOLONG, ENOSPC, EPERM…), not of the image. */
@@ -272,7 +287,7 @@ function finishFile(ctx: LeafCtx, rec: LeafRecord<unknown>, path: Buffer, fd: nu
   try {
     // by descriptor: no second path lookup (owners, modes and xattrs do not touch the mtime)
     if (attr.mtimeNsec === 0) futimesSync(fd, attr.mtime, attr.mtime);
-    setOwnerModeFd(ctx, fd, attr, created);
+    setOwnerModeFd(ctx, path, fd, attr, created);
   } finally {
     closeSync(fd);
   }
@@ -438,7 +453,7 @@ function restoreLeafOrThrow(ctx: LeafCtx, rec: LeafRecord<PlanSource>): void {
         return;
       }
       // mknod, then owner and mode only on what this mknod made (see the helper in extract.ts)
-      if (ctx.owners && (attr.uid !== ctx.uid || attr.gid !== ctx.gid)) ctx.ops.send('n', path, attr.mode & 0o177777, attr.rdev, attr.uid, attr.gid);
+      if (chownWanted(ctx, path, attr)) ctx.ops.send('n', path, attr.mode & 0o177777, attr.rdev, attr.uid, attr.gid);
       else ctx.ops.send('n', path, attr.mode & 0o177777, attr.rdev);
       sendXattrs(ctx, path, rec.xattrs);
       setTime(ctx, path, attr);
