@@ -92,6 +92,9 @@ test('a dropped layout converted to Nydus: the downloaded oci-archive opens with
 
 test('a cancel mid-way leaves no result and downloads nothing', async ({ page }) => {
   await openConvert(page, big);
+  // 4 KiB chunks: ~2,900 per layer instead of 12, so the conversion lasts long enough for the click.
+  // With 1 MiB chunks of random bytes a quiet CI run converted all 34 MB in 0.9 s, before the cancel landed.
+  await page.getByTestId('convert-chunk').selectOption({ label: '4 KiB' });
   let downloads = 0;
   page.on('download', () => void downloads++);
   await page.getByTestId('convert-start').click();
